@@ -1,0 +1,391 @@
+"""Pydantic models for every YAML config. Unknown keys are rejected so a typo never silently does nothing.
+
+A config is loaded once, at the edge (CLI or script), with `load_config(path, overrides)`; the rest of the
+package receives the validated `Config` object. Relative paths resolve against the config file's folder, so a
+scheduler can run from any working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class Strict(BaseModel):
+    """Base for all config sections: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- scale
+class Scale(Strict):
+    """Survey scale and its class cut points. NPS 0-10 by default; CSAT 1-5 is min=1, max=5, cuts 3 and 5."""
+
+    min: int = 0
+    max: int = 10
+    detractor_max: int = 6
+    promoter_min: int = 9
+
+    @model_validator(mode="after")
+    def _cuts_inside(self) -> Scale:
+        if not self.min < self.max:
+            raise ValueError(f"scale.min ({self.min}) must be below scale.max ({self.max})")
+        if not self.min <= self.detractor_max < self.promoter_min <= self.max:
+            raise ValueError(
+                "need scale.min <= detractor_max < promoter_min <= scale.max, got "
+                f"min={self.min} detractor_max={self.detractor_max} promoter_min={self.promoter_min} max={self.max}"
+            )
+        return self
+
+    @property
+    def n_points(self) -> int:
+        return self.max - self.min + 1
+
+    @property
+    def points(self) -> list[int]:
+        return list(range(self.min, self.max + 1))
+
+
+CLASSES = ("detractor", "passive", "promoter")
+
+
+# --------------------------------------------------------------------------------------------- data
+class ReadOptions(Strict):
+    """How text files are parsed. The defaults keep a literal 'None' category as text (see telco traps)."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    na_values: list[str] = Field(default_factory=lambda: [""])
+
+
+class SurveyTable(Strict):
+    path: str
+    key: str | None = None  # defaults to data.key
+    score: str = "score"
+    reasons: str | None = None  # ';'-separated reason codes
+    answered_at: str | None = None
+
+
+class Aggregation(Strict):
+    """One windowed feature from an event table: `agg` of `column` over the last `window_days` days."""
+
+    column: str | None = None  # None with agg=count
+    agg: Literal["count", "sum", "mean", "max", "min", "nunique"] = "count"
+    window_days: int | None = None  # None: all history
+    name: str | None = None  # default: {table}_{column}_{agg}_{window}d
+
+
+class BehaviourTable(Strict):
+    name: str
+    path: str
+    key: str | None = None  # defaults to data.key
+    kind: Literal["customer", "events", "lookup"] = "customer"
+    columns: list[str] | None = None  # None: all columns
+    # events: aggregated per customer over windows ending at data.as_of
+    timestamp: str | None = None
+    aggregations: list[Aggregation] = Field(default_factory=list)
+    # lookup: joined on a column already present (e.g. population by zip code through location)
+    join_on: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> BehaviourTable:
+        if self.kind == "events" and (not self.timestamp or not self.aggregations):
+            raise ValueError(f"events table '{self.name}' needs 'timestamp' and at least one aggregation")
+        if self.kind == "lookup" and not self.join_on:
+            raise ValueError(f"lookup table '{self.name}' needs 'join_on' (a column of an earlier table)")
+        return self
+
+
+class OutcomesTable(Strict):
+    path: str
+    key: str | None = None
+    label: str = "churned"
+    churned_at: str | None = None
+
+
+class DataConfig(Strict):
+    dir: str = "."
+    key: str = "customer_id"
+    survey: SurveyTable
+    behaviour: list[BehaviourTable] = Field(min_length=1)
+    outcomes: OutcomesTable | None = None
+    population: str | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream at scoring
+    as_of: str | None = None  # reference date for event windows; default: latest event timestamp
+    read: ReadOptions = Field(default_factory=ReadOptions)
+
+    @field_validator("behaviour")
+    @classmethod
+    def _unique_names(cls, tables: list[BehaviourTable]) -> list[BehaviourTable]:
+        names = [t.name for t in tables]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"behaviour table names must be unique, repeated: {dupes}")
+        return tables
+
+
+# --------------------------------------------------------------------------------------------- features
+class FeaturesConfig(Strict):
+    """Which behaviour columns become model features: `include` (None = all) minus `exclude`."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+    categorical: list[str] | None = None  # None: every text column
+    max_categories: int = 200  # rarer levels fold into "other"
+    min_category_count: int = 5
+
+
+# --------------------------------------------------------------------------------------------- models
+class LgbmParams(Strict):
+    """LightGBM parameters we expose; extra LightGBM parameters go in `extra`."""
+
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 20
+    subsample: float = 1.0
+    subsample_freq: int = 0
+    colsample_bytree: float = 1.0
+    reg_lambda: float = 0.0
+    reg_alpha: float = 0.0
+    max_depth: int = -1
+    n_jobs: int = 2
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThresholdConfig(Strict):
+    """How class decisions are made from probabilities: tuned, not argmax."""
+
+    objective: Literal["macro_f1", "recall_targets", "argmax"] = "macro_f1"
+    recall_targets: dict[Literal["detractor", "passive", "promoter"], float] = Field(default_factory=dict)
+
+
+class NpsModelConfig(Strict):
+    formulation: Literal["multiclass", "regression", "ordinal", "auto"] = "multiclass"
+    params: LgbmParams = Field(default_factory=LgbmParams)
+    cv_folds: int = Field(default=5, ge=2)
+    early_stopping_rounds: int | None = 50
+    thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    calibrate: bool = True
+
+
+class ResponseConfig(Strict):
+    """Respondent-bias correction by inverse response propensity (assumes response depends on behaviour)."""
+
+    enabled: bool = True
+    params: LgbmParams = Field(default_factory=lambda: LgbmParams(n_estimators=200, num_leaves=15, min_child_samples=50))
+    trim_quantile: float = Field(default=0.99, gt=0.5, le=1.0)  # weights capped at this quantile
+    overlap_auc_warning: float = 0.85
+
+
+class PopulationConfig(Strict):
+    """Population NPS estimate and its bootstrap interval."""
+
+    bootstrap: int = Field(default=100, ge=0)
+    interval: float = Field(default=0.90, gt=0, lt=1)
+    segments: list[str] = Field(default_factory=list)
+
+
+class DriverGroup(Strict):
+    name: str
+    features: list[str] = Field(min_length=1)
+    actionable: bool = True
+    theme: str | None = None  # stated-reason theme this driver maps to
+
+
+class DriversConfig(Strict):
+    enabled: bool = True
+    groups: list[DriverGroup] = Field(default_factory=list)
+    top_k: int = Field(default=3, ge=1)
+    min_impact: float = 0.01  # in probability of detraction; smaller pushes give an empty driver
+    subset: Literal["all", "detractor_passive", "detractor"] = "detractor_passive"
+    method: Literal["exact", "approx"] = "exact"
+    chunk_size: int = 50_000
+    segments: list[str] = Field(default_factory=list)
+    reason_themes: dict[str, str] = Field(default_factory=dict)  # reason code -> theme
+
+
+class ValueConfig(Strict):
+    column: str | None = None  # e.g. monthly revenue
+    months: float = 12.0  # value = column * months (a simple CLV proxy)
+    default: float = 1.0
+
+
+class ChurnConfig(Strict):
+    enabled: bool = True
+    horizon_days: int = 90
+    params: LgbmParams = Field(default_factory=LgbmParams)
+    use_nps_features: bool = True
+    calibration_share: float = Field(default=0.2, gt=0, lt=1)
+    value: ValueConfig = Field(default_factory=ValueConfig)
+    risk_bands: list[float] = Field(default_factory=lambda: [0.2, 0.5])  # cut points: low < 0.2 <= medium < 0.5 <= high
+    # band names, one more than cut points; default low/medium/high (see strategy.band_labels)
+    risk_band_labels: list[str] | None = None
+    calibration: Literal["platt", "isotonic"] = "platt"  # fitted on the hold-out of calibration_share
+    measure_nps_lift: bool = True  # also fit a model without the NPS features and report the AUC lift
+    nps_feature_folds: int = Field(default=5, ge=2)  # cross-fitting folds for respondents' NPS features
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> ChurnConfig:
+        _check_bands("churn.risk_bands", self.risk_bands, self.risk_band_labels, unit_interval=True)
+        return self
+
+
+class StrategyConfig(Strict):
+    playbook: str | None = None  # path to a playbook YAML
+    class_source: Literal["predicted", "observed"] = "observed"  # respondents: their own answer or the prediction
+    value_bands: list[float] = Field(default_factory=list)  # empty: no value band
+    # quantile: value_bands are quantiles (e.g. [0.5, 0.8]) turned into cuts on the training customers' values;
+    # fixed: value_bands are the value cut points themselves (currency units)
+    value_band_mode: Literal["quantile", "fixed"] = "quantile"
+    value_band_labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> StrategyConfig:
+        _check_bands("strategy.value_bands", self.value_bands, self.value_band_labels,
+                     unit_interval=self.value_band_mode == "quantile")
+        return self
+
+
+def _check_bands(name: str, cuts: list[float], labels: list[str] | None, unit_interval: bool) -> None:
+    """Cut points strictly increasing (inside (0, 1) for probabilities/quantiles); labels one more than cuts."""
+    if any(b <= a for a, b in zip(cuts, cuts[1:])):
+        raise ValueError(f"{name} must be strictly increasing, got {cuts}")
+    if unit_interval and any(not 0 < c < 1 for c in cuts):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {cuts}")
+    if labels is not None and len(labels) != len(cuts) + 1:
+        raise ValueError(f"{name}: need {len(cuts) + 1} labels for {len(cuts)} cut points, got {labels}")
+    if labels is None and len(cuts) > 4:
+        raise ValueError(f"{name}: more than 4 cut points need explicit labels ({name.split('.')[0]}..._labels)")
+
+
+class DriftConfig(Strict):
+    psi_threshold: float = 0.25
+    out_of_range_share: float = 0.05
+
+
+class ScoringConfig(Strict):
+    batch_size: int = Field(default=100_000, ge=1)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+
+class TuningConfig(Strict):
+    nps_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
+    churn_metric: Literal["auc", "log_loss"] = "auc"
+    storage: str = ".cxpredict/optuna.sqlite3"
+    study_name: str | None = None
+
+
+class TrackingConfig(Strict):
+    enabled: bool = True
+    uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite under the project
+    experiment: str = "cxpredict"
+    registered_model: str = "cxpredict-nps"
+
+
+class Config(Strict):
+    name: str = "cxpredict"
+    seed: int = 42
+    data: DataConfig
+    scale: Scale = Field(default_factory=Scale)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    nps: NpsModelConfig = Field(default_factory=NpsModelConfig)
+    response: ResponseConfig = Field(default_factory=ResponseConfig)
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    drivers: DriversConfig = Field(default_factory=DriversConfig)
+    churn: ChurnConfig = Field(default_factory=ChurnConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    # set by load_config, not by users
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, path: str | Path) -> Path:
+        """Resolve a path from the config against the config file's folder (absolute paths pass through)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def data_path(self, path: str | Path) -> Path:
+        """Resolve a data file path against `data.dir`."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.resolve(self.data.dir) / p
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"base_dir"})
+
+    def fingerprint(self) -> str:
+        """Stable hash of the effective config, recorded with every run."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- loading
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. nps.params.num_leaves=31")
+    dotted, raw = text.split("=", 1)
+    keys = [k for k in dotted.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override '{text}' has an empty key")
+    return keys, yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply dotted `key.sub=value` overrides (values parsed as YAML) to a raw config dict."""
+    for text in overrides or []:
+        keys, value = _parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            if not isinstance(node.get(k, {}), dict):
+                raise ConfigError(f"override '{text}': '{k}' is not a section")
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return raw
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see configs/ for valid keys)"
+        lines.append(f"  - {where}: {msg}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid UTF-8 YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a YAML mapping, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a config file. Raises ConfigError naming the file and every bad key."""
+    path = Path(path)
+    raw = apply_overrides(read_yaml(path), overrides)
+    return config_from_dict(raw, base_dir=path.resolve().parent, source=path)
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", source: str | Path = "<dict>") -> Config:
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(Path(source), e)) from None
+    cfg.base_dir = Path(base_dir).resolve()
+    return cfg

@@ -1,0 +1,179 @@
+"""Writing outputs that are either complete or absent.
+
+Every file is written to a temporary name in the destination folder and renamed into place only when complete,
+so a killed run never leaves a partial file under the final name, and a previous output survives a failed rerun.
+CSV files are for Excel users: UTF-8 with a byte-order mark, and text cells that Excel would run as a formula
+(`=`, `+`, `-`, `@`, tab, carriage return first) are made inert with a leading apostrophe (OWASP advice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_ENCODING = "utf-8-sig"
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def neutralise_formula(value: Any) -> Any:
+    """Prefix a text cell that a spreadsheet would evaluate with an apostrophe; leave everything else alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of `frame` whose text columns cannot inject formulas. Numeric columns are untouched."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            text = s.astype("str")
+            risky = text.str.startswith(FORMULA_PREFIXES, na=False)
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal)."""
+    with atomic_path(path) as tmp:
+        excel_safe(frame).to_csv(tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n")
+    return Path(path)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=index), tmp)
+    return Path(path)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    """Write CSV or Parquet, chosen by the file extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return write_parquet(frame, path, index=index)
+    if suffix in (".csv", ".txt"):
+        return write_csv(frame, path, index=index)
+    from .errors import ConfigError
+
+    raise ConfigError(f"output '{path}': unknown extension '{suffix}'; use .csv (Excel) or .parquet")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, (np.ndarray,)):
+        return obj.tolist()
+    if isinstance(obj, (Path,)):
+        return str(obj)
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=False) + "\n"
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Atomically write JSON (NaN becomes null, numpy types converted)."""
+    text = to_json_text(_nan_to_none(data))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _nan_to_none(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {str(k): _nan_to_none(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_nan_to_none(v) for v in data]
+    if isinstance(data, float) and (np.isnan(data) or np.isinf(data)):
+        return None
+    if isinstance(data, np.floating) and not np.isfinite(data):
+        return None
+    return data
+
+
+class TableWriter:
+    """Append scored batches to a CSV or Parquet file that appears under its final name only when complete.
+
+    Use as a context manager: on an exception (or a kill) the temporary file is removed and any previous
+    output under the final name is left untouched.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.format = self.path.suffix.lower().lstrip(".")
+        if self.format not in ("csv", "parquet"):
+            from .errors import ConfigError
+
+            raise ConfigError(f"output '{path}': unknown extension; use .csv (Excel) or .parquet")
+        self.rows = 0
+        self._schema: pa.Schema | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv = None
+
+    def __enter__(self) -> TableWriter:
+        self._ctx = atomic_path(self.path)
+        self.tmp = self._ctx.__enter__()
+        if self.format == "csv":
+            self._csv = open(self.tmp, "w", encoding=CSV_ENCODING, newline="")
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.format == "csv":
+            excel_safe(frame).to_csv(self._csv, index=False, header=self.rows == 0, lineterminator="\n")
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+            else:
+                table = table.cast(self._schema)
+            self._parquet.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._csv is not None:
+            self._csv.close()
+        if self._parquet is not None:
+            self._parquet.close()
+        elif self.format == "parquet" and exc_type is None:
+            pq.write_table(pa.table({}), self.tmp)
+        return self._ctx.__exit__(exc_type, exc, tb)

@@ -1,0 +1,74 @@
+"""Training orchestration: raw tables -> features -> response weights -> NPS, churn, reason models -> bundle.
+
+Each stage lives in its own module; this file only wires them in order and collects their reports, so the
+order of the flow in DESIGN.md can be read top to bottom in `train`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import save_bundle
+from .config import Config
+from .data import CustomerData, load_customers
+from .features import FeatureManifest
+from .nps import NpsModel
+from .provenance import Timer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    bundle_path: Path
+    metrics: dict[str, Any]
+    reports: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
+    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically)."""
+    timer = Timer()
+    with timer("load"):
+        data = data if data is not None else load_customers(cfg)
+    for warning in data.report.warnings:
+        log.warning(warning)
+    respondents = data.is_respondent
+    n_resp = int(respondents.sum())
+    if n_resp < 50:
+        from .errors import InputError
+
+        raise InputError(f"only {n_resp} survey respondents match the behaviour data; at least 50 are needed to train")
+    log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
+
+    with timer("features"):
+        manifest = FeatureManifest.fit(data.frame, cfg.features)
+        X = manifest.transform(data.frame, source="training data")
+    metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
+    reports: dict[str, Any] = {"data": data.report.__dict__}
+    components: dict[str, Any] = {}
+
+    weights = None  # response-propensity weights (respondent-bias correction) plug in here
+
+    with timer("nps"):
+        score = data.score.to_numpy()[respondents]
+        nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[respondents], score, sample_weight=weights)
+        metrics["nps_cv"] = getattr(nps, "cv_metrics_", {})
+
+    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
+    with timer("save"):
+        bundle_path = save_bundle(
+            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints
+        )
+    metrics["timings"] = timer.seconds
+    return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+
+
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}

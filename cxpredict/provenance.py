@@ -1,0 +1,89 @@
+"""What a run needs to be reproduced: seed, config hash, data fingerprints, package versions, model version, timings."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+PACKAGES = ("cxpredict", "lightgbm", "scikit-learn", "shap", "optuna", "pandas", "numpy", "mlflow", "pyarrow", "pydantic")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint_path(path: str | Path) -> str:
+    """sha256 of a file's bytes, or of a folder's sorted (relative name, file hash) pairs; first 16 hex chars."""
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for part in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(part.relative_to(path)).encode())
+            h.update(sha256_file(part).encode())
+        return h.hexdigest()[:16]
+    return sha256_file(path)[:16]
+
+
+def git_commit(start: str | Path = ".") -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=start, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class Timer:
+    """Collects named wall-clock timings for the run manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def run_manifest(kind: str, cfg: Any, fingerprints: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """The JSON record written beside every output: enough to reproduce or audit the run."""
+    return {
+        "kind": kind,
+        "cxpredict_version": __version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": cfg.seed,
+        "config_name": cfg.name,
+        "config_hash": cfg.fingerprint(),
+        "data_fingerprints": fingerprints,
+        "package_versions": package_versions(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
+        **extra,
+    }
