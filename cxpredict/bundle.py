@@ -25,6 +25,7 @@ from . import __version__
 from .config import Config, config_from_dict
 from .errors import BundleError, ConfigError
 from .features import FeatureManifest
+from .outputs import current_umask
 from .nps import NpsModel
 from .provenance import package_versions, sha256_file
 
@@ -73,6 +74,7 @@ def _atomic_dir(final: Path):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a bundle is shared with schedulers and analysts
     try:
         yield tmp
         old = None

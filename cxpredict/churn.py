@@ -38,6 +38,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .config import ChurnConfig, ValueConfig
 from .errors import BundleError, ConfigError, InputError
+from .metrics import expected_calibration_error, reliability_table
 from .nps import lgbm_params
 
 FORMAT_VERSION = 1
@@ -86,29 +87,12 @@ class Calibrator:
 
 
 # --------------------------------------------------------------------------------------------- metrics
-def calibration_table(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None,
-                      bins: int = CALIBRATION_BINS) -> pd.DataFrame:
-    """Reliability table over equal-width probability bins: predicted vs observed churn rate per bin."""
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    w = np.ones_like(p) if weight is None else np.asarray(weight, dtype=float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        m = which == b
-        wb = w[m].sum()
-        rows.append({
-            "bin": b + 1, "p_low": edges[b], "p_high": edges[b + 1], "n": int(m.sum()), "weight": float(wb),
-            "mean_predicted": float(np.average(p[m], weights=w[m])) if wb > 0 else np.nan,
-            "observed_rate": float(np.average(y[m], weights=w[m])) if wb > 0 else np.nan,
-        })
-    return pd.DataFrame(rows)
-
-
-def expected_calibration_error(table: pd.DataFrame) -> float:
-    """Weight-averaged |predicted - observed| over the bins of `calibration_table`."""
-    t = table[table["weight"] > 0]
-    return float(np.average((t["mean_predicted"] - t["observed_rate"]).abs(), weights=t["weight"]))
+def calibration_table(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> pd.DataFrame:
+    """Reliability table over 10 equal-width probability bins, with each bin's probability range."""
+    table = reliability_table(y, p, n_bins=CALIBRATION_BINS, strategy="uniform", sample_weight=weight)
+    table.insert(1, "p_low", table["bin"] / CALIBRATION_BINS)
+    table.insert(2, "p_high", (table["bin"] + 1) / CALIBRATION_BINS)
+    return table
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> dict[str, float]:
@@ -123,7 +107,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = Non
         "pr_auc": float(average_precision_score(y, p, sample_weight=weight)),
         "brier": float(brier_score_loss(y, p, sample_weight=weight)),
         "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), sample_weight=weight)),
-        "ece": expected_calibration_error(calibration_table(y, p, weight)),
+        "ece": expected_calibration_error(y, p, n_bins=CALIBRATION_BINS, sample_weight=weight),
     }
 
 
@@ -279,11 +263,11 @@ def with_nps_features(X: pd.DataFrame, nps_prediction: pd.DataFrame) -> pd.DataF
 
 
 def cross_fit_nps_features(
-    make_nps_model: Callable[[], Any],
-    X: pd.DataFrame,
-    score: np.ndarray,
-    is_respondent: np.ndarray,
     full_model: Any,
+    X: pd.DataFrame,
+    is_respondent: np.ndarray,
+    make_nps_model: Callable[[], Any] | None = None,
+    score: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
     folds: int = 5,
     seed: int = 0,
@@ -291,15 +275,24 @@ def cross_fit_nps_features(
     """NPS-probability churn features without leakage.
 
     Silent customers get the full NPS model's prediction (it never saw their answer, as at scoring time).
-    Respondents get out-of-fold predictions from NPS models refitted on the other respondents, so their own
-    survey answer (often a near-copy of the churn outcome) never feeds their own churn features.
-    `score` holds the respondents' scores in the order of `X[is_respondent]`.
+    Respondents get out-of-fold predictions, so their own survey answer (often a near-copy of the churn
+    outcome) never feeds their own churn features: the NPS model's cross-validated `oof_` when it has one,
+    else NPS models refitted by `make_nps_model()` on the other respondents (`score` in the order of
+    `X[is_respondent]`).
     """
     is_respondent = np.asarray(is_respondent, dtype=bool)
     out = pd.DataFrame(np.nan, index=X.index, columns=list(NPS_FEATURES.values()))
     if (~is_respondent).any():
         out.loc[~is_respondent] = nps_features(full_model.predict(X[~is_respondent])).to_numpy()
+    if not is_respondent.any():
+        return out
     X_resp = X[is_respondent]
+    oof_frame = getattr(full_model, "oof_", None)
+    if isinstance(oof_frame, pd.DataFrame) and X_resp.index.isin(oof_frame.index).all():
+        out.loc[is_respondent] = nps_features(oof_frame.loc[X_resp.index]).to_numpy()
+        return out
+    if make_nps_model is None or score is None:
+        raise ValueError("the NPS model has no out-of-fold predictions; pass make_nps_model and score to refit")
     score = np.asarray(score)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     oof = np.empty((len(X_resp), len(NPS_FEATURES)))

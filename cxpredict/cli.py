@@ -51,9 +51,9 @@ def _load(config: Path, overrides: list[str] | None):
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
+    cfg = _load(config, set_)
     from .data import validate_inputs
 
-    cfg = _load(config, set_)
     problems = validate_inputs(cfg)
     if problems:
         for p in problems:

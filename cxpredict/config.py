@@ -173,6 +173,8 @@ class NpsModelConfig(Strict):
     early_stopping_rounds: int | None = 50
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
     calibrate: bool = True
+    # formulation "auto" keeps the formulation with the best cross-validated value of this metric
+    selection_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
 
 
 class ResponseConfig(Strict):
@@ -182,6 +184,11 @@ class ResponseConfig(Strict):
     params: LgbmParams = Field(default_factory=lambda: LgbmParams(n_estimators=200, num_leaves=15, min_child_samples=50))
     trim_quantile: float = Field(default=0.99, gt=0.5, le=1.0)  # weights capped at this quantile
     overlap_auc_warning: float = 0.85
+    cv_folds: int = Field(default=5, ge=2)  # propensities are cross-fitted: no customer scored by its own model
+    early_stopping_rounds: int | None = 30
+    # the population the NPS model's probabilities must match: the silent customers it is applied to (weights
+    # (1-e)/e) or all customers (weights 1/e)
+    weight_target: Literal["silent", "population"] = "silent"
 
 
 class PopulationConfig(Strict):
@@ -190,6 +197,7 @@ class PopulationConfig(Strict):
     bootstrap: int = Field(default=100, ge=0)
     interval: float = Field(default=0.90, gt=0, lt=1)
     segments: list[str] = Field(default_factory=list)
+    bootstrap_sample: int = Field(default=20_000, ge=100)  # silent customers re-scored per bootstrap replicate
 
 
 class DriverGroup(Strict):

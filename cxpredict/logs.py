@@ -26,8 +26,9 @@ def setup_logging(json_lines: bool = False, verbose: bool = False) -> None:
     handler.setFormatter(
         JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Configure our own logger tree only, so embedding applications (and pytest) keep their handlers.
+    ours = logging.getLogger("cxpredict")
+    ours.handlers[:] = [handler]
+    ours.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("matplotlib", "alembic", "urllib3", "mlflow", "optuna", "shap", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

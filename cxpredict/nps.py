@@ -1,17 +1,58 @@
-"""NPS model: a class distribution and an expected score for every customer (first, plain multiclass version)."""
+"""NPS model: a calibrated score distribution, class probabilities and a class decision for every customer.
+
+Why this shape:
+- The scale is ordered and the classes are unbalanced, so three LightGBM formulations compete on cross-validated
+  metrics of the respondents (`nps.formulation: auto` keeps the best; default metric: weighted log loss of the
+  three classes):
+  * "multiclass": one softmax model over detractor / passive / promoter (no per-point distribution);
+  * "regression": one model of the dissatisfaction `scale.max - score`, turned into a full score distribution by
+    a proportional-odds link with learned cut points, P(score <= k) = sigmoid(theta_k + beta * z);
+  * "ordinal": K-1 binary models of the cumulative P(score <= k); per customer the K-1 probabilities are sorted
+    (monotone rearrangement), so the distribution is valid and P(score > k) never increases with k.
+- Every booster is trained so that its RAW output increases with dissatisfaction (`detractor_booster`).
+- Everything learned after the boosters ("stage 2": the cut points and the calibrator) is fitted on cross-fitted
+  out-of-fold (OOF) predictions, weighted with the response weights the caller passes, so that probabilities match
+  frequencies in the population the model is applied to rather than among respondents. The calibrator is vector
+  scaling of the three class log-probabilities (softmax(a * log p + b), 6 numbers in JSON); the per-point
+  distribution is rescaled within each class to stay consistent with the calibrated class probabilities.
+- `oof_` holds cross-fitted predictions for the respondents (stage 2 itself cross-fitted), used for the honest
+  `cv_metrics_`, the reliability tables and the class decision: per-class log-offsets tuned on `oof_` for
+  weighted macro-F1 or per-class recall targets (`nps.thresholds`), not argmax.
+- Early stopping never looks at the rows it is evaluated on: inside each CV fold an inner 15% split picks the
+  number of rounds; the final model on all respondents uses the mean best round count x 1.1.
+- Saved as LightGBM text files plus nps.json; nothing is pickled.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit, log_softmax, logit, softmax
+from threadpoolctl import ThreadpoolController
 
-from .config import CLASSES, LgbmParams, NpsModelConfig, Scale
+from .config import CLASSES, LgbmParams, NpsModelConfig, Scale, ThresholdConfig
+from .errors import BundleError, InputError
+from .metrics import class_index, nps_metrics, reliability_table, score_to_class
+
+__all__ = ["NpsModel", "lgbm_params", "score_to_class", "fold_ids", "cross_fit", "train_booster", "tune_offsets"]
+
+FORMAT_VERSION = 2
+FORMULATIONS = ("multiclass", "regression", "ordinal")
+LOWER_IS_BETTER = {"log_loss"}
+INNER_VALID_SHARE = 0.15
+ROUNDS_GROWTH = 1.1  # the final model sees ~1/(0.8*0.85) more rows than a fold's inner training split
+EPS = 1e-9
+_THREADPOOLS = ThreadpoolController()
 
 
+# --------------------------------------------------------------------------------------------- LightGBM helpers
 def lgbm_params(p: LgbmParams, seed: int, **overrides) -> dict:
     """LightGBM native parameters from our config section (deterministic given the seed)."""
     params = {
@@ -27,6 +68,7 @@ def lgbm_params(p: LgbmParams, seed: int, **overrides) -> dict:
         "num_threads": p.n_jobs,
         "seed": seed,
         "deterministic": True,
+        "force_col_wise": True,
         "verbosity": -1,
         **p.extra,
     }
@@ -34,58 +76,474 @@ def lgbm_params(p: LgbmParams, seed: int, **overrides) -> dict:
     return params
 
 
-def score_to_class(score: np.ndarray, scale: Scale) -> np.ndarray:
-    """0 = detractor, 1 = passive, 2 = promoter."""
-    score = np.asarray(score)
-    return np.where(score <= scale.detractor_max, 0, np.where(score >= scale.promoter_min, 2, 1))
+def train_booster(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, rounds: int,
+                  valid: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None,
+                  early_stopping_rounds: int | None = None) -> lgb.Booster:
+    """One booster; with `valid` and `early_stopping_rounds`, `best_iteration` is the round count to keep."""
+    train_set = lgb.Dataset(X, label=y, weight=w, free_raw_data=False)
+    if valid is None or not early_stopping_rounds:
+        return lgb.train(params, train_set, num_boost_round=rounds)
+    valid_set = lgb.Dataset(valid[0], label=valid[1], weight=valid[2], reference=train_set)
+    return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=[valid_set],
+                     callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
 
 
+def fold_ids(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number per row, stratified by `strata` (each stratum spread evenly over the folds)."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(strata), dtype=int)
+    offset = 0
+    for value in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == value))
+        folds[members] = (np.arange(len(members)) + offset) % n_folds
+        offset += len(members)  # keeps fold sizes balanced across strata
+    return folds
+
+
+def _inner_split(idx: np.ndarray, strata: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split training rows into fit / early-stopping rows (stratified, INNER_VALID_SHARE held out)."""
+    is_valid = fold_ids(strata[idx], int(round(1 / INNER_VALID_SHARE)), seed) == 0
+    return idx[~is_valid], idx[is_valid]
+
+
+def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_rounds: int, folds: np.ndarray,
+              strata: np.ndarray, early_stopping_rounds: int | None, seed: int) -> tuple[np.ndarray, int]:
+    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit."""
+    oof: np.ndarray | None = None
+    best = []
+    for k in np.unique(folds):
+        train_idx, test_idx = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        if early_stopping_rounds:
+            fit_idx, val_idx = _inner_split(train_idx, strata, seed + 7919 * (k + 1))
+            booster = train_booster(X.iloc[fit_idx], y[fit_idx], w[fit_idx], params, max_rounds,
+                                    (X.iloc[val_idx], y[val_idx], w[val_idx]), early_stopping_rounds)
+            best.append(booster.best_iteration or max_rounds)
+        else:
+            booster = train_booster(X.iloc[train_idx], y[train_idx], w[train_idx], params, max_rounds)
+            best.append(max_rounds)
+        pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best[-1])
+        if oof is None:
+            oof = np.zeros((len(X),) + np.shape(pred)[1:])
+        oof[test_idx] = pred
+    rounds = max(1, int(round(np.mean(best) * ROUNDS_GROWTH))) if early_stopping_rounds else max_rounds
+    return oof, rounds
+
+
+# --------------------------------------------------------------------------------------------- stage 2 pieces
+def _classes_of_points(scale: Scale) -> np.ndarray:
+    return score_to_class(np.array(scale.points), scale)
+
+
+def _class_probs(dist: np.ndarray, scale: Scale) -> np.ndarray:
+    """Per-point distribution (n, K) -> class probabilities (n, 3)."""
+    member = np.eye(3)[_classes_of_points(scale)]  # (K, 3)
+    return dist @ member
+
+
+def _cumulative_to_dist(cdf_inner: np.ndarray) -> np.ndarray:
+    """K-1 cumulative probabilities P(score <= k) -> K point probabilities, after per-row sorting."""
+    cdf = np.sort(np.clip(cdf_inner, 0.0, 1.0), axis=1)
+    n = len(cdf)
+    return np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
+
+
+def _fit_cutpoints(z: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale) -> dict[str, Any]:
+    """Proportional-odds link P(score <= k) = sigmoid(theta_k + beta * z_std) by weighted maximum likelihood.
+
+    theta is parametrised as theta_0 + cumulative exp(d) so the cut points stay ordered; a small ridge on d
+    keeps unobserved scale points finite.
+    """
+    mean, sd = float(np.average(z, weights=w)), float(np.sqrt(np.cov(z, aweights=w)) + EPS)
+    zs = (z - mean) / sd
+    y = np.asarray(score, dtype=int) - scale.min
+    n_cut = scale.n_points - 1
+    ridge = 1e-3 * w.sum() / len(w)
+    prior = np.clip(np.cumsum(np.bincount(y, weights=w, minlength=scale.n_points))[:-1] / w.sum(), 0.01, 0.99)
+    theta0 = logit(prior)
+    x0 = np.concatenate([[theta0[0]], np.log(np.maximum(np.diff(theta0), 0.05)), [1.0]])
+
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+        d = params[1:n_cut]
+        theta = params[0] + np.concatenate([[0.0], np.cumsum(np.exp(d))])
+        beta = params[-1]
+        eta = theta[None, :] + beta * zs[:, None]  # (n, K-1)
+        F = np.hstack([np.zeros((len(zs), 1)), expit(eta), np.ones((len(zs), 1))])
+        dF = np.hstack([np.zeros((len(zs), 1)), F[:, 1:-1] * (1 - F[:, 1:-1]), np.zeros((len(zs), 1))])
+        rows = np.arange(len(zs))
+        p = np.maximum(F[rows, y + 1] - F[rows, y], 1e-12)
+        loss = -np.sum(w * np.log(p)) + ridge * np.sum(d**2)
+        # gradient with respect to theta_k (k = 0..K-2) and beta
+        g_upper, g_lower = -w * dF[rows, y + 1] / p, w * dF[rows, y] / p
+        g_theta = np.bincount(y, weights=g_upper, minlength=n_cut + 1)[:n_cut]
+        g_theta += np.bincount(np.maximum(y - 1, 0), weights=np.where(y > 0, g_lower, 0), minlength=n_cut)[:n_cut]
+        g_beta = np.sum((g_upper + g_lower) * zs)
+        g_d = np.exp(d) * np.cumsum(g_theta[::-1])[::-1][1:] + 2 * ridge * d
+        return loss, np.concatenate([[g_theta.sum()], g_d, [g_beta]])
+
+    res = minimize(nll, x0, jac=True, method="L-BFGS-B")
+    return {"theta0": float(res.x[0]), "log_gaps": res.x[1:n_cut].tolist(), "beta": float(res.x[-1]),
+            "z_mean": mean, "z_sd": sd}
+
+
+def _apply_cutpoints(z: np.ndarray, link: dict[str, Any]) -> np.ndarray:
+    theta = link["theta0"] + np.concatenate([[0.0], np.cumsum(np.exp(link["log_gaps"]))])
+    zs = (np.asarray(z, dtype=float) - link["z_mean"]) / link["z_sd"]
+    return _cumulative_to_dist(expit(theta[None, :] + link["beta"] * zs[:, None]))
+
+
+def _fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
+    """Calibrator softmax(a * log p + b) by weighted log loss, lightly pulled towards the identity."""
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    onehot = np.eye(3)[y]
+    ridge = 1e-2 * w.sum() / len(w)
+
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = params[:3], params[3:]
+        z = a * logp + b
+        logq = log_softmax(z, axis=1)
+        loss = -np.sum(w[:, None] * onehot * logq) + ridge * (np.sum((a - 1) ** 2) + np.sum(b**2))
+        resid = w[:, None] * (np.exp(logq) - onehot)
+        grad = np.concatenate([(resid * logp).sum(0) + 2 * ridge * (a - 1), resid.sum(0) + 2 * ridge * b])
+        return loss, grad
+
+    res = minimize(nll, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), jac=True, method="L-BFGS-B",
+                   bounds=[(0.05, 20.0)] * 3 + [(None, None)] * 3)
+    return {"a": res.x[:3].tolist(), "b": res.x[3:].tolist()}
+
+
+def _apply_vector_scaling(proba: np.ndarray, calibrator: dict[str, list[float]] | None) -> np.ndarray:
+    if calibrator is None:
+        return proba
+    z = np.asarray(calibrator["a"]) * np.log(np.clip(proba, EPS, 1.0)) + np.asarray(calibrator["b"])
+    return softmax(z, axis=1)
+
+
+def _rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarray, scale: Scale) -> np.ndarray:
+    """Make the point distribution sum to the calibrated class probabilities (uniform inside an empty class)."""
+    cls = _classes_of_points(scale)
+    width = np.bincount(cls, minlength=3)
+    share = np.where(before[:, cls] > EPS, dist / np.maximum(before[:, cls], EPS), 1.0 / width[cls])
+    return share * after[:, cls]
+
+
+def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: ThresholdConfig) -> np.ndarray:
+    """Per-class log-probability offsets (passive fixed at 0) maximising weighted macro-F1, optionally subject
+    to per-class recall targets; when no offsets meet the targets the smallest total shortfall wins, and among
+    equals the offsets closest to plain argmax. Decision rule: argmax(log p + offsets)."""
+    if cfg.objective == "argmax":
+        return np.zeros(3)
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    grid = np.linspace(-3.0, 3.0, 61)
+    targets = np.array([cfg.recall_targets.get(c, 0.0) for c in CLASSES]) if cfg.objective == "recall_targets" \
+        else np.zeros(3)
+    true_w = np.bincount(y, weights=w, minlength=3)
+    cells = y[:, None] * 3 + 9 * np.arange(len(grid))[None, :]  # confusion cell per (row, promoter offset)
+    best_key, best = None, np.zeros(3)
+    for t_det in grid:  # all promoter offsets at once; ties go to the lower class index, as argmax does
+        s0, s1, s2 = logp[:, [0]] + t_det, logp[:, [1]], logp[:, [2]] + grid[None, :]
+        is_det = (s0 >= s1) & (s0 >= s2)
+        pred = np.where(is_det, 0, np.where(s1 >= s2, 1, 2))
+        cm = np.bincount((cells + pred).ravel(), weights=np.repeat(w, len(grid)), minlength=9 * len(grid))
+        cm = cm.reshape(len(grid), 3, 3)
+        tp, pred_w = np.diagonal(cm, axis1=1, axis2=2), cm.sum(axis=1)
+        precision = np.divide(tp, pred_w, out=np.zeros_like(tp), where=pred_w > 0)
+        recall = np.divide(tp, true_w, out=np.zeros_like(tp), where=true_w > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                       where=precision + recall > 0)
+        shortfall = np.clip(targets - recall, 0, None).sum(axis=1)
+        for j, t_pro in enumerate(grid):
+            key = (-round(shortfall[j], 9), round(f1[j].mean(), 9), -abs(t_det) - abs(t_pro))
+            if best_key is None or key > best_key:
+                best_key, best = key, np.array([t_det, 0.0, t_pro])
+    return best
+
+
+# --------------------------------------------------------------------------------------------- the model
 class NpsModel:
+    """Calibrated NPS model. `fit` returns self; learned attributes end in `_`."""
+
     def __init__(self, scale: Scale, cfg: NpsModelConfig, seed: int = 0):
         self.scale = scale
         self.cfg = cfg
         self.seed = seed
 
+    # ------------------------------------------------------------------ targets per formulation
+    def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
+        """(label, LightGBM objective) per booster; raw outputs increase with dissatisfaction (multiclass: class 0)."""
+        if formulation == "multiclass":
+            return [(score_to_class(score, self.scale), {"objective": "multiclass", "num_class": 3})]
+        if formulation == "regression":
+            return [((self.scale.max - score).astype(float), {"objective": "regression"})]
+        return [((score <= k).astype(float), {"objective": "binary"}) for k in self.scale.points[:-1]]
+
+    def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
+        return raw_parts[0] if formulation != "ordinal" else np.column_stack(raw_parts)
+
+    def _base(self, formulation: str, raw: np.ndarray, link: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """Raw outputs -> (point distribution or None, class probabilities), before calibration."""
+        if formulation == "multiclass":
+            return None, softmax(raw, axis=1)
+        dist = _apply_cutpoints(raw, link) if formulation == "regression" else _cumulative_to_dist(expit(raw))
+        return dist, _class_probs(dist, self.scale)
+
+    @_THREADPOOLS.wrap(limits=1, user_api="blas")  # tiny optimisations: BLAS threads only contend with LightGBM
+    def _stage2_fit(self, formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray):
+        link = _fit_cutpoints(raw, score, w, self.scale) if formulation == "regression" else None
+        _, proba = self._base(formulation, raw, link)
+        calibrator = _fit_vector_scaling(proba, score_to_class(score, self.scale), w) if self.cfg.calibrate else None
+        return link, calibrator
+
+    def _stage2_apply(self, formulation: str, raw: np.ndarray, link, calibrator):
+        dist, proba = self._base(formulation, raw, link)
+        calibrated = _apply_vector_scaling(proba, calibrator)
+        if dist is not None:
+            dist = _rescale_within_classes(dist, proba, calibrated, self.scale)
+        return dist, calibrated
+
+    # ------------------------------------------------------------------ fitting
+    def _cross_validate(self, formulation: str, X, score, w, folds, strata) -> dict[str, Any]:
+        """OOF raw outputs, round counts, and OOF predictions with a cross-fitted stage 2."""
+        raw_parts, rounds, constants = [], [], []
+        for label, objective in self._targets(formulation, score):
+            constant = self._constant_logit(label, w, objective)
+            if constant is not None:
+                raw_parts.append(np.full(len(label), constant))
+                rounds.append(0)
+                constants.append(constant)
+                continue
+            params = lgbm_params(self.cfg.params, self.seed, **objective)
+            oof, n_rounds = cross_fit(X, label, w, params, self.cfg.params.n_estimators, folds, strata,
+                                      self.cfg.early_stopping_rounds, self.seed)
+            raw_parts.append(oof)
+            rounds.append(n_rounds)
+            constants.append(None)
+        raw = self._raw(formulation, raw_parts)
+        dist = np.zeros((len(score), self.scale.n_points)) if formulation != "multiclass" else None
+        proba = np.zeros((len(score), 3))
+        for k in np.unique(folds):
+            other, this = folds != k, folds == k
+            link, calibrator = self._stage2_fit(formulation, raw[other], score[other], w[other])
+            d, proba[this] = self._stage2_apply(formulation, raw[this], link, calibrator)
+            if dist is not None:
+                dist[this] = d
+        return {"raw": raw, "rounds": rounds, "constants": constants, "dist": dist, "proba": proba}
+
+    def _constant_logit(self, label: np.ndarray, w: np.ndarray, objective: dict) -> float | None:
+        """A cumulative threshold with (almost) no rows on one side gets a constant smoothed logit, not a model."""
+        if objective["objective"] != "binary":
+            return None
+        minority = min(int(label.sum()), int(len(label) - label.sum()))
+        if minority >= max(10, self.cfg.params.min_child_samples):
+            return None
+        rate = (np.sum(w * label) + 0.5) / (np.sum(w) + 1.0)
+        return float(logit(rate))
+
+    def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
+        pred = np.argmax(np.log(np.clip(proba, EPS, 1)) + offsets, axis=1)
+        return nps_metrics(score_to_class(score, self.scale), proba, pred, w, score,
+                           self._expected_score(dist, proba))
+
+    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
+        if dist is not None:
+            return dist @ np.array(self.scale.points, dtype=float)
+        return proba @ np.asarray(self.class_mean_score_)
+
     def fit(self, X: pd.DataFrame, score: np.ndarray, sample_weight: np.ndarray | None = None) -> NpsModel:
+        """Cross-validate the configured formulation(s), keep the best, fit it on all rows, calibrate, tune."""
+        score = self._check_score(X, score)
+        w = np.ones(len(score)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if w.shape != score.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+            raise InputError(f"sample_weight must be {len(score)} finite non-negative numbers with a positive sum")
+        w = w / w.mean()
         y = score_to_class(score, self.scale)
-        params = lgbm_params(self.cfg.params, self.seed, objective="multiclass", num_class=3)
-        data = lgb.Dataset(X, label=y, weight=sample_weight)
-        self.booster_ = lgb.train(params, data, num_boost_round=self.cfg.params.n_estimators)
-        # mean score within each class on respondents gives the expected score from class probabilities
-        s = np.asarray(score, dtype=float)
-        self.class_mean_score_ = [float(s[y == k].mean()) if (y == k).any() else float("nan") for k in range(3)]
-        self.cv_metrics_: dict[str, float] = {}
+        self.feature_names_ = list(X.columns)
+        points, point_class = np.array(self.scale.points), _classes_of_points(self.scale)
+        self.class_mean_score_ = [  # expected score of the multiclass formulation; class midpoint if unseen
+            float(np.average(score[y == c], weights=w[y == c])) if w[y == c].sum() > 0
+            else float(points[point_class == c].mean())
+            for c in range(3)
+        ]
+        strata = y
+        folds = fold_ids(strata, self.cfg.cv_folds, self.seed)
+        candidates = FORMULATIONS if self.cfg.formulation == "auto" else (self.cfg.formulation,)
+        fits, self.selection_ = {}, {}
+        for formulation in candidates:
+            fits[formulation] = f = self._cross_validate(formulation, X, score, w, folds, strata)
+            f["offsets"] = tune_offsets(f["proba"], y, w, self.cfg.thresholds)
+            self.selection_[formulation] = self._metrics(score, w, f["dist"], f["proba"], f["offsets"])
+        metric = self.cfg.selection_metric
+        sign = 1 if metric in LOWER_IS_BETTER else -1
+        self.formulation_ = min(candidates, key=lambda f: sign * np.nan_to_num(self.selection_[f][metric], nan=np.inf))
+        chosen = fits[self.formulation_]
+
+        # final boosters on every respondent, with the cross-validated round counts
+        self.boosters_, self.constants_, self.rounds_ = [], chosen["constants"], chosen["rounds"]
+        for (label, objective), constant, rounds in zip(self._targets(self.formulation_, score),
+                                                       chosen["constants"], chosen["rounds"]):
+            self.boosters_.append(None if constant is not None else train_booster(
+                X, label, w, lgbm_params(self.cfg.params, self.seed, **objective), rounds))
+        self.link_, self.calibrator_ = self._stage2_fit(self.formulation_, chosen["raw"], score, w)
+        self.offsets_ = chosen["offsets"]
+
+        self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
+        self.cv_metrics_ = self._metrics(score, w, chosen["dist"], chosen["proba"], self.offsets_)
+        unweighted = self._metrics(score, np.ones(len(score)), chosen["dist"], chosen["proba"], self.offsets_)
+        self.cv_metrics_.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        self.reliability_ = {
+            "respondents": reliability_table(y == 0, chosen["proba"][:, 0]).to_dict(orient="records"),
+            "weighted_population": reliability_table(y == 0, chosen["proba"][:, 0], sample_weight=w)
+            .to_dict(orient="records"),
+        }
         return self
 
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        proba = self.booster_.predict(X)
-        out = pd.DataFrame(proba, index=X.index, columns=[f"p_{c}" for c in CLASSES])
-        out.insert(0, "predicted_score", proba @ np.nan_to_num(self.class_mean_score_))
-        out["predicted_class"] = pd.array(np.asarray(CLASSES)[proba.argmax(axis=1)], dtype="str")
+    def _check_score(self, X: pd.DataFrame, score) -> np.ndarray:
+        s = np.asarray(score, dtype=float)
+        if len(s) != len(X):
+            raise InputError(f"NPS model: {len(X)} feature rows but {len(s)} scores")
+        bad = ~np.isfinite(s) | (s < self.scale.min) | (s > self.scale.max) | (s != np.round(s))
+        if bad.any():
+            ids = ", ".join(str(i) for i in X.index[bad][:5])
+            raise InputError(
+                f"NPS model: {int(bad.sum())} scores are missing, not whole numbers or outside the scale "
+                f"{self.scale.min}..{self.scale.max} (customers {ids}); fix the survey table or `scale` in the config"
+            )
+        classes = np.unique(score_to_class(s, self.scale))
+        if len(classes) < 2 or len(s) < 2 * self.cfg.cv_folds:
+            raise InputError(f"NPS model: need at least {2 * self.cfg.cv_folds} respondents in at least two classes, "
+                             f"got {len(s)} in {len(classes)}")
+        return s.astype(int)
+
+    # ------------------------------------------------------------------ prediction
+    def _frame(self, index: pd.Index, dist: np.ndarray | None, proba: np.ndarray) -> pd.DataFrame:
+        out = pd.DataFrame(proba, index=index, columns=[f"p_{c}" for c in CLASSES])
+        out.insert(0, "predicted_score", self._expected_score(dist, proba))
+        decision = np.argmax(np.log(np.clip(proba, EPS, 1.0)) + self.offsets_, axis=1)
+        out["predicted_class"] = pd.array(np.asarray(CLASSES)[decision], dtype="str")
+        if dist is not None:
+            for j, k in enumerate(self.scale.points):
+                out[f"p_score_{k}"] = dist[:, j]
         return out
 
-    def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
-        return self.booster_, 0
+    def _raw_predict(self, X: pd.DataFrame, boosters: list, constants: list) -> np.ndarray:
+        parts = [np.full(len(X), c) if b is None else b.predict(X, raw_score=True) for b, c in zip(boosters, constants)]
+        return self._raw(self.formulation_, parts)
 
+    def _features(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise InputError(f"NPS model: {len(missing)} feature column(s) missing from the data to score, e.g. "
+                             f"{missing[:5]}; transform the data with the bundle's feature manifest")
+        return X[self.feature_names_]
+
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per customer: predicted_score, p_detractor/p_passive/p_promoter, predicted_class, p_score_<k>."""
+        raw = self._raw_predict(self._features(X), self.boosters_, self.constants_)
+        dist, proba = self._stage2_apply(self.formulation_, raw, self.link_, self.calibrator_)
+        return self._frame(X.index, dist, proba)
+
+    def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
+        """Booster whose raw output increases with detraction risk, plus the class index for multiclass.
+
+        multiclass: the softmax booster and class 0 ('detractor'); regression: the dissatisfaction (scale.max - score) model; ordinal: the P(score <=
+        detractor_max) model. Raw outputs are before calibration (a monotone-ish map, same direction).
+        """
+        if self.formulation_ == "multiclass":
+            return self.boosters_[0], 0
+        if self.formulation_ == "regression":
+            return self.boosters_[0], None
+        booster = self.boosters_[self.scale.points.index(self.scale.detractor_max)]
+        if booster is None:
+            raise InputError("NPS model: too few detractors or non-detractors to train a detractor model")
+        return booster, None
+
+    # ------------------------------------------------------------------ bootstrap support
+    def refit_class_probabilities(self, X: pd.DataFrame, score: np.ndarray, weight_draws: Iterable[np.ndarray],
+                                  X_new: pd.DataFrame) -> Iterator[np.ndarray]:
+        """For each weight vector (e.g. bootstrap counts x response weights), refit the class-deciding boosters with
+        the fitted round counts (no CV), apply the fitted stage 2 to X_new and yield class probabilities (n_new, 3).
+
+        The ordinal formulation refits only its two class-cut models (<= detractor_max, <= promoter_min - 1),
+        the only ones the class probabilities depend on. Binned data sets are built once and reused.
+        """
+        X, X_new = self._features(X), self._features(X_new)
+        score = np.asarray(score, dtype=int)
+        targets = self._targets(self.formulation_, score)
+        used = range(len(targets))
+        if self.formulation_ == "ordinal":
+            used = sorted({self.scale.points.index(self.scale.detractor_max),
+                           self.scale.points.index(self.scale.promoter_min - 1)})
+        params = {j: lgbm_params(self.cfg.params, self.seed, **targets[j][1]) for j in used}
+        datasets = {j: lgb.Dataset(X, label=targets[j][0], params=params[j], free_raw_data=False).construct()
+                    for j in used if self.boosters_[j] is not None}
+        for weights in weight_draws:
+            w = np.asarray(weights, dtype=float)
+            w = w / w.mean()
+            parts = {}
+            for j in used:
+                if self.boosters_[j] is None:
+                    parts[j] = np.full(len(X_new), self.constants_[j])
+                    continue
+                datasets[j].set_weight(w)
+                booster = lgb.train(params[j], datasets[j], num_boost_round=self.rounds_[j])
+                parts[j] = booster.predict(X_new, raw_score=True)
+            if self.formulation_ == "ordinal":
+                d, p = parts[used[0]], parts[used[-1]]
+                cdf_det, cdf_pass = expit(d), np.maximum(expit(p), expit(d))
+                proba = np.column_stack([cdf_det, cdf_pass - cdf_det, 1 - cdf_pass])
+                yield _apply_vector_scaling(proba, self.calibrator_)
+            else:
+                yield self._stage2_apply(self.formulation_, parts[0], self.link_, self.calibrator_)[1]
+
+    # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
+        """LightGBM text files nps_<j>.txt plus nps.json (no pickle)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(directory / "multiclass.txt")
+        files = []
+        for j, booster in enumerate(self.boosters_):
+            files.append(None if booster is None else f"nps_{j}.txt")
+            if booster is not None:
+                booster.save_model(str(directory / files[-1]))
         meta = {
-            "formulation": "multiclass",
+            "format_version": FORMAT_VERSION,
+            "formulation": self.formulation_,
             "scale": self.scale.model_dump(),
             "config": self.cfg.model_dump(mode="json"),
             "seed": self.seed,
+            "feature_names": self.feature_names_,
+            "booster_files": files,
+            "constants": self.constants_,
+            "rounds": self.rounds_,
+            "link": self.link_,
+            "calibrator": self.calibrator_,
+            "offsets": self.offsets_.tolist(),
             "class_mean_score": self.class_mean_score_,
+            "cv_metrics": self.cv_metrics_,
+            "selection": self.selection_,
+            "reliability": self.reliability_,
         }
-        (directory / "nps.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (directory / "nps.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path) -> NpsModel:
         directory = Path(directory)
-        meta = json.loads((directory / "nps.json").read_text(encoding="utf-8"))
+        try:
+            meta = json.loads((directory / "nps.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise BundleError(f"{directory / 'nps.json'}: unreadable NPS model metadata ({e}); retrain") from e
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"{directory}: NPS model format {meta.get('format_version')} is not the supported "
+                              f"{FORMAT_VERSION}; retrain with this cxpredict version")
         model = cls(Scale(**meta["scale"]), NpsModelConfig(**meta["config"]), meta["seed"])
-        model.booster_ = lgb.Booster(model_file=str(directory / "multiclass.txt"))
+        model.formulation_ = meta["formulation"]
+        model.feature_names_ = meta["feature_names"]
+        model.boosters_ = [None if f is None else lgb.Booster(model_file=str(directory / f))
+                           for f in meta["booster_files"]]
+        model.constants_, model.rounds_ = meta["constants"], meta["rounds"]
+        model.link_, model.calibrator_ = meta["link"], meta["calibrator"]
+        model.offsets_ = np.asarray(meta["offsets"], dtype=float)
         model.class_mean_score_ = meta["class_mean_score"]
-        model.cv_metrics_ = {}
+        model.cv_metrics_, model.selection_ = meta["cv_metrics"], meta["selection"]
+        model.reliability_ = meta["reliability"]
         return model

@@ -23,6 +23,13 @@ import pyarrow.parquet as pq
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_ENCODING = "utf-8-sig"
+CSV_FLOAT_FORMAT = "%.6f"  # fixed decimals: no scientific notation in Excel, identical bytes on reruns
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -33,6 +40,7 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are for others to read
     try:
         yield tmp
         os.replace(tmp, final)
@@ -64,7 +72,9 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
     """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal)."""
     with atomic_path(path) as tmp:
-        excel_safe(frame).to_csv(tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n")
+        excel_safe(frame).to_csv(
+            tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
+        )
     return Path(path)
 
 
@@ -158,7 +168,9 @@ class TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
-            excel_safe(frame).to_csv(self._csv, index=False, header=self.rows == 0, lineterminator="\n")
+            excel_safe(frame).to_csv(
+                self._csv, index=False, header=self.rows == 0, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
+            )
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:

@@ -93,7 +93,7 @@ def test_local_sqlite_run_register_and_download(clean_env):
     assert run.data.tags["cxpredict.data.survey"] == "f00d"
     assert run.data.tags["cxpredict.config_hash"] == cfg.fingerprint()
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == run_id
-    assert client.get_model_version_by_alias("tiny-nps", "champion").version == version
+    assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
     local = tracking.download_bundle("models:/tiny-nps@champion", dst=clean_env / "fetched")
     assert (local / "nps" / "model.txt").read_text(encoding="utf-8") == "tree"
 
@@ -177,7 +177,7 @@ def test_run_logged_to_real_mlflow_server(mlflow_server, clean_env):
     assert run.data.metrics["population_nps"] == pytest.approx(-12.5)
     assert run.data.params["name"] == "tiny"
     assert {a.path for a in client.list_artifacts(run_id)} >= {"outputs", "bundle"}
-    assert client.get_model_version_by_alias("tiny-nps", "champion").version == version
+    assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
     local = tracking.download_bundle("models:/tiny-nps@champion", tracking_uri=url, dst=clean_env / "fetched")
     assert (local / "bundle.json").is_file()
     assert any((root / "artifacts").rglob("bundle.json")), "artifacts are proxied to the server's destination"

@@ -1,0 +1,208 @@
+"""Segments, applying the playbook (priority, capacity deferral) and the files people read."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.config import ChurnConfig, StrategyConfig
+from cxpredict.errors import ConfigError
+from cxpredict.playbook import load_playbook, playbook_from_dict
+from cxpredict.strategy import (
+    COLUMN_DOCS,
+    SegmentSummary,
+    Segmenter,
+    apply_playbook,
+    columns_markdown,
+    defer_over_capacity,
+    segment_and_act,
+    segment_summary,
+    work_orders,
+    write_people_outputs,
+)
+
+DEFAULT = {"name": "default", "strategy": "no-action", "action": "No action"}
+
+
+def scored_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A scored file as the earlier stages produce it (NPS, drivers, churn and value columns)."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([1, 1, 1], n)
+    classes = np.array(["detractor", "passive", "promoter"])
+    respondent = rng.random(n) < 0.2
+    observed = np.where(respondent, rng.integers(0, 11, n), np.nan)
+    observed_class = np.where(observed <= 6, "detractor", np.where(observed >= 9, "promoter", "passive"))
+    churn = rng.beta(1.5, 4, n)
+    value = rng.gamma(2.0, 300.0, n)
+    drivers = np.array(["Billing", "Network", "Price", None], dtype=object)
+    return pd.DataFrame({
+        "customer_id": pd.array([f"C{i:05d}" for i in range(n)], dtype="str"),
+        "is_respondent": respondent,
+        "observed_score": pd.array(pd.Series(observed).round().astype("Int64")),
+        "observed_class": pd.array(np.where(respondent, observed_class, None), dtype="str"),
+        "predicted_score": p @ np.array([3.0, 7.5, 9.5]),
+        "p_detractor": p[:, 0], "p_passive": p[:, 1], "p_promoter": p[:, 2],
+        "predicted_class": pd.array(classes[p.argmax(axis=1)], dtype="str"),
+        "driver_1": pd.array(drivers[rng.integers(0, 4, n)], dtype="str"),
+        "driver_2": pd.array(drivers[rng.integers(0, 4, n)], dtype="str"),
+        "churn_prob": churn, "value": value, "value_at_risk": churn * value,
+    })
+
+
+# ------------------------------------------------------------------ segments
+def test_segments_use_observed_class_for_respondents_and_band_cut_points():
+    scored = pd.DataFrame({
+        "predicted_class": pd.array(["promoter", "detractor", "passive"], dtype="str"),
+        "observed_class": pd.array(["detractor", None, None], dtype="str"),
+        "churn_prob": [0.1, 0.2, np.nan],  # 0.2 sits on a cut point: it belongs to the upper band
+        "value": [10.0, 500.0, 80.0],
+    })
+    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[100.0], value_band_mode="fixed"))
+    out = seg.assign(scored)
+    assert out["segment"].astype("str").tolist() == [
+        "detractor/low-risk/low-value", "detractor/medium-risk/high-value", "passive/unknown-risk/low-value"]
+    predicted = Segmenter.fit(ChurnConfig(), StrategyConfig(class_source="predicted")).assign(scored)
+    assert predicted["segment"].astype("str").tolist()[0] == "promoter/low-risk"  # no value bands configured
+    assert predicted["value_band"].isna().all()
+
+
+def test_quantile_value_bands_are_fixed_at_fit_time():
+    values = np.arange(1, 101, dtype=float)
+    seg = Segmenter.fit(ChurnConfig(risk_bands=[0.5], risk_band_labels=["calm", "alarm"]),
+                        StrategyConfig(value_bands=[0.5, 0.9], value_band_labels=["s", "m", "l"]), values)
+    assert seg.value_cuts == pytest.approx([50.5, 90.1])
+    again = Segmenter.from_json(seg.to_json())
+    assert again == seg
+    one = pd.DataFrame({"predicted_class": pd.array(["passive"], dtype="str"), "churn_prob": [0.7],
+                        "value": [95.0]})
+    assert again.assign(one)["segment"].astype("str").tolist() == ["passive/alarm-risk/l-value"]
+    with pytest.raises(ConfigError, match="too uniform"):
+        Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.3, 0.6]), np.ones(50))
+
+
+# ------------------------------------------------------------------ priority and capacity
+def test_capacity_defers_lowest_priorities_and_never_drops_anyone():
+    action = np.array([0, 0, 1, 0, 0, 1, 0])
+    priority = np.array([5.0, 9.0, 1.0, np.nan, 7.0, 2.0, 7.0])
+    deferred = defer_over_capacity(action, priority, {0: 2})
+    # action 0 serves 9.0 and the first 7.0 (ties: earlier row first); NaN priority goes last
+    assert deferred.tolist() == [True, False, False, True, False, False, True]
+    assert defer_over_capacity(action, priority, {0: 0, 1: 5}).tolist() == [
+        True, True, False, True, True, False, True]
+
+
+def test_apply_playbook_serves_highest_value_at_risk_first():
+    scored = scored_frame()
+    pb = playbook_from_dict({"rules": [
+        {"name": "call", "when": "churn_prob >= 0.3", "strategy": "retention", "action": "Call back",
+         "channel": "phone", "owner_team": "care", "sla_hours": 24, "capacity": 10},
+        {**DEFAULT},
+    ]})
+    out = apply_playbook(scored, pb)
+    called = out["rule"] == "call"
+    assert len(out) == len(scored) and called.sum() > 10  # nobody dropped, more candidates than capacity
+    served = out[called & ~out["deferred"]]
+    waiting = out[called & out["deferred"]]
+    assert len(served) == 10 and len(waiting) == called.sum() - 10
+    assert served["priority"].min() >= waiting["priority"].max()
+    assert np.allclose(out["priority"], scored["value_at_risk"])
+    assert not out.loc[~called, "deferred"].any()
+    assert out.loc[called, "sla_hours"].eq(24).all() and out.loc[~called, "sla_hours"].isna().all()
+    assert (out.loc[called, "strategy"] == "retention").all()
+
+
+def test_expected_uplift_priority_hook_prefers_specific_segment_keys():
+    scored = scored_frame(50)
+    scored["segment"] = pd.array(np.where(scored.index < 25, "detractor/high-risk", "passive/low-risk"), dtype="str")
+    pb = playbook_from_dict({
+        "priority": {"method": "expected_uplift", "default_uplift": 0.01,
+                     "uplift": {"retention": 0.1, "retention|detractor/high-risk": 0.3}},
+        "rules": [{"name": "r", "when": "churn_prob >= 0", "strategy": "retention", "action": "a"}, {**DEFAULT}],
+    })
+    priority = apply_playbook(scored, pb)["priority"].to_numpy()
+    value = scored["value"].to_numpy()
+    assert np.allclose(priority[:25], 0.3 * value[:25]) and np.allclose(priority[25:], 0.1 * value[25:])
+
+
+def test_priority_needs_its_column():
+    pb = playbook_from_dict({"rules": [{**DEFAULT}]})
+    with pytest.raises(ConfigError, match="value_at_risk"):
+        apply_playbook(pd.DataFrame({"predicted_class": ["passive"]}), pb)
+
+
+def test_unknown_column_in_playbook_is_a_config_error_naming_it():
+    pb = playbook_from_dict({"rules": [
+        {"name": "typo", "when": 'driver1 == "Billing"', "strategy": "retention", "action": "a"}, {**DEFAULT}]})
+    with pytest.raises(ConfigError, match=r"rule 'typo': unknown column 'driver1' \(did you mean 'driver_1'\?\)"):
+        apply_playbook(scored_frame(20), pb)
+
+
+# ------------------------------------------------------------------ people outputs
+@pytest.fixture
+def acted(repo_root) -> tuple[pd.DataFrame, object]:
+    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    scored = scored_frame(600)
+    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
+    return segment_and_act(scored, seg, pb), pb
+
+
+def test_work_orders_are_detractor_alerts_sorted_by_priority(acted):
+    frame, pb = acted
+    orders = work_orders(frame, pb)
+    flagged = {r.name for r in pb.rules if r.raises_work_order}
+    assert len(orders) == frame["rule"].astype("str").isin(flagged).sum() > 0
+    assert set(orders["strategy"].astype("str")) <= {"retention", "win-back"}
+    for deferred, block in orders.groupby("deferred"):
+        assert block["priority"].is_monotonic_decreasing
+    assert not orders["deferred"].iloc[0] and orders["deferred"].is_monotonic_increasing
+    first = orders.iloc[0]
+    assert first["reason"].startswith(("Predicted", "Answered")) and "churn risk" in first["reason"]
+    assert {"customer_id", "action", "sla_hours", "priority", "top_drivers", "reason"} <= set(orders.columns)
+
+
+def test_segment_summary_adds_up_and_merges_batches(acted):
+    frame, _ = acted
+    summary = segment_summary(frame)
+    assert summary["customers"].sum() == len(frame)
+    assert summary["value_at_risk"].sum() == pytest.approx(frame["value_at_risk"].sum(), rel=1e-6)
+    row = summary.iloc[0]
+    members = frame[(frame["segment"].astype("str") == row["segment"]) & (frame["strategy"].astype("str") == row["strategy"])]
+    expected_nps = 100 * (members["p_promoter"].mean() - members["p_detractor"].mean())
+    assert row["predicted_nps"] == pytest.approx(expected_nps, abs=0.05)
+    batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:]).table()
+    pd.testing.assert_frame_equal(batched, summary)
+
+
+def test_written_csv_is_excel_safe_utf8_bom_and_documented(acted, tmp_path):
+    frame, pb = acted
+    frame = frame.copy()
+    frame["driver_1"] = frame["driver_1"].astype("str")
+    frame.loc[0, "driver_1"] = '=HYPERLINK("http://x","y")'
+    frame.loc[0, "customer_id"] = "@SUM(1+1)"
+    paths = write_people_outputs(frame, pb, tmp_path)
+    raw = paths["scored"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(paths["scored"].open(encoding="utf-8-sig")))
+    assert rows[0]["driver_1"] == '\'=HYPERLINK("http://x","y")'  # inert: a leading apostrophe
+    assert rows[0]["customer_id"] == "'@SUM(1+1)"
+    assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
+    assert float(rows[0]["churn_prob"]) == pytest.approx(frame.loc[0, "churn_prob"])  # numbers untouched
+    header = list(rows[0])
+    assert header == [c for c in COLUMN_DOCS if c in header]  # documented columns, in documented order
+    assert "segment_class" not in header
+    for name in ("work_orders", "segment_summary"):
+        assert paths[name].read_bytes().startswith(b"\xef\xbb\xbf")
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary files
+
+
+def test_column_dictionary_covers_contract_columns():
+    contract = ["customer_id", "is_respondent", "observed_score", "observed_class", "predicted_score",
+                "p_detractor", "p_passive", "p_promoter", "predicted_class", "churn_prob", "value",
+                "value_at_risk", "risk_band", "value_band", "segment", "strategy", "action", "channel",
+                "owner_team", "sla_hours", "priority", "deferred"]
+    assert [c for c in COLUMN_DOCS if c in contract] == contract
+    assert all(COLUMN_DOCS[c] for c in contract)
+    assert "| `value_at_risk` |" in columns_markdown()
