@@ -1,14 +1,14 @@
 """Model bundle: one folder with everything scoring needs, in open formats, verified on load, never unpickled.
 
 Layout: bundle.json (format version, package versions, data fingerprints, config hash, seed, content hash),
-config.yaml, features.json, metrics.json, and one sub-folder per trained component (nps/, churn/, reasons/, ...)
+config.yaml, features.json, metrics.json, drift.json (the training population's profile for PSI at scoring
+time, see drift.py), and one sub-folder per trained component (nps/, churn/, reasons/, ...)
 written by that component's own `save(directory)` as LightGBM text models plus JSON. The content hash covers
 every file but bundle.json, so a tampered or half-copied bundle is refused with exit code 4.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -27,10 +27,11 @@ from .errors import BundleError, ConfigError
 from .features import FeatureManifest
 from .outputs import current_umask
 from .nps import NpsModel
-from .provenance import package_versions, sha256_file
+from .provenance import digest_files, package_versions
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
+DRIFT_FILE = "drift.json"  # optional: bundles without it score fine, without PSI
 
 # optional components: sub-folder -> "module:Class" with save(directory) / classmethod load(directory)
 COMPONENTS: dict[str, str] = {
@@ -49,6 +50,7 @@ class Bundle:
     components: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    drift: dict[str, Any] | None = None  # training population profile for PSI at scoring time (drift.json)
 
     @property
     def content_hash(self) -> str:
@@ -60,12 +62,7 @@ class Bundle:
 
 def content_hash(directory: Path) -> str:
     """sha256 over the sorted (relative path, file sha256) pairs of every file except bundle.json."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != BUNDLE_FILE):
-        h.update(path.relative_to(directory).as_posix().encode())
-        h.update(b"\0")
-        h.update(sha256_file(path).encode())
-    return h.hexdigest()
+    return digest_files(directory, [p for p in directory.rglob("*") if p.is_file() and p.name != BUNDLE_FILE])
 
 
 @contextmanager
@@ -98,13 +95,17 @@ def save_bundle(
     metrics: dict[str, Any] | None = None,
     fingerprints: dict[str, str] | None = None,
     extra_files: dict[str, str] | None = None,
+    drift_profile: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a bundle atomically. `extra_files` maps relative names to text content (e.g. playbook.yaml)."""
+    """Write a bundle atomically. `extra_files` maps relative names to text content (e.g. playbook.yaml);
+    `drift_profile` is drift.profile_training's output, written as drift.json."""
     path = Path(path)
     with _atomic_dir(path) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
         (tmp / "features.json").write_text(json.dumps(manifest.to_dict(), indent=1), encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, default=float), encoding="utf-8")
+        if drift_profile is not None:
+            (tmp / DRIFT_FILE).write_text(json.dumps(drift_profile, indent=1), encoding="utf-8")
         nps.save(tmp / "nps")
         for name, component in (components or {}).items():
             if component is not None:
@@ -173,6 +174,8 @@ def load_bundle(path: str | Path) -> Bundle:
             if (path / name).is_dir()
         }
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+        drift = json.loads((path / DRIFT_FILE).read_text(encoding="utf-8")) if (path / DRIFT_FILE).is_file() else None
     except (OSError, KeyError, ValueError, ConfigError) as e:
         raise BundleError(f"{path}: bundle is incomplete or unreadable: {e}") from e
-    return Bundle(path=path, config=cfg, manifest=manifest, nps=nps, components=components, info=info, metrics=metrics)
+    return Bundle(path=path, config=cfg, manifest=manifest, nps=nps, components=components, info=info, metrics=metrics,
+                  drift=drift)

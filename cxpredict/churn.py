@@ -26,20 +26,23 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from .config import ChurnConfig, ValueConfig
+from .config import ChurnConfig, Config, ValueConfig
 from .errors import BundleError, ConfigError, InputError
 from .metrics import expected_calibration_error, reliability_table
-from .nps import lgbm_params
+from .nps import NpsModel, lgbm_params
+
+if TYPE_CHECKING:
+    from .data import CustomerData
 
 FORMAT_VERSION = 1
 MODEL_FILE = "churn.txt"
@@ -253,12 +256,18 @@ def cross_fit_predict(X: pd.DataFrame, y: Any, cfg: ChurnConfig, seed: int = 0, 
 
 # --------------------------------------------------------------------------------------------- NPS features
 def nps_features(nps_prediction: pd.DataFrame) -> pd.DataFrame:
-    """The NPS class probabilities from `NpsModel.predict`, renamed to their churn-feature names."""
+    """The NPS class probabilities from `NpsModel.predict`, renamed to their churn-feature names.
+
+    A frame that already holds the renamed columns (from `cross_fit_nps_features`) passes through.
+    """
+    if all(c in nps_prediction.columns for c in NPS_FEATURES.values()):
+        return nps_prediction[list(NPS_FEATURES.values())].astype("float64")
     return nps_prediction[list(NPS_FEATURES)].rename(columns=NPS_FEATURES).astype("float64")
 
 
 def with_nps_features(X: pd.DataFrame, nps_prediction: pd.DataFrame) -> pd.DataFrame:
-    """Behaviour matrix plus the NPS-probability features (aligned on the index)."""
+    """Behaviour matrix plus the NPS-probability features (from `NpsModel.predict` or
+    `cross_fit_nps_features`), aligned on the index."""
     return pd.concat([X, nps_features(nps_prediction).reindex(X.index)], axis=1)
 
 
@@ -304,6 +313,41 @@ def cross_fit_nps_features(
         oof[test_idx] = nps_features(model.predict(X_resp.iloc[test_idx])).to_numpy()
     out.loc[is_respondent] = oof
     return out
+
+
+# --------------------------------------------------------------------------------------------- pipeline stages
+def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
+              nps_weight: np.ndarray | None = None) -> ChurnModel | None:
+    """Training stage: a churn model on every customer with a known outcome (None if disabled or no outcomes).
+
+    `nps_weight` are the respondents' NPS training weights, used only if NPS models must be refitted for the
+    cross-fitted NPS features (when the NPS model has no `oof_`).
+    """
+    if not cfg.churn.enabled or data.outcome is None or data.outcome.notna().sum() == 0:
+        return None
+    known = data.outcome.notna().to_numpy()
+    X_churn = X
+    if cfg.churn.use_nps_features:
+        respondents = data.is_respondent
+        X_churn = with_nps_features(X, cross_fit_nps_features(
+            nps_model, X, respondents, make_nps_model=lambda: NpsModel(cfg.scale, cfg.nps, cfg.seed),
+            score=data.score.to_numpy()[respondents], sample_weight=nps_weight,
+            folds=cfg.churn.nps_feature_folds, seed=cfg.seed,
+        ))
+    return ChurnModel(cfg.churn, cfg.seed).fit(X_churn[known], data.outcome.to_numpy()[known])
+
+
+def churn_columns(model: ChurnModel | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
+                  frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
+    """Scoring stage: churn_prob (NaN without a churn model), value and value_at_risk for one batch."""
+    if model is None:
+        churn = np.full(len(X), np.nan)
+    else:
+        X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
+        churn = model.predict_proba(X_churn)
+    value = compute_value(frame, value_cfg)
+    return pd.DataFrame({"churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value)},
+                        index=X.index)
 
 
 # --------------------------------------------------------------------------------------------- value

@@ -274,8 +274,13 @@ def _check_bands(name: str, cuts: list[float], labels: list[str] | None, unit_in
 
 
 class DriftConfig(Strict):
-    psi_threshold: float = 0.25
-    out_of_range_share: float = 0.05
+    """When scoring data counts as drifted (manifest.json `drift`; exit code 3 with --fail-on-drift)."""
+
+    psi_threshold: float = Field(default=0.25, gt=0)  # PSI of a feature or a model output above this
+    out_of_range_share: float = Field(default=0.05, ge=0, le=1)  # share of a feature's values far out of range
+    unseen_share: float = Field(default=0.05, ge=0, le=1)  # share of a category feature's values unseen in training
+    respondent_mix_gap: float = Field(default=0.10, gt=0, le=1)  # |observed - predicted| class share, respondents
+    min_respondents: int = Field(default=100, ge=1)  # fewer scored respondents: the mix is reported, not judged
 
 
 class ScoringConfig(Strict):
@@ -286,8 +291,12 @@ class ScoringConfig(Strict):
 class TuningConfig(Strict):
     nps_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
     churn_metric: Literal["auc", "log_loss"] = "auc"
-    storage: str = ".cxpredict/optuna.sqlite3"
-    study_name: str | None = None
+    storage: str = ".cxpredict/optuna.sqlite3"  # relative to the config file; a rerun resumes the study
+    study_name: str | None = None  # default: <name>-<model>-<hash of the data, features and metric>
+    cv_folds: int = Field(default=5, ge=2)  # folds of the tuning objective; trials can be pruned after each
+    formulations: list[Literal["multiclass", "regression", "ordinal"]] = Field(
+        default_factory=lambda: ["multiclass", "regression", "ordinal"], min_length=1)
+    startup_trials: int = Field(default=8, ge=1)  # random trials before TPE, and before pruning starts
 
 
 class TrackingConfig(Strict):

@@ -8,9 +8,7 @@ Every problem with the inputs becomes a typed error that names the file, the col
 from __future__ import annotations
 
 import difflib
-import hashlib
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +16,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pacompute
-import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 
 from .config import Aggregation, BehaviourTable, Config, ReadOptions
-from .errors import ConfigError, CxError, InputError, first_rows
+from .errors import ConfigError, CxError, InputError
+from .tables import (  # noqa: F401 - read_table, iter_table_batches, fingerprint_file re-exported for callers
+    fingerprint_file,
+    iter_table_batches,
+    read_table,
+    require_columns,
+    rows_text,
+)
 
 KEY = "customer_id"
-PARQUET_SUFFIXES = (".parquet", ".pq")
 MIXED_NUMERIC_SHARE = 0.5  # a text column where more than this share of values are numbers "mixes types"
 LABEL_WORDS = {"1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "y": 1.0, "n": 0.0}
 NUMERIC_AGGS = ("sum", "mean", "max", "min")
@@ -58,236 +60,11 @@ class CustomerData:
         return self.score.notna().to_numpy()
 
 
-# --------------------------------------------------------------------------------------------- files
-def _kind(path: Path) -> str:
-    if path.is_dir():
-        return "folder"
-    return "parquet" if path.suffix.lower() in PARQUET_SUFFIXES else "csv"
-
-
-def _parquet_parts(folder: Path) -> list[Path]:
-    """Parquet files of a folder dataset; hidden and '_'-prefixed entries (e.g. _SUCCESS) are skipped like Spark."""
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES
-        and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
-    )
-
-
-def fingerprint_file(path: str | Path) -> str:
-    """sha256 (first 16 hex) of a file's bytes, or of the sorted (name, bytes) of a Parquet folder's parts."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    parts = _parquet_parts(path) if path.is_dir() else [path]
-    for part in parts:
-        if path.is_dir():
-            digest.update(part.relative_to(path).as_posix().encode() + b"\0" + str(part.stat().st_size).encode())
-        with part.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def _rows_text(path: Path, positions: Iterable[int]) -> str:
-    """Offending rows as file lines (CSV: header = line 1) or 1-based row numbers (Parquet)."""
-    if _kind(path) == "csv":
-        return f"{first_rows(int(p) + 2 for p in positions)} (file lines, header = line 1)"
-    return f"{first_rows(int(p) + 1 for p in positions)} (1-based row numbers)"
-
-
+# --------------------------------------------------------------------------------------------- messages
 def _examples(path: Path, values: pd.Series) -> str:
     """'rows 4, 9 (...), values '11', 'x'' for a Series of bad values indexed by 0-based row position."""
     shown = ", ".join(repr(str(v)) for v in values.iloc[:5])
-    return f"{_rows_text(path, values.index)}, values {shown}"
-
-
-def _encoding_error(path: Path, read: ReadOptions, detail: str) -> InputError:
-    return InputError(
-        f"{path}: cannot decode the file as {read.encoding!r} ({detail}). "
-        "Set data.read.encoding to the file's real encoding, e.g. 'latin-1' or 'cp1252'."
-    )
-
-
-@contextmanager
-def _arrow_errors(path: Path, read: ReadOptions):
-    """Turn pyarrow's parse and decode failures into InputErrors that name the file and the fix."""
-    try:
-        yield
-    except UnicodeDecodeError as e:
-        raise _encoding_error(path, read, str(e)) from None
-    except (pa.ArrowException, OSError) as e:
-        text = str(e)
-        if "Empty CSV file" in text:
-            raise InputError(f"{path}: the file is empty (no header, no rows). Export it again.") from None
-        if "UTF8" in text or "UTF-8" in text:
-            raise _encoding_error(path, read, text) from None
-        if "conversion error" in text:  # streaming: a later block disagrees with the types of the first block
-            raise InputError(
-                f"{path}: {text}. The value does not fit the type inferred from the start of the file: fix it, add "
-                f"it to data.read.na_values (now {read.na_values}), or pin the column's type (column_types)."
-            ) from None
-        raise InputError(
-            f"{path}: cannot read the file: {text}. Check data.read.delimiter (now {read.delimiter!r}) "
-            "and that the file is a complete CSV or Parquet file."
-        ) from None
-
-
-def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType]):
-    return dict(
-        read_options=pacsv.ReadOptions(encoding=read.encoding),
-        parse_options=pacsv.ParseOptions(delimiter=read.delimiter),
-        convert_options=pacsv.ConvertOptions(
-            null_values=list(read.na_values), strings_can_be_null=True, include_columns=list(columns or []),
-            column_types={name: _arrow_type(t) for name, t in column_types.items()},
-        ),
-    )
-
-
-def _arrow_type(t: str | pa.DataType) -> pa.DataType:
-    return t if isinstance(t, pa.DataType) else pa.type_for_alias(t)
-
-
-def _parquet_dataset(path: Path) -> pads.Dataset:
-    if not path.is_dir():
-        return pads.dataset(str(path), format="parquet")
-    parts = _parquet_parts(path)
-    if not parts:
-        raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet file "
-                         "or a folder of Parquet files.")
-    return pads.dataset([str(p) for p in parts], format="parquet", partitioning="hive", partition_base_dir=str(path))
-
-
-def _check_source(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: file not found. Check data.dir and the table's 'path' in the config.")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes). Export it again with a header and data rows.")
-
-
-def _header(path: Path, read: ReadOptions) -> list[str]:
-    """Column names without reading the whole file (CSV: first block only; Parquet: the schema)."""
-    with _arrow_errors(path, read):
-        if _kind(path) != "csv":
-            names = list(_parquet_dataset(path).schema.names)
-        else:
-            reader = pacsv.open_csv(path, **_csv_options(read, None, {}))
-            names = list(reader.schema.names)
-            reader.close()
-    if any("\ufffd" in n for n in names):
-        raise _encoding_error(path, read, "the header holds bytes that are not valid text")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InputError(f"{path}: repeated column names {repeated}. Give every column a unique name.")
-    return names
-
-
-def _require_columns(path: Path, names: list[str], wanted: Iterable[str], what: str) -> None:
-    missing = [c for c in dict.fromkeys(wanted) if c not in names]
-    if not missing:
-        return
-    lower = {n.lower(): n for n in names}
-    hints = []
-    for m in missing:
-        close = difflib.get_close_matches(m.lower(), list(lower), n=1, cutoff=0.6)
-        if close:
-            hints.append(f"{m!r} -> did you mean {lower[close[0]]!r}?")
-    if len(names) == 1 and any(d in names[0] for d in ";\t|,"):
-        hints.append("The header was read as one column: check data.read.delimiter.")
-    shown = names[:40] + (["..."] if len(names) > 40 else [])
-    raise InputError(
-        f"{path}: missing column{'s' if len(missing) > 1 else ''} {missing} ({what}). "
-        f"Columns in the file: {shown}. " + (" ".join(hints) + " " if hints else "")
-        + "Fix the column name in the config or in the file."
-    )
-
-
-def _to_pandas(table: pa.Table, path: Path, read: ReadOptions, column_types: Mapping) -> pd.DataFrame:
-    """Arrow -> pandas with stable dtypes: undecodable text is an error, all-empty and nullable-bool columns float."""
-    for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
-        if name in column_types and col.type != _arrow_type(column_types[name]):
-            table = table.set_column(i, name, col.cast(_arrow_type(column_types[name])))
-        elif pa.types.is_binary(col.type):
-            raise _encoding_error(path, read, f"column {name!r} holds bytes that are not valid {read.encoding}")
-        elif pa.types.is_null(col.type) or (pa.types.is_boolean(col.type) and col.null_count):
-            table = table.set_column(i, name, col.cast(pa.float64()))
-    return table.to_pandas(date_as_object=False)
-
-
-def _read(path: Path, read: ReadOptions, columns: list[str] | None, what: str,
-          column_types: Mapping[str, str | pa.DataType] | None = None) -> pd.DataFrame:
-    path = Path(path)
-    _check_source(path)
-    columns = list(dict.fromkeys(columns)) if columns is not None else None
-    if columns is not None:
-        _require_columns(path, _header(path, read), columns, what)
-    else:
-        _header(path, read)
-    with _arrow_errors(path, read):
-        if _kind(path) == "csv":
-            table = pacsv.read_csv(path, **_csv_options(read, columns, column_types or {}))
-        else:
-            table = _parquet_dataset(path).to_table(columns=columns)
-        frame = _to_pandas(table, path, read, column_types or {})
-    if len(frame) == 0:
-        raise InputError(f"{path}: no data rows (only a header). Export the table again with its rows.")
-    return frame
-
-
-def read_table(path: str | Path, read: ReadOptions, columns: list[str] | None = None,
-               column_types: Mapping[str, str | pa.DataType] | None = None) -> pd.DataFrame:
-    """Read a CSV, Parquet file or folder of Parquet files through pyarrow. `column_types` pins arrow types
-    (e.g. {"id": "string"}) where inference would be wrong (IDs with leading zeros)."""
-    return _read(Path(path), read, columns, "requested columns", column_types)
-
-
-def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
-    buffer: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        buffer.append(batch)
-        rows += batch.num_rows
-        while rows >= size:
-            table = pa.Table.from_batches(buffer)
-            yield table.slice(0, size)
-            rest = table.slice(size)
-            buffer, rows = rest.to_batches(), rest.num_rows
-    if rows:
-        yield pa.Table.from_batches(buffer)
-
-
-def iter_table_batches(path: str | Path, read: ReadOptions, batch_size: int, columns: list[str] | None = None,
-                       column_types: Mapping[str, str | pa.DataType] | None = None) -> Iterator[pd.DataFrame]:
-    """Stream a table as DataFrames of `batch_size` rows (the last may be shorter) in bounded memory.
-
-    CSV types are inferred from the first block; pass `column_types` (e.g. from the training manifest) when a
-    column could look different later in the file."""
-    path = Path(path)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    _check_source(path)  # checked now, not at the first next(), so a bad path fails before any output
-    names = _header(path, read)
-    if columns is not None:
-        columns = list(dict.fromkeys(columns))
-        _require_columns(path, names, columns, "requested columns")
-    return _stream(path, read, batch_size, columns, column_types or {})
-
-
-def _stream(path: Path, read: ReadOptions, batch_size: int, columns: list[str] | None,
-            column_types: Mapping) -> Iterator[pd.DataFrame]:
-    any_rows = False
-    with _arrow_errors(path, read):
-        if _kind(path) == "csv":
-            batches = pacsv.open_csv(path, **_csv_options(read, columns, column_types))
-        else:
-            batches = _parquet_dataset(path).to_batches(
-                columns=columns, batch_size=min(batch_size, 1 << 17), batch_readahead=1, fragment_readahead=1)
-        for table in _rebatch(batches, batch_size):
-            any_rows = True
-            yield _to_pandas(table, path, read, column_types)
-    if not any_rows:
-        raise InputError(f"{path}: no data rows (only a header). Export the table again with its rows.")
+    return f"{rows_text(path, values.index)}, values {shown}"
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -307,15 +84,15 @@ class _Problems:
 def _read_keyed(path: Path, read: ReadOptions, key: str, wanted: list[str] | None, what: str) -> pd.DataFrame:
     """Read key (+ wanted columns), key as text renamed to customer_id; empty IDs are an error."""
     columns = None if wanted is None else [key, *wanted]
-    frame = _read(path, read, columns, what, {key: "string"})
+    frame = read_table(path, read, columns, {key: "string"}, what=what)
     if columns is None:
-        _require_columns(path, list(frame.columns), [key], what)
+        require_columns(path, list(frame.columns), [key], what)
     frame = frame.rename(columns={key: KEY})
     frame[KEY] = frame[KEY].astype("str")
     empty = frame[KEY].isna() | (frame[KEY].str.strip() == "")
     if empty.any():
         raise InputError(f"{path}: column {key!r} (the customer ID, {what}) is empty at "
-                         f"{_rows_text(path, frame.index[empty])}. Fill in or remove those rows.")
+                         f"{rows_text(path, frame.index[empty])}. Fill in or remove those rows.")
     return frame
 
 
@@ -327,7 +104,7 @@ def _dedupe(frame: pd.DataFrame, path: Path, key: str, what: str, problems: _Pro
     if not dup.any():
         return frame
     repeated = list(dict.fromkeys(ids[dup]))
-    shown = "; ".join(f"{i!r} at {_rows_text(path, frame.index[ids == i])}" for i in repeated[:5])
+    shown = "; ".join(f"{i!r} at {rows_text(path, frame.index[ids == i])}" for i in repeated[:5])
     problems.add(InputError(
         f"{path}: column {key!r} must identify one row per key ({what}), but {len(repeated)} IDs repeat: "
         f"{shown}{' ...' if len(repeated) > 5 else ''}. {fix}"))
@@ -357,14 +134,16 @@ def _mixed_types(frame: pd.DataFrame, path: Path, read: ReadOptions, columns: It
     return flagged
 
 
-def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems) -> pd.Series:
-    """Parse a timestamp column to naive UTC datetimes; empty or unparseable values are an error."""
+def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems,
+                allow_empty: bool = False) -> pd.Series:
+    """Parse a timestamp column to naive UTC datetimes; unparseable values (and empty ones, unless an empty cell
+    means 'no event', as for churned_at of customers who stayed) are an error."""
     raw = values
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(values, errors="coerce", utc=True)
     if getattr(values.dtype, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = values.isna()
+    bad = values.isna() & (raw.notna() if allow_empty else True)
     if bad.any():
         problems.add(InputError(
             f"{path}: column {column!r} has empty or unreadable timestamps at {_examples(path, raw[bad])}. "
@@ -494,7 +273,7 @@ def _survey(cfg: Config, problems: _Problems, report: DataReport) -> pd.DataFram
             "or set scale.min/scale.max and the cut points to the survey's real scale."))
     if blank.any():
         report.warn(f"{path}: {int(blank.sum())} survey rows have no {sv.score!r} answer "
-                    f"({_rows_text(path, frame.index[blank])}); they count as silent customers")
+                    f"({rows_text(path, frame.index[blank])}); they count as silent customers")
     if sv.answered_at:
         _timestamps(frame[sv.answered_at], path, sv.answered_at, problems)
     frame = frame.assign(score=numeric)[~(bad | blank).to_numpy()]
@@ -532,7 +311,7 @@ def _outcomes(cfg: Config, problems: _Problems, report: DataReport) -> pd.Series
             f"{int(bad.sum())} values are not, at {_examples(path, raw[bad])}. "
             "Map the column to 0/1 or point data.outcomes.label at the right column."))
     if oc.churned_at:
-        _timestamps(frame[oc.churned_at], path, oc.churned_at, problems)
+        _timestamps(frame[oc.churned_at], path, oc.churned_at, problems, allow_empty=True)
     frame = frame.assign(label=label.where(~bad))
     frame = _dedupe(frame, path, key, what, problems, "Keep one outcome per customer.")
     return pd.Series(frame["label"].to_numpy(), index=pd.Index(frame[KEY], name=KEY), name="outcome")
@@ -679,6 +458,15 @@ def load_customers(cfg: Config) -> CustomerData:
     if data is None:  # fail-fast raises before this; a None here would be a bug, so say so loudly
         raise InputError("the input tables could not be assembled; run `cxpredict validate CONFIG` for details")
     return data
+
+
+def load_survey(cfg: Config) -> tuple[pd.Series, DataReport]:
+    """The survey answers alone (float score per customer_id), checked like in `load_customers`: for scoring a
+    wide population table (data.population) without reading and joining the behaviour tables."""
+    report = DataReport()
+    survey = _survey(cfg, _Problems(fail_fast=True), report)
+    report.n_respondents = len(survey)
+    return survey["score"], report
 
 
 def validate_inputs(cfg: Config) -> list[CxError]:

@@ -33,6 +33,21 @@ class BundleError(CxError):
     exit_code = 4
 
 
+class Interrupted(CxError):
+    """Stopped by SIGTERM or SIGINT (a scheduler's kill, Ctrl-C) after cleaning up: temporary files removed,
+    previous outputs untouched. Exit code 128 + the signal number (143 for SIGTERM, 130 for SIGINT), as a shell
+    reports a process ended by that signal."""
+
+    exit_code = 143
+
+    def __init__(self, signum: int = 15):
+        import signal
+
+        super().__init__(f"stopped by {signal.Signals(signum).name}: temporary files removed, previous outputs "
+                         "left untouched; rerun the command to produce the outputs")
+        self.exit_code = 128 + int(signum)
+
+
 def first_rows(rows, limit: int = 5) -> str:
     """Format offending row numbers as 'rows 3, 7, 9 (and 12 more)' for error messages."""
     rows = list(rows)

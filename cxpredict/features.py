@@ -85,17 +85,22 @@ class FeatureManifest:
         return cls(names=names, categorical=categorical, numeric=numeric, rare=rare)
 
     # ------------------------------------------------------------------ transform
-    def transform(self, frame: pd.DataFrame, source: str = "scoring data") -> pd.DataFrame:
-        """Build the model matrix with the training columns, order, levels and dtypes."""
-        missing = [c for c in self.names if c not in frame.columns]
+    def check_columns(self, columns, source: str = "scoring data") -> list[str]:
+        """InputError naming every missing feature column (with close matches); returns the extra columns, which
+        are ignored. Lets a streaming reader check a file's header before reading any row."""
+        cols = [str(c) for c in columns]
+        missing = [c for c in self.names if c not in cols]
         if missing:
-            cols = list(frame.columns)
             hints = "; ".join(f"'{m}'{_suggest(m, cols)}" for m in missing[:10])
             raise InputError(
                 f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
                 "Provide them, or retrain the model without them."
             )
-        extra = [c for c in frame.columns if c not in self.names]
+        return [c for c in cols if c not in self.names]
+
+    def transform(self, frame: pd.DataFrame, source: str = "scoring data") -> pd.DataFrame:
+        """Build the model matrix with the training columns, order, levels and dtypes."""
+        extra = self.check_columns(frame.columns, source)
         out = {}
         unseen: dict[str, int] = {}
         out_of_range: dict[str, int] = {}
@@ -132,8 +137,24 @@ class FeatureManifest:
             "unseen_categories": unseen,
             "out_of_range": out_of_range,
             "extra_columns_ignored": extra,
+            "bin_counts": self.bin_counts(X),
         }
         return X
+
+    def bin_counts(self, X: pd.DataFrame) -> dict[str, list[int]]:
+        """Rows per drift (PSI) bin of every feature of a model matrix, the same bins at training and scoring:
+        numeric features by the training decile `edges` (then a last bin for missing values), categorical ones
+        by level (the training levels, then "unknown", then missing)."""
+        counts: dict[str, list[int]] = {}
+        for col in self.names:
+            if col in self.categorical:
+                codes = X[col].cat.codes.to_numpy()
+                n_levels = len(self.categorical[col]) + 1  # + "unknown"
+                bins = np.where(codes < 0, n_levels, codes)
+                counts[col] = np.bincount(bins, minlength=n_levels + 1).tolist()
+            else:
+                counts[col] = numeric_bin_counts(X[col].to_numpy(dtype="float64"), self.numeric[col].get("edges", []))
+        return counts
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +168,15 @@ class FeatureManifest:
             numeric=dict(data["numeric"]),
             rare=dict(data.get("rare", {})),
         )
+
+
+def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
+    """Counts per bin: below the first edge, between consecutive edges (a value equal to an edge goes up), above
+    the last edge, then missing values; len(edges) + 2 bins, so an empty `edges` still separates missing values."""
+    values = np.asarray(values, dtype="float64")
+    bins = np.searchsorted(np.asarray(edges, dtype="float64"), values, side="right")
+    bins[np.isnan(values)] = len(edges) + 1
+    return np.bincount(bins, minlength=len(edges) + 2).tolist()
 
 
 def _levels(s: pd.Series, max_categories: int, min_count: int) -> tuple[list[str], list[str]]:

@@ -9,9 +9,12 @@ CSV files are for Excel users: UTF-8 with a byte-order mark, and text cells that
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,11 +147,13 @@ class TableWriter:
     """Append scored batches to a CSV or Parquet file that appears under its final name only when complete.
 
     Use as a context manager: on an exception (or a kill) the temporary file is removed and any previous
-    output under the final name is left untouched.
+    output under the final name is left untouched. With `staged`, the file is one of a set that appears together:
+    the writer only fills its temporary path and `staged.commit()` publishes it with the others.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, staged: StagedOutputs | None = None):
         self.path = Path(path)
+        self.staged = staged
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in ("csv", "parquet"):
             from .errors import ConfigError
@@ -160,7 +165,8 @@ class TableWriter:
         self._csv = None
 
     def __enter__(self) -> TableWriter:
-        self._ctx = atomic_path(self.path)
+        staged = self.staged
+        self._ctx = atomic_path(self.path) if staged is None else contextlib.nullcontext(staged.path(self.path))
         self.tmp = self._ctx.__enter__()
         if self.format == "csv":
             self._csv = open(self.tmp, "w", encoding=CSV_ENCODING, newline="")
@@ -189,3 +195,122 @@ class TableWriter:
         elif self.format == "parquet" and exc_type is None:
             pq.write_table(pa.table({}), self.tmp)
         return self._ctx.__exit__(exc_type, exc, tb)
+
+
+# --------------------------------------------------------------------------------------------- output sets
+STAGE_MARK = ".cxpid"  # temporary names: .<final name>.cxpid<pid>.<random>.tmp<final suffix>
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _sweep_stale(final: Path) -> None:
+    """Remove temporary files of `final` left by a writer that no longer runs (killed with SIGKILL)."""
+    prefix = f".{final.name}{STAGE_MARK}"
+    for leftover in final.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+class _SignalGuard:
+    """While `held`, SIGTERM/SIGINT are remembered instead of interrupting; `terminate_gracefully` raises them."""
+
+    held = 0
+    pending: int | None = None
+
+
+@contextlib.contextmanager
+def _hold_signals() -> Iterator[None]:
+    _SignalGuard.held += 1
+    try:
+        yield
+    finally:
+        _SignalGuard.held -= 1
+    if _SignalGuard.held == 0 and _SignalGuard.pending is not None:
+        from .errors import Interrupted
+
+        signum, _SignalGuard.pending = _SignalGuard.pending, None
+        raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def terminate_gracefully() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into an `Interrupted` error (exit 143 / 130) in the main thread, so every `with`
+    block unwinds: staged files are removed and previous outputs stay as they were. A no-op off the main thread
+    (signal handlers can only be set there) and outside the block (embedding programs keep their handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - the signal module's signature
+        if _SignalGuard.held:
+            _SignalGuard.pending = signum
+            return
+        from .errors import Interrupted
+
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class StagedOutputs:
+    """Files of one run that appear together and complete, or not at all.
+
+    `path(final)` gives a hidden temporary file beside `final` (same folder, so the rename is atomic; same
+    extension, so `write_table` / `write_json` can fill it);
+    `commit(last=...)` renames every staged file onto its final name, the `last` ones (the manifest) at the end,
+    with SIGTERM/SIGINT held back so a kill cannot stop the renames half-way. Leaving the block without a commit
+    (an error, SIGTERM) removes the temporary files and leaves the previous outputs untouched. A SIGKILL leaves
+    only hidden temporary files; the next run for the same outputs removes those whose writer is gone.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Path] = {}  # final -> temporary
+        self.committed = False
+
+    def path(self, final: str | Path) -> Path:
+        final = Path(final).absolute()
+        if final not in self.files:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(final)
+            fd, name = tempfile.mkstemp(prefix=f".{final.name}{STAGE_MARK}{os.getpid()}.",
+                                        suffix=f".tmp{final.suffix}", dir=final.parent)
+            os.close(fd)
+            os.chmod(name, 0o666 & ~current_umask())
+            self.files[final] = Path(name)
+        return self.files[final]
+
+    def commit(self, last: tuple[str | Path, ...] = ()) -> list[Path]:
+        """Publish every staged file; returns the final paths in the order they were renamed."""
+        tail = [Path(p).absolute() for p in last]
+        order = [f for f in self.files if f not in tail] + [f for f in tail if f in self.files]
+        with _hold_signals():
+            for final in order:
+                os.replace(self.files[final], final)
+            self.committed = True
+        return order
+
+    def discard(self) -> None:
+        for tmp in self.files.values():
+            tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> StagedOutputs:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.committed:
+            self.discard()
+        return False

@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 
 from .bundle import save_bundle
+from .churn import churn_columns, compute_value, fit_churn
 from .config import Config
 from .data import CustomerData, load_customers
+from .drift import profile_training
 from .features import FeatureManifest
 from .nps import NpsModel
 from .provenance import Timer
+from .strategy import bundle_files
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,25 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[respondents], score, sample_weight=weights)
         metrics["nps_cv"] = getattr(nps, "cv_metrics_", {})
 
+    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
+        churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
+        if churn is not None:
+            components["churn"] = churn
+            metrics["churn"] = churn.metrics_
+        value = compute_value(data.frame, cfg.churn.value)
+        strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
+
+    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
+        outputs = nps.predict(X)  # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
+        if churn is not None:
+            outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
+        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
+
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     with timer("save"):
         bundle_path = save_bundle(
-            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints
+            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints,
+            drift_profile=drift_profile, extra_files=strategy_files,
         )
     metrics["timings"] = timer.seconds
     return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,9 @@ WORK_ORDER_STRATEGIES = ("retention", "win-back")  # default: these rules raise 
 OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in")
 VIRTUAL_COLUMNS = ("segment_class",)  # derivable from `segment` when a scored file lacks them
 CLASS_COLUMNS = ("segment_class", "predicted_class", "observed_class")
+STAGE_COLUMN = re.compile(r"(driver|reason)_\d+(_impact|_prob)?")  # present only when that stage runs
+
+log = logging.getLogger(__name__)
 
 _AST_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
             ast.In: "in", ast.NotIn: "not_in"}
@@ -308,12 +313,27 @@ def unreachable_rules(playbook: Playbook) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- evaluation
-def with_virtual_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add `segment_class` (first part of `segment`) when a frame, e.g. a scored file, lacks it."""
-    if "segment_class" in frame.columns or "segment" not in frame.columns:
+def missing_stage_columns(playbook: Playbook, columns: Iterable[str]) -> list[str]:
+    """Driver/reason columns the rules use but the data lacks because that stage is off or has fewer ranks."""
+    have = set(columns)
+    return sorted(c for c in playbook.columns_used() if c not in have and STAGE_COLUMN.fullmatch(c))
+
+
+def with_virtual_columns(frame: pd.DataFrame, playbook: Playbook | None = None) -> pd.DataFrame:
+    """Add `segment_class` (first part of `segment`) when a frame, e.g. a scored file, lacks it, and the
+    driver/reason columns of a disabled stage as all-missing (a logged warning, so one playbook serves
+    configs with and without drivers; a misspelt column is still an error)."""
+    missing = missing_stage_columns(playbook, frame.columns) if playbook is not None else []
+    needs_class = "segment_class" not in frame.columns and "segment" in frame.columns
+    if not missing and not needs_class:
         return frame
     out = frame.copy(deep=False)
-    out["segment_class"] = frame["segment"].astype("str").str.split("/", n=1).str[0].astype("category")
+    if needs_class:
+        out["segment_class"] = frame["segment"].astype("str").str.split("/", n=1).str[0].astype("category")
+    for col in missing:
+        log.warning("playbook '%s': column '%s' is absent (stage disabled?); its conditions match nobody",
+                    playbook.name, col)
+        out[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
     return out
 
 
@@ -373,7 +393,7 @@ def node_mask(node: Node, frame: pd.DataFrame, rule_name: str = "?") -> np.ndarr
 
 def rule_masks(playbook: Playbook, frame: pd.DataFrame) -> list[np.ndarray]:
     """One boolean mask per rule: where its condition holds (regardless of earlier rules)."""
-    frame = with_virtual_columns(frame)
+    frame = with_virtual_columns(frame, playbook)
     return [node_mask(r.node, frame, r.name) for r in playbook.rules]
 
 
@@ -395,9 +415,11 @@ class PlaybookCheck:
 
 def check_playbook(playbook: Playbook, scored: pd.DataFrame, source: str = "scored file") -> PlaybookCheck:
     """Validate a playbook against a scored frame: unknown columns raise; unreachable/overlapping rules warn."""
-    frame = with_virtual_columns(scored)
+    warnings = [f"rules use '{c}', which {source} lacks (stage disabled?): treated as missing"
+                for c in missing_stage_columns(playbook, scored.columns)]
+    frame = with_virtual_columns(scored, playbook)
     validate_columns(playbook, frame.columns, source=f"playbook '{playbook.name}' vs {source}")
-    warnings = unreachable_rules(playbook)
+    warnings += unreachable_rules(playbook)
     masks = rule_masks(playbook, frame)
     idx = first_match(masks)
     claimed = np.bincount(idx, minlength=len(masks))

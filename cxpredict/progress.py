@@ -1,4 +1,5 @@
 """Progress on long commands: a rich bar on a terminal, sparse plain log lines otherwise (schedulers, CI, pipes).
+Both show done/total, the rate per second and the time left (ETA) when the total is known.
 
 One helper for tuning trials, training folds and scoring rows, so every long command reports the same way.
 Progress goes to stderr so it never mixes with data written to stdout. `CXPREDICT_PROGRESS=0` silences it.
@@ -51,7 +52,13 @@ class _PlainReporter:
     def _line(self, now: float) -> None:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         total = f"/{self.total}" if self.total is not None else ""
-        print(f"{self.label}: {self.done}{total} {self.unit}{share} {now - self.start:.1f}s", file=sys.stderr, flush=True)
+        elapsed = now - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        speed = f", {rate:,.0f} {self.unit}/s" if rate >= 1 else ""
+        left = (self.total or 0) - self.done
+        eta = f", ETA {left / rate:.0f}s" if self.total and rate > 0 and left > 0 else ""
+        print(f"{self.label}: {self.done}{total} {self.unit}{share} {elapsed:.1f}s{speed}{eta}", file=sys.stderr,
+              flush=True)
 
 
 @contextmanager
@@ -61,10 +68,16 @@ def progress_bar(total: int | None, label: str, unit: str = "items") -> Iterator
         yield lambda n=1: None
         return
     if _interactive():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(f"{task.speed:,.0f} {unit}/s" if task.speed else "")
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                   TimeElapsedColumn()]
+                   RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         with Progress(*columns, transient=False) as bar:
             task = bar.add_task(label, total=total)
             yield lambda n=1: bar.advance(task, n)

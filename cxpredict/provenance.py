@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -35,15 +36,25 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def fingerprint_path(path: str | Path) -> str:
-    """sha256 of a file's bytes, or of a folder's sorted (relative name, file hash) pairs; first 16 hex chars."""
+def digest_files(root: str | Path, files: Iterable[str | Path]) -> str:
+    """sha256 (hex) over the sorted (relative POSIX name, file sha256) pairs: a folder's content, whatever the
+    order its files were written in. Model bundles and Parquet folders are hashed this one way."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for rel in sorted(Path(f).relative_to(root).as_posix() for f in files):
+        h.update(rel.encode())
+        h.update(b"\0")
+        h.update(sha256_file(root / rel).encode())
+    return h.hexdigest()
+
+
+def fingerprint_path(path: str | Path, parts: Iterable[str | Path] | None = None) -> str:
+    """First 16 hex of the sha256 of a file's bytes, or of a folder's files (`digest_files`); `parts` limits a
+    folder to the files that make up its content (e.g. a Parquet dataset's parts, not its _SUCCESS marker)."""
     path = Path(path)
     if path.is_dir():
-        h = hashlib.sha256()
-        for part in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(str(part.relative_to(path)).encode())
-            h.update(sha256_file(part).encode())
-        return h.hexdigest()[:16]
+        files = parts if parts is not None else [p for p in path.rglob("*") if p.is_file()]
+        return digest_files(path, files)[:16]
     return sha256_file(path)[:16]
 
 

@@ -8,6 +8,7 @@ drift thresholds) come from the scoring config, so a playbook can change without
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ import numpy as np
 import pandas as pd
 
 from .bundle import Bundle
+from .churn import churn_columns
 from .config import CLASSES, Config
 from .data import load_customers
 from .errors import ConfigError
 from .nps import score_to_class
 from .outputs import TableWriter, write_json
+from .people import PeopleOutputs, scored_columns
 from .provenance import Timer, run_manifest
+from .strategy import ActionStage, CapacityQueue
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +66,16 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     )
 
 
-def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None) -> pd.DataFrame:
+def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
+                actions: ActionStage | None = None) -> pd.DataFrame:
     """Score one batch of customers (index = customer_id) with every stage of the bundle."""
     X = bundle.manifest.transform(frame)
     out = observed_columns(frame.index, observed, cfg)
     pred = bundle.nps.predict(X)
     out = pd.concat([out, pred], axis=1)
+    out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
+    if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
+        out = actions.apply(out)
     return out.reset_index(drop=True)
 
 
@@ -82,17 +90,26 @@ def score(cfg: Config, bundle: Bundle, out: str | Path) -> ScoreResult:
     unseen: Counter[str] = Counter()
     out_of_range: Counter[str] = Counter()
     start = time.perf_counter()
-    with timer("score"), TableWriter(out) as writer:
+    actions = ActionStage.from_bundle(bundle.path, cfg)
+    people = PeopleOutputs(actions.playbook)
+    with timer("score"), TableWriter(out) as writer, \
+            tempfile.TemporaryDirectory(prefix=f".{out.name}.spool.", dir=out.parent) as spool:
+        queue = CapacityQueue(actions.playbook, spool)  # capacity is settled over all rows before writing
         for lo in range(0, len(data.frame), cfg.scoring.batch_size):
             batch = data.frame.iloc[lo : lo + cfg.scoring.batch_size]
-            scored = score_frame(bundle, batch, cfg, observed=data.score)
+            scored = score_frame(bundle, batch, cfg, observed=data.score, actions=actions)
             stats = bundle.manifest.last_stats
             unseen.update(stats.get("unseen_categories", {}))
             out_of_range.update(stats.get("out_of_range", {}))
             class_counts.update(scored["predicted_class"].astype("str").tolist())
-            writer.write(scored)
-            log.info("scored %d/%d rows (%.0f rows/s)", writer.rows, len(data.frame),
-                     writer.rows / max(time.perf_counter() - start, 1e-9))
+            queue.add(scored)
+            done = lo + len(batch)
+            log.info("scored %d/%d rows (%.0f rows/s)", done, len(data.frame),
+                     done / max(time.perf_counter() - start, 1e-9))
+        for final in queue.batches():
+            people.add(final)
+            writer.write(final[scored_columns(final)])
+    people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."))
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     manifest = run_manifest(
         "score",
@@ -107,6 +124,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path) -> ScoreResult:
         unseen_categories=dict(unseen),
         out_of_range=dict(out_of_range),
         warnings=list(data.report.warnings),
+        people_outputs={name: str(path) for name, path in people_paths.items()},
         timings=timer.seconds,
     )
     manifest_path = out.with_name("manifest.json")

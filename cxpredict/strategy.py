@@ -1,21 +1,23 @@
-"""From predictions to actions: segments, the playbook applied to every customer, capacity, and people's files.
+"""From predictions to actions: segments, the playbook applied to every customer, and capacity.
 
 Why this shape:
 - Segments combine the NPS class (the respondent's own answer or the prediction, `strategy.class_source`),
   a churn-risk band and an optional value band into one readable label, e.g. `detractor/high-risk/high-value`.
   Quantile value bands are turned into fixed value cuts once, on the training customers (`Segmenter.fit`),
-  so a customer's band never depends on which batch it was scored in.
+  and saved in the bundle (segments.json), so a customer's band never depends on the batch it was scored in.
 - The playbook (see playbook.py) runs vectorised: one boolean mask per rule, then the first matching rule per
   row; labels are categorical codes, so 1M customers take well under a second.
 - Capacity is a whole-population decision: within each action the highest priorities are served, the rest
-  keep their action with `deferred=True`, so nobody is dropped silently.
-- People read CSV in Excel: every output goes through outputs.write_table (UTF-8 BOM, formula injection
-  neutralised in text columns, atomic rename). COLUMN_DOCS documents the scored file for the README and report.
+  keep their action with `deferred=True`, so nobody is dropped silently. When scoring streams batches,
+  `CapacityQueue` spools them (Parquet) until every priority is known, then returns them with `deferred` set.
+- Business rules come from the scoring config (the playbook can change without retraining); learned band
+  cuts come from the bundle. The files people read are written by people.py.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,66 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import CLASSES, ChurnConfig, StrategyConfig
-from .errors import ConfigError
-from .outputs import write_table
-from .playbook import Playbook, first_match, rule_masks, validate_columns, with_virtual_columns
+from .config import CLASSES, ChurnConfig, Config, StrategyConfig
+from .errors import BundleError, ConfigError
+from .playbook import Playbook, first_match, load_playbook, rule_masks, validate_columns, with_virtual_columns
 
-# --------------------------------------------------------------------------------------------- column dictionary
-COLUMN_DOCS: dict[str, str] = {
-    "customer_id": "Customer key, as in the input data.",
-    "is_respondent": "True when the customer answered the survey.",
-    "observed_score": "The customer's own survey score (empty for silent customers).",
-    "observed_class": "detractor / passive / promoter from the observed score (empty for silent customers).",
-    "predicted_score": "Expected survey score predicted from behaviour (also for respondents).",
-    "p_detractor": "Predicted probability that the customer is a detractor.",
-    "p_passive": "Predicted probability that the customer is a passive.",
-    "p_promoter": "Predicted probability that the customer is a promoter.",
-    "predicted_class": "Predicted class (thresholds tuned, not simply the largest probability).",
-    "driver_1": "Strongest driver of dissatisfaction for this customer (a driver group or feature).",
-    "driver_2": "Second driver.",
-    "driver_3": "Third driver.",
-    "driver_1_impact": "How much driver_1 raises the probability of being a detractor (0.05 = 5 points).",
-    "driver_2_impact": "Same for driver_2.",
-    "driver_3_impact": "Same for driver_3.",
-    "reason_1": "Most likely stated reason (reason code) for dissatisfaction.",
-    "reason_2": "Second most likely stated reason.",
-    "reason_1_prob": "Probability of reason_1.",
-    "reason_2_prob": "Probability of reason_2.",
-    "churn_prob": "Calibrated probability of churning within the churn horizon (churn.horizon_days).",
-    "value": "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy).",
-    "value_at_risk": "churn_prob x value: the value expected to be lost if nobody acts.",
-    "risk_band": "Churn-risk band from churn.risk_bands (default low < 0.2 <= medium < 0.5 <= high).",
-    "value_band": "Value band from strategy.value_bands (empty when value bands are not configured).",
-    "segment": "class/risk/value, e.g. detractor/high-risk/high-value; class per strategy.class_source.",
-    "strategy": "retention, win-back, activation, conversion, upsell, referral or no-action.",
-    "action": "The suggested action, in words.",
-    "channel": "Channel for the action (phone, email, app, ...).",
-    "owner_team": "Team that owns the action.",
-    "sla_hours": "Hours within which the action should happen (empty: no SLA).",
-    "priority": "Who comes first within an action: value at risk by default (higher is more urgent).",
-    "deferred": "True when the action's daily capacity is used up by higher-priority customers.",
-    "rule": "Name of the playbook rule that chose the action (for audit).",
-}
-
-
-def columns_markdown() -> str:
-    """The column dictionary as a Markdown table, for the README and the HTML report."""
-    lines = ["| column | meaning |", "|---|---|"]
-    lines += [f"| `{name}` | {text} |" for name, text in COLUMN_DOCS.items()]
-    return "\n".join(lines) + "\n"
-
-
-def scored_column_order(columns: list[str]) -> list[str]:
-    """Documented columns in documented order (drivers/reasons beyond the third grouped), then any others."""
-    def rank(col: str) -> tuple[int, str]:
-        if col in COLUMN_DOCS:
-            return list(COLUMN_DOCS).index(col), ""
-        for prefix in ("driver_", "reason_"):
-            if col.startswith(prefix):
-                return list(COLUMN_DOCS).index(f"{prefix}1_{'impact' if prefix == 'driver_' else 'prob'}"), col
-        return len(COLUMN_DOCS), col
-    return sorted(columns, key=rank)
+SEGMENTS_FILE = "segments.json"
+PLAYBOOK_FILE = "playbook.yaml"
 
 
 # --------------------------------------------------------------------------------------------- segments
@@ -226,7 +174,7 @@ def apply_playbook(scored: pd.DataFrame, playbook: Playbook, capacity: bool = Tr
     `scored` needs the columns the rules name plus the priority inputs. Capacity is applied over the rows
     given, so pass the whole population (or call `defer_over_capacity` once on all rows when streaming).
     """
-    frame = with_virtual_columns(scored)
+    frame = with_virtual_columns(scored, playbook)
     validate_columns(playbook, frame.columns, source=f"playbook '{playbook.name}'")
     idx = first_match(rule_masks(playbook, frame))
     rules = playbook.rules
@@ -259,131 +207,82 @@ def segment_and_act(scored: pd.DataFrame, segmenter: Segmenter, playbook: Playbo
     return pd.concat([frame, apply_playbook(frame, playbook)], axis=1)
 
 
-# --------------------------------------------------------------------------------------------- people outputs
-def _text(frame: pd.DataFrame, col: str) -> pd.Series:
-    if col not in frame.columns:
-        return pd.Series(pd.NA, index=frame.index, dtype="str")
-    return frame[col].astype("str").where(frame[col].notna())
+# --------------------------------------------------------------------------------------------- pipeline stages
+def configured_playbook(cfg: Config, fallback_dir: Path | None = None) -> Playbook | None:
+    """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None."""
+    if cfg.strategy.playbook:
+        return load_playbook(cfg.resolve(cfg.strategy.playbook))
+    if fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
+        return load_playbook(Path(fallback_dir) / PLAYBOOK_FILE)
+    return None
 
 
-def _percent(x: pd.Series) -> pd.Series:
-    return (x.astype(float) * 100).round().astype("Int64").astype("str") + "%"
+def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
+    """Training stage: segments.json (fitted band cuts) and a copy of the playbook for the bundle."""
+    files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
+    if cfg.strategy.playbook:
+        path = cfg.resolve(cfg.strategy.playbook)
+        load_playbook(path)  # a broken playbook fails training early (exit 2), not the first scoring run
+        files[PLAYBOOK_FILE] = path.read_text(encoding="utf-8")
+    return files
 
 
-def reason_in_words(frame: pd.DataFrame) -> pd.Series:
-    """One sentence per customer for the front line: why this customer is on the list."""
-    observed = _text(frame, "observed_score")
-    if "observed_score" in frame.columns and pd.api.types.is_numeric_dtype(frame["observed_score"]):
-        score = frame["observed_score"]
-        whole = score.dropna().eq(score.dropna().round()).all()
-        observed = (score.round().astype("Int64") if whole else score).astype("str").where(score.notna())
-    said = "answered " + observed + " on the survey (" + _text(frame, "observed_class") + ")"
-    predicted = "predicted " + _text(frame, "predicted_class") + " (" + _percent(frame["p_detractor"]) \
-        + " chance of detractor)" if "p_detractor" in frame.columns else "predicted " + _text(frame, "predicted_class")
-    words = said.where(observed.notna(), predicted)
-    if "churn_prob" in frame.columns:
-        words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
-            + _percent(frame["churn_prob"]) + ")"
-    if "value_at_risk" in frame.columns:
-        words = words + "; value at risk " + frame["value_at_risk"].round(0).astype("Int64").astype("str")
-    reason = _text(frame, "reason_1")
-    words = words.where(reason.isna(), words + "; likely stated reason: " + reason)
-    drivers = top_drivers(frame)
-    words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers)
-    return words.str.slice(0, 1).str.upper() + words.str.slice(1)
+@dataclass
+class ActionStage:
+    """Scoring stage: segments and playbook columns for one batch (capacity is settled by CapacityQueue)."""
+
+    segmenter: Segmenter
+    playbook: Playbook | None
+
+    @classmethod
+    def from_bundle(cls, bundle_dir: str | Path, cfg: Config) -> ActionStage:
+        path = Path(bundle_dir) / SEGMENTS_FILE
+        if not path.is_file():
+            raise BundleError(f"{bundle_dir}: no {SEGMENTS_FILE} (band cuts); retrain the bundle with this version")
+        return cls(Segmenter.from_json(path.read_text(encoding="utf-8")), configured_playbook(cfg, Path(bundle_dir)))
+
+    def apply(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """scored + risk_band, value_band, segment (+ segment_class) + playbook columns without capacity."""
+        seg = self.segmenter.assign(scored)
+        frame = pd.concat([scored.drop(columns=[c for c in seg.columns if c in scored.columns]), seg], axis=1)
+        if self.playbook is None:
+            return frame
+        return pd.concat([frame, apply_playbook(frame, self.playbook, capacity=False)], axis=1)
 
 
-def top_drivers(frame: pd.DataFrame) -> pd.Series:
-    cols = sorted(c for c in frame.columns if c.startswith("driver_") and not c.endswith("_impact"))
-    if not cols:
-        return pd.Series("", index=frame.index, dtype="str")
-    parts = [_text(frame, c).fillna("") for c in cols]
-    joined = parts[0]
-    for p in parts[1:]:
-        joined = joined.where(p == "", joined + ", " + p)
-    return joined.str.strip(", ")
+class CapacityQueue:
+    """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
 
+    `add` spools each batch to Parquet in `directory` and keeps only its action and priority in memory;
+    `batches` then yields the batches in order with `deferred` set (highest priority first per action).
+    Without capacities the batches pass through the spool unchanged.
+    """
 
-WORK_ORDER_COLUMNS = ["customer_id", "priority", "deferred", "sla_hours", "action", "channel", "owner_team",
-                      "reason", "top_drivers", "strategy", "segment", "churn_prob", "value_at_risk", "rule"]
+    def __init__(self, playbook: Playbook | None, directory: str | Path):
+        self.capacity = playbook.capacities() if playbook is not None else {}
+        self.directory = Path(directory)
+        self._parts: list[Path] = []
+        self._actions: list[np.ndarray] = []
+        self._priority: list[np.ndarray] = []
 
+    def add(self, acted: pd.DataFrame) -> None:
+        path = self.directory / f"part-{len(self._parts):06d}.parquet"
+        acted.to_parquet(path, index=False)
+        self._parts.append(path)
+        if self.capacity:
+            self._actions.append(pd.Index(list(self.capacity)).get_indexer(acted["action"].astype("str")))
+            self._priority.append(acted["priority"].to_numpy(dtype=float))
 
-def work_orders(scored: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
-    """Front-line alerts: customers whose rule raises a work order, served first, highest priority first."""
-    flagged = [r.name for r in playbook.rules if r.raises_work_order]
-    rows = scored[scored["rule"].astype("str").isin(flagged)]
-    if "customer_id" not in rows.columns:
-        rows = rows.reset_index()
-    out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str")}, index=rows.index)
-    for col in WORK_ORDER_COLUMNS[1:]:
-        if col == "reason":
-            out[col] = reason_in_words(rows)
-        elif col == "top_drivers":
-            out[col] = top_drivers(rows)
-        elif col in rows.columns:
-            out[col] = rows[col]
-    out = out.sort_values(["deferred", "priority"], ascending=[True, False], kind="stable")
-    return out.reset_index(drop=True).round({"priority": 2, "churn_prob": 3, "value_at_risk": 2})
-
-
-class SegmentSummary:
-    """Counts, mean churn, value at risk and predicted NPS per segment and strategy; `add` batch by batch."""
-
-    SUMS = ("churn_prob", "value_at_risk", "p_promoter", "p_detractor")
-
-    def __init__(self) -> None:
-        self._parts: list[pd.DataFrame] = []
-
-    def add(self, scored: pd.DataFrame) -> SegmentSummary:
-        f = pd.DataFrame({
-            "segment": scored["segment"].astype("str"), "strategy": scored["strategy"].astype("str"),
-            "customers": 1,
-            "respondents": scored["is_respondent"].astype(int) if "is_respondent" in scored.columns else 0,
-            "deferred": scored["deferred"].astype(int) if "deferred" in scored.columns else 0,
-        })
-        for col in self.SUMS:
-            f[col] = scored[col].to_numpy(dtype=float) if col in scored.columns else np.nan
-        self._parts.append(f.groupby(["segment", "strategy"], sort=False).sum(min_count=1))
-        return self
-
-    def table(self) -> pd.DataFrame:
-        cols = ["segment", "strategy", "customers", "share", "respondents", "mean_churn_prob", "value_at_risk",
-                "mean_value_at_risk", "predicted_nps", "deferred"]
-        if not self._parts:
-            return pd.DataFrame(columns=cols)
-        s = pd.concat(self._parts).groupby(level=[0, 1]).sum(min_count=1).reset_index()
-        n = s["customers"].astype(float)
-        s["share"] = n / n.sum()
-        s["mean_churn_prob"] = s["churn_prob"] / n
-        s["mean_value_at_risk"] = s["value_at_risk"] / n
-        s["predicted_nps"] = 100 * (s["p_promoter"] - s["p_detractor"]) / n
-        s = s[cols].sort_values("value_at_risk", ascending=False, na_position="last").reset_index(drop=True)
-        return s.round({"share": 4, "mean_churn_prob": 4, "value_at_risk": 2, "mean_value_at_risk": 2,
-                        "predicted_nps": 1})
-
-
-def segment_summary(scored: pd.DataFrame) -> pd.DataFrame:
-    return SegmentSummary().add(scored).table()
-
-
-def write_people_outputs(scored: pd.DataFrame, playbook: Playbook, out_dir: str | Path,
-                         fmt: str = "csv") -> dict[str, Path]:
-    """scored, work_orders and segment_summary files (CSV for Excel by default), each written atomically."""
-    out_dir = Path(out_dir)
-    frame = scored if "customer_id" in scored.columns else scored.reset_index()
-    columns = [c for c in frame.columns if c != "segment_class"]  # derivable from `segment`
-    return {
-        "scored": write_table(frame[scored_column_order(columns)], out_dir / f"scored.{fmt}"),
-        "work_orders": write_table(work_orders(frame, playbook), out_dir / f"work_orders.{fmt}"),
-        "segment_summary": write_table(segment_summary(frame), out_dir / f"segment_summary.{fmt}"),
-    }
-
-
-def load_scored(path: str | Path) -> pd.DataFrame:
-    """Read a scored CSV/Parquet back (for `playbook check`), keeping text cells as text."""
-    from .outputs import CSV_ENCODING
-
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, encoding=CSV_ENCODING, keep_default_na=False, na_values=[""], low_memory=False)
+    def batches(self) -> Iterator[pd.DataFrame]:
+        deferred = None
+        if self.capacity and self._parts:
+            deferred = defer_over_capacity(np.concatenate(self._actions), np.concatenate(self._priority),
+                                           dict(enumerate(self.capacity.values())))
+        start = 0
+        for path in self._parts:
+            batch = pd.read_parquet(path)
+            if deferred is not None:
+                batch["deferred"] = deferred[start:start + len(batch)]
+            start += len(batch)
+            path.unlink()
+            yield batch

@@ -7,15 +7,17 @@ computes path-dependent TreeSHAP values (the same values LightGBM's `pred_contri
 the tests) with a numba kernel that runs over rows on all cores and writes group sums directly.
 
 The algorithm (exact, no sampling): for a leaf l with value v, let U be the distinct features on its path,
-z_j the product of cover fractions of the path's splits on feature j, and s_j = 1 when the row satisfies every
-split on j along the path (else 0). The Shapley weights k!(d-k-1)!/d! are Beta integrals, which turns the
+z_j the product of the cover fractions of the path's splits on feature j, and s_j = 1 when the row follows
+every split on j along the path (else 0). The Shapley weights k!(d-k-1)!/d! are Beta integrals, which turns the
 TreeSHAP sum over subsets into a one-dimensional integral of a polynomial of degree |U|-1:
 
     phi_i += v * (s_i - z_i) * integral_0^1  prod_{j in U, j != i} (z_j (1 - t) + s_j t)  dt
 
-Gauss-Legendre quadrature with ceil(max|U| / 2) nodes integrates it exactly. The product over U is built
-incrementally while walking the tree, so each leaf costs O(|U| * nodes) instead of TreeSHAP's O(depth^2) path
-unwinding, and no division-free unwinding state is kept. The expected value is sum_l v_l * prod_j z_j.
+Gauss-Legendre quadrature with ceil(max|U| / 2) nodes per tree integrates it exactly. Like Linear TreeSHAP
+(Yu et al., 2022) the per-leaf polynomials are summed bottom-up, so feature i's share is taken once per split
+on i (at the deepest split on i above each leaf) instead of once per leaf and path feature: O(nodes x nodes_q)
+per tree and row with no divisions (1/f is precomputed), versus TreeSHAP's O(leaves x depth^2). The expected
+value is sum_l v_l * prod_j z_j.
 
 `path` attributions (Saabas) are the cheap approximation: each split hands the change in the cover-weighted
 mean of the subtree to its feature. They sum to the same raw output but are not Shapley values.
@@ -91,25 +93,32 @@ def single_class_booster(booster: lgb.Booster, class_index: int | None) -> lgb.B
 @dataclass
 class TreeArrays:
     """The trees of one output, flattened for the compiled kernels. Node children use LightGBM's encoding
-    (>= 0 internal node, < 0 leaf ~index), local to each tree."""
+    (>= 0 internal node, < 0 leaf ~index), local to each tree. Every node and leaf also has a position in its
+    tree's pre-order (parents before children), where the static TreeSHAP quantities live."""
 
-    node_start: np.ndarray  # (T+1,) offsets into the node arrays
+    node_start: np.ndarray  # (T+1,) offsets into the internal-node arrays
     leaf_start: np.ndarray  # (T+1,) offsets into leaf_value
+    pos_start: np.ndarray  # (T+1,) offsets into the pre-order arrays (nodes + leaves)
     cat_start: np.ndarray  # (T,) offset of each tree's categorical boundaries in cat_bounds
     feature: np.ndarray
     threshold: np.ndarray
     decision: np.ndarray
     left: np.ndarray
     right: np.ndarray
-    left_share: np.ndarray  # cover fraction of the left child (training data counts, as LightGBM's TreeSHAP)
-    right_share: np.ndarray
     node_mean: np.ndarray  # cover-weighted mean leaf value under each node (path attributions)
     leaf_value: np.ndarray
     cat_bounds: np.ndarray  # categorical bitset boundaries, shifted to positions in cat_bits
     cat_bits: np.ndarray
-    expected_value: float  # the model's raw output with no feature known (the attributions' baseline)
-    n_quad: int  # Gauss-Legendre nodes that integrate every leaf's polynomial exactly
-    max_depth: int
+    pre_node: np.ndarray  # node code at each pre-order position
+    pre_parent: np.ndarray  # position of the parent (-1 for the root)
+    pre_left: np.ndarray  # 1 if the position is its parent's left child
+    pre_feature: np.ndarray  # feature of the split leading to the position
+    pre_z: np.ndarray  # product of the cover fractions of that feature's splits on the path (training counts)
+    pre_prev: np.ndarray  # position of the previous split on the same feature above (-1: none)
+    tree_quad: np.ndarray  # (T,) quadrature size of each tree
+    expected_value: float  # raw output with no feature known: the attributions' baseline
+    max_quad: int
+    max_positions: int
     feature_names: list[str]
     pandas_categorical: list[list] | None
 
@@ -118,35 +127,47 @@ class TreeArrays:
         return len(self.node_start) - 1
 
 
-def _walk(tree: dict, node: int, depth: int, path: tuple, cover: float, acc: dict) -> float:
-    """Fill shares and subtree means of one tree, track depth and distinct path features; return the mean."""
-    if node < 0:
-        acc["max_depth"] = max(acc["max_depth"], depth)
-        acc["max_unique"] = max(acc["max_unique"], len(set(path)))
-        acc["expected"] += tree["leaf_value"][~node] * cover
-        return float(tree["leaf_value"][~node])
-    count = tree["internal_count"][node]
-    mean = 0.0
-    path = path + (int(tree["split_feature"][node]),)
-    for side, key in ((0, "left_child"), (1, "right_child")):
-        child = int(tree[key][node])
-        child_count = tree["leaf_count"][~child] if child < 0 else tree["internal_count"][child]
-        share = child_count / count if count > 0 else 0.5
-        acc["shares"][side][node] = share
-        mean += share * _walk(tree, child, depth + 1, path, cover * share, acc)
-    acc["mean"][node] = mean
-    return mean
+def _preorder(tree: dict) -> tuple[list[tuple], np.ndarray, float, int]:
+    """Pre-order positions (node, parent position, is_left, feature, merged z, previous same-feature position),
+    the subtree means of the internal nodes, the tree's expected value and its largest distinct-feature count."""
+    count = lambda c: tree["leaf_count"][~c] if c < 0 else tree["internal_count"][c]  # noqa: E731
+    value = lambda c: float(tree["leaf_value"][~c])  # noqa: E731
+    rows: list[tuple] = []
+    # node, parent position, is_left, split feature above, cover, {feature: (position, merged z)} above, z
+    stack: list[tuple] = [(0, -1, 0, -1, 1.0, {}, 1.0)]
+    max_unique, expected = 1, 0.0
+    while stack:
+        node, parent, is_left, feat, cover, above, z = stack.pop()
+        pos = len(rows)
+        rows.append((node, parent, is_left, feat, z, above[feat][0] if feat in above else -1))
+        path = {**above, feat: (pos, z)} if feat >= 0 else above
+        if node < 0:
+            expected += value(node) * cover
+            max_unique = max(max_unique, len(path))
+            continue
+        f = int(tree["split_feature"][node])
+        total = max(count(node), 1e-300)
+        for child, left in ((int(tree["right_child"][node]), 0), (int(tree["left_child"][node]), 1)):
+            share = max(count(child) / total, 1e-12)  # a zero-count child would give z = 0: keep it tiny
+            stack.append((child, pos, left, f, cover * share, path, path.get(f, (-1, 1.0))[1] * share))
+    means = np.zeros(tree["num_leaves"] - 1)
+    for node, *_ in reversed(rows):  # children come after their parent in pre-order
+        if node >= 0:
+            l, r = int(tree["left_child"][node]), int(tree["right_child"][node])
+            ml = value(l) if l < 0 else means[l]
+            mr = value(r) if r < 0 else means[r]
+            means[node] = (count(l) * ml + count(r) * mr) / max(count(l) + count(r), 1e-300)
+    return rows, means, expected, max_unique
 
 
 def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
     """Parse the booster's trees for one output into flat arrays for the kernels."""
     _, blocks, _ = class_trees(booster, class_index)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "feature", "threshold", "decision", "left", "right", "left_share", "right_share", "node_mean",
-        "leaf_value", "cat_bounds", "cat_bits")}
-    node_start, leaf_start, cat_start = [0], [0], []
-    acc = {"max_depth": 0, "max_unique": 1, "expected": 0.0}
-    n_bounds = n_bits = 0
+    keys = ("feature", "threshold", "decision", "left", "right", "node_mean", "leaf_value", "cat_bounds",
+            "cat_bits", "pre")
+    parts: dict[str, list] = {k: [] for k in keys}
+    node_start, leaf_start, pos_start, cat_start, tree_quad = [0], [0], [0], [], []
+    expected, max_positions, n_bounds, n_bits = 0.0, 1, 0, 0
     for block in blocks:
         if re.search(r"^is_linear=1", block, flags=re.M):
             raise ValueError("linear trees (linear_tree=true) have no TreeSHAP values; retrain without them")
@@ -155,37 +176,43 @@ def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
         cat_start.append(n_bounds)
         parts["leaf_value"].append(tree["leaf_value"][: n_nodes + 1])
         if n_nodes == 0:
-            acc["expected"] += float(tree["leaf_value"][0])
+            expected += float(tree["leaf_value"][0])
+            rows, quad = [], 1
         else:
-            acc["shares"] = (np.zeros(n_nodes), np.zeros(n_nodes))
-            acc["mean"] = np.zeros(n_nodes)
-            _walk(tree, 0, 0, (), 1.0, acc)
+            rows, means, tree_expected, max_unique = _preorder(tree)
+            expected += tree_expected
+            quad = (max_unique + 1) // 2
             for key, src in (("feature", "split_feature"), ("threshold", "threshold"),
                              ("decision", "decision_type"), ("left", "left_child"), ("right", "right_child")):
                 parts[key].append(tree[src])
-            parts["left_share"].append(acc["shares"][0])
-            parts["right_share"].append(acc["shares"][1])
-            parts["node_mean"].append(acc["mean"])
+            parts["node_mean"].append(means)
             if "cat_boundaries" in tree:
                 parts["cat_bounds"].append(tree["cat_boundaries"] + n_bits)
                 parts["cat_bits"].append(tree["cat_threshold"])
                 n_bounds += len(tree["cat_boundaries"])
                 n_bits += len(tree["cat_threshold"])
+        parts["pre"].extend(rows)
+        tree_quad.append(quad)
+        max_positions = max(max_positions, len(rows))
         node_start.append(node_start[-1] + n_nodes)
         leaf_start.append(leaf_start[-1] + n_nodes + 1)
+        pos_start.append(pos_start[-1] + len(rows))
 
     def flat(key: str, dtype) -> np.ndarray:
         return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
 
+    pre = np.array(parts["pre"], dtype=np.float64).reshape(-1, 6)
     return TreeArrays(
         node_start=np.array(node_start, dtype=np.int64), leaf_start=np.array(leaf_start, dtype=np.int64),
-        cat_start=np.array(cat_start, dtype=np.int64), feature=flat("feature", np.int64),
-        threshold=flat("threshold", np.float64), decision=flat("decision", np.int64),
-        left=flat("left", np.int64), right=flat("right", np.int64), left_share=flat("left_share", np.float64),
-        right_share=flat("right_share", np.float64), node_mean=flat("node_mean", np.float64),
-        leaf_value=flat("leaf_value", np.float64), cat_bounds=flat("cat_bounds", np.int64),
-        cat_bits=flat("cat_bits", np.uint32), expected_value=float(acc["expected"]),
-        n_quad=max(1, (acc["max_unique"] + 1) // 2), max_depth=int(acc["max_depth"]),
+        pos_start=np.array(pos_start, dtype=np.int64), cat_start=np.array(cat_start, dtype=np.int64),
+        feature=flat("feature", np.int64), threshold=flat("threshold", np.float64),
+        decision=flat("decision", np.int64), left=flat("left", np.int64), right=flat("right", np.int64),
+        node_mean=flat("node_mean", np.float64), leaf_value=flat("leaf_value", np.float64),
+        cat_bounds=flat("cat_bounds", np.int64), cat_bits=flat("cat_bits", np.uint32),
+        pre_node=pre[:, 0].astype(np.int64), pre_parent=pre[:, 1].astype(np.int64),
+        pre_left=pre[:, 2].astype(np.int64), pre_feature=pre[:, 3].astype(np.int64), pre_z=pre[:, 4].copy(),
+        pre_prev=pre[:, 5].astype(np.int64), tree_quad=np.array(tree_quad, dtype=np.int64),
+        expected_value=float(expected), max_quad=int(max(tree_quad, default=1)), max_positions=int(max_positions),
         feature_names=booster.feature_name(), pandas_categorical=booster.pandas_categorical,
     )
 
@@ -243,85 +270,90 @@ def _goes_left(value, node, threshold, decision, cat_start_t, cat_bounds, cat_bi
     return value <= threshold[node]
 
 
+ROWS_PER_LANE = 8  # rows explained together: the inner loops run across them, so they vectorise
+
+
 @numba.njit(cache=True, parallel=True)
-def _treeshap_kernel(X, column_of, n_out, node_start, leaf_start, cat_start, feature, threshold, decision,
-                     left, right, left_share, right_share, leaf_value, cat_bounds, cat_bits, quad_t, quad_w,
-                     max_depth):
-    n, n_trees, nq = X.shape[0], len(node_start) - 1, len(quad_t)
+def _treeshap_kernel(X, column_of, n_out, node_start, leaf_start, pos_start, cat_start, feature, threshold,
+                     decision, leaf_value, cat_bounds, cat_bits, pre_node, pre_parent, pre_left, pre_feature, pre_z,
+                     pre_prev, tree_quad, quad_t, cold_coef, hot_coef, inv_cold, inv_hot, max_positions):
+    n, n_trees, qmax = X.shape[0], len(node_start) - 1, quad_t.shape[1]
+    lane = ROWS_PER_LANE
     out = np.zeros((n, n_out))
-    n_blocks = min(n, 256)
-    size = (n + n_blocks - 1) // max(n_blocks, 1)
-    cap = max_depth + 2
-    for b in numba.prange(n_blocks):
-        uf = np.empty((cap, cap), dtype=np.int64)  # distinct features on the path to each depth
-        uz = np.empty((cap, cap))  # their product of cover fractions
-        us = np.empty((cap, cap))  # 1.0 if the row follows every split on that feature, else 0.0
-        nu = np.zeros(cap, dtype=np.int64)
-        poly = np.empty((cap, nq))  # prod over distinct features of (z (1 - t) + s t) at the quadrature nodes
-        st_node = np.empty(2 * cap, dtype=np.int64)
-        st_depth = np.empty(2 * cap, dtype=np.int64)
-        st_feat = np.empty(2 * cap, dtype=np.int64)
-        st_z = np.empty(2 * cap)
-        st_s = np.empty(2 * cap)
-        for r in range(b * size, min(n, (b + 1) * size)):
-            x = X[r]
-            for t in range(n_trees):
-                n0, l0 = node_start[t], leaf_start[t]
-                if node_start[t + 1] == n0:
-                    continue  # a single-leaf tree only moves the expected value
-                nu[0] = 0
-                for q in range(nq):
-                    poly[0, q] = 1.0
-                top = 0
-                st_node[0], st_depth[0], st_feat[0], st_z[0], st_s[0] = 0, 0, -1, 1.0, 1.0
-                while top >= 0:
-                    node, d, j, z, s = st_node[top], st_depth[top], st_feat[top], st_z[top], st_s[top]
-                    top -= 1
-                    if d > 0:  # merge the edge (feature j, z, s) into the parent's distinct-feature path
-                        k = nu[d - 1]
-                        m = -1
-                        for i in range(k):
-                            uf[d, i], uz[d, i], us[d, i] = uf[d - 1, i], uz[d - 1, i], us[d - 1, i]
-                            if uf[d, i] == j:
-                                m = i
-                        if m < 0:
-                            uf[d, k], uz[d, k], us[d, k] = j, z, s
-                            nu[d] = k + 1
-                            for q in range(nq):
-                                poly[d, q] = poly[d - 1, q] * (z * (1.0 - quad_t[q]) + s * quad_t[q])
-                        else:  # a feature seen before on this path: merge, then rebuild the product
-                            uz[d, m] *= z
-                            us[d, m] *= s
-                            nu[d] = k
-                            for q in range(nq):
-                                p = 1.0
-                                for i in range(k):
-                                    p *= uz[d, i] * (1.0 - quad_t[q]) + us[d, i] * quad_t[q]
-                                poly[d, q] = p
-                    if node < 0:  # leaf: each distinct path feature gets v (s - z) * integral of the others
-                        v = leaf_value[l0 + ~node]
-                        for i in range(nu[d]):
-                            acc = 0.0
-                            for q in range(nq):
-                                f = uz[d, i] * (1.0 - quad_t[q]) + us[d, i] * quad_t[q]
-                                if f != 0.0:
-                                    acc += quad_w[q] * poly[d, q] / f
-                                else:  # zero cover: take the product of the other factors directly
-                                    p = 1.0
-                                    for i2 in range(nu[d]):
-                                        if i2 != i:
-                                            p *= uz[d, i2] * (1.0 - quad_t[q]) + us[d, i2] * quad_t[q]
-                                    acc += quad_w[q] * p
-                            out[r, column_of[uf[d, i]]] += v * (us[d, i] - uz[d, i]) * acc
-                        continue
+    n_lanes = (n + lane - 1) // lane
+    for b in numba.prange(n_lanes):
+        r0 = b * lane
+        m = min(lane, n - r0)
+        poly = np.zeros((max_positions, qmax, lane))  # prod over distinct path features of (z (1 - t) + s t)
+        below = np.zeros((max_positions, qmax, lane))  # sum over the leaves below of value * poly
+        deeper = np.zeros((max_positions, qmax, lane))  # the part of `below` under a deeper same-feature split
+        hot = np.zeros((max_positions, lane))  # s = 1.0: the row follows every split on the feature so far
+        left_of = np.zeros((max_positions, lane), dtype=np.bool_)  # the row's decision at an internal node
+        acc = np.zeros(lane)
+        for t in range(n_trees):
+            p0, n_pos = pos_start[t], pos_start[t + 1] - pos_start[t]
+            if n_pos == 0:
+                continue  # a single-leaf tree only moves the expected value
+            n0, l0, nq = node_start[t], leaf_start[t], tree_quad[t]
+            # pass 1, parents first: decisions, s and the path polynomial at every position
+            for k in range(n_pos):
+                pos = p0 + k
+                if k == 0:
+                    for i in range(lane):
+                        hot[0, i] = 1.0
+                    for q in range(nq):
+                        for i in range(lane):
+                            poly[0, q, i] = 1.0
+                else:
+                    par, prev, z = pre_parent[pos], pre_prev[pos], pre_z[pos]
+                    want_left = pre_left[pos] == 1
+                    for i in range(lane):
+                        follows = 1.0 if left_of[par, i] == want_left else 0.0
+                        hot[k, i] = follows * (hot[prev, i] if prev >= 0 else 1.0)
+                    for q in range(nq):
+                        tq = quad_t[nq, q]
+                        base = z * (1.0 - tq)
+                        if prev >= 0:  # undo the earlier factor of the same feature
+                            ic, ih = inv_cold[p0 + prev, q], inv_hot[p0 + prev, q]
+                            for i in range(lane):
+                                poly[k, q, i] = (poly[par, q, i] * (base + hot[k, i] * tq)
+                                                 * (ic + hot[prev, i] * (ih - ic)))
+                        else:
+                            for i in range(lane):
+                                poly[k, q, i] = poly[par, q, i] * (base + hot[k, i] * tq)
+                node = pre_node[pos]
+                if node >= 0:
                     g = n0 + node
-                    hot_left = _goes_left(x[feature[g]], g, threshold, decision, cat_start[t], cat_bounds, cat_bits)
-                    top += 1
-                    st_node[top], st_depth[top], st_feat[top] = right[g], d + 1, feature[g]
-                    st_z[top], st_s[top] = right_share[g], 0.0 if hot_left else 1.0
-                    top += 1
-                    st_node[top], st_depth[top], st_feat[top] = left[g], d + 1, feature[g]
-                    st_z[top], st_s[top] = left_share[g], 1.0 if hot_left else 0.0
+                    for i in range(m):
+                        left_of[k, i] = _goes_left(X[r0 + i, feature[g]], g, threshold, decision, cat_start[t],
+                                                   cat_bounds, cat_bits)
+                    for q in range(nq):
+                        for i in range(lane):
+                            below[k, q, i] = 0.0
+                            deeper[k, q, i] = 0.0
+                else:
+                    v = leaf_value[l0 + ~node]
+                    for q in range(nq):
+                        for i in range(lane):
+                            below[k, q, i] = v * poly[k, q, i]
+                            deeper[k, q, i] = 0.0
+            # pass 2, children first: each split's feature gets (s - z) * integral(leaf sum / its factor)
+            for k in range(n_pos - 1, 0, -1):
+                pos = p0 + k
+                par, prev = pre_parent[pos], pre_prev[pos]
+                for i in range(lane):
+                    acc[i] = 0.0
+                for q in range(nq):
+                    cc, ch = cold_coef[nq, q], hot_coef[pos, q]
+                    for i in range(lane):
+                        acc[i] += (cc + hot[k, i] * (ch - cc)) * (below[k, q, i] - deeper[k, q, i])
+                        below[par, q, i] += below[k, q, i]
+                    if prev >= 0:
+                        for i in range(lane):
+                            deeper[prev, q, i] += below[k, q, i]
+                col = column_of[pre_feature[pos]]
+                for i in range(m):
+                    out[r0 + i, col] += acc[i]
     return out
 
 
@@ -347,6 +379,25 @@ def _path_kernel(X, column_of, n_out, node_start, leaf_start, cat_start, feature
 
 
 # --------------------------------------------------------------------------------------------- entry point
+def _quadrature(arrays: TreeArrays) -> dict[str, np.ndarray]:
+    """Gauss-Legendre nodes on [0, 1] for every size up to max_quad, and the static per-position coefficients:
+    hot (1 - z) w / (z (1 - t) + t), cold -w / (1 - t) (the z cancels), and the inverse factors."""
+    qmax = arrays.max_quad
+    t = np.zeros((qmax + 1, qmax))
+    w = np.zeros((qmax + 1, qmax))
+    for size in range(1, qmax + 1):
+        nodes, weights = np.polynomial.legendre.leggauss(size)
+        t[size, :size], w[size, :size] = (nodes + 1.0) / 2.0, weights / 2.0
+    cold = np.where(w > 0, -w / (1.0 - t), 0.0)
+    per_tree = np.repeat(arrays.tree_quad, np.diff(arrays.pos_start))
+    tq, wq = t[per_tree], w[per_tree]  # (positions, qmax) nodes and weights of each position's tree
+    z = arrays.pre_z[:, None]
+    f_cold, f_hot = z * (1.0 - tq), z * (1.0 - tq) + tq
+    with np.errstate(divide="ignore"):
+        return {"t": t, "cold": cold, "hot": np.where(wq > 0, wq * (1.0 - z) / f_hot, 0.0),
+                "inv_cold": np.where(wq > 0, 1.0 / f_cold, 0.0), "inv_hot": np.where(wq > 0, 1.0 / f_hot, 0.0)}
+
+
 def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = None, n_out: int | None = None,
               method: str = "exact", n_threads: int | None = None) -> np.ndarray:
     """(rows, n_out) float64 attributions of the raw output; feature f adds into column `column_of[f]`
@@ -364,10 +415,12 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
                                 arrays.node_mean, arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits)
         if method != "exact":
             raise ValueError(f"unknown attribution method {method!r}; use 'exact' or 'path'")
-        nodes, weights = np.polynomial.legendre.leggauss(arrays.n_quad)
-        return _treeshap_kernel(X, column_of, n_out, arrays.node_start, arrays.leaf_start, arrays.cat_start,
-                                arrays.feature, arrays.threshold, arrays.decision, arrays.left, arrays.right,
-                                arrays.left_share, arrays.right_share, arrays.leaf_value, arrays.cat_bounds,
-                                arrays.cat_bits, (nodes + 1.0) / 2.0, weights / 2.0, arrays.max_depth)
+        q = _quadrature(arrays)
+        return _treeshap_kernel(X, column_of, n_out, arrays.node_start, arrays.leaf_start, arrays.pos_start,
+                                arrays.cat_start, arrays.feature, arrays.threshold, arrays.decision,
+                                arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits, arrays.pre_node,
+                                arrays.pre_parent, arrays.pre_left, arrays.pre_feature, arrays.pre_z,
+                                arrays.pre_prev, arrays.tree_quad, q["t"], q["cold"], q["hot"], q["inv_cold"],
+                                q["inv_hot"], arrays.max_positions)
     finally:
         numba.set_num_threads(previous)

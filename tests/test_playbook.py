@@ -198,7 +198,7 @@ def test_check_derives_segment_class_from_a_scored_file_segment():
 
 
 def test_shipped_playbook_is_valid(repo_root):
-    from cxpredict.strategy import COLUMN_DOCS
+    from cxpredict.people import COLUMN_DOCS
 
     pb = load_playbook(repo_root / "configs" / "playbook.yaml")
     validate_columns(pb, [*COLUMN_DOCS, "segment_class"])

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from cxpredict.config import ChurnConfig, StrategyConfig
 from cxpredict.errors import ConfigError
+from cxpredict.config import config_from_dict
 from cxpredict.playbook import load_playbook, playbook_from_dict
 from cxpredict.strategy import (
-    COLUMN_DOCS,
-    SegmentSummary,
+    ActionStage,
+    CapacityQueue,
     Segmenter,
     apply_playbook,
-    columns_markdown,
+    bundle_files,
     defer_over_capacity,
     segment_and_act,
-    segment_summary,
-    work_orders,
-    write_people_outputs,
 )
 
 DEFAULT = {"name": "default", "strategy": "no-action", "action": "No action"}
@@ -140,69 +136,39 @@ def test_unknown_column_in_playbook_is_a_config_error_naming_it():
         apply_playbook(scored_frame(20), pb)
 
 
-# ------------------------------------------------------------------ people outputs
-@pytest.fixture
-def acted(repo_root) -> tuple[pd.DataFrame, object]:
+# ------------------------------------------------------------------ streaming stages
+def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path):
     pb = load_playbook(repo_root / "configs" / "playbook.yaml")
-    scored = scored_frame(600)
+    scored = scored_frame(900, seed=4)
     seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
-    return segment_and_act(scored, seg, pb), pb
+    whole = segment_and_act(scored, seg, pb)
+    small = playbook_from_dict({**pb.model_dump(exclude_none=True), "rules": [
+        {**r.model_dump(exclude_none=True), **({"capacity": 7} if r.capacity else {})} for r in pb.rules]})
+    whole = segment_and_act(scored, seg, small)
+    assert whole["deferred"].sum() > 0
+    stage = ActionStage(seg, small)
+    queue = CapacityQueue(small, tmp_path)
+    for lo in range(0, len(scored), 200):
+        queue.add(stage.apply(scored.iloc[lo:lo + 200]))
+    streamed = pd.concat(list(queue.batches()), ignore_index=True)
+    pd.testing.assert_series_equal(streamed["deferred"], whole["deferred"].reset_index(drop=True))
+    pd.testing.assert_series_equal(streamed["rule"].astype("str"), whole["rule"].astype("str").reset_index(drop=True))
+    assert not list(tmp_path.iterdir())  # spool cleaned up
 
 
-def test_work_orders_are_detractor_alerts_sorted_by_priority(acted):
-    frame, pb = acted
-    orders = work_orders(frame, pb)
-    flagged = {r.name for r in pb.rules if r.raises_work_order}
-    assert len(orders) == frame["rule"].astype("str").isin(flagged).sum() > 0
-    assert set(orders["strategy"].astype("str")) <= {"retention", "win-back"}
-    for deferred, block in orders.groupby("deferred"):
-        assert block["priority"].is_monotonic_decreasing
-    assert not orders["deferred"].iloc[0] and orders["deferred"].is_monotonic_increasing
-    first = orders.iloc[0]
-    assert first["reason"].startswith(("Predicted", "Answered")) and "churn risk" in first["reason"]
-    assert {"customer_id", "action", "sla_hours", "priority", "top_drivers", "reason"} <= set(orders.columns)
-
-
-def test_segment_summary_adds_up_and_merges_batches(acted):
-    frame, _ = acted
-    summary = segment_summary(frame)
-    assert summary["customers"].sum() == len(frame)
-    assert summary["value_at_risk"].sum() == pytest.approx(frame["value_at_risk"].sum(), rel=1e-6)
-    row = summary.iloc[0]
-    members = frame[(frame["segment"].astype("str") == row["segment"]) & (frame["strategy"].astype("str") == row["strategy"])]
-    expected_nps = 100 * (members["p_promoter"].mean() - members["p_detractor"].mean())
-    assert row["predicted_nps"] == pytest.approx(expected_nps, abs=0.05)
-    batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:]).table()
-    pd.testing.assert_frame_equal(batched, summary)
-
-
-def test_written_csv_is_excel_safe_utf8_bom_and_documented(acted, tmp_path):
-    frame, pb = acted
-    frame = frame.copy()
-    frame["driver_1"] = frame["driver_1"].astype("str")
-    frame.loc[0, "driver_1"] = '=HYPERLINK("http://x","y")'
-    frame.loc[0, "customer_id"] = "@SUM(1+1)"
-    paths = write_people_outputs(frame, pb, tmp_path)
-    raw = paths["scored"].read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(paths["scored"].open(encoding="utf-8-sig")))
-    assert rows[0]["driver_1"] == '\'=HYPERLINK("http://x","y")'  # inert: a leading apostrophe
-    assert rows[0]["customer_id"] == "'@SUM(1+1)"
-    assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
-    assert float(rows[0]["churn_prob"]) == pytest.approx(frame.loc[0, "churn_prob"])  # numbers untouched
-    header = list(rows[0])
-    assert header == [c for c in COLUMN_DOCS if c in header]  # documented columns, in documented order
-    assert "segment_class" not in header
-    for name in ("work_orders", "segment_summary"):
-        assert paths[name].read_bytes().startswith(b"\xef\xbb\xbf")
-    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary files
-
-
-def test_column_dictionary_covers_contract_columns():
-    contract = ["customer_id", "is_respondent", "observed_score", "observed_class", "predicted_score",
-                "p_detractor", "p_passive", "p_promoter", "predicted_class", "churn_prob", "value",
-                "value_at_risk", "risk_band", "value_band", "segment", "strategy", "action", "channel",
-                "owner_team", "sla_hours", "priority", "deferred"]
-    assert [c for c in COLUMN_DOCS if c in contract] == contract
-    assert all(COLUMN_DOCS[c] for c in contract)
-    assert "| `value_at_risk` |" in columns_markdown()
+def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
+    cfg = config_from_dict({
+        "data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
+        "strategy": {"playbook": str(repo_root / "configs" / "playbook.yaml"), "value_bands": [0.5]},
+    })
+    files = bundle_files(cfg, np.arange(10.0))
+    assert Segmenter.from_json(files["segments.json"]).value_cuts == [4.5]
+    assert "rules:" in files["playbook.yaml"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    stage = ActionStage.from_bundle(tmp_path, cfg.model_copy(update={"strategy": StrategyConfig()}))
+    assert stage.playbook is not None and stage.playbook.rules[-1].name == "default"  # the bundle's copy
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prob > 1'}]")
+    with pytest.raises(ConfigError, match="unconditional default"):
+        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(broken))}), None)
