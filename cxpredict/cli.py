@@ -112,6 +112,25 @@ def score(
 
 
 @app.command()
+def evaluate(
+    config: ConfigArg,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json [outputs/<name>/evaluation].")] = None,
+    holdout: Annotated[float, typer.Option(help="Share of respondents hidden to play the silent customers.")] = 0.3,
+    set_: SetOpt = None,
+) -> None:
+    """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
+    cfg = _load(config, set_)
+    from .evaluation import evaluate as run_evaluate
+
+    out = out or Path("outputs") / cfg.name / "evaluation"
+    report = run_evaluate(cfg, out, holdout=holdout)
+    m = report["metrics"]
+    typer.echo(f"detractor AUC {m['detractor_auc']:.3f}  QWK {m['qwk']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+               f"score MAE {m['score_mae']:.2f}  ({report['n_holdout']} hold-out customers)")
+    typer.echo(str(out / "evaluation.json"))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo run's outputs.")] = Path("outputs/demo"),
     config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
@@ -134,6 +153,36 @@ def demo(
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
+
+
+playbook_app = typer.Typer(help="Check a playbook (segment -> action rules) against a scored file.",
+                           no_args_is_help=True)
+app.add_typer(playbook_app, name="playbook")
+
+
+@playbook_app.command("check")
+def playbook_check(
+    playbook: Annotated[Path, typer.Argument(help="Playbook YAML (see configs/playbook.yaml).", show_default=False)],
+    scored: Annotated[Path, typer.Option("--scored", help="Scored file (.csv or .parquet) from `cxpredict score`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
+) -> None:
+    """Validate PLAYBOOK against a scored file and print the customers per rule (unknown column: exit 2)."""
+    from .errors import InputError
+    from .outputs import to_json_text
+    from .people import load_scored
+    from .playbook import check_playbook, describe, load_playbook
+
+    book = load_playbook(playbook)
+    if not scored.is_file():
+        raise InputError(f"scored file not found: {scored}; write one with `cxpredict score CONFIG --out FILE`")
+    result = check_playbook(book, load_scored(scored), source=str(scored))
+    if as_json:
+        typer.echo(to_json_text(describe(result)), nl=False)
+    else:
+        typer.echo(result.counts.to_string(index=False))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"ok: {playbook} is valid for {scored} ({len(result.warnings)} warning(s))", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

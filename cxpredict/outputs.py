@@ -12,6 +12,7 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -212,12 +213,15 @@ def _process_alive(pid: int) -> bool:
 
 
 def _sweep_stale(final: Path) -> None:
-    """Remove temporary files of `final` left by a writer that no longer runs (killed with SIGKILL)."""
+    """Remove temporary files and folders of `final` left by a writer that no longer runs (killed by SIGKILL)."""
     prefix = f".{final.name}{STAGE_MARK}"
     for leftover in final.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
         pid = leftover.name[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
-            leftover.unlink(missing_ok=True)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 class _SignalGuard:
@@ -279,15 +283,18 @@ class StagedOutputs:
 
     def __init__(self) -> None:
         self.files: dict[Path, Path] = {}  # final -> temporary
+        self.scratch: list[Path] = []
         self.committed = False
+
+    def _temp_name(self, final: Path) -> dict[str, Any]:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale(final)
+        return {"prefix": f".{final.name}{STAGE_MARK}{os.getpid()}.", "dir": final.parent}
 
     def path(self, final: str | Path) -> Path:
         final = Path(final).absolute()
         if final not in self.files:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(final)
-            fd, name = tempfile.mkstemp(prefix=f".{final.name}{STAGE_MARK}{os.getpid()}.",
-                                        suffix=f".tmp{final.suffix}", dir=final.parent)
+            fd, name = tempfile.mkstemp(suffix=f".tmp{final.suffix}", **self._temp_name(final))
             os.close(fd)
             os.chmod(name, 0o666 & ~current_umask())
             self.files[final] = Path(name)
@@ -303,6 +310,12 @@ class StagedOutputs:
             self.committed = True
         return order
 
+    def scratch_dir(self, final: str | Path) -> Path:
+        """A hidden working folder beside `final` (e.g. a spool of scored batches), removed when the block ends."""
+        folder = Path(tempfile.mkdtemp(suffix=".tmpdir", **self._temp_name(Path(final).absolute())))
+        self.scratch.append(folder)
+        return folder
+
     def discard(self) -> None:
         for tmp in self.files.values():
             tmp.unlink(missing_ok=True)
@@ -313,4 +326,6 @@ class StagedOutputs:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if not self.committed:
             self.discard()
+        for folder in self.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
         return False

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .outputs import CSV_ENCODING, write_table
+from .outputs import CSV_ENCODING, StagedOutputs, write_table
 from .playbook import Playbook
 
 
@@ -199,14 +199,22 @@ class PeopleOutputs:
             self._orders.append(work_orders(batch, self.playbook))
         return self
 
-    def write(self, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
+    def write(self, out_dir: str | Path, fmt: str = "csv", staged: StagedOutputs | None = None) -> dict[str, Path]:
+        """Write the files and return their final paths. With `staged` (scoring) they are written to its temporary
+        paths and appear together with the scored file and manifest.json on `staged.commit()`."""
         out_dir = Path(out_dir)
-        paths = {"segment_summary": write_table(self.summary.table(), out_dir / f"segment_summary.{fmt}")}
+
+        def put(frame: pd.DataFrame, name: str) -> Path:
+            final = out_dir / f"{name}.{fmt}"
+            write_table(frame, staged.path(final) if staged is not None else final)
+            return final
+
+        paths = {"segment_summary": put(self.summary.table(), "segment_summary")}
         if self.playbook is not None:
             orders = pd.concat(self._orders, ignore_index=True) if self._orders else \
                 pd.DataFrame(columns=WORK_ORDER_COLUMNS)
             orders = orders.sort_values(["deferred", "priority"], ascending=[True, False], kind="stable")
-            paths["work_orders"] = write_table(orders.reset_index(drop=True), out_dir / f"work_orders.{fmt}")
+            paths["work_orders"] = put(orders.reset_index(drop=True), "work_orders")
         return paths
 
 

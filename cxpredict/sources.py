@@ -18,6 +18,8 @@ Why this shape:
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +177,57 @@ def joined_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
         warnings=list(data.report.warnings),
         survey_answers=data.report.n_respondents + data.report.orphan_respondents,
     )
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+def read_ahead(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """Yield `batches` while a background thread already reads the next `depth` of them.
+
+    Arrow decoding and LightGBM prediction release the GIL, so reading batch k+1 overlaps with scoring batch k
+    on the second core; memory holds at most depth + 2 batches. An error while reading is raised here, in the
+    consumer's thread; when the consumer stops early (an error, SIGTERM) the reader stops too.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed over to the consumer, which re-raises it
+            put(_Failed(e))
+
+    reader = threading.Thread(target=read, name="cxpredict-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=10)
 
 
 def open_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:

@@ -270,7 +270,7 @@ def _goes_left(value, node, threshold, decision, cat_start_t, cat_bounds, cat_bi
     return value <= threshold[node]
 
 
-ROWS_PER_LANE = 8  # rows explained together: the inner loops run across them, so they vectorise
+ROWS_PER_LANE = 64  # rows explained together: the inner loops run across them, so they vectorise
 
 
 @numba.njit(cache=True, parallel=True)
