@@ -30,6 +30,16 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config value, e.g. --set nps.params.num_leaves=63 (repeatable)."),
 ]
+TrackingUriOpt = Annotated[Optional[str], typer.Option(
+    "--tracking-uri", help="MLflow tracking URI (default: tracking.uri, MLFLOW_TRACKING_URI, sqlite:///./mlflow.db).")]
+NoTrackingOpt = Annotated[bool, typer.Option("--no-tracking", help="Do not log this run to MLflow.")]
+
+
+def _tracked(cfg, kind: str, uri: str | None, off: bool):
+    """MLflow run around a command (a no-op with --no-tracking); see cxpredict.tracking."""
+    from .tracking import start_run
+
+    return start_run(cfg, kind, uri=uri, enabled=False if off else None)
 
 
 @app.callback()
@@ -84,13 +94,26 @@ def train(
     config: ConfigArg,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model bundle folder [outputs/<name>/model].")] = None,
     set_: SetOpt = None,
+    register: Annotated[bool, typer.Option(
+        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model.")] = False,
+    alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
     cfg = _load(config, set_)
     from .pipeline import train as run_train
+    from .tracking import log_train_outputs, require_enabled
 
+    if register:
+        require_enabled(cfg, "--register", no_tracking)
     out = out or Path("outputs") / cfg.name / "model"
-    result = run_train(cfg, out)
+    with _tracked(cfg, "train", tracking_uri, no_tracking):
+        result = run_train(cfg, out)
+        version = log_train_outputs(result.bundle_path, result.metrics,
+                                    register=cfg.tracking.registered_model if register else None, alias=alias)
+    if version:
+        log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
     typer.echo(str(result.bundle_path))
 
 
@@ -99,15 +122,32 @@ def score(
     config: ConfigArg,
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],
     out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel) or .parquet.")],
+    fail_on_drift: Annotated[bool, typer.Option(
+        "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
+    )] = False,
     set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
 ) -> None:
-    """Score every customer and write the scored file with a manifest.json beside it."""
+    """Score every customer; the scored file, manifest.json and the people files appear together when complete.
+
+    SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
+    """
+    import tempfile
+
     cfg = _load(config, set_)
     from .bundle import load_bundle
+    from .outputs import terminate_gracefully
     from .scoring import score as run_score
+    from .tracking import download_bundle, is_tracking_uri, log_score_outputs, log_tags
 
-    bundle = load_bundle(model)
-    result = run_score(cfg, bundle, out)
+    with terminate_gracefully(), tempfile.TemporaryDirectory(prefix="cxpredict-model-") as fetched, \
+            _tracked(cfg, "score", tracking_uri, no_tracking):
+        bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if is_tracking_uri(model)
+                             else Path(model))
+        log_tags({"cxpredict.model": model})
+        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift)
+        log_score_outputs(result.manifest, result.manifest_path)
     typer.echo(str(result.path))
 
 
@@ -117,13 +157,19 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json [outputs/<name>/evaluation].")] = None,
     holdout: Annotated[float, typer.Option(help="Share of respondents hidden to play the silent customers.")] = 0.3,
     set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
 ) -> None:
     """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
     cfg = _load(config, set_)
     from .evaluation import evaluate as run_evaluate
+    from .tracking import log_artifact, log_metrics
 
     out = out or Path("outputs") / cfg.name / "evaluation"
-    report = run_evaluate(cfg, out, holdout=holdout)
+    with _tracked(cfg, "evaluate", tracking_uri, no_tracking):
+        report = run_evaluate(cfg, out, holdout=holdout)
+        log_metrics({"holdout": report["metrics"], "n_holdout": report["n_holdout"]})
+        log_artifact(out / "evaluation.json", "evaluation")
     m = report["metrics"]
     typer.echo(f"detractor AUC {m['detractor_auc']:.3f}  QWK {m['qwk']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
                f"score MAE {m['score_mae']:.2f}  ({report['n_holdout']} hold-out customers)")
@@ -136,8 +182,13 @@ def demo(
     config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
     set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
 ) -> None:
-    """Generate the synthetic demo data, train, score, and print where the outputs are."""
+    """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
+
+    Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
+    scoring outputs and the report); `mlflow ui` in this folder shows it."""
     from .bundle import load_bundle
     from .datasets import generate as make, write_tables
     from .pipeline import train as run_train
@@ -148,11 +199,67 @@ def demo(
     data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
     write_tables(data, data_dir)
     log.info("demo data: %d customers in %s", customers, data_dir)
-    result = run_train(cfg, out / "model")
-    scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
+    from .report import write_report
+    from .tracking import log_artifact, log_score_outputs, log_train_outputs
+
+    with _tracked(cfg, "demo", tracking_uri, no_tracking):
+        result = run_train(cfg, out / "model")
+        log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
+        scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
+        log_score_outputs(scored.manifest, scored.manifest_path)
+        report = write_report(out, out / "report.html")
+        log_artifact(report)
+    typer.echo(f"report:       {report}")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
+
+
+@app.command()
+def tune(
+    config: ConfigArg,
+    trials: Annotated[int, typer.Option(help="Finished trials per model; a rerun tops the stored study up to this.")] = 50,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.")] = None,
+    model: Annotated[str, typer.Option(help="nps, churn or all.")] = "all",
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Tuned config to write (default: <config>.tuned.yaml beside CONFIG).")] = None,
+    set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
+) -> None:
+    """Optuna search over the NPS/churn LightGBM parameters and NPS formulation; writes a config to train from."""
+    cfg = _load(config, set_)
+    from .tuning import MODELS, tune as run_tune
+
+    with _tracked(cfg, "tune", tracking_uri, no_tracking):
+        result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
+    for s in result.studies.values():
+        typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
+                   f"-> {s.best_value or float('nan'):.4f} (best of {s.n_complete} complete, {s.n_pruned} pruned "
+                   f"trials; study {s.study_name})")
+    typer.echo(str(result.config_path))
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="Output folder of demo/train/score, or an MLflow run id.",
+                                       show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Write one self-contained HTML report (plots embedded) of a run, readable by a non-specialist."""
+    import tempfile
+
+    from .report import write_report
+    from .tracking import download_run_outputs
+
+    folder = Path(run)
+    if folder.is_dir():
+        path = write_report(folder, out)
+    else:
+        with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
+            path = write_report(download_run_outputs(run.removeprefix("runs:/").strip("/"), tmp, tracking_uri), out)
+    typer.echo(str(path))
 
 
 playbook_app = typer.Typer(help="Check a playbook (segment -> action rules) against a scored file.",

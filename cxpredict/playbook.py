@@ -7,9 +7,10 @@ Strings are parsed with `ast` into a tiny tree (comparisons, and/or/not, literal
 as Python, so a playbook file cannot run code. Missing values never satisfy `==`, `<`, `in` ...; they do
 satisfy `!=` and `not_in` (as in Python, None != "x"); `column == null` matches missing values.
 
-Why rules are checked statically: a typo in a column name would otherwise silently route nobody to a rule,
-so unknown columns are errors (with the closest name), a rule that can never fire is a warning, and the last
-rule must be an unconditional default so every customer gets exactly one action.
+Why rules are checked: a typo in a column name would otherwise silently route nobody to a rule, so unknown
+columns are errors (with the closest name), a rule that can never fire is a warning, and the last rule must be
+an unconditional default so every customer gets exactly one action. `check_playbook` adds what only data can
+show: customers per rule, rules that match nobody, and partial overlaps where rule order decides (counted).
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ class Playbook(_Strict):
     name: str = "playbook"
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
     rules: list[Rule] = Field(min_length=1)
+    _warned: set[str] = PrivateAttr(default_factory=set)
 
     @field_validator("rules")
     @classmethod
@@ -319,7 +321,7 @@ def missing_stage_columns(playbook: Playbook, columns: Iterable[str]) -> list[st
     return sorted(c for c in playbook.columns_used() if c not in have and STAGE_COLUMN.fullmatch(c))
 
 
-def with_virtual_columns(frame: pd.DataFrame, playbook: Playbook | None = None) -> pd.DataFrame:
+def with_virtual_columns(frame: pd.DataFrame, playbook: Playbook | None = None, warn: bool = True) -> pd.DataFrame:
     """Add `segment_class` (first part of `segment`) when a frame, e.g. a scored file, lacks it, and the
     driver/reason columns of a disabled stage as all-missing (a logged warning, so one playbook serves
     configs with and without drivers; a misspelt column is still an error)."""
@@ -331,8 +333,10 @@ def with_virtual_columns(frame: pd.DataFrame, playbook: Playbook | None = None) 
     if needs_class:
         out["segment_class"] = frame["segment"].astype("str").str.split("/", n=1).str[0].astype("category")
     for col in missing:
-        log.warning("playbook '%s': column '%s' is absent (stage disabled?); its conditions match nobody",
-                    playbook.name, col)
+        if warn and col not in playbook._warned:  # once per playbook, not once per scoring batch
+            playbook._warned.add(col)
+            log.warning("playbook '%s': column '%s' is absent (stage disabled?); its conditions match nobody",
+                        playbook.name, col)
         out[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
     return out
 
@@ -417,7 +421,7 @@ def check_playbook(playbook: Playbook, scored: pd.DataFrame, source: str = "scor
     """Validate a playbook against a scored frame: unknown columns raise; unreachable/overlapping rules warn."""
     warnings = [f"rules use '{c}', which {source} lacks (stage disabled?): treated as missing"
                 for c in missing_stage_columns(playbook, scored.columns)]
-    frame = with_virtual_columns(scored, playbook)
+    frame = with_virtual_columns(scored, playbook, warn=False)
     validate_columns(playbook, frame.columns, source=f"playbook '{playbook.name}' vs {source}")
     warnings += unreachable_rules(playbook)
     masks = rule_masks(playbook, frame)

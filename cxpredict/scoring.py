@@ -8,7 +8,6 @@ drift thresholds) come from the scoring config, so a playbook can change without
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,12 +20,14 @@ import pandas as pd
 from .bundle import Bundle
 from .churn import churn_columns
 from .config import CLASSES, Config
-from .data import load_customers
-from .errors import ConfigError
+from .drift import DriftMonitor
+from .errors import ConfigError, DriftError
 from .nps import score_to_class
-from .outputs import TableWriter, write_json
+from .outputs import StagedOutputs, TableWriter, write_json
 from .people import PeopleOutputs, scored_columns
-from .provenance import Timer, run_manifest
+from .progress import progress_bar
+from .provenance import Timer, run_manifest, sha256_file
+from .sources import ScoringSource, open_source, read_ahead
 from .strategy import ActionStage, CapacityQueue
 
 log = logging.getLogger(__name__)
@@ -79,54 +80,116 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     return out.reset_index(drop=True)
 
 
-def score(cfg: Config, bundle: Bundle, out: str | Path) -> ScoreResult:
-    """Score the configured population into `out` (.csv or .parquet) with a manifest beside it."""
+MANIFEST_NAME = "manifest.json"
+
+
+class _Counts:
+    """Rows per predicted / observed class, strategy and segment, for the manifest."""
+
+    COLUMNS = ("predicted_class", "observed_class", "strategy", "risk_band")
+
+    def __init__(self) -> None:
+        self.by: dict[str, Counter[str]] = {c: Counter() for c in self.COLUMNS}
+        self.respondents = 0
+
+    def add(self, scored: pd.DataFrame) -> None:
+        for col, counter in self.by.items():
+            if col in scored.columns:
+                counter.update(scored[col].astype("str").value_counts(dropna=True).to_dict())
+        if "is_respondent" in scored.columns:
+            self.respondents += int(scored["is_respondent"].sum())
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {col: dict(sorted(c.items())) for col, c in self.by.items() if c}
+
+
+def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
+    """True when the survey table is byte-identical to the one the bundle was trained on."""
+    trained = bundle.info.get("data_fingerprints", {}).get("survey")
+    return trained is not None and trained == source.fingerprints.get("survey")
+
+
+def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False) -> ScoreResult:
+    """Score the population into `out` (.csv or .parquet); manifest.json, work_orders and segment_summary beside it.
+
+    Streams batches (memory bounded by scoring.batch_size with data.population), and publishes every file at once
+    only when all are complete. Schema problems raise InputError before anything is written (exit 2). With
+    `fail_on_drift`, drift beyond scoring.drift raises DriftError (exit 3) AFTER the complete outputs are
+    published: the manifest says why, and a scheduler's next task does not run on them.
+    """
     out = Path(out)
+    started = time.perf_counter()
     check_compatible(cfg, bundle)
+    TableWriter(out)  # an unknown extension is a ConfigError now, not after the scoring work
     timer = Timer()
-    with timer("load"):
-        data = load_customers(cfg)
-    class_counts: Counter[str] = Counter()
-    unseen: Counter[str] = Counter()
-    out_of_range: Counter[str] = Counter()
-    start = time.perf_counter()
-    actions = ActionStage.from_bundle(bundle.path, cfg)
+    with timer("open"):
+        source = open_source(cfg, bundle.manifest)
+        actions = ActionStage.from_bundle(bundle.path, cfg)
+    warnings = list(source.warnings)
+    if source.extra_columns:
+        warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
+                        f"{source.extra_columns[:20]}")
+    for warning in warnings:
+        log.warning(warning)
+    log.info("scoring %s (%s rows) with bundle %s... into %s", source.description,
+             source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
+    monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
+    counts = _Counts()
     people = PeopleOutputs(actions.playbook)
-    with timer("score"), TableWriter(out) as writer, \
-            tempfile.TemporaryDirectory(prefix=f".{out.name}.spool.", dir=out.parent) as spool:
-        queue = CapacityQueue(actions.playbook, spool)  # capacity is settled over all rows before writing
-        for lo in range(0, len(data.frame), cfg.scoring.batch_size):
-            batch = data.frame.iloc[lo : lo + cfg.scoring.batch_size]
-            scored = score_frame(bundle, batch, cfg, observed=data.score, actions=actions)
-            stats = bundle.manifest.last_stats
-            unseen.update(stats.get("unseen_categories", {}))
-            out_of_range.update(stats.get("out_of_range", {}))
-            class_counts.update(scored["predicted_class"].astype("str").tolist())
-            queue.add(scored)
-            done = lo + len(batch)
-            log.info("scored %d/%d rows (%.0f rows/s)", done, len(data.frame),
-                     done / max(time.perf_counter() - start, 1e-9))
-        for final in queue.batches():
-            people.add(final)
-            writer.write(final[scored_columns(final)])
-    people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."))
-    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
-    manifest = run_manifest(
-        "score",
-        cfg,
-        fingerprints,
-        output=str(out),
-        bundle_path=str(bundle.path),
-        bundle_hash=bundle.content_hash,
-        rows=writer.rows,
-        n_respondents=data.report.n_respondents,
-        predicted_class_counts=dict(class_counts),
-        unseen_categories=dict(unseen),
-        out_of_range=dict(out_of_range),
-        warnings=list(data.report.warnings),
-        people_outputs={name: str(path) for name, path in people_paths.items()},
-        timings=timer.seconds,
-    )
-    manifest_path = out.with_name("manifest.json")
-    write_json(manifest, manifest_path)
+    manifest_path = out.with_name(MANIFEST_NAME)
+    with StagedOutputs() as staged:
+        queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
+        with progress_bar(source.total_rows, "scoring", "rows") as advance:
+            for batch in read_ahead(source.batches()):
+                with timer("score"):
+                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions)
+                with timer("checks"):
+                    monitor.add(bundle.manifest.last_stats, scored)
+                with timer("spool"):
+                    queue.add(scored)
+                advance(len(scored))
+        with timer("write"), TableWriter(out, staged=staged) as writer:
+            for final in queue.batches():
+                counts.add(final)
+                people.add(final)
+                writer.write(final[scored_columns(final)])
+        with timer("people_outputs"):
+            people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
+        drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
+        drifted = drift["status"] == "drift"
+        outputs = {"scored": out, **people_paths}
+        total = time.perf_counter() - started
+        manifest = run_manifest(
+            "score",
+            cfg,
+            source.fingerprints,
+            status="drift" if drifted else "ok",
+            exit_code=3 if drifted and fail_on_drift else 0,
+            fail_on_drift=fail_on_drift,
+            bundle={"path": str(bundle.path), "content_hash": bundle.content_hash,
+                    "format_version": bundle.info.get("format_version"),
+                    "trained_config_hash": bundle.info.get("config_hash"),
+                    "trained_data_fingerprints": bundle.info.get("data_fingerprints", {})},
+            input={"source": source.description, "rows": writer.rows, "survey_answers": source.survey_answers,
+                   "extra_columns_ignored": source.extra_columns},
+            outputs={name: {"path": str(path), "sha256": sha256_file(staged.path(path))}
+                     for name, path in outputs.items()},
+            rows=writer.rows,
+            respondents=counts.respondents,
+            counts=counts.as_dict(),
+            drift=drift,
+            warnings=warnings + drift["notes"],
+            timings={**timer.seconds, "total": round(total, 3)},
+            rows_per_s=round(writer.rows / max(total, 1e-9), 1),
+        )
+        write_json(manifest, staged.path(manifest_path))
+        staged.commit(last=(manifest_path,))
+    log.info("scored %d rows in %.1fs (%.0f rows/s) into %s; drift: %s", writer.rows, total,
+             manifest["rows_per_s"], out, drift["status"])
+    for reason in drift["reasons"]:
+        log.warning("drift: %s", reason)
+    if drifted and fail_on_drift:
+        raise DriftError(f"drift beyond the thresholds of scoring.drift ({len(drift['reasons'])} check(s) failed, "
+                         f"first: {drift['reasons'][0]}). The outputs were written; {manifest_path} has "
+                         "drift.status = 'drift' and every reason.")
     return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest)

@@ -37,6 +37,7 @@ DEFAULT_DB_NAME = "mlflow.db"
 BUNDLE_ARTIFACT_PATH = "bundle"
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
 PARAM_BATCH = 100  # MLflow's limit on parameters per batch call
+MAX_ARTIFACT_MB = 200.0  # larger output files are not copied into the tracking store
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 # the run id of the cxpredict run currently open in this context (None: tracking off / no run)
@@ -299,6 +300,66 @@ def register_bundle(bundle_dir: str | Path, name: str, alias: str | None = "cham
     return str(version.version)
 
 
+# --------------------------------------------------------------------------------------------- command outputs
+def log_files(paths: list[str | Path], artifact_path: str | None = None, max_mb: float = MAX_ARTIFACT_MB) -> None:
+    """Log output files; files over `max_mb` (a 10M-row scored file) are skipped and named in a tag instead."""
+    if active_run_id() is None:
+        return
+    skipped = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            continue
+        if path.stat().st_size > max_mb * 1e6:
+            skipped.append(path.name)
+            continue
+        log_artifact(path, artifact_path)
+    if skipped:
+        log_tags({f"cxpredict.skipped_artifacts.{artifact_path or 'root'}": ", ".join(skipped)})
+
+
+def log_train_outputs(bundle_dir: str | Path, metrics: Mapping[str, Any], register: str | None = None,
+                      alias: str | None = "champion") -> str | None:
+    """After `train`: metrics, the bundle's fingerprints as tags, the bundle as an artifact (registered as a new
+    version of model `register` with `alias` when asked). Returns the registered version, if any."""
+    if active_run_id() is None:
+        return None
+    bundle_dir = Path(bundle_dir)
+    log_metrics(metrics)
+    info = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
+    log_tags({"cxpredict.bundle.content_hash": info.get("content_hash", ""),
+              **{f"cxpredict.data.{sanitize_key(k)}": v for k, v in info.get("data_fingerprints", {}).items()}})
+    if register:
+        return register_bundle(bundle_dir, register, alias)
+    log_artifacts(bundle_dir, BUNDLE_ARTIFACT_PATH)
+    return None
+
+
+def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path) -> None:
+    """After `score`: row counts, speed and drift status, and the output files listed in the manifest."""
+    if active_run_id() is None:
+        return
+    drift = manifest.get("drift") or {}
+    log_metrics({"score": {"rows": manifest.get("rows"), "respondents": manifest.get("respondents"),
+                           "rows_per_s": manifest.get("rows_per_s"), "drift": int(drift.get("status") == "drift")}})
+    log_tags({"cxpredict.drift_status": drift.get("status", "unknown"),
+              "cxpredict.bundle.content_hash": (manifest.get("bundle") or {}).get("content_hash", "")})
+    outputs = [o.get("path") for o in (manifest.get("outputs") or {}).values() if o.get("path")]
+    log_files([manifest_path, *outputs], "scoring")
+
+
+def download_run_outputs(run_id: str, dst: str | Path, tracking_uri: str | None = None) -> Path:
+    """Fetch every artifact of a run (for `cxpredict report <run id>`)."""
+    mlflow = _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(None, tracking_uri))
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="", dst_path=str(dst)))
+    except MlflowException as e:
+        raise BundleError(f"cannot fetch the artifacts of run '{run_id}' from {mlflow.get_tracking_uri()}: "
+                          f"{e.message}. Check the run id (`mlflow ui`) or pass --tracking-uri.") from None
+
+
 def is_tracking_uri(text: str | Path) -> bool:
     """True for `models:/name@alias`, `models:/name/3` and `runs:/<id>/bundle` style references."""
     return str(text).startswith(("models:/", "runs:/", "mlflow-artifacts:/"))
@@ -327,7 +388,60 @@ def download_bundle(model_uri: str, dst: str | Path | None = None, tracking_uri:
     return local
 
 
-def require_enabled(cfg: Config, what: str) -> None:
+# --------------------------------------------------------------------------------------------- pyfunc
+PYFUNC_LOADER = "cxpredict.pyfunc"  # loader module: _load_pyfunc(bundle folder) -> BundleScorer
+PYFUNC_NAME = "pyfunc"
+PYFUNC_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn")  # cxpredict itself too
+
+
+def _pyfunc_arguments(bundle_dir: str | Path) -> dict[str, Any]:
+    """The bundle folder as the model's data (no pickle), cxpredict.pyfunc as loader, and an output-only signature
+    (columns may hold missing values) from which spark_udf derives its result struct. No input schema: MLflow
+    would refuse integer columns for double features, while the bundle's feature manifest converts any number
+    type itself; the input example documents the expected columns."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from .bundle import load_bundle
+    from .pyfunc import BundleScorer, column_types
+
+    scorer = BundleScorer(load_bundle(bundle_dir))  # verifies the content hash before anything is stored
+    example = scorer.example_input()
+    outputs = column_types(scorer.predict(example))
+    signature = ModelSignature(inputs=None, outputs=Schema([ColSpec(kind, name, required=False)
+                                                            for name, kind in outputs]))
+    versions = provenance.package_versions()
+    return {
+        "loader_module": PYFUNC_LOADER,
+        "data_path": str(bundle_dir),
+        "signature": signature,
+        "input_example": example,
+        "pip_requirements": [f"{p}=={versions[p]}" for p in PYFUNC_PACKAGES if versions.get(p, "not installed")
+                             != "not installed"],
+    }
+
+
+def save_pyfunc(bundle_dir: str | Path, path: str | Path) -> Path:
+    """Write a bundle as a local MLflow pyfunc model folder, e.g. for `mlflow.pyfunc.spark_udf(spark, path)`.
+
+    The folder holds the bundle unchanged under data/; loading runs cxpredict.pyfunc._load_pyfunc, so cxpredict
+    must be installed where the model is loaded (the driver and the Spark executors)."""
+    _mlflow().pyfunc.save_model(str(path), **_pyfunc_arguments(bundle_dir))
+    return Path(path)
+
+
+def log_pyfunc(bundle_dir: str | Path, name: str = PYFUNC_NAME,
+               registered_model_name: str | None = None) -> str | None:
+    """Log a bundle as a pyfunc model of the open run (and register it when a name is given); returns the model
+    URI for `mlflow.pyfunc.load_model` / `spark_udf`, or None when tracking is off."""
+    if active_run_id() is None:
+        return None
+    info = _mlflow().pyfunc.log_model(name=name, registered_model_name=registered_model_name,
+                                      **_pyfunc_arguments(bundle_dir))
+    return info.model_uri
+
+
+def require_enabled(cfg: Config, what: str, no_tracking: bool = False) -> None:
     """Raise a clear error when a command needs tracking (e.g. registering) but it is turned off."""
-    if not cfg.tracking.enabled:
+    if no_tracking or not cfg.tracking.enabled:
         raise ConfigError(f"{what} needs MLflow tracking; remove --no-tracking / set tracking.enabled: true")

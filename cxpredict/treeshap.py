@@ -276,84 +276,87 @@ ROWS_PER_LANE = 64  # rows explained together: the inner loops run across them, 
 @numba.njit(cache=True, parallel=True)
 def _treeshap_kernel(X, column_of, n_out, node_start, leaf_start, pos_start, cat_start, feature, threshold,
                      decision, leaf_value, cat_bounds, cat_bits, pre_node, pre_parent, pre_left, pre_feature, pre_z,
-                     pre_prev, tree_quad, quad_t, cold_coef, hot_coef, inv_cold, inv_hot, max_positions):
+                     pre_prev, tree_quad, quad_t, cold_coef, hot_coef, inv_cold, inv_hot, max_positions, n_workers):
     n, n_trees, qmax = X.shape[0], len(node_start) - 1, quad_t.shape[1]
     lane = ROWS_PER_LANE
     out = np.zeros((n, n_out))
     n_lanes = (n + lane - 1) // lane
-    for b in numba.prange(n_lanes):
-        r0 = b * lane
-        m = min(lane, n - r0)
-        poly = np.zeros((max_positions, qmax, lane))  # prod over distinct path features of (z (1 - t) + s t)
-        below = np.zeros((max_positions, qmax, lane))  # sum over the leaves below of value * poly
-        deeper = np.zeros((max_positions, qmax, lane))  # the part of `below` under a deeper same-feature split
+    n_parts = min(n_lanes, 4 * n_workers)
+    for part in numba.prange(n_parts):
+        # scratch per worker, reused for every lane (every entry read is written first for the tree at hand)
+        poly = np.empty((max_positions, qmax, lane))  # prod over distinct path features of (z (1 - t) + s t)
+        below = np.empty((max_positions, qmax, lane))  # sum over the leaves below of value * poly
+        deeper = np.empty((max_positions, qmax, lane))  # the part of `below` under a deeper same-feature split
         hot = np.zeros((max_positions, lane))  # s = 1.0: the row follows every split on the feature so far
         left_of = np.zeros((max_positions, lane), dtype=np.bool_)  # the row's decision at an internal node
         acc = np.zeros(lane)
-        for t in range(n_trees):
-            p0, n_pos = pos_start[t], pos_start[t + 1] - pos_start[t]
-            if n_pos == 0:
-                continue  # a single-leaf tree only moves the expected value
-            n0, l0, nq = node_start[t], leaf_start[t], tree_quad[t]
-            # pass 1, parents first: decisions, s and the path polynomial at every position
-            for k in range(n_pos):
-                pos = p0 + k
-                if k == 0:
-                    for i in range(lane):
-                        hot[0, i] = 1.0
-                    for q in range(nq):
+        for b in range(part * n_lanes // n_parts, (part + 1) * n_lanes // n_parts):
+            r0 = b * lane
+            m = min(lane, n - r0)
+            for t in range(n_trees):
+                p0, n_pos = pos_start[t], pos_start[t + 1] - pos_start[t]
+                if n_pos == 0:
+                    continue  # a single-leaf tree only moves the expected value
+                n0, l0, nq = node_start[t], leaf_start[t], tree_quad[t]
+                # pass 1, parents first: decisions, s and the path polynomial at every position
+                for k in range(n_pos):
+                    pos = p0 + k
+                    if k == 0:
                         for i in range(lane):
-                            poly[0, q, i] = 1.0
-                else:
-                    par, prev, z = pre_parent[pos], pre_prev[pos], pre_z[pos]
-                    want_left = pre_left[pos] == 1
+                            hot[0, i] = 1.0
+                        for q in range(nq):
+                            for i in range(lane):
+                                poly[0, q, i] = 1.0
+                    else:
+                        par, prev, z = pre_parent[pos], pre_prev[pos], pre_z[pos]
+                        want_left = pre_left[pos] == 1
+                        for i in range(lane):
+                            follows = 1.0 if left_of[par, i] == want_left else 0.0
+                            hot[k, i] = follows * (hot[prev, i] if prev >= 0 else 1.0)
+                        for q in range(nq):
+                            tq = quad_t[nq, q]
+                            base = z * (1.0 - tq)
+                            if prev >= 0:  # undo the earlier factor of the same feature
+                                ic, ih = inv_cold[p0 + prev, q], inv_hot[p0 + prev, q]
+                                for i in range(lane):
+                                    poly[k, q, i] = (poly[par, q, i] * (base + hot[k, i] * tq)
+                                                     * (ic + hot[prev, i] * (ih - ic)))
+                            else:
+                                for i in range(lane):
+                                    poly[k, q, i] = poly[par, q, i] * (base + hot[k, i] * tq)
+                    node = pre_node[pos]
+                    if node >= 0:
+                        g = n0 + node
+                        for i in range(m):
+                            left_of[k, i] = _goes_left(X[r0 + i, feature[g]], g, threshold, decision, cat_start[t],
+                                                       cat_bounds, cat_bits)
+                        for q in range(nq):
+                            for i in range(lane):
+                                below[k, q, i] = 0.0
+                                deeper[k, q, i] = 0.0
+                    else:
+                        v = leaf_value[l0 + ~node]
+                        for q in range(nq):
+                            for i in range(lane):
+                                below[k, q, i] = v * poly[k, q, i]
+                                deeper[k, q, i] = 0.0
+                # pass 2, children first: each split's feature gets (s - z) * integral(leaf sum / its factor)
+                for k in range(n_pos - 1, 0, -1):
+                    pos = p0 + k
+                    par, prev = pre_parent[pos], pre_prev[pos]
                     for i in range(lane):
-                        follows = 1.0 if left_of[par, i] == want_left else 0.0
-                        hot[k, i] = follows * (hot[prev, i] if prev >= 0 else 1.0)
+                        acc[i] = 0.0
                     for q in range(nq):
-                        tq = quad_t[nq, q]
-                        base = z * (1.0 - tq)
-                        if prev >= 0:  # undo the earlier factor of the same feature
-                            ic, ih = inv_cold[p0 + prev, q], inv_hot[p0 + prev, q]
+                        cc, ch = cold_coef[nq, q], hot_coef[pos, q]
+                        for i in range(lane):
+                            acc[i] += (cc + hot[k, i] * (ch - cc)) * (below[k, q, i] - deeper[k, q, i])
+                            below[par, q, i] += below[k, q, i]
+                        if prev >= 0:
                             for i in range(lane):
-                                poly[k, q, i] = (poly[par, q, i] * (base + hot[k, i] * tq)
-                                                 * (ic + hot[prev, i] * (ih - ic)))
-                        else:
-                            for i in range(lane):
-                                poly[k, q, i] = poly[par, q, i] * (base + hot[k, i] * tq)
-                node = pre_node[pos]
-                if node >= 0:
-                    g = n0 + node
+                                deeper[prev, q, i] += below[k, q, i]
+                    col = column_of[pre_feature[pos]]
                     for i in range(m):
-                        left_of[k, i] = _goes_left(X[r0 + i, feature[g]], g, threshold, decision, cat_start[t],
-                                                   cat_bounds, cat_bits)
-                    for q in range(nq):
-                        for i in range(lane):
-                            below[k, q, i] = 0.0
-                            deeper[k, q, i] = 0.0
-                else:
-                    v = leaf_value[l0 + ~node]
-                    for q in range(nq):
-                        for i in range(lane):
-                            below[k, q, i] = v * poly[k, q, i]
-                            deeper[k, q, i] = 0.0
-            # pass 2, children first: each split's feature gets (s - z) * integral(leaf sum / its factor)
-            for k in range(n_pos - 1, 0, -1):
-                pos = p0 + k
-                par, prev = pre_parent[pos], pre_prev[pos]
-                for i in range(lane):
-                    acc[i] = 0.0
-                for q in range(nq):
-                    cc, ch = cold_coef[nq, q], hot_coef[pos, q]
-                    for i in range(lane):
-                        acc[i] += (cc + hot[k, i] * (ch - cc)) * (below[k, q, i] - deeper[k, q, i])
-                        below[par, q, i] += below[k, q, i]
-                    if prev >= 0:
-                        for i in range(lane):
-                            deeper[prev, q, i] += below[k, q, i]
-                col = column_of[pre_feature[pos]]
-                for i in range(m):
-                    out[r0 + i, col] += acc[i]
+                        out[r0 + i, col] += acc[i]
     return out
 
 
@@ -421,6 +424,6 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
                                 arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits, arrays.pre_node,
                                 arrays.pre_parent, arrays.pre_left, arrays.pre_feature, arrays.pre_z,
                                 arrays.pre_prev, arrays.tree_quad, q["t"], q["cold"], q["hot"], q["inv_cold"],
-                                q["inv_hot"], arrays.max_positions)
+                                q["inv_hot"], arrays.max_positions, numba.get_num_threads())
     finally:
         numba.set_num_threads(previous)

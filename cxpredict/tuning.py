@@ -96,9 +96,9 @@ def suggest_lgbm(trial, base: LgbmParams, prefix: str) -> LgbmParams:
     """LightGBM parameters for one trial; ranges wide enough for 1k-1M rows, log-scaled where it matters."""
     subsample = trial.suggest_float(f"{prefix}.subsample", 0.5, 1.0)
     return base.model_copy(update={
-        "n_estimators": trial.suggest_int(f"{prefix}.n_estimators", 50, 1000, log=True),
-        "learning_rate": trial.suggest_float(f"{prefix}.learning_rate", 0.01, 0.3, log=True),
-        "num_leaves": trial.suggest_int(f"{prefix}.num_leaves", 4, 128, log=True),
+        "n_estimators": trial.suggest_int(f"{prefix}.n_estimators", 50, 600, log=True),
+        "learning_rate": trial.suggest_float(f"{prefix}.learning_rate", 0.01, 0.2, log=True),
+        "num_leaves": trial.suggest_int(f"{prefix}.num_leaves", 4, 64, log=True),
         "min_child_samples": trial.suggest_int(f"{prefix}.min_child_samples", 5, 300, log=True),
         "subsample": subsample,
         "subsample_freq": 1 if subsample < 1.0 else 0,
@@ -206,6 +206,7 @@ def nps_problem(cfg: Config, X: pd.DataFrame, score: np.ndarray, weights: np.nda
 
     def fold_value(chosen, train_idx, test_idx) -> float:
         formulation, params = chosen
+        params = params.model_copy(update={"n_jobs": cfg.tuning.n_jobs})
         model = NpsModel(cfg.scale, cfg.nps.model_copy(update={"params": params}), cfg.seed)
         return nps_fold_value(model, formulation, X, score, w, train_idx, test_idx, metric, cfg.seed)
 
@@ -228,6 +229,7 @@ def churn_problem(cfg: Config, X: pd.DataFrame, outcome: np.ndarray, data_finger
         return cfg.churn.params, _effective(cfg.churn.params)
 
     def fold_value(params, train_idx, test_idx) -> float:
+        params = params.model_copy(update={"n_jobs": cfg.tuning.n_jobs})
         trial_cfg = cfg.model_copy(update={"churn": cfg.churn.model_copy(update={"params": params})})
         return churn_fold_value(trial_cfg, X, y, train_idx, test_idx, metric)
 
@@ -418,12 +420,13 @@ def load_problems(cfg: Config, models: tuple[str, ...]) -> list[Problem]:
 
 
 def respondent_weights(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> np.ndarray | None:
-    """The response weights the NPS model is trained with (None when the correction is off)."""
+    """The response weights the NPS model is trained with, as `response.fit_nps_stage` makes them (None when the
+    correction is off or everyone answered, where there is no bias to correct)."""
     if not cfg.response.enabled or is_respondent.all():
         return None
-    from .response import response_weights
+    from .response import ResponseModel
 
-    return response_weights(cfg, X, is_respondent)
+    return ResponseModel(cfg.response, cfg.seed).fit(X, is_respondent).weights().to_numpy()
 
 
 def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = None,

@@ -171,7 +171,7 @@ def bench_synthetic(n: int, seed: int, share: float = 0.05) -> dict:
         "synthetic_customers": len(scored), "synthetic_churn_rate": float(y.mean()),
         "synthetic_churn_auc_oof": binary_metrics(y[known], scored["churn_prob"].to_numpy()[known])["auc"],
         "synthetic_churn_ece_oof": binary_metrics(y[known], scored["churn_prob"].to_numpy()[known])["ece"],
-        "retention_capacity": capacity, "retention_served": k,
+        "retention_capacity": capacity, "retention_served": k, "retention_served_share": k / len(y),
         "churners_captured_share": float(captured),
         "churners_captured_share_random": float(random_share),
         "churners_captured_share_churn_only": float(captured_churn_only),

@@ -11,6 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TELCO_DIR = ROOT.parent / "shared" / "datasets" / "ibm_telco"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_store_outside_the_repo(tmp_path_factory):
+    """Commands track to MLflow by default; in tests they log to a throwaway sqlite store, never ./mlflow.db."""
+    import os
+
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
@@ -43,6 +52,19 @@ def demo_config(demo_config_path):
     from cxpredict.config import load_config
 
     return load_config(demo_config_path, ["nps.params.n_estimators=60", "nps.cv_folds=3"])
+
+
+@pytest.fixture(scope="session")
+def fast_demo_config_path(demo_config_path) -> Path:
+    """demo.yaml with small models, as a file, for tests that go through the CLI or `mlflow run` subprocesses."""
+    import yaml
+
+    raw = yaml.safe_load(demo_config_path.read_text(encoding="utf-8"))
+    raw["nps"].update({"cv_folds": 3, "params": {**raw["nps"]["params"], "n_estimators": 60, "n_jobs": 1}})
+    raw.setdefault("population", {})["bootstrap"] = 5
+    path = demo_config_path.with_name("demo_fast.yaml")
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,3 +206,54 @@ def test_shipped_playbook_is_valid(repo_root):
     validate_columns(pb, [*COLUMN_DOCS, "segment_class"])
     assert unreachable_rules(pb) == []
     assert pb.rules[-1].unconditional and pb.capacities()
+
+
+def test_driver_columns_of_a_disabled_stage_match_nobody(frame, caplog):
+    pb = book({"name": "billing", "when": 'driver_2 == "Billing"', "strategy": "retention", "action": "a"})
+    masks = rule_masks(pb, frame)  # frame has driver_1 only
+    assert not masks[0].any()
+    rule_masks(pb, frame)
+    assert sum("driver_2" in r.message for r in caplog.records) == 1  # warned once, not per batch
+    assert any("driver_2" in w and "lacks" in w for w in check_playbook(pb, frame).warnings)
+
+
+# ------------------------------------------------------------------ CLI: cxpredict playbook check
+@pytest.fixture
+def scored_csv(tmp_path):
+    from cxpredict.people import write_people_outputs
+
+    scored = pd.DataFrame({
+        "customer_id": pd.array(["A1", "A2", "A3"], dtype="str"),
+        "segment": pd.array(["detractor/high-risk", "passive/low-risk", "promoter/low-risk"], dtype="str"),
+        "churn_prob": [0.7, 0.1, 0.05], "driver_1": pd.array(["Billing", None, "Price"], dtype="str"),
+    })
+    return write_people_outputs(scored, None, tmp_path)["scored"]
+
+
+def test_cli_check_prints_counts_per_rule(tmp_path, scored_csv, capsys):
+    from cxpredict.cli import main
+
+    path = tmp_path / "pb.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {name: call, when: 'segment_class == \"detractor\" and driver_1 == \"Billing\"', strategy: retention,"
+        " action: Call}\n"
+        "  - {name: default, strategy: no-action, action: None}\n", encoding="utf-8")
+    assert main(["playbook", "check", str(path), "--scored", str(scored_csv), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["rule"], r["customers"]) for r in report["rules"]] == [("call", 1), ("default", 2)]
+
+
+def test_cli_check_unknown_column_exits_2_naming_it(tmp_path, scored_csv, caplog):
+    from cxpredict.cli import main
+
+    path = tmp_path / "pb.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {name: risky, when: 'churn_probability > 0.5', strategy: retention, action: Call}\n"
+        "  - {name: default, strategy: no-action, action: None}\n", encoding="utf-8")
+    assert main(["playbook", "check", str(path), "--scored", str(scored_csv)]) == 2
+    assert "rule 'risky': unknown column 'churn_probability' (did you mean 'churn_prob'?)" in caplog.text
+    no_default = tmp_path / "nodefault.yaml"
+    no_default.write_text("rules:\n  - {name: risky, when: 'churn_prob > 0.5', strategy: retention, action: C}\n")
+    assert main(["playbook", "check", str(no_default), "--scored", str(scored_csv)]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import pytest
 
 from cxpredict import tracking
 from cxpredict.config import config_from_dict
-from cxpredict.errors import BundleError
+from cxpredict.errors import BundleError, ConfigError
 
 
 def _cfg(**tracking_section):
@@ -98,20 +99,30 @@ def test_local_sqlite_run_register_and_download(clean_env):
     assert (local / "nps" / "model.txt").read_text(encoding="utf-8") == "tree"
 
 
-def test_failed_block_marks_run_failed(clean_env):
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory) -> str:
+    """One sqlite store shared by the small tests below (creating a store costs seconds of migrations)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
+def test_failed_block_marks_run_failed(clean_env, store_uri):
     from mlflow import MlflowClient
 
     with pytest.raises(RuntimeError):
-        with tracking.start_run(_cfg(), "train") as run_id:
+        with tracking.start_run(_cfg(uri=store_uri), "train") as run_id:
             raise RuntimeError("boom")
-    assert MlflowClient(tracking.default_tracking_uri(clean_env)).get_run(run_id).info.status == "FAILED"
+    assert MlflowClient(store_uri).get_run(run_id).info.status == "FAILED"
+    assert not (clean_env / "mlflow.db").exists()
 
 
-def test_download_unknown_model_is_a_bundle_error(clean_env):
-    with tracking.start_run(_cfg(), "train"):
-        pass
+def test_download_unknown_model_is_a_bundle_error(clean_env, store_uri):
     with pytest.raises(BundleError, match="no-such-model"):
-        tracking.download_bundle("models:/no-such-model@champion")
+        tracking.download_bundle("models:/no-such-model@champion", tracking_uri=store_uri)
+
+
+def test_register_needs_tracking():
+    with pytest.raises(ConfigError, match="--register"):
+        tracking.require_enabled(_cfg(), "--register", no_tracking=True)
 
 
 # --------------------------------------------------------------------------------------------- real server
@@ -160,25 +171,31 @@ def mlflow_server(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_run_logged_to_real_mlflow_server(mlflow_server, clean_env):
+def test_training_logged_to_real_mlflow_server(mlflow_server, clean_env, fast_demo_config_path):
+    """A tiny `cxpredict train --register` against a real server; everything read back through the client."""
     from mlflow import MlflowClient
 
+    from cxpredict.bundle import load_bundle
+    from cxpredict.cli import main
+
     url, root = mlflow_server
-    cfg = _cfg()
-    bundle = _fake_bundle(clean_env / "model")
-    with tracking.start_run(cfg, "train", uri=url) as run_id:
-        tracking.log_metrics({"nps": {"qwk": 0.31}, "population_nps": -12.5})
-        tracking.log_artifacts(bundle, "outputs")
-        version = tracking.register_bundle(bundle, "tiny-nps", alias="champion")
+    out = clean_env / "model"
+    assert main(["train", str(fast_demo_config_path), "--out", str(out), "--tracking-uri", url, "--register"]) == 0
 
     client = MlflowClient(tracking_uri=url)
-    run = client.get_run(run_id)
+    experiment = client.get_experiment_by_name("cxpredict")
+    (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["population_nps"] == pytest.approx(-12.5)
-    assert run.data.params["name"] == "tiny"
-    assert {a.path for a in client.list_artifacts(run_id)} >= {"outputs", "bundle"}
-    assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
-    local = tracking.download_bundle("models:/tiny-nps@champion", tracking_uri=url, dst=clean_env / "fetched")
-    assert (local / "bundle.json").is_file()
+    assert run.data.tags["cxpredict.kind"] == "train"
+    assert run.data.params["nps.params.n_estimators"] == "60"
+    assert 0 < run.data.metrics["nps_cv.log_loss"] < 2
+    bundle_info = json.loads((out / "bundle.json").read_text(encoding="utf-8"))
+    assert run.data.tags["cxpredict.bundle.content_hash"] == bundle_info["content_hash"]
+    assert run.data.tags["cxpredict.data.survey"] == bundle_info["data_fingerprints"]["survey"]
+    assert "bundle" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    version = client.get_model_version_by_alias("cxpredict-nps", "champion")
+    assert version.run_id == run.info.run_id
+    local = tracking.download_bundle("models:/cxpredict-nps@champion", tracking_uri=url, dst=clean_env / "fetched")
+    assert load_bundle(local).content_hash == bundle_info["content_hash"], "the registered bundle is intact"
     assert any((root / "artifacts").rglob("bundle.json")), "artifacts are proxied to the server's destination"
     assert not (clean_env / "mlflow.db").exists(), "nothing may be logged to the local default store"

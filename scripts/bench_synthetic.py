@@ -1,0 +1,152 @@
+"""Population-NPS benchmark on the synthetic generator (planted truth) through the public API; prints JSON.
+
+Settings: 200k customers at 3% and 15% response, 5 seeds, with and without answer-dependent response (response
+logit + ANSWER_DEPENDENCE * (true score - 7) / 2.5: unhappy customers answer more). Every run writes the generated
+tables as Parquet, loads them with `load_customers` (configs/demo.yaml), builds features with `FeatureManifest`,
+fits `response.fit_nps_stage` and judges the silent customers against the truth. A separate timing run trains
+with 5-fold CV on 10k respondents and scores 200k customers.
+
+    python scripts/bench_synthetic.py --out synthetic.json [--quick] [--set nps.formulation=ordinal]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cxpredict.config import CLASSES, config_from_dict, read_yaml, apply_overrides
+from cxpredict.data import load_customers
+from cxpredict.datasets import generate, write_tables
+from cxpredict.features import FeatureManifest
+from cxpredict.metrics import interval_coverage, nps_metrics, score_to_class
+from cxpredict.response import NOT_CORRECTABLE, fit_nps_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSWER_DEPENDENCE = -1.0
+TARGETS = {"mar_3pct": {"population_nps_abs_error": "<= 1.5", "ci90_coverage": "in [0.8, 1.0]"},
+           "timing": {"train_and_score_seconds": "< 120 (5-fold CV on 10k respondents, scoring 200k customers)"}}
+
+
+def run_config(base: Path, data_dir: Path, overrides: list[str]):
+    """configs/demo.yaml pointed at Parquet tables in `data_dir`."""
+    raw = apply_overrides(read_yaml(base), overrides)
+    raw["data"]["dir"] = str(data_dir)
+    for table in [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]:
+        table["path"] = Path(table["path"]).with_suffix(".parquet").name
+    return config_from_dict(raw, base_dir=base.parent, source=base)
+
+
+def one_run(base: Path, overrides: list[str], n: int, rate: float, dependence: float, seed: int) -> dict:
+    synthetic = generate(n_customers=n, seed=seed, response_rate=rate, answer_dependent_response=dependence)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tables(synthetic, tmp, "parquet")
+        cfg = run_config(base, Path(tmp), overrides).model_copy(update={"seed": seed})
+        data = load_customers(cfg)
+    start = time.perf_counter()
+    X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
+    segments = data.frame[cfg.population.segments] if cfg.population.segments else None
+    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg, segments)
+    seconds = time.perf_counter() - start
+    truth = synthetic.truth.loc[X.index]
+    silent = ~data.is_respondent
+    true_score = truth["true_score"].to_numpy(dtype=float)[silent]
+    pred = stage.predictions[silent]
+    m = nps_metrics(score_to_class(true_score, cfg.scale), pred[[f"p_{c}" for c in CLASSES]].to_numpy(),
+                    pred["predicted_class"].to_numpy(), true_score=true_score,
+                    predicted_score=pred["predicted_score"].to_numpy())
+    pop, true_nps = stage.population, synthetic.true_population_nps
+    return {
+        "seed": seed, "n_respondents": int((~silent).sum()), "formulation": stage.nps.formulation_,
+        **{k: m[k] for k in ("detractor_auc", "qwk", "macro_f1", "detractor_recall", "detractor_precision",
+                             "ece_detractor", "score_mae")},
+        "population_nps_true": true_nps, "population_nps_est": pop.estimate,
+        "population_nps_abs_error": abs(pop.estimate - true_nps),
+        "naive_nps_abs_error": abs(pop.naive_respondent_nps - true_nps),
+        "ipw_nps_abs_error": abs(pop.ipw_respondent_nps - true_nps),
+        "ci90": [pop.low, pop.high], "ci90_covers_truth": bool(pop.low <= true_nps <= pop.high),
+        "response_auc": stage.response.auc_ if stage.response else None, "train_seconds": seconds,
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float, bool)) and v is not None and k != "seed"]
+    out = {"mean": {k: float(np.mean([float(r[k]) for r in rows])) for k in keys},
+           "std": {k: float(np.std([float(r[k]) for r in rows])) for k in keys}}
+    out["ci90_coverage"] = interval_coverage([r["ci90"][0] for r in rows], [r["ci90"][1] for r in rows],
+                                             [r["population_nps_true"] for r in rows])
+    return out
+
+
+def timing(base: Path, overrides: list[str], n: int, n_respondents: int) -> dict:
+    """Train (response model on all, 5-fold CV NPS model on the respondents, bootstrap) and score everyone."""
+    synthetic = generate(n_customers=n, seed=123, response_rate=n_respondents / n)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tables(synthetic, tmp, "parquet")
+        cfg = run_config(base, Path(tmp), [*overrides, "nps.cv_folds=5"])
+        data = load_customers(cfg)
+    t0 = time.perf_counter()
+    X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
+    t1 = time.perf_counter()
+    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg)
+    t2 = time.perf_counter()
+    stage.nps.predict(X)  # scoring every customer again, as `cxpredict score` would
+    t3 = time.perf_counter()
+    return {"n_customers": n, "n_respondents": int(data.is_respondent.sum()), "cv_folds": 5,
+            "formulation": stage.nps.formulation_, "bootstrap": cfg.population.bootstrap,
+            "features_seconds": t1 - t0, "train_seconds": t2 - t1, "score_seconds": t3 - t2,
+            "train_and_score_seconds": t3 - t0}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, help="write the JSON here as well as to stdout")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--customers", type=int, default=200_000)
+    ap.add_argument("--quick", action="store_true", help="20k customers, seeds 0 1, 30 bootstrap replicates")
+    ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    args = ap.parse_args(argv)
+    n, seeds, overrides = args.customers, args.seeds, list(args.set)
+    timing_size = (200_000, 10_000)
+    if args.quick:
+        n, seeds, overrides = 20_000, seeds[:2], ["population.bootstrap=30", *overrides]
+        timing_size = (20_000, 1_000)
+    settings = {}
+    for rate in (0.03, 0.15):
+        for dependence in (0.0, ANSWER_DEPENDENCE):
+            name = f"{'mar' if dependence == 0 else 'answer_dependent'}_{round(rate * 100)}pct"
+            rows = []
+            for seed in seeds:
+                rows.append(one_run(args.config, overrides, n, rate, dependence, seed))
+                print(json.dumps({"setting": name, **{k: rows[-1][k] for k in (
+                    "seed", "population_nps_abs_error", "ci90_covers_truth", "detractor_auc", "train_seconds")}}),
+                    file=sys.stderr)
+            settings[name] = {"response_rate": rate, "answer_dependent_response": dependence,
+                              **summarise(rows), "per_seed": rows}
+            if dependence:
+                settings[name]["note"] = NOT_CORRECTABLE
+    result = {
+        "benchmark": "synthetic population NPS",
+        "size": "quick" if args.quick else "full",
+        "n_customers": n, "seeds": seeds, "config": str(args.config), "overrides": overrides,
+        "ece_binning": "10 equal-width bins of P(detractor) on [0, 1], weighted by bin size (silent customers)",
+        "targets": TARGETS,
+        "settings": settings,
+        "timing": None if args.no_timing else timing(args.config, overrides, *timing_size),
+    }
+    text = json.dumps(result, indent=2, default=float)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
