@@ -11,6 +11,10 @@ Why this shape:
   respondents (whose answers trained the NPS model) `cross_fit_nps_features` uses out-of-fold predictions.
   Without that, respondents' in-sample NPS predictions leak their own satisfaction into the churn features.
   The lift is measured on the same hold-out with and without those columns (`nps_feature_auc_lift`).
+  At scoring, respondents get the full NPS model's (in-sample) probabilities: a small optimism for the few %
+  who answered; silent customers, the point of the product, are scored exactly as they were trained.
+- Label and horizon: the label is the outcomes table's `data.outcomes.label` (0/1, churned within
+  `churn.horizon_days` after `data.as_of`); the horizon is recorded with the model and its metrics.
 - Everything saved is LightGBM text plus JSON; nothing is pickled.
 
 Value (`compute_value`): a deliberately simple customer-lifetime-value proxy, value = the configured revenue

@@ -43,7 +43,8 @@ from . import treeshap
 from .config import DriversConfig
 from .errors import ConfigError
 from .features import _suggest
-from .outputs import write_csv
+from .outputs import StagedOutputs, write_csv
+from .reasons import theme_agreement
 
 OTHER = "Other"
 SUBSETS = {"all": ("detractor", "passive", "promoter"), "detractor_passive": ("detractor", "passive"),
@@ -65,7 +66,12 @@ class DriverGroups:
 
     @classmethod
     def from_config(cls, cfg: DriversConfig, feature_names: list[str]) -> DriverGroups:
-        """Raise ConfigError for a feature the model does not have, a feature in two groups, or a repeated name."""
+        """Raise ConfigError for a feature the model does not have, a feature in two groups, or a repeated name.
+        With no groups configured every feature is its own (actionable) driver."""
+        if not cfg.groups:
+            names = list(feature_names)
+            return cls(names, np.ones(len(names), dtype=bool), [None] * len(names),
+                       np.arange(len(names), dtype=np.int64), {name: [name] for name in names})
         index = {name: j for j, name in enumerate(feature_names)}
         column_of = np.full(len(feature_names), -1, dtype=np.int64)
         names, actionable, themes, features = [], [], [], {}
@@ -346,7 +352,48 @@ class KdaAccumulator:
         return table.sort_values("change_points", kind="stable").reset_index(drop=True)
 
 
-def write_kda_reports(tables: dict[str, pd.DataFrame], directory: str | Path) -> list[Path]:
-    """Write each KDA table as `<name>.csv` in `directory`, atomically (Excel-friendly CSV)."""
-    directory = Path(directory)
-    return [write_csv(frame, directory / f"{name}.csv") for name, frame in tables.items()]
+def write_kda_reports(tables: dict[str, pd.DataFrame], directory: str | Path,
+                      staged: StagedOutputs | None = None) -> dict[str, Path]:
+    """Write each KDA table as `<name>.csv` in `directory` (Excel-friendly CSV), atomically; with `staged`
+    (scoring) to its temporary paths, published with the other outputs on `staged.commit()`."""
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = Path(directory) / f"{name}.csv"
+        write_csv(frame, staged.path(paths[name]) if staged is not None else paths[name])
+    return paths
+
+
+# --------------------------------------------------------------------------------------------- run stage
+class DriverStage:
+    """Drivers and stated reasons for a training or scoring run: the explainer is built once, the KDA and the
+    reason/driver theme agreement accumulate over the batches."""
+
+    def __init__(self, explainer: DriverExplainer, reasons: Any, cfg: DriversConfig):
+        self.explainer, self.reasons, self.cfg = explainer, reasons, cfg
+        self.kda = KdaAccumulator(explainer.groups, cfg.segments)
+        self.agreeing = self.compared = 0
+
+    @classmethod
+    def create(cls, nps_model: Any, reasons: Any, cfg: DriversConfig) -> DriverStage | None:
+        """None when drivers are disabled; ConfigError when a group names a feature the model lacks."""
+        return cls(DriverExplainer.from_nps(nps_model, cfg), reasons, cfg) if cfg.enabled else None
+
+    def columns(self, X: pd.DataFrame, predictions: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+        """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer)."""
+        out = explain(self.explainer, X, predictions, self.cfg, self.kda, customers)
+        if self.reasons is not None and self.reasons.codes_:
+            top = self.reasons.top_reasons(X)
+            agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"], self.explainer.groups.theme_of(),
+                                                 self.cfg.reason_themes)
+            self.agreeing, self.compared = self.agreeing + agreeing, self.compared + compared
+            out = pd.concat([out, top], axis=1)
+        return out
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return self.kda.tables()
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe numbers for metrics.json / the run manifest."""
+        return {"method": self.cfg.method, "subset": self.cfg.subset, "customers_explained": self.kda.n,
+                "groups": self.explainer.groups.names, "theme_agreement_compared": self.compared,
+                "theme_agreement": self.agreeing / self.compared if self.compared else None}

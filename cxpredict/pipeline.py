@@ -18,9 +18,11 @@ from .churn import churn_columns, compute_value, fit_churn
 from .config import Config
 from .data import CustomerData, load_customers
 from .drift import profile_training
+from .drivers import DriverGroups, DriverStage
 from .features import FeatureManifest
-from .nps import NpsModel
+from .response import fit_nps_stage, segment_frame
 from .provenance import Timer
+from .reasons import ReasonModel
 from .strategy import bundle_files
 
 log = logging.getLogger(__name__)
@@ -52,16 +54,22 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     with timer("features"):
         manifest = FeatureManifest.fit(data.frame, cfg.features)
         X = manifest.transform(data.frame, source="training data")
+    if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
+        DriverGroups.from_config(cfg.drivers, list(X.columns))
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
     components: dict[str, Any] = {}
 
-    weights = None  # response-propensity weights (respondent-bias correction) plug in here
-
-    with timer("nps"):
-        score = data.score.to_numpy()[respondents]
-        nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[respondents], score, sample_weight=weights)
-        metrics["nps_cv"] = getattr(nps, "cv_metrics_", {})
+    with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
+        stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
+                              segment_frame(data.frame, cfg.population.segments))
+        nps, weights = stage.nps, stage.weights
+        components["response"] = stage.response
+        metrics["nps_formulation"] = nps.formulation_
+        metrics["nps_cv"] = nps.cv_metrics_
+        metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
+        reports["response"] = stage.response.summary() if stage.response is not None else None
+        reports["nps_reliability"] = nps.reliability_
 
     with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
         churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
@@ -76,6 +84,19 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         if churn is not None:
             outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
         drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
+
+    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
+        reasons = None
+        if cfg.drivers.enabled and data.reasons is not None:
+            reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
+                                                             sample_weight=weights)
+            components["reasons"] = reasons if reasons.codes_ else None
+            metrics["reasons"] = reasons.metrics_
+        driver_stage = DriverStage.create(nps, reasons, cfg.drivers)
+        if driver_stage is not None:
+            driver_stage.columns(X, outputs, data.frame)
+            reports["kda"] = driver_stage.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
+            metrics["drivers"] = driver_stage.summary()
 
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     with timer("save"):

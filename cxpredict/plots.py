@@ -162,11 +162,12 @@ def driver_heatmap(share: pd.DataFrame) -> str:
     """Segments x drivers, each cell the driver's share of the segment's total impact."""
     share = share.head(MAX_SEGMENTS)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * share.shape[1] + 3), 0.45 * len(share) + 2.2))
-    ax.imshow(share.to_numpy(float), cmap="Reds", vmin=0, vmax=max(0.01, float(share.to_numpy().max())),
-              aspect="auto")
+    top = max(0.01, float(share.to_numpy().max()))
+    ax.imshow(share.to_numpy(float), cmap="Reds", vmin=0, vmax=top, aspect="auto")
     for i in range(share.shape[0]):
         for j in range(share.shape[1]):
-            ax.text(j, i, f"{100 * share.iat[i, j]:.0f}%", ha="center", va="center", fontsize=8)
+            ax.text(j, i, f"{100 * share.iat[i, j]:.0f}%", ha="center", va="center", fontsize=9,
+                    color="white" if share.iat[i, j] > 0.6 * top else "black")
     ax.set_xticks(range(share.shape[1]), share.columns.astype(str), rotation=35, ha="right")
     ax.set_yticks(range(share.shape[0]), share.index.astype(str))
     return _png(fig)

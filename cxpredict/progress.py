@@ -7,6 +7,7 @@ Progress goes to stderr so it never mixes with data written to stdout. `CXPREDIC
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -57,8 +58,11 @@ class _PlainReporter:
         speed = f", {rate:,.0f} {self.unit}/s" if rate >= 1 else ""
         left = (self.total or 0) - self.done
         eta = f", ETA {left / rate:.0f}s" if self.total and rate > 0 and left > 0 else ""
-        print(f"{self.label}: {self.done}{total} {self.unit}{share} {elapsed:.1f}s{speed}{eta}", file=sys.stderr,
-              flush=True)
+        text = f"{self.label}: {self.done}{total} {self.unit}{share} {elapsed:.1f}s{speed}{eta}"
+        if logging.getLogger("cxpredict").handlers:  # the CLI's logging: plain or --log-json lines, like every log
+            logging.getLogger("cxpredict.progress").info(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
 
 @contextmanager

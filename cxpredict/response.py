@@ -31,6 +31,7 @@ What is here:
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from .config import Config, ResponseConfig
-from .errors import BundleError, InputError
+from .errors import BundleError, ConfigError, InputError
 from .metrics import nps_from_classes, score_to_class
 from .nps import NpsModel, cross_fit, fold_ids, lgbm_params, train_booster
 
@@ -249,6 +250,17 @@ METHOD = (
 )
 
 
+def segment_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    """The configured segment columns of the behaviour frame (None when none are configured)."""
+    if not columns:
+        return None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"population.segments names columns not in the behaviour data: {missing}; "
+                          f"available columns include {list(frame.columns)[:10]}")
+    return frame[columns]
+
+
 def _segment_labels(column: pd.Series) -> pd.Series:
     """Text labels per customer; numeric columns with many values are cut into quintiles."""
     if pd.api.types.is_numeric_dtype(column) and column.nunique() > MAX_NUMERIC_SEGMENT_LEVELS:
@@ -362,6 +374,7 @@ class NpsStage:
     nps: NpsModel
     predictions: pd.DataFrame  # every customer
     population: PopulationNps
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
 
 def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None) -> NpsStage:
@@ -375,13 +388,25 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     response = None
     weights = np.ones(int(resp.sum()))
     population_weights = None
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        clock.append(time.perf_counter())
+        timings[name] = clock[-1] - clock[-2]
+
     if cfg.response.enabled:
         response = ResponseModel(cfg.response, cfg.seed).fit(X, resp)
         weights = response.weights().to_numpy()
         population_weights = response.weights("population").to_numpy()
+    lap("response")
     nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], s[resp], sample_weight=weights)
+    lap("nps_fit")
     predictions = nps.predict(X)
+    lap("nps_predict")
     population = estimate_population_nps(
         nps, X, s, predictions, weights, population_weights, cfg.population.bootstrap, cfg.population.interval,
         cfg.population.bootstrap_sample, cfg.seed, segments, response)
-    return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population)
+    lap("population")
+    return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
+                    timings=timings)

@@ -1,6 +1,11 @@
 """Batch scoring: every customer gets a predicted NPS class distribution, expected score and (later stages) drivers,
 churn risk and an action. Batches keep memory bounded; outputs appear atomically with a manifest beside them.
 
+`score_frame` is the one per-batch function every stage plugs into (the batch command, and the MLflow pyfunc model
+for Spark, call it). `score` runs it over the batches of a source (sources.py: a streamed population table or the
+joined tables), counts drift on the way (drift.py) and publishes the scored file, the people files and
+manifest.json together through outputs.StagedOutputs, so schedulers see all of them or none.
+
 Learned things (features, models, scale) come from the bundle; business rules (drivers, playbook, batch size,
 drift thresholds) come from the scoring config, so a playbook can change without retraining.
 """
@@ -21,6 +26,7 @@ from .bundle import Bundle
 from .churn import churn_columns
 from .config import CLASSES, Config
 from .drift import DriftMonitor
+from .drivers import DriverStage, write_kda_reports
 from .errors import ConfigError, DriftError
 from .nps import score_to_class
 from .outputs import StagedOutputs, TableWriter, write_json
@@ -68,13 +74,15 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
-                actions: ActionStage | None = None) -> pd.DataFrame:
+                actions: ActionStage | None = None, drivers: DriverStage | None = None) -> pd.DataFrame:
     """Score one batch of customers (index = customer_id) with every stage of the bundle."""
     X = bundle.manifest.transform(frame)
     out = observed_columns(frame.index, observed, cfg)
     pred = bundle.nps.predict(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
+    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k; accumulates the KDA
+        out = pd.concat([out, drivers.columns(X, pred, frame)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
         out = actions.apply(out)
     return out.reset_index(drop=True)
@@ -125,6 +133,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     with timer("open"):
         source = open_source(cfg, bundle.manifest)
         actions = ActionStage.from_bundle(bundle.path, cfg)
+        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers)
     warnings = list(source.warnings)
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
@@ -142,7 +151,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         with progress_bar(source.total_rows, "scoring", "rows") as advance:
             for batch in read_ahead(source.batches()):
                 with timer("score"):
-                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions)
+                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
+                                         drivers=drivers)
                 with timer("checks"):
                     monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
@@ -155,6 +165,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 writer.write(final[scored_columns(final)])
         with timer("people_outputs"):
             people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
+            if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
+                people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged))
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
         outputs = {"scored": out, **people_paths}
@@ -178,6 +190,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             respondents=counts.respondents,
             counts=counts.as_dict(),
             drift=drift,
+            drivers=drivers.summary() if drivers is not None else None,
             warnings=warnings + drift["notes"],
             timings={**timer.seconds, "total": round(total, 3)},
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),

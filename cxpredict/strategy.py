@@ -17,6 +17,7 @@ Why this shape:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,16 @@ import pandas as pd
 
 from .config import CLASSES, ChurnConfig, Config, StrategyConfig
 from .errors import BundleError, ConfigError
-from .playbook import Playbook, first_match, load_playbook, rule_masks, validate_columns, with_virtual_columns
+from .people import COLUMN_DOCS
+from .playbook import (
+    Playbook,
+    first_match,
+    load_playbook,
+    missing_stage_columns,
+    rule_masks,
+    validate_columns,
+    with_virtual_columns,
+)
 
 SEGMENTS_FILE = "segments.json"
 PLAYBOOK_FILE = "playbook.yaml"
@@ -222,7 +232,10 @@ def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
     files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
     if cfg.strategy.playbook:
         path = cfg.resolve(cfg.strategy.playbook)
-        load_playbook(path)  # a broken playbook fails training early (exit 2), not the first scoring run
+        book = load_playbook(path)  # a broken playbook fails training early (exit 2), not the first scoring
+        documented = [*COLUMN_DOCS, "segment_class"]
+        extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
+        validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)], source=str(path))
         files[PLAYBOOK_FILE] = path.read_text(encoding="utf-8")
     return files
 

@@ -261,7 +261,9 @@ def log_child_run(name: str, params: Mapping[str, Any], metrics: Mapping[str, An
         return None
     mlflow = _mlflow()
     child_tags = {sanitize_key(k): str(v) for k, v in (tags or {}).items()}
-    with mlflow.start_run(run_name=name, nested=True, tags=child_tags) as child:
+    parent = mlflow.active_run()  # children go to the parent's experiment, not the default one
+    with mlflow.start_run(run_name=name, nested=True, tags=child_tags,
+                          experiment_id=parent.info.experiment_id) as child:
         log_params(params)  # acts on the innermost active MLflow run: the child
         log_metrics(metrics)
         return child.info.run_id

@@ -6,7 +6,7 @@
 - Population: N synthetic customers (new seeds, so new customers), generated and joined 250,000 at a time and
   written as a folder of Parquet parts: the wide table a warehouse exports for `data.population`.
 - Every scoring run is `cxpredict score` in a subprocess; its peak RSS is the child's own getrusage maxrss.
-  rows_per_s is end to end: process start (imports, bundle check) to exit, reading, features, NPS, churn, drivers
+  rows_per_s is end to end: process start (imports, bundle check) to exit (MLflow tracking off), reading, features, NPS, churn, drivers
   (when trained), segments, playbook, capacity, writing the scored file, work orders, summary and manifest.
   predict_only_rows_per_s is the same with drivers off (--set drivers.enabled=false).
 - peak_rss_mb is measured at N and at --growth-rows (default 3N) rows: memory must not grow with rows.
@@ -45,6 +45,7 @@ from cxpredict.provenance import package_versions, sha256_file  # noqa: E402
 TARGETS = {"rows_per_s": (">=", 10_000), "peak_rss_mb": ("<=", 1_500), "rss_growth_ratio": ("<=", 1.15),
            "rerun_identical": ("==", True), "kill_leaves_no_partial": ("==", True)}
 CHUNK = 250_000
+ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}  # scoring runs use --no-tracking: no MLflow run per measurement
 RESPONSE_RATE = 0.25
 DATA_FILES = ("scored.parquet", "work_orders.parquet", "segment_summary.parquet")
 # runs the CLI and records the process's own peak RSS (KiB on Linux) in the file named by argv[1]
@@ -92,9 +93,9 @@ def run_score(config: Path, bundle: Path, out: Path, population: Path, *extra: s
     rss_file = out.parent / ".peak_rss"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-c", LAUNCHER, str(rss_file), "score", str(config), "--model", str(bundle),
-           "--out", str(out), "--set", f"data.population={population}", *extra]
+           "--out", str(out), "--set", f"data.population={population}", "--no-tracking", *extra]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CXPREDICT_PROGRESS": "0"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"scoring failed ({proc.returncode}): {proc.stderr[-3000:]}")
@@ -113,9 +114,8 @@ def kill_mid_write(config: Path, bundle: Path, out: Path, population: Path) -> d
     """SIGKILL a run while it writes its scored file; the previous outputs must survive byte for byte."""
     before = {p.name: sha256_file(p) for p in out.parent.iterdir() if p.is_file() and not p.name.startswith(".")}
     cmd = [sys.executable, "-m", "cxpredict.cli", "score", str(config), "--model", str(bundle), "--out", str(out),
-           "--set", f"data.population={population}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "CXPREDICT_PROGRESS": "0"})
+           "--set", f"data.population={population}", "--no-tracking"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     killed_while_writing = False
     while proc.poll() is None:
         staged = [p for p in out.parent.glob(f".{out.name}.cxpid*.tmp{out.suffix}") if p.is_file()]

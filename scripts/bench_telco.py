@@ -23,7 +23,7 @@ from cxpredict.config import CLASSES, load_config
 from cxpredict.data import load_customers, read_table
 from cxpredict.features import FeatureManifest
 from cxpredict.metrics import expected_calibration_error, nps_from_scores, nps_metrics, score_to_class
-from cxpredict.response import NOT_CORRECTABLE, fit_nps_stage
+from cxpredict.response import NOT_CORRECTABLE, fit_nps_stage, segment_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["detractor_auc", "qwk", "macro_f1", "detractor_recall", "detractor_precision", "ece_detractor",
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     order_ids = status[cfg.data.key].astype("str").to_numpy()
     true_score = data.score.to_numpy(dtype=float)
     truth = nps_from_scores(true_score, cfg.scale)
-    segments = data.frame[cfg.population.segments] if cfg.population.segments else None
+    segments = segment_frame(data.frame, cfg.population.segments)
 
     model_rows, base_rows = [], []
     for seed in seeds:

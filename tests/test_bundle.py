@@ -46,8 +46,8 @@ def test_bundle_carries_the_training_population_profile_for_drift(trained_bundle
     assert b.drift is not None and b.drift["rows"] == b.metrics["n_customers"]
     assert set(b.drift["features"]) == set(b.manifest.names)
     for name, part in b.drift["features"].items():
-        bins = (len(b.manifest.categorical[name]) if name in b.manifest.categorical
-                else len(b.manifest.numeric[name]["edges"]) + 1) + 1
+        bins = 2 + (len(b.manifest.categorical[name]) if name in b.manifest.categorical  # + unknown, missing
+                    else len(b.manifest.numeric[name]["edges"]))  # + above the last edge, missing
         assert len(part["shares"]) == bins and abs(sum(part["shares"]) - 1) < 1e-4, name
     outputs = b.drift["outputs"]
     assert {"predicted_score", "p_detractor"} <= set(outputs)

@@ -40,7 +40,8 @@ def write_population(frame: pd.DataFrame, folder: Path, parts: int = 3) -> Path:
 
 
 def cli_score(config: Path, bundle: Path, out: Path, *extra: str) -> int:
-    return main(["score", str(config), "--model", str(bundle), "--out", str(out), *extra])
+    """`cxpredict score` in-process (MLflow tracking off: its logging is tested in test_tracking.py)."""
+    return main(["score", str(config), "--model", str(bundle), "--out", str(out), "--no-tracking", *extra])
 
 
 def final_files(folder: Path) -> dict[str, bytes]:
@@ -184,7 +185,8 @@ def big_population(joined, tmp_path_factory):
 def _kill_while_writing(demo_config_path, bundle, population, out: Path, sig: int) -> subprocess.CompletedProcess:
     """Start `cxpredict score` and send `sig` as soon as its scored file is being written under a temporary name."""
     cmd = [sys.executable, "-m", "cxpredict.cli", "score", str(demo_config_path), "--model", str(bundle),
-           "--out", str(out), "--set", f"data.population={population}", "--set", "scoring.batch_size=500"]
+           "--out", str(out), "--set", f"data.population={population}", "--set", "scoring.batch_size=500",
+           "--no-tracking"]
     env = {**os.environ, "CXPREDICT_PROGRESS": "0"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300

@@ -172,3 +172,8 @@ def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
     broken.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prob > 1'}]")
     with pytest.raises(ConfigError, match="unconditional default"):
         bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(broken))}), None)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prb > 0.5'},"
+                    " {name: d, strategy: no-action, action: none}]")
+    with pytest.raises(ConfigError, match="rule 'x': unknown column 'churn_prb' \\(did you mean 'churn_prob'"):
+        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(typo))}), None)

@@ -94,6 +94,7 @@ def test_local_sqlite_run_register_and_download(clean_env):
     assert run.data.tags["cxpredict.data.survey"] == "f00d"
     assert run.data.tags["cxpredict.config_hash"] == cfg.fingerprint()
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == run_id
+    assert client.get_run(child).info.experiment_id == run.info.experiment_id
     assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
     local = tracking.download_bundle("models:/tiny-nps@champion", dst=clean_env / "fetched")
     assert (local / "nps" / "model.txt").read_text(encoding="utf-8") == "tree"

@@ -1,0 +1,295 @@
+"""Benchmark of issue 4 (drivers): planted-driver recovery, attribution speed and memory, stated-reason model.
+
+    python scripts/bench_drivers.py --out bench_drivers.json            # full size (~15-25 min on 2 cores)
+    python scripts/bench_drivers.py --out bench_drivers.json --quick    # reduced sizes (~3 min)
+
+(a) Recovery: synthetic data (datasets.generate: 200k customers, 3% response), the NPS model trained on the
+    respondents with configs/demo.yaml, drivers for every customer. Among true detractors whose planted top
+    driver is actionable: driver_1 == planted (driver_top1_recovery), planted in driver_1..3 (driver_top3_recovery).
+    Headline keys explain every customer (drivers.subset=all) with the configured min_impact; the *_default_subset
+    keys use the default subset (predicted detractors and passives), where true detractors that the NPS model
+    calls promoters get no driver at all. Also: approx (path) vs exact top-3 agreement and speed.
+(b) Speed, in fresh subprocesses so peak RSS is honest: a 3-class LightGBM model of 300 iterations (900 trees:
+    300 per class), 31 leaves, 60 features; exact attributions + top-3 of 10 groups for 1,000,000 rows via
+    drivers.explain (attrib_rows_per_s, peak_rss_mb = ru_maxrss of that process, everything included), and on
+    the same model and the same >= 50k rows: shap.TreeExplainer(model).shap_values vs ours (speedup_vs_shap).
+    LightGBM pred_contrib (all classes, and the one-class booster) is timed on fewer rows, reported with its size.
+(c) Stated reasons: ReasonModel trained on 75% of the respondents, micro-F1 on the other 25%
+    (reason_micro_f1) against the best constant label set (reason_base_micro_f1); theme agreement between the
+    top imputed reason and driver_1 of silent customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+N_FEATURES, N_GROUPS, N_CLASSES = 60, 10, 3
+
+
+# --------------------------------------------------------------------------------------------- (b) speed model
+def speed_groups():
+    from cxpredict.config import DriverGroup, DriversConfig
+
+    names = [f"f{j:02d}" for j in range(N_FEATURES)]
+    per = N_FEATURES // N_GROUPS
+    return DriversConfig(subset="all", groups=[
+        DriverGroup(name=f"group_{g}", features=names[g * per:(g + 1) * per], actionable=g < N_GROUPS - 2)
+        for g in range(N_GROUPS)])
+
+
+def speed_rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, N_FEATURES)), columns=[f"f{j:02d}" for j in range(N_FEATURES)])
+
+
+def train_speed_model(path: Path, seed: int) -> dict:
+    """300 iterations x 3 classes, 31 leaves, 60 features, trained on 30k rows with a nonlinear signal."""
+    import lightgbm as lgb
+
+    X = speed_rows(30_000, seed)
+    v = X.to_numpy()
+    rng = np.random.default_rng(seed + 1)
+    risk = np.tanh(v[:, :20]).sum(axis=1) + 0.5 * v[:, 20] * v[:, 21] + (v[:, 30] > 1) + rng.logistic(size=len(v))
+    y = np.digitize(risk, np.quantile(risk, [0.3, 0.6]))
+    params = {"objective": "multiclass", "num_class": N_CLASSES, "num_leaves": 31, "learning_rate": 0.05,
+              "min_child_samples": 20, "num_threads": 2, "seed": seed, "deterministic": True, "verbosity": -1}
+    booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=300)
+    booster.save_model(str(path))
+    return {"iterations": booster.current_iteration(), "trees_total": booster.num_trees(), "num_leaves": 31,
+            "features": N_FEATURES, "classes": N_CLASSES, "groups": N_GROUPS}
+
+
+def worker_speed(model: Path, rows: int, seed: int) -> dict:
+    """Attributions + top-3 groups for `rows` rows through drivers.explain; peak RSS of this process."""
+    import lightgbm as lgb
+
+    from cxpredict.drivers import DriverExplainer, DriverGroups, explain
+
+    booster = lgb.Booster(model_file=str(model))
+    cfg = speed_groups()
+    explainer = DriverExplainer(booster, 0, DriverGroups.from_config(cfg, booster.feature_name()), "exact",
+                                cfg.chunk_size, cfg.n_jobs)
+    explainer.group_attributions(speed_rows(64, seed))  # compile (or load the numba cache) before timing
+    X = speed_rows(rows, seed + 7)
+    start = time.perf_counter()
+    proba = booster.predict(X, num_threads=2)
+    predict_s = time.perf_counter() - start
+    predictions = pd.DataFrame({"p_detractor": proba[:, 0], "predicted_class": "detractor"}, index=X.index)
+    start = time.perf_counter()
+    drivers = explain(explainer, X, predictions, cfg)
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "seconds": seconds, "attrib_rows_per_s": rows / seconds, "predict_seconds": predict_s,
+            "share_with_driver_1": float(drivers["driver_1"].notna().mean()),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def worker_compare(model: Path, rows: int, lgb_rows: int, seed: int) -> dict:
+    """Same model, same rows: ours vs shap.TreeExplainer; LightGBM pred_contrib on the first `lgb_rows`."""
+    import lightgbm as lgb
+    import shap
+
+    from cxpredict import treeshap
+    from cxpredict.drivers import DriverExplainer, DriverGroups, top_drivers
+
+    booster = lgb.Booster(model_file=str(model))
+    cfg = speed_groups()
+    groups = DriverGroups.from_config(cfg, booster.feature_name())
+    explainer = DriverExplainer(booster, 0, groups, "exact", cfg.chunk_size, cfg.n_jobs)
+    explainer.group_attributions(speed_rows(64, seed))
+    X = speed_rows(rows, seed + 11)
+    p = booster.predict(X, num_threads=2)[:, 0]
+    out = {"rows": rows}
+
+    start = time.perf_counter()
+    ours = explainer.feature_attributions(X)  # the same per-feature values shap returns (detractor class)
+    out["ours_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    top_drivers(explainer.group_attributions(X), p, groups, 3, cfg.min_impact)
+    out["ours_groups_top3_seconds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    reference = np.asarray(shap.TreeExplainer(booster).shap_values(X))
+    out["shap_seconds"] = time.perf_counter() - start
+    shap_detractor = reference[:, :, 0] if reference.ndim == 3 and reference.shape[1] == N_FEATURES else reference[0]
+    out["max_abs_diff_vs_shap"] = float(np.abs(shap_detractor - ours).max())
+    out["speedup_vs_shap"] = out["shap_seconds"] / out["ours_seconds"]
+
+    head = X.iloc[:lgb_rows]
+    start = time.perf_counter()
+    contrib = booster.predict(head, pred_contrib=True, num_threads=2)
+    out["lgb_pred_contrib_rows_per_s"] = lgb_rows / (time.perf_counter() - start)
+    one = treeshap.single_class_booster(booster, 0)
+    start = time.perf_counter()
+    one_contrib = one.predict(head, pred_contrib=True, num_threads=2)
+    out["lgb_one_class_pred_contrib_rows_per_s"] = lgb_rows / (time.perf_counter() - start)
+    out["lgb_rows"] = lgb_rows
+    out["max_abs_diff_vs_lgb_pred_contrib"] = float(np.abs(contrib[:, :N_FEATURES] - ours[:lgb_rows]).max())
+    out["max_abs_diff_one_class_vs_full"] = float(np.abs(one_contrib - contrib[:, :N_FEATURES + 1]).max())
+    out["ours_rows_per_s"] = rows / out["ours_seconds"]
+    out["shap_rows_per_s"] = rows / out["shap_seconds"]
+    start = time.perf_counter()
+    DriverExplainer(booster, 0, groups, "approx", cfg.chunk_size, cfg.n_jobs).group_attributions(X)
+    out["approx_rows_per_s"] = rows / (time.perf_counter() - start)
+    return out
+
+
+def run_worker(args: list[str]) -> dict:
+    """Run this script as a fresh subprocess (its own peak RSS) and return its JSON answer."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        answer = Path(tmp.name)
+    try:
+        subprocess.run([sys.executable, __file__, *args, "--answer", str(answer)], check=True)
+        return json.loads(answer.read_text())
+    finally:
+        answer.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- (a, c) synthetic
+def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> dict:
+    from cxpredict.config import load_config
+    from cxpredict.data import load_customers
+    from cxpredict.datasets import generate, write_tables
+    from cxpredict.drivers import DriverExplainer, explain
+    from cxpredict.features import FeatureManifest
+    from cxpredict.nps import NpsModel
+    from cxpredict.reasons import ReasonModel, constant_baseline, micro_f1, reason_matrix, theme_agreement
+
+    out: dict = {"n_customers": n_customers, "response_rate": response_rate, "seed": seed}
+    t0 = time.perf_counter()
+    synthetic = generate(n_customers=n_customers, seed=seed, response_rate=response_rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_tables(synthetic, Path(tmp) / "data")
+        cfg = load_config(ROOT / "configs" / "demo.yaml", [f"data.dir={Path(tmp) / 'data'}", f"seed={seed}"])
+        data = load_customers(cfg)
+    manifest = FeatureManifest.fit(data.frame, cfg.features)
+    X = manifest.transform(data.frame)
+    resp = data.is_respondent
+    out["n_respondents"] = int(resp.sum())
+    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], data.score.to_numpy()[resp])
+    predictions = nps.predict(X)
+    out["nps_formulation"] = nps.formulation_
+    out["prepare_seconds"] = time.perf_counter() - t0
+
+    truth = synthetic.truth.reindex(X.index)
+    planted = truth["true_top_driver"].to_numpy(dtype=object)
+    judged = ((truth["true_class"] == "detractor") & truth["true_top_driver_actionable"]).to_numpy()
+    out["n_judged"] = int(judged.sum())
+
+    def recovery(drivers: pd.DataFrame) -> tuple[float, float]:
+        hits = [drivers[f"driver_{i}"].to_numpy(dtype=object) == planted for i in (1, 2, 3)]
+        return float(hits[0][judged].mean()), float(np.logical_or.reduce(hits)[judged].mean())
+
+    everyone = cfg.drivers.model_copy(update={"subset": "all"})
+    exact = DriverExplainer.from_nps(nps, everyone)
+    start = time.perf_counter()
+    drivers = explain(exact, X, predictions, everyone)
+    out["exact_seconds"] = time.perf_counter() - start
+    out["driver_top1_recovery"], out["driver_top3_recovery"] = recovery(drivers)
+    default = explain(exact, X, predictions, cfg.drivers)
+    out["driver_top1_recovery_default_subset"], out["driver_top3_recovery_default_subset"] = recovery(default)
+    out["default_subset"] = cfg.drivers.subset
+    out["min_impact"] = cfg.drivers.min_impact
+
+    approx = DriverExplainer.from_nps(nps, everyone.model_copy(update={"method": "approx"}))
+    start = time.perf_counter()
+    approx_drivers = explain(approx, X, predictions, everyone)
+    out["approx_seconds"] = time.perf_counter() - start
+    out["approx_speedup"] = out["exact_seconds"] / out["approx_seconds"]
+    names = [f"driver_{i}" for i in (1, 2, 3)]
+    same = drivers[names].fillna("").to_numpy(dtype=object) == approx_drivers[names].fillna("").to_numpy(dtype=object)
+    explained = drivers["driver_1"].notna().to_numpy() | approx_drivers["driver_1"].notna().to_numpy()
+    out["approx_top1_agreement"] = float(same[explained, 0].mean())
+    out["approx_top3_agreement"] = float(same[explained].all(axis=1).mean())
+    out["approx_top3_set_agreement"] = float(np.mean([set(a) == set(b) for a, b in zip(
+        drivers[names].to_numpy(dtype=object)[explained].tolist(),
+        approx_drivers[names].to_numpy(dtype=object)[explained].tolist())]))
+    out["approx_driver_top1_recovery"], out["approx_driver_top3_recovery"] = recovery(approx_drivers)
+
+    # (c) stated reasons on held-out respondents
+    rows = np.flatnonzero(resp)
+    held_out = np.random.default_rng(seed + 5).random(len(rows)) < 0.25
+    train_rows, test_rows = rows[~held_out], rows[held_out]
+    start = time.perf_counter()
+    reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X.iloc[train_rows], data.reasons.iloc[train_rows])
+    out["reason_fit_seconds"] = time.perf_counter() - start
+    truth_test = reason_matrix(data.reasons.iloc[test_rows], reasons.codes_).to_numpy()
+    truth_train = reason_matrix(data.reasons.iloc[train_rows], reasons.codes_).to_numpy()
+    out["reason_micro_f1"] = micro_f1(truth_test, reasons.predict_sets(X.iloc[test_rows]).to_numpy())
+    out["reason_base_micro_f1"], _ = constant_baseline(truth_train, truth_test)
+    out["reason_codes"] = reasons.codes_
+    out["reason_test_respondents"] = int(len(test_rows))
+    silent = ~resp
+    top = reasons.top_reasons(X[silent])
+    agree, compared = theme_agreement(top["reason_1"], default.loc[silent, "driver_1"], exact.groups.theme_of(),
+                                      cfg.drivers.reason_themes)
+    out["theme_agreement"] = agree / max(compared, 1)
+    out["theme_agreement_compared"] = compared
+    return out
+
+
+# --------------------------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the JSON here (also printed)")
+    parser.add_argument("--quick", action="store_true", help="reduced sizes for a smoke run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--worker", choices=["speed", "compare"], help=argparse.SUPPRESS)
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--lgb-rows", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--answer", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        result = (worker_speed(args.model, args.rows, args.seed) if args.worker == "speed"
+                  else worker_compare(args.model, args.rows, args.lgb_rows, args.seed))
+        args.answer.write_text(json.dumps(result))
+        return
+
+    sizes = ({"customers": 30_000, "response": 0.10, "speed_rows": 100_000, "shap_rows": 3_000, "lgb_rows": 1_000}
+             if args.quick else
+             {"customers": 200_000, "response": 0.03, "speed_rows": 1_000_000, "shap_rows": 50_000, "lgb_rows": 5_000})
+    result: dict = {"quick": args.quick, "sizes": sizes, "load_average_at_start": os.getloadavg()}
+    start = time.perf_counter()
+    result["recovery"] = recovery_and_reasons(sizes["customers"], sizes["response"], args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "speed_model.txt"
+        result["speed_model"] = train_speed_model(model, args.seed)
+        result["speed"] = run_worker(["--worker", "speed", "--model", str(model), "--rows", str(sizes["speed_rows"]),
+                                      "--seed", str(args.seed)])
+        result["compare"] = run_worker(["--worker", "compare", "--model", str(model), "--rows",
+                                        str(sizes["shap_rows"]), "--lgb-rows", str(sizes["lgb_rows"]),
+                                        "--seed", str(args.seed)])
+    rec, speed, compare = result["recovery"], result["speed"], result["compare"]
+    headline = {
+        "driver_top1_recovery": rec["driver_top1_recovery"], "driver_top3_recovery": rec["driver_top3_recovery"],
+        "driver_top1_recovery_default_subset": rec["driver_top1_recovery_default_subset"],
+        "driver_top3_recovery_default_subset": rec["driver_top3_recovery_default_subset"],
+        "attrib_rows_per_s": speed["attrib_rows_per_s"], "attrib_rows": speed["rows"],
+        "peak_rss_mb": speed["peak_rss_mb"], "speedup_vs_shap": compare["speedup_vs_shap"],
+        "speedup_vs_shap_rows": compare["rows"], "max_abs_diff_vs_shap": compare["max_abs_diff_vs_shap"],
+        "reason_micro_f1": rec["reason_micro_f1"], "reason_base_micro_f1": rec["reason_base_micro_f1"],
+        "theme_agreement": rec["theme_agreement"], "approx_top3_agreement": rec["approx_top3_agreement"],
+        "approx_top1_agreement": rec["approx_top1_agreement"], "approx_speedup": rec["approx_speedup"],
+    }
+    result = {**headline, **result, "load_average_at_end": os.getloadavg(),
+              "total_seconds": time.perf_counter() - start}
+    text = json.dumps(result, indent=2, default=float)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
