@@ -174,32 +174,41 @@ def push_impact(group_phi: np.ndarray, p_detractor: np.ndarray, logit_scale: flo
     return p - expit(logit(p) - push)
 
 
-def top_drivers(group_phi: np.ndarray, p_detractor: np.ndarray, groups: DriverGroups, top_k: int = 3,
-                min_impact: float = 0.01, logit_scale: float = 1.0, index: pd.Index | None = None) -> pd.DataFrame:
-    """driver_1..k (actionable groups with the largest impact, NA below `min_impact`) and driver_i_impact."""
+def _rank(group_phi: np.ndarray, p_detractor: np.ndarray, groups: DriverGroups, top_k: int, min_impact: float,
+          logit_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (rows, k) object with None, impacts (rows, k) with NaN): the top-k actionable impacts per row."""
     n = len(group_phi)
+    labels, impacts = np.full((n, top_k), None, dtype=object), np.full((n, top_k), np.nan)
+    k = min(top_k, group_phi.shape[1])
+    if k == 0:
+        return labels, impacts
     impact = push_impact(group_phi, p_detractor, logit_scale)
-    if impact.shape[1]:
-        impact[:, ~groups.actionable] = -np.inf
+    impact[:, ~groups.actionable] = -np.inf
     impact[impact < max(min_impact, np.finfo(float).tiny)] = -np.inf
-    k = min(top_k, impact.shape[1])
     if k < impact.shape[1]:
         best = np.argpartition(-impact, k - 1, axis=1)[:, :k]
     else:
         best = np.tile(np.arange(k, dtype=np.int64), (n, 1))
+    order = np.argsort(-np.take_along_axis(impact, best, axis=1), axis=1, kind="stable")
+    best = np.take_along_axis(best, order, axis=1)
     best_impact = np.take_along_axis(impact, best, axis=1)
-    order = np.argsort(-best_impact, axis=1, kind="stable")
-    best, best_impact = np.take_along_axis(best, order, axis=1), np.take_along_axis(best_impact, order, axis=1)
-    names = np.array(groups.names, dtype=object)
-    out: dict[str, Any] = {}
-    for i in range(top_k):
-        valid = np.isfinite(best_impact[:, i]) if i < k else np.zeros(n, dtype=bool)
-        label = np.where(valid, names[best[:, i]] if i < k else None, None)
-        out[f"driver_{i + 1}"] = pd.array(label, dtype="str")
-    for i in range(top_k):
-        valid = np.isfinite(best_impact[:, i]) if i < k else np.zeros(n, dtype=bool)
-        out[f"driver_{i + 1}_impact"] = np.where(valid, best_impact[:, i] if i < k else np.nan, np.nan).round(4)
-    return pd.DataFrame(out, index=index)
+    valid = np.isfinite(best_impact)
+    labels[:, :k] = np.where(valid, np.array(groups.names, dtype=object)[best], None)
+    impacts[:, :k] = np.where(valid, best_impact, np.nan).round(4)
+    return labels, impacts
+
+
+def _driver_frame(labels: np.ndarray, impacts: np.ndarray, index: pd.Index | None) -> pd.DataFrame:
+    k = labels.shape[1]
+    columns: dict[str, Any] = {f"driver_{i + 1}": pd.array(labels[:, i], dtype="str") for i in range(k)}
+    columns.update({f"driver_{i + 1}_impact": impacts[:, i] for i in range(k)})
+    return pd.DataFrame(columns, index=index)
+
+
+def top_drivers(group_phi: np.ndarray, p_detractor: np.ndarray, groups: DriverGroups, top_k: int = 3,
+                min_impact: float = 0.01, logit_scale: float = 1.0, index: pd.Index | None = None) -> pd.DataFrame:
+    """driver_1..k (actionable groups with the largest impact, NA below `min_impact`) and driver_i_impact."""
+    return _driver_frame(*_rank(group_phi, p_detractor, groups, top_k, min_impact, logit_scale), index)
 
 
 def subset_mask(predicted_class: pd.Series | np.ndarray, subset: str) -> np.ndarray:
@@ -212,21 +221,19 @@ def explain(explainer: DriverExplainer, X: pd.DataFrame, predictions: pd.DataFra
     """Driver columns for one scoring batch (index = X.index); rows outside `cfg.subset` get empty drivers.
     `predictions` has p_detractor and predicted_class; `customers` (behaviour columns) feeds KDA segments."""
     p = predictions["p_detractor"].to_numpy(dtype=np.float64)
-    mask = subset_mask(predictions["predicted_class"], cfg.subset)
-    out = top_drivers(np.zeros((len(X), 0)), p, explainer.groups, cfg.top_k, index=X.index)  # all empty
-    rows = np.flatnonzero(mask)
+    rows = np.flatnonzero(subset_mask(predictions["predicted_class"], cfg.subset))
+    labels, impacts = np.full((len(X), cfg.top_k), None, dtype=object), np.full((len(X), cfg.top_k), np.nan)
     for lo in range(0, len(rows), explainer.chunk_size):
         take = rows[lo:lo + explainer.chunk_size]
         phi = explainer.group_attributions(X.iloc[take])
-        top = top_drivers(phi, p[take], explainer.groups, cfg.top_k, cfg.min_impact, explainer.logit_scale)
-        for col in out.columns:
-            out.iloc[take, out.columns.get_loc(col)] = top[col].to_numpy()
+        labels[take], impacts[take] = _rank(phi, p[take], explainer.groups, cfg.top_k, cfg.min_impact,
+                                            explainer.logit_scale)
         if kda is not None:
             segment_frame = customers.iloc[take] if customers is not None else None
-            kda.update(phi, p[take], explainer.logit_scale, segment_frame, top["driver_1"])
+            kda.update(phi, p[take], explainer.logit_scale, segment_frame, labels[take, 0])
     if kda is not None:
         kda.add_population(p)
-    return out
+    return _driver_frame(labels, impacts, X.index)
 
 
 # --------------------------------------------------------------------------------------------- KDA reports
@@ -263,7 +270,7 @@ class KdaAccumulator:
         self.edges: dict[str, np.ndarray | None] = {}
 
     def update(self, group_phi: np.ndarray, p_detractor: np.ndarray, logit_scale: float = 1.0,
-               customers: pd.DataFrame | None = None, driver_1: pd.Series | None = None) -> None:
+               customers: pd.DataFrame | None = None, driver_1: np.ndarray | None = None) -> None:
         """Add explained rows: raw group attributions, their P(detractor), their customer columns, driver_1."""
         phi = group_phi * logit_scale
         g = len(self.groups.names)
@@ -271,7 +278,7 @@ class KdaAccumulator:
         self.sums["abs"] += np.abs(phi).sum(axis=0)
         self.sums["signed"] += phi.sum(axis=0)
         if driver_1 is not None:
-            named = pd.Series(driver_1).dropna().value_counts()
+            named = pd.Series(np.asarray(driver_1, dtype=object)).dropna().value_counts()
             self.sums["top1"] += np.array([named.get(name, 0) for name in self.groups.names], dtype=float)
         p = np.clip(np.asarray(p_detractor, dtype=np.float64), EPS, 1 - EPS)
         self.p_now += p.sum()

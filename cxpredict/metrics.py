@@ -183,6 +183,38 @@ def expected_calibration_error(y, p, n_bins: int = 10, strategy: str = "uniform"
     return float((share * (table["observed_rate"] - table["mean_predicted"]).abs()).sum())
 
 
+# --------------------------------------------------------------------------------------------- balance
+def standardized_differences(X: pd.DataFrame, group: np.ndarray, weights: np.ndarray | None = None) -> pd.DataFrame:
+    """Standardised mean difference (group - rest) per numeric feature and per category level.
+
+    `weights` (one per row of X) reweights both sides, e.g. respondents by their IPW weight, others by 1.
+    Denominator: sqrt of the mean of the two unweighted variances, so before/after values are comparable.
+    """
+    group = np.asarray(group, dtype=bool)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
+    rows = []
+    for col in X.columns:
+        s = X[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            columns = {f"{col}={level}": (codes == i).astype(float) for i, level in enumerate(s.cat.categories)}
+        else:
+            columns = {col: s.to_numpy(dtype=float, na_value=np.nan)}
+        for name, v in columns.items():
+            ok = ~np.isnan(v)
+            a, b = ok & group, ok & ~group
+            if a.sum() < 2 or b.sum() < 2:
+                continue
+            sd = np.sqrt((v[a].var() + v[b].var()) / 2)
+            if sd <= 0:
+                continue
+            mean_a, mean_b = np.average(v[a], weights=w[a]), np.average(v[b], weights=w[b])
+            rows.append({"feature": name, "group_mean": float(mean_a), "rest_mean": float(mean_b),
+                         "smd": float((mean_a - mean_b) / sd)})
+    table = pd.DataFrame(rows, columns=["feature", "group_mean", "rest_mean", "smd"])
+    return table.reindex(table["smd"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------------------------- bundles
 def nps_metrics(true_class, proba: np.ndarray, predicted_class, sample_weight=None, true_score=None,
                 predicted_score=None) -> dict[str, float]:

@@ -33,230 +33,25 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit, log_softmax, logit, softmax
+from scipy.special import expit, logit, softmax
 from threadpoolctl import ThreadpoolController
 
-from .config import CLASSES, LgbmParams, NpsModelConfig, Scale, ThresholdConfig
+from .calibration import (EPS, apply_cutpoints, apply_vector_scaling, class_probabilities, classes_of_points,
+                          cumulative_to_distribution, fit_cutpoints, fit_vector_scaling, rescale_within_classes,
+                          tune_offsets)
+from .config import CLASSES, NpsModelConfig, Scale
 from .errors import BundleError, InputError
-from .metrics import class_index, nps_metrics, reliability_table, score_to_class
+from .lgbm import INNER_VALID_SHARE, cross_fit, fold_ids, lgbm_params, train_booster
+from .metrics import nps_metrics, reliability_table, score_to_class
 
-__all__ = ["NpsModel", "lgbm_params", "score_to_class", "fold_ids", "cross_fit", "train_booster", "tune_offsets"]
+# re-exported: other stages import these helpers from here
+__all__ = ["NpsModel", "INNER_VALID_SHARE", "cross_fit", "fold_ids", "lgbm_params", "score_to_class", "train_booster",
+           "tune_offsets"]
 
 FORMAT_VERSION = 2
 FORMULATIONS = ("multiclass", "regression", "ordinal")
 LOWER_IS_BETTER = {"log_loss"}
-INNER_VALID_SHARE = 0.15
-ROUNDS_GROWTH = 1.1  # the final model sees ~1/(0.8*0.85) more rows than a fold's inner training split
-EPS = 1e-9
 _THREADPOOLS = ThreadpoolController()
-
-
-# --------------------------------------------------------------------------------------------- LightGBM helpers
-def lgbm_params(p: LgbmParams, seed: int, **overrides) -> dict:
-    """LightGBM native parameters from our config section (deterministic given the seed)."""
-    params = {
-        "learning_rate": p.learning_rate,
-        "num_leaves": p.num_leaves,
-        "min_child_samples": p.min_child_samples,
-        "bagging_fraction": p.subsample,
-        "bagging_freq": p.subsample_freq,
-        "feature_fraction": p.colsample_bytree,
-        "lambda_l2": p.reg_lambda,
-        "lambda_l1": p.reg_alpha,
-        "max_depth": p.max_depth,
-        "num_threads": p.n_jobs,
-        "seed": seed,
-        "deterministic": True,
-        "force_col_wise": True,
-        "verbosity": -1,
-        **p.extra,
-    }
-    params.update(overrides)
-    return params
-
-
-def train_booster(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, rounds: int,
-                  valid: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None,
-                  early_stopping_rounds: int | None = None) -> lgb.Booster:
-    """One booster; with `valid` and `early_stopping_rounds`, `best_iteration` is the round count to keep."""
-    train_set = lgb.Dataset(X, label=y, weight=w, free_raw_data=False)
-    if valid is None or not early_stopping_rounds:
-        return lgb.train(params, train_set, num_boost_round=rounds)
-    valid_set = lgb.Dataset(valid[0], label=valid[1], weight=valid[2], reference=train_set)
-    return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=[valid_set],
-                     callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
-
-
-def fold_ids(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold number per row, stratified by `strata` (each stratum spread evenly over the folds)."""
-    strata = np.asarray(strata)
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(strata), dtype=int)
-    offset = 0
-    for value in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == value))
-        folds[members] = (np.arange(len(members)) + offset) % n_folds
-        offset += len(members)  # keeps fold sizes balanced across strata
-    return folds
-
-
-def _inner_split(idx: np.ndarray, strata: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split training rows into fit / early-stopping rows (stratified, INNER_VALID_SHARE held out)."""
-    is_valid = fold_ids(strata[idx], int(round(1 / INNER_VALID_SHARE)), seed) == 0
-    return idx[~is_valid], idx[is_valid]
-
-
-def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_rounds: int, folds: np.ndarray,
-              strata: np.ndarray, early_stopping_rounds: int | None, seed: int) -> tuple[np.ndarray, int]:
-    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit."""
-    oof: np.ndarray | None = None
-    best = []
-    for k in np.unique(folds):
-        train_idx, test_idx = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        if early_stopping_rounds:
-            fit_idx, val_idx = _inner_split(train_idx, strata, seed + 7919 * (k + 1))
-            booster = train_booster(X.iloc[fit_idx], y[fit_idx], w[fit_idx], params, max_rounds,
-                                    (X.iloc[val_idx], y[val_idx], w[val_idx]), early_stopping_rounds)
-            best.append(booster.best_iteration or max_rounds)
-        else:
-            booster = train_booster(X.iloc[train_idx], y[train_idx], w[train_idx], params, max_rounds)
-            best.append(max_rounds)
-        pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best[-1])
-        if oof is None:
-            oof = np.zeros((len(X),) + np.shape(pred)[1:])
-        oof[test_idx] = pred
-    rounds = max(1, int(round(np.mean(best) * ROUNDS_GROWTH))) if early_stopping_rounds else max_rounds
-    return oof, rounds
-
-
-# --------------------------------------------------------------------------------------------- stage 2 pieces
-def _classes_of_points(scale: Scale) -> np.ndarray:
-    return score_to_class(np.array(scale.points), scale)
-
-
-def _class_probs(dist: np.ndarray, scale: Scale) -> np.ndarray:
-    """Per-point distribution (n, K) -> class probabilities (n, 3)."""
-    member = np.eye(3)[_classes_of_points(scale)]  # (K, 3)
-    return dist @ member
-
-
-def _cumulative_to_dist(cdf_inner: np.ndarray) -> np.ndarray:
-    """K-1 cumulative probabilities P(score <= k) -> K point probabilities, after per-row sorting."""
-    cdf = np.sort(np.clip(cdf_inner, 0.0, 1.0), axis=1)
-    n = len(cdf)
-    return np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
-
-
-def _fit_cutpoints(z: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale) -> dict[str, Any]:
-    """Proportional-odds link P(score <= k) = sigmoid(theta_k + beta * z_std) by weighted maximum likelihood.
-
-    theta is parametrised as theta_0 + cumulative exp(d) so the cut points stay ordered; a small ridge on d
-    keeps unobserved scale points finite.
-    """
-    mean, sd = float(np.average(z, weights=w)), float(np.sqrt(np.cov(z, aweights=w)) + EPS)
-    zs = (z - mean) / sd
-    y = np.asarray(score, dtype=int) - scale.min
-    n_cut = scale.n_points - 1
-    ridge = 1e-3 * w.sum() / len(w)
-    prior = np.clip(np.cumsum(np.bincount(y, weights=w, minlength=scale.n_points))[:-1] / w.sum(), 0.01, 0.99)
-    theta0 = logit(prior)
-    x0 = np.concatenate([[theta0[0]], np.log(np.maximum(np.diff(theta0), 0.05)), [1.0]])
-
-    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
-        d = params[1:n_cut]
-        theta = params[0] + np.concatenate([[0.0], np.cumsum(np.exp(d))])
-        beta = params[-1]
-        eta = theta[None, :] + beta * zs[:, None]  # (n, K-1)
-        F = np.hstack([np.zeros((len(zs), 1)), expit(eta), np.ones((len(zs), 1))])
-        dF = np.hstack([np.zeros((len(zs), 1)), F[:, 1:-1] * (1 - F[:, 1:-1]), np.zeros((len(zs), 1))])
-        rows = np.arange(len(zs))
-        p = np.maximum(F[rows, y + 1] - F[rows, y], 1e-12)
-        loss = -np.sum(w * np.log(p)) + ridge * np.sum(d**2)
-        # gradient with respect to theta_k (k = 0..K-2) and beta
-        g_upper, g_lower = -w * dF[rows, y + 1] / p, w * dF[rows, y] / p
-        g_theta = np.bincount(y, weights=g_upper, minlength=n_cut + 1)[:n_cut]
-        g_theta += np.bincount(np.maximum(y - 1, 0), weights=np.where(y > 0, g_lower, 0), minlength=n_cut)[:n_cut]
-        g_beta = np.sum((g_upper + g_lower) * zs)
-        g_d = np.exp(d) * np.cumsum(g_theta[::-1])[::-1][1:] + 2 * ridge * d
-        return loss, np.concatenate([[g_theta.sum()], g_d, [g_beta]])
-
-    res = minimize(nll, x0, jac=True, method="L-BFGS-B")
-    return {"theta0": float(res.x[0]), "log_gaps": res.x[1:n_cut].tolist(), "beta": float(res.x[-1]),
-            "z_mean": mean, "z_sd": sd}
-
-
-def _apply_cutpoints(z: np.ndarray, link: dict[str, Any]) -> np.ndarray:
-    theta = link["theta0"] + np.concatenate([[0.0], np.cumsum(np.exp(link["log_gaps"]))])
-    zs = (np.asarray(z, dtype=float) - link["z_mean"]) / link["z_sd"]
-    return _cumulative_to_dist(expit(theta[None, :] + link["beta"] * zs[:, None]))
-
-
-def _fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
-    """Calibrator softmax(a * log p + b) by weighted log loss, lightly pulled towards the identity."""
-    logp = np.log(np.clip(proba, EPS, 1.0))
-    onehot = np.eye(3)[y]
-    ridge = 1e-2 * w.sum() / len(w)
-
-    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
-        a, b = params[:3], params[3:]
-        z = a * logp + b
-        logq = log_softmax(z, axis=1)
-        loss = -np.sum(w[:, None] * onehot * logq) + ridge * (np.sum((a - 1) ** 2) + np.sum(b**2))
-        resid = w[:, None] * (np.exp(logq) - onehot)
-        grad = np.concatenate([(resid * logp).sum(0) + 2 * ridge * (a - 1), resid.sum(0) + 2 * ridge * b])
-        return loss, grad
-
-    res = minimize(nll, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), jac=True, method="L-BFGS-B",
-                   bounds=[(0.05, 20.0)] * 3 + [(None, None)] * 3)
-    return {"a": res.x[:3].tolist(), "b": res.x[3:].tolist()}
-
-
-def _apply_vector_scaling(proba: np.ndarray, calibrator: dict[str, list[float]] | None) -> np.ndarray:
-    if calibrator is None:
-        return proba
-    z = np.asarray(calibrator["a"]) * np.log(np.clip(proba, EPS, 1.0)) + np.asarray(calibrator["b"])
-    return softmax(z, axis=1)
-
-
-def _rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarray, scale: Scale) -> np.ndarray:
-    """Make the point distribution sum to the calibrated class probabilities (uniform inside an empty class)."""
-    cls = _classes_of_points(scale)
-    width = np.bincount(cls, minlength=3)
-    share = np.where(before[:, cls] > EPS, dist / np.maximum(before[:, cls], EPS), 1.0 / width[cls])
-    return share * after[:, cls]
-
-
-def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: ThresholdConfig) -> np.ndarray:
-    """Per-class log-probability offsets (passive fixed at 0) maximising weighted macro-F1, optionally subject
-    to per-class recall targets; when no offsets meet the targets the smallest total shortfall wins, and among
-    equals the offsets closest to plain argmax. Decision rule: argmax(log p + offsets)."""
-    if cfg.objective == "argmax":
-        return np.zeros(3)
-    logp = np.log(np.clip(proba, EPS, 1.0))
-    grid = np.linspace(-3.0, 3.0, 61)
-    targets = np.array([cfg.recall_targets.get(c, 0.0) for c in CLASSES]) if cfg.objective == "recall_targets" \
-        else np.zeros(3)
-    true_w = np.bincount(y, weights=w, minlength=3)
-    cells = y[:, None] * 3 + 9 * np.arange(len(grid))[None, :]  # confusion cell per (row, promoter offset)
-    best_key, best = None, np.zeros(3)
-    for t_det in grid:  # all promoter offsets at once; ties go to the lower class index, as argmax does
-        s0, s1, s2 = logp[:, [0]] + t_det, logp[:, [1]], logp[:, [2]] + grid[None, :]
-        is_det = (s0 >= s1) & (s0 >= s2)
-        pred = np.where(is_det, 0, np.where(s1 >= s2, 1, 2))
-        cm = np.bincount((cells + pred).ravel(), weights=np.repeat(w, len(grid)), minlength=9 * len(grid))
-        cm = cm.reshape(len(grid), 3, 3)
-        tp, pred_w = np.diagonal(cm, axis1=1, axis2=2), cm.sum(axis=1)
-        precision = np.divide(tp, pred_w, out=np.zeros_like(tp), where=pred_w > 0)
-        recall = np.divide(tp, true_w, out=np.zeros_like(tp), where=true_w > 0)
-        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
-                       where=precision + recall > 0)
-        shortfall = np.clip(targets - recall, 0, None).sum(axis=1)
-        for j, t_pro in enumerate(grid):
-            key = (-round(shortfall[j], 9), round(f1[j].mean(), 9), -abs(t_det) - abs(t_pro))
-            if best_key is None or key > best_key:
-                best_key, best = key, np.array([t_det, 0.0, t_pro])
-    return best
 
 
 # --------------------------------------------------------------------------------------------- the model
@@ -284,21 +79,21 @@ class NpsModel:
         """Raw outputs -> (point distribution or None, class probabilities), before calibration."""
         if formulation == "multiclass":
             return None, softmax(raw, axis=1)
-        dist = _apply_cutpoints(raw, link) if formulation == "regression" else _cumulative_to_dist(expit(raw))
-        return dist, _class_probs(dist, self.scale)
+        dist = apply_cutpoints(raw, link) if formulation == "regression" else cumulative_to_distribution(expit(raw))
+        return dist, class_probabilities(dist, self.scale)
 
     @_THREADPOOLS.wrap(limits=1, user_api="blas")  # tiny optimisations: BLAS threads only contend with LightGBM
     def _stage2_fit(self, formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray):
-        link = _fit_cutpoints(raw, score, w, self.scale) if formulation == "regression" else None
+        link = fit_cutpoints(raw, score, w, self.scale) if formulation == "regression" else None
         _, proba = self._base(formulation, raw, link)
-        calibrator = _fit_vector_scaling(proba, score_to_class(score, self.scale), w) if self.cfg.calibrate else None
+        calibrator = fit_vector_scaling(proba, score_to_class(score, self.scale), w) if self.cfg.calibrate else None
         return link, calibrator
 
     def _stage2_apply(self, formulation: str, raw: np.ndarray, link, calibrator):
         dist, proba = self._base(formulation, raw, link)
-        calibrated = _apply_vector_scaling(proba, calibrator)
+        calibrated = apply_vector_scaling(proba, calibrator)
         if dist is not None:
-            dist = _rescale_within_classes(dist, proba, calibrated, self.scale)
+            dist = rescale_within_classes(dist, proba, calibrated, self.scale)
         return dist, calibrated
 
     # ------------------------------------------------------------------ fitting
@@ -358,7 +153,7 @@ class NpsModel:
         w = w / w.mean()
         y = score_to_class(score, self.scale)
         self.feature_names_ = list(X.columns)
-        points, point_class = np.array(self.scale.points), _classes_of_points(self.scale)
+        points, point_class = np.array(self.scale.points), classes_of_points(self.scale)
         self.class_mean_score_ = [  # expected score of the multiclass formulation; class midpoint if unseen
             float(np.average(score[y == c], weights=w[y == c])) if w[y == c].sum() > 0
             else float(points[point_class == c].mean())
@@ -374,7 +169,8 @@ class NpsModel:
             self.selection_[formulation] = self._metrics(score, w, f["dist"], f["proba"], f["offsets"])
         metric = self.cfg.selection_metric
         sign = 1 if metric in LOWER_IS_BETTER else -1
-        self.formulation_ = min(candidates, key=lambda f: sign * np.nan_to_num(self.selection_[f][metric], nan=np.inf))
+        self.formulation_ = min(candidates, key=lambda f: sign * self.selection_[f][metric]
+                                if np.isfinite(self.selection_[f][metric]) else np.inf)
         chosen = fits[self.formulation_]
 
         # final boosters on every respondent, with the cross-validated round counts
@@ -459,12 +255,14 @@ class NpsModel:
 
     # ------------------------------------------------------------------ bootstrap support
     def refit_class_probabilities(self, X: pd.DataFrame, score: np.ndarray, weight_draws: Iterable[np.ndarray],
-                                  X_new: pd.DataFrame) -> Iterator[np.ndarray]:
-        """For each weight vector (e.g. bootstrap counts x response weights), refit the class-deciding boosters with
-        the fitted round counts (no CV), apply the fitted stage 2 to X_new and yield class probabilities (n_new, 3).
+                                  X_new: pd.DataFrame, max_rounds: int | None = None) -> Iterator[np.ndarray]:
+        """For each weight vector (e.g. bootstrap counts x response weights), refit the class-deciding boosters
+        (no CV), apply the fitted stage 2 to X_new and yield class probabilities (n_new, 3).
 
         The ordinal formulation refits only its two class-cut models (<= detractor_max, <= promoter_min - 1),
-        the only ones the class probabilities depend on. Binned data sets are built once and reused.
+        the only ones the class probabilities depend on. Binned data sets are built once and reused. With
+        `max_rounds`, a booster fitted with more rounds is refitted as a cheaper copy: `max_rounds` rounds with
+        the learning rate scaled up by the same factor (same total step size).
         """
         X, X_new = self._features(X), self._features(X_new)
         score = np.asarray(score, dtype=int)
@@ -473,7 +271,10 @@ class NpsModel:
         if self.formulation_ == "ordinal":
             used = sorted({self.scale.points.index(self.scale.detractor_max),
                            self.scale.points.index(self.scale.promoter_min - 1)})
-        params = {j: lgbm_params(self.cfg.params, self.seed, **targets[j][1]) for j in used}
+        rounds = {j: self.rounds_[j] if not max_rounds else min(self.rounds_[j], max_rounds) for j in used}
+        params = {j: lgbm_params(self.cfg.params, self.seed, **targets[j][1],
+                                 learning_rate=self.cfg.params.learning_rate * self.rounds_[j] / max(rounds[j], 1))
+                  for j in used}
         datasets = {j: lgb.Dataset(X, label=targets[j][0], params=params[j], free_raw_data=False).construct()
                     for j in used if self.boosters_[j] is not None}
         for weights in weight_draws:
@@ -485,13 +286,13 @@ class NpsModel:
                     parts[j] = np.full(len(X_new), self.constants_[j])
                     continue
                 datasets[j].set_weight(w)
-                booster = lgb.train(params[j], datasets[j], num_boost_round=self.rounds_[j])
+                booster = lgb.train(params[j], datasets[j], num_boost_round=rounds[j])
                 parts[j] = booster.predict(X_new, raw_score=True)
             if self.formulation_ == "ordinal":
                 d, p = parts[used[0]], parts[used[-1]]
                 cdf_det, cdf_pass = expit(d), np.maximum(expit(p), expit(d))
                 proba = np.column_stack([cdf_det, cdf_pass - cdf_det, 1 - cdf_pass])
-                yield _apply_vector_scaling(proba, self.calibrator_)
+                yield apply_vector_scaling(proba, self.calibrator_)
             else:
                 yield self._stage2_apply(self.formulation_, parts[0], self.link_, self.calibrator_)[1]
 

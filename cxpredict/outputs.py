@@ -213,10 +213,13 @@ def _process_alive(pid: int) -> bool:
 
 
 def _sweep_stale(final: Path) -> None:
-    """Remove temporary files and folders of `final` left by a writer that no longer runs (killed by SIGKILL)."""
-    prefix = f".{final.name}{STAGE_MARK}"
-    for leftover in final.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
-        pid = leftover.name[len(prefix):].split(".", 1)[0]
+    """Remove temporary files and folders of `final` left by a writer that no longer runs (killed by SIGKILL),
+    including the temporary files of writers that filled a staged path through `atomic_path` ('..name')."""
+    marker = f"{final.name}{STAGE_MARK}"
+    for leftover in final.parent.glob(f".*{glob.escape(marker)}*.tmp*"):
+        if not leftover.name.lstrip(".").startswith(marker):
+            continue
+        pid = leftover.name.lstrip(".")[len(marker):].split(".", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)

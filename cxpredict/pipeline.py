@@ -20,6 +20,7 @@ from .data import CustomerData, load_customers
 from .drift import profile_training
 from .drivers import DriverGroups, DriverStage
 from .features import FeatureManifest
+from .metrics import class_index, confusion, score_to_class
 from .response import fit_nps_stage, segment_frame
 from .provenance import Timer
 from .reasons import ReasonModel
@@ -67,6 +68,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         components["response"] = stage.response
         metrics["nps_formulation"] = nps.formulation_
         metrics["nps_cv"] = nps.cv_metrics_
+        metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
+            score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
+        ).tolist()
         metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
         reports["response"] = stage.response.summary() if stage.response is not None else None
         reports["nps_reliability"] = nps.reliability_

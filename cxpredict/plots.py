@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -22,6 +23,13 @@ SILENT, RESPONDENT, ACCENT = "#4a5568", "#2b6cb0", "#805ad5"
 MAX_DRIVERS = 12
 MAX_SEGMENTS = 15
 DPI = 100
+
+
+def _compact(value: float, _position=None) -> str:
+    """Axis numbers a manager reads at a glance: 250k, 1.2M."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    return f"{value / 1e3:.0f}k" if abs(value) >= 1e4 else f"{value:,.0f}"
 
 
 def _png(fig) -> str:
@@ -192,4 +200,6 @@ def segments(summary: pd.DataFrame) -> str:
     if has_var:
         axes[0, 1].barh(seg["label"], seg["value_at_risk"].fillna(0), color=colours)
         axes[0, 1].set_xlabel("value at risk (churn probability x value)")
+        axes[0, 1].xaxis.set_major_formatter(FuncFormatter(_compact))
+        axes[0, 1].xaxis.set_major_locator(MaxNLocator(5))
     return _png(fig)

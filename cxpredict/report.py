@@ -130,7 +130,8 @@ def _counts(run: RunFiles) -> dict[str, Any]:
         out["silent customers"] = int(n) - int(r)
         out["response rate (%)"] = 100.0 * int(r) / int(n)
     if run.response:
-        out["respondent-vs-silent AUC (0.5 = alike)"] = run.response.get("respondent_vs_silent_auc")
+        auc = run.response.get("respondent_vs_silent_auc")
+        out["respondent-vs-silent AUC (0.5 = alike)"] = None if auc is None else f"{auc:.2f}"
         out["effective sample size after weighting"] = run.response.get("effective_sample_size")
     return out
 
@@ -197,12 +198,13 @@ def section_quality(run: RunFiles) -> str:
                 "The confusion matrix shows how often each true class is predicted as each class; calibration "
                 "shows whether a predicted 30% chance really happens about 30% of the time.")]
     cv = (run.metrics or {}).get("nps_cv") or (run.nps_meta or {}).get("cv_metrics") or {}
-    confusion = cv.get("confusion") or ((run.evaluation or {}).get("metrics") or {}).get("confusion")
+    confusion = (run.metrics or {}).get("nps_cv_confusion") or cv.get("confusion") \
+        or ((run.evaluation or {}).get("metrics") or {}).get("confusion")
     if confusion is not None:
         parts.append(_img(plots.confusion_matrix(np.asarray(confusion, dtype=float), CLASSES),
                           "Confusion matrix (rows: true class, columns: predicted class)"))
     else:
-        parts.append(_missing("confusion matrix", "nps_cv.confusion in metrics.json"))
+        parts.append(_missing("confusion matrix", "nps_cv_confusion in the bundle's metrics.json"))
     if cv:
         per_class = pd.DataFrame([{"class": c, "precision": cv.get(f"{c}_precision"), "recall": cv.get(f"{c}_recall")}
                                   for c in CLASSES])

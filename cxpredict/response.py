@@ -42,10 +42,11 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from .config import Config, ResponseConfig
+from .config import Config, PopulationConfig, ResponseConfig
 from .errors import BundleError, ConfigError, InputError
-from .metrics import nps_from_classes, score_to_class
-from .nps import NpsModel, cross_fit, fold_ids, lgbm_params, train_booster
+from .lgbm import cross_fit, fold_ids, lgbm_params, train_booster
+from .metrics import nps_from_classes, score_to_class, standardized_differences
+from .nps import NpsModel
 
 FORMAT_VERSION = 1
 MIN_PROPENSITY = 1e-4
@@ -65,37 +66,6 @@ NOT_CORRECTABLE = (
 
 
 # --------------------------------------------------------------------------------------------- response model
-def standardized_differences(X: pd.DataFrame, group: np.ndarray, weights: np.ndarray | None = None) -> pd.DataFrame:
-    """Standardised mean difference (group - rest) per numeric feature and per category level.
-
-    `weights` (one per row of X) reweights both sides, e.g. respondents by their IPW weight, others by 1.
-    Denominator: sqrt of the mean of the two unweighted variances, so before/after values are comparable.
-    """
-    group = np.asarray(group, dtype=bool)
-    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
-    rows = []
-    for col in X.columns:
-        s = X[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy()
-            columns = {f"{col}={level}": (codes == i).astype(float) for i, level in enumerate(s.cat.categories)}
-        else:
-            columns = {col: s.to_numpy(dtype=float, na_value=np.nan)}
-        for name, v in columns.items():
-            ok = ~np.isnan(v)
-            a, b = ok & group, ok & ~group
-            if a.sum() < 2 or b.sum() < 2:
-                continue
-            sd = np.sqrt((v[a].var() + v[b].var()) / 2)
-            if sd <= 0:
-                continue
-            mean_a, mean_b = np.average(v[a], weights=w[a]), np.average(v[b], weights=w[b])
-            rows.append({"feature": name, "group_mean": float(mean_a), "rest_mean": float(mean_b),
-                         "smd": float((mean_a - mean_b) / sd)})
-    table = pd.DataFrame(rows, columns=["feature", "group_mean", "rest_mean", "smd"])
-    return table.reindex(table["smd"].abs().sort_values(ascending=False).index).reset_index(drop=True)
-
-
 class ResponseModel:
     """Cross-fitted response propensity. `fit` returns self; learned attributes end in `_`."""
 
@@ -112,14 +82,16 @@ class ResponseModel:
                              f"got {int(r.sum())} and {int((~r).sum())}")
         self.feature_names_ = list(X.columns)
         self.response_rate_ = float(r.mean())
-        y, w = r.astype(float), np.ones(len(r))
+        y = r.astype(float)
+        sampled, w = self._training_sample(r)
         params = lgbm_params(self.cfg.params, self.seed, objective="binary")
-        folds = fold_ids(r, self.cfg.cv_folds, self.seed)
+        folds = np.full(len(r), -1)
+        folds[sampled] = fold_ids(r[sampled], self.cfg.cv_folds, self.seed)
         raw, self.rounds_ = cross_fit(X, y, w, params, self.cfg.params.n_estimators, folds, r,
                                       self.cfg.early_stopping_rounds, self.seed)
         self.propensity_ = pd.Series(np.clip(1 / (1 + np.exp(-raw)), MIN_PROPENSITY, 1 - MIN_PROPENSITY),
                                      index=X.index, name="propensity")
-        self.booster_ = train_booster(X, y, w, params, self.rounds_)
+        self.booster_ = train_booster(X[sampled], y[sampled], w[sampled], params, self.rounds_)
         self.is_respondent_ = r
         self.auc_ = float(roc_auc_score(r, self.propensity_.to_numpy()))
         gain = self.booster_.feature_importance("gain")
@@ -134,6 +106,26 @@ class ResponseModel:
                 f"{self.cfg.overlap_auc_warning}): little overlap, so some silent customers have no look-alike "
                 "respondents; weights are extreme and predictions for them extrapolate. Treat the estimate with care.")
         return self
+
+    def _training_sample(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows the propensity models train on, and their weights.
+
+        Above `max_rows` customers each group (respondents, silent) is subsampled at random (the smaller group
+        keeps all its rows up to half of `max_rows`) and weighted by its inverse sampling rate, so probabilities
+        stay calibrated for everyone while training costs stay bounded. Customers left out are scored by every
+        fold model.
+        """
+        w = np.ones(len(r))
+        if len(r) <= self.cfg.max_rows:
+            return np.ones(len(r), dtype=bool), w
+        rng = np.random.default_rng(self.seed)
+        n_resp = min(int(r.sum()), max(self.cfg.max_rows // 2, self.cfg.max_rows - int((~r).sum())))
+        sampled = np.zeros(len(r), dtype=bool)
+        for group, n_keep in ((r, n_resp), (~r, min(int((~r).sum()), self.cfg.max_rows - n_resp))):
+            members = np.flatnonzero(group)
+            sampled[rng.choice(members, n_keep, replace=False)] = True
+            w[members] = len(members) / n_keep
+        return sampled, w
 
     def _differences(self, X: pd.DataFrame) -> list[dict[str, Any]]:
         """Top differences respondent vs comparison group, before and after weighting respondents."""
@@ -231,6 +223,7 @@ class PopulationNps:
     n_respondents: int
     se_model: float | None
     se_answer_noise: float
+    se_model_linearized: float
     bootstrap: int
     method: str
     assumption: str = ASSUMPTION
@@ -279,16 +272,26 @@ def _interval(estimate: float, se: float | None, level: float) -> tuple[float | 
     return estimate - z * se, estimate + z * se
 
 
+def _linearized_se(model: NpsModel, obs_diff: np.ndarray, train_weights: np.ndarray, silent_share: float) -> float:
+    """Cross-check of the bootstrap: the weighted residual-mean (regression-estimator) standard error in points,
+    from the respondents' cross-fitted residuals; calibration in the large ties the estimate's level to them."""
+    oof = model.oof_
+    residual = obs_diff - (oof["p_promoter"] - oof["p_detractor"]).to_numpy()
+    w = np.asarray(train_weights, dtype=float)
+    centred = residual - np.average(residual, weights=w)
+    return float(100 * silent_share * np.sqrt(np.sum(w**2 * centred**2)) / w.sum())
+
+
 def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions: pd.DataFrame,
-                            train_weights: np.ndarray, population_weights: np.ndarray | None, bootstrap: int,
-                            level: float = 0.90, bootstrap_sample: int = 20_000, seed: int = 0,
-                            segments: pd.DataFrame | None = None,
+                            train_weights: np.ndarray, population_weights: np.ndarray | None,
+                            cfg: PopulationConfig, seed: int = 0, segments: pd.DataFrame | None = None,
                             response: ResponseModel | None = None) -> PopulationNps:
     """Population NPS from observed + predicted answers with a refit-bootstrap interval (see module doc).
 
     score: one value per row of X, NaN for silent customers. predictions: `model.predict(X)`.
     train_weights / population_weights: respondents' NPS-training weights and 1/e weights (None: unweighted).
     """
+    bootstrap, level = cfg.bootstrap, cfg.interval
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
     n, n_resp = len(s), int(resp.sum())
@@ -303,7 +306,7 @@ def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions
 
     rng = np.random.default_rng(seed)
     labels = {c: _segment_labels(segments[c]).to_numpy() for c in (segments.columns if segments is not None else [])}
-    base = np.sort(rng.choice(silent, min(len(silent), bootstrap_sample), replace=False))
+    base = np.sort(rng.choice(silent, min(len(silent), cfg.bootstrap_sample), replace=False))
     extra = []
     for values in labels.values():  # make sure every segment level has silent customers to re-score
         for level_value in np.unique(values[silent]):
@@ -320,7 +323,7 @@ def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions
         draws = (rng.multinomial(n_resp, np.full(n_resp, 1 / n_resp)) * np.asarray(train_weights, dtype=float)
                  for _ in range(bootstrap))
         replicates = model.refit_class_probabilities(X.iloc[resp_rows], s[resp_rows].astype(int), draws,
-                                                     X.iloc[evaluated])
+                                                     X.iloc[evaluated], cfg.bootstrap_max_rounds)
         shifts = np.array([p[:, 2] - p[:, 0] for p in replicates])
     boot_ipw = np.array([
         _hajek(obs_diff[resp][idx], pop_w[idx]) for idx in
@@ -361,7 +364,9 @@ def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions
         estimate=overall["estimate"], low=overall["low"], high=overall["high"], level=level,
         naive_respondent_nps=overall["naive_respondent_nps"], ipw_respondent_nps=overall["ipw_respondent_nps"],
         ipw_low=ipw_low, ipw_high=ipw_high, n_customers=n, n_respondents=n_resp, se_model=overall["se_model"],
-        se_answer_noise=overall["se_answer_noise"], bootstrap=bootstrap, method=METHOD, notes=notes,
+        se_answer_noise=overall["se_answer_noise"],
+        se_model_linearized=_linearized_se(model, obs_diff[resp], train_weights, len(silent) / n),
+        bootstrap=bootstrap, method=METHOD, notes=notes,
         segments=segment_rows, response=None if response is None else response.summary(),
     )
 
@@ -404,9 +409,8 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     lap("nps_fit")
     predictions = nps.predict(X)
     lap("nps_predict")
-    population = estimate_population_nps(
-        nps, X, s, predictions, weights, population_weights, cfg.population.bootstrap, cfg.population.interval,
-        cfg.population.bootstrap_sample, cfg.seed, segments, response)
+    population = estimate_population_nps(nps, X, s, predictions, weights, population_weights, cfg.population,
+                                         cfg.seed, segments, response)
     lap("population")
     return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
                     timings=timings)

@@ -88,7 +88,8 @@ def find_run_files(root: str | Path) -> RunFiles:
         run.response = (response or {}).get("summary")
         run.sources["bundle"] = str(run.bundle_dir)
     population = _first(root, "population.json")
-    run.population = _json(population) or (run.metrics or {}).get("population")
+    run.population = _json(population) or (run.metrics or {}).get("population_nps") \
+        or (run.metrics or {}).get("population")
     if run.response is None and run.population:
         run.response = run.population.get("response")
     run.evaluation = _json(_first(root, "evaluation.json"))

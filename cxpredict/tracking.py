@@ -134,10 +134,16 @@ def start_run(
     mlflow = _mlflow()
     tracking_uri = resolve_tracking_uri(cfg, uri)
     mlflow.set_tracking_uri(tracking_uri)
+    from mlflow.exceptions import MlflowException
+
     launched_by_project = bool(os.environ.get("MLFLOW_RUN_ID"))
-    experiment_id = None if launched_by_project else _experiment_id(mlflow, cfg.tracking.experiment, tracking_uri)
     all_tags = {**provenance_tags(cfg, kind, fingerprints), **(tags or {})}
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or f"{cfg.name}-{kind}", tags=all_tags)
+    try:
+        experiment_id = None if launched_by_project else _experiment_id(mlflow, cfg.tracking.experiment, tracking_uri)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or f"{cfg.name}-{kind}", tags=all_tags)
+    except MlflowException as e:
+        raise ConfigError(f"MLflow tracking at {tracking_uri} is not usable: {e.message}. Fix --tracking-uri / "
+                          "MLFLOW_TRACKING_URI / tracking.uri, or run with --no-tracking.") from None
     token = _active_run_id.set(run.info.run_id)
     status = "FAILED"
     try:

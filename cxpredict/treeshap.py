@@ -1,10 +1,9 @@
 """Exact TreeSHAP for ONE output of a LightGBM model, summed into feature groups, in compiled parallel code.
 
-Why not `Booster.predict(pred_contrib=True)` or `shap.TreeExplainer`: for a 3-class model both explain all three
-classes (3x the trees) to return a customers x features x classes matrix, while drivers need one class summed
-into ~10 groups. This module parses the LightGBM text model, keeps only the trees of the wanted class, and
-computes path-dependent TreeSHAP values (the same values LightGBM's `pred_contrib` gives, verified to 1e-9 in
-the tests) with a numba kernel that runs over rows on all cores and writes group sums directly.
+Why: `Booster.predict(pred_contrib=True)` and `shap.TreeExplainer` explain all 3 classes of a multiclass model
+(3x the trees) into a rows x features x classes matrix; drivers need one class summed into ~10 groups. This
+module parses the LightGBM text model, keeps the wanted class's trees and computes path-dependent TreeSHAP (the
+values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel over rows on all cores.
 
 The algorithm (exact, no sampling): for a leaf l with value v, let U be the distinct features on its path,
 z_j the product of the cover fractions of the path's splits on feature j, and s_j = 1 when the row follows
@@ -13,20 +12,20 @@ TreeSHAP sum over subsets into a one-dimensional integral of a polynomial of deg
 
     phi_i += v * (s_i - z_i) * integral_0^1  prod_{j in U, j != i} (z_j (1 - t) + s_j t)  dt
 
-Gauss-Legendre quadrature with ceil(max|U| / 2) nodes per tree integrates it exactly. Like Linear TreeSHAP
-(Yu et al., 2022) the per-leaf polynomials are summed bottom-up, so feature i's share is taken once per split
-on i (at the deepest split on i above each leaf) instead of once per leaf and path feature: O(nodes x nodes_q)
-per tree and row with no divisions (1/f is precomputed), versus TreeSHAP's O(leaves x depth^2). The expected
-value is sum_l v_l * prod_j z_j.
+Gauss-Legendre quadrature with ceil(max|U| / 2) nodes per tree integrates it exactly. As in Linear TreeSHAP
+(Yu et al., 2022) the leaf polynomials are summed bottom-up, so feature i's share is taken once per split on i
+(the deepest one above each leaf): O(nodes x quadrature nodes) per tree and row, no divisions (the factors'
+inverses are precomputed), versus TreeSHAP's O(leaves x depth^2). 64 rows go through a tree together so the
+inner loops vectorise. The expected value is sum_l v_l * prod_j z_j.
 
-`path` attributions (Saabas) are the cheap approximation: each split hands the change in the cover-weighted
-mean of the subtree to its feature. They sum to the same raw output but are not Shapley values.
+`path` attributions (Saabas), the cheap approximation: each split hands the change in the cover-weighted mean
+of the subtree to its feature. They sum to the same raw output but are not Shapley values.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numba
@@ -121,10 +120,7 @@ class TreeArrays:
     max_positions: int
     feature_names: list[str]
     pandas_categorical: list[list] | None
-
-    @property
-    def n_trees(self) -> int:
-        return len(self.node_start) - 1
+    quad: dict[str, np.ndarray] = field(default_factory=dict)  # see _quadrature
 
 
 def _preorder(tree: dict) -> tuple[list[tuple], np.ndarray, float, int]:
@@ -202,7 +198,7 @@ def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
         return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
 
     pre = np.array(parts["pre"], dtype=np.float64).reshape(-1, 6)
-    return TreeArrays(
+    arrays = TreeArrays(
         node_start=np.array(node_start, dtype=np.int64), leaf_start=np.array(leaf_start, dtype=np.int64),
         pos_start=np.array(pos_start, dtype=np.int64), cat_start=np.array(cat_start, dtype=np.int64),
         feature=flat("feature", np.int64), threshold=flat("threshold", np.float64),
@@ -215,6 +211,8 @@ def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
         expected_value=float(expected), max_quad=int(max(tree_quad, default=1)), max_positions=int(max_positions),
         feature_names=booster.feature_name(), pandas_categorical=booster.pandas_categorical,
     )
+    arrays.quad = _quadrature(arrays)
+    return arrays
 
 
 # --------------------------------------------------------------------------------------------- input matrix
@@ -270,7 +268,7 @@ def _goes_left(value, node, threshold, decision, cat_start_t, cat_bounds, cat_bi
     return value <= threshold[node]
 
 
-ROWS_PER_LANE = 64  # rows explained together: the inner loops run across them, so they vectorise
+ROWS_PER_LANE = 64  # rows explained together (inner loops run across them); 64 measured best of 4..256
 
 
 @numba.njit(cache=True, parallel=True)
@@ -325,21 +323,18 @@ def _treeshap_kernel(X, column_of, n_out, node_start, leaf_start, pos_start, cat
                                 for i in range(lane):
                                     poly[k, q, i] = poly[par, q, i] * (base + hot[k, i] * tq)
                     node = pre_node[pos]
+                    v = 0.0  # internal nodes start with an empty leaf sum
                     if node >= 0:
                         g = n0 + node
                         for i in range(m):
                             left_of[k, i] = _goes_left(X[r0 + i, feature[g]], g, threshold, decision, cat_start[t],
                                                        cat_bounds, cat_bits)
-                        for q in range(nq):
-                            for i in range(lane):
-                                below[k, q, i] = 0.0
-                                deeper[k, q, i] = 0.0
                     else:
                         v = leaf_value[l0 + ~node]
-                        for q in range(nq):
-                            for i in range(lane):
-                                below[k, q, i] = v * poly[k, q, i]
-                                deeper[k, q, i] = 0.0
+                    for q in range(nq):
+                        for i in range(lane):
+                            below[k, q, i] = v * poly[k, q, i]
+                            deeper[k, q, i] = 0.0
                 # pass 2, children first: each split's feature gets (s - z) * integral(leaf sum / its factor)
                 for k in range(n_pos - 1, 0, -1):
                     pos = p0 + k
@@ -418,7 +413,7 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
                                 arrays.node_mean, arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits)
         if method != "exact":
             raise ValueError(f"unknown attribution method {method!r}; use 'exact' or 'path'")
-        q = _quadrature(arrays)
+        q = arrays.quad
         return _treeshap_kernel(X, column_of, n_out, arrays.node_start, arrays.leaf_start, arrays.pos_start,
                                 arrays.cat_start, arrays.feature, arrays.threshold, arrays.decision,
                                 arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits, arrays.pre_node,

@@ -325,7 +325,7 @@ def run_study(cfg: Config, problem: Problem, trials: int, timeout: float | None 
         with progress_bar(todo, f"tuning {problem.model} ({problem.metric})", "trials") as advance:
             study.optimize(_objective(problem), n_trials=todo, timeout=timeout, catch=(InputError, ValueError),
                            callbacks=[_log_trial(problem), lambda s, t: advance(1)])
-    return summarise(study, problem, storage, todo, time.perf_counter() - start)
+    return summarise(study, problem, storage, sum(_counts(study).values()) - done, time.perf_counter() - start)
 
 
 def summarise(study, problem: Problem, storage: str, new_trials: int, seconds: float) -> StudySummary:
@@ -440,6 +440,9 @@ def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = No
     start = time.perf_counter()
     result = TuneResult()
     problems = load_problems(cfg, models)
+    if not problems:
+        raise ConfigError(f"nothing to tune for --model {'/'.join(models)}: churn needs data.outcomes and "
+                          "churn.enabled: true")
     deadline = None if timeout is None else start + timeout
     for i, problem in enumerate(problems):
         budget = None if deadline is None else max(1.0, (deadline - time.perf_counter()) / (len(problems) - i))

@@ -7,7 +7,7 @@
   out-of-fold (5-fold cross-fitting over all customers); AUC and ECE are measured on the silent customers.
   The same figures without the NPS features give the lift of using them.
 - churners_captured_*: synthetic data (cxpredict.datasets, planted churn). Every customer's churn probability
-  is out-of-fold; the shipped playbook runs with its capacity-limited retention actions scaled to serve 5% of
+  is out-of-fold, drivers come from the drivers stage; the shipped playbook runs with its capacity-limited retention actions scaled to serve 5% of
   the customers together. We count the true churners among the customers those actions serve (not deferred),
   against random targeting of as many customers and against the same number chosen by churn probability alone.
 - scored_rows_per_s: segmenting + applying the shipped playbook (incl. capacity deferral) to 1,000,000 scored
@@ -41,6 +41,7 @@ from cxpredict.churn import (  # noqa: E402
 )
 from cxpredict.config import CLASSES, load_config, read_yaml  # noqa: E402
 from cxpredict.data import load_customers  # noqa: E402
+from cxpredict.drivers import DriverStage  # noqa: E402
 from cxpredict.features import FeatureManifest  # noqa: E402
 from cxpredict.nps import NpsModel  # noqa: E402
 from cxpredict.outputs import write_json  # noqa: E402
@@ -143,9 +144,12 @@ def synthetic_scored(n: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd
             dtype="str"),
         **{c: pred[c].to_numpy() for c in ("predicted_score", "p_detractor", "p_passive", "p_promoter")},
         "predicted_class": pred["predicted_class"].to_numpy(),
-        **{f"driver_{k}": pd.array([None] * len(X), dtype="str") for k in (1, 2, 3)},
         "churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value),
     })
+    drivers = DriverStage.create(nps, None, cfg.drivers)  # driver_1..3 route detractors between the call-backs
+    if drivers is not None:
+        found = drivers.columns(X, pred, data.frame)
+        scored = pd.concat([scored, found.reset_index(drop=True).set_axis(scored.index)], axis=1)
     truth = synth.truth["churned"].reindex(X.index.astype("str")).to_numpy()
     return scored, pd.Series(truth, index=scored.index), cfg
 

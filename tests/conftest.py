@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,11 +11,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TELCO_DIR = ROOT.parent / "shared" / "datasets" / "ibm_telco"
 
+# pytest-xdist runs two workers on two cores: one LightGBM thread each, and OpenMP threads that sleep instead of
+# spinning while they wait (spinning threads of two processes starve each other: 10x slower training).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Small, single-threaded models for the shared demo fixtures: tests check behaviour, benchmarks check quality.
+FAST_OVERRIDES = [
+    "nps.formulation=multiclass",
+    "nps.params.n_estimators=60",
+    "nps.params.n_jobs=1",
+    "nps.cv_folds=3",
+    "response.params.n_estimators=50",
+    "response.params.n_jobs=1",
+    "population.bootstrap=10",
+    "churn.params.n_estimators=60",
+    "churn.params.n_jobs=1",
+    "churn.measure_nps_lift=false",
+    "drivers.reason_params.n_estimators=40",
+    "drivers.reason_params.n_jobs=1",
+]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _mlflow_store_outside_the_repo(tmp_path_factory):
     """Commands track to MLflow by default; in tests they log to a throwaway sqlite store, never ./mlflow.db."""
-    import os
 
     if "MLFLOW_TRACKING_URI" not in os.environ:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
@@ -51,7 +71,7 @@ def demo_config_path(tmp_path_factory) -> Path:
 def demo_config(demo_config_path):
     from cxpredict.config import load_config
 
-    return load_config(demo_config_path, ["nps.params.n_estimators=60", "nps.cv_folds=3"])
+    return load_config(demo_config_path, FAST_OVERRIDES)
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +79,9 @@ def fast_demo_config_path(demo_config_path) -> Path:
     """demo.yaml with small models, as a file, for tests that go through the CLI or `mlflow run` subprocesses."""
     import yaml
 
-    raw = yaml.safe_load(demo_config_path.read_text(encoding="utf-8"))
-    raw["nps"].update({"cv_folds": 3, "params": {**raw["nps"]["params"], "n_estimators": 60, "n_jobs": 1}})
-    raw.setdefault("population", {})["bootstrap"] = 5
+    from cxpredict.config import apply_overrides
+
+    raw = apply_overrides(yaml.safe_load(demo_config_path.read_text(encoding="utf-8")), FAST_OVERRIDES)
     path = demo_config_path.with_name("demo_fast.yaml")
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cxpredict import metrics as m
@@ -88,3 +89,11 @@ def test_nps_metrics_bundle_has_the_reported_keys():
     assert out["detractor_recall"] == 1.0 and out["detractor_precision"] == 0.5
     assert out["score_mae"] == pytest.approx((1 + 0 + 0 + 5) / 4)
     assert {"log_loss", "qwk", "macro_f1", "ece_detractor", "lift_at_10", "promoter_recall"} <= set(out)
+
+
+def test_standardized_differences_by_hand():
+    X = pd.DataFrame({"x": [1.0, 3.0, 0.0, 2.0], "c": pd.Categorical(["a", "a", "b", "a"])})
+    table = m.standardized_differences(X, np.array([True, True, False, False]))
+    x = table.set_index("feature").loc["x"]
+    assert x["smd"] == pytest.approx((2.0 - 1.0) / np.sqrt((1.0 + 1.0) / 2))
+    assert table.loc[table["feature"] == "c=a", "smd"].item() == pytest.approx((1.0 - 0.5) / np.sqrt(0.125))

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from cxpredict.config import NpsModelConfig, Scale, ThresholdConfig
+from cxpredict.config import NpsModelConfig, Scale
 from cxpredict.errors import InputError
-from cxpredict.nps import NpsModel, _apply_cutpoints, _fit_cutpoints, fold_ids, tune_offsets
+from cxpredict.nps import NpsModel
 
 SCALE = Scale()
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
@@ -112,49 +112,6 @@ def test_auto_selects_the_best_formulation_by_the_configured_metric(data):
     assert set(model.selection_) == {"multiclass", "regression", "ordinal"}
     best = min(model.selection_, key=lambda f: model.selection_[f]["log_loss"])
     assert model.formulation_ == best
-
-
-def test_tune_offsets_finds_the_best_grid_point_and_meets_recall_targets():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 400)
-    proba = rng.dirichlet([1, 1, 1], 400) * 0.5 + np.eye(3)[y] * 0.5 * rng.uniform(0, 1, (400, 1))
-    proba /= proba.sum(axis=1, keepdims=True)
-    w = np.ones(400)
-    from cxpredict.metrics import macro_f1, per_class_precision_recall
-
-    offsets = tune_offsets(proba, y, w, ThresholdConfig(objective="macro_f1"))
-    tuned = np.argmax(np.log(proba) + offsets, axis=1)
-    plain = np.argmax(proba, axis=1)
-    assert macro_f1(y, tuned) >= macro_f1(y, plain) - 1e-12
-    for t_det in (-1.0, 0.0, 0.7):  # no other grid point beats the tuned one
-        for t_pro in (-0.5, 0.0, 1.2):
-            other = np.argmax(np.log(proba) + [t_det, 0, t_pro], axis=1)
-            assert macro_f1(y, tuned) >= macro_f1(y, other) - 1e-9
-    target = ThresholdConfig(objective="recall_targets", recall_targets={"detractor": 0.9})
-    recall = per_class_precision_recall(y, np.argmax(np.log(proba) + tune_offsets(proba, y, w, target), axis=1))
-    assert recall["detractor"]["recall"] >= 0.9
-    assert (tune_offsets(proba, y, w, ThresholdConfig(objective="argmax")) == 0).all()
-
-
-def test_cutpoint_link_recovers_a_proportional_odds_model():
-    rng = np.random.default_rng(1)
-    z = rng.normal(size=20_000)
-    theta = np.array([-2.0, -0.5, 0.4, 1.5])  # CSAT 1-5: P(score <= k) = sigmoid(theta_k + 1.3 z)
-    cdf = 1 / (1 + np.exp(-(theta[None, :] + 1.3 * z[:, None])))
-    score = 1 + (rng.random(len(z))[:, None] > cdf).sum(axis=1)
-    csat = Scale(min=1, max=5, detractor_max=3, promoter_min=5)
-    link = _fit_cutpoints(z, score, np.ones(len(z)), csat)
-    assert link["beta"] * 1 / link["z_sd"] == pytest.approx(1.3, abs=0.08)
-    dist = _apply_cutpoints(np.array([0.0]), link)
-    expected = np.diff(np.r_[0, 1 / (1 + np.exp(-theta)), 1])
-    assert dist[0] == pytest.approx(expected, abs=0.03)
-
-
-def test_folds_are_stratified_and_balanced():
-    strata = np.r_[np.zeros(90, int), np.ones(10, int)]
-    folds = fold_ids(strata, 5, seed=0)
-    assert np.bincount(folds).tolist() == [20] * 5
-    assert all(np.bincount(folds[strata == 1]) == 2)
 
 
 def test_bad_scores_raise_input_error(data):

@@ -98,13 +98,16 @@ def test_stale_temporaries_of_dead_writers_are_swept(tmp_path):
     dead_pid = int(dead.stdout)
     stale = tmp_path / f".scored.csv.cxpid{dead_pid}.abc.tmp.csv"
     stale_dir = tmp_path / f".scored.csv.cxpid{dead_pid}.def.tmpdir"
+    stale_inner = tmp_path / f"..scored.csv.cxpid{dead_pid}.abc.tmp.csv.x1y2.tmp"  # atomic_path into a staged path
+    other = tmp_path / f".other.csv.cxpid{dead_pid}.abc.tmp.csv"  # another output's: not ours to remove
     alive = tmp_path / f".scored.csv.cxpid{os.getppid()}.ghi.tmp.csv"  # a running writer: left alone
-    for path in (stale, alive):
+    for path in (stale, alive, stale_inner, other):
         path.write_text("partial")
     stale_dir.mkdir()
     with StagedOutputs() as staged:
         staged.path(tmp_path / "scored.csv")
-    assert not stale.exists() and not stale_dir.exists() and alive.exists()
+    assert not stale.exists() and not stale_dir.exists() and not stale_inner.exists()
+    assert alive.exists() and other.exists()
 
 
 def test_sigterm_becomes_interrupted_and_is_held_during_commit(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ def test_scored_file_has_one_row_per_customer_and_documented_columns(demo_config
     assert scored.loc[~scored["is_respondent"], "observed_score"].isna().all()
     assert scored.loc[scored["is_respondent"], "observed_score"].notna().all()
     manifest = result.manifest
-    for key in ["seed", "config_hash", "data_fingerprints", "package_versions", "bundle_hash", "rows", "timings"]:
+    for key in ["seed", "config_hash", "data_fingerprints", "package_versions", "bundle", "rows", "timings"]:
         assert key in manifest
+    assert manifest["bundle"]["content_hash"]
     assert manifest["rows"] == len(scored)

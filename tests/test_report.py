@@ -145,6 +145,7 @@ def test_report_of_a_real_training_and_scoring_run(demo_config, trained_bundle, 
     assert all(f'<section id="{key}">' in text for key, _ in report.SECTIONS)
     images = _images(text)
     assert len(images) >= 5
+    assert any(alt.startswith("Confusion matrix") for alt, _ in images), "training stores the out-of-fold matrix"
     assert all(pixels[..., :3].std() > 0.02 for _, pixels in images)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from cxpredict.config import ResponseConfig, config_from_dict
 from cxpredict.metrics import nps_from_scores
-from cxpredict.response import NOT_CORRECTABLE, ResponseModel, fit_nps_stage, standardized_differences
+from cxpredict.response import NOT_CORRECTABLE, ResponseModel, fit_nps_stage
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
 
@@ -63,6 +63,7 @@ def test_weighting_moves_a_biased_respondent_nps_toward_the_truth(biased_run):
     assert abs(pop.estimate - truth) < 0.3 * naive_error
     assert pop.low < pop.estimate < pop.high
     assert abs(pop.estimate - truth) < 3 * (pop.high - pop.low)
+    assert 0.5 < pop.se_model / pop.se_model_linearized < 2  # the refit bootstrap agrees with the linearisation
 
 
 def test_interval_widens_as_respondents_get_fewer():
@@ -112,17 +113,22 @@ def test_low_overlap_is_warned():
     assert model.auc_ > 0.85 and "little overlap" in model.overlap_warning_
 
 
+def test_large_populations_train_the_propensity_on_a_weighted_subsample():
+    X, _ = population(n=4000, seed=6)
+    resp = respond(X, 0.1, 0.9, seed=7)
+    full = ResponseModel(ResponseConfig(params=FAST, cv_folds=3), seed=0).fit(X, resp)
+    sub = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, resp)
+    assert sub.propensity_.notna().all() and len(sub.propensity_) == len(X)
+    assert abs(sub.propensity_.mean() - resp.mean()) < 0.02  # weighted up: still calibrated for everyone
+    assert np.corrcoef(sub.propensity_, full.propensity_)[0, 1] > 0.8
+    mostly = respond(X, 0.9, 0.9, seed=8)  # the silent are the small group now: all of them are kept
+    high = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, mostly)
+    assert abs(high.propensity_.mean() - mostly.mean()) < 0.02
+
+
 def test_response_model_roundtrip(biased_run, tmp_path):
     X, _, _, stage = biased_run
     stage.response.save(tmp_path / "response")
     loaded = ResponseModel.load(tmp_path / "response")
     np.testing.assert_array_equal(loaded.predict(X), stage.response.predict(X))
     assert loaded.summary()["respondent_vs_silent_auc"] == stage.response.auc_
-
-
-def test_standardized_differences_by_hand():
-    X = pd.DataFrame({"x": [1.0, 3.0, 0.0, 2.0], "c": pd.Categorical(["a", "a", "b", "a"])})
-    table = standardized_differences(X, np.array([True, True, False, False]))
-    x = table.set_index("feature").loc["x"]
-    assert x["smd"] == pytest.approx((2.0 - 1.0) / np.sqrt((1.0 + 1.0) / 2))
-    assert table.loc[table["feature"] == "c=a", "smd"].item() == pytest.approx((1.0 - 0.5) / np.sqrt(0.125))

@@ -17,7 +17,7 @@ def _bundle(folder, metrics):
 
 def test_mlflow_artifact_layout_is_found(tmp_path):
     """A demo run in MLflow holds bundle/ and scoring/; manifest paths point at the machine that scored."""
-    _bundle(tmp_path / "bundle", {"n_customers": 3, "population": {"estimate": -5.0}})
+    _bundle(tmp_path / "bundle", {"n_customers": 3, "population_nps": {"estimate": -5.0}})
     scoring = tmp_path / "scoring"
     scoring.mkdir()
     pd.DataFrame({"customer_id": ["a", "b", "c"], "is_respondent": [True, False, False],

@@ -121,6 +121,13 @@ def test_download_unknown_model_is_a_bundle_error(clean_env, store_uri):
         tracking.download_bundle("models:/no-such-model@champion", tracking_uri=store_uri)
 
 
+def test_unreachable_server_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(ConfigError, match="--no-tracking"):
+        with tracking.start_run(_cfg(), "train", uri=f"http://127.0.0.1:{_free_port()}"):
+            pass
+
+
 def test_register_needs_tracking():
     with pytest.raises(ConfigError, match="--register"):
         tracking.require_enabled(_cfg(), "--register", no_tracking=True)
