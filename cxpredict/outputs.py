@@ -41,15 +41,17 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are for others to read
+    tmp = None
     try:
+        with _hold_signals():  # a SIGTERM between creating and recording the file would leak it
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+            tmp = Path(tmp_name)
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs are for others to read
         yield tmp
         os.replace(tmp, final)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -297,10 +299,11 @@ class StagedOutputs:
     def path(self, final: str | Path) -> Path:
         final = Path(final).absolute()
         if final not in self.files:
-            fd, name = tempfile.mkstemp(suffix=f".tmp{final.suffix}", **self._temp_name(final))
-            os.close(fd)
-            os.chmod(name, 0o666 & ~current_umask())
-            self.files[final] = Path(name)
+            with _hold_signals():  # created and recorded at once, so discard() always finds it
+                fd, name = tempfile.mkstemp(suffix=f".tmp{final.suffix}", **self._temp_name(final))
+                self.files[final] = Path(name)
+                os.close(fd)
+                os.chmod(name, 0o666 & ~current_umask())
         return self.files[final]
 
     def commit(self, last: tuple[str | Path, ...] = ()) -> list[Path]:
@@ -315,8 +318,9 @@ class StagedOutputs:
 
     def scratch_dir(self, final: str | Path) -> Path:
         """A hidden working folder beside `final` (e.g. a spool of scored batches), removed when the block ends."""
-        folder = Path(tempfile.mkdtemp(suffix=".tmpdir", **self._temp_name(Path(final).absolute())))
-        self.scratch.append(folder)
+        with _hold_signals():
+            folder = Path(tempfile.mkdtemp(suffix=".tmpdir", **self._temp_name(Path(final).absolute())))
+            self.scratch.append(folder)
         return folder
 
     def discard(self) -> None:

@@ -138,7 +138,8 @@ def main() -> int:
     ap.add_argument("--growth-rows", type=int, default=None, help="second size for the memory check [3 x rows]")
     ap.add_argument("--respondents", type=int, default=10_000, help="respondents the bundle is trained on")
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
-    ap.add_argument("--work", type=Path, default=None, help="working folder (kept); default: a temporary one")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="working folder, kept and reused by a later run (bundle, populations); default: temporary")
     ap.add_argument("--quick", action="store_true", help="100k rows (300k for memory), 2,000 respondents")
     args = ap.parse_args()
     if args.quick:
@@ -163,19 +164,27 @@ def bench(args, growth_rows: int, work: Path) -> dict:
     from cxpredict.pipeline import train
 
     customers = int(round(args.respondents / RESPONSE_RATE))
-    log(f"training data: {customers} customers, ~{args.respondents} respondents")
-    write_tables(generate(n_customers=customers, seed=0, response_rate=RESPONSE_RATE), work / "train", fmt="parquet")
     config = demo_config(work / "train", work / "configs", "parquet")
-    t0 = time.perf_counter()
-    bundle = train(load_config(config), work / "model").bundle_path
-    train_seconds = time.perf_counter() - t0
-    log(f"bundle trained in {train_seconds:.0f}s")
+    bundle, train_seconds = work / "model", None
+    if not (bundle / "bundle.json").is_file():  # a kept --work folder is reused: same data, same bundle
+        log(f"training data: {customers} customers, ~{args.respondents} respondents")
+        write_tables(generate(n_customers=customers, seed=0, response_rate=RESPONSE_RATE), work / "train",
+                     fmt="parquet")
+        t0 = time.perf_counter()
+        bundle = train(load_config(config), bundle).bundle_path
+        train_seconds = round(time.perf_counter() - t0, 1)
+        log(f"bundle trained in {train_seconds:.0f}s")
 
     sizes = sorted({args.rows, growth_rows} - {0})
     populations = {}
     for n in sizes:
+        folder = work / f"population-{n}"
+        if folder.is_dir() and sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet")) == n:
+            populations[n] = folder
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
         t0 = time.perf_counter()
-        populations[n] = make_population(n, work / f"population-{n}", work, config)
+        populations[n] = make_population(n, folder, work, config)
         log(f"population of {n} rows written in {time.perf_counter() - t0:.0f}s")
 
     pop = populations[args.rows]
@@ -218,7 +227,7 @@ def bench(args, growth_rows: int, work: Path) -> dict:
         "drivers_in_output": "driver_1" in columns,
         "output_format": "parquet",
         "runs": {"end_to_end": full, "predict_only": predict_only, "rerun": rerun, "growth": growth, "kill": kill},
-        "train": {"customers": customers, "respondents_target": args.respondents, "seconds": round(train_seconds, 1)},
+        "train": {"customers": customers, "respondents_target": args.respondents, "seconds": train_seconds},
         "machine": {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "versions": package_versions(),
     }
