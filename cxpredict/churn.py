@@ -25,7 +25,6 @@ churn-adjusted, because `value_at_risk = churn_prob * value` is the expected rev
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .config import ChurnConfig, Config, ValueConfig
-from .errors import BundleError, ConfigError, InputError
+from .errors import BundleError, ConfigError, InputError, did_you_mean
 from .metrics import expected_calibration_error, reliability_table
 from .nps import NpsModel, lgbm_params
 
@@ -199,10 +198,9 @@ class ChurnModel:
         """Calibrated churn probability within the horizon, one per row of X."""
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
-            hint = difflib.get_close_matches(missing[0], list(X.columns), n=1)
             raise InputError(
                 f"churn model: {len(missing)} feature column(s) missing, e.g. '{missing[0]}'"
-                + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                + did_you_mean(missing[0], X.columns)
                 + ("; the model was trained with NPS probabilities as features, add them with with_nps_features()"
                    if any(m in NPS_FEATURES.values() for m in missing) else "")
             )
@@ -360,10 +358,9 @@ def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
     if cfg.column is None:
         return np.full(len(frame), float(cfg.default))
     if cfg.column not in frame.columns:
-        hint = difflib.get_close_matches(cfg.column, [str(c) for c in frame.columns], n=1)
         raise ConfigError(
             f"churn.value.column '{cfg.column}' is not a behaviour column"
-            + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            + did_you_mean(cfg.column, frame.columns)
             + "; set it to a revenue column, or remove it to value every customer at churn.value.default"
         )
     s = frame[cfg.column]

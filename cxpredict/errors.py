@@ -54,3 +54,11 @@ def first_rows(rows, limit: int = 5) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     more = f" (and {len(rows) - limit} more)" if len(rows) > limit else ""
     return f"row{'s' if len(rows) != 1 else ''} {shown}{more}"
+
+
+def did_you_mean(name: str, options) -> str:
+    """' (did you mean 'x'?)' for the closest of `options`, or '' — the hint every unknown-name error carries."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

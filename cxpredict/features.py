@@ -8,7 +8,6 @@ The manifest is plain JSON so a model bundle never needs pickle.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .config import FeaturesConfig
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, did_you_mean
 
 UNKNOWN = "unknown"
 OTHER = "other"
@@ -30,11 +29,6 @@ def _is_text(s: pd.Series) -> bool:
         or pd.api.types.is_bool_dtype(s)
         or s.dtype == object
     )
-
-
-def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass
@@ -53,7 +47,7 @@ class FeatureManifest:
         if cfg.include is not None:
             missing = [c for c in cfg.include if c not in available]
             if missing:
-                hints = "; ".join(f"'{m}'{_suggest(m, available)}" for m in missing)
+                hints = "; ".join(f"'{m}'{did_you_mean(m, available)}" for m in missing)
                 raise ConfigError(f"features.include names columns not in the behaviour data: {hints}")
             chosen = list(cfg.include)
         else:
@@ -91,7 +85,7 @@ class FeatureManifest:
         cols = [str(c) for c in columns]
         missing = [c for c in self.names if c not in cols]
         if missing:
-            hints = "; ".join(f"'{m}'{_suggest(m, cols)}" for m in missing[:10])
+            hints = "; ".join(f"'{m}'{did_you_mean(m, cols)}" for m in missing[:10])
             raise InputError(
                 f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
                 "Provide them, or retrain the model without them."

@@ -16,7 +16,6 @@ show: customers per rule, rules that match nobody, and partial overlaps where ru
 from __future__ import annotations
 
 import ast
-import difflib
 import logging
 import re
 from collections.abc import Iterable
@@ -29,7 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .config import CLASSES, _format_validation, read_yaml
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
 WORK_ORDER_STRATEGIES = ("retention", "win-back")  # default: these rules raise a front-line work order
@@ -280,17 +279,14 @@ def validate_columns(playbook: Playbook, columns: Iterable[str], source: str = "
         used = node_columns(rule.node) + ([rule.priority_by] if rule.priority_by else [])
         for col in dict.fromkeys(used):
             if col not in available:
-                close = difflib.get_close_matches(col, available, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                problems.append(f"  - rule '{rule.name}': unknown column '{col}'{hint}")
+                problems.append(f"  - rule '{rule.name}': unknown column '{col}'{did_you_mean(col, available)}")
         for cond in node_conds(rule.node):
             if cond.column in CLASS_COLUMNS:
                 values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
                 for v in values:
                     if v is not None and v not in CLASSES:
-                        close = difflib.get_close_matches(str(v), CLASSES, n=1)
-                        hint = f" (did you mean '{close[0]}'?)" if close else ""
-                        problems.append(f"  - rule '{rule.name}': '{cond.column}' is never '{v}'{hint}; "
+                        problems.append(f"  - rule '{rule.name}': '{cond.column}' is never '{v}'"
+                                        f"{did_you_mean(v, CLASSES)}; "
                                         f"classes are {', '.join(CLASSES)}")
     if problems:
         raise ConfigError(f"{source}: {len(problems)} problem(s) with rule columns\n" + "\n".join(problems)

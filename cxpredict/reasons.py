@@ -188,7 +188,8 @@ class ReasonModel:
                               f"supported {FORMAT_VERSION}; retrain with this cxpredict version")
         model = cls(DriversConfig(**meta["config"]), meta["seed"])
         model.codes_, model.dropped_codes_ = meta["codes"], meta["dropped_codes"]
-        model.feature_names_, model.threshold_, model.metrics_ = meta["feature_names"], meta["threshold"], meta["metrics"]
+        model.feature_names_, model.threshold_ = meta["feature_names"], meta["threshold"]
+        model.metrics_ = meta["metrics"]
         model.boosters_ = [lgb.Booster(model_file=str(directory / f)) for f in meta["files"]]
         return model
 

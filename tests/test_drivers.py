@@ -63,7 +63,8 @@ def test_exact_attributions_equal_lightgbm_pred_contrib(multiclass):
     n_features = len(booster.feature_name())
     for class_index in range(3):
         explainer = DriverExplainer(booster, class_index, DriverGroups.from_config(_groups(), booster.feature_name()))
-        contrib = booster.predict(X, pred_contrib=True)[:, class_index * (n_features + 1):(class_index + 1) * (n_features + 1)]
+        width = n_features + 1  # pred_contrib: per class, the features then the expected value
+        contrib = booster.predict(X, pred_contrib=True)[:, class_index * width:(class_index + 1) * width]
         np.testing.assert_allclose(explainer.feature_attributions(X), contrib[:, :n_features], rtol=0, atol=1e-9)
         assert explainer.expected_value == pytest.approx(contrib[0, n_features], abs=1e-9)
 
@@ -183,7 +184,7 @@ def test_unknown_segment_column_is_a_config_error():
 
 # --------------------------------------------------------------------------------------------- recovery
 @pytest.mark.slow
-def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path):
+def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
     """20k customers, 15% response (3,000 respondents; measured: top-1 0.86, top-3 0.96 with the default
     subset). Thresholds leave room for seed noise; the 200k / 3% benchmark holds the 0.85 / 0.95 targets."""
     from cxpredict.config import load_config
@@ -191,11 +192,10 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path):
     from cxpredict.datasets import generate, write_tables
     from cxpredict.features import FeatureManifest
     from cxpredict.nps import NpsModel
-    from tests.conftest import ROOT
 
     synthetic = generate(n_customers=20_000, seed=0, response_rate=0.15)
     write_tables(synthetic, tmp_path / "data")
-    cfg = load_config(ROOT / "configs" / "demo.yaml", [f"data.dir={tmp_path / 'data'}", "nps.cv_folds=3"])
+    cfg = load_config(repo_root / "configs" / "demo.yaml", [f"data.dir={tmp_path / 'data'}", "nps.cv_folds=3"])
     data = load_customers(cfg)
     manifest = FeatureManifest.fit(data.frame, cfg.features)
     X = manifest.transform(data.frame)
