@@ -133,6 +133,7 @@ def score(
 
     SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
     """
+    import contextlib
     import tempfile
 
     cfg = _load(config, set_)
@@ -141,10 +142,10 @@ def score(
     from .scoring import score as run_score
     from .tracking import download_bundle, is_tracking_uri, log_score_outputs, log_tags
 
-    with terminate_gracefully(), tempfile.TemporaryDirectory(prefix="cxpredict-model-") as fetched, \
-            _tracked(cfg, "score", tracking_uri, no_tracking):
-        bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if is_tracking_uri(model)
-                             else Path(model))
+    registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run
+    with terminate_gracefully(), contextlib.ExitStack() as stack, _tracked(cfg, "score", tracking_uri, no_tracking):
+        fetched = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxpredict-model-")) if registered else None
+        bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if registered else Path(model))
         log_tags({"cxpredict.model": model})
         result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift)
         log_score_outputs(result.manifest, result.manifest_path)

@@ -37,7 +37,7 @@ DEFAULT_DB_NAME = "mlflow.db"
 BUNDLE_ARTIFACT_PATH = "bundle"
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
 PARAM_BATCH = 100  # MLflow's limit on parameters per batch call
-MAX_ARTIFACT_MB = 200.0  # larger output files are not copied into the tracking store
+MAX_ARTIFACT_MB = 20.0  # larger outputs (a nightly 1M-row scored file) are named in a tag, not copied
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 # the run id of the cxpredict run currently open in this context (None: tracking off / no run)
