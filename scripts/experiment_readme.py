@@ -2,8 +2,8 @@
 
     python scripts/experiment_readme.py experiments/telco_mnar15 [experiments/synthetic_mar ...]
 
-study.yaml: title, question, commands (list), tables, notes (list). A table has `columns` (JSON key -> header)
-and `rows` (label, file relative to the study folder, dotted `path` to the node inside the JSON). A node with
+study.yaml: title, question, commands (list), tables, notes (list). A table has `columns` (JSON key -> header, or
+-> [header, digits]) and `rows` (label, file relative to the study folder, dotted `path` to the node inside the JSON). A node with
 `mean`/`std` dicts (the bench scripts' summaries) gives "mean ± std" cells; any other node gives its own values.
 A row whose file is missing says so instead of failing, so the README also shows what has not been run yet.
 """
@@ -47,9 +47,11 @@ def _cell(node: Any, key: str, digits: int) -> str:
 
 
 def render_table(folder: Path, table: dict, sources: dict[str, str]) -> list[str]:
-    columns: dict[str, str] = table["columns"]
-    digits = int(table.get("digits", 3))
-    lines = [f"### {table['title']}", "", "| | " + " | ".join(columns.values()) + " |",
+    default_digits = int(table.get("digits", 3))
+    # a column is `key: header` or `key: [header, digits]`
+    columns = {k: (v, default_digits) if isinstance(v, str) else (v[0], int(v[1]))
+               for k, v in table["columns"].items()}
+    lines = [f"### {table['title']}", "", "| | " + " | ".join(h for h, _ in columns.values()) + " |",
              "|---|" + "---|" * len(columns)]
     for row in table["rows"]:
         path = folder / row["file"]
@@ -60,7 +62,8 @@ def render_table(folder: Path, table: dict, sources: dict[str, str]) -> list[str
         sources[row["file"]] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         size = f" ({data['size']} size)" if data.get("size") not in (None, "full") else ""
         node = _node(data, row.get("path"))
-        lines.append(f"| {row['label']}{size} | " + " | ".join(_cell(node, k, digits) for k in columns) + " |")
+        lines.append(f"| {row['label']}{size} | " + " | ".join(_cell(node, k, d) for k, (_, d) in columns.items())
+                     + " |")
     if table.get("caption"):
         lines += ["", table["caption"]]
     return lines + [""]

@@ -32,12 +32,17 @@ FAST_OVERRIDES = [
 ]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mlflow_store_outside_the_repo(tmp_path_factory):
-    """Commands track to MLflow by default; in tests they log to a throwaway sqlite store, never ./mlflow.db."""
+@pytest.fixture(scope="session")
+def _session_mlflow_uri(tmp_path_factory) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
-    if "MLFLOW_TRACKING_URI" not in os.environ:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+@pytest.fixture(autouse=True)
+def _mlflow_store_outside_the_repo(_session_mlflow_uri, monkeypatch):
+    """Commands track to MLflow by default; in tests they log to a throwaway sqlite store, never ./mlflow.db.
+    Set per test, because mlflow.set_tracking_uri also exports the variable: a test that talked to a server it
+    has since stopped must not leave that address to the next test (it would retry for minutes)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _session_mlflow_uri)
 
 
 @pytest.fixture(scope="session")
