@@ -7,7 +7,8 @@ Why this shape:
   cross-fitting (`nps.py`): boosters early-stop on an inner split and stage 2 (cut points, calibrator, class
   offsets) is fitted on that split's held-out rows, so no row is scored by anything that saw its label.
 - The running mean is reported after every fold, so a MedianPruner stops trials that are clearly worse.
-- Trial 0 of a new study is the config as written: the "default" value the tuned value is compared against.
+- Trial 0 of a new study is the config as written: the "default" value the tuned value is compared against
+  (with `nps.formulation: auto`, trial 0 uses multiclass; the tuned config names the formulation explicitly).
 - The study lives in a local sqlite file (`tuning.storage`); a rerun with `--trials N` tops the study up to N
   finished trials, so an interrupted run resumes. The study name hashes the data, features, scale and metric,
   so changing the problem starts a new study instead of mixing incomparable values.
