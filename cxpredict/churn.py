@@ -39,8 +39,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from .components import read_component_meta
 from .config import ChurnConfig, Config, ValueConfig
-from .errors import BundleError, ConfigError, InputError, did_you_mean
+from .errors import ConfigError, InputError, did_you_mean
 from .metrics import expected_calibration_error, reliability_table
 from .nps import NpsModel, lgbm_params
 
@@ -228,12 +229,7 @@ class ChurnModel:
     @classmethod
     def load(cls, directory: str | Path) -> ChurnModel:
         directory = Path(directory)
-        try:
-            meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise BundleError(f"{directory / META_FILE}: unreadable churn model metadata ({e}); retrain") from e
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise BundleError(f"{directory}: churn model format {meta['format_version']} is newer than supported")
+        meta = read_component_meta(directory / META_FILE, "churn model", FORMAT_VERSION)
         model = cls(ChurnConfig(**meta["config"]), meta["seed"])
         model.booster_ = lgb.Booster(model_file=str(directory / MODEL_FILE))
         model.feature_names_ = list(meta["feature_names"])

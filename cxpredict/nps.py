@@ -36,11 +36,12 @@ import pandas as pd
 from scipy.special import expit, logit, softmax
 from threadpoolctl import ThreadpoolController
 
+from .components import read_component_meta
 from .calibration import (EPS, apply_cutpoints, apply_vector_scaling, class_probabilities, classes_of_points,
                           cumulative_to_distribution, fit_cutpoints, fit_vector_scaling, rescale_within_classes,
                           tune_offsets)
 from .config import CLASSES, NpsModelConfig, Scale
-from .errors import BundleError, InputError
+from .errors import InputError
 from .lgbm import INNER_VALID_SHARE, cross_fit, fold_ids, lgbm_params, train_booster
 from .metrics import nps_metrics, reliability_table, score_to_class
 
@@ -329,13 +330,7 @@ class NpsModel:
     @classmethod
     def load(cls, directory: Path) -> NpsModel:
         directory = Path(directory)
-        try:
-            meta = json.loads((directory / "nps.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise BundleError(f"{directory / 'nps.json'}: unreadable NPS model metadata ({e}); retrain") from e
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"{directory}: NPS model format {meta.get('format_version')} is not the supported "
-                              f"{FORMAT_VERSION}; retrain with this cxpredict version")
+        meta = read_component_meta(directory / "nps.json", "NPS model", FORMAT_VERSION)
         model = cls(Scale(**meta["scale"]), NpsModelConfig(**meta["config"]), meta["seed"])
         model.formulation_ = meta["formulation"]
         model.feature_names_ = meta["feature_names"]

@@ -27,8 +27,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from .components import read_component_meta
 from .config import DriversConfig
-from .errors import BundleError, InputError
+from .errors import InputError
 from .nps import lgbm_params, train_booster
 
 log = logging.getLogger(__name__)
@@ -179,13 +180,7 @@ class ReasonModel:
     @classmethod
     def load(cls, directory: str | Path) -> ReasonModel:
         directory = Path(directory)
-        try:
-            meta = json.loads((directory / "reasons.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise BundleError(f"{directory / 'reasons.json'}: unreadable reason model ({e}); retrain") from e
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"{directory}: reason model format {meta.get('format_version')} is not the "
-                              f"supported {FORMAT_VERSION}; retrain with this cxpredict version")
+        meta = read_component_meta(directory / "reasons.json", "reason model", FORMAT_VERSION)
         model = cls(DriversConfig(**meta["config"]), meta["seed"])
         model.codes_, model.dropped_codes_ = meta["codes"], meta["dropped_codes"]
         model.feature_names_, model.threshold_ = meta["feature_names"], meta["threshold"]

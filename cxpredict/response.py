@@ -46,8 +46,9 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
+from .components import read_component_meta
 from .config import Config, PopulationConfig, ResponseConfig
-from .errors import BundleError, ConfigError, InputError
+from .errors import ConfigError, InputError
 from .lgbm import cross_fit, fold_ids, lgbm_params, train_booster
 from .metrics import nps_from_classes, score_to_class, standardized_differences
 from .nps import NpsModel
@@ -195,12 +196,7 @@ class ResponseModel:
     @classmethod
     def load(cls, directory: Path) -> ResponseModel:
         directory = Path(directory)
-        try:
-            meta = json.loads((directory / "response.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise BundleError(f"{directory / 'response.json'}: unreadable response model ({e}); retrain") from e
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"{directory}: response model format {meta.get('format_version')} is not supported")
+        meta = read_component_meta(directory / "response.json", "response model", FORMAT_VERSION)
         model = cls(ResponseConfig(**meta["config"]), meta["seed"])
         model.booster_ = lgb.Booster(model_file=str(directory / "response.txt"))
         model.feature_names_, model.rounds_ = meta["feature_names"], meta["rounds"]
