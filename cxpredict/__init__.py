@@ -1,3 +1,5 @@
 """cxpredict: predictive NPS, dissatisfaction drivers and churn for every customer, not just the surveyed few."""
 
-__version__ = "0.1.0"
+from cxpredict._version import __version__
+
+__all__ = ["__version__"]

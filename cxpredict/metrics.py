@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
-from .config import CLASSES, Scale
+from cxpredict.config import CLASSES, Scale
 
 N_CLASSES = len(CLASSES)
 

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from cxpredict._version import __version__
 
 PACKAGES = ("cxpredict", "lightgbm", "scikit-learn", "shap", "optuna", "pandas", "numpy", "mlflow", "pyarrow", "pydantic")
 

@@ -75,7 +75,7 @@ def worker_speed(model: Path, rows: int, seed: int) -> dict:
     """Attributions + top-3 groups for `rows` rows through drivers.explain; peak RSS of this process."""
     import lightgbm as lgb
 
-    from cxpredict.drivers import DriverExplainer, DriverGroups, explain
+    from cxpredict.explain.drivers import DriverExplainer, DriverGroups, explain
 
     booster = lgb.Booster(model_file=str(model))
     cfg = speed_groups()
@@ -100,8 +100,8 @@ def worker_compare(model: Path, rows: int, lgb_rows: int, seed: int) -> dict:
     import lightgbm as lgb
     import shap
 
-    from cxpredict import treeshap
-    from cxpredict.drivers import DriverExplainer, DriverGroups, top_drivers
+    from cxpredict.explain import treeshap
+    from cxpredict.explain.drivers import DriverExplainer, DriverGroups, top_drivers
 
     booster = lgb.Booster(model_file=str(model))
     cfg = speed_groups()
@@ -159,12 +159,19 @@ def run_worker(args: list[str]) -> dict:
 # --------------------------------------------------------------------------------------------- (a, c) synthetic
 def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> dict:
     from cxpredict.config import load_config
-    from cxpredict.data import load_customers
-    from cxpredict.datasets import generate, write_tables
-    from cxpredict.drivers import DriverExplainer, explain
-    from cxpredict.features import FeatureManifest
-    from cxpredict.nps import NpsModel
-    from cxpredict.reasons import ReasonModel, constant_baseline, micro_f1, reason_matrix, theme_agreement
+    from cxpredict.data.customers import load_customers
+    from cxpredict.data.features import FeatureManifest
+    from cxpredict.data.synthetic import generate
+    from cxpredict.explain.drivers import DriverExplainer, explain
+    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.models.nps import NpsModel
+    from cxpredict.models.reasons import (
+        ReasonModel,
+        constant_baseline,
+        micro_f1,
+        reason_matrix,
+        theme_agreement,
+    )
 
     out: dict = {"n_customers": n_customers, "response_rate": response_rate, "seed": seed}
     t0 = time.perf_counter()

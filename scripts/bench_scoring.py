@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of issue 6 (batch scoring for schedulers): prints one JSON object and writes it to --out.
 
-- Training: the synthetic generator (cxpredict.datasets) with 10,000 respondents (25% response rate), trained with
+- Training: the synthetic generator (cxpredict.data.synthetic) with 10,000 respondents (25% response rate), trained with
   configs/demo.yaml (NPS, churn, strategy and whatever other stages `cxpredict train` has).
 - Population: N synthetic customers (new seeds, so new customers), generated and joined 250,000 at a time and
   written as a folder of Parquet parts: the wide table a warehouse exports for `data.population`.
@@ -36,11 +36,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxpredict.config import config_from_dict, read_yaml  # noqa: E402
-from cxpredict.data import load_customers  # noqa: E402
-from cxpredict.datasets import generate, write_tables  # noqa: E402
-from cxpredict.outputs import write_json  # noqa: E402
-from cxpredict.provenance import package_versions, sha256_file  # noqa: E402
+from cxpredict.config import config_from_dict, read_yaml
+from cxpredict.data.customers import load_customers
+from cxpredict.data.synthetic import generate
+from cxpredict.io.outputs import write_json
+from cxpredict.io.synthetic_tables import write_tables
+from cxpredict.provenance import package_versions, sha256_file
 
 TARGETS = {"rows_per_s": (">=", 10_000), "peak_rss_mb": ("<=", 1_500), "rss_growth_ratio": ("<=", 1.15),
            "rerun_identical": ("==", True), "kill_leaves_no_partial": ("==", True)}
@@ -113,7 +114,7 @@ def output_digests(folder: Path) -> dict[str, str]:
 def kill_mid_write(config: Path, bundle: Path, out: Path, population: Path) -> dict:
     """SIGKILL a run while it writes its scored file; the previous outputs must survive byte for byte."""
     before = {p.name: sha256_file(p) for p in out.parent.iterdir() if p.is_file() and not p.name.startswith(".")}
-    cmd = [sys.executable, "-m", "cxpredict.cli", "score", str(config), "--model", str(bundle), "--out", str(out),
+    cmd = [sys.executable, "-m", "cxpredict.cli.app", "score", str(config), "--model", str(bundle), "--out", str(out),
            "--set", f"data.population={population}", "--no-tracking"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     killed_while_writing = False
@@ -161,7 +162,7 @@ def main() -> int:
 
 def bench(args, growth_rows: int, work: Path) -> dict:
     from cxpredict.config import load_config
-    from cxpredict.pipeline import train
+    from cxpredict.workflows.train import train
 
     customers = int(round(args.respondents / RESPONSE_RATE))
     config = demo_config(work / "train", work / "configs", "parquet")

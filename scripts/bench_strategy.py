@@ -6,7 +6,7 @@
   the NPS probabilities as features (cross-fitted for respondents). Every reported churn probability is
   out-of-fold (5-fold cross-fitting over all customers); AUC and ECE are measured on the silent customers.
   The same figures without the NPS features give the lift of using them.
-- churners_captured_*: synthetic data (cxpredict.datasets, planted churn). Every customer's churn probability
+- churners_captured_*: synthetic data (cxpredict.data.synthetic, planted churn). Every customer's churn probability
   is out-of-fold, drivers come from the drivers stage; the shipped playbook runs with its capacity-limited retention actions scaled to serve 5% of
   the customers together. We count the true churners among the customers those actions serve (not deferred),
   against random targeting of as many customers and against the same number chosen by churn probability alone.
@@ -31,7 +31,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxpredict.churn import (  # noqa: E402
+from cxpredict.actions.playbook import playbook_from_dict
+from cxpredict.actions.segments import Segmenter
+from cxpredict.actions.strategy import segment_and_act
+from cxpredict.config import CLASSES, load_config, read_yaml
+from cxpredict.data.customers import load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.explain.drivers import DriverStage
+from cxpredict.io.outputs import write_json
+from cxpredict.models.churn import (
     binary_metrics,
     compute_value,
     cross_fit_nps_features,
@@ -39,15 +47,8 @@ from cxpredict.churn import (  # noqa: E402
     value_at_risk,
     with_nps_features,
 )
-from cxpredict.config import CLASSES, load_config, read_yaml  # noqa: E402
-from cxpredict.data import load_customers  # noqa: E402
-from cxpredict.drivers import DriverStage  # noqa: E402
-from cxpredict.features import FeatureManifest  # noqa: E402
-from cxpredict.nps import NpsModel  # noqa: E402
-from cxpredict.outputs import write_json  # noqa: E402
-from cxpredict.playbook import playbook_from_dict  # noqa: E402
-from cxpredict.provenance import package_versions  # noqa: E402
-from cxpredict.strategy import Segmenter, segment_and_act  # noqa: E402
+from cxpredict.models.nps import NpsModel
+from cxpredict.provenance import package_versions
 
 PLAYBOOK = ROOT / "configs" / "playbook.yaml"
 TARGETS = {"churn_auc_telco": (">=", 0.90), "churn_ece": ("<=", 0.03),
@@ -119,7 +120,8 @@ def scaled_playbook(n_customers: int, share: float):
 
 def synthetic_scored(n: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd.Series, object]:
     """Generate, load through the data layer, fit NPS on respondents, cross-fit churn; returns scored + truth."""
-    from cxpredict.datasets import generate, write_tables
+    from cxpredict.data.synthetic import generate
+    from cxpredict.io.synthetic_tables import write_tables
 
     synth = generate(n_customers=n, seed=seed, response_rate=0.10)
     write_tables(synth, workdir / "data")
@@ -217,8 +219,8 @@ def fake_scored(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def bench_speed(rows: int) -> dict:
+    from cxpredict.actions.playbook import load_playbook
     from cxpredict.config import ChurnConfig, StrategyConfig
-    from cxpredict.playbook import load_playbook
 
     scored = fake_scored(rows)
     playbook = load_playbook(PLAYBOOK)

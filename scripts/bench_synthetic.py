@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cxpredict.config import CLASSES, config_from_dict, read_yaml, apply_overrides
-from cxpredict.data import load_customers
-from cxpredict.datasets import generate, write_tables
-from cxpredict.features import FeatureManifest
+from cxpredict.config import CLASSES, apply_overrides, config_from_dict, read_yaml
+from cxpredict.data.customers import load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.data.synthetic import generate
+from cxpredict.estimation.population import NOT_CORRECTABLE, segment_frame
+from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import interval_coverage, nps_metrics, score_to_class
-from cxpredict.response import NOT_CORRECTABLE, fit_nps_stage, segment_frame
+from cxpredict.workflows.train import fit_nps_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER_DEPENDENCE = -0.5

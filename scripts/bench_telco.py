@@ -20,10 +20,17 @@ import lightgbm as lgb
 import numpy as np
 
 from cxpredict.config import CLASSES, load_config
-from cxpredict.data import load_customers, read_table
-from cxpredict.features import FeatureManifest
-from cxpredict.metrics import expected_calibration_error, nps_from_scores, nps_metrics, score_to_class
-from cxpredict.response import NOT_CORRECTABLE, fit_nps_stage, segment_frame
+from cxpredict.data.customers import load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.data.tables import read_table
+from cxpredict.estimation.population import NOT_CORRECTABLE, segment_frame
+from cxpredict.metrics import (
+    expected_calibration_error,
+    nps_from_scores,
+    nps_metrics,
+    score_to_class,
+)
+from cxpredict.workflows.train import fit_nps_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["detractor_auc", "qwk", "macro_f1", "detractor_recall", "detractor_precision", "ece_detractor",

@@ -60,7 +60,8 @@ def telco_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_config_path(tmp_path_factory) -> Path:
     """configs/demo.yaml copied beside a freshly generated small synthetic data set (5,000 customers, 15%)."""
-    from cxpredict.datasets import generate, write_tables
+    from cxpredict.data.synthetic import generate
+    from cxpredict.io.synthetic_tables import write_tables
 
     base = tmp_path_factory.mktemp("demo")
     (base / "configs").mkdir()
@@ -95,7 +96,7 @@ def fast_demo_config_path(demo_config_path) -> Path:
 @pytest.fixture(scope="session")
 def trained_bundle(demo_config, tmp_path_factory):
     """A bundle trained once per session on the small demo data (shared by scoring/bundle/CLI tests)."""
-    from cxpredict.pipeline import train
+    from cxpredict.workflows.train import train
 
     out = tmp_path_factory.mktemp("bundle") / "model"
     return train(demo_config, out).bundle_path

@@ -12,7 +12,7 @@ MINIMAL = {"data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "c", "pa
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_validates(path):
     if path.name == "playbook.yaml":
-        from cxpredict.strategy import load_playbook
+        from cxpredict.actions.strategy import load_playbook
 
         load_playbook(path)
     else:

@@ -32,7 +32,7 @@ def test_every_stage_is_a_typed_thin_cli_entry_point(project):
 def test_entry_point_commands_exist_in_the_cli(project):
     from typer.main import get_command
 
-    from cxpredict.cli import app
+    from cxpredict.cli.app import app
 
     commands = set(get_command(app).commands)
     assert ENTRY_POINTS <= commands

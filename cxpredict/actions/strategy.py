@@ -1,0 +1,211 @@
+"""From predictions to actions: segments, the playbook applied to every customer, and capacity.
+
+Why this shape:
+- Segments combine the NPS class (the respondent's own answer or the prediction, `strategy.class_source`),
+  a churn-risk band and an optional value band into one readable label, e.g. `detractor/high-risk/high-value`.
+  Quantile value bands are turned into fixed value cuts once, on the training customers (`Segmenter.fit`),
+  and saved in the bundle (segments.json), so a customer's band never depends on the batch it was scored in.
+- The playbook (see playbook.py) runs vectorised: one boolean mask per rule, then the first matching rule per
+  row; labels are categorical codes, so 1M customers take well under a second.
+- Capacity is a whole-population decision: within each action the highest priorities are served, the rest
+  keep their action with `deferred=True`, so nobody is dropped silently. When scoring streams batches,
+  `CapacityQueue` spools them (Parquet) until every priority is known, then returns them with `deferred` set.
+- Business rules come from the scoring config (the playbook can change without retraining); learned band
+  cuts come from the bundle. The files people read are written by people.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxpredict.actions.playbook import (
+    Playbook,
+    first_match,
+    load_playbook,
+    missing_stage_columns,
+    rule_masks,
+    validate_columns,
+    with_virtual_columns,
+)
+from cxpredict.actions.segments import SEGMENTS_FILE, Segmenter
+
+PLAYBOOK_FILE = "playbook.yaml"
+from cxpredict.columns import COLUMN_DOCS
+from cxpredict.config import Config
+from cxpredict.errors import BundleError, ConfigError
+
+
+# --------------------------------------------------------------------------------------------- applying the playbook
+def priority_scores(scored: pd.DataFrame, playbook: Playbook, rule_idx: np.ndarray) -> np.ndarray:
+    """Priority per row: the playbook's method (value at risk by default), per-rule `priority_by` overrides."""
+    spec = playbook.priority
+    needed = "value" if spec.method == "expected_uplift" else spec.method
+    if needed not in scored.columns:
+        raise ConfigError(f"playbook '{playbook.name}': priority method '{spec.method}' needs the column "
+                          f"'{needed}', which the scored data lacks (is the churn model enabled?)")
+    if spec.method == "expected_uplift":
+        strategies = np.asarray([r.strategy for r in playbook.rules])[rule_idx]
+        segments = scored["segment"].astype("str").to_numpy() if "segment" in scored.columns else None
+        uplift = np.full(len(scored), spec.default_uplift)
+        for key, u in sorted(spec.uplift.items(), key=lambda kv: "|" in kv[0]):  # specific keys override
+            strat, _, seg = key.partition("|")
+            hit = strategies == strat
+            if seg:
+                hit &= segments == seg if segments is not None else False
+            uplift[hit] = u
+        priority = uplift * scored["value"].to_numpy(dtype=float)
+    else:
+        priority = scored[spec.method].to_numpy(dtype=float).copy()
+    for i, rule in enumerate(playbook.rules):
+        if rule.priority_by:
+            rows = rule_idx == i
+            priority[rows] = scored[rule.priority_by].to_numpy(dtype=float)[rows]
+    return priority
+
+
+def defer_over_capacity(action_codes: np.ndarray, priority: np.ndarray, capacity: dict[int, int]) -> np.ndarray:
+    """True for rows beyond their action's capacity: served in priority order (ties: earlier row first)."""
+    deferred = np.zeros(len(action_codes), dtype=bool)
+    order_key = np.nan_to_num(np.asarray(priority, dtype=float), nan=-np.inf)
+    for code, cap in capacity.items():
+        rows = np.flatnonzero(action_codes == code)
+        if len(rows) > cap:
+            ranked = rows[np.lexsort((rows, -order_key[rows]))]
+            deferred[ranked[cap:]] = True
+    return deferred
+
+
+def _labels(values: list[Any], rule_idx: np.ndarray) -> pd.Categorical:
+    cats = list(dict.fromkeys(values))
+    lookup = np.asarray([cats.index(v) for v in values])
+    return pd.Categorical.from_codes(lookup[rule_idx], categories=cats)
+
+
+def apply_playbook(scored: pd.DataFrame, playbook: Playbook, capacity: bool = True) -> pd.DataFrame:
+    """Playbook columns for every row: strategy, action, channel, owner_team, sla_hours, priority, deferred, rule.
+
+    `scored` needs the columns the rules name plus the priority inputs. Capacity is applied over the rows
+    given, so pass the whole population (or call `defer_over_capacity` once on all rows when streaming).
+    """
+    frame = with_virtual_columns(scored, playbook)
+    validate_columns(playbook, frame.columns, source=f"playbook '{playbook.name}'")
+    idx = first_match(rule_masks(playbook, frame))
+    rules = playbook.rules
+    out = pd.DataFrame({
+        "strategy": _labels([r.strategy for r in rules], idx),
+        "action": _labels([r.action for r in rules], idx),
+        "channel": _labels([r.channel for r in rules], idx),
+        "owner_team": _labels([r.owner_team for r in rules], idx),
+        "sla_hours": np.asarray([np.nan if r.sla_hours is None else r.sla_hours for r in rules])[idx],
+        "priority": priority_scores(frame, playbook, idx),
+    }, index=scored.index)
+    caps = playbook.capacities()
+    if capacity and caps:
+        action_codes = out["action"].cat.codes.to_numpy()
+        cats = list(out["action"].cat.categories)
+        out["deferred"] = defer_over_capacity(
+            action_codes, out["priority"].to_numpy(), {cats.index(a): c for a, c in caps.items() if a in cats}
+        )
+    else:
+        out["deferred"] = np.zeros(len(out), dtype=bool)
+    out["rule"] = _labels([r.name for r in rules], idx)
+    return out
+
+
+def segment_and_act(scored: pd.DataFrame, segmenter: Segmenter, playbook: Playbook) -> pd.DataFrame:
+    """scored + segment columns + playbook columns (the last two steps of scoring)."""
+    seg = segmenter.assign(scored)
+    base = scored.drop(columns=[c for c in seg.columns if c in scored.columns])
+    frame = pd.concat([base, seg], axis=1)
+    return pd.concat([frame, apply_playbook(frame, playbook)], axis=1)
+
+
+# --------------------------------------------------------------------------------------------- pipeline stages
+def configured_playbook(cfg: Config, fallback_dir: Path | None = None) -> Playbook | None:
+    """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None."""
+    if cfg.strategy.playbook:
+        return load_playbook(cfg.resolve(cfg.strategy.playbook))
+    if fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
+        return load_playbook(Path(fallback_dir) / PLAYBOOK_FILE)
+    return None
+
+
+def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
+    """Training stage: segments.json (fitted band cuts) and a copy of the playbook for the bundle."""
+    files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
+    if cfg.strategy.playbook:
+        path = cfg.resolve(cfg.strategy.playbook)
+        book = load_playbook(path)  # a broken playbook fails training early (exit 2), not the first scoring
+        documented = [*COLUMN_DOCS, "segment_class"]
+        extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
+        validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)], source=str(path))
+        files[PLAYBOOK_FILE] = path.read_text(encoding="utf-8")
+    return files
+
+
+@dataclass
+class ActionStage:
+    """Scoring stage: segments and playbook columns for one batch (capacity is settled by CapacityQueue)."""
+
+    segmenter: Segmenter
+    playbook: Playbook | None
+
+    @classmethod
+    def from_bundle(cls, bundle_dir: str | Path, cfg: Config) -> ActionStage:
+        path = Path(bundle_dir) / SEGMENTS_FILE
+        if not path.is_file():
+            raise BundleError(f"{bundle_dir}: no {SEGMENTS_FILE} (band cuts); retrain the bundle with this version")
+        return cls(Segmenter.from_json(path.read_text(encoding="utf-8")), configured_playbook(cfg, Path(bundle_dir)))
+
+    def apply(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """scored + risk_band, value_band, segment (+ segment_class) + playbook columns without capacity."""
+        seg = self.segmenter.assign(scored)
+        frame = pd.concat([scored.drop(columns=[c for c in seg.columns if c in scored.columns]), seg], axis=1)
+        if self.playbook is None:
+            return frame
+        return pd.concat([frame, apply_playbook(frame, self.playbook, capacity=False)], axis=1)
+
+
+class CapacityQueue:
+    """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
+
+    `add` spools each batch to Parquet in `directory` and keeps only its action and priority in memory;
+    `batches` then yields the batches in order with `deferred` set (highest priority first per action).
+    Without capacities the batches pass through the spool unchanged.
+    """
+
+    def __init__(self, playbook: Playbook | None, directory: str | Path):
+        self.capacity = playbook.capacities() if playbook is not None else {}
+        self.directory = Path(directory)
+        self._parts: list[Path] = []
+        self._actions: list[np.ndarray] = []
+        self._priority: list[np.ndarray] = []
+
+    def add(self, acted: pd.DataFrame) -> None:
+        path = self.directory / f"part-{len(self._parts):06d}.parquet"
+        acted.to_parquet(path, index=False)
+        self._parts.append(path)
+        if self.capacity:
+            self._actions.append(pd.Index(list(self.capacity)).get_indexer(acted["action"].astype("str")))
+            self._priority.append(acted["priority"].to_numpy(dtype=float))
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        deferred = None
+        if self.capacity and self._parts:
+            deferred = defer_over_capacity(np.concatenate(self._actions), np.concatenate(self._priority),
+                                           dict(enumerate(self.capacity.values())))
+        start = 0
+        for path in self._parts:
+            batch = pd.read_parquet(path)
+            if deferred is not None:
+                batch["deferred"] = deferred[start:start + len(batch)]
+            start += len(batch)
+            path.unlink()
+            yield batch

@@ -1,0 +1,475 @@
+"""Read, validate and fuse the survey, behaviour and outcome tables into one row per customer.
+
+Every problem with the inputs becomes a typed error that names the file, the column, the first offending rows
+(1-based file lines for CSV, header = line 1) and the fix, so a user can repair the data without reading code.
+`validate_inputs` collects every problem at once; `load_customers` stops at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pacompute
+
+from cxpredict.config import Aggregation, BehaviourTable, Config, ReadOptions
+from cxpredict.data.tables import (
+    fingerprint_file,
+    read_table,
+    require_columns,
+    rows_text,
+)
+from cxpredict.errors import ConfigError, CxError, InputError
+
+KEY = "customer_id"
+MIXED_NUMERIC_SHARE = 0.5  # a text column where more than this share of values are numbers "mixes types"
+LABEL_WORDS = {"1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "y": 1.0, "n": 0.0}
+NUMERIC_AGGS = ("sum", "mean", "max", "min")
+
+
+@dataclass
+class DataReport:
+    n_customers: int = 0
+    n_respondents: int = 0  # customers in `frame` with a valid score (orphans and blank answers excluded)
+    orphan_respondents: int = 0  # survey answers whose customer is absent from behaviour data (reported, not fatal)
+    orphan_examples: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tables: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "kind", "rows", "columns", "fingerprint"}
+
+    def warn(self, message: str) -> None:
+        """Collected, not logged here: the caller (pipeline, CLI) shows them once, at its own verbosity."""
+        self.warnings.append(message)
+
+
+@dataclass
+class CustomerData:
+    frame: pd.DataFrame  # index "customer_id" (str); behaviour columns only, never survey/outcome columns
+    score: pd.Series  # float64 aligned to frame.index, NaN for silent customers
+    reasons: pd.Series | None  # ';'-separated reason codes, NA if none / silent
+    outcome: pd.Series | None  # float64 0/1 churn label aligned to frame.index, NaN unknown
+    report: DataReport
+
+    @property
+    def is_respondent(self) -> np.ndarray:
+        return self.score.notna().to_numpy()
+
+
+# --------------------------------------------------------------------------------------------- messages
+def _examples(path: Path, values: pd.Series) -> str:
+    """'rows 4, 9 (...), values '11', 'x'' for a Series of bad values indexed by 0-based row position."""
+    shown = ", ".join(repr(str(v)) for v in values.iloc[:5])
+    return f"{rows_text(path, values.index)}, values {shown}"
+
+
+# --------------------------------------------------------------------------------------------- checks
+class _Problems:
+    """Error sink: raises at once for load_customers, collects everything for validate_inputs."""
+
+    def __init__(self, fail_fast: bool):
+        self.fail_fast = fail_fast
+        self.errors: list[CxError] = []
+
+    def add(self, error: CxError) -> None:
+        if self.fail_fast:
+            raise error
+        self.errors.append(error)
+
+
+def _read_keyed(path: Path, read: ReadOptions, key: str, wanted: list[str] | None, what: str) -> pd.DataFrame:
+    """Read key (+ wanted columns), key as text renamed to customer_id; empty IDs are an error."""
+    columns = None if wanted is None else [key, *wanted]
+    frame = read_table(path, read, columns, {key: "string"}, what=what)
+    if columns is None:
+        require_columns(path, list(frame.columns), [key], what)
+    frame = frame.rename(columns={key: KEY})
+    frame[KEY] = frame[KEY].astype("str")
+    empty = frame[KEY].isna() | (frame[KEY].str.strip() == "")
+    if empty.any():
+        raise InputError(f"{path}: column {key!r} (the customer ID, {what}) is empty at "
+                         f"{rows_text(path, frame.index[empty])}. Fill in or remove those rows.")
+    return frame
+
+
+def _dedupe(frame: pd.DataFrame, path: Path, key: str, what: str, problems: _Problems, fix: str,
+            id_col: str = KEY) -> pd.DataFrame:
+    """Duplicate keys are a problem; the first row per key is kept so validation can go on."""
+    ids = frame[id_col].to_numpy()
+    dup = frame[id_col].duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return frame
+    repeated = list(dict.fromkeys(ids[dup]))
+    shown = "; ".join(f"{i!r} at {rows_text(path, frame.index[ids == i])}" for i in repeated[:5])
+    problems.add(InputError(
+        f"{path}: column {key!r} must identify one row per key ({what}), but {len(repeated)} IDs repeat: "
+        f"{shown}{' ...' if len(repeated) > 5 else ''}. {fix}"))
+    return frame.drop_duplicates(id_col, keep="first")
+
+
+def _mixed_types(frame: pd.DataFrame, path: Path, read: ReadOptions, columns: Iterable[str],
+                 problems: _Problems) -> set[str]:
+    """Flag text columns that are mostly numbers: a stray word turned a numeric column into text."""
+    flagged = set()
+    for col in columns:
+        if not pd.api.types.is_string_dtype(frame[col]):
+            continue
+        values = frame[col].dropna()
+        sample = values.iloc[:: max(1, len(values) // 2000)]
+        if sample.empty or pd.to_numeric(sample, errors="coerce").notna().mean() <= MIXED_NUMERIC_SHARE / 2:
+            continue
+        parsed = pd.to_numeric(values, errors="coerce")
+        share = parsed.notna().mean()
+        if MIXED_NUMERIC_SHARE < share < 1:
+            flagged.add(col)
+            bad = values[parsed.isna()]
+            problems.add(InputError(
+                f"{path}: column {col!r} mixes numbers and text: {share:.0%} of its values are numbers but "
+                f"{len(bad)} are not, at {_examples(path, bad)}. Fix those values, add them to data.read.na_values "
+                f"(now {read.na_values}) if they mean 'missing', or leave the column out of the table's 'columns'."))
+    return flagged
+
+
+def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems,
+                allow_empty: bool = False) -> pd.Series:
+    """Parse a timestamp column to naive UTC datetimes; unparseable values (and empty ones, unless an empty cell
+    means 'no event', as for churned_at of customers who stayed) are an error."""
+    raw = values
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, errors="coerce", utc=True)
+    if getattr(values.dtype, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = values.isna() & (raw.notna() if allow_empty else True)
+    if bad.any():
+        problems.add(InputError(
+            f"{path}: column {column!r} has empty or unreadable timestamps at {_examples(path, raw[bad])}. "
+            "Use ISO dates like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
+    return values
+
+
+# --------------------------------------------------------------------------------------------- tables
+def _positions(values, index) -> np.ndarray:
+    """Position of each ID in `index` (unique), -1 if absent. Through pyarrow: pandas 3 `isin`/`get_indexer` on
+    text are 5-10x slower on a million IDs."""
+    as_text = [pa.array(pd.Series(v, dtype="str")) for v in (values, index)]
+    found = pacompute.index_in(as_text[0], value_set=as_text[1])
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _isin(values, index) -> np.ndarray:
+    return _positions(values, index) >= 0
+
+
+def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: DataReport) -> pd.DataFrame:
+    """Add columns; a name already taken (e.g. 'Count' in several tables) becomes '<table>_<name>'."""
+    taken = set(frame.columns) | {KEY}
+    clash = [c for c in new.columns if c in taken]
+    if clash:
+        report.warn(f"table {table!r}: columns {clash} also exist in earlier tables; renamed to "
+                    f"{[f'{table}_{c}' for c in clash]}")
+        new = new.rename(columns={c: f"{table}_{c}" for c in clash})
+    return pd.concat([frame, new], axis=1)
+
+
+def _aggregation_name(table: BehaviourTable, agg: Aggregation) -> str:
+    if agg.name:
+        return agg.name
+    column = f"_{agg.column}" if agg.column else ""
+    window = f"_{agg.window_days}d" if agg.window_days else ""
+    return f"{table.name}_{agg.agg}{column}{window}"
+
+
+def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: _Problems) -> pd.DataFrame:
+    what = f"events table {table.name!r}"
+    names = [_aggregation_name(table, a) for a in table.aggregations]
+    for agg in table.aggregations:
+        if agg.column is None and agg.agg != "count":
+            raise ConfigError(f"{what}: aggregation {agg.agg!r} needs a 'column' (only 'count' works without one)")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{what}: aggregations produce repeated feature names {names}; give them distinct 'name's")
+    value_cols = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
+    frame = _read_keyed(path, cfg.data.read, key, [table.timestamp, *value_cols], what)
+    mixed = _mixed_types(frame, path, cfg.data.read, value_cols, problems)
+    for agg in table.aggregations:
+        if agg.agg in NUMERIC_AGGS and agg.column not in mixed and not pd.api.types.is_numeric_dtype(frame[agg.column]):
+            problems.add(InputError(f"{path}: column {agg.column!r} is text, but aggregation {agg.agg!r} of "
+                                    f"{what} needs numbers. Use 'count'/'nunique' or fix the column."))
+    frame[table.timestamp] = _timestamps(frame[table.timestamp], path, table.timestamp, problems)
+    return frame.dropna(subset=[table.timestamp])
+
+
+def _aggregate_events(table: BehaviourTable, events: pd.DataFrame, as_of: pd.Timestamp,
+                      population: pd.Index, report: DataReport) -> pd.DataFrame:
+    """Per-customer features over windows ending at `as_of`; events after it are ignored (no leakage)."""
+    future = (events[table.timestamp] > as_of).to_numpy()
+    if future.any():
+        report.warn(f"events table {table.name!r}: {int(future.sum())} events after as_of {as_of} ignored")
+    codes = _positions(events[KEY], population)  # integer group keys: grouping text IDs is several times slower
+    outside = codes < 0
+    if outside.any():
+        report.warn(f"events table {table.name!r}: {int(outside.sum())} events of "
+                    f"{events.loc[outside, KEY].nunique()} customers absent from the customer tables ignored")
+    keep = ~future & ~outside
+    events, codes, ts = events[keep], codes[keep], events[table.timestamp][keep]
+    out = pd.DataFrame(index=population)
+    for agg in table.aggregations:
+        window = np.ones(len(events), bool) if agg.window_days is None else \
+            (ts > as_of - pd.Timedelta(days=agg.window_days)).to_numpy()
+        if agg.agg == "count" and agg.column is None:
+            values = pd.Series(np.bincount(codes[window], minlength=len(population)))
+        else:
+            values = events[agg.column][window].groupby(codes[window]).agg(agg.agg)
+            values = values.reindex(pd.RangeIndex(len(population)))
+        if agg.agg in ("count", "sum", "nunique"):
+            values = values.fillna(0)
+        out[_aggregation_name(table, agg)] = values.to_numpy(dtype="float64")
+    return out
+
+
+def _as_key(values: pd.Series) -> pd.Series:
+    """Join values as text; whole floats (ints that gained NaN in a join) lose their '.0'."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        present = values.dropna()
+        if (present == np.floor(present)).all():
+            return values.astype("Int64").astype("str")
+    return values.astype("str")
+
+
+def _as_of(cfg: Config, events: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """Inclusive end of event windows: data.as_of (a date-only value covers that whole day) or the last event."""
+    if cfg.data.as_of:
+        try:
+            as_of = pd.Timestamp(cfg.data.as_of)
+        except ValueError as e:
+            raise ConfigError(f"data.as_of {cfg.data.as_of!r} is not a date: {e}. Use e.g. 2024-06-30") from None
+        if as_of.tz is not None:
+            as_of = as_of.tz_convert("UTC").tz_localize(None)
+        return as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if as_of == as_of.normalize() else as_of
+    timestamp = {t.name: t.timestamp for t in cfg.data.behaviour}
+    stamps = [f[timestamp[name]].max() for name, f in events.items() if len(f)]
+    return max(stamps) if stamps else None
+
+
+def _survey(cfg: Config, problems: _Problems, report: DataReport) -> pd.DataFrame:
+    sv, scale = cfg.data.survey, cfg.scale
+    path, key = cfg.data_path(sv.path), sv.key or cfg.data.key
+    what = "survey table, data.survey"
+    frame = _read_keyed(path, cfg.data.read, key, [c for c in (sv.score, sv.reasons, sv.answered_at) if c], what)
+    _record(report, "survey", path, frame, key)
+    raw = frame[sv.score]
+    numeric = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+    numeric = numeric.astype("float64")
+    blank = raw.isna()
+    bad = ~blank & (numeric.isna() | (numeric != np.round(numeric)) | (numeric < scale.min) | (numeric > scale.max))
+    if bad.any():
+        problems.add(InputError(
+            f"{path}: column {sv.score!r} (data.survey.score) must hold whole numbers from {scale.min} to "
+            f"{scale.max} (the configured scale); {int(bad.sum())} values do not, at "
+            f"{_examples(path, raw[bad])}. Fix those answers, "
+            "or set scale.min/scale.max and the cut points to the survey's real scale."))
+    if blank.any():
+        report.warn(f"{path}: {int(blank.sum())} survey rows have no {sv.score!r} answer "
+                    f"({rows_text(path, frame.index[blank])}); they count as silent customers")
+    if sv.answered_at:
+        _timestamps(frame[sv.answered_at], path, sv.answered_at, problems)
+    frame = frame.assign(score=numeric)[~(bad | blank).to_numpy()]
+    frame = _dedupe(frame, path, key, what, problems, "Keep one answer per customer (e.g. the latest).")
+    out = pd.DataFrame({"score": frame["score"].to_numpy()}, index=pd.Index(frame[KEY], name=KEY))
+    if sv.reasons:
+        out["reasons"] = pd.Series([_reason_codes(v) for v in frame[sv.reasons]], index=out.index, dtype="str")
+    return out
+
+
+def _reason_codes(text) -> str | None:
+    """'price ; ;network' -> 'price;network'; empty -> missing."""
+    if not isinstance(text, str):
+        return None
+    return ";".join(code.strip() for code in text.split(";") if code.strip()) or None
+
+
+def _outcomes(cfg: Config, problems: _Problems, report: DataReport) -> pd.Series:
+    oc = cfg.data.outcomes
+    path, key = cfg.data_path(oc.path), oc.key or cfg.data.key
+    what = "outcomes table, data.outcomes"
+    frame = _read_keyed(path, cfg.data.read, key, [c for c in (oc.label, oc.churned_at) if c], what)
+    _record(report, "outcomes", path, frame, key)
+    raw = frame[oc.label]
+    if pd.api.types.is_numeric_dtype(raw):
+        label = raw.astype("float64")
+        label = label.where(label.isin([0.0, 1.0]) | label.isna(), np.inf)
+    else:
+        label = raw.astype("str").str.strip().str.lower().map(LABEL_WORDS).astype("float64")
+        label = label.where(label.notna() | raw.isna(), np.inf)
+    bad = np.isinf(label)
+    if bad.any():
+        problems.add(InputError(
+            f"{path}: column {oc.label!r} (data.outcomes.label) must be 0/1 (or yes/no, true/false); "
+            f"{int(bad.sum())} values are not, at {_examples(path, raw[bad])}. "
+            "Map the column to 0/1 or point data.outcomes.label at the right column."))
+    if oc.churned_at:
+        _timestamps(frame[oc.churned_at], path, oc.churned_at, problems, allow_empty=True)
+    frame = frame.assign(label=label.where(~bad))
+    frame = _dedupe(frame, path, key, what, problems, "Keep one outcome per customer.")
+    return pd.Series(frame["label"].to_numpy(), index=pd.Index(frame[KEY], name=KEY), name="outcome")
+
+
+def _record(report: DataReport, name: str, path: Path, frame: pd.DataFrame, key: str, **extra) -> None:
+    while name in report.tables:
+        name = f"{name}_"
+    columns = [key if c == KEY else str(c) for c in frame.columns]
+    report.tables[name] = {"path": str(path), "rows": int(len(frame)), "columns": columns,
+                           "fingerprint": fingerprint_file(path), **extra}
+
+
+# --------------------------------------------------------------------------------------------- assembly
+def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dict[str, pd.DataFrame]:
+    """Read and check every behaviour table on its own, so one broken table does not hide another's problems."""
+    loaded: dict[str, pd.DataFrame] = {}
+    for table in cfg.data.behaviour:
+        path = cfg.data_path(table.path)
+        key = table.key or (table.join_on if table.kind == "lookup" else cfg.data.key)  # a lookup's own key
+        what = f"{table.kind} table {table.name!r}"
+        errors_before = len(problems.errors)
+        try:
+            if table.kind == "events":
+                frame = _read_events(cfg, table, key, path, problems)
+            else:
+                frame = _read_keyed(path, cfg.data.read, key, table.columns, what)
+                _mixed_types(frame, path, cfg.data.read, [c for c in frame.columns if c != KEY], problems)
+                fix = ("Remove the duplicates, or declare it 'kind: events' with aggregations."
+                       if table.kind == "customer" else "A lookup needs one row per key value.")
+                frame = _dedupe(frame, path, key, what, problems, fix)
+            _record(report, table.name, path, frame, key, kind=table.kind)
+            if len(problems.errors) == errors_before:  # a table with problems is not fused: avoids follow-on noise
+                loaded[table.name] = frame
+        except CxError as e:
+            problems.add(e)
+    return loaded
+
+
+def _population(cfg: Config, loaded: dict[str, pd.DataFrame]) -> pd.Index:
+    """Customers = union of the customer tables' IDs in order of first appearance (event tables if none)."""
+    kinds = {t.name: t.kind for t in cfg.data.behaviour}
+    sources = [f for n, f in loaded.items() if kinds[n] == "customer"] or \
+              [f for n, f in loaded.items() if kinds[n] == "events"]
+    ids = pd.concat([f[KEY] for f in sources]) if sources else pd.Series([], dtype="str")
+    return pd.Index(ids.drop_duplicates().to_numpy(), dtype="str", name=KEY)
+
+
+def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, report: DataReport) -> pd.DataFrame:
+    population = _population(cfg, loaded)
+    frame = pd.DataFrame(index=population)
+    events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
+    as_of = (_as_of(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
+    for table in cfg.data.behaviour:
+        if table.name not in loaded:
+            complete = False
+            continue
+        part = loaded[table.name]
+        if table.kind == "customer":
+            part = part.set_index(KEY)
+            absent = int((~_isin(population, part.index)).sum())
+            if absent:
+                report.warn(f"customer table {table.name!r} lacks {absent} of the {len(population)} customers found "
+                            "in the customer tables; their columns from this table are empty")
+            frame = _merge_columns(frame, part.reindex(population), table.name, report)
+        elif table.kind == "events":
+            report.tables[table.name]["as_of"] = str(as_of)
+            frame = _merge_columns(frame, _aggregate_events(table, part, as_of, population, report), table.name, report)
+        else:
+            if table.join_on not in frame.columns:
+                if not complete:
+                    continue
+                close = difflib.get_close_matches(table.join_on, [str(c) for c in frame.columns], n=1)
+                problems.add(InputError(
+                    f"{cfg.data_path(table.path)}: lookup table {table.name!r} joins on {table.join_on!r}, which is "
+                    f"not a column of the tables listed before it (columns: {list(frame.columns)[:40]})"
+                    f"{f'; did you mean {close[0]!r}?' if close else ''}. Fix 'join_on' or the table order."))
+                continue
+            looked = part.set_index(KEY).reindex(_as_key(frame[table.join_on]).to_numpy())
+            looked.index = population
+            unmatched = int((frame[table.join_on].notna() & looked.isna().all(axis=1).to_numpy()).sum())
+            if unmatched and len(looked.columns):
+                report.warn(f"lookup table {table.name!r}: {unmatched} customers have a {table.join_on!r} "
+                            "value that is not in the lookup; their columns from it are empty")
+            frame = _merge_columns(frame, looked, table.name, report)
+    return frame
+
+
+def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) -> pd.DataFrame:
+    """Survey and outcome columns never become behaviour columns, even if a behaviour table reads the same file."""
+    sv, oc = cfg.data.survey, cfg.data.outcomes
+    labels = {sv.score, sv.reasons, sv.answered_at} | ({oc.label, oc.churned_at} if oc else set())
+    label_paths = {cfg.data_path(sv.path)} | ({cfg.data_path(oc.path)} if oc else set())
+    for table in cfg.data.behaviour:
+        if cfg.data_path(table.path) in label_paths:
+            report.warn(f"behaviour table {table.name!r} reads the survey/outcomes file; list its leak columns "
+                        "in features.exclude")
+    leaked = [c for c in frame.columns if c in labels]
+    if leaked:
+        report.warn(f"survey/outcome columns {leaked} found in behaviour tables were dropped from the features")
+    return frame.drop(columns=leaked)
+
+
+def _build(cfg: Config, problems: _Problems) -> CustomerData | None:
+    report = DataReport()
+    survey = outcome = None
+    try:
+        survey = _survey(cfg, problems, report)
+    except CxError as e:
+        problems.add(e)
+    loaded = _read_behaviour(cfg, problems, report)
+    if cfg.data.outcomes is not None:
+        try:
+            outcome = _outcomes(cfg, problems, report)
+        except CxError as e:
+            problems.add(e)
+    try:
+        frame = _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
+    except CxError as e:
+        problems.add(e)
+        return None
+    if survey is None or problems.errors:
+        return None
+    orphans = survey.index[~_isin(survey.index, frame.index)]
+    if len(orphans):
+        report.orphan_respondents, report.orphan_examples = len(orphans), [str(i) for i in orphans[:5]]
+        report.warn(f"{len(orphans)} survey answers belong to customers absent from the behaviour data (e.g. "
+                    f"{report.orphan_examples}); they cannot be used for training")
+    score = survey["score"].reindex(frame.index).astype("float64")
+    reasons = survey["reasons"].reindex(frame.index) if "reasons" in survey else None
+    if outcome is not None:
+        missing = int((~_isin(outcome.index, frame.index)).sum())
+        if missing:
+            report.warn(f"{missing} outcomes belong to customers absent from the behaviour data; ignored")
+        outcome = outcome.reindex(frame.index).astype("float64")
+    report.n_customers, report.n_respondents = len(frame), int(score.notna().sum())
+    return CustomerData(frame=frame, score=score, reasons=reasons, outcome=outcome, report=report)
+
+
+def load_customers(cfg: Config) -> CustomerData:
+    """Read, check and fuse every configured table; raises the first InputError/ConfigError found."""
+    data = _build(cfg, _Problems(fail_fast=True))
+    if data is None:  # fail-fast raises before this; a None here would be a bug, so say so loudly
+        raise InputError("the input tables could not be assembled; run `cxpredict validate CONFIG` for details")
+    return data
+
+
+def load_survey(cfg: Config) -> tuple[pd.Series, DataReport]:
+    """The survey answers alone (float score per customer_id), checked like in `load_customers`: for scoring a
+    wide population table (data.population) without reading and joining the behaviour tables."""
+    report = DataReport()
+    survey = _survey(cfg, _Problems(fail_fast=True), report)
+    report.n_respondents = len(survey)
+    return survey["score"], report
+
+
+def validate_inputs(cfg: Config) -> list[CxError]:
+    """Every input problem at once (each table checked independently), for `cxpredict validate`."""
+    problems = _Problems(fail_fast=False)
+    _build(cfg, problems)
+    return problems.errors

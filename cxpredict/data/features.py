@@ -1,0 +1,197 @@
+"""The model matrix, and the manifest that rebuilds exactly the same matrix at scoring time.
+
+Training fixes the feature names, their order, the category levels and the numeric ranges. Scoring data is
+transformed with that manifest only: a missing column is an error, an extra column is ignored, an unseen
+category becomes "unknown" (counted, never a crash), and values far outside the training range are counted.
+The manifest is plain JSON so a model bundle never needs pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxpredict.config import FeaturesConfig
+from cxpredict.errors import ConfigError, InputError, did_you_mean
+
+UNKNOWN = "unknown"
+OTHER = "other"
+N_BINS = 10
+
+
+def _is_text(s: pd.Series) -> bool:
+    return (
+        pd.api.types.is_string_dtype(s)
+        or isinstance(s.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(s)
+        or s.dtype == object
+    )
+
+
+@dataclass
+class FeatureManifest:
+    names: list[str]
+    categorical: dict[str, list[str]]  # levels kept, plus "other" when rare levels were folded
+    numeric: dict[str, dict[str, Any]]
+    rare: dict[str, list[str]] = field(default_factory=dict)  # training levels folded into "other"
+    last_stats: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig) -> FeatureManifest:
+        """Choose feature columns (include minus exclude), learn category levels and numeric ranges."""
+        available = [c for c in frame.columns]
+        if cfg.include is not None:
+            missing = [c for c in cfg.include if c not in available]
+            if missing:
+                hints = "; ".join(f"'{m}'{did_you_mean(m, available)}" for m in missing)
+                raise ConfigError(f"features.include names columns not in the behaviour data: {hints}")
+            chosen = list(cfg.include)
+        else:
+            chosen = available
+        excluded = set(cfg.exclude)
+        names = [c for c in chosen if c not in excluded]
+        if not names:
+            raise ConfigError("features: no feature columns left after include/exclude")
+        forced_cat = set(cfg.categorical or [])
+        unknown_cat = forced_cat - set(names)
+        if unknown_cat:
+            raise ConfigError(f"features.categorical names columns that are not features: {sorted(unknown_cat)}")
+
+        categorical: dict[str, list[str]] = {}
+        rare: dict[str, list[str]] = {}
+        numeric: dict[str, dict[str, Any]] = {}
+        for col in names:
+            s = frame[col]
+            if col in forced_cat or (cfg.categorical is None and _is_text(s)):
+                categorical[col], folded = _levels(s, cfg.max_categories, cfg.min_category_count)
+                if folded:
+                    rare[col] = folded
+            elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                numeric[col] = _numeric_profile(s.astype("float64"))
+            else:
+                raise ConfigError(
+                    f"feature '{col}' is text but not listed in features.categorical; list it there or exclude it"
+                )
+        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare)
+
+    # ------------------------------------------------------------------ transform
+    def check_columns(self, columns, source: str = "scoring data") -> list[str]:
+        """InputError naming every missing feature column (with close matches); returns the extra columns, which
+        are ignored. Lets a streaming reader check a file's header before reading any row."""
+        cols = [str(c) for c in columns]
+        missing = [c for c in self.names if c not in cols]
+        if missing:
+            hints = "; ".join(f"'{m}'{did_you_mean(m, cols)}" for m in missing[:10])
+            raise InputError(
+                f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
+                "Provide them, or retrain the model without them."
+            )
+        return [c for c in cols if c not in self.names]
+
+    def transform(self, frame: pd.DataFrame, source: str = "scoring data") -> pd.DataFrame:
+        """Build the model matrix with the training columns, order, levels and dtypes."""
+        extra = self.check_columns(frame.columns, source)
+        out = {}
+        unseen: dict[str, int] = {}
+        out_of_range: dict[str, int] = {}
+        for col in self.names:
+            s = frame[col]
+            if col in self.categorical:
+                levels = self.categorical[col]
+                text = s.astype("str").where(s.notna(), None)
+                folded = text.isin(self.rare.get(col, []))
+                known = text.isin(levels) | text.isna()
+                new = ~known & ~folded
+                mapped = text.where(~folded, OTHER).where(~new, UNKNOWN)
+                if new.any():
+                    unseen[col] = int(new.sum())
+                out[col] = pd.Categorical(mapped, categories=levels + [UNKNOWN])
+            else:
+                values = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
+                bad_text = int((values.isna() & s.notna()).sum())
+                if bad_text:
+                    raise InputError(
+                        f"{source}: column '{col}' should be numeric but {bad_text} value(s) are not numbers, "
+                        f"e.g. {s[values.isna() & s.notna()].astype('str').head(3).tolist()}"
+                    )
+                values = values.astype("float64").to_numpy()
+                prof = self.numeric[col]
+                span = max(prof["max"] - prof["min"], 1e-12)
+                far = (values < prof["min"] - span) | (values > prof["max"] + span)
+                if far.any():
+                    out_of_range[col] = int(far.sum())
+                out[col] = values
+        X = pd.DataFrame(out, index=frame.index)
+        self.last_stats = {
+            "rows": len(X),
+            "unseen_categories": unseen,
+            "out_of_range": out_of_range,
+            "extra_columns_ignored": extra,
+            "bin_counts": self.bin_counts(X),
+        }
+        return X
+
+    def bin_counts(self, X: pd.DataFrame) -> dict[str, list[int]]:
+        """Rows per drift (PSI) bin of every feature of a model matrix, the same bins at training and scoring:
+        numeric features by the training decile `edges` (then a last bin for missing values), categorical ones
+        by level (the training levels, then "unknown", then missing)."""
+        counts: dict[str, list[int]] = {}
+        for col in self.names:
+            if col in self.categorical:
+                codes = X[col].cat.codes.to_numpy()
+                n_levels = len(self.categorical[col]) + 1  # + "unknown"
+                bins = np.where(codes < 0, n_levels, codes)
+                counts[col] = np.bincount(bins, minlength=n_levels + 1).tolist()
+            else:
+                counts[col] = numeric_bin_counts(X[col].to_numpy(dtype="float64"), self.numeric[col].get("edges", []))
+        return counts
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": self.names, "categorical": self.categorical, "numeric": self.numeric, "rare": self.rare}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureManifest:
+        return cls(
+            names=list(data["names"]),
+            categorical=dict(data["categorical"]),
+            numeric=dict(data["numeric"]),
+            rare=dict(data.get("rare", {})),
+        )
+
+
+def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
+    """Counts per bin: below the first edge, between consecutive edges (a value equal to an edge goes up), above
+    the last edge, then missing values; len(edges) + 2 bins, so an empty `edges` still separates missing values."""
+    values = np.asarray(values, dtype="float64")
+    bins = np.searchsorted(np.asarray(edges, dtype="float64"), values, side="right")
+    bins[np.isnan(values)] = len(edges) + 1
+    return np.bincount(bins, minlength=len(edges) + 2).tolist()
+
+
+def _levels(s: pd.Series, max_categories: int, min_count: int) -> tuple[list[str], list[str]]:
+    """Levels kept as themselves, and the rarer or surplus ones folded into 'other' (the same at scoring)."""
+    counts = s.dropna().astype("str").value_counts()
+    keep = counts[counts >= min_count].index[:max_categories].tolist()
+    folded = sorted(set(counts.index) - set(keep))
+    levels = sorted(keep) + ([OTHER] if folded and OTHER not in keep else [])
+    return levels, folded
+
+
+def _numeric_profile(s: pd.Series) -> dict[str, Any]:
+    """Range and decile edges (for PSI drift checks at scoring time)."""
+    v = s.to_numpy(dtype="float64")
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return {"min": 0.0, "max": 0.0, "edges": [], "missing_share": 1.0}
+    edges = np.unique(np.quantile(v, np.linspace(0, 1, N_BINS + 1)[1:-1])).tolist()
+    return {
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "edges": edges,
+        "missing_share": float(1 - len(v) / len(s)),
+    }

@@ -1,0 +1,153 @@
+"""Stage 2 of the NPS model: from raw booster outputs to calibrated score distributions and class decisions.
+
+Everything here is fitted on cross-fitted out-of-fold predictions, weighted with the response weights, and is a
+handful of numbers stored as JSON:
+- `fit_cutpoints`: the proportional-odds link of the regression formulation, P(score <= k) = sigmoid(theta_k +
+  beta * z), with ordered cut points theta (theta_0 + cumulative exp(gaps)) learned by weighted likelihood;
+- `cumulative_to_distribution`: K-1 cumulative probabilities -> K point probabilities after per-row sorting
+  (monotone rearrangement), so P(score > k) never increases with k;
+- `fit_vector_scaling`: the calibrator softmax(a * log p + b) of the three class probabilities (weighted log loss),
+  so probabilities match frequencies in the weighted population, not among respondents;
+- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_softmax, logit, softmax
+
+from cxpredict.config import CLASSES, Scale, ThresholdConfig
+from cxpredict.metrics import score_to_class
+
+EPS = 1e-9
+
+
+def classes_of_points(scale: Scale) -> np.ndarray:
+    return score_to_class(np.array(scale.points), scale)
+
+
+def class_probabilities(dist: np.ndarray, scale: Scale) -> np.ndarray:
+    """Per-point distribution (n, K) -> class probabilities (n, 3)."""
+    member = np.eye(3)[classes_of_points(scale)]  # (K, 3)
+    return dist @ member
+
+
+def cumulative_to_distribution(cdf_inner: np.ndarray) -> np.ndarray:
+    """K-1 cumulative probabilities P(score <= k) -> K point probabilities, after per-row sorting."""
+    cdf = np.sort(np.clip(cdf_inner, 0.0, 1.0), axis=1)
+    n = len(cdf)
+    return np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
+
+
+def fit_cutpoints(z: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale) -> dict[str, Any]:
+    """Proportional-odds link P(score <= k) = sigmoid(theta_k + beta * z_std) by weighted maximum likelihood.
+
+    theta is parametrised as theta_0 + cumulative exp(d) so the cut points stay ordered; a small ridge on d
+    keeps unobserved scale points finite.
+    """
+    mean, sd = float(np.average(z, weights=w)), float(np.sqrt(np.cov(z, aweights=w)) + EPS)
+    zs = (z - mean) / sd
+    y = np.asarray(score, dtype=int) - scale.min
+    n_cut = scale.n_points - 1
+    ridge = 1e-3 * w.sum() / len(w)
+    prior = np.clip(np.cumsum(np.bincount(y, weights=w, minlength=scale.n_points))[:-1] / w.sum(), 0.01, 0.99)
+    theta0 = logit(prior)
+    x0 = np.concatenate([[theta0[0]], np.log(np.maximum(np.diff(theta0), 0.05)), [1.0]])
+
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+        d = params[1:n_cut]
+        theta = params[0] + np.concatenate([[0.0], np.cumsum(np.exp(d))])
+        beta = params[-1]
+        eta = theta[None, :] + beta * zs[:, None]  # (n, K-1)
+        F = np.hstack([np.zeros((len(zs), 1)), expit(eta), np.ones((len(zs), 1))])
+        dF = np.hstack([np.zeros((len(zs), 1)), F[:, 1:-1] * (1 - F[:, 1:-1]), np.zeros((len(zs), 1))])
+        rows = np.arange(len(zs))
+        p = np.maximum(F[rows, y + 1] - F[rows, y], 1e-12)
+        loss = -np.sum(w * np.log(p)) + ridge * np.sum(d**2)
+        # gradient with respect to theta_k (k = 0..K-2) and beta
+        g_upper, g_lower = -w * dF[rows, y + 1] / p, w * dF[rows, y] / p
+        g_theta = np.bincount(y, weights=g_upper, minlength=n_cut + 1)[:n_cut]
+        g_theta += np.bincount(np.maximum(y - 1, 0), weights=np.where(y > 0, g_lower, 0), minlength=n_cut)[:n_cut]
+        g_beta = np.sum((g_upper + g_lower) * zs)
+        g_d = np.exp(d) * np.cumsum(g_theta[::-1])[::-1][1:] + 2 * ridge * d
+        return loss, np.concatenate([[g_theta.sum()], g_d, [g_beta]])
+
+    res = minimize(nll, x0, jac=True, method="L-BFGS-B")
+    return {"theta0": float(res.x[0]), "log_gaps": res.x[1:n_cut].tolist(), "beta": float(res.x[-1]),
+            "z_mean": mean, "z_sd": sd}
+
+
+def apply_cutpoints(z: np.ndarray, link: dict[str, Any]) -> np.ndarray:
+    theta = link["theta0"] + np.concatenate([[0.0], np.cumsum(np.exp(link["log_gaps"]))])
+    zs = (np.asarray(z, dtype=float) - link["z_mean"]) / link["z_sd"]
+    return cumulative_to_distribution(expit(theta[None, :] + link["beta"] * zs[:, None]))
+
+
+def fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
+    """Calibrator softmax(a * log p + b) by weighted log loss, lightly pulled towards the identity."""
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    onehot = np.eye(3)[y]
+    ridge = 1e-2 * w.sum() / len(w)
+
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = params[:3], params[3:]
+        z = a * logp + b
+        logq = log_softmax(z, axis=1)
+        loss = -np.sum(w[:, None] * onehot * logq) + ridge * (np.sum((a - 1) ** 2) + np.sum(b**2))
+        resid = w[:, None] * (np.exp(logq) - onehot)
+        grad = np.concatenate([(resid * logp).sum(0) + 2 * ridge * (a - 1), resid.sum(0) + 2 * ridge * b])
+        return loss, grad
+
+    res = minimize(nll, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), jac=True, method="L-BFGS-B",
+                   bounds=[(0.05, 20.0)] * 3 + [(None, None)] * 3)
+    return {"a": res.x[:3].tolist(), "b": res.x[3:].tolist()}
+
+
+def apply_vector_scaling(proba: np.ndarray, calibrator: dict[str, list[float]] | None) -> np.ndarray:
+    if calibrator is None:
+        return proba
+    z = np.asarray(calibrator["a"]) * np.log(np.clip(proba, EPS, 1.0)) + np.asarray(calibrator["b"])
+    return softmax(z, axis=1)
+
+
+def rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarray, scale: Scale) -> np.ndarray:
+    """Make the point distribution sum to the calibrated class probabilities (uniform inside an empty class)."""
+    cls = classes_of_points(scale)
+    width = np.bincount(cls, minlength=3)
+    share = np.where(before[:, cls] > EPS, dist / np.maximum(before[:, cls], EPS), 1.0 / width[cls])
+    return share * after[:, cls]
+
+
+def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: ThresholdConfig) -> np.ndarray:
+    """Per-class log-probability offsets (passive fixed at 0) maximising weighted macro-F1, optionally subject
+    to per-class recall targets; when no offsets meet the targets the smallest total shortfall wins, and among
+    equals the offsets closest to plain argmax. Decision rule: argmax(log p + offsets)."""
+    if cfg.objective == "argmax":
+        return np.zeros(3)
+    logp = np.log(np.clip(proba, EPS, 1.0))
+    grid = np.linspace(-3.0, 3.0, 61)
+    targets = np.array([cfg.recall_targets.get(c, 0.0) for c in CLASSES]) if cfg.objective == "recall_targets" \
+        else np.zeros(3)
+    true_w = np.bincount(y, weights=w, minlength=3)
+    cells = y[:, None] * 3 + 9 * np.arange(len(grid))[None, :]  # confusion cell per (row, promoter offset)
+    best_key, best = None, np.zeros(3)
+    for t_det in grid:  # all promoter offsets at once; ties go to the lower class index, as argmax does
+        s0, s1, s2 = logp[:, [0]] + t_det, logp[:, [1]], logp[:, [2]] + grid[None, :]
+        is_det = (s0 >= s1) & (s0 >= s2)
+        pred = np.where(is_det, 0, np.where(s1 >= s2, 1, 2))
+        cm = np.bincount((cells + pred).ravel(), weights=np.repeat(w, len(grid)), minlength=9 * len(grid))
+        cm = cm.reshape(len(grid), 3, 3)
+        tp, pred_w = np.diagonal(cm, axis1=1, axis2=2), cm.sum(axis=1)
+        precision = np.divide(tp, pred_w, out=np.zeros_like(tp), where=pred_w > 0)
+        recall = np.divide(tp, true_w, out=np.zeros_like(tp), where=true_w > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                       where=precision + recall > 0)
+        shortfall = np.clip(targets - recall, 0, None).sum(axis=1)
+        for j, t_pro in enumerate(grid):
+            key = (-round(shortfall[j], 9), round(f1[j].mean(), 9), -abs(t_det) - abs(t_pro))
+            if best_key is None or key > best_key:
+                best_key, best = key, np.array([t_det, 0.0, t_pro])
+    return best

@@ -1,0 +1,382 @@
+"""Churn model: calibrated probability of churning within the configured horizon, and the value at stake.
+
+Why this shape:
+- Churn outcomes are operational data, known for every customer, so the model trains on ALL customers with a
+  known outcome (not only survey respondents) and needs no respondent-bias correction.
+- A LightGBM booster is fitted on part of those customers and a calibrator (Platt or weighted isotonic) on a
+  stratified hold-out. The reported metrics are honest: the calibrator is cross-fitted inside the hold-out
+  (2 halves), so no reported probability comes from a calibrator that saw that customer's outcome.
+- The predicted NPS probabilities can be features (`churn.use_nps_features`). They must be produced the same
+  way at training and at scoring: for silent customers the NPS model never saw their survey answer, so for
+  respondents (whose answers trained the NPS model) `cross_fit_nps_features` uses out-of-fold predictions.
+  Without that, respondents' in-sample NPS predictions leak their own satisfaction into the churn features.
+  The lift is measured on the same hold-out with and without those columns (`nps_feature_auc_lift`).
+  At scoring, respondents get the full NPS model's (in-sample) probabilities: a small optimism for the few %
+  who answered; silent customers, the point of the product, are scored exactly as they were trained.
+- Label and horizon: the label is the outcomes table's `data.outcomes.label` (0/1, churned within
+  `churn.horizon_days` after `data.as_of`); the horizon is recorded with the model and its metrics.
+- Everything saved is LightGBM text plus JSON; nothing is pickled.
+
+Value (`compute_value`): a deliberately simple customer-lifetime-value proxy, value = the configured revenue
+column (e.g. monthly charge) x `churn.value.months` (the revenue horizon a retention action protects),
+undiscounted, negative revenue clipped to 0, missing revenue -> `churn.value.default`. It is not itself
+churn-adjusted, because `value_at_risk = churn_prob * value` is the expected revenue lost if nobody acts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from cxpredict.config import ChurnConfig, Config, ValueConfig
+from cxpredict.errors import ConfigError, InputError, did_you_mean
+from cxpredict.metrics import expected_calibration_error, reliability_table
+from cxpredict.models.components import read_component_meta
+from cxpredict.models.lgbm import lgbm_params
+from cxpredict.models.nps import NpsModel
+
+if TYPE_CHECKING:
+    from cxpredict.data.customers import CustomerData
+
+FORMAT_VERSION = 1
+MODEL_FILE = "churn.txt"
+META_FILE = "churn.json"
+# NPS model outputs used as churn features, renamed so they can never clash with behaviour columns
+NPS_FEATURES = {"p_detractor": "nps_p_detractor", "p_passive": "nps_p_passive", "p_promoter": "nps_p_promoter"}
+CALIBRATION_BINS = 10
+
+
+# --------------------------------------------------------------------------------------------- calibration
+@dataclass
+class Calibrator:
+    """Monotone map from the booster's raw margin to a probability, stored as plain numbers (JSON)."""
+
+    method: Literal["platt", "isotonic"]
+    slope: float = 1.0  # platt: p = sigmoid(slope * margin + intercept)
+    intercept: float = 0.0
+    knots_x: list[float] = field(default_factory=list)  # isotonic: piecewise-linear through these knots
+    knots_y: list[float] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibrator:
+        margin = np.asarray(margin, dtype=float)
+        if method == "platt":
+            lr = LogisticRegression(C=1e6, max_iter=1000)  # effectively unpenalised
+            lr.fit(margin.reshape(-1, 1), y, sample_weight=weight)
+            return cls("platt", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
+        if method == "isotonic":
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(margin, y, sample_weight=weight)
+            return cls("isotonic", knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist())
+        raise ConfigError(f"churn.calibration: unknown method '{method}'; use 'platt' or 'isotonic'")
+
+    def transform(self, margin: np.ndarray) -> np.ndarray:
+        margin = np.asarray(margin, dtype=float)
+        if self.method == "platt":
+            return 1.0 / (1.0 + np.exp(-(self.slope * margin + self.intercept)))
+        return np.interp(margin, self.knots_x, self.knots_y)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def calibration_table(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> pd.DataFrame:
+    """Reliability table over 10 equal-width probability bins, with each bin's probability range."""
+    table = reliability_table(y, p, n_bins=CALIBRATION_BINS, strategy="uniform", sample_weight=weight)
+    table.insert(1, "p_low", table["bin"] / CALIBRATION_BINS)
+    table.insert(2, "p_high", (table["bin"] + 1) / CALIBRATION_BINS)
+    return table
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None) -> dict[str, float]:
+    """AUC, PR-AUC (average precision), Brier score, log loss and ECE of calibrated probabilities."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    if len(np.unique(y)) < 2:
+        raise InputError("churn metrics need both churners and non-churners in the evaluated customers")
+    return {
+        "n": int(len(y)),
+        "base_rate": float(np.average(y, weights=weight)),
+        "auc": float(roc_auc_score(y, p, sample_weight=weight)),
+        "pr_auc": float(average_precision_score(y, p, sample_weight=weight)),
+        "brier": float(brier_score_loss(y, p, sample_weight=weight)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), sample_weight=weight)),
+        "ece": expected_calibration_error(y, p, n_bins=CALIBRATION_BINS, sample_weight=weight),
+    }
+
+
+# --------------------------------------------------------------------------------------------- model
+def _check_label(y: Any, n_rows: int) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if len(y) != n_rows:
+        raise InputError(f"churn label has {len(y)} values for {n_rows} feature rows")
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        raise InputError(
+            f"churn label must be 0/1 for every training customer; {int(bad.sum())} value(s) are not, "
+            "e.g. " + str(np.unique(y[bad])[:3].tolist()) + ". Train only on customers with a known outcome."
+        )
+    if y.min() == y.max():
+        raise InputError("churn label has a single class; the outcomes table needs both churners and stayers")
+    return y
+
+
+class ChurnModel:
+    """Calibrated LightGBM churn classifier. `fit` returns self; learned attributes end in `_`."""
+
+    def __init__(self, cfg: ChurnConfig, seed: int = 0):
+        self.cfg = cfg
+        self.seed = seed
+
+    # ------------------------------------------------------------------ training
+    def _train_booster(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None) -> lgb.Booster:
+        params = lgbm_params(self.cfg.params, self.seed, objective="binary")
+        return lgb.train(params, lgb.Dataset(X, label=y, weight=w), num_boost_round=self.cfg.params.n_estimators)
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: np.ndarray | None = None) -> ChurnModel:
+        """Train the booster, calibrate on a stratified hold-out, report honest hold-out metrics."""
+        y = _check_label(y, len(X))
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        idx_fit, idx_cal = train_test_split(
+            np.arange(len(X)), test_size=self.cfg.calibration_share, stratify=y, random_state=self.seed
+        )
+        w_fit = None if w is None else w[idx_fit]
+        w_cal = None if w is None else w[idx_cal]
+        self.feature_names_ = list(X.columns)
+        self.booster_ = self._train_booster(X.iloc[idx_fit], y[idx_fit], w_fit)
+        margin_cal = self.booster_.predict(X.iloc[idx_cal], raw_score=True)
+        self.calibrator_ = Calibrator.fit(self.cfg.calibration, margin_cal, y[idx_cal], w_cal)
+
+        p_honest = self._cross_fitted_calibration(margin_cal, y[idx_cal], w_cal)
+        self.calibration_table_ = calibration_table(y[idx_cal], p_honest, w_cal)
+        self.metrics_: dict[str, Any] = {
+            **binary_metrics(y[idx_cal], p_honest, w_cal),
+            "n_train": int(len(idx_fit)),
+            "n_calibration": int(len(idx_cal)),
+            "calibration": self.cfg.calibration,
+            "horizon_days": self.cfg.horizon_days,
+        }
+        nps_cols = [c for c in NPS_FEATURES.values() if c in X.columns]
+        self.uses_nps_features_ = bool(nps_cols)
+        if nps_cols and self.cfg.measure_nps_lift:
+            self.metrics_.update(self._nps_lift(X, y, w, idx_fit, idx_cal, margin_cal, nps_cols))
+        return self
+
+    def _cross_fitted_calibration(self, margin: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """Probabilities for the hold-out from calibrators fitted on the other half of it (honest metrics)."""
+        p = np.empty(len(y))
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=self.seed)
+        for a, b in folds.split(margin, y):
+            cal = Calibrator.fit(self.cfg.calibration, margin[a], y[a], None if w is None else w[a])
+            p[b] = cal.transform(margin[b])
+        return p
+
+    def _nps_lift(self, X, y, w, idx_fit, idx_cal, margin_cal, nps_cols) -> dict[str, float]:
+        """Hold-out AUC with and without the NPS-probability features (same split, same seed)."""
+        X_plain = X.drop(columns=nps_cols)
+        plain = self._train_booster(X_plain.iloc[idx_fit], y[idx_fit], None if w is None else w[idx_fit])
+        w_cal = None if w is None else w[idx_cal]
+        auc_with = roc_auc_score(y[idx_cal], margin_cal, sample_weight=w_cal)
+        auc_without = roc_auc_score(y[idx_cal], plain.predict(X_plain.iloc[idx_cal], raw_score=True),
+                                    sample_weight=w_cal)
+        return {"auc_without_nps": float(auc_without), "nps_feature_auc_lift": float(auc_with - auc_without)}
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probability within the horizon, one per row of X."""
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise InputError(
+                f"churn model: {len(missing)} feature column(s) missing, e.g. '{missing[0]}'"
+                + did_you_mean(missing[0], X.columns)
+                + ("; the model was trained with NPS probabilities as features, add them with with_nps_features()"
+                   if any(m in NPS_FEATURES.values() for m in missing) else "")
+            )
+        margin = self.booster_.predict(X[self.feature_names_], raw_score=True)
+        return self.calibrator_.transform(margin)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster_.save_model(str(directory / MODEL_FILE))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "config": self.cfg.model_dump(mode="json"),
+            "seed": self.seed,
+            "feature_names": self.feature_names_,
+            "uses_nps_features": self.uses_nps_features_,
+            "calibrator": self.calibrator_.to_dict(),
+            "metrics": self.metrics_,
+            "calibration_table": self.calibration_table_.to_dict(orient="records"),
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
+        self.calibration_table_.to_csv(directory / "calibration_table.csv", index=False)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ChurnModel:
+        directory = Path(directory)
+        meta = read_component_meta(directory / META_FILE, "churn model", FORMAT_VERSION)
+        model = cls(ChurnConfig(**meta["config"]), meta["seed"])
+        model.booster_ = lgb.Booster(model_file=str(directory / MODEL_FILE))
+        model.feature_names_ = list(meta["feature_names"])
+        model.uses_nps_features_ = bool(meta["uses_nps_features"])
+        model.calibrator_ = Calibrator.from_dict(meta["calibrator"])
+        model.metrics_ = meta["metrics"]
+        model.calibration_table_ = pd.DataFrame(meta["calibration_table"])
+        return model
+
+
+def cross_fit_predict(X: pd.DataFrame, y: Any, cfg: ChurnConfig, seed: int = 0, folds: int = 5,
+                      sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Out-of-fold calibrated churn probabilities: each customer scored by a model that never saw its outcome."""
+    y = _check_label(y, len(X))
+    oof = np.empty(len(X))
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        w = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
+        model = ChurnModel(cfg, seed).fit(X.iloc[train_idx], y[train_idx], sample_weight=w)
+        oof[test_idx] = model.predict_proba(X.iloc[test_idx])
+    return oof
+
+
+# --------------------------------------------------------------------------------------------- NPS features
+def nps_features(nps_prediction: pd.DataFrame) -> pd.DataFrame:
+    """The NPS class probabilities from `NpsModel.predict`, renamed to their churn-feature names.
+
+    A frame that already holds the renamed columns (from `cross_fit_nps_features`) passes through.
+    """
+    if all(c in nps_prediction.columns for c in NPS_FEATURES.values()):
+        return nps_prediction[list(NPS_FEATURES.values())].astype("float64")
+    return nps_prediction[list(NPS_FEATURES)].rename(columns=NPS_FEATURES).astype("float64")
+
+
+def with_nps_features(X: pd.DataFrame, nps_prediction: pd.DataFrame) -> pd.DataFrame:
+    """Behaviour matrix plus the NPS-probability features (from `NpsModel.predict` or
+    `cross_fit_nps_features`), aligned on the index."""
+    return pd.concat([X, nps_features(nps_prediction).reindex(X.index)], axis=1)
+
+
+def cross_fit_nps_features(
+    full_model: Any,
+    X: pd.DataFrame,
+    is_respondent: np.ndarray,
+    make_nps_model: Callable[[], Any] | None = None,
+    score: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
+    folds: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """NPS-probability churn features without leakage.
+
+    Silent customers get the full NPS model's prediction (it never saw their answer, as at scoring time).
+    Respondents get out-of-fold predictions, so their own survey answer (often a near-copy of the churn
+    outcome) never feeds their own churn features: the NPS model's cross-validated `oof_` when it has one,
+    else NPS models refitted by `make_nps_model()` on the other respondents (`score` in the order of
+    `X[is_respondent]`).
+    """
+    is_respondent = np.asarray(is_respondent, dtype=bool)
+    out = pd.DataFrame(np.nan, index=X.index, columns=list(NPS_FEATURES.values()))
+    if (~is_respondent).any():
+        out.loc[~is_respondent] = nps_features(full_model.predict(X[~is_respondent])).to_numpy()
+    if not is_respondent.any():
+        return out
+    X_resp = X[is_respondent]
+    oof_frame = getattr(full_model, "oof_", None)
+    if isinstance(oof_frame, pd.DataFrame) and X_resp.index.isin(oof_frame.index).all():
+        out.loc[is_respondent] = nps_features(oof_frame.loc[X_resp.index]).to_numpy()
+        return out
+    if make_nps_model is None or score is None:
+        raise ValueError("the NPS model has no out-of-fold predictions; pass make_nps_model and score to refit")
+    score = np.asarray(score)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    oof = np.empty((len(X_resp), len(NPS_FEATURES)))
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        X_resp, np.digitize(score, np.unique(score)[1:])
+    ):
+        model = make_nps_model().fit(X_resp.iloc[train_idx], score[train_idx],
+                                     sample_weight=None if w is None else w[train_idx])
+        oof[test_idx] = nps_features(model.predict(X_resp.iloc[test_idx])).to_numpy()
+    out.loc[is_respondent] = oof
+    return out
+
+
+# --------------------------------------------------------------------------------------------- pipeline stages
+def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
+              nps_weight: np.ndarray | None = None) -> ChurnModel | None:
+    """Training stage: a churn model on every customer with a known outcome (None if disabled or no outcomes).
+
+    `nps_weight` are the respondents' NPS training weights, used only if NPS models must be refitted for the
+    cross-fitted NPS features (when the NPS model has no `oof_`).
+    """
+    if not cfg.churn.enabled or data.outcome is None or data.outcome.notna().sum() == 0:
+        return None
+    known = data.outcome.notna().to_numpy()
+    X_churn = X
+    if cfg.churn.use_nps_features:
+        respondents = data.is_respondent
+        X_churn = with_nps_features(X, cross_fit_nps_features(
+            nps_model, X, respondents, make_nps_model=lambda: NpsModel(cfg.scale, cfg.nps, cfg.seed),
+            score=data.score.to_numpy()[respondents], sample_weight=nps_weight,
+            folds=cfg.churn.nps_feature_folds, seed=cfg.seed,
+        ))
+    return ChurnModel(cfg.churn, cfg.seed).fit(X_churn[known], data.outcome.to_numpy()[known])
+
+
+def churn_columns(model: ChurnModel | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
+                  frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
+    """Scoring stage: churn_prob (NaN without a churn model), value and value_at_risk for one batch."""
+    if model is None:
+        churn = np.full(len(X), np.nan)
+    else:
+        X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
+        churn = model.predict_proba(X_churn)
+    value = compute_value(frame, value_cfg)
+    return pd.DataFrame({"churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value)},
+                        index=X.index)
+
+
+# --------------------------------------------------------------------------------------------- value
+def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
+    """value = revenue column x months (CLV proxy, see module doc); `cfg.default` when no column / missing."""
+    if cfg.column is None:
+        return np.full(len(frame), float(cfg.default))
+    if cfg.column not in frame.columns:
+        raise ConfigError(
+            f"churn.value.column '{cfg.column}' is not a behaviour column"
+            + did_you_mean(cfg.column, frame.columns)
+            + "; set it to a revenue column, or remove it to value every customer at churn.value.default"
+        )
+    s = frame[cfg.column]
+    revenue = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
+    bad = revenue.isna() & s.notna()
+    if bad.any():
+        raise InputError(
+            f"value column '{cfg.column}' must be numeric; {int(bad.sum())} value(s) are not, e.g. "
+            f"{s[bad].astype('str').head(3).tolist()}"
+        )
+    revenue = revenue.astype("float64").to_numpy()
+    return np.where(np.isnan(revenue), float(cfg.default), np.clip(revenue, 0.0, None) * cfg.months)
+
+
+def value_at_risk(churn_prob: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Expected value lost if nobody acts: churn probability x value."""
+    return np.asarray(churn_prob, dtype=float) * np.asarray(value, dtype=float)

@@ -1,0 +1,170 @@
+"""Training orchestration: raw tables -> features -> response weights -> NPS, churn, reason models -> bundle.
+
+Each stage lives in its own module; this file only wires them in order and collects their reports, so the
+order of the flow in DESIGN.md can be read top to bottom in `train`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxpredict.actions.strategy import bundle_files
+from cxpredict.config import Config
+from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.estimation.population import (
+    PopulationNps,
+    estimate_population_nps,
+    segment_frame,
+)
+from cxpredict.explain.drivers import DriverGroups, DriverStage
+from cxpredict.io.bundle import save_bundle
+from cxpredict.metrics import class_index, confusion, score_to_class
+from cxpredict.models.churn import churn_columns, compute_value, fit_churn
+from cxpredict.models.nps import NpsModel
+from cxpredict.models.reasons import ReasonModel
+from cxpredict.models.response import ResponseModel
+from cxpredict.provenance import Timer
+from cxpredict.workflows.drift import profile_training
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    bundle_path: Path
+    metrics: dict[str, Any]
+    reports: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
+    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically)."""
+    timer = Timer()
+    with timer("load"):
+        data = data if data is not None else load_customers(cfg)
+    for warning in data.report.warnings:
+        log.warning(warning)
+    respondents = data.is_respondent
+    n_resp = int(respondents.sum())
+    if n_resp < 50:
+        from cxpredict.errors import InputError
+
+        raise InputError(f"only {n_resp} survey respondents match the behaviour data; at least 50 are needed to train")
+    log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
+
+    with timer("features"):
+        manifest = FeatureManifest.fit(data.frame, cfg.features)
+        X = manifest.transform(data.frame, source="training data")
+    if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
+        DriverGroups.from_config(cfg.drivers, list(X.columns))
+    metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
+    reports: dict[str, Any] = {"data": data.report.__dict__}
+    components: dict[str, Any] = {}
+
+    with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
+        stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
+                              segment_frame(data.frame, cfg.population.segments))
+        nps, weights = stage.nps, stage.weights
+        components["response"] = stage.response
+        metrics["nps_formulation"] = nps.formulation_
+        metrics["nps_cv"] = nps.cv_metrics_
+        metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
+            score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
+        ).tolist()
+        metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
+        reports["response"] = stage.response.summary() if stage.response is not None else None
+        reports["nps_reliability"] = nps.reliability_
+
+    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
+        churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
+        if churn is not None:
+            components["churn"] = churn
+            metrics["churn"] = churn.metrics_
+        value = compute_value(data.frame, cfg.churn.value)
+        strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
+
+    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
+        outputs = nps.predict(X)  # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
+        if churn is not None:
+            outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
+        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
+
+    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
+        reasons = None
+        if cfg.drivers.enabled and data.reasons is not None:
+            reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
+                                                             sample_weight=weights)
+            components["reasons"] = reasons if reasons.codes_ else None
+            metrics["reasons"] = reasons.metrics_
+        driver_stage = DriverStage.create(nps, reasons, cfg.drivers)
+        if driver_stage is not None:
+            driver_stage.columns(X, outputs, data.frame)
+            reports["kda"] = driver_stage.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
+            metrics["drivers"] = driver_stage.summary()
+
+    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
+    with timer("save"):
+        bundle_path = save_bundle(
+            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints,
+            drift_profile=drift_profile, extra_files=strategy_files,
+        )
+    metrics["timings"] = timer.seconds
+    return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+
+
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(np.asarray(labels, dtype=str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts)}
+
+
+# --------------------------------------------------------------------------------------------- the stage
+@dataclass
+class NpsStage:
+    response: ResponseModel | None
+    weights: np.ndarray  # respondents' NPS-training weights, in the order of the respondents in X
+    nps: NpsModel
+    predictions: pd.DataFrame  # every customer
+    population: PopulationNps
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
+
+
+def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None) -> NpsStage:
+    """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
+
+    X: model matrix of every customer; score: aligned with X, NaN for silent customers; segments: raw columns
+    (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`.
+    """
+    s = np.asarray(score, dtype=float)
+    resp = ~np.isnan(s)
+    response = None
+    weights = np.ones(int(resp.sum()))
+    population_weights = None
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        clock.append(time.perf_counter())
+        timings[name] = clock[-1] - clock[-2]
+
+    if cfg.response.enabled:
+        response = ResponseModel(cfg.response, cfg.seed).fit(X, resp)
+        weights = response.weights().to_numpy()
+        population_weights = response.weights("population").to_numpy()
+    lap("response")
+    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], s[resp], sample_weight=weights)
+    lap("nps_fit")
+    predictions = nps.predict(X)
+    lap("nps_predict")
+    population = estimate_population_nps(nps, X, s, predictions, weights, population_weights, cfg.population,
+                                         cfg.seed, segments, response)
+    lap("population")
+    return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
+                    timings=timings)

@@ -1,0 +1,154 @@
+"""Segments, applying the playbook (priority, capacity deferral) and the files people read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import scored_frame
+
+from cxpredict.actions.playbook import load_playbook, playbook_from_dict
+from cxpredict.actions.segments import Segmenter
+from cxpredict.actions.strategy import (
+    ActionStage,
+    CapacityQueue,
+    apply_playbook,
+    bundle_files,
+    defer_over_capacity,
+    segment_and_act,
+)
+from cxpredict.config import ChurnConfig, StrategyConfig, config_from_dict
+from cxpredict.errors import ConfigError
+
+DEFAULT = {"name": "default", "strategy": "no-action", "action": "No action"}
+
+
+# ------------------------------------------------------------------ segments
+def test_segments_use_observed_class_for_respondents_and_band_cut_points():
+    scored = pd.DataFrame({
+        "predicted_class": pd.array(["promoter", "detractor", "passive"], dtype="str"),
+        "observed_class": pd.array(["detractor", None, None], dtype="str"),
+        "churn_prob": [0.1, 0.2, np.nan],  # 0.2 sits on a cut point: it belongs to the upper band
+        "value": [10.0, 500.0, 80.0],
+    })
+    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[100.0], value_band_mode="fixed"))
+    out = seg.assign(scored)
+    assert out["segment"].astype("str").tolist() == [
+        "detractor/low-risk/low-value", "detractor/medium-risk/high-value", "passive/unknown-risk/low-value"]
+    predicted = Segmenter.fit(ChurnConfig(), StrategyConfig(class_source="predicted")).assign(scored)
+    assert predicted["segment"].astype("str").tolist()[0] == "promoter/low-risk"  # no value bands configured
+    assert predicted["value_band"].isna().all()
+
+
+def test_quantile_value_bands_are_fixed_at_fit_time():
+    values = np.arange(1, 101, dtype=float)
+    seg = Segmenter.fit(ChurnConfig(risk_bands=[0.5], risk_band_labels=["calm", "alarm"]),
+                        StrategyConfig(value_bands=[0.5, 0.9], value_band_labels=["s", "m", "l"]), values)
+    assert seg.value_cuts == pytest.approx([50.5, 90.1])
+    again = Segmenter.from_json(seg.to_json())
+    assert again == seg
+    one = pd.DataFrame({"predicted_class": pd.array(["passive"], dtype="str"), "churn_prob": [0.7],
+                        "value": [95.0]})
+    assert again.assign(one)["segment"].astype("str").tolist() == ["passive/alarm-risk/l-value"]
+    with pytest.raises(ConfigError, match="too uniform"):
+        Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.3, 0.6]), np.ones(50))
+
+
+# ------------------------------------------------------------------ priority and capacity
+def test_capacity_defers_lowest_priorities_and_never_drops_anyone():
+    action = np.array([0, 0, 1, 0, 0, 1, 0])
+    priority = np.array([5.0, 9.0, 1.0, np.nan, 7.0, 2.0, 7.0])
+    deferred = defer_over_capacity(action, priority, {0: 2})
+    # action 0 serves 9.0 and the first 7.0 (ties: earlier row first); NaN priority goes last
+    assert deferred.tolist() == [True, False, False, True, False, False, True]
+    assert defer_over_capacity(action, priority, {0: 0, 1: 5}).tolist() == [
+        True, True, False, True, True, False, True]
+
+
+def test_apply_playbook_serves_highest_value_at_risk_first():
+    scored = scored_frame()
+    pb = playbook_from_dict({"rules": [
+        {"name": "call", "when": "churn_prob >= 0.3", "strategy": "retention", "action": "Call back",
+         "channel": "phone", "owner_team": "care", "sla_hours": 24, "capacity": 10},
+        {**DEFAULT},
+    ]})
+    out = apply_playbook(scored, pb)
+    called = out["rule"] == "call"
+    assert len(out) == len(scored) and called.sum() > 10  # nobody dropped, more candidates than capacity
+    served = out[called & ~out["deferred"]]
+    waiting = out[called & out["deferred"]]
+    assert len(served) == 10 and len(waiting) == called.sum() - 10
+    assert served["priority"].min() >= waiting["priority"].max()
+    assert np.allclose(out["priority"], scored["value_at_risk"])
+    assert not out.loc[~called, "deferred"].any()
+    assert out.loc[called, "sla_hours"].eq(24).all() and out.loc[~called, "sla_hours"].isna().all()
+    assert (out.loc[called, "strategy"] == "retention").all()
+
+
+def test_expected_uplift_priority_hook_prefers_specific_segment_keys():
+    scored = scored_frame(50)
+    scored["segment"] = pd.array(np.where(scored.index < 25, "detractor/high-risk", "passive/low-risk"), dtype="str")
+    pb = playbook_from_dict({
+        "priority": {"method": "expected_uplift", "default_uplift": 0.01,
+                     "uplift": {"retention": 0.1, "retention|detractor/high-risk": 0.3}},
+        "rules": [{"name": "r", "when": "churn_prob >= 0", "strategy": "retention", "action": "a"}, {**DEFAULT}],
+    })
+    priority = apply_playbook(scored, pb)["priority"].to_numpy()
+    value = scored["value"].to_numpy()
+    assert np.allclose(priority[:25], 0.3 * value[:25]) and np.allclose(priority[25:], 0.1 * value[25:])
+
+
+def test_priority_needs_its_column():
+    pb = playbook_from_dict({"rules": [{**DEFAULT}]})
+    with pytest.raises(ConfigError, match="value_at_risk"):
+        apply_playbook(pd.DataFrame({"predicted_class": ["passive"]}), pb)
+
+
+def test_unknown_column_in_playbook_is_a_config_error_naming_it():
+    pb = playbook_from_dict({"rules": [
+        {"name": "typo", "when": 'driver1 == "Billing"', "strategy": "retention", "action": "a"}, {**DEFAULT}]})
+    with pytest.raises(ConfigError, match=r"rule 'typo': unknown column 'driver1' \(did you mean 'driver_1'\?\)"):
+        apply_playbook(scored_frame(20), pb)
+
+
+# ------------------------------------------------------------------ streaming stages
+def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path):
+    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    scored = scored_frame(900, seed=4)
+    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
+    whole = segment_and_act(scored, seg, pb)
+    small = playbook_from_dict({**pb.model_dump(exclude_none=True), "rules": [
+        {**r.model_dump(exclude_none=True), **({"capacity": 7} if r.capacity else {})} for r in pb.rules]})
+    whole = segment_and_act(scored, seg, small)
+    assert whole["deferred"].sum() > 0
+    stage = ActionStage(seg, small)
+    queue = CapacityQueue(small, tmp_path)
+    for lo in range(0, len(scored), 200):
+        queue.add(stage.apply(scored.iloc[lo:lo + 200]))
+    streamed = pd.concat(list(queue.batches()), ignore_index=True)
+    pd.testing.assert_series_equal(streamed["deferred"], whole["deferred"].reset_index(drop=True))
+    pd.testing.assert_series_equal(streamed["rule"].astype("str"), whole["rule"].astype("str").reset_index(drop=True))
+    assert not list(tmp_path.iterdir())  # spool cleaned up
+
+
+def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
+    cfg = config_from_dict({
+        "data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
+        "strategy": {"playbook": str(repo_root / "configs" / "playbook.yaml"), "value_bands": [0.5]},
+    })
+    files = bundle_files(cfg, np.arange(10.0))
+    assert Segmenter.from_json(files["segments.json"]).value_cuts == [4.5]
+    assert "rules:" in files["playbook.yaml"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    stage = ActionStage.from_bundle(tmp_path, cfg.model_copy(update={"strategy": StrategyConfig()}))
+    assert stage.playbook is not None and stage.playbook.rules[-1].name == "default"  # the bundle's copy
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prob > 1'}]")
+    with pytest.raises(ConfigError, match="unconditional default"):
+        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(broken))}), None)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prb > 0.5'},"
+                    " {name: d, strategy: no-action, action: none}]")
+    with pytest.raises(ConfigError, match="rule 'x': unknown column 'churn_prb' \\(did you mean 'churn_prob'"):
+        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(typo))}), None)

@@ -1,0 +1,169 @@
+"""HTML report: every section and image present, no image empty, missing pieces shown as 'not available'."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.analyst import report
+from cxpredict.errors import InputError
+
+IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+EXPECTED_IMAGES = 9  # differences, population, scores, class shares, confusion, calibration, drivers x2, segments
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _fake_run(root: Path, n: int = 400, seed: int = 0) -> Path:
+    """A run folder shaped like train + score output, with every piece the report can use."""
+    rng = np.random.default_rng(seed)
+    model = root / "model"
+    _write_json(model / "bundle.json", {"format_version": 1, "content_hash": "abc"})
+    reliability = [{"bin": b, "weight": 10.0, "mean_predicted": (b + 0.5) / 10, "observed_rate": (b + 0.4) / 10}
+                   for b in range(10)]
+    _write_json(model / "metrics.json", {
+        "n_customers": n, "n_respondents": 120,
+        "nps_cv": {"log_loss": 0.9, "detractor_auc": 0.8, "qwk": 0.45, "macro_f1": 0.52,
+                   "detractor_precision": 0.7, "detractor_recall": 0.6, "passive_precision": 0.4,
+                   "passive_recall": 0.35, "promoter_precision": 0.5, "promoter_recall": 0.6,
+                   "confusion": [[30, 8, 4], [10, 20, 12], [3, 9, 24]]},
+        "churn": {"auc": 0.82, "base_rate": 0.2, "ece": 0.03}})
+    _write_json(model / "nps" / "nps.json", {"reliability": {"respondents": reliability,
+                                                             "weighted_population": reliability}})
+    _write_json(model / "churn" / "churn.json", {"calibration_table": reliability})
+    _write_json(model / "response" / "response.json", {"summary": {
+        "respondent_vs_silent_auc": 0.91, "effective_sample_size": 80.5,
+        "overlap_warning": "Respondents and silent customers are easy to tell apart (AUC 0.91 > 0.85)",
+        "top_differences": [{"feature": f"f{i}", "respondent_mean": 1.0, "silent_mean": 0.5, "smd": 0.5 - 0.1 * i,
+                             "smd_after_weighting": 0.05} for i in range(4)]}})
+    _write_json(root / "population.json", {
+        "estimate": -12.0, "low": -16.0, "high": -8.0, "level": 0.9, "naive_respondent_nps": -3.0,
+        "ipw_respondent_nps": -9.0, "ipw_low": -14.0, "ipw_high": -4.0, "notes": ["assumption"],
+        "segments": [{"column": "plan", "level": "basic", "n_customers": 200, "n_respondents": 12, "estimate": -20.0,
+                      "low": -30.0, "high": -10.0, "naive_respondent_nps": -5.0}]})
+    resp = rng.random(n) < 0.3
+    classes = np.array(["detractor", "passive", "promoter"])
+    observed = rng.integers(0, 11, n).astype(float)
+    segments = rng.choice(["detractor/high-risk", "passive/low-risk", "promoter/low-risk"], n)
+    drivers = ["Network quality", "Billing", "Support", "Price"]
+    scored = pd.DataFrame({
+        "customer_id": [f"C{i:04d}" for i in range(n)], "is_respondent": resp,
+        "observed_score": np.where(resp, observed, np.nan), "observed_class": np.where(
+            resp, classes[np.digitize(observed, [7, 9])], None),
+        "predicted_score": rng.normal(6.5, 1.5, n), "p_detractor": rng.uniform(0, 0.6, n),
+        "p_passive": 0.2, "p_promoter": rng.uniform(0, 0.4, n), "predicted_class": rng.choice(classes, n),
+        "driver_1": rng.choice(drivers, n), "driver_1_impact": rng.uniform(0.05, 0.3, n),
+        "driver_2": rng.choice(drivers, n), "driver_2_impact": rng.uniform(0.01, 0.1, n),
+        "segment": segments, "strategy": np.where(segments == "detractor/high-risk", "retention", "upsell"),
+        "churn_prob": rng.uniform(0, 1, n), "value_at_risk": rng.uniform(0, 500, n)})
+    scored.to_csv(root / "scored.csv", index=False, encoding="utf-8-sig")
+    summary = scored.groupby(["segment", "strategy"], as_index=False).agg(
+        customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"))
+    summary.to_csv(root / "segment_summary.csv", index=False, encoding="utf-8-sig")
+    _write_json(root / "manifest.json", {
+        "kind": "score", "config_name": "fake", "created_at": "2026-01-01T00:00:00Z", "rows": n,
+        "respondents": int(resp.sum()), "warnings": ["2 survey answers belong to unknown customers"],
+        "drift": {"status": "drift", "reasons": ["PSI of tenure 0.4 > 0.25"]},
+        "outputs": {"scored": {"path": "/elsewhere/scored.csv"},
+                    "segment_summary": {"path": "/elsewhere/segment_summary.csv"}}})
+    return root
+
+
+def _images(text: str) -> list[tuple[str, np.ndarray]]:
+    import matplotlib.image as mpimg
+
+    return [(alt, mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png")) for alt, data in IMG.findall(text)]
+
+
+def test_full_report_has_every_section_and_no_empty_image(tmp_path):
+    out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
+    text = out.read_text(encoding="utf-8")
+    for key, title in report.SECTIONS:
+        assert f'<section id="{key}">' in text and title in text
+    images = _images(text)
+    assert len(images) == EXPECTED_IMAGES
+    for alt, pixels in images:
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 100, alt
+        assert pixels[..., :3].std() > 0.02, f"image '{alt}' is blank"
+    assert "Not available" not in text
+    assert "-12.0" in text and "-16.0 to -8.0" in text, "population NPS with its interval"
+    assert "PSI of tenure" in text and "easy to tell apart" in text and "small segment" in text
+    assert "src=\"http" not in text and "<script" not in text, "self-contained and inert"
+
+
+def test_missing_pieces_are_reported_not_fatal(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    for name in ("population.json", "segment_summary.csv"):
+        (run / name).unlink()
+    (run / "model" / "response" / "response.json").unlink()
+    text = report.write_report(run, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert text.count("Not available") == 3
+    assert "population NPS interval" in text and "segment_summary.csv" in text
+    assert "model estimate (all customers, no interval)" in text, "falls back to the scored file"
+    assert all(pixels[..., :3].std() > 0.02 for _, pixels in _images(text))
+
+
+def test_text_is_escaped(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["warnings"] = ["<script>alert(1)</script>"]
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    text = report.write_report(run, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<script>" not in text and "&lt;script&gt;" in text
+
+
+def test_folder_without_outputs_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no cxpredict outputs"):
+        report.write_report(tmp_path, tmp_path / "r.html")
+    with pytest.raises(InputError, match="not a folder"):
+        report.write_report(tmp_path / "absent", tmp_path / "r.html")
+
+
+@pytest.mark.slow
+def test_report_of_a_real_training_and_scoring_run(demo_config, trained_bundle, tmp_path):
+    import shutil
+
+    from cxpredict.cli.app import main
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.score import score
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_bundle, run / "model")
+    score(demo_config, load_bundle(run / "model"), run / "scored.csv")
+    assert main(["report", str(run), "--out", str(tmp_path / "report.html")]) == 0
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert all(f'<section id="{key}">' in text for key, _ in report.SECTIONS)
+    images = _images(text)
+    assert len(images) >= 5
+    assert any(alt.startswith("Confusion matrix") for alt, _ in images), "training stores the out-of-fold matrix"
+    assert all(pixels[..., :3].std() > 0.02 for _, pixels in images)
+
+
+def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
+    """`cxpredict report <run id>` downloads the run's artifacts (bundle/ and scoring/ folders) and reports them."""
+    from cxpredict.cli.app import main
+    from cxpredict.config import config_from_dict
+    from cxpredict.io import tracking
+
+    run_dir = _fake_run(tmp_path / "run")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    cfg = config_from_dict({"data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "c", "path": "c.csv"}]}})
+    with tracking.start_run(cfg, "demo") as run_id:
+        tracking.log_artifacts(run_dir / "model", "bundle")
+        tracking.log_files([run_dir / name for name in ("manifest.json", "scored.csv", "segment_summary.csv",
+                                                         "population.json")], "scoring")
+    assert main(["report", run_id, "--out", str(tmp_path / "report.html")]) == 0
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Not available" not in text
+    assert len(_images(text)) == EXPECTED_IMAGES

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.config import FeaturesConfig
+from cxpredict.data.features import OTHER, UNKNOWN, FeatureManifest
+from cxpredict.errors import ConfigError, InputError
+
+
+def frame(n=40):
+    idx = pd.Index([f"C{i}" for i in range(n)], name="customer_id")
+    plan = pd.Series(["mobile", "bundle"] * (n // 2), index=idx, dtype="str")
+    plan.iloc[0] = "kiosk"  # seen once: folded into "other"
+    return pd.DataFrame({"tenure": np.arange(n, dtype=float), "plan": plan, "age": np.linspace(20, 80, n)}, index=idx)
+
+
+def test_fit_learns_names_levels_and_ranges():
+    m = FeatureManifest.fit(frame(), FeaturesConfig(exclude=["age"]))
+    assert m.names == ["tenure", "plan"]
+    assert m.categorical["plan"] == ["bundle", "mobile", OTHER]
+    assert m.rare["plan"] == ["kiosk"]
+    assert m.numeric["tenure"]["min"] == 0 and m.numeric["tenure"]["max"] == 39
+
+
+def test_transform_keeps_training_levels_and_counts_unseen():
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    new = frame(6).assign(plan=pd.Series(["mobile", "kiosk", "satellite", None, "bundle", "satellite"],
+                                         index=frame(6).index, dtype="str"))
+    X = m.transform(new)
+    assert list(X.columns) == m.names
+    assert list(X["plan"].cat.categories) == ["bundle", "mobile", OTHER, UNKNOWN]
+    assert X["plan"].tolist()[:3] == ["mobile", OTHER, UNKNOWN]
+    assert pd.isna(X["plan"].iloc[3])
+    assert m.last_stats["unseen_categories"] == {"plan": 2}
+
+
+def test_missing_feature_column_is_an_input_error_naming_it():
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    with pytest.raises(InputError, match="'tenure'.*did you mean 'tenur'"):
+        m.transform(frame().rename(columns={"tenure": "tenur"}), source="scores.csv")
+
+
+def test_extra_columns_are_ignored_and_noted():
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    X = m.transform(frame().assign(extra=1))
+    assert "extra" not in X.columns
+    assert m.last_stats["extra_columns_ignored"] == ["extra"]
+
+
+def test_far_out_of_range_values_are_counted():
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    m.transform(frame().assign(tenure=np.r_[1000.0, np.zeros(39)]))
+    assert m.last_stats["out_of_range"] == {"tenure": 1}
+
+
+def test_include_of_unknown_column_is_a_config_error():
+    with pytest.raises(ConfigError, match="'tenur'.*did you mean 'tenure'"):
+        FeatureManifest.fit(frame(), FeaturesConfig(include=["tenur"]))
+
+
+def test_manifest_roundtrips_through_json_dict():
+    import json
+
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    again = FeatureManifest.from_dict(json.loads(json.dumps(m.to_dict())))
+    pd.testing.assert_frame_equal(m.transform(frame()), again.transform(frame()))

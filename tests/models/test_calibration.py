@@ -1,0 +1,71 @@
+"""Stage 2 of the NPS model: the cut-point link, rearranged distributions, vector scaling, tuned decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cxpredict.config import Scale, ThresholdConfig
+from cxpredict.metrics import macro_f1, multiclass_log_loss, per_class_precision_recall
+from cxpredict.models.calibration import (
+    apply_cutpoints,
+    apply_vector_scaling,
+    cumulative_to_distribution,
+    fit_cutpoints,
+    fit_vector_scaling,
+    tune_offsets,
+)
+
+
+def test_tune_offsets_finds_the_best_grid_point_and_meets_recall_targets():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    proba = rng.dirichlet([1, 1, 1], 400) * 0.5 + np.eye(3)[y] * 0.5 * rng.uniform(0, 1, (400, 1))
+    proba /= proba.sum(axis=1, keepdims=True)
+    w = np.ones(400)
+    offsets = tune_offsets(proba, y, w, ThresholdConfig(objective="macro_f1"))
+    tuned = np.argmax(np.log(proba) + offsets, axis=1)
+    plain = np.argmax(proba, axis=1)
+    assert macro_f1(y, tuned) >= macro_f1(y, plain) - 1e-12
+    for t_det in (-1.0, 0.0, 0.7):  # no other grid point beats the tuned one
+        for t_pro in (-0.5, 0.0, 1.2):
+            other = np.argmax(np.log(proba) + [t_det, 0, t_pro], axis=1)
+            assert macro_f1(y, tuned) >= macro_f1(y, other) - 1e-9
+    target = ThresholdConfig(objective="recall_targets", recall_targets={"detractor": 0.9})
+    recall = per_class_precision_recall(y, np.argmax(np.log(proba) + tune_offsets(proba, y, w, target), axis=1))
+    assert recall["detractor"]["recall"] >= 0.9
+    assert (tune_offsets(proba, y, w, ThresholdConfig(objective="argmax")) == 0).all()
+
+
+def test_cutpoint_link_recovers_a_proportional_odds_model():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=20_000)
+    theta = np.array([-2.0, -0.5, 0.4, 1.5])  # CSAT 1-5: P(score <= k) = sigmoid(theta_k + 1.3 z)
+    cdf = 1 / (1 + np.exp(-(theta[None, :] + 1.3 * z[:, None])))
+    score = 1 + (rng.random(len(z))[:, None] > cdf).sum(axis=1)
+    csat = Scale(min=1, max=5, detractor_max=3, promoter_min=5)
+    link = fit_cutpoints(z, score, np.ones(len(z)), csat)
+    assert link["beta"] * 1 / link["z_sd"] == pytest.approx(1.3, abs=0.08)
+    dist = apply_cutpoints(np.array([0.0]), link)
+    expected = np.diff(np.r_[0, 1 / (1 + np.exp(-theta)), 1])
+    assert dist[0] == pytest.approx(expected, abs=0.03)
+
+
+def test_cumulative_probabilities_are_rearranged_into_a_valid_distribution():
+    crossing = np.array([[0.3, 0.2, 0.9], [0.1, 0.5, 0.6]])  # first row: P(<=0) > P(<=1)
+    dist = cumulative_to_distribution(crossing)
+    assert np.allclose(dist.sum(axis=1), 1.0) and (dist >= 0).all()
+    assert dist[0] == pytest.approx([0.2, 0.1, 0.6, 0.1])
+    assert dist[1] == pytest.approx([0.1, 0.4, 0.1, 0.4])
+
+
+def test_vector_scaling_fixes_overconfident_shifted_probabilities():
+    rng = np.random.default_rng(3)
+    true = rng.dirichlet([2, 2, 2], 5000)
+    y = np.array([rng.choice(3, p=p) for p in true])
+    distorted = true**3 * np.array([3.0, 1.0, 0.5])  # overconfident, biased towards class 0
+    distorted /= distorted.sum(axis=1, keepdims=True)
+    calibrated = apply_vector_scaling(distorted, fit_vector_scaling(distorted, y, np.ones(len(y))))
+    assert multiclass_log_loss(y, calibrated) < multiclass_log_loss(y, distorted) - 0.05
+    assert calibrated.mean(axis=0) == pytest.approx(np.bincount(y) / len(y), abs=0.01)
+    assert apply_vector_scaling(distorted, None) is distorted

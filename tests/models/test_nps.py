@@ -1,0 +1,124 @@
+"""NPS model: valid ordered distributions, calibration to the weighted population, tuned decisions, exact reload."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from cxpredict.config import NpsModelConfig, Scale
+from cxpredict.errors import InputError
+from cxpredict.models.nps import NpsModel
+
+SCALE = Scale()
+FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
+
+
+def simulate(n: int = 1500, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "tickets": rng.poisson(1.0, n).astype(float),
+        "tenure": rng.uniform(0, 60, n),
+        "noise": rng.normal(size=n),
+        "plan": pd.Categorical(rng.choice(["basic", "plus", "pro"], n)),
+    })
+    latent = 8.0 - 1.2 * X["tickets"] + 0.02 * X["tenure"] - 0.8 * (X["plan"] == "basic") + rng.logistic(0, 1.0, n)
+    return X, np.clip(np.floor(latent + 0.5), 0, 10).astype(int).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    X, score = data
+    return {f: NpsModel(SCALE, NpsModelConfig(formulation=f, params=FAST, cv_folds=3), seed=1).fit(X, score)
+            for f in ("multiclass", "regression", "ordinal")}
+
+
+@pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
+def test_probabilities_sum_to_one_and_respect_the_order(models, data, formulation):
+    X, _ = data
+    pred = models[formulation].predict(X.iloc[:300])
+    classes = pred[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
+    assert np.allclose(classes.sum(axis=1), 1.0) and (classes >= 0).all()
+    assert set(pred["predicted_class"].unique()) <= {"detractor", "passive", "promoter"}
+    points = [c for c in pred.columns if c.startswith("p_score_")]
+    if formulation == "multiclass":
+        assert not points
+        return
+    dist = pred[points].to_numpy()
+    assert points == [f"p_score_{k}" for k in SCALE.points]
+    assert np.allclose(dist.sum(axis=1), 1.0) and (dist >= -1e-12).all()
+    survival = 1.0 - np.cumsum(dist, axis=1)[:, :-1]  # P(score > k), k = 0..9
+    assert (np.diff(survival, axis=1) <= 1e-12).all()
+    assert np.allclose(dist[:, :7].sum(axis=1), classes[:, 0])  # 0-6 = detractor
+    assert np.allclose(dist[:, 9:].sum(axis=1), classes[:, 2])  # 9-10 = promoter
+    assert np.allclose(pred["predicted_score"], dist @ np.arange(11))
+
+
+def test_predictions_track_the_planted_signal(models, data):
+    X, score = data
+    for model in models.values():
+        assert model.cv_metrics_["detractor_auc"] > 0.7
+        assert len(model.oof_) == len(X) and model.oof_.index.equals(X.index)
+    p = models["ordinal"].predict(X)["p_detractor"]
+    assert spearmanr(p, X["tickets"]).statistic > 0.5
+
+
+@pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
+def test_detractor_booster_raw_output_increases_with_detraction(models, data, formulation):
+    X, _ = data
+    model = models[formulation]
+    booster, class_index = model.detractor_booster()
+    raw = booster.predict(X, raw_score=True)
+    raw = raw[:, class_index] if class_index is not None else raw
+    assert spearmanr(raw, model.predict(X)["p_detractor"]).statistic > 0.8
+
+
+@pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
+def test_save_load_roundtrip_gives_identical_predictions(models, data, tmp_path, formulation):
+    X, _ = data
+    model = models[formulation]
+    model.save(tmp_path / "nps")
+    assert not list(tmp_path.rglob("*.pkl"))
+    loaded = NpsModel.load(tmp_path / "nps")
+    pd.testing.assert_frame_equal(model.predict(X), loaded.predict(X))
+    assert loaded.cv_metrics_ == pytest.approx(model.cv_metrics_, nan_ok=True)
+    assert isinstance(loaded.detractor_booster()[0], lgb.Booster)
+
+
+def test_calibration_matches_the_weighted_population(data):
+    """Weights that up-weight high-ticket customers must move the predicted detractor share to their weighted rate."""
+    X, score = data
+    w = np.where(X["tickets"] >= 2, 4.0, 1.0)
+    model = NpsModel(SCALE, NpsModelConfig(formulation="regression", params=FAST, cv_folds=3), 2).fit(X, score, w)
+    is_det = score <= SCALE.detractor_max
+    weighted_rate = np.average(is_det, weights=w)
+    oof_rate = np.average(model.oof_["p_detractor"], weights=w)
+    assert abs(oof_rate - weighted_rate) < 0.02
+    assert abs(np.average(is_det) - weighted_rate) > 0.05  # the weights really do change the target
+    assert model.cv_metrics_["ece_detractor"] < 0.06
+
+
+def test_auto_selects_the_best_formulation_by_the_configured_metric(data):
+    X, score = data
+    cfg = NpsModelConfig(formulation="auto", params=FAST, cv_folds=3, selection_metric="log_loss")
+    model = NpsModel(SCALE, cfg, 3).fit(X.iloc[:800], score[:800])
+    assert set(model.selection_) == {"multiclass", "regression", "ordinal"}
+    best = min(model.selection_, key=lambda f: model.selection_[f]["log_loss"])
+    assert model.formulation_ == best
+
+
+def test_bad_scores_raise_input_error(data):
+    X, score = data
+    bad = score.astype(float).copy()
+    bad[3] = 11
+    with pytest.raises(InputError, match="outside the scale"):
+        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, bad)
+    with pytest.raises(InputError, match="feature rows"):
+        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, score[:10])

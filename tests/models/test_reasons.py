@@ -1,0 +1,108 @@
+"""Stated-reason model: parsing, metrics, a learnable multi-label problem, top reasons, save/load, themes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.config import DriversConfig, LgbmParams
+from cxpredict.errors import BundleError
+from cxpredict.models.reasons import (
+    ReasonModel,
+    constant_baseline,
+    micro_f1,
+    reason_matrix,
+    theme_agreement,
+)
+
+
+def test_reason_matrix_parses_codes_and_missing():
+    labels = reason_matrix(pd.Series(["price;network", " network ; billing", None, "price"], dtype="str"))
+    assert list(labels.columns) == ["billing", "network", "price"]
+    assert labels.to_numpy().tolist() == [[0, 1, 1], [1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    fixed = reason_matrix(pd.Series(["price;rare"], dtype="str"), codes=["network", "price"])
+    assert fixed.to_numpy().tolist() == [[0, 1]]
+
+
+def test_micro_f1_and_constant_baseline_by_hand():
+    truth = np.array([[1, 0], [1, 1], [0, 0]])
+    predicted = np.array([[1, 1], [1, 0], [0, 0]])
+    assert micro_f1(truth, predicted) == pytest.approx(2 * 2 / (3 + 3))
+    assert micro_f1(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+    f1, codes = constant_baseline(truth, truth)
+    assert codes == [0]  # guessing code 0 for everyone: 2 hits in 3 guesses of 3 stated codes; both: 3 in 6
+    assert f1 == pytest.approx(2 * 2 / (3 + 3))  # a tie with {0, 1} (2 * 3 / (6 + 3)): the smaller set wins
+
+
+def _survey(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """'billing' follows billing errors, 'network' dropped calls, 'rare' is stated by 5 people only."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"billing_errors": rng.poisson(0.5, n).astype(float), "dropped": rng.poisson(0.7, n).astype(float),
+                      "noise": rng.normal(size=n)})
+    X["plan"] = pd.Categorical(rng.choice(["a", "b"], n))
+    codes = []
+    for b, d, u in zip(X["billing_errors"], X["dropped"], rng.random(n)):
+        stated = (["billing"] if b > 0 and u < 0.85 else []) + (["network"] if d > 1 and u > 0.1 else [])
+        codes.append(";".join(stated) or None)
+    reasons = pd.Series(codes, index=X.index, dtype="str")
+    reasons.iloc[:5] = "rare"
+    return X, reasons
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, reasons = _survey(2500, seed=0)
+    cfg = DriversConfig(reason_min_count=20, reason_params=LgbmParams(n_estimators=100, num_leaves=7))
+    return ReasonModel(cfg, seed=3).fit(X, reasons)
+
+
+def test_multi_label_model_beats_the_constant_base_rate(fitted):
+    assert fitted.codes_ == ["billing", "network"]
+    assert fitted.dropped_codes_ == {"rare": 5}
+    X, reasons = _survey(1500, seed=1)
+    truth = reason_matrix(reasons, fitted.codes_).to_numpy()
+    f1 = micro_f1(truth, fitted.predict_sets(X).to_numpy())
+    base, _ = constant_baseline(truth, truth)
+    assert f1 > 0.8 and f1 > base + 0.2
+    assert fitted.metrics_["valid_micro_f1"] > 0.8
+
+
+def test_top_reasons_are_ordered_and_empty_when_unlikely(fitted):
+    X = pd.DataFrame({"billing_errors": [3.0, 0.0, 2.0], "dropped": [0.0, 0.0, 4.0], "noise": [0.0, 0.0, 0.0]})
+    X["plan"] = pd.Categorical(["a", "a", "b"], categories=["a", "b"])
+    top = fitted.top_reasons(X, k=2, min_prob=0.2)
+    assert list(top.columns) == ["reason_1", "reason_2", "reason_1_prob", "reason_2_prob"]
+    assert top.loc[0, "reason_1"] == "billing" and pd.isna(top.loc[0, "reason_2"])
+    assert top.loc[1].isna().all()  # nothing wrong: no reason rather than noise
+    assert set(top.loc[2, ["reason_1", "reason_2"]]) == {"billing", "network"}
+    assert top.loc[2, "reason_1_prob"] >= top.loc[2, "reason_2_prob"] >= 0.2
+
+
+def test_save_load_roundtrip_without_pickle(fitted, tmp_path):
+    fitted.save(tmp_path / "reasons")
+    assert sorted(p.name for p in (tmp_path / "reasons").iterdir()) == ["reason_0.txt", "reason_1.txt",
+                                                                       "reasons.json"]
+    loaded = ReasonModel.load(tmp_path / "reasons")
+    X, _ = _survey(300, seed=2)
+    pd.testing.assert_frame_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    assert loaded.threshold_ == fitted.threshold_ and loaded.cfg == fitted.cfg
+    (tmp_path / "reasons" / "reasons.json").write_text("{", encoding="utf-8")
+    with pytest.raises(BundleError, match="reasons.json"):
+        ReasonModel.load(tmp_path / "reasons")
+
+
+def test_no_frequent_code_gives_an_empty_model():
+    X, _ = _survey(100, seed=4)
+    model = ReasonModel(DriversConfig(reason_min_count=50)).fit(X, pd.Series(["a"] * 3 + [None] * 97, dtype="str"))
+    assert model.codes_ == []
+    top = model.top_reasons(X)
+    assert len(top) == 100 and top.isna().all().all()
+
+
+def test_theme_agreement_counts_only_rows_with_both_themes():
+    reason_1 = pd.Series(["coverage", "price", "billing", None, "other"], dtype="str")
+    driver_1 = pd.Series(["Network quality", "Billing", "Billing", "Billing", "Tenure & age"], dtype="str")
+    group_themes = {"Network quality": "network", "Billing": "billing", "Tenure & age": None}
+    reason_themes = {"coverage": "network", "price": "price", "billing": "billing", "other": "other"}
+    assert theme_agreement(reason_1, driver_1, group_themes, reason_themes) == (2, 3)
