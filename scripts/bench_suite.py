@@ -17,7 +17,7 @@ original column names through `cxpredict train/score/report` (defaults, as a new
 synthetic strong/weak/no signal, NPS/CSAT/binary scales, 200k customers at 3%; an answer-dependent case kept
 apart in `mnar`. The two `repeated` synthetic cases (2,000 customers, 15% respond) run one replicate per seed
 to measure the 90% interval's coverage: ~5 s a replicate on 2 idle cores (about 10 on a shared machine), so
-300 replicates of both cost about an hour of the full run; `--quick` runs 20 and says so. Timing: `cxpredict
+300 replicates of both cost about an hour of the full run; `--quick` runs 10 and says so. Timing: `cxpredict
 train` of 10k customers / 1k respondents and of 130k / 6.5k, and `cxpredict score` of 1,000 customers, each
 in a fresh process.
 Runs sequentially (2 cores); one progress line per case and seed on stderr.
@@ -113,6 +113,21 @@ TARGETS = {  # issue 10, "Targets": summary key -> (the target as written, wheth
     "negative_control_gap_to_hajek": ("<= 0.5", lambda v, s: v <= 0.5),
     "train_s_10k": ("<= 60", lambda v, s: v <= 60), "train_s_130k": ("<= 300", lambda v, s: v <= 300),
     "score_s_1k": ("<= 5", lambda v, s: v <= 5), "flat_telco_ok": ("true", lambda v, s: v is True),
+}
+
+DEFINITIONS = {
+    "auc": "detractor-vs-rest ROC AUC of P(detractor) on the silent customers; auc_plain: the baseline's",
+    "baseline": "default lightgbm.LGBMClassifier() (random_state=seed, n_jobs as the product, verbose=-1) on "
+                "the respondents' classes, unweighted, argmax; the same features, run and threads",
+    "ece": "10 equal-width bins of P(detractor) on [0, 1], weighted by bin size, silent customers",
+    "err_*": "absolute error in NPS points of an estimate of the NPS of ALL customers against the truth",
+    "nps_headline / model_only / hajek": "the product's PopulationNps estimate / model_only / hajek (falling "
+                                         "back on estimate / estimate / ipw_respondent_nps: benchkit)",
+    "nps_naive": "respondents' NPS, computed here", "nps_plain_imputation": "answers + baseline "
+                 "P(promoter) - P(detractor) of the silent",
+    "coverage": "share of runs whose headline interval contains the true NPS",
+    "excess_over_naive_in_halfwidths": "(mean headline error - mean naive error) / mean interval half-width",
+    "means": "summary means are over MAR cases of the per-case means; mnar cases are never included",
 }
 
 
@@ -248,8 +263,12 @@ def provenance(telco_config: Path) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    return {"cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "platform": platform.platform(),
-            "load_average": list(os.getloadavg())}
+    return {"cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)), "platform": platform.platform()}
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: timings are comparable only when these are well below the cores."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _json_safe(value):
@@ -292,21 +311,21 @@ def run_seeds(case: Case, seeds: list[int], args, started: float):
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
-    ap.add_argument("--quick", action="store_true", help="1 seed per case, 20 coverage replicates, "
+    ap.add_argument("--quick", action="store_true", help="1 seed per case, 10 coverage replicates, "
                     "no 130k training: a check of the code, not a verdict")
     ap.add_argument("--cases", nargs="+", choices=[c.name for c in CASES], metavar="NAME",
                     help=f"run only these cases: {', '.join(c.name for c in CASES)}")
     ap.add_argument("--seeds", type=int, help="seeds per case (default 5; --quick 1)")
-    ap.add_argument("--replicates", type=int, help="replicates of the repeated cases (default 300; --quick 20)")
+    ap.add_argument("--replicates", type=int, help="replicates of the repeated cases (default 300; --quick 10)")
     ap.add_argument("--no-timing", action="store_true", help="skip the fresh-process train/score timing")
     ap.add_argument("--telco-config", type=Path, default=ROOT / "configs" / "telco.yaml")
     ap.add_argument("--synthetic-config", type=Path, default=ROOT / "configs" / "demo.yaml")
     args = ap.parse_args(argv)
     started, wall_start = time.perf_counter(), time.time()
     n_seeds = args.seeds or (1 if args.quick else 5)
-    replicates = args.replicates or (20 if args.quick else 300)
+    replicates = args.replicates or (10 if args.quick else 300)
     selected = [c for c in CASES if not args.cases or c.name in args.cases]
-    machine_start = machine()
+    load_start = load_average()
 
     results, flat = {}, None
     for case in selected:
@@ -336,27 +355,13 @@ def main(argv: list[str] | None = None) -> dict:
         "cases": cases,
         "mnar": {n: c for n, c in results.items() if c["group"] == "mnar"},
         "flat_telco": flat, "timing": timing_out,
-        "definitions": {
-            "auc": "detractor-vs-rest ROC AUC of P(detractor) on the silent customers; auc_plain: the baseline's",
-            "baseline": "default lightgbm.LGBMClassifier() (random_state=seed, n_jobs as the product, verbose=-1) on "
-                        "the respondents' classes, unweighted, argmax; the same features, run and threads",
-            "ece": "10 equal-width bins of P(detractor) on [0, 1], weighted by bin size, silent customers",
-            "err_*": "absolute error in NPS points of an estimate of the NPS of ALL customers against the truth",
-            "nps_headline / model_only / hajek": "the product's PopulationNps estimate / model_only / hajek (falling "
-                                                 "back on estimate / estimate / ipw_respondent_nps: benchkit)",
-            "nps_naive": "respondents' NPS, computed here", "nps_plain_imputation": "answers + baseline "
-                         "P(promoter) - P(detractor) of the silent",
-            "coverage": "share of runs whose headline interval contains the true NPS",
-            "excess_over_naive_in_halfwidths": "(mean headline error - mean naive error) / mean interval half-width",
-            "means": "summary means are over MAR cases of the per-case means; mnar cases are never included",
-        },
-        "configs": {"telco": str(args.telco_config.relative_to(ROOT)) if args.telco_config.is_relative_to(ROOT)
-                    else str(args.telco_config), "synthetic": str(args.synthetic_config.name),
+        "definitions": DEFINITIONS,
+        "configs": {**{name: {"path": os.path.relpath(path, ROOT), "fingerprint": load_config(path).fingerprint()}
+                       for name, path in (("telco", args.telco_config), ("synthetic", args.synthetic_config))},
                     "telco_note": "configs/telco.yaml's NPS parameters were chosen on telco answers, including the "
                                   "ones these cases hide: the telco cases flatter cxpredict; telco_flat_15 uses "
                                   "product defaults"},
-        "machine": {**{k: v for k, v in machine_start.items() if k != "load_average"},
-                    "load_average_start": machine_start["load_average"], "load_average_end": list(os.getloadavg())},
+        "machine": {**machine(), "load_average_start": load_start, "load_average_end": load_average()},
         **provenance(args.telco_config),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(wall_start)),
         "wall_seconds": time.perf_counter() - started,

@@ -51,7 +51,8 @@ def test_plain_baseline_has_a_zero_column_for_a_class_it_never_saw(scripts):
 def test_telco_draw_at_15_percent_is_the_telco_mnar15_protocol(scripts):
     rng = np.random.default_rng(5)
     ids = np.array([f"C{i}" for i in range(3000)])
-    frame = pd.DataFrame({"Contract": rng.choice(["Month-to-Month", "One Year"], 3000), "Age": rng.integers(19, 80, 3000),
+    frame = pd.DataFrame({"Contract": rng.choice(["Month-to-Month", "One Year"], 3000),
+                          "Age": rng.integers(19, 80, 3000),
                           "Payment Method": rng.choice(["Credit Card", "Mailed Check"], 3000),
                           "Tenure in Months": rng.integers(1, 72, 3000)}, index=ids)
     shuffled = frame.sample(frac=1, random_state=1)  # the draw goes by the status table's order, not the frame's

@@ -323,7 +323,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     if churn_horizon_days < 1:
         raise ConfigError(f"churn_horizon_days must be at least 1, got {churn_horizon_days}")
     if not (np.isfinite(signal) and signal >= 0):
-        raise ConfigError(f"signal must be a finite number >= 0 (1: default, 0: answers ignore behaviour), got {signal}")
+        raise ConfigError(f"signal must be a finite number >= 0 (1: default, 0: answers ignore behaviour), "
+                          f"got {signal}")
     if scale not in SCALES:
         raise ConfigError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
     survey_scale, points = SCALES[scale]
