@@ -486,6 +486,8 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override '{text}' has an empty key")
     try:
         return keys, yaml.safe_load(raw) if raw.strip() else None
+    except ValueError:  # YAML took it for a date but it is none (2026-13-45): the schema explains it as text
+        return keys, raw.strip()
     except yaml.YAMLError as e:
         raise ConfigError(f"override '{text}': the value is not valid YAML ({e}); quote text, e.g. "
                           f"{dotted}='\"{raw}\"'") from None
@@ -520,7 +522,7 @@ def _format_validation(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see configs/ for valid keys)"
         lines.append(f"  - {where}: {msg}")
@@ -539,7 +541,7 @@ def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
                           "current folder on the command line, from the config's folder inside a config)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e:  # ValueError: date 2026-13-45
         raise ConfigError(f"{path}: not valid UTF-8 YAML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from None

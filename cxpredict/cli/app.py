@@ -49,9 +49,9 @@ def _writing(folder: Path, wait: float):
 
     Fail fast by default: a scheduler that started a second run into the same folder has a bug or an overlap
     worth seeing (exit 6, nothing written), not one to hide by queueing; `--wait` queues on purpose."""
-    from cxpredict.io.outputs import output_lock, terminate_gracefully
+    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS, output_errors, output_lock, terminate_gracefully
 
-    with terminate_gracefully(), output_lock(folder, wait):
+    with output_errors(folder, WRITE_ONLY_ERRNOS), terminate_gracefully(), output_lock(folder, wait):
         yield
 
 
@@ -82,8 +82,10 @@ def _load(config: Path, overrides: list[str] | None):
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
     cfg = _load(config, set_)
+    from cxpredict.actions.strategy import configured_playbook
     from cxpredict.data.customers import validate_inputs
 
+    configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
     problems = validate_inputs(cfg)
     if problems:
         for p in problems:

@@ -132,11 +132,19 @@ def _arrow_errors(path: Path, read: ReadOptions):
             raise InputError(f"{path}: the file is empty (no header, no rows). Export it again.") from None
         if "UTF8" in text or "UTF-8" in text:
             raise _encoding_error(path, read, text) from None
-        if "straddling object" in text:  # still too long at MAX_BLOCK_SIZE, or an unclosed quote
+        row = text.split(" columns, got ", 1)[-1] if "Expected" in text else ""
+        if read.quote_char and read.quote_char in row and "\n" in row.strip():  # one "row" spanning lines
             raise InputError(
-                f"{path}: a field runs past {MAX_BLOCK_SIZE >> 20} MiB: a quote character "
-                f"(data.read.quote_char, now {read.quote_char!r}) opens a field that never closes. Fix the quoting "
-                "in the file, or set data.read.quote_char: '' if the file does not quote fields.") from None
+                f"{path}: a quote character (data.read.quote_char, now {read.quote_char!r}) opens a field that never "
+                f"closes, so the following lines were read as part of one row: {row.strip()[:120]!r}... Fix the "
+                "quoting in the file, or set data.read.quote_char: '' if the file does not quote fields.") from None
+        if "straddling object" in text or text.startswith(LONG_FIELD):  # a field longer than the first block
+            raise InputError(
+                f"{path}: a field runs on for more than {BLOCK_SIZE >> 20} MiB"
+                f"{', then: ' + text.removeprefix(LONG_FIELD) if text.startswith(LONG_FIELD) else ''}. Most likely "
+                f"a quote character (data.read.quote_char, now {read.quote_char!r}) opens a field that never closes: "
+                "fix the quoting in the file, or set data.read.quote_char: '' if the file does not quote fields."
+            ) from None
         if "conversion error" in text:  # streaming: a later block disagrees with the types of the first block
             raise InputError(
                 f"{path}: {text}. The value does not fit the type inferred from the start of the file: fix it, add "
@@ -175,19 +183,46 @@ def _block_sizes(path: Path) -> list[int]:
     return sizes
 
 
+LONG_FIELD = "after a field longer than a block: "
+
+
 def _retry(error: pa.ArrowInvalid, size: int, sizes: list[int]) -> bool:
-    """True when a larger block may help: the error is a field longer than the block, and larger blocks remain."""
-    return "straddling object" in str(error) and size != sizes[-1]
+    """True when a larger block may help: the error is a field longer than the block, and larger blocks remain.
+    An error after such a retry is marked (LONG_FIELD): an unclosed quote is the likely cause, not the delimiter."""
+    if "straddling object" in str(error) and size != sizes[-1]:
+        return True
+    if size != sizes[0]:
+        raise pa.ArrowInvalid(LONG_FIELD + str(error)) from None
+    return False
+
+
+def _swallowed_rows(table: pa.Table | pa.RecordBatch, read: ReadOptions) -> None:
+    """After a retry with larger blocks: a text field over a block long made of lines that look like the file's
+    rows is an unclosed quote that swallowed them, not a long field (ArrowInvalid marked LONG_FIELD)."""
+    rowlike = read.delimiter * (table.num_columns - 1)
+    for name, col in zip(table.schema.names, table.columns):
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            continue
+        long = pacompute.filter(col, pacompute.greater(pacompute.utf8_length(col), BLOCK_SIZE))
+        for value in long.to_pylist():
+            lines = sum(line.count(read.delimiter) == len(rowlike) for line in value.splitlines()[:1000])
+            if lines >= 10:
+                raise pa.ArrowInvalid(f"{LONG_FIELD}column {name!r} holds one value of {len(value):,} characters "
+                                      f"whose lines look like rows of the file ({lines} of its first lines)")
 
 
 def _read_csv(path: Path, read: ReadOptions, columns, column_types) -> pa.Table:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            return pacsv.read_csv(path, **_csv_options(read, columns, column_types, size))
+            table = pacsv.read_csv(path, **_csv_options(read, columns, column_types, size))
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
                 raise
+            continue
+        if size != sizes[0]:
+            _swallowed_rows(table, read)
+        return table
     raise AssertionError("unreachable: the last block size re-raises")
 
 
@@ -218,6 +253,8 @@ def _csv_batches(path: Path, read: ReadOptions, columns, column_types) -> Iterat
                     take = min(skip, batch.num_rows)
                     batch, skip = batch.slice(take), skip - take
                 if batch.num_rows:
+                    if size != sizes[0]:
+                        _swallowed_rows(batch, read)
                     delivered += batch.num_rows
                     yield batch
             return

@@ -23,17 +23,19 @@ import importlib
 import json
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from lightgbm.basic import LightGBMError
 
 from cxpredict._version import __version__
 from cxpredict.config import Config, config_from_dict
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import BundleError, ConfigError
-from cxpredict.io.outputs import atomic_dir, output_errors
+from cxpredict.io.outputs import atomic_dir, output_errors, short_write
 from cxpredict.models.nps import NpsModel
 from cxpredict.provenance import digest_files, package_versions
 
@@ -116,6 +118,17 @@ def verify_signature(path: Path, metadata: bytes) -> None:
                           "bundle, or set the key it was signed with.")
 
 
+@contextmanager
+def _library_writes(folder: Path):
+    """LightGBM reports a full disk or a file-size limit as its own error ("Cannot write ..."): an OutputError."""
+    try:
+        yield
+    except LightGBMError as e:
+        if "Cannot write" not in str(e):
+            raise
+        raise short_write(folder, f"LightGBM could not write its model file ({e})") from e
+
+
 def save_bundle(
     path: str | Path,
     cfg: Config,
@@ -136,10 +149,11 @@ def save_bundle(
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, default=float), encoding="utf-8")
         if drift_profile is not None:
             (tmp / DRIFT_FILE).write_text(json.dumps(drift_profile, indent=1), encoding="utf-8")
-        nps.save(tmp / "nps")
-        for name, component in (components or {}).items():
-            if component is not None:
-                component.save(tmp / name)
+        with _library_writes(path):
+            nps.save(tmp / "nps")
+            for name, component in (components or {}).items():
+                if component is not None:
+                    component.save(tmp / name)
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text, encoding="utf-8")

@@ -48,18 +48,25 @@ def current_umask() -> int:
 
 
 # --------------------------------------------------------------------------------------------- write failures
+def _kind(path: Path) -> str:
+    """'dir', 'file' or 'absent' (also when the path cannot even be asked about, e.g. a name too long)."""
+    try:
+        return "dir" if path.is_dir() else "file" if path.exists() else "absent"
+    except OSError:
+        return "absent"
+
+
 def _blocker(path: Path) -> Path | None:
     """The first existing component of `path` that is not a folder (why mkdir fails with EEXIST / ENOTDIR)."""
     for part in [*reversed(path.parents), path]:
-        if part.exists() and not part.is_dir():
-            return part
-        if not part.exists():
-            return None
+        kind = _kind(part)
+        if kind != "dir":
+            return part if kind == "file" else None
     return None
 
 
 def _fix(code: int, path: Path) -> str:
-    folder = path if path.is_dir() else path.parent
+    folder = path if _kind(path) == "dir" else path.parent
     if code in (errno.ENOSPC, errno.EDQUOT):
         return f"free space on the disk holding {folder} (see `df -h {folder}`), or write to another disk with --out"
     if code == errno.EROFS:
@@ -94,14 +101,25 @@ def output_error(path: str | Path, error: OSError) -> OutputError:
 
 
 @contextlib.contextmanager
-def output_errors(path: str | Path) -> Iterator[None]:
-    """Turn the operating system's writing failures inside the block into an OutputError about `path`."""
+def output_errors(path: str | Path, errnos: frozenset[int] = WRITE_ERRNOS) -> Iterator[None]:
+    """Turn the operating system's writing failures inside the block into an OutputError about `path`.
+    Around a whole command (cli), `errnos=WRITE_ONLY_ERRNOS`: there a permission error may be about an input."""
     try:
         yield
     except OSError as e:
-        if e.errno not in WRITE_ERRNOS:
+        if e.errno not in errnos:
             raise
         raise output_error(path, e) from e
+
+
+def short_write(path: str | Path, detail: str) -> OutputError:
+    """OutputError for a library that reports a short write in its own words (LightGBM: "Cannot write ..."):
+    the disk is full or a file-size limit was hit; which one, the free space tells."""
+    path = Path(path)
+    free = shutil.disk_usage(path if _kind(path) == "dir" else path.parent).free
+    code = errno.ENOSPC if free < (1 << 20) else errno.EFBIG
+    return OutputError(f"cannot write the outputs: {path}: {detail} ({free:,} bytes free on its disk). "
+                       f"Fix: {_fix(code, path)}. Nothing partial was published; previous outputs are untouched.")
 
 
 def _make_folder(folder: Path) -> list[Path]:
