@@ -50,8 +50,8 @@ def isin(values, index) -> np.ndarray:
 
 
 def _numeric_form(ids: pd.Series) -> pd.Series:
-    numbers = pd.to_numeric(ids, errors="coerce")
-    return numbers.map(repr, na_action="ignore").astype("str").fillna(ids)
+    numbers = pd.to_numeric(ids, errors="coerce").astype("float64")
+    return numbers.map(lambda v: repr(float(v)), na_action="ignore").astype("str").fillna(ids)
 
 
 ID_CAUSES = (  # (normal form, what differs, the fix): an unmatched ID that matches in normal form has that cause

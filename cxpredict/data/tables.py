@@ -124,7 +124,7 @@ def _arrow_errors(path: Path, read: ReadOptions):
     """Turn pyarrow's parse and decode failures into InputErrors that name the file and the fix."""
     try:
         yield
-    except UnicodeDecodeError as e:
+    except UnicodeError as e:  # UnicodeDecodeError, and codecs' own (e.g. "UTF-16 stream does not start with BOM")
         raise _encoding_error(path, read, str(e)) from None
     except (pa.ArrowException, OSError) as e:
         text = str(e)

@@ -488,3 +488,97 @@ def test_failure_catalogue(case, fast_demo_config_path, trained_bundle, tmp_path
     assert after == before, f"{name}: the output folder changed: {set(after) ^ set(before)}"
     assert snapshot(tmp_path / "project") == inputs, f"{name}: the inputs changed"
     assert not (tmp_path / "escaped").exists() and not Path("/tmp/absolute").exists()
+
+
+# --------------------------------------------------------------------------------------------- repaired, not refused
+def test_messy_but_usable_inputs_train_score_and_report_with_warnings(fast_demo_config_path, tmp_path, caplog):
+    """Infinite and huge numbers (a feature that is also the value column, a usage column, an event column), a
+    UTF-16 table with its byte-order mark, padded survey IDs, a constant column, a date from `--set` and the
+    leftover of a killed training run: all repaired with a warning naming file, column and rows; every
+    downstream use (features, value at risk, reason text, summaries, report) stays finite."""
+    import numpy as np
+
+    shutil.copytree(fast_demo_config_path.parents[1], tmp_path / "project")
+    config = tmp_path / "project" / "configs" / "demo_fast.yaml"
+    e = Env(root=tmp_path, config=config, data=tmp_path / "project" / "data" / "demo", bundle=tmp_path,
+            monkeypatch=None, stack=None)
+    e.edit("customers.csv", lambda f: f.assign(
+        monthly_charges=f["monthly_charges"].mask(f.index < 3, ["inf", "-inf", "1e308"] + [""] * (len(f) - 3)),
+        constant_col="same"))
+    e.edit("usage.csv", lambda f: f.assign(usage_gb_30d=f["usage_gb_30d"].mask(f.index < 4, "1e400")))
+    e.edit("tickets.csv", lambda f: f.assign(resolution_hours=f["resolution_hours"].mask(f.index < 2, "inf")))
+    e.edit("survey.csv", lambda f: f.assign(customer_id=f["customer_id"].mask(f.index < 5, " " + f["customer_id"])))
+    billing = e.data / "billing.csv"
+    billing.write_bytes(billing.read_text(encoding="utf-8").encode("utf-16"))
+    out = tmp_path / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = out / f".model.cxpid{int(dead.stdout)}.abcd.tmp"  # what a SIGKILLed `train` leaves behind
+    (stale / "nps").mkdir(parents=True)
+    (stale / "nps" / "model.txt").write_text("half a model")
+
+    common = ["--set", "data.as_of=2026-10-31", "--no-tracking"]
+    assert main(["train", str(config), "--out", str(out / "model"), *common]) == 0, caplog.text[-3000:]
+    log = caplog.text
+    assert not stale.exists(), "the next training run removes a killed run's temporary bundle"
+    for words in ("customers.csv", "'monthly_charges': 3 row(s)", "usage.csv", "'usage_gb_30d': 4 row(s)",
+                  "tickets.csv", "'resolution_hours': 2 row(s)", "billing.csv", "UTF-16 LE byte-order mark",
+                  "survey.csv", "leading/trailing spaces removed from 5 of", "'constant_col' (the same value 'same'",
+                  "dropped from the model"):
+        assert words in log, f"the warnings do not name {words!r}"
+
+    assert main(["score", str(config), "--model", str(out / "model"), "--out", str(out / "scored.csv"),
+                 *common]) == 0, caplog.text[-3000:]
+    scored = pd.read_csv(out / "scored.csv", encoding="utf-8-sig", low_memory=False)
+    numbers = scored.select_dtypes("number")
+    assert np.isfinite(numbers.to_numpy(dtype=float)[~numbers.isna().to_numpy()]).all()
+    first = scored.set_index("customer_id").loc[["C0000001", "C0000002", "C0000003"]]
+    assert (first["value"] == 1.0).all(), "a non-finite value column counts as missing: churn.value.default"
+    orders = pd.read_csv(out / "work_orders.csv", encoding="utf-8-sig")
+    assert orders["reason"].str.contains("value at risk").any() and not orders["reason"].str.contains("inf").any()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert any("'monthly_charges': 3 row(s)" in w for w in manifest["warnings"])
+    summary = pd.read_csv(out / "segment_summary.csv", encoding="utf-8-sig").select_dtypes("number")
+    assert np.isfinite(summary.to_numpy(dtype=float)[~summary.isna().to_numpy()]).all()
+
+    assert main(["report", str(out), "--out", str(out / "report.html")]) == 0, caplog.text[-3000:]
+    assert (out / "report.html").stat().st_size > 10_000
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no temporary leftovers, no lock file"
+
+
+def test_non_finite_numbers_handed_over_in_memory_are_missing_too(trained_bundle, demo_config, caplog):
+    """The API / pyfunc path: a frame that never went through a reader gets the same policy."""
+    import numpy as np
+
+    from cxpredict.data.customers import load_customers
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.score import score_frame
+
+    frame = load_customers(demo_config).frame.head(50).copy()
+    frame.iloc[:3, frame.columns.get_loc("monthly_charges")] = [np.inf, -np.inf, 1e308]
+    out = score_frame(load_bundle(trained_bundle), frame, demo_config)
+    assert (out["value"].iloc[:3] == demo_config.churn.value.default).all()
+    assert np.isfinite(out[["p_detractor", "value", "value_at_risk"]].to_numpy(dtype=float)).all()
+    assert "'monthly_charges': 3 row(s)" in caplog.text
+
+
+def test_sigterm_during_training_releases_the_lock_and_leaves_the_folder_as_it_was(fast_demo_config_path,
+                                                                                    tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    _yesterday(out)
+    before = snapshot(out)
+    proc = subprocess.Popen([sys.executable, "-m", "cxpredict.cli.app", "train", str(fast_demo_config_path),
+                             "--out", str(out / "model"), "--no-tracking"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    deadline = time.monotonic() + 120
+    while not (out / ".cxpredict.lock").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside training
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=120)
+    err = proc.stderr.read()
+    assert rc == 143, err[-2000:]
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    assert snapshot(out) == before, "lock released and removed, no temporary bundle, yesterday's files untouched"
