@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxpredict.config import Aggregation, BehaviourTable, Config, ReadOptions
-from cxpredict.data.ids import clean_ids, isin, positions, why_unmatched
+from cxpredict.config import BehaviourTable, Config, ReadOptions
+from cxpredict.data.events import aggregate_events, aggregation_name, window_end
+from cxpredict.data.ids import KEY, clean_ids, isin, why_unmatched
 from cxpredict.data.tables import (
     fingerprint_file,
     read_table,
@@ -26,7 +27,6 @@ from cxpredict.data.tables import (
 )
 from cxpredict.errors import ConfigError, CxError, InputError
 
-KEY = "customer_id"
 MIN_RESPONDENTS = 50  # fewer matched answers cannot train the NPS model with cross-validated thresholds
 MIXED_NUMERIC_SHARE = 0.5  # a text column where more than this share of values are numbers "mixes types"
 LABEL_WORDS = {"1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "y": 1.0, "n": 0.0}
@@ -160,18 +160,10 @@ def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: D
     return pd.concat([frame, new], axis=1)
 
 
-def _aggregation_name(table: BehaviourTable, agg: Aggregation) -> str:
-    if agg.name:
-        return agg.name
-    column = f"_{agg.column}" if agg.column else ""
-    window = f"_{agg.window_days}d" if agg.window_days else ""
-    return f"{table.name}_{agg.agg}{column}{window}"
-
-
 def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: _Problems,
                  report: DataReport) -> pd.DataFrame:
     what = f"events table {table.name!r}"
-    names = [_aggregation_name(table, a) for a in table.aggregations]
+    names = [aggregation_name(table, a) for a in table.aggregations]
     for agg in table.aggregations:
         if agg.column is None and agg.agg != "count":
             raise ConfigError(f"{what}: aggregation {agg.agg!r} needs a 'column' (only 'count' works without one)")
@@ -188,35 +180,6 @@ def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, probl
     return frame.dropna(subset=[table.timestamp])
 
 
-def _aggregate_events(table: BehaviourTable, events: pd.DataFrame, as_of: pd.Timestamp,
-                      population: pd.Index, report: DataReport) -> pd.DataFrame:
-    """Per-customer features over windows ending at `as_of`; events after it are ignored (no leakage)."""
-    future = (events[table.timestamp] > as_of).to_numpy()
-    if future.any():
-        report.warn(f"events table {table.name!r}: {int(future.sum())} events after as_of {as_of} ignored")
-    codes = positions(events[KEY], population)  # integer group keys: grouping text IDs is several times slower
-    outside = codes < 0
-    if outside.any():
-        absent = events.loc[outside, KEY]
-        report.warn(f"events table {table.name!r}: {int(outside.sum())} events of {absent.nunique()} customers "
-                    f"absent from the customer tables ignored{why_unmatched(absent.unique(), population)}")
-    keep = ~future & ~outside
-    events, codes, ts = events[keep], codes[keep], events[table.timestamp][keep]
-    out = pd.DataFrame(index=population)
-    for agg in table.aggregations:
-        window = np.ones(len(events), bool) if agg.window_days is None else \
-            (ts > as_of - pd.Timedelta(days=agg.window_days)).to_numpy()
-        if agg.agg == "count" and agg.column is None:
-            values = pd.Series(np.bincount(codes[window], minlength=len(population)))
-        else:
-            values = events[agg.column][window].groupby(codes[window]).agg(agg.agg)
-            values = values.reindex(pd.RangeIndex(len(population)))
-        if agg.agg in ("count", "sum", "nunique"):
-            values = values.fillna(0)
-        out[_aggregation_name(table, agg)] = values.to_numpy(dtype="float64")
-    return out
-
-
 def _as_key(values: pd.Series) -> pd.Series:
     """Join values as text; whole floats (ints that gained NaN in a join) lose their '.0'."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -224,21 +187,6 @@ def _as_key(values: pd.Series) -> pd.Series:
         if (present == np.floor(present)).all():
             return values.astype("Int64").astype("str")
     return values.astype("str")
-
-
-def _as_of(cfg: Config, events: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
-    """Inclusive end of event windows: data.as_of (a date-only value covers that whole day) or the last event."""
-    if cfg.data.as_of:
-        try:
-            as_of = pd.Timestamp(cfg.data.as_of)
-        except ValueError as e:
-            raise ConfigError(f"data.as_of {cfg.data.as_of!r} is not a date: {e}. Use e.g. 2024-06-30") from None
-        if as_of.tz is not None:
-            as_of = as_of.tz_convert("UTC").tz_localize(None)
-        return as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if as_of == as_of.normalize() else as_of
-    timestamp = {t.name: t.timestamp for t in cfg.data.behaviour}
-    stamps = [f[timestamp[name]].max() for name, f in events.items() if len(f)]
-    return max(stamps) if stamps else None
 
 
 def _survey(cfg: Config, problems: _Problems, report: DataReport) -> pd.DataFrame:
@@ -352,7 +300,7 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
     population = _population(cfg, loaded)
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
-    as_of = (_as_of(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    as_of = (window_end(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
         if table.name not in loaded:
@@ -368,7 +316,7 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
             frame = _merge_columns(frame, part.reindex(population), table.name, report)
         elif table.kind == "events":
             report.tables[table.name]["as_of"] = str(as_of)
-            frame = _merge_columns(frame, _aggregate_events(table, part, as_of, population, report), table.name, report)
+            frame = _merge_columns(frame, aggregate_events(table, part, as_of, population, report.warn), table.name, report)
         else:
             if table.join_on not in frame.columns:
                 if not complete:

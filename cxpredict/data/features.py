@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import FeaturesConfig
-from cxpredict.data.tables import ExtremeCounts, extreme_mask
+from cxpredict.data.numbers import ExtremeCounts, extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ import pyarrow.compute as pacompute
 from cxpredict.data.tables import rows_text
 from cxpredict.errors import InputError
 
+KEY = "customer_id"  # the key column's name inside the package, whatever data.key calls it
+
 
 def clean_ids(ids: pd.Series, path: Path, key: str, what: str, warn, start: int = 0) -> pd.Series:
     """IDs as text without surrounding spaces (a warning counts the rows); an empty ID is an InputError."""

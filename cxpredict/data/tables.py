@@ -10,22 +10,18 @@ What the reader settles once for the whole package:
   mark is diagnosed as UTF-16/32, not as a delimiter problem.
 - Long fields: a field longer than pyarrow's CSV block is read by retrying with larger blocks (up to the file's
   size), instead of failing with "straddling object straddles two block boundaries".
-- Non-finite and extreme numbers: `inf`, `-inf` and numbers beyond +-1e15 (`MAX_ABS`) become missing values,
-  with one warning per table naming the file, the column and the rows. No customer-level quantity (money,
-  counts, durations) comes near 1e15, while products and sums of such numbers (value x months, totals over
-  millions of customers) would overflow or lose every digit downstream; as missing values, the models handle
-  them like any other gap. `finite_or_missing` applies the same rule to frames that never came from a file.
+- Non-finite and extreme numbers become missing values, with one warning per table naming the file, the column
+  and the rows (the policy and its reasons: numbers.py).
 """
 
 from __future__ import annotations
 
 import codecs
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pacompute
@@ -33,17 +29,16 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
 from cxpredict.config import ReadOptions
+from cxpredict.data.numbers import ExtremeCounts, Warn, arrow_extremes
 from cxpredict.errors import InputError, first_rows
 from cxpredict.provenance import fingerprint_path
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-MAX_ABS = 1e15  # larger magnitudes (and inf) are read as missing: see the module docstring
 BLOCK_SIZE = 1 << 20  # pyarrow's default CSV block; a longer field triggers a retry with larger blocks
 MAX_BLOCK_SIZE = 1 << 30
 # byte-order marks, longest first (UTF-32 LE starts like UTF-16 LE); codecs that consume the mark
 BOMS = ((b"\xff\xfe\x00\x00", "utf-32", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "utf-32", "UTF-32 BE"),
         (b"\xef\xbb\xbf", "utf-8", "UTF-8"), (b"\xff\xfe", "utf-16", "UTF-16 LE"), (b"\xfe\xff", "utf-16", "UTF-16 BE"))
-Warn = Callable[[str], None]
 
 
 def table_kind(path: Path) -> str:
@@ -263,71 +258,6 @@ def _csv_batches(path: Path, read: ReadOptions, columns, column_types) -> Iterat
                 raise
 
 
-# --------------------------------------------------------------------------------------------- extreme numbers
-def extreme_mask(values: np.ndarray) -> np.ndarray:
-    """Positions that are +-inf or beyond +-MAX_ABS (NaN is already missing and not counted)."""
-    with np.errstate(invalid="ignore"):
-        return np.isinf(values) | (np.abs(values) > MAX_ABS)
-
-
-class ExtremeCounts:
-    """Rows per column whose numbers were made missing (non-finite or beyond MAX_ABS), over one or more batches."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[int]] = {}  # column -> 0-based row positions (first few kept for the message)
-        self.counts: dict[str, int] = {}
-
-    def add(self, column: str, positions: np.ndarray, start: int = 0) -> None:
-        self.counts[column] = self.counts.get(column, 0) + len(positions)
-        kept = self.rows.setdefault(column, [])
-        kept.extend(int(p) + start for p in positions[: max(0, 5 - len(kept))])
-
-    def message(self, where: str, rows: Callable[[list[int], int], str]) -> str | None:
-        if not self.counts:
-            return None
-        parts = "; ".join(f"column {col!r}: {n} row(s), {rows(self.rows[col], n)}" for col, n in self.counts.items())
-        return (f"{where}: infinite or too large numbers (beyond +-{MAX_ABS:.0e}) were read as missing values: "
-                f"{parts}. Fix them at the source if they are errors (e.g. a division by zero in an export).")
-
-
-def _arrow_extremes(table: pa.Table, counts: ExtremeCounts, start: int) -> pa.Table:
-    """Null out non-finite and extreme numbers of every numeric column (the one policy, see module docstring)."""
-    for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
-        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
-            continue
-        values = col.to_numpy(zero_copy_only=False)
-        values = values.astype("float64") if values.dtype.kind in "iu" else values
-        bad = extreme_mask(values)
-        if bad.any():
-            counts.add(name, np.flatnonzero(bad), start)
-            col = col.cast(pa.float64()) if not pa.types.is_floating(col.type) else col
-            table = table.set_column(i, name, pacompute.if_else(pa.array(bad), pa.scalar(None, col.type), col))
-    return table
-
-
-def finite_or_missing(frame: pd.DataFrame, source: str, warn: Warn | None = None) -> pd.DataFrame:
-    """The reader's policy for a frame that never came from a file (an API or pyfunc caller's batch): numeric
-    columns' non-finite and extreme values become NaN, with one warning naming `source`, columns and rows."""
-    counts = ExtremeCounts()
-    out = frame
-    for col in frame.columns:
-        s = frame[col]
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            continue
-        values = s.to_numpy(dtype="float64", na_value=np.nan)
-        bad = extreme_mask(values)
-        if bad.any():
-            if out is frame:
-                out = frame.copy()
-            counts.add(str(col), np.flatnonzero(bad))
-            out[col] = np.where(bad, np.nan, values)
-    message = counts.message(source, lambda rows, n: first_rows([r + 1 for r in rows]) + " (1-based positions)"
-                             + (" ..." if n > len(rows) else ""))
-    if message and warn is not None:
-        warn(message)
-    return out
-
-
 def _parquet_dataset(path: Path) -> pads.Dataset:
     if not path.is_dir():
         return pads.dataset(str(path), format="parquet")
@@ -389,7 +319,7 @@ def _to_pandas(table: pa.Table, path: Path, read: ReadOptions, column_types: Map
     """Arrow -> pandas with stable dtypes: undecodable text is an error, all-empty and nullable-bool columns float,
     non-finite and extreme numbers missing (counted in `extremes`)."""
     if extremes is not None:
-        table = _arrow_extremes(table, extremes, start)
+        table = arrow_extremes(table, extremes, start)
     for i, (name, col) in enumerate(zip(table.column_names, table.columns)):
         if name in column_types and col.type != _arrow_type(column_types[name]):
             table = table.set_column(i, name, col.cast(_arrow_type(column_types[name])))

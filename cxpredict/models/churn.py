@@ -45,7 +45,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from cxpredict.config import ChurnConfig, Config, ValueConfig
-from cxpredict.data.tables import extreme_mask
+from cxpredict.data.numbers import extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.metrics import expected_calibration_error, reliability_table
 from cxpredict.models.components import read_component_meta

@@ -166,14 +166,11 @@ def test_infinite_and_too_large_numbers_are_missing_with_one_warning(tmp_path, f
     assert streamed["x"].isna().sum() == 5 and len(notes) == 1 and "'x': 4 row(s)" in notes[0]  # one, at the end
 
 
-def test_finite_or_missing_applies_the_reader_policy_to_frames():
-    from cxpredict.data.tables import finite_or_missing
+def test_extreme_mask_is_the_one_threshold():
+    from cxpredict.data.numbers import MAX_ABS, extreme_mask
 
-    notes = []
-    frame = pd.DataFrame({"a": [1.0, np.inf], "b": ["x", "y"], "c": [True, False]})
-    out = finite_or_missing(frame, "the caller's frame", notes.append)
-    assert np.isnan(out["a"].iloc[1]) and frame["a"].iloc[1] == np.inf  # the caller's frame is not changed
-    assert "the caller's frame" in notes[0] and "'a': 1 row(s)" in notes[0]
+    values = np.array([np.nan, np.inf, -np.inf, MAX_ABS, -MAX_ABS * 1.01, 0.0, 1e308])
+    assert extreme_mask(values).tolist() == [False, True, True, False, True, False, True]  # NaN: already missing
 
 
 # --------------------------------------------------------------------------------------------- fuzzing
