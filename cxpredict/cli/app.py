@@ -133,6 +133,9 @@ def train(
 
     if register:
         require_enabled(cfg, "--register", no_tracking)
+    from cxpredict.actions.strategy import configured_playbook
+
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     out = out or Path("outputs") / cfg.name / "model"
     with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)

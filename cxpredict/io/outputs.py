@@ -155,10 +155,12 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     """Build a folder (a model bundle) under a temporary name beside `final`, then swap it into place; a failure
     leaves the previous folder intact, and a SIGKILLed build's folder is removed by the next one."""
     final = Path(final).absolute()
+    tmp = None
     with output_errors(final):
-        prefix = _temp_prefix(final)
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
         try:
+            with _hold_signals():  # created and recorded at once, so the `finally` always finds it
+                prefix = _temp_prefix(final)
+                tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
             os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; bundles are shared with schedulers
             yield tmp
             old = None
@@ -169,7 +171,7 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
         finally:
-            if tmp.exists():
+            if tmp is not None and tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
