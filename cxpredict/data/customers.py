@@ -41,6 +41,7 @@ class DataReport:
     orphan_examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "kind", "rows", "columns", "fingerprint"}
+    origin: dict[str, str] = field(default_factory=dict)  # behaviour column -> the table it came from
 
     def warn(self, message: str) -> None:
         """Collected, not logged here: the caller (pipeline, CLI) shows them once, at its own verbosity."""
@@ -157,6 +158,7 @@ def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: D
         report.warn(f"table {table!r}: columns {clash} also exist in earlier tables; renamed to "
                     f"{[f'{table}_{c}' for c in clash]}")
         new = new.rename(columns={c: f"{table}_{c}" for c in clash})
+    report.origin.update({str(c): table for c in new.columns})
     return pd.concat([frame, new], axis=1)
 
 

@@ -45,12 +45,14 @@ class FeatureManifest:
     numeric: dict[str, dict[str, Any]]
     rare: dict[str, list[str]] = field(default_factory=dict)  # training levels folded into "other"
     dropped: dict[str, str] = field(default_factory=dict)  # candidate column -> why it is not a feature
+    origin: dict[str, str] = field(default_factory=dict)  # feature -> the behaviour table it was read from
     last_stats: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig) -> FeatureManifest:
-        """Choose feature columns (include minus exclude), learn category levels and numeric ranges."""
+    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig, origin: dict[str, str] | None = None) -> FeatureManifest:
+        """Choose feature columns (include minus exclude), learn category levels and numeric ranges. `origin`
+        (column -> behaviour table, DataReport.origin) lets scoring name the table a missing feature comes from."""
         available = [c for c in frame.columns]
         if cfg.include is not None:
             missing = [c for c in cfg.include if c not in available]
@@ -94,7 +96,8 @@ class FeatureManifest:
                 raise ConfigError(
                     f"feature '{col}' is text but not listed in features.categorical; list it there or exclude it"
                 )
-        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare, dropped=dropped)
+        origin = {c: origin[c] for c in names if c in (origin or {})}
+        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare, dropped=dropped, origin=origin)
 
     # ------------------------------------------------------------------ transform
     def check_columns(self, columns, source: str = "scoring data", origin=None) -> list[str]:
@@ -183,7 +186,7 @@ class FeatureManifest:
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         return {"names": self.names, "categorical": self.categorical, "numeric": self.numeric, "rare": self.rare,
-                "dropped": self.dropped}
+                "dropped": self.dropped, "origin": self.origin}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureManifest:
@@ -193,6 +196,7 @@ class FeatureManifest:
             numeric=dict(data["numeric"]),
             rare=dict(data.get("rare", {})),
             dropped=dict(data.get("dropped", {})),
+            origin=dict(data.get("origin", {})),
         )
 
 

@@ -126,7 +126,8 @@ def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
     check_source(path, what)
     header = table_columns(path, read)
     require_columns(path, header, [key], "the customer key, data.key")
-    extra = [c for c in manifest.check_columns(header, source=f"{path} (data.population)") if c != key]
+    extra = [c for c in manifest.check_columns(header, source=f"{path} (data.population)",
+                                               origin=lambda column: feature_origin(cfg, manifest, column)) if c != key]
     survey, survey_report = load_survey(cfg)
     lookup = _SurveyLookup(survey)
     warnings = list(survey_report.warnings)
@@ -164,28 +165,23 @@ def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
     )
 
 
-def feature_origin(cfg: Config, column: str) -> str:
-    """' (read from customer table 'usage', /data/usage.csv)': where the config says a feature column comes from
-    (an events table's aggregation, a table listing it in `columns`, a '<table>_' prefix from a name clash), else
-    the tables that read every column."""
-    def named(tables) -> str:
-        return " or ".join(f"{t.kind} table {t.name!r} ({cfg.data_path(t.path)})" for t in tables)
-
-    for t in cfg.data.behaviour:
-        aggregations = {a.name for a in t.aggregations if a.name}
-        if column in aggregations or column in (t.columns or []) or (
-                t.kind == "events" and column.startswith(f"{t.name}_")):
-            return f" (expected from {named([t])})"
-    unlisted = [t for t in cfg.data.behaviour if t.kind != "events" and t.columns is None]
-    prefixed = [t for t in unlisted if column.startswith(f"{t.name}_")]
-    return f" (expected from {named(prefixed or unlisted)})" if unlisted else ""
+def feature_origin(cfg: Config, manifest: FeatureManifest, column: str) -> str:
+    """' (from customer table 'usage', /data/usage.csv)': the table a feature was read from at training,
+    with its path in this config ('' for bundles that did not record it)."""
+    table = manifest.origin.get(column)
+    if table is None:
+        return ""
+    tables = {t.name: t for t in cfg.data.behaviour}
+    if table not in tables:
+        return f" (at training a column of behaviour table {table!r}, which this config lacks)"
+    return f" (from {tables[table].kind} table {table!r}, {cfg.data_path(tables[table].path)})"
 
 
 def joined_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
     """Read and join the configured tables as for training, then slice them into batches."""
     data = load_customers(cfg)
     extra = manifest.check_columns(data.frame.columns, source="the behaviour tables (data.behaviour)",
-                                   origin=lambda column: feature_origin(cfg, column))
+                                   origin=lambda column: feature_origin(cfg, manifest, column))
     size = cfg.scoring.batch_size
 
     def batches() -> Iterator[Batch]:

@@ -58,7 +58,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
     with timer("features"):
-        manifest = FeatureManifest.fit(data.frame, cfg.features)
+        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
         DriverGroups.from_config(cfg.drivers, list(X.columns))

@@ -415,7 +415,7 @@ CASES: list[CASE] = [
     ("features-include-unknown", "train", lambda e: e.set("features.include=[plann]"), 2,
      ("features.include", "plann", "did you mean 'plan'")),
     ("score-missing-feature-names-its-table", "score", _drop_column("usage.csv", "dropped_calls_30d"), 2,
-     ("dropped_calls_30d", "usage.csv")),
+     ("dropped_calls_30d", "from customer table 'usage'", "usage.csv")),
     ("score-population-without-key", "score", _population_without_key, 2,
      ("population.csv", "customer_id", "data.key")),
     ("score-scale-differs", "score", lambda e: e.set("scale.max=11"), 2, ("scale", "differs from the bundle")),
