@@ -1,12 +1,18 @@
 """`cxpredict` command line: thin commands over the library. Exit codes are part of the interface:
 
 0 ok · 1 unexpected error (traceback in the log) · 2 bad input or config · 3 drift beyond the threshold with
---fail-on-drift · 4 model bundle problem.
+--fail-on-drift · 4 model bundle problem · 5 cannot write the outputs · 6 another run holds the output folder ·
+130 / 143 stopped by Ctrl-C / SIGTERM.
+
+Every command that writes holds its output folder's lock (io.outputs.output_lock) and turns SIGTERM into a clean
+stop (temporary files removed, previous outputs untouched) for as long as it works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -33,6 +39,20 @@ SetOpt = Annotated[
 TrackingUriOpt = Annotated[Optional[str], typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: tracking.uri, MLFLOW_TRACKING_URI, sqlite:///./mlflow.db).")]
 NoTrackingOpt = Annotated[bool, typer.Option("--no-tracking", help="Do not log this run to MLflow.")]
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", help="Seconds to wait while another run writes into the same output folder (0: fail at once, exit 6).")]
+
+
+@contextlib.contextmanager
+def _writing(folder: Path, wait: float):
+    """One run per output folder (fail fast, or queue for `wait` seconds), and SIGTERM/Ctrl-C as a clean stop.
+
+    Fail fast by default: a scheduler that started a second run into the same folder has a bug or an overlap
+    worth seeing (exit 6, nothing written), not one to hide by queueing; `--wait` queues on purpose."""
+    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS, output_errors, output_lock, terminate_gracefully
+
+    with output_errors(folder, WRITE_ONLY_ERRNOS), terminate_gracefully(), output_lock(folder, wait):
+        yield
 
 
 def _tracked(cfg, kind: str, uri: str | None, off: bool):
@@ -62,8 +82,10 @@ def _load(config: Path, overrides: list[str] | None):
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
     cfg = _load(config, set_)
+    from cxpredict.actions.strategy import configured_playbook
     from cxpredict.data.customers import validate_inputs
 
+    configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
     problems = validate_inputs(cfg)
     if problems:
         for p in problems:
@@ -80,13 +102,15 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     response_rate: Annotated[float, typer.Option(help="Expected share of survey respondents.")] = 0.10,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.synthetic_tables import write_tables
 
-    data = make(n_customers=customers, seed=seed, response_rate=response_rate)
-    paths = write_tables(data, out, fmt=fmt)
+    with _writing(out, wait):
+        data = make(n_customers=customers, seed=seed, response_rate=response_rate)
+        paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
 
 
@@ -100,6 +124,7 @@ def train(
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
     cfg = _load(config, set_)
@@ -108,8 +133,11 @@ def train(
 
     if register:
         require_enabled(cfg, "--register", no_tracking)
+    from cxpredict.actions.strategy import configured_playbook
+
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     out = out or Path("outputs") / cfg.name / "model"
-    with _tracked(cfg, "train", tracking_uri, no_tracking):
+    with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
         version = log_train_outputs(result.bundle_path, result.metrics,
                                     register=cfg.tracking.registered_model if register else None, alias=alias)
@@ -129,17 +157,16 @@ def score(
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Score every customer; the scored file, manifest.json and the people files appear together when complete.
 
     SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
     """
-    import contextlib
     import tempfile
 
     cfg = _load(config, set_)
     from cxpredict.io.bundle import load_bundle
-    from cxpredict.io.outputs import terminate_gracefully
     from cxpredict.io.tracking import (
         download_bundle,
         is_tracking_uri,
@@ -149,7 +176,8 @@ def score(
     from cxpredict.workflows.score import score as run_score
 
     registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run
-    with terminate_gracefully(), contextlib.ExitStack() as stack, _tracked(cfg, "score", tracking_uri, no_tracking):
+    with _writing(out.absolute().parent, wait), contextlib.ExitStack() as stack, \
+            _tracked(cfg, "score", tracking_uri, no_tracking):
         fetched = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxpredict-model-")) if registered else None
         bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if registered else Path(model))
         log_tags({"cxpredict.model": model})
@@ -166,6 +194,7 @@ def evaluate(
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
     cfg = _load(config, set_)
@@ -173,7 +202,7 @@ def evaluate(
     from cxpredict.workflows.evaluate import evaluate as run_evaluate
 
     out = out or Path("outputs") / cfg.name / "evaluation"
-    with _tracked(cfg, "evaluate", tracking_uri, no_tracking):
+    with _writing(out, wait), _tracked(cfg, "evaluate", tracking_uri, no_tracking):
         report = run_evaluate(cfg, out, holdout=holdout)
         log_metrics({"holdout": report["metrics"], "n_holdout": report["n_holdout"]})
         log_artifact(out / "evaluation.json", "evaluation")
@@ -191,6 +220,7 @@ def demo(
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
@@ -204,13 +234,13 @@ def demo(
 
     cfg = _load(config, set_)
     data_dir = cfg.resolve(cfg.data.dir)
-    data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
-    write_tables(data, data_dir)
-    log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report
     from cxpredict.io.tracking import log_artifact, log_score_outputs, log_train_outputs
 
-    with _tracked(cfg, "demo", tracking_uri, no_tracking):
+    with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
+        data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
+        write_tables(data, data_dir)
+        log.info("demo data: %d customers in %s", customers, data_dir)
         result = run_train(cfg, out / "model")
         log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
         scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
@@ -234,13 +264,14 @@ def tune(
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Optuna search over the NPS/churn LightGBM parameters and NPS formulation; writes a config to train from."""
     cfg = _load(config, set_)
     from cxpredict.workflows.tune import MODELS
     from cxpredict.workflows.tune import tune as run_tune
 
-    with _tracked(cfg, "tune", tracking_uri, no_tracking):
+    with _writing((out or config).absolute().parent, wait), _tracked(cfg, "tune", tracking_uri, no_tracking):
         result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
     for s in result.studies.values():
         typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
@@ -255,6 +286,7 @@ def report(
                                        show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
     tracking_uri: TrackingUriOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Write one self-contained HTML report (plots embedded) of a run, readable by a non-specialist."""
     import tempfile
@@ -263,11 +295,13 @@ def report(
     from cxpredict.io.tracking import download_run_outputs
 
     folder = Path(run)
-    if folder.is_dir():
-        path = write_report(folder, out)
-    else:
-        with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
-            path = write_report(download_run_outputs(run.removeprefix("runs:/").strip("/"), tmp, tracking_uri), out)
+    with _writing(out.absolute().parent, wait):
+        if folder.is_dir():
+            path = write_report(folder, out)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
+                path = write_report(download_run_outputs(run.removeprefix("runs:/").strip("/"), tmp, tracking_uri),
+                                    out)
     typer.echo(str(path))
 
 
@@ -304,8 +338,14 @@ def playbook_check(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: map typed errors to exit codes; anything unexpected is exit 1 with a traceback in the log.
 
-    Click itself handles usage errors (exit 2) and --help (exit 0) in standalone mode.
+    Click itself handles usage errors (exit 2) and --help (exit 0) in standalone mode. SIGXFSZ is ignored so that
+    a file-size limit (`ulimit -f`) surfaces as EFBIG, a clean exit 5, instead of killing the process mid-write.
     """
+    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS, output_error
+
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError):  # off the main thread (an embedding program): leave it be
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as e:
@@ -313,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     except CxError as e:
         log.error("%s", e)
         return e.exit_code
+    except OSError as e:
+        if e.errno not in WRITE_ONLY_ERRNOS:  # disk full, read-only, file too large: only a write causes them
+            log.exception("unexpected error: %s", e)
+            return 1
+        error = output_error(e.filename or "the outputs", e)
+        log.error("%s", error)
+        return error.exit_code
     except Exception as e:  # noqa: BLE001 - the documented catch-all: exit 1 with a traceback in the log
         log.exception("unexpected error: %s", e)
         return 1

@@ -1,13 +1,17 @@
 """The model matrix, and the manifest that rebuilds exactly the same matrix at scoring time.
 
-Training fixes the feature names, their order, the category levels and the numeric ranges. Scoring data is
-transformed with that manifest only: a missing column is an error, an extra column is ignored, an unseen
-category becomes "unknown" (counted, never a crash), and values far outside the training range are counted.
+Training fixes the feature names, their order, the category levels and the numeric ranges. Columns empty in
+every row or holding one value in every row are dropped with a warning that names them: they cannot inform a
+model, and scoring should not require them. Scoring data is transformed with that manifest only: a missing
+column is an error, an extra column is ignored, an unseen category becomes "unknown" (counted, never a crash),
+values far outside the training range are counted, and infinite or extreme numbers become missing values as the
+table reader does (tables.MAX_ABS; a frame handed over by an API or pyfunc caller never went through a reader).
 The manifest is plain JSON so a model bundle never needs pickle.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import FeaturesConfig
-from cxpredict.errors import ConfigError, InputError, did_you_mean
+from cxpredict.data.numbers import ExtremeCounts, extreme_mask
+from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
+
+log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 OTHER = "other"
@@ -37,12 +44,15 @@ class FeatureManifest:
     categorical: dict[str, list[str]]  # levels kept, plus "other" when rare levels were folded
     numeric: dict[str, dict[str, Any]]
     rare: dict[str, list[str]] = field(default_factory=dict)  # training levels folded into "other"
+    dropped: dict[str, str] = field(default_factory=dict)  # candidate column -> why it is not a feature
+    origin: dict[str, str] = field(default_factory=dict)  # feature -> the behaviour table it was read from
     last_stats: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig) -> FeatureManifest:
-        """Choose feature columns (include minus exclude), learn category levels and numeric ranges."""
+    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig, origin: dict[str, str] | None = None) -> FeatureManifest:
+        """Choose feature columns (include minus exclude), learn category levels and numeric ranges. `origin`
+        (column -> behaviour table, DataReport.origin) lets scoring name the table a missing feature comes from."""
         available = [c for c in frame.columns]
         if cfg.include is not None:
             missing = [c for c in cfg.include if c not in available]
@@ -56,6 +66,15 @@ class FeatureManifest:
         names = [c for c in chosen if c not in excluded]
         if not names:
             raise ConfigError("features: no feature columns left after include/exclude")
+        dropped = uninformative(frame, names)
+        if dropped:
+            log.warning("features: %d column(s) dropped from the model, they cannot inform it: %s; list them in "
+                        "features.exclude to silence this", len(dropped),
+                        "; ".join(f"{c!r} ({why})" for c, why in dropped.items()))
+        names = [c for c in names if c not in dropped]
+        if not names:
+            raise ConfigError("features: every candidate column is empty or constant in the training data: "
+                              f"{list(dropped)}. Check that the behaviour tables hold data (and data.read options).")
         forced_cat = set(cfg.categorical or [])
         unknown_cat = forced_cat - set(names)
         if unknown_cat:
@@ -71,21 +90,25 @@ class FeatureManifest:
                 if folded:
                     rare[col] = folded
             elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                numeric[col] = _numeric_profile(s.astype("float64"))
+                values = s.to_numpy(dtype="float64", na_value=np.nan)
+                numeric[col] = _numeric_profile(pd.Series(np.where(extreme_mask(values), np.nan, values)))
             else:
                 raise ConfigError(
                     f"feature '{col}' is text but not listed in features.categorical; list it there or exclude it"
                 )
-        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare)
+        origin = {c: origin[c] for c in names if c in (origin or {})}
+        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare, dropped=dropped, origin=origin)
 
     # ------------------------------------------------------------------ transform
-    def check_columns(self, columns, source: str = "scoring data") -> list[str]:
-        """InputError naming every missing feature column (with close matches); returns the extra columns, which
-        are ignored. Lets a streaming reader check a file's header before reading any row."""
+    def check_columns(self, columns, source: str = "scoring data", origin=None) -> list[str]:
+        """InputError naming every missing feature column (with close matches, and with `origin(column)`, e.g.
+        the table it is read from, when given); returns the extra columns, which are ignored. Lets a streaming
+        reader check a file's header before reading any row."""
         cols = [str(c) for c in columns]
         missing = [c for c in self.names if c not in cols]
         if missing:
-            hints = "; ".join(f"'{m}'{did_you_mean(m, cols)}" for m in missing[:10])
+            where = origin or (lambda _: "")
+            hints = "; ".join(f"'{m}'{where(m)}{did_you_mean(m, cols)}" for m in missing[:10])
             raise InputError(
                 f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
                 "Provide them, or retrain the model without them."
@@ -98,6 +121,7 @@ class FeatureManifest:
         out = {}
         unseen: dict[str, int] = {}
         out_of_range: dict[str, int] = {}
+        extremes = ExtremeCounts()
         for col in self.names:
             s = frame[col]
             if col in self.categorical:
@@ -119,6 +143,10 @@ class FeatureManifest:
                         f"e.g. {s[values.isna() & s.notna()].astype('str').head(3).tolist()}"
                     )
                 values = values.astype("float64").to_numpy()
+                extreme = extreme_mask(values)
+                if extreme.any():  # the reader's policy, for frames that never went through it
+                    extremes.add(col, np.flatnonzero(extreme))
+                    values = np.where(extreme, np.nan, values)
                 prof = self.numeric[col]
                 span = max(prof["max"] - prof["min"], 1e-12)
                 far = (values < prof["min"] - span) | (values > prof["max"] + span)
@@ -126,7 +154,12 @@ class FeatureManifest:
                     out_of_range[col] = int(far.sum())
                 out[col] = values
         X = pd.DataFrame(out, index=frame.index)
+        message = extremes.message(source, lambda rows, n: first_rows([r + 1 for r in rows]) + " (1-based)"
+                                   + (" ..." if n > len(rows) else ""))
+        if message:
+            log.warning(message)
         self.last_stats = {
+            "non_finite": dict(extremes.counts),
             "rows": len(X),
             "unseen_categories": unseen,
             "out_of_range": out_of_range,
@@ -152,7 +185,8 @@ class FeatureManifest:
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"names": self.names, "categorical": self.categorical, "numeric": self.numeric, "rare": self.rare}
+        return {"names": self.names, "categorical": self.categorical, "numeric": self.numeric, "rare": self.rare,
+                "dropped": self.dropped, "origin": self.origin}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureManifest:
@@ -161,7 +195,23 @@ class FeatureManifest:
             categorical=dict(data["categorical"]),
             numeric=dict(data["numeric"]),
             rare=dict(data.get("rare", {})),
+            dropped=dict(data.get("dropped", {})),
+            origin=dict(data.get("origin", {})),
         )
+
+
+def uninformative(frame: pd.DataFrame, names: list[str]) -> dict[str, str]:
+    """Columns of `names` that are empty in every row, or hold one value in every row (missing counts as a value:
+    a column that is either 1 or empty still separates customers), with the reason."""
+    dropped = {}
+    for col in names:
+        s = frame[col]
+        present = s.dropna()
+        if present.empty:
+            dropped[col] = "empty in every row"
+        elif len(present) == len(s) and present.nunique() == 1:
+            dropped[col] = f"the same value '{present.iloc[0]}' in every row"
+    return dropped
 
 
 def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:

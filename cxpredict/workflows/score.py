@@ -134,7 +134,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         source = open_source(cfg, bundle.manifest)
         actions = ActionStage.from_bundle(bundle.path, cfg)
         drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers)
-    warnings = list(source.warnings)
+    warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
                         f"{source.extra_columns[:20]}")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cxpredict.actions.strategy import bundle_files
 from cxpredict.config import Config
-from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.estimation.population import (
     PopulationNps,
@@ -52,16 +52,13 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         data = data if data is not None else load_customers(cfg)
     for warning in data.report.warnings:
         log.warning(warning)
+    require_trainable(data, cfg)  # enough matched answers, in two classes at least (errors name the survey file)
     respondents = data.is_respondent
     n_resp = int(respondents.sum())
-    if n_resp < 50:
-        from cxpredict.errors import InputError
-
-        raise InputError(f"only {n_resp} survey respondents match the behaviour data; at least 50 are needed to train")
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
     with timer("features"):
-        manifest = FeatureManifest.fit(data.frame, cfg.features)
+        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
         DriverGroups.from_config(cfg.drivers, list(X.columns))

@@ -64,3 +64,36 @@ def test_manifest_roundtrips_through_json_dict():
     m = FeatureManifest.fit(frame(), FeaturesConfig())
     again = FeatureManifest.from_dict(json.loads(json.dumps(m.to_dict())))
     pd.testing.assert_frame_equal(m.transform(frame()), again.transform(frame()))
+
+
+def test_empty_and_constant_columns_are_dropped_with_a_warning_naming_them(caplog):
+    f = frame().assign(blank=np.nan, same="x", one=3.0, sparse=np.where(np.arange(40) % 2, 1.0, np.nan))
+    m = FeatureManifest.fit(f, FeaturesConfig())
+    assert "blank" not in m.names and "same" not in m.names and "one" not in m.names
+    assert "sparse" in m.names  # one value, but missing elsewhere: missingness still separates customers
+    assert m.dropped == {"blank": "empty in every row", "same": "the same value 'x' in every row",
+                         "one": "the same value '3.0' in every row"}
+    assert "'blank' (empty in every row)" in caplog.text and "features.exclude" in caplog.text
+    assert FeatureManifest.from_dict(m.to_dict()).dropped == m.dropped
+    m.transform(f.drop(columns=["blank", "same", "one"]))  # scoring data need not carry the dropped columns
+
+
+def test_only_uninformative_columns_is_a_config_error():
+    with pytest.raises(ConfigError, match="every candidate column is empty or constant"):
+        FeatureManifest.fit(frame().assign(one=1.0), FeaturesConfig(include=["one"]))
+
+
+def test_transform_treats_infinite_and_extreme_numbers_as_missing(caplog):
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    new = frame(6)
+    new["tenure"] = [1.0, np.inf, -np.inf, 1e300, 2.0, np.nan]
+    X = m.transform(new, source="the caller's frame")
+    assert X["tenure"].isna().tolist() == [False, True, True, True, False, True]
+    assert m.last_stats["non_finite"] == {"tenure": 3}
+    assert "the caller's frame" in caplog.text and "'tenure': 3 row(s)" in caplog.text
+
+
+def test_fit_ranges_ignore_infinite_values():
+    f = frame().assign(tenure=np.r_[np.inf, np.arange(39.0)])
+    m = FeatureManifest.fit(f, FeaturesConfig())
+    assert m.numeric["tenure"]["max"] == 38 and np.isfinite(m.numeric["tenure"]["edges"]).all()
