@@ -477,7 +477,7 @@ def rank_drivers(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """The ONE driver ranking (report chart, summary, kda_global.csv): by how much the population's detractor
     share would fall if the driver's push were removed (kda_what_if's `change_points`, a model-based what-if),
     largest first; drivers absent from the what-if table keep the order of mean |attribution| after them."""
-    out = tables["kda_global"].copy()
+    out = tables["kda_global"].drop(columns=["rank", "detractor_points_if_fixed"], errors="ignore")
     what_if = tables.get("kda_what_if")
     change = pd.Series(dtype=float) if what_if is None or "change_points" not in what_if.columns else \
         what_if.set_index(what_if["driver"].astype("str"))["change_points"]

@@ -193,6 +193,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             as_of=style.day.isoformat(),
             as_of_source="data.as_of" if style.as_of else "scoring day (data.as_of and --as-of not set)",
             format=fmt,
+            outputs_config=cfg.outputs.model_dump(mode="json"),  # currency and labels, for the report
             **{k: v for k, v in (origin or {}).items() if k != "bundle"},
             bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
                     "format_version": bundle.info.get("format_version"),
