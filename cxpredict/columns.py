@@ -170,3 +170,7 @@ def scored_column_order(columns: list[str]) -> list[str]:
                 return (order.index(anchor) if anchor else len(order)), _number(col), col
         return len(order) + 1, 0, col
     return sorted(columns, key=rank)
+
+
+if __name__ == "__main__":  # python -m cxpredict.columns: the README's column dictionary block
+    print(columns_markdown(), end="")

@@ -312,8 +312,9 @@ def report(
                                                 show_default="RUN/report.html, or report-<run id>.html")] = None,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
-    """Write one self-contained HTML report (plots embedded) of a run, readable by a non-specialist; open it in
-    any browser. Earlier runs of the same config (their manifests in RUN/history) give the trend."""
+    """Write one self-contained HTML report of a run (plots embedded) for non-specialists.
+
+    Open it in any browser. Earlier runs of the same config (their manifests in RUN/history) give the trend."""
     import tempfile
 
     from cxpredict.analyst.report import write_report
