@@ -108,8 +108,10 @@ _ALL = [
 ]
 COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}
 
-# the scored file's documented columns (the playbook may name any of them)
-COLUMN_DOCS: dict[str, str] = {c.name: c.meaning for c in _ALL if "scored" in c.files}
+# set after the playbook has run (dates, the contact filter, the survey's stated reasons): no rule can use them
+AFTER_PLAYBOOK = frozenset({"as_of", "scored_on", "to_contact", "stated_reasons"})
+# the scored file's documented columns a playbook rule may name
+COLUMN_DOCS: dict[str, str] = {c.name: c.meaning for c in _ALL if "scored" in c.files and c.name not in AFTER_PLAYBOOK}
 
 _PATTERNS = [  # columns that repeat with a number: one entry each, resolved by `describe`
     (re.compile(r"p_score_(\d+)$"), "Probability of score {0}", "prob", "Predicted probability of answering {0}."),
