@@ -29,7 +29,8 @@ from cxpredict.io.outputs import StagedOutputs, atomic_path
 
 MAX_ROWS = 1_048_576  # Excel's and LibreOffice's row limit per sheet
 DICTIONARY_SHEET = "Columns"
-_NUMBER_FORMATS = {"prob": "0.0%", "share": "0.0%", "int": "0", "score": "0", "hours": "0", "number": "0.00",
+FIT_WIDTH_COLUMNS = 20  # sheets with at most this many columns print one page wide
+_NUMBER_FORMATS = {"bool": '"yes";"yes";"no"', "prob": "0.0%", "share": "0.0%", "int": "0", "score": "0", "hours": "0", "number": "0.00",
                    "points": "0.0", "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm"}
 _WIDTHS = {"id": 12, "bool": 10, "date": 12, "datetime": 17, "prob": 11, "share": 11, "money": 14}
 
@@ -74,12 +75,15 @@ class XlsxTableWriter:
     def _new_sheet(self) -> None:
         name = self.sheet_name if not self._sheets else f"{self.sheet_name} ({len(self._sheets) + 1})"
         sheet = self.book.add_worksheet(name[:31])
-        for j, column in enumerate(self.columns):
-            width = max(_WIDTHS.get(column.kind, 14), min(len(self.header(column)) + 2, 28))
+        for j, width in enumerate(self._widths):
             sheet.set_column(j, j, width)
         sheet.set_row(0, 32)
         sheet.write_row(0, 0, [self.header(c) for c in self.columns], self._header_format)
         sheet.freeze_panes(1, 0)
+        sheet.set_landscape()  # printed or saved as PDF: the header on every page, narrow tables one page wide
+        sheet.repeat_rows(0)
+        if len(self.columns) <= FIT_WIDTH_COLUMNS:
+            sheet.fit_to_pages(1, 0)
         self._sheets.append(sheet)
         self._row = 1
 
@@ -87,6 +91,8 @@ class XlsxTableWriter:
         if not self.columns:
             self.columns = [describe(str(c)) for c in frame.columns]
             self._formats = [self._format(c.kind) for c in self.columns]
+            self._widths = [_width(column, frame[name], self.header(column))
+                           for column, name in zip(self.columns, frame.columns)]
             self._new_sheet()
         cells = [_cell_writer(frame[c], col.kind) for c, col in zip(frame.columns, self.columns)]
         values = [_values(frame[c]) for c in frame.columns]
@@ -133,6 +139,14 @@ class XlsxTableWriter:
         return self._ctx.__exit__(exc_type, exc, tb)
 
 
+def _width(column: Column, values: pd.Series, header: str, widest: int = 60) -> int:
+    """Column width in characters: the header, or the longest of the first text values (at most `widest`)."""
+    width = max(_WIDTHS.get(column.kind, 12), min(len(header) + 2, 28))
+    if column.kind in ("text", "id") and len(values):
+        width = max(width, min(int(values.head(200).astype("str").str.len().max() or 0) + 2, widest))
+    return width
+
+
 def _values(series: pd.Series) -> list[Any]:
     """Python values with every kind of missing (NaN, NA, NaT, None) as None."""
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -148,8 +162,8 @@ def _values(series: pd.Series) -> list[Any]:
 
 def _cell_writer(series: pd.Series, kind: str) -> Callable[..., Any]:
     """The XlsxWriter call for a column: numbers stay numbers, dates dates, text text."""
-    if pd.api.types.is_bool_dtype(series):
-        return lambda s, r, c, v, f: s.write_boolean(r, c, bool(v))
+    if pd.api.types.is_bool_dtype(series) or kind == "bool":  # 1/0 shown as yes/no: filterable in any locale
+        return lambda s, r, c, v, f: s.write_number(r, c, int(bool(v) and str(v).lower() not in ("false", "0")), f)
     if pd.api.types.is_datetime64_any_dtype(series) or kind in ("date", "datetime"):
         return _write_date
     if pd.api.types.is_numeric_dtype(series):

@@ -204,3 +204,78 @@ def test_one_driver_ranking_orders_by_the_what_if():
     assert ranked["driver"].tolist() == ["Network", "Support", "Other"] and ranked["rank"].tolist() == [1, 2, 3]
     again = rank_drivers({"kda_global": ranked, "kda_what_if": what_if})
     assert again["driver"].tolist() == ranked["driver"].tolist(), "ranking a ranked table changes nothing"
+
+
+# --------------------------------------------------------------------------------------------- LibreOffice
+ODS = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+       "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+       "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+
+
+def _open_in_calc(path, tmp_path, infilter: str | None = None) -> list[dict[str, tuple[str, str]]]:
+    """Open a file in LibreOffice Calc as a user would (headless), save it as ODS and read each cell back as
+    (type, value): 'float', 'percentage', 'date', 'string', ... Rows as dicts keyed by the header row."""
+    import shutil
+    import subprocess
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed; scripts/setup_system.sh installs libreoffice-calc")
+    out = tmp_path / "calc"
+    cmd = [soffice, "--headless", "--norestore", f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
+           *([f"--infilter={infilter}"] if infilter else []), "--convert-to", "ods", "--outdir", str(out), str(path)]
+    subprocess.run(cmd, capture_output=True, timeout=180, check=False)
+    ods = out / f"{path.stem}.ods"
+    assert ods.is_file(), f"LibreOffice did not convert {path.name}"
+    root = ET.fromstring(zipfile.ZipFile(ods).read("content.xml"))
+    t, o = "{%s}" % ODS["table"], "{%s}" % ODS["office"]
+    table = root.find(f".//{t}table")
+    rows = []
+    for row in table.iter(f"{t}table-row"):
+        cells = []
+        for cell in row.iter(f"{t}table-cell"):
+            kind = cell.get(f"{o}value-type", "")
+            value = cell.get(f"{o}value") or cell.get(f"{o}date-value") or "".join(cell.itertext())
+            cells += [(kind, value)] * int(cell.get(f"{t}number-columns-repeated", "1"))
+        rows.append(cells)
+        if len(rows) > 6:
+            break
+    header = [v for _, v in rows[0]]
+    return [dict(zip(header, r)) for r in rows[1:]]
+
+
+GERMAN_CSV = "CSV:59,34,76,1,,1031"  # ';' separated, '"' quoted, UTF-8, from line 1, German locale (decimal ',')
+
+
+@pytest.mark.slow
+def test_european_csv_opens_with_numbers_as_numbers_in_libreoffice(acted, tmp_path):
+    frame, pb = acted
+    euro = write_people_outputs(frame, pb, tmp_path / "euro", PeopleStyle(delimiter=";", decimal=",", as_of=AS_OF))
+    rows = _open_in_calc(euro["scored"], tmp_path, GERMAN_CSV)
+    first = frame.iloc[0]
+    assert rows[0]["churn_prob"][0] == "float" and float(rows[0]["churn_prob"][1]) == pytest.approx(
+        first["churn_prob"], abs=5e-4)
+    assert rows[0]["value"][0] == "float" and float(rows[0]["value"][1]) == pytest.approx(first["value"], abs=5e-3)
+    assert rows[0]["as_of"] == ("date", "2026-10-31")
+    # the control: the default dialect in the same German Calc does not give these numbers
+    plain = write_people_outputs(frame, pb, tmp_path / "plain", PeopleStyle(as_of=AS_OF))
+    german = _open_in_calc(plain["scored"], tmp_path / "plain", "CSV:44,34,76,1,,1031")
+    assert not (german[0]["churn_prob"][0] == "float"
+                and float(german[0]["churn_prob"][1]) == pytest.approx(first["churn_prob"], abs=5e-4))
+
+
+@pytest.mark.slow
+def test_xlsx_opens_with_percentages_money_and_dates_in_libreoffice(acted, tmp_path):
+    frame, pb = acted
+    paths = write_people_outputs(frame, pb, tmp_path, PeopleStyle(fmt="xlsx", currency="EUR", as_of=AS_OF))
+    rows = _open_in_calc(paths["scored"], tmp_path)
+    first = frame.iloc[0]
+    assert rows[0]["Churn probability"][0] == "percentage"
+    assert float(rows[0]["Churn probability"][1]) == pytest.approx(first["churn_prob"], rel=1e-9), "full precision"
+    assert rows[0]["Customer value"][0] in ("float", "currency")
+    assert float(rows[0]["Customer value"][1]) == pytest.approx(first["value"], rel=1e-9)
+    assert rows[0]["Data as of"] == ("date", "2026-10-31")
+    orders = _open_in_calc(paths["work_orders"], tmp_path / "orders")
+    assert orders[0]["Due by"][0] == "date" and orders[0]["Customer ID"][0] == "string"

@@ -47,7 +47,8 @@ def test_numbers_dates_and_text_keep_their_types_and_formats(frame, tmp_path):
     assert "Detractor probability" in xml and "Lifetime value" in xml and "Data as of" in xml  # readable headers
     assert re.search(r"<v>0\.7091</v>", _cell(xml, "C2")) and 't="' not in _cell(xml, "C2")  # a number
     assert re.search(r"<v>360</v>", _cell(xml, "D2"))
-    assert 't="b"' in _cell(xml, "F2")  # a boolean
+    assert "<v>1</v>" in _cell(xml, "F2") and "<v>0</v>" in _cell(xml, "F3")  # booleans as 1/0 shown yes/no
+    assert "&quot;yes&quot;;&quot;yes&quot;;&quot;no&quot;" in sheets["_styles"]
     assert "<v>46326</v>" in _cell(xml, "B2")  # 2026-10-31 as an Excel date serial
     assert "=1+1" in _cell(xml, "A2") and "<f>" not in _cell(xml, "A2")  # text, never a formula
     assert "C3" not in re.findall(r'<c r="(C3)"', xml) or "<v>" not in _cell(xml, "C3")  # NaN left empty
