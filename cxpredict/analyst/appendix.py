@@ -12,8 +12,8 @@ from cxpredict.analyst.html import esc, finite, fmt, img, kv, missing, note, p, 
 from cxpredict.analyst.sections import respondent_mask
 from cxpredict.columns import COLUMNS
 from cxpredict.config import CLASSES
-from cxpredict.io.people import PeopleStyle
 from cxpredict.io.runfiles import RunFiles
+from cxpredict.io.sheets import PeopleStyle
 
 SMALL_SAMPLE = 200  # fewer respondents than this: every figure is noisy
 SMALL_SEGMENT = 30  # fewer respondents in a segment than this: its NPS is unreliable

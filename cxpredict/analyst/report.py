@@ -23,8 +23,8 @@ from cxpredict.analyst import appendix, sections
 from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
-from cxpredict.io.people import PeopleStyle
 from cxpredict.io.runfiles import RunFiles, find_run_files
+from cxpredict.io.sheets import PeopleStyle
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ import pandas as pd
 from cxpredict.analyst import plots
 from cxpredict.analyst.html import esc, finite, fmt, img, kv, missing, note, p, pct, points, scope, table
 from cxpredict.columns import COLUMNS
-from cxpredict.io.people import PeopleStyle, rank_drivers
+from cxpredict.io.people import rank_drivers
 from cxpredict.io.runfiles import RunFiles
+from cxpredict.io.sheets import PeopleStyle
+
 
 def respondent_mask(run: RunFiles) -> np.ndarray | None:
     if run.scored is None or "is_respondent" not in run.scored.columns:

@@ -136,7 +136,8 @@ def train(
     """Train every model on the config's data and write a model bundle."""
     started = time.perf_counter()
     cfg = _load(config, _with_as_of(set_, as_of))
-    from cxpredict.io.tracking import log_train_outputs, require_enabled
+    from cxpredict.io.run_log import log_train_outputs
+    from cxpredict.io.tracking import require_enabled
     from cxpredict.workflows.train import train as run_train
 
     if register:
@@ -180,14 +181,8 @@ def score(
     cfg = _load(config, _with_as_of(set_, as_of))
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.outputs import terminate_gracefully
-    from cxpredict.io.tracking import (
-        describe_model,
-        download_bundle,
-        is_tracking_uri,
-        log_score_outputs,
-        log_tags,
-        run_origin,
-    )
+    from cxpredict.io.run_log import log_score_outputs
+    from cxpredict.io.tracking import describe_model, download_bundle, is_tracking_uri, log_tags, run_origin
     from cxpredict.workflows.score import score as run_score
 
     registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run
@@ -260,7 +255,8 @@ def demo(
     write_tables(data, data_dir)
     log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report
-    from cxpredict.io.tracking import log_artifact, log_score_outputs, log_train_outputs, run_origin
+    from cxpredict.io.run_log import log_score_outputs, log_train_outputs
+    from cxpredict.io.tracking import log_artifact, run_origin
 
     with _tracked(cfg, "demo", tracking_uri, no_tracking):
         result = run_train(cfg, out / "model")

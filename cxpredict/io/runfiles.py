@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from cxpredict.errors import InputError
-from cxpredict.io.people import PeopleStyle, parse_date, read_table
+from cxpredict.io.sheets import PeopleStyle, parse_date, read_table
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,20 @@ TABLES = ("segment_summary", "work_orders", "work_orders_deferred", "kda_global"
 
 
 def _json(path: Path | None) -> dict[str, Any] | None:
+    return _read(path, json.loads, (json.JSONDecodeError,))
+
+
+def _yaml(path: Path | None) -> dict[str, Any] | None:
+    return _read(path, yaml.safe_load, (yaml.YAMLError,))
+
+
+def _read(path: Path | None, parse, errors: tuple[type[Exception], ...]) -> dict[str, Any] | None:
+    """A JSON or YAML mapping, or None when the file is absent or unreadable (its section says so)."""
     if path is None or not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        data = parse(path.read_text(encoding="utf-8"))
+    except (OSError, *errors) as e:
         log.warning("report: %s is unreadable (%s); its section is left out", path, e)
         return None
     return data if isinstance(data, dict) else None
@@ -107,17 +116,6 @@ def find_run_files(root: str | Path) -> RunFiles:
         if name not in run.tables:
             _table(run, name, _first(root, f"{name}.csv"))
     return run
-
-
-def _yaml(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        log.warning("report: %s is unreadable (%s)", path, e)
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _table(run: RunFiles, name: str, path: Path | None) -> None:

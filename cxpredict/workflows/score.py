@@ -29,7 +29,8 @@ from cxpredict.errors import ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, write_json
-from cxpredict.io.people import PeopleOutputs, PeopleStyle, finish_scored, output_format, write_kda_reports
+from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
+from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
 from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file

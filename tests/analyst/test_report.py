@@ -223,7 +223,7 @@ def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
     """`cxpredict report <run id>` downloads the run's artifacts (bundle/ and scoring/ folders) and reports them."""
     from cxpredict.cli.app import main
     from cxpredict.config import config_from_dict
-    from cxpredict.io import tracking
+    from cxpredict.io import run_log, tracking
 
     run_dir = _fake_run(tmp_path / "run")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -231,7 +231,7 @@ def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
     cfg = config_from_dict({"data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "c", "path": "c.csv"}]}})
     with tracking.start_run(cfg, "demo") as run_id:
         tracking.log_artifacts(run_dir / "model", "bundle")
-        tracking.log_files([run_dir / name for name in ("manifest.json", "scored.csv", "segment_summary.csv",
+        run_log.log_files([run_dir / name for name in ("manifest.json", "scored.csv", "segment_summary.csv",
                                                          "population.json", "kda_global.csv", "kda_what_if.csv",
                                                          "work_orders.csv")], "scoring")
         tracking.log_artifacts(run_dir / "history", "scoring/history")

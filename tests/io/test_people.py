@@ -18,17 +18,16 @@ from cxpredict.columns import COLUMN_DOCS, COLUMNS
 from cxpredict.config import ChurnConfig, StrategyConfig
 from cxpredict.io.people import (
     PeopleOutputs,
-    PeopleStyle,
     SegmentSummary,
     finish_scored,
     load_scored,
-    output_format,
     rank_drivers,
     reason_in_words,
     segment_summary,
     work_orders,
     write_people_outputs,
 )
+from cxpredict.io.sheets import PeopleStyle, output_format
 
 AS_OF = dt.date(2026, 10, 31)
 

@@ -67,21 +67,6 @@ def test_flatten_and_numeric_metrics():
     assert metrics == {"nps.qwk": 0.5, "ok": 1.0, "by class_det_": 2.0}
 
 
-def test_settings_in_results_are_params_and_measurements_metrics():
-    metrics, params = tracking.split_results({"churn": {"auc": 0.8, "horizon_days": 90, "n": 100},
-                                              "nps_formulation": "ordinal", "population_nps": {"level": 0.9,
-                                              "estimate": -4.8, "bootstrap": 100}, "confusion": [[1, 2]]})
-    assert metrics == {"churn.auc": 0.8, "churn.n": 100.0, "population_nps.estimate": -4.8}
-    assert params == {"churn.horizon_days": 90, "nps_formulation": "ordinal", "population_nps.level": 0.9,
-                      "population_nps.bootstrap": 100}
-    drift = tracking.numeric_metrics(tracking.drift_metrics({"status": "drift", "psi_features": {"age": 0.3},
-                                                             "psi_outputs": {"p_detractor": 0.01},
-                                                             "unseen_categories": {"plan": 0.07},
-                                                             "respondent_mix": {"max_gap": 0.02}}))
-    assert drift == {"drift.status": 1.0, "drift.psi_features.age": 0.3, "drift.psi_outputs.p_detractor": 0.01,
-                     "drift.unseen_categories.plan": 0.07, "drift.respondent_mix.max_gap": 0.02}
-
-
 def test_disabled_tracking_is_a_no_op(clean_env):
     cfg = _cfg(enabled=False)
     with tracking.start_run(cfg, "train") as run_id:

@@ -223,7 +223,7 @@ def test_a_killed_run_leaves_previous_outputs_and_no_partial_file(sig, baseline,
         assert leftovers
         rerun = tmp_path / "out" / "scored.csv"
         assert cli_score(demo_config_path, trained_bundle, rerun) == 0
-        assert [p.name for p in out.parent.iterdir() if p.name not in before] == []
+        assert [p.name for p in out.parent.iterdir() if p.name not in before and p.name != "history"] == []
         assert final_files(out.parent)["scored.csv"] == before["scored.csv"]
 
 
