@@ -164,7 +164,7 @@ def queue(frame: pd.DataFrame) -> str:
             ax.plot([cap, cap], [y - 0.4, y + 0.4], color="#1a202c", linewidth=2)
     ax.plot([], [], color="#1a202c", linewidth=2, label="capacity per run")
     ax.set_xlabel("customers")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
     return _png(fig)
 
 

@@ -268,10 +268,18 @@ def demo(
         log_artifact(report)
     _done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
           rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
-    typer.echo(f"report:       {report}")
+    typer.echo(f"report:       {report}  (open it in a browser)")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
+    if not no_tracking and cfg.tracking.enabled:
+        from cxpredict.io.tracking import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(cfg, tracking_uri)
+        if uri.startswith("sqlite:"):
+            typer.echo(f"MLflow:       mlflow ui --backend-store-uri {uri}  (then the 'Model training' pages)")
+        else:
+            typer.echo(f"MLflow:       {uri}")
 
 
 @app.command()
