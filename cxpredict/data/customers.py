@@ -427,13 +427,13 @@ def load_customers(cfg: Config) -> CustomerData:
     return data
 
 
-def load_survey(cfg: Config) -> tuple[pd.Series, DataReport]:
-    """The survey answers alone (float score per customer_id), checked like in `load_customers`: for scoring a
-    wide population table (data.population) without reading and joining the behaviour tables."""
+def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
+    """The survey answers alone (float `score` and, when configured, `reasons` per customer_id), checked like in
+    `load_customers`: for scoring a wide population table (data.population) without joining the behaviour tables."""
     report = DataReport()
     survey = _survey(cfg, _Problems(fail_fast=True), report)
     report.n_respondents = len(survey)
-    return survey["score"], report
+    return survey, report
 
 
 def validate_inputs(cfg: Config) -> list[CxError]:

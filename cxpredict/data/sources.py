@@ -55,6 +55,7 @@ class Batch:
     frame: pd.DataFrame  # index customer_id (str), at least the manifest's feature columns
     observed: pd.Series  # survey score aligned to frame.index, NaN for silent customers
     start: int  # 0-based position of the batch's first row in the source
+    stated: pd.Series | None = None  # respondents' own ';'-separated reason codes, aligned; None: not configured
 
 
 @dataclass
@@ -73,13 +74,21 @@ class ScoringSource:
 class _SurveyLookup:
     """Survey scores aligned to a batch of IDs through pyarrow (pandas 3 reindex on text is ~6x slower)."""
 
-    def __init__(self, scores: pd.Series):
-        self.ids = pa.array(scores.index.astype("str"))
-        self.values = np.append(scores.to_numpy(dtype="float64"), np.nan)  # position -1 -> the trailing NaN
+    def __init__(self, survey: pd.DataFrame):
+        self.ids = pa.array(survey.index.astype("str"))
+        self.values = np.append(survey["score"].to_numpy(dtype="float64"), np.nan)  # position -1 -> trailing NaN
+        self.reasons = np.append(survey["reasons"].to_numpy(dtype=object), None) if "reasons" in survey else None
+
+    def _positions(self, index: pd.Index) -> np.ndarray:
+        return pacompute.index_in(pa.array(index), value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
 
     def align(self, index: pd.Index) -> pd.Series:
-        pos = pacompute.index_in(pa.array(index), value_set=self.ids).fill_null(-1)
-        return pd.Series(self.values[pos.to_numpy(zero_copy_only=False)], index=index, dtype="float64")
+        return pd.Series(self.values[self._positions(index)], index=index, dtype="float64")
+
+    def stated(self, index: pd.Index) -> pd.Series | None:
+        if self.reasons is None:
+            return None
+        return pd.Series(self.reasons[self._positions(index)], index=index, dtype="str")
 
 
 class _UniqueKeys:
@@ -146,7 +155,8 @@ def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
             ids = clean_ids(frame.pop(key), path, key, what, late, start=start)
             keys.add(ids)
             frame.index = pd.Index(ids, name=KEY)
-            yield Batch(frame=frame, observed=lookup.align(frame.index), start=start)
+            yield Batch(frame=frame, observed=lookup.align(frame.index), start=start,
+                        stated=lookup.stated(frame.index))
             start += len(frame)
         repeated = keys.repeated()
         if len(repeated):
@@ -187,7 +197,8 @@ def joined_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
     def batches() -> Iterator[Batch]:
         for start in range(0, len(data.frame), size):
             frame = data.frame.iloc[start:start + size]
-            yield Batch(frame=frame, observed=data.score.iloc[start:start + size], start=start)
+            yield Batch(frame=frame, observed=data.score.iloc[start:start + size], start=start,
+                        stated=None if data.reasons is None else data.reasons.iloc[start:start + size])
 
     return ScoringSource(
         description="the joined behaviour tables (data.behaviour)",

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,19 @@ from cxpredict.errors import BusyError, OutputError
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_ENCODING = "utf-8-sig"
 CSV_FLOAT_FORMAT = "%.6f"  # fixed decimals: no scientific notation in Excel, identical bytes on reruns
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """Separator, decimal mark and float format of a CSV file. The people files pass `float_format=None` after
+    rounding each column to its own decimals (io/people.py); `sep=';', decimal=','` suits a European Excel."""
+
+    sep: str = ","
+    decimal: str = "."
+    float_format: str | None = CSV_FLOAT_FORMAT
+
+    def options(self) -> dict[str, Any]:
+        return {"sep": self.sep, "decimal": self.decimal, "float_format": self.float_format}
 
 
 def current_umask() -> int:
@@ -195,12 +209,11 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
-    """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal)."""
+def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False, dialect: CsvDialect | None = None) -> Path:
+    """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal by default)."""
     with atomic_path(path) as tmp:
-        excel_safe(frame).to_csv(
-            tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
-        )
+        excel_safe(frame).to_csv(tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n",
+                                 **(dialect or CsvDialect()).options())
     return Path(path)
 
 
@@ -210,13 +223,13 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = False) ->
     return Path(path)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, index: bool = False, dialect: CsvDialect | None = None) -> Path:
     """Write CSV or Parquet, chosen by the file extension."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return write_parquet(frame, path, index=index)
     if suffix in (".csv", ".txt"):
-        return write_csv(frame, path, index=index)
+        return write_csv(frame, path, index=index, dialect=dialect)
     from cxpredict.errors import ConfigError
 
     raise ConfigError(f"output '{path}': unknown extension '{suffix}'; use .csv (Excel) or .parquet")
@@ -274,9 +287,10 @@ class TableWriter:
     the writer only fills its temporary path and `staged.commit()` publishes it with the others.
     """
 
-    def __init__(self, path: str | Path, staged: StagedOutputs | None = None):
+    def __init__(self, path: str | Path, staged: StagedOutputs | None = None, dialect: CsvDialect | None = None):
         self.path = Path(path)
         self.staged = staged
+        self.dialect = dialect or CsvDialect()
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in ("csv", "parquet"):
             from cxpredict.errors import ConfigError
@@ -302,9 +316,8 @@ class TableWriter:
 
     def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
-            excel_safe(frame).to_csv(
-                self._csv, index=False, header=self.rows == 0, lineterminator="\n", float_format=CSV_FLOAT_FORMAT
-            )
+            excel_safe(frame).to_csv(self._csv, index=False, header=self.rows == 0, lineterminator="\n",
+                                     **self.dialect.options())
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:

@@ -9,8 +9,12 @@ Where runs go, first match wins:
   2. a run launched by `mlflow run` (MLFLOW_RUN_ID set): that run's MLFLOW_TRACKING_URI, so the run is resumed;
   3. `tracking.uri` in the config;
   4. the MLFLOW_TRACKING_URI environment variable;
-  5. `sqlite:///<cwd>/mlflow.db`, the store `mlflow ui` opens when started in the same folder.
+  5. the user's store `sqlite:///~/.cxpredict/mlflow.db` (`$CXPREDICT_HOME/mlflow.db` when set), never the current
+     folder: a nightly job and an analyst's shell see the same runs; `mlflow ui --backend-store-uri` opens it.
 With a local sqlite store, artifacts of new experiments go to `mlruns/` beside the database file.
+
+Runs are named "<config> <command> <as-of date or today>"; the experiment is tagged as a machine-learning one so
+MLflow 3 opens it on its model-training pages, not GenAI. What each command logs is in io/run_log.py.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ if TYPE_CHECKING:
     from cxpredict.config import Config
 
 DEFAULT_DB_NAME = "mlflow.db"
+HOME_VARIABLE = "CXPREDICT_HOME"  # the user's cxpredict folder (default ~/.cxpredict): MLflow store, artifacts
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # read by the MLflow 3 UI to pick the experiment's pages
+EXPERIMENT_KIND = "custom_model_development"  # (the other kind, genai_development, opens traces and prompts)
+
 BUNDLE_ARTIFACT_PATH = "bundle"
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
 PARAM_BATCH = 100  # MLflow's limit on parameters per batch call
-MAX_ARTIFACT_MB = 20.0  # larger outputs (a nightly 1M-row scored file) are named in a tag, not copied
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 # the run id of the cxpredict run currently open in this context (None: tracking off / no run)
@@ -55,9 +62,15 @@ def _mlflow():
 
 
 # --------------------------------------------------------------------------------------------- where
-def default_tracking_uri(project_dir: str | Path | None = None) -> str:
-    """The local sqlite store under the project (the current folder unless given)."""
-    folder = Path(project_dir or Path.cwd()).resolve()
+def cxpredict_home() -> Path:
+    """The user's cxpredict folder: $CXPREDICT_HOME, else ~/.cxpredict."""
+    return Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".cxpredict").expanduser().resolve()
+
+
+def default_tracking_uri(folder: str | Path | None = None) -> str:
+    """The local sqlite store in `folder` (default: the user's cxpredict folder, created when needed)."""
+    folder = Path(folder).resolve() if folder else cxpredict_home()
+    folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / DEFAULT_DB_NAME}"
 
 
@@ -83,9 +96,24 @@ def _sqlite_artifact_root(tracking_uri: str) -> str | None:
 
 def _experiment_id(mlflow, name: str, tracking_uri: str) -> str:
     found = mlflow.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    return mlflow.create_experiment(name, artifact_location=_sqlite_artifact_root(tracking_uri))
+    if found is None:
+        return mlflow.create_experiment(name, artifact_location=_sqlite_artifact_root(tracking_uri),
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    _mark_experiment(mlflow, found)
+    return found.experiment_id
+
+
+def _mark_experiment(mlflow, experiment) -> None:
+    """Tag an experiment made before this tag existed (or by `mlflow run`), so MLflow 3 opens its ML pages."""
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def default_run_name(cfg: Config, kind: str) -> str:
+    """'<config> <command> <date>': the as-of date of the data when set, else today."""
+    import datetime as dt
+
+    return f"{cfg.name} {kind} {cfg.data.as_of or dt.date.today().isoformat()}"
 
 
 # --------------------------------------------------------------------------------------------- runs
@@ -140,7 +168,8 @@ def start_run(
     all_tags = {**provenance_tags(cfg, kind, fingerprints), **(tags or {})}
     try:
         experiment_id = None if launched_by_project else _experiment_id(mlflow, cfg.tracking.experiment, tracking_uri)
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or f"{cfg.name}-{kind}", tags=all_tags)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_run_name(cfg, kind),
+                               tags=all_tags)
     except MlflowException as e:
         raise ConfigError(f"MLflow tracking at {tracking_uri} is not usable: {e.message}. Fix --tracking-uri / "
                           "MLFLOW_TRACKING_URI / tracking.uri, or run with --no-tracking.") from None
@@ -149,12 +178,24 @@ def start_run(
     try:
         if launched_by_project:
             mlflow.set_tags(all_tags)  # tags passed to start_run are ignored when resuming a run
+            _project_run_experiment(mlflow, cfg, run)
         log_config(cfg)
         yield run.info.run_id
         status = "FINISHED"
     finally:
         _active_run_id.reset(token)
         mlflow.end_run(status=status)
+
+
+def _project_run_experiment(mlflow, cfg: Config, run) -> None:
+    """A run made by `mlflow run` lives in the experiment mlflow chose; say how to share the CLI's experiment."""
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    _mark_experiment(mlflow, experiment)
+    if experiment.name != cfg.tracking.experiment:
+        logging.getLogger(__name__).warning(
+            "this `mlflow run` run is in experiment %r, the CLI's runs in %r: pass `--experiment-name %s` to "
+            "mlflow run (or export MLFLOW_EXPERIMENT_NAME=%s) so both share one experiment",
+            experiment.name, cfg.tracking.experiment, cfg.tracking.experiment, cfg.tracking.experiment)
 
 
 def active_run_id() -> str | None:
@@ -308,51 +349,40 @@ def register_bundle(bundle_dir: str | Path, name: str, alias: str | None = "cham
     return str(version.version)
 
 
-# --------------------------------------------------------------------------------------------- command outputs
-def log_files(paths: list[str | Path], artifact_path: str | None = None, max_mb: float = MAX_ARTIFACT_MB) -> None:
-    """Log output files; files over `max_mb` (a 10M-row scored file) are skipped and named in a tag instead."""
-    if active_run_id() is None:
-        return
-    skipped = []
-    for path in map(Path, paths):
-        if not path.is_file():
-            continue
-        if path.stat().st_size > max_mb * 1e6:
-            skipped.append(path.name)
-            continue
-        log_artifact(path, artifact_path)
-    if skipped:
-        log_tags({f"cxpredict.skipped_artifacts.{artifact_path or 'root'}": ", ".join(skipped)})
+# --------------------------------------------------------------------------------------------- run origin
+def describe_model(model_uri: str, tracking_uri: str | None = None, cfg: Config | None = None) -> dict[str, Any]:
+    """What `models:/NAME@ALIAS` (or `models:/NAME/VERSION`) pointed to when it was fetched: name, version, alias,
+    the run that logged it; for the manifest, since the fetched folder is temporary."""
+    out: dict[str, Any] = {"uri": model_uri}
+    if not str(model_uri).startswith("models:/"):
+        return out
+    mlflow = _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(cfg, tracking_uri))
+    name, _, ref = model_uri[len("models:/"):].partition("@")
+    alias = ref or None
+    if not alias:
+        name, _, version_text = name.partition("/")
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(
+            name, version_text)
+    except MlflowException as e:
+        raise BundleError(f"model '{model_uri}' not found in {mlflow.get_tracking_uri()}: {e.message}") from None
+    return {**out, "name": name, "version": str(version.version), "alias": alias, "run_id": version.run_id,
+            "tracking_uri": mlflow.get_tracking_uri()}
 
 
-def log_train_outputs(bundle_dir: str | Path, metrics: Mapping[str, Any], register: str | None = None,
-                      alias: str | None = "champion") -> str | None:
-    """After `train`: metrics, the bundle's fingerprints as tags, the bundle as an artifact (registered as a new
-    version of model `register` with `alias` when asked). Returns the registered version, if any."""
-    if active_run_id() is None:
-        return None
-    bundle_dir = Path(bundle_dir)
-    log_metrics(metrics)
-    info = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
-    log_tags({"cxpredict.io.bundle.content_hash": info.get("content_hash", ""),
-              **{f"cxpredict.data.customers.{sanitize_key(k)}": v for k, v in info.get("data_fingerprints", {}).items()}})
-    if register:
-        return register_bundle(bundle_dir, register, alias)
-    log_artifacts(bundle_dir, BUNDLE_ARTIFACT_PATH)
-    return None
-
-
-def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path) -> None:
-    """After `score`: row counts, speed and drift status, and the output files listed in the manifest."""
-    if active_run_id() is None:
-        return
-    drift = manifest.get("drift") or {}
-    log_metrics({"score": {"rows": manifest.get("rows"), "respondents": manifest.get("respondents"),
-                           "rows_per_s": manifest.get("rows_per_s"), "drift": int(drift.get("status") == "drift")}})
-    log_tags({"cxpredict.drift_status": drift.get("status", "unknown"),
-              "cxpredict.io.bundle.content_hash": (manifest.get("bundle") or {}).get("content_hash", "")})
-    outputs = [o.get("path") for o in (manifest.get("outputs") or {}).values() if o.get("path")]
-    log_files([manifest_path, *outputs], "scoring")
+def run_origin(cfg: Config) -> dict[str, Any]:
+    """The open run, for the manifest: run id, experiment, tracking URI (empty when tracking is off)."""
+    run_id = active_run_id()
+    if run_id is None:
+        return {}
+    mlflow = _mlflow()
+    run = mlflow.active_run()
+    return {"run_id": run_id, "experiment_id": run.info.experiment_id if run else None,
+            "experiment": cfg.tracking.experiment, "tracking_uri": mlflow.get_tracking_uri()}
 
 
 def download_run_outputs(run_id: str, dst: str | Path, tracking_uri: str | None = None) -> Path:

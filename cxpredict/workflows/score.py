@@ -28,8 +28,9 @@ from cxpredict.data.sources import ScoringSource, open_source, read_ahead
 from cxpredict.errors import ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.bundle import Bundle
-from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
-from cxpredict.io.people import PeopleOutputs, scored_columns, write_kda_reports
+from cxpredict.io.outputs import StagedOutputs, write_json
+from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
+from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
 from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
@@ -45,6 +46,7 @@ class ScoreResult:
     manifest_path: Path
     rows: int
     manifest: dict[str, Any] = field(default_factory=dict)
+    sample: pd.DataFrame | None = None  # the first rows of the scored file (MLflow logs these, not the file)
 
 
 def check_compatible(cfg: Config, bundle: Bundle) -> None:
@@ -89,6 +91,8 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
 
 
 MANIFEST_NAME = "manifest.json"
+HISTORY_DIR = "history"  # a copy of every run's manifest: the report's trend across runs
+SAMPLE_ROWS = 1000
 
 
 class _Counts:
@@ -117,8 +121,11 @@ def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
     return trained is not None and trained == source.fingerprints.get("survey")
 
 
-def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False) -> ScoreResult:
-    """Score the population into `out` (.csv or .parquet); manifest.json, work_orders and segment_summary beside it.
+def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False, fmt: str | None = None,
+          origin: dict[str, Any] | None = None) -> ScoreResult:
+    """Score the population into `out` (.csv, .xlsx or .parquet; `fmt` or outputs.format must agree with its
+    extension); manifest.json, work_orders(_deferred), segment_summary and columns.csv beside it. `origin` (from
+    the CLI: the MLflow run, the registered model version) is recorded in the manifest.
 
     Streams batches (memory bounded by scoring.batch_size with data.population), and publishes every file at once
     only when all are complete. Schema problems raise InputError before anything is written (exit 2). With
@@ -128,7 +135,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     out = Path(out)
     started = time.perf_counter()
     check_compatible(cfg, bundle)
-    TableWriter(out)  # an unknown extension is a ConfigError now, not after the scoring work
+    fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):
         source = open_source(cfg, bundle.manifest)
@@ -144,7 +151,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
              source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
     monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
     counts = _Counts()
-    people = PeopleOutputs(actions.playbook)
+    style = PeopleStyle.from_config(cfg, fmt, value_bands=bool(actions.segmenter.value_cuts))
+    people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
     with StagedOutputs() as staged:
         queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
@@ -153,20 +161,25 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 with timer("score"):
                     scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
                                          drivers=drivers)
+                    if batch.stated is not None:  # respondents' own reasons, for the people files
+                        scored["stated_reasons"] = batch.stated.to_numpy()
                 with timer("checks"):
                     monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
                     queue.add(scored)
                 advance(len(scored))
-        with timer("write"), TableWriter(out, staged=staged) as writer:
+        sample = None
+        with timer("write"), style.writer(out, staged=staged) as writer:
             for final in queue.batches():
                 counts.add(final)
                 people.add(final)
-                writer.write(final[scored_columns(final)])
+                finished = finish_scored(final, actions.playbook, style)
+                sample = finished.head(SAMPLE_ROWS) if sample is None else sample
+                writer.write(finished)
         with timer("people_outputs"):
-            people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
+            people_paths = people.write(out.parent, staged=staged)
             if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
-                people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged))
+                people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged, style=style))
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
         outputs = {"scored": out, **people_paths}
@@ -178,7 +191,12 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             status="drift" if drifted else "ok",
             exit_code=3 if drifted and fail_on_drift else 0,
             fail_on_drift=fail_on_drift,
-            bundle={"path": str(bundle.path), "content_hash": bundle.content_hash,
+            as_of=style.day.isoformat(),
+            as_of_source="data.as_of" if style.as_of else "scoring day (data.as_of and --as-of not set)",
+            format=fmt,
+            outputs_config=cfg.outputs.model_dump(mode="json"),  # currency and labels, for the report
+            **{k: v for k, v in (origin or {}).items() if k != "bundle"},
+            bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
                     "format_version": bundle.info.get("format_version"),
                     "trained_config_hash": bundle.info.get("config_hash"),
                     "trained_data_fingerprints": bundle.info.get("data_fingerprints", {})},
@@ -189,6 +207,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             rows=writer.rows,
             respondents=counts.respondents,
             counts=counts.as_dict(),
+            nps=people.summary.totals(),
+            work_orders=people.queue(),
             drift=drift,
             drivers=drivers.summary() if drivers is not None else None,
             warnings=warnings + drift["notes"],
@@ -196,6 +216,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),
         )
         write_json(manifest, staged.path(manifest_path))
+        stamp = manifest["created_at"].replace(":", "").replace("-", "")
+        write_json(manifest, staged.path(out.parent / HISTORY_DIR / f"manifest-{stamp}.json"))
         staged.commit(last=(manifest_path,))
     log.info("scored %d rows in %.1fs (%.0f rows/s) into %s; drift: %s", writer.rows, total,
              manifest["rows_per_s"], out, drift["status"])
@@ -205,4 +227,4 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         raise DriftError(f"drift beyond the thresholds of scoring.drift ({len(drift['reasons'])} check(s) failed, "
                          f"first: {drift['reasons'][0]}). The outputs were written; {manifest_path} has "
                          "drift.status = 'drift' and every reason.")
-    return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest)
+    return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest, sample=sample)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -28,9 +29,11 @@ def _cfg(**tracking_section):
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    """Run in an empty folder with no MLflow environment, so nothing lands in the repository."""
+    """Run in an empty folder with no MLflow environment and the user's cxpredict folder in `home/` under it, so
+    nothing lands in the repository or the real home."""
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(tracking.HOME_VARIABLE, str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -45,7 +48,8 @@ def _fake_bundle(folder: Path) -> Path:
 # --------------------------------------------------------------------------------------------- unit
 def test_uri_precedence(clean_env, monkeypatch):
     cfg = _cfg()
-    assert tracking.resolve_tracking_uri(cfg) == f"sqlite:///{clean_env.resolve() / 'mlflow.db'}"
+    home = clean_env.resolve() / "home"
+    assert tracking.resolve_tracking_uri(cfg) == f"sqlite:///{home / 'mlflow.db'}", "the user's store, not cwd"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     assert tracking.resolve_tracking_uri(cfg) == "http://env:5000"
     cfg_uri = _cfg(uri="http://config:5000")
@@ -83,14 +87,18 @@ def test_local_sqlite_run_register_and_download(clean_env):
         tracking.log_metrics({"nps": {"qwk": 0.42}})
         child = tracking.log_child_run("trial-0", {"num_leaves": 15}, {"objective": 0.9})
         version = tracking.register_bundle(bundle, "tiny-nps", alias="champion")
-    assert (clean_env / "mlflow.db").is_file()
-    assert (clean_env / "mlruns").is_dir(), "artifacts belong beside the sqlite database"
-    client = MlflowClient(tracking.default_tracking_uri(clean_env))
+    assert not (clean_env / "mlflow.db").exists() and not (clean_env / "mlruns").exists(), "never the cwd"
+    assert (clean_env / "home" / "mlflow.db").is_file()
+    assert (clean_env / "home" / "mlruns").is_dir(), "artifacts belong beside the sqlite database"
+    client = MlflowClient(tracking.default_tracking_uri())
+    experiment = client.get_experiment(client.get_run(run_id).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "MLflow 3: an ML experiment"
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["nps.qwk"] == pytest.approx(0.42)
     assert run.data.params["nps.params.num_leaves"] == "31"
     assert run.data.tags["cxpredict.kind"] == "train"
+    assert run.info.run_name == f"tiny train {dt.date.today().isoformat()}", "config, command and date"
     assert run.data.tags["cxpredict.data.customers.survey"] == "f00d"
     assert run.data.tags["cxpredict.config_hash"] == cfg.fingerprint()
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == run_id

@@ -75,9 +75,10 @@ def test_manifest_records_bundle_inputs_counts_timings_and_drift(baseline, train
     assert manifest["timings"]["total"] > 0 and manifest["rows_per_s"] > 0
     scored = pd.read_csv(folder / "scored.csv", encoding="utf-8-sig", dtype={"customer_id": "str"})
     assert len(scored) == rows and scored["customer_id"].is_unique
-    assert list(scored.columns[:9]) == ["customer_id", "is_respondent", "observed_score", "observed_class",
-                                        "predicted_score", "p_detractor", "p_passive", "p_promoter",
-                                        "predicted_class"]
+    assert list(scored.columns[:12]) == ["customer_id", "as_of", "scored_on", "to_contact", "is_respondent",
+                                         "observed_score", "observed_class", "stated_reasons", "predicted_score",
+                                         "p_detractor", "p_passive", "p_promoter"]
+    assert manifest["as_of"] == "2026-10-31" and (folder / "history").is_dir()  # the demo config's data.as_of
     from cxpredict.provenance import sha256_file
 
     assert manifest["outputs"]["scored"]["sha256"] == sha256_file(folder / "scored.csv")
@@ -214,7 +215,7 @@ def test_a_killed_run_leaves_previous_outputs_and_no_partial_file(sig, baseline,
     result = _kill_while_writing(demo_config_path, trained_bundle, big_population, out, sig)
     assert result.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 143), result.stderr[-2000:]
     assert final_files(out.parent) == before  # untouched, and no partial file under a final name
-    leftovers = [p.name for p in out.parent.iterdir() if p.name not in before]
+    leftovers = [p.name for p in out.parent.iterdir() if p.name not in before and p.name != "history"]
     # only hidden temporary names, and after SIGKILL the folder's lock file (its flock died with the process)
     assert all(".cxpid" in name or name == ".cxpredict.lock" for name in leftovers)
     if sig == signal.SIGTERM:
@@ -223,7 +224,7 @@ def test_a_killed_run_leaves_previous_outputs_and_no_partial_file(sig, baseline,
         assert leftovers
         rerun = tmp_path / "out" / "scored.csv"
         assert cli_score(demo_config_path, trained_bundle, rerun) == 0
-        assert [p.name for p in out.parent.iterdir() if p.name not in before] == []
+        assert [p.name for p in out.parent.iterdir() if p.name not in before and p.name != "history"] == []
         assert final_files(out.parent)["scored.csv"] == before["scored.csv"]
 
 
