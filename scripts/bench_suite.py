@@ -45,7 +45,14 @@ from typing import Any
 
 import numpy as np
 from bench_suite_cli import run_flat_telco, timing
-from benchkit import fit_plain, fit_product, judge, summarise, synthetic_config, telco_respondents
+from benchkit import (
+    fit_plain,
+    fit_product,
+    judge,
+    summarise,
+    synthetic_config,
+    telco_respondents,
+)
 
 from cxpredict.config import load_config
 from cxpredict.data.customers import load_customers

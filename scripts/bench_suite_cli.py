@@ -18,7 +18,14 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from benchkit import ProductResult, fit_plain, judge, population_fields, synthetic_raw_config, telco_respondents
+from benchkit import (
+    ProductResult,
+    fit_plain,
+    judge,
+    population_fields,
+    synthetic_raw_config,
+    telco_respondents,
+)
 
 from cxpredict.config import load_config, read_yaml
 from cxpredict.data.customers import load_customers

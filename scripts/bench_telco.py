@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from benchkit import fit_plain, fit_product, plain_imputation_nps, summarise, telco_respondents
+from benchkit import (
+    fit_plain,
+    fit_product,
+    plain_imputation_nps,
+    summarise,
+    telco_respondents,
+)
 
 from cxpredict.config import CLASSES, load_config
 from cxpredict.data.customers import load_customers

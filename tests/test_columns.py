@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from cxpredict.columns import COLUMNS, columns_markdown, describe, prettify, scored_column_order
+from cxpredict.columns import (
+    COLUMNS,
+    columns_markdown,
+    describe,
+    prettify,
+    scored_column_order,
+)
 
 
 def test_numbered_columns_sort_numerically_after_their_group():

@@ -8,7 +8,19 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.analyst import plots
-from cxpredict.analyst.html import esc, finite, fmt, img, kv, missing, note, p, pct, scope, table
+from cxpredict.analyst.html import (
+    esc,
+    finite,
+    fmt,
+    img,
+    kv,
+    missing,
+    note,
+    p,
+    pct,
+    scope,
+    table,
+)
 from cxpredict.analyst.sections import respondent_mask
 from cxpredict.columns import COLUMNS
 from cxpredict.config import CLASSES

@@ -8,7 +8,20 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.analyst import plots
-from cxpredict.analyst.html import esc, finite, fmt, img, kv, missing, note, p, pct, points, scope, table
+from cxpredict.analyst.html import (
+    esc,
+    finite,
+    fmt,
+    img,
+    kv,
+    missing,
+    note,
+    p,
+    pct,
+    points,
+    scope,
+    table,
+)
 from cxpredict.columns import COLUMNS
 from cxpredict.io.people import rank_drivers
 from cxpredict.io.runfiles import RunFiles

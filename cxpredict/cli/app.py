@@ -51,7 +51,12 @@ def _writing(folder: Path, wait: float):
 
     Fail fast by default: a scheduler that started a second run into the same folder has a bug or an overlap
     worth seeing (exit 6, nothing written), not one to hide by queueing; `--wait` queues on purpose."""
-    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS, output_errors, output_lock, terminate_gracefully
+    from cxpredict.io.outputs import (
+        WRITE_ONLY_ERRNOS,
+        output_errors,
+        output_lock,
+        terminate_gracefully,
+    )
 
     with output_errors(folder, WRITE_ONLY_ERRNOS), terminate_gracefully(), output_lock(folder, wait):
         yield
@@ -209,7 +214,13 @@ def score(
     cfg = _load(config, _with_as_of(set_, as_of))
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.run_log import log_score_outputs
-    from cxpredict.io.tracking import describe_model, download_bundle, is_tracking_uri, log_tags, run_origin
+    from cxpredict.io.tracking import (
+        describe_model,
+        download_bundle,
+        is_tracking_uri,
+        log_tags,
+        run_origin,
+    )
     from cxpredict.workflows.score import score as run_score
 
     registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run

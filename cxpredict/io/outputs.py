@@ -441,11 +441,14 @@ class StagedOutputs:
     def __init__(self) -> None:
         self.files: dict[Path, Path] = {}  # final -> temporary
         self.scratch: list[Path] = []
+        self.created: list[Path] = []  # folders made for staged files: removed again if the run is discarded
         self.committed = False
 
     def path(self, final: str | Path) -> Path:
         final = Path(final).absolute()
         if final not in self.files:
+            missing = [d for d in (final.parent, *final.parent.parents) if not d.exists()]
+            self.created.extend(missing)  # deepest first
             with output_errors(final), _hold_signals():  # created and recorded at once: discard() finds it
                 fd, name = tempfile.mkstemp(prefix=_temp_prefix(final), suffix=f".tmp{final.suffix}",
                                             dir=final.parent)
@@ -476,6 +479,9 @@ class StagedOutputs:
     def discard(self) -> None:
         for tmp in self.files.values():
             tmp.unlink(missing_ok=True)
+        for folder in self.created:
+            with contextlib.suppress(OSError):  # not empty (someone else wrote there) or already gone: keep it
+                folder.rmdir()
 
     def __enter__(self) -> StagedOutputs:
         return self

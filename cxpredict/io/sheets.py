@@ -19,7 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from cxpredict.columns import COLUMNS, describe, prettify
-from cxpredict.io.outputs import CSV_ENCODING, CsvDialect, StagedOutputs, TableWriter, write_table
+from cxpredict.io.outputs import (
+    CSV_ENCODING,
+    CsvDialect,
+    StagedOutputs,
+    TableWriter,
+    write_table,
+)
 from cxpredict.io.xlsx import XlsxTableWriter, sheet_labels, write_xlsx
 
 FORMATS = ("csv", "xlsx", "parquet")

@@ -118,7 +118,7 @@ def test_without_a_key_unsigned_and_signed_bundles_load_and_the_log_says_so(trai
 
 
 def test_the_signature_is_not_part_of_the_content_hash(trained_bundle, tmp_path, monkeypatch):
-    from cxpredict.io.bundle import KEY_ENV, content_hash
+    from cxpredict.io.bundle import content_hash
 
     signed = _resave(trained_bundle, tmp_path, monkeypatch, "s3cret")
     assert content_hash(signed) == json.loads((signed / "bundle.json").read_text())["content_hash"]
