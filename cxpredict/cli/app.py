@@ -96,14 +96,16 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Model bundle folder [outputs/<name>/model].")] = None,
     set_: SetOpt = None,
     register: Annotated[bool, typer.Option(
-        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model.")] = False,
+        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
+                           "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
     cfg = _load(config, set_)
-    from cxpredict.io.tracking import log_train_outputs, require_enabled
+    from cxpredict.io.tracking import require_enabled
+    from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import train as run_train
 
     if register:
@@ -111,8 +113,8 @@ def train(
     out = out or Path("outputs") / cfg.name / "model"
     with _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
-        version = log_train_outputs(result.bundle_path, result.metrics,
-                                    register=cfg.tracking.registered_model if register else None, alias=alias)
+        version = log_trained_bundle(result.bundle_path, result.metrics,
+                                     register=cfg.tracking.registered_model if register else None, alias=alias)
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
     typer.echo(str(result.bundle_path))
@@ -194,8 +196,8 @@ def demo(
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
-    Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
-    scoring outputs and the report); `mlflow ui` in this folder shows it."""
+    Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
+    models:/<tracking.registered_model>@champion, scoring outputs and the report); `mlflow ui` in this folder shows it."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables
@@ -208,11 +210,12 @@ def demo(
     write_tables(data, data_dir)
     log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report
-    from cxpredict.io.tracking import log_artifact, log_score_outputs, log_train_outputs
+    from cxpredict.io.tracking import log_artifact, log_score_outputs
+    from cxpredict.workflows.pyfunc import log_trained_bundle
 
     with _tracked(cfg, "demo", tracking_uri, no_tracking):
         result = run_train(cfg, out / "model")
-        log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
+        log_trained_bundle(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
         scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
         log_score_outputs(scored.manifest, scored.manifest_path)
         report = write_report(out, out / "report.html")

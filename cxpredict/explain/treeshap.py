@@ -1,9 +1,12 @@
 """Exact TreeSHAP for ONE output of a LightGBM model, summed into feature groups, in compiled parallel code.
 
-Why: `Booster.predict(pred_contrib=True)` and `shap.TreeExplainer` explain all 3 classes of a multiclass model
-(3x the trees) into a rows x features x classes matrix; drivers need one class summed into ~10 groups. This
-module parses the LightGBM text model, keeps the wanted class's trees and computes path-dependent TreeSHAP (the
-values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel over rows on all cores.
+Why: drivers need one class of a multiclass model summed into ~10 groups for every customer, at scoring speed.
+This module reads the wanted class's trees from LightGBM's documented JSON dump (`Booster.dump_model()`) and
+computes path-dependent TreeSHAP (the values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel
+over rows on all cores. scripts/bench_drivers.py compares it, on the same one-class model, rows and threads, with
+LightGBM's `pred_contrib` and `shap.TreeExplainer` (the kernel stays only while it is at least 2x faster than the
+better of the two; the figures are in that script's JSON). Compiled code is cached on disk (numba `cache=True`),
+so a fresh process pays the compilation once per installation, not once per run.
 
 The algorithm (exact, no sampling): for a leaf l with value v, let U be the distinct features on its path,
 z_j the product of the cover fractions of the path's splits on feature j, and s_j = 1 when the row follows
@@ -24,7 +27,6 @@ of the subtree to its feature. They sum to the same raw output but are not Shapl
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -32,60 +34,102 @@ import numba
 import numpy as np
 import pandas as pd
 
-_TREE_KEYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child", "leaf_value",
-              "leaf_count", "internal_count", "cat_boundaries", "cat_threshold")
+_MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}  # LightGBM's decision_type bits 2-3
 
 
-# --------------------------------------------------------------------------------------------- parsing
-def _split_model(text: str) -> tuple[list[str], list[str], list[str]]:
-    """LightGBM model text -> (header lines, one text block per tree, lines after the trees)."""
-    head, sep, rest = text.partition("\nTree=")
-    if not sep:
-        raise ValueError("not a LightGBM text model: no 'Tree=' block")
-    trees_text, sep, tail = ("Tree=" + rest).partition("end of trees")
-    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", trees_text) if b.strip()]
-    return head.splitlines(), blocks, tail.splitlines()
-
-
-def _header_value(header: list[str], key: str) -> str | None:
-    for line in header:
-        if line.startswith(key + "="):
-            return line.split("=", 1)[1]
-    return None
-
-
-def _parse_tree(block: str) -> dict[str, np.ndarray]:
-    fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-    tree = {"num_leaves": int(fields["num_leaves"])}
-    for key in _TREE_KEYS:
-        if key in fields and fields[key].strip():
-            tree[key] = np.array(fields[key].split(), dtype=np.float64)
-    return tree
-
-
-def class_trees(booster: lgb.Booster, class_index: int | None) -> tuple[list[str], list[str], list[str]]:
-    """(header, tree blocks of `class_index`, tail) of the booster's text model (best iteration if set)."""
-    header, blocks, tail = _split_model(booster.model_to_string())
-    per_iteration = int(_header_value(header, "num_tree_per_iteration") or 1)
+# --------------------------------------------------------------------------------------------- the trees of one class
+def class_tree_dumps(booster: lgb.Booster, class_index: int | None) -> list[dict]:
+    """The `tree_info` entries of `class_index` from `Booster.dump_model()` (best iteration if set)."""
+    dump = booster.dump_model()
+    per_iteration = int(dump.get("num_tree_per_iteration", 1))
+    trees = dump["tree_info"]
     if class_index is None:
         if per_iteration != 1:
             raise ValueError(f"the booster has {per_iteration} trees per iteration: give the class index to explain")
-        return header, blocks, tail
+        return trees
     if not 0 <= class_index < per_iteration:
         raise ValueError(f"class index {class_index} out of range for {per_iteration} classes")
-    return header, blocks[class_index::per_iteration], tail
+    return trees[class_index::per_iteration]
+
+
+def _bitset(categories: list[int]) -> list[int]:
+    """32-bit words with bit c set for each category c (LightGBM's Common::ConstructBitset)."""
+    words = [0] * (max(categories) // 32 + 1 if categories else 1)
+    for c in categories:
+        words[c // 32] |= 1 << (c % 32)
+    return words
+
+
+def _tree_from_dump(info: dict) -> dict[str, np.ndarray]:
+    """One dumped tree as LightGBM's own flat arrays: internal nodes by split_index, children >= 0 internal and
+    ~leaf_index for leaves, categorical splits as bitsets (threshold = the split's index in cat_boundaries)."""
+    n_leaves = int(info["num_leaves"])
+    n_nodes = n_leaves - 1
+    tree = {"num_leaves": n_leaves, "leaf_value": np.zeros(n_leaves), "leaf_count": np.zeros(n_leaves)}
+    if n_nodes == 0:
+        tree["leaf_value"][0] = float(info["tree_structure"]["leaf_value"])
+        return tree
+    for key in ("split_feature", "threshold", "decision_type", "left_child", "right_child", "internal_count"):
+        tree[key] = np.zeros(n_nodes)
+    boundaries, bits = [0], []
+
+    def code(node: dict) -> int:
+        return int(node["split_index"]) if "split_index" in node else ~int(node["leaf_index"])
+
+    stack = [info["tree_structure"]]
+    while stack:
+        node = stack.pop()
+        if "leaf_index" in node:
+            if "leaf_coeff" in node:
+                raise ValueError("linear trees (linear_tree=true) have no TreeSHAP values; retrain without them")
+            tree["leaf_value"][node["leaf_index"]] = float(node["leaf_value"])
+            tree["leaf_count"][node["leaf_index"]] = float(node.get("leaf_count", 0))
+            continue
+        i = int(node["split_index"])
+        tree["split_feature"][i] = node["split_feature"]
+        tree["internal_count"][i] = node.get("internal_count", 0)
+        decision = (2 if node.get("default_left") else 0) | (_MISSING_TYPES[node.get("missing_type", "None")] << 2)
+        if node["decision_type"] == "==":  # categorical: the categories going left, as a bitset
+            decision |= 1
+            tree["threshold"][i] = len(boundaries) - 1
+            bits.extend(_bitset([int(c) for c in str(node["threshold"]).split("||") if c != ""]))
+            boundaries.append(len(bits))
+        elif node["decision_type"] == "<=":
+            tree["threshold"][i] = float(node["threshold"])
+        else:
+            raise ValueError(f"unknown LightGBM decision type {node['decision_type']!r}")
+        tree["decision_type"][i] = decision
+        tree["left_child"][i], tree["right_child"][i] = code(node["left_child"]), code(node["right_child"])
+        stack.extend((node["left_child"], node["right_child"]))
+    if bits:
+        tree["cat_boundaries"], tree["cat_threshold"] = np.array(boundaries, float), np.array(bits, float)
+    return tree
 
 
 def single_class_booster(booster: lgb.Booster, class_index: int | None) -> lgb.Booster:
     """A one-output LightGBM booster with only the trees of `class_index`: its raw score IS that class's raw
-    score, so LightGBM's own `pred_contrib` on it does a third of the work of the 3-class model."""
-    header, blocks, tail = class_trees(booster, class_index)
+    score, so LightGBM's own `pred_contrib` (and shap) on it do a third of the work of the 3-class model. The
+    fair library reference for the kernel (scripts/bench_drivers.py). Edits the model text: LightGBM has no API
+    to load a model from its JSON dump."""
+    text = booster.model_to_string()
+    head, sep, rest = text.partition("\nTree=")
+    if not sep:
+        raise ValueError("not a LightGBM text model: no 'Tree=' block")
+    trees_text, _, tail = ("Tree=" + rest).partition("end of trees")
+    blocks = [b.strip("\n") for b in trees_text.split("\n\n") if b.strip()]
+    per_iteration = int(booster.dump_model(num_iteration=1).get("num_tree_per_iteration", 1))
+    if class_index is not None:
+        if not 0 <= class_index < per_iteration:
+            raise ValueError(f"class index {class_index} out of range for {per_iteration} classes")
+        blocks = blocks[class_index::per_iteration]
     replace = {"num_class": "num_class=1", "num_tree_per_iteration": "num_tree_per_iteration=1",
                "objective": "objective=regression"}
-    head = [replace.get(line.split("=", 1)[0], line) for line in header if not line.startswith("tree_sizes=")]
-    renumbered = [re.sub(r"^Tree=\d+", f"Tree={i}", b) for i, b in enumerate(blocks)]
-    pandas_lines = [line for line in tail if line.startswith("pandas_categorical:")]
-    text = "\n".join(head) + "\n\n" + "\n\n".join(renumbered) + "\n\nend of trees\n\n" + "\n".join(pandas_lines) + "\n"
+    header = [replace.get(line.split("=", 1)[0], line) for line in head.splitlines()
+              if not line.startswith("tree_sizes=")]
+    renumbered = [f"Tree={i}\n" + b.split("\n", 1)[1] for i, b in enumerate(blocks)]
+    pandas_lines = [line for line in tail.splitlines() if line.startswith("pandas_categorical:")]
+    text = ("\n".join(header) + "\n\n" + "\n\n".join(renumbered) + "\n\nend of trees\n\n" + "\n".join(pandas_lines)
+            + "\n")
     return lgb.Booster(model_str=text)
 
 
@@ -157,17 +201,15 @@ def _preorder(tree: dict) -> tuple[list[tuple], np.ndarray, float, int]:
 
 
 def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
-    """Parse the booster's trees for one output into flat arrays for the kernels."""
-    _, blocks, _ = class_trees(booster, class_index)
+    """The booster's trees for one output (from its JSON dump) as flat arrays for the kernels."""
+    dumps = class_tree_dumps(booster, class_index)
     keys = ("feature", "threshold", "decision", "left", "right", "node_mean", "leaf_value", "cat_bounds",
             "cat_bits", "pre")
     parts: dict[str, list] = {k: [] for k in keys}
     node_start, leaf_start, pos_start, cat_start, tree_quad = [0], [0], [0], [], []
     expected, max_positions, n_bounds, n_bits = 0.0, 1, 0, 0
-    for block in blocks:
-        if re.search(r"^is_linear=1", block, flags=re.M):
-            raise ValueError("linear trees (linear_tree=true) have no TreeSHAP values; retrain without them")
-        tree = _parse_tree(block)
+    for info in dumps:
+        tree = _tree_from_dump(info)
         n_nodes = tree["num_leaves"] - 1
         cat_start.append(n_bounds)
         parts["leaf_value"].append(tree["leaf_value"][: n_nodes + 1])

@@ -64,7 +64,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         manifest = FeatureManifest.fit(data.frame, cfg.features)
         X = manifest.transform(data.frame, source="training data")
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
-        DriverGroups.from_config(cfg.drivers, list(X.columns))
+        DriverGroups.from_config(cfg.drivers, manifest.names)
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
     components: dict[str, Any] = {}
@@ -79,8 +79,10 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
             score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
         ).tolist()
+        if stage.response is not None:  # its summary names model features; people read their own column names
+            stage.population.response = _user_named_summary(stage.population.response, manifest)
         metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
-        reports["response"] = stage.response.summary() if stage.response is not None else None
+        reports["response"] = stage.population.response
         reports["nps_reliability"] = nps.reliability_
 
     with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
@@ -104,11 +106,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                                                              sample_weight=weights)
             components["reasons"] = reasons if reasons.codes_ else None
             metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, cfg.drivers)
+        driver_stage = DriverStage.create(nps, reasons, cfg.drivers, manifest)
         if driver_stage is not None:
-            driver_stage.columns(X, outputs, data.frame)
-            reports["kda"] = driver_stage.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
-            metrics["drivers"] = driver_stage.summary()
+            totals = driver_stage.totals()
+            driver_stage.columns(X, outputs, data.frame, totals)
+            reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
+            metrics["drivers"] = totals.summary()
 
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     with timer("save"):
@@ -118,6 +121,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         )
     metrics["timings"] = timer.seconds
     return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+
+
+def _user_named_summary(summary: dict[str, Any], manifest: FeatureManifest) -> dict[str, Any]:
+    """The response model's summary with its feature lists under the user's column names."""
+    return {**summary, **{key: manifest.user_named(summary[key]) for key in ("top_differences", "top_importance")
+                          if summary.get(key)}}
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
