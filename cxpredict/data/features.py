@@ -54,9 +54,15 @@ class FeatureManifest:
             self.model_names = model_safe_names(self.names)
 
     def user_names(self, model_names) -> list[str]:
-        """The user's column name of each model feature name (names the manifest does not know pass through)."""
+        """The user's column name of each model feature name, also inside a categorical level's 'name=level'
+        label (metrics.standardized_differences); names the manifest does not know pass through."""
         user = dict(zip(self.model_names, self.names))
-        return [user.get(name, name) for name in model_names]
+
+        def one(label: str) -> str:
+            name, sep, level = str(label).partition("=")  # model names never contain '='
+            return user.get(label) or (f"{user[name]}={level}" if sep and name in user else label)
+
+        return [one(name) for name in model_names]
 
     def user_named(self, rows: list[dict[str, Any]], key: str = "feature") -> list[dict[str, Any]]:
         """Copies of report rows (e.g. a model summary's top features) with `key` turned into the user's name."""

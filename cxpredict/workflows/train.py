@@ -79,8 +79,10 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
             score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
         ).tolist()
-        if stage.response is not None:  # its summary names model features; people read their own column names
-            stage.population.response = _user_named_summary(stage.population.response, manifest)
+        if stage.response is not None:  # its summary (and response.json) names features: the user's names
+            stage.response.importance_ = manifest.user_named(stage.response.importance_)
+            stage.response.differences_ = manifest.user_named(stage.response.differences_)
+            stage.population.response = stage.response.summary()
         metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
         reports["response"] = stage.population.response
         reports["nps_reliability"] = nps.reliability_
@@ -121,12 +123,6 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         )
     metrics["timings"] = timer.seconds
     return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
-
-
-def _user_named_summary(summary: dict[str, Any], manifest: FeatureManifest) -> dict[str, Any]:
-    """The response model's summary with its feature lists under the user's column names."""
-    return {**summary, **{key: manifest.user_named(summary[key]) for key in ("top_differences", "top_importance")
-                          if summary.get(key)}}
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:

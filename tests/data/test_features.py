@@ -86,6 +86,7 @@ def test_transform_uses_model_names_and_maps_back_to_the_user_names():
     assert list(X.columns) == ["Tenure_months", "Plan_current"] == m.model_names
     assert m.names == ["Tenure (months)", "Plan, current"]
     assert m.user_names(list(X.columns)) == m.names
+    assert m.user_names(["Plan_current=mobile", "unknown_thing"]) == ["Plan, current=mobile", "unknown_thing"]
     assert set(stats["bin_counts"]) == set(m.names)  # drift is reported in the user's names
     again = FeatureManifest.from_dict(m.to_dict())
     assert again.model_names == m.model_names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 
@@ -144,6 +145,8 @@ def spark(tmp_path_factory):
     """Spark in local mode on one core, quiet (errors only on the console), Python workers from this venv."""
     from pyspark.sql import SparkSession
 
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.fail("Spark local mode needs Java 17+ (.ci/run checks for it): install a JDK or set JAVA_HOME")
     log4j = tmp_path_factory.mktemp("spark") / "log4j2.properties"
     log4j.write_text("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
                      "appender.console.type = Console\nappender.console.name = console\n"
