@@ -17,7 +17,7 @@ and the stated-reason model.
     thread count (`threads`; OMP_NUM_THREADS is set for the worker so LightGBM's default equals it), in one
     process, interleaved (the order rotates every repeat), medians of the repeats:
       kernel          treeshap.attribute on the class's trees (DriverExplainer.feature_attributions, matrix included)
-      pred_contrib    LightGBM `pred_contrib` on treeshap.single_class_booster (only that class's trees: a
+      pred_contrib    LightGBM `pred_contrib` on trees.single_class_booster (only that class's trees: a
                       3-class booster's pred_contrib would compute all three)
       shap            shap.TreeExplainer(single_class_booster).shap_values (for LightGBM it calls pred_contrib)
     speedup_vs_best_library = kernel_rows_per_s / max(pred_contrib_rows_per_s, shap_rows_per_s); max_abs_diff is
@@ -111,14 +111,14 @@ def worker_compare(model: Path, rows: int, repeats: int, threads: int, seed: int
     import lightgbm as lgb
     import shap
 
-    from cxpredict.explain import treeshap
+    from cxpredict.explain import trees
     from cxpredict.explain.drivers import DriverExplainer, DriverGroups
 
     booster = lgb.Booster(model_file=str(model))
     cfg = speed_groups()
     groups = DriverGroups.from_config(cfg, booster.feature_name())
     explainer = DriverExplainer(booster, 0, groups, "exact", cfg.chunk_size, threads)
-    one = treeshap.single_class_booster(booster, 0)
+    one = trees.single_class_booster(booster, 0)
     shap_explainer = shap.TreeExplainer(one)
     X = speed_rows(rows, seed + 11)
     explainer.feature_attributions(X.iloc[:64])  # compile (or load the numba cache) before timing

@@ -5,10 +5,8 @@ the detractor class of the multiclass booster, or the single booster of the othe
 path-dependent TreeSHAP (`treeshap.py`: the values of LightGBM's `pred_contrib`, to 1e-9), streamed in chunks of
 `drivers.chunk_size` rows on `drivers.n_jobs` threads; memory is O(chunk x features), never customers x
 features x classes. Each row's attributions plus `expected_value` equal its raw score.
-`method: approx` uses path (Saabas) attributions instead, 3.3-3.8x faster. Measured by scripts/bench_drivers.py
-(200k synthetic customers, 3% response, seed 0, keys approx_*): driver_1 equals the exact one for 92% of the
-explained customers, driver_1..3 are the same ordered list for 83% (the same set for 87%); planted-driver
-recovery top-1 / top-3 is 0.87 / 0.97 against exact 0.90 / 0.96. Exact is the default.
+`method: approx` uses path (Saabas) attributions instead: faster, and mostly the same driver_1 (speed and
+agreement with exact: the approx_* keys of scripts/bench_drivers.py's JSON). Exact is the default.
 
 Driver groups. Config groups name features as the user's columns are named (`Monthly Charge`); the feature
 manifest maps them to the model's names (data/features.py), so the model's renaming never reaches the config or
@@ -51,7 +49,7 @@ from scipy.special import expit, logit
 from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
-from cxpredict.explain import treeshap
+from cxpredict.explain import treeshap, trees
 from cxpredict.models.reasons import theme_agreement
 
 OTHER = "Other"
@@ -129,7 +127,7 @@ class DriverExplainer:
 
     def __init__(self, booster, class_index: int | None, groups: DriverGroups, method: str = "exact",
                  chunk_size: int = 50_000, n_jobs: int = 2, logit_scale: float = 1.0):
-        self.arrays = treeshap.tree_arrays(booster, class_index)
+        self.arrays = trees.tree_arrays(booster, class_index)
         self.groups = groups
         self.method = {"exact": "exact", "approx": "path"}.get(method, method)
         self.chunk_size = chunk_size
@@ -153,7 +151,7 @@ class DriverExplainer:
     def _stream(self, X: pd.DataFrame | np.ndarray, column_of: np.ndarray, n_out: int):
         for lo in range(0, len(X), self.chunk_size):
             part = X.iloc[lo:lo + self.chunk_size] if isinstance(X, pd.DataFrame) else X[lo:lo + self.chunk_size]
-            matrix = treeshap.to_matrix(part, self.arrays)
+            matrix = trees.to_matrix(part, self.arrays)
             yield lo, treeshap.attribute(matrix, self.arrays, column_of, n_out, self.method, self.n_jobs)
 
     def group_attributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
