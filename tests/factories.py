@@ -63,7 +63,8 @@ def odd_name_project(folder, n: int = 1500, seed: int = 0):
     answered = rng.random(n) < 0.4
     survey = pd.DataFrame({"customer_id": np.asarray(ids)[answered], "score": score[answered]})
     churn_logit = -2.0 + 0.02 * (charge - 80) + 0.8 * (score < 7)
-    outcomes = pd.DataFrame({"customer_id": ids, "churned": (rng.random(n) < 1 / (1 + np.exp(-churn_logit))).astype(int)})
+    churned = (rng.random(n) < 1 / (1 + np.exp(-churn_logit))).astype(int)
+    outcomes = pd.DataFrame({"customer_id": ids, "churned": churned})
     customers.to_csv(folder / "data" / "customers.csv", index=False)
     survey.to_csv(folder / "data" / "survey.csv", index=False)
     outcomes.to_csv(folder / "data" / "outcomes.csv", index=False)
@@ -72,7 +73,8 @@ def odd_name_project(folder, n: int = 1500, seed: int = 0):
          "when": [{"column": "segment_class", "op": "==", "value": "detractor"},
                   {"column": "driver_1", "op": "in", "value": ["Monthly Charge", "Senior Citizen"]}]},
         {"name": "default", "strategy": "no-action", "action": "Nothing"}]}
-    (folder / "playbook.yaml").write_text(yaml.safe_dump(playbook, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (folder / "playbook.yaml").write_text(yaml.safe_dump(playbook, sort_keys=False, allow_unicode=True),
+                                          encoding="utf-8")
     config = {
         "name": "odd-names", "seed": seed,
         "data": {"dir": "data", "key": "customer_id", "survey": {"path": "survey.csv"},

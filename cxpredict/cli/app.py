@@ -197,7 +197,8 @@ def demo(
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
     Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
-    models:/<tracking.registered_model>@champion, scoring outputs and the report); `mlflow ui` in this folder shows it."""
+    models:/<tracking.registered_model>@champion, scoring outputs and the report); `mlflow ui` in this folder
+    shows it."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables

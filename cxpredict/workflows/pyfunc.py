@@ -9,7 +9,9 @@ Why this shape:
 - `predict` takes a pandas DataFrame with the key column (data.key) and the feature columns (the user's names),
   as a wide population table has them; it returns one row per input row, in order: the prediction columns of the
   scored file (NPS, churn, drivers, reasons, segment and playbook columns as far as the bundle has those stages),
-  equal to the batch command's for the same rows (tests/workflows/test_pyfunc.py).
+  equal to the batch command's for the same rows (tests/workflows/test_pyfunc.py). Drivers and playbook come
+  from the config the bundle was trained with (its playbook copy); `cxpredict score` takes them from the scoring
+  config, so the two agree when that is the training config.
 - Only the batch command has what needs the whole population: survey answers (so respondents' own class, which
   segments them when strategy.class_source is "observed", and the observed_* columns), capacity (`deferred`), the
   key driver analysis tables and drift. Join answers in Spark if needed.
