@@ -157,7 +157,8 @@ def train(
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
     register: Annotated[bool, typer.Option(
-        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model.")] = False,
+        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
+                           "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
@@ -166,8 +167,8 @@ def train(
     """Train every model on the config's data and write a model bundle."""
     started = time.perf_counter()
     cfg = _load(config, _with_as_of(set_, as_of))
-    from cxpredict.io.run_log import log_train_outputs
     from cxpredict.io.tracking import require_enabled
+    from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import train as run_train
 
     if register:
@@ -178,8 +179,8 @@ def train(
     out = out or Path("outputs") / cfg.name / "model"
     with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
-        version = log_train_outputs(result.bundle_path, result.metrics,
-                                    register=cfg.tracking.registered_model if register else None, alias=alias)
+        version = log_trained_bundle(result.bundle_path, result.metrics,
+                                     register=cfg.tracking.registered_model if register else None, alias=alias)
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
     _done("train.finished", started, f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
@@ -281,8 +282,9 @@ def demo(
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
-    Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
-    scoring outputs and the report) in the user's store; see the README for `mlflow ui`."""
+    Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
+    models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
+    README for `mlflow ui`."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables
@@ -293,15 +295,16 @@ def demo(
     cfg = _load(config, set_)
     data_dir = cfg.resolve(cfg.data.dir)
     from cxpredict.analyst.report import write_report
-    from cxpredict.io.run_log import log_score_outputs, log_train_outputs
+    from cxpredict.io.run_log import log_score_outputs
     from cxpredict.io.tracking import log_artifact, run_origin
+    from cxpredict.workflows.pyfunc import log_trained_bundle
 
     with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
         data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
         write_tables(data, data_dir)
         log.info("demo data: %d customers in %s", customers, data_dir)
         result = run_train(cfg, out / "model")
-        log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
+        log_trained_bundle(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
         scored = run_score(cfg, load_bundle(result.bundle_path), out / f"scored.{fmt}", fmt=fmt,
                            origin={"mlflow": run_origin(cfg)})
         log_score_outputs(scored.manifest, scored.manifest_path, scored.sample)

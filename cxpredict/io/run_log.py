@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from cxpredict.io.tracking import (
-    BUNDLE_ARTIFACT_PATH,
+    PyfuncSpec,
     active_run_id,
     flatten,
     log_artifact,
-    log_artifacts,
+    log_bundle_model,
     log_metrics,
     log_params,
     log_tags,
     numeric_metrics,
-    register_bundle,
     sanitize_key,
 )
 
@@ -76,22 +75,19 @@ def log_results(results: Mapping[str, Any], prefix: str = "") -> None:
     log_params({f"result.{k}": v for k, v in params.items()})  # never clashes with the config's params
 
 
-def log_train_outputs(bundle_dir: str | Path, metrics: Mapping[str, Any], register: str | None = None,
-                      alias: str | None = "champion") -> str | None:
-    """After `train`: metrics, the bundle's fingerprints as tags, the bundle as an artifact (registered as a new
-    version of model `register` with `alias` when asked). Returns the registered version, if any."""
+def log_train_outputs(bundle_dir: str | Path, metrics: Mapping[str, Any], spec: PyfuncSpec,
+                      register: str | None = None, alias: str | None = "champion") -> str | None:
+    """After `train`: metrics, the bundle's fingerprints as tags, the bundle as the run's pyfunc model (registered
+    as a new version of model `register` with `alias` when asked). Returns the registered version, if any."""
     if active_run_id() is None:
         return None
     bundle_dir = Path(bundle_dir)
     log_results({k: v for k, v in metrics.items() if k != "timings"})
     log_metrics({"timings": metrics.get("timings", {})})
     info = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
-    log_tags({"cxpredict.io.bundle.content_hash": info.get("content_hash", ""),
-              **{f"cxpredict.data.customers.{sanitize_key(k)}": v for k, v in info.get("data_fingerprints", {}).items()}})
-    if register:
-        return register_bundle(bundle_dir, register, alias)
-    log_artifacts(bundle_dir, BUNDLE_ARTIFACT_PATH)
-    return None
+    log_tags({"cxpredict.bundle.content_hash": info.get("content_hash", ""),
+              **{f"cxpredict.data.{sanitize_key(k)}": v for k, v in info.get("data_fingerprints", {}).items()}})
+    return log_bundle_model(bundle_dir, spec, register, alias)
 
 
 def drift_metrics(drift: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,7 +120,7 @@ def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path, sa
     outputs = manifest.get("outputs") or {}
     scored = outputs.get("scored") or {}
     log_tags({"cxpredict.drift_status": drift.get("status", "unknown"),
-              "cxpredict.io.bundle.content_hash": (manifest.get("bundle") or {}).get("content_hash", ""),
+              "cxpredict.bundle.content_hash": (manifest.get("bundle") or {}).get("content_hash", ""),
               "cxpredict.as_of": manifest.get("as_of", ""),
               "cxpredict.scored.path": scored.get("path", ""), "cxpredict.scored.sha256": scored.get("sha256", "")})
     log_files([manifest_path, *[o["path"] for name, o in outputs.items() if name != "scored" and o.get("path")]],

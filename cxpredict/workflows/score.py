@@ -1,10 +1,16 @@
 """Batch scoring: every customer gets a predicted NPS class distribution, expected score and (later stages) drivers,
 churn risk and an action. Batches keep memory bounded; outputs appear atomically with a manifest beside them.
 
-`score_frame` is the one per-batch function every stage plugs into (the batch command, and the MLflow pyfunc model
-for Spark, call it). `score` runs it over the batches of a source (sources.py: a streamed population table or the
-joined tables), counts drift on the way (drift.py) and publishes the scored file, the people files and
-manifest.json together through outputs.StagedOutputs, so schedulers see all of them or none.
+`score_frame` is the one per-batch function every stage plugs into: the batch command, the MLflow pyfunc model
+and Spark (`mlflow.pyfunc.spark_udf`) all call it, with the stages `scoring_stages` builds (NPS, churn, drivers,
+reasons, segments, playbook), so a customer gets the same columns and values whichever way they are scored.
+`score` runs it over the batches of a source (sources.py: a streamed population table or the joined tables) and
+publishes the scored file, the people files and manifest.json together through outputs.StagedOutputs, so
+schedulers see all of them or none.
+
+What needs the whole population stays with the batch command, which passes its accumulators to every batch
+explicitly: survey answers (`observed`, read from the survey table), drift counts (`drift`), the KDA tables and
+theme agreement (`totals`), capacity (`deferred`, settled by CapacityQueue after the last batch).
 
 Learned things (features, models, scale) come from the bundle; business rules (drivers, playbook, batch size,
 drift thresholds) come from the scoring config, so a playbook can change without retraining.
@@ -25,8 +31,8 @@ import pandas as pd
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.sources import ScoringSource, open_source, read_ahead
-from cxpredict.errors import ConfigError, DriftError
-from cxpredict.explain.drivers import DriverStage
+from cxpredict.errors import BundleError, ConfigError, DriftError
+from cxpredict.explain.drivers import DriverStage, DriverTotals
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
@@ -75,19 +81,42 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     )
 
 
+def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
+                   ) -> tuple[ActionStage | None, DriverStage | None]:
+    """The optional stages of `score_frame` for a bundle and scoring config: (segments + playbook, drivers +
+    reasons). Built once per run or loaded model. Without `require_actions`, a bundle trained without band cuts
+    scores without segments instead of raising BundleError."""
+    try:
+        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg)
+    except BundleError:
+        if require_actions:
+            raise
+        actions = None
+    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers, bundle.manifest)
+
+
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
-                actions: ActionStage | None = None, drivers: DriverStage | None = None) -> pd.DataFrame:
-    """Score one batch of customers (index = customer_id) with every stage of the bundle."""
-    X = bundle.manifest.transform(frame)
+                actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
+                totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
+    """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
+
+    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
+    if drift is not None:
+        X, stats = bundle.manifest.transform_with_stats(frame)
+    else:
+        X, stats = bundle.manifest.transform(frame), None
     out = observed_columns(frame.index, observed, cfg)
     pred = bundle.nps.predict(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
-    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k; accumulates the KDA
-        out = pd.concat([out, drivers.columns(X, pred, frame)], axis=1)
+    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
+        out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
         out = actions.apply(out)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    if drift is not None:
+        drift.add(stats, out)
+    return out
 
 
 MANIFEST_NAME = "manifest.json"
@@ -139,8 +168,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     timer = Timer()
     with timer("open"):
         source = open_source(cfg, bundle.manifest)
-        actions = ActionStage.from_bundle(bundle.path, cfg)
-        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers)
+        actions, drivers = scoring_stages(bundle, cfg)
+        totals = drivers.totals() if drivers is not None else None
     warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
@@ -160,11 +189,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             for batch in read_ahead(source.batches()):
                 with timer("score"):
                     scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
-                                         drivers=drivers)
+                                         drivers=drivers, totals=totals, drift=monitor)
                     if batch.stated is not None:  # respondents' own reasons, for the people files
                         scored["stated_reasons"] = batch.stated.to_numpy()
-                with timer("checks"):
-                    monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
                     queue.add(scored)
                 advance(len(scored))
@@ -178,8 +205,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 writer.write(finished)
         with timer("people_outputs"):
             people_paths = people.write(out.parent, staged=staged)
-            if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
-                people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged, style=style))
+            if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
+                people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
         outputs = {"scored": out, **people_paths}
@@ -210,7 +237,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             nps=people.summary.totals(),
             work_orders=people.queue(),
             drift=drift,
-            drivers=drivers.summary() if drivers is not None else None,
+            drivers=totals.summary() if totals is not None else None,
             warnings=warnings + drift["notes"],
             timings={**timer.seconds, "total": round(total, 3)},
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),

@@ -74,19 +74,23 @@ def test_disabled_tracking_is_a_no_op(clean_env):
         tracking.log_metrics({"a": 1.0})
         tracking.log_artifacts(clean_env)
         assert tracking.log_child_run("trial-0", {"x": 1}, {"y": 2}) is None
-        assert tracking.register_bundle(clean_env, "m") is None
+        assert tracking.log_bundle_model(clean_env, tracking.PyfuncSpec([], None), "m") is None
     assert not (clean_env / "mlflow.db").exists()
 
 
 def test_local_sqlite_run_register_and_download(clean_env):
+    """Run, params, tags, child runs and the registry on a local sqlite store. The bundle here is a stand-in
+    (tests/workflows/test_pyfunc.py registers and loads a real one)."""
     from mlflow import MlflowClient
 
     cfg = _cfg()
     bundle = _fake_bundle(clean_env / "model")
+    example = {"customer_id": ["example-1"], "x": [1.0]}
     with tracking.start_run(cfg, "train", fingerprints={"survey": "f00d"}) as run_id:
         tracking.log_metrics({"nps": {"qwk": 0.42}})
         child = tracking.log_child_run("trial-0", {"num_leaves": 15}, {"objective": 0.9})
-        version = tracking.register_bundle(bundle, "tiny-nps", alias="champion")
+        version = tracking.log_bundle_model(bundle, tracking.PyfuncSpec([("p_detractor", "double")], example),
+                                            "tiny-nps", alias="champion")
     assert not (clean_env / "mlflow.db").exists() and not (clean_env / "mlruns").exists(), "never the cwd"
     assert (clean_env / "home" / "mlflow.db").is_file()
     assert (clean_env / "home" / "mlruns").is_dir(), "artifacts belong beside the sqlite database"
@@ -99,13 +103,14 @@ def test_local_sqlite_run_register_and_download(clean_env):
     assert run.data.params["nps.params.num_leaves"] == "31"
     assert run.data.tags["cxpredict.kind"] == "train"
     assert run.info.run_name == f"tiny train {dt.date.today().isoformat()}", "config, command and date"
-    assert run.data.tags["cxpredict.data.customers.survey"] == "f00d"
+    assert run.data.tags["cxpredict.data.survey"] == "f00d"
     assert run.data.tags["cxpredict.config_hash"] == cfg.fingerprint()
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == run_id
     assert client.get_run(child).info.experiment_id == run.info.experiment_id
     assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
     local = tracking.download_bundle("models:/tiny-nps@champion", dst=clean_env / "fetched")
     assert (local / "nps" / "model.txt").read_text(encoding="utf-8") == "tree"
+    assert (local.parent.parent / "MLmodel").is_file(), "found inside the pyfunc model's data folder"
 
 
 @pytest.fixture(scope="module")
@@ -206,12 +211,18 @@ def test_training_logged_to_real_mlflow_server(mlflow_server, clean_env, fast_de
     assert run.data.params["nps.params.n_estimators"] == "60"
     assert 0 < run.data.metrics["nps_cv.log_loss"] < 2
     bundle_info = json.loads((out / "bundle.json").read_text(encoding="utf-8"))
-    assert run.data.tags["cxpredict.io.bundle.content_hash"] == bundle_info["content_hash"]
-    assert run.data.tags["cxpredict.data.customers.survey"] == bundle_info["data_fingerprints"]["survey"]
-    assert "bundle" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert run.data.tags["cxpredict.bundle.content_hash"] == bundle_info["content_hash"]
+    assert run.data.tags["cxpredict.data.survey"] == bundle_info["data_fingerprints"]["survey"]
     version = client.get_model_version_by_alias("cxpredict-nps", "champion")
     assert version.run_id == run.info.run_id
     local = tracking.download_bundle("models:/cxpredict-nps@champion", tracking_uri=url, dst=clean_env / "fetched")
     assert load_bundle(local).content_hash == bundle_info["content_hash"], "the registered bundle is intact"
     assert any((root / "artifacts").rglob("bundle.json")), "artifacts are proxied to the server's destination"
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    model = mlflow.pyfunc.load_model("models:/cxpredict-nps@champion")  # a real pyfunc model on the alias
+    assert model.metadata.run_id == run.info.run_id
+    fetched = tracking.download_run_outputs(run.info.run_id, clean_env / "run", tracking_uri=url)
+    assert any(fetched.rglob("bundle.json")), "`cxpredict report <run id>` finds the run's bundle"
     assert not (clean_env / "mlflow.db").exists(), "nothing may be logged to the local default store"

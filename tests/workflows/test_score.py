@@ -237,3 +237,69 @@ def test_population_csv_streams_with_training_types(joined, demo_config, trained
     cfg = load_config(demo_config.base_dir / "demo.yaml", [f"data.population={path}", "scoring.batch_size=2000"])
     result = score(cfg, load_bundle(trained_bundle), tmp_path / "out" / "scored.csv")
     assert result.rows == len(frame) and result.manifest["data_fingerprints"]["population"]
+
+
+# --------------------------------------------------------------------------------------------- the user's column names
+def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_path):
+    """Train, score, drivers, a playbook rule on a driver named after such a column, the report and the pyfunc
+    model, on a flat table with names like 'Monthly Charge', 'Größe', '=cost', 'a,b', 'x:y' and 'Monthly_Charge'
+    (the obvious model-safe spelling of another column): LightGBM only sees model-safe names, people only theirs."""
+    import mlflow
+
+    from factories import ODD_NAMES, odd_name_project
+
+    from cxpredict.config import load_config
+    from cxpredict.errors import ConfigError
+    from cxpredict.explain.drivers import DriverStage
+    from cxpredict.workflows.pyfunc import save_pyfunc
+
+    config = odd_name_project(tmp_path / "project")
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run / "model"), "--no-tracking"]) == 0
+    assert cli_score(config, run / "model", run / "scored.csv") == 0
+    bundle = load_bundle(run / "model")
+    manifest = bundle.manifest
+    assert set(manifest.names) == set(ODD_NAMES) - {"[id]"}  # '[id]' is excluded in the config, by its name
+    assert all(name.isidentifier() and name.isascii() for name in manifest.model_names)
+    assert len(set(manifest.model_names)) == len(manifest.model_names)
+    assert bundle.nps.feature_names_ == manifest.model_names  # what LightGBM saw
+
+    scored = pd.read_csv(run / "scored.csv", encoding="utf-8-sig", dtype={"customer_id": "str"})
+    drivers = set(scored[["driver_1", "driver_2", "driver_3"]].stack().dropna())
+    assert "Monthly Charge" in drivers and drivers <= {"Monthly Charge", "Senior Citizen"}  # actionable groups
+    detractor = scored["segment"].str.split("/").str[0] == "detractor"
+    routed = detractor & scored["driver_1"].isin(["Monthly Charge", "Senior Citizen"])
+    assert routed.sum() > 20
+    assert (scored["rule"] == "charge-callback").equals(routed), "the playbook's list-form rule on driver_1"
+
+    leaked = {m for m, u in zip(manifest.model_names, manifest.names) if m != u}  # e.g. Monthly_Charge_2, Groe
+    kda = (run / "kda_global.csv").read_text(encoding="utf-8-sig")
+    assert "Größe & co" in kda and "Monthly Charge" in kda
+    texts = {name: (run / name).read_text(encoding="utf-8-sig") for name in
+             ("scored.csv", "kda_global.csv", "kda_segments.csv", "manifest.json")}
+    texts["metrics.json"] = (run / "model" / "metrics.json").read_text(encoding="utf-8")
+    for name, text in texts.items():
+        assert not [m for m in leaked if f'"{m}"' in text or f",{m}," in text], f"model names in {name}"
+    psi = json.loads(texts["manifest.json"])["drift"]["psi_features"]
+    assert set(psi) == set(manifest.names), "drift is reported by the user's column names"
+
+    assert main(["report", str(run), "--out", str(run / "report.html")]) == 0
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert "Monthly Charge" in report and not [m for m in leaked if f">{m}<" in report or f">{m}=" in report]
+
+    cfg = load_config(config)
+    typo = cfg.drivers.model_copy(update={"groups": [cfg.drivers.groups[0].model_copy(
+        update={"features": ["Monthly Chrage"]})]})
+    with pytest.raises(ConfigError, match="'Monthly Chrage'.*did you mean 'Monthly Charge'"):
+        DriverStage.create(bundle.nps, None, typo, manifest)
+
+    population = pd.read_csv(tmp_path / "project" / "data" / "customers.csv")
+    model = mlflow.pyfunc.load_model(str(save_pyfunc(run / "model", tmp_path / "pyfunc")))
+    got = model.predict(population).set_index(population["customer_id"].to_numpy())
+    expected = scored.set_index("customer_id").loc[got.index]
+    silent = ~expected["is_respondent"].to_numpy(dtype=bool)
+    for col in ("p_detractor", "churn_prob", "driver_1_impact"):
+        np.testing.assert_allclose(got[col].to_numpy(dtype=float), expected[col].to_numpy(dtype=float),
+                                   rtol=0, atol=1e-6, equal_nan=True, err_msg=col)  # the scored CSV: 6 decimals
+    for col in ("driver_1", "driver_2", "rule"):
+        assert got[col].fillna("").to_numpy()[silent].tolist() == expected[col].fillna("").to_numpy()[silent].tolist()
