@@ -8,7 +8,7 @@ If the answer itself drives response (unhappy customers answer more than their b
 weights nor the model can see it: that bias cannot be detected or corrected from behaviour alone.
 
 What is here:
-- `ResponseModel`: LightGBM P(respondent | behaviour) on ALL customers, cross-fitted (each customer's propensity
+- `ResponsePropensity`: LightGBM P(respondent | behaviour) on ALL customers, cross-fitted (each customer's propensity
   comes from a model that never saw that customer), the respondent-vs-silent AUC, the features that differ most
   (standardised mean differences before and after weighting, and model importance), and a low-overlap warning.
 - Weights: stabilised, trimmed inverse-propensity weights for respondents, aimed at the silent customers
@@ -44,8 +44,8 @@ from scipy.stats import norm
 from cxpredict.config import PopulationConfig
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import nps_from_classes, score_to_class
-from cxpredict.models.nps import NpsModel
-from cxpredict.models.response import ASSUMPTION, NOT_CORRECTABLE, ResponseModel
+from cxpredict.models.nps import NpsClassifier
+from cxpredict.models.response import ASSUMPTION, NOT_CORRECTABLE, ResponsePropensity
 
 MIN_SEGMENT_SAMPLE = 200  # silent customers per segment level re-scored in each bootstrap replicate
 MAX_NUMERIC_SEGMENT_LEVELS = 20  # numeric segment columns with more distinct values are cut into quintiles
@@ -119,7 +119,7 @@ def _interval(estimate: float, se: float | None, level: float) -> tuple[float | 
     return estimate - z * se, estimate + z * se
 
 
-def _linearized_se(model: NpsModel, obs_diff: np.ndarray, train_weights: np.ndarray, silent_share: float) -> float:
+def _linearized_se(model: NpsClassifier, obs_diff: np.ndarray, train_weights: np.ndarray, silent_share: float) -> float:
     """Cross-check of the bootstrap: the weighted residual-mean (regression-estimator) standard error in points,
     from the respondents' cross-fitted residuals; calibration in the large ties the estimate's level to them."""
     oof = model.oof_
@@ -129,20 +129,20 @@ def _linearized_se(model: NpsModel, obs_diff: np.ndarray, train_weights: np.ndar
     return float(100 * silent_share * np.sqrt(np.sum(w**2 * centred**2)) / w.sum())
 
 
-def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions: pd.DataFrame,
+def estimate_population_nps(model: NpsClassifier, X: pd.DataFrame, score, predictions: pd.DataFrame,
                             train_weights: np.ndarray, population_weights: np.ndarray | None,
                             cfg: PopulationConfig, seed: int = 0, segments: pd.DataFrame | None = None,
-                            response: ResponseModel | None = None) -> PopulationNps:
+                            response: ResponsePropensity | None = None) -> PopulationNps:
     """Population NPS from observed + predicted answers with a refit-bootstrap interval (see module doc).
 
-    score: one value per row of X, NaN for silent customers. predictions: `model.predict(X)`.
+    score: one value per row of X, NaN for silent customers. predictions: `model.predict_frame(X)`.
     train_weights / population_weights: respondents' NPS-training weights and 1/e weights (None: unweighted).
     """
     bootstrap, level = cfg.bootstrap, cfg.interval
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
     n, n_resp = len(s), int(resp.sum())
-    cls = score_to_class(s[resp], model.scale)
+    cls = score_to_class(s[resp], model.scale_)
     obs_diff = np.zeros(n)
     obs_diff[resp] = (cls == 2).astype(float) - (cls == 0)
     pred_diff = (predictions["p_promoter"] - predictions["p_detractor"]).to_numpy()

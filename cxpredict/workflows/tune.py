@@ -45,14 +45,14 @@ from cxpredict.metrics import (
     quadratic_weighted_kappa,
     score_to_class,
 )
-from cxpredict.models.calibration import tune_offsets
+from cxpredict.models.calibration import stage2_apply, stage2_fit, tune_offsets
 from cxpredict.models.lgbm import (
     INNER_VALID_SHARE,
     fold_ids,
     lgbm_params,
     train_booster,
 )
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.nps import NpsClassifier, as_scale
 from cxpredict.workflows.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,13 @@ def _effective(params: LgbmParams) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- fold metrics
-def nps_fold_value(model: NpsModel, formulation: str, X: pd.DataFrame, score: np.ndarray, w: np.ndarray,
+def nps_fold_value(model: NpsClassifier, formulation: str, X: pd.DataFrame, score: np.ndarray, w: np.ndarray,
                    train_idx: np.ndarray, test_idx: np.ndarray, metric: str, seed: int) -> float:
     """The NPS metric on one held-out fold, for a model fitted on the other folds (see the module notes)."""
-    strata = score_to_class(score, model.scale)
+    model.scale_ = as_scale(model.scale)
+    strata = score_to_class(score, model.scale_)
     is_valid = fold_ids(strata[train_idx], int(round(1 / INNER_VALID_SHARE)), seed) == 0
     fit_idx, val_idx = train_idx[~is_valid], train_idx[is_valid]
-    cfg = model.cfg
     val_parts, test_parts = [], []
     for label, objective in model._targets(formulation, score):
         constant = model._constant_logit(label[fit_idx], w[fit_idx], objective)
@@ -140,23 +140,23 @@ def nps_fold_value(model: NpsModel, formulation: str, X: pd.DataFrame, score: np
             val_parts.append(np.full(len(val_idx), constant))
             test_parts.append(np.full(len(test_idx), constant))
             continue
-        params = lgbm_params(cfg.params, seed, **objective)
+        params = lgbm_params(model, **objective)
         valid = (X.iloc[val_idx], label[val_idx], w[val_idx])
-        booster = train_booster(X.iloc[fit_idx], label[fit_idx], w[fit_idx], params, cfg.params.n_estimators,
-                                valid if cfg.early_stopping_rounds else None, cfg.early_stopping_rounds)
+        booster = train_booster(X.iloc[fit_idx], label[fit_idx], w[fit_idx], params, model.n_estimators,
+                                valid if model.early_stopping_rounds else None, model.early_stopping_rounds)
         rounds = booster.best_iteration or None
         val_parts.append(booster.predict(X.iloc[val_idx], raw_score=True, num_iteration=rounds))
         test_parts.append(booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=rounds))
     raw_val, raw_test = model._raw(formulation, val_parts), model._raw(formulation, test_parts)
-    link, calibrator = model._stage2_fit(formulation, raw_val, score[val_idx], w[val_idx])
-    proba = model._stage2_apply(formulation, raw_test, link, calibrator)[1]
+    link, calibrator = stage2_fit(formulation, raw_val, score[val_idx], w[val_idx], model.scale_, model.calibrate)
+    proba = stage2_apply(formulation, raw_test, link, calibrator, model.scale_)[1]
     y_test, w_test = strata[test_idx], w[test_idx]
     if metric == "log_loss":
         return multiclass_log_loss(y_test, proba, w_test)
     if metric == "detractor_auc":
         return detractor_auc(y_test == 0, proba[:, 0], w_test)
-    proba_val = model._stage2_apply(formulation, raw_val, link, calibrator)[1]
-    offsets = tune_offsets(proba_val, strata[val_idx], w[val_idx], cfg.thresholds)
+    proba_val = stage2_apply(formulation, raw_val, link, calibrator, model.scale_)[1]
+    offsets = tune_offsets(proba_val, strata[val_idx], w[val_idx], model._check_params())
     pred = np.argmax(np.log(np.clip(proba, 1e-9, 1.0)) + offsets, axis=1)
     if metric == "qwk":
         return quadratic_weighted_kappa(y_test, pred, w_test)
@@ -165,13 +165,14 @@ def nps_fold_value(model: NpsModel, formulation: str, X: pd.DataFrame, score: np
 
 def churn_fold_value(cfg: Config, X: pd.DataFrame, y: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
                      metric: str) -> float:
-    """The churn metric on one held-out fold, for a calibrated ChurnModel fitted on the other folds."""
+    """The churn metric on one held-out fold, for a calibrated ChurnClassifier fitted on the other folds."""
     from sklearn.metrics import log_loss, roc_auc_score
 
-    from cxpredict.models.churn import ChurnModel
+    from cxpredict.models.churn import ChurnClassifier
 
     churn_cfg = cfg.churn.model_copy(update={"measure_nps_lift": False})
-    p = ChurnModel(churn_cfg, cfg.seed).fit(X.iloc[train_idx], y[train_idx]).predict_proba(X.iloc[test_idx])
+    p = ChurnClassifier.from_config(churn_cfg, cfg.seed).fit(X.iloc[train_idx], y[train_idx]).predict_proba(
+        X.iloc[test_idx])[:, 1]
     if metric == "auc":
         return float(roc_auc_score(y[test_idx], p))
     return float(log_loss(y[test_idx], np.clip(p, 1e-12, 1 - 1e-12), labels=[0, 1]))
@@ -221,7 +222,7 @@ def nps_problem(cfg: Config, X: pd.DataFrame, score: np.ndarray, weights: np.nda
     def fold_value(chosen, train_idx, test_idx) -> float:
         formulation, params = chosen
         params = params.model_copy(update={"n_jobs": cfg.tuning.n_jobs})
-        model = NpsModel(cfg.scale, cfg.nps.model_copy(update={"params": params}), cfg.seed)
+        model = NpsClassifier.from_config(cfg.nps.model_copy(update={"params": params}), cfg.scale, cfg.seed)
         return nps_fold_value(model, formulation, X, score, w, train_idx, test_idx, metric, cfg.seed)
 
     fp = _hash(data_fingerprint, list(X.columns), cfg.scale.model_dump(), metric, cfg.tuning.cv_folds,
@@ -438,9 +439,9 @@ def respondent_weights(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) 
     correction is off or everyone answered, where there is no bias to correct)."""
     if not cfg.response.enabled or is_respondent.all():
         return None
-    from cxpredict.models.response import ResponseModel
+    from cxpredict.models.response import ResponsePropensity
 
-    return ResponseModel(cfg.response, cfg.seed).fit(X, is_respondent).weights().to_numpy()
+    return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent).weights_
 
 
 def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = None,
