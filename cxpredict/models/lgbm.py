@@ -17,6 +17,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import StratifiedKFold
 
 from cxpredict.config import LgbmParams
 from cxpredict.models.base import check_number
@@ -91,15 +92,12 @@ def train_booster(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: 
 
 
 def fold_ids(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold number per row, stratified by `strata` (each stratum spread evenly over the folds)."""
+    """Fold number per row from scikit-learn's shuffled StratifiedKFold (each stratum spread over the folds)."""
     strata = np.asarray(strata)
-    rng = np.random.default_rng(seed)
     folds = np.empty(len(strata), dtype=int)
-    offset = 0
-    for value in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == value))
-        folds[members] = (np.arange(len(members)) + offset) % n_folds
-        offset += len(members)  # keeps fold sizes balanced across strata
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(np.zeros((len(strata), 1)), strata)):
+        folds[test] = k
     return folds
 
 
