@@ -159,9 +159,9 @@ class ChurnClassifier(LgbmClassifier):
     @classmethod
     def from_config(cls, cfg: ChurnConfig, seed: int = 0, **overrides) -> ChurnClassifier:
         """The estimator a config's `churn` section (and `seed`) describes."""
-        return cls(horizon_days=cfg.horizon_days, calibration=cfg.calibration, calibration_share=cfg.calibration_share,
-                   measure_nps_lift=cfg.measure_nps_lift,
-                   **{**lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        section = dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration,
+                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
 
 
     # ------------------------------------------------------------------ training

@@ -110,10 +110,11 @@ class NpsClassifier(LgbmClassifier):
     @classmethod
     def from_config(cls, cfg: NpsModelConfig, scale: Scale | None = None, seed: int = 0, **overrides) -> NpsClassifier:
         """The estimator a config's `nps` section (and `scale`, `seed`) describes."""
-        return cls(scale=scale, formulation=cfg.formulation, selection_metric=cfg.selection_metric, cv=cfg.cv_folds,
-                   early_stopping_rounds=cfg.early_stopping_rounds, decision=cfg.thresholds.objective,
-                   recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate,
-                   **{**lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        section = dict(scale=scale, formulation=cfg.formulation, selection_metric=cfg.selection_metric,
+                       cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
+                       decision=cfg.thresholds.objective, recall_targets=dict(cfg.thresholds.recall_targets) or None,
+                       calibrate=cfg.calibrate)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
 
 
     def _check_params(self) -> ThresholdConfig:

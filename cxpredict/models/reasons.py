@@ -121,8 +121,8 @@ class ReasonClassifier(LgbmClassifier):
     @classmethod
     def from_config(cls, cfg: DriversConfig, seed: int = 0, **overrides) -> ReasonClassifier:
         """The estimator a config's `drivers` section (reason_* keys, and `seed`) describes."""
-        return cls(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob,
-                   **{**lgbm_keywords(cfg.reason_params), "random_state": seed, **overrides})
+        section = dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob)
+        return cls(**{**section, **lgbm_keywords(cfg.reason_params), "random_state": seed, **overrides})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -55,9 +55,10 @@ class ResponsePropensity(LgbmClassifier):
     @classmethod
     def from_config(cls, cfg: ResponseConfig, seed: int = 0, **overrides) -> ResponsePropensity:
         """The estimator a config's `response` section (and `seed`) describes."""
-        return cls(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds, trim_quantile=cfg.trim_quantile,
-                   weight_target=cfg.weight_target, overlap_auc_warning=cfg.overlap_auc_warning,
-                   max_rows=cfg.max_rows, **{**lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        section = dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
+                       trim_quantile=cfg.trim_quantile, weight_target=cfg.weight_target,
+                       overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
 
 
     def fit(self, X, y) -> ResponsePropensity:

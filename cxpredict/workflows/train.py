@@ -126,6 +126,14 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- the stage
+def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
+    """The response propensity on every customer (None when `response.enabled` is off): its `weights_` are the
+    NPS model's training weights, in training and in tuning."""
+    if not cfg.response.enabled:
+        return None
+    return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent)
+
+
 @dataclass
 class NpsStage:
     response: ResponsePropensity | None
@@ -144,7 +152,6 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     """
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
-    response = None
     weights = np.ones(int(resp.sum()))
     population_weights = None
     clock = [time.perf_counter()]
@@ -154,8 +161,8 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         clock.append(time.perf_counter())
         timings[name] = clock[-1] - clock[-2]
 
-    if cfg.response.enabled:
-        response = ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, resp)
+    response = fit_response(cfg, X, resp)
+    if response is not None:
         weights = response.weights_
         population_weights = response.weights("population").to_numpy()
     lap("response")
