@@ -328,10 +328,10 @@ class TuningConfig(Strict):
     churn_metric: Literal["auc", "log_loss"] = "auc"
     storage: str = ".cxpredict/optuna.sqlite3"  # relative to the config file; a rerun resumes the study
     study_name: str | None = None  # default: <name>-<model>-<hash of the data, features and metric>
-    cv_folds: int = Field(default=5, ge=2)  # folds of the tuning objective; trials can be pruned after each
+    cv_folds: int | None = Field(default=None, ge=2)  # None: the NPS model's own nps.cv_folds (churn: 5 folds)
     formulations: list[Literal["multiclass", "regression", "ordinal"]] = Field(
         default_factory=lambda: ["multiclass", "regression", "ordinal"], min_length=1)
-    startup_trials: int = Field(default=8, ge=1)  # random trials before TPE, and before pruning starts
+    startup_trials: int = Field(default=8, ge=1)  # random trials before TPE
     n_jobs: int = Field(default=1, ge=1)  # LightGBM threads per fit while tuning: small folds run faster on one
 
 

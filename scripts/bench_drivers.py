@@ -14,7 +14,7 @@
     drivers.explain (attrib_rows_per_s, peak_rss_mb = ru_maxrss of that process, everything included), and on
     the same model and the same >= 50k rows: shap.TreeExplainer(model).shap_values vs ours (speedup_vs_shap).
     LightGBM pred_contrib (all classes, and the one-class booster) is timed on fewer rows, reported with its size.
-(c) Stated reasons: ReasonModel trained on 75% of the respondents, micro-F1 on the other 25%
+(c) Stated reasons: ReasonClassifier trained on 75% of the respondents, micro-F1 on the other 25%
     (reason_micro_f1) against the best constant label set (reason_base_micro_f1); theme agreement between the
     top imputed reason and driver_1 of silent customers.
 """
@@ -164,9 +164,9 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     from cxpredict.data.synthetic import generate
     from cxpredict.explain.drivers import DriverExplainer, explain
     from cxpredict.io.synthetic_tables import write_tables
-    from cxpredict.models.nps import NpsModel
+    from cxpredict.models.nps import NpsClassifier
     from cxpredict.models.reasons import (
-        ReasonModel,
+        ReasonClassifier,
         constant_baseline,
         micro_f1,
         reason_matrix,
@@ -184,8 +184,8 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     X = manifest.transform(data.frame)
     resp = data.is_respondent
     out["n_respondents"] = int(resp.sum())
-    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], data.score.to_numpy()[resp])
-    predictions = nps.predict(X)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], data.score.to_numpy()[resp])
+    predictions = nps.predict_frame(X)
     out["nps_formulation"] = nps.formulation_
     out["prepare_seconds"] = time.perf_counter() - t0
 
@@ -229,13 +229,13 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     held_out = np.random.default_rng(seed + 5).random(len(rows)) < 0.25
     train_rows, test_rows = rows[~held_out], rows[held_out]
     start = time.perf_counter()
-    reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X.iloc[train_rows], data.reasons.iloc[train_rows])
+    reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X.iloc[train_rows], data.reasons.iloc[train_rows])
     out["reason_fit_seconds"] = time.perf_counter() - start
-    truth_test = reason_matrix(data.reasons.iloc[test_rows], reasons.codes_).to_numpy()
-    truth_train = reason_matrix(data.reasons.iloc[train_rows], reasons.codes_).to_numpy()
-    out["reason_micro_f1"] = micro_f1(truth_test, reasons.predict_sets(X.iloc[test_rows]).to_numpy())
+    truth_test = reason_matrix(data.reasons.iloc[test_rows], list(reasons.classes_)).to_numpy()
+    truth_train = reason_matrix(data.reasons.iloc[train_rows], list(reasons.classes_)).to_numpy()
+    out["reason_micro_f1"] = micro_f1(truth_test, reasons.predict(X.iloc[test_rows]))
     out["reason_base_micro_f1"], _ = constant_baseline(truth_train, truth_test)
-    out["reason_codes"] = reasons.codes_
+    out["reason_codes"] = list(reasons.classes_)
     out["reason_test_respondents"] = int(len(test_rows))
     silent = ~resp
     top = reasons.top_reasons(X[silent])

@@ -97,7 +97,7 @@ def timing(base: Path, overrides: list[str], n: int, n_respondents: int) -> dict
     t1 = time.perf_counter()
     stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg)
     t2 = time.perf_counter()
-    stage.nps.predict(X)  # scoring every customer again, as `cxpredict score` would
+    stage.nps.predict_frame(X)  # scoring every customer again, as `cxpredict score` would
     t3 = time.perf_counter()
     return {"n_customers": n, "n_respondents": int(data.is_respondent.sum()), "cv_folds": 5,
             "formulation": stage.nps.formulation_, "bootstrap": cfg.population.bootstrap,

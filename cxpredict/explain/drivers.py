@@ -1,6 +1,6 @@
 """Why each customer is predicted to be unhappy: attributions of the detractor score, summed into business drivers.
 
-Attributions. `DriverExplainer` explains the NPS model's detractor raw score (`NpsModel.detractor_booster()`:
+Attributions. `DriverExplainer` explains the NPS model's detractor raw score (`NpsClassifier.detractor_booster()`:
 the detractor class of the multiclass booster, or the single booster of the other formulations) with exact
 path-dependent TreeSHAP (`treeshap.py`: the values of LightGBM's `pred_contrib`, to 1e-9), streamed in chunks of
 `drivers.chunk_size` rows on `drivers.n_jobs` threads; memory is O(chunk x features), never customers x
@@ -129,7 +129,7 @@ class DriverExplainer:
 
     @classmethod
     def from_nps(cls, nps_model: Any, cfg: DriversConfig) -> DriverExplainer:
-        """Explainer of `NpsModel.detractor_booster()` with the config's groups, method, chunks and threads."""
+        """Explainer of `NpsClassifier.detractor_booster()` with the config's groups, method, chunks and threads."""
         booster, class_index = nps_model.detractor_booster()
         groups = DriverGroups.from_config(cfg, booster.feature_name())
         return cls(booster, class_index, groups, cfg.method, cfg.chunk_size, cfg.n_jobs,
@@ -377,7 +377,7 @@ class DriverStage:
     def columns(self, X: pd.DataFrame, predictions: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
         """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer)."""
         out = explain(self.explainer, X, predictions, self.cfg, self.kda, customers)
-        if self.reasons is not None and self.reasons.codes_:
+        if self.reasons is not None and len(self.reasons.classes_):
             top = self.reasons.top_reasons(X)
             agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"], self.explainer.groups.theme_of(),
                                                  self.cfg.reason_themes)

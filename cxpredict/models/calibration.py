@@ -8,7 +8,8 @@ handful of numbers stored as JSON:
   (monotone rearrangement), so P(score > k) never increases with k;
 - `fit_vector_scaling`: the calibrator softmax(a * log p + b) of the three class probabilities (weighted log loss),
   so probabilities match frequencies in the weighted population, not among respondents;
-- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets).
+- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets);
+- `stage2_fit` / `stage2_apply`: the link and calibrator of one NPS formulation, fitted and applied.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logit, softmax
+from threadpoolctl import ThreadpoolController
 
 from cxpredict.config import CLASSES, Scale, ThresholdConfig
 from cxpredict.metrics import score_to_class
 
 EPS = 1e-9
+# tiny optimisations (a few parameters, L-BFGS): BLAS threads only contend with LightGBM and other processes
+one_blas_thread = ThreadpoolController().wrap(limits=1, user_api="blas")
 
 
 def classes_of_points(scale: Scale) -> np.ndarray:
@@ -151,3 +155,33 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
             if best_key is None or key > best_key:
                 best_key, best = key, np.array([t_det, 0.0, t_pro])
     return best
+
+
+# --------------------------------------------------------------------------------------------- stage 2 of a formulation
+def stage2_base(formulation: str, raw: np.ndarray, link: dict | None, scale: Scale
+                ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Raw booster outputs -> (point distribution or None for multiclass, class probabilities), uncalibrated."""
+    if formulation == "multiclass":
+        return None, softmax(raw, axis=1)
+    dist = apply_cutpoints(raw, link) if formulation == "regression" else cumulative_to_distribution(expit(raw))
+    return dist, class_probabilities(dist, scale)
+
+
+@one_blas_thread
+def stage2_fit(formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale,
+               calibrate: bool = True) -> tuple[dict | None, dict | None]:
+    """(cut points of the regression formulation or None, vector-scaling calibrator or None)."""
+    link = fit_cutpoints(raw, score, w, scale) if formulation == "regression" else None
+    _, proba = stage2_base(formulation, raw, link, scale)
+    calibrator = fit_vector_scaling(proba, score_to_class(score, scale), w) if calibrate else None
+    return link, calibrator
+
+
+def stage2_apply(formulation: str, raw: np.ndarray, link: dict | None, calibrator: dict | None, scale: Scale
+                 ) -> tuple[np.ndarray | None, np.ndarray]:
+    """(point distribution or None, calibrated class probabilities); the distribution follows the calibration."""
+    dist, proba = stage2_base(formulation, raw, link, scale)
+    calibrated = apply_vector_scaling(proba, calibrator)
+    if dist is not None:
+        dist = rescale_within_classes(dist, proba, calibrated, scale)
+    return dist, calibrated

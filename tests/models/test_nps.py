@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from cxpredict.config import NpsModelConfig, Scale
+from cxpredict.config import Scale
 from cxpredict.errors import InputError
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.nps import NpsClassifier
 
 SCALE = Scale()
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
@@ -36,14 +36,14 @@ def data():
 @pytest.fixture(scope="module")
 def models(data):
     X, score = data
-    return {f: NpsModel(SCALE, NpsModelConfig(formulation=f, params=FAST, cv_folds=3), seed=1).fit(X, score)
+    return {f: NpsClassifier(scale=SCALE, formulation=f, cv=3, random_state=1, **FAST).fit(X, score)
             for f in ("multiclass", "regression", "ordinal")}
 
 
 @pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
 def test_probabilities_sum_to_one_and_respect_the_order(models, data, formulation):
     X, _ = data
-    pred = models[formulation].predict(X.iloc[:300])
+    pred = models[formulation].predict_frame(X.iloc[:300])
     classes = pred[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
     assert np.allclose(classes.sum(axis=1), 1.0) and (classes >= 0).all()
     assert set(pred["predicted_class"].unique()) <= {"detractor", "passive", "promoter"}
@@ -66,7 +66,7 @@ def test_predictions_track_the_planted_signal(models, data):
     for model in models.values():
         assert model.cv_metrics_["detractor_auc"] > 0.7
         assert len(model.oof_) == len(X) and model.oof_.index.equals(X.index)
-    p = models["ordinal"].predict(X)["p_detractor"]
+    p = models["ordinal"].predict_frame(X)["p_detractor"]
     assert spearmanr(p, X["tickets"]).statistic > 0.5
 
 
@@ -77,7 +77,7 @@ def test_detractor_booster_raw_output_increases_with_detraction(models, data, fo
     booster, class_index = model.detractor_booster()
     raw = booster.predict(X, raw_score=True)
     raw = raw[:, class_index] if class_index is not None else raw
-    assert spearmanr(raw, model.predict(X)["p_detractor"]).statistic > 0.8
+    assert spearmanr(raw, model.predict_proba(X)[:, 0]).statistic > 0.8
 
 
 @pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
@@ -86,8 +86,8 @@ def test_save_load_roundtrip_gives_identical_predictions(models, data, tmp_path,
     model = models[formulation]
     model.save(tmp_path / "nps")
     assert not list(tmp_path.rglob("*.pkl"))
-    loaded = NpsModel.load(tmp_path / "nps")
-    pd.testing.assert_frame_equal(model.predict(X), loaded.predict(X))
+    loaded = NpsClassifier.load(tmp_path / "nps")
+    pd.testing.assert_frame_equal(model.predict_frame(X), loaded.predict_frame(X))
     assert loaded.cv_metrics_ == pytest.approx(model.cv_metrics_, nan_ok=True)
     assert isinstance(loaded.detractor_booster()[0], lgb.Booster)
 
@@ -96,7 +96,7 @@ def test_calibration_matches_the_weighted_population(data):
     """Weights that up-weight high-ticket customers must move the predicted detractor share to their weighted rate."""
     X, score = data
     w = np.where(X["tickets"] >= 2, 4.0, 1.0)
-    model = NpsModel(SCALE, NpsModelConfig(formulation="regression", params=FAST, cv_folds=3), 2).fit(X, score, w)
+    model = NpsClassifier(formulation="regression", cv=3, random_state=2, **FAST).fit(X, score, w)
     is_det = score <= SCALE.detractor_max
     weighted_rate = np.average(is_det, weights=w)
     oof_rate = np.average(model.oof_["p_detractor"], weights=w)
@@ -107,8 +107,8 @@ def test_calibration_matches_the_weighted_population(data):
 
 def test_auto_selects_the_best_formulation_by_the_configured_metric(data):
     X, score = data
-    cfg = NpsModelConfig(formulation="auto", params=FAST, cv_folds=3, selection_metric="log_loss")
-    model = NpsModel(SCALE, cfg, 3).fit(X.iloc[:800], score[:800])
+    model = NpsClassifier(formulation="auto", cv=3, selection_metric="log_loss", random_state=3, **FAST).fit(
+        X.iloc[:800], score[:800])
     assert set(model.selection_) == {"multiclass", "regression", "ordinal"}
     best = min(model.selection_, key=lambda f: model.selection_[f]["log_loss"])
     assert model.formulation_ == best
@@ -119,6 +119,6 @@ def test_bad_scores_raise_input_error(data):
     bad = score.astype(float).copy()
     bad[3] = 11
     with pytest.raises(InputError, match="outside the scale"):
-        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, bad)
+        NpsClassifier(**FAST).fit(X, bad)
     with pytest.raises(InputError, match="feature rows"):
-        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, score[:10])
+        NpsClassifier(**FAST).fit(X, score[:10])

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.config import ResponseConfig, config_from_dict
+from cxpredict.config import config_from_dict
 from cxpredict.estimation.population import NOT_CORRECTABLE
 from cxpredict.metrics import nps_from_scores
-from cxpredict.models.response import ResponseModel
+from cxpredict.models.response import ResponsePropensity
 from cxpredict.workflows.train import fit_nps_stage
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
@@ -57,7 +57,7 @@ def biased_run():
 
 def test_weighting_moves_a_biased_respondent_nps_toward_the_truth(biased_run):
     X, score, resp, stage = biased_run
-    truth = nps_from_scores(score, stage.nps.scale)
+    truth = nps_from_scores(score, stage.nps.scale_)
     pop = stage.population
     naive_error = abs(pop.naive_respondent_nps - truth)
     assert naive_error > 10  # the draw really is biased
@@ -112,26 +112,26 @@ def test_weights_are_stabilised_and_trimmed(biased_run):
 def test_low_overlap_is_warned():
     X, _ = population(n=3000, seed=4)
     resp = respond(X, 0.2, 6.0, seed=5)  # nearly deterministic in tickets
-    model = ResponseModel(ResponseConfig(params=FAST, cv_folds=3), seed=0).fit(X, resp)
+    model = ResponsePropensity(cv=3, **FAST).fit(X, resp)
     assert model.auc_ > 0.85 and "little overlap" in model.overlap_warning_
 
 
 def test_large_populations_train_the_propensity_on_a_weighted_subsample():
     X, _ = population(n=4000, seed=6)
     resp = respond(X, 0.1, 0.9, seed=7)
-    full = ResponseModel(ResponseConfig(params=FAST, cv_folds=3), seed=0).fit(X, resp)
-    sub = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, resp)
+    full = ResponsePropensity(cv=3, **FAST).fit(X, resp)
+    sub = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, resp)
     assert sub.propensity_.notna().all() and len(sub.propensity_) == len(X)
     assert abs(sub.propensity_.mean() - resp.mean()) < 0.02  # weighted up: still calibrated for everyone
     assert np.corrcoef(sub.propensity_, full.propensity_)[0, 1] > 0.8
     mostly = respond(X, 0.9, 0.9, seed=8)  # the silent are the small group now: all of them are kept
-    high = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, mostly)
+    high = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, mostly)
     assert abs(high.propensity_.mean() - mostly.mean()) < 0.02
 
 
 def test_response_model_roundtrip(biased_run, tmp_path):
     X, _, _, stage = biased_run
     stage.response.save(tmp_path / "response")
-    loaded = ResponseModel.load(tmp_path / "response")
-    np.testing.assert_array_equal(loaded.predict(X), stage.response.predict(X))
+    loaded = ResponsePropensity.load(tmp_path / "response")
+    np.testing.assert_array_equal(loaded.predict_proba(X), stage.response.predict_proba(X))
     assert loaded.summary()["respondent_vs_silent_auc"] == stage.response.auc_
