@@ -339,3 +339,35 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
         sensitivity=sensitivity_curve(head, proba_cross_fitted[~responded], n) if n_resp < n else None,
         response=response,
     )
+
+
+def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *, level: float = 0.90,
+                            interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
+                            segments: pd.DataFrame | None = None, response: dict[str, Any] | None = None
+                            ) -> PopulationNps:
+    """The population NPS of every row of X from a fitted NpsClassifier (DESIGN.md's API).
+
+    y_observed: survey scores aligned with X, NaN for silent customers; the classifier must have been fitted on
+    exactly the respondents of X, in order (its out-of-fold predictions are theirs). propensity: cross-fitted
+    P(respond) of every row (e.g. ResponsePropensity.propensity_); None: no response correction.
+    """
+    from cxpredict.metrics import score_to_class
+
+    s = np.asarray(y_observed, dtype=float)
+    responded = ~np.isnan(s)
+    oof = nps.oof_[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
+    if len(oof) != responded.sum():
+        raise InputError(f"estimate_population_nps: the NPS model was fitted on {len(oof)} rows but y_observed has "
+                         f"{int(responded.sum())} answers; fit it on exactly the respondents of X")
+    cross = np.zeros((len(s), 3))
+    cross[responded] = oof
+    full = nps.predict_frame(X)[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
+    if (~responded).any():
+        cross[~responded] = nps.cross_fitted_proba(X[~responded]) if getattr(nps, "fold_models_", None) \
+            else full[~responded]
+    observed = np.full(len(s), -1)
+    observed[responded] = score_to_class(s[responded], nps.scale_)
+    return population_nps(observed, cross, None if propensity is None else np.asarray(propensity, dtype=float),
+                          full, level=level, interval_method=interval_method, n_bootstrap=n_bootstrap, seed=seed,
+                          segments=segments, no_signal=bool(getattr(nps, "no_signal_", False)),
+                          signal=getattr(nps, "signal_", None), response=response)
