@@ -106,7 +106,7 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     else:
         X, stats = bundle.manifest.transform(frame), None
     out = observed_columns(frame.index, observed, cfg)
-    pred = bundle.nps.predict(X)
+    pred = bundle.nps.predict_frame(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
     if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
