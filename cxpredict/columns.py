@@ -52,6 +52,9 @@ _ALL = [
     _c("p_promoter", "Promoter probability", "prob", "Predicted probability that the customer is a promoter."),
     _c("predicted_class", "Predicted class", "text",
        "Predicted class (thresholds tuned, not simply the largest probability)."),
+    _c("class_reliable", "Class reliable", "bool",
+       "False when the NPS model ranked held-out respondents no better than chance (its detractor AUC interval "
+       "includes 0.5): predicted classes are then guesses, and the population NPS is the weighted respondents' NPS."),
     _c("driver_1", "Driver 1", "text",
        "Strongest driver of dissatisfaction for this customer (a driver group or feature)."),
     _c("driver_2", "Driver 2", "text", "Second driver."),

@@ -69,10 +69,12 @@ def git_commit(start: str | Path = ".") -> str | None:
 
 
 class Timer:
-    """Collects named wall-clock timings for the run manifest."""
+    """Collects named wall-clock timings for the run manifest; with `progress` (a logger), each finished stage is
+    also a progress line, so a long training run shows where it is."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Any = None, what: str = "") -> None:
         self.seconds: dict[str, float] = {}
+        self.progress, self.what = progress, what
 
     @contextmanager
     def __call__(self, name: str):
@@ -80,7 +82,12 @@ class Timer:
         try:
             yield
         finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+            took = time.perf_counter() - start
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 3)
+            if self.progress is not None:
+                self.progress.info("%s: %s done in %.1f s", self.what, name, took,
+                                   extra={"fields": {"event": f"{self.what}.stage", "stage": name,
+                                                     "duration_s": round(took, 3)}})
 
 
 def run_manifest(kind: str, cfg: Any, fingerprints: dict[str, str], **extra: Any) -> dict[str, Any]:

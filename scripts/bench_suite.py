@@ -196,6 +196,8 @@ def case_summary(case: Case, rows: list[dict], errors: list[str]) -> dict[str, A
         out |= summarise(rows)
         covers = [r["covers"] for r in rows if r["covers"] is not None]
         out["coverage"] = float(np.mean(covers)) if covers else None
+        boot = [r["covers_bootstrap"] for r in rows if r.get("covers_bootstrap") is not None]
+        out["coverage_bootstrap"] = float(np.mean(boot)) if boot else None
         m = out["mean"]
         half = m.get("half_width")
         out["excess_over_naive_in_halfwidths"] = (m["err_headline"] - m["err_naive"]) / half if half else None
@@ -233,6 +235,7 @@ def summary(cases: dict[str, dict], timing_out: dict, flat_ok: bool | None) -> d
            for k in ("headline", "model_only", "hajek", "naive", "plain_imputation")},
         "worst_excess_over_naive_in_halfwidths": max(excess) if excess else None,
         "coverage_min": min(repeated) if repeated else None, "coverage_max": max(repeated) if repeated else None,
+        "coverage_bootstrap": {name: c.get("coverage_bootstrap") for name, c in mar.items() if c["repeated"]},
         "negative_control_gap_to_hajek": case_mean("syn_negative_control", "gap_to_hajek"),
         "train_s_10k": seconds("train_10k"), "train_s_130k": seconds("train_130k"), "score_s_1k": seconds("score_1k"),
         "flat_telco_ok": flat_ok,

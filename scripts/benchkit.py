@@ -24,6 +24,7 @@ from cxpredict.metrics import (
     nps_from_classes,
     score_to_class,
 )
+from cxpredict.estimation.population import estimate_population_nps
 from cxpredict.workflows.train import fit_nps_stage
 
 # PopulationNps field -> older names to fall back on, until the doubly-robust estimator lands. model_only falls
@@ -37,7 +38,11 @@ POPULATION_FIELDS: dict[str, tuple[str, ...]] = {
 
 def population_fields(population: Any) -> dict[str, float | None]:
     """The headline, its interval and the comparison estimates of a PopulationNps (object or its JSON dict)."""
-    get = population.get if isinstance(population, Mapping) else (lambda name: getattr(population, name, None))
+    if isinstance(population, Mapping):  # population.json / metrics.json: comparison estimates under "estimators"
+        nested = {k: v.get("estimate") for k, v in (population.get("estimators") or {}).items()}
+        get = lambda name: population.get(name, nested.get(name))  # noqa: E731
+    else:
+        get = lambda name: getattr(population, name, None)  # noqa: E731
     out = {}
     for name, candidates in POPULATION_FIELDS.items():
         value = next((v for v in map(get, candidates) if v is not None), None)
@@ -69,7 +74,14 @@ def fit_product(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | No
     stage.nps.predict_frame(X)
     score_s = time.perf_counter() - start
     details = {"formulation": getattr(stage.nps, "formulation_", None),
+               "candidate": (getattr(stage.nps, "candidate_", None) or {}).get("name"),
+               "no_signal": getattr(stage.nps, "no_signal_", None),
                "response_auc": getattr(stage.response, "auc_", None), "stage_seconds": stage.timings}
+    # the bootstrap interval beside the influence-function one (same fit, nuisances fixed: no refit)
+    boot = estimate_population_nps(stage.nps, X, s, None if stage.response is None else stage.response.propensity_,
+                                   level=cfg.population.interval, interval_method="bootstrap",
+                                   n_bootstrap=cfg.population.bootstrap, seed=cfg.seed)
+    details["bootstrap_low"], details["bootstrap_high"] = boot.low, boot.high
     return ProductResult(predictions=stage.predictions, **population_fields(stage.population), train_s=train_s,
                          score_s=score_s, details=details)
 
@@ -120,6 +132,9 @@ def judge(true_score: np.ndarray, respondents: np.ndarray, scale, product: Produ
            "covers": None if low is None else bool(low <= truth <= high),
            "train_s": product.train_s, "score_s": product.score_s, "plain_train_s": plain_s}
     row["auc_vs_plain"] = row["auc"] - row["auc_plain"]
+    b_low, b_high = product.details.get("bootstrap_low"), product.details.get("bootstrap_high")
+    row["covers_bootstrap"] = None if b_low is None else bool(b_low <= truth <= b_high)
+    row["width_bootstrap"] = None if b_low is None else b_high - b_low
     return row | {k: v for k, v in product.details.items() if k != "stage_seconds"}
 
 

@@ -460,9 +460,12 @@ class NpsClassifier(LgbmClassifier):
 
     def predict_frame(self, X) -> pd.DataFrame:
         """The scored file's NPS columns (index of X): predicted_score, p_detractor/p_passive/p_promoter,
-        predicted_class and, unless multiclass, p_score_<k>."""
+        predicted_class, class_reliable (False when the model found no signal, `no_signal_`) and, unless
+        multiclass, p_score_<k>."""
         X, dist, proba = self._predict(X)
-        return self._frame(X.index, dist, proba)
+        out = self._frame(X.index, dist, proba)
+        out.insert(out.columns.get_loc("predicted_class") + 1, "class_reliable", not self.no_signal_)
+        return out
 
     @available_if(_can_cross_fit)
     def cross_fitted_proba(self, X) -> np.ndarray:

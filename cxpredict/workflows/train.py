@@ -47,7 +47,7 @@ class TrainResult:
 
 def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
     """Fit every model on `cfg`'s data and write a bundle to `out` (atomically)."""
-    timer = Timer()
+    timer = Timer(log, "train")
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
     for warning in data.report.warnings:
@@ -163,7 +163,7 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     def lap(name: str) -> None:
         clock.append(time.perf_counter())
         timings[name] = clock[-1] - clock[-2]
-        log.info("NPS stage: %s done in %.1fs", name, timings[name])
+        log.info("train: nps %s done in %.1f s", name, timings[name])
 
     response = fit_response(cfg, X, resp)
     if response is not None:
