@@ -86,14 +86,19 @@ def section_population(run: RunFiles, style: PeopleStyle) -> str:
             return "".join(parts) + kv([(k, points(v)) for k, v in nps_from_scored(run).items()])
         return "".join(parts) + missing("population NPS", "population.json or the scored file")
     level = pop.get("level", pop.get("interval", 0.9))
+    pop = {**pop, **(pop.get("estimators") or {})}  # aipw / hajek / model_only / naive, each {estimate, low, high}
     rows = population_rows(pop)
     parts.append(img(plots.nps_estimates([(r[0], r[2], r[3], r[4]) for r in rows]),
                      f"Population NPS: the headline with its {100 * level:.0f}% interval, beside simpler estimates"))
     parts.append(kv([(label, f"{points(est)} ({fmt(low)} to {fmt(high)}) {scope(where)}" if finite(low)
                       else f"{points(est)} {scope(where)}") for label, where, est, low, high in rows]))
-    method = pop.get("headline_method") or pop.get("method")
+    method = pop.get("method_text") or pop.get("headline_method") or pop.get("method")
     if isinstance(method, str):
         parts.append(note(f"Method: {method}"))
+    if pop.get("no_signal"):
+        parts.append(note("No signal: the NPS model ranked held-out respondents no better than chance, so the "
+                          "headline is the weighted respondents' NPS and per-customer classes are guesses "
+                          "(class_reliable is false in the scored file)."))
     parts.append(_segments(pop, style))
     parts.append(_sensitivity(pop))
     parts.extend(note(n) for n in pop.get("notes", [])[:2])
@@ -125,6 +130,13 @@ def _segments(pop: dict, style: PeopleStyle) -> str:
         "only, unweighted. Segments with few respondents rest mostly on predictions.")
 
 
+TIPPING_LABELS = {
+    "interval_reaches_zero": "Gamma at which the interval reaches zero (1: it already does)",
+    "down_5_points": "Gamma that would lower the NPS by 5 points (more hidden detractors among the silent)",
+    "up_5_points": "Gamma that would raise the NPS by 5 points (fewer hidden detractors)",
+}
+
+
 def _sensitivity(pop: dict) -> str:
     """The MNAR sensitivity curve over Gamma and its tipping points, when population.json has them."""
     found = next((pop[k] for k in ("sensitivity", "mnar_sensitivity", "mnar") if pop.get(k)), None)
@@ -140,7 +152,10 @@ def _sensitivity(pop: dict) -> str:
         parts.append(table(frame, digits=2, max_rows=12))
     tipping = found.get("tipping_points", found.get("tipping")) if isinstance(found, dict) else None
     if isinstance(tipping, dict):
-        parts.append(kv([(str(k), esc(fmt(v, 2))) for k, v in tipping.items()]))
+        span = found.get("tipping_range", ["", ""])
+        parts.append(kv([(TIPPING_LABELS.get(str(k), str(k)),
+                          esc(fmt(v, 2)) if finite(v) else f"not within Gamma {span[0]} to {span[1]}")
+                         for k, v in tipping.items()]))
     elif isinstance(tipping, list) and tipping:
         parts.append(table(pd.DataFrame(tipping), digits=2))
     return f"<h3>Hidden response bias</h3>{''.join(parts)}"
