@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import Config, apply_overrides, config_from_dict, read_yaml
+from cxpredict.estimation.population import estimate_population_nps
 from cxpredict.metrics import (
     detractor_auc,
     expected_calibration_error,
     nps_from_classes,
     score_to_class,
 )
-from cxpredict.estimation.population import estimate_population_nps
 from cxpredict.workflows.train import fit_nps_stage
 
 # PopulationNps field -> older names to fall back on, until the doubly-robust estimator lands. model_only falls

@@ -10,7 +10,7 @@ behaviour-like columns, none of them in any benchmark:
 For each, respondents are drawn missing-at-random on one column (logit shift 0.8 per standard deviation) at 3%,
 10% and 30%; the models train on them and are judged on everyone else: detractor AUC of the plain baseline (a
 default LGBMClassifier, unweighted), of every candidate alone, and of NpsClassifier with `candidates="auto"`
-(the configured plain model plus cxpredict.models.nps.CANDIDATES, the paired one-standard-error rule).
+(the configured plain model plus cxpredict.models.candidates.CANDIDATES, the paired one-standard-error rule).
 
     pip install statsmodels   # only for this script
     python scripts/dev_nps_candidates.py --out experiments/nps_candidates/results/dev.json [--quick]
@@ -32,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 from cxpredict import NpsClassifier, ResponsePropensity
 from cxpredict.config import Scale
 from cxpredict.metrics import score_to_class
-from cxpredict.models.nps import CANDIDATES
+from cxpredict.models.candidates import CANDIDATES
 
 DATASETS = {  # name -> (scale, the column response depends on)
     "fair": (Scale(min=1, max=5, detractor_max=3, promoter_min=5), "yrs_married"),

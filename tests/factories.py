@@ -98,3 +98,25 @@ def odd_name_project(folder, n: int = 1500, seed: int = 0):
     path = folder / "odd.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def survey_world(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers whose tickets lower their score (0-10)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "tickets": rng.poisson(1.2, n).astype(float),
+        "tenure": rng.uniform(0, 60, n),
+        "region": pd.Categorical(rng.choice(["north", "south"], n)),
+    })
+    latent = 8.3 - 1.3 * X["tickets"] + 0.02 * X["tenure"] + rng.logistic(0, 0.9, n)
+    return X, np.clip(np.floor(latent + 0.5), 0, 10).to_numpy()
+
+
+def respond(X: pd.DataFrame, rate: float, strength: float, seed: int) -> np.ndarray:
+    """Missing at random: customers with tickets answer more often (as after a support contact)."""
+    eta = strength * (X["tickets"].to_numpy() - 1.2)
+    lo, hi = -20.0, 20.0
+    for _ in range(50):  # intercept giving the wanted mean response rate
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(mid + eta)))) < rate else (lo, mid)
+    return np.random.default_rng(seed).random(len(X)) < 1 / (1 + np.exp(-(lo + eta)))

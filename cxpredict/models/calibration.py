@@ -8,8 +8,7 @@ handful of numbers stored as JSON:
   (monotone rearrangement), so P(score > k) never increases with k;
 - `fit_vector_scaling`: the calibrator softmax(a * log p + b) of the three class probabilities (weighted log loss),
   so probabilities match frequencies in the weighted population, not among respondents;
-- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets);
-- `stage2_fit` / `stage2_apply`: the link and calibrator of one NPS formulation, fitted and applied.
+- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets).
 """
 
 from __future__ import annotations
@@ -167,37 +166,3 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
             if best_key is None or key > best_key:
                 best_key, best = key, np.array([t_det, 0.0, t_pro])
     return best
-
-
-# --------------------------------------------------------------------------------------------- stage 2 of a formulation
-def stage2_base(formulation: str, raw: np.ndarray, link: dict | None, scale: Scale
-                ) -> tuple[np.ndarray | None, np.ndarray]:
-    """Raw booster outputs -> (point distribution or None for multiclass, class probabilities), uncalibrated."""
-    if formulation == "multiclass":
-        if raw.ndim == 1:  # two classes (a two-point scale): one binary booster of P(detractor)
-            p_det = expit(raw)
-            return None, np.column_stack([p_det, np.zeros(len(raw)), 1 - p_det])
-        return None, softmax(raw, axis=1)
-    dist = apply_cutpoints(raw, link) if formulation == "regression" else cumulative_to_distribution(expit(raw))
-    return dist, class_probabilities(dist, scale)
-
-
-@one_blas_thread
-def stage2_fit(formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale,
-               calibrate: bool = True) -> tuple[dict | None, dict | None]:
-    """(cut points of the regression formulation or None, vector-scaling calibrator or None)."""
-    link = fit_cutpoints(raw, score, w, scale) if formulation == "regression" else None
-    _, proba = stage2_base(formulation, raw, link, scale)
-    calibrator = fit_vector_scaling(proba, score_to_class(score, scale), w, present_classes(scale)) \
-        if calibrate else None
-    return link, calibrator
-
-
-def stage2_apply(formulation: str, raw: np.ndarray, link: dict | None, calibrator: dict | None, scale: Scale
-                 ) -> tuple[np.ndarray | None, np.ndarray]:
-    """(point distribution or None, calibrated class probabilities); the distribution follows the calibration."""
-    dist, proba = stage2_base(formulation, raw, link, scale)
-    calibrated = apply_vector_scaling(proba, calibrator)
-    if dist is not None:
-        dist = rescale_within_classes(dist, proba, calibrated, scale)
-    return dist, calibrated

@@ -3,17 +3,9 @@
 Why this shape:
 - Model selection that is never worse than plain. Which LightGBM settings suit a survey depends on the number of
   respondents and on how the answers relate to behaviour, so `candidates="auto"` cross-validates a small, fixed
-  set beside the configured model (whose defaults ARE plain LightGBM: 100 rounds, learning rate 0.1, 31 leaves):
-  shallow (3 leaves) and smooth (7 leaves) ensembles in the regression and multiclass formulations and a larger
-  multiclass one (`CANDIDATES`). The set and the rule were chosen on development data that no benchmark uses
-  (scripts/dev_nps_candidates.py; experiments/nps_candidates/). The rule: the weighted cross-validated log loss
-  of the three classes on the respondents, and among the candidates whose paired loss difference to the best is
-  within one standard error, the simplest (fewest leaves in the ensemble).
-- Formulations (raw booster outputs always increase with dissatisfaction, see `detractor_booster`):
-  * "multiclass": one softmax model over the classes (one binary model on a two-point scale);
-  * "regression": one model of `scale.max - score`, turned into a full score distribution by a proportional-odds
-    link with learned cut points, P(score <= k) = sigmoid(theta_k + beta * z);
-  * "ordinal": K-1 binary models of P(score <= k), sorted per customer (monotone rearrangement).
+  set (models/candidates.py: the set, the rule and how they were chosen) beside the configured model, whose
+  defaults ARE plain LightGBM (100 rounds, learning rate 0.1, 31 leaves), and keeps one.
+- Formulations (multiclass, regression with a cut-point link, ordinal) and their stage 2: models/formulations.py.
 - Trees are grown on the respondents as they are (`sample_weight` is honoured but the pipeline passes none):
   under missing-at-random the answer given behaviour is the same for respondents and the silent, and weighting
   trees only adds variance. `population_weight` (the response weights) instead weights what is fitted on top of
@@ -33,7 +25,7 @@ Why this shape:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -42,7 +34,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
-from scipy.special import logit
 from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -68,15 +59,24 @@ from cxpredict.models.calibration import (
     EPS,
     classes_of_points,
     present_classes,
-    stage2_apply,
-    stage2_fit,
     tune_offsets,
 )
+from cxpredict.models.candidates import CANDIDATES, Candidate, select
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
     set_feature_meta,
     write_component,
+)
+from cxpredict.models.formulations import (
+    AUTO_FORMULATIONS,
+    FORMULATIONS,
+    boosters_per_round,
+    constant_logit,
+    join_raw,
+    stage2_apply,
+    stage2_fit,
+    targets,
 )
 from cxpredict.models.lgbm import (
     LGBM_KEYS,
@@ -89,45 +89,9 @@ from cxpredict.models.lgbm import (
 )
 
 FORMAT_VERSION = 4
-FORMULATIONS = ("multiclass", "regression", "ordinal")
-AUTO_FORMULATIONS = ("multiclass", "regression")  # formulation="auto" (ordinal costs K-1 boosters: only on request)
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
-LOWER_IS_BETTER = {"log_loss"}
 SIGNAL_LEVEL = 0.90  # the interval of the OOF detractor AUC that must exclude 0.5
 FEATURE_HINT = "; transform the data with the bundle's feature manifest"
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One model the selection may keep: a formulation and the LightGBM keywords it sets (the rest shared).
-
-    min_child_samples "auto": a fiftieth of the training rows, kept within [5, 40], so a leaf never needs more
-    rows than a few hundred respondents can give nor fits single answers of thousands."""
-
-    name: str
-    formulation: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def resolved(self, n_rows: int) -> dict[str, Any]:
-        params = dict(self.params)
-        if params.get("min_child_samples") == "auto":
-            params["min_child_samples"] = int(np.clip(n_rows / 50, 5, 40))
-        return params
-
-
-_SHALLOW = {"n_estimators": 600, "learning_rate": 0.02, "num_leaves": 3, "min_child_samples": "auto",
-            "colsample_bytree": 0.8, "reg_lambda": 5.0}
-_SMOOTH = {"n_estimators": 400, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": "auto",
-           "colsample_bytree": 0.8, "reg_lambda": 1.0}
-_LARGE = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
-          "colsample_bytree": 0.8}
-CANDIDATES = (
-    Candidate("shallow-regression", "regression", _SHALLOW),
-    Candidate("shallow-multiclass", "multiclass", _SHALLOW),
-    Candidate("smooth-regression", "regression", _SMOOTH),
-    Candidate("smooth-multiclass", "multiclass", _SMOOTH),
-    Candidate("large-multiclass", "multiclass", _LARGE),
-)
 
 
 def as_scale(scale) -> Scale:
@@ -221,26 +185,16 @@ class NpsClassifier(LgbmClassifier):
                                    random_state=self.random_state)
         return lgbm_params(keywords, **objective)
 
-    # ------------------------------------------------------------------ targets per formulation
     def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        """(label, LightGBM objective) per booster; raw outputs increase with dissatisfaction."""
-        cls = score_to_class(score, self.scale_)
-        if formulation == "multiclass":
-            if not self.present_[1]:  # two classes: one binary model of P(detractor)
-                return [((cls == 0).astype(float), {"objective": "binary"})]
-            return [(cls, {"objective": "multiclass", "num_class": 3})]
-        if formulation == "regression":
-            return [((self.scale_.max - score).astype(float), {"objective": "regression"})]
-        return [((score <= k).astype(float), {"objective": "binary"}) for k in self.scale_.points[:-1]]
+        return targets(formulation, score, self.scale_)
 
     def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
-        return raw_parts[0] if formulation != "ordinal" else np.column_stack(raw_parts)
+        return join_raw(formulation, raw_parts)
 
     def _complexity(self, candidate: Candidate, rounds: list[int]) -> int:
         """Leaves in the ensemble: the simplicity order of the one-standard-error rule."""
         leaves = int(candidate.params.get("num_leaves", self.num_leaves))
-        per_round = 3 if candidate.formulation == "multiclass" and self.present_[1] else 1
-        return int(sum(rounds) * per_round * leaves)
+        return int(sum(rounds) * boosters_per_round(candidate.formulation, self.scale_) * leaves)
 
     # ------------------------------------------------------------------ fitting
     def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
@@ -252,7 +206,7 @@ class NpsClassifier(LgbmClassifier):
         max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
         raw_parts, rounds, constants, fold_models = [], [], [], []
         for label, objective in self._targets(formulation, score):
-            constant = self._constant_logit(label, w_train, objective, params["min_child_samples"])
+            constant = constant_logit(label, w_train, objective, params["min_child_samples"])
             if constant is not None:
                 raw_parts.append(np.full(len(label), constant))
                 rounds.append(0)
@@ -279,17 +233,6 @@ class NpsClassifier(LgbmClassifier):
         return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
                 "proba": proba, "fold_models": fold_models, "stage2": stage2}
 
-    def _constant_logit(self, label: np.ndarray, w: np.ndarray, objective: dict, min_child: int) -> float | None:
-        """A cumulative threshold with (almost) no rows on one side gets a constant smoothed logit, not a model."""
-        if objective["objective"] != "binary":
-            return None
-        minority = min(int(label.sum()), int(len(label) - label.sum()))
-        if minority >= max(10, min_child):
-            return None
-        w = np.ones(len(label)) if w is None else w
-        rate = (np.sum(w * label) + 0.5) / (np.sum(w) + 1.0)
-        return float(logit(rate))
-
     def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
         pred = np.argmax(np.log(np.clip(proba, EPS, 1)) + offsets, axis=1)
         return nps_metrics(score_to_class(score, self.scale_), proba, pred, w, score,
@@ -301,31 +244,12 @@ class NpsClassifier(LgbmClassifier):
         return proba @ np.asarray(self.class_mean_score_)
 
     def _select(self, fits: list[dict], cls: np.ndarray, w: np.ndarray, metrics: list[dict]) -> tuple[int, list]:
-        """Index of the kept candidate and the selection table (see the module doc for the rule)."""
-        table = []
-        for f, m in zip(fits, metrics):
-            c = f["candidate"]
-            table.append({"candidate": c.name, "formulation": c.formulation, "complexity": self._complexity(c, f["rounds"]),
-                          self.selection_metric: m[self.selection_metric]})
-        values = np.array([t[self.selection_metric] for t in table], dtype=float)
-        values = np.where(np.isfinite(values), values, np.inf if self.selection_metric in LOWER_IS_BETTER else -np.inf)
-        sign = 1 if self.selection_metric in LOWER_IS_BETTER else -1
-        best = int(np.argmin(sign * values))
-        chosen = best
-        if self.selection_rule == "one_se" and self.selection_metric == "log_loss":
-            losses = [-np.log(np.clip(f["proba"][np.arange(len(cls)), cls], EPS, 1.0)) for f in fits]
-            within = []
-            for i, loss in enumerate(losses):
-                diff = loss - losses[best]
-                mean = np.average(diff, weights=w)
-                se = float(np.sqrt(np.sum(w**2 * (diff - mean) ** 2)) / w.sum())
-                table[i].update({"loss_minus_best": float(mean), "se_of_difference": se})
-                if mean <= se:
-                    within.append(i)
-            chosen = min(within, key=lambda i: (table[i]["complexity"], i))
-        for i, t in enumerate(table):
-            t["chosen"] = i == chosen
-        return chosen, table
+        """Index of the kept candidate and the selection table (the rule: models/candidates.py)."""
+        losses = [-np.log(np.clip(f["proba"][np.arange(len(cls)), cls], EPS, 1.0)) for f in fits]
+        table = [{"candidate": f["candidate"].name, "formulation": f["candidate"].formulation,
+                  "complexity": self._complexity(f["candidate"], f["rounds"]),
+                  self.selection_metric: m[self.selection_metric]} for f, m in zip(fits, metrics)]
+        return select(table, losses, w, self.selection_metric, self.selection_rule)
 
     def _cross_validated(self, X, y, sample_weight, population_weight):
         """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one."""

@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from factories import respond, survey_world
 
 from cxpredict.config import config_from_dict
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.workflows.train import fit_nps_stage
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
-
-
-def population(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Customers whose tickets lower their score (0-10)."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "tickets": rng.poisson(1.2, n).astype(float),
-        "tenure": rng.uniform(0, 60, n),
-        "region": pd.Categorical(rng.choice(["north", "south"], n)),
-    })
-    latent = 8.3 - 1.3 * X["tickets"] + 0.02 * X["tenure"] + rng.logistic(0, 0.9, n)
-    return X, np.clip(np.floor(latent + 0.5), 0, 10).to_numpy()
-
-
-def respond(X: pd.DataFrame, rate: float, strength: float, seed: int) -> np.ndarray:
-    """Missing at random: customers with tickets answer more often (as after a support contact)."""
-    eta = strength * (X["tickets"].to_numpy() - 1.2)
-    lo, hi = -20.0, 20.0
-    for _ in range(50):  # intercept giving the wanted mean response rate
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(mid + eta)))) < rate else (lo, mid)
-    return np.random.default_rng(seed).random(len(X)) < 1 / (1 + np.exp(-(lo + eta)))
 
 
 def config():
@@ -46,7 +24,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def biased_run():
-    X, score = population()
+    X, score = survey_world()
     resp = respond(X, 0.2, 0.9, seed=1)
     stage = fit_nps_stage(X, np.where(resp, score, np.nan), config(), segments=X[["region"]])
     return X, score, resp, stage
@@ -66,14 +44,14 @@ def test_weights_are_stabilised_and_trimmed(biased_run):
 
 
 def test_low_overlap_is_warned():
-    X, _ = population(n=3000, seed=4)
+    X, _ = survey_world(n=3000, seed=4)
     resp = respond(X, 0.2, 6.0, seed=5)  # nearly deterministic in tickets
     model = ResponsePropensity(cv=3, **FAST).fit(X, resp)
     assert model.auc_ > 0.85 and "little overlap" in model.overlap_warning_
 
 
 def test_large_populations_train_the_propensity_on_a_weighted_subsample():
-    X, _ = population(n=4000, seed=6)
+    X, _ = survey_world(n=4000, seed=6)
     resp = respond(X, 0.1, 0.9, seed=7)
     full = ResponsePropensity(cv=3, **FAST).fit(X, resp)
     sub = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, resp)

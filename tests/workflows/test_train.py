@@ -42,34 +42,14 @@ def test_scored_file_has_one_row_per_customer_and_documented_columns(demo_config
 
 
 # ------------------------------------------------------------------ the NPS stage (fit_nps_stage)
+from factories import respond, survey_world  # noqa: E402
+
 from cxpredict.config import config_from_dict  # noqa: E402
 from cxpredict.estimation.population import NOT_CORRECTABLE  # noqa: E402
 from cxpredict.metrics import nps_from_scores  # noqa: E402
 from cxpredict.workflows.train import fit_nps_stage  # noqa: E402
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
-
-
-def survey_world(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Customers whose tickets lower their score (0-10)."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "tickets": rng.poisson(1.2, n).astype(float),
-        "tenure": rng.uniform(0, 60, n),
-        "region": pd.Categorical(rng.choice(["north", "south"], n)),
-    })
-    latent = 8.3 - 1.3 * X["tickets"] + 0.02 * X["tenure"] + rng.logistic(0, 0.9, n)
-    return X, np.clip(np.floor(latent + 0.5), 0, 10).to_numpy()
-
-
-def respond(X: pd.DataFrame, rate: float, strength: float, seed: int) -> np.ndarray:
-    """Missing at random: customers with tickets answer more often (as after a support contact)."""
-    eta = strength * (X["tickets"].to_numpy() - 1.2)
-    lo, hi = -20.0, 20.0
-    for _ in range(50):  # intercept giving the wanted mean response rate
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(mid + eta)))) < rate else (lo, mid)
-    return np.random.default_rng(seed).random(len(X)) < 1 / (1 + np.exp(-(lo + eta)))
 
 
 def stage_config(**nps):
