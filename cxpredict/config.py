@@ -24,6 +24,11 @@ from pydantic import (
 
 from cxpredict.errors import ConfigError
 
+# shipped with the package (pyproject package-data): the demo config and the default playbook
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEMO_CONFIG = RESOURCES / "demo.yaml"
+DEFAULT_PLAYBOOK = RESOURCES / "playbook.yaml"
+
 
 class Strict(BaseModel):
     """Base for all config sections: unknown keys are an error."""
@@ -410,7 +415,7 @@ def _format_validation(path: Path, err: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see configs/ for valid keys)"
+            msg = "unknown key (check the spelling; cxpredict/config.py lists every valid key)"
         lines.append(f"  - {where}: {msg}")
     return "\n".join(lines)
 
@@ -433,6 +438,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     path = Path(path)
     raw = apply_overrides(read_yaml(path), overrides)
     return config_from_dict(raw, base_dir=path.resolve().parent, source=path)
+
+
+def demo_config(data_dir: str | Path = "data/demo", overrides: list[str] | None = None) -> Config:
+    """The packaged demo config, reading its tables from `data_dir` (relative to the working folder), where
+    `cxpredict demo` writes them; the playbook is the packaged one."""
+    cfg = load_config(DEMO_CONFIG, overrides)
+    cfg.data.dir = str(Path(data_dir).expanduser().resolve())
+    return cfg
 
 
 def config_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", source: str | Path = "<dict>") -> Config:

@@ -2,7 +2,7 @@
 
 Settings: 200k customers at 3% and 15% response, 5 seeds, with and without answer-dependent response (response
 logit + ANSWER_DEPENDENCE * (true score - 7) / 2.5: unhappy customers answer more). Every run writes the generated
-tables as Parquet, loads them with `load_customers` (configs/demo.yaml), builds features with `FeatureManifest`,
+tables as Parquet, loads them with `load_customers` (the packaged demo config), builds features with `FeatureManifest`,
 fits `response.fit_nps_stage` and judges the silent customers against the truth. A separate timing run trains
 with 5-fold CV on 10k respondents and scores 200k customers.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxpredict.config import CLASSES, apply_overrides, config_from_dict, read_yaml
+from cxpredict.config import CLASSES, DEMO_CONFIG, apply_overrides, config_from_dict, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
@@ -36,7 +36,7 @@ TARGETS = {"mar_3pct": {"population_nps_abs_error": "<= 1.5", "ci90_coverage": "
 
 
 def run_config(base: Path, data_dir: Path, overrides: list[str]):
-    """configs/demo.yaml pointed at Parquet tables in `data_dir`."""
+    """The demo config pointed at Parquet tables in `data_dir`."""
     raw = apply_overrides(read_yaml(base), overrides)
     raw["data"]["dir"] = str(data_dir)
     for table in [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]:
@@ -108,7 +108,7 @@ def timing(base: Path, overrides: list[str], n: int, n_respondents: int) -> dict
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="write the JSON here as well as to stdout")
-    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    ap.add_argument("--config", type=Path, default=DEMO_CONFIG)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--customers", type=int, default=200_000)
     ap.add_argument("--quick", action="store_true", help="20k customers, seeds 0 1, 30 bootstrap replicates")

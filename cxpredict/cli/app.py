@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (see configs/).", show_default=False)]
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (e.g. configs/telco.yaml).", show_default=False)]
 SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config value, e.g. --set nps.params.num_leaves=63 (repeatable)."),
@@ -42,10 +42,20 @@ def _tracked(cfg, kind: str, uri: str | None, off: bool):
     return start_run(cfg, kind, uri=uri, enabled=False if off else None)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cxpredict._version import __version__
+
+        typer.echo(f"cxpredict {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     from cxpredict.cli.logs import setup_logging
 
@@ -104,11 +114,12 @@ def train(
     """Train every model on the config's data and write a model bundle."""
     cfg = _load(config, set_)
     from cxpredict.io.tracking import log_train_outputs, require_enabled
+    from cxpredict.workflows.train import default_bundle_path
     from cxpredict.workflows.train import train as run_train
 
     if register:
         require_enabled(cfg, "--register", no_tracking)
-    out = out or Path("outputs") / cfg.name / "model"
+    out = out or default_bundle_path(cfg)
     with _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
         version = log_train_outputs(result.bundle_path, result.metrics,
@@ -186,7 +197,9 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo run's outputs.")] = Path("outputs/demo"),
-    config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
+    data: Annotated[Path, typer.Option("--data", help="Folder the synthetic tables are written to.")] = Path("data/demo"),
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="Config to run instead of the packaged demo config (its data.dir gets the tables).")] = None,
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
@@ -194,18 +207,20 @@ def demo(
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
+    Runs from any folder with the config shipped in the package (tables into --data, outputs into --out).
     Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
     scoring outputs and the report); `mlflow ui` in this folder shows it."""
+    from cxpredict.config import demo_config
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.workflows.score import score as run_score
     from cxpredict.workflows.train import train as run_train
 
-    cfg = _load(config, set_)
+    cfg = _load(config, set_) if config is not None else demo_config(data, set_)
     data_dir = cfg.resolve(cfg.data.dir)
-    data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
-    write_tables(data, data_dir)
+    tables = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
+    write_tables(tables, data_dir)
     log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report
     from cxpredict.io.tracking import log_artifact, log_score_outputs, log_train_outputs
@@ -278,7 +293,8 @@ app.add_typer(playbook_app, name="playbook")
 
 @playbook_app.command("check")
 def playbook_check(
-    playbook: Annotated[Path, typer.Argument(help="Playbook YAML (see configs/playbook.yaml).", show_default=False)],
+    playbook: Annotated[Path, typer.Argument(help="Playbook YAML (the packaged default: cxpredict/resources/"
+                                                  "playbook.yaml).", show_default=False)],
     scored: Annotated[Path, typer.Option("--scored", help="Scored file (.csv or .parquet) from `cxpredict score`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
 ) -> None:

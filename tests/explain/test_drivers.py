@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from cxpredict.config import DriverGroup, DriversConfig
+from cxpredict.config import DriverGroup, DriversConfig, demo_config
 from cxpredict.errors import ConfigError
 from cxpredict.explain import treeshap
 from cxpredict.explain.drivers import (
@@ -204,7 +204,7 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
 
     synthetic = generate(n_customers=20_000, seed=0, response_rate=0.15)
     write_tables(synthetic, tmp_path / "data")
-    cfg = load_config(repo_root / "configs" / "demo.yaml", [f"data.dir={tmp_path / 'data'}", "nps.cv_folds=3"])
+    cfg = demo_config(tmp_path / "data", ["nps.cv_folds=3"])
     data = load_customers(cfg)
     manifest = FeatureManifest.fit(data.frame, cfg.features)
     X = manifest.transform(data.frame)

@@ -12,7 +12,7 @@ from cxpredict.actions.playbook import check_playbook, load_playbook
 from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import segment_and_act
 from cxpredict.columns import COLUMN_DOCS, columns_markdown
-from cxpredict.config import ChurnConfig, StrategyConfig
+from cxpredict.config import ChurnConfig, DEFAULT_PLAYBOOK, StrategyConfig
 from cxpredict.io.people import (
     PeopleOutputs,
     SegmentSummary,
@@ -25,7 +25,7 @@ from cxpredict.io.people import (
 
 @pytest.fixture
 def acted(repo_root) -> tuple[pd.DataFrame, object]:
-    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    pb = load_playbook(DEFAULT_PLAYBOOK)
     scored = scored_frame(600)
     seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
     return segment_and_act(scored, seg, pb), pb
