@@ -409,7 +409,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
     return raw
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
+def format_validation_error(path: Path, err: ValidationError) -> str:
+    """A pydantic error as the message of a ConfigError: the file, then one line per bad key (configs, playbooks)."""
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -452,6 +453,6 @@ def config_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", source: st
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_validation(Path(source), e)) from None
+        raise ConfigError(format_validation_error(Path(source), e)) from None
     cfg.base_dir = Path(base_dir).resolve()
     return cfg
