@@ -50,7 +50,7 @@ ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}  # scoring runs use --no-trackin
 RESPONSE_RATE = 0.25
 DATA_FILES = ("scored.parquet", "work_orders.parquet", "segment_summary.parquet")
 # runs the CLI and records the process's own peak RSS (KiB on Linux) in the file named by argv[1]
-LAUNCHER = ("import resource, sys\nfrom cxpredict.cli import main\ncode = main(sys.argv[2:])\n"
+LAUNCHER = ("import resource, sys\nfrom cxpredict.cli.app import main\ncode = main(sys.argv[2:])\n"
             "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\nsys.exit(code)\n")
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 from scipy.special import expit, logit
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -222,8 +223,9 @@ class NpsClassifier(LgbmClassifier):
 
     def cross_validate(self, X, y, sample_weight=None) -> dict[str, Any]:
         """The cross-validated (out-of-fold, weighted) metrics `fit` reports in `cv_metrics_`, plus the chosen
-        `formulation`, without fitting the final boosters: the objective `cxpredict tune` optimises."""
-        *_, chosen, _, _, cv_metrics = self._cross_validated(X, y, sample_weight)
+        `formulation`, without fitting the final boosters: the objective `cxpredict tune` optimises. Works on a
+        clone: this estimator is left as it was."""
+        *_, chosen, _, _, cv_metrics = clone(self)._cross_validated(X, y, sample_weight)
         return {**cv_metrics, "formulation": chosen}
 
     def fit(self, X, y, sample_weight=None) -> NpsClassifier:
