@@ -46,6 +46,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import ChurnConfig, Config, ValueConfig
+from cxpredict.data.numbers import extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.metrics import expected_calibration_error, reliability_table
 from cxpredict.models.base import (
@@ -382,6 +383,7 @@ def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
             f"{s[bad].astype('str').head(3).tolist()}"
         )
     revenue = revenue.astype("float64").to_numpy()
+    revenue = np.where(extreme_mask(revenue), np.nan, revenue)  # inf / beyond MAX_ABS: missing, as the reader does
     return np.where(np.isnan(revenue), float(cfg.default), np.clip(revenue, 0.0, None) * cfg.months)
 
 

@@ -3,8 +3,8 @@ and Spark do.
 
 `Pipeline.fit` runs `workflows.train.train`, the function the `train` command runs, and writes the same bundle
 (the command also records the run in MLflow). `Pipeline.score` runs `workflows.score.score_frame`, the one
-per-batch function of `cxpredict score`, the pyfunc model and Spark, with the bundle's driver and playbook
-stages. Capacity limits of the playbook are settled over a whole run by `cxpredict score`, not per batch.
+per-batch function of `cxpredict score`, the pyfunc model and Spark, with the stages `scoring_stages` builds
+(drivers and reasons, segments and playbook). Capacity limits of the playbook are settled over a whole run by `cxpredict score`, not per batch.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.errors import ConfigError
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.bundle import Bundle, load_bundle
-from cxpredict.workflows.score import check_compatible, score_frame
+from cxpredict.workflows.score import check_compatible, score_frame, scoring_stages
 from cxpredict.workflows.train import TrainResult, default_bundle_path, train
 
 
@@ -34,7 +34,7 @@ class Pipeline:
         self.config = config
         self.bundle_: Bundle | None = None
         self.train_result_: TrainResult | None = None
-        self._stages: tuple[ActionStage, DriverStage | None] | None = None
+        self._stages: tuple[ActionStage | None, DriverStage | None] | None = None
 
     @classmethod
     def from_config(cls, path: str | Path, overrides: list[str] | None = None) -> Pipeline:
@@ -66,8 +66,7 @@ class Pipeline:
         `observed` holds the respondents' scores (same index) to keep beside the prediction."""
         if self.bundle_ is None:
             raise ConfigError("Pipeline.score needs a trained bundle: call fit() first or use Pipeline.from_bundle")
-        if self._stages is None:
-            self._stages = (ActionStage.from_bundle(self.bundle_.path, self.config),
-                            DriverStage.create(self.bundle_.nps, self.bundle_.get("reasons"), self.config.drivers))
+        if self._stages is None:  # built once, as the score command and the pyfunc model do
+            self._stages = scoring_stages(self.bundle_, self.config)
         actions, drivers = self._stages
         return score_frame(self.bundle_, frame, self.config, observed=observed, actions=actions, drivers=drivers)
