@@ -240,3 +240,25 @@ def nps_metrics(true_class, proba: np.ndarray, predicted_class, sample_weight=No
     if true_score is not None and predicted_score is not None:
         out["score_mae"] = score_mae(true_score, predicted_score, sample_weight)
     return out
+
+
+def auc_interval(is_positive, score, level: float = 0.90) -> dict[str, float]:
+    """ROC AUC with DeLong's standard error and a normal interval (unweighted; NaN without both classes).
+
+    DeLong et al. (1988): the AUC is a two-sample U-statistic whose variance follows from the structural
+    components V10 (per positive: share of negatives ranked below) and V01 (per negative), via midranks.
+    """
+    from scipy.stats import norm, rankdata
+
+    y = np.asarray(is_positive).astype(bool)
+    s = np.asarray(score, dtype=float)
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        return {"auc": float("nan"), "se": float("nan"), "low": float("nan"), "high": float("nan"), "level": level}
+    ranks = rankdata(s)
+    v10 = (ranks[y] - rankdata(s[y])) / n
+    v01 = 1.0 - (ranks[~y] - rankdata(s[~y])) / m
+    auc = float(v10.mean())
+    se = float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
+    z = float(norm.ppf(0.5 + level / 2))
+    return {"auc": auc, "se": se, "low": auc - z * se, "high": auc + z * se, "level": level}

@@ -41,9 +41,9 @@ from cxpredict.data.features import FeatureManifest
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.outputs import write_json
 from cxpredict.models.churn import (
+    ChurnClassifier,
     binary_metrics,
     compute_value,
-    ChurnClassifier,
     cross_fit_nps_features,
     value_at_risk,
     with_nps_features,

@@ -49,7 +49,7 @@ from scipy.special import expit, logit
 from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
-from cxpredict.explain import treeshap, trees
+from cxpredict.explain import trees, treeshap
 from cxpredict.models.reasons import theme_agreement
 
 OTHER = "Other"

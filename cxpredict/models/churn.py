@@ -25,7 +25,6 @@ churn-adjusted, because `value_at_risk = churn_prob * value` is the expected rev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,12 @@ from cxpredict.models.base import (
     store_params,
 )
 from cxpredict.models.calibration import one_blas_thread
-from cxpredict.models.components import feature_meta, read_component_meta, set_feature_meta, write_component
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
 from cxpredict.models.lgbm import check_lgbm_keywords, lgbm_keywords, lgbm_params
 from cxpredict.models.nps import NpsClassifier
 

@@ -107,14 +107,17 @@ def inner_split(idx: np.ndarray, strata: np.ndarray, seed: int) -> tuple[np.ndar
     return idx[~is_valid], idx[is_valid]
 
 
-def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_rounds: int, folds: np.ndarray,
-              strata: np.ndarray, early_stopping_rounds: int | None, seed: int) -> tuple[np.ndarray, int]:
-    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit.
+def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, max_rounds: int,
+              folds: np.ndarray, strata: np.ndarray, early_stopping_rounds: int | None, seed: int,
+              keep_models: bool = False) -> tuple:
+    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit;
+    with `keep_models`, also (booster, best round) per fold, to cross-fit new rows later.
 
     Rows with fold -1 are never trained on; they get the mean raw prediction of all fold models.
     """
+    w = np.ones(len(y)) if w is None else w
     oof: np.ndarray | None = None
-    best = []
+    best, models = [], []
     fold_numbers = np.unique(folds[folds >= 0])
     outside = np.flatnonzero(folds < 0)
     for k in fold_numbers:
@@ -127,6 +130,8 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_r
         else:
             booster = train_booster(X.iloc[train_idx], y[train_idx], w[train_idx], params, max_rounds)
             best.append(max_rounds)
+        if keep_models:
+            models.append(booster)
         pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best[-1])
         if oof is None:
             oof = np.zeros((len(X),) + np.shape(pred)[1:])
@@ -134,4 +139,6 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_r
         if len(outside):
             oof[outside] += booster.predict(X.iloc[outside], raw_score=True, num_iteration=best[-1]) / len(fold_numbers)
     rounds = max(1, int(round(np.mean(best) * ROUNDS_GROWTH))) if early_stopping_rounds else max_rounds
+    if keep_models:
+        return oof, rounds, [(b, n) for b, n in zip(models, best)]
     return oof, rounds

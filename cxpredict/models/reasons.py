@@ -31,9 +31,26 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import DriversConfig
 from cxpredict.errors import InputError
-from cxpredict.models.base import LgbmClassifier, check_number, features, labels_1d, sample_weights, store_params
-from cxpredict.models.components import feature_meta, read_component_meta, set_feature_meta, write_component
-from cxpredict.models.lgbm import check_lgbm_keywords, lgbm_keywords, lgbm_params, train_booster
+from cxpredict.models.base import (
+    LgbmClassifier,
+    check_number,
+    features,
+    labels_1d,
+    sample_weights,
+    store_params,
+)
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
+from cxpredict.models.lgbm import (
+    check_lgbm_keywords,
+    lgbm_keywords,
+    lgbm_params,
+    train_booster,
+)
 
 log = logging.getLogger(__name__)
 

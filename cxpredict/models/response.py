@@ -14,9 +14,28 @@ from sklearn.utils.validation import check_is_fitted
 from cxpredict.config import ResponseConfig
 from cxpredict.errors import InputError
 from cxpredict.metrics import standardized_differences
-from cxpredict.models.base import LgbmClassifier, binary_target, check_choice, check_number, features, store_params
-from cxpredict.models.components import feature_meta, read_component_meta, set_feature_meta, write_component
-from cxpredict.models.lgbm import check_lgbm_keywords, cross_fit, fold_ids, lgbm_keywords, lgbm_params, train_booster
+from cxpredict.models.base import (
+    LgbmClassifier,
+    binary_target,
+    check_choice,
+    check_number,
+    features,
+    store_params,
+)
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
+from cxpredict.models.lgbm import (
+    check_lgbm_keywords,
+    cross_fit,
+    fold_ids,
+    lgbm_keywords,
+    lgbm_params,
+    train_booster,
+)
 
 FORMAT_VERSION = 2
 MIN_PROPENSITY = 1e-4

@@ -180,7 +180,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
              source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
     monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
     counts = _Counts()
-    style = PeopleStyle.from_config(cfg, fmt, value_bands=bool(actions.segmenter.value_cuts))
+    style = PeopleStyle.from_config(cfg, fmt)
     people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
     with StagedOutputs() as staged:

@@ -144,7 +144,7 @@ def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> Res
 @dataclass
 class NpsStage:
     response: ResponsePropensity | None
-    weights: np.ndarray  # respondents' NPS-training weights, in the order of the respondents in X
+    weights: np.ndarray  # respondents' response weights (the NPS model's population_weight), in X's order
     nps: NpsClassifier
     predictions: pd.DataFrame  # every customer
     population: PopulationNps
@@ -157,30 +157,33 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     The NPS stage of `train`, public so that the benchmarks (scripts/bench_*.py) run exactly what training runs.
 
     X: model matrix of every customer; score: aligned with X, NaN for silent customers; segments: raw columns
-    (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`.
+    (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`. The NPS model grows
+    its trees on the respondents unweighted; the response weights calibrate it and choose among its candidates
+    (see cxpredict/models/nps.py), and the population estimate uses the propensities themselves.
     """
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
     weights = np.ones(int(resp.sum()))
-    population_weights = None
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}
 
     def lap(name: str) -> None:
         clock.append(time.perf_counter())
         timings[name] = clock[-1] - clock[-2]
+        log.info("NPS stage: %s done in %.1fs", name, timings[name])
 
     response = fit_response(cfg, X, resp)
     if response is not None:
         weights = response.weights_
-        population_weights = response.weights("population").to_numpy()
     lap("response")
-    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], sample_weight=weights)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
     lap("nps_fit")
     predictions = nps.predict_frame(X)
     lap("nps_predict")
-    population = estimate_population_nps(nps, X, s, predictions, weights, population_weights, cfg.population,
-                                         cfg.seed, segments, response)
+    population = estimate_population_nps(
+        nps, X, s, None if response is None else response.propensity_.to_numpy(), level=cfg.population.interval,
+        interval_method=cfg.population.interval_method, n_bootstrap=cfg.population.bootstrap, seed=cfg.seed,
+        segments=segments, response=None if response is None else response.summary())
     lap("population")
     return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
                     timings=timings)

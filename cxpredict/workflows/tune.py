@@ -4,7 +4,8 @@ Why this shape:
 - The objective is the shipped model's own validation: each trial is a clone of the configured estimator with
   the trial's parameters set by `set_params`. NPS: `NpsClassifier.cross_validate`, the weighted out-of-fold
   metric `fit` reports in `cv_metrics_` (`tuning.nps_metric`, default weighted log loss) on the respondents
-  with the response weights training uses, `auto` selecting its formulation as in training. Churn:
+  with the response weights training uses (as `population_weight`), the configured model alone
+  (`candidates: configured`), `auto` selecting its formulation as in training. Churn:
   scikit-learn's `cross_val_score` of the calibrated `ChurnClassifier` on every customer with a known outcome
   (`tuning.churn_metric`). So the value of the config as given IS what `cxpredict train` reports.
 - No pruning: the NPS model's stage 2 (cut points, calibrator, class offsets) is cross-fitted over all folds,
@@ -44,7 +45,7 @@ from cxpredict.errors import ConfigError, InputError
 from cxpredict.io import tracking
 from cxpredict.io.outputs import write_json, write_text
 from cxpredict.models.churn import ChurnClassifier
-from cxpredict.models.nps import FORMULATIONS, NpsClassifier
+from cxpredict.models.nps import NpsClassifier
 from cxpredict.workflows.progress import progress_bar
 from cxpredict.workflows.train import fit_response
 
@@ -111,7 +112,11 @@ class TuneResult:
 def search_space(estimator: Any, choices: dict[str, list] | None = None) -> dict[str, Any]:
     """Optuna distributions over the estimator's keywords, each widened to contain the estimator's own value
     (so the config-as-given trial is a point of the space); `choices` adds categorical keywords."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     params = estimator.get_params()
     space: dict[str, Any] = {name: CategoricalDistribution(list(dict.fromkeys(values)))
@@ -174,12 +179,15 @@ def nps_problem(cfg: Config, X: pd.DataFrame, score: np.ndarray, weights: np.nda
                 data_fingerprint: str) -> Problem:
     """NPS: respondents only, weighted with the response weights; the formulation is a tuned choice."""
     metric = cfg.tuning.nps_metric
-    overrides = {"n_jobs": cfg.tuning.n_jobs, **({"cv": cfg.tuning.cv_folds} if cfg.tuning.cv_folds else {})}
+    # the configured model alone: with the built-in candidates competing, a trial's parameters would often not
+    # be what its value measures; the tuned config says `candidates: configured` so it ships what was tuned
+    overrides = {"n_jobs": cfg.tuning.n_jobs, "candidates": "configured",
+                 **({"cv": cfg.tuning.cv_folds} if cfg.tuning.cv_folds else {})}
     estimator = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed, **overrides)
     space = search_space(estimator, {"formulation": [*cfg.tuning.formulations, cfg.nps.formulation]})
 
     def evaluate(model: NpsClassifier) -> tuple[float, list[float]]:
-        return float(model.cross_validate(X, score, sample_weight=weights)[metric]), []
+        return float(model.cross_validate(X, score, population_weight=weights)[metric]), []
 
     fp = _hash(data_fingerprint, list(X.columns), metric, estimator.get_params(), repr(space), weights is None)
     return Problem("nps", metric, estimator, space, evaluate, fp)
@@ -311,6 +319,7 @@ def tuned_config(raw: dict[str, Any], studies: dict[str, StudySummary]) -> dict[
         section = out.setdefault(model, {})
         if model == "nps":
             section["formulation"] = best.pop("formulation")
+            section["candidates"] = "configured"
         params = section.setdefault("params", {})
         params.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in best.items()})
     return out

@@ -10,7 +10,7 @@ from scipy.special import expit, logit
 
 from cxpredict.config import DriverGroup, DriversConfig, demo_config
 from cxpredict.errors import ConfigError
-from cxpredict.explain import treeshap, trees
+from cxpredict.explain import trees, treeshap
 from cxpredict.explain.drivers import (
     OTHER,
     DriverExplainer,

@@ -15,7 +15,13 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cxpredict.config import ChurnConfig, DriversConfig, NpsModelConfig, ResponseConfig, Scale
+from cxpredict.config import (
+    ChurnConfig,
+    DriversConfig,
+    NpsModelConfig,
+    ResponseConfig,
+    Scale,
+)
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.models.churn import ChurnClassifier
 from cxpredict.models.nps import NpsClassifier
@@ -81,7 +87,8 @@ def nps_data(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return X, np.clip(np.floor(latent + 0.5), 0, 10).astype(int).to_numpy()
 
 
-FAST_NPS = {"cv": 3, "n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "n_jobs": 1}
+FAST_NPS = {"cv": 3, "n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "n_jobs": 1,
+            "candidates": "configured"}
 
 
 @pytest.mark.parametrize(("estimator", "section"), [
@@ -140,7 +147,8 @@ def test_nps_outputs_agree_and_predict_is_idempotent_and_row_wise():
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     assert model.score(X, score) == pytest.approx(np.mean(model.predict(X) == np.asarray(model.classes_)[
         np.digitize(score, [6.5, 8.5])]))
-    assert model.cross_validate(X, score) == {**model.cv_metrics_, "formulation": "regression"}
+    assert model.cross_validate(X, score) == {**model.cv_metrics_, "candidate": "configured-regression",
+                                             "formulation": "regression"}
     unfitted = NpsClassifier(formulation="regression", **FAST_NPS)
     assert unfitted.cross_validate(X, score) == model.cross_validate(X, score) and not hasattr(unfitted, "scale_")
     multiclass = NpsClassifier(formulation="multiclass", **FAST_NPS).fit(X, score)

@@ -36,7 +36,8 @@ def data():
 @pytest.fixture(scope="module")
 def models(data):
     X, score = data
-    return {f: NpsClassifier(scale=SCALE, formulation=f, cv=3, random_state=1, **FAST).fit(X, score)
+    return {f: NpsClassifier(scale=SCALE, formulation=f, candidates="configured", cv=3, random_state=1,
+                             **FAST).fit(X, score)
             for f in ("multiclass", "regression", "ordinal")}
 
 
@@ -105,13 +106,61 @@ def test_calibration_matches_the_weighted_population(data):
     assert model.cv_metrics_["ece_detractor"] < 0.06
 
 
-def test_auto_selects_the_best_formulation_by_the_configured_metric(data):
+def test_candidates_compete_and_the_simplest_within_one_standard_error_is_kept(data):
     X, score = data
-    model = NpsClassifier(formulation="auto", cv=3, selection_metric="log_loss", random_state=3, **FAST).fit(
-        X.iloc[:800], score[:800])
-    assert set(model.selection_) == {"multiclass", "regression", "ordinal"}
-    best = min(model.selection_, key=lambda f: model.selection_[f]["log_loss"])
-    assert model.formulation_ == best
+    model = NpsClassifier(formulation="auto", cv=3, random_state=3, **FAST).fit(X.iloc[:800], score[:800])
+    table = model.selection_
+    names = [row["candidate"] for row in table]
+    assert names[:2] == ["configured-multiclass", "configured-regression"]
+    assert {"shallow-regression", "smooth-multiclass", "large-multiclass"} <= set(names)
+    best = min(table, key=lambda row: row["log_loss"])
+    assert best["loss_minus_best"] == 0.0
+    within = [row for row in table if row["loss_minus_best"] <= row["se_of_difference"]]
+    kept = min(within, key=lambda row: row["complexity"])
+    assert [row["candidate"] for row in table if row["chosen"]] == [kept["candidate"]]
+    assert model.candidate_["name"] == kept["candidate"] and model.formulation_ == kept["formulation"]
+    assert model.cv_metrics_["log_loss"] == pytest.approx(kept["log_loss"])
+
+
+def test_best_rule_keeps_the_lowest_loss(data):
+    X, score = data
+    model = NpsClassifier(cv=3, selection_rule="best", random_state=3, **FAST).fit(X.iloc[:800], score[:800])
+    best = min(model.selection_, key=lambda row: row["log_loss"])
+    assert model.candidate_["name"] == best["candidate"]
+
+
+def test_cross_fitted_probabilities_of_new_rows_come_from_the_fold_models(models, data):
+    X, _ = data
+    model = models["regression"]
+    new = X.iloc[:200]
+    cross = model.cross_fitted_proba(new)
+    assert cross.shape == (200, 3) and np.allclose(cross.sum(axis=1), 1.0)
+    assert not np.allclose(cross, model.predict_proba(new))  # other models than the final one ...
+    assert spearmanr(cross[:, 0], model.predict_proba(new)[:, 0]).statistic > 0.9  # ... of the same signal
+
+
+def test_signal_is_found_when_planted_and_not_in_noise(models, data):
+    X, score = data
+    assert models["multiclass"].no_signal_ is False and models["multiclass"].signal_["low"] > 0.5
+    noise = np.random.default_rng(7).permutation(score)  # answers unrelated to the features
+    model = NpsClassifier(candidates="configured", cv=3, random_state=0, **FAST).fit(X, noise)
+    assert model.no_signal_ is True and model.signal_["low"] <= 0.5
+
+
+def test_a_two_point_scale_has_two_classes_and_no_warnings(data):
+    import warnings
+
+    X, score = data
+    binary = (score >= 8).astype(int)
+    scale = Scale(min=0, max=1, detractor_max=0, promoter_min=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = NpsClassifier(scale=scale, cv=3, random_state=0, **FAST).fit(X, binary)
+        frame = model.predict_frame(X.iloc[:50])
+    assert list(model.classes_) == ["detractor", "promoter"]
+    assert model.predict_proba(X.iloc[:50]).shape == (50, 2)
+    assert (frame["p_passive"] == 0).all() and set(frame["predicted_class"]) <= {"detractor", "promoter"}
+    assert model.cv_metrics_["detractor_auc"] > 0.7
 
 
 def test_bad_scores_raise_input_error(data):
