@@ -33,6 +33,11 @@ from pydantic import (
 
 from cxpredict.errors import ConfigError
 
+# shipped with the package (pyproject package-data): the demo config and the default playbook
+RESOURCES = Path(__file__).resolve().parent / "resources"
+DEMO_CONFIG = RESOURCES / "demo.yaml"
+DEFAULT_PLAYBOOK = RESOURCES / "playbook.yaml"
+
 
 class Strict(BaseModel):
     """Base for all config sections: unknown keys are an error."""
@@ -565,13 +570,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
     return raw
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
+def format_validation_error(path: Path, err: ValidationError) -> str:
+    """A pydantic error as the message of a ConfigError: the file, then one line per bad key (configs, playbooks)."""
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see configs/ for valid keys)"
+            msg = "unknown key (check the spelling; cxpredict/config.py lists every valid key)"
         lines.append(f"  - {where}: {msg}")
     return "\n".join(lines)
 
@@ -604,10 +610,18 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     return config_from_dict(raw, base_dir=path.resolve().parent, source=path)
 
 
+def demo_config(data_dir: str | Path = "data/demo", overrides: list[str] | None = None) -> Config:
+    """The packaged demo config, reading its tables from `data_dir` (relative to the working folder), where
+    `cxpredict demo` writes them; the playbook is the packaged one."""
+    cfg = load_config(DEMO_CONFIG, overrides)
+    cfg.data.dir = str(Path(data_dir).expanduser().resolve())
+    return cfg
+
+
 def config_from_dict(raw: dict[str, Any], base_dir: str | Path = ".", source: str | Path = "<dict>") -> Config:
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_validation(Path(source), e)) from None
+        raise ConfigError(format_validation_error(Path(source), e)) from None
     cfg.base_dir = Path(base_dir).resolve()
     return cfg

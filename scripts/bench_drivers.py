@@ -5,7 +5,7 @@ and the stated-reason model.
     python scripts/bench_drivers.py --out bench_drivers.json --quick    # reduced sizes (~3 min)
 
 (a) Recovery: synthetic data (datasets.generate: 200k customers, 3% response), the NPS model trained on the
-    respondents with configs/demo.yaml, drivers for every customer. Among true detractors whose planted top
+    respondents with the packaged demo config, drivers for every customer. Among true detractors whose planted top
     driver is actionable: driver_1 == planted (driver_top1_recovery), planted in driver_1..3 (driver_top3_recovery).
     Headline keys explain every customer (drivers.subset=all) with the configured min_impact; the *_default_subset
     keys use the default subset (predicted detractors and passives), where true detractors that the NPS model
@@ -191,7 +191,7 @@ def run_worker(args: list[str], env: dict[str, str] | None = None) -> dict:
 
 # --------------------------------------------------------------------------------------------- (a, d) synthetic
 def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> dict:
-    from cxpredict.config import load_config
+    from cxpredict.config import demo_config
     from cxpredict.data.customers import load_customers
     from cxpredict.data.features import FeatureManifest
     from cxpredict.data.synthetic import generate
@@ -211,7 +211,7 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     synthetic = generate(n_customers=n_customers, seed=seed, response_rate=response_rate)
     with tempfile.TemporaryDirectory() as tmp:
         write_tables(synthetic, Path(tmp) / "data")
-        cfg = load_config(ROOT / "configs" / "demo.yaml", [f"data.dir={Path(tmp) / 'data'}", f"seed={seed}"])
+        cfg = demo_config(Path(tmp) / "data", [f"seed={seed}"])
         data = load_customers(cfg)
     manifest = FeatureManifest.fit(data.frame, cfg.features)
     X = manifest.transform(data.frame)

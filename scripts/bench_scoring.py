@@ -2,7 +2,7 @@
 """Benchmark of issue 6 (batch scoring for schedulers): prints one JSON object and writes it to --out.
 
 - Training: the synthetic generator (cxpredict.data.synthetic) with 10,000 respondents (25% response rate), trained with
-  configs/demo.yaml (NPS, churn, strategy and whatever other stages `cxpredict train` has).
+  the packaged demo config (NPS, churn, strategy and whatever other stages `cxpredict train` has).
 - Population: N synthetic customers (new seeds, so new customers), generated and joined 250,000 at a time and
   written as a folder of Parquet parts: the wide table a warehouse exports for `data.population`.
 - Every scoring run is `cxpredict score` in a subprocess; its peak RSS is the child's own getrusage maxrss.
@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxpredict.config import config_from_dict, read_yaml
+from cxpredict.config import DEMO_CONFIG, RESOURCES, config_from_dict, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.synthetic import generate
 from cxpredict.io.outputs import write_json
@@ -50,7 +50,7 @@ ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}  # scoring runs use --no-trackin
 RESPONSE_RATE = 0.25
 DATA_FILES = ("scored.parquet", "work_orders.parquet", "segment_summary.parquet")
 # runs the CLI and records the process's own peak RSS (KiB on Linux) in the file named by argv[1]
-LAUNCHER = ("import resource, sys\nfrom cxpredict.cli import main\ncode = main(sys.argv[2:])\n"
+LAUNCHER = ("import resource, sys\nfrom cxpredict.cli.app import main\ncode = main(sys.argv[2:])\n"
             "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\nsys.exit(code)\n")
 
 
@@ -59,15 +59,15 @@ def log(message: str) -> None:
 
 
 def demo_config(data_dir: Path, config_dir: Path, fmt: str) -> Path:
-    """configs/demo.yaml (and its playbook) pointed at `data_dir`, tables in `fmt`; returns the config path."""
-    raw = read_yaml(ROOT / "configs" / "demo.yaml")
+    """The packaged demo config (and its playbook) pointed at `data_dir`, tables in `fmt`; returns the config path."""
+    raw = read_yaml(DEMO_CONFIG)
     raw["data"]["dir"] = str(data_dir)
     for section in (raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]):
         section["path"] = str(Path(section["path"]).with_suffix(f".{fmt}"))
     config_dir.mkdir(parents=True, exist_ok=True)
     for extra in ("playbook.yaml",):
-        if (ROOT / "configs" / extra).is_file():
-            shutil.copy(ROOT / "configs" / extra, config_dir / extra)
+        if (RESOURCES / extra).is_file():
+            shutil.copy(RESOURCES / extra, config_dir / extra)
     path = config_dir / "bench.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path

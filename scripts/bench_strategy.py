@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from cxpredict.actions.playbook import playbook_from_dict
 from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import segment_and_act
-from cxpredict.config import CLASSES, load_config, read_yaml
+from cxpredict.config import CLASSES, DEFAULT_PLAYBOOK, demo_config, load_config, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.explain.drivers import DriverStage
@@ -51,7 +51,7 @@ from cxpredict.models.churn import (
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.provenance import package_versions
 
-PLAYBOOK = ROOT / "configs" / "playbook.yaml"
+PLAYBOOK = DEFAULT_PLAYBOOK
 TARGETS = {"churn_auc_telco": (">=", 0.90), "churn_ece": ("<=", 0.03),
            "churners_captured_ratio_vs_random": (">=", 3.0), "scored_rows_per_s": (">=", 500_000)}
 
@@ -132,7 +132,7 @@ def synthetic_scored(n: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd
 
     synth = generate(n_customers=n, seed=seed, response_rate=0.10)
     write_tables(synth, workdir / "data")
-    cfg = load_config(ROOT / "configs" / "demo.yaml", [f"data.dir={workdir / 'data'}", f"seed={seed}"])
+    cfg = demo_config(workdir / "data", [f"seed={seed}"])
     data = load_customers(cfg)
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
     resp = data.is_respondent

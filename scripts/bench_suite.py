@@ -54,7 +54,7 @@ from benchkit import (
     telco_respondents,
 )
 
-from cxpredict.config import load_config
+from cxpredict.config import DEMO_CONFIG, load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--replicates", type=int, help="replicates of the repeated cases (default 300; --quick 10)")
     ap.add_argument("--no-timing", action="store_true", help="skip the fresh-process train/score timing")
     ap.add_argument("--telco-config", type=Path, default=ROOT / "configs" / "telco.yaml")
-    ap.add_argument("--synthetic-config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    ap.add_argument("--synthetic-config", type=Path, default=DEMO_CONFIG)
     args = ap.parse_args(argv)
     started, wall_start = time.perf_counter(), time.time()
     n_seeds = args.seeds or (1 if args.quick else 5)

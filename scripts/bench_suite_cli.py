@@ -27,7 +27,7 @@ from benchkit import (
     telco_respondents,
 )
 
-from cxpredict.config import load_config, read_yaml
+from cxpredict.config import DEFAULT_PLAYBOOK, load_config, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
@@ -80,7 +80,7 @@ def flat_telco_config(folder: Path, table: str, key: str, telco_config: Path) ->
            "population": {"segments": telco["population"]["segments"]},
            "drivers": {"groups": telco["drivers"]["groups"], "segments": telco["drivers"]["segments"]},
            "churn": {"horizon_days": 90, "value": {"column": "Monthly Charge", "months": 12}},
-           "strategy": {"playbook": str(ROOT / "configs" / "playbook.yaml")}}
+           "strategy": {"playbook": str(DEFAULT_PLAYBOOK)}}
     path = folder / "telco_flat.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -137,7 +137,7 @@ def judge_flat(config: Path, run: Path, true_score, resp, ids: pd.Series, steps)
 
 def timing(quick: bool, base: Path, progress: Progress) -> dict[str, Any]:
     """Fresh-process wall seconds of `cxpredict train` (10k / 1k and 130k / 6.5k) and `cxpredict score` (1,000),
-    on synthetic CSV tables and configs/demo.yaml (bootstrap, churn and drivers as configured there)."""
+    on synthetic CSV tables and the packaged demo config (bootstrap, churn and drivers as configured there)."""
     out: dict[str, Any] = {"what": "wall seconds of a fresh `cxpredict` process, imports included: train runs every "
                                    "stage (response, NPS, population interval, churn, reasons, drivers, bundle); "
                                    "score writes the scored file, drivers and people files",

@@ -2,7 +2,7 @@
 
 Settings: 200k customers at 3% and 15% response, 5 seeds, with and without answer-dependent response (response
 logit + ANSWER_DEPENDENCE * (true score - 7) / 2.5: unhappy customers answer more). Every run writes the generated
-tables as Parquet, loads them with `load_customers` (configs/demo.yaml), builds features with `FeatureManifest`,
+tables as Parquet, loads them with `load_customers` (the packaged demo config), builds features with `FeatureManifest`,
 trains through `benchkit.fit_product` and judges the silent customers against the truth. A separate timing run
 trains with 5-fold CV on 10k respondents and scores 200k customers. scripts/bench_suite.py runs the MAR 3% and
 answer-dependent settings among its cases, next to a plain baseline.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchkit import fit_product, summarise, synthetic_config
 
-from cxpredict.config import CLASSES
+from cxpredict.config import CLASSES, DEMO_CONFIG
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
@@ -94,7 +94,7 @@ def timing(base: Path, overrides: list[str], n: int, n_respondents: int) -> dict
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="write the JSON here as well as to stdout")
-    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.yaml")
+    ap.add_argument("--config", type=Path, default=DEMO_CONFIG)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--customers", type=int, default=200_000)
     ap.add_argument("--quick", action="store_true", help="20k customers, seeds 0 1")

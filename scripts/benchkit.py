@@ -169,7 +169,7 @@ def telco_respondents(order_ids, frame: pd.DataFrame, seed: int, rate: float = 0
 # --------------------------------------------------------------------------------------------- synthetic tables
 def synthetic_raw_config(base: Path, data_dir: Path, overrides: list[str], fmt: str = "parquet",
                          scale: dict | None = None) -> dict[str, Any]:
-    """The raw config `base` (configs/demo.yaml) pointed at synthetic tables in `data_dir` (from `write_tables`).
+    """The raw config `base` (e.g. the packaged demo config) pointed at synthetic tables in `data_dir` (from `write_tables`).
 
     scale: the survey scale of the generated answers (default: the base config's).
     """

@@ -68,15 +68,19 @@ def telco_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_config_path(tmp_path_factory) -> Path:
-    """configs/demo.yaml copied beside a freshly generated small synthetic data set (5,000 customers, 15%)."""
+    """The packaged demo config and playbook copied beside a freshly generated small synthetic data set (5,000
+    customers, 15%): base/configs/demo.yaml reading base/data/demo."""
+    from cxpredict.config import DEFAULT_PLAYBOOK, DEMO_CONFIG
     from cxpredict.data.synthetic import generate
     from cxpredict.io.synthetic_tables import write_tables
 
     base = tmp_path_factory.mktemp("demo")
     (base / "configs").mkdir()
-    shutil.copy(ROOT / "configs" / "demo.yaml", base / "configs" / "demo.yaml")
-    if (ROOT / "configs" / "playbook.yaml").is_file():
-        shutil.copy(ROOT / "configs" / "playbook.yaml", base / "configs" / "playbook.yaml")
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    assert "dir: ../../data/demo" in text
+    (base / "configs" / "demo.yaml").write_text(text.replace("dir: ../../data/demo", "dir: ../data/demo"),
+                                                encoding="utf-8")
+    shutil.copy(DEFAULT_PLAYBOOK, base / "configs" / "playbook.yaml")
     data = generate(n_customers=5_000, seed=0, response_rate=0.15)
     write_tables(data, base / "data" / "demo")
     return base / "configs" / "demo.yaml"

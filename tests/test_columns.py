@@ -11,6 +11,7 @@ from cxpredict.columns import (
     prettify,
     scored_column_order,
 )
+from cxpredict.config import DEFAULT_PLAYBOOK
 
 
 def test_numbered_columns_sort_numerically_after_their_group():
@@ -34,4 +35,4 @@ def test_readme_holds_the_generated_column_dictionary(repo_root):
     assert block, "README.md lacks the <!-- columns:start --> ... <!-- columns:end --> block"
     assert block.group(1) == columns_markdown(), (
         "README's column dictionary is stale: replace the block with the output of `python -m cxpredict.columns`")
-    assert "see the column dictionary in the README" in (repo_root / "configs" / "playbook.yaml").read_text()
+    assert "see the column dictionary in the README" in DEFAULT_PLAYBOOK.read_text(encoding="utf-8")

@@ -2,14 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from cxpredict.config import Scale, config_from_dict, load_config
+from cxpredict.config import DEMO_CONFIG, Scale, config_from_dict, load_config
 from cxpredict.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {"data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "c", "path": "c.csv"}]}}
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*sorted((ROOT / "configs").glob("*.yaml")), DEMO_CONFIG], ids=lambda p: p.name)
 def test_every_shipped_config_validates(path):
     if path.name == "playbook.yaml":
         from cxpredict.actions.strategy import load_playbook

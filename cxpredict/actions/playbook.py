@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from cxpredict.config import CLASSES, PathName, _format_validation, read_yaml
+from cxpredict.config import CLASSES, PathName, format_validation_error, read_yaml
 from cxpredict.errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
@@ -270,7 +270,8 @@ def playbook_from_dict(raw: dict[str, Any], source: str | Path = "<playbook>") -
     try:
         return Playbook.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_validation(Path(source), e).replace("invalid config", "invalid playbook")) from None
+        message = format_validation_error(Path(source), e).replace("invalid config", "invalid playbook")
+        raise ConfigError(message) from None
 
 
 def load_playbook(path: str | Path, what: str = "playbook") -> Playbook:

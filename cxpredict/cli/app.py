@@ -32,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (see configs/).", show_default=False)]
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (e.g. configs/telco.yaml).", show_default=False)]
 SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="Override a config value, e.g. --set nps.params.num_leaves=63 (repeatable)."),
@@ -97,10 +97,20 @@ def _tracked(cfg, kind: str, uri: str | None, off: bool):
     return start_run(cfg, kind, uri=uri, enabled=False if off else None)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cxpredict._version import __version__
+
+        typer.echo(f"cxpredict {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
     from cxpredict.cli.logs import setup_logging
 
@@ -169,6 +179,7 @@ def train(
     cfg = _load(config, _with_as_of(set_, as_of))
     from cxpredict.io.tracking import require_enabled
     from cxpredict.workflows.pyfunc import log_trained_bundle
+    from cxpredict.workflows.train import default_bundle_path
     from cxpredict.workflows.train import train as run_train
 
     if register:
@@ -176,7 +187,7 @@ def train(
     from cxpredict.actions.strategy import configured_playbook
 
     configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
-    out = out or Path("outputs") / cfg.name / "model"
+    out = out or default_bundle_path(cfg)
     with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
         version = log_trained_bundle(result.bundle_path, result.metrics,
@@ -272,7 +283,9 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo run's outputs.")] = Path("outputs/demo"),
-    config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
+    data: Annotated[Path, typer.Option("--data", help="Folder the synthetic tables are written to.")] = Path("data/demo"),
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="Config to run instead of the packaged demo config (its data.dir gets the tables).")] = None,
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
     set_: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
@@ -282,9 +295,11 @@ def demo(
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
+    Runs from any folder with the config shipped in the package (tables into --data, outputs into --out).
     Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
     models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
     README for `mlflow ui`."""
+    from cxpredict.config import demo_config
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables
@@ -292,7 +307,7 @@ def demo(
     from cxpredict.workflows.train import train as run_train
 
     started = time.perf_counter()
-    cfg = _load(config, set_)
+    cfg = _load(config, set_) if config is not None else demo_config(data, set_)
     data_dir = cfg.resolve(cfg.data.dir)
     from cxpredict.analyst.report import write_report
     from cxpredict.io.run_log import log_score_outputs
@@ -300,8 +315,8 @@ def demo(
     from cxpredict.workflows.pyfunc import log_trained_bundle
 
     with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
-        data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
-        write_tables(data, data_dir)
+        tables = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
+        write_tables(tables, data_dir)
         log.info("demo data: %d customers in %s", customers, data_dir)
         result = run_train(cfg, out / "model")
         log_trained_bundle(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
@@ -389,7 +404,8 @@ app.add_typer(playbook_app, name="playbook")
 
 @playbook_app.command("check")
 def playbook_check(
-    playbook: Annotated[Path, typer.Argument(help="Playbook YAML (see configs/playbook.yaml).", show_default=False)],
+    playbook: Annotated[Path, typer.Argument(help="Playbook YAML (the packaged default: cxpredict/resources/"
+                                                  "playbook.yaml).", show_default=False)],
     scored: Annotated[Path, typer.Option("--scored", help="Scored file (.csv or .parquet) from `cxpredict score`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
 ) -> None:

@@ -34,6 +34,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -286,8 +287,8 @@ class NpsClassifier(LgbmClassifier):
     def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:
         """The cross-validated (out-of-fold) metrics `fit` reports in `cv_metrics_`, weighted by
         `population_weight`, plus the kept `candidate`, without fitting the final boosters: the objective
-        `cxpredict tune` optimises."""
-        *_, f, _, cv_metrics = self._cross_validated(X, y, sample_weight, population_weight)
+        `cxpredict tune` optimises. Works on a clone: this estimator is left as it was."""
+        *_, f, _, cv_metrics = clone(self)._cross_validated(X, y, sample_weight, population_weight)
         return {**cv_metrics, "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
 
     def fit(self, X, y, sample_weight=None, population_weight=None) -> NpsClassifier:

@@ -45,8 +45,13 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def default_bundle_path(cfg: Config) -> Path:
+    """Where `cxpredict train` (and Pipeline.fit) write the bundle without --out: outputs/<name>/model."""
+    return Path("outputs") / cfg.name / "model"
+
+
 def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
-    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically)."""
+    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs."""
     timer = Timer(log, "train")
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
@@ -148,6 +153,8 @@ class NpsStage:
 
 def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None) -> NpsStage:
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
+
+    The NPS stage of `train`, public so that the benchmarks (scripts/bench_*.py) run exactly what training runs.
 
     X: model matrix of every customer; score: aligned with X, NaN for silent customers; segments: raw columns
     (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`. The NPS model grows

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxpredict.config import DEFAULT_PLAYBOOK
 from cxpredict.actions.playbook import (
     Bool,
     Cond,
@@ -202,7 +203,7 @@ def test_check_derives_segment_class_from_a_scored_file_segment():
 def test_shipped_playbook_is_valid(repo_root):
     from cxpredict.columns import COLUMN_DOCS
 
-    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    pb = load_playbook(DEFAULT_PLAYBOOK)
     validate_columns(pb, [*COLUMN_DOCS, "segment_class"])
     assert unreachable_rules(pb) == []
     assert pb.rules[-1].unconditional and pb.capacities()

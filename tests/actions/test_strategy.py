@@ -17,7 +17,7 @@ from cxpredict.actions.strategy import (
     defer_over_capacity,
     segment_and_act,
 )
-from cxpredict.config import ChurnConfig, StrategyConfig, config_from_dict
+from cxpredict.config import ChurnConfig, DEFAULT_PLAYBOOK, StrategyConfig, config_from_dict
 from cxpredict.errors import ConfigError
 
 DEFAULT = {"name": "default", "strategy": "no-action", "action": "No action"}
@@ -113,7 +113,7 @@ def test_unknown_column_in_playbook_is_a_config_error_naming_it():
 
 # ------------------------------------------------------------------ streaming stages
 def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path):
-    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    pb = load_playbook(DEFAULT_PLAYBOOK)
     scored = scored_frame(900, seed=4)
     seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
     whole = segment_and_act(scored, seg, pb)
@@ -134,7 +134,7 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
 def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
     cfg = config_from_dict({
         "data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
-        "strategy": {"playbook": str(repo_root / "configs" / "playbook.yaml"), "value_bands": [0.5]},
+        "strategy": {"playbook": str(DEFAULT_PLAYBOOK), "value_bands": [0.5]},
     })
     files = bundle_files(cfg, np.arange(10.0))
     assert Segmenter.from_json(files["segments.json"]).value_cuts == [4.5]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.config import Scale, load_config
+from cxpredict.config import DEMO_CONFIG, Scale, load_config
 from cxpredict.data.synthetic import (
     AS_OF,
     DRIVER_GROUPS,
@@ -161,7 +161,7 @@ def test_segments_weigh_drivers_differently(data):
 
 
 def test_driver_groups_equal_demo_config(data, repo_root):
-    cfg = load_config(repo_root / "configs" / "demo.yaml")
+    cfg = load_config(DEMO_CONFIG)
     assert [g.model_dump() for g in cfg.drivers.groups] == data.driver_groups == DRIVER_GROUPS
     assert cfg.drivers.reason_themes == REASON_THEMES
     assert cfg.data.as_of == AS_OF and cfg.seed == 0 and cfg.data.key == "customer_id"

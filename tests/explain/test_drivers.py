@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from cxpredict.config import DriverGroup, DriversConfig
+from cxpredict.config import DriverGroup, DriversConfig, demo_config
 from cxpredict.errors import ConfigError
 from cxpredict.explain import trees, treeshap
 from cxpredict.explain.drivers import (
@@ -217,7 +217,6 @@ def test_unknown_segment_column_is_a_config_error():
 def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
     """20k customers, 15% response (3,000 respondents; measured: top-1 0.86, top-3 0.96 with the default
     subset). Thresholds leave room for seed noise; the 200k / 3% benchmark holds the 0.85 / 0.95 targets."""
-    from cxpredict.config import load_config
     from cxpredict.data.customers import load_customers
     from cxpredict.data.features import FeatureManifest
     from cxpredict.data.synthetic import generate
@@ -226,7 +225,7 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
 
     synthetic = generate(n_customers=20_000, seed=0, response_rate=0.15)
     write_tables(synthetic, tmp_path / "data")
-    cfg = load_config(repo_root / "configs" / "demo.yaml", [f"data.dir={tmp_path / 'data'}", "nps.cv_folds=3"])
+    cfg = demo_config(tmp_path / "data", ["nps.cv_folds=3"])
     data = load_customers(cfg)
     manifest = FeatureManifest.fit(data.frame, cfg.features)
     X = manifest.transform(data.frame)

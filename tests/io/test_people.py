@@ -15,7 +15,7 @@ from cxpredict.actions.playbook import check_playbook, load_playbook
 from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import segment_and_act
 from cxpredict.columns import COLUMN_DOCS, COLUMNS
-from cxpredict.config import ChurnConfig, StrategyConfig
+from cxpredict.config import DEFAULT_PLAYBOOK, ChurnConfig, StrategyConfig
 from cxpredict.io.people import (
     PeopleOutputs,
     SegmentSummary,
@@ -33,7 +33,7 @@ AS_OF = dt.date(2026, 10, 31)
 
 @pytest.fixture
 def acted(repo_root) -> tuple[pd.DataFrame, object]:
-    pb = load_playbook(repo_root / "configs" / "playbook.yaml")
+    pb = load_playbook(DEFAULT_PLAYBOOK)
     scored = scored_frame(600)
     scored["stated_reasons"] = pd.array(np.where(scored["is_respondent"], "network;billing", None), dtype="str")
     seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())

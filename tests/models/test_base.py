@@ -149,6 +149,8 @@ def test_nps_outputs_agree_and_predict_is_idempotent_and_row_wise():
         np.digitize(score, [6.5, 8.5])]))
     assert model.cross_validate(X, score) == {**model.cv_metrics_, "candidate": "configured-regression",
                                              "formulation": "regression"}
+    unfitted = NpsClassifier(formulation="regression", **FAST_NPS)
+    assert unfitted.cross_validate(X, score) == model.cross_validate(X, score) and not hasattr(unfitted, "scale_")
     multiclass = NpsClassifier(formulation="multiclass", **FAST_NPS).fit(X, score)
     assert not hasattr(multiclass, "predict_score_distribution")  # only the ordered formulations have one
     with pytest.raises(AttributeError) as missing:

@@ -1,0 +1,49 @@
+"""The README's Python API example runs as written (on a small generated data set, with small models)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST_OVERRIDES
+
+ROOT = Path(__file__).resolve().parents[1]
+CALL = 'demo_config("data/demo")'
+
+
+def readme_example() -> str:
+    """The fenced Python block of the README's "Python API" section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1, "the Python API section has one example"
+    return blocks[0]
+
+
+def test_the_example_names_the_public_api():
+    import cxpredict
+
+    code = readme_example()
+    imported = re.search(r"from cxpredict import (.+)", code).group(1).split(", ")
+    assert set(imported) <= set(cxpredict.__all__)
+    for name in cxpredict.__all__:
+        assert getattr(cxpredict, name) is not None
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(demo_config_path, tmp_path, monkeypatch, capsys):
+    shutil.copytree(demo_config_path.parents[1] / "data", tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    code = readme_example()
+    assert CALL in code
+    code = code.replace(CALL, f'demo_config("data/demo", {FAST_OVERRIDES!r})')  # small models, same code
+    namespace: dict = {}
+    exec(compile(code, "README.md (Python API)", "exec"), namespace)  # noqa: S102 - the repository's own README
+    assert (tmp_path / "outputs" / "demo" / "model" / "bundle.json").is_file(), "fit() wrote the bundle as train does"
+    scored, pop = namespace["scored"], namespace["pop"]
+    assert len(scored) == 1000 and scored["predicted_class"].notna().all()
+    assert pop.low < pop.estimate < pop.high
+    assert "population NPS" in capsys.readouterr().out
