@@ -34,9 +34,13 @@ COLUMN_DOCS: dict[str, str] = {
     "channel": "Channel for the action (phone, email, app, ...).",
     "owner_team": "Team that owns the action.",
     "sla_hours": "Hours within which the action should happen (empty: no SLA).",
-    "priority": "Who comes first within an action: value at risk by default (higher is more urgent).",
+    "expected_uplift": "Predicted churn reduction from this customer's action (uplift models of `learn`).",
+    "priority": "Who comes first within an action: value at risk by default; expected uplift x value - cost "
+                "with priority.method expected_uplift (higher is more urgent).",
     "deferred": "True when the action's daily capacity is used up by higher-priority customers.",
     "rule": "Name of the playbook rule that chose the action (for audit).",
+    "group": "treated, or control: kept out of the action at random to measure it (strategy.holdout); "
+             "empty for no-action rules.",
 }
 
 

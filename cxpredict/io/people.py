@@ -71,6 +71,8 @@ def work_orders(scored: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
     """Front-line alerts: customers whose rule raises a work order, served first, highest priority first."""
     flagged = [r.name for r in playbook.rules if r.raises_work_order]
     rows = scored[scored["rule"].astype("str").isin(flagged)]
+    if "group" in rows.columns:  # control customers are the measurement: nobody may act on them
+        rows = rows[rows["group"].astype("str") != "control"]
     if "customer_id" not in rows.columns:
         rows = rows.reset_index()
     out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str")}, index=rows.index)

@@ -12,6 +12,7 @@ drift thresholds) come from the scoring config, so a playbook can change without
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.sources import ScoringSource, open_source, read_ahead
@@ -81,6 +83,8 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     pred = bundle.nps.predict(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
+    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
+        out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
     if drivers is not None:  # driver_1..k for the configured subset, reason_1..k; accumulates the KDA
         out = pd.concat([out, drivers.columns(X, pred, frame)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
@@ -89,12 +93,13 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
 
 
 MANIFEST_NAME = "manifest.json"
+ASSIGNMENTS_NAME = "assignments"  # the assignment log, beside the scored file in its format
 
 
 class _Counts:
     """Rows per predicted / observed class, strategy and segment, for the manifest."""
 
-    COLUMNS = ("predicted_class", "observed_class", "strategy", "risk_band")
+    COLUMNS = ("predicted_class", "observed_class", "strategy", "risk_band", "group")
 
     def __init__(self) -> None:
         self.by: dict[str, Counter[str]] = {c: Counter() for c in self.COLUMNS}
@@ -117,13 +122,15 @@ def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
     return trained is not None and trained == source.fingerprints.get("survey")
 
 
-def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False) -> ScoreResult:
+def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False,
+          campaign_id: str | None = None) -> ScoreResult:
     """Score the population into `out` (.csv or .parquet); manifest.json, work_orders and segment_summary beside it.
 
     Streams batches (memory bounded by scoring.batch_size with data.population), and publishes every file at once
     only when all are complete. Schema problems raise InputError before anything is written (exit 2). With
     `fail_on_drift`, drift beyond scoring.drift raises DriftError (exit 3) AFTER the complete outputs are
-    published: the manifest says why, and a scheduler's next task does not run on them.
+    published: the manifest says why, and a scheduler's next task does not run on them. With a playbook, control
+    groups (strategy.holdout) are drawn for `campaign_id` and the assignment log is published with the rest.
     """
     out = Path(out)
     started = time.perf_counter()
@@ -146,6 +153,10 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     counts = _Counts()
     people = PeopleOutputs(actions.playbook)
     manifest_path = out.with_name(MANIFEST_NAME)
+    campaign_id = campaign_id or default_campaign_id(cfg)
+    holdout = ControlGroups(actions.playbook, cfg.strategy.holdout, campaign_id)
+    assignments_path = out.with_name(f"{ASSIGNMENTS_NAME}{out.suffix.lower()}")
+    assigned_at = assignment_date(cfg)
     with StagedOutputs() as staged:
         queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
         with progress_bar(source.total_rows, "scoring", "rows") as advance:
@@ -157,19 +168,24 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                     monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
                     queue.add(scored)
+                    holdout.add(scored)
                 advance(len(scored))
-        with timer("write"), TableWriter(out, staged=staged) as writer:
+        log_writer = TableWriter(assignments_path, staged=staged) if holdout.active else None
+        with timer("write"), TableWriter(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
             for final in queue.batches():
+                final = holdout.assign(final)
                 counts.add(final)
                 people.add(final)
                 writer.write(final[scored_columns(final)])
+                if log_writer is not None:
+                    log_writer.write(assignment_rows(final, campaign_id, assigned_at))
         with timer("people_outputs"):
             people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
             if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
                 people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged))
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
-        outputs = {"scored": out, **people_paths}
+        outputs = {"scored": out, **people_paths, **({"assignments": assignments_path} if log_writer else {})}
         total = time.perf_counter() - started
         manifest = run_manifest(
             "score",
@@ -191,6 +207,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             counts=counts.as_dict(),
             drift=drift,
             drivers=drivers.summary() if drivers is not None else None,
+            campaign={"campaign_id": campaign_id, "holdout": cfg.strategy.holdout.model_dump(),
+                      "assigned_at": assigned_at, "assigned": log_writer.rows} if log_writer else None,
             warnings=warnings + drift["notes"],
             timings={**timer.seconds, "total": round(total, 3)},
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),
