@@ -126,6 +126,9 @@ def score(
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
     )] = False,
+    campaign_id: Annotated[Optional[str], typer.Option(
+        "--campaign-id", help="Campaign the control groups are drawn for [strategy.holdout.campaign_id, else "
+                              "<name>-<as_of>].")] = None,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
@@ -153,9 +156,46 @@ def score(
         fetched = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxpredict-model-")) if registered else None
         bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if registered else Path(model))
         log_tags({"cxpredict.model": model})
-        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift)
+        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, campaign_id=campaign_id)
         log_score_outputs(result.manifest, result.manifest_path)
     typer.echo(str(result.path))
+
+
+@app.command()
+def learn(
+    config: ConfigArg,
+    results: Annotated[Path, typer.Option("--results", help="Campaign results file (.csv or .parquet).")],
+    model: Annotated[Path, typer.Option("--model", help="The model bundle the campaign was scored with.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for effects, verdicts, the reviewed playbook and the "
+                                                    "bundle extended with uplift models.")],
+    assignments: Annotated[Optional[Path], typer.Option(
+        "--assignments", help="Assignment log that `score` wrote [campaign.assignments].")] = None,
+    feed_answers: Annotated[Optional[str], typer.Option(
+        "--feed-answers", help="none, control or all: campaign survey answers written to survey_next.csv for the "
+                               "next training round [campaign.feed_answers].")] = None,
+    set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
+) -> None:
+    """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work,
+    and write a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
+    cfg = _load(config, set_)
+    if feed_answers not in (None, "none", "control", "all"):
+        from cxpredict.errors import ConfigError
+
+        raise ConfigError(f"--feed-answers must be none, control or all, got '{feed_answers}'")
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.io.outputs import terminate_gracefully
+    from cxpredict.io.tracking import log_learn_outputs
+    from cxpredict.workflows.learn import learn as run_learn
+
+    bundle = load_bundle(model)
+    with terminate_gracefully(), _tracked(cfg, "learn", tracking_uri, no_tracking):
+        result = run_learn(cfg, bundle, results, assignments, out, feed_answers=feed_answers)
+        log_learn_outputs(result.manifest, result.paths)
+    for r in result.verdicts[result.verdicts["level"] == "strategy"].itertuples():
+        typer.echo(f"{r.strategy:<12} {r.verdict:<13} {r.evidence}")
+    typer.echo(str(result.paths["reviewed_playbook"]))
 
 
 @app.command()

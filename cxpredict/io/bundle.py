@@ -38,6 +38,7 @@ COMPONENTS: dict[str, str] = {
     "response": "cxpredict.models.response:ResponseModel",
     "churn": "cxpredict.models.churn:ChurnModel",
     "reasons": "cxpredict.models.reasons:ReasonModel",
+    "uplift": "cxpredict.models.uplift:UpliftModels",  # added by `cxpredict learn` (extend_bundle)
 }
 
 
@@ -124,6 +125,27 @@ def save_bundle(
             "components": sorted(["nps", *[n for n, c in (components or {}).items() if c is not None]]),
             "content_hash": content_hash(tmp),
         }
+        (tmp / BUNDLE_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return path
+
+
+def extend_bundle(source: Bundle, path: str | Path, components: dict[str, Any], provenance: dict[str, Any]) -> Path:
+    """A new bundle at `path`: `source`'s files plus `components` (each saved by its own `save`), re-hashed, with
+    the source's content hash and `provenance` recorded; the source bundle is left as it was."""
+    path = Path(path)
+    if path.resolve() == Path(source.path).resolve():
+        raise ConfigError(f"{path}: the extended bundle must go to a new folder, not over its source bundle")
+    with _atomic_dir(path) as tmp:
+        for file in Path(source.path).rglob("*"):
+            rel = file.relative_to(source.path)
+            if file.is_file() and file.name != BUNDLE_FILE and rel.parts[0] not in components:
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, tmp / rel)
+        for name, component in components.items():
+            component.save(tmp / name)
+        info = {**source.info, "components": sorted({*source.info.get("components", []), *components}),
+                "parent_content_hash": source.content_hash, **provenance}
+        info["content_hash"] = content_hash(tmp)
         (tmp / BUNDLE_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return path
 
