@@ -354,7 +354,7 @@ class CampaignConfig(Strict):
     results: CampaignResultsTable = Field(default_factory=CampaignResultsTable)
     assignments: str | None = None  # assignment log from `score` (default: `learn --assignments`)
     outcome: Literal["churned", "converted", "revenue"] = "churned"  # what the uplift models and decisions use
-    segment_by: str = "segment"  # column of the assignment log or customer data for strategy x segment effects
+    segment_by: str = "segment"  # assignment-log column for strategy x segment effects (segment, risk_band, ...)
     interval: float = Field(default=0.90, gt=0, lt=1)
     power: float = Field(default=0.80, gt=0, lt=1)  # for the minimum detectable effect and the sample needed
     # the smallest benefit worth the action, in outcome units (churned: 0.01 = one churn fewer per 100 treated)

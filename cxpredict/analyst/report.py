@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.analyst import plots
+from cxpredict.analyst.campaign import section_campaign
 from cxpredict.config import CLASSES
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
@@ -36,6 +37,7 @@ SECTIONS = (
     ("quality", "How good are the predictions?"),
     ("drivers", "What drives dissatisfaction"),
     ("segments", "Segments, strategies and value at risk"),
+    ("campaign", "Campaign results: what worked, what to retire"),
     ("warnings", "Warnings"),
 )
 SMALL_SAMPLE = 200  # fewer respondents than this: every figure is noisy
@@ -320,7 +322,7 @@ def section_warnings(run: RunFiles) -> str:
 
 BUILDERS = {"data": section_data, "population": section_population, "scores": section_scores,
             "quality": section_quality, "drivers": section_drivers, "segments": section_segments,
-            "warnings": section_warnings}
+            "campaign": section_campaign, "warnings": section_warnings}
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;

@@ -228,11 +228,16 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo run's outputs.")] = Path("outputs/demo"),
     config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
+    two_rounds: Annotated[bool, typer.Option(
+        "--two-rounds/--one-round", help="Also simulate the campaign, learn from it and score a second round.")] = True,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
+
+    With two rounds (the default): round 1's control groups and simulated results (planted effects) go through
+    `learn`, and round 2 scores with the reviewed playbook and the uplift models; the changes are printed.
 
     Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
     scoring outputs and the report); `mlflow ui` in this folder shows it."""
@@ -255,12 +260,33 @@ def demo(
         log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
         scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
         log_score_outputs(scored.manifest, scored.manifest_path)
+        if two_rounds:  # simulated campaign results -> learn -> score with the reviewed playbook
+            from cxpredict.workflows.closed_loop import second_round
+
+            loop = second_round(cfg, data, load_bundle(result.bundle_path), scored, out)
+            log_artifact(loop.learned.paths["reviewed_playbook"], "playbook")
         report = write_report(out, out / "report.html")
         log_artifact(report)
+    if two_rounds:
+        _echo_rounds(loop)
     typer.echo(f"report:       {report}")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
+
+
+def _echo_rounds(loop) -> None:
+    """What the second round changed, in a few lines."""
+    table = loop.changes.pivot_table(index="strategy", columns="round", values=["acted_on", "churns_prevented_true"],
+                                     aggfunc="sum", fill_value=0)
+    typer.echo("campaign learning (round 1 -> round 2; churns prevented on the planted truth):")
+    typer.echo(table.to_string())
+    for r in loop.learned.verdicts[loop.learned.verdicts["level"] == "strategy"].itertuples():
+        typer.echo(f"  {r.strategy:<12} {r.verdict:<13} {r.evidence}")
+    retired = loop.learned.summary.get("retired_segments", [])
+    typer.echo(f"  retired for a segment: {', '.join(retired) or 'none'}")
+    typer.echo(f"reviewed playbook: {loop.learned.paths['reviewed_playbook']}  (diff: {loop.learned.paths['playbook_diff']})")
+    typer.echo(f"round 2 scored:    {loop.scored.path}")
 
 
 @app.command()

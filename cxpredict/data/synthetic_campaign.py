@@ -1,6 +1,6 @@
 """Simulated campaign results with a planted truth: what each action does to whom, for the closed loop's yardstick.
 
-Driven by the customers of data/synthetic.py (their true churn probability, class, top driver and contract) and an
+Driven by the customers of data/synthetic.py (their true churn probability, class and top driver) and an
 assignment log (actions/holdout.py), so the demo and the benchmark can check that `learn` recovers the truth.
 
 Planted effects, as the churn reduction if the action is delivered ("benefit"):
@@ -9,8 +9,8 @@ Planted effects, as the churn reduction if the action is delivered ("benefit"):
   often lost causes, so targeting by risk alone wastes calls.
 - conversion: 0.2 x p (and +8 points of conversion).
 - activation: no effect at all (a strategy to retire or keep testing).
-- upsell: HELPS customers on annual or two-year contracts (+0.03) and HARMS those on monthly contracts (-0.10:
-  the offer reminds them what they pay), +6 points of conversion.
+- upsell: HELPS customers at low true churn risk (p < 0.2: +0.03) and HARMS the others (-0.12: an offer to
+  someone already thinking of leaving pushes them out), +6 points of conversion.
 - referral: +0.015 (small, real), +2 points of conversion.
 Delivery is imperfect: only CONTACT_RATE of the treated customers are reached (control customers never are), so
 the intention-to-treat effect is the rate times the benefit, and the complier (contacted) effect is the benefit.
@@ -31,6 +31,7 @@ CONTACT_RATE = {"retention": 0.70, "win-back": 0.70, "conversion": 0.90, "activa
 CONVERSION_LIFT = {"conversion": 0.08, "upsell": 0.06, "referral": 0.02}
 ANSWER_RATE = 0.15  # share of customers who answer a survey during the campaign (new_score)
 ORDER_VALUE = 60.0  # mean revenue of a conversion
+UPSELL_HARM_RISK = 0.2  # upsell harms customers whose true churn probability is at least this
 
 
 def planted_benefit(truth: pd.DataFrame, strategy: str) -> np.ndarray:
@@ -42,7 +43,7 @@ def planted_benefit(truth: pd.DataFrame, strategy: str) -> np.ndarray:
     if strategy == "conversion":
         return 0.2 * p
     if strategy == "upsell":
-        return np.where(truth["contract"].astype("str").to_numpy() == "monthly", -0.10, 0.03)
+        return np.where(p < UPSELL_HARM_RISK, 0.03, -0.12)
     if strategy == "referral":
         return np.full(len(truth), 0.015)
     return np.zeros(len(truth))

@@ -52,6 +52,9 @@ def _read_table(path: Path, columns: tuple[str, ...] | None = None) -> pd.DataFr
     return frame
 
 
+LEARN_TABLES = ("effects", "verdicts", "qini", "auuc", "targeting", "campaign_return")
+
+
 @dataclass
 class RunFiles:
     """Everything the report can use; any piece may be None."""
@@ -68,6 +71,7 @@ class RunFiles:
     scored: pd.DataFrame | None = None
     segment_summary: pd.DataFrame | None = None
     drivers: pd.DataFrame | None = None
+    campaign: dict[str, Any] | None = None  # `learn` outputs: learn.json + its tables (name -> DataFrame)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -99,6 +103,12 @@ def find_run_files(root: str | Path) -> RunFiles:
             run.manifest = manifest
             _scoring_files(run, candidate.parent)
             break
+    learned = _first(root, "learn.json")
+    if learned is not None and (manifest := _json(learned)) and manifest.get("kind") == "learn":
+        tables = {name: _read_table(learned.parent / f"{name}.csv") for name in LEARN_TABLES
+                  if (learned.parent / f"{name}.csv").is_file()}
+        run.campaign = {"manifest": manifest, **tables}
+        run.sources["campaign"] = str(learned.parent)
     drivers = _first(root, "*driver*.csv")
     if drivers is not None:
         run.drivers = _read_table(drivers)

@@ -61,13 +61,13 @@ class LearnResult:
 
 
 # --------------------------------------------------------------------------------------------- pieces
-def _segment_column(cfg: Config, camp: CampaignData, data: CustomerData) -> str:
+def _segment_column(cfg: Config, camp: CampaignData) -> str:
+    """The strategy x segment column: one the assignment log recorded, so the reviewed playbook can use it."""
     col = cfg.campaign.segment_by
     if col not in camp.frame.columns:
-        if col not in data.frame.columns:
-            raise ConfigError(f"campaign.segment_by '{col}' is neither an assignment-log column nor a customer "
-                              f"column{did_you_mean(col, [*camp.frame.columns, *data.frame.columns])}")
-        camp.frame[col] = data.frame[col].reindex(camp.frame["customer_id"]).astype("str").to_numpy()
+        raise ConfigError(f"campaign.segment_by '{col}' is not a column of the assignment log"
+                          f"{did_you_mean(col, camp.frame.columns)}; use one `score` records, e.g. segment or "
+                          "risk_band (a playbook rule must be able to name it)")
     camp.frame[col] = camp.frame[col].astype("str").fillna("unknown")
     return col
 
@@ -206,7 +206,7 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
         camp = load_campaign(cfg, results, assignments)
         data = data if data is not None else load_customers(cfg)
     frame = camp.frame
-    segment = _segment_column(cfg, camp, data)
+    segment = _segment_column(cfg, camp)
     frame["cost"] = _rule_costs(playbook, frame["rule"])
     outcomes = list(camp.outcomes)
     if "churned" in outcomes and "value" in frame.columns:
