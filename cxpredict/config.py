@@ -360,10 +360,11 @@ class CampaignConfig(Strict):
     # the smallest benefit worth the action, in outcome units (churned: 0.01 = one churn fewer per 100 treated)
     min_effect: float = Field(default=0.01, ge=0)
     min_cell: int = Field(default=200, ge=10)  # treated + control customers before a segment gets its own verdict
+    # additive (stump) boosting: a pseudo-outcome is mostly noise, so the effect model must stay simple
     uplift_params: LgbmParams = Field(default_factory=lambda: LgbmParams(
-        n_estimators=150, learning_rate=0.05, num_leaves=15, min_child_samples=200))
+        n_estimators=100, learning_rate=0.05, num_leaves=2, min_child_samples=1000))
     uplift_folds: int = Field(default=3, ge=2)
-    uplift_max_rows: int = Field(default=300_000, ge=1_000)  # per strategy; larger arms are subsampled for fitting
+    uplift_max_rows: int = Field(default=100_000, ge=1_000)  # per strategy; larger arms are subsampled for fitting
     # survey answers collected during the campaign that join the next training round (see docs: MAR)
     feed_answers: Literal["none", "control", "all"] = "none"
 

@@ -27,21 +27,29 @@ def top_k(score: np.ndarray, k: int | None, eligible: np.ndarray | None = None) 
 
 
 def greedy_policy(net_value: np.ndarray, capacity: list[int | None], eligible: np.ndarray | None = None) -> np.ndarray:
-    """Action index per customer (-1: none) maximising the summed net value (n x actions) under capacities."""
+    """Action index per customer (-1: none) maximising the summed net value (n x actions) under capacities.
+
+    Exactly the pair-by-pair greedy, computed fast: an unlimited action never runs out, so a customer's search
+    ends at their best unlimited action; only the capacity-limited pairs ranked above it compete, in one loop."""
     net = np.asarray(net_value, dtype=float).copy()
     n, m = net.shape
     if eligible is not None:
         net[~np.asarray(eligible, dtype=bool)] = -np.inf
-    net[np.isnan(net)] = -np.inf
-    flat = np.flatnonzero(net.ravel() > 0)
-    order = flat[np.argsort(-net.ravel()[flat], kind="stable")]
-    left = np.array([np.inf if c is None else c for c in capacity], dtype=float)
+    net[np.isnan(net) | (net <= 0)] = -np.inf
+    limited = np.array([c is not None for c in capacity], dtype=bool)
+    unlimited_net = np.where(limited[None, :], -np.inf, net)
+    fallback = np.where(np.isfinite(unlimited_net.max(axis=1)) if m else False, unlimited_net.argmax(axis=1), -1)
+    best_free = unlimited_net.max(axis=1) if m else np.full(n, -np.inf)
+    contest = np.where(limited[None, :] & (net > best_free[:, None]), net, -np.inf).ravel()
+    flat = np.flatnonzero(np.isfinite(contest))
+    order = flat[np.argsort(-contest[flat], kind="stable")]
+    left = np.array([0 if c is None else c for c in capacity], dtype=np.int64)
     choice = np.full(n, -1, dtype=np.int64)
     for cell in order:  # a plain loop: each step depends on the previous ones (capacity, taken customers)
+        if not left.any():
+            break
         i, j = divmod(int(cell), m)
         if choice[i] < 0 and left[j] > 0:
             choice[i] = j
             left[j] -= 1
-            if not left.any():
-                break
-    return choice
+    return np.where(choice >= 0, choice, fallback)

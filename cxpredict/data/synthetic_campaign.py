@@ -6,11 +6,12 @@ assignment log (actions/holdout.py), so the demo and the benchmark can check tha
 Planted effects, as the churn reduction if the action is delivered ("benefit"):
 - retention / win-back: 0.5 x p x (1 - p), p = the customer's true churn probability, full for customers whose
   top problem is actionable, 15% of it otherwise. Persuadables sit in the middle: the customers most at risk are
-  often lost causes, so targeting by risk alone wastes calls.
+  often lost causes, so targeting by risk alone wastes calls. Below p = HARM_RISK the call HARMS (-0.06, the
+  "sleeping dogs": a retention call reminds a customer who was not thinking of leaving that they could).
 - conversion: 0.2 x p (and +8 points of conversion).
 - activation: no effect at all (a strategy to retire or keep testing).
-- upsell: HELPS customers at low true churn risk (p < 0.2: +0.03) and HARMS the others (-0.12: an offer to
-  someone already thinking of leaving pushes them out), +6 points of conversion.
+- upsell: HELPS customers at low true churn risk (p < HARM_RISK: +0.03) and HARMS the others (-0.12: an offer
+  to someone already thinking of leaving pushes them out), +6 points of conversion.
 - referral: +0.015 (small, real), +2 points of conversion.
 Delivery is imperfect: only CONTACT_RATE of the treated customers are reached (control customers never are), so
 the intention-to-treat effect is the rate times the benefit, and the complier (contacted) effect is the benefit.
@@ -31,7 +32,7 @@ CONTACT_RATE = {"retention": 0.70, "win-back": 0.70, "conversion": 0.90, "activa
 CONVERSION_LIFT = {"conversion": 0.08, "upsell": 0.06, "referral": 0.02}
 ANSWER_RATE = 0.15  # share of customers who answer a survey during the campaign (new_score)
 ORDER_VALUE = 60.0  # mean revenue of a conversion
-UPSELL_HARM_RISK = 0.2  # upsell harms customers whose true churn probability is at least this
+HARM_RISK = 0.2  # the churn probability where retention starts to help and upsell starts to harm
 
 
 def planted_benefit(truth: pd.DataFrame, strategy: str) -> np.ndarray:
@@ -39,11 +40,11 @@ def planted_benefit(truth: pd.DataFrame, strategy: str) -> np.ndarray:
     p = truth["churn_prob"].to_numpy(dtype=float)
     if strategy in ("retention", "win-back"):
         actionable = truth["true_top_driver_actionable"].to_numpy(dtype=bool)
-        return 0.5 * p * (1 - p) * np.where(actionable, 1.0, 0.15)
+        return np.where(p < HARM_RISK, -0.06, 0.5 * p * (1 - p) * np.where(actionable, 1.0, 0.15))
     if strategy == "conversion":
         return 0.2 * p
     if strategy == "upsell":
-        return np.where(p < UPSELL_HARM_RISK, 0.03, -0.12)
+        return np.where(p < HARM_RISK, 0.03, -0.12)
     if strategy == "referral":
         return np.full(len(truth), 0.015)
     return np.zeros(len(truth))

@@ -173,7 +173,7 @@ def verdicts(effects: pd.DataFrame, min_effect: float, min_cell: int, level: flo
             verdict.append(KEEP_TESTING)
             evidence.append(f"benefit {r.benefit:+.4f} [{r.benefit_low:+.4f}, {r.benefit_high:+.4f}] ({pct}) "
                             f"includes 0 and {min_effect:+.4f}; n={n}, ~{need:,.0f} would detect {min_effect}")
-        needed.append(max(0.0, need - n) if np.isfinite(need) else np.nan)
+        needed.append(max(0.0, need - n) if np.isfinite(need) and verdict[-1] == KEEP_TESTING else np.nan)
     out["verdict"], out["evidence"], out["more_customers_needed"] = verdict, evidence, needed
     return out
 
