@@ -15,8 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from cxpredict.analyst.html import img, missing, note, p, table
 from cxpredict.analyst.plots import ACCENT, RESPONDENT, SILENT, _png
 from cxpredict.io.runfiles import RunFiles
+from cxpredict.io.sheets import PeopleStyle
 
 VERDICT_COLOURS = {"keep": "#2f855a", "retire": "#c53030", "keep testing": "#d69e2e"}
 
@@ -67,19 +69,16 @@ def value_plot(returns: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def section_campaign(run: RunFiles) -> str:
-    from cxpredict.analyst.report import _img as img  # the page's own HTML helpers (report imports this module)
-    from cxpredict.analyst.report import _missing as missing
-    from cxpredict.analyst.report import _p as paragraph
-    from cxpredict.analyst.report import _table as table
-
+def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:  # noqa: ARG001 - builder signature
+    paragraph = p
     intro = paragraph("What the last campaign did, measured against customers kept out of it at random (control "
                       "groups): the difference between treated and control customers is the effect of the "
                       "action, and nothing else. 'retire' means even the optimistic end of the interval is below "
                       "the smallest effect worth the action; 'keep testing' means the sample cannot tell yet.")
     camp: dict[str, Any] | None = run.campaign
-    if not camp:
-        return intro + missing("campaign results", "learn.json from `cxpredict learn`")
+    if not camp:  # not a missing file: most runs come before any campaign has been measured
+        return intro + note("No campaign has been measured yet: `score` draws control groups (strategy.holdout); "
+                            "when the results are in, `cxpredict learn` writes learn.json and this section.")
     summary = camp["manifest"].get("summary", {})
     outcome = summary.get("primary_outcome", "churned")
     parts = [intro]
@@ -90,7 +89,7 @@ def section_campaign(run: RunFiles) -> str:
                                                            "(green keep, red retire, amber keep testing)"))
         cols = ["strategy", "segment", "verdict", "benefit", "benefit_low", "benefit_high", "n_treated", "n_control",
                 "mde", "more_customers_needed", "evidence"]
-        parts.append(table(verdicts[[c for c in cols if c in verdicts.columns]], 4, max_rows=60))
+        parts.append(table(verdicts[[c for c in cols if c in verdicts.columns]], max_rows=60, digits=4))
     mismatches = summary.get("mismatches") or {}
     if mismatches:
         parts.append(paragraph("Result rows that did not match the assignment log (left out; the log's group "
@@ -103,13 +102,13 @@ def section_campaign(run: RunFiles) -> str:
                                "changes; the area between them (AUUC excess) is given with its interval."))
         parts.append(img(qini_plot(qini), "Uplift (Qini) curves per strategy, out-of-fold predictions"))
         if areas is not None:
-            parts.append(table(areas, 5))
+            parts.append(table(areas, digits=5))
     targeting = camp.get("targeting")
     if targeting is not None and not targeting.empty:
         parts.append(paragraph("At each action's capacity: the same number of customers chosen by predicted uplift, "
                                "by churn risk or by value at risk, and what each choice would have achieved."))
         parts.append(table(targeting[["action", "capacity", "ranked_by", "customers", "benefit", "benefit_low",
-                                      "benefit_high", "value_saved", "cost", "net_value"]], 2))
+                                      "benefit_high", "value_saved", "cost", "net_value"]], digits=2))
     returns = camp.get("campaign_return")
     if returns is not None and not returns.empty:
         parts.append(paragraph("Value saved (effect on retained value x treated customers) and extra revenue "
@@ -117,7 +116,7 @@ def section_campaign(run: RunFiles) -> str:
         parts.append(img(value_plot(returns), "Value saved against budget per strategy"))
         total_budget = float(returns["budget"].sum())
         gain = float(returns["value_saved"].fillna(0).sum() + returns["extra_revenue"].fillna(0).sum())
-        parts.append(table(returns, 2))
+        parts.append(table(returns, digits=2))
         if total_budget > 0:
             parts.append(paragraph(f"Return on the whole campaign budget: {(gain - total_budget) / total_budget:+.1%} "
                                    f"({gain:,.0f} saved or earned for {total_budget:,.0f} spent)."))

@@ -33,7 +33,7 @@ class SecondRound:
     changes: pd.DataFrame  # strategy x round: customers, treated, work orders, churns prevented (planted truth)
 
 
-def _round_table(scored: pd.DataFrame, data: SyntheticCX, label: str, orders: int) -> pd.DataFrame:
+def _round_table(scored: pd.DataFrame, data: SyntheticCX, label: str) -> pd.DataFrame:
     truth = data.truth.reindex(scored["customer_id"].astype("str"))
     served = (scored["group"].astype("str") == "treated") & ~scored["deferred"].astype(bool)
     rows = []
@@ -42,25 +42,19 @@ def _round_table(scored: pd.DataFrame, data: SyntheticCX, label: str, orders: in
         uplift = planted_itt_uplift(truth.iloc[part.index[sel]], strategy) if sel.any() else np.zeros(0)
         rows.append({"round": label, "strategy": strategy, "customers": len(part), "acted_on": int(sel.sum()),
                      "churns_prevented_true": round(float(uplift.sum()), 1)})
-    table = pd.DataFrame(rows)
-    table.attrs["work_orders"] = orders
-    return table
+    return pd.DataFrame(rows)
 
 
 def changes(first: Path, second: Path, data: SyntheticCX) -> pd.DataFrame:
     """Per strategy and round: customers, customers acted on, churns prevented on the planted truth."""
-    tables = []
-    for label, path in (("round 1", first), ("round 2", second)):
-        scored = load_scored(path)
-        orders = load_scored(path.with_name("work_orders.csv")) if path.with_name("work_orders.csv").is_file() else []
-        tables.append(_round_table(scored, data, label, len(orders)))
-    return pd.concat(tables, ignore_index=True)
+    return pd.concat([_round_table(load_scored(path), data, label)
+                      for label, path in (("round 1", first), ("round 2", second))], ignore_index=True)
 
 
 def second_round(cfg: Config, data: SyntheticCX, bundle: Bundle, first: ScoreResult, out: Path,
                  seed: int = 1) -> SecondRound:
     """Simulate round 1's results, learn from them, and score again with the reviewed playbook and new bundle."""
-    assignments = first.path.with_name(f"assignments{first.path.suffix}")
+    assignments = Path(first.manifest["outputs"]["assignments"]["path"])
     log = load_scored(assignments)
     results_path = out / "campaign_results.csv"
     write_csv(simulate_results(data, log, seed=seed).results, results_path)
