@@ -364,7 +364,7 @@ def demo(
     _done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
           rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
     if two_rounds:
-        _echo_rounds(loop)
+        typer.echo(loop.describe())
     typer.echo(f"report:       {report}  (open it in a browser)")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
@@ -377,20 +377,6 @@ def demo(
             typer.echo(f"MLflow:       mlflow ui --backend-store-uri {uri}  (then the 'Model training' pages)")
         else:
             typer.echo(f"MLflow:       {uri}")
-
-
-def _echo_rounds(loop) -> None:
-    """What the second round changed, in a few lines."""
-    table = loop.changes.pivot_table(index="strategy", columns="round", values=["acted_on", "churns_prevented_true"],
-                                     aggfunc="sum", fill_value=0)
-    typer.echo("campaign learning (round 1 -> round 2; churns prevented on the planted truth):")
-    typer.echo(table.to_string())
-    for r in loop.learned.verdicts[loop.learned.verdicts["level"] == "strategy"].itertuples():
-        typer.echo(f"  {r.strategy:<12} {r.verdict:<13} {r.evidence}")
-    retired = loop.learned.summary.get("retired_segments", [])
-    typer.echo(f"  retired for a segment: {', '.join(retired) or 'none'}")
-    typer.echo(f"reviewed playbook: {loop.learned.paths['reviewed_playbook']}  (diff: {loop.learned.paths['playbook_diff']})")
-    typer.echo(f"round 2 scored:    {loop.scored.path}")
 
 
 @app.command()

@@ -30,7 +30,20 @@ class SecondRound:
     results_path: Path
     learned: LearnResult
     scored: ScoreResult
-    changes: pd.DataFrame  # strategy x round: customers, treated, work orders, churns prevented (planted truth)
+    changes: pd.DataFrame  # strategy x round: customers, acted on, churns prevented (planted truth)
+
+    def describe(self) -> str:
+        """What the second round changed, for the demo's printout."""
+        table = self.changes.pivot_table(index="strategy", columns="round", aggfunc="sum", fill_value=0,
+                                         values=["acted_on", "churns_prevented_true"])
+        verdicts = self.learned.verdicts[self.learned.verdicts["level"] == "strategy"]
+        lines = ["campaign learning (round 1 -> round 2; churns prevented on the planted truth):", table.to_string(),
+                 *[f"  {r.strategy:<12} {r.verdict:<13} {r.evidence}" for r in verdicts.itertuples()],
+                 f"  retired for a segment: {', '.join(self.learned.summary.get('retired_segments', [])) or 'none'}",
+                 f"reviewed playbook: {self.learned.paths['reviewed_playbook']}  "
+                 f"(diff: {self.learned.paths['playbook_diff']})",
+                 f"round 2 scored:    {self.scored.path}"]
+        return "\n".join(lines)
 
 
 def _round_table(scored: pd.DataFrame, data: SyntheticCX, label: str) -> pd.DataFrame:
