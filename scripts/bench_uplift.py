@@ -3,7 +3,7 @@
 
 Synthetic part (planted truth of cxpredict.data.synthetic_campaign on the customers of cxpredict.data.synthetic).
 Features are the behaviour columns through the data layer's FeatureManifest, plus a churn score from a churn
-model fitted on the customers' past churn (ChurnModel), as `score` would record them; segments are its risk bands.
+model fitted on the customers' past churn (ChurnClassifier), as `score` would record them; segments are its risk bands.
 - uplift_spearman: per strategy with planted heterogeneity (retention, conversion, upsell), `n_treated` treated
   customers and a learning design (`design_share` control), DR-learner out-of-fold uplift vs planted ITT
   uplift; the mean over strategies (per strategy and the same at the default 10% share in `uplift_detail`).
@@ -46,12 +46,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from cxpredict.actions.playbook import load_playbook  # noqa: E402
 from cxpredict.actions.policy import top_k  # noqa: E402
-from cxpredict.config import CampaignConfig, ChurnConfig, FeaturesConfig, LgbmParams  # noqa: E402
+from cxpredict.config import CampaignConfig, FeaturesConfig  # noqa: E402
 from cxpredict.data.features import FeatureManifest  # noqa: E402
 from cxpredict.data.synthetic import generate  # noqa: E402
 from cxpredict.data.synthetic_campaign import planted_itt_uplift, simulate_results  # noqa: E402
 from cxpredict.estimation.effects import auuc, blocked_effect, effect_table, verdicts  # noqa: E402
-from cxpredict.models.churn import ChurnModel  # noqa: E402
+from cxpredict.models.churn import ChurnClassifier  # noqa: E402
 from cxpredict.models.uplift import DRLearner, uplift_features  # noqa: E402
 
 HILLSTROM = ROOT.parent / "shared" / "datasets" / "hillstrom" / "hillstrom.csv"
@@ -76,9 +76,9 @@ def population(n: int, seed: int):
                 "orders_late_sum_90d", "orders_count_90d"):
         frame[col] = data.truth[col]
     X = FeatureManifest.fit(frame, FeaturesConfig()).transform(frame, source="bench")
-    churn = ChurnModel(ChurnConfig(params=LgbmParams(n_estimators=150, num_leaves=15)), seed).fit(
+    churn = ChurnClassifier(n_estimators=150, num_leaves=15, measure_nps_lift=False, random_state=seed).fit(
         X, data.truth["churned"].to_numpy())
-    snap = pd.DataFrame({"churn_prob": churn.predict_proba(X), "value": frame["monthly_charges"].fillna(60) * 12},
+    snap = pd.DataFrame({"churn_prob": churn.predict_proba(X)[:, 1], "value": frame["monthly_charges"].fillna(60) * 12},
                         index=X.index)
     snap["risk_band"] = pd.cut(snap["churn_prob"], [-np.inf, *BANDS, np.inf], right=False,
                                labels=["low", "medium", "high"]).astype("str")
