@@ -95,8 +95,7 @@ def campaign(data, ids: np.ndarray, strategy: str, share: float, seed: int):
 
 
 def learner(seed: int) -> DRLearner:
-    return DRLearner(CAMPAIGN.uplift_params.model_copy(update={"n_jobs": 2}), CAMPAIGN.uplift_folds,
-                     CAMPAIGN.uplift_max_rows, seed)
+    return DRLearner.from_config(CAMPAIGN, seed, n_jobs=2)
 
 
 def bench_spearman(data, features, n_treated: int, shares=(0.5, 0.1)) -> dict:

@@ -12,7 +12,7 @@ The learner is short:
      scoring (`booster_`).
 `y` is the benefit-oriented outcome (the caller flips churn so that a prevented churn is +1), so predictions are
 "churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost).
-The default boosters are stumps (campaign.uplift_params): per customer the pseudo-outcome's noise dwarfs the
+The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's noise dwarfs the
 effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
 
@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from cxpredict.config import CampaignConfig, LgbmParams
+from cxpredict.config import CampaignConfig
 from cxpredict.errors import InputError
+from cxpredict.models.base import check_number, store_params
 from cxpredict.models.components import read_component_meta
-from cxpredict.models.lgbm import fold_ids, lgbm_params
+from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, lgbm_params
 
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
@@ -38,26 +39,32 @@ SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob
 
 
 class DRLearner(BaseEstimator):
-    """Conditional average treatment effect tau(x) = E[y(1) - y(0) | x] for a randomised binary treatment."""
+    """Conditional average treatment effect tau(x) = E[y(1) - y(0) | x] for a randomised binary treatment.
 
-    def __init__(self, params: LgbmParams | None = None, n_folds: int = 3, max_rows: int = 300_000,
-                 random_state: int = 0):
-        self.params = params
-        self.n_folds = n_folds
-        self.max_rows = max_rows
-        self.random_state = random_state
+    Keyword parameters as every cxpredict estimator: LightGBM's (shared by the outcome and effect boosters),
+    `n_folds` of the cross-fitting, `max_rows` per fit; `from_config(campaign section, seed)` bridges the YAML."""
 
-    def _booster_params(self) -> tuple[dict, int]:
-        p = self.params or CampaignConfig().uplift_params
-        return lgbm_params(p, self.random_state, objective="regression"), p.n_estimators
+    def __init__(self, *, n_folds=3, max_rows=100_000, n_estimators=100, learning_rate=0.05, num_leaves=2,
+                 min_child_samples=1000, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
+                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+        store_params(self, locals())
+
+    @classmethod
+    def from_config(cls, cfg: CampaignConfig, seed: int = 0, **overrides) -> DRLearner:
+        """The learner a config's `campaign` section (and `seed`) describes."""
+        return cls(**{"n_folds": cfg.uplift_folds, "max_rows": cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params),
+                      "random_state": seed, **overrides})
 
     def _fit_rows(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> lgb.Booster:
         if len(rows) > self.max_rows:
             rows = np.sort(rng.choice(rows, self.max_rows, replace=False))
-        params, rounds = self._booster_params()
-        return lgb.train(params, lgb.Dataset(X.iloc[rows], label=y[rows]), num_boost_round=rounds)
+        return lgb.train(lgbm_params(self, objective="regression"), lgb.Dataset(X.iloc[rows], label=y[rows]),
+                         num_boost_round=self.n_estimators)
 
     def fit(self, X: pd.DataFrame, y: Any, treatment: Any, propensity: Any) -> DRLearner:
+        check_lgbm_keywords(self)
+        check_number(self, "n_folds", 2, integer=True)
+        check_number(self, "max_rows", 100, integer=True)
         y = np.asarray(y, dtype=float)
         t = np.asarray(treatment, dtype=bool)
         e = np.broadcast_to(np.asarray(propensity, dtype=float), y.shape).copy()
@@ -124,9 +131,7 @@ class UpliftModels:
         meta = {"format_version": FORMAT_VERSION, "outcome": self.outcome, "sign": self.sign,
                 "feature_names": self.feature_names, "files": files,
                 "ate": {s: m.ate_ for s, m in self.models.items()},
-                "learner": {s: {"n_folds": m.n_folds, "max_rows": m.max_rows, "random_state": m.random_state,
-                                "params": (m.params or LgbmParams()).model_dump(mode="json")}
-                            for s, m in self.models.items()}}
+                "learner": {s: m.get_params() for s, m in self.models.items()}}
         (directory / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
@@ -135,14 +140,9 @@ class UpliftModels:
         meta = read_component_meta(directory / META_FILE, "uplift models", FORMAT_VERSION)
         models = {}
         for strategy, name in meta["files"].items():
-            spec = meta["learner"][strategy]
-            m = DRLearner(LgbmParams(**spec["params"]), spec["n_folds"], spec["max_rows"], spec["random_state"])
+            m = DRLearner(**meta["learner"][strategy])
             m.booster_ = lgb.Booster(model_file=str(directory / name))
             m.feature_names_ = list(meta["feature_names"])
             m.ate_ = meta["ate"][strategy]
             models[strategy] = m
         return cls(models, meta["outcome"], meta["sign"], list(meta["feature_names"]))
-
-    @classmethod
-    def learner(cls, cfg: CampaignConfig, seed: int) -> DRLearner:
-        return DRLearner(cfg.uplift_params, cfg.uplift_folds, cfg.uplift_max_rows, seed)

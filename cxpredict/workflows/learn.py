@@ -41,7 +41,7 @@ from cxpredict.estimation.effects import (
 )
 from cxpredict.io.bundle import Bundle, extend_bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table, write_text
-from cxpredict.models.uplift import UpliftModels, uplift_features
+from cxpredict.models.uplift import DRLearner, UpliftModels, uplift_features
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tupl
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        model = UpliftModels.learner(cfg.campaign, cfg.seed).fit(
+        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
             features.loc[rows], sign * frame.loc[rows, outcome].to_numpy(dtype=float), t, e[rows])
         models[strategy] = model
         oof.loc[rows, "uplift_oof"], oof.loc[rows, "pseudo"] = model.oof_uplift_, model.pseudo_outcome_
