@@ -33,9 +33,9 @@ def round_one(fast_demo_config_path, trained_bundle, tmp_path_factory):
     return out, path
 
 
-def _learn(config: Path, bundle: Path, results: Path, assignments: Path, out: Path) -> int:
+def _learn(config: Path, bundle: Path, results: Path, assignments: Path, out: Path, *extra: str) -> int:
     return main(["learn", str(config), "--results", str(results), "--model", str(bundle), "--assignments",
-                 str(assignments), "--out", str(out), "--no-tracking"])
+                 str(assignments), "--out", str(out), "--no-tracking", *extra])
 
 
 def test_score_writes_control_groups_that_never_reach_work_orders(round_one):
@@ -54,8 +54,15 @@ def test_learn_retires_the_harmful_action_and_the_reviewed_playbook_checks(round
     playbook = fast_demo_config_path.with_name("playbook.yaml")
     before = playbook.read_bytes()
     out = tmp_path / "learn"
-    assert _learn(fast_demo_config_path, trained_bundle, results, scored_path.with_name("assignments.csv"), out) == 0
+    assert _learn(fast_demo_config_path, trained_bundle, results, scored_path.with_name("assignments.csv"), out,
+                  "--feed-answers", "control") == 0
     assert playbook.read_bytes() == before  # the user's playbook is never edited
+    # only control customers' campaign answers join the next training round (treated answers reflect the action)
+    survey = pd.read_csv(out / "survey_next.csv", encoding="utf-8-sig")
+    campaign = pd.read_csv(results)
+    answered = campaign[campaign["new_score"].notna()].set_index("customer_id")
+    fed = answered.index.intersection(survey["customer_id"][survey["answered_at"] == "2026-10-31"])
+    assert len(fed) and (answered.loc[fed, "group"] == "control").all()
     verdicts = pd.read_csv(out / "verdicts.csv", encoding="utf-8-sig")
     upsell = verdicts[(verdicts["level"] == "strategy") & (verdicts["strategy"] == "upsell")].iloc[0]
     assert upsell["verdict"] == "retire" and "harms" in upsell["evidence"]
