@@ -88,14 +88,18 @@ _ALL = [
     _c("owner_team", "Owner team", "text", "Team that owns the action.", "scored work_orders"),
     _c("sla_hours", "SLA (hours)", "hours", "Hours within which the action should happen (empty: no SLA).",
        "scored work_orders"),
-    _c("priority", "Priority", "money", "Who comes first within an action: value at risk by default (higher is more "
-       "urgent).", "scored work_orders"),
+    _c("expected_uplift", "Expected uplift", "prob", "Predicted churn reduction from this customer's action (uplift "
+       "models of `cxpredict learn`; only with priority.method expected_uplift).", "scored work_orders"),
+    _c("priority", "Priority", "money", "Who comes first within an action: value at risk by default; expected uplift "
+       "x value - cost with priority.method expected_uplift (higher is more urgent).", "scored work_orders"),
     _c("deferred", "Deferred", "bool", "True when the action's capacity for this run is used up by higher-priority "
        "customers: the customer keeps the action and waits for a later run (work_orders_deferred; "
        "segment_summary: how many).",
        "scored segment_summary"),
     _c("rule", "Playbook rule", "text", "Name of the playbook rule that chose the action (for audit).",
        "scored work_orders"),
+    _c("group", "Campaign group", "text", "treated, or control: kept out of the action at random to measure it "
+       "(strategy.holdout; control customers never get work orders); empty for no-action rules.", "scored"),
     _c("reason", "Why this customer", "text", "One sentence for the front line: what the customer said or is "
        "predicted to feel, churn risk, value at risk, stated reasons and main drivers.", "work_orders"),
     _c("top_drivers", "Main drivers", "text", "driver_1..3 joined with commas.", "work_orders"),
@@ -111,8 +115,9 @@ _ALL = [
 ]
 COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}
 
-# set after the playbook has run (dates, the contact filter, the survey's stated reasons): no rule can use them
-AFTER_PLAYBOOK = frozenset({"as_of", "scored_on", "to_contact", "stated_reasons"})
+# set after the playbook has run (dates, the contact filter, the survey's stated reasons, control groups): no rule
+# can use them
+AFTER_PLAYBOOK = frozenset({"as_of", "scored_on", "to_contact", "stated_reasons", "group"})
 # the scored file's documented columns a playbook rule may name
 COLUMN_DOCS: dict[str, str] = {c.name: c.meaning for c in _ALL if "scored" in c.files and c.name not in AFTER_PLAYBOOK}
 

@@ -179,11 +179,12 @@ class Condition(_Strict):
 
 
 class PriorityConfig(_Strict):
-    """How `priority` is computed. value_at_risk today; expected_uplift is the hook for campaign results.
+    """How `priority` is computed: value at risk by default; expected_uplift once campaign results exist.
 
-    expected_uplift: priority = uplift x value, the expected value saved by the action. `uplift` maps a
-    strategy, or 'strategy|segment' (more specific, wins), to the absolute churn reduction measured in past
-    campaigns (e.g. retention|detractor/high-risk: 0.12); pairs without a measurement use `default_uplift`.
+    expected_uplift: priority = uplift x value - cost, the expected net value of the action. The uplift is the
+    customer's own prediction when the bundle holds uplift models (`cxpredict learn`), else the table `uplift`:
+    a strategy, or 'strategy|segment' (more specific, wins), mapped to the absolute churn reduction measured in
+    past campaigns (e.g. retention|detractor/high-risk: 0.12); pairs without a measurement use `default_uplift`.
     """
 
     method: Literal["value_at_risk", "churn_prob", "value", "expected_uplift"] = "value_at_risk"
@@ -200,6 +201,7 @@ class Rule(_Strict):
     owner_team: str = ""
     sla_hours: float | None = Field(default=None, gt=0)
     capacity: int | None = Field(default=None, ge=0)  # per action (rules sharing an action share the pool)
+    cost: float = Field(default=0.0, ge=0)  # per customer acted on, in the currency of `value` (learn, priority)
     work_order: bool | None = None  # default: strategy in WORK_ORDER_STRATEGIES
     priority_by: str | None = None  # numeric column overriding the playbook's priority method for this rule
     description: str = ""

@@ -44,24 +44,40 @@ PLAYBOOK_KEY = "playbook file (strategy.playbook in the config)"
 
 
 # --------------------------------------------------------------------------------------------- applying the playbook
+UPLIFT_PREFIX = "uplift_"  # per-customer predicted uplift of each strategy (the bundle's uplift models)
+
+
+def expected_uplift(scored: pd.DataFrame, playbook: Playbook, rule_idx: np.ndarray) -> np.ndarray:
+    """Churn reduction expected from each row's action: the customer's own prediction (`uplift_<strategy>`
+    columns) where the bundle has an uplift model for the strategy, else the playbook's measured table."""
+    spec = playbook.priority
+    strategies = np.asarray([r.strategy for r in playbook.rules])[rule_idx]
+    segments = scored["segment"].astype("str").to_numpy() if "segment" in scored.columns else None
+    uplift = np.full(len(scored), spec.default_uplift)
+    for key, u in sorted(spec.uplift.items(), key=lambda kv: "|" in kv[0]):  # specific keys override
+        strat, _, seg = key.partition("|")
+        hit = strategies == strat
+        if seg:
+            hit &= segments == seg if segments is not None else False
+        uplift[hit] = u
+    for strat in np.unique(strategies):
+        if f"{UPLIFT_PREFIX}{strat}" in scored.columns:
+            hit = strategies == strat
+            uplift[hit] = scored[f"{UPLIFT_PREFIX}{strat}"].to_numpy(dtype=float)[hit]
+    return uplift
+
+
 def priority_scores(scored: pd.DataFrame, playbook: Playbook, rule_idx: np.ndarray) -> np.ndarray:
-    """Priority per row: the playbook's method (value at risk by default), per-rule `priority_by` overrides."""
+    """Priority per row: the playbook's method (value at risk by default; expected_uplift: uplift x value - cost),
+    per-rule `priority_by` overrides."""
     spec = playbook.priority
     needed = "value" if spec.method == "expected_uplift" else spec.method
     if needed not in scored.columns:
         raise ConfigError(f"playbook '{playbook.name}': priority method '{spec.method}' needs the column "
                           f"'{needed}', which the scored data lacks (is the churn model enabled?)")
     if spec.method == "expected_uplift":
-        strategies = np.asarray([r.strategy for r in playbook.rules])[rule_idx]
-        segments = scored["segment"].astype("str").to_numpy() if "segment" in scored.columns else None
-        uplift = np.full(len(scored), spec.default_uplift)
-        for key, u in sorted(spec.uplift.items(), key=lambda kv: "|" in kv[0]):  # specific keys override
-            strat, _, seg = key.partition("|")
-            hit = strategies == strat
-            if seg:
-                hit &= segments == seg if segments is not None else False
-            uplift[hit] = u
-        priority = uplift * scored["value"].to_numpy(dtype=float)
+        cost = np.asarray([r.cost for r in playbook.rules], dtype=float)[rule_idx]
+        priority = expected_uplift(scored, playbook, rule_idx) * scored["value"].to_numpy(dtype=float) - cost
     else:
         priority = scored[spec.method].to_numpy(dtype=float).copy()
     for i, rule in enumerate(playbook.rules):
@@ -107,6 +123,8 @@ def apply_playbook(scored: pd.DataFrame, playbook: Playbook, capacity: bool = Tr
         "sla_hours": np.asarray([np.nan if r.sla_hours is None else r.sla_hours for r in rules])[idx],
         "priority": priority_scores(frame, playbook, idx),
     }, index=scored.index)
+    if playbook.priority.method == "expected_uplift":
+        out.insert(len(out.columns) - 1, "expected_uplift", expected_uplift(frame, playbook, idx))
     caps = playbook.capacities()
     if capacity and caps:
         action_codes = out["action"].cat.codes.to_numpy()
@@ -169,9 +187,9 @@ class ActionStage:
         """scored + risk_band, value_band, segment (+ segment_class) + playbook columns without capacity."""
         seg = self.segmenter.assign(scored)
         frame = pd.concat([scored.drop(columns=[c for c in seg.columns if c in scored.columns]), seg], axis=1)
-        if self.playbook is None:
-            return frame
-        return pd.concat([frame, apply_playbook(frame, self.playbook, capacity=False)], axis=1)
+        if self.playbook is not None:
+            frame = pd.concat([frame, apply_playbook(frame, self.playbook, capacity=False)], axis=1)
+        return frame.drop(columns=[c for c in frame.columns if c.startswith(UPLIFT_PREFIX)])
 
 
 class CapacityQueue:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from cxpredict.analyst import appendix, sections
+from cxpredict.analyst.campaign import section_campaign
 from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BUILDERS = {
     "summary": ("Summary", None),
     **sections.BUILDERS,
+    "campaign": ("Campaign results: what worked, what to retire", section_campaign),
     **appendix.BUILDERS,
 }
 SECTIONS = tuple((key, title) for key, (title, _) in BUILDERS.items())

@@ -209,6 +209,9 @@ def score(
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
     )] = False,
+    campaign_id: Annotated[Optional[str], typer.Option(
+        "--campaign-id", help="Campaign the control groups are drawn for [strategy.holdout.campaign_id, else "
+                              "<name>-<as_of>].")] = None,
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = None,
@@ -244,13 +247,51 @@ def score(
         origin = {"mlflow": run_origin(cfg)}
         if registered:  # the fetched folder is temporary: the manifest names the registered version instead
             origin["bundle"] = {"path": None, "model": describe_model(model, tracking_uri, cfg)}
-        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, fmt=fmt, origin=origin)
+        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, fmt=fmt, origin=origin,
+                            campaign_id=campaign_id)
         log_score_outputs(result.manifest, result.manifest_path, result.sample)
     _done("score.finished", started, f"scored {result.rows} rows into {result.path}", rows=result.rows,
           rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
           manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
           drift=(result.manifest.get("drift") or {}).get("status"))
     typer.echo(str(result.path))
+
+
+@app.command()
+def learn(
+    config: ConfigArg,
+    results: Annotated[Path, typer.Option("--results", help="Campaign results file (.csv or .parquet).")],
+    model: Annotated[Path, typer.Option("--model", help="The model bundle the campaign was scored with.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for effects, verdicts, the reviewed playbook and the "
+                                                    "bundle extended with uplift models.")],
+    assignments: Annotated[Optional[Path], typer.Option(
+        "--assignments", help="Assignment log that `score` wrote [campaign.assignments].")] = None,
+    feed_answers: Annotated[Optional[str], typer.Option(
+        "--feed-answers", help="none, control or all: campaign survey answers written to survey_next.csv for the "
+                               "next training round [campaign.feed_answers].")] = None,
+    set_: SetOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    no_tracking: NoTrackingOpt = False,
+) -> None:
+    """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work,
+    and write a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
+    cfg = _load(config, set_)
+    if feed_answers not in (None, "none", "control", "all"):
+        from cxpredict.errors import ConfigError
+
+        raise ConfigError(f"--feed-answers must be none, control or all, got '{feed_answers}'")
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.io.outputs import terminate_gracefully
+    from cxpredict.io.run_log import log_learn_outputs
+    from cxpredict.workflows.learn import learn as run_learn
+
+    bundle = load_bundle(model)
+    with terminate_gracefully(), _tracked(cfg, "learn", tracking_uri, no_tracking):
+        result = run_learn(cfg, bundle, results, assignments, out, feed_answers=feed_answers)
+        log_learn_outputs(result.manifest, result.paths)
+    for r in result.verdicts[result.verdicts["level"] == "strategy"].itertuples():
+        typer.echo(f"{r.strategy:<12} {r.verdict:<13} {r.evidence}")
+    typer.echo(str(result.paths["reviewed_playbook"]))
 
 
 @app.command()
@@ -287,6 +328,8 @@ def demo(
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="Config to run instead of the packaged demo config (its data.dir gets the tables).")] = None,
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
+    two_rounds: Annotated[bool, typer.Option(
+        "--two-rounds/--one-round", help="Also simulate the campaign, learn from it and score a second round.")] = True,
     set_: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
     tracking_uri: TrackingUriOpt = None,
@@ -296,6 +339,9 @@ def demo(
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
     Runs from any folder with the config shipped in the package (tables into --data, outputs into --out).
+    With two rounds (the default): round 1's control groups and simulated results (planted effects) go through
+    `learn`, and round 2 scores with the reviewed playbook and the uplift models; the changes are printed.
+
     Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
     models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
     README for `mlflow ui`."""
@@ -323,10 +369,17 @@ def demo(
         scored = run_score(cfg, load_bundle(result.bundle_path), out / f"scored.{fmt}", fmt=fmt,
                            origin={"mlflow": run_origin(cfg)})
         log_score_outputs(scored.manifest, scored.manifest_path, scored.sample)
+        if two_rounds:  # simulated campaign results -> learn -> score with the reviewed playbook
+            from cxpredict.workflows.closed_loop import second_round
+
+            loop = second_round(cfg, tables, load_bundle(result.bundle_path), scored, out)
+            log_artifact(loop.learned.paths["reviewed_playbook"], "playbook")
         report = write_report(out, out / "report.html")
         log_artifact(report)
     _done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
           rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
+    if two_rounds:
+        typer.echo(loop.describe())
     typer.echo(f"report:       {report}  (open it in a browser)")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")

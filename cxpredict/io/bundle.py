@@ -23,6 +23,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ COMPONENTS: dict[str, str] = {
     "response": "cxpredict.models.response:ResponsePropensity",
     "churn": "cxpredict.models.churn:ChurnClassifier",
     "reasons": "cxpredict.models.reasons:ReasonClassifier",
+    "uplift": "cxpredict.models.uplift:UpliftModels",  # added by `cxpredict learn` (extend_bundle)
 }
 
 
@@ -168,13 +170,40 @@ def save_bundle(
             "components": sorted(["nps", *[n for n, c in (components or {}).items() if c is not None]]),
             "content_hash": content_hash(tmp),
         }
-        metadata = json.dumps(info, indent=2).encode("utf-8")
-        (tmp / BUNDLE_FILE).write_bytes(metadata)
-        key = bundle_key()
-        if key is not None:
-            (tmp / SIGNATURE_FILE).write_text(signature(metadata, key), encoding="utf-8")
+        _write_metadata(tmp, path, info)
+    return path
+
+
+def _write_metadata(tmp: Path, path: Path, info: dict[str, Any]) -> None:
+    """bundle.json, and bundle.sig when CXPREDICT_BUNDLE_KEY is set (the last files of a bundle)."""
+    metadata = json.dumps(info, indent=2).encode("utf-8")
+    (tmp / BUNDLE_FILE).write_bytes(metadata)
+    key = bundle_key()
+    if key is not None:
+        (tmp / SIGNATURE_FILE).write_text(signature(metadata, key), encoding="utf-8")
     log.info("bundle %s written, %s", path, f"signed with {KEY_ENV}" if key is not None else
              f"unsigned ({KEY_ENV} not set)")
+
+
+def extend_bundle(source: Bundle, path: str | Path, components: dict[str, Any], provenance: dict[str, Any]) -> Path:
+    """A new bundle at `path`: `source`'s files plus `components` (each saved by its own `save`), re-hashed, with
+    the source's content hash and `provenance` recorded; the source bundle is left as it was."""
+    path = Path(path)
+    if path.resolve() == Path(source.path).resolve():
+        raise ConfigError(f"{path}: the extended bundle must go to a new folder, not over its source bundle")
+    with atomic_dir(path) as tmp, output_errors(path):
+        for file in Path(source.path).rglob("*"):
+            rel = file.relative_to(source.path)
+            if file.is_file() and rel.as_posix() not in UNHASHED and rel.parts[0] not in components:
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, tmp / rel)
+        with _library_writes(path):
+            for name, component in components.items():
+                component.save(tmp / name)
+        info = {**source.info, "components": sorted({*source.info.get("components", []), *components}),
+                "parent_content_hash": source.content_hash, **provenance}
+        info["content_hash"] = content_hash(tmp)
+        _write_metadata(tmp, path, info)
     return path
 
 

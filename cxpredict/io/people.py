@@ -44,7 +44,8 @@ def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: People
     if playbook is not None and "rule" in out.columns:
         raises = out["rule"].astype("str").isin(_work_order_rules(playbook)).to_numpy()
         deferred = out["deferred"].fillna(False).astype(bool).to_numpy() if "deferred" in out.columns else False
-        out["to_contact"] = raises & ~deferred
+        control = out["group"].astype("str").eq("control").to_numpy() if "group" in out.columns else False
+        out["to_contact"] = raises & ~deferred & ~control  # control customers are the measurement: never contacted
     return out[scored_columns(out)]
 
 
@@ -127,6 +128,8 @@ def work_orders(scored: pd.DataFrame, playbook: Playbook, style: PeopleStyle | N
     priority), deferred last. `deferred` is kept so callers can split the file."""
     style = style or PeopleStyle()
     rows = scored[scored["rule"].astype("str").isin(_work_order_rules(playbook))]
+    if "group" in rows.columns:  # control customers are the measurement: nobody may act on them
+        rows = rows[rows["group"].astype("str") != "control"]
     if "customer_id" not in rows.columns:
         rows = rows.reset_index()
     out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str")}, index=rows.index)

@@ -130,3 +130,20 @@ def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path, sa
             path = Path(tmp) / "scored_sample.csv"
             sample.head(SAMPLE_ROWS).to_csv(path, index=False, encoding="utf-8-sig")
             log_artifact(path, "scoring")
+
+
+def log_learn_outputs(manifest: Mapping[str, Any], paths: Mapping[str, str | Path]) -> None:
+    """After `learn`: verdict counts and effect areas as metrics, the reviewed playbook and tables as artifacts."""
+    if active_run_id() is None:
+        return
+    summary = manifest.get("summary") or {}
+    verdicts = list((summary.get("verdicts") or {}).values())
+    log_metrics({"learn": {"customers": summary.get("customers"), "retired": verdicts.count("retire"),
+                           "kept": verdicts.count("keep"), "keep_testing": verdicts.count("keep testing"),
+                           "auuc_excess": {a["strategy"]: a.get("excess") for a in summary.get("auuc", [])}}})
+    log_tags({"cxpredict.learn.retired_segments": ", ".join(summary.get("retired_segments", []))[:5000]})
+    log_files([p for k, p in paths.items() if k != "reviewed_playbook"], "learn")
+    log_artifact(paths["reviewed_playbook"], "playbook")
+    bundle = (manifest.get("bundle") or {}).get("extended")
+    if bundle:
+        log_artifact(bundle, "bundle")  # the bundle with its uplift models, to score the next round with

@@ -52,6 +52,9 @@ def _first(root: Path, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
+LEARN_TABLES = ("effects", "verdicts", "qini", "auuc", "targeting", "campaign_return")
+
+
 @dataclass
 class RunFiles:
     """Everything the report can use; any piece may be None."""
@@ -69,6 +72,7 @@ class RunFiles:
     scored: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier runs' manifests, oldest first
+    campaign: dict[str, Any] | None = None  # `learn` outputs: learn.json + its tables (name -> DataFrame)
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -112,6 +116,12 @@ def find_run_files(root: str | Path) -> RunFiles:
             run.manifest = manifest
             _scoring_files(run, candidate.parent)
             break
+    learned = _first(root, "learn.json")
+    if learned is not None and (manifest := _json(learned)) and manifest.get("kind") == "learn":
+        tables = {name: read_table(learned.parent / f"{name}.csv") for name in LEARN_TABLES
+                  if (learned.parent / f"{name}.csv").is_file()}
+        run.campaign = {"manifest": manifest, **tables}
+        run.sources["campaign"] = str(learned.parent)
     for name in ("kda_global", "kda_what_if", "kda_segments"):
         if name not in run.tables:
             _table(run, name, _first(root, f"{name}.csv"))

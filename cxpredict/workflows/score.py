@@ -18,6 +18,7 @@ drift thresholds) come from the scoring config, so a playbook can change without
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -28,13 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.sources import ScoringSource, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage, DriverTotals
 from cxpredict.io.bundle import Bundle
-from cxpredict.io.outputs import StagedOutputs, write_json
+from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
@@ -109,6 +111,8 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     pred = bundle.nps.predict_frame(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
+    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
+        out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
     if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
         out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
@@ -120,6 +124,7 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
 
 
 MANIFEST_NAME = "manifest.json"
+ASSIGNMENTS_NAME = "assignments"  # the assignment log, beside the scored file in its format
 HISTORY_DIR = "history"  # a copy of every run's manifest: the report's trend across runs
 SAMPLE_ROWS = 1000
 
@@ -127,7 +132,7 @@ SAMPLE_ROWS = 1000
 class _Counts:
     """Rows per predicted / observed class, strategy and segment, for the manifest."""
 
-    COLUMNS = ("predicted_class", "observed_class", "strategy", "risk_band")
+    COLUMNS = ("predicted_class", "observed_class", "strategy", "risk_band", "group")
 
     def __init__(self) -> None:
         self.by: dict[str, Counter[str]] = {c: Counter() for c in self.COLUMNS}
@@ -151,7 +156,7 @@ def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
 
 
 def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False, fmt: str | None = None,
-          origin: dict[str, Any] | None = None) -> ScoreResult:
+          origin: dict[str, Any] | None = None, campaign_id: str | None = None) -> ScoreResult:
     """Score the population into `out` (.csv, .xlsx or .parquet; `fmt` or outputs.format must agree with its
     extension); manifest.json, work_orders(_deferred), segment_summary and columns.csv beside it. `origin` (from
     the CLI: the MLflow run, the registered model version) is recorded in the manifest.
@@ -159,7 +164,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     Streams batches (memory bounded by scoring.batch_size with data.population), and publishes every file at once
     only when all are complete. Schema problems raise InputError before anything is written (exit 2). With
     `fail_on_drift`, drift beyond scoring.drift raises DriftError (exit 3) AFTER the complete outputs are
-    published: the manifest says why, and a scheduler's next task does not run on them.
+    published: the manifest says why, and a scheduler's next task does not run on them. With a playbook, control
+    groups (strategy.holdout) are drawn for `campaign_id` and the assignment log is published with the rest.
     """
     out = Path(out)
     started = time.perf_counter()
@@ -183,6 +189,11 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     style = PeopleStyle.from_config(cfg, fmt)
     people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
+    campaign_id = campaign_id or default_campaign_id(cfg)
+    holdout = ControlGroups(actions.playbook, cfg.strategy.holdout, campaign_id)
+    # the log is for machines: Parquet beside a Parquet scored file, else CSV
+    assignments_path = out.with_name(f"{ASSIGNMENTS_NAME}.{'parquet' if out.suffix.lower() == '.parquet' else 'csv'}")
+    assigned_at = assignment_date(cfg)
     with StagedOutputs() as staged:
         queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
         with progress_bar(source.total_rows, "scoring", "rows") as advance:
@@ -194,22 +205,27 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                         scored["stated_reasons"] = batch.stated.to_numpy()
                 with timer("spool"):
                     queue.add(scored)
+                    holdout.add(scored)
                 advance(len(scored))
+        log_writer = TableWriter(assignments_path, staged=staged) if holdout.active else None
         sample = None
-        with timer("write"), style.writer(out, staged=staged) as writer:
+        with timer("write"), style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
             for final in queue.batches():
+                final = holdout.assign(final)
                 counts.add(final)
                 people.add(final)
                 finished = finish_scored(final, actions.playbook, style)
                 sample = finished.head(SAMPLE_ROWS) if sample is None else sample
                 writer.write(finished)
+                if log_writer is not None:
+                    log_writer.write(assignment_rows(final, campaign_id, assigned_at))
         with timer("people_outputs"):
             people_paths = people.write(out.parent, staged=staged)
             if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
                 people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
-        outputs = {"scored": out, **people_paths}
+        outputs = {"scored": out, **people_paths, **({"assignments": assignments_path} if log_writer else {})}
         total = time.perf_counter() - started
         manifest = run_manifest(
             "score",
@@ -238,6 +254,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             work_orders=people.queue(),
             drift=drift,
             drivers=totals.summary() if totals is not None else None,
+            campaign={"campaign_id": campaign_id, "holdout": cfg.strategy.holdout.model_dump(),
+                      "assigned_at": assigned_at, "assigned": log_writer.rows} if log_writer else None,
             warnings=warnings + drift["notes"],
             timings={**timer.seconds, "total": round(total, 3)},
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),

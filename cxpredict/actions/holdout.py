@@ -1,0 +1,124 @@
+"""Randomised control groups at scoring time, and the assignment log that campaign learning joins results to.
+
+Why this shape:
+- A control customer is chosen by a hash of (campaign ID, customer ID), not by a random generator: the same
+  customer gets the same group on every rerun of the same campaign, on any machine, batch order or batch size,
+  and anyone can re-derive the assignment from the log's two keys. Assignment ignores every covariate, so the
+  propensity is a known design constant (per rule) and learning never has to estimate it.
+- Control customers keep their would-be rule, action and priority (`group = control`) so treated and control
+  customers are described by the same columns; they never reach work orders (io/people.py).
+- Capacity is settled BEFORE groups, over all customers (controls included), so `deferred` does not depend on
+  the group and "served" treated customers have exchangeable "would-be served" controls. The price is that
+  `share` of each capacity stays unused: that is the cost of measuring.
+- A small rule would get too few controls to measure anything, so each rule gets at least `min_per_rule`
+  controls (never more than half the rule): the customers with the smallest hash values, a superset of the
+  share-based ones. That needs every row of the rule, so groups are settled after the last batch, like capacity.
+- Rules whose strategy is `no-action` have nothing to withhold: no group, not in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from cxpredict.actions.playbook import Playbook
+from cxpredict.config import Config, HoldoutConfig
+
+TREATED, CONTROL = "treated", "control"
+GROUPS = (TREATED, CONTROL)
+NO_ACTION = "no-action"
+# model outputs recorded at assignment time: pre-treatment covariates for effects, targeting and uplift models
+SNAPSHOT_COLUMNS = ("segment", "risk_band", "predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")
+ASSIGNMENT_COLUMNS = ("customer_id", "campaign_id", "rule", "strategy", "action", "group", "priority", "deferred",
+                      *SNAPSHOT_COLUMNS, "assigned_at")
+
+
+def assignment_date(cfg: Config) -> str:
+    """The date assignments are made for: data.as_of (so reruns write identical logs), else today."""
+    return cfg.data.as_of or date.today().isoformat()
+
+
+def default_campaign_id(cfg: Config) -> str:
+    """`strategy.holdout.campaign_id`, else `<config name>-<data.as_of or today>`."""
+    return cfg.strategy.holdout.campaign_id or f"{cfg.name}-{assignment_date(cfg)}"
+
+
+def hash_unit(customer_ids, campaign_id: str) -> np.ndarray:
+    """A uniform number in [0, 1) per customer from blake2b(campaign_id, customer_id): stable everywhere."""
+    salt = campaign_id.encode("utf-8") + b"\x00"
+    out = np.empty(len(customer_ids), dtype=np.float64)
+    for i, cid in enumerate(customer_ids):
+        digest = hashlib.blake2b(salt + str(cid).encode("utf-8"), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "big") / 2.0**64
+    return out
+
+
+def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray, share: float,
+                 min_per_rule: int) -> np.ndarray:
+    """True for control customers: hash value below `share`, topped up per rule to `min_per_rule` (at most half
+    the rule) with the next-smallest hash values. `eligible[code]` says whether a rule can have controls."""
+    control = np.zeros(len(unit), dtype=bool)
+    if share <= 0 or not len(unit):
+        return control
+    for code in np.unique(rule_codes):
+        if code < 0 or not eligible[code]:
+            continue
+        rows = np.flatnonzero(rule_codes == code)
+        k = max(int((unit[rows] < share).sum()), min(min_per_rule, len(rows) // 2))
+        control[rows[np.argsort(unit[rows], kind="stable")[:k]]] = True
+    return control
+
+
+class ControlGroups:
+    """Groups over a population scored in batches: `add` each batch (in order), then `assign` them back in the
+    same order; the first `assign` settles the per-rule minimum over all rows."""
+
+    def __init__(self, playbook: Playbook | None, holdout: HoldoutConfig, campaign_id: str):
+        self.playbook, self.holdout, self.campaign_id = playbook, holdout, campaign_id
+        self.names = [r.name for r in playbook.rules] if playbook is not None else []
+        self.eligible = np.array([r.strategy != NO_ACTION for r in playbook.rules]) if playbook is not None else None
+        self._units: list[np.ndarray] = []
+        self._codes: list[np.ndarray] = []
+        self._control: np.ndarray | None = None
+        self._offset = 0
+
+    @property
+    def active(self) -> bool:
+        return self.playbook is not None
+
+    def add(self, acted: pd.DataFrame) -> None:
+        if not self.active:
+            return
+        self._units.append(hash_unit(acted["customer_id"].astype("str").tolist(), self.campaign_id))
+        self._codes.append(pd.Index(self.names).get_indexer(acted["rule"].astype("str")))
+
+    def assign(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The batch with `group` (treated / control; empty for no-action rules)."""
+        if not self.active:
+            return batch
+        if self._control is None:
+            codes = np.concatenate(self._codes) if self._codes else np.zeros(0, dtype=int)
+            units = np.concatenate(self._units) if self._units else np.zeros(0)
+            self._control = control_mask(units, codes, self.eligible, self.holdout.share, self.holdout.min_per_rule)
+            self._acting = np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
+        rows = slice(self._offset, self._offset + len(batch))
+        self._offset += len(batch)
+        group = np.where(self._control[rows], CONTROL, TREATED).astype(object)
+        group[~self._acting[rows]] = None
+        out = batch.copy(deep=False)
+        out["group"] = pd.array(group, dtype="str")
+        return out
+
+
+def assignment_rows(batch: pd.DataFrame, campaign_id: str, assigned_at: str) -> pd.DataFrame:
+    """The assignment-log rows of a batch with groups: customers whose rule has an action (either group)."""
+    rows = batch[batch["group"].notna()] if "group" in batch.columns else batch.iloc[:0]
+    out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str"),
+                        "campaign_id": pd.array([campaign_id] * len(rows), dtype="str")}, index=rows.index)
+    for col in ASSIGNMENT_COLUMNS[2:-1]:
+        out[col] = rows[col] if col in rows.columns else np.nan
+    out["assigned_at"] = pd.array([assigned_at] * len(rows), dtype="str")
+    return out.reset_index(drop=True)

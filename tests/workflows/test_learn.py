@@ -1,0 +1,116 @@
+"""`cxpredict learn` end to end on the demo fixture: score with control groups, simulated results, learn, score
+again with the reviewed playbook and the extended bundle; bad result files exit 2 and write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.analyst.report import write_report
+from cxpredict.cli.app import main
+from cxpredict.config import load_config
+from cxpredict.data.synthetic import generate
+from cxpredict.data.synthetic_campaign import simulate_results
+
+
+@pytest.fixture(scope="module")
+def round_one(fast_demo_config_path, trained_bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("round1") / "scored.csv"
+    assert main(["score", str(fast_demo_config_path), "--model", str(trained_bundle), "--out", str(out),
+                 "--no-tracking", "--campaign-id", "spring"]) == 0
+    log = pd.read_csv(out.with_name("assignments.csv"), encoding="utf-8-sig")
+    data = generate(n_customers=5_000, seed=0, response_rate=0.15)  # the fixture's customers (same seed)
+    results = simulate_results(data, log, seed=3).results
+    # plant an unmistakably harmful upsell: every treated upsell customer churns
+    upsell = (results["strategy"] == "upsell") & (results["group"] == "treated")
+    results.loc[upsell, "churned"] = 1
+    path = out.with_name("results.csv")
+    results.to_csv(path, index=False)
+    return out, path
+
+
+def _learn(config: Path, bundle: Path, results: Path, assignments: Path, out: Path, *extra: str) -> int:
+    return main(["learn", str(config), "--results", str(results), "--model", str(bundle), "--assignments",
+                 str(assignments), "--out", str(out), "--no-tracking", *extra])
+
+
+def test_score_writes_control_groups_that_never_reach_work_orders(round_one):
+    scored_path, _ = round_one
+    scored = pd.read_csv(scored_path, encoding="utf-8-sig")
+    orders = pd.read_csv(scored_path.with_name("work_orders.csv"), encoding="utf-8-sig")
+    control = set(scored.loc[scored["group"] == "control", "customer_id"])
+    assert control and not control & set(orders["customer_id"])
+    manifest = json.loads(scored_path.with_name("manifest.json").read_text())
+    assert manifest["campaign"]["campaign_id"] == "spring" and "assignments" in manifest["outputs"]
+
+
+def test_learn_retires_the_harmful_action_and_the_reviewed_playbook_checks(round_one, fast_demo_config_path,
+                                                                          trained_bundle, tmp_path):
+    scored_path, results = round_one
+    playbook = fast_demo_config_path.with_name("playbook.yaml")
+    before = playbook.read_bytes()
+    out = tmp_path / "learn"
+    assert _learn(fast_demo_config_path, trained_bundle, results, scored_path.with_name("assignments.csv"), out,
+                  "--feed-answers", "control") == 0
+    assert playbook.read_bytes() == before  # the user's playbook is never edited
+    # only control customers' campaign answers join the next training round (treated answers reflect the action)
+    survey = pd.read_csv(out / "survey_next.csv", encoding="utf-8-sig")
+    campaign = pd.read_csv(results)
+    answered = campaign[campaign["new_score"].notna()].set_index("customer_id")
+    fed = answered.index.intersection(survey["customer_id"][survey["answered_at"] == "2026-10-31"])
+    assert len(fed) and (answered.loc[fed, "group"] == "control").all()
+    verdicts = pd.read_csv(out / "verdicts.csv", encoding="utf-8-sig")
+    upsell = verdicts[(verdicts["level"] == "strategy") & (verdicts["strategy"] == "upsell")].iloc[0]
+    assert upsell["verdict"] == "retire" and "harms" in upsell["evidence"]
+    reviewed = out / "playbook.reviewed.yaml"
+    assert main(["playbook", "check", str(reviewed), "--scored", str(scored_path)]) == 0
+    assert "Retired: Upgrade offer" in reviewed.read_text() and "+  method: expected_uplift" in \
+        (out / "playbook.diff").read_text()
+    manifest = json.loads((out / "learn.json").read_text())
+    assert manifest["kind"] == "learn" and (out / "model" / "uplift" / "uplift.json").is_file()
+    html = write_report(out, tmp_path / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="campaign">'):]
+    section = section[:section.index("</section>")]
+    assert section.count("<img") == 3 and "retire" in section and "Return on the whole campaign budget" in section
+    # round 2: the extended bundle ranks by expected uplift x value - cost; upsell customers get no action
+    again = tmp_path / "round2" / "scored.csv"
+    assert main(["score", str(fast_demo_config_path), "--model", str(out / "model"), "--out", str(again),
+                 "--no-tracking", "--set", f"strategy.playbook={reviewed}"]) == 0
+    second = pd.read_csv(again, encoding="utf-8-sig")
+    assert "upsell" not in set(second["strategy"]) and second["expected_uplift"].notna().all()
+
+
+@pytest.mark.parametrize("damage", ["bad_group", "bad_churn", "missing_outcomes"])
+def test_bad_result_files_exit_2_and_write_nothing(round_one, fast_demo_config_path, trained_bundle, tmp_path,
+                                                   damage):
+    scored_path, results = round_one
+    frame = pd.read_csv(results)
+    if damage == "bad_group":
+        frame.loc[3, "group"] = "holdout"
+    elif damage == "bad_churn":
+        frame["churned"] = frame["churned"].astype(float)
+        frame.loc[5, "churned"] = 0.5
+    else:
+        frame = frame.drop(columns=["churned", "converted", "revenue", "new_score"])
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    out = tmp_path / "learn"
+    assert _learn(fast_demo_config_path, trained_bundle, bad, scored_path.with_name("assignments.csv"), out) == 2
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_assignment_is_the_same_on_a_rerun(round_one, fast_demo_config_path, trained_bundle, tmp_path):
+    scored_path, _ = round_one
+    again = tmp_path / "scored.csv"
+    assert main(["score", str(fast_demo_config_path), "--model", str(trained_bundle), "--out", str(again),
+                 "--no-tracking", "--campaign-id", "spring", "--set", "scoring.batch_size=900"]) == 0
+    first = pd.read_csv(scored_path.with_name("assignments.csv"), encoding="utf-8-sig")
+    second = pd.read_csv(again.with_name("assignments.csv"), encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(first, second)
+    share = (first["group"] == "control").mean()
+    wanted = load_config(fast_demo_config_path).strategy.holdout.share
+    assert wanted - 0.03 < share < wanted + 0.06 and np.isfinite(share)  # the share, plus small rules' minimum
