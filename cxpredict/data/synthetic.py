@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxpredict.config import CLASSES, Scale
+from cxpredict.data import synthetic_text
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import nps_from_scores, score_to_class
 
@@ -98,6 +99,7 @@ class SyntheticCX:
     driver_groups: list[dict[str, Any]]
     as_of: str
     params: dict[str, Any] = field(default_factory=dict)  # the generate() arguments
+    text_truth: dict[str, np.ndarray] = field(default_factory=dict)  # planted topic per ticket note (text=...)
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers of the planted truth (written to truth.json)."""
@@ -332,12 +334,15 @@ def _comment_index(rng: np.random.Generator, lead: np.ndarray) -> np.ndarray:
 
 # --- generate ----------------------------------------
 def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.10,
-             answer_dependent_response: float = 0.0, churn_horizon_days: int = 90) -> SyntheticCX:
+             answer_dependent_response: float = 0.0, churn_horizon_days: int = 90, text: str | None = None,
+             text_signal: float = 1.0) -> SyntheticCX:
     """The seven CX tables and the planted truth for `n_customers` customers (deterministic per seed).
 
     `response_rate`: expected share who answer (an intercept is solved for it). `answer_dependent_response`:
     log-odds of answering per 2.5 points of the customer's own score (> 0: unhappy customers answer less).
     `churn_horizon_days`: the outcome window after `as_of` (constant hazard, 20% per 90 days).
+    `text` ("en", "zh" or "mixed"): comments and ticket notes in that language (synthetic_text.py), with a hidden
+    text-only driver scaled by `text_signal` (0: the negative control); None keeps the tables as they were.
     """
     if n_customers < 10:
         raise ConfigError(f"n_customers must be at least 10, got {n_customers}")
@@ -347,6 +352,10 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
         raise ConfigError(f"answer_dependent_response must be a finite number, got {answer_dependent_response}")
     if churn_horizon_days < 1:
         raise ConfigError(f"churn_horizon_days must be at least 1, got {churn_horizon_days}")
+    if text is not None and text not in synthetic_text.TEXT_MODES:
+        raise ConfigError(f"text must be one of {list(synthetic_text.TEXT_MODES)} or None, got {text!r}")
+    if not (np.isfinite(text_signal) and text_signal >= 0):
+        raise ConfigError(f"text_signal must be a finite number >= 0, got {text_signal}")
     rng, n, as_of = np.random.default_rng(seed), n_customers, np.datetime64(AS_OF, "D")
     c = _customers(rng, n)
     p = _problems(rng, c)
@@ -358,6 +367,12 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     f = _contributions(c, x)
     centred = f - f.mean(axis=0)
     latent = BASE + f.sum(axis=1)
+    if text:  # its own random stream: without text the tables are exactly as before
+        text_rng = np.random.default_rng([seed, 16])
+        ticket_owner = tickets["owner"].to_numpy()
+        ticket_recent = (as_of - tickets["opened_at"].to_numpy(dtype="datetime64[D]")) < np.timedelta64(90, "D")
+        hidden = synthetic_text.hidden_issue(text_rng, ticket_owner, ticket_recent, n)
+        latent = latent - synthetic_text.HIDDEN_EFFECT * text_signal * hidden
     satisfaction = latent + rng.logistic(0.0, NOISE_SCALE, n)
     true_score = np.clip(np.floor(satisfaction + 0.5), 0, 10).astype(np.int64)
     true_class = score_to_class(true_score, NPS_SCALE)  # 0 detractor, 1 passive, 2 promoter
@@ -370,6 +385,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     all_ids = _ids(np.arange(1, n + n_orphans + 1), max(7, len(str(n + n_orphans))))  # the last n_orphans: absent
     tables = _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
                      churned, rng.integers(1, churn_horizon_days + 1, n))
+    text_truth = _add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden, n) \
+        if text else {}
     names = [g["name"] for g in DRIVER_GROUPS]
     top, two = np.argmin(centred, axis=1), np.partition(centred, 1, axis=1)
     truth = pd.DataFrame(
@@ -382,14 +399,15 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
          "latent": latent, "expected_score": _expected_score(latent), "true_score": true_score,
          "true_class": _take(CLASSES, true_class), "p_respond": p_respond, "responded": responded,
          "churn_prob": churn_prob, "churned": churned.astype(np.int64),
-         **{k: x[k] for k in (*ticket_agg, *order_agg)}},
+         **{k: x[k] for k in (*ticket_agg, *order_agg)}, **({"text_issue": hidden} if text else {})},
         index=pd.Index(_take(all_ids, np.arange(n)), name="customer_id"),
     )
     params = {"seed": seed, "n_customers": n, "response_rate": response_rate,
-              "answer_dependent_response": answer_dependent_response, "churn_horizon_days": churn_horizon_days}
+              "answer_dependent_response": answer_dependent_response, "churn_horizon_days": churn_horizon_days,
+              **({"text": text, "text_signal": text_signal} if text else {})}
     return SyntheticCX(tables=tables, truth=truth, true_population_nps=nps_from_scores(true_score, NPS_SCALE),
                        driver_groups=[dict(g, features=list(g["features"])) for g in DRIVER_GROUPS],
-                       as_of=AS_OF, params=params)
+                       as_of=AS_OF, params=params, text_truth=text_truth)
 
 
 def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
@@ -429,3 +447,21 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
                              "churned_at": _dates(as_of, -churn_days, missing=~churned)})
     return {"customers": customers, "usage": usage, "billing": billing, "tickets": tickets, "orders": orders,
             "survey": survey, "outcomes": outcomes}
+
+
+def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n) -> dict[str, np.ndarray]:
+    """Ticket notes (tickets.note) and bilingual comments (survey.comment replaced); the planted note topics."""
+    languages = synthetic_text.customer_languages(rng, n, mode)
+    mixed = mode == "mixed"
+    tickets, survey = tables["tickets"], tables["survey"]
+    notes, topics = synthetic_text.ticket_notes(rng, ticket_owner, ticket_recent, tickets["category"].to_numpy(),
+                                               saga, hidden, languages, mixed)
+    tickets["note"] = pd.array(notes, dtype="str")
+    position = survey["customer_id"].str.slice(1).astype("int64").to_numpy() - 1  # orphans lie beyond n
+    inside = position < n
+    who = np.where(inside, position, 0)
+    lang = np.where(inside, languages[who], synthetic_text.customer_languages(rng, len(position), mode))
+    survey["comment"] = pd.array(synthetic_text.comments(
+        rng, survey["reasons"], survey["score"].to_numpy(), NPS_SCALE.detractor_max, NPS_SCALE.promoter_min,
+        hidden[who] & inside, lang, mixed), dtype="str")
+    return {"note_topic": topics, "note_language": languages[ticket_owner], "customer_language": languages}

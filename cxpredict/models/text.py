@@ -53,6 +53,11 @@ def _matches(term: str, words: list[str]) -> bool:
     return any(part.startswith(w) or (len(w) > 1 and w in part) for part in term.split(" ") for w in words)
 
 
+def _unigrams(vectorizer: TfidfVectorizer) -> np.ndarray:
+    """Columns of single words: topics are word clusters; bigrams ('not working') serve the classifiers."""
+    return np.flatnonzero([" " not in t for t in vectorizer.get_feature_names_out()])
+
+
 def logit_to_dict(model: LogisticRegression) -> dict[str, Any]:
     return {"classes": model.classes_.tolist(), "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
             "C": model.C}
@@ -100,15 +105,23 @@ class TopicModel:
                 X = vec.fit_transform(docs)
             except ValueError:  # no term survives min_df/max_df: this language has no topics
                 continue
-            k = int(min(self.n_topics, X.shape[1] - 1, len(rows) // MIN_TEXTS_PER_TOPIC))
+            k = int(min(self.n_topics, len(rows) // MIN_TEXTS_PER_TOPIC))
             if k < 2:
                 continue
-            nmf = NMF(n_components=k, init="nndsvda", random_state=self.seed, max_iter=self.max_iter)
-            nmf.fit(X)
+            words = _unigrams(vec)
+            if len(words) <= k:
+                continue
+            nmf = self._nmf(k).fit(X[:, words])
             self.languages_.append(lang)
             self.vectorizers_[lang], self.nmf_[lang] = vec, nmf
         self._describe()
         return self
+
+    def _nmf(self, k: int) -> NMF:
+        """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
+        loss splits into single phrases."""
+        return NMF(n_components=k, init="nndsvda", beta_loss="kullback-leibler", solver="mu",
+                   random_state=self.seed, max_iter=self.max_iter)
 
     # ------------------------------------------------------------------ naming
     def _describe(self) -> None:
@@ -116,7 +129,7 @@ class TopicModel:
         labels = list(self.labels)
         self.topics_: list[dict[str, Any]] = []
         for lang in self.languages_:
-            terms = self.vectorizers_[lang].get_feature_names_out()
+            terms = self.vectorizers_[lang].get_feature_names_out()[_unigrams(self.vectorizers_[lang])]
             for k, row in enumerate(self.nmf_[lang].components_):
                 order = np.argsort(-row)
                 top = [str(terms[i]) for i in order[:TOP_TERMS]]
@@ -172,7 +185,8 @@ class TopicModel:
             k = self.nmf_[lang].n_components_
             rows = np.flatnonzero(languages == lang)
             if len(rows):
-                W[rows, col:col + k] = self.nmf_[lang].transform(X[rows][:, block])
+                words = _unigrams(self.vectorizers_[lang]) + block.start
+                W[rows, col:col + k] = self.nmf_[lang].transform(X[rows][:, words])
             col += k
         total = W.sum(axis=1, keepdims=True)
         return np.divide(W, total, out=np.zeros_like(W), where=total > 0)
@@ -209,7 +223,7 @@ class TopicModel:
             vec = _vectorizer(lang, 1, 1.0, None, vocabulary=vocab)
             vec.idf_ = np.asarray(saved["idf"], dtype=np.float64)
             components = np.load(directory / f"topics_{lang}.npy", allow_pickle=False)
-            nmf = NMF(n_components=len(components), init="nndsvda", random_state=model.seed, max_iter=model.max_iter)
+            nmf = model._nmf(len(components))
             nmf.components_, nmf.n_components_, nmf.n_features_in_ = components, len(components), components.shape[1]
             model.languages_.append(lang)
             model.vectorizers_[lang], model.nmf_[lang] = vec, nmf
