@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.analyst import plots
+from cxpredict.analyst.text import section_text
 from cxpredict.config import CLASSES
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
@@ -35,6 +36,7 @@ SECTIONS = (
     ("scores", "Predicted scores: silent customers vs respondents"),
     ("quality", "How good are the predictions?"),
     ("drivers", "What drives dissatisfaction"),
+    ("text", "What customers write"),
     ("segments", "Segments, strategies and value at risk"),
     ("warnings", "Warnings"),
 )
@@ -319,8 +321,8 @@ def section_warnings(run: RunFiles) -> str:
 
 
 BUILDERS = {"data": section_data, "population": section_population, "scores": section_scores,
-            "quality": section_quality, "drivers": section_drivers, "segments": section_segments,
-            "warnings": section_warnings}
+            "quality": section_quality, "drivers": section_drivers, "text": section_text,
+            "segments": section_segments, "warnings": section_warnings}
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;

@@ -80,12 +80,13 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     response_rate: Annotated[float, typer.Option(help="Expected share of survey respondents.")] = 0.10,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    text: Annotated[Optional[str], typer.Option(help="Write comments and ticket notes: en, zh or mixed.")] = None,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.synthetic_tables import write_tables
 
-    data = make(n_customers=customers, seed=seed, response_rate=response_rate)
+    data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
     paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
 
@@ -204,7 +205,7 @@ def demo(
 
     cfg = _load(config, set_)
     data_dir = cfg.resolve(cfg.data.dir)
-    data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
+    data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10, text="mixed" if cfg.text.active else None)
     write_tables(data, data_dir)
     log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report

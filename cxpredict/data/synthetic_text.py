@@ -23,6 +23,8 @@ HIDDEN_EFFECT = 2.5  # score points a staff problem costs at text_signal=1
 HIDDEN_SHARE = 0.35  # of the customers with a ticket in the last 90 days
 NOISE_TOPIC_SHARE = 0.10  # ticket notes about a random topic
 MIXED_TEXT_SHARE = 0.10  # in "mixed" mode: texts with a phrase in the other language
+MENTION_SHARE = 0.75  # a stated code after the first is written about in the comment
+OFF_CODE_SHARE = 0.10  # comments that also mention a topic the respondent did not state as a reason
 FILLER_SHARE = 0.3  # texts ending in a word or two that belong to no topic ("honestly", "谢谢")
 
 # A phrase is a subject and a predicate of one topic, freely combined: the topic's words co-occur across its texts
@@ -72,7 +74,7 @@ PHRASES: dict[str, dict[str, tuple[list[str], list[str]]]] = {
                                                      "could be better"]),
         "zh": (["总体", "服务", "一切"], ["一般般", "没什么特别", "还行吧", "可以更好"])},
     "praise": {
-        "en": (["the service", "the speed", "the shop team", "everything"],
+        "en": (["the service", "the speed", "the store team", "everything"],
                ["is great, thanks", "is excellent", "makes me very happy", "works perfectly"]),
         "zh": (["服务", "网速", "门店团队", "一切"], ["很好，谢谢", "非常棒", "让我很满意", "运行完美"])},
     "staff": {
@@ -89,6 +91,7 @@ PHRASES: dict[str, dict[str, tuple[list[str], list[str]]]] = {
                ["需要更新", "要修改", "请问怎么修改", "请重新发送", "想加一张副卡"])},
 }
 TOPICS = list(PHRASES)
+COMMENT_TOPICS = ["network", "coverage", "billing", "support", "delivery", "price", "usage"]
 FILLER = {"en": ["honestly", "please fix this", "again!!", "seriously", "thanks", "ok"],
           "zh": ["真的", "希望尽快解决", "！！", "说实话", "谢谢", "唉"]}
 JOIN = {"en": ", ", "zh": "，"}
@@ -148,7 +151,11 @@ def comments(rng: np.random.Generator, reasons: pd.Series, score: np.ndarray, de
     'other'), or praise / nothing without codes; `hidden` and `languages` per survey row."""
     out: list[str | None] = []
     for codes, s, h, lang in zip(reasons.fillna("").astype("str"), score, hidden, languages):
-        topics = [c if c in PHRASES else "other" for c in codes.split(";") if c]
+        stated = [c if c in PHRASES else "other" for c in codes.split(";") if c]
+        # the lead code is always written about, later ones often; sometimes an unstated topic slips in
+        topics = stated[:1] + [c for c in stated[1:] if rng.random() < MENTION_SHARE]
+        if topics and rng.random() < OFF_CODE_SHARE:
+            topics.append(COMMENT_TOPICS[int(rng.integers(len(COMMENT_TOPICS)))])
         if h and s <= detractor_max and rng.random() < 0.5:
             topics.append("staff")
         if topics:

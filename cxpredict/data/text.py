@@ -41,7 +41,10 @@ _SPACE = re.compile(r"\s+")
 _EN_WORD = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
 NEGATIONS = {"no", "not", "never", "nothing", "nobody", "none", "nor", "cannot", "without"}
-EN_STOP = frozenset(ENGLISH_STOP_WORDS - NEGATIONS) | {"s", "t", "don", "didn", "doesn", "isn", "wasn", "ve", "ll",
+# words of scikit-learn's stop list that carry the topic of a customer's complaint ("bill", "call", "amount")
+CONTENT_WORDS = {"amount", "bill", "call", "computer", "detail", "empty", "fill", "fire", "found", "full", "interest",
+                 "move", "name", "part", "serious", "system"}
+EN_STOP = frozenset(ENGLISH_STOP_WORDS - NEGATIONS - CONTENT_WORDS) | {"s", "t", "don", "didn", "doesn", "isn", "wasn", "ve", "ll",
                                                        "re", "m", "d", "im", "ive", "its"}
 # function words of written Chinese that carry no topic; negations (不, 没, 没有) are kept on purpose
 ZH_STOP = frozenset("的 了 是 我 你 他 她 它 我们 你们 他们 在 也 都 就 和 与 及 还 又 吧 啊 呢 吗 嘛 哦 呀 这 那 这个 那个 "
@@ -60,6 +63,8 @@ def normalise(text: str, max_chars: int | None = None) -> str:
 
 def detect_language(text: str) -> str:
     """'zh' when CJK characters dominate (see CJK_WEIGHT), else 'en'; for normalised (lower-case) text."""
+    if _CJK_CHAR.search(text) is None:  # the common case, decided without counting
+        return "en"
     return "zh" if CJK_WEIGHT * len(_CJK_CHAR.findall(text)) >= max(len(_LATIN.findall(text)), 1) else "en"
 
 
@@ -158,7 +163,7 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
     what = f"text column {col.column!r} of {col.table!r} (text.columns)"
     csv = table_kind(cfg.data_path(path)) == "csv"
     wanted = [key, col.column] + ([ts] if ts else [])
-    types = {key: "string", **({col.column: "binary"} if csv else {})}  # CSV: decode ourselves, value by value
+    types = {key: "string", **({col.column: "large_binary"} if csv else {})}  # CSV: decode ourselves, value by value
     frame = read_table(cfg.data_path(path), cfg.data.read, wanted, types, what=what)
     raw = frame[col.column]
     if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):

@@ -38,6 +38,7 @@ COMPONENTS: dict[str, str] = {
     "response": "cxpredict.models.response:ResponseModel",
     "churn": "cxpredict.models.churn:ChurnModel",
     "reasons": "cxpredict.models.reasons:ReasonModel",
+    "text": "cxpredict.models.text:TextModels",
 }
 
 

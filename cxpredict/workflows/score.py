@@ -35,6 +35,7 @@ from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
+from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage, text_drivers
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,12 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     TableWriter(out)  # an unknown extension is a ConfigError now, not after the scoring work
     timer = Timer()
     with timer("open"):
-        source = open_source(cfg, bundle.manifest)
+        text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
+        source = open_source(cfg, bundle.manifest, text.features if text else None)
         actions = ActionStage.from_bundle(bundle.path, cfg)
-        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers)
-    warnings = list(source.warnings)
+        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"),
+                                     text_drivers(cfg.drivers, text.models if text else None))
+    warnings = list(source.warnings) + (text.warnings if text else [])
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
                         f"{source.extra_columns[:20]}")
@@ -153,6 +156,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 with timer("score"):
                     scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
                                          drivers=drivers)
+                    if text is not None:  # respondents' comment reasons, by customer ID
+                        scored = text.outputs(scored)
                 with timer("checks"):
                     monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
@@ -167,6 +172,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
             if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
                 people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged))
+            if text is not None:  # topic shares of this run, beside the previous run's (report: rising topics)
+                write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
+                people_paths["text_topics"] = out.with_name(TOPICS_FILE)
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
         outputs = {"scored": out, **people_paths}

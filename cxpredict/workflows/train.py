@@ -33,6 +33,7 @@ from cxpredict.models.reasons import ReasonModel
 from cxpredict.models.response import ResponseModel
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
+from cxpredict.workflows.text import fit_text_stage, text_drivers
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,25 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         raise InputError(f"only {n_resp} survey respondents match the behaviour data; at least 50 are needed to train")
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
+    text = None
+    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
+        fitted = fit_text_stage(cfg, data)
+        if fitted is not None:
+            text, data = fitted
+            for warning in text.warnings:
+                log.warning(warning)
+    drivers_cfg = text_drivers(cfg.drivers, text.models if text else None)
     with timer("features"):
         manifest = FeatureManifest.fit(data.frame, cfg.features)
         X = manifest.transform(data.frame, source="training data")
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
-        DriverGroups.from_config(cfg.drivers, list(X.columns))
+        DriverGroups.from_config(drivers_cfg, list(X.columns))
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
-    components: dict[str, Any] = {}
+    components: dict[str, Any] = {"text": text.models} if text else {}
+    if text:
+        metrics["text"] = {"features": len(text.models.meta["feature_names"]), "counts": text.models.meta["counts"],
+                           "comment_reasons": text.models.meta["reasons"]}
 
     with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
         stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
@@ -100,11 +112,11 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
         reasons = None
         if cfg.drivers.enabled and data.reasons is not None:
-            reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
+            reasons = ReasonModel(drivers_cfg, cfg.seed).fit(X[respondents], data.reasons[respondents],
                                                              sample_weight=weights)
             components["reasons"] = reasons if reasons.codes_ else None
             metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, cfg.drivers)
+        driver_stage = DriverStage.create(nps, reasons, drivers_cfg)
         if driver_stage is not None:
             driver_stage.columns(X, outputs, data.frame)
             reports["kda"] = driver_stage.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
