@@ -114,7 +114,8 @@ def lift_case(text_signal: float, n_customers: int, seed: int) -> dict:
     return {"text_signal": text_signal, "customers": n_customers, "auc_without_text": without["auc"],
             "auc_with_text": with_text["auc"], "auc_lift_from_text": with_text["auc"] - without["auc"],
             "features_without": without["features"], "features_with": with_text["features"],
-            "hidden_issue_share": float(data.truth["text_issue"].mean())}
+            "rude_staff_share": float((data.truth["text_issue"] < 0).mean()),
+            "helpful_staff_share": float((data.truth["text_issue"] > 0).mean())}
 
 
 def reasons_case(n_customers: int, seed: int) -> dict:

@@ -372,7 +372,7 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
         ticket_owner = tickets["owner"].to_numpy()
         ticket_recent = (as_of - tickets["opened_at"].to_numpy(dtype="datetime64[D]")) < np.timedelta64(90, "D")
         hidden = synthetic_text.hidden_issue(text_rng, ticket_owner, ticket_recent, n)
-        latent = latent - synthetic_text.HIDDEN_EFFECT * text_signal * hidden
+        latent = latent + text_signal * synthetic_text.staff_effect(hidden)
     satisfaction = latent + rng.logistic(0.0, NOISE_SCALE, n)
     true_score = np.clip(np.floor(satisfaction + 0.5), 0, 10).astype(np.int64)
     true_class = score_to_class(true_score, NPS_SCALE)  # 0 detractor, 1 passive, 2 promoter
@@ -463,5 +463,5 @@ def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n) -
     lang = np.where(inside, languages[who], synthetic_text.customer_languages(rng, len(position), mode))
     survey["comment"] = pd.array(synthetic_text.comments(
         rng, survey["reasons"], survey["score"].to_numpy(), NPS_SCALE.detractor_max, NPS_SCALE.promoter_min,
-        hidden[who] & inside, lang, mixed), dtype="str")
+        np.where(inside, hidden[who], 0), lang, mixed), dtype="str")
     return {"note_topic": topics, "note_language": languages[ticket_owner], "customer_language": languages}

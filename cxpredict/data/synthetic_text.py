@@ -6,9 +6,10 @@ Used by `synthetic.generate(text=...)`; without `text` the generator's tables an
   with slot values (days, amounts), filler words, and in "mixed" mode a share of texts that mix both languages.
 - Ticket notes follow the ticket's category and the customer's problems (a support saga writes "still waiting"),
   10% are about a random topic. The planted topic of each note is returned for the topic-purity benchmark.
-- A hidden, text-only driver: some customers with a recent ticket had rude or misleading staff ("staff"); it
-  lowers their satisfaction by HIDDEN_EFFECT x `text_signal` points, and nothing but their ticket notes shows it.
-  `text_signal=0` is the negative control: the same texts, no effect on satisfaction.
+- A hidden, text-only driver: of the customers with a ticket in the last 90 days, some met rude or misleading
+  staff ("staff": -RUDE_EFFECT x `text_signal` points of satisfaction), some a very helpful agent ("helpful":
+  +HELPFUL_EFFECT x `text_signal`); nothing but their ticket notes shows it. `text_signal=0` is the negative
+  control: the same texts, no effect on satisfaction.
 - Comments follow the respondent's stated reason codes (each code gets a phrase, the lead code first): reasons
   are planted through comments. Promoters without a reason mostly praise, or write nothing.
 """
@@ -19,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 TEXT_MODES = ("en", "zh", "mixed")
-HIDDEN_EFFECT = 2.5  # score points a staff problem costs at text_signal=1
-HIDDEN_SHARE = 0.35  # of the customers with a ticket in the last 90 days
+RUDE_EFFECT, HELPFUL_EFFECT = 4.0, 3.0  # score points at text_signal=1
+RUDE_SHARE, HELPFUL_SHARE = 0.45, 0.35  # of the customers with a ticket in the last 90 days
 NOISE_TOPIC_SHARE = 0.10  # ticket notes about a random topic
 MIXED_TEXT_SHARE = 0.10  # in "mixed" mode: texts with a phrase in the other language
 MENTION_SHARE = 0.75  # a stated code after the first is written about in the comment
@@ -83,6 +84,12 @@ PHRASES: dict[str, dict[str, tuple[list[str], list[str]]]] = {
                 "was unprofessional and impolite", "lied about the terms"]),
         "zh": (["营业员", "门店营业员", "营业员小王", "那个营业员"],
                ["态度很恶劣", "在合同上误导我", "承诺的优惠没有兑现", "很不礼貌", "对条款撒谎"])},
+    "helpful": {
+        "en": (["the agent", "the support agent", "your staff", "the technician"],
+               ["was very helpful", "solved it in minutes", "was friendly and patient", "went out of the way to help",
+                "fixed everything quickly"]),
+        "zh": (["工作人员", "客服小姐姐", "那位师傅", "技术员"],
+               ["非常耐心", "几分钟就解决了", "特别热心", "主动帮我处理", "很快就修好了"])},
     "account": {
         "en": (["my account", "my account password", "my account address", "my account details", "my account contract"],
                ["needs an update", "must be changed", "question: how to change it", "please send it again",
@@ -125,9 +132,16 @@ def customer_languages(rng: np.random.Generator, n: int, mode: str) -> np.ndarra
 
 
 def hidden_issue(rng: np.random.Generator, ticket_owner: np.ndarray, ticket_recent: np.ndarray, n: int) -> np.ndarray:
-    """The text-only driver: customers with a ticket in the last 90 days who met rude or misleading staff."""
+    """The text-only driver per customer: -1 rude or misleading staff, +1 a very helpful agent, 0 neither (and
+    always 0 without a ticket in the last 90 days)."""
     has_recent = np.bincount(ticket_owner[ticket_recent], minlength=n) > 0
-    return has_recent & (rng.random(n) < HIDDEN_SHARE)
+    u = rng.random(n)
+    return (has_recent * np.where(u < RUDE_SHARE, -1, np.where(u < RUDE_SHARE + HELPFUL_SHARE, 1, 0))).astype(np.int8)
+
+
+def staff_effect(hidden: np.ndarray) -> np.ndarray:
+    """Satisfaction points of the hidden driver at text_signal=1."""
+    return np.where(hidden < 0, -RUDE_EFFECT, np.where(hidden > 0, HELPFUL_EFFECT, 0.0))
 
 
 def ticket_notes(rng: np.random.Generator, owner: np.ndarray, recent: np.ndarray, category: np.ndarray,
@@ -137,9 +151,10 @@ def ticket_notes(rng: np.random.Generator, owner: np.ndarray, recent: np.ndarray
     topic = np.array([CATEGORY_TOPIC[c] for c in category], dtype=object)
     topic[np.isin(topic, ["network"]) & (rng.random(len(owner)) < 0.3)] = "coverage"
     topic[saga[owner] & recent & (rng.random(len(owner)) < 0.7)] = "support"
-    topic[hidden[owner] & recent] = "staff"
+    topic[(hidden[owner] < 0) & recent] = "staff"
+    topic[(hidden[owner] > 0) & recent] = "helpful"
     noise = rng.random(len(owner)) < NOISE_TOPIC_SHARE
-    note_topics = [t for t in TOPICS if t not in ("praise", "other", "usage", "price")]
+    note_topics = [t for t in TOPICS if t not in ("praise", "other", "usage", "price", "helpful")]
     topic[noise] = np.asarray(note_topics, dtype=object)[rng.integers(0, len(note_topics), int(noise.sum()))]
     notes = [_write(rng, [t], languages[o], mixed) for t, o in zip(topic, owner)]
     return notes, topic
@@ -156,8 +171,10 @@ def comments(rng: np.random.Generator, reasons: pd.Series, score: np.ndarray, de
         topics = stated[:1] + [c for c in stated[1:] if rng.random() < MENTION_SHARE]
         if topics and rng.random() < OFF_CODE_SHARE:
             topics.append(COMMENT_TOPICS[int(rng.integers(len(COMMENT_TOPICS)))])
-        if h and s <= detractor_max and rng.random() < 0.5:
+        if h < 0 and s <= detractor_max and rng.random() < 0.5:
             topics.append("staff")
+        if h > 0 and s >= promoter_min and rng.random() < 0.5:
+            topics.append("helpful")
         if topics:
             out.append(_write(rng, topics, lang, mixed) if rng.random() < 0.9 else None)
         elif s >= promoter_min and rng.random() < 0.6:

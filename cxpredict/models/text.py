@@ -183,10 +183,12 @@ class TopicModel:
         col = 0
         for lang, block in self._blocks().items():
             k = self.nmf_[lang].n_components_
+            words = _unigrams(self.vectorizers_[lang]) + block.start
             rows = np.flatnonzero(languages == lang)
+            part = X[rows][:, words]
+            rows, part = rows[part.getnnz(axis=1) > 0], part[part.getnnz(axis=1) > 0]  # no known word: no topic
             if len(rows):
-                words = _unigrams(self.vectorizers_[lang]) + block.start
-                W[rows, col:col + k] = self.nmf_[lang].transform(X[rows][:, words])
+                W[rows, col:col + k] = self.nmf_[lang].transform(part)
             col += k
         total = W.sum(axis=1, keepdims=True)
         return np.divide(W, total, out=np.zeros_like(W), where=total > 0)
