@@ -1,59 +1,182 @@
-"""The scored file's columns: names, order and meaning, one source for the README, the report and the playbook checks."""
+"""The column dictionary: name, readable header, kind and meaning of every column of the files people read
+(scored file, work orders, segment summary). One source for the README table, `columns.csv` beside every scored
+file, the report's dictionary, the xlsx headers and number formats, the CSV rounding and the playbook checks.
+
+`kind` decides how a column is written: `prob`/`share` at 3 decimals (a percentage in xlsx), `money` at 2
+(the configured currency in xlsx), `int`/`score`/`hours` as integers, `date`/`datetime` as ISO dates.
+"""
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------------------------- column dictionary
-COLUMN_DOCS: dict[str, str] = {
-    "customer_id": "Customer key, as in the input data.",
-    "is_respondent": "True when the customer answered the survey.",
-    "observed_score": "The customer's own survey score (empty for silent customers).",
-    "observed_class": "detractor / passive / promoter from the observed score (empty for silent customers).",
-    "predicted_score": "Expected survey score predicted from behaviour (also for respondents).",
-    "p_detractor": "Predicted probability that the customer is a detractor.",
-    "p_passive": "Predicted probability that the customer is a passive.",
-    "p_promoter": "Predicted probability that the customer is a promoter.",
-    "predicted_class": "Predicted class (thresholds tuned, not simply the largest probability).",
-    "driver_1": "Strongest driver of dissatisfaction for this customer (a driver group or feature).",
-    "driver_2": "Second driver.",
-    "driver_3": "Third driver.",
-    "driver_1_impact": "How much driver_1 raises the probability of being a detractor (0.05 = 5 points).",
-    "driver_2_impact": "Same for driver_2.",
-    "driver_3_impact": "Same for driver_3.",
-    "reason_1": "Most likely stated reason (reason code) for dissatisfaction.",
-    "reason_2": "Second most likely stated reason.",
-    "reason_1_prob": "Probability of reason_1.",
-    "reason_2_prob": "Probability of reason_2.",
-    "churn_prob": "Calibrated probability of churning within the churn horizon (churn.horizon_days).",
-    "value": "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy).",
-    "value_at_risk": "churn_prob x value: the value expected to be lost if nobody acts.",
-    "risk_band": "Churn-risk band from churn.risk_bands (default low < 0.2 <= medium < 0.5 <= high).",
-    "value_band": "Value band from strategy.value_bands (empty when value bands are not configured).",
-    "segment": "class/risk/value, e.g. detractor/high-risk/high-value; class per strategy.class_source.",
-    "strategy": "retention, win-back, activation, conversion, upsell, referral or no-action.",
-    "action": "The suggested action, in words.",
-    "channel": "Channel for the action (phone, email, app, ...).",
-    "owner_team": "Team that owns the action.",
-    "sla_hours": "Hours within which the action should happen (empty: no SLA).",
-    "priority": "Who comes first within an action: value at risk by default (higher is more urgent).",
-    "deferred": "True when the action's daily capacity is used up by higher-priority customers.",
-    "rule": "Name of the playbook rule that chose the action (for audit).",
-}
+import re
+from dataclasses import dataclass
+
+KINDS = ("id", "text", "bool", "int", "score", "hours", "number", "prob", "share", "money", "points", "date",
+         "datetime")
 
 
-def columns_markdown() -> str:
-    """The column dictionary as a Markdown table, for the README and the HTML report."""
-    lines = ["| column | meaning |", "|---|---|"]
-    lines += [f"| `{name}` | {text} |" for name, text in COLUMN_DOCS.items()]
+@dataclass(frozen=True)
+class Column:
+    name: str
+    header: str  # what a spreadsheet user sees
+    kind: str
+    meaning: str
+    files: tuple[str, ...] = ("scored",)
+
+
+def _c(name: str, header: str, kind: str, meaning: str, files: str = "scored") -> Column:
+    if kind not in KINDS:
+        raise ValueError(f"column {name}: unknown kind {kind!r}; one of {KINDS}")
+    return Column(name, header, kind, meaning, tuple(files.split()))
+
+
+_ALL = [
+    _c("customer_id", "Customer ID", "id", "Customer key, as in the input data.", "scored work_orders"),
+    _c("as_of", "Data as of", "date", "The day the behaviour data describes (data.as_of or --as-of): event windows "
+       "end on it and due dates count from it.", "scored"),
+    _c("scored_on", "Scored on", "date", "The day this file was scored.", "scored"),
+    _c("to_contact", "Contact now", "bool", "True when the customer has a work order within this run's capacity: "
+       "the ready filter for 'whom to call or mail this week' (the same rows as work_orders).", "scored"),
+    _c("due_at", "Due by", "datetime", "When the work order is due: the as-of date plus the action's SLA hours "
+       "(empty: no SLA).", "work_orders"),
+    _c("is_respondent", "Answered survey", "bool", "True when the customer answered the survey."),
+    _c("observed_score", "Survey score", "score", "The customer's own survey score (empty for silent customers)."),
+    _c("observed_class", "Survey class", "text",
+       "detractor / passive / promoter from the observed score (empty for silent customers)."),
+    _c("stated_reasons", "Stated reasons", "text", "The reasons the respondent gave in the survey, in their own "
+       "codes (empty for silent customers and respondents who gave none).", "scored work_orders"),
+    _c("predicted_score", "Predicted score", "number",
+       "Expected survey score predicted from behaviour (also for respondents)."),
+    _c("p_detractor", "Detractor probability", "prob", "Predicted probability that the customer is a detractor."),
+    _c("p_passive", "Passive probability", "prob", "Predicted probability that the customer is a passive."),
+    _c("p_promoter", "Promoter probability", "prob", "Predicted probability that the customer is a promoter."),
+    _c("predicted_class", "Predicted class", "text",
+       "Predicted class (thresholds tuned, not simply the largest probability)."),
+    _c("driver_1", "Driver 1", "text",
+       "Strongest driver of dissatisfaction for this customer (a driver group or feature)."),
+    _c("driver_2", "Driver 2", "text", "Second driver."),
+    _c("driver_3", "Driver 3", "text", "Third driver."),
+    _c("driver_1_impact", "Driver 1 impact", "prob",
+       "How much driver_1 raises the probability of being a detractor (0.05 = 5 points)."),
+    _c("driver_2_impact", "Driver 2 impact", "prob", "Same for driver_2."),
+    _c("driver_3_impact", "Driver 3 impact", "prob", "Same for driver_3."),
+    _c("reason_1", "Likely reason 1", "text",
+       "Predicted most likely stated reason (reason code) for dissatisfaction; see stated_reasons for what "
+       "respondents actually said."),
+    _c("reason_2", "Likely reason 2", "text", "Predicted second most likely stated reason."),
+    _c("reason_1_prob", "Likely reason 1 probability", "prob", "Probability of reason_1."),
+    _c("reason_2_prob", "Likely reason 2 probability", "prob", "Probability of reason_2."),
+    _c("churn_prob", "Churn probability", "prob",
+       "Calibrated probability of churning within the churn horizon (churn.horizon_days).", "scored work_orders"),
+    _c("value", "Customer value", "money",
+       "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy).", "scored work_orders"),
+    _c("value_at_risk", "Value at risk", "money", "churn_prob x value: the value expected to be lost if nobody acts "
+       "(segment_summary: summed over the segment).", "scored work_orders segment_summary"),
+    _c("risk_band", "Churn risk", "text",
+       "Churn-risk band from churn.risk_bands (default low < 0.2 <= medium < 0.5 <= high)."),
+    _c("value_band", "Value band", "text",
+       "Value band from strategy.value_bands (the column is left out when value bands are not configured)."),
+    _c("segment", "Segment", "text", "class/risk/value, e.g. detractor/high-risk/high-value; class per "
+       "strategy.class_source.", "scored work_orders segment_summary"),
+    _c("strategy", "Strategy", "text", "retention, win-back, activation, conversion, upsell, referral or no-action.",
+       "scored work_orders segment_summary"),
+    _c("action", "Action", "text", "The suggested action, in words.", "scored work_orders"),
+    _c("channel", "Channel", "text", "Channel for the action (phone, email, app, ...).", "scored work_orders"),
+    _c("owner_team", "Owner team", "text", "Team that owns the action.", "scored work_orders"),
+    _c("sla_hours", "SLA (hours)", "hours", "Hours within which the action should happen (empty: no SLA).",
+       "scored work_orders"),
+    _c("priority", "Priority", "money", "Who comes first within an action: value at risk by default (higher is more "
+       "urgent).", "scored work_orders"),
+    _c("deferred", "Deferred", "bool", "True when the action's capacity for this run is used up by higher-priority "
+       "customers: the customer keeps the action and waits for a later run (work_orders_deferred; "
+       "segment_summary: how many).",
+       "scored segment_summary"),
+    _c("rule", "Playbook rule", "text", "Name of the playbook rule that chose the action (for audit).",
+       "scored work_orders"),
+    _c("reason", "Why this customer", "text", "One sentence for the front line: what the customer said or is "
+       "predicted to feel, churn risk, value at risk, stated reasons and main drivers.", "work_orders"),
+    _c("top_drivers", "Main drivers", "text", "driver_1..3 joined with commas.", "work_orders"),
+    _c("customers", "Customers", "int", "Customers in the segment.", "segment_summary"),
+    _c("share", "Share of customers", "share", "Customers in the segment / all customers.", "segment_summary"),
+    _c("respondents", "Respondents", "int", "Survey respondents in the segment.", "segment_summary"),
+    _c("mean_churn_prob", "Mean churn probability", "prob", "Average churn probability in the segment.",
+       "segment_summary"),
+    _c("mean_value_at_risk", "Mean value at risk", "money", "Value at risk per customer in the segment.",
+       "segment_summary"),
+    _c("predicted_nps", "Predicted NPS", "points", "100 x (mean P(promoter) - mean P(detractor)) over the segment's "
+       "customers (unweighted, population, model-based).", "segment_summary"),
+]
+COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}
+
+# set after the playbook has run (dates, the contact filter, the survey's stated reasons): no rule can use them
+AFTER_PLAYBOOK = frozenset({"as_of", "scored_on", "to_contact", "stated_reasons"})
+# the scored file's documented columns a playbook rule may name
+COLUMN_DOCS: dict[str, str] = {c.name: c.meaning for c in _ALL if "scored" in c.files and c.name not in AFTER_PLAYBOOK}
+
+_PATTERNS = [  # columns that repeat with a number: one entry each, resolved by `describe`
+    (re.compile(r"p_score_(\d+)$"), "Probability of score {0}", "prob", "Predicted probability of answering {0}."),
+    (re.compile(r"driver_(\d+)$"), "Driver {0}", "text", "Driver number {0}."),
+    (re.compile(r"driver_(\d+)_impact$"), "Driver {0} impact", "prob", "Same for driver_{0}."),
+    (re.compile(r"reason_(\d+)$"), "Likely reason {0}", "text", "Predicted stated reason number {0}."),
+    (re.compile(r"reason_(\d+)_prob$"), "Likely reason {0} probability", "prob", "Probability of reason_{0}."),
+    (re.compile(r"comment_reason_(\d+)$"), "Reason from comment {0}", "text",
+     "Reason code number {0} that the respondent's survey comment implies (text.columns; empty without one)."),
+    (re.compile(r"comment_reason_(\d+)_prob$"), "Reason from comment {0} probability", "prob",
+     "Probability of comment_reason_{0}."),
+]
+
+
+def describe(name: str) -> Column:
+    """The dictionary entry of a column, numbered columns (p_score_7, driver_4) included; unknown: plain text."""
+    if name in COLUMNS:
+        return COLUMNS[name]
+    for pattern, header, kind, meaning in _PATTERNS:
+        m = pattern.match(name)
+        if m:
+            return Column(name, header.format(m.group(1)), kind, meaning.format(m.group(1)))
+    return Column(name, prettify(name), "text", "")
+
+
+def prettify(name: str) -> str:
+    """A readable default label for a feature or code: tickets_count_30d -> 'Tickets count 30d',
+    channel=web -> 'Channel: web'."""
+    text = str(name)
+    if "=" in text:
+        feature, level = text.split("=", 1)
+        return f"{prettify(feature)}: {level}"
+    words = re.sub(r"[_\s]+", " ", text).strip()
+    return words[:1].upper() + words[1:] if words else text
+
+
+def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary")) -> str:
+    """The column dictionary as a Markdown table (the README's section is this text; a test keeps it so)."""
+    lines = ["| column | header | in | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.header} | {', '.join(f for f in c.files if f in files)} | {c.meaning} |"
+              for c in COLUMNS.values() if set(c.files) & set(files)]
+    lines.append("| `p_score_0` ... | Probability of score 0 ... | scored | Predicted probability of each score of "
+                 "the scale, in numeric order. |")
     return "\n".join(lines) + "\n"
 
 
+def _number(col: str) -> int:
+    m = re.search(r"(\d+)(?:_impact|_prob)?$", col)
+    return int(m.group(1)) if m else 0
+
+
 def scored_column_order(columns: list[str]) -> list[str]:
-    """Documented columns in documented order (drivers/reasons beyond the third grouped), then any others."""
-    def rank(col: str) -> tuple[int, str]:
-        if col in COLUMN_DOCS:
-            return list(COLUMN_DOCS).index(col), ""
-        for prefix in ("driver_", "reason_"):
-            if col.startswith(prefix):
-                return list(COLUMN_DOCS).index(f"{prefix}1_{'impact' if prefix == 'driver_' else 'prob'}"), col
-        return len(COLUMN_DOCS), col
+    """Documented columns in documented order, numbered ones in numeric order (p_score_9 before p_score_10,
+    driver_4 after driver_3's impact), then any others."""
+    order = list(COLUMNS)
+
+    def rank(col: str) -> tuple[int, int, str]:
+        if col in COLUMNS:
+            return order.index(col), 0, ""
+        for prefix, anchor in (("driver_", "driver_3_impact"), ("reason_", "reason_2_prob"), ("p_score_", None)):
+            if col.startswith(prefix) and re.search(r"\d", col):
+                return (order.index(anchor) if anchor else len(order)), _number(col), col
+        return len(order) + 1, 0, col
     return sorted(columns, key=rank)
+
+
+if __name__ == "__main__":  # python -m cxpredict.columns: the README's column dictionary block
+    print(columns_markdown(), end="")

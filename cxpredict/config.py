@@ -3,18 +3,27 @@
 A config is loaded once, at the edge (CLI or script), with `load_config(path, overrides)`; the rest of the
 package receives the validated `Config` object. Relative paths resolve against the config file's folder, so a
 scheduler can run from any working directory.
+
+Every value that reaches a library or the file system is checked here, so a bad one is exit code 2 naming its
+key and the allowed values, never a traceback deep inside pyarrow or pathlib: names that become parts of file
+names (`PathName`), path strings (`PathText`), text encodings, CSV delimiter and quote characters, and dates
+(`--set data.as_of=2027-06-30` and an unquoted YAML date are dates, not strings).
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -29,6 +38,56 @@ class Strict(BaseModel):
     """Base for all config sections: unknown keys are an error."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- edge checks
+MAX_NAME_BYTES = 128
+
+
+def check_path_name(value: str) -> str:
+    """A name that becomes part of a file or folder name (config `name`, table, playbook and rule names): one
+    plain path component, so `name: ../../elsewhere` can never move an output out of its folder."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if "/" in value or "\\" in value:
+        raise ValueError(f"{value!r} becomes part of a file name, so it must not contain '/' or '\\' "
+                         "(no paths, no absolute paths); use e.g. letters, digits, '-' and '_'")
+    if value.startswith("."):
+        raise ValueError(f"{value!r} becomes part of a file name, so it must not start with '.' (no '..', no "
+                         "hidden names)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value!r} holds control characters; use printable text")
+    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ValueError(f"is {len(value.encode('utf-8'))} bytes long; at most {MAX_NAME_BYTES} fit in a file name")
+    return value
+
+
+def check_path_text(value: str) -> str:
+    """A path string from the config: not empty, no NUL byte (which the operating system cannot take)."""
+    if not value.strip():
+        raise ValueError("must not be empty; give a file or folder path")
+    if "\0" in value:
+        raise ValueError(f"{value!r} holds a NUL byte, which no file path can contain")
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates as YAML and `--set` parse them (2027-06-30 unquoted is a date) or ISO text, kept as ISO text."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO date; use e.g. 2027-06-30 or 2027-06-30T23:00:00") from None
+        return value.strip()
+    raise ValueError(f"{value!r} is not a date; use e.g. 2027-06-30 or 2027-06-30T23:00:00")
+
+
+PathName = Annotated[str, AfterValidator(check_path_name)]
+PathText = Annotated[str, AfterValidator(check_path_text)]
+IsoDate = Annotated[str, BeforeValidator(_iso_date)]
+COMMON_ENCODINGS = "utf-8, utf-8-sig, utf-16, utf-16-le, utf-16-be, utf-32, latin-1, cp1252, iso-8859-15"
 
 
 # --------------------------------------------------------------------------------------------- scale
@@ -65,15 +124,52 @@ CLASSES = ("detractor", "passive", "promoter")
 
 # --------------------------------------------------------------------------------------------- data
 class ReadOptions(Strict):
-    """How text files are parsed. The defaults keep a literal 'None' category as text (see telco traps)."""
+    """How text files are parsed. The defaults keep a literal 'None' category as text (see telco traps).
+    A file that starts with a byte-order mark is read in the encoding the mark names, whatever `encoding` says."""
 
     encoding: str = "utf-8"
     delimiter: str = ","
+    quote_char: str = '"'  # "" turns quoting off
     na_values: list[str] = Field(default_factory=lambda: [""])
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use a text encoding such as {COMMON_ENCODINGS}") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise ValueError(f"{value!r} is not a text encoding; use one such as {COMMON_ENCODINGS}")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in "\r\n\"":
+            raise ValueError(f"must be one character other than a line break or '\"', got {value!r}; e.g. ',' "
+                             "';' '|' or a tab")
+        return value
+
+    @field_validator("na_values", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        """`na_values: [NA, -999]`: YAML makes -999 a number; a marker for missing is compared as text."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _quote_differs(self) -> ReadOptions:
+        if len(self.quote_char) > 1 or self.quote_char in ("\r", "\n") or (
+                self.quote_char and self.quote_char == self.delimiter):
+            raise ValueError(f"data.read.quote_char must be one character (not a line break, not the delimiter "
+                             f"{self.delimiter!r}) or '' for no quoting, got {self.quote_char!r}")
+        return self
 
 
 class SurveyTable(Strict):
-    path: str
+    path: PathText
     key: str | None = None  # defaults to data.key
     score: str = "score"
     reasons: str | None = None  # ';'-separated reason codes
@@ -90,8 +186,8 @@ class Aggregation(Strict):
 
 
 class BehaviourTable(Strict):
-    name: str
-    path: str
+    name: PathName
+    path: PathText
     key: str | None = None  # defaults to data.key
     kind: Literal["customer", "events", "lookup"] = "customer"
     columns: list[str] | None = None  # None: all columns
@@ -111,20 +207,20 @@ class BehaviourTable(Strict):
 
 
 class OutcomesTable(Strict):
-    path: str
+    path: PathText
     key: str | None = None
     label: str = "churned"
     churned_at: str | None = None
 
 
 class DataConfig(Strict):
-    dir: str = "."
+    dir: PathText = "."
     key: str = "customer_id"
     survey: SurveyTable
     behaviour: list[BehaviourTable] = Field(min_length=1)
     outcomes: OutcomesTable | None = None
-    population: str | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream at scoring
-    as_of: str | None = None  # reference date for event windows; default: latest event timestamp
+    population: PathText | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream
+    as_of: IsoDate | None = None  # reference date for event windows (ISO); default: latest event timestamp
     read: ReadOptions = Field(default_factory=ReadOptions)
 
     @field_validator("behaviour")
@@ -281,7 +377,7 @@ class ChurnConfig(Strict):
 
 
 class StrategyConfig(Strict):
-    playbook: str | None = None  # path to a playbook YAML
+    playbook: PathText | None = None  # path to a playbook YAML
     class_source: Literal["predicted", "observed"] = "observed"  # respondents: their own answer or the prediction
     value_bands: list[float] = Field(default_factory=list)  # empty: no value band
     # quantile: value_bands are quantiles (e.g. [0.5, 0.8]) turned into cuts on the training customers' values;
@@ -326,7 +422,7 @@ class ScoringConfig(Strict):
 class TuningConfig(Strict):
     nps_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
     churn_metric: Literal["auc", "log_loss"] = "auc"
-    storage: str = ".cxpredict/optuna.sqlite3"  # relative to the config file; a rerun resumes the study
+    storage: PathText = ".cxpredict/optuna.sqlite3"  # relative to the config file; a rerun resumes the study
     study_name: str | None = None  # default: <name>-<model>-<hash of the data, features and metric>
     cv_folds: int = Field(default=5, ge=2)  # folds of the tuning objective; trials can be pruned after each
     formulations: list[Literal["multiclass", "regression", "ordinal"]] = Field(
@@ -340,6 +436,36 @@ class TrackingConfig(Strict):
     uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite under the project
     experiment: str = "cxpredict"
     registered_model: str = "cxpredict-nps"
+
+
+class CsvOptions(Strict):
+    """CSV dialect of the people files. Excel and LibreOffice in a European locale (German, French, ...) read
+    '1.5' as text; there write `delimiter: ";"` and `decimal: ","`."""
+
+    delimiter: str = ","
+    decimal: Literal[".", ","] = "."
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvOptions:
+        if len(self.delimiter) != 1 or self.delimiter in ('"', "\n", "\r"):
+            raise ValueError(f"outputs.csv.delimiter must be one character such as ',' ';' or a tab, got "
+                             f"{self.delimiter!r}")
+        if self.delimiter == self.decimal:
+            raise ValueError("outputs.csv.delimiter and outputs.csv.decimal must differ; with decimal ',' use "
+                             "delimiter ';'")
+        return self
+
+
+class OutputsConfig(Strict):
+    """The files and the report people read: format, CSV dialect, currency, business labels."""
+
+    format: Literal["csv", "xlsx", "parquet"] | None = None  # None: from the extension of `score --out`
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    currency: str | None = None  # shown with money, e.g. EUR, USD, "€" (None: plain numbers)
+    # feature, driver group, reason code or column -> the words people know ("tickets_count_30d": "Support
+    # tickets, last 30 days"); anything not listed is prettified (tickets_count_30d -> "Tickets count 30d")
+    labels: dict[str, str] = Field(default_factory=dict)
+    files_per_team: bool = False  # also work_orders/<owner_team>.<format>, one file per team
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -394,7 +520,7 @@ class TextConfig(Strict):
 
 
 class Config(Strict):
-    name: str = "cxpredict"
+    name: PathName = "cxpredict"  # names outputs/<name>/
     seed: int = 42
     data: DataConfig
     scale: Scale = Field(default_factory=Scale)
@@ -408,6 +534,7 @@ class Config(Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     text: TextConfig = Field(default_factory=TextConfig)
 
     # set by load_config, not by users
@@ -440,19 +567,37 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     keys = [k for k in dotted.strip().split(".") if k]
     if not keys:
         raise ConfigError(f"override '{text}' has an empty key")
-    return keys, yaml.safe_load(raw) if raw.strip() else None
+    try:
+        return keys, yaml.safe_load(raw) if raw.strip() else None
+    except ValueError:  # YAML took it for a date but it is none (2026-13-45): the schema explains it as text
+        return keys, raw.strip()
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{text}': the value is not valid YAML ({e}); quote text, e.g. "
+                          f"{dotted}='\"{raw}\"'") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply dotted `key.sub=value` overrides (values parsed as YAML) to a raw config dict."""
+    """Apply dotted `key.sub=value` overrides (values parsed as YAML) to a raw config dict; a number picks an
+    item of a list (`data.behaviour.0.path=...`)."""
     for text in overrides or []:
         keys, value = _parse_override(text)
-        node = raw
-        for k in keys[:-1]:
-            if not isinstance(node.get(k, {}), dict):
-                raise ConfigError(f"override '{text}': '{k}' is not a section")
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        node: Any = raw
+        for depth, k in enumerate(keys):
+            last = depth == len(keys) - 1
+            where = ".".join(keys[:depth]) or "the top level"
+            if isinstance(node, list):
+                if not (k.isdigit() and int(k) < len(node)):
+                    raise ConfigError(f"override '{text}': {where} is a list of {len(node)} item(s); use an index "
+                                      f"from 0 to {len(node) - 1} instead of '{k}'")
+                k = int(k)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"override '{text}': {where} is a value, not a section")
+            if last:
+                node[k] = value
+            else:
+                if isinstance(node, dict) and not isinstance(node.get(k, {}), (dict, list)):
+                    raise ConfigError(f"override '{text}': '{k}' is not a section")
+                node = node.setdefault(k, {}) if isinstance(node, dict) else node[k]
     return raw
 
 
@@ -460,21 +605,29 @@ def _format_validation(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see configs/ for valid keys)"
         lines.append(f"  - {where}: {msg}")
     return "\n".join(lines)
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML mapping from `path`; `what` names the file in errors (e.g. "playbook (strategy.playbook)")."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        raise ConfigError(f"{what} {path} is a folder, not a YAML file; pass the file itself"
+                          + (f", e.g. {path / found[0]} (YAML files there: {found})" if found else ""))
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} not found: {path.absolute()}; check the path (relative paths start from the "
+                          "current folder on the command line, from the config's folder inside a config)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid UTF-8 YAML: {e}") from e
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e:  # ValueError: date 2026-13-45
+        raise ConfigError(f"{path}: not valid UTF-8 YAML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a YAML mapping, got {type(raw).__name__}")
     return raw

@@ -33,6 +33,20 @@ class BundleError(CxError):
     exit_code = 4
 
 
+class OutputError(CxError):
+    """The outputs cannot be written: disk full, read-only file system, no permission, a path component that is a
+    file, a file-size limit. Nothing partial is published and previous outputs are untouched. Exit code 5."""
+
+    exit_code = 5
+
+
+class BusyError(CxError):
+    """Another cxpredict run holds the lock of the same output folder (see `--wait`). Nothing was written, so
+    the scheduler can retry later. Exit code 6."""
+
+    exit_code = 6
+
+
 class Interrupted(CxError):
     """Stopped by SIGTERM or SIGINT (a scheduler's kill, Ctrl-C) after cleaning up: temporary files removed,
     previous outputs untouched. Exit code 128 + the signal number (143 for SIGTERM, 130 for SIGINT), as a shell

@@ -3,8 +3,9 @@
 Settings: 200k customers at 3% and 15% response, 5 seeds, with and without answer-dependent response (response
 logit + ANSWER_DEPENDENCE * (true score - 7) / 2.5: unhappy customers answer more). Every run writes the generated
 tables as Parquet, loads them with `load_customers` (configs/demo.yaml), builds features with `FeatureManifest`,
-fits `response.fit_nps_stage` and judges the silent customers against the truth. A separate timing run trains
-with 5-fold CV on 10k respondents and scores 200k customers.
+trains through `benchkit.fit_product` and judges the silent customers against the truth. A separate timing run
+trains with 5-fold CV on 10k respondents and scores 200k customers. scripts/bench_suite.py runs the MAR 3% and
+answer-dependent settings among its cases, next to a plain baseline.
 
     python scripts/bench_synthetic.py --out synthetic.json [--quick] [--set nps.formulation=ordinal]
 """
@@ -18,16 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from benchkit import fit_product, summarise, synthetic_config
 
-from cxpredict.config import CLASSES, apply_overrides, config_from_dict, read_yaml
+from cxpredict.config import CLASSES
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
 from cxpredict.estimation.population import NOT_CORRECTABLE, segment_frame
 from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import interval_coverage, nps_metrics, score_to_class
-from cxpredict.workflows.train import fit_nps_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER_DEPENDENCE = -0.5
@@ -35,51 +35,40 @@ TARGETS = {"mar_3pct": {"population_nps_abs_error": "<= 1.5", "ci90_coverage": "
            "timing": {"train_and_score_seconds": "< 120 (5-fold CV on 10k respondents, scoring 200k customers)"}}
 
 
-def run_config(base: Path, data_dir: Path, overrides: list[str]):
-    """configs/demo.yaml pointed at Parquet tables in `data_dir`."""
-    raw = apply_overrides(read_yaml(base), overrides)
-    raw["data"]["dir"] = str(data_dir)
-    for table in [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]:
-        table["path"] = Path(table["path"]).with_suffix(".parquet").name
-    return config_from_dict(raw, base_dir=base.parent, source=base)
-
-
 def one_run(base: Path, overrides: list[str], n: int, rate: float, dependence: float, seed: int) -> dict:
     synthetic = generate(n_customers=n, seed=seed, response_rate=rate, answer_dependent_response=dependence)
     with tempfile.TemporaryDirectory() as tmp:
         write_tables(synthetic, tmp, "parquet")
-        cfg = run_config(base, Path(tmp), overrides).model_copy(update={"seed": seed})
+        cfg = synthetic_config(base, Path(tmp), overrides).model_copy(update={"seed": seed})
         data = load_customers(cfg)
     start = time.perf_counter()
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
     segments = segment_frame(data.frame, cfg.population.segments)
-    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg, segments)
-    seconds = time.perf_counter() - start
+    product = fit_product(X, data.score.to_numpy(dtype=float), cfg, segments)
+    seconds = time.perf_counter() - start - product.score_s
     truth = synthetic.truth.loc[X.index]
     silent = ~data.is_respondent
     true_score = truth["true_score"].to_numpy(dtype=float)[silent]
-    pred = stage.predictions[silent]
+    pred = product.predictions[silent]
     m = nps_metrics(score_to_class(true_score, cfg.scale), pred[[f"p_{c}" for c in CLASSES]].to_numpy(),
                     pred["predicted_class"].to_numpy(), true_score=true_score,
                     predicted_score=pred["predicted_score"].to_numpy())
-    pop, true_nps = stage.population, synthetic.true_population_nps
+    true_nps = synthetic.true_population_nps
     return {
-        "seed": seed, "n_respondents": int((~silent).sum()), "formulation": stage.nps.formulation_,
+        "seed": seed, "n_respondents": int((~silent).sum()), "formulation": product.details["formulation"],
         **{k: m[k] for k in ("detractor_auc", "qwk", "macro_f1", "detractor_recall", "detractor_precision",
                              "ece_detractor", "score_mae")},
-        "population_nps_true": true_nps, "population_nps_est": pop.estimate,
-        "population_nps_abs_error": abs(pop.estimate - true_nps),
-        "naive_nps_abs_error": abs(pop.naive_respondent_nps - true_nps),
-        "ipw_nps_abs_error": abs(pop.ipw_respondent_nps - true_nps),
-        "ci90": [pop.low, pop.high], "ci90_covers_truth": bool(pop.low <= true_nps <= pop.high),
-        "response_auc": stage.response.auc_ if stage.response else None, "train_seconds": seconds,
+        "population_nps_true": true_nps, "population_nps_est": product.estimate,
+        "population_nps_abs_error": abs(product.estimate - true_nps),
+        "naive_nps_abs_error": abs(product.naive - true_nps),
+        "ipw_nps_abs_error": abs(product.hajek - true_nps),
+        "ci90": [product.low, product.high], "ci90_covers_truth": bool(product.low <= true_nps <= product.high),
+        "response_auc": product.details["response_auc"], "train_seconds": seconds,
     }
 
 
-def summarise(rows: list[dict]) -> dict:
-    keys = [k for k, v in rows[0].items() if isinstance(v, (int, float, bool)) and v is not None and k != "seed"]
-    out = {"mean": {k: float(np.mean([float(r[k]) for r in rows])) for k in keys},
-           "std": {k: float(np.std([float(r[k]) for r in rows])) for k in keys}}
+def summarise_runs(rows: list[dict]) -> dict:
+    out = summarise(rows)
     out["ci90_coverage"] = interval_coverage([r["ci90"][0] for r in rows], [r["ci90"][1] for r in rows],
                                              [r["population_nps_true"] for r in rows])
     return out
@@ -90,19 +79,16 @@ def timing(base: Path, overrides: list[str], n: int, n_respondents: int) -> dict
     synthetic = generate(n_customers=n, seed=123, response_rate=n_respondents / n)
     with tempfile.TemporaryDirectory() as tmp:
         write_tables(synthetic, tmp, "parquet")
-        cfg = run_config(base, Path(tmp), [*overrides, "nps.cv_folds=5"])
+        cfg = synthetic_config(base, Path(tmp), [*overrides, "nps.cv_folds=5"])
         data = load_customers(cfg)
     t0 = time.perf_counter()
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
     t1 = time.perf_counter()
-    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg)
-    t2 = time.perf_counter()
-    stage.nps.predict(X)  # scoring every customer again, as `cxpredict score` would
-    t3 = time.perf_counter()
+    product = fit_product(X, data.score.to_numpy(dtype=float), cfg)  # its score_s: every customer again
     return {"n_customers": n, "n_respondents": int(data.is_respondent.sum()), "cv_folds": 5,
-            "formulation": stage.nps.formulation_, "bootstrap": cfg.population.bootstrap,
-            "features_seconds": t1 - t0, "train_seconds": t2 - t1, "score_seconds": t3 - t2,
-            "train_and_score_seconds": t3 - t0}
+            "formulation": product.details["formulation"], "bootstrap": cfg.population.bootstrap,
+            "features_seconds": t1 - t0, "train_seconds": product.train_s, "score_seconds": product.score_s,
+            "train_and_score_seconds": t1 - t0 + product.train_s + product.score_s}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -131,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "seed", "population_nps_abs_error", "ci90_covers_truth", "detractor_auc", "train_seconds")}}),
                     file=sys.stderr)
             settings[name] = {"response_rate": rate, "answer_dependent_response": dependence,
-                              **summarise(rows), "per_seed": rows}
+                              **summarise_runs(rows), "per_seed": rows}
             if dependence:
                 settings[name]["note"] = NOT_CORRECTABLE
     result = {

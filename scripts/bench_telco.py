@@ -2,8 +2,9 @@
 
 Per seed: respondents are drawn with p = 0.15 * w / mean(w), w = (3 if month-to-month) * (2 if age >= 65), by
 `default_rng(seed).random(n) < p` over the customers in the order of the status table. The model trains on the
-respondents only (response weights + NPS model + population estimate: `response.fit_nps_stage`) and is judged on
-the silent customers. The baseline is a default LGBMClassifier on the respondents, unweighted, argmax.
+respondents only (response weights + NPS model + population estimate: `benchkit.fit_product`) and is judged on
+the silent customers. The baseline is a default LGBMClassifier on the respondents, unweighted, argmax
+(`benchkit.fit_plain`). scripts/bench_suite.py runs this protocol as its case telco_contract_age_15.
 
     python scripts/bench_telco.py --seeds 0 1 2 3 4 --out telco.json [--quick] [--set nps.formulation=ordinal]
 """
@@ -13,11 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
+from benchkit import (
+    fit_plain,
+    fit_product,
+    plain_imputation_nps,
+    summarise,
+    telco_respondents,
+)
 
 from cxpredict.config import CLASSES, load_config
 from cxpredict.data.customers import load_customers
@@ -30,22 +36,12 @@ from cxpredict.metrics import (
     nps_metrics,
     score_to_class,
 )
-from cxpredict.workflows.train import fit_nps_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["detractor_auc", "qwk", "macro_f1", "detractor_recall", "detractor_precision", "ece_detractor",
         "population_nps_true", "population_nps_est", "population_nps_abs_error", "naive_nps_abs_error",
         "ipw_nps_abs_error", "ci90_covers_truth"]
 TARGETS = {"detractor_auc": ">= 0.70", "population_nps_abs_error": "<= 2.0", "ece_detractor": "<= 0.05"}
-
-
-def respondents(order_ids, frame, seed: int) -> np.ndarray:
-    """Protocol draw, returned aligned with `frame.index`."""
-    ordered = frame.loc[order_ids]
-    w = np.where(ordered["Contract"].astype("str").to_numpy() == "Month-to-Month", 3.0, 1.0) \
-        * np.where(ordered["Age"].to_numpy(dtype=float) >= 65, 2.0, 1.0)
-    drawn = np.random.default_rng(seed).random(len(w)) < 0.15 * w / w.mean()
-    return np.isin(frame.index.to_numpy(), np.asarray(order_ids)[drawn])
 
 
 def silent_metrics(true_score, pred, scale) -> dict[str, float]:
@@ -57,23 +53,15 @@ def silent_metrics(true_score, pred, scale) -> dict[str, float]:
 
 
 def baseline(X, true_score, resp, scale, seed: int, n_jobs: int) -> dict[str, float]:
-    """Default LGBMClassifier on respondents, unweighted, argmax; population NPS from observed + probabilities."""
+    """The plain baseline's metrics on the silent customers; population NPS from observed + probabilities."""
     y = score_to_class(true_score, scale)
-    clf = lgb.LGBMClassifier(random_state=seed, n_jobs=n_jobs, verbose=-1).fit(X[resp], y[resp])
-    proba = clf.predict_proba(X[~resp])
-    m = nps_metrics(y[~resp], proba, proba.argmax(axis=1))
-    est = 100 * (((y[resp] == 2).sum() - (y[resp] == 0).sum()) + (proba[:, 2] - proba[:, 0]).sum()) / len(y)
-    truth = nps_from_scores(true_score, scale)
+    proba = fit_plain(X, y, resp, seed, n_jobs)[0]
+    m = nps_metrics(y[~resp], proba[~resp], proba[~resp].argmax(axis=1))
+    est, truth = plain_imputation_nps(y, resp, proba), nps_from_scores(true_score, scale)
     return {"detractor_auc": m["detractor_auc"], "qwk": m["qwk"], "macro_f1": m["macro_f1"],
             "detractor_recall": m["detractor_recall"], "detractor_precision": m["detractor_precision"],
-            "ece_detractor": m["ece_detractor"], "population_nps_true": truth, "population_nps_est": float(est),
-            "population_nps_abs_error": float(abs(est - truth))}
-
-
-def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
-    keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float, bool)) and k != "seed"]
-    return {stat: {k: float(fn([float(r[k]) for r in rows])) for k in keys}
-            for stat, fn in (("mean", np.mean), ("std", np.std))}
+            "ece_detractor": m["ece_detractor"], "population_nps_true": truth, "population_nps_est": est,
+            "population_nps_abs_error": abs(est - truth)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,24 +88,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     model_rows, base_rows = [], []
     for seed in seeds:
-        resp = respondents(order_ids, data.frame, seed)
-        cfg_seed = cfg.model_copy(update={"seed": seed})
-        start = time.perf_counter()
-        stage = fit_nps_stage(X, np.where(resp, true_score, np.nan), cfg_seed, segments)
-        seconds = time.perf_counter() - start
-        pop = stage.population
-        pred_silent = stage.predictions[~resp]
+        resp = telco_respondents(order_ids, data.frame, seed)
+        product = fit_product(X, np.where(resp, true_score, np.nan), cfg.model_copy(update={"seed": seed}), segments)
+        pred_silent = product.predictions[~resp]
         row = {"seed": seed, "n_respondents": int(resp.sum()),
                **silent_metrics(true_score[~resp], pred_silent, cfg.scale),
-               "population_nps_true": truth, "population_nps_est": pop.estimate,
-               "population_nps_abs_error": abs(pop.estimate - truth),
-               "naive_nps_abs_error": abs(pop.naive_respondent_nps - truth),
-               "ipw_nps_abs_error": abs(pop.ipw_respondent_nps - truth),
-               "ci90_covers_truth": bool(pop.low is not None and pop.low <= truth <= pop.high),
-               "ci90": [pop.low, pop.high], "ece_detractor_quantile_bins": expected_calibration_error(
+               "population_nps_true": truth, "population_nps_est": product.estimate,
+               "population_nps_abs_error": abs(product.estimate - truth),
+               "naive_nps_abs_error": abs(product.naive - truth),
+               "ipw_nps_abs_error": abs(product.hajek - truth),
+               "ci90_covers_truth": bool(product.low is not None and product.low <= truth <= product.high),
+               "ci90": [product.low, product.high], "ece_detractor_quantile_bins": expected_calibration_error(
                    score_to_class(true_score[~resp], cfg.scale) == 0, pred_silent["p_detractor"], strategy="quantile"),
-               "formulation": stage.nps.formulation_, "response_auc": stage.response.auc_ if stage.response else None,
-               "train_seconds": seconds}
+               "formulation": product.details["formulation"], "response_auc": product.details["response_auc"],
+               "train_seconds": product.train_s}
         model_rows.append(row)
         base_rows.append({"seed": seed, **baseline(X, true_score, resp, cfg.scale, seed, cfg.nps.params.n_jobs),
                           "naive_nps_abs_error": row["naive_nps_abs_error"]})

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TELCO_DIR = ROOT.parent / "shared" / "datasets" / "ibm_telco"
@@ -14,6 +15,12 @@ TELCO_DIR = ROOT.parent / "shared" / "datasets" / "ibm_telco"
 # pytest-xdist runs two workers on two cores: one LightGBM thread each, and OpenMP threads that sleep instead of
 # spinning while they wait (spinning threads of two processes starve each other: 10x slower training).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Fuzz tests (hypothesis) explore new examples on developers' machines; on CI (CI=true) they replay a fixed,
+# derandomised set so a run is reproducible, and keep no example database.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Small, single-threaded models for the shared demo fixtures: tests check behaviour, benchmarks check quality.
 FAST_OVERRIDES = [

@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from cxpredict.config import CLASSES, _format_validation, read_yaml
+from cxpredict.config import CLASSES, PathName, _format_validation, read_yaml
 from cxpredict.errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
@@ -192,7 +192,7 @@ class PriorityConfig(_Strict):
 
 
 class Rule(_Strict):
-    name: str = Field(min_length=1)
+    name: PathName  # rule names may name files (per-rule outputs), so they are plain file-name components
     when: str | list[Condition] | None = None  # None: unconditional
     strategy: Literal["retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action"]
     action: str
@@ -229,7 +229,7 @@ class Rule(_Strict):
 
 class Playbook(_Strict):
     version: Literal[1] = 1
-    name: str = "playbook"
+    name: PathName = "playbook"
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
     rules: list[Rule] = Field(min_length=1)
     _warned: set[str] = PrivateAttr(default_factory=set)
@@ -273,9 +273,10 @@ def playbook_from_dict(raw: dict[str, Any], source: str | Path = "<playbook>") -
         raise ConfigError(_format_validation(Path(source), e).replace("invalid config", "invalid playbook")) from None
 
 
-def load_playbook(path: str | Path) -> Playbook:
-    """Read and validate a playbook YAML (schema, default rule, capacities). Column checks need `validate_columns`."""
-    return playbook_from_dict(read_yaml(path), source=path)
+def load_playbook(path: str | Path, what: str = "playbook") -> Playbook:
+    """Read and validate a playbook YAML (schema, default rule, capacities). Column checks need `validate_columns`;
+    `what` says in errors where the path came from (e.g. "playbook (strategy.playbook)")."""
+    return playbook_from_dict(read_yaml(path, what=what), source=path)
 
 
 # --------------------------------------------------------------------------------------------- static checks

@@ -35,11 +35,12 @@ from cxpredict.actions.playbook import (
     with_virtual_columns,
 )
 from cxpredict.actions.segments import SEGMENTS_FILE, Segmenter
-
-PLAYBOOK_FILE = "playbook.yaml"
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
 from cxpredict.errors import BundleError, ConfigError
+
+PLAYBOOK_FILE = "playbook.yaml"
+PLAYBOOK_KEY = "playbook file (strategy.playbook in the config)"
 
 
 # --------------------------------------------------------------------------------------------- applying the playbook
@@ -131,7 +132,7 @@ def segment_and_act(scored: pd.DataFrame, segmenter: Segmenter, playbook: Playbo
 def configured_playbook(cfg: Config, fallback_dir: Path | None = None) -> Playbook | None:
     """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None."""
     if cfg.strategy.playbook:
-        return load_playbook(cfg.resolve(cfg.strategy.playbook))
+        return load_playbook(cfg.resolve(cfg.strategy.playbook), what=PLAYBOOK_KEY)
     if fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
         return load_playbook(Path(fallback_dir) / PLAYBOOK_FILE)
     return None
@@ -142,7 +143,7 @@ def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
     files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
     if cfg.strategy.playbook:
         path = cfg.resolve(cfg.strategy.playbook)
-        book = load_playbook(path)  # a broken playbook fails training early (exit 2), not the first scoring
+        book = load_playbook(path, what=PLAYBOOK_KEY)  # a broken playbook fails training (exit 2), not scoring
         documented = [*COLUMN_DOCS, "segment_class"]
         extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
         validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)], source=str(path))

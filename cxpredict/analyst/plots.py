@@ -56,30 +56,132 @@ def standardized_differences(frame: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def population_nps(pop: Mapping) -> str:
-    """Three estimates on one NPS axis: naive respondents, weighted respondents (interval), model (interval)."""
-    rows = [("naive respondent NPS", pop.get("naive_respondent_nps"), None, None, SILENT),
-            ("weighted respondent NPS", pop.get("ipw_respondent_nps"), pop.get("ipw_low"), pop.get("ipw_high"),
-             RESPONDENT),
-            ("model estimate, all customers", pop.get("estimate"), pop.get("low"), pop.get("high"), ACCENT)]
-    fig, ax = plt.subplots(figsize=(9, 2.8))
+def nps_estimates(rows: Sequence[tuple[str, float | None, float | None, float | None]]) -> str:
+    """NPS estimates on one axis (-100..100 zoomed to the values): a dot each, a bar for its interval when given."""
+    rows = [r for r in rows if r[1] is not None and np.isfinite(r[1])]
+    colours = [ACCENT, RESPONDENT, SILENT, "#718096", "#a0aec0", "#cbd5e0"]
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.3))
     values = []
-    for i, (label, value, low, high, colour) in enumerate(rows):
-        if value is None or not np.isfinite(value):
-            continue
-        if low is not None and high is not None:
+    for i, ((label, value, low, high), colour) in enumerate(zip(rows, colours * 3)):
+        if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
             ax.errorbar(value, i, xerr=[[value - low], [high - value]], fmt="o", color=colour, capsize=6, ms=9)
             values += [low, high]
         else:
             ax.plot(value, i, "o", color=colour, ms=9)
         values.append(value)
-        ax.annotate(f"{value:+.1f}", (value, i), textcoords="offset points", xytext=(0, 9), ha="center")
+        ax.annotate(f"{value:+.1f}", (value, i), textcoords="offset points", xytext=(0, 8), ha="center")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax.invert_yaxis()
     span = (min(values) - 8, max(values) + 8) if values else (-100, 100)
     ax.set_xlim(max(-100, span[0]), min(100, span[1]))
-    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(len(rows) - 0.4, -0.7)
     ax.axvline(0, color="#bbb", linewidth=1)
     ax.set_xlabel("NPS (points, -100 to +100)")
+    return _png(fig)
+
+
+def segment_nps(frame: pd.DataFrame) -> str:
+    """Segment NPS with intervals: one row per segment level (`label`, `estimate`, `low`, `high`)."""
+    frame = frame.head(2 * MAX_SEGMENTS)
+    y = np.arange(len(frame))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(frame) + 1.4))
+    est = frame["estimate"].to_numpy(float)
+    low = frame["low"].to_numpy(float) if "low" in frame else est
+    high = frame["high"].to_numpy(float) if "high" in frame else est
+    colours = [CLASS_COLOURS["detractor"] if v < 0 else CLASS_COLOURS["promoter"] for v in est]
+    ax.errorbar(est, y, xerr=[np.nan_to_num(est - low), np.nan_to_num(high - est)], fmt="none", ecolor="#718096",
+                capsize=4)
+    ax.scatter(est, y, c=colours, s=60, zorder=3)
+    for yi, v in zip(y, est):
+        ax.annotate(f"{v:+.1f}", (v, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.set_yticks(y, frame["label"].astype(str))
+    ax.invert_yaxis()
+    ax.axvline(0, color="#bbb", linewidth=1)
+    ax.set_xlabel("NPS of all customers in the segment (points), with its interval")
+    return _png(fig)
+
+
+def trend(history: pd.DataFrame) -> str:
+    """Across runs: NPS (model-based, all customers) and the predicted class shares, by as-of date."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    x = history["as_of"].astype(str)
+    left.plot(x, history["nps"], "o-", color=ACCENT)
+    for xi, v in zip(x, history["nps"]):
+        left.annotate(f"{v:+.1f}", (xi, v), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    left.set_ylabel("NPS (points)")
+    left.set_title("Population NPS (model-based)", fontsize=10)
+    for cls in ("detractor", "passive", "promoter"):
+        if cls in history.columns:
+            right.plot(x, 100 * history[cls], "o-", color=CLASS_COLOURS[cls], label=cls)
+    right.set_ylabel("% of customers")
+    right.set_title("Predicted class shares", fontsize=10)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+        ax.margins(y=0.25)
+    return _png(fig)
+
+
+def driver_ranking(frame: pd.DataFrame) -> str:
+    """The one driver ranking: points of detractor share that would go if the driver's push were removed."""
+    top = frame.head(MAX_DRIVERS).iloc[::-1]
+    points = -top["points"].to_numpy(float)
+    colours = [CLASS_COLOURS["detractor"] if a else "#a0aec0" for a in top["actionable"]]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(top) + 1.4))
+    ax.barh(top["label"].astype(str), points, color=colours)
+    for y, v in enumerate(points):
+        ax.text(v, y, f"  {v:.1f} pts", va="center", fontsize=9)
+    ax.set_xlabel("detractor share would fall by (points, model-based what-if); grey: not actionable")
+    ax.margins(x=0.2)
+    return _png(fig)
+
+
+def reasons(frame: pd.DataFrame) -> str:
+    """Stated reasons (respondents' own words, share of detractor respondents) beside the predicted likely
+    reason of silent detractors."""
+    top = frame.head(MAX_DRIVERS).iloc[::-1]
+    y = np.arange(len(top))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(top) + 1.5))
+    ax.barh(y + 0.2, 100 * top["said"], height=0.4, color=RESPONDENT, label="detractor respondents who said it")
+    if "predicted" in top.columns:
+        ax.barh(y - 0.2, 100 * top["predicted"], height=0.4, color=SILENT,
+                label="silent predicted detractors: most likely reason (predicted)")
+    ax.set_yticks(y, top["label"].astype(str))
+    ax.set_xlabel("% of customers")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def queue(frame: pd.DataFrame) -> str:
+    """Work orders per team: to contact now (within capacity) and deferred, with the team's capacity marked."""
+    frame = frame.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(frame) + 1.4))
+    teams = frame["team"].astype(str)
+    ax.barh(teams, frame["to_contact"], color=RESPONDENT, label="to contact now")
+    ax.barh(teams, frame["deferred"], left=frame["to_contact"], color="#cbd5e0", label="deferred (over capacity)")
+    for y, cap in enumerate(frame["capacity"]):
+        if cap is not None and np.isfinite(float(cap)):
+            ax.plot([cap, cap], [y - 0.4, y + 0.4], color="#1a202c", linewidth=2)
+    ax.plot([], [], color="#1a202c", linewidth=2, label="capacity per run")
+    ax.set_xlabel("customers")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
+    return _png(fig)
+
+
+def sensitivity(curve: pd.DataFrame) -> str:
+    """NPS under a growing hidden response bias (Gamma), with its interval band and the no-bias line."""
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    x = curve["gamma"].to_numpy(float)
+    if {"low", "high"} <= set(curve.columns):
+        ax.fill_between(x, curve["low"].to_numpy(float), curve["high"].to_numpy(float), color=ACCENT, alpha=0.2)
+    for col, style in (("estimate", "o-"), ("lower", "v--"), ("upper", "^--")):
+        if col in curve.columns:
+            ax.plot(x, curve[col].to_numpy(float), style, color=ACCENT, label=col)
+    ax.axhline(0, color="#bbb", linewidth=1)
+    ax.set_xlabel("Gamma: how much more (or less) likely unhappy customers are to answer than their behaviour "
+                  "predicts (1 = no hidden bias)", fontsize=9)
+    ax.set_ylabel("NPS (points)")
+    ax.legend(fontsize=8)
     return _png(fig)
 
 
@@ -154,18 +256,6 @@ def calibration(curves: Mapping[str, pd.DataFrame]) -> str:
     return _png(fig)
 
 
-def driver_importance(overall: pd.DataFrame) -> str:
-    """Total impact per driver (bars) with the number of customers it is a top driver for."""
-    top = overall.head(MAX_DRIVERS).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(top) + 1.4))
-    ax.barh(top.index.astype(str), top["total_impact"], color=CLASS_COLOURS["detractor"])
-    for y, (v, n) in enumerate(zip(top["total_impact"], top["customers"])):
-        ax.text(v, y, f"  {n:,} customers", va="center", fontsize=9)
-    ax.set_xlabel("total impact on P(detractor), summed over customers")
-    ax.margins(x=0.25)
-    return _png(fig)
-
-
 def driver_heatmap(share: pd.DataFrame) -> str:
     """Segments x drivers, each cell the driver's share of the segment's total impact."""
     share = share.head(MAX_SEGMENTS)
@@ -181,7 +271,7 @@ def driver_heatmap(share: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def segments(summary: pd.DataFrame) -> str:
+def segments(summary: pd.DataFrame, currency: str | None = None) -> str:
     """Two panels per segment: customers, and value at risk; bars coloured by strategy."""
     seg = summary.copy()
     seg["label"] = seg["segment"].astype(str).where(seg["segment"].notna(), "(none)")
@@ -199,7 +289,7 @@ def segments(summary: pd.DataFrame) -> str:
     axes[0, 0].set_xlabel("customers")
     if has_var:
         axes[0, 1].barh(seg["label"], seg["value_at_risk"].fillna(0), color=colours)
-        axes[0, 1].set_xlabel("value at risk (churn probability x value)")
+        axes[0, 1].set_xlabel(f"value at risk{f' ({currency})' if currency else ''}: churn probability x value")
         axes[0, 1].xaxis.set_major_formatter(FuncFormatter(_compact))
         axes[0, 1].xaxis.set_major_locator(MaxNLocator(5))
     return _png(fig)

@@ -15,8 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from cxpredict.analyst.html import fmt, kv, missing, note, p, table
 from cxpredict.config import CLASSES
 from cxpredict.io.runfiles import RunFiles
+from cxpredict.io.sheets import PeopleStyle
 
 TOPICS_FILE = "text_topics.json"  # written by workflows/text.py at scoring
 MAX_EXAMPLES = 2
@@ -40,11 +42,12 @@ def text_files(run: RunFiles) -> tuple[dict[str, Any] | None, dict[str, Any] | N
     return (bundle or {}).get("meta"), _read(trends[0]) if trends else None
 
 
-def topic_frame(meta: dict[str, Any]) -> pd.DataFrame:
+def topic_frame(meta: dict[str, Any], style: PeopleStyle | None = None) -> pd.DataFrame:
+    label = style.label if style is not None else str
     rows = []
     for t in meta.get("topics", []):
         terms = "; ".join(f"{lang}: {', '.join(words[:MAX_TERMS])}" for lang, words in t.get("terms", {}).items())
-        rows.append({"topic": t["name"], "reason theme": t.get("theme") or "–", "share of texts (%)": 100 * t["share"],
+        rows.append({"topic": t["name"], "reason theme": label(t["theme"]) if t.get("theme") else "–", "share of texts (%)": 100 * t["share"],
                      "top terms": terms, "examples": " | ".join(t.get("examples", [])[:MAX_EXAMPLES])})
     return pd.DataFrame(rows).sort_values("share of texts (%)", ascending=False) if rows else pd.DataFrame()
 
@@ -73,39 +76,41 @@ def trend_frame(meta: dict[str, Any] | None, trend: dict[str, Any]) -> pd.DataFr
         if rows else pd.DataFrame()
 
 
-def section_text(run: RunFiles) -> str:
-    from cxpredict.analyst import report as page  # the page's html helpers; imported late: report imports us
-
-    parts = [page._p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
+def section_text(run: RunFiles, style: PeopleStyle) -> str:
+    parts = [p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
                      "topics learned from the texts themselves. Topic names come from the config (text.topics); "
                      "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
                      "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
                      "models and appear among the drivers as 'Complaints about ...'.")]
     meta, trend = text_files(run)
-    if not meta:
-        return "".join(parts) + page._missing("text topics", "text/text.json in the model bundle: set text.columns")
+    if not meta:  # not configured is not missing: the project reads no free text
+        if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():
+            return "".join(parts) + missing("text topics", "text/text.json in the model bundle is unreadable")
+        return "".join(parts) + note("This run reads no free text: declare the survey's comment column and the "
+                                     "notes of event tables in text.columns to see topics here.")
     counts = meta.get("counts", {})
     languages = meta.get("languages", {})
-    parts.append(page._table(pd.DataFrame([
+    parts.append(table(pd.DataFrame([
         {"column": source, "texts": c.get("texts"), "English": languages.get(source, {}).get("en", 0),
          "Chinese": languages.get(source, {}).get("zh", 0), "empty": c.get("empty"),
-         "undecodable": c.get("undecodable"), "cut (too long)": c.get("cut")} for source, c in counts.items()]), 0))
-    topics = topic_frame(meta)
-    parts.append(page._table(topics, 1) if not topics.empty else page._missing("topics", "text/text.json"))
+         "undecodable": c.get("undecodable"), "cut (too long)": c.get("cut")} for source, c in counts.items()]),
+        digits=0))
+    topics = topic_frame(meta, style)
+    parts.append(table(topics) if not topics.empty else missing("topics", "text/text.json"))
     by_class = class_frame(meta)
     if not by_class.empty:
-        parts.append(page._p("Topic share among the texts of respondents, by their own answer (%)."))
-        parts.append(page._table(by_class, 1))
+        parts.append(p("Topic share among the texts of respondents, by their own answer (%)."))
+        parts.append(table(by_class))
     if trend and trend.get("shares"):
         previous = trend.get("previous") or {}
-        parts.append(page._p(f"Topic shares of the texts of the {trend.get('days')} days up to {trend.get('as_of')} "
+        parts.append(p(f"Topic shares of the texts of the {trend.get('days')} days up to {trend.get('as_of')} "
                              f"({trend.get('texts')} texts), against the {previous.get('run', 'previous run')} "
                              f"(up to {previous.get('as_of', '?')}). Rising topics first."))
-        parts.append(page._table(trend_frame(meta, trend), 1))
+        parts.append(table(trend_frame(meta, trend)))
     else:
-        parts.append(page._missing("topics rising since the last run", f"{TOPICS_FILE} of a scoring run"))
+        parts.append(missing("topics rising since the last run", f"{TOPICS_FILE} of a scoring run"))
     reasons = meta.get("reasons") or {}
     if reasons.get("valid_micro_f1") is not None:
-        parts.append(page._kv([("comment-reason model: micro-F1 on a validation split", reasons["valid_micro_f1"]),
-                               ("comments with codes it learned from", reasons.get("n_comments"))], 3))
+        parts.append(kv([("comment-reason model: micro-F1 on a validation split", fmt(reasons["valid_micro_f1"], 3)),
+                         ("comments with codes it learned from", fmt(reasons.get("n_comments"), 0))]))
     return "".join(parts)

@@ -1,13 +1,20 @@
 """`cxpredict` command line: thin commands over the library. Exit codes are part of the interface:
 
 0 ok · 1 unexpected error (traceback in the log) · 2 bad input or config · 3 drift beyond the threshold with
---fail-on-drift · 4 model bundle problem.
+--fail-on-drift · 4 model bundle problem · 5 cannot write the outputs · 6 another run holds the output folder ·
+130 / 143 stopped by Ctrl-C / SIGTERM.
+
+Every command that writes holds its output folder's lock (io.outputs.output_lock) and turns SIGTERM into a clean
+stop (temporary files removed, previous outputs untouched) for as long as it works.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,8 +38,56 @@ SetOpt = Annotated[
     typer.Option("--set", help="Override a config value, e.g. --set nps.params.num_leaves=63 (repeatable)."),
 ]
 TrackingUriOpt = Annotated[Optional[str], typer.Option(
-    "--tracking-uri", help="MLflow tracking URI (default: tracking.uri, MLFLOW_TRACKING_URI, sqlite:///./mlflow.db).")]
+    "--tracking-uri", help="MLflow tracking URI; else tracking.uri, MLFLOW_TRACKING_URI, then the user's store.",
+    show_default="~/.cxpredict/mlflow.db")]
 NoTrackingOpt = Annotated[bool, typer.Option("--no-tracking", help="Do not log this run to MLflow.")]
+WaitOpt = Annotated[float, typer.Option(
+    "--wait", help="Seconds to wait while another run writes into the same output folder (0: fail at once, exit 6).")]
+
+
+@contextlib.contextmanager
+def _writing(folder: Path, wait: float):
+    """One run per output folder (fail fast, or queue for `wait` seconds), and SIGTERM/Ctrl-C as a clean stop.
+
+    Fail fast by default: a scheduler that started a second run into the same folder has a bug or an overlap
+    worth seeing (exit 6, nothing written), not one to hide by queueing; `--wait` queues on purpose."""
+    from cxpredict.io.outputs import (
+        WRITE_ONLY_ERRNOS,
+        output_errors,
+        output_lock,
+        terminate_gracefully,
+    )
+
+    with output_errors(folder, WRITE_ONLY_ERRNOS), terminate_gracefully(), output_lock(folder, wait):
+        yield
+AsOfOpt = Annotated[Optional[str], typer.Option(
+    "--as-of", help="The day the data describes (YYYY-MM-DD, e.g. Airflow's {{ ds }}): event windows end on it, "
+                    "due dates count from it; the same as --set data.as_of=DATE.", show_default="data.as_of")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="Format of the people files: csv (Excel, LibreOffice), xlsx or parquet; must match the "
+                     "--out extension.", show_default="the --out extension")]
+
+
+def _with_as_of(overrides: list[str] | None, as_of: str | None) -> list[str]:
+    """--as-of DATE as the override data.as_of="DATE" (quoted: YAML would read a bare date as a date object)."""
+    if as_of is None:
+        return list(overrides or [])
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(as_of.strip())
+    except ValueError:
+        from cxpredict.errors import ConfigError
+
+        raise ConfigError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD, e.g. --as-of 2027-06-30") from None
+    return [*(overrides or []), f'data.as_of="{as_of.strip()}"']
+
+
+def _done(event: str, started: float, message: str, **fields) -> None:
+    """The closing log line of a command, with structured fields for --log-json collectors."""
+    duration = time.perf_counter() - started
+    log.info("%s (%.1f s)", message, duration,
+             extra={"fields": {"event": event, "duration_s": round(duration, 3), "exit_code": 0, **fields}})
 
 
 def _tracked(cfg, kind: str, uri: str | None, off: bool):
@@ -62,8 +117,10 @@ def _load(config: Path, overrides: list[str] | None):
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
     cfg = _load(config, set_)
+    from cxpredict.actions.strategy import configured_playbook
     from cxpredict.data.customers import validate_inputs
 
+    configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
     problems = validate_inputs(cfg)
     if problems:
         for p in problems:
@@ -81,41 +138,55 @@ def generate(
     response_rate: Annotated[float, typer.Option(help="Expected share of survey respondents.")] = 0.10,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     text: Annotated[Optional[str], typer.Option(help="Write comments and ticket notes: en, zh or mixed.")] = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.synthetic_tables import write_tables
 
-    data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
-    paths = write_tables(data, out, fmt=fmt)
+    with _writing(out, wait):
+        data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
+        paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
 
 
 @app.command()
 def train(
     config: ConfigArg,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Model bundle folder [outputs/<name>/model].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Model bundle folder.",
+                                                show_default="outputs/<name>/model")] = None,
     set_: SetOpt = None,
+    as_of: AsOfOpt = None,
     register: Annotated[bool, typer.Option(
-        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model.")] = False,
+        "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
+                           "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
-    cfg = _load(config, set_)
-    from cxpredict.io.tracking import log_train_outputs, require_enabled
+    started = time.perf_counter()
+    cfg = _load(config, _with_as_of(set_, as_of))
+    from cxpredict.io.tracking import require_enabled
+    from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import train as run_train
 
     if register:
         require_enabled(cfg, "--register", no_tracking)
+    from cxpredict.actions.strategy import configured_playbook
+
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     out = out or Path("outputs") / cfg.name / "model"
-    with _tracked(cfg, "train", tracking_uri, no_tracking):
+    with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
-        version = log_train_outputs(result.bundle_path, result.metrics,
-                                    register=cfg.tracking.registered_model if register else None, alias=alias)
+        version = log_trained_bundle(result.bundle_path, result.metrics,
+                                     register=cfg.tracking.registered_model if register else None, alias=alias)
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
+    _done("train.finished", started, f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
+          output=str(result.bundle_path), as_of=cfg.data.as_of,
+          registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
     typer.echo(str(result.bundle_path))
 
 
@@ -123,50 +194,65 @@ def train(
 def score(
     config: ConfigArg,
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],
-    out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel) or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel, LibreOffice), .xlsx or .parquet; "
+                                                    "the other files go beside it.")],
     fail_on_drift: Annotated[bool, typer.Option(
         "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
     )] = False,
     set_: SetOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Score every customer; the scored file, manifest.json and the people files appear together when complete.
 
     SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
     """
-    import contextlib
     import tempfile
 
-    cfg = _load(config, set_)
+    started = time.perf_counter()
+    cfg = _load(config, _with_as_of(set_, as_of))
     from cxpredict.io.bundle import load_bundle
-    from cxpredict.io.outputs import terminate_gracefully
+    from cxpredict.io.run_log import log_score_outputs
     from cxpredict.io.tracking import (
+        describe_model,
         download_bundle,
         is_tracking_uri,
-        log_score_outputs,
         log_tags,
+        run_origin,
     )
     from cxpredict.workflows.score import score as run_score
 
     registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run
-    with terminate_gracefully(), contextlib.ExitStack() as stack, _tracked(cfg, "score", tracking_uri, no_tracking):
+    with _writing(out.absolute().parent, wait), contextlib.ExitStack() as stack, \
+            _tracked(cfg, "score", tracking_uri, no_tracking):
         fetched = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxpredict-model-")) if registered else None
         bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if registered else Path(model))
         log_tags({"cxpredict.model": model})
-        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift)
-        log_score_outputs(result.manifest, result.manifest_path)
+        origin = {"mlflow": run_origin(cfg)}
+        if registered:  # the fetched folder is temporary: the manifest names the registered version instead
+            origin["bundle"] = {"path": None, "model": describe_model(model, tracking_uri, cfg)}
+        result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, fmt=fmt, origin=origin)
+        log_score_outputs(result.manifest, result.manifest_path, result.sample)
+    _done("score.finished", started, f"scored {result.rows} rows into {result.path}", rows=result.rows,
+          rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
+          manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
+          drift=(result.manifest.get("drift") or {}).get("status"))
     typer.echo(str(result.path))
 
 
 @app.command()
 def evaluate(
     config: ConfigArg,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json [outputs/<name>/evaluation].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json.",
+                                                show_default="outputs/<name>/evaluation")] = None,
     holdout: Annotated[float, typer.Option(help="Share of respondents hidden to play the silent customers.")] = 0.3,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
     cfg = _load(config, set_)
@@ -174,7 +260,7 @@ def evaluate(
     from cxpredict.workflows.evaluate import evaluate as run_evaluate
 
     out = out or Path("outputs") / cfg.name / "evaluation"
-    with _tracked(cfg, "evaluate", tracking_uri, no_tracking):
+    with _writing(out, wait), _tracked(cfg, "evaluate", tracking_uri, no_tracking):
         report = run_evaluate(cfg, out, holdout=holdout)
         log_metrics({"holdout": report["metrics"], "n_holdout": report["n_holdout"]})
         log_artifact(out / "evaluation.json", "evaluation")
@@ -190,38 +276,56 @@ def demo(
     config: Annotated[Path, typer.Option("--config", help="Demo config.")] = Path("configs/demo.yaml"),
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
     set_: SetOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
-    Tracked as one MLflow run (metrics, bundle registered as models:/<tracking.registered_model>@champion,
-    scoring outputs and the report); `mlflow ui` in this folder shows it."""
+    Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
+    models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
+    README for `mlflow ui`."""
     from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.workflows.score import score as run_score
     from cxpredict.workflows.train import train as run_train
 
+    started = time.perf_counter()
     cfg = _load(config, set_)
     data_dir = cfg.resolve(cfg.data.dir)
-    data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10, text="mixed" if cfg.text.active else None)
-    write_tables(data, data_dir)
-    log.info("demo data: %d customers in %s", customers, data_dir)
     from cxpredict.analyst.report import write_report
-    from cxpredict.io.tracking import log_artifact, log_score_outputs, log_train_outputs
+    from cxpredict.io.run_log import log_score_outputs
+    from cxpredict.io.tracking import log_artifact, run_origin
+    from cxpredict.workflows.pyfunc import log_trained_bundle
 
-    with _tracked(cfg, "demo", tracking_uri, no_tracking):
+    with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
+        data = make(n_customers=customers, seed=cfg.seed, response_rate=0.10,
+                    text="mixed" if cfg.text.active else None)
+        write_tables(data, data_dir)
+        log.info("demo data: %d customers in %s", customers, data_dir)
         result = run_train(cfg, out / "model")
-        log_train_outputs(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
-        scored = run_score(cfg, load_bundle(result.bundle_path), out / "scored.csv")
-        log_score_outputs(scored.manifest, scored.manifest_path)
+        log_trained_bundle(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
+        scored = run_score(cfg, load_bundle(result.bundle_path), out / f"scored.{fmt}", fmt=fmt,
+                           origin={"mlflow": run_origin(cfg)})
+        log_score_outputs(scored.manifest, scored.manifest_path, scored.sample)
         report = write_report(out, out / "report.html")
         log_artifact(report)
-    typer.echo(f"report:       {report}")
+    _done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
+          rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
+    typer.echo(f"report:       {report}  (open it in a browser)")
     typer.echo(f"model bundle: {result.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
+    if not no_tracking and cfg.tracking.enabled:
+        from cxpredict.io.tracking import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(cfg, tracking_uri)
+        if uri.startswith("sqlite:"):
+            typer.echo(f"MLflow:       mlflow ui --backend-store-uri {uri}  (then the 'Model training' pages)")
+        else:
+            typer.echo(f"MLflow:       {uri}")
 
 
 @app.command()
@@ -235,13 +339,14 @@ def tune(
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Optuna search over the NPS/churn LightGBM parameters and NPS formulation; writes a config to train from."""
     cfg = _load(config, set_)
     from cxpredict.workflows.tune import MODELS
     from cxpredict.workflows.tune import tune as run_tune
 
-    with _tracked(cfg, "tune", tracking_uri, no_tracking):
+    with _writing((out or config).absolute().parent, wait), _tracked(cfg, "tune", tracking_uri, no_tracking):
         result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
     for s in result.studies.values():
         typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
@@ -254,21 +359,28 @@ def tune(
 def report(
     run: Annotated[str, typer.Argument(help="Output folder of demo/train/score, or an MLflow run id.",
                                        show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write.",
+                                                show_default="RUN/report.html, or report-<run id>.html")] = None,
     tracking_uri: TrackingUriOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
-    """Write one self-contained HTML report (plots embedded) of a run, readable by a non-specialist."""
+    """Write one self-contained HTML report of a run (plots embedded) for non-specialists.
+
+    Open it in any browser. Earlier runs of the same config (their manifests in RUN/history) give the trend."""
     import tempfile
 
     from cxpredict.analyst.report import write_report
     from cxpredict.io.tracking import download_run_outputs
 
     folder = Path(run)
-    if folder.is_dir():
-        path = write_report(folder, out)
-    else:
-        with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
-            path = write_report(download_run_outputs(run.removeprefix("runs:/").strip("/"), tmp, tracking_uri), out)
+    run_id = None if folder.is_dir() else run.removeprefix("runs:/").strip("/")
+    target = out or (folder / "report.html" if run_id is None else Path(f"report-{run_id}.html"))
+    with _writing(target.absolute().parent, wait):
+        if run_id is None:
+            path = write_report(folder, target)
+        else:
+            with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
+                path = write_report(download_run_outputs(run_id, tmp, tracking_uri), target)
     typer.echo(str(path))
 
 
@@ -305,17 +417,34 @@ def playbook_check(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: map typed errors to exit codes; anything unexpected is exit 1 with a traceback in the log.
 
-    Click itself handles usage errors (exit 2) and --help (exit 0) in standalone mode.
+    Click itself handles usage errors (exit 2) and --help (exit 0) in standalone mode. SIGXFSZ is ignored so that
+    a file-size limit (`ulimit -f`) surfaces as EFBIG, a clean exit 5, instead of killing the process mid-write.
     """
+    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS, output_error
+
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError):  # off the main thread (an embedding program): leave it be
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    started = time.perf_counter()
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except CxError as e:
-        log.error("%s", e)
+        log.error("%s", e, extra={"fields": {"event": "failed", "exit_code": e.exit_code, "error": type(e).__name__,
+                                             "duration_s": round(time.perf_counter() - started, 3)}})
         return e.exit_code
+    except OSError as e:
+        if e.errno not in WRITE_ONLY_ERRNOS:  # disk full, read-only, file too large: only a write causes them
+            log.exception("unexpected error: %s", e)
+            return 1
+        error = output_error(e.filename or "the outputs", e)
+        log.error("%s", error)
+        return error.exit_code
     except Exception as e:  # noqa: BLE001 - the documented catch-all: exit 1 with a traceback in the log
-        log.exception("unexpected error: %s", e)
+        log.exception("unexpected error: %s", e, extra={"fields": {
+            "event": "failed", "exit_code": 1, "error": type(e).__name__,
+            "duration_s": round(time.perf_counter() - started, 3)}})
         return 1
     return 0
 

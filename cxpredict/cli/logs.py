@@ -1,4 +1,8 @@
-"""Logging to stderr for people (plain lines) or for log collectors (`--log-json`, one JSON object a line)."""
+"""Logging to stderr for people (plain lines) or for log collectors (`--log-json`, one JSON object a line).
+
+A record logged with `extra={"fields": {...}}` carries structured fields (`event`, `rows`, `rows_per_s`,
+`duration_s`, `exit_code`, `output`, ...), merged into its JSON object so a collector can filter and chart them
+without parsing the message."""
 
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update({k: v for k, v in fields.items() if v is not None and k not in entry})
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def setup_logging(json_lines: bool = False, verbose: bool = False) -> None:

@@ -3,6 +3,7 @@
 Every problem with the inputs becomes a typed error that names the file, the column, the first offending rows
 (1-based file lines for CSV, header = line 1) and the fix, so a user can repair the data without reading code.
 `validate_inputs` collects every problem at once; `load_customers` stops at the first.
+Customer IDs are trimmed and matched as text; unmatched ones come with their cause (see ids.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pacompute
 
-from cxpredict.config import Aggregation, BehaviourTable, Config, ReadOptions
+from cxpredict.config import BehaviourTable, Config, ReadOptions
+from cxpredict.data.events import aggregate_events, aggregation_name, window_end
+from cxpredict.data.ids import KEY, clean_ids, isin, why_unmatched
 from cxpredict.data.tables import (
     fingerprint_file,
     read_table,
@@ -26,7 +27,7 @@ from cxpredict.data.tables import (
 )
 from cxpredict.errors import ConfigError, CxError, InputError
 
-KEY = "customer_id"
+MIN_RESPONDENTS = 50  # fewer matched answers cannot train the NPS model with cross-validated thresholds
 MIXED_NUMERIC_SHARE = 0.5  # a text column where more than this share of values are numbers "mixes types"
 LABEL_WORDS = {"1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "y": 1.0, "n": 0.0}
 NUMERIC_AGGS = ("sum", "mean", "max", "min")
@@ -40,6 +41,7 @@ class DataReport:
     orphan_examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, dict] = field(default_factory=dict)  # name -> {"path", "kind", "rows", "columns", "fingerprint"}
+    origin: dict[str, str] = field(default_factory=dict)  # behaviour column -> the table it came from
 
     def warn(self, message: str) -> None:
         """Collected, not logged here: the caller (pipeline, CLI) shows them once, at its own verbosity."""
@@ -80,18 +82,15 @@ class _Problems:
         self.errors.append(error)
 
 
-def _read_keyed(path: Path, read: ReadOptions, key: str, wanted: list[str] | None, what: str) -> pd.DataFrame:
-    """Read key (+ wanted columns), key as text renamed to customer_id; empty IDs are an error."""
+def _read_keyed(path: Path, read: ReadOptions, key: str, wanted: list[str] | None, what: str,
+                report: DataReport) -> pd.DataFrame:
+    """Read key (+ wanted columns), key as trimmed text renamed to customer_id; empty IDs are an error."""
     columns = None if wanted is None else [key, *wanted]
-    frame = read_table(path, read, columns, {key: "string"}, what=what)
+    frame = read_table(path, read, columns, {key: "string"}, what=what, warn=report.warn)
     if columns is None:
         require_columns(path, list(frame.columns), [key], what)
     frame = frame.rename(columns={key: KEY})
-    frame[KEY] = frame[KEY].astype("str")
-    empty = frame[KEY].isna() | (frame[KEY].str.strip() == "")
-    if empty.any():
-        raise InputError(f"{path}: column {key!r} (the customer ID, {what}) is empty at "
-                         f"{rows_text(path, frame.index[empty])}. Fill in or remove those rows.")
+    frame[KEY] = clean_ids(frame[KEY], path, key, what, report.warn)
     return frame
 
 
@@ -151,18 +150,6 @@ def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems,
 
 
 # --------------------------------------------------------------------------------------------- tables
-def _positions(values, index) -> np.ndarray:
-    """Position of each ID in `index` (unique), -1 if absent. Through pyarrow: pandas 3 `isin`/`get_indexer` on
-    text are 5-10x slower on a million IDs."""
-    as_text = [pa.array(pd.Series(v, dtype="str")) for v in (values, index)]
-    found = pacompute.index_in(as_text[0], value_set=as_text[1])
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _isin(values, index) -> np.ndarray:
-    return _positions(values, index) >= 0
-
-
 def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: DataReport) -> pd.DataFrame:
     """Add columns; a name already taken (e.g. 'Count' in several tables) becomes '<table>_<name>'."""
     taken = set(frame.columns) | {KEY}
@@ -171,27 +158,21 @@ def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: D
         report.warn(f"table {table!r}: columns {clash} also exist in earlier tables; renamed to "
                     f"{[f'{table}_{c}' for c in clash]}")
         new = new.rename(columns={c: f"{table}_{c}" for c in clash})
+    report.origin.update({str(c): table for c in new.columns})
     return pd.concat([frame, new], axis=1)
 
 
-def _aggregation_name(table: BehaviourTable, agg: Aggregation) -> str:
-    if agg.name:
-        return agg.name
-    column = f"_{agg.column}" if agg.column else ""
-    window = f"_{agg.window_days}d" if agg.window_days else ""
-    return f"{table.name}_{agg.agg}{column}{window}"
-
-
-def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: _Problems) -> pd.DataFrame:
+def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: _Problems,
+                 report: DataReport) -> pd.DataFrame:
     what = f"events table {table.name!r}"
-    names = [_aggregation_name(table, a) for a in table.aggregations]
+    names = [aggregation_name(table, a) for a in table.aggregations]
     for agg in table.aggregations:
         if agg.column is None and agg.agg != "count":
             raise ConfigError(f"{what}: aggregation {agg.agg!r} needs a 'column' (only 'count' works without one)")
     if len(set(names)) < len(names):
         raise ConfigError(f"{what}: aggregations produce repeated feature names {names}; give them distinct 'name's")
     value_cols = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
-    frame = _read_keyed(path, cfg.data.read, key, [table.timestamp, *value_cols], what)
+    frame = _read_keyed(path, cfg.data.read, key, [table.timestamp, *value_cols], what, report)
     mixed = _mixed_types(frame, path, cfg.data.read, value_cols, problems)
     for agg in table.aggregations:
         if agg.agg in NUMERIC_AGGS and agg.column not in mixed and not pd.api.types.is_numeric_dtype(frame[agg.column]):
@@ -199,34 +180,6 @@ def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, probl
                                     f"{what} needs numbers. Use 'count'/'nunique' or fix the column."))
     frame[table.timestamp] = _timestamps(frame[table.timestamp], path, table.timestamp, problems)
     return frame.dropna(subset=[table.timestamp])
-
-
-def _aggregate_events(table: BehaviourTable, events: pd.DataFrame, as_of: pd.Timestamp,
-                      population: pd.Index, report: DataReport) -> pd.DataFrame:
-    """Per-customer features over windows ending at `as_of`; events after it are ignored (no leakage)."""
-    future = (events[table.timestamp] > as_of).to_numpy()
-    if future.any():
-        report.warn(f"events table {table.name!r}: {int(future.sum())} events after as_of {as_of} ignored")
-    codes = _positions(events[KEY], population)  # integer group keys: grouping text IDs is several times slower
-    outside = codes < 0
-    if outside.any():
-        report.warn(f"events table {table.name!r}: {int(outside.sum())} events of "
-                    f"{events.loc[outside, KEY].nunique()} customers absent from the customer tables ignored")
-    keep = ~future & ~outside
-    events, codes, ts = events[keep], codes[keep], events[table.timestamp][keep]
-    out = pd.DataFrame(index=population)
-    for agg in table.aggregations:
-        window = np.ones(len(events), bool) if agg.window_days is None else \
-            (ts > as_of - pd.Timedelta(days=agg.window_days)).to_numpy()
-        if agg.agg == "count" and agg.column is None:
-            values = pd.Series(np.bincount(codes[window], minlength=len(population)))
-        else:
-            values = events[agg.column][window].groupby(codes[window]).agg(agg.agg)
-            values = values.reindex(pd.RangeIndex(len(population)))
-        if agg.agg in ("count", "sum", "nunique"):
-            values = values.fillna(0)
-        out[_aggregation_name(table, agg)] = values.to_numpy(dtype="float64")
-    return out
 
 
 def _as_key(values: pd.Series) -> pd.Series:
@@ -238,26 +191,12 @@ def _as_key(values: pd.Series) -> pd.Series:
     return values.astype("str")
 
 
-def _as_of(cfg: Config, events: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
-    """Inclusive end of event windows: data.as_of (a date-only value covers that whole day) or the last event."""
-    if cfg.data.as_of:
-        try:
-            as_of = pd.Timestamp(cfg.data.as_of)
-        except ValueError as e:
-            raise ConfigError(f"data.as_of {cfg.data.as_of!r} is not a date: {e}. Use e.g. 2024-06-30") from None
-        if as_of.tz is not None:
-            as_of = as_of.tz_convert("UTC").tz_localize(None)
-        return as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if as_of == as_of.normalize() else as_of
-    timestamp = {t.name: t.timestamp for t in cfg.data.behaviour}
-    stamps = [f[timestamp[name]].max() for name, f in events.items() if len(f)]
-    return max(stamps) if stamps else None
-
-
 def _survey(cfg: Config, problems: _Problems, report: DataReport) -> pd.DataFrame:
     sv, scale = cfg.data.survey, cfg.scale
     path, key = cfg.data_path(sv.path), sv.key or cfg.data.key
     what = "survey table, data.survey"
-    frame = _read_keyed(path, cfg.data.read, key, [c for c in (sv.score, sv.reasons, sv.answered_at) if c], what)
+    frame = _read_keyed(path, cfg.data.read, key, [c for c in (sv.score, sv.reasons, sv.answered_at) if c], what,
+                        report)
     _record(report, "survey", path, frame, key)
     raw = frame[sv.score]
     numeric = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
@@ -294,7 +233,7 @@ def _outcomes(cfg: Config, problems: _Problems, report: DataReport) -> pd.Series
     oc = cfg.data.outcomes
     path, key = cfg.data_path(oc.path), oc.key or cfg.data.key
     what = "outcomes table, data.outcomes"
-    frame = _read_keyed(path, cfg.data.read, key, [c for c in (oc.label, oc.churned_at) if c], what)
+    frame = _read_keyed(path, cfg.data.read, key, [c for c in (oc.label, oc.churned_at) if c], what, report)
     _record(report, "outcomes", path, frame, key)
     raw = frame[oc.label]
     if pd.api.types.is_numeric_dtype(raw):
@@ -335,9 +274,9 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dic
         errors_before = len(problems.errors)
         try:
             if table.kind == "events":
-                frame = _read_events(cfg, table, key, path, problems)
+                frame = _read_events(cfg, table, key, path, problems, report)
             else:
-                frame = _read_keyed(path, cfg.data.read, key, table.columns, what)
+                frame = _read_keyed(path, cfg.data.read, key, table.columns, what, report)
                 _mixed_types(frame, path, cfg.data.read, [c for c in frame.columns if c != KEY], problems)
                 fix = ("Remove the duplicates, or declare it 'kind: events' with aggregations."
                        if table.kind == "customer" else "A lookup needs one row per key value.")
@@ -363,7 +302,7 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
     population = _population(cfg, loaded)
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
-    as_of = (_as_of(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    as_of = (window_end(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
         if table.name not in loaded:
@@ -372,14 +311,14 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
         part = loaded[table.name]
         if table.kind == "customer":
             part = part.set_index(KEY)
-            absent = int((~_isin(population, part.index)).sum())
+            absent = int((~isin(population, part.index)).sum())
             if absent:
                 report.warn(f"customer table {table.name!r} lacks {absent} of the {len(population)} customers found "
                             "in the customer tables; their columns from this table are empty")
             frame = _merge_columns(frame, part.reindex(population), table.name, report)
         elif table.kind == "events":
             report.tables[table.name]["as_of"] = str(as_of)
-            frame = _merge_columns(frame, _aggregate_events(table, part, as_of, population, report), table.name, report)
+            frame = _merge_columns(frame, aggregate_events(table, part, as_of, population, report.warn), table.name, report)
         else:
             if table.join_on not in frame.columns:
                 if not complete:
@@ -435,20 +374,49 @@ def _build(cfg: Config, problems: _Problems) -> CustomerData | None:
         return None
     if survey is None or problems.errors:
         return None
-    orphans = survey.index[~_isin(survey.index, frame.index)]
+    orphans = survey.index[~isin(survey.index, frame.index)]
     if len(orphans):
         report.orphan_respondents, report.orphan_examples = len(orphans), [str(i) for i in orphans[:5]]
-        report.warn(f"{len(orphans)} survey answers belong to customers absent from the behaviour data (e.g. "
-                    f"{report.orphan_examples}); they cannot be used for training")
+        report.warn(f"{report.tables['survey']['path']}: {len(orphans)} survey answers belong to customers absent "
+                    f"from the behaviour data (e.g. {report.orphan_examples}); they cannot be used for training"
+                    + why_unmatched(orphans, frame.index))
     score = survey["score"].reindex(frame.index).astype("float64")
     reasons = survey["reasons"].reindex(frame.index) if "reasons" in survey else None
     if outcome is not None:
-        missing = int((~_isin(outcome.index, frame.index)).sum())
-        if missing:
-            report.warn(f"{missing} outcomes belong to customers absent from the behaviour data; ignored")
+        absent = outcome.index[~isin(outcome.index, frame.index)]
+        if len(absent):
+            report.warn(f"{report.tables['outcomes']['path']}: {len(absent)} outcomes belong to customers absent "
+                        f"from the behaviour data; ignored{why_unmatched(absent, frame.index)}")
         outcome = outcome.reindex(frame.index).astype("float64")
     report.n_customers, report.n_respondents = len(frame), int(score.notna().sum())
     return CustomerData(frame=frame, score=score, reasons=reasons, outcome=outcome, report=report)
+
+
+def training_problems(data: CustomerData, cfg: Config) -> list[InputError]:
+    """What keeps the matched answers from training an NPS model: too few, or all in one class."""
+    survey = data.report.tables.get("survey", {}).get("path", cfg.data.survey.path)
+    column, scale = cfg.data.survey.score, cfg.scale
+    score = data.score.dropna().to_numpy()
+    orphans = f" ({data.report.orphan_respondents} more belong to customers absent from the behaviour data)" \
+        if data.report.orphan_respondents else ""
+    if len(score) < MIN_RESPONDENTS:
+        return [InputError(f"{survey}: only {len(score)} answers in column {column!r} (data.survey.score) belong to "
+                           f"customers of the behaviour data{orphans}; at least {MIN_RESPONDENTS} are needed to "
+                           "train. Add answers, or make the survey IDs match the behaviour tables' IDs.")]
+    classes = np.unique(np.where(score <= scale.detractor_max, 0, np.where(score >= scale.promoter_min, 2, 1)))
+    if len(classes) < 2:
+        name = ("detractors", "passives", "promoters")[int(classes[0])]
+        return [InputError(f"{survey}: all {len(score)} answers in column {column!r} (data.survey.score) are "
+                           f"{name} under the scale {scale.min}-{scale.max} (detractor <= {scale.detractor_max}, "
+                           f"promoter >= {scale.promoter_min}); the NPS model needs answers in at least two "
+                           "classes. Check scale.* against the survey's real scale, or add answers.")]
+    return []
+
+
+def require_trainable(data: CustomerData, cfg: Config) -> None:
+    """Raise the first of `training_problems` (exit code 2 naming the survey file)."""
+    for problem in training_problems(data, cfg):
+        raise problem
 
 
 def load_customers(cfg: Config) -> CustomerData:
@@ -459,13 +427,13 @@ def load_customers(cfg: Config) -> CustomerData:
     return data
 
 
-def load_survey(cfg: Config) -> tuple[pd.Series, DataReport]:
-    """The survey answers alone (float score per customer_id), checked like in `load_customers`: for scoring a
-    wide population table (data.population) without reading and joining the behaviour tables."""
+def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
+    """The survey answers alone (float `score` and, when configured, `reasons` per customer_id), checked like in
+    `load_customers`: for scoring a wide population table (data.population) without joining the behaviour tables."""
     report = DataReport()
     survey = _survey(cfg, _Problems(fail_fast=True), report)
     report.n_respondents = len(survey)
-    return survey["score"], report
+    return survey, report
 
 
 def validate_inputs(cfg: Config) -> list[CxError]:

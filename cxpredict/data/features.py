@@ -1,13 +1,25 @@
 """The model matrix, and the manifest that rebuilds exactly the same matrix at scoring time.
 
-Training fixes the feature names, their order, the category levels and the numeric ranges. Scoring data is
-transformed with that manifest only: a missing column is an error, an extra column is ignored, an unseen
-category becomes "unknown" (counted, never a crash), and values far outside the training range are counted.
+Training fixes the feature names, their order, the category levels and the numeric ranges. Columns empty in
+every row or holding one value in every row are dropped with a warning that names them: they cannot inform a
+model, and scoring should not require them. Scoring data is transformed with that manifest only: a missing
+column is an error, an extra column is ignored, an unseen category becomes "unknown" (counted, never a crash),
+values far outside the training range are counted, and infinite or extreme numbers become missing values as the
+table reader does (tables.MAX_ABS; a frame handed over by an API or pyfunc caller never went through a reader).
 The manifest is plain JSON so a model bundle never needs pickle.
+
+Column names are the user's (`Monthly Charge`, `Größe`, `a,b`); LightGBM rewrites spaces and rejects JSON
+punctuation in feature names. The manifest is the ONE mapping between the two: `names` are the user's columns,
+`model_names` the ASCII identifiers the model matrix (and so every model) uses, equal to the user's name whenever
+that already is one. Everything people read (config, outputs, reports, errors) uses `names`; only the matrix
+`transform` returns has `model_names` as columns.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +27,16 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import FeaturesConfig
-from cxpredict.errors import ConfigError, InputError, did_you_mean
+from cxpredict.data.numbers import ExtremeCounts, extreme_mask
+from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
+
+log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 OTHER = "other"
 N_BINS = 10
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -37,12 +54,34 @@ class FeatureManifest:
     categorical: dict[str, list[str]]  # levels kept, plus "other" when rare levels were folded
     numeric: dict[str, dict[str, Any]]
     rare: dict[str, list[str]] = field(default_factory=dict)  # training levels folded into "other"
-    last_stats: dict[str, Any] = field(default_factory=dict, compare=False)
+    model_names: list[str] = field(default_factory=list)  # aligned with `names`; default: model_safe_names(names)
+    dropped: dict[str, str] = field(default_factory=dict)  # candidate column -> why it is not a feature
+    origin: dict[str, str] = field(default_factory=dict)  # feature -> the behaviour table it was read from
+
+    def __post_init__(self) -> None:
+        if not self.model_names:
+            self.model_names = model_safe_names(self.names)
+
+    def user_names(self, model_names) -> list[str]:
+        """The user's column name of each model feature name, also inside a categorical level's 'name=level'
+        label (metrics.standardized_differences); names the manifest does not know pass through."""
+        user = dict(zip(self.model_names, self.names))
+
+        def one(label: str) -> str:
+            name, sep, level = str(label).partition("=")  # model names never contain '='
+            return user.get(label) or (f"{user[name]}={level}" if sep and name in user else label)
+
+        return [one(name) for name in model_names]
+
+    def user_named(self, rows: list[dict[str, Any]], key: str = "feature") -> list[dict[str, Any]]:
+        """Copies of report rows (e.g. a model summary's top features) with `key` turned into the user's name."""
+        return [{**row, key: self.user_names([row[key]])[0]} if key in row else dict(row) for row in rows]
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig) -> FeatureManifest:
-        """Choose feature columns (include minus exclude), learn category levels and numeric ranges."""
+    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig, origin: dict[str, str] | None = None) -> FeatureManifest:
+        """Choose feature columns (include minus exclude), learn category levels and numeric ranges. `origin`
+        (column -> behaviour table, DataReport.origin) lets scoring name the table a missing feature comes from."""
         available = [c for c in frame.columns]
         if cfg.include is not None:
             missing = [c for c in cfg.include if c not in available]
@@ -60,6 +99,15 @@ class FeatureManifest:
         unknown_cat = forced_cat - set(names)
         if unknown_cat:
             raise ConfigError(f"features.categorical names columns that are not features: {sorted(unknown_cat)}")
+        dropped = uninformative(frame, names)
+        if dropped:
+            log.warning("features: %d column(s) dropped from the model, they cannot inform it: %s; list them in "
+                        "features.exclude to silence this", len(dropped),
+                        "; ".join(f"{c!r} ({why})" for c, why in dropped.items()))
+        names = [c for c in names if c not in dropped]
+        if not names:
+            raise ConfigError("features: every candidate column is empty or constant in the training data: "
+                              f"{list(dropped)}. Check that the behaviour tables hold data (and data.read options).")
 
         categorical: dict[str, list[str]] = {}
         rare: dict[str, list[str]] = {}
@@ -71,21 +119,25 @@ class FeatureManifest:
                 if folded:
                     rare[col] = folded
             elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                numeric[col] = _numeric_profile(s.astype("float64"))
+                values = s.to_numpy(dtype="float64", na_value=np.nan)
+                numeric[col] = _numeric_profile(pd.Series(np.where(extreme_mask(values), np.nan, values)))
             else:
                 raise ConfigError(
                     f"feature '{col}' is text but not listed in features.categorical; list it there or exclude it"
                 )
-        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare)
+        origin = {c: origin[c] for c in names if c in (origin or {})}
+        return cls(names=names, categorical=categorical, numeric=numeric, rare=rare, dropped=dropped, origin=origin)
 
     # ------------------------------------------------------------------ transform
-    def check_columns(self, columns, source: str = "scoring data") -> list[str]:
-        """InputError naming every missing feature column (with close matches); returns the extra columns, which
-        are ignored. Lets a streaming reader check a file's header before reading any row."""
+    def check_columns(self, columns, source: str = "scoring data", origin=None) -> list[str]:
+        """InputError naming every missing feature column (with close matches, and with `origin(column)`, e.g.
+        the table it is read from, when given); returns the extra columns, which are ignored. Lets a streaming
+        reader check a file's header before reading any row."""
         cols = [str(c) for c in columns]
         missing = [c for c in self.names if c not in cols]
         if missing:
-            hints = "; ".join(f"'{m}'{did_you_mean(m, cols)}" for m in missing[:10])
+            where = origin or (lambda _: "")
+            hints = "; ".join(f"'{m}'{where(m)}{did_you_mean(m, cols)}" for m in missing[:10])
             raise InputError(
                 f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
                 "Provide them, or retrain the model without them."
@@ -93,12 +145,24 @@ class FeatureManifest:
         return [c for c in cols if c not in self.names]
 
     def transform(self, frame: pd.DataFrame, source: str = "scoring data") -> pd.DataFrame:
-        """Build the model matrix with the training columns, order, levels and dtypes."""
+        """The model matrix: the training features in training order (columns named `model_names`), levels and
+        dtypes. `transform_with_stats` also returns what drift monitoring counts."""
+        return self._matrix(frame, source)[0]
+
+    def transform_with_stats(self, frame: pd.DataFrame, source: str = "scoring data") -> tuple[pd.DataFrame, dict]:
+        """(model matrix, stats): rows, unseen_categories and out_of_range per feature, extra_columns_ignored, and
+        bin_counts (drift.DriftMonitor.add sums them over scoring batches). Returned, never kept on the manifest,
+        which every batch shares."""
+        X, stats = self._matrix(frame, source)
+        return X, {**stats, "bin_counts": self.bin_counts(X)}
+
+    def _matrix(self, frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         extra = self.check_columns(frame.columns, source)
         out = {}
         unseen: dict[str, int] = {}
         out_of_range: dict[str, int] = {}
-        for col in self.names:
+        extremes = ExtremeCounts()
+        for col, model_col in zip(self.names, self.model_names):
             s = frame[col]
             if col in self.categorical:
                 levels = self.categorical[col]
@@ -109,7 +173,7 @@ class FeatureManifest:
                 mapped = text.where(~folded, OTHER).where(~new, UNKNOWN)
                 if new.any():
                     unseen[col] = int(new.sum())
-                out[col] = pd.Categorical(mapped, categories=levels + [UNKNOWN])
+                out[model_col] = pd.Categorical(mapped, categories=levels + [UNKNOWN])
             else:
                 values = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
                 bad_text = int((values.isna() & s.notna()).sum())
@@ -119,40 +183,44 @@ class FeatureManifest:
                         f"e.g. {s[values.isna() & s.notna()].astype('str').head(3).tolist()}"
                     )
                 values = values.astype("float64").to_numpy()
+                extreme = extreme_mask(values)
+                if extreme.any():  # the reader's policy, for frames that never went through it
+                    extremes.add(col, np.flatnonzero(extreme))
+                    values = np.where(extreme, np.nan, values)
                 prof = self.numeric[col]
                 span = max(prof["max"] - prof["min"], 1e-12)
                 far = (values < prof["min"] - span) | (values > prof["max"] + span)
                 if far.any():
                     out_of_range[col] = int(far.sum())
-                out[col] = values
+                out[model_col] = values
         X = pd.DataFrame(out, index=frame.index)
-        self.last_stats = {
-            "rows": len(X),
-            "unseen_categories": unseen,
-            "out_of_range": out_of_range,
-            "extra_columns_ignored": extra,
-            "bin_counts": self.bin_counts(X),
-        }
-        return X
+        message = extremes.message(source, lambda rows, n: first_rows([r + 1 for r in rows]) + " (1-based)"
+                                   + (" ..." if n > len(rows) else ""))
+        if message:
+            log.warning(message)
+        return X, {"rows": len(X), "non_finite": dict(extremes.counts), "unseen_categories": unseen,
+                   "out_of_range": out_of_range, "extra_columns_ignored": extra}
 
     def bin_counts(self, X: pd.DataFrame) -> dict[str, list[int]]:
         """Rows per drift (PSI) bin of every feature of a model matrix, the same bins at training and scoring:
         numeric features by the training decile `edges` (then a last bin for missing values), categorical ones
-        by level (the training levels, then "unknown", then missing)."""
+        by level (the training levels, then "unknown", then missing). Keyed by the user's names."""
         counts: dict[str, list[int]] = {}
-        for col in self.names:
+        for col, model_col in zip(self.names, self.model_names):
             if col in self.categorical:
-                codes = X[col].cat.codes.to_numpy()
+                codes = X[model_col].cat.codes.to_numpy()
                 n_levels = len(self.categorical[col]) + 1  # + "unknown"
                 bins = np.where(codes < 0, n_levels, codes)
                 counts[col] = np.bincount(bins, minlength=n_levels + 1).tolist()
             else:
-                counts[col] = numeric_bin_counts(X[col].to_numpy(dtype="float64"), self.numeric[col].get("edges", []))
+                counts[col] = numeric_bin_counts(X[model_col].to_numpy(dtype="float64"),
+                                                 self.numeric[col].get("edges", []))
         return counts
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"names": self.names, "categorical": self.categorical, "numeric": self.numeric, "rare": self.rare}
+        return {"names": self.names, "model_names": self.model_names, "categorical": self.categorical,
+                "numeric": self.numeric, "rare": self.rare, "dropped": self.dropped, "origin": self.origin}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureManifest:
@@ -161,7 +229,33 @@ class FeatureManifest:
             categorical=dict(data["categorical"]),
             numeric=dict(data["numeric"]),
             rare=dict(data.get("rare", {})),
+            dropped=dict(data.get("dropped", {})),
+            origin=dict(data.get("origin", {})),
+            # bundles written before model-safe names trained their models on the names themselves
+            model_names=list(data.get("model_names", data["names"])),
         )
+
+
+def model_safe_names(names: list[str]) -> list[str]:
+    """One ASCII identifier per column name, unique, and the name itself when it already is an identifier:
+    'Monthly Charge' -> 'Monthly_Charge' (or 'Monthly_Charge_2' when a column already has that name), 'Größe' ->
+    'Groe', '=cost' -> 'cost', '[id]' -> 'id', '2024 spend' -> 'f_2024_spend'."""
+    names = [str(n) for n in names]
+    taken = {n for n in names if _IDENTIFIER.fullmatch(n)}
+    out = []
+    for name in names:
+        if _IDENTIFIER.fullmatch(name):
+            out.append(name)
+            continue
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        base = _NOT_WORD.sub("_", ascii_name).strip("_") or "feature"
+        base = f"f_{base}" if base[0].isdigit() else base
+        candidate, k = base, 2
+        while candidate in taken:
+            candidate, k = f"{base}_{k}", k + 1
+        taken.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
@@ -195,3 +289,17 @@ def _numeric_profile(s: pd.Series) -> dict[str, Any]:
         "edges": edges,
         "missing_share": float(1 - len(v) / len(s)),
     }
+
+
+def uninformative(frame: pd.DataFrame, names: list[str]) -> dict[str, str]:
+    """Columns of `names` that are empty in every row, or hold one value in every row (missing counts as a value:
+    a column that is either 1 or empty still separates customers), with the reason."""
+    dropped = {}
+    for col in names:
+        s = frame[col]
+        present = s.dropna()
+        if present.empty:
+            dropped[col] = "empty in every row"
+        elif len(present) == len(s) and present.nunique() == 1:
+            dropped[col] = f"the same value '{present.iloc[0]}' in every row"
+    return dropped

@@ -18,6 +18,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ import pyarrow.parquet as pq
 from cxpredict.config import Config
 from cxpredict.data.customers import KEY, load_customers, load_survey
 from cxpredict.data.features import FeatureManifest
+from cxpredict.data.ids import clean_ids
 from cxpredict.data.text import CustomerFeatures
 from cxpredict.data.tables import (
     check_source,
@@ -46,12 +48,15 @@ from cxpredict.data.tables import (
 )
 from cxpredict.errors import InputError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Batch:
     frame: pd.DataFrame  # index customer_id (str), at least the manifest's feature columns
     observed: pd.Series  # survey score aligned to frame.index, NaN for silent customers
     start: int  # 0-based position of the batch's first row in the source
+    stated: pd.Series | None = None  # respondents' own ';'-separated reason codes, aligned; None: not configured
 
 
 @dataclass
@@ -70,13 +75,21 @@ class ScoringSource:
 class _SurveyLookup:
     """Survey scores aligned to a batch of IDs through pyarrow (pandas 3 reindex on text is ~6x slower)."""
 
-    def __init__(self, scores: pd.Series):
-        self.ids = pa.array(scores.index.astype("str"))
-        self.values = np.append(scores.to_numpy(dtype="float64"), np.nan)  # position -1 -> the trailing NaN
+    def __init__(self, survey: pd.DataFrame):
+        self.ids = pa.array(survey.index.astype("str"))
+        self.values = np.append(survey["score"].to_numpy(dtype="float64"), np.nan)  # position -1 -> trailing NaN
+        self.reasons = np.append(survey["reasons"].to_numpy(dtype=object), None) if "reasons" in survey else None
+
+    def _positions(self, index: pd.Index) -> np.ndarray:
+        return pacompute.index_in(pa.array(index), value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
 
     def align(self, index: pd.Index) -> pd.Series:
-        pos = pacompute.index_in(pa.array(index), value_set=self.ids).fill_null(-1)
-        return pd.Series(self.values[pos.to_numpy(zero_copy_only=False)], index=index, dtype="float64")
+        return pd.Series(self.values[self._positions(index)], index=index, dtype="float64")
+
+    def stated(self, index: pd.Index) -> pd.Series | None:
+        if self.reasons is None:
+            return None
+        return pd.Series(self.reasons[self._positions(index)], index=index, dtype="str")
 
 
 class _UniqueKeys:
@@ -120,32 +133,37 @@ def population_source(cfg: Config, manifest: FeatureManifest, added: CustomerFea
     `added` columns (text features) are joined to each batch by customer ID."""
     path = cfg.data_path(cfg.data.population)
     key, read = cfg.data.key, cfg.data.read
-    check_source(path)
+    what = "the population table, data.population"
+    check_source(path, what)
     header = table_columns(path, read)
     require_columns(path, header, [key], "the customer key, data.key")
     added_columns = added.columns if added is not None else []
-    extra = [c for c in manifest.check_columns([*header, *added_columns], source=f"{path} (data.population)")
+    extra = [c for c in manifest.check_columns([*header, *added_columns], source=f"{path} (data.population)",
+                                               origin=lambda column: feature_origin(cfg, manifest, column))
              if c != key and c not in added_columns]
     survey, survey_report = load_survey(cfg)
     lookup = _SurveyLookup(survey)
-    read_columns = [n for n in manifest.names if n not in added_columns]
+    warnings = list(survey_report.warnings)
+
+    def late(message: str) -> None:  # found while streaming: logged now, and listed in the manifest's warnings
+        log.warning(message)
+        warnings.append(message)
+
+    read_columns = [key, *(n for n in manifest.names if n not in added_columns)]
     types = {k: v for k, v in _column_types(path, manifest, key).items() if k not in added_columns}
-    stream = iter_table_batches(path, read, cfg.scoring.batch_size, columns=[key, *read_columns], column_types=types)
+    stream = iter_table_batches(path, read, cfg.scoring.batch_size, columns=read_columns, column_types=types, warn=late)
 
     def batches() -> Iterator[Batch]:
         start = 0
         keys = _UniqueKeys()
         for frame in stream:
-            ids = frame.pop(key).astype("str")
-            empty = (ids.isna() | (ids.str.strip() == "")).to_numpy()
-            if empty.any():
-                raise InputError(f"{path}: column {key!r} (the customer ID, data.key) is empty at "
-                                 f"{rows_text(path, start + np.flatnonzero(empty))}. Fill in or remove those rows.")
+            ids = clean_ids(frame.pop(key), path, key, what, late, start=start)
             keys.add(ids)
             frame.index = pd.Index(ids, name=KEY)
             if added is not None:
                 frame = pd.concat([frame, added.align(frame.index)], axis=1)
-            yield Batch(frame=frame, observed=lookup.align(frame.index), start=start)
+            yield Batch(frame=frame, observed=lookup.align(frame.index), start=start,
+                        stated=lookup.stated(frame.index))
             start += len(frame)
         repeated = keys.repeated()
         if len(repeated):
@@ -159,9 +177,21 @@ def population_source(cfg: Config, manifest: FeatureManifest, added: CustomerFea
         fingerprints={"population": fingerprint_file(path), **{
             name: t["fingerprint"] for name, t in survey_report.tables.items()}},
         extra_columns=extra,
-        warnings=list(survey_report.warnings),
+        warnings=warnings,
         survey_answers=survey_report.n_respondents,
     )
+
+
+def feature_origin(cfg: Config, manifest: FeatureManifest, column: str) -> str:
+    """' (from customer table 'usage', /data/usage.csv)': the table a feature was read from at training,
+    with its path in this config ('' for bundles that did not record it)."""
+    table = manifest.origin.get(column)
+    if table is None:
+        return ""
+    tables = {t.name: t for t in cfg.data.behaviour}
+    if table not in tables:
+        return f" (at training a column of behaviour table {table!r}, which this config lacks)"
+    return f" (from {tables[table].kind} table {table!r}, {cfg.data_path(tables[table].path)})"
 
 
 def joined_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeatures | None = None) -> ScoringSource:
@@ -170,13 +200,15 @@ def joined_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeature
     data = load_customers(cfg)
     if added is not None:
         data.frame = pd.concat([data.frame, added.align(data.frame.index)], axis=1)
-    extra = manifest.check_columns(data.frame.columns, source="the joined behaviour tables (data.behaviour)")
+    extra = manifest.check_columns(data.frame.columns, source="the behaviour tables (data.behaviour)",
+                                   origin=lambda column: feature_origin(cfg, manifest, column))
     size = cfg.scoring.batch_size
 
     def batches() -> Iterator[Batch]:
         for start in range(0, len(data.frame), size):
             frame = data.frame.iloc[start:start + size]
-            yield Batch(frame=frame, observed=data.score.iloc[start:start + size], start=start)
+            yield Batch(frame=frame, observed=data.score.iloc[start:start + size], start=start,
+                        stated=None if data.reasons is None else data.reasons.iloc[start:start + size])
 
     return ScoringSource(
         description="the joined behaviour tables (data.behaviour)",

@@ -17,6 +17,14 @@ all are planted, so tests can assert that models recover them. Vectorised numpy,
   and web customers answer more. Respondents' NPS is 9-10 points below the true NPS; weighting on behaviour can
   fix that. `answer_dependent_response` (log-odds per 2.5 answer points; MNAR, not fixable that way): 0.3 puts
   respondents ~6 points above the truth, 1.0 ~38 above.
+- `signal` scales every customer's deviation from the average contribution (1: as above; 0.3: a weak signal;
+  0: the NEGATIVE CONTROL, the answer is pure noise around one constant and nothing in behaviour predicts it,
+  while response still depends on behaviour; the contributions are then 0 and `true_top_driver` means nothing).
+  The average latent level, hence roughly the class mix, stays.
+- `scale` reports the 0-10 answer on another survey scale (`SCALES`): "csat" 1-5 in bands 0-2, 3-4, 5-6, 7-8,
+  9-10 (with the CSAT cuts detractor <= 3 and promoter 5 the classes equal the NPS classes, the points are
+  coarser); "binary" satisfied (1) when the answer is 7 or more, else 0 (the NPS detractors; no passives).
+  Answer-dependent response reads the 0-10 answer whatever the scale.
 - Stated reasons follow the most negative group (often also the second), plus noise; promoters mostly give none.
 - Churn: satisfaction (noise included), contract, tenure, usage decline, payments; 20% per 90 days, 42% of
   detractors vs 4% of promoters; the top 5% by true churn_prob churn 4.2x as often as average.
@@ -37,6 +45,12 @@ import pyarrow.compute as pc
 
 from cxpredict.config import CLASSES, Scale
 from cxpredict.data import synthetic_text
+from cxpredict.data.synthetic_text import (
+    comment_index,
+    comment_texts,
+    reason_keys,
+    reason_labels,
+)
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import nps_from_scores, score_to_class
 
@@ -56,23 +70,6 @@ DRIVER_GROUPS: list[dict[str, Any]] = [
     {"name": "Usage decline", "features": ["usage_trend", "usage_gb_30d"], "actionable": True, "theme": "usage"},
     {"name": "Tenure & age", "features": ["tenure_months", "age"], "actionable": False, "theme": None},
 ]
-# stated reason code -> driver theme ("coverage" is how customers often say network)
-REASON_THEMES: dict[str, str] = {"network": "network", "coverage": "network", "billing": "billing",
-                                 "support": "support", "delivery": "delivery", "price": "price", "usage": "usage",
-                                 "other": "other"}
-REASON_CODES = list(REASON_THEMES)
-COMMENTS: dict[str, list[str]] = {  # by lead reason; "" = no reason given (mostly happy customers)
-    "network": ["Calls keep dropping at home", "Signal is terrible, again", "No coverage in my street"],
-    "coverage": ["No signal indoors", "Coverage map is a lie"],
-    "billing": ["Bill went up 30%, no warning", "Charged twice this month", "Billing errors every quarter"],
-    "support": ["Waited 3 days for an answer", 'Support "will call back" - never did', "Ticket still open"],
-    "delivery": ["Router arrived a week late", "Engineer missed the appointment", "Delivery was late, twice"],
-    "price": ["Too expensive for what I get", "Cheaper offers elsewhere (≈20 € less)"],
-    "usage": ["I barely use it anymore", "Don't need this much data now"],
-    "other": ["Just average", "Nothing special", "Meh."],
-    "": ["Great service, thanks!", "Works fine", "Très bien, merci", "Friendly staff in the store"],
-}
-
 PLANS = ["mobile", "broadband", "bundle"]
 CONTRACTS = ["monthly", "annual", "two-year"]
 CHANNELS = ["web", "store", "phone", "partner", "kiosk"]  # kiosk is the rare category (~0.3%)
@@ -80,6 +77,12 @@ REGIONS = ["north", "south", "east", "west", "central"]
 TICKET_CATEGORIES = ["billing", "network", "delivery", "other"]
 
 NPS_SCALE = Scale()  # 0-10, detractor <= 6, promoter >= 9
+# survey scales the 0-10 answer can be reported on: (the scale's config, its point for each answer 0..10)
+SCALES: dict[str, tuple[Scale, np.ndarray]] = {
+    "nps": (NPS_SCALE, np.arange(11)),
+    "csat": (Scale(min=1, max=5, detractor_max=3, promoter_min=5), np.array([1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])),
+    "binary": (Scale(min=0, max=1, detractor_max=0, promoter_min=1), np.array([0] * 7 + [1] * 4)),
+}
 BASE = 8.3  # latent satisfaction when every contribution is zero
 NOISE_SCALE = 0.75  # logistic scale of the answer noise (sd 1.36 points)
 CHURN_RATE_90D = 0.20
@@ -100,6 +103,7 @@ class SyntheticCX:
     as_of: str
     params: dict[str, Any] = field(default_factory=dict)  # the generate() arguments
     text_truth: dict[str, np.ndarray] = field(default_factory=dict)  # planted topic per ticket note (text=...)
+    scale: Scale = field(default_factory=Scale)  # the survey scale of `true_score` and the survey table
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers of the planted truth (written to truth.json)."""
@@ -112,7 +116,7 @@ class SyntheticCX:
             **self.params, "as_of": self.as_of, "n_customers": len(t), "n_respondents": int(resp.sum()),
             "orphan_respondents": len(survey_ids) - int(known),
             "true_population_nps": self.true_population_nps,
-            "respondent_nps": nps_from_scores(t["true_score"].to_numpy()[resp], NPS_SCALE),
+            "respondent_nps": nps_from_scores(t["true_score"].to_numpy()[resp], self.scale),
             "class_mix": {c: round(float((t["true_class"] == c).mean()), 4) for c in CLASSES},
             "churn_rate": float(t["churned"].mean()),
             "spearman_expected_vs_true": float(t["expected_score"].corr(t["true_score"], method="spearman")),
@@ -272,19 +276,22 @@ def _contributions(c, x) -> np.ndarray:
     return np.stack([network, billing, support, delivery, price, usage, tenure_age], axis=1)
 
 
-def _expected_score(latent: np.ndarray) -> np.ndarray:
-    """E[score] under the ordered logit: sum over k=1..10 of P(latent + noise >= k - 0.5)."""
-    return sum(_sigmoid((latent - (k - 0.5)) / NOISE_SCALE) for k in range(1, 11))
+def _expected_score(latent: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """E[score] under the ordered logit on a scale whose point for answer k is points[k]:
+    points[0] + sum over k=1..10 of (points[k] - points[k-1]) * P(latent + noise >= k - 0.5)."""
+    return points[0] + sum((points[k] - points[k - 1]) * _sigmoid((latent - (k - 0.5)) / NOISE_SCALE)
+                           for k in range(1, 11))
 
 
-def _response_probability(c, x, true_score, rate: float, answer_dependence: float) -> np.ndarray:
-    """P(answer): observed behaviour only (MAR), plus `answer_dependence` log-odds per 2.5 points of the answer."""
+def _response_probability(c, x, answer, rate: float, answer_dependence: float) -> np.ndarray:
+    """P(answering): observed behaviour only (MAR), plus `answer_dependence` log-odds per 2.5 points of the
+    0-10 answer."""
     observed_age = np.where(c["age_missing"], 46.0, c["age"])  # an unrecorded age cannot steer who is surveyed
     eta = (0.025 * (observed_age - 46) + 0.35 * np.log1p(c["tenure"] / 12)
            + np.array([0.4, 0.0, 0.1, -0.6, 0.0])[c["channel"]]  # web answers most, partner sales least
            + 1.3 * (x["tickets_count_30d"] > 0) + 0.4 * (x["tickets_count_90d"] > 0)  # post-contact surveys
            + 0.4 * (x["orders_count_90d"] > 0)  # post-delivery surveys
-           + answer_dependence * (true_score - 7.0) / 2.5)
+           + answer_dependence * (answer - 7.0) / 2.5)
     return _sigmoid(_intercept_for_rate(eta, rate) + eta)
 
 
@@ -296,51 +303,18 @@ def _churn_probability(c, x, satisfaction, horizon_days: int) -> np.ndarray:
     return _sigmoid(_intercept_for_rate(eta, target) + eta)
 
 
-# --- survey ----------------------------------------
-def _reasons(rng: np.random.Generator, centred: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per respondent: a key into `_reason_labels()` (-1: no reason) and the lead code index for the comment."""
-    m, code = len(cls), {c: i for i, c in enumerate(REASON_CODES)}
-    group_code = np.array([code[g["theme"] or "other"] for g in DRIVER_GROUPS])
-    ranked = np.argsort(centred, axis=1)[:, :2]
-    second_value = np.take_along_axis(centred, ranked[:, 1:], axis=1)[:, 0]
-    first = np.where(rng.random(m) < np.array([0.9, 0.55, 0.04])[cls], group_code[ranked[:, 0]], -1)
-    second = np.where((cls < 2) & (second_value < -0.8) & (rng.random(m) < 0.6), group_code[ranked[:, 1]], -1)
-    noise = np.where(rng.random(m) < 0.08, rng.integers(0, len(REASON_CODES), m), -1)
-    codes = np.stack([first, second, noise], axis=1)
-    codes[(codes == code["network"]) & (rng.random(codes.shape) < 0.3)] = code["coverage"]
-    codes[codes[:, 1] == codes[:, 0], 1] = -1
-    codes[(codes[:, 2] == codes[:, 0]) | (codes[:, 2] == codes[:, 1]), 2] = -1
-    lead = np.max(np.where(codes >= 0, codes + 100 * np.array([3, 2, 1]), -1), axis=1) % 100  # first given code
-    lead = np.where(codes.max(axis=1) < 0, np.where(cls == 0, code["other"], -1), lead)
-    k = len(REASON_CODES) + 1
-    key = ((codes[:, 0] + 1) * k + codes[:, 1] + 1) * k + codes[:, 2] + 1
-    return np.where(codes.max(axis=1) >= 0, key, -1), lead
-
-
-def _reason_labels() -> list[str]:
-    """'a;b;c' for every (first, second, third) combination of code indices, -1 meaning absent."""
-    k = len(REASON_CODES) + 1
-    combos = np.array(np.meshgrid(*[np.arange(-1, k - 1)] * 3, indexing="ij")).reshape(3, -1).T
-    return [";".join(REASON_CODES[i] for i in row if i >= 0) for row in combos.tolist()]
-
-
-def _comment_index(rng: np.random.Generator, lead: np.ndarray) -> np.ndarray:
-    """Index into the flattened COMMENTS of a comment matching the lead reason; -1 for the 65% who leave none."""
-    sizes = np.array([len(COMMENTS[k]) for k in [*REASON_CODES, ""]])  # lead -1 -> the "" list
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    pick = starts[lead] + rng.integers(0, 1 << 30, len(lead)) % sizes[lead]
-    return np.where(rng.random(len(lead)) < 0.35, pick, -1)
-
-
 # --- generate ----------------------------------------
 def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.10,
-             answer_dependent_response: float = 0.0, churn_horizon_days: int = 90, text: str | None = None,
-             text_signal: float = 1.0) -> SyntheticCX:
+             answer_dependent_response: float = 0.0, churn_horizon_days: int = 90, signal: float = 1.0,
+             scale: str = "nps", text: str | None = None, text_signal: float = 1.0) -> SyntheticCX:
     """The seven CX tables and the planted truth for `n_customers` customers (deterministic per seed).
 
     `response_rate`: expected share who answer (an intercept is solved for it). `answer_dependent_response`:
-    log-odds of answering per 2.5 points of the customer's own score (> 0: unhappy customers answer less).
+    log-odds of answering per 2.5 points of the customer's own 0-10 answer (> 0: unhappy customers answer less).
     `churn_horizon_days`: the outcome window after `as_of` (constant hazard, 20% per 90 days).
+    `signal` (>= 0): factor on how much behaviour moves satisfaction (0: answers independent of behaviour).
+    `scale`: "nps", "csat" or "binary" (`SCALES`). Neither changes the random stream: with the same seed the
+    behaviour (and, without answer-dependent response, who answers) is the same.
     `text` ("en", "zh" or "mixed"): comments and ticket notes in that language (synthetic_text.py), with a hidden
     text-only driver scaled by `text_signal` (0: the negative control); None keeps the tables as they were.
     """
@@ -352,6 +326,12 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
         raise ConfigError(f"answer_dependent_response must be a finite number, got {answer_dependent_response}")
     if churn_horizon_days < 1:
         raise ConfigError(f"churn_horizon_days must be at least 1, got {churn_horizon_days}")
+    if not (np.isfinite(signal) and signal >= 0):
+        raise ConfigError(f"signal must be a finite number >= 0 (1: default, 0: answers ignore behaviour), "
+                          f"got {signal}")
+    if scale not in SCALES:
+        raise ConfigError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
+    survey_scale, points = SCALES[scale]
     if text is not None and text not in synthetic_text.TEXT_MODES:
         raise ConfigError(f"text must be one of {list(synthetic_text.TEXT_MODES)} or None, got {text!r}")
     if not (np.isfinite(text_signal) and text_signal >= 0):
@@ -365,8 +345,9 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     x |= ticket_agg | order_agg
 
     f = _contributions(c, x)
-    centred = f - f.mean(axis=0)
-    latent = BASE + f.sum(axis=1)
+    deviation = f - f.mean(axis=0)
+    centred = signal * deviation
+    latent = BASE + f.sum(axis=1) + (signal - 1.0) * deviation.sum(axis=1)  # signal 1: exactly BASE + sum f
     if text:  # its own random stream: without text the tables are exactly as before
         text_rng = np.random.default_rng([seed, 16])
         ticket_owner = tickets["owner"].to_numpy()
@@ -374,9 +355,10 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
         hidden = synthetic_text.hidden_issue(text_rng, ticket_owner, ticket_recent, n)
         latent = latent + text_signal * synthetic_text.staff_effect(hidden)
     satisfaction = latent + rng.logistic(0.0, NOISE_SCALE, n)
-    true_score = np.clip(np.floor(satisfaction + 0.5), 0, 10).astype(np.int64)
-    true_class = score_to_class(true_score, NPS_SCALE)  # 0 detractor, 1 passive, 2 promoter
-    p_respond = _response_probability(c, x, true_score, response_rate, answer_dependent_response)
+    answer = np.clip(np.floor(satisfaction + 0.5), 0, 10).astype(np.int64)  # on the 0-10 scale
+    true_score = points[answer]
+    true_class = score_to_class(true_score, survey_scale)  # 0 detractor, 1 passive, 2 promoter
+    p_respond = _response_probability(c, x, answer, response_rate, answer_dependent_response)
     responded = rng.random(n) < p_respond
     churn_prob = _churn_probability(c, x, satisfaction, churn_horizon_days)
     churned = rng.random(n) < churn_prob
@@ -385,8 +367,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     all_ids = _ids(np.arange(1, n + n_orphans + 1), max(7, len(str(n + n_orphans))))  # the last n_orphans: absent
     tables = _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
                      churned, rng.integers(1, churn_horizon_days + 1, n))
-    text_truth = _add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden, n) \
-        if text else {}
+    text_truth = _add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden, n,
+                           survey_scale) if text else {}
     names = [g["name"] for g in DRIVER_GROUPS]
     top, two = np.argmin(centred, axis=1), np.partition(centred, 1, axis=1)
     truth = pd.DataFrame(
@@ -396,7 +378,7 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
          "true_top_driver": _take(names, top),
          "true_top_driver_actionable": np.array([g["actionable"] for g in DRIVER_GROUPS])[top],
          "true_top_driver_margin": two[:, 1] - two[:, 0],
-         "latent": latent, "expected_score": _expected_score(latent), "true_score": true_score,
+         "latent": latent, "expected_score": _expected_score(latent, points), "true_score": true_score,
          "true_class": _take(CLASSES, true_class), "p_respond": p_respond, "responded": responded,
          "churn_prob": churn_prob, "churned": churned.astype(np.int64),
          **{k: x[k] for k in (*ticket_agg, *order_agg)}, **({"text_issue": hidden} if text else {})},
@@ -404,10 +386,10 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     )
     params = {"seed": seed, "n_customers": n, "response_rate": response_rate,
               "answer_dependent_response": answer_dependent_response, "churn_horizon_days": churn_horizon_days,
-              **({"text": text, "text_signal": text_signal} if text else {})}
-    return SyntheticCX(tables=tables, truth=truth, true_population_nps=nps_from_scores(true_score, NPS_SCALE),
+              "signal": signal, "scale": scale, **({"text": text, "text_signal": text_signal} if text else {})}
+    return SyntheticCX(tables=tables, truth=truth, true_population_nps=nps_from_scores(true_score, survey_scale),
                        driver_groups=[dict(g, features=list(g["features"])) for g in DRIVER_GROUPS],
-                       as_of=AS_OF, params=params, text_truth=text_truth)
+                       as_of=AS_OF, params=params, scale=survey_scale, text_truth=text_truth)
 
 
 def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
@@ -431,7 +413,7 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
         events.insert(0, "customer_id", _take(all_ids, events.pop("owner").to_numpy()))
 
     who = np.flatnonzero(responded)
-    reason_key, lead = _reasons(rng, centred[who], true_class[who])
+    reason_key, lead = reason_keys(rng, centred[who], true_class[who], [g["theme"] for g in DRIVER_GROUPS])
     n_orphans = len(all_ids) - n
     no_text = np.full(n_orphans, -1)
     survey = pd.DataFrame({
@@ -439,9 +421,8 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
         "score": np.concatenate([true_score[who], rng.choice(true_score[who], n_orphans) if len(who)
                                  else rng.integers(0, 11, n_orphans)]),
         "answered_at": _dates(as_of, rng.integers(1, 61, len(who) + n_orphans)),
-        "reasons": _take(_reason_labels(), np.concatenate([reason_key, no_text])),
-        "comment": _take([t for k in [*REASON_CODES, ""] for t in COMMENTS[k]],
-                         np.concatenate([_comment_index(rng, lead), no_text]))})
+        "reasons": _take(reason_labels(), np.concatenate([reason_key, no_text])),
+        "comment": _take(comment_texts(), np.concatenate([comment_index(rng, lead), no_text]))})
     survey = survey.take(rng.permutation(len(survey))).reset_index(drop=True)
     outcomes = pd.DataFrame({"customer_id": _take(all_ids, np.arange(n)), "churned": churned.astype(np.int64),
                              "churned_at": _dates(as_of, -churn_days, missing=~churned)})
@@ -449,7 +430,7 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
             "survey": survey, "outcomes": outcomes}
 
 
-def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n) -> dict[str, np.ndarray]:
+def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n, scale: Scale) -> dict[str, np.ndarray]:
     """Ticket notes (tickets.note) and bilingual comments (survey.comment replaced); the planted note topics."""
     languages = synthetic_text.customer_languages(rng, n, mode)
     mixed = mode == "mixed"
@@ -462,6 +443,6 @@ def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n) -
     who = np.where(inside, position, 0)
     lang = np.where(inside, languages[who], synthetic_text.customer_languages(rng, len(position), mode))
     survey["comment"] = pd.array(synthetic_text.comments(
-        rng, survey["reasons"], survey["score"].to_numpy(), NPS_SCALE.detractor_max, NPS_SCALE.promoter_min,
+        rng, survey["reasons"], survey["score"].to_numpy(), scale.detractor_max, scale.promoter_min,
         np.where(inside, hidden[who], 0), lang, mixed), dtype="str")
     return {"note_topic": topics, "note_language": languages[ticket_owner], "customer_language": languages}

@@ -5,13 +5,14 @@ the detractor class of the multiclass booster, or the single booster of the othe
 path-dependent TreeSHAP (`treeshap.py`: the values of LightGBM's `pred_contrib`, to 1e-9), streamed in chunks of
 `drivers.chunk_size` rows on `drivers.n_jobs` threads; memory is O(chunk x features), never customers x
 features x classes. Each row's attributions plus `expected_value` equal its raw score.
-`method: approx` uses path (Saabas) attributions instead, 3.3-3.8x faster. Measured by scripts/bench_drivers.py
-(200k synthetic customers, 3% response, seed 0, keys approx_*): driver_1 equals the exact one for 92% of the
-explained customers, driver_1..3 are the same ordered list for 83% (the same set for 87%); planted-driver
-recovery top-1 / top-3 is 0.87 / 0.97 against exact 0.90 / 0.96. Exact is the default.
+`method: approx` uses path (Saabas) attributions instead: faster, and mostly the same driver_1 (speed and
+agreement with exact: the approx_* keys of scripts/bench_drivers.py's JSON). Exact is the default.
 
-Driver groups. Config groups name model features; features in no group fall into the implicit, non-actionable
-"Other" group. A group's attribution is the sum of its features' attributions (SHAP values are additive).
+Driver groups. Config groups name features as the user's columns are named (`Monthly Charge`); the feature
+manifest maps them to the model's names (data/features.py), so the model's renaming never reaches the config or
+the outputs. Features in no group fall into the implicit, non-actionable "Other" group; with no groups at all every
+feature is its own driver, under the user's column name. A group's attribution is the sum of its features'
+attributions (SHAP values are additive).
 
 Impact, in probability of detraction (0.05 = 5 points). The detractor raw score moves the log-odds of
 P(detractor) one for one (multiclass softmax with the other classes' scores held fixed, and the ordinal
@@ -24,6 +25,11 @@ with p the model's P(detractor) (exact before calibration; calibration is a smoo
 probabilities, so after it this is a close approximation). Impacts are not additive across groups; each is the
 drop in this customer's detraction probability if that driver alone were neutral. driver_1..k are the
 actionable groups with the largest impact; an impact below `drivers.min_impact` leaves the slot empty (NA).
+
+Per batch versus whole population. `DriverStage.columns` is a pure function of one batch (the batch command,
+the MLflow pyfunc model and Spark all call it through workflows/score.score_frame). What sums over every batch
+(the KDA tables and the reason/driver theme agreement) lives in a `DriverTotals` that only the batch command
+(and training) creates and passes in, so a pyfunc host holds no state that grows with the rows it scores.
 
 Key driver analysis (KDA). `KdaAccumulator` aggregates over scoring batches: mean |attribution| and mean signed
 attribution (log-odds) per group, the same per configured segment, and a what-if table: the expected detractor
@@ -41,8 +47,9 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from cxpredict.config import DriversConfig
+from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
-from cxpredict.explain import treeshap
+from cxpredict.explain import treeshap, trees
 from cxpredict.models.reasons import theme_agreement
 
 OTHER = "Other"
@@ -120,7 +127,7 @@ class DriverExplainer:
 
     def __init__(self, booster, class_index: int | None, groups: DriverGroups, method: str = "exact",
                  chunk_size: int = 50_000, n_jobs: int = 2, logit_scale: float = 1.0):
-        self.arrays = treeshap.tree_arrays(booster, class_index)
+        self.arrays = trees.tree_arrays(booster, class_index)
         self.groups = groups
         self.method = {"exact": "exact", "approx": "path"}.get(method, method)
         self.chunk_size = chunk_size
@@ -128,10 +135,12 @@ class DriverExplainer:
         self.logit_scale = logit_scale
 
     @classmethod
-    def from_nps(cls, nps_model: Any, cfg: DriversConfig) -> DriverExplainer:
-        """Explainer of `NpsModel.detractor_booster()` with the config's groups, method, chunks and threads."""
+    def from_nps(cls, nps_model: Any, cfg: DriversConfig, manifest: FeatureManifest | None = None) -> DriverExplainer:
+        """Explainer of `NpsModel.detractor_booster()` with the config's groups, method, chunks and threads; the
+        groups are resolved against the user's column names of the model's features (`manifest`)."""
         booster, class_index = nps_model.detractor_booster()
-        groups = DriverGroups.from_config(cfg, booster.feature_name())
+        names = booster.feature_name()
+        groups = DriverGroups.from_config(cfg, manifest.user_names(names) if manifest is not None else names)
         return cls(booster, class_index, groups, cfg.method, cfg.chunk_size, cfg.n_jobs,
                    detractor_logit_scale(nps_model))
 
@@ -142,7 +151,7 @@ class DriverExplainer:
     def _stream(self, X: pd.DataFrame | np.ndarray, column_of: np.ndarray, n_out: int):
         for lo in range(0, len(X), self.chunk_size):
             part = X.iloc[lo:lo + self.chunk_size] if isinstance(X, pd.DataFrame) else X[lo:lo + self.chunk_size]
-            matrix = treeshap.to_matrix(part, self.arrays)
+            matrix = trees.to_matrix(part, self.arrays)
             yield lo, treeshap.attribute(matrix, self.arrays, column_of, n_out, self.method, self.n_jobs)
 
     def group_attributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -360,30 +369,14 @@ class KdaAccumulator:
 
 
 # --------------------------------------------------------------------------------------------- run stage
-class DriverStage:
-    """Drivers and stated reasons for a training or scoring run: the explainer is built once, the KDA and the
-    reason/driver theme agreement accumulate over the batches."""
+class DriverTotals:
+    """What a training or batch scoring run sums over all its batches: the KDA tables and the reason/driver theme
+    agreement. Created by the run (`DriverStage.totals()`) and passed to every batch explicitly."""
 
-    def __init__(self, explainer: DriverExplainer, reasons: Any, cfg: DriversConfig):
-        self.explainer, self.reasons, self.cfg = explainer, reasons, cfg
-        self.kda = KdaAccumulator(explainer.groups, cfg.segments)
+    def __init__(self, groups: DriverGroups, cfg: DriversConfig):
+        self.groups, self.cfg = groups, cfg
+        self.kda = KdaAccumulator(groups, cfg.segments)
         self.agreeing = self.compared = 0
-
-    @classmethod
-    def create(cls, nps_model: Any, reasons: Any, cfg: DriversConfig) -> DriverStage | None:
-        """None when drivers are disabled; ConfigError when a group names a feature the model lacks."""
-        return cls(DriverExplainer.from_nps(nps_model, cfg), reasons, cfg) if cfg.enabled else None
-
-    def columns(self, X: pd.DataFrame, predictions: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
-        """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer)."""
-        out = explain(self.explainer, X, predictions, self.cfg, self.kda, customers)
-        if self.reasons is not None and self.reasons.codes_:
-            top = self.reasons.top_reasons(X)
-            agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"], self.explainer.groups.theme_of(),
-                                                 self.cfg.reason_themes)
-            self.agreeing, self.compared = self.agreeing + agreeing, self.compared + compared
-            out = pd.concat([out, top], axis=1)
-        return out
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return self.kda.tables()
@@ -391,5 +384,37 @@ class DriverStage:
     def summary(self) -> dict[str, Any]:
         """JSON-safe numbers for metrics.json / the run manifest."""
         return {"method": self.cfg.method, "subset": self.cfg.subset, "customers_explained": self.kda.n,
-                "groups": self.explainer.groups.names, "theme_agreement_compared": self.compared,
+                "groups": self.groups.names, "theme_agreement_compared": self.compared,
                 "theme_agreement": self.agreeing / self.compared if self.compared else None}
+
+
+class DriverStage:
+    """Drivers and stated reasons of one batch. Built once per run or loaded model (the explainer's tree arrays);
+    holds no per-batch state, so every batch, thread or pyfunc call may share it."""
+
+    def __init__(self, explainer: DriverExplainer, reasons: Any, cfg: DriversConfig):
+        self.explainer, self.reasons, self.cfg = explainer, reasons, cfg
+
+    @classmethod
+    def create(cls, nps_model: Any, reasons: Any, cfg: DriversConfig,
+               manifest: FeatureManifest | None = None) -> DriverStage | None:
+        """None when drivers are disabled; ConfigError when a group names a feature the model lacks."""
+        return cls(DriverExplainer.from_nps(nps_model, cfg, manifest), reasons, cfg) if cfg.enabled else None
+
+    def totals(self) -> DriverTotals:
+        """A fresh accumulator for one run's KDA tables and theme agreement."""
+        return DriverTotals(self.explainer.groups, self.cfg)
+
+    def columns(self, X: pd.DataFrame, predictions: pd.DataFrame, customers: pd.DataFrame | None,
+                totals: DriverTotals | None = None) -> pd.DataFrame:
+        """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer); with
+        `totals`, this batch is added to the run's KDA and theme agreement."""
+        out = explain(self.explainer, X, predictions, self.cfg, totals.kda if totals is not None else None, customers)
+        if self.reasons is not None and self.reasons.codes_:
+            top = self.reasons.top_reasons(X)
+            if totals is not None:
+                agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"],
+                                                     self.explainer.groups.theme_of(), self.cfg.reason_themes)
+                totals.agreeing, totals.compared = totals.agreeing + agreeing, totals.compared + compared
+            out = pd.concat([out, top], axis=1)
+        return out

@@ -1,9 +1,12 @@
 """Exact TreeSHAP for ONE output of a LightGBM model, summed into feature groups, in compiled parallel code.
 
-Why: `Booster.predict(pred_contrib=True)` and `shap.TreeExplainer` explain all 3 classes of a multiclass model
-(3x the trees) into a rows x features x classes matrix; drivers need one class summed into ~10 groups. This
-module parses the LightGBM text model, keeps the wanted class's trees and computes path-dependent TreeSHAP (the
-values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel over rows on all cores.
+Why: drivers need one class of a multiclass model summed into ~10 groups for every customer, at scoring speed.
+trees.py reads the wanted class's trees from LightGBM's documented JSON dump (`Booster.dump_model()`); this module
+computes path-dependent TreeSHAP (the values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel
+over rows on all cores. scripts/bench_drivers.py compares it, on the same one-class model, rows and threads, with
+LightGBM's `pred_contrib` and `shap.TreeExplainer` (the kernel stays only while it is at least 2x faster than the
+better of the two; the figures are in that script's JSON). Compiled code is cached on disk (numba `cache=True`),
+so a fresh process pays the compilation once per installation, not once per run.
 
 The algorithm (exact, no sampling): for a leaf l with value v, let U be the distinct features on its path,
 z_j the product of the cover fractions of the path's splits on feature j, and s_j = 1 when the row follows
@@ -24,224 +27,10 @@ of the subtree to its feature. They sum to the same raw output but are not Shapl
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
-import lightgbm as lgb
 import numba
 import numpy as np
-import pandas as pd
 
-_TREE_KEYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child", "leaf_value",
-              "leaf_count", "internal_count", "cat_boundaries", "cat_threshold")
-
-
-# --------------------------------------------------------------------------------------------- parsing
-def _split_model(text: str) -> tuple[list[str], list[str], list[str]]:
-    """LightGBM model text -> (header lines, one text block per tree, lines after the trees)."""
-    head, sep, rest = text.partition("\nTree=")
-    if not sep:
-        raise ValueError("not a LightGBM text model: no 'Tree=' block")
-    trees_text, sep, tail = ("Tree=" + rest).partition("end of trees")
-    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", trees_text) if b.strip()]
-    return head.splitlines(), blocks, tail.splitlines()
-
-
-def _header_value(header: list[str], key: str) -> str | None:
-    for line in header:
-        if line.startswith(key + "="):
-            return line.split("=", 1)[1]
-    return None
-
-
-def _parse_tree(block: str) -> dict[str, np.ndarray]:
-    fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-    tree = {"num_leaves": int(fields["num_leaves"])}
-    for key in _TREE_KEYS:
-        if key in fields and fields[key].strip():
-            tree[key] = np.array(fields[key].split(), dtype=np.float64)
-    return tree
-
-
-def class_trees(booster: lgb.Booster, class_index: int | None) -> tuple[list[str], list[str], list[str]]:
-    """(header, tree blocks of `class_index`, tail) of the booster's text model (best iteration if set)."""
-    header, blocks, tail = _split_model(booster.model_to_string())
-    per_iteration = int(_header_value(header, "num_tree_per_iteration") or 1)
-    if class_index is None:
-        if per_iteration != 1:
-            raise ValueError(f"the booster has {per_iteration} trees per iteration: give the class index to explain")
-        return header, blocks, tail
-    if not 0 <= class_index < per_iteration:
-        raise ValueError(f"class index {class_index} out of range for {per_iteration} classes")
-    return header, blocks[class_index::per_iteration], tail
-
-
-def single_class_booster(booster: lgb.Booster, class_index: int | None) -> lgb.Booster:
-    """A one-output LightGBM booster with only the trees of `class_index`: its raw score IS that class's raw
-    score, so LightGBM's own `pred_contrib` on it does a third of the work of the 3-class model."""
-    header, blocks, tail = class_trees(booster, class_index)
-    replace = {"num_class": "num_class=1", "num_tree_per_iteration": "num_tree_per_iteration=1",
-               "objective": "objective=regression"}
-    head = [replace.get(line.split("=", 1)[0], line) for line in header if not line.startswith("tree_sizes=")]
-    renumbered = [re.sub(r"^Tree=\d+", f"Tree={i}", b) for i, b in enumerate(blocks)]
-    pandas_lines = [line for line in tail if line.startswith("pandas_categorical:")]
-    text = "\n".join(head) + "\n\n" + "\n\n".join(renumbered) + "\n\nend of trees\n\n" + "\n".join(pandas_lines) + "\n"
-    return lgb.Booster(model_str=text)
-
-
-@dataclass
-class TreeArrays:
-    """The trees of one output, flattened for the compiled kernels. Node children use LightGBM's encoding
-    (>= 0 internal node, < 0 leaf ~index), local to each tree. Every node and leaf also has a position in its
-    tree's pre-order (parents before children), where the static TreeSHAP quantities live."""
-
-    node_start: np.ndarray  # (T+1,) offsets into the internal-node arrays
-    leaf_start: np.ndarray  # (T+1,) offsets into leaf_value
-    pos_start: np.ndarray  # (T+1,) offsets into the pre-order arrays (nodes + leaves)
-    cat_start: np.ndarray  # (T,) offset of each tree's categorical boundaries in cat_bounds
-    feature: np.ndarray
-    threshold: np.ndarray
-    decision: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    node_mean: np.ndarray  # cover-weighted mean leaf value under each node (path attributions)
-    leaf_value: np.ndarray
-    cat_bounds: np.ndarray  # categorical bitset boundaries, shifted to positions in cat_bits
-    cat_bits: np.ndarray
-    pre_node: np.ndarray  # node code at each pre-order position
-    pre_parent: np.ndarray  # position of the parent (-1 for the root)
-    pre_left: np.ndarray  # 1 if the position is its parent's left child
-    pre_feature: np.ndarray  # feature of the split leading to the position
-    pre_z: np.ndarray  # product of the cover fractions of that feature's splits on the path (training counts)
-    pre_prev: np.ndarray  # position of the previous split on the same feature above (-1: none)
-    tree_quad: np.ndarray  # (T,) quadrature size of each tree
-    expected_value: float  # raw output with no feature known: the attributions' baseline
-    max_quad: int
-    max_positions: int
-    feature_names: list[str]
-    pandas_categorical: list[list] | None
-    quad: dict[str, np.ndarray] = field(default_factory=dict)  # see _quadrature
-
-
-def _preorder(tree: dict) -> tuple[list[tuple], np.ndarray, float, int]:
-    """Pre-order positions (node, parent position, is_left, feature, merged z, previous same-feature position),
-    the subtree means of the internal nodes, the tree's expected value and its largest distinct-feature count."""
-    count = lambda c: tree["leaf_count"][~c] if c < 0 else tree["internal_count"][c]  # noqa: E731
-    value = lambda c: float(tree["leaf_value"][~c])  # noqa: E731
-    rows: list[tuple] = []
-    # node, parent position, is_left, split feature above, cover, {feature: (position, merged z)} above, z
-    stack: list[tuple] = [(0, -1, 0, -1, 1.0, {}, 1.0)]
-    max_unique, expected = 1, 0.0
-    while stack:
-        node, parent, is_left, feat, cover, above, z = stack.pop()
-        pos = len(rows)
-        rows.append((node, parent, is_left, feat, z, above[feat][0] if feat in above else -1))
-        path = {**above, feat: (pos, z)} if feat >= 0 else above
-        if node < 0:
-            expected += value(node) * cover
-            max_unique = max(max_unique, len(path))
-            continue
-        f = int(tree["split_feature"][node])
-        total = max(count(node), 1e-300)
-        for child, left in ((int(tree["right_child"][node]), 0), (int(tree["left_child"][node]), 1)):
-            share = max(count(child) / total, 1e-12)  # a zero-count child would give z = 0: keep it tiny
-            stack.append((child, pos, left, f, cover * share, path, path.get(f, (-1, 1.0))[1] * share))
-    means = np.zeros(tree["num_leaves"] - 1)
-    for node, *_ in reversed(rows):  # children come after their parent in pre-order
-        if node >= 0:
-            l, r = int(tree["left_child"][node]), int(tree["right_child"][node])
-            ml = value(l) if l < 0 else means[l]
-            mr = value(r) if r < 0 else means[r]
-            means[node] = (count(l) * ml + count(r) * mr) / max(count(l) + count(r), 1e-300)
-    return rows, means, expected, max_unique
-
-
-def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
-    """Parse the booster's trees for one output into flat arrays for the kernels."""
-    _, blocks, _ = class_trees(booster, class_index)
-    keys = ("feature", "threshold", "decision", "left", "right", "node_mean", "leaf_value", "cat_bounds",
-            "cat_bits", "pre")
-    parts: dict[str, list] = {k: [] for k in keys}
-    node_start, leaf_start, pos_start, cat_start, tree_quad = [0], [0], [0], [], []
-    expected, max_positions, n_bounds, n_bits = 0.0, 1, 0, 0
-    for block in blocks:
-        if re.search(r"^is_linear=1", block, flags=re.M):
-            raise ValueError("linear trees (linear_tree=true) have no TreeSHAP values; retrain without them")
-        tree = _parse_tree(block)
-        n_nodes = tree["num_leaves"] - 1
-        cat_start.append(n_bounds)
-        parts["leaf_value"].append(tree["leaf_value"][: n_nodes + 1])
-        if n_nodes == 0:
-            expected += float(tree["leaf_value"][0])
-            rows, quad = [], 1
-        else:
-            rows, means, tree_expected, max_unique = _preorder(tree)
-            expected += tree_expected
-            quad = (max_unique + 1) // 2
-            for key, src in (("feature", "split_feature"), ("threshold", "threshold"),
-                             ("decision", "decision_type"), ("left", "left_child"), ("right", "right_child")):
-                parts[key].append(tree[src])
-            parts["node_mean"].append(means)
-            if "cat_boundaries" in tree:
-                parts["cat_bounds"].append(tree["cat_boundaries"] + n_bits)
-                parts["cat_bits"].append(tree["cat_threshold"])
-                n_bounds += len(tree["cat_boundaries"])
-                n_bits += len(tree["cat_threshold"])
-        parts["pre"].extend(rows)
-        tree_quad.append(quad)
-        max_positions = max(max_positions, len(rows))
-        node_start.append(node_start[-1] + n_nodes)
-        leaf_start.append(leaf_start[-1] + n_nodes + 1)
-        pos_start.append(pos_start[-1] + len(rows))
-
-    def flat(key: str, dtype) -> np.ndarray:
-        return np.concatenate(parts[key]).astype(dtype) if parts[key] else np.zeros(0, dtype=dtype)
-
-    pre = np.array(parts["pre"], dtype=np.float64).reshape(-1, 6)
-    arrays = TreeArrays(
-        node_start=np.array(node_start, dtype=np.int64), leaf_start=np.array(leaf_start, dtype=np.int64),
-        pos_start=np.array(pos_start, dtype=np.int64), cat_start=np.array(cat_start, dtype=np.int64),
-        feature=flat("feature", np.int64), threshold=flat("threshold", np.float64),
-        decision=flat("decision", np.int64), left=flat("left", np.int64), right=flat("right", np.int64),
-        node_mean=flat("node_mean", np.float64), leaf_value=flat("leaf_value", np.float64),
-        cat_bounds=flat("cat_bounds", np.int64), cat_bits=flat("cat_bits", np.uint32),
-        pre_node=pre[:, 0].astype(np.int64), pre_parent=pre[:, 1].astype(np.int64),
-        pre_left=pre[:, 2].astype(np.int64), pre_feature=pre[:, 3].astype(np.int64), pre_z=pre[:, 4].copy(),
-        pre_prev=pre[:, 5].astype(np.int64), tree_quad=np.array(tree_quad, dtype=np.int64),
-        expected_value=float(expected), max_quad=int(max(tree_quad, default=1)), max_positions=int(max_positions),
-        feature_names=booster.feature_name(), pandas_categorical=booster.pandas_categorical,
-    )
-    arrays.quad = _quadrature(arrays)
-    return arrays
-
-
-# --------------------------------------------------------------------------------------------- input matrix
-def to_matrix(X: pd.DataFrame | np.ndarray, arrays: TreeArrays) -> np.ndarray:
-    """The float64 matrix LightGBM would predict on: model feature order, pandas categoricals as the training
-    category codes (unseen -> NaN), exactly like LightGBM's own pandas conversion."""
-    if isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.shape[1] != len(arrays.feature_names):
-            raise ValueError(f"expected {len(arrays.feature_names)} feature columns, got shape {X.shape}")
-        return np.ascontiguousarray(X, dtype=np.float64)
-    missing = [c for c in arrays.feature_names if c not in X.columns]
-    if missing:
-        raise ValueError(f"the model's features are missing from the frame: {missing[:5]}")
-    frame = X[arrays.feature_names]
-    out = np.empty((len(frame), len(arrays.feature_names)), dtype=np.float64)
-    categories = iter(arrays.pandas_categorical or [])
-    for j, col in enumerate(arrays.feature_names):
-        s = frame[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            levels = next(categories, None)
-            if levels is not None and list(s.cat.categories) != list(levels):
-                s = s.cat.set_categories(levels)
-            codes = s.cat.codes.to_numpy().astype(np.float64)
-            codes[codes < 0] = np.nan
-            out[:, j] = codes
-        else:
-            out[:, j] = pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
-
+from cxpredict.explain.trees import TreeArrays
 
 # --------------------------------------------------------------------------------------------- kernels
 @numba.njit(cache=True, inline="always")
@@ -374,26 +163,6 @@ def _path_kernel(X, column_of, n_out, node_start, leaf_start, cat_start, feature
                 after = leaf_value[l0 + ~node] if node < 0 else node_mean[n0 + node]
                 out[r, column_of[feature[g]]] += after - node_mean[g]
     return out
-
-
-# --------------------------------------------------------------------------------------------- entry point
-def _quadrature(arrays: TreeArrays) -> dict[str, np.ndarray]:
-    """Gauss-Legendre nodes on [0, 1] for every size up to max_quad, and the static per-position coefficients:
-    hot (1 - z) w / (z (1 - t) + t), cold -w / (1 - t) (the z cancels), and the inverse factors."""
-    qmax = arrays.max_quad
-    t = np.zeros((qmax + 1, qmax))
-    w = np.zeros((qmax + 1, qmax))
-    for size in range(1, qmax + 1):
-        nodes, weights = np.polynomial.legendre.leggauss(size)
-        t[size, :size], w[size, :size] = (nodes + 1.0) / 2.0, weights / 2.0
-    cold = np.where(w > 0, -w / (1.0 - t), 0.0)
-    per_tree = np.repeat(arrays.tree_quad, np.diff(arrays.pos_start))
-    tq, wq = t[per_tree], w[per_tree]  # (positions, qmax) nodes and weights of each position's tree
-    z = arrays.pre_z[:, None]
-    f_cold, f_hot = z * (1.0 - tq), z * (1.0 - tq) + tq
-    with np.errstate(divide="ignore"):
-        return {"t": t, "cold": cold, "hot": np.where(wq > 0, wq * (1.0 - z) / f_hot, 0.0),
-                "inv_cold": np.where(wq > 0, 1.0 / f_cold, 0.0), "inv_hot": np.where(wq > 0, 1.0 / f_hot, 0.0)}
 
 
 def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = None, n_out: int | None = None,

@@ -3,34 +3,47 @@
 Layout: bundle.json (format version, package versions, data fingerprints, config hash, seed, content hash),
 config.yaml, features.json, metrics.json, drift.json (the training population's profile for PSI at scoring
 time, see drift.py), and one sub-folder per trained component (nps/, churn/, reasons/, ...)
-written by that component's own `save(directory)` as LightGBM text models plus JSON. The content hash covers
-every file but bundle.json, so a tampered or half-copied bundle is refused with exit code 4.
+written by that component's own `save(directory)` as LightGBM text models plus JSON.
+
+Two checks on load, each refusing with exit code 4:
+- the content hash (sha256 over every file but bundle.json and bundle.sig, stored in bundle.json) catches
+  corruption and half copies: a truncated, changed, added or missing file. Anyone can recompute it, so it does
+  not stop a deliberate change.
+- the signature (optional): with CXPREDICT_BUNDLE_KEY set, training writes bundle.sig, an HMAC-SHA256 of
+  bundle.json's bytes (which hold the content hash, so it covers every file) under that key, and loading
+  refuses a bundle whose signature is missing or wrong. It stops tampering by anyone without the key. Without a
+  key, bundles load as before and the log says they were not verified by a signature.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import json
+import logging
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from lightgbm.basic import LightGBMError
 
 from cxpredict._version import __version__
 from cxpredict.config import Config, config_from_dict
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import BundleError, ConfigError
-from cxpredict.io.outputs import current_umask
+from cxpredict.io.outputs import atomic_dir, output_errors, short_write
 from cxpredict.models.nps import NpsModel
 from cxpredict.provenance import digest_files, package_versions
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
+SIGNATURE_FILE = "bundle.sig"
+KEY_ENV = "CXPREDICT_BUNDLE_KEY"
+SIGNATURE_PREFIX = "hmac-sha256:"
 DRIFT_FILE = "drift.json"  # optional: bundles without it score fine, without PSI
 
 # optional components: sub-folder -> "module:Class" with save(directory) / classmethod load(directory)
@@ -40,6 +53,9 @@ COMPONENTS: dict[str, str] = {
     "reasons": "cxpredict.models.reasons:ReasonModel",
     "text": "cxpredict.models.text:TextModels",
 }
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,29 +78,56 @@ class Bundle:
 
 
 def content_hash(directory: Path) -> str:
-    """sha256 over the sorted (relative path, file sha256) pairs of every file except bundle.json."""
-    return digest_files(directory, [p for p in directory.rglob("*") if p.is_file() and p.name != BUNDLE_FILE])
+    """sha256 over the sorted (relative path, file sha256) pairs of every file except bundle.json and bundle.sig."""
+    return digest_files(directory, [p for p in directory.rglob("*")
+                                    if p.is_file() and p.relative_to(directory).as_posix() not in UNHASHED])
+
+
+UNHASHED = (BUNDLE_FILE, SIGNATURE_FILE)
+
+
+def bundle_key() -> bytes | None:
+    """The signing key from CXPREDICT_BUNDLE_KEY (None when unset or empty)."""
+    value = os.environ.get(KEY_ENV, "")
+    return value.encode("utf-8") if value else None
+
+
+def signature(metadata: bytes, key: bytes) -> str:
+    """bundle.sig's text: HMAC-SHA256 of bundle.json's bytes under `key`."""
+    return SIGNATURE_PREFIX + hmac.new(key, metadata, hashlib.sha256).hexdigest() + "\n"
+
+
+def verify_signature(path: Path, metadata: bytes) -> None:
+    """With a key set: the bundle must carry bundle.sig and it must match (BundleError otherwise)."""
+    sig = path / SIGNATURE_FILE
+    key = bundle_key()
+    if key is None:
+        log.info("bundle %s loaded without signature check (%s; set %s to require signed bundles)", path,
+                 "it is signed, but no key is set" if sig.is_file() else "it is not signed", KEY_ENV)
+        return
+    if not sig.is_file():
+        raise BundleError(f"{path}: the bundle is not signed (no {SIGNATURE_FILE}) and {KEY_ENV} is set, so only "
+                          "signed bundles load. Retrain with the key set, or unset the key to accept unsigned "
+                          "bundles.")
+    try:
+        stored = sig.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BundleError(f"{sig}: unreadable signature ({e}); retrain or restore the bundle") from e
+    if not hmac.compare_digest(stored.strip(), signature(metadata, key).strip()):
+        raise BundleError(f"{sig}: signature mismatch: {BUNDLE_FILE} was changed after signing, or the bundle was "
+                          f"signed with another key than {KEY_ENV}. Refusing to load; retrain or restore the "
+                          "bundle, or set the key it was signed with.")
 
 
 @contextmanager
-def _atomic_dir(final: Path):
-    """Build a folder under a temporary name, then swap it into place; a failure leaves the old one intact."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a bundle is shared with schedulers and analysts
+def _library_writes(folder: Path):
+    """LightGBM reports a full disk or a file-size limit as its own error ("Cannot write ..."): an OutputError."""
     try:
-        yield tmp
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old.{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        yield
+    except LightGBMError as e:
+        if "Cannot write" not in str(e):
+            raise
+        raise short_write(folder, f"LightGBM could not write its model file ({e})") from e
 
 
 def save_bundle(
@@ -101,16 +144,17 @@ def save_bundle(
     """Write a bundle atomically. `extra_files` maps relative names to text content (e.g. playbook.yaml);
     `drift_profile` is drift.profile_training's output, written as drift.json."""
     path = Path(path)
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp, output_errors(path):
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
         (tmp / "features.json").write_text(json.dumps(manifest.to_dict(), indent=1), encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, default=float), encoding="utf-8")
         if drift_profile is not None:
             (tmp / DRIFT_FILE).write_text(json.dumps(drift_profile, indent=1), encoding="utf-8")
-        nps.save(tmp / "nps")
-        for name, component in (components or {}).items():
-            if component is not None:
-                component.save(tmp / name)
+        with _library_writes(path):
+            nps.save(tmp / "nps")
+            for name, component in (components or {}).items():
+                if component is not None:
+                    component.save(tmp / name)
         for rel, text in (extra_files or {}).items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_text(text, encoding="utf-8")
@@ -125,7 +169,13 @@ def save_bundle(
             "components": sorted(["nps", *[n for n, c in (components or {}).items() if c is not None]]),
             "content_hash": content_hash(tmp),
         }
-        (tmp / BUNDLE_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        metadata = json.dumps(info, indent=2).encode("utf-8")
+        (tmp / BUNDLE_FILE).write_bytes(metadata)
+        key = bundle_key()
+        if key is not None:
+            (tmp / SIGNATURE_FILE).write_text(signature(metadata, key), encoding="utf-8")
+    log.info("bundle %s written, %s", path, f"signed with {KEY_ENV}" if key is not None else
+             f"unsigned ({KEY_ENV} not set)")
     return path
 
 
@@ -136,9 +186,12 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
     if not path.is_dir() or not meta.is_file():
         raise BundleError(f"{path}: not a model bundle (no {BUNDLE_FILE}); train one with `cxpredict train CONFIG`")
     try:
-        info = json.loads(meta.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        metadata = meta.read_bytes()
+        info = json.loads(metadata.decode("utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{meta}: unreadable bundle metadata ({e}); retrain or restore the bundle") from e
+    if not isinstance(info, dict):
+        raise BundleError(f"{meta}: bundle metadata is not a JSON object; retrain or restore the bundle")
     version = info.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise BundleError(
@@ -152,6 +205,7 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
             f"{actual[:12]}...): a file was changed, added or removed after training. Refusing to load; retrain "
             "or restore the bundle."
         )
+    verify_signature(path, metadata)
     return info
 
 

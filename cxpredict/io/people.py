@@ -1,24 +1,56 @@
-"""The files people read: the scored file's column dictionary, front-line work orders, the segment summary.
+"""The files people read: the scored file, front-line work orders, the segment summary, the key-driver tables and
+`columns.csv` (the column dictionary of this run's files).
 
-Marketing and front-line teams consume these, not the model, so every file is plain CSV for Excel by default:
-UTF-8 with BOM, text cells that a spreadsheet would run as a formula neutralised with a leading apostrophe
-(numbers untouched), written atomically (outputs.write_table). COLUMN_DOCS is the one description of the
-scored columns, used for the README section and the HTML report.
+Marketing and front-line teams consume these, not the model, so they are made for a spreadsheet:
+- CSV, xlsx or Parquet in the style of io/sheets.py (dialect, rounding per column kind, number formats).
+- Work orders hold only the customers to contact in this run (`to_contact` in the scored file), with a due date
+  (as-of + SLA) and the respondent's own stated reasons; customers past an action's capacity go to
+  `work_orders_deferred`, and with `outputs.files_per_team` every owner team also gets its own file.
+Every file is written atomically (outputs.write_table / StagedOutputs).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cxpredict.actions.playbook import Playbook
-from cxpredict.columns import scored_column_order
-from cxpredict.io.outputs import CSV_ENCODING, StagedOutputs, write_csv, write_table
+from cxpredict.columns import Column, describe, scored_column_order
+from cxpredict.io.outputs import StagedOutputs
+from cxpredict.io.sheets import SHEETS, PeopleStyle, read_table
 
 
-# --------------------------------------------------------------------------------------------- people outputs
+# --------------------------------------------------------------------------------------------- the scored file
+def scored_columns(frame: pd.DataFrame, style: PeopleStyle | None = None) -> list[str]:
+    """The columns of the scored file, in documented order (segment_class is derivable from `segment`;
+    value_band is left out when no value bands are configured)."""
+    drop = {"segment_class"} | (set() if style is None or style.value_bands else {"value_band"})
+    return scored_column_order([c for c in frame.columns if c not in drop])
+
+
+def _work_order_rules(playbook: Playbook | None) -> list[str]:
+    return [r.name for r in playbook.rules if r.raises_work_order] if playbook is not None else []
+
+
+def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: PeopleStyle) -> pd.DataFrame:
+    """The scored batch as people get it: as-of and scoring dates, the `to_contact` filter column, documented
+    column order. Call after capacity is settled (`deferred` final)."""
+    out = scored.copy()
+    out["as_of"] = pd.Timestamp(style.day)
+    out["scored_on"] = pd.Timestamp(style.scored_on)
+    if playbook is not None and "rule" in out.columns:
+        raises = out["rule"].astype("str").isin(_work_order_rules(playbook)).to_numpy()
+        deferred = out["deferred"].fillna(False).astype(bool).to_numpy() if "deferred" in out.columns else False
+        out["to_contact"] = raises & ~deferred
+    return out[scored_columns(out, style)]
+
+
+# --------------------------------------------------------------------------------------------- work orders
 def _text(frame: pd.DataFrame, col: str) -> pd.Series:
     if col not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="str")
@@ -29,62 +61,100 @@ def _percent(x: pd.Series) -> pd.Series:
     return (x.astype(float) * 100).round().astype("Int64").astype("str") + "%"
 
 
-def reason_in_words(frame: pd.DataFrame) -> pd.Series:
-    """One sentence per customer for the front line: why this customer is on the list."""
+def _labelled(codes: pd.Series, style: PeopleStyle, sep: str = ";") -> pd.Series:
+    """'network;billing' -> 'Network, Billing' through the configured labels (missing stays missing)."""
+    def one(text):
+        if not isinstance(text, str) or not text:
+            return None
+        return ", ".join(style.label(code.strip()) for code in text.split(sep) if code.strip())
+    return pd.Series([one(v) for v in codes], index=codes.index, dtype="str")
+
+
+def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
+    """One sentence per customer for the front line: why this customer is on the list. Respondents are quoted
+    (their score and their own stated reasons); silent customers get the prediction and the likely reason."""
+    style = style or PeopleStyle()
     observed = _text(frame, "observed_score")
     if "observed_score" in frame.columns and pd.api.types.is_numeric_dtype(frame["observed_score"]):
         score = frame["observed_score"]
         whole = score.dropna().eq(score.dropna().round()).all()
         observed = (score.round().astype("Int64") if whole else score).astype("str").where(score.notna())
     said = "answered " + observed + " on the survey (" + _text(frame, "observed_class") + ")"
+    stated = _labelled(_text(frame, "stated_reasons"), style)
+    said = said.where(stated.isna(), said + ", saying: " + stated)
     predicted = "predicted " + _text(frame, "predicted_class") + " (" + _percent(frame["p_detractor"]) \
         + " chance of detractor)" if "p_detractor" in frame.columns else "predicted " + _text(frame, "predicted_class")
+    likely = _labelled(_text(frame, "reason_1"), style)
+    predicted = predicted.where(likely.isna(), predicted + "; likely reason: " + likely)
     words = said.where(observed.notna(), predicted)
     if "churn_prob" in frame.columns:
         words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
             + _percent(frame["churn_prob"]) + ")"
     if "value_at_risk" in frame.columns:
-        words = words + "; value at risk " + frame["value_at_risk"].round(0).astype("Int64").astype("str")
-    reason = _text(frame, "reason_1")
-    words = words.where(reason.isna(), words + "; likely stated reason: " + reason)
-    drivers = top_drivers(frame)
+        var = pd.Series([style.money(v) if np.isfinite(v) else "unknown" for v in frame["value_at_risk"].astype(float)],
+                        index=frame.index, dtype="str")
+        words = words + "; value at risk " + var
+    drivers = top_drivers(frame, style)
     words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers)
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
 
 
-def top_drivers(frame: pd.DataFrame) -> pd.Series:
-    cols = sorted(c for c in frame.columns if c.startswith("driver_") and not c.endswith("_impact"))
+def top_drivers(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
+    style = style or PeopleStyle()
+    cols = sorted((c for c in frame.columns if re.fullmatch(r"driver_\d+", c)), key=lambda c: int(c[7:]))
     if not cols:
         return pd.Series("", index=frame.index, dtype="str")
-    parts = [_text(frame, c).fillna("") for c in cols]
+    parts = [_text(frame, c).map(lambda v: style.label(v) if isinstance(v, str) and v else "").astype("str")
+             for c in cols]
     joined = parts[0]
     for p in parts[1:]:
         joined = joined.where(p == "", joined + ", " + p)
     return joined.str.strip(", ")
 
 
-WORK_ORDER_COLUMNS = ["customer_id", "priority", "deferred", "sla_hours", "action", "channel", "owner_team",
-                      "reason", "top_drivers", "strategy", "segment", "churn_prob", "value_at_risk", "rule"]
+WORK_ORDER_COLUMNS = ["customer_id", "due_at", "priority", "owner_team", "action", "channel", "sla_hours", "reason",
+                      "stated_reasons", "top_drivers", "value", "churn_prob", "value_at_risk", "strategy", "segment",
+                      "rule"]
+_ORDER = ["deferred", "due_at", "priority"]
 
 
-def work_orders(scored: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
-    """Front-line alerts: customers whose rule raises a work order, served first, highest priority first."""
-    flagged = [r.name for r in playbook.rules if r.raises_work_order]
-    rows = scored[scored["rule"].astype("str").isin(flagged)]
+def due_at(day: dt.date, sla_hours: pd.Series) -> pd.Series:
+    """End of the as-of day (the data covers all of it) plus the SLA; no SLA: no due date."""
+    start = pd.Timestamp(day) + pd.Timedelta(days=1)
+    return start + pd.to_timedelta(pd.to_numeric(sla_hours, errors="coerce"), unit="h")
+
+
+def work_orders(scored: pd.DataFrame, playbook: Playbook, style: PeopleStyle | None = None) -> pd.DataFrame:
+    """Front-line alerts: customers whose rule raises a work order; in capacity first (earliest due, then highest
+    priority), deferred last. `deferred` is kept so callers can split the file."""
+    style = style or PeopleStyle()
+    rows = scored[scored["rule"].astype("str").isin(_work_order_rules(playbook))]
     if "customer_id" not in rows.columns:
         rows = rows.reset_index()
     out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str")}, index=rows.index)
-    for col in WORK_ORDER_COLUMNS[1:]:
+    for col in [*WORK_ORDER_COLUMNS[1:], "deferred"]:
         if col == "reason":
-            out[col] = reason_in_words(rows)
+            out[col] = reason_in_words(rows, style)
         elif col == "top_drivers":
-            out[col] = top_drivers(rows)
+            out[col] = top_drivers(rows, style)
+        elif col == "due_at":
+            out[col] = due_at(style.day, rows["sla_hours"]) if "sla_hours" in rows.columns else pd.NaT
+        elif col == "stated_reasons" and col in rows.columns:
+            out[col] = _labelled(_text(rows, col), style)
         elif col in rows.columns:
             out[col] = rows[col]
-    out = out.sort_values(["deferred", "priority"], ascending=[True, False], kind="stable")
-    return out.reset_index(drop=True).round({"priority": 2, "churn_prob": 3, "value_at_risk": 2})
+    if "deferred" not in out.columns:
+        out["deferred"] = False
+    return sort_orders(out)
 
 
+def sort_orders(orders: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in _ORDER if c in orders.columns]
+    return orders.sort_values(keys, ascending=[c != "priority" for c in keys], kind="stable",
+                              na_position="last").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------- segment summary
 class SegmentSummary:
     """Counts, mean churn, value at risk and predicted NPS per segment and strategy; `add` batch by batch."""
 
@@ -102,8 +172,28 @@ class SegmentSummary:
         })
         for col in self.SUMS:
             f[col] = scored[col].to_numpy(dtype=float) if col in scored.columns else np.nan
+        observed = _text(scored, "observed_class")
+        f["said_promoter"], f["said_detractor"] = (observed == "promoter").astype(int), \
+            (observed == "detractor").astype(int)
         self._parts.append(f.groupby(["segment", "strategy"], sort=False).sum(min_count=1))
         return self
+
+    def totals(self) -> dict[str, float | int | dict[str, float] | None]:
+        """The run's NPS figures for manifest.json (and so the report's trend across runs), each labelled:
+        `model_based` is 100 x mean(P(promoter) - P(detractor)) over ALL customers (unweighted, population);
+        `respondents_naive` the NPS of the respondents' own answers (unweighted, respondents only)."""
+        if not self._parts:
+            return {}
+        t = pd.concat(self._parts).sum(min_count=1)
+        n, r = int(t["customers"]), int(t["respondents"])
+        p_det, p_pro = float(t["p_detractor"]) / max(n, 1), float(t["p_promoter"]) / max(n, 1)
+        return {"customers": n, "respondents": r,
+                "model_based": round(100 * (p_pro - p_det), 2) if np.isfinite(p_det + p_pro) else None,
+                "respondents_naive": round(100 * (t["said_promoter"] - t["said_detractor"]) / r, 2) if r else None,
+                "class_shares": {"detractor": round(p_det, 4), "passive": round(1 - p_det - p_pro, 4),
+                                 "promoter": round(p_pro, 4)} if np.isfinite(p_det + p_pro) else {},
+                "method": "model_based: unweighted mean over all customers of P(promoter) - P(detractor); "
+                          "respondents_naive: respondents' own answers, unweighted"}
 
     def table(self) -> pd.DataFrame:
         cols = ["segment", "strategy", "customers", "share", "respondents", "mean_churn_prob", "value_at_risk",
@@ -125,66 +215,127 @@ def segment_summary(scored: pd.DataFrame) -> pd.DataFrame:
     return SegmentSummary().add(scored).table()
 
 
-def scored_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns of the scored file, in documented order (segment_class is derivable from `segment`)."""
-    return scored_column_order([c for c in frame.columns if c != "segment_class"])
+# --------------------------------------------------------------------------------------------- column dictionary
+def column_dictionary(files: Mapping[str, list[str]], style: PeopleStyle | None = None) -> pd.DataFrame:
+    """`columns.csv`: every column of every people file of the run with its header, kind and meaning."""
+    style = style or PeopleStyle()
+    rows = []
+    for file, names in files.items():
+        for name in names:
+            c: Column = describe(str(name))
+            rows.append({"file": file, "column": c.name, "header": style.labels.get(c.name, c.header),
+                         "kind": c.kind, "meaning": c.meaning})
+    return pd.DataFrame(rows, columns=["file", "column", "header", "kind", "meaning"])
 
 
+# --------------------------------------------------------------------------------------------- writing
 class PeopleOutputs:
     """Work orders and the segment summary, gathered batch by batch while the scored file streams out."""
 
-    def __init__(self, playbook: Playbook | None) -> None:
+    def __init__(self, playbook: Playbook | None, style: PeopleStyle | None = None) -> None:
         self.playbook = playbook
+        self.style = style or PeopleStyle()
         self.summary = SegmentSummary()
+        self.scored_columns: list[str] = []
         self._orders: list[pd.DataFrame] = []
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
         self.summary.add(batch)
+        if not self.scored_columns:
+            self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style), self.style)
         if self.playbook is not None:
-            self._orders.append(work_orders(batch, self.playbook))
+            self._orders.append(work_orders(batch, self.playbook, self.style))
         return self
 
-    def write(self, out_dir: str | Path, fmt: str = "csv", staged: StagedOutputs | None = None) -> dict[str, Path]:
+    def queue(self) -> dict[str, dict[str, int | None]]:
+        """Work orders per owner team against the team's capacity (the sum of its actions' capacities per run;
+        None: some action of the team has no limit), for manifest.json and the report's summary."""
+        if self.playbook is None:
+            return {}
+        orders = pd.concat(self._orders, ignore_index=True) if self._orders else pd.DataFrame()
+        capacity: dict[str, dict[str, int | None]] = {}
+        for rule in self.playbook.rules:
+            if rule.raises_work_order:
+                capacity.setdefault(str(rule.owner_team or "unassigned"), {})[rule.action] = rule.capacity
+        out = {}
+        for team, actions in capacity.items():
+            mine = orders[orders["owner_team"].astype("str") == team] if len(orders) else orders
+            deferred = int(mine["deferred"].fillna(False).astype(bool).sum()) if len(mine) else 0
+            limits = list(actions.values())
+            out[team] = {"to_contact": len(mine) - deferred, "deferred": deferred,
+                         "capacity": None if any(c is None for c in limits) else int(sum(limits))}
+        return out
+
+    def write(self, out_dir: str | Path, staged: StagedOutputs | None = None) -> dict[str, Path]:
         """Write the files and return their final paths. With `staged` (scoring) they are written to its temporary
         paths and appear together with the scored file and manifest.json on `staged.commit()`."""
-        out_dir = Path(out_dir)
-
-        def put(frame: pd.DataFrame, name: str) -> Path:
-            final = out_dir / f"{name}.{fmt}"
-            write_table(frame, staged.path(final) if staged is not None else final)
-            return final
-
-        paths = {"segment_summary": put(self.summary.table(), "segment_summary")}
+        out_dir, style = Path(out_dir), self.style
+        paths = {"segment_summary": style.write(self.summary.table(), style.path(out_dir, "segment_summary"),
+                                                SHEETS["segment_summary"], staged)}
+        files = {"scored": self.scored_columns, "segment_summary": list(self.summary.table().columns)}
         if self.playbook is not None:
             orders = pd.concat(self._orders, ignore_index=True) if self._orders else \
-                pd.DataFrame(columns=WORK_ORDER_COLUMNS)
-            orders = orders.sort_values(["deferred", "priority"], ascending=[True, False], kind="stable")
-            paths["work_orders"] = put(orders.reset_index(drop=True), "work_orders")
+                pd.DataFrame(columns=[*WORK_ORDER_COLUMNS, "deferred"])
+            orders = sort_orders(orders)
+            deferred = orders["deferred"].fillna(False).astype(bool).to_numpy()
+            keep = [c for c in WORK_ORDER_COLUMNS if c in orders.columns]
+            for name, part in (("work_orders", orders[~deferred]), ("work_orders_deferred", orders[deferred])):
+                paths[name] = style.write(part[keep].reset_index(drop=True), style.path(out_dir, name),
+                                          SHEETS[name], staged)
+            files["work_orders"] = keep
+            if style.files_per_team and "owner_team" in orders.columns:
+                for team, part in orders[~deferred].groupby(orders["owner_team"].astype("str")[~deferred]):
+                    name = f"work_orders_{_safe_name(team)}"
+                    paths[name] = style.write(part[keep].reset_index(drop=True),
+                                              out_dir / "work_orders_by_team" / f"{_safe_name(team)}.{style.fmt}",
+                                              team[:31], staged)
+        paths["columns"] = style.as_csv().write(column_dictionary(files, style), out_dir / "columns.csv",
+                                                staged=staged)
         return paths
 
 
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "team"
+
+
 def write_people_outputs(scored: pd.DataFrame, playbook: Playbook | None, out_dir: str | Path,
-                         fmt: str = "csv") -> dict[str, Path]:
-    """scored, work_orders and segment_summary files (CSV for Excel by default), each written atomically."""
+                         style: PeopleStyle | None = None) -> dict[str, Path]:
+    """scored, work_orders(_deferred), segment_summary and columns.csv, each written atomically (outside a
+    scoring run: a frame already scored and acted on)."""
+    style = style or PeopleStyle()
     frame = scored if "customer_id" in scored.columns else scored.reset_index()
-    paths = {"scored": write_table(frame[scored_columns(frame)], Path(out_dir) / f"scored.{fmt}")}
-    return {**paths, **PeopleOutputs(playbook).add(frame).write(out_dir, fmt)}
+    paths = {"scored": style.write(finish_scored(frame, playbook, style), style.path(out_dir, "scored"),
+                                   SHEETS["scored"])}
+    return {**paths, **PeopleOutputs(playbook, style).add(frame).write(out_dir)}
 
 
 def load_scored(path: str | Path) -> pd.DataFrame:
     """Read a scored CSV/Parquet back (for `playbook check`), keeping text cells as text."""
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, encoding=CSV_ENCODING, keep_default_na=False, na_values=[""], low_memory=False)
+    return read_table(path)
+
+
+# --------------------------------------------------------------------------------------------- key drivers
+def rank_drivers(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The ONE driver ranking (report chart, summary, kda_global.csv): by how much the population's detractor
+    share would fall if the driver's push were removed (kda_what_if's `change_points`, a model-based what-if),
+    largest first; drivers absent from the what-if table keep the order of mean |attribution| after them."""
+    out = tables["kda_global"].drop(columns=["rank", "detractor_points_if_fixed"], errors="ignore")
+    what_if = tables.get("kda_what_if")
+    change = pd.Series(dtype=float) if what_if is None or "change_points" not in what_if.columns else \
+        what_if.set_index(what_if["driver"].astype("str"))["change_points"]
+    out["detractor_points_if_fixed"] = out["driver"].astype("str").map(change).astype(float)
+    out["_tie"] = -out["mean_abs_attribution"] if "mean_abs_attribution" in out.columns else 0.0
+    out = out.sort_values(["detractor_points_if_fixed", "_tie"], kind="stable", na_position="last")
+    out = out.drop(columns="_tie").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
 
 
 def write_kda_reports(tables: dict[str, pd.DataFrame], directory: str | Path,
-                      staged: StagedOutputs | None = None) -> dict[str, Path]:
-    """Write each KDA table as `<name>.csv` in `directory` (Excel-friendly CSV), atomically; with `staged`
-    (scoring) to its temporary paths, published with the other outputs on `staged.commit()`."""
-    paths = {}
-    for name, frame in tables.items():
-        paths[name] = Path(directory) / f"{name}.csv"
-        write_csv(frame, staged.path(paths[name]) if staged is not None else paths[name])
-    return paths
+                      staged: StagedOutputs | None = None, style: PeopleStyle | None = None) -> dict[str, Path]:
+    """Write each KDA table as `<name>.csv` in `directory` (kda_global in the one driver ranking), atomically; with
+    `staged` (scoring) to its temporary paths, published with the other outputs on `staged.commit()`."""
+    csv_style = (style or PeopleStyle()).as_csv()
+    tables = {**tables, "kda_global": rank_drivers(tables)} if "kda_global" in tables else tables
+    return {name: csv_style.write(frame, Path(directory) / f"{name}.csv", staged=staged)
+            for name, frame in tables.items()}

@@ -1,6 +1,7 @@
-"""Reading a run's outputs back: the bundle's metrics and model JSON, the population estimate, the scoring manifest,
-the scored file and the segment summary, from a folder (the --out of train/score/demo, or downloaded MLflow
-artifacts). Any piece may be missing; callers decide what to do without it (the report says "not available").
+"""Reading a run's outputs back: the bundle's metrics and model JSON, the population estimate, the scoring manifest
+and the manifests of earlier runs (history/), the scored file, the work orders, the segment summary and the
+key-driver tables, from a folder (the --out of train/score/demo, or downloaded MLflow artifacts). Any piece may be
+missing; callers decide what to do without it (the report says "not available").
 """
 
 from __future__ import annotations
@@ -12,22 +13,35 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from cxpredict.errors import InputError
+from cxpredict.io.sheets import PeopleStyle, parse_date, read_table
 
 log = logging.getLogger(__name__)
 
 SCORED_COLUMNS = ("is_respondent", "observed_score", "observed_class", "predicted_score", "predicted_class",
                   "p_detractor", "p_promoter", "driver_1", "driver_2", "driver_3", "driver_1_impact",
-                  "driver_2_impact", "driver_3_impact", "segment", "strategy", "value_at_risk", "churn_prob")
+                  "driver_2_impact", "driver_3_impact", "segment", "strategy", "value_at_risk", "churn_prob",
+                  "stated_reasons", "reason_1", "to_contact", "deferred", "owner_team")
+TABLES = ("segment_summary", "work_orders", "work_orders_deferred", "kda_global", "kda_what_if", "kda_segments")
 
 
 def _json(path: Path | None) -> dict[str, Any] | None:
+    return _read(path, json.loads, (json.JSONDecodeError,))
+
+
+def _yaml(path: Path | None) -> dict[str, Any] | None:
+    return _read(path, yaml.safe_load, (yaml.YAMLError,))
+
+
+def _read(path: Path | None, parse, errors: tuple[type[Exception], ...]) -> dict[str, Any] | None:
+    """A JSON or YAML mapping, or None when the file is absent or unreadable (its section says so)."""
     if path is None or not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        data = parse(path.read_text(encoding="utf-8"))
+    except (OSError, *errors) as e:
         log.warning("report: %s is unreadable (%s); its section is left out", path, e)
         return None
     return data if isinstance(data, dict) else None
@@ -36,20 +50,6 @@ def _json(path: Path | None) -> dict[str, Any] | None:
 def _first(root: Path, pattern: str) -> Path | None:
     found = sorted(root.rglob(pattern), key=lambda p: (len(p.parts), str(p)))
     return found[0] if found else None
-
-
-def _read_table(path: Path, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        names = pq.read_schema(path).names
-        return pd.read_parquet(path, columns=[c for c in names if columns is None or c in columns])
-    frame = pd.read_csv(path, encoding="utf-8-sig", usecols=(lambda c: c in columns) if columns else None,
-                        keep_default_na=True, na_values=[""], low_memory=False)
-    for col in frame.columns:  # undo the apostrophe outputs.py puts before formula-like text
-        if pd.api.types.is_string_dtype(frame[col]):
-            frame[col] = frame[col].str.replace(r"^'(?=[=+\-@\t\r])", "", regex=True)
-    return frame
 
 
 @dataclass
@@ -65,10 +65,22 @@ class RunFiles:
     population: dict[str, Any] | None = None
     manifest: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
+    trained_config: dict[str, Any] | None = None
     scored: pd.DataFrame | None = None
-    segment_summary: pd.DataFrame | None = None
-    drivers: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier runs' manifests, oldest first
     sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def segment_summary(self) -> pd.DataFrame | None:
+        return self.tables.get("segment_summary")
+
+    def style(self) -> PeopleStyle:
+        """Currency and labels as the run was scored (manifest), else as the bundle was trained (config.yaml)."""
+        outputs = (self.manifest or {}).get("outputs_config") or (self.trained_config or {}).get("outputs") or {}
+        as_of = (self.manifest or {}).get("as_of") or ((self.trained_config or {}).get("data") or {}).get("as_of")
+        return PeopleStyle(currency=outputs.get("currency"), labels=dict(outputs.get("labels") or {}),
+                           as_of=parse_date(as_of))
 
 
 def find_run_files(root: str | Path) -> RunFiles:
@@ -86,6 +98,7 @@ def find_run_files(root: str | Path) -> RunFiles:
         run.churn_meta = _json(run.bundle_dir / "churn" / "churn.json")
         response = _json(run.bundle_dir / "response" / "response.json")
         run.response = (response or {}).get("summary")
+        run.trained_config = _yaml(run.bundle_dir / "config.yaml")
         run.sources["bundle"] = str(run.bundle_dir)
     population = _first(root, "population.json")
     run.population = _json(population) or (run.metrics or {}).get("population_nps") \
@@ -99,21 +112,48 @@ def find_run_files(root: str | Path) -> RunFiles:
             run.manifest = manifest
             _scoring_files(run, candidate.parent)
             break
-    drivers = _first(root, "*driver*.csv")
-    if drivers is not None:
-        run.drivers = _read_table(drivers)
-        run.sources["drivers"] = str(drivers)
+    for name in ("kda_global", "kda_what_if", "kda_segments"):
+        if name not in run.tables:
+            _table(run, name, _first(root, f"{name}.csv"))
     return run
 
 
+def _table(run: RunFiles, name: str, path: Path | None) -> None:
+    if path is None or not path.is_file() or path.suffix.lower() == ".xlsx":
+        return
+    try:
+        run.tables[name] = read_table(path)
+        run.sources[name] = str(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        log.warning("report: %s is unreadable (%s); its section is left out", path, e)
+
+
 def _scoring_files(run: RunFiles, folder: Path) -> None:
+    """The files the manifest lists, looked up beside it (the manifest's paths may be from another machine); an
+    xlsx run is read through its CSV/Parquet siblings when present (the report never needs a spreadsheet)."""
     outputs = run.manifest.get("outputs", {})
-    scored_name = Path(outputs.get("scored", {}).get("path", "scored.csv")).name
-    scored = folder / scored_name
-    if scored.is_file():
-        run.scored = _read_table(scored, SCORED_COLUMNS)
+    scored = folder / Path(outputs.get("scored", {}).get("path", "scored.csv")).name
+    sample = folder / "scored_sample.csv"  # what MLflow keeps of a scored file
+    if scored.is_file() and scored.suffix.lower() != ".xlsx":
+        run.scored = read_table(scored, SCORED_COLUMNS)
         run.sources["scored"] = str(scored)
-    summary = folder / Path(outputs.get("segment_summary", {}).get("path", "segment_summary.csv")).name
-    if summary.is_file():
-        run.segment_summary = _read_table(summary)
-        run.sources["segment_summary"] = str(summary)
+    elif sample.is_file():
+        run.scored = read_table(sample, SCORED_COLUMNS)
+        run.sources["scored"] = "sample"
+    for name in TABLES:
+        listed = outputs.get(name, {}).get("path")
+        _table(run, name, folder / Path(listed).name if listed else folder / f"{name}.csv")
+    run.history = read_history(folder, run.manifest)
+
+
+def read_history(folder: Path, current: dict[str, Any]) -> list[dict[str, Any]]:
+    """Manifests of the runs of the same config in `folder/history` (one per as-of date: the latest run of a day
+    wins), oldest first, the current run included."""
+    runs = [m for m in (_json(p) for p in sorted((folder / "history").glob("manifest-*.json"))) if m]
+    runs = [m for m in runs if m.get("config_name") == current.get("config_name") and m.get("kind") == "score"]
+    if not any(m.get("created_at") == current.get("created_at") for m in runs):
+        runs.append(current)
+    latest: dict[str, dict[str, Any]] = {}
+    for m in sorted(runs, key=lambda m: str(m.get("created_at"))):
+        latest[str(m.get("as_of") or m.get("created_at", ""))[:10]] = m
+    return [latest[k] for k in sorted(latest)]

@@ -9,8 +9,12 @@ Where runs go, first match wins:
   2. a run launched by `mlflow run` (MLFLOW_RUN_ID set): that run's MLFLOW_TRACKING_URI, so the run is resumed;
   3. `tracking.uri` in the config;
   4. the MLFLOW_TRACKING_URI environment variable;
-  5. `sqlite:///<cwd>/mlflow.db`, the store `mlflow ui` opens when started in the same folder.
+  5. the user's store `sqlite:///~/.cxpredict/mlflow.db` (`$CXPREDICT_HOME/mlflow.db` when set), never the current
+     folder: a nightly job and an analyst's shell see the same runs; `mlflow ui --backend-store-uri` opens it.
 With a local sqlite store, artifacts of new experiments go to `mlruns/` beside the database file.
+
+Runs are named "<config> <command> <as-of date or today>"; the experiment is tagged as a machine-learning one so
+MLflow 3 opens it on its model-training pages, not GenAI. What each command logs is in io/run_log.py.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +39,19 @@ if TYPE_CHECKING:
     from cxpredict.config import Config
 
 DEFAULT_DB_NAME = "mlflow.db"
-BUNDLE_ARTIFACT_PATH = "bundle"
+HOME_VARIABLE = "CXPREDICT_HOME"  # the user's cxpredict folder (default ~/.cxpredict): MLflow store, artifacts
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # read by the MLflow 3 UI to pick the experiment's pages
+EXPERIMENT_KIND = "custom_model_development"  # (the other kind, genai_development, opens traces and prompts)
+
+BUNDLE_ARTIFACT_PATH = "bundle"  # where runs logged before bundles were pyfunc models kept them
+PYFUNC_LOADER = "cxpredict.workflows.pyfunc"  # loader module: _load_pyfunc(bundle folder) -> BundleScorer
+PYFUNC_NAME = "model"  # the logged model's name in its run
+PYFUNC_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn")  # cxpredict itself too
+MISSING_TEXT_PARAM = "missing_text"  # pyfunc param: what stands for a missing text value in the output
+SPARK_MISSING_TEXT = "\ue000"  # that stand-in between the model and spark_udf: a private-use code point (numpy
+# strips a trailing NUL, so that cannot be it)
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
 PARAM_BATCH = 100  # MLflow's limit on parameters per batch call
-MAX_ARTIFACT_MB = 20.0  # larger outputs (a nightly 1M-row scored file) are named in a tag, not copied
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
 # the run id of the cxpredict run currently open in this context (None: tracking off / no run)
@@ -55,9 +69,15 @@ def _mlflow():
 
 
 # --------------------------------------------------------------------------------------------- where
-def default_tracking_uri(project_dir: str | Path | None = None) -> str:
-    """The local sqlite store under the project (the current folder unless given)."""
-    folder = Path(project_dir or Path.cwd()).resolve()
+def cxpredict_home() -> Path:
+    """The user's cxpredict folder: $CXPREDICT_HOME, else ~/.cxpredict."""
+    return Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".cxpredict").expanduser().resolve()
+
+
+def default_tracking_uri(folder: str | Path | None = None) -> str:
+    """The local sqlite store in `folder` (default: the user's cxpredict folder, created when needed)."""
+    folder = Path(folder).resolve() if folder else cxpredict_home()
+    folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / DEFAULT_DB_NAME}"
 
 
@@ -83,9 +103,24 @@ def _sqlite_artifact_root(tracking_uri: str) -> str | None:
 
 def _experiment_id(mlflow, name: str, tracking_uri: str) -> str:
     found = mlflow.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    return mlflow.create_experiment(name, artifact_location=_sqlite_artifact_root(tracking_uri))
+    if found is None:
+        return mlflow.create_experiment(name, artifact_location=_sqlite_artifact_root(tracking_uri),
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    _mark_experiment(mlflow, found)
+    return found.experiment_id
+
+
+def _mark_experiment(mlflow, experiment) -> None:
+    """Tag an experiment made before this tag existed (or by `mlflow run`), so MLflow 3 opens its ML pages."""
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+def default_run_name(cfg: Config, kind: str) -> str:
+    """'<config> <command> <date>': the as-of date of the data when set, else today."""
+    import datetime as dt
+
+    return f"{cfg.name} {kind} {cfg.data.as_of or dt.date.today().isoformat()}"
 
 
 # --------------------------------------------------------------------------------------------- runs
@@ -104,7 +139,7 @@ def provenance_tags(cfg: Config, kind: str, fingerprints: Mapping[str, str] | No
     for package, version in provenance.package_versions().items():
         tags[f"cxpredict.version.{package}"] = version
     for table, digest in (fingerprints or {}).items():
-        tags[f"cxpredict.data.customers.{sanitize_key(table)}"] = str(digest)
+        tags[f"cxpredict.data.{sanitize_key(table)}"] = str(digest)
     return tags
 
 
@@ -140,7 +175,8 @@ def start_run(
     all_tags = {**provenance_tags(cfg, kind, fingerprints), **(tags or {})}
     try:
         experiment_id = None if launched_by_project else _experiment_id(mlflow, cfg.tracking.experiment, tracking_uri)
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or f"{cfg.name}-{kind}", tags=all_tags)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_run_name(cfg, kind),
+                               tags=all_tags)
     except MlflowException as e:
         raise ConfigError(f"MLflow tracking at {tracking_uri} is not usable: {e.message}. Fix --tracking-uri / "
                           "MLFLOW_TRACKING_URI / tracking.uri, or run with --no-tracking.") from None
@@ -149,12 +185,24 @@ def start_run(
     try:
         if launched_by_project:
             mlflow.set_tags(all_tags)  # tags passed to start_run are ignored when resuming a run
+            _project_run_experiment(mlflow, cfg, run)
         log_config(cfg)
         yield run.info.run_id
         status = "FINISHED"
     finally:
         _active_run_id.reset(token)
         mlflow.end_run(status=status)
+
+
+def _project_run_experiment(mlflow, cfg: Config, run) -> None:
+    """A run made by `mlflow run` lives in the experiment mlflow chose; say how to share the CLI's experiment."""
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    _mark_experiment(mlflow, experiment)
+    if experiment.name != cfg.tracking.experiment:
+        logging.getLogger(__name__).warning(
+            "this `mlflow run` run is in experiment %r, the CLI's runs in %r: pass `--experiment-name %s` to "
+            "mlflow run (or export MLFLOW_EXPERIMENT_NAME=%s) so both share one experiment",
+            experiment.name, cfg.tracking.experiment, cfg.tracking.experiment, cfg.tracking.experiment)
 
 
 def active_run_id() -> str | None:
@@ -276,15 +324,22 @@ def log_child_run(name: str, params: Mapping[str, Any], metrics: Mapping[str, An
 
 
 # --------------------------------------------------------------------------------------------- registry
-def register_bundle(bundle_dir: str | Path, name: str, alias: str | None = "champion",
-                    tags: Mapping[str, str] | None = None) -> str | None:
-    """Log the bundle folder as an artifact of the open run and register it as a new version of model `name`.
+@dataclass(frozen=True)
+class PyfuncSpec:
+    """What MLflow stores beside the bundle folder: the output columns as (name, MLflow type) and an input example.
+    cxpredict.workflows.pyfunc builds it (it scores a few synthetic rows; this module must not import workflows)."""
 
-    The bundle is registered as a plain artifact folder (our own format, no MLmodel flavour, no pickle);
-    `download_bundle("models:/<name>@<alias>")` fetches it back. Returns the version, or None when tracking is off.
-    """
-    run_id = active_run_id()
-    if run_id is None:
+    output_types: list[tuple[str, str]]
+    input_example: Any
+
+
+def log_bundle_model(bundle_dir: str | Path, spec: PyfuncSpec, register: str | None = None,
+                     alias: str | None = "champion") -> str | None:
+    """Log the bundle as the open run's MLflow pyfunc model (MLmodel + the bundle folder as its data, loader
+    module cxpredict.workflows.pyfunc, no pickle) and, with `register`, register it as a new version of that
+    model with `alias`, so `mlflow.pyfunc.load_model("models:/<name>@<alias>")` and `spark_udf` work on it and
+    `download_bundle` finds the bundle inside. Returns the registered version (None: not registered / no run)."""
+    if active_run_id() is None:
         return None
     bundle_dir = Path(bundle_dir)
     if not (bundle_dir / "bundle.json").is_file():
@@ -293,76 +348,74 @@ def register_bundle(bundle_dir: str | Path, name: str, alias: str | None = "cham
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    mlflow.log_artifacts(str(bundle_dir), artifact_path=BUNDLE_ARTIFACT_PATH)
     client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description="cxpredict model bundle (NPS, response, churn, drivers)")
-    version = client.create_model_version(
-        name, source=mlflow.get_artifact_uri(BUNDLE_ARTIFACT_PATH), run_id=run_id,
-        tags={sanitize_key(k): str(v) for k, v in (tags or {}).items()},
-    )
-    if alias:
-        client.set_registered_model_alias(name, alias, version.version)
-    return str(version.version)
-
-
-# --------------------------------------------------------------------------------------------- command outputs
-def log_files(paths: list[str | Path], artifact_path: str | None = None, max_mb: float = MAX_ARTIFACT_MB) -> None:
-    """Log output files; files over `max_mb` (a 10M-row scored file) are skipped and named in a tag instead."""
-    if active_run_id() is None:
-        return
-    skipped = []
-    for path in map(Path, paths):
-        if not path.is_file():
-            continue
-        if path.stat().st_size > max_mb * 1e6:
-            skipped.append(path.name)
-            continue
-        log_artifact(path, artifact_path)
-    if skipped:
-        log_tags({f"cxpredict.skipped_artifacts.{artifact_path or 'root'}": ", ".join(skipped)})
-
-
-def log_train_outputs(bundle_dir: str | Path, metrics: Mapping[str, Any], register: str | None = None,
-                      alias: str | None = "champion") -> str | None:
-    """After `train`: metrics, the bundle's fingerprints as tags, the bundle as an artifact (registered as a new
-    version of model `register` with `alias` when asked). Returns the registered version, if any."""
-    if active_run_id() is None:
-        return None
-    bundle_dir = Path(bundle_dir)
-    log_metrics(metrics)
-    info = json.loads((bundle_dir / "bundle.json").read_text(encoding="utf-8"))
-    log_tags({"cxpredict.io.bundle.content_hash": info.get("content_hash", ""),
-              **{f"cxpredict.data.customers.{sanitize_key(k)}": v for k, v in info.get("data_fingerprints", {}).items()}})
     if register:
-        return register_bundle(bundle_dir, register, alias)
-    log_artifacts(bundle_dir, BUNDLE_ARTIFACT_PATH)
-    return None
+        try:
+            client.get_registered_model(register)
+        except MlflowException:
+            client.create_registered_model(register, description="cxpredict model bundle as a pyfunc model "
+                                                                  "(NPS, response, churn, drivers, playbook)")
+    info = mlflow.pyfunc.log_model(name=PYFUNC_NAME, registered_model_name=register,
+                                   **_pyfunc_arguments(bundle_dir, spec))
+    if not register:
+        return None
+    version = str(info.registered_model_version)
+    if alias:
+        client.set_registered_model_alias(register, alias, version)
+    return version
 
 
-def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path) -> None:
-    """After `score`: row counts, speed and drift status, and the output files listed in the manifest."""
-    if active_run_id() is None:
-        return
-    drift = manifest.get("drift") or {}
-    log_metrics({"score": {"rows": manifest.get("rows"), "respondents": manifest.get("respondents"),
-                           "rows_per_s": manifest.get("rows_per_s"), "drift": int(drift.get("status") == "drift")}})
-    log_tags({"cxpredict.drift_status": drift.get("status", "unknown"),
-              "cxpredict.io.bundle.content_hash": (manifest.get("bundle") or {}).get("content_hash", "")})
-    outputs = [o.get("path") for o in (manifest.get("outputs") or {}).values() if o.get("path")]
-    log_files([manifest_path, *outputs], "scoring")
+# --------------------------------------------------------------------------------------------- run origin
+def describe_model(model_uri: str, tracking_uri: str | None = None, cfg: Config | None = None) -> dict[str, Any]:
+    """What `models:/NAME@ALIAS` (or `models:/NAME/VERSION`) pointed to when it was fetched: name, version, alias,
+    the run that logged it; for the manifest, since the fetched folder is temporary."""
+    out: dict[str, Any] = {"uri": model_uri}
+    if not str(model_uri).startswith("models:/"):
+        return out
+    mlflow = _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(resolve_tracking_uri(cfg, tracking_uri))
+    name, _, ref = model_uri[len("models:/"):].partition("@")
+    alias = ref or None
+    if not alias:
+        name, _, version_text = name.partition("/")
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(
+            name, version_text)
+    except MlflowException as e:
+        raise BundleError(f"model '{model_uri}' not found in {mlflow.get_tracking_uri()}: {e.message}") from None
+    return {**out, "name": name, "version": str(version.version), "alias": alias, "run_id": version.run_id,
+            "tracking_uri": mlflow.get_tracking_uri()}
+
+
+def run_origin(cfg: Config) -> dict[str, Any]:
+    """The open run, for the manifest: run id, experiment, tracking URI (empty when tracking is off)."""
+    run_id = active_run_id()
+    if run_id is None:
+        return {}
+    mlflow = _mlflow()
+    run = mlflow.active_run()
+    return {"run_id": run_id, "experiment_id": run.info.experiment_id if run else None,
+            "experiment": cfg.tracking.experiment, "tracking_uri": mlflow.get_tracking_uri()}
 
 
 def download_run_outputs(run_id: str, dst: str | Path, tracking_uri: str | None = None) -> Path:
-    """Fetch every artifact of a run (for `cxpredict report <run id>`)."""
+    """Fetch every artifact of a run and the models it logged (MLflow 3 keeps a logged model's files apart from
+    the run's artifacts), for `cxpredict report <run id>`. Models land in `<dst>/<model name>/`."""
     mlflow = _mlflow()
     from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(resolve_tracking_uri(None, tracking_uri))
     try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="", dst_path=str(dst)))
+        local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="", dst_path=str(dst)))
+        run = mlflow.get_run(run_id)
+        for model in mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list",
+                                                 filter_string=f"source_run_id = '{run_id}'"):
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model.model_id}",
+                                                dst_path=str(local / model.name))
+        return local
     except MlflowException as e:
         raise BundleError(f"cannot fetch the artifacts of run '{run_id}' from {mlflow.get_tracking_uri()}: "
                           f"{e.message}. Check the run id (`mlflow ui`) or pass --tracking-uri.") from None
@@ -389,56 +442,80 @@ def download_bundle(model_uri: str, dst: str | Path | None = None, tracking_uri:
             f"cannot fetch model '{model_uri}' from {mlflow.get_tracking_uri()}: {e.message}. "
             "Check the name and alias (`mlflow ui` lists registered models) or pass --tracking-uri."
         ) from None
-    if not (local / "bundle.json").is_file() and (local / BUNDLE_ARTIFACT_PATH / "bundle.json").is_file():
-        local = local / BUNDLE_ARTIFACT_PATH
-    if not (local / "bundle.json").is_file():
+    found = bundle_in(local)
+    if found is None:
         raise BundleError(f"'{model_uri}' does not hold a cxpredict bundle (no bundle.json in {local})")
-    return local
+    return found
+
+
+def bundle_in(folder: Path) -> Path | None:
+    """The bundle folder in a downloaded model: a pyfunc model's data folder (named by its MLmodel file), a
+    bundle/ artifact folder (runs logged before bundles were pyfunc models), or the folder itself."""
+    candidates = [folder, folder / BUNDLE_ARTIFACT_PATH]
+    if (folder / "MLmodel").is_file():
+        from mlflow.models import Model
+
+        data = Model.load(str(folder)).flavors.get("python_function", {}).get("data")
+        if data:
+            candidates.insert(0, folder / data)
+    return next((c for c in candidates if (c / "bundle.json").is_file()), None)
 
 
 # --------------------------------------------------------------------------------------------- pyfunc
-PYFUNC_LOADER = "cxpredict.workflows.pyfunc"  # loader module: _load_pyfunc(bundle folder) -> BundleScorer
-PYFUNC_NAME = "pyfunc"
-PYFUNC_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn")  # cxpredict itself too
 
 
-def _pyfunc_arguments(bundle_dir: str | Path, output_types: list[tuple[str, str]], input_example: Any) -> dict[str, Any]:
+def _pyfunc_arguments(bundle_dir: str | Path, spec: PyfuncSpec) -> dict[str, Any]:
     """The bundle folder as the model's data (no pickle), the loader module, and an output-only signature
     (columns may hold missing values) from which spark_udf derives its result struct. No input schema: MLflow
     would refuse integer columns for double features, while the bundle's feature manifest converts any number
     type itself; the input example documents the expected columns."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     signature = ModelSignature(inputs=None, outputs=Schema([ColSpec(kind, name, required=False)
-                                                            for name, kind in output_types]))
+                                                            for name, kind in spec.output_types]),
+                               params=ParamSchema([ParamSpec(MISSING_TEXT_PARAM, "string", None)]))
     versions = provenance.package_versions()
     return {
         "loader_module": PYFUNC_LOADER,
         "data_path": str(bundle_dir),
         "signature": signature,
-        "input_example": input_example,
+        "input_example": spec.input_example,
         "pip_requirements": [f"{p}=={versions[p]}" for p in PYFUNC_PACKAGES if versions.get(p, "not installed")
                              != "not installed"],
     }
 
 
-def save_pyfunc(bundle_dir: str | Path, path: str | Path, output_types: list[tuple[str, str]],
-                input_example: Any) -> Path:
+def save_pyfunc(bundle_dir: str | Path, path: str | Path, spec: PyfuncSpec) -> Path:
     """Write a bundle as a local MLflow pyfunc model folder (see cxpredict.workflows.pyfunc.save_pyfunc)."""
-    _mlflow().pyfunc.save_model(str(path), **_pyfunc_arguments(bundle_dir, output_types, input_example))
+    _mlflow().pyfunc.save_model(str(path), **_pyfunc_arguments(bundle_dir, spec))
     return Path(path)
 
 
-def log_pyfunc(bundle_dir: str | Path, output_types: list[tuple[str, str]], input_example: Any,
-               name: str = PYFUNC_NAME, registered_model_name: str | None = None) -> str | None:
-    """Log a bundle as a pyfunc model of the open run (and register it when a name is given); returns the model
-    URI for `mlflow.pyfunc.load_model` / `spark_udf`, or None when tracking is off."""
-    if active_run_id() is None:
-        return None
-    info = _mlflow().pyfunc.log_model(name=name, registered_model_name=registered_model_name,
-                                      **_pyfunc_arguments(bundle_dir, output_types, input_example))
-    return info.model_uri
+def spark_udf(spark: Any, model_uri: str, env_manager: str = "local"):
+    """`mlflow.pyfunc.spark_udf` on a cxpredict pyfunc model (a folder or `models:/cxpredict-nps@champion`) as a
+    function of Spark columns returning one struct column of the scored columns, missing text as null:
+
+        scores = tracking.spark_udf(spark, "models:/cxpredict-nps@champion")
+        df.withColumn("s", scores(F.struct(*df.columns))).select("customer_id", "s.*")
+
+    Why a wrapper: MLflow casts a struct's text fields with `astype(str)`, so None would arrive as the text
+    'None' (the pandas 3 `str` dtype's NaN as 'nan'). The model marks missing text with SPARK_MISSING_TEXT instead
+    (param `missing_text`), which this turns back into null."""
+    mlflow = _mlflow()
+    from mlflow.types import DataType
+    from pyspark.sql import functions as F
+
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, env_manager=env_manager,
+                                  params={MISSING_TEXT_PARAM: SPARK_MISSING_TEXT})
+    outputs = mlflow.models.get_model_info(model_uri).signature.outputs.inputs
+
+    def scores(*columns):
+        raw = udf(*columns)
+        return F.struct(*[(F.when(raw[c.name] != SPARK_MISSING_TEXT, raw[c.name]) if c.type == DataType.string
+                           else raw[c.name]).alias(c.name) for c in outputs])
+
+    return scores
 
 
 def require_enabled(cfg: Config, what: str, no_tracking: bool = False) -> None:

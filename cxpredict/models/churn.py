@@ -45,6 +45,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from cxpredict.config import ChurnConfig, Config, ValueConfig
+from cxpredict.data.numbers import extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.metrics import expected_calibration_error, reliability_table
 from cxpredict.models.components import read_component_meta
@@ -374,6 +375,7 @@ def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
             f"{s[bad].astype('str').head(3).tolist()}"
         )
     revenue = revenue.astype("float64").to_numpy()
+    revenue = np.where(extreme_mask(revenue), np.nan, revenue)  # inf / beyond MAX_ABS: missing, as the reader does
     return np.where(np.isnan(revenue), float(cfg.default), np.clip(revenue, 0.0, None) * cfg.months)
 
 

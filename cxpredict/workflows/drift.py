@@ -109,7 +109,7 @@ class DriftMonitor:
         self.predicted = np.zeros(len(CLASSES), dtype=np.float64)
 
     def add(self, stats: dict[str, Any], scored: pd.DataFrame) -> None:
-        """`stats`: FeatureManifest.last_stats of the batch's transform; `scored`: the batch's score_frame output."""
+        """`stats`: FeatureManifest.transform_with_stats of the batch; `scored`: the batch's score_frame output."""
         self.rows += len(scored)
         self.unseen.update(stats.get("unseen_categories", {}))
         self.out_of_range.update(stats.get("out_of_range", {}))

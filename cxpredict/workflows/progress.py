@@ -60,7 +60,9 @@ class _PlainReporter:
         eta = f", ETA {left / rate:.0f}s" if self.total and rate > 0 and left > 0 else ""
         text = f"{self.label}: {self.done}{total} {self.unit}{share} {elapsed:.1f}s{speed}{eta}"
         if logging.getLogger("cxpredict").handlers:  # the CLI's logging: plain or --log-json lines, like every log
-            logging.getLogger("cxpredict.workflows.progress").info(text)
+            logging.getLogger("cxpredict.workflows.progress").info(text, extra={"fields": {
+                "event": f"{self.label}.progress", self.unit: self.done, "total": self.total,
+                f"{self.unit}_per_s": round(rate, 1), "duration_s": round(elapsed, 3)}})
         else:
             print(text, file=sys.stderr, flush=True)
 

@@ -1,47 +1,56 @@
 """A model bundle as an MLflow pyfunc model, so Spark (`mlflow.pyfunc.spark_udf`) and any pyfunc host score with
-the same `scoring.score_frame` as `cxpredict score`.
+the same `workflows.score.score_frame`, and the same stages (`scoring_stages`), as `cxpredict score`.
 
 Why this shape:
-- MLflow's "loader module" workflow: tracking.save_pyfunc / log_pyfunc store the bundle folder itself as the
+- MLflow's "loader module" workflow: tracking.save_pyfunc / log_bundle_model store the bundle folder itself as the
   model's data (LightGBM text + JSON, content hash intact) and name this module as the loader. Loading calls
   `_load_pyfunc(data_path)`, which verifies and loads the bundle. Nothing is pickled, not even a wrapper class,
   and this module does not import mlflow (tracking.py is the only module that does).
-- `predict` takes a pandas DataFrame with the key column (data.key) and the feature columns, as a wide population
-  table has them; it returns one row per input row, in order: the prediction columns of the scored file (NPS,
-  churn, drivers, segment and playbook columns as far as the bundle has those stages). Survey answers and
-  capacity (deferred) need the whole population, so they stay with the batch command; join answers in Spark.
+- `predict` takes a pandas DataFrame with the key column (data.key) and the feature columns (the user's names),
+  as a wide population table has them; it returns one row per input row, in order: the prediction columns of the
+  scored file (NPS, churn, drivers, reasons, segment and playbook columns as far as the bundle has those stages),
+  equal to the batch command's for the same rows (tests/workflows/test_pyfunc.py). Drivers and playbook come
+  from the config the bundle was trained with (its playbook copy); `cxpredict score` takes them from the scoring
+  config, so the two agree when that is the training config.
+- Only the batch command has what needs the whole population: survey answers (so respondents' own class, which
+  segments them when strategy.class_source is "observed", and the observed_* columns), capacity (`deferred`), the
+  key driver analysis tables and drift. Join answers in Spark if needed.
 - Output columns have plain types (float64, bool, text with None) so MLflow can infer a signature and Spark a
-  struct type from it.
+  struct type from it. On Spark use `cxpredict.io.tracking.spark_udf`, a thin wrapper of mlflow.pyfunc.spark_udf
+  that keeps missing text null (MLflow casts a struct's text fields with astype(str): None would arrive as 'None').
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.strategy import ActionStage
 from cxpredict.data.customers import KEY
-from cxpredict.errors import BundleError
+from cxpredict.io import run_log, tracking
 from cxpredict.io.bundle import Bundle, load_bundle
-from cxpredict.workflows.score import score_frame
+from cxpredict.io.people import scored_columns
+from cxpredict.workflows.score import score_frame, scoring_stages
 
+# scored-file columns only the batch command has (see the module notes); the rest come back in the file's order
 NOT_RETURNED = ("customer_id", "is_respondent", "observed_score", "observed_class", "deferred")
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns as float64, bool or object text (None for missing): types every pyfunc host and Spark accept."""
+def _plain(frame: pd.DataFrame, missing_text: str | None = None) -> pd.DataFrame:
+    """Columns as float64, bool or object text (`missing_text`, None by default, for missing): types every pyfunc
+    host and Spark accept. Text stays `object`: pandas 3 would infer its `str` dtype (missing = NaN)."""
     out = {}
     for col in frame.columns:
         s = frame[col]
         if pd.api.types.is_bool_dtype(s) and not s.isna().any():
-            out[col] = s.astype(bool).to_numpy()
+            out[col] = pd.Series(s.astype(bool).to_numpy(), index=frame.index)
         elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            out[col] = s.astype("float64").to_numpy(na_value=np.nan)
+            out[col] = pd.Series(s.astype("float64").to_numpy(na_value=np.nan), index=frame.index)
         else:
-            text = s.astype("object")
-            out[col] = np.where(s.isna().to_numpy(), None, text.astype("str").to_numpy(dtype=object))
+            text = np.where(s.isna().to_numpy(), missing_text, s.astype("object").astype("str").to_numpy(dtype=object))
+            out[col] = pd.Series(text, index=frame.index, dtype=object)
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -51,18 +60,19 @@ class BundleScorer:
     def __init__(self, bundle: Bundle):
         self.bundle = bundle
         self.cfg = bundle.config
-        try:
-            self.actions: ActionStage | None = ActionStage.from_bundle(bundle.path, self.cfg)
-        except BundleError:  # a bundle trained without the strategy stage still scores NPS (and churn)
-            self.actions = None
+        # a bundle trained without band cuts still scores NPS, churn and drivers
+        self.actions, self.drivers = scoring_stages(bundle, self.cfg, require_actions=False)
 
-    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:  # noqa: ARG002
+    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """Scored columns for every input row, in order. Param `missing_text` replaces None in text columns
+        (tracking.spark_udf uses it: MLflow's spark_udf would turn None into the text 'None')."""
         frame = pd.DataFrame(model_input).reset_index(drop=True)
         key = self.cfg.data.key
         ids = frame.pop(key).astype("str") if key in frame.columns else pd.Series(frame.index.astype("str"))
         frame.index = pd.Index(ids.to_numpy(dtype=object), dtype="str", name=KEY)
-        scored = score_frame(self.bundle, frame, self.cfg, observed=None, actions=self.actions)
-        return _plain(scored.drop(columns=[c for c in NOT_RETURNED if c in scored.columns]))
+        scored = score_frame(self.bundle, frame, self.cfg, actions=self.actions, drivers=self.drivers)
+        return _plain(scored[[c for c in scored_columns(scored) if c not in NOT_RETURNED]],
+                      (params or {}).get(tracking.MISSING_TEXT_PARAM))
 
     def example_input(self, rows: int = 3) -> pd.DataFrame:
         """A few synthetic rows in the training schema (numbers inside the training range, known categories), for
@@ -93,13 +103,25 @@ def _load_pyfunc(data_path: str) -> BundleScorer:
     return BundleScorer(load_bundle(Path(data_path)))
 
 
+def pyfunc_spec(bundle_dir: str | Path) -> tracking.PyfuncSpec:
+    """The output column types and input example MLflow stores with the bundle (scores three synthetic rows)."""
+    scorer = BundleScorer(load_bundle(bundle_dir))  # verifies the content hash before anything is stored
+    example = scorer.example_input()
+    return tracking.PyfuncSpec(column_types(scorer.predict(example)), example)
+
+
 def save_pyfunc(bundle_dir: str | Path, path: str | Path) -> Path:
     """Write a bundle as a local MLflow pyfunc model folder, e.g. for `mlflow.pyfunc.spark_udf(spark, path)`.
 
     The folder holds the bundle unchanged under data/; loading runs `_load_pyfunc`, so cxpredict must be
     installed where the model is loaded (the driver and the Spark executors)."""
-    from cxpredict.io import tracking
+    return tracking.save_pyfunc(bundle_dir, path, pyfunc_spec(bundle_dir))
 
-    scorer = BundleScorer(load_bundle(bundle_dir))  # verifies the content hash before anything is stored
-    example = scorer.example_input()
-    return tracking.save_pyfunc(bundle_dir, path, column_types(scorer.predict(example)), example)
+
+def log_trained_bundle(bundle_dir: str | Path, metrics: dict[str, Any], register: str | None = None,
+                       alias: str | None = "champion") -> str | None:
+    """After `train` / `demo`, inside the command's run: metrics, tags and the bundle as the run's pyfunc model,
+    registered as `models:/<register>@<alias>` when asked. Returns the version; None with tracking off."""
+    if tracking.active_run_id() is None:
+        return None
+    return run_log.log_train_outputs(bundle_dir, metrics, pyfunc_spec(bundle_dir), register, alias)

@@ -1,10 +1,16 @@
 """Batch scoring: every customer gets a predicted NPS class distribution, expected score and (later stages) drivers,
 churn risk and an action. Batches keep memory bounded; outputs appear atomically with a manifest beside them.
 
-`score_frame` is the one per-batch function every stage plugs into (the batch command, and the MLflow pyfunc model
-for Spark, call it). `score` runs it over the batches of a source (sources.py: a streamed population table or the
-joined tables), counts drift on the way (drift.py) and publishes the scored file, the people files and
-manifest.json together through outputs.StagedOutputs, so schedulers see all of them or none.
+`score_frame` is the one per-batch function every stage plugs into: the batch command, the MLflow pyfunc model
+and Spark (`mlflow.pyfunc.spark_udf`) all call it, with the stages `scoring_stages` builds (NPS, churn, drivers,
+reasons, segments, playbook), so a customer gets the same columns and values whichever way they are scored.
+`score` runs it over the batches of a source (sources.py: a streamed population table or the joined tables) and
+publishes the scored file, the people files and manifest.json together through outputs.StagedOutputs, so
+schedulers see all of them or none.
+
+What needs the whole population stays with the batch command, which passes its accumulators to every batch
+explicitly: survey answers (`observed`, read from the survey table), drift counts (`drift`), the KDA tables and
+theme agreement (`totals`), capacity (`deferred`, settled by CapacityQueue after the last batch).
 
 Learned things (features, models, scale) come from the bundle; business rules (drivers, playbook, batch size,
 drift thresholds) come from the scoring config, so a playbook can change without retraining.
@@ -25,11 +31,12 @@ import pandas as pd
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.sources import ScoringSource, open_source, read_ahead
-from cxpredict.errors import ConfigError, DriftError
-from cxpredict.explain.drivers import DriverStage
+from cxpredict.errors import BundleError, ConfigError, DriftError
+from cxpredict.explain.drivers import DriverStage, DriverTotals
 from cxpredict.io.bundle import Bundle
-from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
-from cxpredict.io.people import PeopleOutputs, scored_columns, write_kda_reports
+from cxpredict.io.outputs import StagedOutputs, write_json
+from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
+from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
 from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
@@ -46,6 +53,7 @@ class ScoreResult:
     manifest_path: Path
     rows: int
     manifest: dict[str, Any] = field(default_factory=dict)
+    sample: pd.DataFrame | None = None  # the first rows of the scored file (MLflow logs these, not the file)
 
 
 def check_compatible(cfg: Config, bundle: Bundle) -> None:
@@ -74,22 +82,48 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     )
 
 
+def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
+                   ) -> tuple[ActionStage | None, DriverStage | None]:
+    """The optional stages of `score_frame` for a bundle and scoring config: (segments + playbook, drivers +
+    reasons). Built once per run or loaded model. Without `require_actions`, a bundle trained without band cuts
+    scores without segments instead of raising BundleError."""
+    try:
+        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg)
+    except BundleError:
+        if require_actions:
+            raise
+        actions = None
+    drivers = text_drivers(cfg.drivers, bundle.get("text"), bundle.manifest.names)  # + "Complaints about <topic>"
+    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
+
+
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
-                actions: ActionStage | None = None, drivers: DriverStage | None = None) -> pd.DataFrame:
-    """Score one batch of customers (index = customer_id) with every stage of the bundle."""
-    X = bundle.manifest.transform(frame)
+                actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
+                totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
+    """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
+
+    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
+    if drift is not None:
+        X, stats = bundle.manifest.transform_with_stats(frame)
+    else:
+        X, stats = bundle.manifest.transform(frame), None
     out = observed_columns(frame.index, observed, cfg)
     pred = bundle.nps.predict(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
-    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k; accumulates the KDA
-        out = pd.concat([out, drivers.columns(X, pred, frame)], axis=1)
+    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
+        out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
         out = actions.apply(out)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    if drift is not None:
+        drift.add(stats, out)
+    return out
 
 
 MANIFEST_NAME = "manifest.json"
+HISTORY_DIR = "history"  # a copy of every run's manifest: the report's trend across runs
+SAMPLE_ROWS = 1000
 
 
 class _Counts:
@@ -118,8 +152,11 @@ def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
     return trained is not None and trained == source.fingerprints.get("survey")
 
 
-def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False) -> ScoreResult:
-    """Score the population into `out` (.csv or .parquet); manifest.json, work_orders and segment_summary beside it.
+def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False, fmt: str | None = None,
+          origin: dict[str, Any] | None = None) -> ScoreResult:
+    """Score the population into `out` (.csv, .xlsx or .parquet; `fmt` or outputs.format must agree with its
+    extension); manifest.json, work_orders(_deferred), segment_summary and columns.csv beside it. `origin` (from
+    the CLI: the MLflow run, the registered model version) is recorded in the manifest.
 
     Streams batches (memory bounded by scoring.batch_size with data.population), and publishes every file at once
     only when all are complete. Schema problems raise InputError before anything is written (exit 2). With
@@ -129,15 +166,15 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     out = Path(out)
     started = time.perf_counter()
     check_compatible(cfg, bundle)
-    TableWriter(out)  # an unknown extension is a ConfigError now, not after the scoring work
+    fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):
         text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
         source = open_source(cfg, bundle.manifest, text.features if text else None)
-        actions = ActionStage.from_bundle(bundle.path, cfg)
-        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"),
-                                     text_drivers(cfg.drivers, text.models if text else None))
-    warnings = list(source.warnings) + (text.warnings if text else [])
+        actions, drivers = scoring_stages(bundle, cfg)
+        totals = drivers.totals() if drivers is not None else None
+    warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
+    warnings.extend(text.warnings if text else [])
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
                         f"{source.extra_columns[:20]}")
@@ -147,7 +184,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
              source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
     monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
     counts = _Counts()
-    people = PeopleOutputs(actions.playbook)
+    style = PeopleStyle.from_config(cfg, fmt, value_bands=bool(actions.segmenter.value_cuts))
+    people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
     with StagedOutputs() as staged:
         queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
@@ -155,24 +193,27 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             for batch in read_ahead(source.batches()):
                 with timer("score"):
                     scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
-                                         drivers=drivers)
-                    if text is not None:  # respondents' comment reasons, by customer ID
+                                         drivers=drivers, totals=totals, drift=monitor)
+                    if batch.stated is not None:  # respondents' own reasons, for the people files
+                        scored["stated_reasons"] = batch.stated.to_numpy()
+                    if text is not None:  # the reasons respondents' comments imply, by customer ID
                         scored = text.outputs(scored)
-                with timer("checks"):
-                    monitor.add(bundle.manifest.last_stats, scored)
                 with timer("spool"):
                     queue.add(scored)
                 advance(len(scored))
-        with timer("write"), TableWriter(out, staged=staged) as writer:
+        sample = None
+        with timer("write"), style.writer(out, staged=staged) as writer:
             for final in queue.batches():
                 counts.add(final)
                 people.add(final)
-                writer.write(final[scored_columns(final)])
+                finished = finish_scored(final, actions.playbook, style)
+                sample = finished.head(SAMPLE_ROWS) if sample is None else sample
+                writer.write(finished)
         with timer("people_outputs"):
-            people_paths = people.write(out.parent, fmt=out.suffix.lower().lstrip("."), staged=staged)
-            if drivers is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
-                people_paths.update(write_kda_reports(drivers.tables(), out.parent, staged=staged))
-            if text is not None:  # topic shares of this run, beside the previous run's (report: rising topics)
+            people_paths = people.write(out.parent, staged=staged)
+            if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
+                people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
+            if text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
                 write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
                 people_paths["text_topics"] = out.with_name(TOPICS_FILE)
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
@@ -186,7 +227,12 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             status="drift" if drifted else "ok",
             exit_code=3 if drifted and fail_on_drift else 0,
             fail_on_drift=fail_on_drift,
-            bundle={"path": str(bundle.path), "content_hash": bundle.content_hash,
+            as_of=style.day.isoformat(),
+            as_of_source="data.as_of" if style.as_of else "scoring day (data.as_of and --as-of not set)",
+            format=fmt,
+            outputs_config=cfg.outputs.model_dump(mode="json"),  # currency and labels, for the report
+            **{k: v for k, v in (origin or {}).items() if k != "bundle"},
+            bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
                     "format_version": bundle.info.get("format_version"),
                     "trained_config_hash": bundle.info.get("config_hash"),
                     "trained_data_fingerprints": bundle.info.get("data_fingerprints", {})},
@@ -197,13 +243,17 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             rows=writer.rows,
             respondents=counts.respondents,
             counts=counts.as_dict(),
+            nps=people.summary.totals(),
+            work_orders=people.queue(),
             drift=drift,
-            drivers=drivers.summary() if drivers is not None else None,
+            drivers=totals.summary() if totals is not None else None,
             warnings=warnings + drift["notes"],
             timings={**timer.seconds, "total": round(total, 3)},
             rows_per_s=round(writer.rows / max(total, 1e-9), 1),
         )
         write_json(manifest, staged.path(manifest_path))
+        stamp = manifest["created_at"].replace(":", "").replace("-", "")
+        write_json(manifest, staged.path(out.parent / HISTORY_DIR / f"manifest-{stamp}.json"))
         staged.commit(last=(manifest_path,))
     log.info("scored %d rows in %.1fs (%.0f rows/s) into %s; drift: %s", writer.rows, total,
              manifest["rows_per_s"], out, drift["status"])
@@ -213,4 +263,4 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         raise DriftError(f"drift beyond the thresholds of scoring.drift ({len(drift['reasons'])} check(s) failed, "
                          f"first: {drift['reasons'][0]}). The outputs were written; {manifest_path} has "
                          "drift.status = 'drift' and every reason.")
-    return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest)
+    return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest, sample=sample)

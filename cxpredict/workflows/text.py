@@ -27,8 +27,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig
-from cxpredict.data.customers import CustomerData, _as_of
-from cxpredict.data.text import CustomerFeatures, TextData, TextTable, load_texts, window_features, window_feature_names
+from cxpredict.data.customers import CustomerData
+from cxpredict.data.events import window_end
+from cxpredict.data.text import (
+    CustomerFeatures,
+    TextData,
+    TextTable,
+    feature_prefix,
+    load_texts,
+    window_feature_names,
+    window_features,
+)
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import score_to_class
 from cxpredict.models.text import CommentReasons, TextModels, TopicModel, fit_dissatisfaction
@@ -60,6 +69,9 @@ class TextStage:
     def with_features(self, data: CustomerData) -> CustomerData:
         if self.features is None:
             return data
+        for source in self.models.meta["sources"]:  # a missing text feature at scoring names its table
+            prefix = feature_prefix(source) + "_"
+            data.report.origin.update({c: source.split(".")[0] for c in self.features.columns if c.startswith(prefix)})
         return replace(data, frame=pd.concat([data.frame, self.features.align(data.frame.index)], axis=1))
 
     def outputs(self, scored: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +86,7 @@ class TextStage:
 # --------------------------------------------------------------------------------------------- pieces
 def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
     """Window end: data.as_of, else the one the event aggregations used, else the latest event text."""
-    configured = _as_of(cfg, {})
+    configured = window_end(cfg, {})
     if configured is not None:
         return configured
     stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
@@ -282,15 +294,16 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
 
 
-def text_drivers(drivers: DriversConfig, models: TextModels | None) -> DriversConfig:
+def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
     """The configured driver groups plus one per text topic ("Complaints about billing": its shares and
-    complaint counts) and one for the tone of the texts; unchanged without text features or without groups
-    (then every feature is its own driver)."""
+    complaint counts) and one for the tone of the texts, of the text features the model kept; unchanged without
+    text features or without groups (then every feature is its own driver)."""
     if models is None or not drivers.groups or not models.meta.get("feature_names"):
         return drivers
     grouped = {f for g in drivers.groups for f in g.features}
     taken = {g.name for g in drivers.groups}
-    names = [n for n in models.meta["feature_names"] if n not in grouped]
+    kept = set(model_features)
+    names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
     extra = []
     for key in models.topics.keys_:
         features = [n for n in names if f"_topic_{key}_share_" in n or f"_complaints_{key}_" in n]

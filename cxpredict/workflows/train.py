@@ -17,7 +17,7 @@ import pandas as pd
 
 from cxpredict.actions.strategy import bundle_files
 from cxpredict.config import Config
-from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.estimation.population import (
     PopulationNps,
@@ -53,12 +53,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         data = data if data is not None else load_customers(cfg)
     for warning in data.report.warnings:
         log.warning(warning)
+    require_trainable(data, cfg)  # enough matched answers, in two classes at least (errors name the survey file)
     respondents = data.is_respondent
     n_resp = int(respondents.sum())
-    if n_resp < 50:
-        from cxpredict.errors import InputError
-
-        raise InputError(f"only {n_resp} survey respondents match the behaviour data; at least 50 are needed to train")
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
     text = None
@@ -68,12 +65,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
             text, data = fitted
             for warning in text.warnings:
                 log.warning(warning)
-    drivers_cfg = text_drivers(cfg.drivers, text.models if text else None)
     with timer("features"):
-        manifest = FeatureManifest.fit(data.frame, cfg.features)
+        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
+    drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
-        DriverGroups.from_config(drivers_cfg, list(X.columns))
+        DriverGroups.from_config(drivers_cfg, manifest.names)
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
     components: dict[str, Any] = {"text": text.models} if text else {}
@@ -91,8 +88,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
             score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
         ).tolist()
+        if stage.response is not None:  # its summary (and response.json) names features: the user's names
+            stage.response.importance_ = manifest.user_named(stage.response.importance_)
+            stage.response.differences_ = manifest.user_named(stage.response.differences_)
+            stage.population.response = stage.response.summary()
         metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
-        reports["response"] = stage.response.summary() if stage.response is not None else None
+        reports["response"] = stage.population.response
         reports["nps_reliability"] = nps.reliability_
 
     with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
@@ -116,11 +117,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                                                              sample_weight=weights)
             components["reasons"] = reasons if reasons.codes_ else None
             metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, drivers_cfg)
+        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest)
         if driver_stage is not None:
-            driver_stage.columns(X, outputs, data.frame)
-            reports["kda"] = driver_stage.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
-            metrics["drivers"] = driver_stage.summary()
+            totals = driver_stage.totals()
+            driver_stage.columns(X, outputs, data.frame, totals)
+            reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
+            metrics["drivers"] = totals.summary()
 
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     with timer("save"):

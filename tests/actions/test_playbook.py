@@ -257,3 +257,31 @@ def test_cli_check_unknown_column_exits_2_naming_it(tmp_path, scored_csv, caplog
     no_default = tmp_path / "nodefault.yaml"
     no_default.write_text("rules:\n  - {name: risky, when: 'churn_prob > 0.5', strategy: retention, action: C}\n")
     assert main(["playbook", "check", str(no_default), "--scored", str(scored_csv)]) == 2
+
+
+# --------------------------------------------------------------------------------------------- fuzzing
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WHEN = st.one_of(st.text(max_size=40), st.lists(st.sampled_from(
+    ["segment_class", "==", "!=", "in", "not", "and", "or", "(", ")", "[", "]", '"detractor"', "0.3", "-", "null",
+     "churn_prob", ">=", "__import__('os')", "lambda", "1e400", ",", "'", "driver_1"]), max_size=12).map(" ".join))
+RULE = st.fixed_dictionaries({"name": st.text(max_size=10), "strategy": st.sampled_from(["retention", "upsell", "x"]),
+                              "action": st.text(max_size=10)},
+                             optional={"when": st.one_of(WHEN, st.lists(st.dictionaries(
+                                 st.sampled_from(["column", "op", "value"]),
+                                 st.one_of(st.text(max_size=8), st.integers(), st.none(), st.lists(st.integers())),
+                                 max_size=3), max_size=2)),
+                                 "capacity": st.one_of(st.integers(-5, 5), st.text(max_size=3)),
+                                 "sla_hours": st.one_of(st.floats(), st.none())})
+
+
+@settings(max_examples=200, deadline=2000)
+@given(rules=st.lists(RULE, max_size=4), name=st.one_of(st.text(max_size=12), st.integers()))
+def test_fuzz_playbook_loader_raises_only_config_errors(rules, name):
+    from cxpredict.errors import ConfigError
+
+    try:
+        playbook_from_dict({"name": name, "rules": rules})
+    except ConfigError:
+        pass

@@ -1,4 +1,5 @@
-"""HTML report: every section and image present, no image empty, missing pieces shown as 'not available'."""
+"""HTML report: the summary first, every section and image present, no image empty, one driver ranking, labels,
+currency and scopes shown, missing pieces shown as 'not available', and a real render in headless Chromium."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from cxpredict.analyst import report
 from cxpredict.errors import InputError
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-EXPECTED_IMAGES = 9  # differences, population, scores, class shares, confusion, calibration, drivers x2, segments
+# population, segment NPS, trend, driver ranking, driver heatmap, reasons, queue, segments, differences, scores,
+# class shares, confusion, calibration
+EXPECTED_IMAGES = 13
 
 
 def _write_json(path: Path, data) -> None:
@@ -64,18 +67,44 @@ def _fake_run(root: Path, n: int = 400, seed: int = 0) -> Path:
         "p_passive": 0.2, "p_promoter": rng.uniform(0, 0.4, n), "predicted_class": rng.choice(classes, n),
         "driver_1": rng.choice(drivers, n), "driver_1_impact": rng.uniform(0.05, 0.3, n),
         "driver_2": rng.choice(drivers, n), "driver_2_impact": rng.uniform(0.01, 0.1, n),
+        "stated_reasons": np.where(resp, rng.choice(["network", "billing;price", "support"], n), None),
+        "reason_1": rng.choice(["network", "billing", "price"], n),
         "segment": segments, "strategy": np.where(segments == "detractor/high-risk", "retention", "upsell"),
         "churn_prob": rng.uniform(0, 1, n), "value_at_risk": rng.uniform(0, 500, n)})
     scored.to_csv(root / "scored.csv", index=False, encoding="utf-8-sig")
     summary = scored.groupby(["segment", "strategy"], as_index=False).agg(
         customers=("customer_id", "size"), value_at_risk=("value_at_risk", "sum"))
     summary.to_csv(root / "segment_summary.csv", index=False, encoding="utf-8-sig")
-    _write_json(root / "manifest.json", {
-        "kind": "score", "config_name": "fake", "created_at": "2026-01-01T00:00:00Z", "rows": n,
-        "respondents": int(resp.sum()), "warnings": ["2 survey answers belong to unknown customers"],
+    pd.DataFrame({"driver": ["Support", "Network quality", "Billing", "Price", "Tenure"],
+                  "actionable": [True, True, True, True, False], "mean_abs_attribution": [0.9, 0.7, 0.5, 0.4, 0.3]}
+                 ).to_csv(root / "kda_global.csv", index=False, encoding="utf-8-sig")
+    pd.DataFrame({"driver": ["All actionable drivers", "Network quality", "Tenure", "Billing", "Support", "Price"],
+                  "actionable": [True, True, False, True, True, True], "customers_pushed": [300, 120, 90, 80, 70, 60],
+                  "detractor_share_now": 0.33, "detractor_share_if_fixed": [0.12, 0.27, 0.28, 0.29, 0.30, 0.31],
+                  "change_points": [-21.0, -6.0, -5.0, -4.0, -3.0, -2.0]}
+                 ).to_csv(root / "kda_what_if.csv", index=False, encoding="utf-8-sig")
+    orders = pd.DataFrame({"customer_id": ["C0001", "C0002"], "due_at": ["2026-01-02 00:00", "2026-01-03 00:00"],
+                           "owner_team": ["billing-care", "retention-desk"], "action": ["Call", "Call"],
+                           "reason": ["Answered 2 on the survey (detractor)", "Predicted detractor"],
+                           "value_at_risk": [120.0, 80.0]})
+    orders.to_csv(root / "work_orders.csv", index=False, encoding="utf-8-sig")
+    manifest = {
+        "kind": "score", "config_name": "fake", "created_at": "2026-01-01T00:00:00Z", "as_of": "2026-01-01",
+        "rows": n, "respondents": int(resp.sum()), "warnings": ["2 survey answers belong to unknown customers"],
         "drift": {"status": "drift", "reasons": ["PSI of tenure 0.4 > 0.25"]},
+        "outputs_config": {"currency": "EUR", "labels": {"f0": "Support tickets, 30 days"}},
+        "nps": {"model_based": -11.0, "respondents_naive": -3.0, "respondents": int(resp.sum()),
+                "class_shares": {"detractor": 0.4, "passive": 0.3, "promoter": 0.3}},
+        "work_orders": {"billing-care": {"to_contact": 1, "deferred": 0, "capacity": 500},
+                        "retention-desk": {"to_contact": 1, "deferred": 4, "capacity": 1}},
         "outputs": {"scored": {"path": "/elsewhere/scored.csv"},
-                    "segment_summary": {"path": "/elsewhere/segment_summary.csv"}}})
+                    "segment_summary": {"path": "/elsewhere/segment_summary.csv"},
+                    "work_orders": {"path": "/elsewhere/work_orders.csv"}}}
+    _write_json(root / "manifest.json", manifest)
+    earlier = {**manifest, "created_at": "2025-12-25T00:00:00Z", "as_of": "2025-12-25",
+               "nps": {**manifest["nps"], "model_based": -13.5}}
+    _write_json(root / "history" / "manifest-20251225T000000Z.json", earlier)
+    _write_json(root / "history" / "manifest-20260101T000000Z.json", manifest)
     return root
 
 
@@ -85,32 +114,73 @@ def _images(text: str) -> list[tuple[str, np.ndarray]]:
     return [(alt, mpimg.imread(io.BytesIO(base64.b64decode(data)), format="png")) for alt, data in IMG.findall(text)]
 
 
-def test_full_report_has_every_section_and_no_empty_image(tmp_path):
+def test_full_report_leads_with_the_summary_and_has_every_section(tmp_path):
     out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
     text = out.read_text(encoding="utf-8")
     for key, title in report.SECTIONS:
         assert f'<section id="{key}">' in text and title in text
+    assert text.index('<section id="summary">') < text.index('<section id="population">')
     images = _images(text)
     assert len(images) == EXPECTED_IMAGES
     for alt, pixels in images:
         assert pixels.shape[0] > 100 and pixels.shape[1] > 100, alt
         assert pixels[..., :3].std() > 0.02, f"image '{alt}' is blank"
     assert "Not available" not in text
-    assert "-12.0" in text and "-16.0 to -8.0" in text, "population NPS with its interval"
-    assert "PSI of tenure" in text and "easy to tell apart" in text and "small segment" in text
+    summary = text[text.index('<section id="summary">'):text.index('<section id="population">')]
+    assert "-12.0" in summary and "90% interval -16.0 to -8.0" in summary, "population NPS with its interval"
+    assert "+2.5 points since the previous run" in summary, "change since the previous run of the config"
+    assert "data as of 2026-01-01" in text
+    # the one driver ranking: the what-if order (Network quality first), not mean |attribution| (Support first)
+    drivers = re.findall(r"<li><b>([^<]+)</b>: detractors would fall by", summary)
+    assert drivers == ["Network quality", "Billing", "Support"], "top three ACTIONABLE drivers, what-if order"
+    assert "retention-desk" in summary and "PSI of tenure" in summary and "easy to tell apart" in summary
+    assert "2 survey answers" not in summary, "data notes stay in the full warnings list"
+    assert "Support tickets, 30 days" in text, "labels from the config replace feature names"
+    assert "EUR" in text and "%" in summary, "currency and percentages"
+    for words in ("respondents · unweighted", "weighted to the population", "Effective sample size",
+                  "Deferred", "What-if table", "Stated reasons", "Column dictionary"):
+        assert words in text, words
+    assert "small segment" in text and "2 survey answers belong" in text
     assert "src=\"http" not in text and "<script" not in text, "self-contained and inert"
 
 
 def test_missing_pieces_are_reported_not_fatal(tmp_path):
     run = _fake_run(tmp_path / "run")
-    for name in ("population.json", "segment_summary.csv"):
+    for name in ("population.json", "segment_summary.csv", "kda_global.csv"):
         (run / name).unlink()
     (run / "model" / "response" / "response.json").unlink()
     text = report.write_report(run, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert text.count("Not available") == 3
-    assert "population NPS interval" in text and "segment_summary.csv" in text
+    assert "population NPS interval" in text and "segment_summary.csv" in text and "kda_global.csv" in text
     assert "model estimate (all customers, no interval)" in text, "falls back to the scored file"
+    assert "no interval (population.json absent)" in text, "the summary falls back to the manifest's NPS"
     assert all(pixels[..., :3].std() > 0.02 for _, pixels in _images(text))
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    """Open the report as a reader would and check the page is drawn, not blank (skips without chromium)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/setup_system.sh installs it)")
+    out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
+    png = tmp_path / "report.png"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1280,900", f"--screenshot={png}",
+           out.as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert png.is_file(), "chromium wrote no screenshot"
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(png)[..., :3]
+    assert pixels.shape[:2] == (900, 1280)
+    assert pixels.std() > 0.05, "the page is blank"
+    dark = (pixels.mean(axis=2) < 0.3).mean()
+    assert 0.005 < dark < 0.5, f"text and figures should cover part of the first screen, not {dark:.1%}"
 
 
 def test_text_is_escaped(tmp_path):
@@ -144,7 +214,7 @@ def test_report_of_a_real_training_and_scoring_run(demo_config, trained_bundle, 
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert all(f'<section id="{key}">' in text for key, _ in report.SECTIONS)
     images = _images(text)
-    assert len(images) >= 5
+    assert len(images) >= 9
     assert any(alt.startswith("Confusion matrix") for alt, _ in images), "training stores the out-of-fold matrix"
     assert all(pixels[..., :3].std() > 0.02 for _, pixels in images)
 
@@ -153,7 +223,7 @@ def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
     """`cxpredict report <run id>` downloads the run's artifacts (bundle/ and scoring/ folders) and reports them."""
     from cxpredict.cli.app import main
     from cxpredict.config import config_from_dict
-    from cxpredict.io import tracking
+    from cxpredict.io import run_log, tracking
 
     run_dir = _fake_run(tmp_path / "run")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -161,8 +231,10 @@ def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
     cfg = config_from_dict({"data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "c", "path": "c.csv"}]}})
     with tracking.start_run(cfg, "demo") as run_id:
         tracking.log_artifacts(run_dir / "model", "bundle")
-        tracking.log_files([run_dir / name for name in ("manifest.json", "scored.csv", "segment_summary.csv",
-                                                         "population.json")], "scoring")
+        run_log.log_files([run_dir / name for name in ("manifest.json", "scored.csv", "segment_summary.csv",
+                                                         "population.json", "kda_global.csv", "kda_what_if.csv",
+                                                         "work_orders.csv")], "scoring")
+        tracking.log_artifacts(run_dir / "history", "scoring/history")
     assert main(["report", run_id, "--out", str(tmp_path / "report.html")]) == 0
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Not available" not in text

@@ -80,3 +80,61 @@ def test_empty_file_gives_exit_2(demo_config_path, tmp_path, capsys):
 def test_console_script_runs_as_a_subprocess():
     res = subprocess.run([sys.executable, "-m", "cxpredict.cli.app", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "score" in res.stdout
+
+
+def test_help_shows_defaults_that_rich_markup_would_swallow(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "outputs/<name>/model" in capsys.readouterr().out
+    assert main(["score", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--as-of" in out and "--format" in out and "~/.cxpredict/mlflow.db" in out
+
+
+def test_bad_as_of_date_is_exit_2(demo_config_path, trained_bundle, tmp_path):
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(demo_config_path), "--model", str(trained_bundle), "--out", str(out),
+                 "--as-of", "31/10/2026", "--no-tracking"]) == 2
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_scheduled_score_of_a_registered_model(demo_config_path, trained_bundle, tmp_path, monkeypatch, capsys):
+    """What a scheduler sees: --as-of, models:/NAME@ALIAS, --format xlsx, --log-json fields, and a manifest that
+    names the MLflow run and the registered version; MLflow keeps a sample of the scored file, not the file."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from cxpredict.config import load_config
+    from cxpredict.io import tracking
+
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    cfg = load_config(demo_config_path)
+    with tracking.start_run(cfg, "train"):
+        version = tracking.register_bundle(trained_bundle, "people-test", alias="champion")
+    out = tmp_path / "nightly" / "scored.xlsx"
+    code = main(["--log-json", "score", str(demo_config_path), "--model", "models:/people-test@champion",
+                 "--out", str(out), "--as-of", "2026-10-31", "--format", "xlsx"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    done = next(e for e in lines if e.get("event") == "score.finished")
+    assert done["rows"] == 5000 and done["rows_per_s"] > 0 and done["duration_s"] > 0 and done["exit_code"] == 0
+    assert done["output"] == str(out) and done["as_of"] == "2026-10-31"
+    assert any(e.get("event") == "scoring.progress" and e.get("rows") for e in lines)
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["as_of"] == "2026-10-31" and manifest["format"] == "xlsx"
+    model = manifest["bundle"]["model"]
+    assert manifest["bundle"]["path"] is None, "the fetched folder was temporary"
+    assert (model["name"], model["version"], model["alias"]) == ("people-test", version, "champion")
+    client = MlflowClient(store)
+    run = client.get_run(manifest["mlflow"]["run_id"])
+    assert run.info.run_name == "demo score 2026-10-31"
+    assert "churn.horizon_days" not in run.data.metrics and run.data.params["churn.horizon_days"] == "90"
+    assert any(k.startswith("drift.psi_features.") for k in run.data.metrics)
+    assert run.data.metrics["score.nps.model_based"] == pytest.approx(manifest["nps"]["model_based"])
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "scoring")}
+    assert "scoring/scored_sample.csv" in logged and "scoring/scored.xlsx" not in logged
+    assert run.data.tags["cxpredict.scored.sha256"] == manifest["outputs"]["scored"]["sha256"]
+    assert {"work_orders", "work_orders_deferred", "segment_summary", "columns"} <= set(manifest["outputs"])
+    assert (out.parent / "work_orders.xlsx").is_file() and (out.parent / "columns.csv").is_file()

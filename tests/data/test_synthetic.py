@@ -12,13 +12,13 @@ from cxpredict.config import Scale, load_config
 from cxpredict.data.synthetic import (
     AS_OF,
     DRIVER_GROUPS,
-    REASON_CODES,
-    REASON_THEMES,
+    SCALES,
     TABLES,
     SyntheticCX,
     generate,
     slug,
 )
+from cxpredict.data.synthetic_text import REASON_CODES, REASON_THEMES
 from cxpredict.errors import ConfigError
 from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import nps_from_scores
@@ -75,6 +75,62 @@ def test_answer_dependent_response_changes_who_answers_not_what_they_think():
     mean_mnar = mnar.truth.loc[mnar.truth["responded"], "true_score"].mean()
     assert mean_mnar > mean_mar + 0.5  # unhappy customers answer less
     assert mnar.truth["responded"].mean() == pytest.approx(0.10, abs=0.01)
+
+
+def _independence_z(d: SyntheticCX) -> pd.Series:
+    """sqrt(n) * Spearman(true score, column) for every numeric behaviour column (tables and event aggregates):
+    about N(0, 1) per column when the answers are independent of behaviour (n: customers with a value)."""
+    t = d.truth
+    frames = [d.tables[n].set_index("customer_id").select_dtypes("number") for n in ("customers", "usage", "billing")]
+    features = pd.concat([*frames, t[list(EVENT_AGGREGATES)]], axis=1).reindex(t.index)
+    return features.corrwith(t["true_score"], method="spearman") * np.sqrt(features.notna().sum())
+
+
+def test_negative_control_answers_are_independent_of_behaviour_but_response_is_not(data):
+    control = generate(N, seed=0, signal=0.0)
+    t = control.truth
+    np.testing.assert_allclose(t["latent"], t["latent"].iloc[0])  # nothing in behaviour moves satisfaction
+    contrib = t[[f"contrib_{slug(g['name'])}" for g in DRIVER_GROUPS]].to_numpy()
+    assert np.abs(contrib).max() == 0.0
+    # 16 columns at |z| < 4: a false alarm has probability ~1e-3; the default generator fails it by far
+    assert _independence_z(control).abs().max() < 4
+    assert _independence_z(data).abs().max() > 20
+    # who answers is unchanged (it reads behaviour only), so respondents are still a biased sample of behaviour
+    np.testing.assert_array_equal(t["p_respond"], data.truth["p_respond"])
+    np.testing.assert_array_equal(t["responded"], data.truth["responded"])
+    mix = t["true_class"].value_counts(normalize=True)
+    assert mix.min() > 0.15  # the average level is kept: three real classes, not one
+
+
+def test_signal_factor_scales_the_behavioural_part_of_satisfaction(data):
+    weak = generate(N, seed=0, signal=0.3)
+    strong_dev = data.truth["latent"] - data.truth["latent"].mean()
+    np.testing.assert_allclose(weak.truth["latent"] - weak.truth["latent"].mean(), 0.3 * strong_dev, atol=1e-9)
+    assert weak.truth["latent"].mean() == pytest.approx(data.truth["latent"].mean())
+    names = [f"contrib_{slug(g['name'])}" for g in DRIVER_GROUPS]
+    np.testing.assert_allclose(weak.truth[names], 0.3 * data.truth[names], atol=1e-12)
+    assert weak.summary()["spearman_expected_vs_true"] < data.summary()["spearman_expected_vs_true"] - 0.2
+
+
+def test_binary_scale_has_two_classes_satisfied_when_the_answer_is_7_or_more(data):
+    binary = generate(N, seed=0, scale="binary")
+    t, nps_answer = binary.truth, data.truth["true_score"]
+    assert set(binary.tables["survey"]["score"]) == {0, 1}
+    assert set(t["true_class"]) == {"detractor", "promoter"}  # no passives on a two-point scale
+    np.testing.assert_array_equal(t["true_score"], (nps_answer >= 7).astype(int))
+    np.testing.assert_array_equal(t["true_class"] == "detractor", data.truth["true_class"] == "detractor")
+    assert binary.true_population_nps == pytest.approx(100 * (2 * t["true_score"].mean() - 1))
+    assert binary.scale == SCALES["binary"][0] and binary.summary()["scale"] == "binary"
+    assert t["expected_score"].between(0, 1).all()  # P(satisfied) under the planted ordered logit
+    assert t["expected_score"].mean() == pytest.approx(t["true_score"].mean(), abs=0.02)
+
+
+def test_csat_scale_keeps_the_nps_classes_on_five_points(data):
+    csat = generate(N, seed=0, scale="csat")
+    assert csat.tables["survey"]["score"].between(1, 5).all() and set(csat.truth["true_score"]) == {1, 2, 3, 4, 5}
+    np.testing.assert_array_equal(csat.truth["true_class"], data.truth["true_class"])
+    assert csat.true_population_nps == pytest.approx(data.true_population_nps)
+    assert csat.truth["expected_score"].mean() == pytest.approx(csat.truth["true_score"].mean(), abs=0.05)
 
 
 def test_top_driver_is_the_most_negative_centred_contribution(data):
@@ -246,7 +302,8 @@ def test_write_tables_round_trip(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("kwargs", [{"n_customers": 5}, {"response_rate": 0.0}, {"response_rate": 1.5},
-                                    {"churn_horizon_days": 0}, {"answer_dependent_response": float("nan")}])
+                                    {"churn_horizon_days": 0}, {"answer_dependent_response": float("nan")},
+                                    {"signal": -0.5}, {"signal": float("inf")}, {"scale": "likert"}])
 def test_bad_arguments_are_config_errors(kwargs):
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         generate(**kwargs)

@@ -109,3 +109,105 @@ def test_read_table_names_what_asked_for_missing_columns(tmp_path):
     write(tmp_path, "t.csv", "id,v\n1,2\n")
     with pytest.raises(InputError, match=r"t\.csv.*\['w'\] \(population table\)"):
         read_table(tmp_path / "t.csv", ReadOptions(), columns=["id", "w"], what="population table")
+
+
+# --------------------------------------------------------------------------------------------- encodings
+@pytest.mark.parametrize("codec, mark", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                         ("utf-32-le", b"\xff\xfe\x00\x00"), ("utf-32-be", b"\x00\x00\xfe\xff"),
+                                         ("utf-8", b"\xef\xbb\xbf")])
+def test_byte_order_mark_decides_the_encoding_and_is_named(tmp_path, codec, mark):
+    write(tmp_path, "t.csv", mark + "id,städte\n1,Zürich\n".encode(codec))
+    notes = []
+    frame = read_table(tmp_path / "t.csv", ReadOptions(encoding="latin-1"), warn=notes.append)
+    assert list(frame.columns) == ["id", "städte"] and frame["städte"].tolist() == ["Zürich"]
+    assert len(notes) == 1 and "byte-order mark" in notes[0] and "latin-1" in notes[0]
+    batches = list(iter_table_batches(tmp_path / "t.csv", ReadOptions(), batch_size=10))
+    assert batches[0]["städte"].tolist() == ["Zürich"]
+
+
+def test_utf16_without_a_mark_is_diagnosed_as_such(tmp_path):
+    write(tmp_path, "t.csv", "id,v\n1,2\n3,4\n".encode("utf-16-le"))
+    with pytest.raises(InputError, match=r"t\.csv.*UTF-16 or UTF-32.*data\.read\.encoding"):
+        read_table(tmp_path / "t.csv", ReadOptions())
+
+
+# --------------------------------------------------------------------------------------------- long fields
+def test_a_field_longer_than_a_block_is_read_whole_and_streamed(tmp_path):
+    rows = "".join(f"c{i},short\n" for i in range(60_000))
+    write(tmp_path, "t.csv", "id,text\n" + rows + "cx," + "a" * (3 << 20) + "\ncy,end\n")
+    frame = read_table(tmp_path / "t.csv", ReadOptions())
+    assert len(frame) == 60_002 and len(frame["text"].iloc[-2]) == 3 << 20
+    streamed = list(iter_table_batches(tmp_path / "t.csv", ReadOptions(), batch_size=25_000))
+    assert sum(len(b) for b in streamed) == 60_002  # the restart skipped the rows already delivered
+    assert pd.concat(streamed)["id"].tolist() == frame["id"].tolist()
+    assert table_columns(tmp_path / "t.csv", ReadOptions()) == ["id", "text"]
+
+
+def test_quoting_can_be_turned_off(tmp_path):
+    write(tmp_path, "t.csv", 'id,height\n1,5"11\n2,6"\n')
+    frame = read_table(tmp_path / "t.csv", ReadOptions(quote_char=""))
+    assert frame["height"].tolist() == ['5"11', '6"']
+
+
+# --------------------------------------------------------------------------------------------- extreme numbers
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_infinite_and_too_large_numbers_are_missing_with_one_warning(tmp_path, fmt):
+    values = [1.0, float("inf"), -float("inf"), 1e308, -2e15, 5.0, float("nan")]
+    frame = pd.DataFrame({"id": [f"c{i}" for i in range(7)], "x": values, "n": [1, 2, 3, 4, 5, 6, 7]})
+    path = tmp_path / f"t.{fmt}"
+    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+    notes = []
+    read = read_table(path, ReadOptions(), warn=notes.append)
+    assert read["x"].isna().tolist() == [False, True, True, True, True, False, True]
+    assert read["x"].iloc[[0, 5]].tolist() == [1.0, 5.0] and read["n"].tolist() == list(range(1, 8))
+    assert len(notes) == 1 and "t." + fmt in notes[0] and "'x': 4 row(s)" in notes[0]
+    notes.clear()
+    streamed = pd.concat(iter_table_batches(path, ReadOptions(), batch_size=3, warn=notes.append))
+    assert streamed["x"].isna().sum() == 5 and len(notes) == 1 and "'x': 4 row(s)" in notes[0]  # one, at the end
+
+
+def test_extreme_mask_is_the_one_threshold():
+    from cxpredict.data.numbers import MAX_ABS, extreme_mask
+
+    values = np.array([np.nan, np.inf, -np.inf, MAX_ABS, -MAX_ABS * 1.01, 0.0, 1e308])
+    assert extreme_mask(values).tolist() == [False, True, True, False, True, False, True]  # NaN: already missing
+
+
+# --------------------------------------------------------------------------------------------- fuzzing
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CSV_BYTES = st.one_of(
+    st.binary(max_size=400),
+    st.lists(st.lists(st.sampled_from(["id", "1", "x", "", '"', '""', "inf", "-1e400", "nan", "é", "\ufeff", ";",
+                                       "\t", "\x00", "007", " a ", "\r"]), max_size=5),
+             max_size=8).map(lambda rows: "\n".join(",".join(r) for r in rows).encode("utf-8")),
+)
+READ_OPTIONS = st.builds(ReadOptions, encoding=st.sampled_from(["utf-8", "latin-1", "utf-16", "cp1252"]),
+                         delimiter=st.sampled_from([",", ";", "\t", "|"]), quote_char=st.sampled_from(['"', "'", ""]))
+
+
+@FUZZ
+@given(content=CSV_BYTES, read=READ_OPTIONS, columns=st.sampled_from([None, ["id"], ["id", "x"]]),
+       suffix=st.sampled_from([".csv", ".parquet"]))
+def test_fuzz_read_table_raises_only_input_errors(tmp_path, content, read, columns, suffix):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    try:
+        frame = read_table(path, read, columns=columns, column_types={"id": "string"} if columns else None)
+    except InputError:
+        return
+    assert isinstance(frame, pd.DataFrame) and len(frame) > 0
+
+
+@FUZZ
+@given(content=CSV_BYTES, read=READ_OPTIONS, batch=st.integers(1, 4))
+def test_fuzz_iter_table_batches_raises_only_input_errors(tmp_path, content, read, batch):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(content)
+    try:
+        rows = sum(len(b) for b in iter_table_batches(path, read, batch_size=batch))
+    except InputError:
+        return
+    assert rows > 0

@@ -10,7 +10,7 @@ from scipy.special import expit, logit
 
 from cxpredict.config import DriverGroup, DriversConfig
 from cxpredict.errors import ConfigError
-from cxpredict.explain import treeshap
+from cxpredict.explain import treeshap, trees
 from cxpredict.explain.drivers import (
     OTHER,
     DriverExplainer,
@@ -84,15 +84,37 @@ def test_exact_attributions_of_a_binary_booster_and_unseen_categories():
     X_new, _ = _frame(400, seed=2)
     X_new["plan"] = X_new["plan"].cat.add_categories(["zz"])
     X_new.loc[:50, "plan"] = "zz"  # a level LightGBM never saw: treated as missing by both
-    arrays = treeshap.tree_arrays(booster, None)
-    phi = treeshap.attribute(treeshap.to_matrix(X_new, arrays), arrays)
+    arrays = trees.tree_arrays(booster, None)
+    phi = treeshap.attribute(trees.to_matrix(X_new, arrays), arrays)
     contrib = booster.predict(X_new, pred_contrib=True)
     np.testing.assert_allclose(phi, contrib[:, :-1], rtol=0, atol=1e-9)
 
 
+def test_tree_arrays_come_from_the_json_dump_not_the_model_text(multiclass, monkeypatch):
+    booster, X = multiclass
+    expected = treeshap.attribute(trees.to_matrix(X, trees.tree_arrays(booster, 1)),
+                                  trees.tree_arrays(booster, 1))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tree_arrays must not parse model_to_string()")
+
+    monkeypatch.setattr(lgb.Booster, "model_to_string", refuse)
+    arrays = trees.tree_arrays(booster, 1)
+    np.testing.assert_array_equal(treeshap.attribute(trees.to_matrix(X, arrays), arrays), expected)
+
+
+def test_linear_trees_are_refused_with_a_reason():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    booster = lgb.train({"objective": "regression", "linear_tree": True, "verbose": -1},
+                        lgb.Dataset(X, X[:, 0] + rng.normal(size=300)), num_boost_round=3)
+    with pytest.raises(ValueError, match="linear trees"):
+        trees.tree_arrays(booster, None)
+
+
 def test_single_class_booster_has_the_class_raw_score(multiclass):
     booster, X = multiclass
-    one = treeshap.single_class_booster(booster, 2)
+    one = trees.single_class_booster(booster, 2)
     np.testing.assert_allclose(one.predict(X, raw_score=True), booster.predict(X, raw_score=True)[:, 2], atol=1e-12)
 
 

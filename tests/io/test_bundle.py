@@ -75,3 +75,50 @@ def test_bundle_without_drift_profile_still_loads(trained_bundle, tmp_path):
     info["content_hash"] = content_hash(copy)
     (copy / "bundle.json").write_text(json.dumps(info))
     assert load_bundle(copy).drift is None
+
+
+# --------------------------------------------------------------------------------------------- signatures
+def _resave(trained_bundle, tmp_path, monkeypatch, key: str):
+    """The session bundle saved again through save_bundle with CXPREDICT_BUNDLE_KEY=key (so it is signed)."""
+    from cxpredict.io.bundle import KEY_ENV, save_bundle
+
+    b = load_bundle(trained_bundle)
+    monkeypatch.setenv(KEY_ENV, key)
+    out = tmp_path / "signed"
+    save_bundle(out, b.config, b.manifest, b.nps, components=b.components, metrics=b.metrics,
+                fingerprints=b.info["data_fingerprints"], drift_profile=b.drift,
+                extra_files={p.name: p.read_text() for p in trained_bundle.glob("*.yaml") if p.name != "config.yaml"}
+                | {p.name: p.read_text() for p in trained_bundle.glob("segments.json")})
+    return out
+
+
+def test_with_a_key_bundles_are_signed_and_verified(trained_bundle, tmp_path, monkeypatch):
+    from cxpredict.io.bundle import KEY_ENV, SIGNATURE_FILE
+
+    signed = _resave(trained_bundle, tmp_path, monkeypatch, "s3cret")
+    assert (signed / SIGNATURE_FILE).read_text().startswith("hmac-sha256:")
+    assert load_bundle(signed).content_hash  # verified
+    monkeypatch.setenv(KEY_ENV, "another")
+    with pytest.raises(BundleError, match="signature mismatch"):
+        load_bundle(signed)
+
+
+def test_without_a_key_unsigned_and_signed_bundles_load_and_the_log_says_so(trained_bundle, tmp_path, monkeypatch,
+                                                                           caplog):
+    import logging
+
+    from cxpredict.io.bundle import KEY_ENV
+
+    signed = _resave(trained_bundle, tmp_path, monkeypatch, "s3cret")
+    monkeypatch.delenv(KEY_ENV)
+    with caplog.at_level(logging.INFO, logger="cxpredict"):
+        load_bundle(trained_bundle)
+        load_bundle(signed)
+    assert "it is not signed" in caplog.text and "it is signed, but no key is set" in caplog.text
+
+
+def test_the_signature_is_not_part_of_the_content_hash(trained_bundle, tmp_path, monkeypatch):
+    from cxpredict.io.bundle import content_hash
+
+    signed = _resave(trained_bundle, tmp_path, monkeypatch, "s3cret")
+    assert content_hash(signed) == json.loads((signed / "bundle.json").read_text())["content_hash"]

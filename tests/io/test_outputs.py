@@ -143,3 +143,118 @@ def test_sigterm_becomes_interrupted_and_is_held_during_commit(tmp_path, monkeyp
             staged.path(tmp_path / name).write_text(name)
         staged.commit(last=(tmp_path / "manifest.json",))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "manifest.json"]  # all or nothing
+
+
+# --------------------------------------------------------------------------------------------- write failures
+@pytest.mark.parametrize("code, words", [
+    ("ENOSPC", "df -h"), ("EDQUOT", "free space"), ("EROFS", "read-only file system"), ("EACCES", "write permission"),
+    ("EPERM", "lsattr"), ("EEXIST", "a file where a folder is needed"), ("ENOTDIR", "a file where a folder"),
+    ("EISDIR", "a folder where a file is needed"), ("EFBIG", "ulimit -f"), ("ENAMETOOLONG", "shorten"),
+])
+def test_every_write_failure_names_path_cause_and_fix(tmp_path, code, words):
+    import errno
+    import os
+
+    from cxpredict.errors import OutputError
+    from cxpredict.io.outputs import output_errors
+
+    number = getattr(errno, code)
+    with pytest.raises(OutputError) as info, output_errors(tmp_path / "scored.csv"):
+        raise OSError(number, os.strerror(number))
+    text = str(info.value)
+    assert info.value.exit_code == 5 and str(tmp_path / "scored.csv") in text and code in text and words in text
+
+
+def test_other_os_errors_pass_through(tmp_path):
+    import errno
+
+    from cxpredict.io.outputs import output_errors
+
+    with pytest.raises(OSError) as info, output_errors(tmp_path):
+        raise OSError(errno.EIO, "I/O error")
+    assert type(info.value) is OSError
+
+
+# --------------------------------------------------------------------------------------------- the folder lock
+def test_second_run_fails_fast_or_waits_for_the_first(tmp_path):
+    import threading
+    import time
+
+    from cxpredict.errors import BusyError
+    from cxpredict.io.outputs import LOCK_NAME, output_lock
+
+    with output_lock(tmp_path / "out"):
+        assert (tmp_path / "out" / LOCK_NAME).is_file()
+        with pytest.raises(BusyError, match=r"in use by pid \d+"), output_lock(tmp_path / "out"):
+            pass
+    assert not (tmp_path / "out").exists()  # created by the lock, left empty: removed again
+
+    (tmp_path / "out").mkdir()
+    held = threading.Event()
+
+    def first():
+        with output_lock(tmp_path / "out"):
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    held.wait(5)
+    start = time.monotonic()
+    with output_lock(tmp_path / "out", wait=10):
+        waited = time.monotonic() - start
+    thread.join()
+    assert 0.2 < waited < 5 and (tmp_path / "out").is_dir() and not list((tmp_path / "out").iterdir())
+
+
+def _holder(folder, signum):
+    """A subprocess that holds the lock of `folder` (SIGTERM handled as the CLI does), killed by `signum`."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from cxpredict.io.outputs import output_lock, terminate_gracefully\n"
+            "from cxpredict.errors import Interrupted\n"
+            "try:\n"
+            "    with terminate_gracefully(), output_lock(sys.argv[1]):\n"
+            "        print('locked', flush=True); time.sleep(60)\n"
+            "except Interrupted as e:\n"
+            "    sys.exit(e.exit_code)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    proc.send_signal(signum)
+    return proc.wait(timeout=30), signal
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_or_killed_holder_never_blocks_the_next_run(tmp_path, signame):
+    import signal
+
+    from cxpredict.io.outputs import LOCK_NAME, output_lock
+
+    (tmp_path / "out").mkdir()
+    rc, _ = _holder(tmp_path / "out", getattr(signal, signame))
+    if signame == "SIGTERM":
+        assert rc == 143 and not (tmp_path / "out" / LOCK_NAME).exists()  # released and removed on the way out
+    else:
+        assert rc == -9 and (tmp_path / "out" / LOCK_NAME).exists()  # the file stays; the kernel dropped the flock
+    with output_lock(tmp_path / "out"):  # at once: no wait, no BusyError
+        pass
+    assert not (tmp_path / "out" / LOCK_NAME).exists()
+
+
+def test_a_killed_bundle_build_is_removed_by_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    from cxpredict.io.outputs import atomic_dir
+
+    code = ("import os, signal, sys; from cxpredict.io.outputs import atomic_dir\n"
+            "with atomic_dir(sys.argv[1]) as tmp:\n"
+            "    (tmp / 'half.txt').write_text('x'); os.kill(os.getpid(), signal.SIGKILL)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")], check=False)
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.cxpid") and leftovers[0].endswith(".tmp")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "bundle.json").write_text("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -1,9 +1,12 @@
-"""The files people read: column dictionary, work orders, segment summary, Excel-safe CSV."""
+"""The files people read: work orders (due dates, stated reasons, deferred apart), the segment summary, the CSV
+dialect and per-kind rounding, Excel-safe text, columns.csv, the one driver ranking."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from factories import scored_frame
@@ -11,41 +14,66 @@ from factories import scored_frame
 from cxpredict.actions.playbook import check_playbook, load_playbook
 from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import segment_and_act
-from cxpredict.columns import COLUMN_DOCS, columns_markdown
+from cxpredict.columns import COLUMN_DOCS, COLUMNS
 from cxpredict.config import ChurnConfig, StrategyConfig
 from cxpredict.io.people import (
     PeopleOutputs,
     SegmentSummary,
+    finish_scored,
     load_scored,
+    rank_drivers,
+    reason_in_words,
     segment_summary,
     work_orders,
     write_people_outputs,
 )
+from cxpredict.io.sheets import PeopleStyle, output_format
+
+AS_OF = dt.date(2026, 10, 31)
 
 
 @pytest.fixture
 def acted(repo_root) -> tuple[pd.DataFrame, object]:
     pb = load_playbook(repo_root / "configs" / "playbook.yaml")
     scored = scored_frame(600)
+    scored["stated_reasons"] = pd.array(np.where(scored["is_respondent"], "network;billing", None), dtype="str")
     seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
-    return segment_and_act(scored, seg, pb), pb
+    frame = segment_and_act(scored, seg, pb)
+    frame["deferred"] = frame["deferred"] | (np.arange(len(frame)) % 5 == 0)  # as if capacity ran out for some
+    return frame, pb
 
 
-def test_work_orders_are_detractor_alerts_sorted_by_priority(acted):
+def test_work_orders_are_due_first_then_priority_with_deferred_last(acted):
     frame, pb = acted
-    orders = work_orders(frame, pb)
+    style = PeopleStyle(as_of=AS_OF, currency="EUR")
+    orders = work_orders(frame, pb, style)
     flagged = {r.name for r in pb.rules if r.raises_work_order}
     assert len(orders) == frame["rule"].astype("str").isin(flagged).sum() > 0
     assert set(orders["strategy"].astype("str")) <= {"retention", "win-back"}
-    for deferred, block in orders.groupby("deferred"):
-        assert block["priority"].is_monotonic_decreasing
     assert not orders["deferred"].iloc[0] and orders["deferred"].is_monotonic_increasing
+    for _, block in orders.groupby(["deferred", "due_at"]):
+        assert block["priority"].is_monotonic_decreasing
+    in_capacity = orders[~orders["deferred"]]
+    assert in_capacity["due_at"].is_monotonic_increasing
+    # due = end of the as-of day + SLA hours
     first = orders.iloc[0]
-    assert first["reason"].startswith(("Predicted", "Answered")) and "churn risk" in first["reason"]
-    assert {"customer_id", "action", "sla_hours", "priority", "top_drivers", "reason"} <= set(orders.columns)
+    assert first["due_at"] == pd.Timestamp("2026-11-01") + pd.Timedelta(hours=float(first["sla_hours"]))
+    assert {"customer_id", "due_at", "value", "stated_reasons", "reason", "top_drivers"} <= set(orders.columns)
 
 
-def test_segment_summary_adds_up_and_merges_batches(acted):
+def test_respondents_are_quoted_silent_customers_predicted(acted):
+    frame, _ = acted
+    style = PeopleStyle(labels={"network": "Network coverage"}, currency="EUR")
+    words = reason_in_words(frame, style)
+    resp = frame["is_respondent"].to_numpy()
+    assert words[resp].str.startswith("Answered").all()
+    assert words[resp].str.contains("saying: Network coverage, Billing", regex=False).all()
+    assert not words[resp].str.contains("likely reason").any(), "respondents get their own words, not a guess"
+    assert words[~resp].str.startswith("Predicted").all()
+    assert words.str.contains(" EUR").all(), "value at risk with the currency"
+
+
+def test_segment_summary_adds_up_merges_batches_and_totals(acted):
     frame, _ = acted
     summary = segment_summary(frame)
     assert summary["customers"].sum() == len(frame)
@@ -54,30 +82,74 @@ def test_segment_summary_adds_up_and_merges_batches(acted):
     members = frame[(frame["segment"].astype("str") == row["segment"]) & (frame["strategy"].astype("str") == row["strategy"])]
     expected_nps = 100 * (members["p_promoter"].mean() - members["p_detractor"].mean())
     assert row["predicted_nps"] == pytest.approx(expected_nps, abs=0.05)
-    batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:]).table()
-    pd.testing.assert_frame_equal(batched, summary)
+    batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:])
+    pd.testing.assert_frame_equal(batched.table(), summary)
+    totals = batched.totals()
+    assert totals["model_based"] == pytest.approx(100 * (frame["p_promoter"] - frame["p_detractor"]).mean(), abs=0.01)
+    said = frame.loc[frame["is_respondent"], "observed_class"].astype("str")
+    assert totals["respondents_naive"] == pytest.approx(
+        100 * ((said == "promoter").mean() - (said == "detractor").mean()), abs=0.01)
+    assert sum(totals["class_shares"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_written_csv_is_excel_safe_utf8_bom_and_documented(acted, tmp_path):
+def test_written_csv_is_excel_safe_utf8_bom_rounded_and_documented(acted, tmp_path):
     frame, pb = acted
     frame = frame.copy()
     frame["driver_1"] = frame["driver_1"].astype("str")
     frame.loc[0, "driver_1"] = '=HYPERLINK("http://x","y")'
     frame.loc[0, "customer_id"] = "@SUM(1+1)"
-    paths = write_people_outputs(frame, pb, tmp_path)
-    raw = paths["scored"].read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")
+    paths = write_people_outputs(frame, pb, tmp_path, PeopleStyle(as_of=AS_OF))
+    assert paths["scored"].read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(paths["scored"].open(encoding="utf-8-sig")))
     assert rows[0]["driver_1"] == '\'=HYPERLINK("http://x","y")'  # inert: a leading apostrophe
     assert rows[0]["customer_id"] == "'@SUM(1+1)"
     assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
-    assert float(rows[0]["churn_prob"]) == pytest.approx(frame.loc[0, "churn_prob"], rel=1e-4)  # not escaped
+    # probabilities at 3 decimals, money at 2, integers as integers, dates as ISO days
+    assert all(len(r["churn_prob"].split(".")[-1]) <= 3 for r in rows)
+    assert float(rows[0]["churn_prob"]) == pytest.approx(frame.loc[0, "churn_prob"], abs=5e-4)
+    assert all(len(r["value"].split(".")[-1]) <= 2 for r in rows)
+    assert all(r["sla_hours"] == "" or r["sla_hours"].isdigit() for r in rows)
+    assert {r["as_of"] for r in rows} == {"2026-10-31"} and rows[0]["scored_on"] == dt.date.today().isoformat()
     header = list(rows[0])
-    assert header == [c for c in COLUMN_DOCS if c in header]  # documented columns, in documented order
-    assert "segment_class" not in header
-    for name in ("work_orders", "segment_summary"):
+    assert header == [c for c in COLUMNS if c in header]  # documented columns, in documented order
+    assert "segment_class" not in header and "to_contact" in header
+    for name in ("work_orders", "work_orders_deferred", "segment_summary"):
         assert paths[name].read_bytes().startswith(b"\xef\xbb\xbf")
+    dictionary = pd.read_csv(paths["columns"], encoding="utf-8-sig")
+    assert set(dictionary["file"]) == {"scored", "work_orders", "segment_summary"}
+    assert set(dictionary.loc[dictionary["file"] == "scored", "column"]) == set(header)
+    assert dictionary["meaning"].notna().all()
     assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporary files
+
+
+def test_european_dialect_reads_back_as_numbers(acted, tmp_path):
+    frame, pb = acted
+    style = PeopleStyle(delimiter=";", decimal=",", as_of=AS_OF)
+    paths = write_people_outputs(frame, pb, tmp_path, style)
+    header, first = paths["scored"].read_text(encoding="utf-8-sig").splitlines()[:2]
+    assert header.startswith("customer_id;as_of;") and "," in first and "." not in first.split(";")[-1]
+    back = load_scored(paths["scored"])
+    assert pd.api.types.is_float_dtype(back["churn_prob"])
+    assert back["churn_prob"].to_numpy() == pytest.approx(frame["churn_prob"].to_numpy(), abs=5e-4)
+    # the file holds what the people see (3 decimals): the playbook checks the same on it as on the rounded frame
+    assert check_playbook(pb, back).counts["customers"].tolist() == \
+        check_playbook(pb, style.tidy(frame)).counts["customers"].tolist()
+
+
+def test_deferred_rows_go_to_their_own_file_and_teams_get_theirs(acted, tmp_path):
+    frame, pb = acted
+    style = PeopleStyle(as_of=AS_OF, files_per_team=True)
+    paths = write_people_outputs(frame, pb, tmp_path, style)
+    now, later = (pd.read_csv(paths[n], encoding="utf-8-sig") for n in ("work_orders", "work_orders_deferred"))
+    orders = work_orders(frame, pb, style)
+    assert len(now) == int((~orders["deferred"]).sum()) and len(later) == int(orders["deferred"].sum()) > 0
+    assert "deferred" not in now.columns
+    scored = pd.read_csv(paths["scored"], encoding="utf-8-sig")
+    assert int(scored["to_contact"].sum()) == len(now), "to_contact marks exactly the work orders to do now"
+    teams = sorted(p.stem for p in (tmp_path / "work_orders_by_team").iterdir())
+    assert teams == sorted(now["owner_team"].astype(str).unique())
+    assert sum(len(pd.read_csv(p, encoding="utf-8-sig")) for p in (tmp_path / "work_orders_by_team").iterdir()) \
+        == len(now)
 
 
 def test_column_dictionary_covers_contract_columns():
@@ -87,18 +159,122 @@ def test_column_dictionary_covers_contract_columns():
                 "owner_team", "sla_hours", "priority", "deferred"]
     assert [c for c in COLUMN_DOCS if c in contract] == contract
     assert all(COLUMN_DOCS[c] for c in contract)
-    assert "| `value_at_risk` |" in columns_markdown()
+
+
+def test_value_band_left_out_when_not_configured(acted):
+    frame, pb = acted
+    assert "value_band" in finish_scored(frame, pb, PeopleStyle()).columns
+    assert "value_band" not in finish_scored(frame, pb, PeopleStyle(value_bands=False)).columns
 
 
 def test_batched_outputs_match_whole_frame_and_scored_file_checks_back(acted, tmp_path):
     frame, pb = acted
-    whole = write_people_outputs(frame, pb, tmp_path / "whole")
-    people = PeopleOutputs(pb)
+    style = PeopleStyle(as_of=AS_OF)
+    whole = write_people_outputs(frame, pb, tmp_path / "whole", style)
+    people = PeopleOutputs(pb, style)
     for lo in range(0, len(frame), 150):
         people.add(frame.iloc[lo:lo + 150])
     batched = people.write(tmp_path / "batched")
-    for name in ("work_orders", "segment_summary"):
-        assert batched[name].read_bytes() == whole[name].read_bytes()
+    for name in ("work_orders", "work_orders_deferred", "segment_summary", "columns"):
+        assert batched[name].read_bytes() == whole[name].read_bytes(), name
+    queue = people.queue()
+    assert sum(t["to_contact"] + t["deferred"] for t in queue.values()) == len(work_orders(frame, pb))
     scored = load_scored(whole["scored"])
     assert check_playbook(pb, scored).counts["customers"].tolist() == \
-        check_playbook(pb, frame).counts["customers"].tolist()
+        check_playbook(pb, style.tidy(frame)).counts["customers"].tolist()
+
+
+def test_output_format_follows_the_extension_and_rejects_a_mismatch(tmp_path):
+    from cxpredict.errors import ConfigError
+
+    assert output_format(tmp_path / "s.xlsx") == "xlsx" and output_format(tmp_path / "s.csv", "csv") == "csv"
+    with pytest.raises(ConfigError, match="name the file s.xlsx"):
+        output_format(tmp_path / "s.csv", "xlsx")
+    with pytest.raises(ConfigError, match="unknown extension"):
+        output_format(tmp_path / "s.txt")
+
+
+def test_one_driver_ranking_orders_by_the_what_if():
+    glob = pd.DataFrame({"driver": ["Support", "Network", "Other"], "actionable": [True, True, False],
+                         "mean_abs_attribution": [0.9, 0.7, 0.1]})
+    what_if = pd.DataFrame({"driver": ["All actionable drivers", "Network", "Support", "Other"],
+                            "change_points": [-9.0, -5.0, -2.0, -1.0]})
+    ranked = rank_drivers({"kda_global": glob, "kda_what_if": what_if})
+    assert ranked["driver"].tolist() == ["Network", "Support", "Other"] and ranked["rank"].tolist() == [1, 2, 3]
+    again = rank_drivers({"kda_global": ranked, "kda_what_if": what_if})
+    assert again["driver"].tolist() == ranked["driver"].tolist(), "ranking a ranked table changes nothing"
+
+
+# --------------------------------------------------------------------------------------------- LibreOffice
+ODS = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+       "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+       "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+
+
+def _open_in_calc(path, tmp_path, infilter: str | None = None) -> list[dict[str, tuple[str, str]]]:
+    """Open a file in LibreOffice Calc as a user would (headless), save it as ODS and read each cell back as
+    (type, value): 'float', 'percentage', 'date', 'string', ... Rows as dicts keyed by the header row."""
+    import shutil
+    import subprocess
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed; scripts/setup_system.sh installs libreoffice-calc")
+    out = tmp_path / "calc"
+    cmd = [soffice, "--headless", "--norestore", f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
+           *([f"--infilter={infilter}"] if infilter else []), "--convert-to", "ods", "--outdir", str(out), str(path)]
+    subprocess.run(cmd, capture_output=True, timeout=180, check=False)
+    ods = out / f"{path.stem}.ods"
+    assert ods.is_file(), f"LibreOffice did not convert {path.name}"
+    root = ET.fromstring(zipfile.ZipFile(ods).read("content.xml"))
+    t, o = "{%s}" % ODS["table"], "{%s}" % ODS["office"]
+    table = root.find(f".//{t}table")
+    rows = []
+    for row in table.iter(f"{t}table-row"):
+        cells = []
+        for cell in row.iter(f"{t}table-cell"):
+            kind = cell.get(f"{o}value-type", "")
+            value = cell.get(f"{o}value") or cell.get(f"{o}date-value") or "".join(cell.itertext())
+            cells += [(kind, value)] * int(cell.get(f"{t}number-columns-repeated", "1"))
+        rows.append(cells)
+        if len(rows) > 6:
+            break
+    header = [v for _, v in rows[0]]
+    return [dict(zip(header, r)) for r in rows[1:]]
+
+
+GERMAN_CSV = "CSV:59,34,76,1,,1031"  # ';' separated, '"' quoted, UTF-8, from line 1, German locale (decimal ',')
+
+
+@pytest.mark.slow
+def test_european_csv_opens_with_numbers_as_numbers_in_libreoffice(acted, tmp_path):
+    frame, pb = acted
+    euro = write_people_outputs(frame, pb, tmp_path / "euro", PeopleStyle(delimiter=";", decimal=",", as_of=AS_OF))
+    rows = _open_in_calc(euro["scored"], tmp_path, GERMAN_CSV)
+    first = frame.iloc[0]
+    assert rows[0]["churn_prob"][0] == "float" and float(rows[0]["churn_prob"][1]) == pytest.approx(
+        first["churn_prob"], abs=5e-4)
+    assert rows[0]["value"][0] == "float" and float(rows[0]["value"][1]) == pytest.approx(first["value"], abs=5e-3)
+    assert rows[0]["as_of"] == ("date", "2026-10-31")
+    # the control: the default dialect in the same German Calc does not give these numbers
+    plain = write_people_outputs(frame, pb, tmp_path / "plain", PeopleStyle(as_of=AS_OF))
+    german = _open_in_calc(plain["scored"], tmp_path / "plain", "CSV:44,34,76,1,,1031")
+    assert not (german[0]["churn_prob"][0] == "float"
+                and float(german[0]["churn_prob"][1]) == pytest.approx(first["churn_prob"], abs=5e-4))
+
+
+@pytest.mark.slow
+def test_xlsx_opens_with_percentages_money_and_dates_in_libreoffice(acted, tmp_path):
+    frame, pb = acted
+    paths = write_people_outputs(frame, pb, tmp_path, PeopleStyle(fmt="xlsx", currency="EUR", as_of=AS_OF))
+    rows = _open_in_calc(paths["scored"], tmp_path)
+    first = frame.iloc[0]
+    assert rows[0]["Churn probability"][0] == "percentage"
+    assert float(rows[0]["Churn probability"][1]) == pytest.approx(first["churn_prob"], rel=1e-9), "full precision"
+    assert rows[0]["Customer value"][0] in ("float", "currency")
+    assert float(rows[0]["Customer value"][1]) == pytest.approx(first["value"], rel=1e-9)
+    assert rows[0]["Data as of"] == ("date", "2026-10-31")
+    orders = _open_in_calc(paths["work_orders"], tmp_path / "orders")
+    assert orders[0]["Due by"][0] == "date" and orders[0]["Customer ID"][0] == "string"

@@ -42,3 +42,21 @@ def test_formula_escapes_are_undone_and_bad_json_is_skipped(tmp_path):
     run = find_run_files(tmp_path)
     assert run.nps_meta is None
     assert run.segment_summary["segment"].tolist() == ["=risky"]
+
+
+def test_history_keeps_the_latest_run_per_day_of_the_same_config(tmp_path):
+    from cxpredict.io.runfiles import read_history
+
+    def manifest(created, as_of, name="demo", nps=0.0):
+        return {"kind": "score", "config_name": name, "created_at": created, "as_of": as_of,
+                "nps": {"model_based": nps}}
+
+    (tmp_path / "history").mkdir()
+    runs = [manifest("2026-10-24T01:00:00Z", "2026-10-24", nps=-1.0),
+            manifest("2026-10-31T01:00:00Z", "2026-10-31", nps=-2.0),
+            manifest("2026-10-31T05:00:00Z", "2026-10-31", nps=-3.0),  # a retry the same day: it wins
+            manifest("2026-10-30T01:00:00Z", "2026-10-30", name="other")]
+    for i, m in enumerate(runs):
+        (tmp_path / "history" / f"manifest-{i}.json").write_text(json.dumps(m), encoding="utf-8")
+    history = read_history(tmp_path, runs[2])
+    assert [(m["as_of"], m["nps"]["model_based"]) for m in history] == [("2026-10-24", -1.0), ("2026-10-31", -3.0)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -28,9 +29,11 @@ def _cfg(**tracking_section):
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    """Run in an empty folder with no MLflow environment, so nothing lands in the repository."""
+    """Run in an empty folder with no MLflow environment and the user's cxpredict folder in `home/` under it, so
+    nothing lands in the repository or the real home."""
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(tracking.HOME_VARIABLE, str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -45,7 +48,8 @@ def _fake_bundle(folder: Path) -> Path:
 # --------------------------------------------------------------------------------------------- unit
 def test_uri_precedence(clean_env, monkeypatch):
     cfg = _cfg()
-    assert tracking.resolve_tracking_uri(cfg) == f"sqlite:///{clean_env.resolve() / 'mlflow.db'}"
+    home = clean_env.resolve() / "home"
+    assert tracking.resolve_tracking_uri(cfg) == f"sqlite:///{home / 'mlflow.db'}", "the user's store, not cwd"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
     assert tracking.resolve_tracking_uri(cfg) == "http://env:5000"
     cfg_uri = _cfg(uri="http://config:5000")
@@ -70,34 +74,43 @@ def test_disabled_tracking_is_a_no_op(clean_env):
         tracking.log_metrics({"a": 1.0})
         tracking.log_artifacts(clean_env)
         assert tracking.log_child_run("trial-0", {"x": 1}, {"y": 2}) is None
-        assert tracking.register_bundle(clean_env, "m") is None
+        assert tracking.log_bundle_model(clean_env, tracking.PyfuncSpec([], None), "m") is None
     assert not (clean_env / "mlflow.db").exists()
 
 
 def test_local_sqlite_run_register_and_download(clean_env):
+    """Run, params, tags, child runs and the registry on a local sqlite store. The bundle here is a stand-in
+    (tests/workflows/test_pyfunc.py registers and loads a real one)."""
     from mlflow import MlflowClient
 
     cfg = _cfg()
     bundle = _fake_bundle(clean_env / "model")
+    example = {"customer_id": ["example-1"], "x": [1.0]}
     with tracking.start_run(cfg, "train", fingerprints={"survey": "f00d"}) as run_id:
         tracking.log_metrics({"nps": {"qwk": 0.42}})
         child = tracking.log_child_run("trial-0", {"num_leaves": 15}, {"objective": 0.9})
-        version = tracking.register_bundle(bundle, "tiny-nps", alias="champion")
-    assert (clean_env / "mlflow.db").is_file()
-    assert (clean_env / "mlruns").is_dir(), "artifacts belong beside the sqlite database"
-    client = MlflowClient(tracking.default_tracking_uri(clean_env))
+        version = tracking.log_bundle_model(bundle, tracking.PyfuncSpec([("p_detractor", "double")], example),
+                                            "tiny-nps", alias="champion")
+    assert not (clean_env / "mlflow.db").exists() and not (clean_env / "mlruns").exists(), "never the cwd"
+    assert (clean_env / "home" / "mlflow.db").is_file()
+    assert (clean_env / "home" / "mlruns").is_dir(), "artifacts belong beside the sqlite database"
+    client = MlflowClient(tracking.default_tracking_uri())
+    experiment = client.get_experiment(client.get_run(run_id).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development", "MLflow 3: an ML experiment"
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["nps.qwk"] == pytest.approx(0.42)
     assert run.data.params["nps.params.num_leaves"] == "31"
     assert run.data.tags["cxpredict.kind"] == "train"
-    assert run.data.tags["cxpredict.data.customers.survey"] == "f00d"
+    assert run.info.run_name == f"tiny train {dt.date.today().isoformat()}", "config, command and date"
+    assert run.data.tags["cxpredict.data.survey"] == "f00d"
     assert run.data.tags["cxpredict.config_hash"] == cfg.fingerprint()
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == run_id
     assert client.get_run(child).info.experiment_id == run.info.experiment_id
     assert str(client.get_model_version_by_alias("tiny-nps", "champion").version) == version
     local = tracking.download_bundle("models:/tiny-nps@champion", dst=clean_env / "fetched")
     assert (local / "nps" / "model.txt").read_text(encoding="utf-8") == "tree"
+    assert (local.parent.parent / "MLmodel").is_file(), "found inside the pyfunc model's data folder"
 
 
 @pytest.fixture(scope="module")
@@ -198,12 +211,18 @@ def test_training_logged_to_real_mlflow_server(mlflow_server, clean_env, fast_de
     assert run.data.params["nps.params.n_estimators"] == "60"
     assert 0 < run.data.metrics["nps_cv.log_loss"] < 2
     bundle_info = json.loads((out / "bundle.json").read_text(encoding="utf-8"))
-    assert run.data.tags["cxpredict.io.bundle.content_hash"] == bundle_info["content_hash"]
-    assert run.data.tags["cxpredict.data.customers.survey"] == bundle_info["data_fingerprints"]["survey"]
-    assert "bundle" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert run.data.tags["cxpredict.bundle.content_hash"] == bundle_info["content_hash"]
+    assert run.data.tags["cxpredict.data.survey"] == bundle_info["data_fingerprints"]["survey"]
     version = client.get_model_version_by_alias("cxpredict-nps", "champion")
     assert version.run_id == run.info.run_id
     local = tracking.download_bundle("models:/cxpredict-nps@champion", tracking_uri=url, dst=clean_env / "fetched")
     assert load_bundle(local).content_hash == bundle_info["content_hash"], "the registered bundle is intact"
     assert any((root / "artifacts").rglob("bundle.json")), "artifacts are proxied to the server's destination"
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    model = mlflow.pyfunc.load_model("models:/cxpredict-nps@champion")  # a real pyfunc model on the alias
+    assert model.metadata.run_id == run.info.run_id
+    fetched = tracking.download_run_outputs(run.info.run_id, clean_env / "run", tracking_uri=url)
+    assert any(fetched.rglob("bundle.json")), "`cxpredict report <run id>` finds the run's bundle"
     assert not (clean_env / "mlflow.db").exists(), "nothing may be logged to the local default store"

@@ -36,8 +36,8 @@ def monitor_over(manifest, profile, frame, cfg=None, **scored_kw) -> DriftMonito
     monitor = DriftMonitor(profile, cfg or DriftConfig())
     scored = predictions(frame, **scored_kw)
     for rows in np.array_split(np.arange(len(frame)), 4):  # batch by batch, as scoring does
-        manifest.transform(frame.iloc[rows])
-        monitor.add(manifest.last_stats, scored.iloc[rows])
+        _, stats = manifest.transform_with_stats(frame.iloc[rows])
+        monitor.add(stats, scored.iloc[rows])
     return monitor
 
 

@@ -75,9 +75,10 @@ def test_manifest_records_bundle_inputs_counts_timings_and_drift(baseline, train
     assert manifest["timings"]["total"] > 0 and manifest["rows_per_s"] > 0
     scored = pd.read_csv(folder / "scored.csv", encoding="utf-8-sig", dtype={"customer_id": "str"})
     assert len(scored) == rows and scored["customer_id"].is_unique
-    assert list(scored.columns[:9]) == ["customer_id", "is_respondent", "observed_score", "observed_class",
-                                        "predicted_score", "p_detractor", "p_passive", "p_promoter",
-                                        "predicted_class"]
+    assert list(scored.columns[:12]) == ["customer_id", "as_of", "scored_on", "to_contact", "is_respondent",
+                                         "observed_score", "observed_class", "stated_reasons", "predicted_score",
+                                         "p_detractor", "p_passive", "p_promoter"]
+    assert manifest["as_of"] == "2026-10-31" and (folder / "history").is_dir()  # the demo config's data.as_of
     from cxpredict.provenance import sha256_file
 
     assert manifest["outputs"]["scored"]["sha256"] == sha256_file(folder / "scored.csv")
@@ -214,15 +215,16 @@ def test_a_killed_run_leaves_previous_outputs_and_no_partial_file(sig, baseline,
     result = _kill_while_writing(demo_config_path, trained_bundle, big_population, out, sig)
     assert result.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 143), result.stderr[-2000:]
     assert final_files(out.parent) == before  # untouched, and no partial file under a final name
-    leftovers = [p.name for p in out.parent.iterdir() if p.name not in before]
-    assert all(".cxpid" in name for name in leftovers)  # only hidden temporary names
+    leftovers = [p.name for p in out.parent.iterdir() if p.name not in before and p.name != "history"]
+    # only hidden temporary names, and after SIGKILL the folder's lock file (its flock died with the process)
+    assert all(".cxpid" in name or name == ".cxpredict.lock" for name in leftovers)
     if sig == signal.SIGTERM:
         assert leftovers == [] and "SIGTERM" in result.stderr  # cleaned up on the way out
     else:  # the next run removes what the killed one left behind
         assert leftovers
         rerun = tmp_path / "out" / "scored.csv"
         assert cli_score(demo_config_path, trained_bundle, rerun) == 0
-        assert [p.name for p in out.parent.iterdir() if p.name not in before] == []
+        assert [p.name for p in out.parent.iterdir() if p.name not in before and p.name != "history"] == []
         assert final_files(out.parent)["scored.csv"] == before["scored.csv"]
 
 
@@ -235,3 +237,69 @@ def test_population_csv_streams_with_training_types(joined, demo_config, trained
     cfg = load_config(demo_config.base_dir / "demo.yaml", [f"data.population={path}", "scoring.batch_size=2000"])
     result = score(cfg, load_bundle(trained_bundle), tmp_path / "out" / "scored.csv")
     assert result.rows == len(frame) and result.manifest["data_fingerprints"]["population"]
+
+
+# --------------------------------------------------------------------------------------------- the user's column names
+def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_path):
+    """Train, score, drivers, a playbook rule on a driver named after such a column, the report and the pyfunc
+    model, on a flat table with names like 'Monthly Charge', 'Größe', '=cost', 'a,b', 'x:y' and 'Monthly_Charge'
+    (the obvious model-safe spelling of another column): LightGBM only sees model-safe names, people only theirs."""
+    import mlflow
+
+    from factories import ODD_NAMES, odd_name_project
+
+    from cxpredict.config import load_config
+    from cxpredict.errors import ConfigError
+    from cxpredict.explain.drivers import DriverStage
+    from cxpredict.workflows.pyfunc import save_pyfunc
+
+    config = odd_name_project(tmp_path / "project")
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run / "model"), "--no-tracking"]) == 0
+    assert cli_score(config, run / "model", run / "scored.csv") == 0
+    bundle = load_bundle(run / "model")
+    manifest = bundle.manifest
+    assert set(manifest.names) == set(ODD_NAMES) - {"[id]"}  # '[id]' is excluded in the config, by its name
+    assert all(name.isidentifier() and name.isascii() for name in manifest.model_names)
+    assert len(set(manifest.model_names)) == len(manifest.model_names)
+    assert bundle.nps.feature_names_ == manifest.model_names  # what LightGBM saw
+
+    scored = pd.read_csv(run / "scored.csv", encoding="utf-8-sig", dtype={"customer_id": "str"})
+    drivers = set(scored[["driver_1", "driver_2", "driver_3"]].stack().dropna())
+    assert "Monthly Charge" in drivers and drivers <= {"Monthly Charge", "Senior Citizen"}  # actionable groups
+    detractor = scored["segment"].str.split("/").str[0] == "detractor"
+    routed = detractor & scored["driver_1"].isin(["Monthly Charge", "Senior Citizen"])
+    assert routed.sum() > 20
+    assert (scored["rule"] == "charge-callback").equals(routed), "the playbook's list-form rule on driver_1"
+
+    leaked = {m for m, u in zip(manifest.model_names, manifest.names) if m != u}  # e.g. Monthly_Charge_2, Groe
+    kda = (run / "kda_global.csv").read_text(encoding="utf-8-sig")
+    assert "Größe & co" in kda and "Monthly Charge" in kda
+    texts = {name: (run / name).read_text(encoding="utf-8-sig") for name in
+             ("scored.csv", "kda_global.csv", "kda_segments.csv", "manifest.json")}
+    texts["metrics.json"] = (run / "model" / "metrics.json").read_text(encoding="utf-8")
+    for name, text in texts.items():
+        assert not [m for m in leaked if f'"{m}"' in text or f",{m}," in text], f"model names in {name}"
+    psi = json.loads(texts["manifest.json"])["drift"]["psi_features"]
+    assert set(psi) == set(manifest.names), "drift is reported by the user's column names"
+
+    assert main(["report", str(run), "--out", str(run / "report.html")]) == 0
+    report = (run / "report.html").read_text(encoding="utf-8")
+    assert "Monthly Charge" in report and not [m for m in leaked if f">{m}<" in report or f">{m}=" in report]
+
+    cfg = load_config(config)
+    typo = cfg.drivers.model_copy(update={"groups": [cfg.drivers.groups[0].model_copy(
+        update={"features": ["Monthly Chrage"]})]})
+    with pytest.raises(ConfigError, match="'Monthly Chrage'.*did you mean 'Monthly Charge'"):
+        DriverStage.create(bundle.nps, None, typo, manifest)
+
+    population = pd.read_csv(tmp_path / "project" / "data" / "customers.csv")
+    model = mlflow.pyfunc.load_model(str(save_pyfunc(run / "model", tmp_path / "pyfunc")))
+    got = model.predict(population).set_index(population["customer_id"].to_numpy())
+    expected = scored.set_index("customer_id").loc[got.index]
+    silent = ~expected["is_respondent"].to_numpy(dtype=bool)
+    for col in ("p_detractor", "churn_prob", "driver_1_impact"):
+        np.testing.assert_allclose(got[col].to_numpy(dtype=float), expected[col].to_numpy(dtype=float),
+                                   rtol=0, atol=1e-6, equal_nan=True, err_msg=col)  # the scored CSV: 6 decimals
+    for col in ("driver_1", "driver_2", "rule"):
+        assert got[col].fillna("").to_numpy()[silent].tolist() == expected[col].fillna("").to_numpy()[silent].tolist()
