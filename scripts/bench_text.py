@@ -199,7 +199,8 @@ def main() -> None:
     result["load_average_at_end"] = os.getloadavg()
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["headline"] = {
-        "topic_purity_en": result["topics"]["en"]["topic_purity"], "topic_purity_zh": result["topics"]["zh"]["topic_purity"],
+        "topic_purity_en": result["topics"]["en"]["topic_purity"],
+        "topic_purity_zh": result["topics"]["zh"]["topic_purity"],
         "auc_lift_from_text_signal": result["lift"]["signal"]["auc_lift_from_text"],
         "auc_lift_from_text_control": result["lift"]["control"]["auc_lift_from_text"],
         "reason_micro_f1_from_comments": result["reasons"]["reason_micro_f1_from_comments"],

@@ -47,7 +47,8 @@ def topic_frame(meta: dict[str, Any], style: PeopleStyle | None = None) -> pd.Da
     rows = []
     for t in meta.get("topics", []):
         terms = "; ".join(f"{lang}: {', '.join(words[:MAX_TERMS])}" for lang, words in t.get("terms", {}).items())
-        rows.append({"topic": t["name"], "reason theme": label(t["theme"]) if t.get("theme") else "–", "share of texts (%)": 100 * t["share"],
+        rows.append({"topic": t["name"], "reason theme": label(t["theme"]) if t.get("theme") else "–",
+                     "share of texts (%)": 100 * t["share"],
                      "top terms": terms, "examples": " | ".join(t.get("examples", [])[:MAX_EXAMPLES])})
     return pd.DataFrame(rows).sort_values("share of texts (%)", ascending=False) if rows else pd.DataFrame()
 

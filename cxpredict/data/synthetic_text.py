@@ -124,7 +124,8 @@ PHRASES: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "zh": (["客服", "客服热线", "客服工单", "人工客服", "在线客服"],
                ["从来没有回电", "让我等了{d}天", "{d}天了还没处理", "一直转接", "让我排队{n}分钟", "没有任何答复"])},
     "delivery": {
-        "en": (["the delivery", "my router delivery", "the delivery engineer", "the installation delivery", "the delivery courier"],
+        "en": (["the delivery", "my router delivery", "the delivery engineer", "the installation delivery",
+                "the delivery courier"],
                ["arrived {d} days late", "missed the appointment", "never arrived", "was delayed again",
                 "was late twice"]),
         "zh": (["快递", "路由器快递", "快递员", "安装快递", "快递包裹"],

@@ -26,7 +26,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cxpredict.config import Config, TextColumn
 from cxpredict.data.tables import read_table, table_kind
-from cxpredict.errors import ConfigError, InputError, did_you_mean
+from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
 SURVEY = "survey"
 LANGUAGES = ("en", "zh")
@@ -44,8 +44,8 @@ NEGATIONS = {"no", "not", "never", "nothing", "nobody", "none", "nor", "cannot",
 # words of scikit-learn's stop list that carry the topic of a customer's complaint ("bill", "call", "amount")
 CONTENT_WORDS = {"amount", "bill", "call", "computer", "detail", "empty", "fill", "fire", "found", "full", "interest",
                  "move", "name", "part", "serious", "system"}
-EN_STOP = frozenset(ENGLISH_STOP_WORDS - NEGATIONS - CONTENT_WORDS) | {"s", "t", "don", "didn", "doesn", "isn", "wasn", "ve", "ll",
-                                                       "re", "m", "d", "im", "ive", "its"}
+EN_STOP = frozenset(ENGLISH_STOP_WORDS - NEGATIONS - CONTENT_WORDS) | {
+    "s", "t", "don", "didn", "doesn", "isn", "wasn", "ve", "ll", "re", "m", "d", "im", "ive", "its"}
 # function words of written Chinese that carry no topic; negations (不, 没, 没有) are kept on purpose
 ZH_STOP = frozenset("的 了 是 我 你 他 她 它 我们 你们 他们 在 也 都 就 和 与 及 还 又 吧 啊 呢 吗 嘛 哦 呀 这 那 这个 那个 "
                     "一个 有 很 被 把 给 让 会 能 要 对 从 到 于 而 且 或 并 等 着 过 得 地 之 其 所 以 为 因为 所以 "
@@ -135,7 +135,8 @@ def _where(cfg: Config, col: TextColumn) -> tuple[str, str, str | None]:
         events = [n for n, t in tables.items() if t.kind == "events"]
         why = "is not a table of data.behaviour" if table is None else f"is a {table.kind!r} table"
         raise ConfigError(f"text.columns: table {col.table!r} {why}; text columns belong to 'survey' or to an "
-                          f"events table (with a timestamp) of data.behaviour: {events}{did_you_mean(col.table, events)}")
+                          f"events table (with a timestamp) of data.behaviour: {events}"
+                          f"{did_you_mean(col.table, events)}")
     return str(cfg.data_path(table.path)), table.key or cfg.data.key, table.timestamp
 
 
@@ -213,6 +214,17 @@ def load_texts(cfg: Config) -> TextData:
         data.tables.append(table)
         data.warnings.extend(warnings)
     return data
+
+
+def validate_texts(cfg: Config) -> list[CxError]:
+    """Every declared text column's problem at once (each read on its own), for `cxpredict validate`."""
+    problems: list[CxError] = []
+    for col in cfg.text.columns if cfg.text.active else []:
+        try:
+            read_text_column(cfg, col)
+        except CxError as e:
+            problems.append(e)
+    return problems
 
 
 # --------------------------------------------------------------------------------------------- features

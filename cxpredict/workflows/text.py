@@ -107,9 +107,11 @@ def _score_texts(models: TextModels, texts: TextData, dissatisfaction: dict[str,
     return out
 
 
-def _features(cfg: Config, models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
-    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction, cfg.text.windows, as_of,
-                              cfg.text.complaint_min) for s in scored if not s.table.is_survey]
+def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
+    """The windows and complaint threshold are the trained ones (models.meta), whatever the scoring config says."""
+    meta = models.meta
+    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction, meta["windows"], as_of,
+                              meta["complaint_min"]) for s in scored if not s.table.is_survey]
     if not frames:
         return None
     frame = pd.concat(frames, axis=1)
@@ -191,7 +193,8 @@ def topic_trend(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp, 
     for s in scored:
         ts = s.table.timestamp
         inside = np.isnat(ts) if s.table.is_survey else np.zeros(len(ts), bool)
-        inside |= (~np.isnat(ts)) & (ts <= np.datetime64(as_of)) & (ts > np.datetime64(as_of) - np.timedelta64(days, "D"))
+        end = np.datetime64(as_of)
+        inside |= (~np.isnat(ts)) & (ts <= end) & (ts > end - np.timedelta64(days, "D"))
         recent.append(s.keys[inside])
     keys = np.vstack(recent) if recent else np.zeros((0, len(models.topics.keys_)))
     return {"as_of": str(as_of), "days": days, "texts": int(len(keys)),
@@ -228,16 +231,18 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
     as_of = _as_of_texts(cfg, data, texts)
     models.meta = {
         "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
+        "complaint_min": cfg.text.complaint_min,
         "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
                                                                           cfg.text.windows)],
         "counts": {t.source: t.counts for t in texts.tables},
-        "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True))) for t in texts.tables},
+        "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
+                      for t in texts.tables},
         "topics": _topic_table(cfg, models, scored, data.score),
         "reasons": None if models.reasons is None else models.reasons.metrics_,
     }
     models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()} for k, v in models.meta["languages"].items()}
     models.meta["trend"] = topic_trend(models, scored, as_of, min(cfg.text.windows))
-    stage = TextStage(models, _features(cfg, models, scored, as_of), None, models.meta["trend"], texts.warnings)
+    stage = TextStage(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
     return stage, stage.with_features(data)
 
 
@@ -274,7 +279,7 @@ def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = 
     trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
     trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}
     survey = next((s for s in scored if s.table.is_survey), None)
-    return TextStage(models, _features(cfg, models, scored, as_of), _comment_reasons(cfg, models, survey), trend,
+    return TextStage(models, _features(models, scored, as_of), _comment_reasons(cfg, models, survey), trend,
                      texts.warnings)
 
 

@@ -101,8 +101,8 @@ def test_text_is_off_unless_enabled(tmp_path):
 def _table(customers, days_before, as_of="2026-10-31"):
     ts = np.datetime64(as_of) - np.asarray(days_before).astype("timedelta64[D]")
     n = len(customers)
-    return TextTable("tickets.note", "tickets", "note", np.asarray(customers, dtype=object), ts.astype("datetime64[ns]"),
-                     ["t"] * n, np.array(["en"] * n, dtype=object))
+    return TextTable("tickets.note", "tickets", "note", np.asarray(customers, dtype=object),
+                     ts.astype("datetime64[ns]"), ["t"] * n, np.array(["en"] * n, dtype=object))
 
 
 def test_window_features_count_only_the_customers_own_texts_inside_the_window():
@@ -126,3 +126,12 @@ def test_customer_features_align_fills_counts_with_zero_and_means_with_missing()
     aligned = CustomerFeatures(f).align(pd.Index(["Z", "A"], name="customer_id"))
     assert aligned.loc["Z", "tickets_note_texts_90d"] == 0 and aligned.loc["A", "tickets_note_texts_90d"] == 1
     assert np.isnan(aligned.loc["Z", "tickets_note_topic_billing_share_90d"])
+
+
+def test_validate_reports_every_bad_text_column(tmp_path):
+    from cxpredict.data.text import validate_texts
+
+    _write(tmp_path, [b"1", b"2", b"3"])
+    columns = [{"table": "tickets", "column": "note"}, {"table": "nope", "column": "x"}]
+    problems = validate_texts(_cfg(tmp_path, columns))
+    assert [type(p).__name__ for p in problems] == ["InputError", "ConfigError"]

@@ -85,7 +85,8 @@ def test_comment_reasons_from_text(bilingual):
 def test_saved_text_models_are_json_and_arrays_and_reload_identically(bilingual, tmp_path):
     texts, langs, topics, model = bilingual
     X = model.vectorize(texts, langs)
-    reasons = CommentReasons(min_count=20).fit(X, pd.Series(np.where(topics == "billing", "billing", None), dtype="str"))
+    stated = pd.Series(np.where(topics == "billing", "billing", None), dtype="str")
+    reasons = CommentReasons(min_count=20).fit(X, stated)
     saved = TextModels(model, fit_dissatisfaction(X, topics == "staff"), reasons, {"feature_names": []})
     saved.save(tmp_path)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".npy", ".npy"]

@@ -67,7 +67,8 @@ def test_comment_reasons_fill_missing_codes_and_drivers_get_business_names(text_
     data, stage, with_text = fitted
     assert stage.models.reasons is not None and stage.models.reasons.metrics_["valid_micro_f1"] > 0.6
     assert with_text.reasons.notna().sum() >= data.reasons.notna().sum()
-    groups = {g.name: g for g in text_drivers(text_demo_config.drivers, stage.models, list(with_text.frame.columns)).groups}
+    extended = text_drivers(text_demo_config.drivers, stage.models, list(with_text.frame.columns))
+    groups = {g.name: g for g in extended.groups}
     assert "Complaints about billing" in groups and groups["Complaints about billing"].theme == "billing"
     assert all(f in stage.models.meta["feature_names"] for f in groups["Complaints about billing"].features)
     assert text_drivers(text_demo_config.drivers.model_copy(update={"groups": []}), stage.models, []).groups == []
