@@ -269,15 +269,33 @@ class ThresholdConfig(Strict):
     recall_targets: dict[Literal["detractor", "passive", "promoter"], float] = Field(default_factory=dict)
 
 
+PLAIN_LGBM = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20}
+
+
 class NpsModelConfig(Strict):
-    formulation: Literal["multiclass", "regression", "ordinal", "auto"] = "auto"
-    params: LgbmParams = Field(default_factory=LgbmParams)
+    """The NPS model (see cxpredict/models/nps.py). `params` and `formulation` describe the configured model
+    (defaults: plain LightGBM, multiclass); with `candidates: auto` it competes with a small built-in set and
+    the cross-validated selection keeps one; `candidates: configured` keeps it alone."""
+
+    formulation: Literal["multiclass", "regression", "ordinal", "auto"] = "multiclass"
+    params: LgbmParams = Field(default_factory=lambda: LgbmParams(**PLAIN_LGBM))
+    candidates: Literal["auto", "configured"] = "auto"
     cv_folds: int = Field(default=5, ge=2)
-    early_stopping_rounds: int | None = 50
+    early_stopping_rounds: int | None = None  # of the configured model; the built-in candidates use fixed rounds
     thresholds: ThresholdConfig = Field(default_factory=ThresholdConfig)
     calibrate: bool = True
-    # formulation "auto" keeps the formulation with the best cross-validated value of this metric
+    # the candidates compete on this cross-validated, response-weighted metric of the respondents
     selection_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
+    # one_se: the simplest candidate within one paired standard error of the best log loss; best: the best
+    selection_rule: Literal["one_se", "best"] = "one_se"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _params_keep_plain_defaults(cls, data: Any) -> Any:
+        """`nps.params.n_jobs=1` must not reset the other plain defaults to the generic LgbmParams ones."""
+        if isinstance(data, dict) and isinstance(data.get("params"), dict):
+            data = {**data, "params": {**PLAIN_LGBM, **data["params"]}}
+        return data
 
 
 RESPONSE_PARAM_DEFAULTS = {"n_estimators": 200, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 100}
@@ -310,14 +328,12 @@ class ResponseConfig(Strict):
 
 
 class PopulationConfig(Strict):
-    """Population NPS estimate and its bootstrap interval."""
+    """Population NPS (doubly robust, see cxpredict/estimation/population.py) and its interval."""
 
-    bootstrap: int = Field(default=100, ge=0)
     interval: float = Field(default=0.90, gt=0, lt=1)
+    interval_method: Literal["influence", "bootstrap"] = "influence"
+    bootstrap: int = Field(default=200, ge=20)  # replicates with interval_method: bootstrap
     segments: list[str] = Field(default_factory=list)
-    bootstrap_sample: int = Field(default=5_000, ge=100)  # silent customers re-scored per bootstrap replicate
-    # bootstrap refits use at most this many boosting rounds (learning rate scaled up to match): bounded cost
-    bootstrap_max_rounds: int | None = Field(default=40, ge=1)
 
 
 class DriverGroup(Strict):
@@ -424,10 +440,10 @@ class TuningConfig(Strict):
     churn_metric: Literal["auc", "log_loss"] = "auc"
     storage: PathText = ".cxpredict/optuna.sqlite3"  # relative to the config file; a rerun resumes the study
     study_name: str | None = None  # default: <name>-<model>-<hash of the data, features and metric>
-    cv_folds: int = Field(default=5, ge=2)  # folds of the tuning objective; trials can be pruned after each
+    cv_folds: int | None = Field(default=None, ge=2)  # None: the NPS model's own nps.cv_folds (churn: 5 folds)
     formulations: list[Literal["multiclass", "regression", "ordinal"]] = Field(
         default_factory=lambda: ["multiclass", "regression", "ordinal"], min_length=1)
-    startup_trials: int = Field(default=8, ge=1)  # random trials before TPE, and before pruning starts
+    startup_trials: int = Field(default=8, ge=1)  # random trials before TPE
     n_jobs: int = Field(default=1, ge=1)  # LightGBM threads per fit while tuning: small folds run faster on one
 
 

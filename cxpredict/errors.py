@@ -9,14 +9,16 @@ class CxError(Exception):
     exit_code = 1
 
 
-class InputError(CxError):
-    """Bad input data: wrong column, bad value, duplicate ID, empty file, bad encoding. Exit code 2."""
+class InputError(CxError, ValueError):
+    """Bad input data: wrong column, bad value, duplicate ID, empty file, bad encoding. Exit code 2.
+
+    A ValueError too, as scikit-learn and Python code expect of bad values (the estimators raise it)."""
 
     exit_code = 2
 
 
-class ConfigError(CxError):
-    """Bad configuration or playbook. Exit code 2."""
+class ConfigError(CxError, ValueError):
+    """Bad configuration, playbook or estimator parameter. Exit code 2. A ValueError too."""
 
     exit_code = 2
 

@@ -2,6 +2,9 @@
 
 Every function takes an optional `sample_weight`, because the customers we score are not the customers who
 answered: inverse-propensity weights turn a respondent-based figure into an estimate for the population.
+Scores, class decisions and log loss are scikit-learn's (with the three NPS classes always as labels); what
+scikit-learn lacks lives here: NPS from classes or probabilities, lift, weighted reliability tables and ECE,
+standardised differences.
 Classes are coded 0 = detractor, 1 = passive, 2 = promoter (the order of `config.CLASSES`) unless noted.
 All figures must be computed on customers the model never trained on (hold-outs playing the silent ones, or
 cross-fitted out-of-fold predictions).
@@ -13,11 +16,20 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import (
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from cxpredict.config import CLASSES, Scale
 
 N_CLASSES = len(CLASSES)
+LABELS = list(range(N_CLASSES))
 
 
 def _weights(sample_weight, n: int) -> np.ndarray:
@@ -77,52 +89,39 @@ def interval_coverage(lows: Sequence[float], highs: Sequence[float], truths: Seq
 
 # --------------------------------------------------------------------------------------------- score and order
 def score_mae(y_true, y_pred, sample_weight=None) -> float:
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    return float(np.average(np.abs(y_true - y_pred), weights=_weights(sample_weight, len(y_true))))
+    return float(mean_absolute_error(y_true, y_pred, sample_weight=sample_weight))
 
 
 def quadratic_weighted_kappa(y_true, y_pred, sample_weight=None, labels=None) -> float:
     """Cohen's kappa with quadratic disagreement weights: rewards near misses on an ordered scale."""
-    labels = list(range(N_CLASSES)) if labels is None else labels
+    labels = LABELS if labels is None else labels
     return float(cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic", sample_weight=sample_weight))
 
 
 # --------------------------------------------------------------------------------------------- class decisions
-def confusion(y_true, y_pred, sample_weight=None, n_classes: int = N_CLASSES) -> np.ndarray:
-    """Weighted confusion matrix, rows = truth, columns = prediction."""
-    t, p = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    w = _weights(sample_weight, len(t))
-    return np.bincount(t * n_classes + p, weights=w, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def precision_recall_f1(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-class precision, recall and F1 from a confusion matrix (0 where undefined)."""
-    tp = np.diag(cm)
-    pred, true = cm.sum(axis=0), cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(pred > 0, tp / pred, 0.0)
-        recall = np.where(true > 0, tp / true, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return precision, recall, f1
+def confusion(y_true, y_pred, sample_weight=None) -> np.ndarray:
+    """Weighted confusion matrix of the three classes, rows = truth, columns = prediction."""
+    return confusion_matrix(y_true, y_pred, labels=LABELS, sample_weight=sample_weight).astype(float)
 
 
 def macro_f1(y_true, y_pred, sample_weight=None) -> float:
-    return float(precision_recall_f1(confusion(y_true, y_pred, sample_weight))[2].mean())
+    """Mean F1 of the three classes (a class never true nor predicted counts as 0)."""
+    return float(f1_score(y_true, y_pred, labels=LABELS, average="macro", sample_weight=sample_weight,
+                          zero_division=0.0))
 
 
 def per_class_precision_recall(y_true, y_pred, sample_weight=None) -> dict[str, dict[str, float]]:
-    precision, recall, f1 = precision_recall_f1(confusion(y_true, y_pred, sample_weight))
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=LABELS,
+                                                               sample_weight=sample_weight, zero_division=0.0)
     return {
         name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i])}
         for i, name in enumerate(CLASSES)
     }
 
 
-def multiclass_log_loss(y_true, proba: np.ndarray, sample_weight=None, eps: float = 1e-12) -> float:
+def multiclass_log_loss(y_true, proba: np.ndarray, sample_weight=None) -> float:
     """Mean negative log-likelihood of the true class; proba has one column per class."""
-    y = np.asarray(y_true, dtype=int)
-    p = np.clip(np.asarray(proba, dtype=float)[np.arange(len(y)), y], eps, 1.0)
-    return float(np.average(-np.log(p), weights=_weights(sample_weight, len(y))))
+    return float(log_loss(y_true, proba, labels=LABELS, sample_weight=sample_weight))
 
 
 # --------------------------------------------------------------------------------------------- ranking
@@ -241,3 +240,25 @@ def nps_metrics(true_class, proba: np.ndarray, predicted_class, sample_weight=No
     if true_score is not None and predicted_score is not None:
         out["score_mae"] = score_mae(true_score, predicted_score, sample_weight)
     return out
+
+
+def auc_interval(is_positive, score, level: float = 0.90) -> dict[str, float]:
+    """ROC AUC with DeLong's standard error and a normal interval (unweighted; NaN without both classes).
+
+    DeLong et al. (1988): the AUC is a two-sample U-statistic whose variance follows from the structural
+    components V10 (per positive: share of negatives ranked below) and V01 (per negative), via midranks.
+    """
+    from scipy.stats import norm, rankdata
+
+    y = np.asarray(is_positive).astype(bool)
+    s = np.asarray(score, dtype=float)
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        return {"auc": float("nan"), "se": float("nan"), "low": float("nan"), "high": float("nan"), "level": level}
+    ranks = rankdata(s)
+    v10 = (ranks[y] - rankdata(s[y])) / n
+    v01 = 1.0 - (ranks[~y] - rankdata(s[~y])) / m
+    auc = float(v10.mean())
+    se = float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
+    z = float(norm.ppf(0.5 + level / 2))
+    return {"auc": auc, "se": se, "low": auc - z * se, "high": auc + z * se, "level": level}

@@ -24,7 +24,7 @@ and the stated-reason model.
     the largest |kernel - pred_contrib| attribution. The kernel is kept only while the speed-up is >= 2 at
     max_abs_diff <= 1e-9 (kernel_justified). fresh_process_1k_seconds: a new Python process that imports
     cxpredict, builds the explainer and explains 1,000 rows (compiled code loaded from numba's cache).
-(d) Stated reasons: ReasonModel trained on 75% of the respondents, micro-F1 on the other 25%
+(d) Stated reasons: ReasonClassifier trained on 75% of the respondents, micro-F1 on the other 25%
     (reason_micro_f1) against the best constant label set (reason_base_micro_f1); theme agreement between the
     top imputed reason and driver_1 of silent customers.
 The machine may be shared: load averages at start and end are recorded; re-time on an idle machine.
@@ -197,9 +197,9 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     from cxpredict.data.synthetic import generate
     from cxpredict.explain.drivers import DriverExplainer, explain
     from cxpredict.io.synthetic_tables import write_tables
-    from cxpredict.models.nps import NpsModel
+    from cxpredict.models.nps import NpsClassifier
     from cxpredict.models.reasons import (
-        ReasonModel,
+        ReasonClassifier,
         constant_baseline,
         micro_f1,
         reason_matrix,
@@ -217,8 +217,8 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     X = manifest.transform(data.frame)
     resp = data.is_respondent
     out["n_respondents"] = int(resp.sum())
-    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], data.score.to_numpy()[resp])
-    predictions = nps.predict(X)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], data.score.to_numpy()[resp])
+    predictions = nps.predict_frame(X)
     out["nps_formulation"] = nps.formulation_
     out["prepare_seconds"] = time.perf_counter() - t0
 
@@ -262,13 +262,13 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     held_out = np.random.default_rng(seed + 5).random(len(rows)) < 0.25
     train_rows, test_rows = rows[~held_out], rows[held_out]
     start = time.perf_counter()
-    reasons = ReasonModel(cfg.drivers, cfg.seed).fit(X.iloc[train_rows], data.reasons.iloc[train_rows])
+    reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X.iloc[train_rows], data.reasons.iloc[train_rows])
     out["reason_fit_seconds"] = time.perf_counter() - start
-    truth_test = reason_matrix(data.reasons.iloc[test_rows], reasons.codes_).to_numpy()
-    truth_train = reason_matrix(data.reasons.iloc[train_rows], reasons.codes_).to_numpy()
-    out["reason_micro_f1"] = micro_f1(truth_test, reasons.predict_sets(X.iloc[test_rows]).to_numpy())
+    truth_test = reason_matrix(data.reasons.iloc[test_rows], list(reasons.classes_)).to_numpy()
+    truth_train = reason_matrix(data.reasons.iloc[train_rows], list(reasons.classes_)).to_numpy()
+    out["reason_micro_f1"] = micro_f1(truth_test, reasons.predict(X.iloc[test_rows]))
     out["reason_base_micro_f1"], _ = constant_baseline(truth_train, truth_test)
-    out["reason_codes"] = reasons.codes_
+    out["reason_codes"] = list(reasons.classes_)
     out["reason_test_respondents"] = int(len(test_rows))
     silent = ~resp
     top = reasons.top_reasons(X[silent])

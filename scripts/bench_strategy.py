@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,14 +41,14 @@ from cxpredict.data.features import FeatureManifest
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.outputs import write_json
 from cxpredict.models.churn import (
+    ChurnClassifier,
     binary_metrics,
     compute_value,
     cross_fit_nps_features,
-    cross_fit_predict,
     value_at_risk,
     with_nps_features,
 )
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.nps import NpsClassifier
 from cxpredict.provenance import package_versions
 
 PLAYBOOK = ROOT / "configs" / "playbook.yaml"
@@ -56,6 +57,12 @@ TARGETS = {"churn_auc_telco": (">=", 0.90), "churn_ece": ("<=", 0.03),
 
 
 # --------------------------------------------------------------------------------------------- telco
+def out_of_fold_churn(X: pd.DataFrame, y: np.ndarray, churn_cfg, seed: int, folds: int = 5) -> np.ndarray:
+    """Calibrated churn probabilities, each customer scored by a model that never saw its outcome."""
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return cross_val_predict(ChurnClassifier.from_config(churn_cfg, seed), X, y, cv=cv, method="predict_proba")[:, 1]
+
+
 def mnar15_respondents(cfg, frame: pd.DataFrame, seed: int) -> np.ndarray:
     """Protocol telco-mnar15 step 2, drawn in the order of the status table, returned in frame order."""
     status = pd.read_csv(cfg.data_path(cfg.data.survey.path), usecols=[cfg.data.key], dtype=str)[cfg.data.key]
@@ -76,10 +83,10 @@ def bench_telco(seeds: list[int]) -> dict:
     for seed in seeds:
         t0 = time.perf_counter()
         resp = mnar15_respondents(cfg, data.frame, seed)
-        nps = NpsModel(cfg.scale, cfg.nps, seed).fit(X[resp], data.score.to_numpy()[resp])
+        nps = NpsClassifier.from_config(cfg.nps, cfg.scale, seed).fit(X[resp], data.score.to_numpy()[resp])
         X_nps = with_nps_features(X, cross_fit_nps_features(nps, X, resp))
-        with_nps = cross_fit_predict(X_nps, y, churn_cfg, seed=seed, folds=5)
-        plain = cross_fit_predict(X, y, churn_cfg, seed=seed, folds=5)
+        with_nps = out_of_fold_churn(X_nps, y, churn_cfg, seed)
+        plain = out_of_fold_churn(X, y, churn_cfg, seed)
         m_with, m_plain = binary_metrics(y[~resp], with_nps[~resp]), binary_metrics(y[~resp], plain[~resp])
         per_seed.append({"seed": seed, "n_respondents": int(resp.sum()), "n_silent": int((~resp).sum()),
                          **{k: m_with[k] for k in ("auc", "pr_auc", "brier", "ece", "base_rate")},
@@ -129,13 +136,13 @@ def synthetic_scored(n: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd
     data = load_customers(cfg)
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
     resp = data.is_respondent
-    nps = NpsModel(cfg.scale, cfg.nps, seed).fit(X[resp], data.score.to_numpy()[resp])
-    pred = nps.predict(X)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, seed).fit(X[resp], data.score.to_numpy()[resp])
+    pred = nps.predict_frame(X)
     known = data.outcome.notna().to_numpy()
     X_churn = with_nps_features(X, cross_fit_nps_features(nps, X, resp))
     churn_cfg = cfg.churn.model_copy(update={"measure_nps_lift": False})
     churn = np.full(len(X), np.nan)
-    churn[known] = cross_fit_predict(X_churn[known], data.outcome.to_numpy()[known], churn_cfg, seed=seed)
+    churn[known] = out_of_fold_churn(X_churn[known], data.outcome.to_numpy()[known], churn_cfg, seed)
     value = compute_value(data.frame, cfg.churn.value)
     observed = data.score
     scored = pd.DataFrame({

@@ -66,7 +66,7 @@ def fit_product(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | No
     stage = fit_nps_stage(X, s, cfg, segments)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    stage.nps.predict(X)
+    stage.nps.predict_frame(X)
     score_s = time.perf_counter() - start
     details = {"formulation": getattr(stage.nps, "formulation_", None),
                "response_auc": getattr(stage.response, "auc_", None), "stage_seconds": stage.timings}

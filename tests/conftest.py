@@ -25,12 +25,12 @@ if os.environ.get("CI"):
 # Small, single-threaded models for the shared demo fixtures: tests check behaviour, benchmarks check quality.
 FAST_OVERRIDES = [
     "nps.formulation=multiclass",
+    "nps.candidates=configured",
     "nps.params.n_estimators=60",
     "nps.params.n_jobs=1",
     "nps.cv_folds=3",
     "response.params.n_estimators=50",
     "response.params.n_jobs=1",
-    "population.bootstrap=10",
     "churn.params.n_estimators=60",
     "churn.params.n_jobs=1",
     "churn.measure_nps_lift=false",

@@ -87,8 +87,6 @@ class Segmenter:
             value = _bands(scored["value"].to_numpy(dtype=float), self.value_cuts, self.value_labels)
             parts.append((value.codes, [f"{x}-value" for x in [*self.value_labels, "unknown"]]))
             out["value_band"] = value
-        else:
-            out["value_band"] = pd.Categorical.from_codes(np.full(len(scored), -1, np.int8), categories=["none"])
         out["segment"] = _combine(parts)
         return pd.DataFrame(out, index=scored.index)
 

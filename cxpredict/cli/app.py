@@ -350,8 +350,8 @@ def tune(
         result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
     for s in result.studies.values():
         typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
-                   f"-> {s.best_value or float('nan'):.4f} (best of {s.n_complete} complete, {s.n_pruned} pruned "
-                   f"trials; study {s.study_name})")
+                   f"-> {s.best_value or float('nan'):.4f} (best of {s.n_complete} complete trials; study "
+                   f"{s.study_name})")
     typer.echo(str(result.config_path))
 
 

@@ -1,35 +1,29 @@
-"""Respondent-bias correction: who answers the survey, weights that undo it, and the population NPS with an interval.
+"""Population NPS from the surveyed few: a doubly-robust (AIPW) estimate with an influence-function interval.
 
-ASSUMPTION (written into every result): response depends only on observed behaviour. Among customers who look
-alike in the behaviour data, those who answered feel like those who did not (missing at random given the
-features). Under it, (1) inverse-propensity weights make respondents represent the population, and (2) a model
-of the answer given behaviour, calibrated with those weights, predicts the silent customers without bias.
-If the answer itself drives response (unhappy customers answer more than their behaviour predicts), neither the
-weights nor the model can see it: that bias cannot be detected or corrected from behaviour alone.
+The estimand is the NPS of every customer in the data (respondents and silent), as if all had answered.
+With d = +1 promoter, 0 passive, -1 detractor, m(x) = P(promoter | x) - P(detractor | x) from the NPS model and
+e(x) = P(respond | x) from the response model, both CROSS-FITTED (no customer's own answer or response shaped
+the prediction used for it):
 
-What is here:
-- `ResponseModel`: LightGBM P(respondent | behaviour) on ALL customers, cross-fitted (each customer's propensity
-  comes from a model that never saw that customer), the respondent-vs-silent AUC, the features that differ most
-  (standardised mean differences before and after weighting, and model importance), and a low-overlap warning.
-- Weights: stabilised, trimmed inverse-propensity weights for respondents, aimed at the silent customers
-  ((1-e)/e, the population the NPS model is applied to) or at all customers (1/e); capped at the configured
-  quantile, then rescaled to mean 1.
-- `estimate_population_nps`: NPS of all customers = respondents' observed answers + silent customers' predicted
-  class probabilities, next to the naive respondent NPS and the inverse-propensity weighted (Hajek) respondent
-  NPS, per segment too. The interval is a normal interval whose standard error combines
-  (a) model uncertainty: a bootstrap over respondents that REFITS the NPS model's class-deciding boosters (a
-      cheap copy: at most `population.bootstrap_max_rounds` rounds with the learning rate scaled up to match, the
-      fitted calibrator, binned data reused) and re-scores a random subsample of silent customers (the shift of a
-      subsample mean estimates the shift of the full mean). Because calibration in the large ties the estimate's
-      level to the respondents' weighted cross-fitted residuals, their linearised standard error is computed too,
-      and the overall interval uses the larger of the two (on 200k synthetic customers at 3% response the
-      bootstrap came out ~20% below the linearisation, and intervals using it alone covered 3 of 5 seeds);
-  (b) the multinomial noise of the silent customers' own answers around their probabilities (sum of
-      p_pro + p_det - (p_pro - p_det)^2), which a refit alone misses.
-  The response model is held fixed inside the bootstrap; a full refit of every stage per replicate would cost
-  ~100 trainings on 2 cores. Segment intervals use (a) bootstrap + (b).
-- `fit_nps_stage`: response model -> weights -> NPS model -> predictions -> population estimate, the one call
-  the pipeline and the benchmarks share.
+    estimate = ( sum over respondents of d  +  sum over silent customers of m
+                 + N_silent * weighted mean over respondents of (d - m), weights v = (1 - e) / e ) / N
+
+The first two terms are the model-based estimate ("model only"); the third is the augmentation: respondents'
+residuals, weighted to look like the silent customers, correct whatever bias the model has on the silent.
+It is consistent when EITHER the response model is right (the weighted residual mean is the silent customers'
+mean residual) OR the NPS model is right (residuals average zero under any weights): doubly robust. With m = 0
+it is the propensity-weighted (Hajek) estimate, so both come from one function.
+
+Interval (normal, `level`): the design-based variance of the estimate treating response as independent
+Bernoulli(e) draws and the cross-fitted m and e as fixed,
+    var = sum over respondents of (1 - e) / e^2 * (r - r_bar)^2 / N^2,  r = d - m,
+the influence function of the estimator. It includes the silent customers' own answers varying around m (the
+residual variance), so no separate "answer noise" term is needed. `interval_method: bootstrap` resamples
+customers instead (nuisances fixed) as a cross-check.
+
+ASSUMPTION (in every result): response depends on observed behaviour only (missing at random). If the answer
+itself drives response, no estimate from behaviour can see it: `sensitivity` shows how far the NPS would move
+if silent customers' odds of being a detractor were Gamma times those of respondents who look alike.
 """
 
 from __future__ import annotations
@@ -41,53 +35,229 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from cxpredict.config import PopulationConfig
-from cxpredict.errors import ConfigError
-from cxpredict.metrics import nps_from_classes, score_to_class
-from cxpredict.models.nps import NpsModel
-from cxpredict.models.response import ASSUMPTION, NOT_CORRECTABLE, ResponseModel
+from cxpredict.errors import ConfigError, InputError
 
-MIN_SEGMENT_SAMPLE = 200  # silent customers per segment level re-scored in each bootstrap replicate
+MIN_PROPENSITY = 1e-4
 MAX_NUMERIC_SEGMENT_LEVELS = 20  # numeric segment columns with more distinct values are cut into quintiles
+SENSITIVITY_GAMMAS = (0.5, 0.67, 0.8, 0.9, 1.0, 1.11, 1.25, 1.5, 2.0)
+TIPPING_RANGE = (0.05, 20.0)  # Gamma searched for tipping points
+TIPPING_SHIFT = 5.0  # points: "where the estimate moves by 5 points"
+
+ASSUMPTION = (
+    "Response is assumed to depend only on observed behaviour (missing at random given the features): among "
+    "customers who look alike in the data, respondents are assumed to feel like silent customers."
+)
+NOT_CORRECTABLE = (
+    "If the answer itself drives who responds (e.g. unhappy customers answer more often than their behaviour "
+    "predicts), this bias cannot be detected or corrected from behaviour alone; the sensitivity curve shows how "
+    "far such a bias would move the estimate."
+)
+METHODS = {
+    "aipw": "doubly robust (AIPW): observed answers + cross-fitted predictions for the silent + the "
+            "propensity-weighted mean of respondents' residuals; influence-function interval",
+    "hajek": "propensity-weighted respondent NPS (Hajek): observed answers + the silent customers' NPS estimated "
+             "by respondents weighted with (1 - e) / e; used as the headline when the model finds no signal",
+}
 
 
-# --------------------------------------------------------------------------------------------- population NPS
+# --------------------------------------------------------------------------------------------- result
 @dataclass
 class PopulationNps:
-    """Population NPS estimate (points) with its interval, the naive and weighted respondent NPS, per segment."""
+    """The population NPS (points, -100..100) with its interval, beside the other estimators, per segment."""
 
-    estimate: float
+    estimate: float  # the headline: AIPW, or Hajek when the NPS model has no signal
     low: float | None
     high: float | None
+    se: float | None
     level: float
-    naive_respondent_nps: float
-    ipw_respondent_nps: float
-    ipw_low: float | None
-    ipw_high: float | None
+    method: str  # "aipw" or "hajek"
+    method_text: str
+    estimators: dict[str, dict[str, float | None]]  # aipw, hajek, model_only, naive: estimate/low/high/se
     n_customers: int
     n_respondents: int
-    se_model: float | None  # the larger of the two below (points)
-    se_model_bootstrap: float | None
-    se_model_linearized: float
-    se_answer_noise: float
-    bootstrap: int
-    method: str
+    effective_sample_size: float  # of the respondents under the silent-targeted weights
+    interval_method: str
+    no_signal: bool = False
+    signal: dict[str, Any] | None = None  # the NPS model's cross-validated detractor AUC and its interval
     assumption: str = ASSUMPTION
     notes: list[str] = field(default_factory=list)
     segments: list[dict[str, Any]] = field(default_factory=list)
-    response: dict[str, Any] | None = None
+    sensitivity: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None  # the response model's summary (who answers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def model_only(self) -> float:
+        return self.estimators["model_only"]["estimate"]
 
-METHOD = (
-    "estimate = (sum of respondents' observed promoter-minus-detractor + sum over silent customers of "
-    "P(promoter) - P(detractor)) / all customers; interval = estimate +/- z * sqrt(se_model^2 + se_answer_noise^2), "
-    "se_model = the larger of a bootstrap over respondents refitting the NPS model's class-deciding boosters and "
-    "the linearised (weighted residual-mean) standard error; se_answer_noise from the silent customers' own "
-    "answers varying around their probabilities"
-)
+    @property
+    def hajek(self) -> float:
+        return self.estimators["hajek"]["estimate"]
+
+    @property
+    def naive(self) -> float:
+        return self.estimators["naive"]["estimate"]
+
+
+# --------------------------------------------------------------------------------------------- core
+def nps_contribution(proba: np.ndarray) -> np.ndarray:
+    """P(promoter) - P(detractor) per row of (n, 3) class probabilities (detractor, passive, promoter)."""
+    proba = np.asarray(proba, dtype=float)
+    return proba[:, 2] - proba[:, 0]
+
+
+def class_contribution(classes: np.ndarray) -> np.ndarray:
+    """+1 promoter, 0 passive, -1 detractor from class codes 0/1/2."""
+    classes = np.asarray(classes)
+    return (classes == 2).astype(float) - (classes == 0)
+
+
+def silent_weights(propensity: np.ndarray, trim_quantile: float = 1.0) -> np.ndarray:
+    """Odds weights (1 - e) / e that make respondents stand for the silent customers, capped at a quantile."""
+    e = np.clip(np.asarray(propensity, dtype=float), MIN_PROPENSITY, 1 - MIN_PROPENSITY)
+    v = (1 - e) / e
+    if trim_quantile < 1 and len(v):
+        v = np.minimum(v, np.quantile(v, trim_quantile))
+    return v
+
+
+def _interval(estimate: float, se: float | None, level: float) -> tuple[float | None, float | None]:
+    if se is None or not np.isfinite(se):
+        return None, None
+    z = float(norm.ppf(0.5 + level / 2))
+    return estimate - z * se, estimate + z * se
+
+
+def augmented_estimate(d: np.ndarray, m: np.ndarray, v: np.ndarray, responded: np.ndarray) -> tuple[float, float]:
+    """(estimate, standard error) in points of the silent-targeted augmented estimator (see the module doc).
+
+    d: observed contributions (read on respondents only); m: cross-fitted predicted contributions of every row
+    (zeros give the Hajek estimate); v: odds weights of every row (read on respondents only).
+    """
+    n = len(m)
+    r_idx = np.flatnonzero(responded)
+    n_silent = n - len(r_idx)
+    if len(r_idx) == 0:
+        raise InputError("population NPS: no respondents in this group; nothing to estimate from")
+    resid = d[r_idx] - m[r_idx]
+    w = v[r_idx]
+    total_w = w.sum()
+    r_bar = float(np.sum(w * resid) / total_w) if total_w > 0 else 0.0
+    silent = ~responded
+    total = d[r_idx].sum() + m[silent].sum() + n_silent * r_bar
+    # influence function with v scaled so that the weights of the respondents add up to the silent count
+    scale = n_silent / total_w if total_w > 0 else 0.0
+    w_scaled = w * scale
+    var = np.sum(w_scaled * (1 + w_scaled) * (resid - r_bar) ** 2)
+    return float(100 * total / n), float(100 * np.sqrt(var) / n)
+
+
+def bootstrap_se(d: np.ndarray, m: np.ndarray, v: np.ndarray, responded: np.ndarray, n_bootstrap: int,
+                 seed: int) -> float:
+    """Standard error (points) of `augmented_estimate` from resampling customers with the nuisances fixed."""
+    rng = np.random.default_rng(seed)
+    n = len(m)
+    values = []
+    for _ in range(n_bootstrap):
+        take = rng.integers(0, n, n)
+        if responded[take].any():
+            values.append(augmented_estimate(d[take], m[take], v[take], responded[take])[0])
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _naive(d: np.ndarray, responded: np.ndarray, level: float) -> dict[str, float | None]:
+    x = d[responded]
+    est = float(100 * x.mean())
+    se = float(100 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None
+    low, high = _interval(est, se, level)
+    return {"estimate": est, "low": low, "high": high, "se": se}
+
+
+def _estimators(d, m_cross, m_full, v, responded, level, interval_method, n_bootstrap, seed) -> dict[str, dict]:
+    """aipw, hajek, model_only and naive for one group of customers."""
+    out = {}
+    for name, m in (("aipw", m_cross), ("hajek", np.zeros_like(m_cross))):
+        est, se = augmented_estimate(d, m, v, responded)
+        if interval_method == "bootstrap":
+            se = bootstrap_se(d, m, v, responded, n_bootstrap, seed)
+        low, high = _interval(est, se, level)
+        out[name] = {"estimate": est, "low": low, "high": high, "se": se}
+    n = len(m_full)
+    out["model_only"] = {"estimate": float(100 * (d[responded].sum() + m_full[~responded].sum()) / n),
+                         "low": None, "high": None, "se": None}
+    out["naive"] = _naive(d, responded, level)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- sensitivity
+def tilt_detractor_odds(proba: np.ndarray, gamma: float) -> np.ndarray:
+    """Class probabilities with the detractor odds multiplied by `gamma`, the other classes scaled to match."""
+    proba = np.asarray(proba, dtype=float)
+    p_det = proba[:, 0]
+    new_det = gamma * p_det / (gamma * p_det + 1 - p_det)
+    rest = np.where(1 - p_det > 1e-12, (1 - new_det) / np.maximum(1 - p_det, 1e-12), 0.0)
+    return np.column_stack([new_det, proba[:, 1] * rest, proba[:, 2] * rest])
+
+
+def sensitivity_curve(base: dict[str, float | None], proba_silent: np.ndarray, n_customers: int,
+                      gammas=SENSITIVITY_GAMMAS) -> dict[str, Any]:
+    """The headline under answer-dependent response: silent customers' detractor odds x Gamma (Gamma = 1: MAR).
+
+    The shift is the change of the silent customers' predicted NPS; the interval keeps its half-width. Tipping
+    points: the Gamma at which the interval first includes 0 (or leaves it), and at which the estimate has
+    moved by TIPPING_SHIFT points either way (None when not reached within TIPPING_RANGE)."""
+    base_sum = nps_contribution(proba_silent).sum()
+
+    def shift(gamma: float) -> float:
+        return float(100 * (nps_contribution(tilt_detractor_odds(proba_silent, gamma)).sum() - base_sum) / n_customers)
+
+    est, low, high = base["estimate"], base["low"], base["high"]
+    half = None if low is None else (high - low) / 2
+    rows = [{"gamma": g, "estimate": est + shift(g),
+             "low": None if half is None else est + shift(g) - half,
+             "high": None if half is None else est + shift(g) + half} for g in gammas]
+
+    def solve(target: float, lo: float, hi: float) -> float | None:
+        """Gamma in [lo, hi] (log scale) where est + shift(gamma) == target; shift decreases with gamma."""
+        f_lo, f_hi = est + shift(lo) - target, est + shift(hi) - target
+        if f_lo * f_hi > 0:
+            return None
+        a, b = np.log(lo), np.log(hi)
+        for _ in range(60):
+            mid = (a + b) / 2
+            if (est + shift(np.exp(mid)) - target) * f_lo > 0:
+                a = mid
+            else:
+                b = mid
+        return float(np.exp((a + b) / 2))
+
+    tips: dict[str, float | None] = {
+        "down_5_points": solve(est - TIPPING_SHIFT, 1.0, TIPPING_RANGE[1]),
+        "up_5_points": solve(est + TIPPING_SHIFT, TIPPING_RANGE[0], 1.0),
+        "interval_reaches_zero": None,
+    }
+    if half is not None:
+        if low > 0:  # positive NPS: how many more detractors among the silent until zero is plausible
+            tips["interval_reaches_zero"] = solve(half, 1.0, TIPPING_RANGE[1])
+        elif high < 0:
+            tips["interval_reaches_zero"] = solve(-half, TIPPING_RANGE[0], 1.0)
+        else:
+            tips["interval_reaches_zero"] = 1.0  # already includes zero under MAR
+    return {
+        "curve": rows, "tipping_points": tips, "tipping_range": list(TIPPING_RANGE),
+        "meaning": ("Gamma: how many times higher silent customers' odds of being a detractor are than those of "
+                    "respondents who look alike in the data (1 = missing at random, the estimate's assumption)."),
+    }
+
+
+# --------------------------------------------------------------------------------------------- segments
+def segment_labels(column: pd.Series) -> np.ndarray:
+    """Text labels per customer; numeric columns with many values are cut into quintiles."""
+    if pd.api.types.is_numeric_dtype(column) and column.nunique() > MAX_NUMERIC_SEGMENT_LEVELS:
+        column = pd.qcut(column, 5, duplicates="drop")
+    return column.astype("str").where(column.notna(), "missing").to_numpy(dtype=object)
 
 
 def segment_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
@@ -101,122 +271,103 @@ def segment_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame | Non
     return frame[columns]
 
 
-def _segment_labels(column: pd.Series) -> pd.Series:
-    """Text labels per customer; numeric columns with many values are cut into quintiles."""
-    if pd.api.types.is_numeric_dtype(column) and column.nunique() > MAX_NUMERIC_SEGMENT_LEVELS:
-        column = pd.qcut(column, 5, duplicates="drop")
-    return column.astype("str").where(column.notna(), "missing")
+# --------------------------------------------------------------------------------------------- entry point
+def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, propensity: np.ndarray | None,
+                   proba_full: np.ndarray | None = None, *, level: float = 0.90, trim_quantile: float = 0.99,
+                   interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
+                   segments: pd.DataFrame | None = None, no_signal: bool = False,
+                   signal: dict[str, Any] | None = None, response: dict[str, Any] | None = None) -> PopulationNps:
+    """The population NPS of every row from arrays (see the module doc).
 
-
-def _hajek(diff: np.ndarray, w: np.ndarray) -> float:
-    return float(100 * np.sum(w * diff) / np.sum(w)) if len(diff) else float("nan")
-
-
-def _interval(estimate: float, se: float | None, level: float) -> tuple[float | None, float | None]:
-    if se is None:
-        return None, None
-    z = float(norm.ppf(0.5 + level / 2))
-    return estimate - z * se, estimate + z * se
-
-
-def _linearized_se(model: NpsModel, obs_diff: np.ndarray, train_weights: np.ndarray, silent_share: float) -> float:
-    """Cross-check of the bootstrap: the weighted residual-mean (regression-estimator) standard error in points,
-    from the respondents' cross-fitted residuals; calibration in the large ties the estimate's level to them."""
-    oof = model.oof_
-    residual = obs_diff - (oof["p_promoter"] - oof["p_detractor"]).to_numpy()
-    w = np.asarray(train_weights, dtype=float)
-    centred = residual - np.average(residual, weights=w)
-    return float(100 * silent_share * np.sqrt(np.sum(w**2 * centred**2)) / w.sum())
-
-
-def estimate_population_nps(model: NpsModel, X: pd.DataFrame, score, predictions: pd.DataFrame,
-                            train_weights: np.ndarray, population_weights: np.ndarray | None,
-                            cfg: PopulationConfig, seed: int = 0, segments: pd.DataFrame | None = None,
-                            response: ResponseModel | None = None) -> PopulationNps:
-    """Population NPS from observed + predicted answers with a refit-bootstrap interval (see module doc).
-
-    score: one value per row of X, NaN for silent customers. predictions: `model.predict(X)`.
-    train_weights / population_weights: respondents' NPS-training weights and 1/e weights (None: unweighted).
+    observed_class: 0/1/2 (detractor/passive/promoter) for respondents, -1 for silent customers.
+    proba_cross_fitted: (n, 3) class probabilities for every row, cross-fitted (respondents: out-of-fold).
+    propensity: cross-fitted P(respond) for every row (None: the response rate for everyone, no correction).
+    proba_full: the final model's probabilities (the scored file's), for the model-only estimate (default:
+    the cross-fitted ones). no_signal: the NPS model's ranking is no better than chance, so the headline is the
+    Hajek estimate (the model's predictions are not trusted to carry the silent customers' NPS).
     """
-    bootstrap, level = cfg.bootstrap, cfg.interval
-    s = np.asarray(score, dtype=float)
-    resp = ~np.isnan(s)
-    n, n_resp = len(s), int(resp.sum())
-    cls = score_to_class(s[resp], model.scale)
-    obs_diff = np.zeros(n)
-    obs_diff[resp] = (cls == 2).astype(float) - (cls == 0)
-    pred_diff = (predictions["p_promoter"] - predictions["p_detractor"]).to_numpy()
-    pred_var = (predictions["p_promoter"] + predictions["p_detractor"]).to_numpy() - pred_diff**2
-    contribution = np.where(resp, obs_diff, pred_diff)
-    silent = np.flatnonzero(~resp)
-    pop_w = np.ones(n_resp) if population_weights is None else np.asarray(population_weights, dtype=float)
+    if interval_method not in ("influence", "bootstrap"):
+        raise ConfigError(f"population.interval_method must be 'influence' or 'bootstrap', got {interval_method!r}")
+    cls = np.asarray(observed_class)
+    responded = cls >= 0
+    n, n_resp = len(cls), int(responded.sum())
+    if n_resp == 0:
+        raise InputError("population NPS: no respondents; nothing to estimate from")
+    proba_cross_fitted = np.asarray(proba_cross_fitted, dtype=float)
+    proba_full = proba_cross_fitted if proba_full is None else np.asarray(proba_full, dtype=float)
+    e = np.full(n, n_resp / n) if propensity is None else np.asarray(propensity, dtype=float)
+    v = np.zeros(n)
+    v[responded] = silent_weights(e[responded], trim_quantile)
+    d = class_contribution(cls)
+    m_cross, m_full = nps_contribution(proba_cross_fitted), nps_contribution(proba_full)
 
-    rng = np.random.default_rng(seed)
-    labels = {c: _segment_labels(segments[c]).to_numpy() for c in (segments.columns if segments is not None else [])}
-    base = np.sort(rng.choice(silent, min(len(silent), cfg.bootstrap_sample), replace=False))
-    extra = []
-    for values in labels.values():  # make sure every segment level has silent customers to re-score
-        for level_value in np.unique(values[silent]):
-            members = silent[values[silent] == level_value]
-            missing = min(len(members), MIN_SEGMENT_SAMPLE) - np.isin(members, base).sum()
-            if missing > 0:
-                extra.append(rng.choice(np.setdiff1d(members, base), missing, replace=False))
-    evaluated = np.union1d(base, np.concatenate(extra)) if extra else base
-    in_base = np.isin(evaluated, base)
+    overall = _estimators(d, m_cross, m_full, v, responded, level, interval_method, n_bootstrap, seed)
+    method = "hajek" if no_signal else "aipw"
+    head = overall[method]
+    w = v[responded]
+    ess = float(w.sum() ** 2 / (w ** 2).sum()) if (w > 0).any() else float(n_resp)
 
-    shifts = np.empty((0, len(evaluated)))
-    if bootstrap > 0 and len(silent):
-        resp_rows = np.flatnonzero(resp)
-        draws = (rng.multinomial(n_resp, np.full(n_resp, 1 / n_resp)) * np.asarray(train_weights, dtype=float)
-                 for _ in range(bootstrap))
-        replicates = model.refit_class_probabilities(X.iloc[resp_rows], s[resp_rows].astype(int), draws,
-                                                     X.iloc[evaluated], cfg.bootstrap_max_rounds)
-        shifts = np.array([p[:, 2] - p[:, 0] for p in replicates])
-    boot_ipw = np.array([
-        _hajek(obs_diff[resp][idx], pop_w[idx]) for idx in
-        (rng.integers(0, n_resp, n_resp) for _ in range(max(bootstrap, 0)))
-    ])
+    seg_rows = []
+    for column in (segments.columns if segments is not None else []):
+        labels = segment_labels(segments[column])
+        for value in np.unique(labels):
+            mask = labels == value
+            row: dict[str, Any] = {"column": column, "level": str(value), "n_customers": int(mask.sum()),
+                                   "n_respondents": int((mask & responded).sum())}
+            if row["n_respondents"] == 0:
+                row.update({"estimate": float(100 * m_full[mask].mean()), "low": None, "high": None,
+                            "method": "model_only", "note": "no respondents in this segment: model-only, no interval"})
+            else:
+                est = _estimators(d[mask], m_cross[mask], m_full[mask], v[mask], responded[mask], level,
+                                  interval_method, n_bootstrap, seed)
+                row.update({**est[method], "method": method, "estimators": est})
+            seg_rows.append(row)
 
-    def summarise(mask: np.ndarray, se_floor: float | None = None) -> dict[str, Any]:
-        n_g, s_g = int(mask.sum()), mask & ~resp
-        estimate = float(100 * contribution[mask].sum() / n_g)
-        take = s_g[evaluated] & (in_base if mask.all() else True)
-        se_boot = None
-        if len(shifts) > 1 and take.any():
-            se_boot = float(100 * np.std(shifts[:, take].mean(axis=1), ddof=1) * s_g.sum() / n_g)
-        elif not s_g.any():
-            se_boot = 0.0
-        candidates = [v for v in (se_boot, se_floor) if v is not None]
-        se_model = max(candidates) if candidates else None
-        se_noise = float(100 * np.sqrt(pred_var[s_g].sum()) / n_g)
-        se = None if se_model is None else float(np.hypot(se_model, se_noise))
-        low, high = _interval(estimate, se, level)
-        r_g = mask[resp]
-        return {"estimate": estimate, "low": low, "high": high, "se_model": se_model, "se_model_bootstrap": se_boot,
-                "se_answer_noise": se_noise,
-                "naive_respondent_nps": nps_from_classes(cls[r_g]) if r_g.any() else float("nan"),
-                "ipw_respondent_nps": _hajek(obs_diff[resp][r_g], pop_w[r_g]),
-                "n_customers": n_g, "n_respondents": int(r_g.sum())}
-
-    se_linearized = _linearized_se(model, obs_diff[resp], train_weights, len(silent) / n)
-    overall = summarise(np.ones(n, dtype=bool), se_linearized)
-    segment_rows = []
-    for column, values in labels.items():
-        for level_value in np.unique(values):
-            segment_rows.append({"column": column, "level": str(level_value), **summarise(values == level_value)})
-    ipw_low, ipw_high = (None, None) if len(boot_ipw) < 2 else _interval(
-        overall["ipw_respondent_nps"], float(np.std(boot_ipw, ddof=1)), level)
     notes = [ASSUMPTION, NOT_CORRECTABLE]
-    if response is not None and response.overlap_warning_:
-        notes.append(response.overlap_warning_)
-    if bootstrap == 0:
-        notes.append("population.bootstrap = 0: the overall interval uses the linearised standard error only; "
-                     "segments have no interval")
+    if no_signal:
+        notes.append("No signal: the NPS model ranks detractors no better than chance on held-out respondents, so "
+                     "the headline is the propensity-weighted (Hajek) estimate and per-customer classes are "
+                     "unreliable.")
+    if ess < 0.2 * n_resp:
+        notes.append(f"The weights are uneven: the {n_resp} respondents count like {ess:.0f} equally weighted "
+                     "ones (effective sample size), so the interval is wide.")
     return PopulationNps(
-        estimate=overall["estimate"], low=overall["low"], high=overall["high"], level=level,
-        naive_respondent_nps=overall["naive_respondent_nps"], ipw_respondent_nps=overall["ipw_respondent_nps"],
-        ipw_low=ipw_low, ipw_high=ipw_high, n_customers=n, n_respondents=n_resp, se_model=overall["se_model"],
-        se_model_bootstrap=overall["se_model_bootstrap"], se_model_linearized=se_linearized,
-        se_answer_noise=overall["se_answer_noise"], bootstrap=bootstrap, method=METHOD, notes=notes,
-        segments=segment_rows, response=None if response is None else response.summary(),
+        estimate=head["estimate"], low=head["low"], high=head["high"], se=head["se"], level=level, method=method,
+        method_text=METHODS[method], estimators=overall, n_customers=n, n_respondents=n_resp,
+        effective_sample_size=ess, interval_method=interval_method, no_signal=no_signal, signal=signal,
+        notes=notes, segments=seg_rows,
+        sensitivity=sensitivity_curve(head, proba_cross_fitted[~responded], n) if n_resp < n else None,
+        response=response,
     )
+
+
+def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *, level: float = 0.90,
+                            interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
+                            segments: pd.DataFrame | None = None, response: dict[str, Any] | None = None
+                            ) -> PopulationNps:
+    """The population NPS of every row of X from a fitted NpsClassifier (DESIGN.md's API).
+
+    y_observed: survey scores aligned with X, NaN for silent customers; the classifier must have been fitted on
+    exactly the respondents of X, in order (its out-of-fold predictions are theirs). propensity: cross-fitted
+    P(respond) of every row (e.g. ResponsePropensity.propensity_); None: no response correction.
+    """
+    from cxpredict.metrics import score_to_class
+
+    s = np.asarray(y_observed, dtype=float)
+    responded = ~np.isnan(s)
+    oof = nps.oof_[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
+    if len(oof) != responded.sum():
+        raise InputError(f"estimate_population_nps: the NPS model was fitted on {len(oof)} rows but y_observed has "
+                         f"{int(responded.sum())} answers; fit it on exactly the respondents of X")
+    cross = np.zeros((len(s), 3))
+    cross[responded] = oof
+    full = nps.predict_frame(X)[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
+    if (~responded).any():
+        cross[~responded] = nps.cross_fitted_proba(X[~responded]) if getattr(nps, "fold_models_", None) \
+            else full[~responded]
+    observed = np.full(len(s), -1)
+    observed[responded] = score_to_class(s[responded], nps.scale_)
+    return population_nps(observed, cross, None if propensity is None else np.asarray(propensity, dtype=float),
+                          full, level=level, interval_method=interval_method, n_bootstrap=n_bootstrap, seed=seed,
+                          segments=segments, no_signal=bool(getattr(nps, "no_signal_", False)),
+                          signal=getattr(nps, "signal_", None), response=response)

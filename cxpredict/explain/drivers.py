@@ -1,6 +1,6 @@
 """Why each customer is predicted to be unhappy: attributions of the detractor score, summed into business drivers.
 
-Attributions. `DriverExplainer` explains the NPS model's detractor raw score (`NpsModel.detractor_booster()`:
+Attributions. `DriverExplainer` explains the NPS model's detractor raw score (`NpsClassifier.detractor_booster()`:
 the detractor class of the multiclass booster, or the single booster of the other formulations) with exact
 path-dependent TreeSHAP (`treeshap.py`: the values of LightGBM's `pred_contrib`, to 1e-9), streamed in chunks of
 `drivers.chunk_size` rows on `drivers.n_jobs` threads; memory is O(chunk x features), never customers x
@@ -49,7 +49,7 @@ from scipy.special import expit, logit
 from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
-from cxpredict.explain import treeshap, trees
+from cxpredict.explain import trees, treeshap
 from cxpredict.models.reasons import theme_agreement
 
 OTHER = "Other"
@@ -136,7 +136,7 @@ class DriverExplainer:
 
     @classmethod
     def from_nps(cls, nps_model: Any, cfg: DriversConfig, manifest: FeatureManifest | None = None) -> DriverExplainer:
-        """Explainer of `NpsModel.detractor_booster()` with the config's groups, method, chunks and threads; the
+        """Explainer of `NpsClassifier.detractor_booster()` with the config's groups, method, chunks and threads; the
         groups are resolved against the user's column names of the model's features (`manifest`)."""
         booster, class_index = nps_model.detractor_booster()
         names = booster.feature_name()
@@ -410,7 +410,7 @@ class DriverStage:
         """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer); with
         `totals`, this batch is added to the run's KDA and theme agreement."""
         out = explain(self.explainer, X, predictions, self.cfg, totals.kda if totals is not None else None, customers)
-        if self.reasons is not None and self.reasons.codes_:
+        if self.reasons is not None and len(self.reasons.classes_):
             top = self.reasons.top_reasons(X)
             if totals is not None:
                 agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"],

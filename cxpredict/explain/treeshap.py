@@ -32,6 +32,7 @@ import numpy as np
 
 from cxpredict.explain.trees import TreeArrays
 
+
 # --------------------------------------------------------------------------------------------- kernels
 @numba.njit(cache=True, inline="always")
 def _goes_left(value, node, threshold, decision, cat_start_t, cat_bounds, cat_bits):

@@ -36,7 +36,7 @@ from cxpredict.config import Config, config_from_dict
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import BundleError, ConfigError
 from cxpredict.io.outputs import atomic_dir, output_errors, short_write
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.nps import NpsClassifier
 from cxpredict.provenance import digest_files, package_versions
 
 FORMAT_VERSION = 1
@@ -48,9 +48,9 @@ DRIFT_FILE = "drift.json"  # optional: bundles without it score fine, without PS
 
 # optional components: sub-folder -> "module:Class" with save(directory) / classmethod load(directory)
 COMPONENTS: dict[str, str] = {
-    "response": "cxpredict.models.response:ResponseModel",
-    "churn": "cxpredict.models.churn:ChurnModel",
-    "reasons": "cxpredict.models.reasons:ReasonModel",
+    "response": "cxpredict.models.response:ResponsePropensity",
+    "churn": "cxpredict.models.churn:ChurnClassifier",
+    "reasons": "cxpredict.models.reasons:ReasonClassifier",
     "text": "cxpredict.models.text:TextModels",
 }
 
@@ -63,7 +63,7 @@ class Bundle:
     path: Path
     config: Config
     manifest: FeatureManifest
-    nps: NpsModel
+    nps: NpsClassifier
     components: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -134,7 +134,7 @@ def save_bundle(
     path: str | Path,
     cfg: Config,
     manifest: FeatureManifest,
-    nps: NpsModel,
+    nps: NpsClassifier,
     components: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     fingerprints: dict[str, str] | None = None,
@@ -222,7 +222,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raw_cfg = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
         cfg = config_from_dict(raw_cfg, base_dir=path, source=path / "config.yaml")
         manifest = FeatureManifest.from_dict(json.loads((path / "features.json").read_text(encoding="utf-8")))
-        nps = NpsModel.load(path / "nps")
+        nps = NpsClassifier.load(path / "nps")
         components = {
             name: _load_class(spec).load(path / name)
             for name, spec in COMPONENTS.items()

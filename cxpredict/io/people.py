@@ -26,11 +26,9 @@ from cxpredict.io.sheets import SHEETS, PeopleStyle, read_table
 
 
 # --------------------------------------------------------------------------------------------- the scored file
-def scored_columns(frame: pd.DataFrame, style: PeopleStyle | None = None) -> list[str]:
-    """The columns of the scored file, in documented order (segment_class is derivable from `segment`;
-    value_band is left out when no value bands are configured)."""
-    drop = {"segment_class"} | (set() if style is None or style.value_bands else {"value_band"})
-    return scored_column_order([c for c in frame.columns if c not in drop])
+def scored_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of the scored file, in documented order (segment_class is derivable from `segment`)."""
+    return scored_column_order([c for c in frame.columns if c != "segment_class"])
 
 
 def _work_order_rules(playbook: Playbook | None) -> list[str]:
@@ -47,7 +45,7 @@ def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: People
         raises = out["rule"].astype("str").isin(_work_order_rules(playbook)).to_numpy()
         deferred = out["deferred"].fillna(False).astype(bool).to_numpy() if "deferred" in out.columns else False
         out["to_contact"] = raises & ~deferred
-    return out[scored_columns(out, style)]
+    return out[scored_columns(out)]
 
 
 # --------------------------------------------------------------------------------------------- work orders
@@ -242,7 +240,7 @@ class PeopleOutputs:
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
         self.summary.add(batch)
         if not self.scored_columns:
-            self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style), self.style)
+            self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style))
         if self.playbook is not None:
             self._orders.append(work_orders(batch, self.playbook, self.style))
         return self

@@ -45,15 +45,13 @@ class PeopleStyle:
     labels: Mapping[str, str] = field(default_factory=dict)
     as_of: dt.date | None = None  # the day the data describes; due dates count from its end
     scored_on: dt.date = field(default_factory=dt.date.today)
-    value_bands: bool = True  # False: the value_band column is left out (no bands configured)
     files_per_team: bool = False
 
     @classmethod
-    def from_config(cls, cfg, fmt: str = "csv", value_bands: bool = True,
-                    scored_on: dt.date | None = None) -> PeopleStyle:
+    def from_config(cls, cfg, fmt: str = "csv", scored_on: dt.date | None = None) -> PeopleStyle:
         out = cfg.outputs
         return cls(fmt=fmt, delimiter=out.csv.delimiter, decimal=out.csv.decimal, currency=out.currency,
-                   labels=dict(out.labels), as_of=parse_date(cfg.data.as_of), value_bands=value_bands,
+                   labels=dict(out.labels), as_of=parse_date(cfg.data.as_of),
                    scored_on=scored_on or dt.date.today(), files_per_team=out.files_per_team)
 
     def as_csv(self) -> PeopleStyle:

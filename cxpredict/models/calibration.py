@@ -8,7 +8,8 @@ handful of numbers stored as JSON:
   (monotone rearrangement), so P(score > k) never increases with k;
 - `fit_vector_scaling`: the calibrator softmax(a * log p + b) of the three class probabilities (weighted log loss),
   so probabilities match frequencies in the weighted population, not among respondents;
-- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets).
+- `tune_offsets`: per-class log-probability offsets for the class decision (macro-F1 or recall targets);
+- `stage2_fit` / `stage2_apply`: the link and calibrator of one NPS formulation, fitted and applied.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logit, softmax
+from threadpoolctl import ThreadpoolController
 
 from cxpredict.config import CLASSES, Scale, ThresholdConfig
 from cxpredict.metrics import score_to_class
 
 EPS = 1e-9
+# tiny optimisations (a few parameters, L-BFGS): BLAS threads only contend with LightGBM and other processes
+one_blas_thread = ThreadpoolController().wrap(limits=1, user_api="blas")
 
 
 def classes_of_points(scale: Scale) -> np.ndarray:
@@ -86,14 +90,23 @@ def apply_cutpoints(z: np.ndarray, link: dict[str, Any]) -> np.ndarray:
     return cumulative_to_distribution(expit(theta[None, :] + link["beta"] * zs[:, None]))
 
 
-def fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, list[float]]:
-    """Calibrator softmax(a * log p + b) by weighted log loss, lightly pulled towards the identity."""
-    logp = np.log(np.clip(proba, EPS, 1.0))
-    onehot = np.eye(3)[y]
+def present_classes(scale: Scale) -> np.ndarray:
+    """Which of detractor / passive / promoter the scale can produce (a two-point scale has no passives)."""
+    return np.isin(np.arange(3), classes_of_points(scale))
+
+
+def fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray, present: np.ndarray | None = None
+                       ) -> dict[str, list]:
+    """Calibrator softmax(a * log p + b) over the classes the scale has, by weighted log loss, lightly pulled
+    towards the identity. An absent class (passives of a two-point scale) keeps probability 0."""
+    present = np.ones(3, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    k = int(present.sum())
+    logp = np.log(np.clip(proba[:, present], EPS, 1.0))
+    onehot = np.eye(3)[y][:, present]
     ridge = 1e-2 * w.sum() / len(w)
 
     def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
-        a, b = params[:3], params[3:]
+        a, b = params[:k], params[k:]
         z = a * logp + b
         logq = log_softmax(z, axis=1)
         loss = -np.sum(w[:, None] * onehot * logq) + ridge * (np.sum((a - 1) ** 2) + np.sum(b**2))
@@ -101,16 +114,19 @@ def fit_vector_scaling(proba: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[
         grad = np.concatenate([(resid * logp).sum(0) + 2 * ridge * (a - 1), resid.sum(0) + 2 * ridge * b])
         return loss, grad
 
-    res = minimize(nll, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), jac=True, method="L-BFGS-B",
-                   bounds=[(0.05, 20.0)] * 3 + [(None, None)] * 3)
-    return {"a": res.x[:3].tolist(), "b": res.x[3:].tolist()}
+    res = minimize(nll, np.concatenate([np.ones(k), np.zeros(k)]), jac=True, method="L-BFGS-B",
+                   bounds=[(0.05, 20.0)] * k + [(None, None)] * k)
+    return {"a": res.x[:k].tolist(), "b": res.x[k:].tolist(), "present": present.tolist()}
 
 
-def apply_vector_scaling(proba: np.ndarray, calibrator: dict[str, list[float]] | None) -> np.ndarray:
+def apply_vector_scaling(proba: np.ndarray, calibrator: dict[str, list] | None) -> np.ndarray:
     if calibrator is None:
         return proba
-    z = np.asarray(calibrator["a"]) * np.log(np.clip(proba, EPS, 1.0)) + np.asarray(calibrator["b"])
-    return softmax(z, axis=1)
+    present = np.asarray(calibrator.get("present", [True, True, True]), dtype=bool)
+    z = np.asarray(calibrator["a"]) * np.log(np.clip(proba[:, present], EPS, 1.0)) + np.asarray(calibrator["b"])
+    out = np.zeros_like(proba, dtype=float)
+    out[:, present] = softmax(z, axis=1)
+    return out
 
 
 def rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarray, scale: Scale) -> np.ndarray:
@@ -151,3 +167,37 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
             if best_key is None or key > best_key:
                 best_key, best = key, np.array([t_det, 0.0, t_pro])
     return best
+
+
+# --------------------------------------------------------------------------------------------- stage 2 of a formulation
+def stage2_base(formulation: str, raw: np.ndarray, link: dict | None, scale: Scale
+                ) -> tuple[np.ndarray | None, np.ndarray]:
+    """Raw booster outputs -> (point distribution or None for multiclass, class probabilities), uncalibrated."""
+    if formulation == "multiclass":
+        if raw.ndim == 1:  # two classes (a two-point scale): one binary booster of P(detractor)
+            p_det = expit(raw)
+            return None, np.column_stack([p_det, np.zeros(len(raw)), 1 - p_det])
+        return None, softmax(raw, axis=1)
+    dist = apply_cutpoints(raw, link) if formulation == "regression" else cumulative_to_distribution(expit(raw))
+    return dist, class_probabilities(dist, scale)
+
+
+@one_blas_thread
+def stage2_fit(formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale,
+               calibrate: bool = True) -> tuple[dict | None, dict | None]:
+    """(cut points of the regression formulation or None, vector-scaling calibrator or None)."""
+    link = fit_cutpoints(raw, score, w, scale) if formulation == "regression" else None
+    _, proba = stage2_base(formulation, raw, link, scale)
+    calibrator = fit_vector_scaling(proba, score_to_class(score, scale), w, present_classes(scale)) \
+        if calibrate else None
+    return link, calibrator
+
+
+def stage2_apply(formulation: str, raw: np.ndarray, link: dict | None, calibrator: dict | None, scale: Scale
+                 ) -> tuple[np.ndarray | None, np.ndarray]:
+    """(point distribution or None, calibrated class probabilities); the distribution follows the calibration."""
+    dist, proba = stage2_base(formulation, raw, link, scale)
+    calibrated = apply_vector_scaling(proba, calibrator)
+    if dist is not None:
+        dist = rescale_within_classes(dist, proba, calibrated, scale)
+    return dist, calibrated

@@ -25,7 +25,6 @@ churn-adjusted, because `value_at_risk = churn_prob * value` is the expected rev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,24 +42,42 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import ChurnConfig, Config, ValueConfig
 from cxpredict.data.numbers import extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.metrics import expected_calibration_error, reliability_table
-from cxpredict.models.components import read_component_meta
-from cxpredict.models.lgbm import lgbm_params
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.base import (
+    LgbmClassifier,
+    binary_target,
+    check_choice,
+    check_number,
+    features,
+    sample_weights,
+    store_params,
+)
+from cxpredict.models.calibration import one_blas_thread
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
+from cxpredict.models.lgbm import check_lgbm_keywords, lgbm_keywords, lgbm_params
+from cxpredict.models.nps import NpsClassifier
 
 if TYPE_CHECKING:
     from cxpredict.data.customers import CustomerData
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "churn.txt"
 META_FILE = "churn.json"
 # NPS model outputs used as churn features, renamed so they can never clash with behaviour columns
 NPS_FEATURES = {"p_detractor": "nps_p_detractor", "p_passive": "nps_p_passive", "p_promoter": "nps_p_promoter"}
 CALIBRATION_BINS = 10
+CALIBRATIONS = ("platt", "isotonic")
+FEATURE_HINT = "; the model was trained with NPS probabilities as features, add them with with_nps_features()"
 
 
 # --------------------------------------------------------------------------------------------- calibration
@@ -75,6 +92,7 @@ class Calibrator:
     knots_y: list[float] = field(default_factory=list)
 
     @classmethod
+    @one_blas_thread
     def fit(cls, method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibrator:
         margin = np.asarray(margin, dtype=float)
         if method == "platt":
@@ -84,7 +102,7 @@ class Calibrator:
         if method == "isotonic":
             iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(margin, y, sample_weight=weight)
             return cls("isotonic", knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist())
-        raise ConfigError(f"churn.calibration: unknown method '{method}'; use 'platt' or 'isotonic'")
+        raise ConfigError(f"churn calibration: unknown method '{method}'; use one of {list(CALIBRATIONS)}")
 
     def transform(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, dtype=float)
@@ -126,46 +144,54 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = Non
 
 
 # --------------------------------------------------------------------------------------------- model
-def _check_label(y: Any, n_rows: int) -> np.ndarray:
-    y = np.asarray(y, dtype=float)
-    if len(y) != n_rows:
-        raise InputError(f"churn label has {len(y)} values for {n_rows} feature rows")
-    bad = ~np.isin(y, (0.0, 1.0))
-    if bad.any():
-        raise InputError(
-            f"churn label must be 0/1 for every training customer; {int(bad.sum())} value(s) are not, "
-            "e.g. " + str(np.unique(y[bad])[:3].tolist()) + ". Train only on customers with a known outcome."
-        )
-    if y.min() == y.max():
-        raise InputError("churn label has a single class; the outcomes table needs both churners and stayers")
-    return y
+class ChurnClassifier(LgbmClassifier):
+    """Calibrated LightGBM churn classifier (scikit-learn contract; y: churned within the horizon, 0/1).
 
+    The booster trains on all but a stratified `calibration_share` hold-out; the `calibration` ("platt" or
+    "isotonic") is fitted on the hold-out, and `metrics_` are the hold-out's, with the calibrator cross-fitted
+    inside it. `horizon_days` is recorded with the metrics. With NPS-probability columns among the features and
+    `measure_nps_lift`, a second booster without them measures their AUC lift on the same hold-out.
+    """
 
-class ChurnModel:
-    """Calibrated LightGBM churn classifier. `fit` returns self; learned attributes end in `_`."""
+    binary_only = True
 
-    def __init__(self, cfg: ChurnConfig, seed: int = 0):
-        self.cfg = cfg
-        self.seed = seed
+    def __init__(self, *, horizon_days=90, calibration="platt", calibration_share=0.2, measure_nps_lift=True,
+                 n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=1.0,
+                 subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1, n_jobs=2,
+                 extra_params=None, random_state=0):
+        store_params(self, locals())
+
+    @classmethod
+    def from_config(cls, cfg: ChurnConfig, seed: int = 0, **overrides) -> ChurnClassifier:
+        """The estimator a config's `churn` section (and `seed`) describes."""
+        section = dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration,
+                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+
 
     # ------------------------------------------------------------------ training
     def _train_booster(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None) -> lgb.Booster:
-        params = lgbm_params(self.cfg.params, self.seed, objective="binary")
-        return lgb.train(params, lgb.Dataset(X, label=y, weight=w), num_boost_round=self.cfg.params.n_estimators)
+        return lgb.train(lgbm_params(self, objective="binary"), lgb.Dataset(X, label=y, weight=w),
+                         num_boost_round=self.n_estimators)
 
-    def fit(self, X: pd.DataFrame, y: Any, sample_weight: np.ndarray | None = None) -> ChurnModel:
+    def fit(self, X, y, sample_weight=None) -> ChurnClassifier:
         """Train the booster, calibrate on a stratified hold-out, report honest hold-out metrics."""
-        y = _check_label(y, len(X))
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        check_number(self, "horizon_days", 1, integer=True)
+        check_choice(self, "calibration", CALIBRATIONS)
+        check_number(self, "calibration_share", 0, 1, low_open=True)
+        check_choice(self, "measure_nps_lift", (True, False))
+        check_lgbm_keywords(self)
+        X = features(self, X, reset=True)
+        self.classes_, y = binary_target(y, len(X), "ChurnClassifier")
+        w = sample_weights(sample_weight, len(X), "ChurnClassifier")
         idx_fit, idx_cal = train_test_split(
-            np.arange(len(X)), test_size=self.cfg.calibration_share, stratify=y, random_state=self.seed
+            np.arange(len(X)), test_size=self.calibration_share, stratify=y, random_state=self.random_state
         )
         w_fit = None if w is None else w[idx_fit]
         w_cal = None if w is None else w[idx_cal]
-        self.feature_names_ = list(X.columns)
         self.booster_ = self._train_booster(X.iloc[idx_fit], y[idx_fit], w_fit)
         margin_cal = self.booster_.predict(X.iloc[idx_cal], raw_score=True)
-        self.calibrator_ = Calibrator.fit(self.cfg.calibration, margin_cal, y[idx_cal], w_cal)
+        self.calibrator_ = Calibrator.fit(self.calibration, margin_cal, y[idx_cal], w_cal)
 
         p_honest = self._cross_fitted_calibration(margin_cal, y[idx_cal], w_cal)
         self.calibration_table_ = calibration_table(y[idx_cal], p_honest, w_cal)
@@ -173,21 +199,21 @@ class ChurnModel:
             **binary_metrics(y[idx_cal], p_honest, w_cal),
             "n_train": int(len(idx_fit)),
             "n_calibration": int(len(idx_cal)),
-            "calibration": self.cfg.calibration,
-            "horizon_days": self.cfg.horizon_days,
+            "calibration": self.calibration,
+            "horizon_days": self.horizon_days,
         }
         nps_cols = [c for c in NPS_FEATURES.values() if c in X.columns]
         self.uses_nps_features_ = bool(nps_cols)
-        if nps_cols and self.cfg.measure_nps_lift:
+        if nps_cols and self.measure_nps_lift:
             self.metrics_.update(self._nps_lift(X, y, w, idx_fit, idx_cal, margin_cal, nps_cols))
         return self
 
     def _cross_fitted_calibration(self, margin: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         """Probabilities for the hold-out from calibrators fitted on the other half of it (honest metrics)."""
         p = np.empty(len(y))
-        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=self.seed)
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=self.random_state)
         for a, b in folds.split(margin, y):
-            cal = Calibrator.fit(self.cfg.calibration, margin[a], y[a], None if w is None else w[a])
+            cal = Calibrator.fit(self.calibration, margin[a], y[a], None if w is None else w[a])
             p[b] = cal.transform(margin[b])
         return p
 
@@ -202,44 +228,42 @@ class ChurnModel:
         return {"auc_without_nps": float(auc_without), "nps_feature_auc_lift": float(auc_with - auc_without)}
 
     # ------------------------------------------------------------------ prediction
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated churn probability within the horizon, one per row of X."""
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise InputError(
-                f"churn model: {len(missing)} feature column(s) missing, e.g. '{missing[0]}'"
-                + did_you_mean(missing[0], X.columns)
-                + ("; the model was trained with NPS probabilities as features, add them with with_nps_features()"
-                   if any(m in NPS_FEATURES.values() for m in missing) else "")
-            )
-        margin = self.booster_.predict(X[self.feature_names_], raw_score=True)
-        return self.calibrator_.transform(margin)
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2) calibrated probabilities of staying and of churning within the horizon (`classes_` order)."""
+        check_is_fitted(self)
+        p = self.calibrator_.transform(self.booster_.predict(features(self, X, reset=False, hint=FEATURE_HINT),
+                                                             raw_score=True))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """The more likely label (churn when its calibrated probability is at least 0.5)."""
+        positive = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[positive.astype(int)]
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(str(directory / MODEL_FILE))
+        check_is_fitted(self)
         meta = {
             "format_version": FORMAT_VERSION,
-            "config": self.cfg.model_dump(mode="json"),
-            "seed": self.seed,
-            "feature_names": self.feature_names_,
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            **feature_meta(self),
             "uses_nps_features": self.uses_nps_features_,
             "calibrator": self.calibrator_.to_dict(),
             "metrics": self.metrics_,
             "calibration_table": self.calibration_table_.to_dict(orient="records"),
         }
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
+        directory = write_component(directory, META_FILE, meta, {MODEL_FILE: self.booster_})
         self.calibration_table_.to_csv(directory / "calibration_table.csv", index=False)
 
     @classmethod
-    def load(cls, directory: str | Path) -> ChurnModel:
+    def load(cls, directory: str | Path) -> ChurnClassifier:
         directory = Path(directory)
         meta = read_component_meta(directory / META_FILE, "churn model", FORMAT_VERSION)
-        model = cls(ChurnConfig(**meta["config"]), meta["seed"])
+        model = cls(**meta["params"])
         model.booster_ = lgb.Booster(model_file=str(directory / MODEL_FILE))
-        model.feature_names_ = list(meta["feature_names"])
+        model.classes_ = np.asarray(meta["classes"])
+        set_feature_meta(model, meta)
         model.uses_nps_features_ = bool(meta["uses_nps_features"])
         model.calibrator_ = Calibrator.from_dict(meta["calibrator"])
         model.metrics_ = meta["metrics"]
@@ -247,21 +271,9 @@ class ChurnModel:
         return model
 
 
-def cross_fit_predict(X: pd.DataFrame, y: Any, cfg: ChurnConfig, seed: int = 0, folds: int = 5,
-                      sample_weight: np.ndarray | None = None) -> np.ndarray:
-    """Out-of-fold calibrated churn probabilities: each customer scored by a model that never saw its outcome."""
-    y = _check_label(y, len(X))
-    oof = np.empty(len(X))
-    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        w = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
-        model = ChurnModel(cfg, seed).fit(X.iloc[train_idx], y[train_idx], sample_weight=w)
-        oof[test_idx] = model.predict_proba(X.iloc[test_idx])
-    return oof
-
-
 # --------------------------------------------------------------------------------------------- NPS features
 def nps_features(nps_prediction: pd.DataFrame) -> pd.DataFrame:
-    """The NPS class probabilities from `NpsModel.predict`, renamed to their churn-feature names.
+    """The NPS class probabilities from `NpsClassifier.predict_frame`, renamed to their churn-feature names.
 
     A frame that already holds the renamed columns (from `cross_fit_nps_features`) passes through.
     """
@@ -271,7 +283,7 @@ def nps_features(nps_prediction: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_nps_features(X: pd.DataFrame, nps_prediction: pd.DataFrame) -> pd.DataFrame:
-    """Behaviour matrix plus the NPS-probability features (from `NpsModel.predict` or
+    """Behaviour matrix plus the NPS-probability features (from `NpsClassifier.predict_frame` or
     `cross_fit_nps_features`), aligned on the index."""
     return pd.concat([X, nps_features(nps_prediction).reindex(X.index)], axis=1)
 
@@ -297,7 +309,7 @@ def cross_fit_nps_features(
     is_respondent = np.asarray(is_respondent, dtype=bool)
     out = pd.DataFrame(np.nan, index=X.index, columns=list(NPS_FEATURES.values()))
     if (~is_respondent).any():
-        out.loc[~is_respondent] = nps_features(full_model.predict(X[~is_respondent])).to_numpy()
+        out.loc[~is_respondent] = nps_features(full_model.predict_frame(X[~is_respondent])).to_numpy()
     if not is_respondent.any():
         return out
     X_resp = X[is_respondent]
@@ -315,14 +327,14 @@ def cross_fit_nps_features(
     ):
         model = make_nps_model().fit(X_resp.iloc[train_idx], score[train_idx],
                                      sample_weight=None if w is None else w[train_idx])
-        oof[test_idx] = nps_features(model.predict(X_resp.iloc[test_idx])).to_numpy()
+        oof[test_idx] = nps_features(model.predict_frame(X_resp.iloc[test_idx])).to_numpy()
     out.loc[is_respondent] = oof
     return out
 
 
 # --------------------------------------------------------------------------------------------- pipeline stages
 def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
-              nps_weight: np.ndarray | None = None) -> ChurnModel | None:
+              nps_weight: np.ndarray | None = None) -> ChurnClassifier | None:
     """Training stage: a churn model on every customer with a known outcome (None if disabled or no outcomes).
 
     `nps_weight` are the respondents' NPS training weights, used only if NPS models must be refitted for the
@@ -335,21 +347,21 @@ def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
     if cfg.churn.use_nps_features:
         respondents = data.is_respondent
         X_churn = with_nps_features(X, cross_fit_nps_features(
-            nps_model, X, respondents, make_nps_model=lambda: NpsModel(cfg.scale, cfg.nps, cfg.seed),
+            nps_model, X, respondents, make_nps_model=lambda: NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed),
             score=data.score.to_numpy()[respondents], sample_weight=nps_weight,
             folds=cfg.churn.nps_feature_folds, seed=cfg.seed,
         ))
-    return ChurnModel(cfg.churn, cfg.seed).fit(X_churn[known], data.outcome.to_numpy()[known])
+    return ChurnClassifier.from_config(cfg.churn, cfg.seed).fit(X_churn[known], data.outcome.to_numpy()[known])
 
 
-def churn_columns(model: ChurnModel | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
+def churn_columns(model: ChurnClassifier | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
                   frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
     """Scoring stage: churn_prob (NaN without a churn model), value and value_at_risk for one batch."""
     if model is None:
         churn = np.full(len(X), np.nan)
     else:
         X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
-        churn = model.predict_proba(X_churn)
+        churn = model.predict_proba(X_churn)[:, 1]
     value = compute_value(frame, value_cfg)
     return pd.DataFrame({"churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value)},
                         index=X.index)

@@ -1,4 +1,9 @@
-"""LightGBM plumbing shared by every model: parameters from config, stratified folds, and cross-fitting.
+"""LightGBM plumbing shared by every model: flat parameters, stratified folds, and cross-fitting.
+
+The estimators take LightGBM's parameters flat, named as LightGBM's scikit-learn API names them
+(`LGBM_KEYS`, plus `extra_params` for any other native parameter), so `set_params(learning_rate=...)` and grid
+searches work; `lgbm_keywords` turns a config section's `params` into those keywords, `lgbm_params` turns an
+estimator's keywords into LightGBM's native parameters.
 
 Cross-fitting gives each row a prediction from a model that never saw it. Early stopping never looks at the rows
 it is evaluated on: inside each fold an inner stratified split (INNER_VALID_SHARE) picks the number of rounds; a
@@ -7,34 +12,68 @@ final model on all rows uses the mean best round count x ROUNDS_GROWTH (it sees 
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import StratifiedKFold
 
 from cxpredict.config import LgbmParams
+from cxpredict.models.base import check_number
 
 INNER_VALID_SHARE = 0.15
 ROUNDS_GROWTH = 1.1  # the final model sees ~1/(0.8*0.85) more rows than a fold's inner training split
 
 
-def lgbm_params(p: LgbmParams, seed: int, **overrides) -> dict:
-    """LightGBM native parameters from our config section (deterministic given the seed)."""
+# keyword -> (low, high, integer, low excluded) for the checks in fit
+LGBM_KEYS: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "n_estimators": (1, None, True, False),
+    "learning_rate": (0, None, False, True),
+    "num_leaves": (2, None, True, False),
+    "min_child_samples": (0, None, True, False),
+    "subsample": (0, 1, False, True),
+    "subsample_freq": (0, None, True, False),
+    "colsample_bytree": (0, 1, False, True),
+    "reg_lambda": (0, None, False, False),
+    "reg_alpha": (0, None, False, False),
+    "max_depth": (None, None, True, False),
+    "n_jobs": (None, None, True, False),
+}
+
+
+def lgbm_keywords(p: LgbmParams) -> dict[str, Any]:
+    """A config section's `params` as estimator keywords (the bridge from YAML to the estimators)."""
+    return {**{k: getattr(p, k) for k in LGBM_KEYS}, "extra_params": dict(p.extra) or None}
+
+
+def check_lgbm_keywords(est: Any) -> None:
+    """Validate an estimator's LightGBM keywords in fit (errors name the parameter and its allowed range)."""
+    for name, (low, high, integer, low_open) in LGBM_KEYS.items():
+        check_number(est, name, low, high, integer=integer, low_open=low_open, optional=name == "n_jobs")
+    check_number(est, "random_state", integer=True)
+    if est.extra_params is not None and not isinstance(est.extra_params, dict):
+        raise TypeError(f"{type(est).__name__}: extra_params must be a dict of LightGBM parameters or None")
+
+
+def lgbm_params(est: Any, **overrides) -> dict:
+    """LightGBM native parameters from an estimator's keywords (deterministic given its random_state)."""
     params = {
-        "learning_rate": p.learning_rate,
-        "num_leaves": p.num_leaves,
-        "min_child_samples": p.min_child_samples,
-        "bagging_fraction": p.subsample,
-        "bagging_freq": p.subsample_freq,
-        "feature_fraction": p.colsample_bytree,
-        "lambda_l2": p.reg_lambda,
-        "lambda_l1": p.reg_alpha,
-        "max_depth": p.max_depth,
-        "num_threads": p.n_jobs,
-        "seed": seed,
+        "learning_rate": est.learning_rate,
+        "num_leaves": est.num_leaves,
+        "min_child_samples": est.min_child_samples,
+        "bagging_fraction": est.subsample,
+        "bagging_freq": est.subsample_freq,
+        "feature_fraction": est.colsample_bytree,
+        "lambda_l2": est.reg_lambda,
+        "lambda_l1": est.reg_alpha,
+        "max_depth": est.max_depth,
+        "num_threads": est.n_jobs or 0,
+        "seed": est.random_state,
         "deterministic": True,
         "force_col_wise": True,
         "verbosity": -1,
-        **p.extra,
+        **(est.extra_params or {}),
     }
     params.update(overrides)
     return params
@@ -53,15 +92,12 @@ def train_booster(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: 
 
 
 def fold_ids(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold number per row, stratified by `strata` (each stratum spread evenly over the folds)."""
+    """Fold number per row from scikit-learn's shuffled StratifiedKFold (each stratum spread over the folds)."""
     strata = np.asarray(strata)
-    rng = np.random.default_rng(seed)
     folds = np.empty(len(strata), dtype=int)
-    offset = 0
-    for value in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == value))
-        folds[members] = (np.arange(len(members)) + offset) % n_folds
-        offset += len(members)  # keeps fold sizes balanced across strata
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(np.zeros((len(strata), 1)), strata)):
+        folds[test] = k
     return folds
 
 
@@ -71,14 +107,17 @@ def inner_split(idx: np.ndarray, strata: np.ndarray, seed: int) -> tuple[np.ndar
     return idx[~is_valid], idx[is_valid]
 
 
-def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_rounds: int, folds: np.ndarray,
-              strata: np.ndarray, early_stopping_rounds: int | None, seed: int) -> tuple[np.ndarray, int]:
-    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit.
+def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, max_rounds: int,
+              folds: np.ndarray, strata: np.ndarray, early_stopping_rounds: int | None, seed: int,
+              keep_models: bool = False) -> tuple:
+    """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit;
+    with `keep_models`, also (booster, best round) per fold, to cross-fit new rows later.
 
     Rows with fold -1 are never trained on; they get the mean raw prediction of all fold models.
     """
+    w = np.ones(len(y)) if w is None else w
     oof: np.ndarray | None = None
-    best = []
+    best, models = [], []
     fold_numbers = np.unique(folds[folds >= 0])
     outside = np.flatnonzero(folds < 0)
     for k in fold_numbers:
@@ -91,6 +130,8 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_r
         else:
             booster = train_booster(X.iloc[train_idx], y[train_idx], w[train_idx], params, max_rounds)
             best.append(max_rounds)
+        if keep_models:
+            models.append(booster)
         pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best[-1])
         if oof is None:
             oof = np.zeros((len(X),) + np.shape(pred)[1:])
@@ -98,4 +139,6 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, params: dict, max_r
         if len(outside):
             oof[outside] += booster.predict(X.iloc[outside], raw_score=True, num_iteration=best[-1]) / len(fold_numbers)
     rounds = max(1, int(round(np.mean(best) * ROUNDS_GROWTH))) if early_stopping_rounds else max_rounds
+    if keep_models:
+        return oof, rounds, [(b, n) for b, n in zip(models, best)]
     return oof, rounds

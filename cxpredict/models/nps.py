@@ -1,349 +1,531 @@
-"""NPS model: a calibrated score distribution, class probabilities and a class decision for every customer.
+"""NPS model: calibrated class probabilities, a score distribution and a class decision for every customer.
 
 Why this shape:
-- The scale is ordered and the classes are unbalanced, so three LightGBM formulations compete on cross-validated
-  metrics of the respondents (`nps.formulation: auto` keeps the best; default metric: weighted log loss of the
-  three classes):
-  * "multiclass": one softmax model over detractor / passive / promoter (no per-point distribution);
-  * "regression": one model of the dissatisfaction `scale.max - score`, turned into a full score distribution by
-    a proportional-odds link with learned cut points, P(score <= k) = sigmoid(theta_k + beta * z);
-  * "ordinal": K-1 binary models of the cumulative P(score <= k); per customer the K-1 probabilities are sorted
-    (monotone rearrangement), so the distribution is valid and P(score > k) never increases with k.
-- Every booster is trained so that its RAW output increases with dissatisfaction (`detractor_booster`).
-- Everything learned after the boosters ("stage 2": the cut points and the calibrator) is fitted on cross-fitted
-  out-of-fold (OOF) predictions, weighted with the response weights the caller passes, so that probabilities match
-  frequencies in the population the model is applied to rather than among respondents. The calibrator is vector
-  scaling of the three class log-probabilities (softmax(a * log p + b), 6 numbers in JSON); the per-point
-  distribution is rescaled within each class to stay consistent with the calibrated class probabilities.
-- `oof_` holds cross-fitted predictions for the respondents (stage 2 itself cross-fitted), used for the honest
-  `cv_metrics_`, the reliability tables and the class decision: per-class log-offsets tuned on `oof_` for
-  weighted macro-F1 or per-class recall targets (`nps.thresholds`), not argmax.
-- Early stopping never looks at the rows it is evaluated on: inside each CV fold an inner 15% split picks the
-  number of rounds; the final model on all respondents uses the mean best round count x 1.1.
+- Model selection that is never worse than plain. Which LightGBM settings suit a survey depends on the number of
+  respondents and on how the answers relate to behaviour, so `candidates="auto"` cross-validates a small, fixed
+  set beside the configured model (whose defaults ARE plain LightGBM: 100 rounds, learning rate 0.1, 31 leaves):
+  shallow (3 leaves) and smooth (7 leaves) ensembles in the regression and multiclass formulations and a larger
+  multiclass one (`CANDIDATES`). The set and the rule were chosen on development data that no benchmark uses
+  (scripts/dev_nps_candidates.py; experiments/nps_candidates/). The rule: the weighted cross-validated log loss
+  of the three classes on the respondents, and among the candidates whose paired loss difference to the best is
+  within one standard error, the simplest (fewest leaves in the ensemble).
+- Formulations (raw booster outputs always increase with dissatisfaction, see `detractor_booster`):
+  * "multiclass": one softmax model over the classes (one binary model on a two-point scale);
+  * "regression": one model of `scale.max - score`, turned into a full score distribution by a proportional-odds
+    link with learned cut points, P(score <= k) = sigmoid(theta_k + beta * z);
+  * "ordinal": K-1 binary models of P(score <= k), sorted per customer (monotone rearrangement).
+- Trees are grown on the respondents as they are (`sample_weight` is honoured but the pipeline passes none):
+  under missing-at-random the answer given behaviour is the same for respondents and the silent, and weighting
+  trees only adds variance. `population_weight` (the response weights) instead weights what is fitted on top of
+  the trees ("stage 2": cut points and a vector-scaling calibrator, fitted on cross-fitted out-of-fold (OOF)
+  predictions), the class decision, the selection and the reported metrics, so probabilities are calibrated for
+  the customers they are applied to. The population NPS does not rely on the calibration: estimation.population
+  corrects it with the respondents' residuals.
+- `oof_` holds out-of-fold predictions for the respondents (stage 2 cross-fitted too), used for `cv_metrics_`,
+  the reliability tables, the decision offsets (weighted macro-F1 or recall targets, not argmax) and the signal
+  check: when the interval of the OOF detractor AUC includes 0.5, `no_signal_` is set (the pipeline then takes
+  the weighted respondent NPS as the headline and flags per-customer classes as unreliable).
+- `cross_fitted_proba(X)` predicts new rows (the silent customers) with the fold models of the chosen candidate,
+  so the population estimate's predictions and residuals come from the same models. Fold models are kept in
+  memory only; a loaded model predicts with the final boosters.
 - Saved as LightGBM text files plus nps.json; nothing is pickled.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit, softmax
-from threadpoolctl import ThreadpoolController
+from pydantic import ValidationError
+from scipy.special import logit
+from sklearn.metrics import accuracy_score
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
-from cxpredict.config import CLASSES, NpsModelConfig, Scale
-from cxpredict.errors import InputError
-from cxpredict.metrics import nps_metrics, reliability_table, score_to_class
+from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
+from cxpredict.errors import ConfigError, InputError
+from cxpredict.metrics import (
+    auc_interval,
+    nps_metrics,
+    reliability_table,
+    score_to_class,
+)
+from cxpredict.models.base import (
+    LgbmClassifier,
+    check_choice,
+    check_number,
+    features,
+    labels_1d,
+    sample_weights,
+    store_params,
+)
 from cxpredict.models.calibration import (
     EPS,
-    apply_cutpoints,
-    apply_vector_scaling,
-    class_probabilities,
     classes_of_points,
-    cumulative_to_distribution,
-    fit_cutpoints,
-    fit_vector_scaling,
-    rescale_within_classes,
+    present_classes,
+    stage2_apply,
+    stage2_fit,
     tune_offsets,
 )
-from cxpredict.models.components import read_component_meta
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
 from cxpredict.models.lgbm import (
+    LGBM_KEYS,
+    check_lgbm_keywords,
     cross_fit,
     fold_ids,
+    lgbm_keywords,
     lgbm_params,
     train_booster,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 4
 FORMULATIONS = ("multiclass", "regression", "ordinal")
+AUTO_FORMULATIONS = ("multiclass", "regression")  # formulation="auto" (ordinal costs K-1 boosters: only on request)
+SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
 LOWER_IS_BETTER = {"log_loss"}
-_THREADPOOLS = ThreadpoolController()
+SIGNAL_LEVEL = 0.90  # the interval of the OOF detractor AUC that must exclude 0.5
+FEATURE_HINT = "; transform the data with the bundle's feature manifest"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model the selection may keep: a formulation and the LightGBM keywords it sets (the rest shared).
+
+    min_child_samples "auto": a fiftieth of the training rows, kept within [5, 40], so a leaf never needs more
+    rows than a few hundred respondents can give nor fits single answers of thousands."""
+
+    name: str
+    formulation: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self, n_rows: int) -> dict[str, Any]:
+        params = dict(self.params)
+        if params.get("min_child_samples") == "auto":
+            params["min_child_samples"] = int(np.clip(n_rows / 50, 5, 40))
+        return params
+
+
+_SHALLOW = {"n_estimators": 600, "learning_rate": 0.02, "num_leaves": 3, "min_child_samples": "auto",
+            "colsample_bytree": 0.8, "reg_lambda": 5.0}
+_SMOOTH = {"n_estimators": 400, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": "auto",
+           "colsample_bytree": 0.8, "reg_lambda": 1.0}
+_LARGE = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20,
+          "colsample_bytree": 0.8}
+CANDIDATES = (
+    Candidate("shallow-regression", "regression", _SHALLOW),
+    Candidate("shallow-multiclass", "multiclass", _SHALLOW),
+    Candidate("smooth-regression", "regression", _SMOOTH),
+    Candidate("smooth-multiclass", "multiclass", _SMOOTH),
+    Candidate("large-multiclass", "multiclass", _LARGE),
+)
+
+
+def as_scale(scale) -> Scale:
+    """A Scale from a Scale, a mapping of its fields, or None (NPS 0-10)."""
+    if scale is None or isinstance(scale, Scale):
+        return scale or Scale()
+    try:
+        return Scale(**dict(scale))
+    except (TypeError, ValueError, ValidationError) as e:
+        raise ConfigError(f"NpsClassifier: scale={scale!r} is not a scale ({e}); pass e.g. "
+                          "{'min': 0, 'max': 10, 'detractor_max': 6, 'promoter_min': 9}") from None
+
+
+def _has_distribution(model: NpsClassifier) -> bool:
+    check_is_fitted(model)
+    if model.formulation_ == "multiclass":
+        raise AttributeError("predict_score_distribution: the multiclass formulation predicts the classes only; "
+                             "fit with formulation='regression' or 'ordinal' for per-point probabilities")
+    return True
+
+
+def _can_cross_fit(model: NpsClassifier) -> bool:
+    check_is_fitted(model)
+    if not getattr(model, "fold_models_", None):
+        raise AttributeError("cross_fitted_proba: the fold models exist only in the process that fitted the model "
+                             "(they are not saved in the bundle)")
+    return True
 
 
 # --------------------------------------------------------------------------------------------- the model
-class NpsModel:
-    """Calibrated NPS model. `fit` returns self; learned attributes end in `_`."""
+class NpsClassifier(LgbmClassifier):
+    """Calibrated NPS classifier (scikit-learn contract) of survey scores `y`.
 
-    def __init__(self, scale: Scale, cfg: NpsModelConfig, seed: int = 0):
-        self.scale = scale
-        self.cfg = cfg
-        self.seed = seed
+    `classes_` are the NPS classes the scale has (detractor, passive, promoter; no passive on a two-point scale);
+    `predict_proba` gives their probabilities, `predict` the tuned class decision, `predict_score_distribution`
+    the per-point probabilities (not for multiclass), `predict_frame` the scored file's NPS columns,
+    `cross_fitted_proba` out-of-fold-style predictions for new rows, `cross_validate` the metrics `fit` reports.
+    Parameters: `scale` (a Scale or its fields; None = NPS 0-10), `formulation` of the configured model ("auto":
+    multiclass and regression), `candidates` ("auto": the configured model and CANDIDATES compete; "configured":
+    only the configured model), `selection_metric` and `selection_rule` ("one_se": the simplest candidate within
+    one paired standard error of the best log loss; "best"), `cv` folds, `early_stopping_rounds` of the configured
+    model (None: off), `decision` ("macro_f1", "recall_targets" with `recall_targets` {class: recall}, "argmax"),
+    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
+    """
+
+    def __init__(self, *, scale=None, formulation="multiclass", candidates="auto", selection_metric="log_loss",
+                 selection_rule="one_se", cv=5, early_stopping_rounds=None, decision="macro_f1", recall_targets=None,
+                 calibrate=True, n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20,
+                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
+                 n_jobs=2, extra_params=None, random_state=0):
+        store_params(self, locals())
+
+    @classmethod
+    def from_config(cls, cfg: NpsModelConfig, scale: Scale | None = None, seed: int = 0, **overrides) -> NpsClassifier:
+        """The estimator a config's `nps` section (and `scale`, `seed`) describes."""
+        section = dict(scale=scale, formulation=cfg.formulation, candidates=cfg.candidates,
+                       selection_metric=cfg.selection_metric, selection_rule=cfg.selection_rule, cv=cfg.cv_folds,
+                       early_stopping_rounds=cfg.early_stopping_rounds, decision=cfg.thresholds.objective,
+                       recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+
+    def _check_params(self) -> ThresholdConfig:
+        check_choice(self, "formulation", ("auto", *FORMULATIONS))
+        check_choice(self, "candidates", ("auto", "configured"))
+        check_choice(self, "selection_metric", SELECTION_METRICS)
+        check_choice(self, "selection_rule", ("one_se", "best"))
+        check_number(self, "cv", 2, integer=True)
+        check_number(self, "early_stopping_rounds", 1, integer=True, optional=True)
+        check_choice(self, "calibrate", (True, False))
+        check_lgbm_keywords(self)
+        try:
+            return ThresholdConfig(objective=self.decision, recall_targets=self.recall_targets or {})
+        except ValidationError as e:
+            raise ConfigError(f"NpsClassifier: decision={self.decision!r} / recall_targets={self.recall_targets!r}"
+                              f" are not valid: {e}") from None
+
+    def _candidates(self) -> list[Candidate]:
+        """The configured model in its formulation(s), then the built-in set (duplicates of it dropped)."""
+        configured = {k: getattr(self, k) for k in LGBM_KEYS if k != "n_jobs"}
+        forms = AUTO_FORMULATIONS if self.formulation == "auto" else (self.formulation,)
+        out = [Candidate(f"configured-{f}", f, configured) for f in forms]
+        if self.candidates == "auto":
+            out += [c for c in CANDIDATES if not any(c.formulation == o.formulation and
+                                                     {**configured, **c.params} == o.params for o in out)]
+        return out
+
+    def _native(self, candidate: Candidate, n_rows: int, **objective) -> dict:
+        """LightGBM's native parameters of a candidate: its keywords over the estimator's shared ones."""
+        shared = {k: getattr(self, k) for k in LGBM_KEYS}
+        keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
+                                   random_state=self.random_state)
+        return lgbm_params(keywords, **objective)
 
     # ------------------------------------------------------------------ targets per formulation
     def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        """(label, LightGBM objective) per booster; raw outputs increase with dissatisfaction (multiclass: class 0)."""
+        """(label, LightGBM objective) per booster; raw outputs increase with dissatisfaction."""
+        cls = score_to_class(score, self.scale_)
         if formulation == "multiclass":
-            return [(score_to_class(score, self.scale), {"objective": "multiclass", "num_class": 3})]
+            if not self.present_[1]:  # two classes: one binary model of P(detractor)
+                return [((cls == 0).astype(float), {"objective": "binary"})]
+            return [(cls, {"objective": "multiclass", "num_class": 3})]
         if formulation == "regression":
-            return [((self.scale.max - score).astype(float), {"objective": "regression"})]
-        return [((score <= k).astype(float), {"objective": "binary"}) for k in self.scale.points[:-1]]
+            return [((self.scale_.max - score).astype(float), {"objective": "regression"})]
+        return [((score <= k).astype(float), {"objective": "binary"}) for k in self.scale_.points[:-1]]
 
     def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
         return raw_parts[0] if formulation != "ordinal" else np.column_stack(raw_parts)
 
-    def _base(self, formulation: str, raw: np.ndarray, link: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
-        """Raw outputs -> (point distribution or None, class probabilities), before calibration."""
-        if formulation == "multiclass":
-            return None, softmax(raw, axis=1)
-        dist = apply_cutpoints(raw, link) if formulation == "regression" else cumulative_to_distribution(expit(raw))
-        return dist, class_probabilities(dist, self.scale)
-
-    @_THREADPOOLS.wrap(limits=1, user_api="blas")  # tiny optimisations: BLAS threads only contend with LightGBM
-    def _stage2_fit(self, formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray):
-        link = fit_cutpoints(raw, score, w, self.scale) if formulation == "regression" else None
-        _, proba = self._base(formulation, raw, link)
-        calibrator = fit_vector_scaling(proba, score_to_class(score, self.scale), w) if self.cfg.calibrate else None
-        return link, calibrator
-
-    def _stage2_apply(self, formulation: str, raw: np.ndarray, link, calibrator):
-        dist, proba = self._base(formulation, raw, link)
-        calibrated = apply_vector_scaling(proba, calibrator)
-        if dist is not None:
-            dist = rescale_within_classes(dist, proba, calibrated, self.scale)
-        return dist, calibrated
+    def _complexity(self, candidate: Candidate, rounds: list[int]) -> int:
+        """Leaves in the ensemble: the simplicity order of the one-standard-error rule."""
+        leaves = int(candidate.params.get("num_leaves", self.num_leaves))
+        per_round = 3 if candidate.formulation == "multiclass" and self.present_[1] else 1
+        return int(sum(rounds) * per_round * leaves)
 
     # ------------------------------------------------------------------ fitting
-    def _cross_validate(self, formulation: str, X, score, w, folds, strata) -> dict[str, Any]:
-        """OOF raw outputs, round counts, and OOF predictions with a cross-fitted stage 2."""
-        raw_parts, rounds, constants = [], [], []
+    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
+        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2."""
+        formulation = candidate.formulation
+        es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
+        n_rows = int(len(score) * (self.cv - 1) / self.cv)
+        params = self._native(candidate, n_rows)
+        max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
+        raw_parts, rounds, constants, fold_models = [], [], [], []
         for label, objective in self._targets(formulation, score):
-            constant = self._constant_logit(label, w, objective)
+            constant = self._constant_logit(label, w_train, objective, params["min_child_samples"])
             if constant is not None:
                 raw_parts.append(np.full(len(label), constant))
                 rounds.append(0)
                 constants.append(constant)
+                fold_models.append(None)
                 continue
-            params = lgbm_params(self.cfg.params, self.seed, **objective)
-            oof, n_rounds = cross_fit(X, label, w, params, self.cfg.params.n_estimators, folds, strata,
-                                      self.cfg.early_stopping_rounds, self.seed)
+            oof, n_rounds, models = cross_fit(X, label, w_train, {**params, **objective}, max_rounds, folds,
+                                              score_to_class(score, self.scale_), es, self.random_state,
+                                              keep_models=True)
             raw_parts.append(oof)
             rounds.append(n_rounds)
             constants.append(None)
+            fold_models.append(models)
         raw = self._raw(formulation, raw_parts)
-        dist = np.zeros((len(score), self.scale.n_points)) if formulation != "multiclass" else None
+        dist = np.zeros((len(score), self.scale_.n_points)) if formulation != "multiclass" else None
         proba = np.zeros((len(score), 3))
+        stage2 = {}
         for k in np.unique(folds):
             other, this = folds != k, folds == k
-            link, calibrator = self._stage2_fit(formulation, raw[other], score[other], w[other])
-            d, proba[this] = self._stage2_apply(formulation, raw[this], link, calibrator)
+            stage2[k] = stage2_fit(formulation, raw[other], score[other], w_eval[other], self.scale_, self.calibrate)
+            d, proba[this] = stage2_apply(formulation, raw[this], *stage2[k], self.scale_)
             if dist is not None:
                 dist[this] = d
-        return {"raw": raw, "rounds": rounds, "constants": constants, "dist": dist, "proba": proba}
+        return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
+                "proba": proba, "fold_models": fold_models, "stage2": stage2}
 
-    def _constant_logit(self, label: np.ndarray, w: np.ndarray, objective: dict) -> float | None:
+    def _constant_logit(self, label: np.ndarray, w: np.ndarray, objective: dict, min_child: int) -> float | None:
         """A cumulative threshold with (almost) no rows on one side gets a constant smoothed logit, not a model."""
         if objective["objective"] != "binary":
             return None
         minority = min(int(label.sum()), int(len(label) - label.sum()))
-        if minority >= max(10, self.cfg.params.min_child_samples):
+        if minority >= max(10, min_child):
             return None
+        w = np.ones(len(label)) if w is None else w
         rate = (np.sum(w * label) + 0.5) / (np.sum(w) + 1.0)
         return float(logit(rate))
 
     def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
         pred = np.argmax(np.log(np.clip(proba, EPS, 1)) + offsets, axis=1)
-        return nps_metrics(score_to_class(score, self.scale), proba, pred, w, score,
+        return nps_metrics(score_to_class(score, self.scale_), proba, pred, w, score,
                            self._expected_score(dist, proba))
 
     def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
         if dist is not None:
-            return dist @ np.array(self.scale.points, dtype=float)
+            return dist @ np.array(self.scale_.points, dtype=float)
         return proba @ np.asarray(self.class_mean_score_)
 
-    def fit(self, X: pd.DataFrame, score: np.ndarray, sample_weight: np.ndarray | None = None) -> NpsModel:
-        """Cross-validate the configured formulation(s), keep the best, fit it on all rows, calibrate, tune."""
-        score = self._check_score(X, score)
-        w = np.ones(len(score)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        if w.shape != score.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
-            raise InputError(f"sample_weight must be {len(score)} finite non-negative numbers with a positive sum")
-        w = w / w.mean()
-        y = score_to_class(score, self.scale)
-        self.feature_names_ = list(X.columns)
-        points, point_class = np.array(self.scale.points), classes_of_points(self.scale)
+    def _select(self, fits: list[dict], cls: np.ndarray, w: np.ndarray, metrics: list[dict]) -> tuple[int, list]:
+        """Index of the kept candidate and the selection table (see the module doc for the rule)."""
+        table = []
+        for f, m in zip(fits, metrics):
+            c = f["candidate"]
+            table.append({"candidate": c.name, "formulation": c.formulation, "complexity": self._complexity(c, f["rounds"]),
+                          self.selection_metric: m[self.selection_metric]})
+        values = np.array([t[self.selection_metric] for t in table], dtype=float)
+        values = np.where(np.isfinite(values), values, np.inf if self.selection_metric in LOWER_IS_BETTER else -np.inf)
+        sign = 1 if self.selection_metric in LOWER_IS_BETTER else -1
+        best = int(np.argmin(sign * values))
+        chosen = best
+        if self.selection_rule == "one_se" and self.selection_metric == "log_loss":
+            losses = [-np.log(np.clip(f["proba"][np.arange(len(cls)), cls], EPS, 1.0)) for f in fits]
+            within = []
+            for i, loss in enumerate(losses):
+                diff = loss - losses[best]
+                mean = np.average(diff, weights=w)
+                se = float(np.sqrt(np.sum(w**2 * (diff - mean) ** 2)) / w.sum())
+                table[i].update({"loss_minus_best": float(mean), "se_of_difference": se})
+                if mean <= se:
+                    within.append(i)
+            chosen = min(within, key=lambda i: (table[i]["complexity"], i))
+        for i, t in enumerate(table):
+            t["chosen"] = i == chosen
+        return chosen, table
+
+    def _cross_validated(self, X, y, sample_weight, population_weight):
+        """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one."""
+        rule = self._check_params()
+        self.scale_ = as_scale(self.scale)
+        self.present_ = present_classes(self.scale_)
+        X = features(self, X, reset=True)
+        score = self._check_score(X, y)
+        w_train = sample_weights(sample_weight, len(score), "NpsClassifier")
+        w_pop = sample_weights(population_weight, len(score), "NpsClassifier (population_weight)")
+        w_eval = w_pop if w_pop is not None else w_train
+        w_eval = np.ones(len(score)) if w_eval is None else w_eval / w_eval.mean()
+        w_train = None if w_train is None else w_train / w_train.mean()
+        cls = score_to_class(score, self.scale_)
+        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
         self.class_mean_score_ = [  # expected score of the multiclass formulation; class midpoint if unseen
-            float(np.average(score[y == c], weights=w[y == c])) if w[y == c].sum() > 0
-            else float(points[point_class == c].mean())
+            float(np.average(score[cls == c], weights=w_eval[cls == c])) if w_eval[cls == c].sum() > 0
+            else float(points[point_class == c].mean()) if self.present_[c] else 0.0
             for c in range(3)
         ]
-        strata = y
-        folds = fold_ids(strata, self.cfg.cv_folds, self.seed)
-        candidates = FORMULATIONS if self.cfg.formulation == "auto" else (self.cfg.formulation,)
-        fits, self.selection_ = {}, {}
-        for formulation in candidates:
-            fits[formulation] = f = self._cross_validate(formulation, X, score, w, folds, strata)
-            f["offsets"] = tune_offsets(f["proba"], y, w, self.cfg.thresholds)
-            self.selection_[formulation] = self._metrics(score, w, f["dist"], f["proba"], f["offsets"])
-        metric = self.cfg.selection_metric
-        sign = 1 if metric in LOWER_IS_BETTER else -1
-        self.formulation_ = min(candidates, key=lambda f: sign * self.selection_[f][metric]
-                                if np.isfinite(self.selection_[f][metric]) else np.inf)
-        chosen = fits[self.formulation_]
+        folds = fold_ids(cls, self.cv, self.random_state)
+        fits = [self._cross_fit(c, X, score, w_train, w_eval, folds) for c in self._candidates()]
+        metrics = []
+        for f in fits:
+            f["offsets"] = tune_offsets(f["proba"], cls, w_eval, rule)
+            metrics.append(self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"]))
+        chosen, table = self._select(fits, cls, w_eval, metrics)
+        f = fits[chosen]
+        cv_metrics = dict(metrics[chosen])
+        unweighted = self._metrics(score, np.ones(len(score)), f["dist"], f["proba"], f["offsets"])
+        cv_metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        return X, score, w_train, w_eval, cls, f, table, cv_metrics
 
-        # final boosters on every respondent, with the cross-validated round counts
+    def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:
+        """The cross-validated (out-of-fold) metrics `fit` reports in `cv_metrics_`, weighted by
+        `population_weight`, plus the kept `candidate`, without fitting the final boosters: the objective
+        `cxpredict tune` optimises."""
+        *_, f, _, cv_metrics = self._cross_validated(X, y, sample_weight, population_weight)
+        return {**cv_metrics, "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
+
+    def fit(self, X, y, sample_weight=None, population_weight=None) -> NpsClassifier:
+        """Cross-validate the candidates, keep one (module doc), fit it on all rows, calibrate, tune the decision.
+
+        y: survey scores on the scale. sample_weight: weights every step, trees included (scikit-learn's
+        meaning). population_weight: e.g. the response weights (ResponsePropensity.weights()): weights stage 2,
+        the decision, the selection and the metrics, not the trees.
+        """
+        X, score, w_train, w_eval, cls, chosen, self.selection_, self.cv_metrics_ = \
+            self._cross_validated(X, y, sample_weight, population_weight)
+        candidate = chosen["candidate"]
+        self.candidate_ = asdict(candidate) | {"params": candidate.resolved(len(score))}
+        self.formulation_ = candidate.formulation
+        present = self.present_
+        self.classes_ = np.array(CLASSES)[present]
+        params = self._native(candidate, len(score))
         self.boosters_, self.constants_, self.rounds_ = [], chosen["constants"], chosen["rounds"]
         for (label, objective), constant, rounds in zip(self._targets(self.formulation_, score),
                                                        chosen["constants"], chosen["rounds"]):
             self.boosters_.append(None if constant is not None else train_booster(
-                X, label, w, lgbm_params(self.cfg.params, self.seed, **objective), rounds))
-        self.link_, self.calibrator_ = self._stage2_fit(self.formulation_, chosen["raw"], score, w)
+                X, label, w_train, {**params, **objective}, rounds))
+        self.link_, self.calibrator_ = stage2_fit(self.formulation_, chosen["raw"], score, w_eval, self.scale_,
+                                                  self.calibrate)
         self.offsets_ = chosen["offsets"]
-
+        self.fold_models_, self.stage2_folds_ = chosen["fold_models"], chosen["stage2"]
         self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
-        self.cv_metrics_ = self._metrics(score, w, chosen["dist"], chosen["proba"], self.offsets_)
-        unweighted = self._metrics(score, np.ones(len(score)), chosen["dist"], chosen["proba"], self.offsets_)
-        self.cv_metrics_.update({f"respondents_{k}": v for k, v in unweighted.items()})
         self.reliability_ = {
-            "respondents": reliability_table(y == 0, chosen["proba"][:, 0]).to_dict(orient="records"),
-            "weighted_population": reliability_table(y == 0, chosen["proba"][:, 0], sample_weight=w)
+            "respondents": reliability_table(cls == 0, chosen["proba"][:, 0]).to_dict(orient="records"),
+            "weighted_population": reliability_table(cls == 0, chosen["proba"][:, 0], sample_weight=w_eval)
             .to_dict(orient="records"),
         }
+        self.signal_ = auc_interval(cls == 0, chosen["proba"][:, 0], SIGNAL_LEVEL)
+        self.signal_["n_respondents"] = int(len(cls))
+        self.no_signal_ = not self.signal_["low"] > 0.5  # NaN (one class only) counts as no signal
         return self
 
     def _check_score(self, X: pd.DataFrame, score) -> np.ndarray:
-        s = np.asarray(score, dtype=float)
-        if len(s) != len(X):
-            raise InputError(f"NPS model: {len(X)} feature rows but {len(s)} scores")
-        bad = ~np.isfinite(s) | (s < self.scale.min) | (s > self.scale.max) | (s != np.round(s))
+        s = labels_1d(score, len(X), "NpsClassifier")
+        try:
+            s = s.astype(float)
+        except (TypeError, ValueError):
+            raise InputError(f"NpsClassifier: Unknown label type: the target must be survey scores (numbers on the "
+                             f"scale {self.scale_.min}..{self.scale_.max}), got {s.dtype} values") from None
+        bad = ~np.isfinite(s) | (s < self.scale_.min) | (s > self.scale_.max) | (s != np.round(s))
         if bad.any():
             ids = ", ".join(str(i) for i in X.index[bad][:5])
+            kind = "Unknown label type: continuous; " if np.any(np.isfinite(s) & (s != np.round(s))) else ""
             raise InputError(
-                f"NPS model: {int(bad.sum())} scores are missing, not whole numbers or outside the scale "
-                f"{self.scale.min}..{self.scale.max} (customers {ids}); fix the survey table or `scale` in the config"
+                f"NpsClassifier: {kind}{int(bad.sum())} scores are missing, not whole numbers or outside the scale "
+                f"{self.scale_.min}..{self.scale_.max} (customers {ids}); fix the survey table or `scale` in the config"
             )
-        classes = np.unique(score_to_class(s, self.scale))
-        if len(classes) < 2 or len(s) < 2 * self.cfg.cv_folds:
-            raise InputError(f"NPS model: need at least {2 * self.cfg.cv_folds} respondents in at least two classes, "
-                             f"got {len(s)} in {len(classes)}")
+        classes = np.unique(score_to_class(s, self.scale_))
+        if len(classes) < 2 or len(s) < 2 * self.cv:
+            raise InputError(f"NpsClassifier: need at least {2 * self.cv} samples in at least two classes; got "
+                             f"n_samples={len(s)} in {len(classes)} class(es)")
         return s.astype(int)
 
     # ------------------------------------------------------------------ prediction
     def _frame(self, index: pd.Index, dist: np.ndarray | None, proba: np.ndarray) -> pd.DataFrame:
         out = pd.DataFrame(proba, index=index, columns=[f"p_{c}" for c in CLASSES])
         out.insert(0, "predicted_score", self._expected_score(dist, proba))
-        decision = np.argmax(np.log(np.clip(proba, EPS, 1.0)) + self.offsets_, axis=1)
-        out["predicted_class"] = pd.array(np.asarray(CLASSES)[decision], dtype="str")
+        out["predicted_class"] = pd.array(np.asarray(CLASSES)[self._decide(proba)], dtype="str")
         if dist is not None:
-            for j, k in enumerate(self.scale.points):
+            for j, k in enumerate(self.scale_.points):
                 out[f"p_score_{k}"] = dist[:, j]
         return out
+
+    def _decide(self, proba: np.ndarray) -> np.ndarray:
+        return np.argmax(np.log(np.clip(proba, EPS, 1.0)) + self.offsets_, axis=1)
 
     def _raw_predict(self, X: pd.DataFrame, boosters: list, constants: list) -> np.ndarray:
         parts = [np.full(len(X), c) if b is None else b.predict(X, raw_score=True) for b, c in zip(boosters, constants)]
         return self._raw(self.formulation_, parts)
 
-    def _features(self, X: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise InputError(f"NPS model: {len(missing)} feature column(s) missing from the data to score, e.g. "
-                             f"{missing[:5]}; transform the data with the bundle's feature manifest")
-        return X[self.feature_names_]
+    def _predict(self, X) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
+        check_is_fitted(self)
+        X = features(self, X, reset=False, hint=FEATURE_HINT)
+        raw = self._raw_predict(X, self.boosters_, self.constants_)
+        return X, *stage2_apply(self.formulation_, raw, self.link_, self.calibrator_, self.scale_)
 
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per customer: predicted_score, p_detractor/p_passive/p_promoter, predicted_class, p_score_<k>."""
-        raw = self._raw_predict(self._features(X), self.boosters_, self.constants_)
-        dist, proba = self._stage2_apply(self.formulation_, raw, self.link_, self.calibrator_)
+    def predict_proba(self, X) -> np.ndarray:
+        """Calibrated class probabilities, columns in `classes_` order (detractor, [passive,] promoter)."""
+        return self._predict(X)[2][:, self.present_]
+
+    def predict(self, X) -> np.ndarray:
+        """Class names from the tuned decision offsets (not argmax)."""
+        return np.asarray(CLASSES)[self._decide(self._predict(X)[2])]
+
+    @available_if(_has_distribution)
+    def predict_score_distribution(self, X) -> np.ndarray:
+        """Probability of every scale point (n, scale.n_points), consistent with `predict_proba`."""
+        return self._predict(X)[1]
+
+    def predict_frame(self, X) -> pd.DataFrame:
+        """The scored file's NPS columns (index of X): predicted_score, p_detractor/p_passive/p_promoter,
+        predicted_class and, unless multiclass, p_score_<k>."""
+        X, dist, proba = self._predict(X)
         return self._frame(X.index, dist, proba)
+
+    @available_if(_can_cross_fit)
+    def cross_fitted_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, 3: detractor, passive, promoter) of new rows from the fold models, each with
+        its fold's stage 2, averaged: the same models that gave the respondents' out-of-fold predictions."""
+        X = features(self, X, reset=False, hint=FEATURE_HINT)
+        n_folds = len(next(m for m in self.fold_models_ if m is not None))
+        total = np.zeros((len(X), 3))
+        for k in range(n_folds):
+            parts = [np.full(len(X), c) if models is None else models[k][0].predict(X, raw_score=True,
+                                                                                 num_iteration=models[k][1])
+                     for models, c in zip(self.fold_models_, self.constants_)]
+            link, calibrator = self.stage2_folds_[k]
+            total += stage2_apply(self.formulation_, self._raw(self.formulation_, parts), link, calibrator,
+                                  self.scale_)[1]
+        return total / n_folds
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of the predicted class against the class of the scores y."""
+        truth = np.asarray(CLASSES)[score_to_class(np.asarray(y, dtype=float), self.scale_)]
+        return float(accuracy_score(truth, self.predict(X), sample_weight=sample_weight))
 
     def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
         """Booster whose raw output increases with detraction risk, plus the class index for multiclass.
 
-        multiclass: the softmax booster and class 0 ('detractor'); regression: the dissatisfaction (scale.max - score) model; ordinal: the P(score <=
-        detractor_max) model. Raw outputs are before calibration (a monotone-ish map, same direction).
+        multiclass: the softmax booster and class 0 ('detractor') (a two-point scale: the binary detractor model);
+        regression: the dissatisfaction (scale.max - score) model; ordinal: the P(score <= detractor_max) model.
+        Raw outputs are before calibration.
         """
         if self.formulation_ == "multiclass":
-            return self.boosters_[0], 0
+            return self.boosters_[0], 0 if self.present_[1] else None
         if self.formulation_ == "regression":
             return self.boosters_[0], None
-        booster = self.boosters_[self.scale.points.index(self.scale.detractor_max)]
+        booster = self.boosters_[self.scale_.points.index(self.scale_.detractor_max)]
         if booster is None:
             raise InputError("NPS model: too few detractors or non-detractors to train a detractor model")
         return booster, None
 
-    # ------------------------------------------------------------------ bootstrap support
-    def refit_class_probabilities(self, X: pd.DataFrame, score: np.ndarray, weight_draws: Iterable[np.ndarray],
-                                  X_new: pd.DataFrame, max_rounds: int | None = None) -> Iterator[np.ndarray]:
-        """For each weight vector (e.g. bootstrap counts x response weights), refit the class-deciding boosters
-        (no CV), apply the fitted stage 2 to X_new and yield class probabilities (n_new, 3).
-
-        The ordinal formulation refits only its two class-cut models (<= detractor_max, <= promoter_min - 1),
-        the only ones the class probabilities depend on. Binned data sets are built once and reused. With
-        `max_rounds`, a booster fitted with more rounds is refitted as a cheaper copy: `max_rounds` rounds with
-        the learning rate scaled up by the same factor (same total step size).
-        """
-        X, X_new = self._features(X), self._features(X_new)
-        score = np.asarray(score, dtype=int)
-        targets = self._targets(self.formulation_, score)
-        used = range(len(targets))
-        if self.formulation_ == "ordinal":
-            used = sorted({self.scale.points.index(self.scale.detractor_max),
-                           self.scale.points.index(self.scale.promoter_min - 1)})
-        rounds = {j: self.rounds_[j] if not max_rounds else min(self.rounds_[j], max_rounds) for j in used}
-        params = {j: lgbm_params(self.cfg.params, self.seed, **targets[j][1],
-                                 learning_rate=self.cfg.params.learning_rate * self.rounds_[j] / max(rounds[j], 1))
-                  for j in used}
-        datasets = {j: lgb.Dataset(X, label=targets[j][0], params=params[j], free_raw_data=False).construct()
-                    for j in used if self.boosters_[j] is not None}
-        for weights in weight_draws:
-            w = np.asarray(weights, dtype=float)
-            w = w / w.mean()
-            parts = {}
-            for j in used:
-                if self.boosters_[j] is None:
-                    parts[j] = np.full(len(X_new), self.constants_[j])
-                    continue
-                datasets[j].set_weight(w)
-                booster = lgb.train(params[j], datasets[j], num_boost_round=rounds[j])
-                parts[j] = booster.predict(X_new, raw_score=True)
-            if self.formulation_ == "ordinal":
-                d, p = parts[used[0]], parts[used[-1]]
-                cdf_det, cdf_pass = expit(d), np.maximum(expit(p), expit(d))
-                proba = np.column_stack([cdf_det, cdf_pass - cdf_det, 1 - cdf_pass])
-                yield apply_vector_scaling(proba, self.calibrator_)
-            else:
-                yield self._stage2_apply(self.formulation_, parts[0], self.link_, self.calibrator_)[1]
-
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
-        """LightGBM text files nps_<j>.txt plus nps.json (no pickle)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        files = []
-        for j, booster in enumerate(self.boosters_):
-            files.append(None if booster is None else f"nps_{j}.txt")
-            if booster is not None:
-                booster.save_model(str(directory / files[-1]))
+        """LightGBM text files nps_<j>.txt plus nps.json (no pickle; the fold models are not saved)."""
+        check_is_fitted(self)
+        files = [None if b is None else f"nps_{j}.txt" for j, b in enumerate(self.boosters_)]
         meta = {
-            "format_version": FORMAT_VERSION,
-            "formulation": self.formulation_,
-            "scale": self.scale.model_dump(),
-            "config": self.cfg.model_dump(mode="json"),
-            "seed": self.seed,
-            "feature_names": self.feature_names_,
-            "booster_files": files,
-            "constants": self.constants_,
-            "rounds": self.rounds_,
-            "link": self.link_,
-            "calibrator": self.calibrator_,
-            "offsets": self.offsets_.tolist(),
-            "class_mean_score": self.class_mean_score_,
-            "cv_metrics": self.cv_metrics_,
-            "selection": self.selection_,
-            "reliability": self.reliability_,
+            "format_version": FORMAT_VERSION, "params": {**self.get_params(), "scale": self.scale_.model_dump()},
+            "formulation": self.formulation_, "candidate": self.candidate_, **feature_meta(self),
+            "booster_files": files, "constants": self.constants_, "rounds": self.rounds_, "link": self.link_,
+            "calibrator": self.calibrator_, "offsets": self.offsets_.tolist(),
+            "class_mean_score": self.class_mean_score_, "cv_metrics": self.cv_metrics_, "selection": self.selection_,
+            "reliability": self.reliability_, "signal": self.signal_, "no_signal": self.no_signal_,
         }
-        (directory / "nps.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        write_component(directory, "nps.json", meta, {f: b for f, b in zip(files, self.boosters_) if b is not None})
 
     @classmethod
-    def load(cls, directory: Path) -> NpsModel:
+    def load(cls, directory: Path) -> NpsClassifier:
         directory = Path(directory)
         meta = read_component_meta(directory / "nps.json", "NPS model", FORMAT_VERSION)
-        model = cls(Scale(**meta["scale"]), NpsModelConfig(**meta["config"]), meta["seed"])
-        model.formulation_ = meta["formulation"]
-        model.feature_names_ = meta["feature_names"]
+        model = cls(**meta["params"])
+        model.scale_ = as_scale(model.scale)
+        model.present_ = present_classes(model.scale_)
+        model.classes_ = np.array(CLASSES)[model.present_]
+        model.formulation_, model.candidate_ = meta["formulation"], meta["candidate"]
+        set_feature_meta(model, meta)
         model.boosters_ = [None if f is None else lgb.Booster(model_file=str(directory / f))
                            for f in meta["booster_files"]]
         model.constants_, model.rounds_ = meta["constants"], meta["rounds"]
@@ -351,5 +533,6 @@ class NpsModel:
         model.offsets_ = np.asarray(meta["offsets"], dtype=float)
         model.class_mean_score_ = meta["class_mean_score"]
         model.cv_metrics_, model.selection_ = meta["cv_metrics"], meta["selection"]
-        model.reliability_ = meta["reliability"]
+        model.reliability_, model.signal_, model.no_signal_ = meta["reliability"], meta["signal"], meta["no_signal"]
+        model.fold_models_ = model.stage2_folds_ = None
         return model

@@ -18,7 +18,6 @@ Themes link stated reasons to behavioural drivers (`drivers.reason_themes`: code
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,40 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import DriversConfig
 from cxpredict.errors import InputError
-from cxpredict.models.components import read_component_meta
-from cxpredict.models.lgbm import lgbm_params, train_booster
+from cxpredict.models.base import (
+    LgbmClassifier,
+    check_number,
+    features,
+    labels_1d,
+    sample_weights,
+    store_params,
+)
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
+from cxpredict.models.lgbm import (
+    check_lgbm_keywords,
+    lgbm_keywords,
+    lgbm_params,
+    train_booster,
+)
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VALID_SHARE = 0.2
 EARLY_STOPPING_ROUNDS = 30
 ROUNDS_GROWTH = 1.1  # the refit sees 1 / (1 - VALID_SHARE) times more rows than the early-stopped fit
+MIN_ROWS = 10
 
 
 def reason_matrix(reasons: pd.Series, codes: list[str] | None = None) -> pd.DataFrame:
@@ -50,12 +71,32 @@ def reason_matrix(reasons: pd.Series, codes: list[str] | None = None) -> pd.Data
     return dummies.astype(np.int8)
 
 
+def reason_labels(y, index: pd.Index | None = None) -> pd.DataFrame:
+    """ReasonClassifier's target as a 0/1 frame (rows x codes): one ';'-separated text per row (NA: none
+    stated), or scikit-learn's multi-label form, a 0/1 matrix (a frame's columns name the codes)."""
+    y = y if isinstance(y, pd.DataFrame) or y is None else np.asarray(y)
+    if isinstance(y, pd.DataFrame) or (y is not None and y.ndim == 2 and y.shape[1] > 1):
+        frame = y if isinstance(y, pd.DataFrame) else pd.DataFrame(y)
+        if not np.isin(frame.to_numpy(), (0, 1)).all():
+            raise InputError("ReasonClassifier: a 2-d target must be a 0/1 label matrix (rows x codes)")
+        if index is not None and len(index) != len(frame):
+            raise InputError(f"ReasonClassifier: {len(frame)} label rows for {len(index)} feature rows")
+        return frame.set_axis(frame.index if index is None else index, axis=0).astype(np.int8)
+    n = len(index) if index is not None else 0 if y is None else len(y)
+    y = labels_1d(y, n, "ReasonClassifier", allow_missing=True)
+    if y.dtype.kind in "fiub":  # numbers as codes: whole numbers only
+        try:
+            check_classification_targets(y[~pd.isna(y)])
+        except ValueError as e:
+            raise InputError(f"ReasonClassifier: {e}; pass ';'-separated reason codes") from None
+    return reason_matrix(pd.Series(y.astype(object), index=index))
+
+
 def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Micro-averaged F1 over every (customer, code) pair; 0.0 when nothing is stated or predicted."""
-    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
-    tp = float((truth & predicted).sum())
-    denominator = float(truth.sum() + predicted.sum())
-    return 2 * tp / denominator if denominator else 0.0
+    """Micro-averaged F1 over every (customer, code) pair: scikit-learn's F1 of the flattened 0/1 matrices (the
+    same for one code or many); 0.0 when nothing is stated or predicted."""
+    truth, predicted = np.asarray(truth, dtype=int).ravel(), np.asarray(predicted, dtype=int).ravel()
+    return float(f1_score(truth, predicted, zero_division=0.0)) if truth.size else 0.0
 
 
 def constant_baseline(train: np.ndarray, test: np.ndarray) -> tuple[float, list[int]]:
@@ -81,45 +122,65 @@ def best_threshold(truth: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
     return float(round(threshold, 3)), f1
 
 
-class ReasonModel:
-    """One LightGBM binary model per reason code. `fit` returns self; learned attributes end in `_`."""
+class ReasonClassifier(LgbmClassifier):
+    """Multi-label classifier of stated reasons: one LightGBM binary model per code (scikit-learn contract).
 
-    def __init__(self, cfg: DriversConfig | None = None, seed: int = 0):
-        self.cfg = cfg or DriversConfig()
-        self.seed = seed
+    y: one value per respondent, ';'-separated codes (NA: none stated). `classes_` are the codes stated by at
+    least `min_count` respondents; `predict_proba` gives P(code) per code (n, codes), `predict` the 0/1 label
+    sets at the micro-F1 threshold, `top_reasons` the scored file's reason columns (`top_k`, `min_prob`).
+    """
+
+    def __init__(self, *, min_count=20, top_k=2, min_prob=0.05, n_estimators=300, learning_rate=0.05, num_leaves=15,
+                 min_child_samples=20, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
+                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+        store_params(self, locals())
+
+    @classmethod
+    def from_config(cls, cfg: DriversConfig, seed: int = 0, **overrides) -> ReasonClassifier:
+        """The estimator a config's `drivers` section (reason_* keys, and `seed`) describes."""
+        section = dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob)
+        return cls(**{**section, **lgbm_keywords(cfg.reason_params), "random_state": seed, **overrides})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: pd.DataFrame, reasons: pd.Series, sample_weight: np.ndarray | None = None) -> ReasonModel:
-        """Fit on respondents: `X` their model matrix, `reasons` their ';'-separated codes (NA: none stated)."""
-        if len(X) != len(reasons):
-            raise InputError(f"reason model: {len(X)} feature rows but {len(reasons)} reason values")
-        labels = reason_matrix(pd.Series(np.asarray(reasons, dtype=object), index=X.index))
+    def fit(self, X, y, sample_weight=None) -> ReasonClassifier:
+        """Fit on respondents: `X` their model matrix, `y` their ';'-separated codes (NA: none stated)."""
+        check_number(self, "min_count", 1, integer=True)
+        check_number(self, "top_k", 1, integer=True)
+        check_number(self, "min_prob", 0, 1)
+        check_lgbm_keywords(self)
+        X = features(self, X, reset=True)
+        labels = reason_labels(y, X.index)
+        if len(X) < MIN_ROWS:
+            raise InputError(f"ReasonClassifier: need at least {MIN_ROWS} respondents (a validation share of "
+                             f"{VALID_SHARE} picks the rounds), got n_samples={len(X)}")
         counts = labels.sum(axis=0)
-        self.codes_ = [c for c in labels.columns if counts[c] >= self.cfg.reason_min_count]
-        self.dropped_codes_ = {c: int(counts[c]) for c in labels.columns if c not in self.codes_}
+        self.classes_ = np.array([c for c in labels.columns if counts[c] >= self.min_count], dtype=object)
+        self.dropped_codes_ = {c: int(counts[c]) for c in labels.columns if c not in self.classes_}
         if self.dropped_codes_:
             log.warning("reason codes stated by fewer than %d respondents get no model: %s",
-                        self.cfg.reason_min_count, self.dropped_codes_)
-        self.feature_names_ = list(X.columns)
+                        self.min_count, self.dropped_codes_)
         self.boosters_: list[lgb.Booster] = []
         self.threshold_, self.metrics_ = 0.5, {"n_respondents": len(X), "codes": {}}
-        if not self.codes_:
-            log.warning("no reason code was stated by at least %d respondents: no reason model",
-                        self.cfg.reason_min_count)
+        if not len(self.classes_):
+            log.warning("no reason code was stated by at least %d respondents: no reason model", self.min_count)
             return self
-        Y = labels[self.codes_].to_numpy(dtype=np.int8)
-        rng = np.random.default_rng(self.seed)
+        Y = labels[list(self.classes_)].to_numpy(dtype=np.int8)
+        rng = np.random.default_rng(self.random_state)
         is_valid = rng.random(len(X)) < VALID_SHARE
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        params = lgbm_params(self.cfg.reason_params, self.seed, objective="binary")
-        rounds = self.cfg.reason_params.n_estimators
-        valid_proba = np.zeros((int(is_valid.sum()), len(self.codes_)))
-        for j, code in enumerate(self.codes_):
+        w = sample_weights(sample_weight, len(X), "ReasonClassifier")
+        params = lgbm_params(self, objective="binary")
+        valid_proba = np.zeros((int(is_valid.sum()), len(self.classes_)))
+        for j, code in enumerate(self.classes_):
             y = Y[:, j]
-            fitted = train_booster(X[~is_valid], y[~is_valid], None if w is None else w[~is_valid], params, rounds,
-                                   valid=(X[is_valid], y[is_valid], None if w is None else w[is_valid]),
-                                   early_stopping_rounds=EARLY_STOPPING_ROUNDS)
-            best = fitted.best_iteration or rounds
+            fitted = train_booster(X[~is_valid], y[~is_valid], None if w is None else w[~is_valid], params,
+                                   self.n_estimators, valid=(X[is_valid], y[is_valid], None if w is None else
+                                                             w[is_valid]), early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+            best = fitted.best_iteration or self.n_estimators
             valid_proba[:, j] = fitted.predict(X[is_valid], num_iteration=best)
             final_rounds = max(1, int(round(best * ROUNDS_GROWTH)))
             self.boosters_.append(train_booster(X, y, w, params, final_rounds))
@@ -131,28 +192,32 @@ class ReasonModel:
         return self
 
     # ------------------------------------------------------------------ prediction
-    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
-        """P(customer would state code) per code (columns in `codes_` order)."""
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise InputError(f"reason model: the frame lacks the model features {missing[:5]}")
-        proba = np.column_stack([b.predict(X[self.feature_names_]) for b in self.boosters_]) if self.boosters_ \
-            else np.zeros((len(X), 0))
-        return pd.DataFrame(proba, index=X.index, columns=self.codes_)
+    def predict_proba(self, X) -> np.ndarray:
+        """P(customer would state code) per code, (n, len(classes_))."""
+        check_is_fitted(self)
+        X = features(self, X, reset=False)
+        if not self.boosters_:
+            return np.zeros((len(X), 0))
+        return np.column_stack([b.predict(X) for b in self.boosters_])
 
-    def predict_sets(self, X: pd.DataFrame) -> pd.DataFrame:
-        """0/1 label sets at the micro-F1 threshold (for evaluation)."""
-        return (self.predict_proba(X) >= self.threshold_).astype(np.int8)
+    def predict(self, X) -> np.ndarray:
+        """0/1 label sets (n, len(classes_)) at the micro-F1 threshold."""
+        return (self.predict_proba(X) >= self.threshold_).astype(int)
 
-    def top_reasons(self, X: pd.DataFrame, k: int | None = None, min_prob: float | None = None) -> pd.DataFrame:
-        """reason_1..k (most likely codes, NA below `min_prob`), then reason_1_prob..k."""
-        k = self.cfg.reasons_top_k if k is None else k
-        min_prob = self.cfg.reason_min_prob if min_prob is None else min_prob
-        proba = self.predict_proba(X).to_numpy()
+    def score(self, X, y, sample_weight=None) -> float:
+        """Micro-F1 of the predicted label sets against the stated reasons y."""
+        truth = reason_labels(y).reindex(columns=list(self.classes_), fill_value=0).to_numpy()
+        return micro_f1(truth, self.predict(X))
+
+    def top_reasons(self, X, k: int | None = None, min_prob: float | None = None) -> pd.DataFrame:
+        """reason_1..k (most likely codes, NA below `min_prob`), then reason_1_prob..k (index of X)."""
+        k = self.top_k if k is None else k
+        min_prob = self.min_prob if min_prob is None else min_prob
+        proba = self.predict_proba(X)
         n = len(proba)
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
         best = np.take_along_axis(proba, order, axis=1)
-        codes = np.array(self.codes_, dtype=object)
+        codes = np.asarray(self.classes_, dtype=object)
         out: dict[str, Any] = {}
         for i in range(k):
             ok = (best[:, i] >= min_prob) if i < best.shape[1] else np.zeros(n, dtype=bool)
@@ -161,30 +226,26 @@ class ReasonModel:
         for i in range(k):
             ok = (best[:, i] >= min_prob) if i < best.shape[1] else np.zeros(n, dtype=bool)
             out[f"reason_{i + 1}_prob"] = np.where(ok, best[:, i] if i < best.shape[1] else np.nan, np.nan).round(4)
-        return pd.DataFrame(out, index=X.index)
+        return pd.DataFrame(out, index=X.index if isinstance(X, pd.DataFrame) else None)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:
         """reasons.json plus one LightGBM text model per code (reason_<j>.txt); no pickle."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        files = []
-        for j, booster in enumerate(self.boosters_):
-            files.append(f"reason_{j}.txt")
-            booster.save_model(str(directory / files[-1]))
-        meta = {"format_version": FORMAT_VERSION, "config": self.cfg.model_dump(mode="json"), "seed": self.seed,
-                "codes": self.codes_, "dropped_codes": self.dropped_codes_, "files": files,
-                "feature_names": self.feature_names_, "threshold": self.threshold_, "metrics": self.metrics_}
-        (directory / "reasons.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        check_is_fitted(self)
+        files = [f"reason_{j}.txt" for j in range(len(self.boosters_))]
+        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(), "codes": list(self.classes_),
+                "dropped_codes": self.dropped_codes_, "files": files, **feature_meta(self),
+                "threshold": self.threshold_, "metrics": self.metrics_}
+        write_component(directory, "reasons.json", meta, dict(zip(files, self.boosters_)))
 
     @classmethod
-    def load(cls, directory: str | Path) -> ReasonModel:
+    def load(cls, directory: str | Path) -> ReasonClassifier:
         directory = Path(directory)
         meta = read_component_meta(directory / "reasons.json", "reason model", FORMAT_VERSION)
-        model = cls(DriversConfig(**meta["config"]), meta["seed"])
-        model.codes_, model.dropped_codes_ = meta["codes"], meta["dropped_codes"]
-        model.feature_names_, model.threshold_ = meta["feature_names"], meta["threshold"]
-        model.metrics_ = meta["metrics"]
+        model = cls(**meta["params"])
+        model.classes_, model.dropped_codes_ = np.array(meta["codes"], dtype=object), meta["dropped_codes"]
+        set_feature_meta(model, meta)
+        model.threshold_, model.metrics_ = meta["threshold"], meta["metrics"]
         model.boosters_ = [lgb.Booster(model_file=str(directory / f)) for f in meta["files"]]
         return model
 

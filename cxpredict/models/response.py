@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +9,38 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import ResponseConfig
 from cxpredict.errors import InputError
 from cxpredict.metrics import standardized_differences
-from cxpredict.models.components import read_component_meta
-from cxpredict.models.lgbm import cross_fit, fold_ids, lgbm_params, train_booster
+from cxpredict.models.base import (
+    LgbmClassifier,
+    binary_target,
+    check_choice,
+    check_number,
+    features,
+    store_params,
+)
+from cxpredict.models.components import (
+    feature_meta,
+    read_component_meta,
+    set_feature_meta,
+    write_component,
+)
+from cxpredict.models.lgbm import (
+    check_lgbm_keywords,
+    cross_fit,
+    fold_ids,
+    lgbm_keywords,
+    lgbm_params,
+    train_booster,
+)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MIN_PROPENSITY = 1e-4
 TOP_DIFFERENCES = 10
-
-
-
+WEIGHT_TARGETS = ("silent", "population")
 
 ASSUMPTION = (
     "Response is assumed to depend only on observed behaviour (missing at random given the features): among "
@@ -35,44 +53,71 @@ NOT_CORRECTABLE = (
 )
 
 # --------------------------------------------------------------------------------------------- response model
-class ResponseModel:
-    """Cross-fitted response propensity. `fit` returns self; learned attributes end in `_`."""
+class ResponsePropensity(LgbmClassifier):
+    """Cross-fitted response propensity P(respondent | behaviour) and the weights that undo response bias.
 
-    def __init__(self, cfg: ResponseConfig, seed: int = 0):
-        self.cfg = cfg
-        self.seed = seed
+    Fit on every customer: y is True/1 for respondents (the larger of two labels). `propensity_` holds each
+    customer's cross-fitted propensity (from a model that never saw that customer), `weights_` the respondents'
+    stabilised, trimmed inverse-propensity weights for `weight_target` ("silent": (1-e)/e, the customers the NPS
+    model is applied to; "population": 1/e), capped at the `trim_quantile`. `predict_proba` scores new customers
+    with the model fitted on all of them. Above `max_rows` customers the model trains on a weighted subsample.
+    """
 
-    def fit(self, X: pd.DataFrame, is_respondent) -> ResponseModel:
-        r = np.asarray(is_respondent, dtype=bool)
-        if len(r) != len(X):
-            raise InputError(f"response model: {len(X)} customers but {len(r)} respondent flags")
-        if r.sum() < self.cfg.cv_folds or (~r).sum() < self.cfg.cv_folds:
-            raise InputError(f"response model: need at least {self.cfg.cv_folds} respondents and silent customers, "
-                             f"got {int(r.sum())} and {int((~r).sum())}")
-        self.feature_names_ = list(X.columns)
+    binary_only = True
+
+    def __init__(self, *, cv=5, early_stopping_rounds=None, trim_quantile=0.99, weight_target="silent",
+                 overlap_auc_warning=0.85, max_rows=60_000, n_estimators=200, learning_rate=0.03, num_leaves=7,
+                 min_child_samples=100, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
+                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+        store_params(self, locals())
+
+    @classmethod
+    def from_config(cls, cfg: ResponseConfig, seed: int = 0, **overrides) -> ResponsePropensity:
+        """The estimator a config's `response` section (and `seed`) describes."""
+        section = dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
+                       trim_quantile=cfg.trim_quantile, weight_target=cfg.weight_target,
+                       overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows)
+        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+
+
+    def fit(self, X, y) -> ResponsePropensity:
+        """y: respondent flags of every customer in X."""
+        check_number(self, "cv", 2, integer=True)
+        check_number(self, "early_stopping_rounds", 1, integer=True, optional=True)
+        check_number(self, "trim_quantile", 0.5, 1.0, low_open=True)
+        check_choice(self, "weight_target", WEIGHT_TARGETS)
+        check_number(self, "overlap_auc_warning", 0.5, 1.0)
+        check_number(self, "max_rows", 1, integer=True)
+        check_lgbm_keywords(self)
+        X = features(self, X, reset=True)
+        self.classes_, target = binary_target(y, len(X), "ResponsePropensity")
+        r = target.astype(bool)
+        if r.sum() < self.cv or (~r).sum() < self.cv:
+            raise InputError(f"ResponsePropensity: need at least {self.cv} respondents and silent customers, got "
+                             f"{int(r.sum())} and {int((~r).sum())} (n_samples={len(r)})")
         self.response_rate_ = float(r.mean())
-        y = r.astype(float)
         sampled, w = self._training_sample(r)
-        params = lgbm_params(self.cfg.params, self.seed, objective="binary")
+        params = lgbm_params(self, objective="binary")
         folds = np.full(len(r), -1)
-        folds[sampled] = fold_ids(r[sampled], self.cfg.cv_folds, self.seed)
-        raw, self.rounds_ = cross_fit(X, y, w, params, self.cfg.params.n_estimators, folds, r,
-                                      self.cfg.early_stopping_rounds, self.seed)
+        folds[sampled] = fold_ids(r[sampled], self.cv, self.random_state)
+        raw, self.rounds_ = cross_fit(X, target, w, params, self.n_estimators, folds, r, self.early_stopping_rounds,
+                                      self.random_state)
         self.propensity_ = pd.Series(np.clip(1 / (1 + np.exp(-raw)), MIN_PROPENSITY, 1 - MIN_PROPENSITY),
                                      index=X.index, name="propensity")
-        self.booster_ = train_booster(X[sampled], y[sampled], w[sampled], params, self.rounds_)
+        self.booster_ = train_booster(X[sampled], target[sampled], w[sampled], params, self.rounds_)
         self.is_respondent_ = r
+        self.weights_ = self.weights().to_numpy()
         self.auc_ = float(roc_auc_score(r, self.propensity_.to_numpy()))
         gain = self.booster_.feature_importance("gain")
         share = gain / gain.sum() if gain.sum() > 0 else gain
-        self.importance_ = sorted(({"feature": f, "gain_share": float(g)} for f, g in zip(self.feature_names_, share)),
+        self.importance_ = sorted(({"feature": f, "gain_share": float(g)} for f, g in zip(X.columns, share)),
                                   key=lambda d: -d["gain_share"])[:TOP_DIFFERENCES]
         self.differences_ = self._differences(X)
         self.overlap_warning_ = None
-        if self.auc_ > self.cfg.overlap_auc_warning:
+        if self.auc_ > self.overlap_auc_warning:
             self.overlap_warning_ = (
                 f"Respondents and silent customers are easy to tell apart (AUC {self.auc_:.2f} > "
-                f"{self.cfg.overlap_auc_warning}): little overlap, so some silent customers have no look-alike "
+                f"{self.overlap_auc_warning}): little overlap, so some silent customers have no look-alike "
                 "respondents; weights are extreme and predictions for them extrapolate. Treat the estimate with care.")
         return self
 
@@ -85,12 +130,12 @@ class ResponseModel:
         fold model.
         """
         w = np.ones(len(r))
-        if len(r) <= self.cfg.max_rows:
+        if len(r) <= self.max_rows:
             return np.ones(len(r), dtype=bool), w
-        rng = np.random.default_rng(self.seed)
-        n_resp = min(int(r.sum()), max(self.cfg.max_rows // 2, self.cfg.max_rows - int((~r).sum())))
+        rng = np.random.default_rng(self.random_state)
+        n_resp = min(int(r.sum()), max(self.max_rows // 2, self.max_rows - int((~r).sum())))
         sampled = np.zeros(len(r), dtype=bool)
-        for group, n_keep in ((r, n_resp), (~r, min(int((~r).sum()), self.cfg.max_rows - n_resp))):
+        for group, n_keep in ((r, n_resp), (~r, min(int((~r).sum()), self.max_rows - n_resp))):
             members = np.flatnonzero(group)
             sampled[rng.choice(members, n_keep, replace=False)] = True
             w[members] = len(members) / n_keep
@@ -101,8 +146,8 @@ class ResponseModel:
         r = self.is_respondent_
         before = standardized_differences(X, r).head(TOP_DIFFERENCES)
         w_all = np.ones(len(r))
-        w_all[r] = self.weights().to_numpy()
-        if self.cfg.weight_target == "silent":
+        w_all[r] = self.weights_
+        if self.weight_target == "silent":
             after = standardized_differences(X, r, w_all)
         else:  # weighted respondents against every customer: stack the two groups
             both = pd.concat([X[r], X], axis=0)
@@ -115,31 +160,42 @@ class ResponseModel:
     def weights(self, target: str | None = None) -> pd.Series:
         """Stabilised, trimmed inverse-propensity weights of the respondents (index = their ids), mean 1.
 
-        target "silent": (1-e)/e (respondents stand for the silent customers); "population": 1/e (for all).
+        target "silent": (1-e)/e (respondents stand for the silent customers); "population": 1/e (for all);
+        None: `weight_target`.
         """
-        target = target or self.cfg.weight_target
+        check_is_fitted(self, "propensity_")
+        target = target or self.weight_target
+        if target not in WEIGHT_TARGETS:
+            raise InputError(f"ResponsePropensity.weights: target {target!r} is not one of {list(WEIGHT_TARGETS)}")
         e = self.propensity_.to_numpy()[self.is_respondent_]
         raw = (1 - e) / e if target == "silent" else 1 / e
-        cap = np.quantile(raw, self.cfg.trim_quantile)
+        cap = np.quantile(raw, self.trim_quantile)
         w = np.minimum(raw, cap)
         return pd.Series(w / w.mean(), index=self.propensity_.index[self.is_respondent_], name=f"weight_{target}")
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Response propensity of new customers from the model fitted on all customers."""
-        return np.clip(self.booster_.predict(X[self.feature_names_]), MIN_PROPENSITY, 1 - MIN_PROPENSITY)
+    def predict_proba(self, X) -> np.ndarray:
+        """(n, 2): P(silent), P(respondent) of new customers from the model fitted on all customers."""
+        check_is_fitted(self)
+        p = np.clip(self.booster_.predict(features(self, X, reset=False)), MIN_PROPENSITY, 1 - MIN_PROPENSITY)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """The more likely label (respondent when the propensity is at least 0.5)."""
+        positive = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[positive.astype(int)]
 
     def summary(self) -> dict[str, Any]:
         if not hasattr(self, "propensity_"):  # loaded from a bundle: the summary saved at training time
             return self.summary_
-        w = self.weights()
+        w = self.weights_
         e = self.propensity_.to_numpy()
         return {
             "assumption": ASSUMPTION,
             "respondent_vs_silent_auc": self.auc_,
             "overlap_warning": self.overlap_warning_,
             "response_rate": self.response_rate_,
-            "weight_target": self.cfg.weight_target,
-            "trim_quantile": self.cfg.trim_quantile,
+            "weight_target": self.weight_target,
+            "trim_quantile": self.trim_quantile,
             "effective_sample_size": float(w.sum() ** 2 / (w**2).sum()),
             "n_respondents": int(self.is_respondent_.sum()),
             "max_weight": float(w.max()),
@@ -150,21 +206,20 @@ class ResponseModel:
 
     def save(self, directory: Path) -> None:
         """response.txt (LightGBM text) + response.json; per-customer propensities are not stored."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(str(directory / "response.txt"))
-        meta = {"format_version": FORMAT_VERSION, "config": self.cfg.model_dump(mode="json"), "seed": self.seed,
-                "feature_names": self.feature_names_, "rounds": self.rounds_, "summary": self.summary()}
-        (directory / "response.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        check_is_fitted(self)
+        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(), "classes": self.classes_.tolist(),
+                **feature_meta(self), "rounds": self.rounds_, "summary": self.summary()}
+        write_component(directory, "response.json", meta, {"response.txt": self.booster_})
 
     @classmethod
-    def load(cls, directory: Path) -> ResponseModel:
+    def load(cls, directory: Path) -> ResponsePropensity:
         directory = Path(directory)
         meta = read_component_meta(directory / "response.json", "response model", FORMAT_VERSION)
-        model = cls(ResponseConfig(**meta["config"]), meta["seed"])
+        model = cls(**meta["params"])
         model.booster_ = lgb.Booster(model_file=str(directory / "response.txt"))
-        model.feature_names_, model.rounds_ = meta["feature_names"], meta["rounds"]
-        model.summary_ = meta["summary"]
+        model.classes_ = np.asarray(meta["classes"])
+        set_feature_meta(model, meta)
+        model.rounds_, model.summary_ = meta["rounds"], meta["summary"]
         model.auc_ = meta["summary"]["respondent_vs_silent_auc"]
         model.overlap_warning_ = meta["summary"]["overlap_warning"]
         return model

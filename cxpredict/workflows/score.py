@@ -108,7 +108,7 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     else:
         X, stats = bundle.manifest.transform(frame), None
     out = observed_columns(frame.index, observed, cfg)
-    pred = bundle.nps.predict(X)
+    pred = bundle.nps.predict_frame(X)
     out = pd.concat([out, pred], axis=1)
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
     if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
@@ -184,7 +184,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
              source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
     monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
     counts = _Counts()
-    style = PeopleStyle.from_config(cfg, fmt, value_bands=bool(actions.segmenter.value_cuts))
+    style = PeopleStyle.from_config(cfg, fmt)
     people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
     with StagedOutputs() as staged:

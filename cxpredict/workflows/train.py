@@ -28,9 +28,9 @@ from cxpredict.explain.drivers import DriverGroups, DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
 from cxpredict.models.churn import churn_columns, compute_value, fit_churn
-from cxpredict.models.nps import NpsModel
-from cxpredict.models.reasons import ReasonModel
-from cxpredict.models.response import ResponseModel
+from cxpredict.models.nps import NpsClassifier
+from cxpredict.models.reasons import ReasonClassifier
+from cxpredict.models.response import ResponsePropensity
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.text import fit_text_stage, text_drivers
@@ -105,7 +105,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
 
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        outputs = nps.predict(X)  # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
+        outputs = nps.predict_frame(X)  # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
         if churn is not None:
             outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
         drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
@@ -113,9 +113,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
         reasons = None
         if cfg.drivers.enabled and data.reasons is not None:
-            reasons = ReasonModel(drivers_cfg, cfg.seed).fit(X[respondents], data.reasons[respondents],
-                                                             sample_weight=weights)
-            components["reasons"] = reasons if reasons.codes_ else None
+            reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
+                                                                           sample_weight=weights)
+            components["reasons"] = reasons if len(reasons.classes_) else None
             metrics["reasons"] = reasons.metrics_
         driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest)
         if driver_stage is not None:
@@ -140,11 +140,19 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- the stage
+def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
+    """The response propensity on every customer (None when `response.enabled` is off): its `weights_` are the
+    NPS model's training weights, in training and in tuning."""
+    if not cfg.response.enabled:
+        return None
+    return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent)
+
+
 @dataclass
 class NpsStage:
-    response: ResponseModel | None
-    weights: np.ndarray  # respondents' NPS-training weights, in the order of the respondents in X
-    nps: NpsModel
+    response: ResponsePropensity | None
+    weights: np.ndarray  # respondents' response weights (the NPS model's population_weight), in X's order
+    nps: NpsClassifier
     predictions: pd.DataFrame  # every customer
     population: PopulationNps
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
@@ -154,31 +162,33 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
 
     X: model matrix of every customer; score: aligned with X, NaN for silent customers; segments: raw columns
-    (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`.
+    (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`. The NPS model grows
+    its trees on the respondents unweighted; the response weights calibrate it and choose among its candidates
+    (see cxpredict/models/nps.py), and the population estimate uses the propensities themselves.
     """
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
-    response = None
     weights = np.ones(int(resp.sum()))
-    population_weights = None
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}
 
     def lap(name: str) -> None:
         clock.append(time.perf_counter())
         timings[name] = clock[-1] - clock[-2]
+        log.info("NPS stage: %s done in %.1fs", name, timings[name])
 
-    if cfg.response.enabled:
-        response = ResponseModel(cfg.response, cfg.seed).fit(X, resp)
-        weights = response.weights().to_numpy()
-        population_weights = response.weights("population").to_numpy()
+    response = fit_response(cfg, X, resp)
+    if response is not None:
+        weights = response.weights_
     lap("response")
-    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[resp], s[resp], sample_weight=weights)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
     lap("nps_fit")
-    predictions = nps.predict(X)
+    predictions = nps.predict_frame(X)
     lap("nps_predict")
-    population = estimate_population_nps(nps, X, s, predictions, weights, population_weights, cfg.population,
-                                         cfg.seed, segments, response)
+    population = estimate_population_nps(
+        nps, X, s, None if response is None else response.propensity_.to_numpy(), level=cfg.population.interval,
+        interval_method=cfg.population.interval_method, n_bootstrap=cfg.population.bootstrap, seed=cfg.seed,
+        segments=segments, response=None if response is None else response.summary())
     lap("population")
     return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
                     timings=timings)

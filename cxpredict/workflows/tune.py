@@ -1,18 +1,22 @@
-"""Optuna tuning of the NPS and churn LightGBM models (and the NPS formulation), resumable and reproducible.
+"""Optuna tuning of the NPS and churn models through the estimators themselves, resumable and reproducible.
 
 Why this shape:
-- The objective is what the models are judged on: for NPS a cross-validated metric of the respondents weighted
-  with the response weights (default weighted log loss; `tuning.nps_metric`), for churn the cross-validated AUC
-  of every customer with a known outcome (`tuning.churn_metric`). Each fold mirrors one fold of the model's own
-  cross-fitting (`nps.py`): boosters early-stop on an inner split and stage 2 (cut points, calibrator, class
-  offsets) is fitted on that split's held-out rows, so no row is scored by anything that saw its label.
-- The running mean is reported after every fold, so a MedianPruner stops trials that are clearly worse.
-- Trial 0 of a new study is the config as written: the "default" value the tuned value is compared against
-  (with `nps.formulation: auto`, trial 0 uses multiclass; the tuned config names the formulation explicitly).
+- The objective is the shipped model's own validation: each trial is a clone of the configured estimator with
+  the trial's parameters set by `set_params`. NPS: `NpsClassifier.cross_validate`, the weighted out-of-fold
+  metric `fit` reports in `cv_metrics_` (`tuning.nps_metric`, default weighted log loss) on the respondents
+  with the response weights training uses (as `population_weight`), the configured model alone
+  (`candidates: configured`), `auto` selecting its formulation as in training. Churn:
+  scikit-learn's `cross_val_score` of the calibrated `ChurnClassifier` on every customer with a known outcome
+  (`tuning.churn_metric`). So the value of the config as given IS what `cxpredict train` reports.
+- No pruning: the NPS model's stage 2 (cut points, calibrator, class offsets) is cross-fitted over all folds,
+  so there is no honest value before every fold is done.
+- Trial 0 of a new study is the config as written, with its parameters stored as the trial's parameters (the
+  search ranges are widened to contain them). It is the "default" value the tuned value is compared against.
 - The study lives in a local sqlite file (`tuning.storage`); a rerun with `--trials N` tops the study up to N
-  finished trials, so an interrupted run resumes. The study name hashes the data, features, scale and metric,
-  so changing the problem starts a new study instead of mixing incomparable values.
-- TPE is seeded with `cfg.seed`, folds are seeded, LightGBM is deterministic: reruns give the same trials.
+  finished trials. The TPE sampler is seeded with `cfg.seed` plus the number of trials already in the study,
+  so a resumed study continues with new parameters instead of replaying its first random trials. The study
+  name hashes the data, features, metric, the estimator's parameters and the search space, so a changed
+  problem starts a new study instead of mixing incomparable values.
 - The best parameters are written back into a copy of the YAML config that `cxpredict train` accepts.
 - Churn tuning uses behaviour features only (not the NPS-probability features the churn model may add), so it
   does not depend on the NPS model being tuned at the same time.
@@ -33,34 +37,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from cxpredict.config import Config, LgbmParams, config_from_dict, read_yaml
+from cxpredict.config import Config, config_from_dict, read_yaml
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.io import tracking
 from cxpredict.io.outputs import write_json, write_text
-from cxpredict.metrics import (
-    detractor_auc,
-    macro_f1,
-    multiclass_log_loss,
-    quadratic_weighted_kappa,
-    score_to_class,
-)
-from cxpredict.models.calibration import tune_offsets
-from cxpredict.models.lgbm import (
-    INNER_VALID_SHARE,
-    fold_ids,
-    lgbm_params,
-    train_booster,
-)
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.churn import ChurnClassifier
+from cxpredict.models.nps import NpsClassifier
 from cxpredict.workflows.progress import progress_bar
+from cxpredict.workflows.train import fit_response
 
 log = logging.getLogger(__name__)
 
 MODELS = ("nps", "churn")
 MAXIMISE = {"qwk", "macro_f1", "detractor_auc", "auc"}
-TUNED_KEYS = ("n_estimators", "learning_rate", "num_leaves", "min_child_samples", "subsample", "colsample_bytree",
-              "reg_lambda")
+CHURN_SCORING = {"auc": "roc_auc", "log_loss": "neg_log_loss"}
+DEFAULT_CHURN_FOLDS = 5
+# estimator keyword -> (low, high, log scale, integer): ranges wide enough for 1k-1M rows
+SEARCH = {
+    "n_estimators": (50, 600, True, True),
+    "learning_rate": (0.01, 0.2, True, False),
+    "num_leaves": (4, 64, True, True),
+    "min_child_samples": (5, 300, True, True),
+    "subsample": (0.5, 1.0, False, False),
+    "colsample_bytree": (0.3, 1.0, False, False),
+    "reg_lambda": (0.0, 10.0, False, False),  # linear: 0 (the default, no L2) must be a value of the range
+}
 
 
 @dataclass
@@ -77,7 +81,6 @@ class StudySummary:
     best_params: dict[str, Any]
     best_trial: int | None
     n_complete: int
-    n_pruned: int
     n_failed: int
     new_trials: int
     seconds: float
@@ -106,93 +109,66 @@ class TuneResult:
 
 
 # --------------------------------------------------------------------------------------------- search space
-def suggest_lgbm(trial, base: LgbmParams, prefix: str) -> LgbmParams:
-    """LightGBM parameters for one trial; ranges wide enough for 1k-1M rows, log-scaled where it matters."""
-    subsample = trial.suggest_float(f"{prefix}.subsample", 0.5, 1.0)
-    return base.model_copy(update={
-        "n_estimators": trial.suggest_int(f"{prefix}.n_estimators", 50, 600, log=True),
-        "learning_rate": trial.suggest_float(f"{prefix}.learning_rate", 0.01, 0.2, log=True),
-        "num_leaves": trial.suggest_int(f"{prefix}.num_leaves", 4, 64, log=True),
-        "min_child_samples": trial.suggest_int(f"{prefix}.min_child_samples", 5, 300, log=True),
-        "subsample": subsample,
-        "subsample_freq": 1 if subsample < 1.0 else 0,
-        "colsample_bytree": trial.suggest_float(f"{prefix}.colsample_bytree", 0.3, 1.0),
-        "reg_lambda": trial.suggest_float(f"{prefix}.reg_lambda", 1e-3, 100.0, log=True),
-    })
+def search_space(estimator: Any, choices: dict[str, list] | None = None) -> dict[str, Any]:
+    """Optuna distributions over the estimator's keywords, each widened to contain the estimator's own value
+    (so the config-as-given trial is a point of the space); `choices` adds categorical keywords."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    params = estimator.get_params()
+    space: dict[str, Any] = {name: CategoricalDistribution(list(dict.fromkeys(values)))
+                             for name, values in (choices or {}).items()}
+    for name, (low, high, log_scale, integer) in SEARCH.items():
+        value = params[name]
+        low, high = min(low, value), max(high, value)
+        log_scale = log_scale and low > 0
+        space[name] = IntDistribution(int(low), int(high), log=log_scale) if integer else \
+            FloatDistribution(float(low), float(high), log=log_scale)
+    return space
 
 
-def _effective(params: LgbmParams) -> dict[str, Any]:
-    return {k: getattr(params, k) for k in (*TUNED_KEYS, "subsample_freq")}
+def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
+    """One value per keyword of the space (an enqueued trial gets its fixed values)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
 
-
-# --------------------------------------------------------------------------------------------- fold metrics
-def nps_fold_value(model: NpsModel, formulation: str, X: pd.DataFrame, score: np.ndarray, w: np.ndarray,
-                   train_idx: np.ndarray, test_idx: np.ndarray, metric: str, seed: int) -> float:
-    """The NPS metric on one held-out fold, for a model fitted on the other folds (see the module notes)."""
-    strata = score_to_class(score, model.scale)
-    is_valid = fold_ids(strata[train_idx], int(round(1 / INNER_VALID_SHARE)), seed) == 0
-    fit_idx, val_idx = train_idx[~is_valid], train_idx[is_valid]
-    cfg = model.cfg
-    val_parts, test_parts = [], []
-    for label, objective in model._targets(formulation, score):
-        constant = model._constant_logit(label[fit_idx], w[fit_idx], objective)
-        if constant is not None:
-            val_parts.append(np.full(len(val_idx), constant))
-            test_parts.append(np.full(len(test_idx), constant))
-            continue
-        params = lgbm_params(cfg.params, seed, **objective)
-        valid = (X.iloc[val_idx], label[val_idx], w[val_idx])
-        booster = train_booster(X.iloc[fit_idx], label[fit_idx], w[fit_idx], params, cfg.params.n_estimators,
-                                valid if cfg.early_stopping_rounds else None, cfg.early_stopping_rounds)
-        rounds = booster.best_iteration or None
-        val_parts.append(booster.predict(X.iloc[val_idx], raw_score=True, num_iteration=rounds))
-        test_parts.append(booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=rounds))
-    raw_val, raw_test = model._raw(formulation, val_parts), model._raw(formulation, test_parts)
-    link, calibrator = model._stage2_fit(formulation, raw_val, score[val_idx], w[val_idx])
-    proba = model._stage2_apply(formulation, raw_test, link, calibrator)[1]
-    y_test, w_test = strata[test_idx], w[test_idx]
-    if metric == "log_loss":
-        return multiclass_log_loss(y_test, proba, w_test)
-    if metric == "detractor_auc":
-        return detractor_auc(y_test == 0, proba[:, 0], w_test)
-    proba_val = model._stage2_apply(formulation, raw_val, link, calibrator)[1]
-    offsets = tune_offsets(proba_val, strata[val_idx], w[val_idx], cfg.thresholds)
-    pred = np.argmax(np.log(np.clip(proba, 1e-9, 1.0)) + offsets, axis=1)
-    if metric == "qwk":
-        return quadratic_weighted_kappa(y_test, pred, w_test)
-    return macro_f1(y_test, pred, w_test)
-
-
-def churn_fold_value(cfg: Config, X: pd.DataFrame, y: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
-                     metric: str) -> float:
-    """The churn metric on one held-out fold, for a calibrated ChurnModel fitted on the other folds."""
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    from cxpredict.models.churn import ChurnModel
-
-    churn_cfg = cfg.churn.model_copy(update={"measure_nps_lift": False})
-    p = ChurnModel(churn_cfg, cfg.seed).fit(X.iloc[train_idx], y[train_idx]).predict_proba(X.iloc[test_idx])
-    if metric == "auc":
-        return float(roc_auc_score(y[test_idx], p))
-    return float(log_loss(y[test_idx], np.clip(p, 1e-12, 1 - 1e-12), labels=[0, 1]))
+    out = {}
+    for name, d in space.items():
+        if isinstance(d, CategoricalDistribution):
+            out[name] = trial.suggest_categorical(name, d.choices)
+        elif isinstance(d, IntDistribution):
+            out[name] = trial.suggest_int(name, d.low, d.high, log=d.log)
+        else:
+            out[name] = trial.suggest_float(name, d.low, d.high, log=d.log)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- problems
 @dataclass
 class Problem:
-    """One tuning problem: the rows, the label, the fold assignment and how a trial is turned into a value."""
+    """One tuning problem: the configured estimator (trial 0), the search space over its keywords, and how an
+    estimator is scored (its own validation: objective value and per-fold values where there are folds)."""
 
     model: str
     metric: str
-    folds: np.ndarray
-    fold_value: Callable[[Any, np.ndarray, np.ndarray], float]  # (trial settings, train_idx, test_idx) -> value
-    settings: Callable[[Any], tuple[Any, dict[str, Any]]]  # trial -> (settings, effective params to record)
-    default_settings: Callable[[], tuple[Any, dict[str, Any]]]
+    estimator: Any
+    space: dict[str, Any]
+    evaluate: Callable[[Any], tuple[float, list[float]]]
     fingerprint: str
 
     @property
     def direction(self) -> str:
         return "maximize" if self.metric in MAXIMISE else "minimize"
+
+    def trial_estimator(self, params: dict[str, Any], default: bool) -> Any:
+        """A clone with the trial's keywords; bagging is switched on with subsampling (not for the config as
+        given, which keeps its own subsample_freq)."""
+        params = dict(params)
+        if not default and "subsample" in params:
+            params["subsample_freq"] = 1 if params["subsample"] < 1.0 else 0
+        return clone(self.estimator).set_params(**params)
 
 
 def _hash(*parts: Any) -> str:
@@ -203,53 +179,35 @@ def nps_problem(cfg: Config, X: pd.DataFrame, score: np.ndarray, weights: np.nda
                 data_fingerprint: str) -> Problem:
     """NPS: respondents only, weighted with the response weights; the formulation is a tuned choice."""
     metric = cfg.tuning.nps_metric
-    score = np.asarray(score, dtype=int)
-    w = np.ones(len(score)) if weights is None else np.asarray(weights, dtype=float) / np.mean(weights)
-    strata = score_to_class(score, cfg.scale)
-    folds = fold_ids(strata, cfg.tuning.cv_folds, cfg.seed)
-    default_formulation = cfg.nps.formulation if cfg.nps.formulation != "auto" else "multiclass"
+    # the configured model alone: with the built-in candidates competing, a trial's parameters would often not
+    # be what its value measures; the tuned config says `candidates: configured` so it ships what was tuned
+    overrides = {"n_jobs": cfg.tuning.n_jobs, "candidates": "configured",
+                 **({"cv": cfg.tuning.cv_folds} if cfg.tuning.cv_folds else {})}
+    estimator = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed, **overrides)
+    space = search_space(estimator, {"formulation": [*cfg.tuning.formulations, cfg.nps.formulation]})
 
-    def settings(trial) -> tuple[Any, dict[str, Any]]:
-        formulation = trial.suggest_categorical("nps.formulation", list(cfg.tuning.formulations))
-        params = suggest_lgbm(trial, cfg.nps.params, "nps")
-        return (formulation, params), {"formulation": formulation, **_effective(params)}
+    def evaluate(model: NpsClassifier) -> tuple[float, list[float]]:
+        return float(model.cross_validate(X, score, population_weight=weights)[metric]), []
 
-    def default_settings() -> tuple[Any, dict[str, Any]]:
-        return (default_formulation, cfg.nps.params), {"formulation": default_formulation,
-                                                       **_effective(cfg.nps.params)}
-
-    def fold_value(chosen, train_idx, test_idx) -> float:
-        formulation, params = chosen
-        params = params.model_copy(update={"n_jobs": cfg.tuning.n_jobs})
-        model = NpsModel(cfg.scale, cfg.nps.model_copy(update={"params": params}), cfg.seed)
-        return nps_fold_value(model, formulation, X, score, w, train_idx, test_idx, metric, cfg.seed)
-
-    fp = _hash(data_fingerprint, list(X.columns), cfg.scale.model_dump(), metric, cfg.tuning.cv_folds,
-               cfg.tuning.formulations, cfg.seed, cfg.nps.early_stopping_rounds, cfg.nps.calibrate, weights is None)
-    return Problem("nps", metric, folds, fold_value, settings, default_settings, fp)
+    fp = _hash(data_fingerprint, list(X.columns), metric, estimator.get_params(), repr(space), weights is None)
+    return Problem("nps", metric, estimator, space, evaluate, fp)
 
 
 def churn_problem(cfg: Config, X: pd.DataFrame, outcome: np.ndarray, data_fingerprint: str) -> Problem:
     """Churn: every customer with a known outcome (operational data), unweighted, stratified folds."""
     metric = cfg.tuning.churn_metric
     y = np.asarray(outcome, dtype=int)
-    folds = fold_ids(y, cfg.tuning.cv_folds, cfg.seed)
+    estimator = ChurnClassifier.from_config(cfg.churn, cfg.seed, measure_nps_lift=False, n_jobs=cfg.tuning.n_jobs)
+    folds = StratifiedKFold(cfg.tuning.cv_folds or DEFAULT_CHURN_FOLDS, shuffle=True, random_state=cfg.seed)
+    space = search_space(estimator)
 
-    def settings(trial) -> tuple[Any, dict[str, Any]]:
-        params = suggest_lgbm(trial, cfg.churn.params, "churn")
-        return params, _effective(params)
+    def evaluate(model: ChurnClassifier) -> tuple[float, list[float]]:
+        values = cross_val_score(model, X, y, cv=folds, scoring=CHURN_SCORING[metric], error_score="raise")
+        values = -values if metric == "log_loss" else values  # scikit-learn's scorers maximise
+        return float(np.mean(values)), [float(v) for v in values]
 
-    def default_settings() -> tuple[Any, dict[str, Any]]:
-        return cfg.churn.params, _effective(cfg.churn.params)
-
-    def fold_value(params, train_idx, test_idx) -> float:
-        params = params.model_copy(update={"n_jobs": cfg.tuning.n_jobs})
-        trial_cfg = cfg.model_copy(update={"churn": cfg.churn.model_copy(update={"params": params})})
-        return churn_fold_value(trial_cfg, X, y, train_idx, test_idx, metric)
-
-    fp = _hash(data_fingerprint, list(X.columns), metric, cfg.tuning.cv_folds, cfg.seed, cfg.churn.calibration,
-               cfg.churn.calibration_share)
-    return Problem("churn", metric, folds, fold_value, settings, default_settings, fp)
+    fp = _hash(data_fingerprint, list(X.columns), metric, folds.get_n_splits(), estimator.get_params(), repr(space))
+    return Problem("churn", metric, estimator, space, evaluate, fp)
 
 
 # --------------------------------------------------------------------------------------------- studies
@@ -264,25 +222,21 @@ def study_name(cfg: Config, problem: Problem) -> str:
     return f"{base}-{problem.model}-{problem.fingerprint}"
 
 
-def _objective(problem: Problem) -> Callable:
-    import optuna
+def baseline_params(problem: Problem) -> dict[str, Any]:
+    """The configured estimator's values of the searched keywords: trial 0's parameters."""
+    params = problem.estimator.get_params()
+    return {name: params[name] for name in problem.space}
 
+
+def _objective(problem: Problem) -> Callable:
     def objective(trial) -> float:
-        if trial.user_attrs.get("cxpredict_default"):
-            chosen, effective = problem.default_settings()
-        else:
-            chosen, effective = problem.settings(trial)
-        trial.set_user_attr("effective_params", effective)
-        values = []
-        for step, k in enumerate(np.unique(problem.folds)):
-            train_idx, test_idx = np.flatnonzero(problem.folds != k), np.flatnonzero(problem.folds == k)
-            values.append(problem.fold_value(chosen, train_idx, test_idx))
-            running = float(np.nanmean(values))
-            trial.report(running, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"fold {step + 1}: running {problem.metric} {running:.4f}")
-        trial.set_user_attr("fold_values", [float(v) for v in values])
-        return float(np.nanmean(values))
+        default = bool(trial.user_attrs.get("cxpredict_default"))
+        model = problem.trial_estimator(suggest(trial, problem.space), default)
+        used = model.get_params()
+        trial.set_user_attr("effective_params", {k: used[k] for k in (*problem.space, "subsample_freq") if k in used})
+        value, folds = problem.evaluate(model)
+        trial.set_user_attr("fold_values", folds)
+        return value
 
     return objective
 
@@ -291,8 +245,7 @@ def _counts(study) -> dict[str, int]:
     from optuna.trial import TrialState
 
     states = [t.state for t in study.get_trials(deepcopy=False)]
-    return {"complete": states.count(TrialState.COMPLETE), "pruned": states.count(TrialState.PRUNED),
-            "failed": states.count(TrialState.FAIL)}
+    return {"complete": states.count(TrialState.COMPLETE), "failed": states.count(TrialState.FAIL)}
 
 
 def _log_trial(problem: Problem) -> Callable:
@@ -300,8 +253,6 @@ def _log_trial(problem: Problem) -> Callable:
         metrics = {"objective": trial.value} if trial.value is not None else {}
         for i, v in enumerate(trial.user_attrs.get("fold_values", [])):
             metrics[f"fold_{i}"] = v
-        if trial.intermediate_values:
-            metrics["last_running_value"] = list(trial.intermediate_values.values())[-1]
         tracking.log_child_run(
             f"{problem.model}-trial-{trial.number}",
             {"model": problem.model, **trial.user_attrs.get("effective_params", {})},
@@ -321,14 +272,13 @@ def run_study(cfg: Config, problem: Problem, trials: int, timeout: float | None 
     start = time.perf_counter()
     name = study_name(cfg, problem)
     storage = storage_url(cfg)
-    study = optuna.create_study(
-        storage=storage, study_name=name, direction=problem.direction, load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.tuning.startup_trials,
-                                           multivariate=True),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.tuning.startup_trials, n_warmup_steps=1),
-    )
-    if not study.get_trials(deepcopy=False):
-        study.enqueue_trial({}, user_attrs={"cxpredict_default": True})
+    study = optuna.create_study(storage=storage, study_name=name, direction=problem.direction, load_if_exists=True)
+    existing = len(study.get_trials(deepcopy=False))
+    # a resumed study must not replay its first random trials: the seed moves on with the trials already there
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + existing, n_startup_trials=cfg.tuning.startup_trials,
+                                               multivariate=True)
+    if not existing:
+        study.enqueue_trial(baseline_params(problem), user_attrs={"cxpredict_default": True})
         study.set_user_attr("metric", problem.metric)
         study.set_user_attr("config_hash", cfg.fingerprint())
     done = sum(_counts(study).values())
@@ -337,7 +287,7 @@ def run_study(cfg: Config, problem: Problem, trials: int, timeout: float | None 
         log.info("%s: resuming study %s with %d finished trial(s); %d to go", problem.model, name, done, todo)
     if todo:
         with progress_bar(todo, f"tuning {problem.model} ({problem.metric})", "trials") as advance:
-            study.optimize(_objective(problem), n_trials=todo, timeout=timeout, catch=(InputError, ValueError),
+            study.optimize(_objective(problem), n_trials=todo, timeout=timeout, catch=(InputError,),
                            callbacks=[_log_trial(problem), lambda s, t: advance(1)])
     return summarise(study, problem, storage, sum(_counts(study).values()) - done, time.perf_counter() - start)
 
@@ -353,7 +303,7 @@ def summarise(study, problem: Problem, storage: str, new_trials: int, seconds: f
         best_value=None if best is None else float(best.value),
         best_params=dict(best.user_attrs.get("effective_params", {})) if best else {},
         best_trial=None if best is None else best.number,
-        n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
+        n_complete=counts["complete"], n_failed=counts["failed"],
         new_trials=new_trials, seconds=round(seconds, 1),
     )
 
@@ -369,6 +319,7 @@ def tuned_config(raw: dict[str, Any], studies: dict[str, StudySummary]) -> dict[
         section = out.setdefault(model, {})
         if model == "nps":
             section["formulation"] = best.pop("formulation")
+            section["candidates"] = "configured"
         params = section.setdefault("params", {})
         params.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in best.items()})
     return out
@@ -398,7 +349,7 @@ def write_tuned_config(config_path: Path, out: Path, studies: dict[str, StudySum
     for s in studies.values():
         if s.best_value is not None and s.default_value is not None:
             lines.append(f"# {s.model}: cross-validated {s.metric} {s.default_value:.4f} (config as given) -> "
-                         f"{s.best_value:.4f} (trial {s.best_trial} of {s.n_complete + s.n_pruned}, "
+                         f"{s.best_value:.4f} (trial {s.best_trial} of {s.n_complete}, "
                          f"study {s.study_name})")
     text = "\n".join(lines) + "\n" + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=120)
     return write_text(text, out)
@@ -434,13 +385,9 @@ def load_problems(cfg: Config, models: tuple[str, ...]) -> list[Problem]:
 
 
 def respondent_weights(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> np.ndarray | None:
-    """The response weights the NPS model is trained with, as `response.fit_nps_stage` makes them (None when the
-    correction is off or everyone answered, where there is no bias to correct)."""
-    if not cfg.response.enabled or is_respondent.all():
-        return None
-    from cxpredict.models.response import ResponseModel
-
-    return ResponseModel(cfg.response, cfg.seed).fit(X, is_respondent).weights().to_numpy()
+    """The response weights the NPS model is trained with (train.fit_response; None when the correction is off)."""
+    response = fit_response(cfg, X, is_respondent)
+    return None if response is None else response.weights_
 
 
 def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = None,
@@ -464,8 +411,7 @@ def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = No
         result.studies[problem.model] = summary
         tracking.log_metrics({problem.model: {"default_objective": summary.default_value,
                                               "best_objective": summary.best_value,
-                                              "trials_complete": summary.n_complete,
-                                              "trials_pruned": summary.n_pruned}})
+                                              "trials_complete": summary.n_complete}})
     out = out or default_output(config_path)
     result.config_path = write_tuned_config(config_path, out, result.studies)
     result.seconds = time.perf_counter() - start

@@ -37,7 +37,7 @@ def test_segments_use_observed_class_for_respondents_and_band_cut_points():
         "detractor/low-risk/low-value", "detractor/medium-risk/high-value", "passive/unknown-risk/low-value"]
     predicted = Segmenter.fit(ChurnConfig(), StrategyConfig(class_source="predicted")).assign(scored)
     assert predicted["segment"].astype("str").tolist()[0] == "promoter/low-risk"  # no value bands configured
-    assert predicted["value_band"].isna().all()
+    assert "value_band" not in predicted.columns  # no value bands configured
 
 
 def test_quantile_value_bands_are_fixed_at_fit_time():
@@ -152,3 +152,10 @@ def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
                     " {name: d, strategy: no-action, action: none}]")
     with pytest.raises(ConfigError, match="rule 'x': unknown column 'churn_prb' \\(did you mean 'churn_prob'"):
         bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(typo))}), None)
+
+
+def test_value_band_only_when_value_bands_are_configured():
+    scored = scored_frame(50)
+    with_bands = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5]), scored["value"].to_numpy())
+    assert "value_band" in with_bands.assign(scored).columns
+    assert "value_band" not in Segmenter.fit(ChurnConfig(), StrategyConfig()).assign(scored).columns

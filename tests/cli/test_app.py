@@ -106,13 +106,14 @@ def test_scheduled_score_of_a_registered_model(demo_config_path, trained_bundle,
 
     from cxpredict.config import load_config
     from cxpredict.io import tracking
+    from cxpredict.workflows.pyfunc import log_trained_bundle
 
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     cfg = load_config(demo_config_path)
     with tracking.start_run(cfg, "train"):
-        version = tracking.register_bundle(trained_bundle, "people-test", alias="champion")
+        version = log_trained_bundle(trained_bundle, {}, register="people-test", alias="champion")
     out = tmp_path / "nightly" / "scored.xlsx"
     code = main(["--log-json", "score", str(demo_config_path), "--model", "models:/people-test@champion",
                  "--out", str(out), "--as-of", "2026-10-31", "--format", "xlsx"])

@@ -10,7 +10,7 @@ from scipy.special import expit, logit
 
 from cxpredict.config import DriverGroup, DriversConfig
 from cxpredict.errors import ConfigError
-from cxpredict.explain import treeshap, trees
+from cxpredict.explain import trees, treeshap
 from cxpredict.explain.drivers import (
     OTHER,
     DriverExplainer,
@@ -222,7 +222,7 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
     from cxpredict.data.features import FeatureManifest
     from cxpredict.data.synthetic import generate
     from cxpredict.io.synthetic_tables import write_tables
-    from cxpredict.models.nps import NpsModel
+    from cxpredict.models.nps import NpsClassifier
 
     synthetic = generate(n_customers=20_000, seed=0, response_rate=0.15)
     write_tables(synthetic, tmp_path / "data")
@@ -231,8 +231,8 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
     manifest = FeatureManifest.fit(data.frame, cfg.features)
     X = manifest.transform(data.frame)
     respondents = data.is_respondent
-    nps = NpsModel(cfg.scale, cfg.nps, cfg.seed).fit(X[respondents], data.score.to_numpy()[respondents])
-    drivers = explain(DriverExplainer.from_nps(nps, cfg.drivers), X, nps.predict(X), cfg.drivers)
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[respondents], data.score.to_numpy()[respondents])
+    drivers = explain(DriverExplainer.from_nps(nps, cfg.drivers), X, nps.predict_frame(X), cfg.drivers)
     truth = synthetic.truth.reindex(X.index)
     planted = truth["true_top_driver"].to_numpy(dtype=object)
     judged = ((truth["true_class"] == "detractor") & truth["true_top_driver_actionable"]).to_numpy()

@@ -19,7 +19,6 @@ from cxpredict.config import ChurnConfig, StrategyConfig
 from cxpredict.io.people import (
     PeopleOutputs,
     SegmentSummary,
-    finish_scored,
     load_scored,
     rank_drivers,
     reason_in_words,
@@ -159,12 +158,6 @@ def test_column_dictionary_covers_contract_columns():
                 "owner_team", "sla_hours", "priority", "deferred"]
     assert [c for c in COLUMN_DOCS if c in contract] == contract
     assert all(COLUMN_DOCS[c] for c in contract)
-
-
-def test_value_band_left_out_when_not_configured(acted):
-    frame, pb = acted
-    assert "value_band" in finish_scored(frame, pb, PeopleStyle()).columns
-    assert "value_band" not in finish_scored(frame, pb, PeopleStyle(value_bands=False)).columns
 
 
 def test_batched_outputs_match_whole_frame_and_scored_file_checks_back(acted, tmp_path):

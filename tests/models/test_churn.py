@@ -8,21 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from cxpredict.config import ChurnConfig, LgbmParams, ValueConfig
+from cxpredict.config import ValueConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.models.churn import (
     NPS_FEATURES,
     Calibrator,
-    ChurnModel,
+    ChurnClassifier,
     compute_value,
     cross_fit_nps_features,
-    cross_fit_predict,
     value_at_risk,
     with_nps_features,
 )
 
-FAST = LgbmParams(n_estimators=60, learning_rate=0.1, num_leaves=15, n_jobs=1)
+FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "n_jobs": 1}
 
 
 def churn_data(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -40,9 +40,9 @@ def churn_data(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, 
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[ChurnModel, pd.DataFrame, np.ndarray, np.ndarray]:
+def fitted() -> tuple[ChurnClassifier, pd.DataFrame, np.ndarray, np.ndarray]:
     X, y, p_true = churn_data()
-    model = ChurnModel(ChurnConfig(params=FAST, horizon_days=60), seed=3).fit(X, y)
+    model = ChurnClassifier(horizon_days=60, random_state=3, **FAST).fit(X, y)
     return model, X, y, p_true
 
 
@@ -68,7 +68,7 @@ def test_fit_reports_honest_holdout_metrics_and_is_calibrated(fitted):
     table = model.calibration_table_
     assert table["weight"].sum() == m["n_calibration"]
     assert {"p_low", "p_high", "mean_predicted", "observed_rate"} <= set(table.columns)
-    p = model.predict_proba(X)
+    p = model.predict_proba(X)[:, 1]
     assert np.corrcoef(p, p_true)[0, 1] > 0.85
     assert abs(p.mean() - y.mean()) < 0.03  # calibrated on average
 
@@ -80,13 +80,13 @@ def test_save_load_roundtrip_without_pickle(fitted, tmp_path):
     assert files == {"churn.txt", "churn.json", "calibration_table.csv"}  # LightGBM text + JSON/CSV only
     meta = json.loads((tmp_path / "churn" / "churn.json").read_text(encoding="utf-8"))
     assert meta["calibrator"]["method"] == "platt" and meta["feature_names"] == list(X.columns)
-    loaded = ChurnModel.load(tmp_path / "churn")
+    loaded = ChurnClassifier.load(tmp_path / "churn")
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-12)
     assert loaded.metrics_["auc"] == model.metrics_["auc"]
     pd.testing.assert_frame_equal(loaded.calibration_table_, model.calibration_table_, check_dtype=False)
-    shuffled = X[list(reversed(X.columns))]  # column order does not matter, names do
-    np.testing.assert_allclose(loaded.predict_proba(shuffled), model.predict_proba(X))
-    with pytest.raises(InputError, match="'complaints'"):
+    with pytest.raises(InputError, match="same order"):  # scikit-learn's rule: the columns of fit, in order
+        loaded.predict_proba(X[list(reversed(X.columns))])
+    with pytest.raises(InputError, match="complaints"):
         loaded.predict_proba(X.drop(columns=["complaints"]))
 
 
@@ -94,23 +94,28 @@ def test_label_must_be_known_zero_one():
     X, y, _ = churn_data(200)
     y = y.copy()
     y[5] = np.nan
-    with pytest.raises(InputError, match="known outcome"):
-        ChurnModel(ChurnConfig(params=FAST)).fit(X, y)
-    with pytest.raises(InputError, match="single class"):
-        ChurnModel(ChurnConfig(params=FAST)).fit(X, np.zeros(200))
+    with pytest.raises(InputError, match="known label"):
+        ChurnClassifier(**FAST).fit(X, y)
+    with pytest.raises(InputError, match="one class cannot be learned"):
+        ChurnClassifier(**FAST).fit(X, np.zeros(200))
 
 
-def test_cross_fit_predict_is_out_of_fold():
+def cross_fit_predict(model: ChurnClassifier, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    return cross_val_predict(model, X, y, cv=folds, method="predict_proba")[:, 1]
+
+
+def test_cross_val_predict_is_out_of_fold():
     X, y, _ = churn_data(1500, seed=2)
-    cfg = ChurnConfig(params=FAST.model_copy(update={"min_child_samples": 2}), calibration="isotonic")
-    oof = cross_fit_predict(X, y, cfg, seed=0, folds=3)
+    model = ChurnClassifier(calibration="isotonic", **{**FAST, "min_child_samples": 2})
+    oof = cross_fit_predict(model, X, y)
     assert oof.shape == (len(X),) and np.all((oof >= 0) & (oof <= 1)) and roc_auc_score(y, oof) > 0.7
     # pure noise can be memorised in sample (an overfit model), but out of fold it must look like chance
     noise = pd.DataFrame(np.random.default_rng(0).normal(size=(len(X), 3)), index=X.index)
     noise.columns = ["a", "b", "c"]
-    in_sample = ChurnModel(cfg).fit(noise, y).booster_.predict(noise)
+    in_sample = model.fit(noise, y).booster_.predict(noise)
     assert roc_auc_score(y, in_sample) > 0.75
-    assert roc_auc_score(y, cross_fit_predict(noise, y, cfg, seed=0, folds=3)) < 0.6
+    assert roc_auc_score(y, cross_fit_predict(model, noise, y)) < 0.6
 
 
 class RecordingNps:
@@ -123,7 +128,7 @@ class RecordingNps:
         RecordingNps.trained_on.append(self.seen)
         return self
 
-    def predict(self, X):
+    def predict_frame(self, X):
         p = np.tile([0.2, 0.3, 0.5], (len(X), 1))
         p[:, 0] = [0.9 if i in self.seen else 0.2 for i in X.index]  # in-sample rows would look different
         p[:, 2] = 1 - p[:, 0] - p[:, 1]
@@ -161,7 +166,7 @@ def test_nps_feature_lift_is_measured(fitted):
     rng = np.random.default_rng(0)
     nps_pred = pd.DataFrame(rng.dirichlet([1, 1, 1], len(X)), index=X.index,
                             columns=["p_detractor", "p_passive", "p_promoter"])
-    model = ChurnModel(ChurnConfig(params=FAST), seed=0).fit(with_nps_features(X, nps_pred), y)
+    model = ChurnClassifier(**FAST).fit(with_nps_features(X, nps_pred), y)
     assert model.uses_nps_features_
     assert {"auc_without_nps", "nps_feature_auc_lift"} <= set(model.metrics_)
     assert abs(model.metrics_["nps_feature_auc_lift"]) < 0.05  # random NPS probabilities add nothing

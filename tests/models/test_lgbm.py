@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxpredict.config import LgbmParams
 from cxpredict.models.lgbm import cross_fit, fold_ids, lgbm_params
+from cxpredict.models.nps import NpsClassifier
 
 
 def test_folds_are_stratified_and_balanced():
@@ -22,7 +22,7 @@ def test_cross_fit_predicts_each_row_from_a_model_that_never_saw_it():
     n = 600
     X = pd.DataFrame({"row": np.arange(n, dtype=float)})
     y = rng.normal(size=n)
-    params = lgbm_params(LgbmParams(num_leaves=64, min_child_samples=1, n_jobs=1), 0, objective="regression",
+    params = lgbm_params(NpsClassifier(num_leaves=64, min_child_samples=1, n_jobs=1), objective="regression",
                          min_data_in_bin=1, max_bin=1024)
     folds = fold_ids(np.zeros(n, int), 3, seed=0)
     folds[:30] = -1  # never trained on: scored by the mean of the fold models

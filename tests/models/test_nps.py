@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from cxpredict.config import NpsModelConfig, Scale
+from cxpredict.config import Scale
 from cxpredict.errors import InputError
-from cxpredict.models.nps import NpsModel
+from cxpredict.models.nps import NpsClassifier
 
 SCALE = Scale()
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
@@ -36,14 +36,15 @@ def data():
 @pytest.fixture(scope="module")
 def models(data):
     X, score = data
-    return {f: NpsModel(SCALE, NpsModelConfig(formulation=f, params=FAST, cv_folds=3), seed=1).fit(X, score)
+    return {f: NpsClassifier(scale=SCALE, formulation=f, candidates="configured", cv=3, random_state=1,
+                             **FAST).fit(X, score)
             for f in ("multiclass", "regression", "ordinal")}
 
 
 @pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
 def test_probabilities_sum_to_one_and_respect_the_order(models, data, formulation):
     X, _ = data
-    pred = models[formulation].predict(X.iloc[:300])
+    pred = models[formulation].predict_frame(X.iloc[:300])
     classes = pred[["p_detractor", "p_passive", "p_promoter"]].to_numpy()
     assert np.allclose(classes.sum(axis=1), 1.0) and (classes >= 0).all()
     assert set(pred["predicted_class"].unique()) <= {"detractor", "passive", "promoter"}
@@ -66,7 +67,7 @@ def test_predictions_track_the_planted_signal(models, data):
     for model in models.values():
         assert model.cv_metrics_["detractor_auc"] > 0.7
         assert len(model.oof_) == len(X) and model.oof_.index.equals(X.index)
-    p = models["ordinal"].predict(X)["p_detractor"]
+    p = models["ordinal"].predict_frame(X)["p_detractor"]
     assert spearmanr(p, X["tickets"]).statistic > 0.5
 
 
@@ -77,7 +78,7 @@ def test_detractor_booster_raw_output_increases_with_detraction(models, data, fo
     booster, class_index = model.detractor_booster()
     raw = booster.predict(X, raw_score=True)
     raw = raw[:, class_index] if class_index is not None else raw
-    assert spearmanr(raw, model.predict(X)["p_detractor"]).statistic > 0.8
+    assert spearmanr(raw, model.predict_proba(X)[:, 0]).statistic > 0.8
 
 
 @pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
@@ -86,8 +87,8 @@ def test_save_load_roundtrip_gives_identical_predictions(models, data, tmp_path,
     model = models[formulation]
     model.save(tmp_path / "nps")
     assert not list(tmp_path.rglob("*.pkl"))
-    loaded = NpsModel.load(tmp_path / "nps")
-    pd.testing.assert_frame_equal(model.predict(X), loaded.predict(X))
+    loaded = NpsClassifier.load(tmp_path / "nps")
+    pd.testing.assert_frame_equal(model.predict_frame(X), loaded.predict_frame(X))
     assert loaded.cv_metrics_ == pytest.approx(model.cv_metrics_, nan_ok=True)
     assert isinstance(loaded.detractor_booster()[0], lgb.Booster)
 
@@ -96,7 +97,7 @@ def test_calibration_matches_the_weighted_population(data):
     """Weights that up-weight high-ticket customers must move the predicted detractor share to their weighted rate."""
     X, score = data
     w = np.where(X["tickets"] >= 2, 4.0, 1.0)
-    model = NpsModel(SCALE, NpsModelConfig(formulation="regression", params=FAST, cv_folds=3), 2).fit(X, score, w)
+    model = NpsClassifier(formulation="regression", cv=3, random_state=2, **FAST).fit(X, score, w)
     is_det = score <= SCALE.detractor_max
     weighted_rate = np.average(is_det, weights=w)
     oof_rate = np.average(model.oof_["p_detractor"], weights=w)
@@ -105,13 +106,61 @@ def test_calibration_matches_the_weighted_population(data):
     assert model.cv_metrics_["ece_detractor"] < 0.06
 
 
-def test_auto_selects_the_best_formulation_by_the_configured_metric(data):
+def test_candidates_compete_and_the_simplest_within_one_standard_error_is_kept(data):
     X, score = data
-    cfg = NpsModelConfig(formulation="auto", params=FAST, cv_folds=3, selection_metric="log_loss")
-    model = NpsModel(SCALE, cfg, 3).fit(X.iloc[:800], score[:800])
-    assert set(model.selection_) == {"multiclass", "regression", "ordinal"}
-    best = min(model.selection_, key=lambda f: model.selection_[f]["log_loss"])
-    assert model.formulation_ == best
+    model = NpsClassifier(formulation="auto", cv=3, random_state=3, **FAST).fit(X.iloc[:800], score[:800])
+    table = model.selection_
+    names = [row["candidate"] for row in table]
+    assert names[:2] == ["configured-multiclass", "configured-regression"]
+    assert {"shallow-regression", "smooth-multiclass", "large-multiclass"} <= set(names)
+    best = min(table, key=lambda row: row["log_loss"])
+    assert best["loss_minus_best"] == 0.0
+    within = [row for row in table if row["loss_minus_best"] <= row["se_of_difference"]]
+    kept = min(within, key=lambda row: row["complexity"])
+    assert [row["candidate"] for row in table if row["chosen"]] == [kept["candidate"]]
+    assert model.candidate_["name"] == kept["candidate"] and model.formulation_ == kept["formulation"]
+    assert model.cv_metrics_["log_loss"] == pytest.approx(kept["log_loss"])
+
+
+def test_best_rule_keeps_the_lowest_loss(data):
+    X, score = data
+    model = NpsClassifier(cv=3, selection_rule="best", random_state=3, **FAST).fit(X.iloc[:800], score[:800])
+    best = min(model.selection_, key=lambda row: row["log_loss"])
+    assert model.candidate_["name"] == best["candidate"]
+
+
+def test_cross_fitted_probabilities_of_new_rows_come_from_the_fold_models(models, data):
+    X, _ = data
+    model = models["regression"]
+    new = X.iloc[:200]
+    cross = model.cross_fitted_proba(new)
+    assert cross.shape == (200, 3) and np.allclose(cross.sum(axis=1), 1.0)
+    assert not np.allclose(cross, model.predict_proba(new))  # other models than the final one ...
+    assert spearmanr(cross[:, 0], model.predict_proba(new)[:, 0]).statistic > 0.9  # ... of the same signal
+
+
+def test_signal_is_found_when_planted_and_not_in_noise(models, data):
+    X, score = data
+    assert models["multiclass"].no_signal_ is False and models["multiclass"].signal_["low"] > 0.5
+    noise = np.random.default_rng(7).permutation(score)  # answers unrelated to the features
+    model = NpsClassifier(candidates="configured", cv=3, random_state=0, **FAST).fit(X, noise)
+    assert model.no_signal_ is True and model.signal_["low"] <= 0.5
+
+
+def test_a_two_point_scale_has_two_classes_and_no_warnings(data):
+    import warnings
+
+    X, score = data
+    binary = (score >= 8).astype(int)
+    scale = Scale(min=0, max=1, detractor_max=0, promoter_min=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = NpsClassifier(scale=scale, cv=3, random_state=0, **FAST).fit(X, binary)
+        frame = model.predict_frame(X.iloc[:50])
+    assert list(model.classes_) == ["detractor", "promoter"]
+    assert model.predict_proba(X.iloc[:50]).shape == (50, 2)
+    assert (frame["p_passive"] == 0).all() and set(frame["predicted_class"]) <= {"detractor", "promoter"}
+    assert model.cv_metrics_["detractor_auc"] > 0.7
 
 
 def test_bad_scores_raise_input_error(data):
@@ -119,6 +168,6 @@ def test_bad_scores_raise_input_error(data):
     bad = score.astype(float).copy()
     bad[3] = 11
     with pytest.raises(InputError, match="outside the scale"):
-        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, bad)
+        NpsClassifier(**FAST).fit(X, bad)
     with pytest.raises(InputError, match="feature rows"):
-        NpsModel(SCALE, NpsModelConfig(params=FAST), 0).fit(X, score[:10])
+        NpsClassifier(**FAST).fit(X, score[:10])

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.config import DriversConfig, LgbmParams
 from cxpredict.errors import BundleError
 from cxpredict.models.reasons import (
-    ReasonModel,
+    ReasonClassifier,
     constant_baseline,
     micro_f1,
     reason_matrix,
@@ -53,16 +52,16 @@ def _survey(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
 @pytest.fixture(scope="module")
 def fitted():
     X, reasons = _survey(2500, seed=0)
-    cfg = DriversConfig(reason_min_count=20, reason_params=LgbmParams(n_estimators=100, num_leaves=7))
-    return ReasonModel(cfg, seed=3).fit(X, reasons)
+    return ReasonClassifier(min_count=20, n_estimators=100, num_leaves=7, random_state=3).fit(X, reasons)
 
 
 def test_multi_label_model_beats_the_constant_base_rate(fitted):
-    assert fitted.codes_ == ["billing", "network"]
+    assert fitted.classes_.tolist() == ["billing", "network"]
     assert fitted.dropped_codes_ == {"rare": 5}
     X, reasons = _survey(1500, seed=1)
-    truth = reason_matrix(reasons, fitted.codes_).to_numpy()
-    f1 = micro_f1(truth, fitted.predict_sets(X).to_numpy())
+    truth = reason_matrix(reasons, list(fitted.classes_)).to_numpy()
+    f1 = micro_f1(truth, fitted.predict(X))
+    assert fitted.score(X, reasons) == f1
     base, _ = constant_baseline(truth, truth)
     assert f1 > 0.8 and f1 > base + 0.2
     assert fitted.metrics_["valid_micro_f1"] > 0.8
@@ -83,19 +82,19 @@ def test_save_load_roundtrip_without_pickle(fitted, tmp_path):
     fitted.save(tmp_path / "reasons")
     assert sorted(p.name for p in (tmp_path / "reasons").iterdir()) == ["reason_0.txt", "reason_1.txt",
                                                                        "reasons.json"]
-    loaded = ReasonModel.load(tmp_path / "reasons")
+    loaded = ReasonClassifier.load(tmp_path / "reasons")
     X, _ = _survey(300, seed=2)
-    pd.testing.assert_frame_equal(loaded.predict_proba(X), fitted.predict_proba(X))
-    assert loaded.threshold_ == fitted.threshold_ and loaded.cfg == fitted.cfg
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    assert loaded.threshold_ == fitted.threshold_ and loaded.get_params() == fitted.get_params()
     (tmp_path / "reasons" / "reasons.json").write_text("{", encoding="utf-8")
     with pytest.raises(BundleError, match="reasons.json"):
-        ReasonModel.load(tmp_path / "reasons")
+        ReasonClassifier.load(tmp_path / "reasons")
 
 
 def test_no_frequent_code_gives_an_empty_model():
     X, _ = _survey(100, seed=4)
-    model = ReasonModel(DriversConfig(reason_min_count=50)).fit(X, pd.Series(["a"] * 3 + [None] * 97, dtype="str"))
-    assert model.codes_ == []
+    model = ReasonClassifier(min_count=50).fit(X, pd.Series(["a"] * 3 + [None] * 97, dtype="str"))
+    assert len(model.classes_) == 0
     top = model.top_reasons(X)
     assert len(top) == 100 and top.isna().all().all()
 

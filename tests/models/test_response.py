@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.config import ResponseConfig, config_from_dict
-from cxpredict.estimation.population import NOT_CORRECTABLE
-from cxpredict.metrics import nps_from_scores
-from cxpredict.models.response import ResponseModel
+from cxpredict.config import config_from_dict
+from cxpredict.models.response import ResponsePropensity
 from cxpredict.workflows.train import fit_nps_stage
 
 FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
@@ -37,13 +35,12 @@ def respond(X: pd.DataFrame, rate: float, strength: float, seed: int) -> np.ndar
     return np.random.default_rng(seed).random(len(X)) < 1 / (1 + np.exp(-(lo + eta)))
 
 
-def config(**population):
+def config():
     return config_from_dict({
         "data": {"survey": {"path": "survey.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
         "seed": 0,
-        "nps": {"formulation": "regression", "params": FAST, "cv_folds": 3},
+        "nps": {"formulation": "regression", "candidates": "configured", "params": FAST, "cv_folds": 3},
         "response": {"params": FAST, "cv_folds": 3},
-        "population": {"bootstrap": 20, **population},
     })
 
 
@@ -51,49 +48,8 @@ def config(**population):
 def biased_run():
     X, score = population()
     resp = respond(X, 0.2, 0.9, seed=1)
-    stage = fit_nps_stage(X, np.where(resp, score, np.nan), config(segments=["region"]), segments=X[["region"]])
+    stage = fit_nps_stage(X, np.where(resp, score, np.nan), config(), segments=X[["region"]])
     return X, score, resp, stage
-
-
-def test_weighting_moves_a_biased_respondent_nps_toward_the_truth(biased_run):
-    X, score, resp, stage = biased_run
-    truth = nps_from_scores(score, stage.nps.scale)
-    pop = stage.population
-    naive_error = abs(pop.naive_respondent_nps - truth)
-    assert naive_error > 10  # the draw really is biased
-    assert abs(pop.ipw_respondent_nps - truth) < 0.5 * naive_error
-    assert abs(pop.estimate - truth) < 0.3 * naive_error
-    assert pop.low < pop.estimate < pop.high
-    assert abs(pop.estimate - truth) < 3 * (pop.high - pop.low)
-    assert 0.5 < pop.se_model_bootstrap / pop.se_model_linearized < 2  # the refit bootstrap agrees roughly
-    assert pop.se_model == max(pop.se_model_bootstrap, pop.se_model_linearized)
-
-
-def test_interval_widens_as_respondents_get_fewer():
-    X, score = population(seed=2)
-    widths = {}
-    for rate in (0.04, 0.3):
-        resp = respond(X, rate, 0.5, seed=3)
-        pop = fit_nps_stage(X, np.where(resp, score, np.nan), config()).population
-        widths[rate] = pop.high - pop.low
-        assert pop.se_model_bootstrap > 0 and pop.se_answer_noise > 0
-    assert widths[0.04] > 1.5 * widths[0.3]
-
-
-def test_population_result_reports_assumption_segments_and_response_diagnostics(biased_run):
-    X, score, resp, stage = biased_run
-    result = stage.population.to_dict()
-    assert NOT_CORRECTABLE in result["notes"] and "observed behaviour" in result["assumption"]
-    levels = {(s["column"], s["level"]) for s in result["segments"]}
-    assert levels == {("region", "north"), ("region", "south")}
-    for seg in result["segments"]:
-        assert seg["low"] < seg["estimate"] < seg["high"]
-        assert seg["n_respondents"] == int(resp[(X["region"] == seg["level"]).to_numpy()].sum())
-    summary = result["response"]
-    assert summary["top_differences"][0]["feature"] == "tickets"
-    top = summary["top_differences"][0]
-    assert abs(top["smd_after_weighting"]) < abs(top["smd"])  # weighting balances the driver of response
-    assert 0.6 < summary["respondent_vs_silent_auc"] < 0.85 and summary["overlap_warning"] is None
 
 
 def test_weights_are_stabilised_and_trimmed(biased_run):
@@ -112,26 +68,26 @@ def test_weights_are_stabilised_and_trimmed(biased_run):
 def test_low_overlap_is_warned():
     X, _ = population(n=3000, seed=4)
     resp = respond(X, 0.2, 6.0, seed=5)  # nearly deterministic in tickets
-    model = ResponseModel(ResponseConfig(params=FAST, cv_folds=3), seed=0).fit(X, resp)
+    model = ResponsePropensity(cv=3, **FAST).fit(X, resp)
     assert model.auc_ > 0.85 and "little overlap" in model.overlap_warning_
 
 
 def test_large_populations_train_the_propensity_on_a_weighted_subsample():
     X, _ = population(n=4000, seed=6)
     resp = respond(X, 0.1, 0.9, seed=7)
-    full = ResponseModel(ResponseConfig(params=FAST, cv_folds=3), seed=0).fit(X, resp)
-    sub = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, resp)
+    full = ResponsePropensity(cv=3, **FAST).fit(X, resp)
+    sub = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, resp)
     assert sub.propensity_.notna().all() and len(sub.propensity_) == len(X)
     assert abs(sub.propensity_.mean() - resp.mean()) < 0.02  # weighted up: still calibrated for everyone
     assert np.corrcoef(sub.propensity_, full.propensity_)[0, 1] > 0.8
     mostly = respond(X, 0.9, 0.9, seed=8)  # the silent are the small group now: all of them are kept
-    high = ResponseModel(ResponseConfig(params=FAST, cv_folds=3, max_rows=1500), seed=0).fit(X, mostly)
+    high = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, mostly)
     assert abs(high.propensity_.mean() - mostly.mean()) < 0.02
 
 
 def test_response_model_roundtrip(biased_run, tmp_path):
     X, _, _, stage = biased_run
     stage.response.save(tmp_path / "response")
-    loaded = ResponseModel.load(tmp_path / "response")
-    np.testing.assert_array_equal(loaded.predict(X), stage.response.predict(X))
+    loaded = ResponsePropensity.load(tmp_path / "response")
+    np.testing.assert_array_equal(loaded.predict_proba(X), stage.response.predict_proba(X))
     assert loaded.summary()["respondent_vs_silent_auc"] == stage.response.auc_

@@ -15,8 +15,10 @@ from cxpredict.data.customers import load_customers
 from cxpredict.io.bundle import load_bundle
 
 # Only the batch command has these: the key is the caller's (pyfunc rows come back in input order), the survey
-# answers are read from the survey table, and capacity (`deferred`) is settled over the whole population.
-BATCH_ONLY = ("customer_id", "is_respondent", "observed_score", "observed_class", "deferred")
+# answers are read from the survey table, capacity (`deferred`, hence `to_contact`) is settled over the whole
+# population, and the run's dates (`as_of`, `scored_on`) belong to the run, not to a row.
+BATCH_ONLY = ("customer_id", "is_respondent", "observed_score", "observed_class", "deferred", "to_contact", "as_of",
+              "scored_on", "stated_reasons")
 # With strategy.class_source "observed" the batch command segments a respondent by their own answer; the pyfunc
 # model has no answers, so for respondents whose answer differs from the prediction these may differ.
 FROM_OWN_ANSWER = ("segment", "strategy", "action", "channel", "owner_team", "sla_hours",

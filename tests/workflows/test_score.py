@@ -245,7 +245,6 @@ def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_pa
     model, on a flat table with names like 'Monthly Charge', 'Größe', '=cost', 'a,b', 'x:y' and 'Monthly_Charge'
     (the obvious model-safe spelling of another column): LightGBM only sees model-safe names, people only theirs."""
     import mlflow
-
     from factories import ODD_NAMES, odd_name_project
 
     from cxpredict.config import load_config
@@ -300,6 +299,6 @@ def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_pa
     silent = ~expected["is_respondent"].to_numpy(dtype=bool)
     for col in ("p_detractor", "churn_prob", "driver_1_impact"):
         np.testing.assert_allclose(got[col].to_numpy(dtype=float), expected[col].to_numpy(dtype=float),
-                                   rtol=0, atol=1e-6, equal_nan=True, err_msg=col)  # the scored CSV: 6 decimals
+                                   rtol=0, atol=5e-4 + 1e-12, equal_nan=True, err_msg=col)  # CSV: 3 decimals
     for col in ("driver_1", "driver_2", "rule"):
         assert got[col].fillna("").to_numpy()[silent].tolist() == expected[col].fillna("").to_numpy()[silent].tolist()

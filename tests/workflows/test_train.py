@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import spearmanr
 
 from cxpredict.data.synthetic import generate
@@ -38,3 +39,100 @@ def test_scored_file_has_one_row_per_customer_and_documented_columns(demo_config
         assert key in manifest
     assert manifest["bundle"]["content_hash"]
     assert manifest["rows"] == len(scored)
+
+
+# ------------------------------------------------------------------ the NPS stage (fit_nps_stage)
+from cxpredict.config import config_from_dict  # noqa: E402
+from cxpredict.estimation.population import NOT_CORRECTABLE  # noqa: E402
+from cxpredict.metrics import nps_from_scores  # noqa: E402
+from cxpredict.workflows.train import fit_nps_stage  # noqa: E402
+
+FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
+
+
+def survey_world(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers whose tickets lower their score (0-10)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "tickets": rng.poisson(1.2, n).astype(float),
+        "tenure": rng.uniform(0, 60, n),
+        "region": pd.Categorical(rng.choice(["north", "south"], n)),
+    })
+    latent = 8.3 - 1.3 * X["tickets"] + 0.02 * X["tenure"] + rng.logistic(0, 0.9, n)
+    return X, np.clip(np.floor(latent + 0.5), 0, 10).to_numpy()
+
+
+def respond(X: pd.DataFrame, rate: float, strength: float, seed: int) -> np.ndarray:
+    """Missing at random: customers with tickets answer more often (as after a support contact)."""
+    eta = strength * (X["tickets"].to_numpy() - 1.2)
+    lo, hi = -20.0, 20.0
+    for _ in range(50):  # intercept giving the wanted mean response rate
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.mean(1 / (1 + np.exp(-(mid + eta)))) < rate else (lo, mid)
+    return np.random.default_rng(seed).random(len(X)) < 1 / (1 + np.exp(-(lo + eta)))
+
+
+def stage_config(**nps):
+    return config_from_dict({
+        "data": {"survey": {"path": "survey.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
+        "seed": 0,
+        "nps": {"formulation": "regression", "candidates": "configured", "params": FAST, "cv_folds": 3, **nps},
+        "response": {"params": FAST, "cv_folds": 3},
+        "population": {"segments": ["region"]},
+    })
+
+
+@pytest.fixture(scope="module")
+def biased_stage():
+    X, score = survey_world()
+    resp = respond(X, 0.2, 0.9, seed=1)
+    stage = fit_nps_stage(X, np.where(resp, score, np.nan), stage_config(), segments=X[["region"]])
+    return X, score, resp, stage
+
+
+def test_the_doubly_robust_headline_corrects_a_biased_respondent_nps(biased_stage):
+    X, score, resp, stage = biased_stage
+    truth = nps_from_scores(score, stage.nps.scale_)
+    pop = stage.population
+    naive_error = abs(pop.naive - truth)
+    assert naive_error > 10  # the draw really is biased
+    assert pop.method == "aipw" and not pop.no_signal
+    assert abs(pop.hajek - truth) < 0.5 * naive_error
+    assert abs(pop.estimate - truth) < 0.3 * naive_error
+    assert pop.low < pop.estimate < pop.high
+    assert pop.estimators["aipw"]["se"] < pop.estimators["hajek"]["se"]  # the model explains part of the answers
+
+
+def test_interval_widens_as_respondents_get_fewer():
+    X, score = survey_world(seed=2)
+    widths = {}
+    for rate in (0.04, 0.3):
+        resp = respond(X, rate, 0.5, seed=3)
+        pop = fit_nps_stage(X, np.where(resp, score, np.nan), stage_config()).population
+        widths[rate] = pop.high - pop.low
+    assert widths[0.04] > 1.5 * widths[0.3]
+
+
+def test_population_result_reports_assumption_segments_sensitivity_and_response(biased_stage):
+    X, score, resp, stage = biased_stage
+    result = stage.population.to_dict()
+    assert NOT_CORRECTABLE in result["notes"] and "observed behaviour" in result["assumption"]
+    levels = {(s["column"], s["level"]) for s in result["segments"]}
+    assert levels == {("region", "north"), ("region", "south")}
+    for seg in result["segments"]:
+        assert seg["low"] < seg["estimate"] < seg["high"]
+        assert seg["n_respondents"] == int(resp[(X["region"] == seg["level"]).to_numpy()].sum())
+    assert result["sensitivity"]["tipping_points"]["down_5_points"] > 1
+    summary = result["response"]
+    assert summary["top_differences"][0]["feature"] == "tickets"
+    top = summary["top_differences"][0]
+    assert abs(top["smd_after_weighting"]) < abs(top["smd"])  # weighting balances the driver of response
+    assert 0.6 < summary["respondent_vs_silent_auc"] < 0.85 and summary["overlap_warning"] is None
+
+
+def test_no_signal_makes_the_weighted_respondent_nps_the_headline():
+    X, score = survey_world(seed=5)
+    noise = np.random.default_rng(9).permutation(score)  # answers unrelated to behaviour
+    resp = respond(X, 0.2, 0.9, seed=6)
+    pop = fit_nps_stage(X, np.where(resp, noise, np.nan), stage_config()).population
+    assert pop.no_signal and pop.method == "hajek" and pop.estimate == pop.hajek

@@ -1,0 +1,129 @@
+"""What every estimator shares: parameter checks in `fit`, feature validation, weights and binary targets.
+
+The estimators follow scikit-learn's contract: `__init__` only stores keyword arguments, `fit` validates them
+(`check_choice`, `check_number`: errors name the allowed values), `n_features_in_` / `feature_names_in_` are
+set and checked by scikit-learn's own `validate_data`. Features stay a pandas DataFrame (LightGBM reads its
+category columns); arrays are checked as numbers and wrapped in a frame, so both kinds of input work.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
+
+from cxpredict.errors import ConfigError, InputError
+
+
+class LgbmClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the four estimators: scikit-learn classifiers over LightGBM, which routes missing values."""
+
+    binary_only = False  # ResponsePropensity and ChurnClassifier: two classes
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = not self.binary_only
+        return tags
+
+
+def store_params(est: Any, params: dict[str, Any]) -> None:
+    """All `__init__` does (scikit-learn contract): keep every keyword argument (`locals()`) unchanged."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
+
+
+def check_choice(est: Any, name: str, allowed) -> Any:
+    """The value of parameter `name`, which must be one of `allowed`."""
+    value = getattr(est, name)
+    if value not in allowed:
+        raise ConfigError(f"{type(est).__name__}: {name}={value!r} is not allowed; choose one of {list(allowed)}")
+    return value
+
+
+def check_number(est: Any, name: str, low: float | None = None, high: float | None = None, integer: bool = False,
+                 optional: bool = False, low_open: bool = False) -> Any:
+    """The value of parameter `name`: a number (an integer with `integer`) in [low, high] (low excluded with
+    `low_open`), or None with `optional`."""
+    value = getattr(est, name)
+    if value is None and optional:
+        return None
+    ok = isinstance(value, Integral if integer else Real) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = f"{'(' if low_open else '['}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ConfigError(f"{type(est).__name__}: {name}={value!r} must be {'an integer' if integer else 'a number'}"
+                          f" in {bounds}{' or None' if optional else ''}")
+    return value
+
+
+def features(est: Any, X, *, reset: bool, hint: str = "") -> pd.DataFrame:
+    """X as a DataFrame for LightGBM, with scikit-learn's checks of the feature count and names.
+
+    `reset=True` (in fit) records n_features_in_ and, for a frame with text column names, feature_names_in_;
+    afterwards a frame must have those columns in that order. A frame keeps its dtypes (categories); anything
+    else must be numeric and 2-d. `hint` is appended to a feature mismatch error (how to build the right frame).
+    """
+    if isinstance(X, pd.DataFrame):
+        try:
+            validate_data(est, X, reset=reset, skip_check_array=True)
+        except ValueError as e:
+            raise InputError(f"{type(est).__name__}: {e}{hint}") from None
+        return X
+    arr = validate_data(est, X, reset=reset, dtype="numeric", ensure_all_finite="allow-nan")
+    names = getattr(est, "feature_names_in_", None)
+    columns = list(names) if names is not None and len(names) == arr.shape[1] else [f"x{i}" for i in
+                                                                                      range(arr.shape[1])]
+    return pd.DataFrame(arr, columns=columns)
+
+
+def sample_weights(sample_weight, n: int, what: str) -> np.ndarray | None:
+    """Weights as floats (None stays None): n finite non-negative numbers with a positive sum."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise InputError(f"{what}: sample_weight must be {n} finite non-negative numbers, not all weights zero; "
+                         f"got shape {w.shape}")
+    return w
+
+
+def labels_1d(y, n: int, what: str, allow_missing: bool = False) -> np.ndarray:
+    """y as one label per row, checked as scikit-learn checks targets (no missing values unless allowed)."""
+    if y is None:
+        raise InputError(f"{what} requires y to be passed, but the target y is None")
+    try:
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y",
+                                     ensure_all_finite="allow-nan" if allow_missing else True), warn=True)
+    except ValueError as e:
+        raise InputError(f"{what}: {e}; fit only on rows with a known label") from None
+    if len(y) != n:
+        raise InputError(f"{what}: {len(y)} labels for {n} feature rows; pass one label per row")
+    if not allow_missing and pd.isna(y).any():
+        raise InputError(f"{what}: {int(pd.isna(y).sum())} label(s) are missing; fit only on rows with a known label")
+    return y
+
+
+def binary_target(y, n: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(classes_, 0/1 floats) of a two-class target; the larger label (True, 1) is the positive class."""
+    y = labels_1d(y, n, what)
+    try:
+        check_classification_targets(y)
+    except ValueError as e:
+        raise InputError(f"{what}: {e}") from None
+    classes = np.unique(y)
+    if len(classes) > 2:
+        raise InputError(f"{what}: Only binary classification is supported; the target has {len(classes)} classes "
+                         f"({classes[:5].tolist()})")
+    if len(classes) < 2:
+        raise InputError(f"{what}: the target has one class ({classes.tolist()}); one class cannot be learned")
+    return classes, (y == classes[1]).astype(float)

@@ -1,0 +1,148 @@
+"""The doubly-robust population NPS against a planted truth: unbiased when either nuisance model is right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, softmax
+
+from cxpredict.estimation.population import (
+    augmented_estimate,
+    class_contribution,
+    population_nps,
+    silent_weights,
+    tilt_detractor_odds,
+)
+
+REPLICATES = 300
+N = 3000
+
+
+def world(seed: int):
+    """Customers whose answers and response both depend on x (missing at random given x)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, 2))
+    logits = np.column_stack([1.2 * x[:, 0] - 0.3, np.zeros(N), -1.2 * x[:, 0] + 0.5 * x[:, 1]])
+    proba = softmax(logits, axis=1)
+    cls = (rng.random(N)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)
+    e = expit(-1.8 + 0.8 * x[:, 0])  # detractor-prone customers answer more (overlap: e within ~0.02-0.6)
+    responded = rng.random(N) < e
+    truth = 100 * class_contribution(cls).mean()
+    observed = np.where(responded, cls, -1)
+    return observed, proba, e, truth
+
+
+def wrong_proba(proba: np.ndarray) -> np.ndarray:
+    """A deliberately wrong NPS model: the same share for everyone, from the wrong customers."""
+    return np.tile([0.5, 0.3, 0.2], (len(proba), 1))
+
+
+def run(make_proba, make_e):
+    errors, covered, naive_errors = [], [], []
+    for seed in range(REPLICATES):
+        observed, proba, e, truth = world(seed)
+        pop = population_nps(observed, make_proba(proba), make_e(e, observed), trim_quantile=1.0)
+        errors.append(pop.estimate - truth)
+        covered.append(pop.low <= truth <= pop.high)
+        naive_errors.append(pop.naive - truth)
+    return np.array(errors), np.mean(covered), np.array(naive_errors)
+
+
+def assert_unbiased(errors: np.ndarray):
+    se_of_mean = errors.std(ddof=1) / np.sqrt(len(errors))
+    assert abs(errors.mean()) < 4 * se_of_mean, (errors.mean(), se_of_mean)
+
+
+def right_e(e, observed):
+    return e
+
+
+def wrong_e(e, observed):
+    return np.full(len(e), (observed >= 0).mean())
+
+
+def test_unbiased_with_a_wrong_nps_model_and_the_right_response_model():
+    errors, coverage, naive = run(wrong_proba, right_e)
+    assert_unbiased(errors)
+    assert abs(naive.mean()) > 8 * naive.std(ddof=1) / np.sqrt(len(naive))  # the setting is biased for the naive
+    assert 0.84 <= coverage <= 0.96  # 90% nominal; +-4 binomial sd at 300 replicates is about +-0.07
+
+
+def test_unbiased_with_the_right_nps_model_and_a_wrong_response_model():
+    errors, coverage, _ = run(lambda p: p, wrong_e)
+    assert_unbiased(errors)
+    assert 0.84 <= coverage <= 0.96
+
+
+def test_biased_when_both_models_are_wrong():
+    """The double robustness is real, not an artefact: wrong on both sides, the estimate is off."""
+    errors, _, _ = run(wrong_proba, wrong_e)
+    assert abs(errors.mean()) > 8 * errors.std(ddof=1) / np.sqrt(len(errors))
+
+
+def test_a_better_model_gives_a_narrower_interval_than_hajek():
+    observed, proba, e, _ = world(0)
+    pop = population_nps(observed, proba, e)
+    aipw, hajek = pop.estimators["aipw"], pop.estimators["hajek"]
+    assert aipw["se"] < hajek["se"]
+    assert pop.method == "aipw" and pop.estimate == aipw["estimate"]
+
+
+def test_hajek_is_the_augmented_estimate_without_a_model():
+    observed, proba, e, _ = world(1)
+    v = np.zeros(N)
+    responded = observed >= 0
+    v[responded] = silent_weights(e[responded])
+    d = class_contribution(observed)
+    est, _ = augmented_estimate(d, np.zeros(N), v, responded)
+    silent_mean = np.sum(v[responded] * d[responded]) / v[responded].sum()
+    assert est == pytest.approx(100 * (d[responded].sum() + (~responded).sum() * silent_mean) / N)
+
+
+def test_no_signal_makes_hajek_the_headline():
+    observed, proba, e, _ = world(2)
+    pop = population_nps(observed, proba, e, no_signal=True)
+    assert pop.method == "hajek" and pop.estimate == pop.hajek
+    assert any("No signal" in note for note in pop.notes)
+
+
+def test_bootstrap_interval_agrees_with_the_influence_function():
+    observed, proba, e, _ = world(3)
+    influence = population_nps(observed, proba, e)
+    boot = population_nps(observed, proba, e, interval_method="bootstrap", n_bootstrap=300)
+    assert boot.estimate == influence.estimate
+    # resampling customers also varies the population itself, so it is a little wider, never narrower by much
+    assert 0.8 < boot.se / influence.se < 1.6
+
+
+def test_segments_cover_every_customer_once():
+    observed, proba, e, _ = world(4)
+    seg = pd.DataFrame({"plan": np.where(np.arange(N) % 3 == 0, "a", "b")})
+    pop = population_nps(observed, proba, e, segments=seg)
+    rows = pop.segments
+    assert sorted(r["level"] for r in rows) == ["a", "b"]
+    assert sum(r["n_customers"] for r in rows) == N
+    assert all(r["low"] < r["estimate"] < r["high"] for r in rows)
+
+
+def test_sensitivity_moves_down_with_more_silent_detractors():
+    observed, proba, e, _ = world(5)
+    pop = population_nps(observed, proba, e)
+    curve = {row["gamma"]: row["estimate"] for row in pop.sensitivity["curve"]}
+    assert curve[1.0] == pytest.approx(pop.estimate)
+    gammas = sorted(curve)
+    assert all(curve[a] > curve[b] for a, b in zip(gammas, gammas[1:]))
+    down = pop.sensitivity["tipping_points"]["down_5_points"]
+    assert down is not None and down > 1
+    tilted = tilt_detractor_odds(proba[observed < 0], down)
+    shift = 100 * ((tilted[:, 2] - tilted[:, 0]).sum() - (proba[observed < 0, 2] - proba[observed < 0, 0]).sum()) / N
+    assert shift == pytest.approx(-5.0, abs=1e-6)
+
+
+def test_tilting_keeps_probabilities_valid():
+    proba = np.array([[0.2, 0.5, 0.3], [0.0, 0.4, 0.6], [1.0, 0.0, 0.0]])
+    for gamma in (0.1, 1.0, 7.0):
+        tilted = tilt_detractor_odds(proba, gamma)
+        assert np.allclose(tilted.sum(axis=1), 1) and (tilted >= 0).all()
+    assert np.allclose(tilt_detractor_odds(proba, 1.0), proba)

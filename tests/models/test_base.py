@@ -1,0 +1,164 @@
+"""The scikit-learn contract of the four estimators: scikit-learn's own estimator checks (small, single-threaded
+models so they are fast), config bridges, parameter validation in fit, clone / set_params / cross_val_predict.
+
+Checks that cannot apply are listed per estimator with the reason; `xfail_strict` makes a listed check that
+starts passing fail the suite, so the list never goes stale. What those checks would have covered is tested
+below on the estimators' own terms (string class labels, reason texts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from cxpredict.config import (
+    ChurnConfig,
+    DriversConfig,
+    NpsModelConfig,
+    ResponseConfig,
+    Scale,
+)
+from cxpredict.errors import ConfigError, InputError
+from cxpredict.models.churn import ChurnClassifier
+from cxpredict.models.nps import NpsClassifier
+from cxpredict.models.reasons import ReasonClassifier
+from cxpredict.models.response import ResponsePropensity
+
+SMALL = {"n_estimators": 5, "num_leaves": 4, "min_child_samples": 2, "n_jobs": 1}
+# the checks' targets are small integers (0/1/2, -1/1): a scale on which they are detractors, passives, promoters
+CHECK_SCALE = Scale(min=-1, max=3, detractor_max=0, promoter_min=2)
+
+WEIGHTS_ARE_NOT_REPEATS = ("fits on folds / a hold-out / a random validation split of the rows, so a row repeated "
+                           "k times is not the same as weight k")
+CLASS_NAMES = ("y are survey scores; the labels are their NPS classes ('detractor', 'passive', 'promoter'), so "
+               "predictions are not values of y")
+STRING_PREDICTIONS = "the check compares predict's output with assert_allclose, which cannot compare class names"
+REASON_TEXT = ("y is one ';'-separated reason text per row (a multi-label target): predict returns 0/1 label sets "
+               "per code, not values of y")
+
+NPS_EXPECTED = {
+    "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS,
+    "check_classifiers_train": CLASS_NAMES,
+    "check_classifiers_classes": CLASS_NAMES + "; text labels are not scores",
+    "check_estimators_pickle": STRING_PREDICTIONS,
+    "check_classifier_data_not_an_array": STRING_PREDICTIONS,
+    "check_supervised_y_2d": STRING_PREDICTIONS,
+    "check_methods_sample_order_invariance": STRING_PREDICTIONS,
+    "check_methods_subset_invariance": STRING_PREDICTIONS,
+    "check_fit_idempotent": STRING_PREDICTIONS,
+}
+REASON_EXPECTED = {
+    "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS,
+    "check_classifiers_train": REASON_TEXT,
+    "check_classifiers_one_label": REASON_TEXT,
+    "check_classifiers_classes": REASON_TEXT + "; numbers are read as reason codes (text)",
+    "check_supervised_y_no_nan": "a missing reason text means 'no reason stated', a valid empty label set",
+}
+CHURN_EXPECTED = {"check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS}
+
+ESTIMATORS = [
+    NpsClassifier(scale=CHECK_SCALE, formulation="multiclass", cv=2, early_stopping_rounds=None, **SMALL),
+    ResponsePropensity(cv=2, **SMALL),
+    ChurnClassifier(calibration_share=0.5, **SMALL),  # the checks' data sets are tiny: a hold-out with both classes
+    ReasonClassifier(min_count=1, **SMALL),
+]
+
+
+def expected_failures(estimator) -> dict[str, str]:
+    return {NpsClassifier: NPS_EXPECTED, ReasonClassifier: REASON_EXPECTED, ChurnClassifier: CHURN_EXPECTED}.get(
+        type(estimator), {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures, xfail_strict=True)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# --------------------------------------------------------------------------------------------- on their own terms
+def nps_data(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"tickets": rng.poisson(1.0, n).astype(float), "noise": rng.normal(size=n),
+                      "plan": pd.Categorical(rng.choice(["basic", "pro"], n))})
+    latent = 8.0 - 1.5 * X["tickets"] - (X["plan"] == "basic") + rng.logistic(0, 1.0, n)
+    return X, np.clip(np.floor(latent + 0.5), 0, 10).astype(int).to_numpy()
+
+
+FAST_NPS = {"cv": 3, "n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "n_jobs": 1,
+            "candidates": "configured"}
+
+
+@pytest.mark.parametrize(("estimator", "section"), [
+    (NpsClassifier(), NpsModelConfig()), (ResponsePropensity(), ResponseConfig()), (ChurnClassifier(), ChurnConfig()),
+    (ReasonClassifier(), DriversConfig())])
+def test_the_config_defaults_are_the_estimator_defaults(estimator, section):
+    """One set of defaults: the YAML's defaults bridged by from_config equal the estimator's keyword defaults."""
+    assert type(estimator).from_config(section).get_params() == estimator.get_params()
+
+
+def test_from_config_passes_every_key_and_the_seed():
+    section = NpsModelConfig(formulation="ordinal", cv_folds=3, params={"learning_rate": 0.2, "extra": {"max_bin": 63}},
+                             thresholds={"objective": "recall_targets", "recall_targets": {"detractor": 0.8}})
+    params = NpsClassifier.from_config(section, Scale(min=1, max=5, detractor_max=3, promoter_min=5), seed=7).get_params()
+    assert params["formulation"] == "ordinal" and params["cv"] == 3 and params["learning_rate"] == 0.2
+    assert params["extra_params"] == {"max_bin": 63} and params["random_state"] == 7
+    assert params["decision"] == "recall_targets" and params["recall_targets"] == {"detractor": 0.8}
+    assert params["scale"].max == 5
+
+
+@pytest.mark.parametrize(("estimator", "allowed"), [
+    (NpsClassifier(formulation="best"), "multiclass"), (NpsClassifier(decision="top"), "argmax"),
+    (NpsClassifier(learning_rate=0.0), r"learning_rate=0.0 must be a number in \(0"),
+    (ResponsePropensity(weight_target="everyone"), "population"), (ChurnClassifier(calibration="beta"), "isotonic"),
+    (ReasonClassifier(min_count=0), "min_count")])
+def test_parameters_are_checked_in_fit_and_errors_name_the_allowed_values(estimator, allowed):
+    X, score = nps_data(100)
+    y = {NpsClassifier: score, ReasonClassifier: np.where(score > 7, "price", None)}.get(type(estimator), score > 7)
+    with pytest.raises(ConfigError, match=allowed):
+        estimator.fit(X, y)
+
+
+def test_clone_set_params_grid_search_and_cross_val_predict_work():
+    X, score = nps_data()
+    model = NpsClassifier(formulation="multiclass", **FAST_NPS)
+    tuned = clone(model).set_params(learning_rate=0.3, num_leaves=3)
+    assert (tuned.learning_rate, model.learning_rate) == (0.3, 0.1) and not hasattr(tuned, "classes_")
+    predicted = cross_val_predict(model, X, score, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert predicted.shape == (len(X),) and set(predicted) <= {"detractor", "passive", "promoter"}
+    search = GridSearchCV(model, {"num_leaves": [3, 7]}, cv=2).fit(X, score)
+    assert search.best_params_["num_leaves"] in (3, 7) and 0 < search.best_score_ <= 1
+
+
+def test_nps_outputs_agree_and_predict_is_idempotent_and_row_wise():
+    """What the string-label xfails of the scikit-learn checks would have checked, compared as text."""
+    X, score = nps_data()
+    model = NpsClassifier(formulation="regression", **FAST_NPS).fit(X, score)
+    proba, dist = model.predict_proba(X), model.predict_score_distribution(X)
+    assert proba.shape == (len(X), 3) and dist.shape == (len(X), 11) and model.classes_.tolist()[0] == "detractor"
+    np.testing.assert_allclose(dist[:, :7].sum(axis=1), proba[:, 0])
+    frame = model.predict_frame(X)
+    assert (frame["predicted_class"].to_numpy(dtype=object) == model.predict(X)).all()
+    np.testing.assert_array_equal(model.predict(X.iloc[::-1])[::-1], model.predict(X))  # order and subsets
+    np.testing.assert_array_equal(model.predict(X.iloc[:50]), model.predict(X)[:50])
+    again = clone(model).fit(X, score)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert model.score(X, score) == pytest.approx(np.mean(model.predict(X) == np.asarray(model.classes_)[
+        np.digitize(score, [6.5, 8.5])]))
+    assert model.cross_validate(X, score) == {**model.cv_metrics_, "candidate": "configured-regression",
+                                             "formulation": "regression"}
+    multiclass = NpsClassifier(formulation="multiclass", **FAST_NPS).fit(X, score)
+    assert not hasattr(multiclass, "predict_score_distribution")  # only the ordered formulations have one
+    with pytest.raises(AttributeError) as missing:
+        multiclass.predict_score_distribution(X)
+    assert "formulation='regression' or 'ordinal'" in str(missing.value.__cause__)  # says why, and the fix
+
+
+def test_feature_names_are_checked_as_scikit_learn_does():
+    X, score = nps_data(200)
+    model = NpsClassifier(formulation="multiclass", **FAST_NPS).fit(X, score)
+    assert model.feature_names_in_.tolist() == list(X.columns) and model.n_features_in_ == 3
+    with pytest.raises(InputError, match="feature manifest"):
+        model.predict(X.drop(columns=["noise"]))
