@@ -1,7 +1,7 @@
 """Benchmark of issue 16 (free text): topic recovery, lift from ticket text, reasons from comments, throughput.
 
-    python scripts/bench_text.py --out bench_text.json            # full size (~10-15 min on 2 cores)
-    python scripts/bench_text.py --out bench_text.json --quick    # reduced sizes (~3 min)
+    python scripts/bench_text.py --out bench_text.json            # full size (~20 min on 2 cores)
+    python scripts/bench_text.py --out bench_text.json --quick    # reduced sizes (~8 min)
 
 Every case runs the product's own code (configs/demo.yaml with `text.enabled=true`, data/text.py, models/text.py,
 workflows/text.py) on synthetic data whose texts have a planted truth (data/synthetic_text.py).
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sizes = ({"topic_customers": 10_000, "lift_customers": 20_000, "reason_customers": 20_000, "speed_texts": 20_000}
+    sizes = ({"topic_customers": 10_000, "lift_customers": 30_000, "reason_customers": 20_000, "speed_texts": 20_000}
              if args.quick else
              {"topic_customers": 40_000, "lift_customers": 60_000, "reason_customers": 60_000, "speed_texts": 100_000})
     result: dict = {"quick": args.quick, "seed": args.seed, "sizes": sizes, "load_average_at_start": os.getloadavg()}

@@ -77,12 +77,17 @@ def trend_frame(meta: dict[str, Any] | None, trend: dict[str, Any]) -> pd.DataFr
         if rows else pd.DataFrame()
 
 
+def _day(stamp: str | None) -> str:
+    """'2026-10-31 23:59:59.999999' (the inclusive end of a date-only as_of) -> '2026-10-31'."""
+    return "?" if not stamp else stamp[:10] if stamp.endswith("23:59:59.999999") else stamp
+
+
 def section_text(run: RunFiles, style: PeopleStyle) -> str:
     parts = [p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
-                     "topics learned from the texts themselves. Topic names come from the config (text.topics); "
-                     "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
-                     "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
-                     "models and appear among the drivers as 'Complaints about ...'.")]
+               "topics learned from the texts themselves. Topic names come from the config (text.topics); "
+               "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
+               "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
+               "models and appear among the drivers as 'Complaints about ...'.")]
     meta, trend = text_files(run)
     if not meta:  # not configured is not missing: the project reads no free text
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():
@@ -104,9 +109,9 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
         parts.append(table(by_class))
     if trend and trend.get("shares"):
         previous = trend.get("previous") or {}
-        parts.append(p(f"Topic shares of the texts of the {trend.get('days')} days up to {trend.get('as_of')} "
-                             f"({trend.get('texts')} texts), against the {previous.get('run', 'previous run')} "
-                             f"(up to {previous.get('as_of', '?')}). Rising topics first."))
+        parts.append(p(f"Topic shares of the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))} "
+                       f"({trend.get('texts')} texts), against the {previous.get('run', 'previous run')} "
+                       f"(up to {_day(previous.get('as_of'))}). Rising topics first."))
         parts.append(table(trend_frame(meta, trend)))
     else:
         parts.append(missing("topics rising since the last run", f"{TOPICS_FILE} of a scoring run"))

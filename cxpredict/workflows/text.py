@@ -299,6 +299,13 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
 
 
+def _driver_topic(topics: TopicModel, key: str) -> str:
+    """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
+    its key, since the report's charts draw with a font without CJK glyphs (the topic table shows its words)."""
+    name = topics.key_names_[key]
+    return name if name.isascii() else f"topic {key}"
+
+
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
     """The configured driver groups plus one per text topic ("Complaints about billing": its shares and
     complaint counts) and one for the tone of the texts, of the text features the model kept; unchanged without
@@ -312,7 +319,7 @@ def text_drivers(drivers: DriversConfig, models: TextModels | None, model_featur
     extra = []
     for key in models.topics.keys_:
         features = [n for n in names if f"_topic_{key}_share_" in n or f"_complaints_{key}_" in n]
-        name = f"Complaints about {models.topics.key_names_[key]}"
+        name = f"Complaints about {_driver_topic(models.topics, key)}"
         if features and name not in taken:
             extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
     tone = [n for n in names if "_dissatisfaction_" in n or n.rsplit("_", 1)[0].endswith("_texts")]
