@@ -367,8 +367,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     all_ids = _ids(np.arange(1, n + n_orphans + 1), max(7, len(str(n + n_orphans))))  # the last n_orphans: absent
     tables = _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
                      churned, rng.integers(1, churn_horizon_days + 1, n))
-    text_truth = _add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden, n,
-                           survey_scale) if text else {}
+    text_truth = synthetic_text.add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden,
+                                         n, survey_scale) if text else {}
     names = [g["name"] for g in DRIVER_GROUPS]
     top, two = np.argmin(centred, axis=1), np.partition(centred, 1, axis=1)
     truth = pd.DataFrame(
@@ -429,20 +429,3 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
     return {"customers": customers, "usage": usage, "billing": billing, "tickets": tickets, "orders": orders,
             "survey": survey, "outcomes": outcomes}
 
-
-def _add_text(tables, rng, mode, ticket_owner, ticket_recent, saga, hidden, n, scale: Scale) -> dict[str, np.ndarray]:
-    """Ticket notes (tickets.note) and bilingual comments (survey.comment replaced); the planted note topics."""
-    languages = synthetic_text.customer_languages(rng, n, mode)
-    mixed = mode == "mixed"
-    tickets, survey = tables["tickets"], tables["survey"]
-    notes, topics = synthetic_text.ticket_notes(rng, ticket_owner, ticket_recent, tickets["category"].to_numpy(),
-                                               saga, hidden, languages, mixed)
-    tickets["note"] = pd.array(notes, dtype="str")
-    position = survey["customer_id"].str.slice(1).astype("int64").to_numpy() - 1  # orphans lie beyond n
-    inside = position < n
-    who = np.where(inside, position, 0)
-    lang = np.where(inside, languages[who], synthetic_text.customer_languages(rng, len(position), mode))
-    survey["comment"] = pd.array(synthetic_text.comments(
-        rng, survey["reasons"], survey["score"].to_numpy(), scale.detractor_max, scale.promoter_min,
-        np.where(inside, hidden[who], 0), lang, mixed), dtype="str")
-    return {"note_topic": topics, "note_language": languages[ticket_owner], "customer_language": languages}

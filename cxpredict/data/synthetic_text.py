@@ -250,3 +250,23 @@ def comments(rng: np.random.Generator, reasons: pd.Series, score: np.ndarray, de
         else:
             out.append(_write(rng, ["other"], lang, mixed) if rng.random() < 0.2 else None)
     return out
+
+
+def add_text(tables: dict[str, pd.DataFrame], rng: np.random.Generator, mode: str, ticket_owner: np.ndarray,
+             ticket_recent: np.ndarray, saga: np.ndarray, hidden: np.ndarray, n: int, scale) -> dict[str, np.ndarray]:
+    """Ticket notes (tickets.note) and bilingual comments (survey.comment replaced) for generate(text=...); returns
+    the planted note topics. `scale`: the survey scale (its cut points decide who praises or complains)."""
+    languages = customer_languages(rng, n, mode)
+    mixed = mode == "mixed"
+    tickets, survey = tables["tickets"], tables["survey"]
+    notes, topics = ticket_notes(rng, ticket_owner, ticket_recent, tickets["category"].to_numpy(), saga, hidden,
+                                 languages, mixed)
+    tickets["note"] = pd.array(notes, dtype="str")
+    position = survey["customer_id"].str.slice(1).astype("int64").to_numpy() - 1  # orphans lie beyond n
+    inside = position < n
+    who = np.where(inside, position, 0)
+    lang = np.where(inside, languages[who], customer_languages(rng, len(position), mode))
+    survey["comment"] = pd.array(comments(
+        rng, survey["reasons"], survey["score"].to_numpy(), scale.detractor_max, scale.promoter_min,
+        np.where(inside, hidden[who], 0), lang, mixed), dtype="str")
+    return {"note_topic": topics, "note_language": languages[ticket_owner], "customer_language": languages}
