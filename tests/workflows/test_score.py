@@ -261,7 +261,7 @@ def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_pa
     assert set(manifest.names) == set(ODD_NAMES) - {"[id]"}  # '[id]' is excluded in the config, by its name
     assert all(name.isidentifier() and name.isascii() for name in manifest.model_names)
     assert len(set(manifest.model_names)) == len(manifest.model_names)
-    assert bundle.nps.feature_names_ == manifest.model_names  # what LightGBM saw
+    assert list(bundle.nps.feature_names_in_) == manifest.model_names  # what LightGBM saw
 
     scored = pd.read_csv(run / "scored.csv", encoding="utf-8-sig", dtype={"customer_id": "str"})
     drivers = set(scored[["driver_1", "driver_2", "driver_3"]].stack().dropna())
