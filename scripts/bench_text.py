@@ -107,7 +107,7 @@ def lift_case(text_signal: float, n_customers: int, seed: int) -> dict:
     data = generate(n_customers, seed=seed, response_rate=0.10, text="mixed", text_signal=text_signal)
     with tempfile.TemporaryDirectory() as tmp:
         write_tables(data, Path(tmp))
-        cfg = _config(Path(tmp), seed, ["nps.formulation=multiclass"])
+        cfg = _config(Path(tmp), seed)
         customers = load_customers(cfg)
         without = _silent_auc(cfg, customers, data.truth, with_text=False)
         with_text = _silent_auc(cfg, customers, data.truth, with_text=True)

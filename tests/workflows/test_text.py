@@ -111,3 +111,12 @@ def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offlin
     assert json.loads((tmp_path / "text_topics.json").read_text(encoding="utf-8")) == trend
     html = write_report(tmp_path, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "What customers write" in html and "账单" in html and "Not available: text topics" not in html
+
+    # a streamed population table (behaviour columns only) gets the same text features by customer ID
+    table = tmp_path / "population.csv"
+    load_customers(text_demo_config).frame.reset_index().to_csv(table, index=False)
+    streamed_cfg = text_demo_config.model_copy(update={"data": text_demo_config.data.model_copy(
+        update={"population": str(table)})})
+    streamed = score(streamed_cfg, bundle, tmp_path / "streamed" / "scored.csv")
+    again = pd.read_csv(streamed.path, encoding="utf-8-sig", low_memory=False).set_index("customer_id")
+    np.testing.assert_allclose(again.loc[scored["customer_id"], "p_detractor"], scored["p_detractor"], atol=1e-9)
