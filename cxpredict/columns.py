@@ -127,6 +127,10 @@ _PATTERNS = [  # columns that repeat with a number: one entry each, resolved by 
     (re.compile(r"driver_(\d+)_impact$"), "Driver {0} impact", "prob", "Same for driver_{0}."),
     (re.compile(r"reason_(\d+)$"), "Likely reason {0}", "text", "Predicted stated reason number {0}."),
     (re.compile(r"reason_(\d+)_prob$"), "Likely reason {0} probability", "prob", "Probability of reason_{0}."),
+    (re.compile(r"comment_reason_(\d+)$"), "Reason from comment {0}", "text",
+     "Reason code number {0} that the respondent's survey comment implies (text.columns; empty without one)."),
+    (re.compile(r"comment_reason_(\d+)_prob$"), "Reason from comment {0} probability", "prob",
+     "Probability of comment_reason_{0}."),
 ]
 
 

@@ -113,3 +113,18 @@ def trained_bundle(demo_config, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bundle") / "model"
     return train(demo_config, out).bundle_path
+
+
+@pytest.fixture(scope="session")
+def text_demo_config(tmp_path_factory):
+    """demo.yaml with text on, beside a small synthetic data set with bilingual comments and ticket notes."""
+    from cxpredict.config import load_config
+    from cxpredict.data.synthetic import generate
+    from cxpredict.io.synthetic_tables import write_tables
+
+    base = tmp_path_factory.mktemp("text_demo")
+    (base / "configs").mkdir()
+    for name in ("demo.yaml", "playbook.yaml"):
+        shutil.copy(ROOT / "configs" / name, base / "configs" / name)
+    write_tables(generate(n_customers=4_000, seed=0, response_rate=0.2, text="mixed"), base / "data" / "demo")
+    return load_config(base / "configs" / "demo.yaml", [*FAST_OVERRIDES, "text.enabled=true", "text.cv_folds=3"])

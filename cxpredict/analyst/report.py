@@ -22,6 +22,7 @@ from pathlib import Path
 from cxpredict.analyst import appendix, sections
 from cxpredict.analyst.campaign import section_campaign
 from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
+from cxpredict.analyst.text import section_text
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
 from cxpredict.io.runfiles import RunFiles, find_run_files
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 BUILDERS = {
     "summary": ("Summary", None),
     **sections.BUILDERS,
+    "text": ("What customers write", section_text),
     "campaign": ("Campaign results: what worked, what to retire", section_campaign),
     **appendix.BUILDERS,
 }

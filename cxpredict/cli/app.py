@@ -147,6 +147,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     response_rate: Annotated[float, typer.Option(help="Expected share of survey respondents.")] = 0.10,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    text: Annotated[Optional[str], typer.Option(help="Write comments and ticket notes: en, zh or mixed.")] = None,
     wait: WaitOpt = 0.0,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
@@ -154,7 +155,7 @@ def generate(
     from cxpredict.io.synthetic_tables import write_tables
 
     with _writing(out, wait):
-        data = make(n_customers=customers, seed=seed, response_rate=response_rate)
+        data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
         paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
 
@@ -361,7 +362,8 @@ def demo(
     from cxpredict.workflows.pyfunc import log_trained_bundle
 
     with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
-        tables = make(n_customers=customers, seed=cfg.seed, response_rate=0.10)
+        tables = make(n_customers=customers, seed=cfg.seed, response_rate=0.10,
+                      text="mixed" if cfg.text.active else None)
         write_tables(tables, data_dir)
         log.info("demo data: %d customers in %s", customers, data_dir)
         result = run_train(cfg, out / "model")

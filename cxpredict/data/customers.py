@@ -25,6 +25,7 @@ from cxpredict.data.tables import (
     require_columns,
     rows_text,
 )
+from cxpredict.data.text import validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
 MIN_RESPONDENTS = 50  # fewer matched answers cannot train the NPS model with cross-validated thresholds
@@ -440,4 +441,4 @@ def validate_inputs(cfg: Config) -> list[CxError]:
     """Every input problem at once (each table checked independently), for `cxpredict validate`."""
     problems = _Problems(fail_fast=False)
     _build(cfg, problems)
-    return problems.errors
+    return problems.errors + validate_texts(cfg)  # declared text columns (text.columns), each on its own

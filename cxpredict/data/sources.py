@@ -35,6 +35,7 @@ from cxpredict.config import Config
 from cxpredict.data.customers import KEY, load_customers, load_survey
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.ids import clean_ids
+from cxpredict.data.text import CustomerFeatures
 from cxpredict.data.tables import (
     check_source,
     fingerprint_file,
@@ -127,16 +128,19 @@ def _parquet_rows(path: Path) -> int | None:
     return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
 
 
-def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
-    """Stream `data.population` (key + feature columns) in batches; the survey gives respondents' answers."""
+def population_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeatures | None = None) -> ScoringSource:
+    """Stream `data.population` (key + feature columns) in batches; the survey gives respondents' answers;
+    `added` columns (text features) are joined to each batch by customer ID."""
     path = cfg.data_path(cfg.data.population)
     key, read = cfg.data.key, cfg.data.read
     what = "the population table, data.population"
     check_source(path, what)
     header = table_columns(path, read)
     require_columns(path, header, [key], "the customer key, data.key")
-    extra = [c for c in manifest.check_columns(header, source=f"{path} (data.population)",
-                                               origin=lambda column: feature_origin(cfg, manifest, column)) if c != key]
+    added_columns = added.columns if added is not None else []
+    extra = [c for c in manifest.check_columns([*header, *added_columns], source=f"{path} (data.population)",
+                                               origin=lambda column: feature_origin(cfg, manifest, column))
+             if c != key and c not in added_columns]
     survey, survey_report = load_survey(cfg)
     lookup = _SurveyLookup(survey)
     warnings = list(survey_report.warnings)
@@ -145,8 +149,9 @@ def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
         log.warning(message)
         warnings.append(message)
 
-    stream = iter_table_batches(path, read, cfg.scoring.batch_size, columns=[key, *manifest.names],
-                                column_types=_column_types(path, manifest, key), warn=late)
+    read_columns = [key, *(n for n in manifest.names if n not in added_columns)]
+    types = {k: v for k, v in _column_types(path, manifest, key).items() if k not in added_columns}
+    stream = iter_table_batches(path, read, cfg.scoring.batch_size, columns=read_columns, column_types=types, warn=late)
 
     def batches() -> Iterator[Batch]:
         start = 0
@@ -155,6 +160,8 @@ def population_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
             ids = clean_ids(frame.pop(key), path, key, what, late, start=start)
             keys.add(ids)
             frame.index = pd.Index(ids, name=KEY)
+            if added is not None:
+                frame = pd.concat([frame, added.align(frame.index)], axis=1)
             yield Batch(frame=frame, observed=lookup.align(frame.index), start=start,
                         stated=lookup.stated(frame.index))
             start += len(frame)
@@ -187,9 +194,12 @@ def feature_origin(cfg: Config, manifest: FeatureManifest, column: str) -> str:
     return f" (from {tables[table].kind} table {table!r}, {cfg.data_path(tables[table].path)})"
 
 
-def joined_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
-    """Read and join the configured tables as for training, then slice them into batches."""
+def joined_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeatures | None = None) -> ScoringSource:
+    """Read and join the configured tables as for training (plus the `added` columns), then slice them into
+    batches."""
     data = load_customers(cfg)
+    if added is not None:
+        data.frame = pd.concat([data.frame, added.align(data.frame.index)], axis=1)
     extra = manifest.check_columns(data.frame.columns, source="the behaviour tables (data.behaviour)",
                                    origin=lambda column: feature_origin(cfg, manifest, column))
     size = cfg.scoring.batch_size
@@ -262,6 +272,8 @@ def read_ahead(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
         reader.join(timeout=10)
 
 
-def open_source(cfg: Config, manifest: FeatureManifest) -> ScoringSource:
-    """The population table when `data.population` is set, else the joined tables. Schema problems raise here."""
-    return population_source(cfg, manifest) if cfg.data.population else joined_source(cfg, manifest)
+def open_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeatures | None = None) -> ScoringSource:
+    """The population table when `data.population` is set, else the joined tables; `added`: per-customer columns
+    computed elsewhere (text features). Schema problems raise here."""
+    source = population_source if cfg.data.population else joined_source
+    return source(cfg, manifest, added)

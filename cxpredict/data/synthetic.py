@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxpredict.config import CLASSES, Scale
+from cxpredict.data import synthetic_text
 from cxpredict.data.synthetic_text import (
     comment_index,
     comment_texts,
@@ -101,6 +102,7 @@ class SyntheticCX:
     driver_groups: list[dict[str, Any]]
     as_of: str
     params: dict[str, Any] = field(default_factory=dict)  # the generate() arguments
+    text_truth: dict[str, np.ndarray] = field(default_factory=dict)  # planted topic per ticket note (text=...)
     scale: Scale = field(default_factory=Scale)  # the survey scale of `true_score` and the survey table
 
     def summary(self) -> dict[str, Any]:
@@ -304,7 +306,7 @@ def _churn_probability(c, x, satisfaction, horizon_days: int) -> np.ndarray:
 # --- generate ----------------------------------------
 def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.10,
              answer_dependent_response: float = 0.0, churn_horizon_days: int = 90, signal: float = 1.0,
-             scale: str = "nps") -> SyntheticCX:
+             scale: str = "nps", text: str | None = None, text_signal: float = 1.0) -> SyntheticCX:
     """The seven CX tables and the planted truth for `n_customers` customers (deterministic per seed).
 
     `response_rate`: expected share who answer (an intercept is solved for it). `answer_dependent_response`:
@@ -313,6 +315,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     `signal` (>= 0): factor on how much behaviour moves satisfaction (0: answers independent of behaviour).
     `scale`: "nps", "csat" or "binary" (`SCALES`). Neither changes the random stream: with the same seed the
     behaviour (and, without answer-dependent response, who answers) is the same.
+    `text` ("en", "zh" or "mixed"): comments and ticket notes in that language (synthetic_text.py), with a hidden
+    text-only driver scaled by `text_signal` (0: the negative control); None keeps the tables as they were.
     """
     if n_customers < 10:
         raise ConfigError(f"n_customers must be at least 10, got {n_customers}")
@@ -328,6 +332,10 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     if scale not in SCALES:
         raise ConfigError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
     survey_scale, points = SCALES[scale]
+    if text is not None and text not in synthetic_text.TEXT_MODES:
+        raise ConfigError(f"text must be one of {list(synthetic_text.TEXT_MODES)} or None, got {text!r}")
+    if not (np.isfinite(text_signal) and text_signal >= 0):
+        raise ConfigError(f"text_signal must be a finite number >= 0, got {text_signal}")
     rng, n, as_of = np.random.default_rng(seed), n_customers, np.datetime64(AS_OF, "D")
     c = _customers(rng, n)
     p = _problems(rng, c)
@@ -340,6 +348,12 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     deviation = f - f.mean(axis=0)
     centred = signal * deviation
     latent = BASE + f.sum(axis=1) + (signal - 1.0) * deviation.sum(axis=1)  # signal 1: exactly BASE + sum f
+    if text:  # its own random stream: without text the tables are exactly as before
+        text_rng = np.random.default_rng([seed, 16])
+        ticket_owner = tickets["owner"].to_numpy()
+        ticket_recent = (as_of - tickets["opened_at"].to_numpy(dtype="datetime64[D]")) < np.timedelta64(90, "D")
+        hidden = synthetic_text.hidden_issue(text_rng, ticket_owner, ticket_recent, n)
+        latent = latent + text_signal * synthetic_text.staff_effect(hidden)
     satisfaction = latent + rng.logistic(0.0, NOISE_SCALE, n)
     answer = np.clip(np.floor(satisfaction + 0.5), 0, 10).astype(np.int64)  # on the 0-10 scale
     true_score = points[answer]
@@ -353,6 +367,8 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     all_ids = _ids(np.arange(1, n + n_orphans + 1), max(7, len(str(n + n_orphans))))  # the last n_orphans: absent
     tables = _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
                      churned, rng.integers(1, churn_horizon_days + 1, n))
+    text_truth = synthetic_text.add_text(tables, text_rng, text, ticket_owner, ticket_recent, p["support"], hidden,
+                                         n, survey_scale) if text else {}
     names = [g["name"] for g in DRIVER_GROUPS]
     top, two = np.argmin(centred, axis=1), np.partition(centred, 1, axis=1)
     truth = pd.DataFrame(
@@ -365,15 +381,15 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
          "latent": latent, "expected_score": _expected_score(latent, points), "true_score": true_score,
          "true_class": _take(CLASSES, true_class), "p_respond": p_respond, "responded": responded,
          "churn_prob": churn_prob, "churned": churned.astype(np.int64),
-         **{k: x[k] for k in (*ticket_agg, *order_agg)}},
+         **{k: x[k] for k in (*ticket_agg, *order_agg)}, **({"text_issue": hidden} if text else {})},
         index=pd.Index(_take(all_ids, np.arange(n)), name="customer_id"),
     )
     params = {"seed": seed, "n_customers": n, "response_rate": response_rate,
               "answer_dependent_response": answer_dependent_response, "churn_horizon_days": churn_horizon_days,
-              "signal": signal, "scale": scale}
+              "signal": signal, "scale": scale, **({"text": text, "text_signal": text_signal} if text else {})}
     return SyntheticCX(tables=tables, truth=truth, true_population_nps=nps_from_scores(true_score, survey_scale),
                        driver_groups=[dict(g, features=list(g["features"])) for g in DRIVER_GROUPS],
-                       as_of=AS_OF, params=params, scale=survey_scale)
+                       as_of=AS_OF, params=params, scale=survey_scale, text_truth=text_truth)
 
 
 def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_class, centred, responded,
@@ -412,3 +428,4 @@ def _tables(rng, all_ids, n, c, x, tickets, orders, as_of, true_score, true_clas
                              "churned_at": _dates(as_of, -churn_days, missing=~churned)})
     return {"customers": customers, "usage": usage, "billing": billing, "tickets": tickets, "orders": orders,
             "survey": survey, "outcomes": outcomes}
+

@@ -52,6 +52,7 @@ COMPONENTS: dict[str, str] = {
     "response": "cxpredict.models.response:ResponsePropensity",
     "churn": "cxpredict.models.churn:ChurnClassifier",
     "reasons": "cxpredict.models.reasons:ReasonClassifier",
+    "text": "cxpredict.models.text:TextModels",
     "uplift": "cxpredict.models.uplift:UpliftModels",  # added by `cxpredict learn` (extend_bundle)
 }
 

@@ -27,6 +27,7 @@ from cxpredict.metrics import (
     score_to_class,
 )
 from cxpredict.workflows.score import score_frame
+from cxpredict.workflows.text import scoring_text_stage
 from cxpredict.workflows.train import train
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def evaluate(cfg: Config, out_dir: str | Path, holdout: float = 0.3, data: Custo
     masked, hidden = hide_answers(data, holdout, cfg.seed)
     result = train(cfg, out_dir / "model", data=masked)
     bundle = load_bundle(result.bundle_path)
-    scored = score_frame(bundle, data.frame.iloc[hidden], cfg)
+    text = bundle.get("text")  # text features of the hold-out, by the models trained without their answers
+    frame = data.frame if text is None else scoring_text_stage(cfg, text).with_features(data).frame
+    scored = score_frame(bundle, frame.iloc[hidden], cfg)
     true_score = data.score.to_numpy()[hidden]
     true_class = np.asarray(CLASSES)[score_to_class(true_score, cfg.scale)]
     proba = scored[[f"p_{c}" for c in CLASSES]].to_numpy()

@@ -44,6 +44,7 @@ from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
+from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage, text_drivers
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
         if require_actions:
             raise
         actions = None
-    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), cfg.drivers, bundle.manifest)
+    drivers = text_drivers(cfg.drivers, bundle.get("text"), bundle.manifest.names)  # + "Complaints about <topic>"
+    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
@@ -173,10 +175,12 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):
-        source = open_source(cfg, bundle.manifest)
+        text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
+        source = open_source(cfg, bundle.manifest, text.features if text else None)
         actions, drivers = scoring_stages(bundle, cfg)
         totals = drivers.totals() if drivers is not None else None
     warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
+    warnings.extend(text.warnings if text else [])
     if source.extra_columns:
         warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
                         f"{source.extra_columns[:20]}")
@@ -203,6 +207,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                                          drivers=drivers, totals=totals, drift=monitor)
                     if batch.stated is not None:  # respondents' own reasons, for the people files
                         scored["stated_reasons"] = batch.stated.to_numpy()
+                    if text is not None:  # the reasons respondents' comments imply, by customer ID
+                        scored = text.outputs(scored)
                 with timer("spool"):
                     queue.add(scored)
                     holdout.add(scored)
@@ -223,6 +229,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             people_paths = people.write(out.parent, staged=staged)
             if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
                 people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
+            if text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
+                write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
+                people_paths["text_topics"] = out.with_name(TOPICS_FILE)
         drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
         drifted = drift["status"] == "drift"
         outputs = {"scored": out, **people_paths, **({"assignments": assignments_path} if log_writer else {})}

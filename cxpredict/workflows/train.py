@@ -33,6 +33,7 @@ from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
+from cxpredict.workflows.text import fit_text_stage, text_drivers
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,25 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     n_resp = int(respondents.sum())
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
+    text = None
+    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
+        fitted = fit_text_stage(cfg, data)
+        if fitted is not None:
+            text, data = fitted
+            for warning in text.warnings:
+                log.warning(warning)
     with timer("features"):
         manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
+    drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
     if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
-        DriverGroups.from_config(cfg.drivers, manifest.names)
+        DriverGroups.from_config(drivers_cfg, manifest.names)
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
-    components: dict[str, Any] = {}
+    components: dict[str, Any] = {"text": text.models} if text else {}
+    if text:
+        metrics["text"] = {"features": len(text.models.meta["feature_names"]), "counts": text.models.meta["counts"],
+                           "comment_reasons": text.models.meta["reasons"]}
 
     with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
         stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
@@ -110,7 +122,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                                                                            sample_weight=weights)
             components["reasons"] = reasons if len(reasons.classes_) else None
             metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, cfg.drivers, manifest)
+        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest)
         if driver_stage is not None:
             totals = driver_stage.totals()
             driver_stage.columns(X, outputs, data.frame, totals)

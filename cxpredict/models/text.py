@@ -1,0 +1,330 @@
+"""Text models: topics (TF-IDF + NMF per language), dissatisfaction (text -> P(detractor)) and stated reasons from
+comments. scikit-learn estimators underneath; saved as JSON and .npy arrays and rebuilt, never pickled.
+
+Why this shape:
+- One TF-IDF vocabulary and one NMF per language: English and Chinese share no words, so one model over both
+  would pair unrelated topics of the two languages in one component. Each text is vectorised once; the topic,
+  dissatisfaction and reason models all read the same sparse matrix (a block of columns per language).
+- Topics get business names from the config (`text.topics`: a name, words that identify it in any language, a
+  reason theme): a learned topic takes the name whose words carry the most of its weight. Topics with one name
+  (the English and the Chinese "billing") are one feature, one driver. Unnamed topics keep their top terms.
+- Dissatisfaction is learned, not looked up: a logistic regression of the author's detractor status on the text,
+  fitted on the respondents' own texts. No lexicon, no download, any language the tokenisers handle.
+- Reasons from comments: one logistic regression per reason code on the respondents who gave both a comment and
+  codes; one probability threshold chosen for micro-F1 on a validation split (as models/reasons.py does).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import NMF
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from cxpredict.config import TopicLabel
+from cxpredict.data.text import LANGUAGES, TOKENIZERS, slug
+from cxpredict.models.components import read_component_meta
+from cxpredict.models.reasons import best_threshold, reason_matrix
+
+FORMAT_VERSION = 1
+TOP_TERMS = 10
+LABEL_TERMS = 30  # a topic's name is judged on the weight of its 30 strongest terms
+LABEL_MIN_SHARE = 0.15  # ... of which a configured name's words must carry at least this share
+MIN_TEXTS_PER_TOPIC = 5  # fewer texts of a language: fewer topics (none below 2 topics' worth)
+VALID_SHARE = 0.2
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _vectorizer(language: str, min_df: int, max_df: float, max_features: int,
+                vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+    return TfidfVectorizer(tokenizer=TOKENIZERS[language], token_pattern=None, lowercase=False, ngram_range=(1, 2),
+                           min_df=min_df, max_df=max_df, max_features=max_features, sublinear_tf=True,
+                           vocabulary=vocabulary, dtype=np.float64)
+
+
+def _matches(term: str, words: list[str]) -> bool:
+    """A vocabulary term (a word or a 'w1 w2' bigram) matches a label word by prefix ('bill' ~ 'billing')."""
+    return any(part.startswith(w) or (len(w) > 1 and w in part) for part in term.split(" ") for w in words)
+
+
+def _unigrams(vectorizer: TfidfVectorizer) -> np.ndarray:
+    """Columns of single words: topics are word clusters; bigrams ('not working') serve the classifiers."""
+    return np.flatnonzero([" " not in t for t in vectorizer.get_feature_names_out()])
+
+
+def logit_to_dict(model: LogisticRegression) -> dict[str, Any]:
+    return {"classes": model.classes_.tolist(), "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
+            "C": model.C}
+
+
+def logit_from_dict(data: dict[str, Any]) -> LogisticRegression:
+    model = LogisticRegression(C=data["C"])
+    model.classes_ = np.asarray(data["classes"])
+    model.coef_ = np.asarray(data["coef"], dtype=np.float64)
+    model.intercept_ = np.asarray(data["intercept"], dtype=np.float64)
+    model.n_features_in_ = model.coef_.shape[1]
+    return model
+
+
+# --------------------------------------------------------------------------------------------- topics
+class TopicModel:
+    """TF-IDF + NMF per language. `fit` returns self; learned attributes end in `_`.
+
+    `vectorize` gives the shared sparse matrix, `topic_weights` each text's topic mix (rows sum to 1, or 0 for a
+    text without a known word), `key_weights` the same summed per topic key (a name may cover several topics).
+    """
+
+    def __init__(self, n_topics: int = 8, labels: list[TopicLabel] | tuple = (), min_df: int = 3,
+                 max_df: float = 0.5, max_features: int = 20_000, seed: int = 0, max_iter: int = 400):
+        self.n_topics = n_topics
+        self.labels = labels
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.seed = seed
+        self.max_iter = max_iter
+
+    def fit(self, texts: list[str], languages) -> TopicModel:
+        languages = np.asarray(languages, dtype=object)
+        self.languages_: list[str] = []
+        self.vectorizers_: dict[str, TfidfVectorizer] = {}
+        self.nmf_: dict[str, NMF] = {}
+        for lang in LANGUAGES:
+            rows = np.flatnonzero(languages == lang)
+            if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
+                continue
+            docs = [texts[i] for i in rows]
+            vec = _vectorizer(lang, min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
+            try:
+                X = vec.fit_transform(docs)
+            except ValueError:  # no term survives min_df/max_df: this language has no topics
+                continue
+            k = int(min(self.n_topics, len(rows) // MIN_TEXTS_PER_TOPIC))
+            if k < 2:
+                continue
+            words = _unigrams(vec)
+            if len(words) <= k:
+                continue
+            nmf = self._nmf(k).fit(X[:, words])
+            self.languages_.append(lang)
+            self.vectorizers_[lang], self.nmf_[lang] = vec, nmf
+        self._describe()
+        return self
+
+    def _nmf(self, k: int) -> NMF:
+        """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
+        loss splits into single phrases."""
+        return NMF(n_components=k, init="nndsvda", beta_loss="kullback-leibler", solver="mu",
+                   random_state=self.seed, max_iter=self.max_iter)
+
+    # ------------------------------------------------------------------ naming
+    def _describe(self) -> None:
+        """topics_: one dict per topic column (language, key, name, theme, top terms); keys_ in feature order."""
+        labels = list(self.labels)
+        self.topics_: list[dict[str, Any]] = []
+        for lang in self.languages_:
+            terms = self.vectorizers_[lang].get_feature_names_out()[_unigrams(self.vectorizers_[lang])]
+            for k, row in enumerate(self.nmf_[lang].components_):
+                order = np.argsort(-row)
+                top = [str(terms[i]) for i in order[:TOP_TERMS]]
+                strong = order[:LABEL_TERMS]
+                mass = float(row[strong].sum()) or 1.0
+                shares = [float(sum(row[i] for i in strong if _matches(str(terms[i]), [w.lower() for w in lab.terms])))
+                          / mass for lab in labels]
+                best = int(np.argmax(shares)) if shares else -1
+                named = best >= 0 and shares[best] >= LABEL_MIN_SHARE
+                label = labels[best] if named else None
+                key = (slug(label.name) or f"topic_{best}") if label else f"{lang}_topic_{k}"
+                self.topics_.append({"language": lang, "index": k, "key": key,
+                                     "name": label.name if label else " / ".join(top[:3]),
+                                     "named": named, "theme": label.theme if label else None, "top_terms": top})
+        named_keys = [slug(lab.name) or f"topic_{i}" for i, lab in enumerate(labels)]
+        present = {t["key"] for t in self.topics_}
+        self.keys_ = [k for k in named_keys if k in present] + [t["key"] for t in self.topics_ if not t["named"]]
+        self.key_names_ = {t["key"]: t["name"] for t in self.topics_}
+        self.key_themes_ = {t["key"]: t["theme"] for t in self.topics_}
+
+    # ------------------------------------------------------------------ transform
+    def _blocks(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for lang in self.languages_:
+            size = len(self.vectorizers_[lang].vocabulary_)
+            out[lang], start = slice(start, start + size), start + size
+        return out
+
+    def vectorize(self, texts: list[str], languages) -> sp.csr_matrix:
+        """TF-IDF of every text in its language's block of columns (zeros elsewhere; a language without a
+        model gives an empty row)."""
+        languages = np.asarray(languages, dtype=object)
+        blocks = self._blocks()
+        width = max([b.stop for b in blocks.values()], default=0)
+        parts, order = [], []
+        for lang, block in blocks.items():
+            rows = np.flatnonzero(languages == lang)
+            if not len(rows):
+                continue
+            X = self.vectorizers_[lang].transform([texts[i] for i in rows]).tocoo()
+            parts.append(sp.coo_matrix((X.data, (rows[X.row], X.col + block.start)), shape=(len(texts), width)))
+            order.append(lang)
+        if not parts:
+            return sp.csr_matrix((len(texts), width))
+        return sp.csr_matrix(sum(parts[1:], parts[0]))
+
+    def topic_weights(self, X: sp.csr_matrix, languages) -> np.ndarray:
+        """Texts x topic columns (topics_ order): the NMF mix of each text, normalised to sum 1."""
+        languages = np.asarray(languages, dtype=object)
+        W = np.zeros((X.shape[0], len(self.topics_)))
+        col = 0
+        for lang, block in self._blocks().items():
+            k = self.nmf_[lang].n_components_
+            words = _unigrams(self.vectorizers_[lang]) + block.start
+            rows = np.flatnonzero(languages == lang)
+            part = X[rows][:, words]
+            rows, part = rows[part.getnnz(axis=1) > 0], part[part.getnnz(axis=1) > 0]  # no known word: no topic
+            if len(rows):
+                W[rows, col:col + k] = self.nmf_[lang].transform(part)
+            col += k
+        total = W.sum(axis=1, keepdims=True)
+        return np.divide(W, total, out=np.zeros_like(W), where=total > 0)
+
+    def key_weights(self, W: np.ndarray) -> np.ndarray:
+        """Topic mix summed per key (keys_ order)."""
+        keys = [t["key"] for t in self.topics_]
+        return np.column_stack([W[:, [j for j, k in enumerate(keys) if k == key]].sum(axis=1) for key in self.keys_]) \
+            if self.keys_ else np.zeros((len(W), 0))
+
+    def transform(self, texts: list[str], languages) -> np.ndarray:
+        return self.topic_weights(self.vectorize(texts, languages), languages)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": {"n_topics": self.n_topics, "labels": [lab.model_dump() for lab in self.labels],
+                           "min_df": self.min_df, "max_df": self.max_df, "max_features": self.max_features,
+                           "seed": self.seed, "max_iter": self.max_iter},
+                "languages": {lang: {"vocabulary": self.vectorizers_[lang].get_feature_names_out().tolist(),
+                                     "idf": self.vectorizers_[lang].idf_.tolist()} for lang in self.languages_}}
+
+    def save_arrays(self, directory: Path) -> None:
+        for lang in self.languages_:
+            np.save(directory / f"topics_{lang}.npy", self.nmf_[lang].components_, allow_pickle=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], directory: Path) -> TopicModel:
+        p = data["params"]
+        model = cls(p["n_topics"], [TopicLabel(**lab) for lab in p["labels"]], p["min_df"], p["max_df"],
+                    p["max_features"], p["seed"], p["max_iter"])
+        model.languages_, model.vectorizers_, model.nmf_ = [], {}, {}
+        for lang, saved in data["languages"].items():
+            vocab = {term: i for i, term in enumerate(saved["vocabulary"])}
+            vec = _vectorizer(lang, 1, 1.0, None, vocabulary=vocab)
+            vec.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+            components = np.load(directory / f"topics_{lang}.npy", allow_pickle=False)
+            nmf = model._nmf(len(components))
+            nmf.components_, nmf.n_components_, nmf.n_features_in_ = components, len(components), components.shape[1]
+            model.languages_.append(lang)
+            model.vectorizers_[lang], model.nmf_[lang] = vec, nmf
+        model._describe()
+        return model
+
+
+# --------------------------------------------------------------------------------------------- reasons
+class CommentReasons:
+    """Stated reason codes from a comment's TF-IDF: one logistic regression per code. `fit` returns self."""
+
+    def __init__(self, min_count: int = 20, C: float = 4.0, seed: int = 0):
+        self.min_count = min_count
+        self.C = C
+        self.seed = seed
+
+    def fit(self, X: sp.csr_matrix, reasons: pd.Series) -> CommentReasons:
+        labels = reason_matrix(pd.Series(np.asarray(reasons, dtype=object)))
+        counts = labels.sum(axis=0)
+        self.codes_ = [c for c in labels.columns if self.min_count <= counts[c] < len(labels)]
+        self.estimators_: list[LogisticRegression] = []
+        self.threshold_, self.metrics_ = 0.5, {"n_comments": int(X.shape[0]), "codes": {}}
+        if not self.codes_:
+            return self
+        Y = labels[self.codes_].to_numpy(dtype=np.int8)
+        valid = np.random.default_rng(self.seed).random(X.shape[0]) < VALID_SHARE
+        proba = np.zeros((int(valid.sum()), len(self.codes_)))
+        for j, code in enumerate(self.codes_):
+            if len(np.unique(Y[~valid, j])) == 2:
+                proba[:, j] = self._logit().fit(X[~valid], Y[~valid, j]).predict_proba(X[valid])[:, 1]
+            self.estimators_.append(self._logit().fit(X, Y[:, j]))
+            self.metrics_["codes"][code] = int(Y[:, j].sum())
+        if valid.any():
+            self.threshold_, f1 = best_threshold(Y[valid], proba)
+            self.metrics_.update({"valid_micro_f1": f1, "n_valid": int(valid.sum())})
+        self.metrics_["threshold"] = self.threshold_
+        return self
+
+    def _logit(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=1000)
+
+    def predict_proba(self, X: sp.csr_matrix) -> pd.DataFrame:
+        proba = [m.predict_proba(X)[:, 1] for m in self.estimators_]
+        return pd.DataFrame(np.column_stack(proba) if proba else np.zeros((X.shape[0], 0)), columns=self.codes_)
+
+    def predict_sets(self, X: sp.csr_matrix) -> pd.DataFrame:
+        return (self.predict_proba(X) >= self.threshold_).astype(np.int8)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min_count": self.min_count, "C": self.C, "seed": self.seed, "codes": self.codes_,
+                "threshold": self.threshold_, "metrics": self.metrics_,
+                "models": [logit_to_dict(m) for m in self.estimators_]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CommentReasons:
+        model = cls(data["min_count"], data["C"], data["seed"])
+        model.codes_, model.threshold_, model.metrics_ = data["codes"], data["threshold"], data["metrics"]
+        model.estimators_ = [logit_from_dict(m) for m in data["models"]]
+        return model
+
+
+def fit_dissatisfaction(X: sp.csr_matrix, detractor: np.ndarray, C: float = 1.0) -> LogisticRegression | None:
+    """P(author is a detractor | text); None when the texts hold only one class."""
+    y = np.asarray(detractor, dtype=np.int8)
+    if X.shape[0] == 0 or len(np.unique(y)) < 2:
+        return None
+    return LogisticRegression(C=C, max_iter=1000).fit(X, y)
+
+
+# --------------------------------------------------------------------------------------------- component
+class TextModels:
+    """The bundle's text component: topics, dissatisfaction, comment reasons and what the stage needs to rebuild
+    the per-customer features (`meta`: sources, windows, feature names, topic table for the report)."""
+
+    def __init__(self, topics: TopicModel, dissatisfaction: LogisticRegression | None,
+                 reasons: CommentReasons | None, meta: dict[str, Any]):
+        self.topics = topics
+        self.dissatisfaction = dissatisfaction
+        self.reasons = reasons
+        self.meta = meta
+
+    def dissatisfaction_of(self, X: sp.csr_matrix) -> np.ndarray:
+        if self.dissatisfaction is None or X.shape[0] == 0:
+            return np.full(X.shape[0], np.nan)
+        return self.dissatisfaction.predict_proba(X)[:, 1]
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.topics.save_arrays(directory)
+        meta = {"format_version": FORMAT_VERSION, "topics": self.topics.to_dict(),
+                "dissatisfaction": None if self.dissatisfaction is None else logit_to_dict(self.dissatisfaction),
+                "reasons": None if self.reasons is None else self.reasons.to_dict(), "meta": self.meta}
+        (directory / "text.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TextModels:
+        directory = Path(directory)
+        data = read_component_meta(directory / "text.json", "text model", FORMAT_VERSION)
+        return cls(TopicModel.from_dict(data["topics"], directory),
+                   None if data["dissatisfaction"] is None else logit_from_dict(data["dissatisfaction"]),
+                   None if data["reasons"] is None else CommentReasons.from_dict(data["reasons"]), data["meta"])

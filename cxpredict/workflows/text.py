@@ -1,0 +1,329 @@
+"""The text stage: declared text columns -> topics, dissatisfaction, comment reasons and per-customer features.
+
+Order at training (`fit_text_stage`), before the feature manifest is fitted so the NPS and churn models see the
+text features like any behaviour column:
+1. read every text column (data/text.py: bad text is counted, not fatal) and fit the topics on all texts;
+2. fit the dissatisfaction model on the respondents' own texts (comments and event notes) labelled with their
+   own answer; their texts are scored CROSS-FITTED by customer (a model that never saw that customer), so the
+   features of respondents, on which the NPS model trains, carry no echo of their label;
+3. fit the comment-reason model on respondents who gave codes and a comment; respondents with a comment but no
+   codes get the codes their comment implies (probability >= the model's threshold) for the reason model;
+4. aggregate event texts per customer over `text.windows` (topic shares, complaints per topic, dissatisfaction
+   mean and max, text counts); customers without texts get 0 counts and missing means.
+At scoring (`scoring_text_stage`) the fitted models are applied to the scoring config's text columns.
+Survey comments never become model features: silent customers have none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig
+from cxpredict.data.customers import CustomerData
+from cxpredict.data.events import window_end
+from cxpredict.data.text import (
+    CustomerFeatures,
+    TextData,
+    TextTable,
+    feature_prefix,
+    load_texts,
+    window_feature_names,
+    window_features,
+)
+from cxpredict.errors import ConfigError
+from cxpredict.metrics import score_to_class
+from cxpredict.models.text import CommentReasons, TextModels, TopicModel, fit_dissatisfaction
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_CHARS = 240
+TOPICS_FILE = "text_topics.json"
+
+
+@dataclass
+class _Scored:
+    """One text table with its TF-IDF, topic-key weights and dissatisfaction per text."""
+
+    table: TextTable
+    X: sp.csr_matrix
+    keys: np.ndarray
+    dissatisfaction: np.ndarray
+
+
+@dataclass
+class TextStage:
+    models: TextModels
+    features: CustomerFeatures | None  # per-customer features of the event texts
+    comment_reasons: pd.DataFrame | None  # index customer_id: comment_reason_1.., comment_reason_1_prob..
+    trend: dict[str, Any] = field(default_factory=dict)  # topic shares of the latest window (text_topics.json)
+    warnings: list[str] = field(default_factory=list)
+
+    def with_features(self, data: CustomerData) -> CustomerData:
+        if self.features is None:
+            return data
+        for source in self.models.meta["sources"]:  # a missing text feature at scoring names its table
+            prefix = feature_prefix(source) + "_"
+            data.report.origin.update({c: source.split(".")[0] for c in self.features.columns if c.startswith(prefix)})
+        return replace(data, frame=pd.concat([data.frame, self.features.align(data.frame.index)], axis=1))
+
+    def outputs(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """Comment reasons beside the scored rows (by customer_id), empty for customers without a comment."""
+        if self.comment_reasons is None:
+            return scored
+        extra = self.comment_reasons.reindex(pd.Index(scored["customer_id"].astype("str")))
+        extra.index = scored.index
+        return pd.concat([scored, extra], axis=1)
+
+
+# --------------------------------------------------------------------------------------------- pieces
+def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
+    """Window end: data.as_of, else the one the event aggregations used, else the latest event text."""
+    configured = window_end(cfg, {})
+    if configured is not None:
+        return configured
+    stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
+    if stamps:
+        return pd.Timestamp(stamps[0])
+    latest = [t.timestamp.max() for t in texts.events if len(t.timestamp)]
+    return pd.Timestamp(max(latest)) if latest else pd.Timestamp.max
+
+
+def _score_texts(models: TextModels, texts: TextData, dissatisfaction: dict[str, np.ndarray] | None = None
+                 ) -> list[_Scored]:
+    out = []
+    for table in texts.tables:
+        X = models.topics.vectorize(table.text, table.language)
+        keys = models.topics.key_weights(models.topics.topic_weights(X, table.language))
+        diss = dissatisfaction[table.source] if dissatisfaction else models.dissatisfaction_of(X)
+        out.append(_Scored(table, X, keys, diss))
+    return out
+
+
+def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
+    """The windows and complaint threshold are the trained ones (models.meta), whatever the scoring config says."""
+    meta = models.meta
+    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction, meta["windows"], as_of,
+                              meta["complaint_min"]) for s in scored if not s.table.is_survey]
+    if not frames:
+        return None
+    frame = pd.concat(frames, axis=1)
+    return CustomerFeatures(frame[[c for c in models.meta["feature_names"] if c in frame.columns]])
+
+
+def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
+    """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
+    customer), the full model's scores for everyone else."""
+    detractor, rows = [], []
+    for s in scored:
+        answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
+        rows.append(~np.isnan(answer))
+        detractor.append(score_to_class(np.nan_to_num(answer), cfg.scale) == 0)
+    X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
+    is_resp, y = np.concatenate(rows), np.concatenate(detractor)
+    authors = np.concatenate([s.table.customer for s in scored]).astype(str)
+    full = fit_dissatisfaction(X_all[is_resp], y[is_resp])
+    diss = np.full(len(y), np.nan) if full is None else full.predict_proba(X_all)[:, 1]
+    if full is not None:
+        people = np.unique(authors[is_resp])
+        fold_of = dict(zip(people, np.random.default_rng(cfg.seed).permutation(len(people)) % cfg.text.cv_folds))
+        fold = np.array([fold_of.get(a, -1) for a in authors])
+        for k in range(cfg.text.cv_folds):
+            train, held = is_resp & (fold != k), fold == k
+            model = fit_dissatisfaction(X_all[train], y[train])
+            if model is not None and held.any():
+                diss[held] = model.predict_proba(X_all[held])[:, 1]
+    bounds = np.cumsum([0] + [len(s.table.text) for s in scored])
+    return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}
+
+
+def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) -> pd.DataFrame | None:
+    """Top comment reasons with probabilities per commenting respondent (index customer_id)."""
+    if survey is None or models.reasons is None or not models.reasons.codes_ or not survey.table.text:
+        return None
+    proba = models.reasons.predict_proba(survey.X)
+    k = min(cfg.drivers.reasons_top_k, len(models.reasons.codes_))
+    order = np.argsort(-proba.to_numpy(), axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(proba.to_numpy(), order, axis=1)
+    codes = np.asarray(models.reasons.codes_, dtype=object)
+    keep = best >= models.reasons.threshold_
+    out = {}
+    for i in range(k):
+        out[f"comment_reason_{i + 1}"] = pd.array(np.where(keep[:, i], codes[order[:, i]], None), dtype="str")
+    for i in range(k):
+        out[f"comment_reason_{i + 1}_prob"] = np.where(keep[:, i], best[:, i].round(4), np.nan)
+    frame = pd.DataFrame(out, index=pd.Index(survey.table.customer.astype(str), name="customer_id"))
+    return frame[~frame.index.duplicated(keep="last")]
+
+
+def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: pd.Series) -> list[dict[str, Any]]:
+    """Per topic key: name, theme, top terms per language, share of all texts, share by the author's NPS class,
+    and a few example texts (highest weight first)."""
+    topics = models.topics
+    keys = np.vstack([s.keys for s in scored]) if scored else np.zeros((0, len(topics.keys_)))
+    texts = [t for s in scored for t in s.table.text]
+    authors = pd.Index(np.concatenate([s.table.customer for s in scored]).astype(str) if scored else [], dtype="str")
+    answer = score.reindex(authors).to_numpy(dtype=float)
+    cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), cfg.scale))
+    rows = []
+    for j, key in enumerate(topics.keys_):
+        w = keys[:, j] if len(keys) else np.zeros(0)
+        best = np.argsort(-w, kind="stable")[: cfg.text.examples]
+        rows.append({
+            "key": key, "name": topics.key_names_[key], "theme": topics.key_themes_[key],
+            "terms": {t["language"]: t["top_terms"] for t in topics.topics_ if t["key"] == key},
+            "share": float(w.mean()) if len(w) else 0.0,
+            "share_by_class": {c: (float(w[cls == i].mean()) if (cls == i).any() else None)
+                               for i, c in enumerate(CLASSES)},
+            "examples": [texts[i][:EXAMPLE_CHARS] for i in best if w[i] > 0],
+        })
+    return rows
+
+
+def topic_trend(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp, days: int) -> dict[str, Any]:
+    """Share of each topic key among the texts of the last `days` days before `as_of` (and their number)."""
+    recent = []
+    for s in scored:
+        ts = s.table.timestamp
+        inside = np.isnat(ts) if s.table.is_survey else np.zeros(len(ts), bool)
+        end = np.datetime64(as_of)
+        inside |= (~np.isnat(ts)) & (ts <= end) & (ts > end - np.timedelta64(days, "D"))
+        recent.append(s.keys[inside])
+    keys = np.vstack(recent) if recent else np.zeros((0, len(models.topics.keys_)))
+    return {"as_of": str(as_of), "days": days, "texts": int(len(keys)),
+            "shares": {k: float(keys[:, j].mean()) if len(keys) else 0.0 for j, k in enumerate(models.topics.keys_)}}
+
+
+# --------------------------------------------------------------------------------------------- train / score
+def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, CustomerData] | None:
+    """Fit the text models on `data`'s customers; returns the stage and `data` with features and filled reasons."""
+    if not cfg.text.active:
+        return None
+    texts = load_texts(cfg)
+    for table in texts.tables:
+        texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
+        if not texts_known.all() and not table.is_survey:
+            texts.warnings.append(f"text column {table.source}: {int((~texts_known).sum())} texts of customers absent "
+                                  "from the customer tables ignored")
+    all_texts = [t for table in texts.tables for t in table.text]
+    all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
+    topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
+                        seed=cfg.seed).fit(all_texts, all_langs)
+    models = TextModels(topics, None, None, {})
+    scored = _score_texts(models, texts, {t.source: np.full(len(t.text), np.nan) for t in texts.tables})
+    models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
+    for s in scored:
+        s.dissatisfaction = diss[s.table.source]
+    survey = next((s for s in scored if s.table.is_survey), None)
+    if survey is not None and data.reasons is not None:
+        stated = data.reasons.reindex(pd.Index(survey.table.customer, dtype="str"))
+        have = stated.notna().to_numpy()
+        models.reasons = CommentReasons(cfg.text.reason_min_count, seed=cfg.seed).fit(survey.X[have], stated[have])
+        data = _fill_reasons(data, models.reasons, survey, ~have)
+    events = [s for s in scored if not s.table.is_survey]
+    as_of = _as_of_texts(cfg, data, texts)
+    models.meta = {
+        "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
+        "complaint_min": cfg.text.complaint_min,
+        "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
+                                                                          cfg.text.windows)],
+        "counts": {t.source: t.counts for t in texts.tables},
+        "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
+                      for t in texts.tables},
+        "topics": _topic_table(cfg, models, scored, data.score),
+        "reasons": None if models.reasons is None else models.reasons.metrics_,
+    }
+    models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()} for k, v in models.meta["languages"].items()}
+    models.meta["trend"] = topic_trend(models, scored, as_of, min(cfg.text.windows))
+    stage = TextStage(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
+    return stage, stage.with_features(data)
+
+
+def _fill_reasons(data: CustomerData, reasons: CommentReasons, survey: _Scored, missing: np.ndarray) -> CustomerData:
+    """Respondents with a comment but no stated codes get the codes their comment implies."""
+    if data.reasons is None or not reasons.codes_ or not missing.any():
+        return data
+    sets = reasons.predict_sets(survey.X[missing])
+    codes = np.asarray(reasons.codes_, dtype=object)
+    implied = [";".join(codes[row.astype(bool)]) or None for row in sets.to_numpy()]
+    filled = pd.Series(implied, index=pd.Index(survey.table.customer[missing], dtype="str"), dtype="str")
+    filled = filled[filled.notna() & ~filled.index.duplicated(keep="last")]
+    filled = filled[filled.index.isin(data.reasons.index[data.reasons.isna()])]
+    reasons_all = data.reasons.copy()
+    reasons_all.loc[filled.index] = filled
+    data.report.warn(f"{len(filled)} respondents without reason codes got codes from their comment "
+                     f"(text.columns survey comment; P >= {reasons.threshold_})")
+    return replace(data, reasons=reasons_all)
+
+
+def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = None) -> TextStage:
+    """Apply a bundle's text models to the scoring config's text columns. `previous`: an earlier run's
+    text_topics.json, whose shares the trend is compared with (default: the training texts')."""
+    needed = [s for s in models.meta["sources"] if not s.startswith("survey.")]
+    declared = {f"{c.table}.{c.column}" for c in cfg.text.columns} if cfg.text.active else set()
+    missing = [s for s in needed if s not in declared]
+    if missing:
+        raise ConfigError(f"the model bundle uses text features of {missing}; declare them in text.columns of the "
+                          "scoring config (text.enabled: true), as in the config the model was trained with")
+    texts = load_texts(cfg)
+    texts.tables = [t for t in texts.tables if t.source in models.meta["sources"]]
+    scored = _score_texts(models, texts)
+    as_of = _as_of_texts(cfg, None, texts)
+    trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
+    trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}
+    survey = next((s for s in scored if s.table.is_survey), None)
+    return TextStage(models, _features(models, scored, as_of), _comment_reasons(cfg, models, survey), trend,
+                     texts.warnings)
+
+
+def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
+    """The shares of the last run on other data: an earlier run's text_topics.json, or, when that run had the
+    same as_of (a rerun), the run it compared with, so a rerun writes the same file."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; topic trends compare with the training texts", path)
+        return None
+    if data.get("as_of") == as_of:
+        return data.get("previous")
+    current = {k: data.get(k) for k in ("as_of", "days", "texts", "shares")}
+    return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
+
+
+def _driver_topic(topics: TopicModel, key: str) -> str:
+    """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
+    its key, since the report's charts draw with a font without CJK glyphs (the topic table shows its words)."""
+    name = topics.key_names_[key]
+    return name if name.isascii() else f"topic {key}"
+
+
+def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
+    """The configured driver groups plus one per text topic ("Complaints about billing": its shares and
+    complaint counts) and one for the tone of the texts, of the text features the model kept; unchanged without
+    text features or without groups (then every feature is its own driver)."""
+    if models is None or not drivers.groups or not models.meta.get("feature_names"):
+        return drivers
+    grouped = {f for g in drivers.groups for f in g.features}
+    taken = {g.name for g in drivers.groups}
+    kept = set(model_features)
+    names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
+    extra = []
+    for key in models.topics.keys_:
+        features = [n for n in names if f"_topic_{key}_share_" in n or f"_complaints_{key}_" in n]
+        name = f"Complaints about {_driver_topic(models.topics, key)}"
+        if features and name not in taken:
+            extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
+    tone = [n for n in names if "_dissatisfaction_" in n or n.rsplit("_", 1)[0].endswith("_texts")]
+    if tone and "Tone of customer texts" not in taken:
+        extra.append(DriverGroup(name="Tone of customer texts", features=tone, actionable=False))
+    return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})
+

@@ -1,0 +1,99 @@
+"""Text models: planted topics are recovered in English and Chinese, names merge languages, dissatisfaction and
+comment reasons are learned, and a saved model (JSON + .npy, no pickle) gives the same numbers after loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.config import TopicLabel
+from cxpredict.data import synthetic_text
+from cxpredict.data.text import detect_language, normalise
+from cxpredict.models.text import CommentReasons, TextModels, TopicModel, fit_dissatisfaction
+
+PLANTED = ["billing", "network", "delivery", "staff", "account"]
+LABELS = [TopicLabel(name="billing", theme="billing", terms=["bill", "账单"]),
+          TopicLabel(name="network", theme="network", terms=["network", "网络"])]
+
+
+def _notes(language: str, n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Notes written by the synthetic generator about one planted topic each."""
+    rng = np.random.default_rng(seed)
+    topics = np.asarray(PLANTED, dtype=object)[rng.integers(0, len(PLANTED), n)]
+    texts = [normalise(synthetic_text._write(rng, [t], language, mixed=False)) for t in topics]
+    return texts, np.array([detect_language(t) for t in texts], dtype=object), topics
+
+
+def _purity(assigned, planted) -> float:
+    table = pd.crosstab(assigned, planted)
+    return float(table.max(axis=1).sum() / len(assigned))
+
+
+@pytest.fixture(scope="module")
+def bilingual():
+    en, zh = _notes("en", 1500, 1), _notes("zh", 1500, 2)
+    texts, langs, topics = en[0] + zh[0], np.concatenate([en[1], zh[1]]), np.concatenate([en[2], zh[2]])
+    return texts, langs, topics, TopicModel(n_topics=len(PLANTED), labels=LABELS, seed=0).fit(texts, langs)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_planted_topics_are_recovered_in_each_language(bilingual, language):
+    texts, langs, topics, model = bilingual
+    mine = langs == language
+    weights = model.transform([t for t, m in zip(texts, mine) if m], langs[mine])
+    # chance purity here is ~0.2 (five balanced topics); a working topic model separates them
+    assert _purity(weights.argmax(axis=1), topics[mine]) >= 0.8
+
+
+def test_a_configured_name_covers_its_topic_in_both_languages(bilingual):
+    *_, model = bilingual
+    billing = [t for t in model.topics_ if t["key"] == "billing"]
+    assert {t["language"] for t in billing} == {"en", "zh"} and all(t["theme"] == "billing" for t in billing)
+    assert model.keys_[:2] == ["billing", "network"]
+    assert model.key_weights(np.eye(len(model.topics_))).sum(axis=1) == pytest.approx(np.ones(len(model.topics_)))
+
+
+def test_a_text_without_known_words_has_no_topic(bilingual):
+    *_, model = bilingual
+    weights = model.transform(["zzz qqq", "", "账单又出错了"], np.array(["en", "en", "zh"], dtype=object))
+    assert weights[0].sum() == 0 and weights[1].sum() == 0 and weights[2].sum() == pytest.approx(1.0)
+
+
+def test_dissatisfaction_is_learned_from_the_authors_answers(bilingual):
+    texts, langs, topics, model = bilingual
+    X = model.vectorize(texts, langs)
+    detractor = np.isin(topics, ["staff", "billing"])  # these authors answered low
+    clf = fit_dissatisfaction(X, detractor)
+    p = clf.predict_proba(model.vectorize(["the agent was rude to me", "营业员态度很恶劣", "my account needs an update"],
+                                          np.array(["en", "zh", "en"], dtype=object)))[:, 1]
+    assert p[0] > 0.8 and p[1] > 0.8 and p[2] < 0.2
+    assert fit_dissatisfaction(X, np.zeros(len(texts), bool)) is None  # one class: nothing to learn
+
+
+def test_comment_reasons_from_text(bilingual):
+    texts, langs, topics, model = bilingual
+    X = model.vectorize(texts, langs)
+    reasons = pd.Series(np.where(np.isin(topics, ["billing", "network"]), topics, None), dtype="str")
+    fitted = CommentReasons(min_count=20).fit(X, reasons)
+    assert fitted.codes_ == ["billing", "network"] and fitted.metrics_["valid_micro_f1"] > 0.9
+    sets = fitted.predict_sets(model.vectorize(["账单又出错了", "network keeps dropping"],
+                                               np.array(["zh", "en"], dtype=object)))
+    assert sets.to_numpy().tolist() == [[1, 0], [0, 1]]
+
+
+def test_saved_text_models_are_json_and_arrays_and_reload_identically(bilingual, tmp_path):
+    texts, langs, topics, model = bilingual
+    X = model.vectorize(texts, langs)
+    stated = pd.Series(np.where(topics == "billing", "billing", None), dtype="str")
+    reasons = CommentReasons(min_count=20).fit(X, stated)
+    saved = TextModels(model, fit_dissatisfaction(X, topics == "staff"), reasons, {"feature_names": []})
+    saved.save(tmp_path)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".npy", ".npy"]
+    loaded = TextModels.load(tmp_path)
+    X2 = loaded.topics.vectorize(texts, langs)
+    assert abs(X2 - X).max() == 0
+    np.testing.assert_allclose(loaded.topics.topic_weights(X2, langs), model.topic_weights(X, langs), atol=1e-9)
+    np.testing.assert_allclose(loaded.dissatisfaction_of(X2), saved.dissatisfaction_of(X), atol=1e-12)
+    pd.testing.assert_frame_equal(loaded.reasons.predict_proba(X2), reasons.predict_proba(X))
+    assert loaded.topics.keys_ == model.keys_

@@ -1,0 +1,122 @@
+"""The text stage in the flow: features joined per customer (never across customers), respondents' texts scored
+cross-fitted, comment reasons, text drivers with business names, train -> score -> report, all offline."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.data.customers import load_customers
+from cxpredict.data.text import load_texts
+from cxpredict.errors import ConfigError
+from cxpredict.workflows.text import fit_text_stage, scoring_text_stage, text_drivers
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any network connection attempt fails the test: the text pipeline must never download anything."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def fitted(text_demo_config):
+    data = load_customers(text_demo_config)
+    stage, with_text = fit_text_stage(text_demo_config, data)
+    return data, stage, with_text
+
+
+def test_text_features_join_each_customer_to_their_own_texts(fitted):
+    data, stage, with_text = fitted
+    names = stage.models.meta["feature_names"]
+    assert names and set(names) <= set(with_text.frame.columns)
+    assert with_text.frame.index.equals(data.frame.index)  # same customers, same order: a join, not a reshuffle
+    # every ticket has a note: the notes per customer in 90 days equal the behaviour aggregation of the same table
+    expected = data.frame["tickets_count_90d"]
+    assert expected.sum() > 500 and (with_text.frame["tickets_note_texts_90d"] == expected).all()
+    no_text = expected.to_numpy() == 0
+    assert np.isnan(with_text.frame["tickets_note_dissatisfaction_mean_90d"].to_numpy()[no_text]).all()
+
+
+def test_respondents_texts_are_scored_by_models_that_never_saw_them(text_demo_config, fitted):
+    data, stage, with_text = fitted
+    texts = load_texts(text_demo_config)
+    notes = next(t for t in texts.events)
+    notes = notes.subset(notes.timestamp > np.datetime64(stage.models.meta["as_of"]) - np.timedelta64(90, "D"))
+    X = stage.models.topics.vectorize(notes.text, notes.language)
+    in_sample = pd.Series(stage.models.dissatisfaction_of(X)).groupby(notes.customer).mean()
+    feature = with_text.frame["tickets_note_dissatisfaction_mean_90d"]
+    silent = data.score.isna()
+    # silent customers' features come from the full model; respondents' from out-of-fold models, so they differ
+    both = feature.dropna().index.intersection(in_sample.index)
+    resp_ids, silent_ids = both[~silent[both].to_numpy()], both[silent[both].to_numpy()]
+    assert len(resp_ids) > 50
+    assert (feature[silent_ids] - in_sample[silent_ids]).abs().max() < 1e-9
+    assert (feature[resp_ids] - in_sample[resp_ids]).abs().mean() > 0.01
+
+
+def test_comment_reasons_fill_missing_codes_and_drivers_get_business_names(text_demo_config, fitted):
+    data, stage, with_text = fitted
+    assert stage.models.reasons is not None and stage.models.reasons.metrics_["valid_micro_f1"] > 0.6
+    assert with_text.reasons.notna().sum() >= data.reasons.notna().sum()
+    extended = text_drivers(text_demo_config.drivers, stage.models, list(with_text.frame.columns))
+    groups = {g.name: g for g in extended.groups}
+    assert "Complaints about billing" in groups and groups["Complaints about billing"].theme == "billing"
+    assert all(f in stage.models.meta["feature_names"] for f in groups["Complaints about billing"].features)
+    assert text_drivers(text_demo_config.drivers.model_copy(update={"groups": []}), stage.models, []).groups == []
+
+
+def test_topics_of_the_demo_are_named_in_both_languages(fitted):
+    _, stage, _ = fitted
+    by_key = {}
+    for t in stage.models.topics.topics_:
+        by_key.setdefault(t["key"], set()).add(t["language"])
+    assert {"en", "zh"} <= by_key["billing"] and {"en", "zh"} <= by_key["network"]
+
+
+def test_scoring_needs_the_text_columns_the_bundle_uses(text_demo_config, fitted):
+    _, stage, _ = fitted
+    off = text_demo_config.model_copy(update={"text": text_demo_config.text.model_copy(update={"enabled": False})})
+    with pytest.raises(ConfigError, match="uses text features of \\['tickets.note'\\]"):
+        scoring_text_stage(off, stage.models)
+
+
+def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offline):
+    from cxpredict.analyst.report import write_report
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.score import score
+    from cxpredict.workflows.train import train
+
+    result = train(text_demo_config, tmp_path / "model")
+    bundle = load_bundle(result.bundle_path)
+    assert bundle.get("text") is not None and not list((tmp_path / "model").rglob("*.pkl"))
+    first = score(text_demo_config, bundle, tmp_path / "scored.csv")
+    scored = pd.read_csv(first.path, encoding="utf-8-sig", low_memory=False)
+    assert "comment_reason_1" in scored.columns
+    assert scored.loc[scored["comment_reason_1"].notna(), "is_respondent"].all()
+    kda = pd.read_csv(tmp_path / "kda_global.csv", encoding="utf-8-sig").set_index("driver")
+    text_groups = [d for d in kda.index if d.startswith("Complaints about") or d == "Tone of customer texts"]
+    assert "Complaints about billing" in text_groups and kda.loc[text_groups, "mean_abs_attribution"].sum() > 0
+    trend = json.loads((tmp_path / "text_topics.json").read_text(encoding="utf-8"))
+    assert trend["previous"]["run"] == "training" and "billing" in trend["shares"]
+    score(text_demo_config, bundle, tmp_path / "scored.csv")  # a rerun on the same data compares with the same run
+    assert json.loads((tmp_path / "text_topics.json").read_text(encoding="utf-8")) == trend
+    html = write_report(tmp_path, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "What customers write" in html and "账单" in html and "Not available: text topics" not in html
+
+    # a streamed population table (behaviour columns only) gets the same text features by customer ID
+    table = tmp_path / "population.csv"
+    load_customers(text_demo_config).frame.reset_index().to_csv(table, index=False)
+    streamed_cfg = text_demo_config.model_copy(update={"data": text_demo_config.data.model_copy(
+        update={"population": str(table)})})
+    streamed = score(streamed_cfg, bundle, tmp_path / "streamed" / "scored.csv")
+    again = pd.read_csv(streamed.path, encoding="utf-8-sig", low_memory=False).set_index("customer_id")
+    np.testing.assert_allclose(again.loc[scored["customer_id"], "p_detractor"], scored["p_detractor"], atol=1e-9)
