@@ -382,6 +382,65 @@ def report(
     typer.echo(str(path))
 
 
+@app.command("survey-plan")
+def survey_plan(
+    config: ConfigArg,
+    model: Annotated[Path, typer.Option("--model", help="Model bundle folder (from `cxpredict train`).")],
+    out: Annotated[Path, typer.Option("--out", help="Invitation log to write (.csv or .parquet); survey_plan.json "
+                                                    "goes beside it. Point data.invitations at it for the next "
+                                                    "training.")],
+    budget: Annotated[Optional[float], typer.Option(
+        "--budget", help="Invitations to send (expected number: each customer is drawn independently).")] = None,
+    target_halfwidth: Annotated[Optional[float], typer.Option(
+        "--target-halfwidth", help="Say how many answers and invitations a +-H point interval on the population "
+                                   "NPS (and per segment) needs; without --budget, invite that many.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the draw (default: the config's seed).")] = None,
+    set_: SetOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Choose whom to invite to the survey next: a uniform probe share plus invitations where answers teach most."""
+    started = time.perf_counter()
+    cfg = _load(config, set_)
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.survey_plan import survey_plan as run_plan
+
+    bundle = load_bundle(model)
+    with _writing(out.absolute().parent, wait):
+        result = run_plan(cfg, bundle, out, budget=budget, target_half_width=target_halfwidth, seed=seed)
+    for line in plan_lines(result.plan):
+        typer.echo(line)
+    _done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {result.invites_path}",
+          rows=len(result.invites), output=str(result.invites_path))
+    typer.echo(str(result.invites_path))
+
+
+def plan_lines(record: dict) -> list[str]:
+    """What survey-plan prints: the round, the draw by reason, the expected interval, the planner's answer."""
+    lines = []
+    plan, planner = record.get("plan"), record.get("planner")
+    level = f"{100 * ((plan or {}).get('level') or 0.9):.0f}%"
+    if plan:
+        by = plan["invited_by_reason"]
+        now = plan["half_width_now"]
+        lines.append(f"round {record['round']}: {plan['n_invited']} invitations (budget {plan['budget']:.0f}: "
+                     f"{by['probe']} probe, {by['model']} model-based, {by['segment_target']} for segment targets), "
+                     f"about {plan['expected_answers']:.0f} answers expected")
+        lines.append(f"population NPS {level} interval: +-{now:.2f} points now, +-{plan['half_width_after']:.2f} "
+                     "expected after this round" if now is not None else
+                     f"population NPS {level} interval: +-{plan['half_width_after']:.2f} expected after this round")
+        lines += [f"note: {n}" for n in plan["notes"]]
+    if planner:
+        o = planner["overall"]
+        reach = "" if o["reachable"] else " (not reachable in one round: these are the figures of inviting everyone)"
+        lines.append(f"for +-{o['target_half_width']:g} points: {o['invitations']} invitations, about "
+                     f"{o['answers']:.0f} answers{reach}")
+        for s in planner["segments"]:
+            flag = "" if s["reachable"] else " (not reachable in one round)"
+            lines.append(f"  {s['column']}={s['level']}: {s['invitations']} invitations, about {s['answers']:.0f} "
+                         f"answers{flag}")
+    return lines
+
+
 playbook_app = typer.Typer(help="Check a playbook (segment -> action rules) against a scored file.",
                            no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
