@@ -19,7 +19,7 @@ import logging
 import time
 from pathlib import Path
 
-from cxpredict.analyst import appendix, sections
+from cxpredict.analyst import appendix, sections, survey
 from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 BUILDERS = {
     "summary": ("Summary", None),
     **sections.BUILDERS,
+    **survey.BUILDERS,
     **appendix.BUILDERS,
 }
 SECTIONS = tuple((key, title) for key, (title, _) in BUILDERS.items())

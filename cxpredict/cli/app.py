@@ -418,7 +418,7 @@ def plan_lines(record: dict) -> list[str]:
     """What survey-plan prints: the round, the draw by reason, the expected interval, the planner's answer."""
     lines = []
     plan, planner = record.get("plan"), record.get("planner")
-    level = f"{100 * ((plan or {}).get('level') or 0.9):.0f}%"
+    level = f"{100 * ((plan or {}).get('interval') or 0.9):.0f}%"
     if plan:
         by = plan["invited_by_reason"]
         now = plan["half_width_now"]

@@ -157,7 +157,7 @@ class SurveyPlan:
             "probe_probability": self.probe_probability, "max_probability": float(self.probability.max(initial=0)),
             "expected_answers": self.expected_answers,
             "expected_response_rate": self.expected_answers / self.budget if self.budget else None,
-            "level": self.level, "half_width_now": self.half_width_now, "half_width_after": self.half_width_after,
+            "interval": self.level, "half_width_now": self.half_width_now, "half_width_after": self.half_width_after,
             "segments": [s.to_dict() for s in self.segments], "notes": self.notes,
         }
 
@@ -299,7 +299,7 @@ def required_budget(proba: np.ndarray, q: np.ndarray, n_customers: int, target_h
         q, tau2 = q[members], tau2[members]
     z = z_value(level)
     need = (z / target_half_width) ** 2 - (0.0 if var_now is None or not var_now > 0 else 1 / var_now)
-    out: dict[str, Any] = {"target_half_width": target_half_width, "level": level,
+    out: dict[str, Any] = {"target_half_width": target_half_width, "interval": level,
                            "half_width_now": None if var_now is None else float(z * np.sqrt(var_now))}
     if need <= 0:
         return out | {"invitations": 0, "answers": 0.0, "reachable": True, "half_width_after": out["half_width_now"]}

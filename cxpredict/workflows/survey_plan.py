@@ -101,10 +101,10 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     if target_half_width is not None:
         planner = {"overall": required_budget(proba[eligible], q_all[eligible], n, target_half_width,
                                               probe_share=probe, level=level, var_now=var_now),
-                   "segments": [{"column": c, "level": str(v), **required_budget(
+                   "segments": [{**required_budget(
                        proba[eligible], q_all[eligible], sizes[(c, str(v))], target_half_width, probe_share=probe,
-                       level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v)}
-                       for c in columns for v in np.unique(labels[c])]}
+                       level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v),
+                       "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
         if budget is None:
             budget = planner["overall"]["invitations"]
     plan: SurveyPlan | None = None
