@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cxpredict.analyst.html import esc, fmt, kv, missing, note, p, pct, points, scope, table
+from cxpredict.analyst.html import esc, fmt, kv, note, p, pct, points, scope, table
 from cxpredict.io.runfiles import RunFiles
 from cxpredict.io.sheets import PeopleStyle
 
@@ -46,9 +46,9 @@ def section_survey(run: RunFiles, style: PeopleStyle) -> str:
                "known probability, so the answers are weighted back and the interval stays valid.")]
     record = run.survey_plan
     if not record:
-        return "".join(parts) + _channels(run) + missing(
-            "survey plan", "survey_plan.json: run `cxpredict survey-plan CONFIG --model BUNDLE --budget N --out "
-            "RUN/invites.csv`")
+        return "".join(parts) + _channels(run) + note(  # an optional step, not a missing piece of train/score
+            "No survey plan in this run yet: `cxpredict survey-plan CONFIG --model BUNDLE --budget N --out "
+            "RUN/invites.csv` writes one (survey_plan.json beside the invitation log).")
     plan = record.get("plan")
     if plan:
         by = plan["invited_by_reason"]

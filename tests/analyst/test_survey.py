@@ -22,5 +22,5 @@ def test_section_shows_the_plan_the_expected_width_and_the_probe_share(demo_conf
 
 def test_section_says_how_to_make_a_plan_when_there_is_none(tmp_path, trained_bundle):
     run = find_run_files(trained_bundle.parent)
-    assert "Not available: survey plan" in section_survey(run, run.style())
+    assert "No survey plan in this run yet" in section_survey(run, run.style())
     assert 'id="survey"' in build_html(run)
