@@ -122,6 +122,15 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
     configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
     problems = validate_inputs(cfg)
+    if not problems and cfg.data.invitations:  # the invitation logs are checked against the customers they name
+        from cxpredict.data.customers import load_customers
+        from cxpredict.data.invitations import load_invitations
+        from cxpredict.errors import CxError
+
+        try:
+            load_invitations(cfg, load_customers(cfg).frame.index)
+        except CxError as e:
+            problems.append(e)
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)

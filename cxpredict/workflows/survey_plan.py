@@ -47,13 +47,12 @@ class PlanResult:
     invites: pd.DataFrame
 
 
-def _answer_chance(cfg: Config, bundle: Bundle, X: pd.DataFrame) -> tuple[np.ndarray, str]:
-    model = bundle.get("invited_response")
+def answer_chance(cfg: Config, model: Any, earlier_rate: float | None, X: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Each customer's chance of answering an invitation, and where it comes from (the module doc's order)."""
     if model is not None:
         return model.predict_proba(X)[:, 1], "the bundle's invited-response model"
-    rate = (bundle.metrics.get("survey_design") or {}).get("answer_rate")
-    if rate:
-        return np.full(len(X), float(rate)), "the answer rate of earlier invitations"
+    if earlier_rate:
+        return np.full(len(X), float(earlier_rate)), "the answer rate of earlier invitations"
     rate = cfg.survey_design.first_round_response
     return np.full(len(X), rate), f"survey_design.first_round_response ({rate:.0%}, no invitation log yet)"
 
@@ -85,7 +84,8 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     X = bundle.manifest.transform(data.frame, source="survey-plan data")
     proba = bundle.nps.predict_frame(X)[PROBA_COLUMNS].to_numpy()
     eligible = ~data.is_respondent
-    q_all, q_source = _answer_chance(cfg, bundle, X)
+    q_all, q_source = answer_chance(cfg, bundle.get("invited_response"),
+                                    (bundle.metrics.get("survey_design") or {}).get("answer_rate"), X)
     var_now, seg_var_now, level = _variances_now(bundle)
 
     columns = list(dict.fromkeys([*cfg.population.segments, *cfg.survey_design.segment_targets]))

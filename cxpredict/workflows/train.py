@@ -220,7 +220,10 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         log.info("NPS stage: %s done in %.1fs", name, timings[name])
 
     answered_round, design_probability, invited_response, design = design_inputs(cfg, X, resp, invitations)
-    response = fit_response(cfg, X, answered_round == 0)
+    organic = answered_round == 0
+    # with invitations the usual survey may have (almost) no answers of its own: then it has no response model
+    response = fit_response(cfg, X, organic) if design_probability is None or \
+        organic.sum() >= 2 * cfg.response.cv_folds else None
     weights = channel_population_weights(answered_round, design_probability, response)
     lap("response")
     nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)

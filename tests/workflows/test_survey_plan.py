@@ -104,6 +104,7 @@ def test_bad_invitation_logs_exit_2_with_nothing_written(project, trained_bundle
     log.to_csv(data_dir / "bad_log.csv", index=False)
     broken = with_invitations(config, [data_dir / "bad_log.csv"])
     model, invites = tmp_path / "out" / "model", tmp_path / "out" / "invites.csv"
+    assert main(["validate", str(broken)]) == 2
     assert main(["train", str(broken), "--out", str(model), "--no-tracking"]) == 2
     assert main(["survey-plan", str(broken), "--model", str(trained_bundle), "--budget", "100",
                  "--out", str(invites)]) == 2
