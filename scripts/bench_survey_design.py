@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from benchkit import summarise, synthetic_config, telco_respondents
+from bench_suite import Telco as SuiteTelco
+from benchkit import TELCO_MECHANISMS, summarise, synthetic_config, telco_respondents
 from scipy.special import expit
 
 from cxpredict.config import Config, load_config
@@ -46,8 +47,15 @@ from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations
 from cxpredict.data.synthetic import NOISE_SCALE, generate
-from cxpredict.data.tables import read_table
-from cxpredict.estimation.design import answer_variance, plan_round, required_budget, z_value
+from cxpredict.estimation.design import (
+    MIN_RESPONSE,
+    answer_variance,
+    combined_half_width,
+    next_round_variance,
+    plan_round,
+    required_budget,
+    z_value,
+)
 from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import detractor_auc, score_to_class
 from cxpredict.workflows.survey_plan import PROBA_COLUMNS, answer_chance
@@ -96,18 +104,14 @@ def synthetic_population(n: int, seed: int, rate: float, overrides: list[str]) -
                       np.column_stack([p_det, 1 - p_det - p_pro, p_pro]))
 
 
-class Telco:
+class Telco(SuiteTelco):
+    """The suite's telco tables and features, this benchmark's model settings, and the invitation answer chance:
+    the suite's payment/tenure weights scaled to a 25% mean."""
+
     def __init__(self, overrides: list[str]):
+        super().__init__(ROOT / "configs" / "telco.yaml")
         self.cfg = load_config(ROOT / "configs" / "telco.yaml", MODEL_OVERRIDES + overrides)
-        data = load_customers(self.cfg)
-        self.frame = data.frame
-        self.X = FeatureManifest.fit(data.frame, self.cfg.features).transform(data.frame, source="telco")
-        status = read_table(self.cfg.data_path(self.cfg.data.survey.path), self.cfg.data.read,
-                            columns=[self.cfg.data.key])
-        self.order_ids = status[self.cfg.data.key].astype("str").to_numpy()
-        self.true_score = data.score.to_numpy(dtype=float)
-        w = (np.where(self.frame["Payment Method"].astype("str") == "Credit Card", 3.0, 1.0)
-             * np.where(self.frame["Tenure in Months"].to_numpy(float) <= 12, 2.0, 1.0))
+        w = TELCO_MECHANISMS["payment_tenure"](self.frame)
         self.q = np.minimum(1.0, 0.25 * w / w.mean())
 
     def population(self, seed: int) -> Population:
@@ -129,7 +133,7 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
     for t in range(1, rounds + 1):
         eligible = np.flatnonzero(np.isnan(observed))
         proba = stage.predictions[PROBA_COLUMNS].to_numpy()[eligible]
-        planned = None
+        planned = planned_uniform = None
         if active:
             q_hat, _ = answer_chance(cfg, stage.invited_response, stage.design.get("answer_rate"),
                                      pop.X.iloc[eligible])
@@ -137,6 +141,11 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
                               level=cfg.population.interval, var_now=stage.population.se ** 2, seed=seed,
                               round_number=t)
             pi, invited, planned = plan.probability, plan.invited, plan.half_width_after
+            # what the same planner expects of a uniform round: active < uniform here but not in the realised
+            # widths means the model's inputs (Var(d | x), the answer chance) misled the design
+            uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
+            planned_uniform = combined_half_width(stage.population.se ** 2, next_round_variance(
+                uniform, np.clip(q_hat, MIN_RESPONSE, 1), answer_variance(proba), n), z_value(cfg.population.interval))
         else:
             pi = np.full(len(eligible), min(1.0, budget / len(eligible)))
             invited = rng.random(len(eligible)) < pi
@@ -150,6 +159,7 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
         rows.append({"round": t, "invited": int(invited.sum()), "answered": int(answered.sum()),
                      "estimate": p.estimate, "error": abs(p.estimate - pop.truth), "width": 2 * half,
                      "covers": bool(p.low <= pop.truth <= p.high), "planned_half_width": planned,
+                     "planned_half_width_if_uniform": planned_uniform,
                      "realised_half_width": half,
                      "planner_error": None if planned is None else abs(planned - half) / half})
     return {"rounds": rows, "silent": np.isnan(observed), "p_detractor": stage.predictions["p_detractor"].to_numpy()}

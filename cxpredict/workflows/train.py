@@ -75,7 +75,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                               segment_frame(data.frame, cfg.population.segments), invitations)
         nps, weights = stage.nps, stage.weights
         components["response"] = stage.response
-        if stage.invited_response is not None:
+        if stage.invited_response is not None:  # its saved summary names features too: the user's names
+            stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
+            stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
             components["invited_response"] = stage.invited_response
         if invitations.rounds:
             metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
