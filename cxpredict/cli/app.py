@@ -418,9 +418,10 @@ def survey_plan(
         result = run_plan(cfg, bundle, out, budget=budget, target_half_width=target_halfwidth, seed=seed)
     for line in plan_lines(result.plan):
         typer.echo(line)
-    _done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {result.invites_path}",
-          rows=len(result.invites), output=str(result.invites_path))
-    typer.echo(str(result.invites_path))
+    written = result.invites_path or result.plan_path  # no log when nobody is to be invited
+    _done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {written}",
+          rows=len(result.invites), output=str(written))
+    typer.echo(str(written))
 
 
 def plan_lines(record: dict) -> list[str]:
@@ -441,6 +442,8 @@ def plan_lines(record: dict) -> list[str]:
     if planner:
         o = planner["overall"]
         reach = "" if o["reachable"] else " (not reachable in one round: these are the figures of inviting everyone)"
+        if o["invitations"] == 0:
+            reach = f" (met already: +-{o['half_width_now']:.2f} now; no invitation log written)"
         lines.append(f"for +-{o['target_half_width']:g} points: {o['invitations']} invitations, about "
                      f"{o['answers']:.0f} answers{reach}")
         for s in planner["segments"]:

@@ -41,7 +41,7 @@ PROBA_COLUMNS = ["p_detractor", "p_passive", "p_promoter"]
 
 @dataclass
 class PlanResult:
-    invites_path: Path
+    invites_path: Path | None  # None when nobody is to be invited
     plan_path: Path
     plan: dict[str, Any]
     invites: pd.DataFrame
@@ -136,9 +136,10 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
                           outputs={"invitations": str(out)}, **summary)
     plan_path = out.with_name(PLAN_NAME)
     with StagedOutputs() as staged:
-        write_table(invites, staged.path(out))
+        if len(invites):  # nobody to invite (the target is met already): no log, survey_plan.json says why
+            write_table(invites, staged.path(out))
         write_json(record, staged.path(plan_path))
         staged.commit(last=(plan_path,))
     log.info("survey plan round %d: %d invitations (expected %s answers) into %s", round_number, len(invites),
              "-" if plan is None else f"{plan.expected_answers:.0f}", out)
-    return PlanResult(invites_path=out, plan_path=plan_path, plan=record, invites=invites)
+    return PlanResult(invites_path=out if len(invites) else None, plan_path=plan_path, plan=record, invites=invites)

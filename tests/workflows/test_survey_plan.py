@@ -125,3 +125,10 @@ def test_survey_plan_command_prints_the_planner_and_needs_a_budget_or_target(fas
     planned = record["planner"]["overall"]
     assert planned["reachable"] is False or record["plan"]["half_width_after"] <= 2.0 + 0.05
     assert len(pd.read_csv(out)) > 0
+
+
+def test_a_target_met_already_invites_nobody_and_writes_no_log(demo_config, trained_bundle, tmp_path):
+    result = survey_plan(demo_config, load_bundle(trained_bundle), tmp_path / "invites.csv", target_half_width=80)
+    assert result.invites_path is None and not (tmp_path / "invites.csv").exists()
+    assert result.plan["planner"]["overall"]["invitations"] == 0 and result.plan["plan"] is None
+    assert result.plan_path.is_file()
