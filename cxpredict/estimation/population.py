@@ -25,36 +25,28 @@ ASSUMPTION (in every result): response depends on observed behaviour only (missi
 itself drives response, no estimate from behaviour can see it: `sensitivity` shows how far the NPS would move
 if silent customers' odds of being a detractor were Gamma times those of respondents who look alike.
 
-SURVEY DESIGN (invitation rounds, `cxpredict survey-plan`; the planner is estimation/design.py). Answers come
-through channels. Channel 0 is the usual survey: every customer is in it (inclusion probability 1) and answers
-with the modelled e(x), as above. Channel t >= 1 is invitation round t: a customer still silent when the round was
-planned (the set E_t) was invited with a KNOWN probability pi_t (Poisson sampling: independent Bernoulli(pi_t)
-draws) and answers an invitation with q(x), learned among the invited (the invitations are random given x, so
-the invited are a fair sample for it). Such a customer is observed in round t with p = pi_t * q(x). With K_t the
-customers known before round t (channel-0 respondents and the respondents of earlier rounds) and R_t the round's
-respondents, the round's estimate is the same augmented estimator with the known customers carried exactly
-(v = 0) and the round's respondents standing for the still-silent with v = (1 - p) / p, no trimming (pi is
-known; the probe share keeps it away from 0):
+SURVEY DESIGN (invitation rounds of `cxpredict survey-plan`; the planner: estimation/design.py). Answers come
+through channels. Channel 0, the usual survey: everyone is in it (inclusion probability 1) and answers with e(x),
+as above. Channel t >= 1, invitation round t: a customer still silent when the round was planned (the set E_t)
+was invited with a KNOWN probability pi_t (Poisson: independent Bernoulli draws) and answers an invitation with
+q(x), learned among the invited (invited at random given x, they are a fair sample for it); so p = pi_t * q(x).
+With K_t the customers known before round t and R_t the round's respondents, the round's estimate is the
+augmented estimator with K_t carried exactly (v = 0) and R_t standing for the still-silent, v = (1 - p) / p,
+untrimmed (pi is known; the probe share keeps it away from 0):
     estimate_t = ( sum over K_t and R_t of d  +  sum over the still silent of m
                    + N_silent * weighted mean over R_t of (d - m) ) / N.
-Given everything before round t and the answers themselves, only the round's Bernoulli draws are random, so
-estimate_t is unbiased for the NPS whatever m is (if q is right), and its variance is the formula above over
-R_t: the Horvitz-Thompson variance sum over E_t of (1 - p) / p * (d - m)^2 / N^2, estimated on R_t; under
-Poisson draws this holds exactly (a fixed-size draw would make it slightly conservative). Channel estimates
-are therefore uncorrelated (each round's error has mean zero given the earlier ones: a martingale difference),
-and they are combined with inverse-variance weights, lambda_t proportional to 1 / var_t:
-    estimate = sum lambda_t estimate_t,   var = sum lambda_t^2 var_t   (sum lambda_t = 1),
-where the weights use the variance the model EXPECTS (the formula with (d - m)^2 replaced by its expectation
-E[(d - m)^2 | x] = P(promoter) + P(detractor) - m^2): weights estimated from the same residuals follow their
-noise, overweight channels whose variance happens to be underestimated, and undercover. Any fixed weights keep
-the estimate unbiased; these are close to the optimal ones when the model is calibrated.
-Channel 0 relies on the response model (and the NPS model: doubly robust); the rounds rely on q or the NPS
-model. Without invitations there is only channel 0: the estimate above, unchanged (one code path). A channel
-with fewer than MIN_CHANNEL_RESPONDENTS respondents in a group (a segment) is left out of that group's
-combination (its variance estimate would be unreliable). Attribution: an answer of a customer in the invitation
-log counts for the latest round the customer was invited in (being re-invited means still silent then); answers
-of customers never invited are channel 0, also those that came in after a plan was drawn (a small
-approximation: they were eligible for its rounds).
+Given the past and the answers, only the round's draws are random: estimate_t is unbiased whatever m (if q is
+right), with the formula above as its variance over R_t (the Horvitz-Thompson variance, sum over E_t of
+(1 - p) / p * (d - m)^2 / N^2, estimated on R_t; exact for Poisson draws). Each round's error has mean zero
+given the earlier ones (a martingale difference), so the channel estimates are uncorrelated and combine as
+    estimate = sum lambda_t estimate_t,   var = sum lambda_t^2 var_t,   sum lambda_t = 1,
+with lambda_t proportional to 1 / (the variance the model EXPECTS: the formula with (d - m)^2 replaced by
+E[(d - m)^2 | x] = P(promoter) + P(detractor) - m^2). Weights from the residuals themselves would follow their
+noise and undercover; any weights fixed by who answered keep the estimate unbiased. No invitations: channel 0
+alone, the estimate above (one code path). A channel with fewer than MIN_CHANNEL_RESPONDENTS respondents in a
+group (segment) is left out of it. An invited customer's answer counts for the latest round that invited them
+(being re-invited means still silent then); answers of customers never invited are channel 0, also those that
+came after a plan was drawn (an approximation: they were eligible for its round).
 """
 
 from __future__ import annotations

@@ -143,3 +143,32 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     log.info("survey plan round %d: %d invitations (expected %s answers) into %s", round_number, len(invites),
              "-" if plan is None else f"{plan.expected_answers:.0f}", out)
     return PlanResult(invites_path=out if len(invites) else None, plan_path=plan_path, plan=record, invites=invites)
+
+
+def plan_lines(record: dict) -> list[str]:
+    """What survey-plan prints: the round, the draw by reason, the expected interval, the planner's answer."""
+    lines = []
+    plan, planner = record.get("plan"), record.get("planner")
+    level = f"{100 * ((plan or {}).get('interval') or 0.9):.0f}%"
+    if plan:
+        by = plan["invited_by_reason"]
+        now = plan["half_width_now"]
+        lines.append(f"round {record['round']}: {plan['n_invited']} invitations (budget {plan['budget']:.0f}: "
+                     f"{by['probe']} probe, {by['model']} model-based, {by['segment_target']} for segment targets), "
+                     f"about {plan['expected_answers']:.0f} answers expected")
+        lines.append(f"population NPS {level} interval: +-{now:.2f} points now, +-{plan['half_width_after']:.2f} "
+                     "expected after this round" if now is not None else
+                     f"population NPS {level} interval: +-{plan['half_width_after']:.2f} expected after this round")
+        lines += [f"note: {n}" for n in plan["notes"]]
+    if planner:
+        o = planner["overall"]
+        reach = "" if o["reachable"] else " (not reachable in one round: these are the figures of inviting everyone)"
+        if o["invitations"] == 0:
+            reach = f" (met already: +-{o['half_width_now']:.2f} now; no invitation log written)"
+        lines.append(f"for +-{o['target_half_width']:g} points: {o['invitations']} invitations, about "
+                     f"{o['answers']:.0f} answers{reach}")
+        for s in planner["segments"]:
+            flag = "" if s["reachable"] else " (not reachable in one round)"
+            lines.append(f"  {s['column']}={s['level']}: {s['invitations']} invitations, about {s['answers']:.0f} "
+                         f"answers{flag}")
+    return lines
