@@ -225,6 +225,9 @@ class DataConfig(Strict):
     behaviour: list[BehaviourTable] = Field(min_length=1)
     outcomes: OutcomesTable | None = None
     population: PathText | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream
+    # invitation logs of `cxpredict survey-plan` (one file or a list, e.g. one per round): who was invited with
+    # which inclusion probability; training then learns who answers an invitation and weights by the design
+    invitations: PathText | list[PathText] | None = None
     as_of: IsoDate | None = None  # reference date for event windows (ISO); default: latest event timestamp
     read: ReadOptions = Field(default_factory=ReadOptions)
 
@@ -339,6 +342,25 @@ class PopulationConfig(Strict):
     interval_method: Literal["influence", "bootstrap"] = "influence"
     bootstrap: int = Field(default=200, ge=20)  # replicates with interval_method: bootstrap
     segments: list[str] = Field(default_factory=list)
+
+
+class SurveyDesignConfig(Strict):
+    """Whom `cxpredict survey-plan` invites (see cxpredict/estimation/design.py)."""
+
+    probe_share: float = Field(default=0.2, ge=0, le=1)  # of the budget, spread uniformly over silent customers
+    # the expected share of invited customers who answer, until an invitation log has taught the model who does
+    first_round_response: float = Field(default=0.2, gt=0, le=1)
+    segment_targets: dict[str, float] = Field(default_factory=dict)  # column -> half-width (points), e.g. region: 3
+    # fewer invited answers or non-answers than this: the answer chance of the invited is their rate, no model
+    min_invited_for_model: int = Field(default=50, ge=5)
+
+    @field_validator("segment_targets")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v > 0}
+        if bad:
+            raise ValueError(f"half-widths must be positive numbers of NPS points, got {bad}")
+        return value
 
 
 class DriverGroup(Strict):
@@ -595,6 +617,7 @@ class Config(Strict):
     nps: NpsModelConfig = Field(default_factory=NpsModelConfig)
     response: ResponseConfig = Field(default_factory=ResponseConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
+    survey_design: SurveyDesignConfig = Field(default_factory=SurveyDesignConfig)
     drivers: DriversConfig = Field(default_factory=DriversConfig)
     churn: ChurnConfig = Field(default_factory=ChurnConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)

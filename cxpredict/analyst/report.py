@@ -19,7 +19,7 @@ import logging
 import time
 from pathlib import Path
 
-from cxpredict.analyst import appendix, sections
+from cxpredict.analyst import appendix, sections, survey
 from cxpredict.analyst.campaign import section_campaign
 from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
 from cxpredict.analyst.text import section_text
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BUILDERS = {
     "summary": ("Summary", None),
     **sections.BUILDERS,
+    **survey.BUILDERS,
     "text": ("What customers write", section_text),
     "campaign": ("Campaign results: what worked, what to retire", section_campaign),
     **appendix.BUILDERS,

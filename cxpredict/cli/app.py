@@ -132,6 +132,15 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
     configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
     problems = validate_inputs(cfg)
+    if not problems and cfg.data.invitations:  # the invitation logs are checked against the customers they name
+        from cxpredict.data.customers import load_customers
+        from cxpredict.data.invitations import load_invitations
+        from cxpredict.errors import CxError
+
+        try:
+            load_invitations(cfg, load_customers(cfg).frame.index)
+        except CxError as e:
+            problems.append(e)
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)
@@ -450,6 +459,40 @@ def report(
             with tempfile.TemporaryDirectory(prefix="cxpredict-run-") as tmp:
                 path = write_report(download_run_outputs(run_id, tmp, tracking_uri), target)
     typer.echo(str(path))
+
+
+@app.command("survey-plan")
+def survey_plan(
+    config: ConfigArg,
+    model: Annotated[Path, typer.Option("--model", help="Model bundle folder (from `cxpredict train`).")],
+    out: Annotated[Path, typer.Option("--out", help="Invitation log to write (.csv or .parquet); survey_plan.json "
+                                                    "goes beside it. Point data.invitations at it for the next "
+                                                    "training.")],
+    budget: Annotated[Optional[float], typer.Option(
+        "--budget", help="Invitations to send (expected number: each customer is drawn independently).")] = None,
+    target_halfwidth: Annotated[Optional[float], typer.Option(
+        "--target-halfwidth", help="Say how many answers and invitations a +-H point interval on the population "
+                                   "NPS (and per segment) needs; without --budget, invite that many.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the draw (default: the config's seed).")] = None,
+    set_: SetOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Choose whom to invite to the survey next: a uniform probe share plus invitations where answers teach most."""
+    started = time.perf_counter()
+    cfg = _load(config, set_)
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.survey_plan import plan_lines
+    from cxpredict.workflows.survey_plan import survey_plan as run_plan
+
+    bundle = load_bundle(model)
+    with _writing(out.absolute().parent, wait):
+        result = run_plan(cfg, bundle, out, budget=budget, target_half_width=target_halfwidth, seed=seed)
+    for line in plan_lines(result.plan):
+        typer.echo(line)
+    written = result.invites_path or result.plan_path  # no log when nobody is to be invited
+    _done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {written}",
+          rows=len(result.invites), output=str(written))
+    typer.echo(str(written))
 
 
 playbook_app = typer.Typer(help="Check a playbook (segment -> action rules) against a scored file.",

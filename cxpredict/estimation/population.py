@@ -24,6 +24,29 @@ customers instead (nuisances fixed) as a cross-check.
 ASSUMPTION (in every result): response depends on observed behaviour only (missing at random). If the answer
 itself drives response, no estimate from behaviour can see it: `sensitivity` shows how far the NPS would move
 if silent customers' odds of being a detractor were Gamma times those of respondents who look alike.
+
+SURVEY DESIGN (invitation rounds of `cxpredict survey-plan`; the planner: estimation/design.py). Answers come
+through channels. Channel 0, the usual survey: everyone is in it (inclusion probability 1) and answers with e(x),
+as above. Channel t >= 1, invitation round t: a customer still silent when the round was planned (the set E_t)
+was invited with a KNOWN probability pi_t (Poisson: independent Bernoulli draws) and answers an invitation with
+q(x), learned among the invited (invited at random given x, they are a fair sample for it); so p = pi_t * q(x).
+With K_t the customers known before round t and R_t the round's respondents, the round's estimate is the
+augmented estimator with K_t carried exactly (v = 0) and R_t standing for the still-silent, v = (1 - p) / p,
+untrimmed (pi is known; the probe share keeps it away from 0):
+    estimate_t = ( sum over K_t and R_t of d  +  sum over the still silent of m
+                   + N_silent * weighted mean over R_t of (d - m) ) / N.
+Given the past and the answers, only the round's draws are random: estimate_t is unbiased whatever m (if q is
+right), with the formula above as its variance over R_t (the Horvitz-Thompson variance, sum over E_t of
+(1 - p) / p * (d - m)^2 / N^2, estimated on R_t; exact for Poisson draws). Each round's error has mean zero
+given the earlier ones (a martingale difference), so the channel estimates are uncorrelated and combine as
+    estimate = sum lambda_t estimate_t,   var = sum lambda_t^2 var_t,   sum lambda_t = 1,
+with lambda_t proportional to 1 / (the variance the model EXPECTS: the formula with (d - m)^2 replaced by
+E[(d - m)^2 | x] = P(promoter) + P(detractor) - m^2). Weights from the residuals themselves would follow their
+noise and undercover; any weights fixed by who answered keep the estimate unbiased. No invitations: channel 0
+alone, the estimate above (one code path). A channel with fewer than MIN_CHANNEL_RESPONDENTS respondents in a
+group (segment) is left out of it. An invited customer's answer counts for the latest round that invited them
+(being re-invited means still silent then); answers of customers never invited are channel 0, also those that
+came after a plan was drawn (an approximation: they were eligible for its round).
 """
 
 from __future__ import annotations
@@ -38,6 +61,7 @@ from scipy.stats import norm
 from cxpredict.errors import ConfigError, InputError
 
 MIN_PROPENSITY = 1e-4
+MIN_CHANNEL_RESPONDENTS = 10  # fewer respondents of a channel in a group: that channel is left out of the group
 MAX_NUMERIC_SEGMENT_LEVELS = 20  # numeric segment columns with more distinct values are cut into quintiles
 SENSITIVITY_GAMMAS = (0.5, 0.67, 0.8, 0.9, 1.0, 1.11, 1.25, 1.5, 2.0)
 TIPPING_RANGE = (0.05, 20.0)  # Gamma searched for tipping points
@@ -84,6 +108,7 @@ class PopulationNps:
     segments: list[dict[str, Any]] = field(default_factory=list)
     sensitivity: dict[str, Any] | None = None
     response: dict[str, Any] | None = None  # the response model's summary (who answers)
+    channels: list[dict[str, Any]] = field(default_factory=list)  # per channel (0 usual survey, t invitations)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,15 +200,82 @@ def _naive(d: np.ndarray, responded: np.ndarray, level: float) -> dict[str, floa
     return {"estimate": est, "low": low, "high": high, "se": se}
 
 
-def _estimators(d, m_cross, m_full, v, responded, level, interval_method, n_bootstrap, seed) -> dict[str, dict]:
-    """aipw, hajek, model_only and naive for one group of customers."""
-    out = {}
-    for name, m in (("aipw", m_cross), ("hajek", np.zeros_like(m_cross))):
+def channel_weights(responded: np.ndarray, answered_round: np.ndarray | None, propensity: np.ndarray,
+                    design_probability: np.ndarray | None, trim_quantile: float) -> list[tuple[int, np.ndarray,
+                                                                                                np.ndarray]]:
+    """(channel, its `responded` mask, its odds weights v) of every channel (see SURVEY DESIGN in the module doc).
+
+    answered_round: per customer, 0 answered the usual survey, t answered invitation round t, -1 silent (None:
+    every respondent is channel 0). design_probability: pi_t * q(x) of the invitation respondents."""
+    rounds = np.where(responded, 0, -1) if answered_round is None else np.asarray(answered_round)
+    out = []
+    for t in np.unique(rounds[rounds >= 0]):
+        new = rounds == t
+        v = np.zeros(len(rounds))
+        if t == 0:
+            v[new] = silent_weights(propensity[new], trim_quantile)
+            out.append((0, new, v))
+            continue
+        p = np.clip(np.asarray(design_probability, dtype=float)[new], MIN_PROPENSITY, 1.0)
+        v[new] = (1 - p) / p
+        out.append((int(t), new | ((rounds >= 0) & (rounds < t)), v))
+    return out
+
+
+def expected_variance(tau2: np.ndarray, v: np.ndarray, responded: np.ndarray) -> float:
+    """The influence-function variance (points^2) with the squared residuals replaced by their expectation under
+    the model, tau2 = E[(d - m)^2 | x]: it depends on who answered, not on what they answered."""
+    r_idx = np.flatnonzero(responded)
+    w = v[r_idx]
+    total_w = w.sum()
+    if total_w <= 0:
+        return float("nan")
+    w_scaled = w * (len(v) - len(r_idx)) / total_w
+    return float(1e4 * np.sum(w_scaled * (1 + w_scaled) * tau2[r_idx]) / len(v) ** 2)
+
+
+def combined_estimate(d, m, tau2, channels, interval_method="influence", n_bootstrap=200, seed=0
+                      ) -> tuple[float, float, list[dict[str, Any]]]:
+    """(estimate, se, per-channel rows): the channels' augmented estimates combined with weights proportional to
+    1 / expected_variance (the module doc's inverse-variance weights, with the variance the model expects, so a
+    weight never follows the noise of the residuals it weights); se from their design-based variances."""
+    rows = []
+    for t, responded, v in channels:
+        n_new = int((responded & (v > 0)).sum()) if t else int(responded.sum())
+        if n_new == 0:
+            continue
         est, se = augmented_estimate(d, m, v, responded)
         if interval_method == "bootstrap":
             se = bootstrap_se(d, m, v, responded, n_bootstrap, seed)
+        rows.append({"channel": t, "n_respondents": n_new, "estimate": est, "se": se,
+                     "expected_variance": expected_variance(tau2, v, responded)})
+    usable = [r for r in rows if r["n_respondents"] >= MIN_CHANNEL_RESPONDENTS and r["se"] and np.isfinite(r["se"])
+              and r["expected_variance"] > 0]
+    if len(usable) < 2:  # one usable channel (or too few answers everywhere: the channel with the most)
+        best = usable[0] if usable else max(rows, key=lambda r: r["n_respondents"])
+        for r in rows:
+            r["weight"] = float(r is best)
+        return best["estimate"], best["se"], rows
+    lam = np.array([1 / r["expected_variance"] for r in usable])
+    lam = lam / lam.sum()
+    for r in rows:
+        r["weight"] = float(lam[usable.index(r)]) if r in usable else 0.0
+    est = float(np.sum(lam * [r["estimate"] for r in usable]))
+    return est, float(np.sqrt(np.sum(lam ** 2 * [r["se"] ** 2 for r in usable]))), rows
+
+
+def _estimators(d, m_cross, m_full, channels, responded, level, interval_method, n_bootstrap, seed, second
+                ) -> dict[str, dict]:
+    """aipw, hajek, model_only and naive for one group of customers (aipw and hajek carry their channels).
+    second: E[d^2 | x] = P(promoter) + P(detractor) under the model, so E[(d - m)^2 | x] = second - m^2."""
+    out = {}
+    for name, m in (("aipw", m_cross), ("hajek", np.zeros_like(m_cross))):
+        tau2 = np.clip(second - m ** 2, 0.0, None)
+        est, se, rows = combined_estimate(d, m, tau2, channels, interval_method, n_bootstrap, seed)
         low, high = _interval(est, se, level)
         out[name] = {"estimate": est, "low": low, "high": high, "se": se}
+        if len(rows) > 1:
+            out[name]["channels"] = rows
     n = len(m_full)
     out["model_only"] = {"estimate": float(100 * (d[responded].sum() + m_full[~responded].sum()) / n),
                          "low": None, "high": None, "se": None}
@@ -276,15 +368,19 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
                    proba_full: np.ndarray | None = None, *, level: float = 0.90, trim_quantile: float = 0.99,
                    interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
                    segments: pd.DataFrame | None = None, no_signal: bool = False,
-                   signal: dict[str, Any] | None = None, response: dict[str, Any] | None = None) -> PopulationNps:
+                   signal: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
+                   answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None
+                   ) -> PopulationNps:
     """The population NPS of every row from arrays (see the module doc).
 
     observed_class: 0/1/2 (detractor/passive/promoter) for respondents, -1 for silent customers.
     proba_cross_fitted: (n, 3) class probabilities for every row, cross-fitted (respondents: out-of-fold).
-    propensity: cross-fitted P(respond) for every row (None: the response rate for everyone, no correction).
+    propensity: cross-fitted P(respond) for every row (None: the response rate for everyone, no correction); with
+    invitations, P(answering the usual survey) (channel 0).
     proba_full: the final model's probabilities (the scored file's), for the model-only estimate (default:
     the cross-fitted ones). no_signal: the NPS model's ranking is no better than chance, so the headline is the
     Hajek estimate (the model's predictions are not trusted to carry the silent customers' NPS).
+    answered_round, design_probability: the survey design (SURVEY DESIGN in the module doc; None: no invitations).
     """
     if interval_method not in ("influence", "bootstrap"):
         raise ConfigError(f"population.interval_method must be 'influence' or 'bootstrap', got {interval_method!r}")
@@ -296,16 +392,18 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
     proba_cross_fitted = np.asarray(proba_cross_fitted, dtype=float)
     proba_full = proba_cross_fitted if proba_full is None else np.asarray(proba_full, dtype=float)
     e = np.full(n, n_resp / n) if propensity is None else np.asarray(propensity, dtype=float)
-    v = np.zeros(n)
-    v[responded] = silent_weights(e[responded], trim_quantile)
+    channels = channel_weights(responded, answered_round, e, design_probability, trim_quantile)
     d = class_contribution(cls)
     m_cross, m_full = nps_contribution(proba_cross_fitted), nps_contribution(proba_full)
 
-    overall = _estimators(d, m_cross, m_full, v, responded, level, interval_method, n_bootstrap, seed)
+    second = proba_cross_fitted[:, 0] + proba_cross_fitted[:, 2]
+    overall = _estimators(d, m_cross, m_full, channels, responded, level, interval_method, n_bootstrap, seed,
+                          second)
     method = "hajek" if no_signal else "aipw"
     head = overall[method]
-    w = v[responded]
-    ess = float(w.sum() ** 2 / (w ** 2).sum()) if (w > 0).any() else float(n_resp)
+    # effective sample size: of each channel's new respondents under its weights, added over the channels
+    ess = float(sum(w.sum() ** 2 / (w ** 2).sum() for w in (v[v > 0] for _, _, v in channels) if len(w))) \
+        or float(n_resp)
 
     seg_rows = []
     for column in (segments.columns if segments is not None else []):
@@ -318,8 +416,9 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
                 row.update({"estimate": float(100 * m_full[mask].mean()), "low": None, "high": None,
                             "method": "model_only", "note": "no respondents in this segment: model-only, no interval"})
             else:
-                est = _estimators(d[mask], m_cross[mask], m_full[mask], v[mask], responded[mask], level,
-                                  interval_method, n_bootstrap, seed)
+                est = _estimators(d[mask], m_cross[mask], m_full[mask],
+                                  [(t, r[mask], v[mask]) for t, r, v in channels], responded[mask], level,
+                                  interval_method, n_bootstrap, seed, second[mask])
                 row.update({**est[method], "method": method, "estimators": est})
             seg_rows.append(row)
 
@@ -337,19 +436,21 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
         effective_sample_size=ess, interval_method=interval_method, no_signal=no_signal, signal=signal,
         notes=notes, segments=seg_rows,
         sensitivity=sensitivity_curve(head, proba_cross_fitted[~responded], n) if n_resp < n else None,
-        response=response,
+        response=response, channels=overall[method].get("channels", []),
     )
 
 
 def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *, level: float = 0.90,
                             interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
-                            segments: pd.DataFrame | None = None, response: dict[str, Any] | None = None
+                            segments: pd.DataFrame | None = None, response: dict[str, Any] | None = None,
+                            answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None
                             ) -> PopulationNps:
     """The population NPS of every row of X from a fitted NpsClassifier (DESIGN.md's API).
 
     y_observed: survey scores aligned with X, NaN for silent customers; the classifier must have been fitted on
     exactly the respondents of X, in order (its out-of-fold predictions are theirs). propensity: cross-fitted
     P(respond) of every row (e.g. ResponsePropensity.propensity_); None: no response correction.
+    answered_round, design_probability: invitation rounds, see `population_nps`.
     """
     from cxpredict.metrics import score_to_class
 
@@ -370,4 +471,5 @@ def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=No
     return population_nps(observed, cross, None if propensity is None else np.asarray(propensity, dtype=float),
                           full, level=level, interval_method=interval_method, n_bootstrap=n_bootstrap, seed=seed,
                           segments=segments, no_signal=bool(getattr(nps, "no_signal_", False)),
-                          signal=getattr(nps, "signal_", None), response=response)
+                          signal=getattr(nps, "signal_", None), response=response, answered_round=answered_round,
+                          design_probability=design_probability)

@@ -50,6 +50,7 @@ DRIFT_FILE = "drift.json"  # optional: bundles without it score fine, without PS
 # optional components: sub-folder -> "module:Class" with save(directory) / classmethod load(directory)
 COMPONENTS: dict[str, str] = {
     "response": "cxpredict.models.response:ResponsePropensity",
+    "invited_response": "cxpredict.models.response:ResponsePropensity",  # who answers an invitation
     "churn": "cxpredict.models.churn:ChurnClassifier",
     "reasons": "cxpredict.models.reasons:ReasonClassifier",
     "text": "cxpredict.models.text:TextModels",

@@ -68,6 +68,7 @@ class RunFiles:
     population: dict[str, Any] | None = None
     manifest: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
+    survey_plan: dict[str, Any] | None = None  # survey_plan.json of `cxpredict survey-plan`
     trained_config: dict[str, Any] | None = None
     scored: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -110,6 +111,7 @@ def find_run_files(root: str | Path) -> RunFiles:
     if run.response is None and run.population:
         run.response = run.population.get("response")
     run.evaluation = _json(_first(root, "evaluation.json"))
+    run.survey_plan = _json(_first(root, "survey_plan.json"))
     for candidate in sorted(root.rglob("manifest.json"), key=lambda p: len(p.parts)):
         manifest = _json(candidate)
         if manifest and manifest.get("kind") == "score":

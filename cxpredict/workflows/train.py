@@ -19,6 +19,7 @@ from cxpredict.actions.strategy import bundle_files
 from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
+from cxpredict.data.invitations import Invitations, load_invitations
 from cxpredict.estimation.population import (
     PopulationNps,
     estimate_population_nps,
@@ -59,6 +60,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     for warning in data.report.warnings:
         log.warning(warning)
     require_trainable(data, cfg)  # enough matched answers, in two classes at least (errors name the survey file)
+    invitations = load_invitations(cfg, data.frame.index)  # a bad invitation log fails now (exit 2), not later
+    for warning in invitations.warnings:
+        log.warning(warning)
     respondents = data.is_respondent
     n_resp = int(respondents.sum())
     log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
@@ -85,9 +89,15 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
         stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
-                              segment_frame(data.frame, cfg.population.segments))
+                              segment_frame(data.frame, cfg.population.segments), invitations)
         nps, weights = stage.nps, stage.weights
         components["response"] = stage.response
+        if stage.invited_response is not None:  # its saved summary names features too: the user's names
+            stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
+            stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
+            components["invited_response"] = stage.invited_response
+        if invitations.rounds:
+            metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
         metrics["nps_formulation"] = nps.formulation_
         metrics["nps_cv"] = nps.cv_metrics_
         metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
@@ -153,6 +163,48 @@ def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> Res
     return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent)
 
 
+def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answered: np.ndarray
+                         ) -> tuple[ResponsePropensity | None, np.ndarray, dict[str, Any]]:
+    """Who answers an invitation, learned among the invited (invitations are random given behaviour, so they are
+    a fair sample): (the model or None, the cross-fitted answer chance of every invited customer, a summary).
+    With fewer than survey_design.min_invited_for_model answers or non-answers, the invited's answer rate."""
+    yes, no = int((invited & answered).sum()), int((invited & ~answered).sum())
+    rate = yes / max(yes + no, 1)
+    if min(yes, no) < cfg.survey_design.min_invited_for_model:
+        return None, np.full(yes + no, rate), {"answer_chance": "rate", "answer_rate": rate}
+    model = ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X[invited], answered[invited])
+    return model, model.propensity_.to_numpy(), {"answer_chance": "model", "answer_rate": rate,
+                                                 "answer_auc": model.auc_}
+
+
+def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
+    """Channel of every answer, P(observed through its invitation) of the invited respondents, the invited-response
+    model and its summary (estimation/population.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
+    if invitations is None or not invitations.rounds:
+        return np.where(responded, 0, -1), None, None, {}
+    answered_round = invitations.answered_round(responded)
+    invited = invitations.invited
+    model, chance, summary = fit_invited_response(cfg, X, invited, responded)
+    design_probability = np.zeros(len(responded))
+    design_probability[invited] = invitations.probability[invited] * chance
+    return answered_round, design_probability, model, summary
+
+
+def channel_population_weights(answered_round: np.ndarray, design_probability: np.ndarray | None,
+                               response: ResponsePropensity | None) -> np.ndarray:
+    """Respondents' weights for the NPS model (calibration and selection; respondents in X's order): the response
+    weights for answers of the usual survey, (1 - p) / p for an invitation round's, each channel with mean 1."""
+    w = np.ones(len(answered_round))
+    for t in np.unique(answered_round[answered_round >= 0]):
+        members = answered_round == t
+        if t == 0:
+            w[members] = 1.0 if response is None else response.weights_
+        else:
+            p = design_probability[members]
+            w[members] = (1 - p) / p / np.mean((1 - p) / p)
+    return w[answered_round >= 0]
+
+
 @dataclass
 class NpsStage:
     response: ResponsePropensity | None
@@ -161,9 +213,12 @@ class NpsStage:
     predictions: pd.DataFrame  # every customer
     population: PopulationNps
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
+    invited_response: ResponsePropensity | None = None  # who answers an invitation (with an invitation log)
+    design: dict[str, Any] = field(default_factory=dict)  # how the invited's answer chance was estimated
 
 
-def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None) -> NpsStage:
+def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None,
+                  invitations: Invitations | None = None) -> NpsStage:
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
 
     The NPS stage of `train`, public so that the benchmarks (scripts/bench_*.py) run exactly what training runs.
@@ -171,11 +226,12 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     X: model matrix of every customer; score: aligned with X, NaN for silent customers; segments: raw columns
     (aligned with X) to report segment NPS for, e.g. `data.frame[cfg.population.segments]`. The NPS model grows
     its trees on the respondents unweighted; the response weights calibrate it and choose among its candidates
-    (see cxpredict/models/nps.py), and the population estimate uses the propensities themselves.
+    (see cxpredict/models/nps.py), and the population estimate uses the propensities themselves. With
+    `invitations` (data.invitations), the response model learns who answers the usual survey, a second one who
+    answers an invitation, and the estimate weights each answer by its channel (estimation/population.py).
     """
     s = np.asarray(score, dtype=float)
     resp = ~np.isnan(s)
-    weights = np.ones(int(resp.sum()))
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}
 
@@ -184,9 +240,12 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         timings[name] = clock[-1] - clock[-2]
         log.info("train: nps %s done in %.1f s", name, timings[name])
 
-    response = fit_response(cfg, X, resp)
-    if response is not None:
-        weights = response.weights_
+    answered_round, design_probability, invited_response, design = design_inputs(cfg, X, resp, invitations)
+    organic = answered_round == 0
+    # with invitations the usual survey may have (almost) no answers of its own: then it has no response model
+    response = fit_response(cfg, X, organic) if design_probability is None or \
+        organic.sum() >= 2 * cfg.response.cv_folds else None
+    weights = channel_population_weights(answered_round, design_probability, response)
     lap("response")
     nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
     lap("nps_fit")
@@ -195,7 +254,8 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     population = estimate_population_nps(
         nps, X, s, None if response is None else response.propensity_.to_numpy(), level=cfg.population.interval,
         interval_method=cfg.population.interval_method, n_bootstrap=cfg.population.bootstrap, seed=cfg.seed,
-        segments=segments, response=None if response is None else response.summary())
+        segments=segments, response=None if response is None else response.summary(),
+        answered_round=answered_round, design_probability=design_probability)
     lap("population")
     return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
-                    timings=timings)
+                    timings=timings, invited_response=invited_response, design=design)

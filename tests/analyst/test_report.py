@@ -49,6 +49,12 @@ def _fake_run(root: Path, n: int = 400, seed: int = 0) -> Path:
         "overlap_warning": "Respondents and silent customers are easy to tell apart (AUC 0.91 > 0.85)",
         "top_differences": [{"feature": f"f{i}", "respondent_mean": 1.0, "silent_mean": 0.5, "smd": 0.5 - 0.1 * i,
                              "smd_after_weighting": 0.05} for i in range(4)]}})
+    _write_json(root / "survey_plan.json", {  # as `cxpredict survey-plan` writes it (abridged)
+        "round": 1, "probe_share": 0.2, "answer_chance_source": "survey_design.first_round_response",
+        "plan": {"n_invited": 40, "budget": 40, "invited_by_reason": {"probe": 8, "model": 32, "segment_target": 0},
+                 "expected_answers": 8.0, "interval": 0.9, "half_width_now": 4.0, "half_width_after": 3.5,
+                 "notes": []},
+        "planner": None})
     _write_json(root / "population.json", {
         "estimate": -12.0, "low": -16.0, "high": -8.0, "level": 0.9, "naive_respondent_nps": -3.0,
         "ipw_respondent_nps": -9.0, "ipw_low": -14.0, "ipw_high": -4.0, "notes": ["assumption"],

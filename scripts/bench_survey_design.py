@@ -1,0 +1,300 @@
+"""Issue 15's benchmark: does inviting with cxpredict's plan beat inviting at random, at equal budget?
+
+    python scripts/bench_survey_design.py --out FILE.json [--quick] [--replicates R] [--seeds S]
+
+Simulated rounds. A population (synthetic `generate`, or IBM telco with the survey score hidden) starts with the
+answers of its usual survey (MAR: the generator's own mechanism; telco: the telco-mnar15 contract/age draw at
+3%). Each of ROUNDS rounds: train cxpredict's NPS stage on the answers so far (with the invitation log so far),
+invite a budget of silent customers either uniformly at random (every eligible customer with probability
+budget / eligible) or with `plan_round` (the same function `cxpredict survey-plan` calls), reveal the answers of
+the invited who respond under a MAR invitation mechanism `q(x)` fixed here before any run (synthetic: web and
+older, long-tenure customers answer e-mail invitations more, 20-25% on average; telco: the suite's
+payment/tenure weights, 25% on average), and retrain. Both arms share the population and the usual survey's
+answers (paired), and use the same estimator (estimation/population.py, SURVEY DESIGN).
+survey_design.first_round_response is set to the mean of the true q (a user's known typical invitation rate).
+
+Figures: population NPS error, interval width and coverage after each round; detractor AUC of each arm's final
+model on the customers silent in both arms; the planner's planned half-width against the realised one after the
+round (the active arm); `oracle_width_ratio` (synthetic: the width ratio the variance-optimal design would give
+with the TRUE Var(d | x) and q, one round, same probe share: the ceiling of any design on these data).
+Summary keys: width_ratio_vs_uniform (mean active width / mean uniform width after the last round, main cases),
+coverage_active (the cheap replicates: 2,000 synthetic customers, the NPS model with `candidates: configured`,
+60 trees, 3 folds), auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
+realised| / realised), plan_s_1m (plan_round + required_budget on 1M customers' arrays, plus scoring 1M rows with
+the NPS and invited-response models: data loading excluded, it is the scoring path's). Timings on a shared
+machine are indicative only; the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from bench_suite import Telco as SuiteTelco
+from benchkit import TELCO_MECHANISMS, summarise, synthetic_config, telco_respondents
+from scipy.special import expit
+
+from cxpredict.config import Config, load_config
+from cxpredict.data.customers import load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.data.invitations import Invitations
+from cxpredict.data.synthetic import NOISE_SCALE, generate
+from cxpredict.estimation.design import (
+    MIN_RESPONSE,
+    answer_variance,
+    combined_half_width,
+    next_round_variance,
+    plan_round,
+    required_budget,
+    z_value,
+)
+from cxpredict.io.synthetic_tables import write_tables
+from cxpredict.metrics import detractor_auc, score_to_class
+from cxpredict.workflows.survey_plan import PROBA_COLUMNS, answer_chance
+from cxpredict.workflows.train import fit_nps_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 3
+TARGETS = {"width_ratio_vs_uniform": ("<= 0.8", lambda v: v <= 0.8),
+           "coverage_active": ("within [0.86, 0.94]", lambda v: 0.86 <= v <= 0.94),
+           "auc_active_minus_uniform": (">= 0", lambda v: v >= 0),
+           "planner_width_error": ("<= 0.15", lambda v: v <= 0.15), "plan_s_1m": ("<= 60", lambda v: v <= 60)}
+MODEL_OVERRIDES = ["nps.candidates=configured", "nps.formulation=multiclass", "nps.params.n_jobs=2",
+                   "response.params.n_jobs=2", "drivers.enabled=false", "churn.enabled=false"]
+CHEAP = ["nps.params.n_estimators=60", "nps.cv_folds=3", "response.params.n_estimators=50", "response.cv_folds=3",
+         "nps.params.n_jobs=1", "response.params.n_jobs=1"]
+
+
+# --------------------------------------------------------------------------------------------- populations
+class Population:
+    """Features, true scores, the usual survey's respondents and the invitation answer chance q of a population."""
+
+    def __init__(self, cfg: Config, X: pd.DataFrame, true_score: np.ndarray, organic: np.ndarray, q: np.ndarray,
+                 true_proba: np.ndarray | None = None):
+        self.cfg, self.X, self.true_score, self.organic, self.q, self.true_proba = cfg, X, true_score, organic, q, \
+            true_proba
+        self.classes = score_to_class(true_score, cfg.scale)
+        self.truth = float(100 * ((self.classes == 2).mean() - (self.classes == 0).mean()))
+
+
+def synthetic_population(n: int, seed: int, rate: float, overrides: list[str]) -> Population:
+    syn = generate(n_customers=n, seed=seed, response_rate=rate)
+    with tempfile.TemporaryDirectory(prefix="cxsurvey-") as tmp:
+        write_tables(syn, tmp, "parquet")
+        cfg = synthetic_config(ROOT / "configs" / "demo.yaml", Path(tmp), MODEL_OVERRIDES + overrides)
+        data = load_customers(cfg)
+    X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
+    t = syn.truth.loc[X.index]
+    f = data.frame
+    age = f["age"].astype("float64").fillna(46).to_numpy()
+    eta = (-1.55 + 0.7 * (f["channel"].astype("str") == "web").to_numpy() - 0.5 * (f["channel"].astype("str") ==
+           "partner").to_numpy() + 0.03 * (age - 46) + 0.3 * np.log1p(f["tenure_months"].to_numpy(float) / 12))
+    latent = t["latent"].to_numpy()
+    p_det, p_pro = expit((6.5 - latent) / NOISE_SCALE), expit((latent - 8.5) / NOISE_SCALE)
+    cfg = cfg.model_copy(update={"seed": seed})
+    return Population(cfg, X, t["true_score"].to_numpy(float), data.is_respondent, expit(eta),
+                      np.column_stack([p_det, 1 - p_det - p_pro, p_pro]))
+
+
+class Telco(SuiteTelco):
+    """The suite's telco tables and features, this benchmark's model settings, and the invitation answer chance:
+    the suite's payment/tenure weights scaled to a 25% mean."""
+
+    def __init__(self, overrides: list[str]):
+        super().__init__(ROOT / "configs" / "telco.yaml")
+        self.cfg = load_config(ROOT / "configs" / "telco.yaml", MODEL_OVERRIDES + overrides)
+        w = TELCO_MECHANISMS["payment_tenure"](self.frame)
+        self.q = np.minimum(1.0, 0.25 * w / w.mean())
+
+    def population(self, seed: int) -> Population:
+        organic = telco_respondents(self.order_ids, self.frame, seed, 0.03, "contract_age")
+        return Population(self.cfg.model_copy(update={"seed": seed}), self.X, self.true_score, organic, self.q)
+
+
+# --------------------------------------------------------------------------------------------- rounds
+def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int = ROUNDS) -> dict[str, Any]:
+    """Rounds of inviting (actively or uniformly), answering and retraining; the figures after each round."""
+    n = len(pop.X)
+    cfg = pop.cfg.model_copy(update={"survey_design": pop.cfg.survey_design.model_copy(
+        update={"first_round_response": round(float(pop.q.mean()), 2)})})
+    rng = np.random.default_rng([seed, 99, int(active)])
+    observed = np.where(pop.organic, pop.true_score, np.nan)
+    last_round, probability, counts = np.full(n, -1), np.zeros(n), {}
+    rows = []
+    stage = fit_nps_stage(pop.X, observed, cfg)
+    for t in range(1, rounds + 1):
+        eligible = np.flatnonzero(np.isnan(observed))
+        proba = stage.predictions[PROBA_COLUMNS].to_numpy()[eligible]
+        planned = planned_uniform = None
+        if active:
+            q_hat, _ = answer_chance(cfg, stage.invited_response, stage.design.get("answer_rate"),
+                                     pop.X.iloc[eligible])
+            plan = plan_round(proba, q_hat, n, budget, probe_share=cfg.survey_design.probe_share,
+                              level=cfg.population.interval, var_now=stage.population.se ** 2, seed=seed,
+                              round_number=t)
+            pi, invited, planned = plan.probability, plan.invited, plan.half_width_after
+            # what the same planner expects of a uniform round: active < uniform here but not in the realised
+            # widths means the model's inputs (Var(d | x), the answer chance) misled the design
+            uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
+            planned_uniform = combined_half_width(stage.population.se ** 2, next_round_variance(
+                uniform, np.clip(q_hat, MIN_RESPONSE, 1), answer_variance(proba), n), z_value(cfg.population.interval))
+        else:
+            pi = np.full(len(eligible), min(1.0, budget / len(eligible)))
+            invited = rng.random(len(eligible)) < pi
+        answered = invited & (rng.random(len(eligible)) < pop.q[eligible])
+        last_round[eligible[invited]], probability[eligible[invited]] = t, pi[invited]
+        counts[t] = int(invited.sum())
+        observed[eligible[answered]] = pop.true_score[eligible[answered]]
+        stage = fit_nps_stage(pop.X, observed, cfg, invitations=Invitations(last_round, probability, dict(counts)))
+        p = stage.population
+        half = (p.high - p.low) / 2
+        rows.append({"round": t, "invited": int(invited.sum()), "answered": int(answered.sum()),
+                     "estimate": p.estimate, "error": abs(p.estimate - pop.truth), "width": 2 * half,
+                     "covers": bool(p.low <= pop.truth <= p.high), "planned_half_width": planned,
+                     "planned_half_width_if_uniform": planned_uniform,
+                     "realised_half_width": half,
+                     "planner_error": None if planned is None else abs(planned - half) / half})
+    return {"rounds": rows, "silent": np.isnan(observed), "p_detractor": stage.predictions["p_detractor"].to_numpy()}
+
+
+def oracle_width_ratio(pop: Population, budget: int, probe_share: float) -> float | None:
+    """One round from the usual survey: width with the variance-optimal pi from the TRUE Var(d|x) and q, over
+    the width with uniform pi (HT variance, module doc of estimation/design.py)."""
+    if pop.true_proba is None:
+        return None
+    eligible = ~pop.organic
+    tau2, q = answer_variance(pop.true_proba[eligible]), pop.q[eligible]
+    plan = plan_round(pop.true_proba[eligible], q, len(pop.X), budget, probe_share=probe_share)
+    uniform = np.full(len(q), budget / len(q))
+    return float(np.sqrt(np.sum((1 / (plan.probability * q) - 1) * tau2) / np.sum((1 / (uniform * q) - 1) * tau2)))
+
+
+def paired_case(name: str, make, seeds: list[int], budget: int, started: float) -> dict[str, Any]:
+    runs = []
+    for seed in seeds:
+        pop = make(seed)
+        arms = {arm: run_arm(pop, budget, arm == "active", seed) for arm in ("uniform", "active")}
+        both_silent = arms["active"]["silent"] & arms["uniform"]["silent"]
+        is_det = pop.classes[both_silent] == 0
+        auc = {arm: detractor_auc(is_det, a["p_detractor"][both_silent]) for arm, a in arms.items()}
+        last = {arm: a["rounds"][-1] for arm, a in arms.items()}
+        planner = [r["planner_error"] for r in arms["active"]["rounds"]]
+        runs.append({"seed": seed, "truth": pop.truth, **{f"{k}_{arm}": last[arm][k] for arm in arms
+                                                          for k in ("error", "width", "covers")},
+                     **{f"auc_{arm}": auc[arm] for arm in arms}, "auc_active_minus_uniform": auc["active"] -
+                     auc["uniform"], "planner_error_mean": float(np.mean(planner)),
+                     "oracle_width_ratio": oracle_width_ratio(pop, budget, pop.cfg.survey_design.probe_share),
+                     "rounds": {arm: a["rounds"] for arm, a in arms.items()}})
+        print(f"[survey {time.perf_counter() - started:6.0f}s] {name} seed {seed}: width active "
+              f"{last['active']['width']:.2f} uniform {last['uniform']['width']:.2f} | auc {auc['active']:.3f} vs "
+              f"{auc['uniform']:.3f} | planner error {np.mean(planner):.3f}", file=sys.stderr, flush=True)
+    means = summarise([{k: v for k, v in r.items() if k != "rounds" and v is not None} for r in runs])["mean"]
+    return {"budget": budget, "seeds": seeds, "mean": means,
+            "width_ratio": means["width_active"] / means["width_uniform"], "runs": runs}
+
+
+def coverage_case(replicates: int, started: float) -> dict[str, Any]:
+    covers, widths, errors, failures = [], [], [], []
+    for seed in range(replicates):
+        try:
+            pop = synthetic_population(2_000, 10_000 + seed, 0.05, CHEAP)
+            last = run_arm(pop, 200, True, seed)["rounds"][-1]
+        except Exception as e:  # a crash is a result: counted and named, never hidden
+            failures.append(f"replicate {seed}: {type(e).__name__}: {e}")
+            continue
+        covers.append(last["covers"])
+        widths.append(last["width"])
+        errors.append(last["estimate"] - pop.truth)
+        if seed % 20 == 0:
+            print(f"[survey {time.perf_counter() - started:6.0f}s] coverage replicate {seed}: running coverage "
+                  f"{np.mean(covers):.3f}", file=sys.stderr, flush=True)
+    return {"replicates": len(covers), "coverage": float(np.mean(covers)), "mean_width": float(np.mean(widths)),
+            "mean_error": float(np.mean(errors)), "se_of_mean_error": float(np.std(errors, ddof=1) /
+                                                                             np.sqrt(len(errors))),
+            "failures": failures,
+            "setting": "2,000 synthetic customers, 5% usual survey, 3 rounds of 200 invitations, active arm; "
+                       "NPS model candidates: configured, 60 trees, 3 folds; response model 50 trees, 3 folds"}
+
+
+def plan_timing(n: int = 1_000_000) -> dict[str, Any]:
+    """plan_round + required_budget on n customers, and scoring n rows with the NPS and invited-response models."""
+    pop = synthetic_population(5_000, 0, 0.10, CHEAP)
+    cfg = pop.cfg
+    observed = np.where(pop.organic, pop.true_score, np.nan)
+    invited = np.flatnonzero(~pop.organic)[:2_000]
+    last_round = np.full(len(pop.X), -1)
+    last_round[invited] = 1
+    rng = np.random.default_rng(0)
+    answered = invited[rng.random(len(invited)) < pop.q[invited]]
+    observed[answered] = pop.true_score[answered]
+    stage = fit_nps_stage(pop.X, observed, cfg.model_copy(update={"survey_design": cfg.survey_design.model_copy(
+        update={"min_invited_for_model": 20})}), invitations=Invitations(last_round, np.where(last_round > 0, 0.5, 0),
+                                                                         {1: len(invited)}))
+    X = pop.X.iloc[rng.integers(0, len(pop.X), n)].reset_index(drop=True)
+    start = time.perf_counter()
+    proba = stage.nps.predict_frame(X)[PROBA_COLUMNS].to_numpy()
+    q, _ = answer_chance(cfg, stage.invited_response, None, X)
+    score_s = time.perf_counter() - start
+    start = time.perf_counter()
+    plan = plan_round(proba, q, n, 20_000, var_now=1.0, seed=0)
+    need = required_budget(proba, q, n, 1.0, var_now=4.0)
+    design_s = time.perf_counter() - start
+    return {"n": n, "score_s": score_s, "design_s": design_s, "total_s": score_s + design_s,
+            "invited": int(plan.invited.sum()), "planner_invitations_for_1pt": need["invitations"],
+            "invited_response_model": stage.invited_response is not None}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--quick", action="store_true", help="1 seed per case, 20 coverage replicates, 200k timing")
+    ap.add_argument("--seeds", type=int, help="seeds of the paired cases (default 3; --quick 1)")
+    ap.add_argument("--replicates", type=int, help="coverage replicates (default 300; --quick 20)")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    replicates = args.replicates or (20 if args.quick else 300)
+    started = time.perf_counter()
+    telco = Telco([])
+    cases = {
+        "synthetic_10k": paired_case("synthetic_10k", lambda s: synthetic_population(10_000, s, 0.03, []), seeds,
+                                     500, started),
+        "telco": paired_case("telco", telco.population, seeds, 400, started),
+    }
+    coverage = coverage_case(replicates, started)
+    timing = plan_timing(200_000 if args.quick else 1_000_000)
+    planner = [c["mean"]["planner_error_mean"] for c in cases.values()]
+    oracle = [r["oracle_width_ratio"] for c in cases.values() for r in c["runs"] if r["oracle_width_ratio"]]
+    summary = {
+        "width_ratio_vs_uniform": float(np.mean([c["width_ratio"] for c in cases.values()])),
+        "width_ratio_by_case": {k: c["width_ratio"] for k, c in cases.items()},
+        "oracle_width_ratio_synthetic": float(np.mean(oracle)) if oracle else None,
+        "coverage_active": coverage["coverage"], "coverage_replicates": coverage["replicates"],
+        "coverage_paired_cases": {k: {arm: c["mean"][f"covers_{arm}"] for arm in ("active", "uniform")}
+                                  for k, c in cases.items()},
+        "auc_active_minus_uniform": float(np.mean([c["mean"]["auc_active_minus_uniform"] for c in cases.values()])),
+        "planner_width_error": float(np.mean(planner)),
+        "plan_s_1m": timing["total_s"] * (1_000_000 / timing["n"]) if timing["n"] != 1_000_000 else timing["total_s"],
+        "plan_s_1m_measured_at": timing["n"],
+    }
+    verdicts = {k: {"value": summary[k], "target": text, "met": bool(ok(summary[k]))}
+                for k, (text, ok) in TARGETS.items()}
+    result = {"quick": args.quick, "summary": summary, "verdicts": verdicts, "cases": cases, "coverage": coverage,
+              "timing": timing, "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
+              "z90": z_value(0.9), "seconds": time.perf_counter() - started}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=lambda o: None if o is None else float(o)) + "\n")
+    print(json.dumps({"summary": summary, "verdicts": verdicts}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
