@@ -4,6 +4,8 @@ file, the report's dictionary, the xlsx headers and number formats, the CSV roun
 
 `kind` decides how a column is written: `prob`/`share` at 3 decimals (a percentage in xlsx), `money` at 2
 (the configured currency in xlsx), `int`/`score`/`hours` as integers, `date`/`datetime` as ISO dates.
+`needs` names the model a column comes from: `nps` (a config with data.survey) or `churn` (with data.outcomes);
+a churn-only or survey-only run leaves those columns out, and a playbook rule may not name them (playbook.py).
 """
 
 from __future__ import annotations
@@ -22,12 +24,19 @@ class Column:
     kind: str
     meaning: str
     files: tuple[str, ...] = ("scored",)
+    needs: str | None = None  # "nps" or "churn": the stage that makes it (None: every run has it)
 
 
-def _c(name: str, header: str, kind: str, meaning: str, files: str = "scored") -> Column:
+NEEDS = ("nps", "churn")
+NEEDS_TABLE = {"nps": "survey", "churn": "outcomes"}  # the input table (data.<table>) each stage learns from
+
+
+def _c(name: str, header: str, kind: str, meaning: str, files: str = "scored", needs: str | None = None) -> Column:
     if kind not in KINDS:
         raise ValueError(f"column {name}: unknown kind {kind!r}; one of {KINDS}")
-    return Column(name, header, kind, meaning, tuple(files.split()))
+    if needs not in (None, *NEEDS):
+        raise ValueError(f"column {name}: unknown needs {needs!r}; one of {NEEDS}")
+    return Column(name, header, kind, meaning, tuple(files.split()), needs)
 
 
 _ALL = [
@@ -39,44 +48,50 @@ _ALL = [
        "the ready filter for 'whom to call or mail this week' (the same rows as work_orders).", "scored"),
     _c("due_at", "Due by", "datetime", "When the work order is due: the as-of date plus the action's SLA hours "
        "(empty: no SLA).", "work_orders"),
-    _c("is_respondent", "Answered survey", "bool", "True when the customer answered the survey."),
-    _c("observed_score", "Survey score", "score", "The customer's own survey score (empty for silent customers)."),
+    _c("is_respondent", "Answered survey", "bool", "True when the customer answered the survey.", needs="nps"),
+    _c("observed_score", "Survey score", "score", "The customer's own survey score (empty for silent customers).",
+       needs="nps"),
     _c("observed_class", "Survey class", "text",
-       "detractor / passive / promoter from the observed score (empty for silent customers)."),
+       "detractor / passive / promoter from the observed score (empty for silent customers).", needs="nps"),
     _c("stated_reasons", "Stated reasons", "text", "The reasons the respondent gave in the survey, in their own "
-       "codes (empty for silent customers and respondents who gave none).", "scored work_orders"),
+       "codes (empty for silent customers and respondents who gave none).", "scored work_orders", needs="nps"),
     _c("predicted_score", "Predicted score", "number",
-       "Expected survey score predicted from behaviour (also for respondents)."),
-    _c("p_detractor", "Detractor probability", "prob", "Predicted probability that the customer is a detractor."),
-    _c("p_passive", "Passive probability", "prob", "Predicted probability that the customer is a passive."),
-    _c("p_promoter", "Promoter probability", "prob", "Predicted probability that the customer is a promoter."),
+       "Expected survey score predicted from behaviour (also for respondents).", needs="nps"),
+    _c("p_detractor", "Detractor probability", "prob", "Predicted probability that the customer is a detractor.",
+       needs="nps"),
+    _c("p_passive", "Passive probability", "prob", "Predicted probability that the customer is a passive.",
+       needs="nps"),
+    _c("p_promoter", "Promoter probability", "prob", "Predicted probability that the customer is a promoter.",
+       needs="nps"),
     _c("predicted_class", "Predicted class", "text",
-       "Predicted class (thresholds tuned, not simply the largest probability)."),
+       "Predicted class (thresholds tuned, not simply the largest probability).", needs="nps"),
     _c("class_reliable", "Class reliable", "bool",
        "False when the NPS model ranked held-out respondents no better than chance (its detractor AUC interval "
-       "includes 0.5): predicted classes are then guesses, and the population NPS is the weighted respondents' NPS."),
+       "includes 0.5): predicted classes are then guesses, and the population NPS is the weighted respondents' NPS.",
+       needs="nps"),
     _c("driver_1", "Driver 1", "text",
-       "Strongest driver of dissatisfaction for this customer (a driver group or feature)."),
-    _c("driver_2", "Driver 2", "text", "Second driver."),
-    _c("driver_3", "Driver 3", "text", "Third driver."),
+       "Strongest driver of dissatisfaction for this customer (a driver group or feature).", needs="nps"),
+    _c("driver_2", "Driver 2", "text", "Second driver.", needs="nps"),
+    _c("driver_3", "Driver 3", "text", "Third driver.", needs="nps"),
     _c("driver_1_impact", "Driver 1 impact", "prob",
-       "How much driver_1 raises the probability of being a detractor (0.05 = 5 points)."),
-    _c("driver_2_impact", "Driver 2 impact", "prob", "Same for driver_2."),
-    _c("driver_3_impact", "Driver 3 impact", "prob", "Same for driver_3."),
+       "How much driver_1 raises the probability of being a detractor (0.05 = 5 points).", needs="nps"),
+    _c("driver_2_impact", "Driver 2 impact", "prob", "Same for driver_2.", needs="nps"),
+    _c("driver_3_impact", "Driver 3 impact", "prob", "Same for driver_3.", needs="nps"),
     _c("reason_1", "Likely reason 1", "text",
        "Predicted most likely stated reason (reason code) for dissatisfaction; see stated_reasons for what "
-       "respondents actually said."),
-    _c("reason_2", "Likely reason 2", "text", "Predicted second most likely stated reason."),
-    _c("reason_1_prob", "Likely reason 1 probability", "prob", "Probability of reason_1."),
-    _c("reason_2_prob", "Likely reason 2 probability", "prob", "Probability of reason_2."),
+       "respondents actually said.", needs="nps"),
+    _c("reason_2", "Likely reason 2", "text", "Predicted second most likely stated reason.", needs="nps"),
+    _c("reason_1_prob", "Likely reason 1 probability", "prob", "Probability of reason_1.", needs="nps"),
+    _c("reason_2_prob", "Likely reason 2 probability", "prob", "Probability of reason_2.", needs="nps"),
     _c("churn_prob", "Churn probability", "prob",
-       "Calibrated probability of churning within the churn horizon (churn.horizon_days).", "scored work_orders"),
+       "Calibrated probability of churning within the churn horizon (churn.horizon_days).", "scored work_orders",
+       needs="churn"),
     _c("value", "Customer value", "money",
        "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy).", "scored work_orders"),
     _c("value_at_risk", "Value at risk", "money", "churn_prob x value: the value expected to be lost if nobody acts "
-       "(segment_summary: summed over the segment).", "scored work_orders segment_summary"),
+       "(segment_summary: summed over the segment).", "scored work_orders segment_summary", needs="churn"),
     _c("risk_band", "Churn risk", "text",
-       "Churn-risk band from churn.risk_bands (default low < 0.2 <= medium < 0.5 <= high)."),
+       "Churn-risk band from churn.risk_bands (default low < 0.2 <= medium < 0.5 <= high).", needs="churn"),
     _c("value_band", "Value band", "text",
        "Value band from strategy.value_bands (the column is left out when value bands are not configured)."),
     _c("segment", "Segment", "text", "class/risk/value, e.g. detractor/high-risk/high-value; class per "
@@ -105,13 +120,13 @@ _ALL = [
     _c("top_drivers", "Main drivers", "text", "driver_1..3 joined with commas.", "work_orders"),
     _c("customers", "Customers", "int", "Customers in the segment.", "segment_summary"),
     _c("share", "Share of customers", "share", "Customers in the segment / all customers.", "segment_summary"),
-    _c("respondents", "Respondents", "int", "Survey respondents in the segment.", "segment_summary"),
+    _c("respondents", "Respondents", "int", "Survey respondents in the segment.", "segment_summary", needs="nps"),
     _c("mean_churn_prob", "Mean churn probability", "prob", "Average churn probability in the segment.",
-       "segment_summary"),
+       "segment_summary", needs="churn"),
     _c("mean_value_at_risk", "Mean value at risk", "money", "Value at risk per customer in the segment.",
-       "segment_summary"),
+       "segment_summary", needs="churn"),
     _c("predicted_nps", "Predicted NPS", "points", "100 x (mean P(promoter) - mean P(detractor)) over the segment's "
-       "customers (unweighted, population, model-based).", "segment_summary"),
+       "customers (unweighted, population, model-based).", "segment_summary", needs="nps"),
 ]
 COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}
 
@@ -141,7 +156,8 @@ def describe(name: str) -> Column:
     for pattern, header, kind, meaning in _PATTERNS:
         m = pattern.match(name)
         if m:
-            return Column(name, header.format(m.group(1)), kind, meaning.format(m.group(1)))
+            # every numbered column (score probabilities, drivers, reasons) comes from the NPS model's stages
+            return Column(name, header.format(m.group(1)), kind, meaning.format(m.group(1)), needs="nps")
     return Column(name, prettify(name), "text", "")
 
 
@@ -158,11 +174,11 @@ def prettify(name: str) -> str:
 
 def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary")) -> str:
     """The column dictionary as a Markdown table (the README's section is this text; a test keeps it so)."""
-    lines = ["| column | header | in | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{c.name}` | {c.header} | {', '.join(f for f in c.files if f in files)} | {c.meaning} |"
-              for c in COLUMNS.values() if set(c.files) & set(files)]
-    lines.append("| `p_score_0` ... | Probability of score 0 ... | scored | Predicted probability of each score of "
-                 "the scale, in numeric order. |")
+    lines = ["| column | header | in | needs | meaning |", "|---|---|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.header} | {', '.join(f for f in c.files if f in files)} | "
+              f"{NEEDS_TABLE.get(c.needs, '')} | {c.meaning} |" for c in COLUMNS.values() if set(c.files) & set(files)]
+    lines.append("| `p_score_0` ... | Probability of score 0 ... | scored | survey | Predicted probability of each "
+                 "score of the scale, in numeric order. |")
     return "\n".join(lines) + "\n"
 
 

@@ -125,6 +125,9 @@ class Scale(Strict):
 
 
 CLASSES = ("detractor", "passive", "promoter")
+# what needs survey answers: text features (learned from the answers), who answers, the NPS model, the population
+# estimate, its drivers and the stated-reason model
+SURVEY_STAGES = ("text", "response", "nps", "population", "drivers", "reasons")
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -219,9 +222,12 @@ class OutcomesTable(Strict):
 
 
 class DataConfig(Strict):
+    """The input tables. A survey table (the NPS stages) or an outcomes table (churn) may be left out, not both:
+    a churn-only or survey-only config trains and scores the stages its tables allow (Config.absent_stages)."""
+
     dir: PathText = "."
     key: str = "customer_id"
-    survey: SurveyTable
+    survey: SurveyTable | None = None
     behaviour: list[BehaviourTable] = Field(min_length=1)
     outcomes: OutcomesTable | None = None
     population: PathText | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream
@@ -239,6 +245,16 @@ class DataConfig(Strict):
         if dupes:
             raise ValueError(f"behaviour table names must be unique, repeated: {dupes}")
         return tables
+
+    @model_validator(mode="after")
+    def _something_to_learn(self) -> DataConfig:
+        if self.survey is None and self.outcomes is None:
+            raise ValueError("data needs a survey table (data.survey: the NPS model), an outcomes table "
+                             "(data.outcomes: the churn model), or both; neither is set")
+        if self.survey is None and self.invitations:
+            raise ValueError("data.invitations records who was invited to the survey, so it needs data.survey; "
+                             "add the survey table or remove data.invitations")
+        return self
 
 
 # --------------------------------------------------------------------------------------------- features
@@ -630,6 +646,18 @@ class Config(Strict):
 
     # set by load_config, not by users
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def absent_stages(self) -> dict[str, str]:
+        """The stages this config cannot train, each with why (stage -> reason): `train` skips them, the bundle
+        records them, the playbook may not name their columns, the report says why their sections are absent."""
+        absent = {}
+        if self.data.survey is None:
+            absent |= dict.fromkeys(SURVEY_STAGES, "no survey table (data.survey)")
+        if self.data.outcomes is None:
+            absent["churn"] = "no outcomes table (data.outcomes)"
+        elif not self.churn.enabled:
+            absent["churn"] = "churn.enabled is false"
+        return absent
 
     def resolve(self, path: str | Path) -> Path:
         """Resolve a path from the config against the config file's folder (absolute paths pass through)."""

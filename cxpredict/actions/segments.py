@@ -70,23 +70,28 @@ class Segmenter:
         return cls(**json.loads(text))
 
     def assign(self, scored: pd.DataFrame) -> pd.DataFrame:
-        """segment_class, risk_band, value_band and segment for every row (categoricals, vectorised)."""
-        if "predicted_class" not in scored.columns:
-            raise ConfigError("segments need the 'predicted_class' column of the NPS model")
-        cls_text = scored["predicted_class"]
-        if self.class_source == "observed" and "observed_class" in scored.columns:
-            cls_text = scored["observed_class"].where(scored["observed_class"].notna(), cls_text)
-        klass = pd.Categorical(cls_text, categories=list(CLASSES))
-        churn = scored["churn_prob"].to_numpy(dtype=float) if "churn_prob" in scored.columns \
-            else np.full(len(scored), np.nan)
-        risk = _bands(churn, self.risk_cuts, self.risk_labels)
-        parts = [(klass.codes, [*CLASSES, "unknown"]),
-                 (risk.codes, [f"{x}-risk" for x in [*self.risk_labels, "unknown"]])]
-        out = {"segment_class": klass, "risk_band": risk}
+        """segment_class, risk_band, value_band and segment for every row (categoricals, vectorised). A part whose
+        model is absent is left out: no class without the NPS model (churn-only), no risk band without the churn
+        model (survey-only), so a segment reads `high-risk/high-value` or `detractor/high-value`."""
+        parts, out = [], {}
+        if "predicted_class" in scored.columns:
+            cls_text = scored["predicted_class"]
+            if self.class_source == "observed" and "observed_class" in scored.columns:
+                cls_text = scored["observed_class"].where(scored["observed_class"].notna(), cls_text)
+            klass = pd.Categorical(cls_text, categories=list(CLASSES))
+            parts.append((klass.codes, [*CLASSES, "unknown"]))
+            out["segment_class"] = klass
+        if "churn_prob" in scored.columns:
+            risk = _bands(scored["churn_prob"].to_numpy(dtype=float), self.risk_cuts, self.risk_labels)
+            parts.append((risk.codes, [f"{x}-risk" for x in [*self.risk_labels, "unknown"]]))
+            out["risk_band"] = risk
         if self.value_cuts:
             value = _bands(scored["value"].to_numpy(dtype=float), self.value_cuts, self.value_labels)
             parts.append((value.codes, [f"{x}-value" for x in [*self.value_labels, "unknown"]]))
             out["value_band"] = value
+        if not parts:
+            raise ConfigError("segments need the NPS model's 'predicted_class', the churn model's 'churn_prob' or "
+                              "value bands (strategy.value_bands)")
         out["segment"] = _combine(parts)
         return pd.DataFrame(out, index=scored.index)
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from cxpredict.actions.playbook import (
     Playbook,
+    check_stages,
     first_match,
     load_playbook,
     missing_stage_columns,
@@ -147,13 +148,21 @@ def segment_and_act(scored: pd.DataFrame, segmenter: Segmenter, playbook: Playbo
 
 
 # --------------------------------------------------------------------------------------------- pipeline stages
-def configured_playbook(cfg: Config, fallback_dir: Path | None = None) -> Playbook | None:
-    """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None."""
+def configured_playbook(cfg: Config, fallback_dir: Path | None = None, absent: dict[str, str] | None = None
+                        ) -> Playbook | None:
+    """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None;
+    checked against the stages the run lacks (`absent`, default the config's: playbook.check_stages)."""
+    absent = cfg.absent_stages() if absent is None else absent
     if cfg.strategy.playbook:
-        return load_playbook(cfg.resolve(cfg.strategy.playbook), what=PLAYBOOK_KEY)
-    if fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
-        return load_playbook(Path(fallback_dir) / PLAYBOOK_FILE)
-    return None
+        path = cfg.resolve(cfg.strategy.playbook)
+        book = load_playbook(path, what=PLAYBOOK_KEY)
+    elif fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
+        path = Path(fallback_dir) / PLAYBOOK_FILE
+        book = load_playbook(path)
+    else:
+        return None
+    check_stages(book, absent, source=str(path))
+    return book
 
 
 def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
@@ -161,7 +170,7 @@ def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
     files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
     if cfg.strategy.playbook:
         path = cfg.resolve(cfg.strategy.playbook)
-        book = load_playbook(path, what=PLAYBOOK_KEY)  # a broken playbook fails training (exit 2), not scoring
+        book = configured_playbook(cfg)  # a broken playbook fails training (exit 2), not scoring
         documented = [*COLUMN_DOCS, "segment_class"]
         extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
         validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)], source=str(path))
@@ -177,11 +186,13 @@ class ActionStage:
     playbook: Playbook | None
 
     @classmethod
-    def from_bundle(cls, bundle_dir: str | Path, cfg: Config) -> ActionStage:
+    def from_bundle(cls, bundle_dir: str | Path, cfg: Config, skipped: dict[str, str] | None = None) -> ActionStage:
+        """`skipped`: the stages the bundle was trained without (Bundle.skipped), which its columns lack."""
         path = Path(bundle_dir) / SEGMENTS_FILE
         if not path.is_file():
             raise BundleError(f"{bundle_dir}: no {SEGMENTS_FILE} (band cuts); retrain the bundle with this version")
-        return cls(Segmenter.from_json(path.read_text(encoding="utf-8")), configured_playbook(cfg, Path(bundle_dir)))
+        return cls(Segmenter.from_json(path.read_text(encoding="utf-8")),
+                   configured_playbook(cfg, Path(bundle_dir), absent=skipped or {}))
 
     def apply(self, scored: pd.DataFrame) -> pd.DataFrame:
         """scored + risk_band, value_band, segment (+ segment_class) + playbook columns without capacity."""

@@ -154,7 +154,7 @@ def collect_warnings(run: RunFiles, data_notes: bool = True) -> list[str]:
     if run.response and run.response.get("overlap_warning"):
         warnings.append(run.response["overlap_warning"])
     n_resp = (run.metrics or {}).get("n_respondents")
-    if n_resp is not None and n_resp < SMALL_SAMPLE:
+    if n_resp is not None and n_resp < SMALL_SAMPLE and "nps" not in run.skipped:
         warnings.append(f"small sample: only {n_resp} respondents trained the NPS model; every figure is noisy")
     for seg in (run.population or {}).get("segments", []):
         if seg.get("n_respondents", SMALL_SEGMENT) < SMALL_SEGMENT:

@@ -54,6 +54,12 @@ def missing(what: str, source: str) -> str:
     return f'<p class="missing">Not available: {esc(what)} ({esc(source)}).</p>'
 
 
+def not_trained(what: str, stage: str, why: str) -> str:
+    """The note for a section whose model this run does not have (a churn-only or survey-only config)."""
+    return (f'<p class="missing">Not in this run: {esc(what)} needs the {esc(stage)} stage, which was not trained '
+            f'({esc(why)}).</p>')
+
+
 def img(png: str, alt: str) -> str:
     return (f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{png}"><figcaption>{esc(alt)}'
             "</figcaption></figure>")

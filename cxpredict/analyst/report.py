@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cxpredict.analyst import appendix, sections, survey
 from cxpredict.analyst.campaign import section_campaign
-from cxpredict.analyst.html import esc, finite, fmt, missing, pct, points
+from cxpredict.analyst.html import esc, finite, fmt, missing, not_trained, pct, points
 from cxpredict.analyst.text import section_text
 from cxpredict.errors import InputError
 from cxpredict.io.outputs import write_text
@@ -39,11 +39,17 @@ BUILDERS = {
     **appendix.BUILDERS,
 }
 SECTIONS = tuple((key, title) for key, (title, _) in BUILDERS.items())
+# the stage (Config.absent_stages) a section is about: without it the section says why it is empty
+SECTION_STAGES = {"population": "population", "trend": "nps", "drivers": "drivers", "reasons": "reasons",
+                  "survey": "nps", "text": "text", "data": "response", "scores": "nps"}
 TOP_WARNINGS = 4
 
 
 # --------------------------------------------------------------------------------------------- summary
 def _headline(run: RunFiles) -> str:
+    if "population" in run.skipped:
+        return '<div class="card"><h3>Population NPS</h3>' + not_trained(
+            "the population NPS", "population", run.skipped["population"]) + "</div>"
     pop = run.population or {}
     rows = sections.population_rows(pop) if pop else []
     level = pop.get("level", pop.get("interval", 0.9))
@@ -77,6 +83,9 @@ def _change(run: RunFiles) -> str:
 
 
 def _drivers_card(run: RunFiles, style: PeopleStyle) -> str:
+    if "drivers" in run.skipped:
+        return '<div class="card"><h3>Top actionable drivers</h3>' + not_trained(
+            "the driver ranking", "drivers", run.skipped["drivers"]) + "</div>"
     ranked = sections.driver_ranking(run, style)
     if ranked is None:
         return '<div class="card"><h3>Top actionable drivers</h3>' + missing(
@@ -163,7 +172,13 @@ def build_html(run: RunFiles, title: str | None = None) -> str:
     meta += [f"report made {time.strftime('%Y-%m-%d %H:%M')}", f"from {run.root}"]
     nav = "".join(f'<a href="#{key}">{esc(name)}</a>' for key, name in SECTIONS)
     body = []
+    skipped = run.skipped
     for key, (name, builder) in BUILDERS.items():
+        stage = SECTION_STAGES.get(key)
+        if stage in skipped:
+            body.append(f'<section id="{key}"><h2>{esc(name)}</h2>{not_trained("this section", stage, skipped[stage])}'
+                        "</section>")
+            continue
         try:
             content = (builder or section_summary)(run, style)
         except (KeyError, ValueError, TypeError, AttributeError) as e:  # a malformed input file: say so, go on

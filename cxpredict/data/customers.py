@@ -192,6 +192,10 @@ def _as_key(values: pd.Series) -> pd.Series:
     return values.astype("str")
 
 
+# a config without data.survey (churn-only): nobody answered, every customer is silent
+NO_SURVEY = pd.DataFrame({"score": pd.Series([], dtype="float64")}, index=pd.Index([], dtype="str", name=KEY))
+
+
 def _survey(cfg: Config, problems: _Problems, report: DataReport) -> pd.DataFrame:
     sv, scale = cfg.data.survey, cfg.scale
     path, key = cfg.data_path(sv.path), sv.key or cfg.data.key
@@ -343,8 +347,8 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
 def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) -> pd.DataFrame:
     """Survey and outcome columns never become behaviour columns, even if a behaviour table reads the same file."""
     sv, oc = cfg.data.survey, cfg.data.outcomes
-    labels = {sv.score, sv.reasons, sv.answered_at} | ({oc.label, oc.churned_at} if oc else set())
-    label_paths = {cfg.data_path(sv.path)} | ({cfg.data_path(oc.path)} if oc else set())
+    labels = ({sv.score, sv.reasons, sv.answered_at} if sv else set()) | ({oc.label, oc.churned_at} if oc else set())
+    label_paths = {cfg.data_path(t.path) for t in (sv, oc) if t is not None}
     for table in cfg.data.behaviour:
         if cfg.data_path(table.path) in label_paths:
             report.warn(f"behaviour table {table.name!r} reads the survey/outcomes file; list its leak columns "
@@ -359,7 +363,7 @@ def _build(cfg: Config, problems: _Problems) -> CustomerData | None:
     report = DataReport()
     survey = outcome = None
     try:
-        survey = _survey(cfg, problems, report)
+        survey = _survey(cfg, problems, report) if cfg.data.survey is not None else NO_SURVEY
     except CxError as e:
         problems.add(e)
     loaded = _read_behaviour(cfg, problems, report)
@@ -394,7 +398,10 @@ def _build(cfg: Config, problems: _Problems) -> CustomerData | None:
 
 
 def training_problems(data: CustomerData, cfg: Config) -> list[InputError]:
-    """What keeps the matched answers from training an NPS model: too few, or all in one class."""
+    """What keeps the matched answers from training an NPS model: too few, or all in one class (nothing to
+    check without a survey table: the NPS stages are skipped)."""
+    if cfg.data.survey is None:
+        return []
     survey = data.report.tables.get("survey", {}).get("path", cfg.data.survey.path)
     column, scale = cfg.data.survey.score, cfg.scale
     score = data.score.dropna().to_numpy()
@@ -432,7 +439,7 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
     """The survey answers alone (float `score` and, when configured, `reasons` per customer_id), checked like in
     `load_customers`: for scoring a wide population table (data.population) without joining the behaviour tables."""
     report = DataReport()
-    survey = _survey(cfg, _Problems(fail_fast=True), report)
+    survey = _survey(cfg, _Problems(fail_fast=True), report) if cfg.data.survey is not None else NO_SURVEY
     report.n_respondents = len(survey)
     return survey, report
 

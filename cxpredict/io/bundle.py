@@ -3,7 +3,8 @@
 Layout: bundle.json (format version, package versions, data fingerprints, config hash, seed, content hash),
 config.yaml, features.json, metrics.json, drift.json (the training population's profile for PSI at scoring
 time, see drift.py), and one sub-folder per trained component (nps/, churn/, reasons/, ...)
-written by that component's own `save(directory)` as LightGBM text models plus JSON.
+written by that component's own `save(directory)` as LightGBM text models plus JSON. bundle.json lists the
+components and the stages training skipped with why (`skipped`: a churn-only bundle has no nps/).
 
 Two checks on load, each refusing with exit code 4:
 - the content hash (sha256 over every file but bundle.json and bundle.sig, stored in bundle.json) catches
@@ -66,7 +67,7 @@ class Bundle:
     path: Path
     config: Config
     manifest: FeatureManifest
-    nps: NpsClassifier
+    nps: NpsClassifier | None  # None: trained without a survey (churn-only)
     components: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -78,6 +79,11 @@ class Bundle:
 
     def get(self, name: str) -> Any:
         return self.components.get(name)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Stages training skipped, with why (Config.absent_stages at training time)."""
+        return dict(self.info.get("skipped", {}))
 
 
 def content_hash(directory: Path) -> str:
@@ -137,15 +143,17 @@ def save_bundle(
     path: str | Path,
     cfg: Config,
     manifest: FeatureManifest,
-    nps: NpsClassifier,
+    nps: NpsClassifier | None,
     components: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     fingerprints: dict[str, str] | None = None,
     extra_files: dict[str, str] | None = None,
     drift_profile: dict[str, Any] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> Path:
     """Write a bundle atomically. `extra_files` maps relative names to text content (e.g. playbook.yaml);
-    `drift_profile` is drift.profile_training's output, written as drift.json."""
+    `drift_profile` is drift.profile_training's output, written as drift.json; `skipped` the stages training
+    skipped with why (`nps` None when the NPS stage is among them)."""
     path = Path(path)
     with atomic_dir(path) as tmp, output_errors(path):
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
@@ -154,7 +162,8 @@ def save_bundle(
         if drift_profile is not None:
             (tmp / DRIFT_FILE).write_text(json.dumps(drift_profile, indent=1), encoding="utf-8")
         with _library_writes(path):
-            nps.save(tmp / "nps")
+            if nps is not None:
+                nps.save(tmp / "nps")
             for name, component in (components or {}).items():
                 if component is not None:
                     component.save(tmp / name)
@@ -169,7 +178,9 @@ def save_bundle(
             "config_hash": cfg.fingerprint(),
             "data_fingerprints": fingerprints or {},
             "package_versions": package_versions(),
-            "components": sorted(["nps", *[n for n, c in (components or {}).items() if c is not None]]),
+            "components": sorted([*(["nps"] if nps is not None else []),
+                                  *[n for n, c in (components or {}).items() if c is not None]]),
+            "skipped": skipped or {},
             "content_hash": content_hash(tmp),
         }
         _write_metadata(tmp, path, info)
@@ -252,7 +263,7 @@ def load_bundle(path: str | Path) -> Bundle:
         raw_cfg = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
         cfg = config_from_dict(raw_cfg, base_dir=path, source=path / "config.yaml")
         manifest = FeatureManifest.from_dict(json.loads((path / "features.json").read_text(encoding="utf-8")))
-        nps = NpsClassifier.load(path / "nps")
+        nps = NpsClassifier.load(path / "nps") if "nps" in info.get("components", ["nps"]) else None
         components = {
             name: _load_class(spec).load(path / name)
             for name, spec in COMPONENTS.items()

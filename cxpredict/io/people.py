@@ -86,6 +86,8 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
     likely = _labelled(_text(frame, "reason_1"), style)
     predicted = predicted.where(likely.isna(), predicted + "; likely reason: " + likely)
     words = said.where(observed.notna(), predicted)
+    if "predicted_class" not in frame.columns:  # churn-only: no survey, no prediction of it; the risk speaks
+        words = pd.Series("", index=frame.index, dtype="str")
     if "churn_prob" in frame.columns:
         words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
             + _percent(frame["churn_prob"]) + ")"
@@ -94,7 +96,7 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
                         index=frame.index, dtype="str")
         words = words + "; value at risk " + var
     drivers = top_drivers(frame, style)
-    words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers)
+    words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers).str.removeprefix("; ")
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
 
 
@@ -160,9 +162,14 @@ class SegmentSummary:
     """Counts, mean churn, value at risk and predicted NPS per segment and strategy; `add` batch by batch."""
 
     SUMS = ("churn_prob", "value_at_risk", "p_promoter", "p_detractor")
+    # summary column -> the scored column it needs: left out of the table when no batch had it (churn-only runs
+    # have no NPS columns, survey-only runs no churn columns)
+    SOURCES = {"respondents": "is_respondent", "mean_churn_prob": "churn_prob", "value_at_risk": "value_at_risk",
+               "mean_value_at_risk": "value_at_risk", "predicted_nps": "p_promoter"}
 
     def __init__(self) -> None:
         self._parts: list[pd.DataFrame] = []
+        self._seen: set[str] = set()
 
     def add(self, scored: pd.DataFrame) -> SegmentSummary:
         f = pd.DataFrame({
@@ -173,6 +180,7 @@ class SegmentSummary:
         })
         for col in self.SUMS:
             f[col] = scored[col].to_numpy(dtype=float) if col in scored.columns else np.nan
+        self._seen |= set(self.SOURCES.values()) & set(scored.columns)
         observed = _text(scored, "observed_class")
         f["said_promoter"], f["said_detractor"] = (observed == "promoter").astype(int), \
             (observed == "detractor").astype(int)
@@ -207,7 +215,9 @@ class SegmentSummary:
         s["mean_churn_prob"] = s["churn_prob"] / n
         s["mean_value_at_risk"] = s["value_at_risk"] / n
         s["predicted_nps"] = 100 * (s["p_promoter"] - s["p_detractor"]) / n
-        s = s[cols].sort_values("value_at_risk", ascending=False, na_position="last").reset_index(drop=True)
+        order = "value_at_risk" if "value_at_risk" in self._seen else "customers"
+        s = s[cols].sort_values(order, ascending=False, na_position="last").reset_index(drop=True)
+        s = s.drop(columns=[c for c, source in self.SOURCES.items() if source not in self._seen])
         return s.round({"share": 4, "mean_churn_prob": 4, "value_at_risk": 2, "mean_value_at_risk": 2,
                         "predicted_nps": 1})
 

@@ -80,6 +80,13 @@ class RunFiles:
     def segment_summary(self) -> pd.DataFrame | None:
         return self.tables.get("segment_summary")
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Stages the bundle was trained without, with why (a churn-only run has no NPS stages): from the bundle's
+        metrics.json, else the scoring manifest."""
+        stages = (self.metrics or {}).get("stages") or {}
+        return dict(stages.get("skipped") or ((self.manifest or {}).get("bundle") or {}).get("skipped") or {})
+
     def style(self) -> PeopleStyle:
         """Currency and labels as the run was scored (manifest), else as the bundle was trained (config.yaml)."""
         outputs = (self.manifest or {}).get("outputs_config") or (self.trained_config or {}).get("outputs") or {}

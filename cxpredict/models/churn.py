@@ -338,13 +338,14 @@ def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
     """Training stage: a churn model on every customer with a known outcome (None if disabled or no outcomes).
 
     `nps_weight` are the respondents' NPS training weights, used only if NPS models must be refitted for the
-    cross-fitted NPS features (when the NPS model has no `oof_`).
+    cross-fitted NPS features (when the NPS model has no `oof_`). Without an NPS model (a churn-only config) the
+    churn model uses the behaviour features alone.
     """
     if not cfg.churn.enabled or data.outcome is None or data.outcome.notna().sum() == 0:
         return None
     known = data.outcome.notna().to_numpy()
     X_churn = X
-    if cfg.churn.use_nps_features:
+    if cfg.churn.use_nps_features and nps_model is not None:
         respondents = data.is_respondent
         X_churn = with_nps_features(X, cross_fit_nps_features(
             nps_model, X, respondents, make_nps_model=lambda: NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed),
@@ -356,13 +357,13 @@ def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
 
 def churn_columns(model: ChurnClassifier | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
                   frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
-    """Scoring stage: churn_prob (NaN without a churn model), value and value_at_risk for one batch."""
-    if model is None:
-        churn = np.full(len(X), np.nan)
-    else:
-        X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
-        churn = model.predict_proba(X_churn)[:, 1]
+    """Scoring stage: churn_prob, value and value_at_risk for one batch; `value` alone without a churn model (a
+    survey-only bundle has no churn columns rather than empty ones)."""
     value = compute_value(frame, value_cfg)
+    if model is None:
+        return pd.DataFrame({"value": value}, index=X.index)
+    X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
+    churn = model.predict_proba(X_churn)[:, 1]
     return pd.DataFrame({"churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value)},
                         index=X.index)
 

@@ -90,11 +90,13 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
     reasons). Built once per run or loaded model. Without `require_actions`, a bundle trained without band cuts
     scores without segments instead of raising BundleError."""
     try:
-        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg)
+        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg, bundle.skipped)
     except BundleError:
         if require_actions:
             raise
         actions = None
+    if bundle.nps is None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
+        return actions, None
     drivers = text_drivers(cfg.drivers, bundle.get("text"), bundle.manifest.names)  # + "Complaints about <topic>"
     return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
@@ -110,8 +112,12 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     else:
         X, stats = bundle.manifest.transform(frame), None
     out = observed_columns(frame.index, observed, cfg)
-    pred = bundle.nps.predict_frame(X)
-    out = pd.concat([out, pred], axis=1)
+    if bundle.nps is not None:
+        pred = bundle.nps.predict_frame(X)
+        out = pd.concat([out, pred], axis=1)
+    else:  # churn-only: no survey, so no answers and no NPS columns (columns.Column.needs)
+        pred = None
+        out = out[["customer_id"]]
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
     if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
         out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
@@ -251,7 +257,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
                     "format_version": bundle.info.get("format_version"),
                     "trained_config_hash": bundle.info.get("config_hash"),
-                    "trained_data_fingerprints": bundle.info.get("data_fingerprints", {})},
+                    "trained_data_fingerprints": bundle.info.get("data_fingerprints", {}),
+                    "components": bundle.info.get("components", []), "skipped": bundle.skipped},
             input={"source": source.description, "rows": writer.rows, "survey_answers": source.survey_answers,
                    "extra_columns_ignored": source.extra_columns},
             outputs={name: {"path": str(path), "sha256": sha256_file(staged.path(path))}

@@ -53,8 +53,14 @@ def default_bundle_path(cfg: Config) -> Path:
 
 
 def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
-    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs."""
+    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs.
+
+    A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
+    allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both."""
     timer = Timer(log, "train")
+    absent = cfg.absent_stages()
+    if absent:
+        log.info("train: skipping %s", "; ".join(f"{', '.join(s)}: {why}" for why, s in _by_reason(absent).items()))
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
     for warning in data.report.warnings:
@@ -65,11 +71,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         log.warning(warning)
     respondents = data.is_respondent
     n_resp = int(respondents.sum())
-    log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
+    if "nps" not in absent:
+        log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
 
     text = None
     with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
-        fitted = fit_text_stage(cfg, data)
+        fitted = fit_text_stage(cfg, data) if "text" not in absent else None
         if fitted is not None:
             text, data = fitted
             for warning in text.warnings:
@@ -78,7 +85,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
     drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
-    if cfg.drivers.enabled:  # a driver group naming a feature the model lacks fails now, not after training
+    if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
         DriverGroups.from_config(drivers_cfg, manifest.names)
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
@@ -87,29 +94,10 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         metrics["text"] = {"features": len(text.models.meta["feature_names"]), "counts": text.models.meta["counts"],
                            "comment_reasons": text.models.meta["reasons"]}
 
-    with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
-        stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
-                              segment_frame(data.frame, cfg.population.segments), invitations)
-        nps, weights = stage.nps, stage.weights
-        components["response"] = stage.response
-        if stage.invited_response is not None:  # its saved summary names features too: the user's names
-            stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
-            stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
-            components["invited_response"] = stage.invited_response
-        if invitations.rounds:
-            metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
-        metrics["nps_formulation"] = nps.formulation_
-        metrics["nps_cv"] = nps.cv_metrics_
-        metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
-            score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
-        ).tolist()
-        if stage.response is not None:  # its summary (and response.json) names features: the user's names
-            stage.response.importance_ = manifest.user_named(stage.response.importance_)
-            stage.response.differences_ = manifest.user_named(stage.response.differences_)
-            stage.population.response = stage.response.summary()
-        metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
-        reports["response"] = stage.population.response
-        reports["nps_reliability"] = nps.reliability_
+    nps, weights = None, None
+    if "nps" not in absent:
+        with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
+            nps, weights = _nps_stage(cfg, data, X, manifest, invitations, metrics, reports, components)
 
     with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
         churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
@@ -120,33 +108,75 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
 
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        outputs = nps.predict_frame(X)  # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
+        # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
+        outputs = nps.predict_frame(X) if nps is not None else pd.DataFrame(index=X.index)
         if churn is not None:
             outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
         drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
 
     with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
         reasons = None
-        if cfg.drivers.enabled and data.reasons is not None:
+        if cfg.drivers.enabled and data.reasons is not None and nps is not None:
             reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
                                                                            sample_weight=weights)
             components["reasons"] = reasons if len(reasons.classes_) else None
             metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest)
+        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest) if nps is not None else None
         if driver_stage is not None:
             totals = driver_stage.totals()
             driver_stage.columns(X, outputs, data.frame, totals)
             reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
             metrics["drivers"] = totals.summary()
 
+    trained = ["features", *(["nps"] if nps is not None else []), *(n for n, c in components.items() if c is not None)]
+    metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
     with timer("save"):
         bundle_path = save_bundle(
             out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints,
-            drift_profile=drift_profile, extra_files=strategy_files,
+            drift_profile=drift_profile, extra_files=strategy_files, skipped=absent,
         )
     metrics["timings"] = timer.seconds
     return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+
+
+def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
+    """{stage: why} -> {why: [stages]}, for one readable line."""
+    grouped: dict[str, list[str]] = {}
+    for stage, why in absent.items():
+        grouped.setdefault(why, []).append(stage)
+    return grouped
+
+
+def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: FeatureManifest,
+               invitations: Invitations, metrics: dict[str, Any], reports: dict[str, Any],
+               components: dict[str, Any]) -> tuple[NpsClassifier, np.ndarray]:
+    """The survey stages of `train` (response, NPS, population NPS): fills metrics, reports and components;
+    returns the NPS model and the respondents' weights."""
+    respondents = data.is_respondent
+    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
+                          segment_frame(data.frame, cfg.population.segments), invitations)
+    nps = stage.nps
+    components["response"] = stage.response
+    if stage.invited_response is not None:  # its saved summary names features too: the user's names
+        stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
+        stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
+        components["invited_response"] = stage.invited_response
+    if invitations.rounds:
+        metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
+    metrics["nps_formulation"] = nps.formulation_
+    metrics["nps_cv"] = nps.cv_metrics_
+    metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
+        score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
+    ).tolist()
+    if stage.response is not None:  # its summary (and response.json) names features: the user's names
+        stage.response.importance_ = manifest.user_named(stage.response.importance_)
+        stage.response.differences_ = manifest.user_named(stage.response.differences_)
+        stage.population.response = stage.response.summary()
+    metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
+    reports["response"] = stage.population.response
+    reports["nps_reliability"] = nps.reliability_
+    return nps, stage.weights
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
