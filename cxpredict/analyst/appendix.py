@@ -15,6 +15,7 @@ from cxpredict.analyst.html import (
     img,
     kv,
     missing,
+    not_trained,
     note,
     p,
     pct,
@@ -101,7 +102,9 @@ def section_quality(run: RunFiles, style: PeopleStyle) -> str:
     cv = (run.metrics or {}).get("nps_cv") or (run.nps_meta or {}).get("cv_metrics") or {}
     confusion = (run.metrics or {}).get("nps_cv_confusion") or cv.get("confusion") \
         or ((run.evaluation or {}).get("metrics") or {}).get("confusion")
-    if confusion is not None:
+    if "nps" in run.skipped:  # churn-only: the churn model's hold-out quality below is all there is
+        parts = [not_trained("the NPS model's quality", "nps", run.skipped["nps"])]
+    elif confusion is not None:
         parts.append(img(plots.confusion_matrix(np.asarray(confusion, dtype=float), CLASSES),
                          "Confusion matrix, respondents, unweighted counts (rows: true class, columns: predicted)"))
     else:
@@ -118,7 +121,7 @@ def section_quality(run: RunFiles, style: PeopleStyle) -> str:
                   "log_loss": "Log loss (lower is better)", "ece_detractor": "Calibration error of P(detractor)"}
         parts.append(kv([(label, f"{fmt(cv.get(f'respondents_{k}'), 3)} {scope('respondents', 'unweighted')} · "
                           f"{fmt(cv.get(k), 3)} {scope('weighted')}") for k, label in labels.items() if k in cv]))
-    else:
+    elif "nps" not in run.skipped:
         parts.append(missing("per-class metrics", "nps_cv in metrics.json"))
     curves = calibration_curves(run)
     parts.append(img(plots.calibration(curves), "Calibration: predicted probability vs observed rate")

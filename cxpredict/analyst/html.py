@@ -54,10 +54,15 @@ def missing(what: str, source: str) -> str:
     return f'<p class="missing">Not available: {esc(what)} ({esc(source)}).</p>'
 
 
+STAGE_WORDS = {"nps": "NPS model", "population": "population NPS estimate", "response": "response model",
+               "drivers": "drivers stage", "reasons": "stated-reason model", "text": "text stage",
+               "churn": "churn model"}
+
+
 def not_trained(what: str, stage: str, why: str) -> str:
     """The note for a section whose model this run does not have (a churn-only or survey-only config)."""
-    return (f'<p class="missing">Not in this run: {esc(what)} needs the {esc(stage)} stage, which was not trained '
-            f'({esc(why)}).</p>')
+    return (f'<p class="missing">Not in this run: {esc(what)} needs the {esc(STAGE_WORDS.get(stage, stage))}, '
+            f'which was not trained: {esc(why)}.</p>')
 
 
 def img(png: str, alt: str) -> str:

@@ -289,8 +289,9 @@ def section_queue(run: RunFiles, style: PeopleStyle) -> str:
     parts.append(img(plots.queue(q), "Work orders per team against capacity"))
     orders = run.tables.get("work_orders")
     if orders is not None and not orders.empty and "owner_team" in orders.columns:
-        agg = orders.groupby(orders["owner_team"].astype(str)).agg(
-            first_due=("due_at", "min"), value_at_risk=("value_at_risk", "sum"))
+        sums = {"first_due": ("due_at", "min"), "value_at_risk": ("value_at_risk", "sum")}
+        agg = orders.groupby(orders["owner_team"].astype(str)).agg(  # survey-only runs have no value at risk
+            **{k: v for k, v in sums.items() if v[0] in orders.columns})
         q = q.join(agg, on="team")
     shown = q.rename(columns={"team": "Team", "to_contact": "To contact now", "deferred": "Deferred",
                               "capacity": "Capacity per run", "first_due": "First due",

@@ -17,7 +17,7 @@ import numpy as np
 
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.customers import CustomerData, load_customers
-from cxpredict.errors import InputError
+from cxpredict.errors import ConfigError, InputError
 from cxpredict.io.bundle import load_bundle
 from cxpredict.io.outputs import write_json
 from cxpredict.metrics import (
@@ -53,6 +53,11 @@ def hide_answers(data: CustomerData, share: float, seed: int) -> tuple[CustomerD
 
 def evaluate(cfg: Config, out_dir: str | Path, holdout: float = 0.3, data: CustomerData | None = None) -> dict[str, Any]:
     """Train on (1 - holdout) of the respondents, score the rest, and write `evaluation.json` to `out_dir`."""
+    if cfg.data.survey is None:
+        raise ConfigError("evaluate hides survey answers to measure the NPS model on customers it never saw, and this "
+                          "config has no survey table (data.survey). The churn model is measured at training on "
+                          "customers it never saw: see 'churn' in the bundle's metrics.json (AUC, calibration) "
+                          "or the report's 'How good are the predictions?'.")
     out_dir = Path(out_dir)
     data = data if data is not None else load_customers(cfg)
     masked, hidden = hide_answers(data, holdout, cfg.seed)

@@ -75,6 +75,10 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
         raise ConfigError("survey-plan: give --budget N (invitations to send) or --target-halfwidth H (points), "
                           "or both")
     check_compatible(cfg, bundle)
+    if bundle.nps is None:
+        raise ConfigError(f"survey-plan: the bundle {bundle.path} has no NPS model ({bundle.skipped.get('nps')}), and "
+                          "the plan invites where the NPS model is least sure; a first survey round is a random "
+                          "sample of the customers. Train with data.survey to plan the next rounds.")
     seed = cfg.seed if seed is None else seed
     data = load_customers(cfg)
     invitations = load_invitations(cfg, data.frame.index)  # a bad earlier log: exit 2 before anything is written

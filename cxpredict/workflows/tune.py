@@ -371,13 +371,15 @@ def load_problems(cfg: Config, models: tuple[str, ...]) -> list[Problem]:
     X = manifest.transform(data.frame)
     fingerprint = _hash({k: t.get("fingerprint") for k, t in data.report.tables.items()})
     problems = []
-    if "nps" in models:
+    if "nps" in models and cfg.data.survey is None:
+        log.info("nps: no survey table (data.survey); skipping NPS tuning")
+    elif "nps" in models:
         resp = data.is_respondent
         weights = respondent_weights(cfg, X, resp)
         problems.append(nps_problem(cfg, X[resp], data.score.to_numpy()[resp], weights, fingerprint))
     if "churn" in models:
         if data.outcome is None or not cfg.churn.enabled:
-            log.warning("churn: no outcomes table or churn disabled; skipping churn tuning")
+            log.info("churn: %s; skipping churn tuning", cfg.absent_stages().get("churn", "no known outcomes"))
         else:
             known = data.outcome.notna().to_numpy()
             problems.append(churn_problem(cfg, X[known], data.outcome.to_numpy()[known], fingerprint))
@@ -402,8 +404,8 @@ def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = No
     result = TuneResult()
     problems = load_problems(cfg, models)
     if not problems:
-        raise ConfigError(f"nothing to tune for --model {'/'.join(models)}: churn needs data.outcomes and "
-                          "churn.enabled: true")
+        raise ConfigError(f"nothing to tune for --model {'/'.join(models)}: nps needs data.survey, churn needs "
+                          "data.outcomes and churn.enabled: true")
     deadline = None if timeout is None else start + timeout
     for i, problem in enumerate(problems):
         budget = None if deadline is None else max(1.0, (deadline - time.perf_counter()) / (len(problems) - i))
