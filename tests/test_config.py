@@ -170,3 +170,19 @@ def test_fuzz_load_config_raises_only_config_errors(tmp_path, text, overrides):
         load_config(p, overrides)
     except ConfigError:
         pass
+
+
+def test_survey_or_outcomes_may_be_left_out_but_not_both(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  outcomes: {path: o.csv}\n  behaviour: [{name: c, path: c.csv}]\n")
+    cfg = load_config(p)
+    assert cfg.data.survey is None
+    assert set(cfg.absent_stages()) == {"text", "response", "nps", "population", "drivers", "reasons"}
+    p.write_text("data:\n  survey: {path: s.csv}\n  behaviour: [{name: c, path: c.csv}]\n")
+    assert load_config(p).absent_stages() == {"churn": "no outcomes table (data.outcomes)"}
+    p.write_text("data:\n  behaviour: [{name: c, path: c.csv}]\n")
+    with pytest.raises(ConfigError, match="needs a survey table .* an outcomes table"):
+        load_config(p)
+    p.write_text("data:\n  outcomes: {path: o.csv}\n  invitations: inv.csv\n  behaviour: [{name: c, path: c.csv}]\n")
+    with pytest.raises(ConfigError, match="data.invitations .* needs data.survey"):
+        load_config(p)

@@ -40,6 +40,22 @@ def test_segments_use_observed_class_for_respondents_and_band_cut_points():
     assert "value_band" not in predicted.columns  # no value bands configured
 
 
+
+
+def test_segments_leave_out_the_part_of_an_absent_model():
+    """Churn-only runs have no class, survey-only runs no churn risk: the segment is made of what exists."""
+    churn_only = pd.DataFrame({"churn_prob": [0.1, 0.7], "value": [10.0, 500.0]})
+    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[100.0], value_band_mode="fixed"))
+    out = seg.assign(churn_only)
+    assert out["segment"].astype("str").tolist() == ["low-risk/low-value", "high-risk/high-value"]
+    assert "segment_class" not in out.columns
+    survey_only = pd.DataFrame({"predicted_class": pd.array(["promoter", "detractor"], dtype="str")})
+    out = Segmenter.fit(ChurnConfig(), StrategyConfig()).assign(survey_only)
+    assert out["segment"].astype("str").tolist() == ["promoter", "detractor"]
+    assert "risk_band" not in out.columns
+    with pytest.raises(ConfigError, match="segments need"):
+        Segmenter.fit(ChurnConfig(), StrategyConfig()).assign(pd.DataFrame({"value": [1.0]}))
+
 def test_quantile_value_bands_are_fixed_at_fit_time():
     values = np.arange(1, 101, dtype=float)
     seg = Segmenter.fit(ChurnConfig(risk_bands=[0.5], risk_band_labels=["calm", "alarm"]),
@@ -133,7 +149,8 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
 
 def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
     cfg = config_from_dict({
-        "data": {"survey": {"path": "s.csv"}, "behaviour": [{"name": "b", "path": "b.csv"}]},
+        "data": {"survey": {"path": "s.csv"}, "outcomes": {"path": "o.csv"},
+                 "behaviour": [{"name": "b", "path": "b.csv"}]},
         "strategy": {"playbook": str(DEFAULT_PLAYBOOK), "value_bands": [0.5]},
     })
     files = bundle_files(cfg, np.arange(10.0))
