@@ -47,3 +47,17 @@ def test_the_readme_example_runs(demo_config_path, tmp_path, monkeypatch, capsys
     assert len(scored) == 1000 and scored["predicted_class"].notna().all()
     assert pop.low < pop.estimate < pop.high
     assert "population NPS" in capsys.readouterr().out
+
+
+def test_the_churn_only_and_survey_only_examples_are_valid_configs():
+    import yaml
+
+    from cxpredict.config import config_from_dict
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n### Churn-only and survey-only configs\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, flags=re.S)]
+    assert len(blocks) == 2
+    churn_only, survey_only = (config_from_dict(b) for b in blocks)
+    assert churn_only.data.survey is None and "nps" in churn_only.absent_stages()
+    assert survey_only.data.outcomes is None and set(survey_only.absent_stages()) == {"churn"}
