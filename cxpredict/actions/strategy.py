@@ -26,17 +26,19 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.actions.playbook import (
+    STAGE_COLUMN,
     Playbook,
-    check_stages,
     first_match,
     load_playbook,
     missing_stage_columns,
+    node_columns,
     rule_masks,
     validate_columns,
     with_virtual_columns,
 )
 from cxpredict.actions.segments import SEGMENTS_FILE, Segmenter
 from cxpredict.columns import COLUMN_DOCS
+from cxpredict.columns import describe as describe_column
 from cxpredict.config import Config
 from cxpredict.errors import BundleError, ConfigError
 
@@ -163,6 +165,38 @@ def configured_playbook(cfg: Config, fallback_dir: Path | None = None, absent: d
         return None
     check_stages(book, absent, source=str(path))
     return book
+
+
+VIRTUAL_NEEDS = {"segment_class": "nps"}  # the model each virtual column comes from (columns.Column.needs)
+STAGE_NAMES = {"nps": "NPS", "churn": "churn"}
+
+
+def check_stages(playbook: Playbook, absent: dict[str, str], source: str = "playbook") -> None:
+    """Rules may not name the columns of a model the run does not have (`absent`: stage -> why, from
+    Config.absent_stages or the bundle): no NPS columns (segment_class, p_detractor, ...) without a survey, no
+    churn columns (churn_prob, risk_band, value_at_risk) without outcomes. One ConfigError naming every rule and
+    column, raised when the playbook is loaded, so a scheduled run fails before it trains or scores.
+
+    Why an error, when a disabled driver stage only makes its conditions match nobody: driver columns refine a
+    rule about a class and a risk, and the rule below still catches its customers; the class and the risk are
+    what the rules are about, so matching nobody would quietly send every customer to the default rule."""
+    problems = []
+    for rule in playbook.rules:
+        used = node_columns(rule.node) + ([rule.priority_by] if rule.priority_by else [])
+        for col in dict.fromkeys(used):
+            stage = VIRTUAL_NEEDS.get(col) or describe_column(col).needs
+            if stage in absent and not STAGE_COLUMN.fullmatch(col):
+                problems.append(f"  - rule '{rule.name}': column '{col}' comes from the {STAGE_NAMES[stage]} model, "
+                                f"which this run does not have: {absent[stage]}")
+    method = playbook.priority.method
+    if method in ("value_at_risk", "churn_prob") and "churn" in absent:
+        problems.append(f"  - priority.method '{method}' needs the churn model, which this run does not have: "
+                        f"{absent['churn']}; use method: value")
+    if problems:
+        raise ConfigError(f"{source}: {len(problems)} problem(s): the playbook names columns this run cannot "
+                          "produce\n"
+                          + "\n".join(problems) + "\n  fix: remove those conditions (or rules) or point "
+                          "strategy.playbook at a playbook for this data; or add the missing input table")
 
 
 def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:

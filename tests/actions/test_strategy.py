@@ -14,6 +14,7 @@ from cxpredict.actions.strategy import (
     CapacityQueue,
     apply_playbook,
     bundle_files,
+    check_stages,
     defer_over_capacity,
     segment_and_act,
 )
@@ -176,3 +177,22 @@ def test_value_band_only_when_value_bands_are_configured():
     with_bands = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5]), scored["value"].to_numpy())
     assert "value_band" in with_bands.assign(scored).columns
     assert "value_band" not in Segmenter.fit(ChurnConfig(), StrategyConfig()).assign(scored).columns
+
+
+def test_rules_naming_an_absent_models_columns_are_refused_naming_rule_and_column():
+    book = playbook_from_dict({"rules": [
+        {"name": "risky-detractors", "when": 'segment_class == "detractor" and churn_prob > 0.5',
+         "strategy": "retention", "action": "Call"},
+        {"name": "by-driver", "when": 'driver_1 == "Billing"', "strategy": "retention", "action": "Mail"},
+        {"name": "default", "strategy": "no-action", "action": "None"}]})
+    check_stages(book, {})  # every model present: nothing to say
+    with pytest.raises(ConfigError) as e:
+        check_stages(book, {"churn": "no outcomes table (data.outcomes)"}, source="pb.yaml")
+    text = str(e.value)
+    assert "rule 'risky-detractors': column 'churn_prob' comes from the churn model" in text
+    assert "priority.method 'value_at_risk' needs the churn model" in text and "use method: value" in text
+    assert "segment_class" not in text and text.startswith("pb.yaml: 2 problem(s)")
+    with pytest.raises(ConfigError) as e:
+        check_stages(book, {"nps": "no survey table (data.survey)", "drivers": "no survey table (data.survey)"})
+    # driver columns keep their rule: a stage that is off makes them match nobody (with_virtual_columns)
+    assert "'segment_class' comes from the NPS model" in str(e.value) and "driver_1" not in str(e.value)
