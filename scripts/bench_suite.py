@@ -11,8 +11,8 @@ Every case hides the silent customers' answers from the product and the baseline
   naive respondent NPS (computed here from the respondents' answers) and plain imputation (answers + the
   baseline's P(promoter) - P(detractor) for the silent); the headline's interval width and whether it covers;
 - train and score wall seconds of the product (`benchkit.fit_product`, the one adapter to the product's API).
-Cases (see CASES): telco at 3/15/30% under two behaviour-only mechanisms (configs/telco.yaml; its NPS
-parameters were chosen on telco answers, so these cases flatter cxpredict); telco as one flat table with its
+Cases (see CASES): telco at 3/15/30% under two behaviour-only mechanisms (configs/telco.yaml: its NPS section
+is the product's defaults, nothing in it was chosen on telco answers); telco as one flat table with its
 original column names through `cxpredict train/score/report` (defaults, as a new user would configure it);
 synthetic strong/weak/no signal, NPS/CSAT/binary scales, 200k customers at 3%; an answer-dependent case kept
 apart in `mnar`. The two `repeated` synthetic cases (2,000 customers, 15% respond) run one replicate per seed
@@ -20,7 +20,8 @@ to measure the 90% interval's coverage: ~5 s a replicate on 2 idle cores (about 
 300 replicates of both cost about an hour of the full run; `--quick` runs 10 and says so. Timing: `cxpredict
 train` of 10k customers / 1k respondents and of 130k / 6.5k, and `cxpredict score` of 1,000 customers, each
 in a fresh process.
-Runs sequentially (2 cores); one progress line per case and seed on stderr.
+Runs sequentially (2 cores); one progress line per case and seed on stderr. A long run can be split: run parts
+with `--cases`, then `--merge PART.json ... --out suite.json` recomputes the summary and targets over all cases.
 """
 
 from __future__ import annotations
@@ -330,7 +331,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-timing", action="store_true", help="skip the fresh-process train/score timing")
     ap.add_argument("--telco-config", type=Path, default=ROOT / "configs" / "telco.yaml")
     ap.add_argument("--synthetic-config", type=Path, default=DEMO_CONFIG)
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="PART",
+                    help="combine the JSON of runs over disjoint --cases into one summary (runs nothing)")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge_parts(args.merge, args.out)
     started, wall_start = time.perf_counter(), time.time()
     n_seeds = args.seeds or (1 if args.quick else 5)
     replicates = args.replicates or (10 if args.quick else 300)
@@ -368,22 +373,52 @@ def main(argv: list[str] | None = None) -> dict:
         "definitions": DEFINITIONS,
         "configs": {**{name: {"path": os.path.relpath(path, ROOT), "fingerprint": load_config(path).fingerprint()}
                        for name, path in (("telco", args.telco_config), ("synthetic", args.synthetic_config))},
-                    "telco_note": "configs/telco.yaml's NPS parameters were chosen on telco answers, including the "
-                                  "ones these cases hide: the telco cases flatter cxpredict; telco_flat_15 uses "
-                                  "product defaults"},
+                    "telco_note": "configs/telco.yaml's NPS section is the product's defaults (no setting chosen "
+                                  "on telco answers); telco_flat_15 configures only the table, as a new user would"},
         "machine": {**machine(), "load_average_start": load_start, "load_average_end": load_average()},
         **provenance(args.telco_config),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(wall_start)),
         "wall_seconds": time.perf_counter() - started,
     }
+    return publish(result, args.out, started)
+
+
+def publish(result: dict, out: Path, started: float) -> dict:
+    """Write the suite's JSON atomically and print its summary."""
     text = json.dumps(_json_safe(result), indent=2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(args.out)
-    log(f"wrote {args.out}", started)
-    print(json.dumps(_json_safe({"summary": figures, "failed_cases": result["failed_cases"]}), indent=2))
+    tmp.replace(out)
+    log(f"wrote {out}", started)
+    print(json.dumps(_json_safe({"summary": result["summary"], "failed_cases": result["failed_cases"]}), indent=2))
     return result
+
+
+def merge_parts(paths: list[Path], out: Path) -> dict:
+    """One suite result from parts run over disjoint cases (e.g. the repeated cases in their own processes)."""
+    parts = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    clash = [n for i, a in enumerate(parts) for b in parts[i + 1:] for n in set(a["cases"]) & set(b["cases"])]
+    if clash:
+        raise SystemExit(f"--merge: cases {sorted(set(clash))} appear in more than one part")
+    cases = {n: c for p in parts for n, c in p["cases"].items()}
+    flat = next((p["flat_telco"] for p in parts if p.get("flat_telco")), None)
+    timing_out = next((p["timing"] for p in parts if p.get("timing")), {})
+    figures = summary(cases, timing_out, None if flat is None else flat["ok"])
+    first = parts[0]
+    return publish({
+        **first, "size": "+".join(sorted({p["size"] for p in parts})),
+        "seeds_per_case": sorted({p["seeds_per_case"] for p in parts}),
+        "coverage_replicates": sorted({p["coverage_replicates"] for p in parts}),
+        "summary": figures, "targets": verdicts(figures),
+        "failed_cases": sorted({n for p in parts for n in p["failed_cases"]}),
+        "cases": cases, "mnar": {n: c for p in parts for n, c in p["mnar"].items()},
+        "flat_telco": flat, "timing": timing_out,
+        "parts": [{"path": str(path), "started_at": p["started_at"], "wall_seconds": p["wall_seconds"],
+                   "machine": p["machine"], "cases": sorted(p["cases"]) + sorted(p["mnar"])}
+                  for path, p in zip(paths, parts)],
+        "wall_seconds": sum(p["wall_seconds"] for p in parts),
+    }, out, time.perf_counter())
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from bench_suite import Telco as SuiteTelco
 from benchkit import TELCO_MECHANISMS, summarise, synthetic_config, telco_respondents
 from scipy.special import expit
 
-from cxpredict.config import Config, load_config
+from cxpredict.config import DEMO_CONFIG, Config, load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations
@@ -89,7 +89,7 @@ def synthetic_population(n: int, seed: int, rate: float, overrides: list[str]) -
     syn = generate(n_customers=n, seed=seed, response_rate=rate)
     with tempfile.TemporaryDirectory(prefix="cxsurvey-") as tmp:
         write_tables(syn, tmp, "parquet")
-        cfg = synthetic_config(ROOT / "configs" / "demo.yaml", Path(tmp), MODEL_OVERRIDES + overrides)
+        cfg = synthetic_config(DEMO_CONFIG, Path(tmp), MODEL_OVERRIDES + overrides)
         data = load_customers(cfg)
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="synthetic")
     t = syn.truth.loc[X.index]

@@ -3,7 +3,7 @@
     python scripts/bench_text.py --out bench_text.json            # full size (~20 min on 2 cores)
     python scripts/bench_text.py --out bench_text.json --quick    # reduced sizes (~8 min)
 
-Every case runs the product's own code (configs/demo.yaml with `text.enabled=true`, data/text.py, models/text.py,
+Every case runs the product's own code (the packaged demo config with `text.enabled=true`, data/text.py, models/text.py,
 workflows/text.py) on synthetic data whose texts have a planted truth (data/synthetic_text.py).
 (a) topic_purity, per language (data generated in that language alone): the topic model is fitted on all texts
     (comments and ticket notes) with the demo's n_topics and names; each ticket note goes to its strongest
@@ -36,11 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _config(data_dir: Path, seed: int, extra: list[str] | None = None):
-    from cxpredict.config import load_config
+    from cxpredict.config import DEMO_CONFIG, load_config
 
-    return load_config(ROOT / "configs" / "demo.yaml", [f"data.dir={data_dir}", f"seed={seed}", "text.enabled=true",
-                                                      "nps.params.n_jobs=2", "response.params.n_jobs=2",
-                                                      *(extra or [])])
+    return load_config(DEMO_CONFIG, [f"data.dir={data_dir}", f"seed={seed}", "text.enabled=true",
+                                     "nps.params.n_jobs=2", "response.params.n_jobs=2", *(extra or [])])
 
 
 def _texts(table):

@@ -46,7 +46,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from cxpredict.actions.playbook import load_playbook  # noqa: E402
 from cxpredict.actions.policy import top_k  # noqa: E402
-from cxpredict.config import CampaignConfig, FeaturesConfig  # noqa: E402
+from cxpredict.config import DEFAULT_PLAYBOOK, DEMO_CONFIG, CampaignConfig, FeaturesConfig  # noqa: E402
 from cxpredict.data.features import FeatureManifest  # noqa: E402
 from cxpredict.data.synthetic import generate  # noqa: E402
 from cxpredict.data.synthetic_campaign import planted_itt_uplift, simulate_results  # noqa: E402
@@ -141,7 +141,7 @@ def bench_retirement(data, snap, seeds: int, n: int) -> dict:
 
 
 def bench_policy(data_a, feat_a, data_b, feat_b, snap_b, share: float = 0.25) -> dict:
-    book = load_playbook(ROOT / "configs" / "playbook.yaml")
+    book = load_playbook(DEFAULT_PLAYBOOK)
     rules = [r for r in book.rules if r.strategy == "retention" and r.capacity]
     capacity, cost = sum(r.capacity for r in rules), float(np.mean([r.cost for r in rules]))
     ids = feat_a.index[(data_a.truth.loc[feat_a.index, "true_class"].astype("str") == "detractor").to_numpy()]
@@ -194,12 +194,9 @@ def bench_learn(rows: int) -> dict:
     from cxpredict.workflows.train import train
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-uplift-"))
-    (tmp / "configs").mkdir()
-    for name in ("demo.yaml", "playbook.yaml"):
-        shutil.copy(ROOT / "configs" / name, tmp / "configs" / name)
     small = generate(n_customers=20_000, seed=0, response_rate=0.1)
     write_tables(small, tmp / "data" / "demo")
-    cfg = load_config(tmp / "configs" / "demo.yaml", [*FAST_OVERRIDES, "tracking.enabled=false"])
+    cfg = load_config(DEMO_CONFIG, [*FAST_OVERRIDES, "tracking.enabled=false", f"data.dir={tmp / 'data' / 'demo'}"])
     bundle = load_bundle(train(cfg, tmp / "model").bundle_path)
     big = generate(n_customers=rows, seed=1, response_rate=0.02)
     write_tables(big, tmp / "data" / "demo")  # learn reads the features of the campaign's customers
@@ -207,8 +204,7 @@ def bench_learn(rows: int) -> dict:
     strategy = np.select([t["true_class"] == "detractor", t["true_class"] == "passive"], ["retention", "conversion"],
                          np.where(t["churn_prob"] < 0.3, "upsell", "referral"))
     log = pd.DataFrame({"customer_id": t.index.astype("str"), "campaign_id": "bench", "strategy": strategy})
-    log["rule"] = log["strategy"].map({r.strategy: r.name for r in reversed(load_playbook(ROOT / "configs" /
-                                                                                          "playbook.yaml").rules)})
+    log["rule"] = log["strategy"].map({r.strategy: r.name for r in reversed(load_playbook(DEFAULT_PLAYBOOK).rules)})
     log["action"] = "action"
     log["group"] = np.where(hash_unit(log["customer_id"], "bench") < 0.1, "control", "treated")
     for col in ASSIGNMENT_COLUMNS:

@@ -70,19 +70,24 @@ def telco_dir() -> Path:
 def demo_config_path(tmp_path_factory) -> Path:
     """The packaged demo config and playbook copied beside a freshly generated small synthetic data set (5,000
     customers, 15%): base/configs/demo.yaml reading base/data/demo."""
-    from cxpredict.config import DEFAULT_PLAYBOOK, DEMO_CONFIG
     from cxpredict.data.synthetic import generate
     from cxpredict.io.synthetic_tables import write_tables
 
     base = tmp_path_factory.mktemp("demo")
+    write_tables(generate(n_customers=5_000, seed=0, response_rate=0.15), base / "data" / "demo")
+    return packaged_demo_config_in(base)
+
+
+def packaged_demo_config_in(base: Path) -> Path:
+    """Copy the packaged demo config and playbook to base/configs, reading base/data/demo; the config's path."""
+    from cxpredict.config import DEFAULT_PLAYBOOK, DEMO_CONFIG
+
     (base / "configs").mkdir()
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     assert "dir: ../../data/demo" in text
     (base / "configs" / "demo.yaml").write_text(text.replace("dir: ../../data/demo", "dir: ../data/demo"),
                                                 encoding="utf-8")
     shutil.copy(DEFAULT_PLAYBOOK, base / "configs" / "playbook.yaml")
-    data = generate(n_customers=5_000, seed=0, response_rate=0.15)
-    write_tables(data, base / "data" / "demo")
     return base / "configs" / "demo.yaml"
 
 
@@ -123,8 +128,5 @@ def text_demo_config(tmp_path_factory):
     from cxpredict.io.synthetic_tables import write_tables
 
     base = tmp_path_factory.mktemp("text_demo")
-    (base / "configs").mkdir()
-    for name in ("demo.yaml", "playbook.yaml"):
-        shutil.copy(ROOT / "configs" / name, base / "configs" / name)
     write_tables(generate(n_customers=4_000, seed=0, response_rate=0.2, text="mixed"), base / "data" / "demo")
-    return load_config(base / "configs" / "demo.yaml", [*FAST_OVERRIDES, "text.enabled=true", "text.cv_folds=3"])
+    return load_config(packaged_demo_config_in(base), [*FAST_OVERRIDES, "text.enabled=true", "text.cv_folds=3"])
