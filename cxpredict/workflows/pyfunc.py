@@ -59,7 +59,9 @@ class BundleScorer:
 
     def __init__(self, bundle: Bundle):
         self.bundle = bundle
-        self.cfg = bundle.config
+        # the playbook is the bundle's own copy, whatever the file was called where the bundle was trained
+        self.cfg = bundle.config.model_copy(deep=True)
+        self.cfg.strategy.playbook = None
         # a bundle trained without band cuts still scores NPS, churn and drivers
         self.actions, self.drivers = scoring_stages(bundle, self.cfg, require_actions=False)
 

@@ -32,7 +32,7 @@ SURVEY_PLAYBOOK = {"version": 1, "name": "survey-playbook", "priority": {"method
 
 def _config(demo_config_path: Path, folder: Path, drop: str, playbook: dict | None) -> Path:
     """The fast demo config without `drop` (survey or outcomes) in `folder`, reading the demo's tables, with
-    `playbook` as folder/playbook.yaml (None: the packaged default playbook, copied beside the demo config)."""
+    `playbook` as folder/playbook_<drop>.yaml (None: the packaged default playbook, copied beside the demo config)."""
     raw = apply_overrides(yaml.safe_load(demo_config_path.read_text(encoding="utf-8")), FAST_OVERRIDES)
     raw["data"]["dir"] = str((demo_config_path.parent / raw["data"]["dir"]).resolve())
     del raw["data"][drop]
@@ -41,7 +41,8 @@ def _config(demo_config_path: Path, folder: Path, drop: str, playbook: dict | No
     if playbook is None:
         raw["strategy"]["playbook"] = str(demo_config_path.with_name("playbook.yaml"))
     else:
-        (folder / "playbook.yaml").write_text(yaml.safe_dump(playbook), encoding="utf-8")
+        (folder / f"playbook_{drop}.yaml").write_text(yaml.safe_dump(playbook), encoding="utf-8")
+        raw["strategy"]["playbook"] = f"playbook_{drop}.yaml"  # not the bundle copy's name: pyfunc must find it
     path = folder / f"no_{drop}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
