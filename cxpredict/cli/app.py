@@ -128,10 +128,13 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
     cfg = _load(config, set_)
     from cxpredict.actions.strategy import configured_playbook
-    from cxpredict.data.customers import validate_inputs
+    from cxpredict.data.customers import DataReport, validate_inputs
 
     configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
-    problems = validate_inputs(cfg)
+    report = DataReport()
+    problems = validate_inputs(cfg, report)
+    for warning in report.warnings:  # usable but repaired: training logs the same lines
+        typer.echo(f"warning: {warning}", err=True)
     if not problems and cfg.data.invitations:  # the invitation logs are checked against the customers they name
         from cxpredict.data.customers import load_customers
         from cxpredict.data.invitations import load_invitations

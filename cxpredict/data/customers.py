@@ -359,8 +359,8 @@ def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) ->
     return frame.drop(columns=leaked)
 
 
-def _build(cfg: Config, problems: _Problems) -> CustomerData | None:
-    report = DataReport()
+def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -> CustomerData | None:
+    report = DataReport() if report is None else report
     survey = outcome = None
     try:
         survey = _survey(cfg, problems, report) if cfg.data.survey is not None else NO_SURVEY
@@ -444,8 +444,9 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
     return survey, report
 
 
-def validate_inputs(cfg: Config) -> list[CxError]:
-    """Every input problem at once (each table checked independently), for `cxpredict validate`."""
+def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxError]:
+    """Every input problem at once (each table checked independently), for `cxpredict validate`; `report`
+    receives the warnings training would log (repaired values such as inf, unmatched IDs)."""
     problems = _Problems(fail_fast=False)
-    _build(cfg, problems)
+    _build(cfg, problems, report)
     return problems.errors + validate_texts(cfg)  # declared text columns (text.columns), each on its own

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cxpredict.config import config_from_dict
-from cxpredict.data.customers import load_customers, validate_inputs
+from cxpredict.data.customers import DataReport, load_customers, validate_inputs
 from cxpredict.data.tables import fingerprint_file
 from cxpredict.errors import ConfigError, InputError
 
@@ -338,6 +338,15 @@ def test_validate_inputs_reports_every_table_at_once(tmp_path):
         == ["survey", "customers", "usage", "outcomes"]
     with pytest.raises(InputError, match="survey.csv"):
         load_customers(cfg)
+
+
+def test_validate_inputs_hands_over_the_warnings_training_would_log(tmp_path):
+    write(tmp_path, "customers.csv", "customer_id,plan,charge\nc1,a,inf\nc2,b,1\nc3,a,2\n")
+    write(tmp_path, "survey.csv", "customer_id,score\nc1,9\nc2,3\n")
+    cfg = make_cfg(tmp_path, behaviour=[{"name": "customers", "path": "customers.csv"}], survey={"path": "survey.csv"})
+    report = DataReport()
+    assert validate_inputs(cfg, report) == []
+    assert any("charge" in w and "1 row" in w for w in report.warnings), report.warnings
 
 
 def test_validate_inputs_does_not_blame_a_lookup_for_a_broken_earlier_table(tmp_path):
