@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cxpredict.analyst.html import img, missing, note, p, table
+from cxpredict.analyst.html import finite, fmt, img, missing, note, p, pct, table
 from cxpredict.analyst.plots import ACCENT, RESPONDENT, SILENT, _png
 from cxpredict.io.runfiles import RunFiles
 from cxpredict.io.sheets import PeopleStyle
@@ -69,7 +69,29 @@ def value_plot(returns: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:  # noqa: ARG001 - builder signature
+CAMPAIGN_HEADERS = {  # the campaign files' columns as a reader names them
+    "strategy": "Strategy", "segment": "Segment", "verdict": "Verdict", "benefit": "Benefit",
+    "benefit_low": "Benefit, low", "benefit_high": "Benefit, high", "n_treated": "Treated", "n_control": "Control",
+    "mde": "Smallest detectable effect", "more_customers_needed": "More customers needed", "evidence": "Evidence",
+    "action": "Action", "capacity": "Capacity", "ranked_by": "Ranked by", "customers": "Customers",
+    "value_saved": "Value saved", "cost": "Cost", "net_value": "Net value", "extra_revenue": "Extra revenue",
+    "budget": "Budget", "return_on_budget": "Return on budget", "auuc_excess": "AUUC excess",
+}
+COUNTS = ("n_treated", "n_control", "more_customers_needed", "capacity", "customers")
+MONEY = ("value_saved", "cost", "net_value", "extra_revenue", "budget")
+
+
+def campaign_table(frame: pd.DataFrame, style: PeopleStyle, digits: int, max_rows: int = 30) -> str:
+    """A campaign file as a table people read: named headers, whole counts, money in the run's currency."""
+    formats = {c: (lambda v: fmt(v, 0)) for c in COUNTS}
+    formats |= {c: (lambda v: style.money(float(v)) if finite(v) else fmt(v)) for c in MONEY}
+    formats["return_on_budget"] = lambda v: pct(v, 1)
+    shown = frame.rename(columns=lambda c: CAMPAIGN_HEADERS.get(c, style.label(c)))
+    return table(shown, {CAMPAIGN_HEADERS.get(c, style.label(c)): f for c, f in formats.items()}, max_rows, digits)
+
+
+def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
+    style = style or PeopleStyle()
     paragraph = p
     intro = paragraph("What the last campaign did, measured against customers kept out of it at random (control "
                       "groups): the difference between treated and control customers is the effect of the "
@@ -85,11 +107,11 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:  #
     verdicts = camp.get("verdicts")
     if verdicts is not None and not verdicts.empty:
         strategy = verdicts[verdicts["level"] == "strategy"]
-        parts.append(img(effects_plot(strategy, outcome), f"Benefit on {outcome} per strategy with its interval "
+        parts.append(img(effects_plot(strategy, outcome), f"Benefit per strategy ({style.label(outcome)}) with its interval "
                                                            "(green keep, red retire, amber keep testing)"))
         cols = ["strategy", "segment", "verdict", "benefit", "benefit_low", "benefit_high", "n_treated", "n_control",
                 "mde", "more_customers_needed", "evidence"]
-        parts.append(table(verdicts[[c for c in cols if c in verdicts.columns]], max_rows=60, digits=4))
+        parts.append(campaign_table(verdicts[[c for c in cols if c in verdicts.columns]], style, 4, max_rows=60))
     mismatches = summary.get("mismatches") or {}
     if mismatches:
         parts.append(paragraph("Result rows that did not match the assignment log (left out; the log's group "
@@ -102,13 +124,14 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:  #
                                "changes; the area between them (AUUC excess) is given with its interval."))
         parts.append(img(qini_plot(qini), "Uplift (Qini) curves per strategy, out-of-fold predictions"))
         if areas is not None:
-            parts.append(table(areas, digits=5))
+            parts.append(campaign_table(areas, style, 5))
     targeting = camp.get("targeting")
     if targeting is not None and not targeting.empty:
         parts.append(paragraph("At each action's capacity: the same number of customers chosen by predicted uplift, "
                                "by churn risk or by value at risk, and what each choice would have achieved."))
-        parts.append(table(targeting[["action", "capacity", "ranked_by", "customers", "benefit", "benefit_low",
-                                      "benefit_high", "value_saved", "cost", "net_value"]], digits=2))
+        parts.append(campaign_table(targeting[["action", "capacity", "ranked_by", "customers", "benefit",
+                                               "benefit_low", "benefit_high", "value_saved", "cost", "net_value"]],
+                                    style, 2))
     returns = camp.get("campaign_return")
     if returns is not None and not returns.empty:
         parts.append(paragraph("Value saved (effect on retained value x treated customers) and extra revenue "
@@ -116,8 +139,8 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:  #
         parts.append(img(value_plot(returns), "Value saved against budget per strategy"))
         total_budget = float(returns["budget"].sum())
         gain = float(returns["value_saved"].fillna(0).sum() + returns["extra_revenue"].fillna(0).sum())
-        parts.append(table(returns, digits=2))
+        parts.append(campaign_table(returns, style, 2))
         if total_budget > 0:
             parts.append(paragraph(f"Return on the whole campaign budget: {(gain - total_budget) / total_budget:+.1%} "
-                                   f"({gain:,.0f} saved or earned for {total_budget:,.0f} spent)."))
+                                   f"({style.money(gain)} saved or earned for {style.money(total_budget)} spent)."))
     return "".join(parts) or missing("campaign results", "learn.json")

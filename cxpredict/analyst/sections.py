@@ -121,6 +121,9 @@ def _segments(pop: dict, style: PeopleStyle) -> str:
     if seg.empty or "estimate" not in seg.columns:
         return missing("segment NPS", "population.segments in the config, population.json")
     seg["label"] = [f"{style.label(c)}: {style.label(v)}" for c, v in zip(seg.get("column", ""), seg.get("level", ""))]
+    if "estimators" in seg.columns:  # each segment carries every estimator; the respondents' own NPS is 'naive'
+        seg["naive_respondent_nps"] = [e.get("naive", {}).get("estimate") if isinstance(e, dict) else None
+                                       for e in seg["estimators"]]
     out = img(plots.segment_nps(seg), "NPS per segment (all customers of the segment) with its interval")
     cols = {"label": "Segment", "n_customers": "Customers", "n_respondents": "Respondents", "estimate": "NPS",
             "low": "Low", "high": "High", "naive_respondent_nps": "Respondents as they answered"}

@@ -93,7 +93,8 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():
             return "".join(parts) + missing("text topics", "text/text.json in the model bundle is unreadable")
         return "".join(parts) + note("This run reads no free text: declare the survey's comment column and the "
-                                     "notes of event tables in text.columns to see topics here.")
+                                     "notes of event tables in text.columns and set text.enabled: true to see "
+                                     "topics here.")
     counts = meta.get("counts", {})
     languages = meta.get("languages", {})
     parts.append(table(pd.DataFrame([

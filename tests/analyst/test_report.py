@@ -223,6 +223,8 @@ def test_report_of_a_real_training_and_scoring_run(demo_config, trained_bundle, 
     assert len(images) >= 9
     assert any(alt.startswith("Confusion matrix") for alt, _ in images), "training stores the out-of-fold matrix"
     assert all(pixels[..., :3].std() > 0.02 for _, pixels in images)
+    population = text.split('<section id="population">', 1)[1].split("</section>", 1)[0]
+    assert "<th>Respondents as they answered</th>" in population, "the segment table's last column (its note says so)"
 
 
 def test_report_from_an_mlflow_run_id(tmp_path, monkeypatch):
