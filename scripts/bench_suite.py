@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, help="seeds per case (default 5; --quick 1)")
     ap.add_argument("--replicates", type=int, help="replicates of the repeated cases (default 300; --quick 10)")
     ap.add_argument("--no-timing", action="store_true", help="skip the fresh-process train/score timing")
+    ap.add_argument("--timing-only", action="store_true", help="run no case, only the timing (a part for --merge)")
     ap.add_argument("--telco-config", type=Path, default=ROOT / "configs" / "telco.yaml")
     ap.add_argument("--synthetic-config", type=Path, default=DEMO_CONFIG)
     ap.add_argument("--merge", type=Path, nargs="+", metavar="PART",
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
     started, wall_start = time.perf_counter(), time.time()
     n_seeds = args.seeds or (1 if args.quick else 5)
     replicates = args.replicates or (10 if args.quick else 300)
-    selected = [c for c in CASES if not args.cases or c.name in args.cases]
+    selected = [] if args.timing_only else [c for c in CASES if not args.cases or c.name in args.cases]
     load_start = load_average()
 
     results, flat = {}, None
