@@ -369,6 +369,9 @@ class SurveyDesignConfig(Strict):
     segment_targets: dict[str, float] = Field(default_factory=dict)  # column -> half-width (points), e.g. region: 3
     # fewer invited answers or non-answers than this: the answer chance of the invited is their rate, no model
     min_invited_for_model: int = Field(default=50, ge=5)
+    # a model-based plan must promise at least this narrowing of the round's interval against inviting at random;
+    # below it the round is a uniform random draw (why: cxpredict/estimation/design.py)
+    min_design_gain: float = Field(default=0.05, ge=0, lt=1)
 
     @field_validator("segment_targets")
     @classmethod

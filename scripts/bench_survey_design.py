@@ -1,6 +1,8 @@
 """Issue 15's benchmark: does inviting with cxpredict's plan beat inviting at random, at equal budget?
 
     python scripts/bench_survey_design.py --out FILE.json [--quick] [--replicates R] [--seeds S]
+        [--cases NAME ...] [--no-timing]
+    python scripts/bench_survey_design.py --merge PART.json ... --out FILE.json
 
 Simulated rounds. A population (synthetic `generate`, or IBM telco with the survey score hidden) starts with the
 answers of its usual survey (MAR: the generator's own mechanism; telco: the telco-mnar15 contract/age draw at
@@ -12,6 +14,12 @@ older, long-tenure customers answer e-mail invitations more, 20-25% on average; 
 payment/tenure weights, 25% on average), and retrain. Both arms share the population and the usual survey's
 answers (paired), and use the same estimator (estimation/population.py, SURVEY DESIGN).
 survey_design.first_round_response is set to the mean of the true q (a user's known typical invitation rate).
+The active arm runs the product's defaults, including survey_design.min_design_gain: a round whose model-based
+plan promises less than that narrowing is a uniform draw (counted in `model_based_rounds`).
+
+Cases: synthetic_10k and telco are the issue's (the headline width ratio and AUC difference are their means);
+synthetic_clear_10k (the generator with signal 3: behaviour settles most customers' class, so Var(d | x)
+differs between customers and a design has something to gain) is reported beside them, never in the headline.
 
 Figures: population NPS error, interval width and coverage after each round; detractor AUC of each arm's final
 model on the customers silent in both arms; the planner's planned half-width against the realised one after the
@@ -85,8 +93,8 @@ class Population:
         self.truth = float(100 * ((self.classes == 2).mean() - (self.classes == 0).mean()))
 
 
-def synthetic_population(n: int, seed: int, rate: float, overrides: list[str]) -> Population:
-    syn = generate(n_customers=n, seed=seed, response_rate=rate)
+def synthetic_population(n: int, seed: int, rate: float, overrides: list[str], signal: float = 1.0) -> Population:
+    syn = generate(n_customers=n, seed=seed, response_rate=rate, signal=signal)
     with tempfile.TemporaryDirectory(prefix="cxsurvey-") as tmp:
         write_tables(syn, tmp, "parquet")
         cfg = synthetic_config(DEMO_CONFIG, Path(tmp), MODEL_OVERRIDES + overrides)
@@ -134,13 +142,15 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
         eligible = np.flatnonzero(np.isnan(observed))
         proba = stage.predictions[PROBA_COLUMNS].to_numpy()[eligible]
         planned = planned_uniform = None
+        design = {"design": "uniform (arm)", "design_gain": None}
         if active:
             q_hat, _ = answer_chance(cfg, stage.invited_response, stage.design.get("answer_rate"),
                                      pop.X.iloc[eligible])
             plan = plan_round(proba, q_hat, n, budget, probe_share=cfg.survey_design.probe_share,
                               level=cfg.population.interval, var_now=stage.population.se ** 2, seed=seed,
-                              round_number=t)
+                              round_number=t, min_design_gain=cfg.survey_design.min_design_gain)
             pi, invited, planned = plan.probability, plan.invited, plan.half_width_after
+            design = {"design": plan.summary()["design"], "design_gain": plan.design_gain}
             # what the same planner expects of a uniform round: active < uniform here but not in the realised
             # widths means the model's inputs (Var(d | x), the answer chance) misled the design
             uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
@@ -159,7 +169,7 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
         rows.append({"round": t, "invited": int(invited.sum()), "answered": int(answered.sum()),
                      "estimate": p.estimate, "error": abs(p.estimate - pop.truth), "width": 2 * half,
                      "covers": bool(p.low <= pop.truth <= p.high), "planned_half_width": planned,
-                     "planned_half_width_if_uniform": planned_uniform,
+                     "planned_half_width_if_uniform": planned_uniform, **design,
                      "realised_half_width": half,
                      "planner_error": None if planned is None else abs(planned - half) / half})
     return {"rounds": rows, "silent": np.isnan(observed), "p_detractor": stage.predictions["p_detractor"].to_numpy()}
@@ -172,7 +182,7 @@ def oracle_width_ratio(pop: Population, budget: int, probe_share: float) -> floa
         return None
     eligible = ~pop.organic
     tau2, q = answer_variance(pop.true_proba[eligible]), pop.q[eligible]
-    plan = plan_round(pop.true_proba[eligible], q, len(pop.X), budget, probe_share=probe_share)
+    plan = plan_round(pop.true_proba[eligible], q, len(pop.X), budget, probe_share=probe_share, min_design_gain=0.0)
     uniform = np.full(len(q), budget / len(q))
     return float(np.sqrt(np.sum((1 / (plan.probability * q) - 1) * tau2) / np.sum((1 / (uniform * q) - 1) * tau2)))
 
@@ -197,8 +207,9 @@ def paired_case(name: str, make, seeds: list[int], budget: int, started: float) 
               f"{last['active']['width']:.2f} uniform {last['uniform']['width']:.2f} | auc {auc['active']:.3f} vs "
               f"{auc['uniform']:.3f} | planner error {np.mean(planner):.3f}", file=sys.stderr, flush=True)
     means = summarise([{k: v for k, v in r.items() if k != "rounds" and v is not None} for r in runs])["mean"]
-    return {"budget": budget, "seeds": seeds, "mean": means,
-            "width_ratio": means["width_active"] / means["width_uniform"], "runs": runs}
+    model_based = [r["design"] == "model-based" for run in runs for r in run["rounds"]["active"]]
+    return {"budget": budget, "seeds": seeds, "mean": means, "model_based_rounds": f"{sum(model_based)} of "
+            f"{len(model_based)}", "width_ratio": means["width_active"] / means["width_uniform"], "runs": runs}
 
 
 def coverage_case(replicates: int, started: float) -> dict[str, Any]:
@@ -252,48 +263,96 @@ def plan_timing(n: int = 1_000_000) -> dict[str, Any]:
             "invited_response_model": stage.invited_response is not None}
 
 
+MAIN_CASES = ("synthetic_10k", "telco")  # the issue's cases: the headline width ratio is their mean
+CASES = {  # name -> (population for a seed, budget per round); CLEAR: a model sure of many customers' class
+    "synthetic_10k": (lambda s: synthetic_population(10_000, s, 0.03, []), 500),
+    "telco": (None, 400),
+    "synthetic_clear_10k": (lambda s: synthetic_population(10_000, s, 0.03, [], signal=3.0), 500),
+}
+
+
+def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any] | None, timing: dict[str, Any] | None) -> dict:
+    """The summary keys of the issue (module doc) over whatever parts were run; None where a part is missing."""
+    main = [k for k in MAIN_CASES if k in cases]
+    planner = [cases[k]["mean"]["planner_error_mean"] for k in main]
+    oracle = {k: float(np.mean([r["oracle_width_ratio"] for r in c["runs"]])) for k, c in cases.items()
+              if all(r["oracle_width_ratio"] is not None for r in c["runs"])}
+    return {
+        "width_ratio_vs_uniform": float(np.mean([cases[k]["width_ratio"] for k in main])) if main else None,
+        "width_ratio_cases": main,
+        "width_ratio_by_case": {k: c["width_ratio"] for k, c in cases.items()},
+        "model_based_rounds_by_case": {k: c["model_based_rounds"] for k, c in cases.items()},
+        "oracle_width_ratio_by_case": oracle,
+        "coverage_active": coverage["coverage"] if coverage else None,
+        "coverage_replicates": coverage["replicates"] if coverage else 0,
+        "coverage_paired_cases": {k: {arm: c["mean"][f"covers_{arm}"] for arm in ("active", "uniform")}
+                                  for k, c in cases.items()},
+        "auc_active_minus_uniform": float(np.mean([cases[k]["mean"]["auc_active_minus_uniform"] for k in main]))
+        if main else None,
+        "auc_active_minus_uniform_by_case": {k: c["mean"]["auc_active_minus_uniform"] for k, c in cases.items()},
+        "planner_width_error": float(np.mean(planner)) if planner else None,
+        "plan_s_1m": None if not timing else timing["total_s"] * (1_000_000 / timing["n"]),
+        "plan_s_1m_measured_at": None if not timing else timing["n"],
+    }
+
+
+def write_result(out: Path, result: dict) -> dict:
+    summary = summarise_parts(result["cases"], result.get("coverage"), result.get("timing"))
+    verdicts = {k: {"value": summary[k], "target": text, "met": None if summary[k] is None else bool(ok(summary[k]))}
+                for k, (text, ok) in TARGETS.items()}
+    result = {"summary": summary, "verdicts": verdicts, **result}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=lambda o: None if o is None else float(o)) + "\n")
+    tmp.replace(out)
+    print(json.dumps({"summary": summary, "verdicts": verdicts}, indent=2))
+    return result
+
+
+def merge_parts(paths: list[Path], out: Path) -> dict:
+    """One result from parts run side by side (--cases / --replicates 0 / --no-timing): cases are united."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    cases: dict[str, Any] = {}
+    for part in parts:
+        clash = set(cases) & set(part["cases"])
+        if clash:
+            raise SystemExit(f"--merge: cases {sorted(clash)} appear in more than one part")
+        cases.update(part["cases"])
+    pick = lambda key: next((part[key] for part in parts if part.get(key)), None)  # noqa: E731
+    return write_result(out, {"quick": any(part["quick"] for part in parts), "cases": cases,
+                              "coverage": pick("coverage"), "timing": pick("timing"),
+                              "parts": [{"path": str(p), "seconds": part["seconds"],
+                                         "load_average": part["load_average"]} for p, part in zip(paths, parts)],
+                              "cores": os.cpu_count(), "z90": z_value(0.9),
+                              "seconds": sum(part["seconds"] for part in parts)})
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--quick", action="store_true", help="1 seed per case, 20 coverage replicates, 200k timing")
     ap.add_argument("--seeds", type=int, help="seeds of the paired cases (default 3; --quick 1)")
-    ap.add_argument("--replicates", type=int, help="coverage replicates (default 300; --quick 20)")
+    ap.add_argument("--cases", nargs="*", choices=list(CASES), help="paired cases to run (default all; none: "
+                                                                       "no case, a part for --merge)")
+    ap.add_argument("--replicates", type=int, help="coverage replicates (default 300; --quick 20; 0: none)")
+    ap.add_argument("--no-timing", action="store_true", help="skip plan_s_1m (a part for --merge)")
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="PART", help="merge part results into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge_parts(args.merge, args.out)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
-    replicates = args.replicates or (20 if args.quick else 300)
+    replicates = args.replicates if args.replicates is not None else (20 if args.quick else 300)
     started = time.perf_counter()
-    telco = Telco([])
-    cases = {
-        "synthetic_10k": paired_case("synthetic_10k", lambda s: synthetic_population(10_000, s, 0.03, []), seeds,
-                                     500, started),
-        "telco": paired_case("telco", telco.population, seeds, 400, started),
-    }
-    coverage = coverage_case(replicates, started)
-    timing = plan_timing(200_000 if args.quick else 1_000_000)
-    planner = [c["mean"]["planner_error_mean"] for c in cases.values()]
-    oracle = [r["oracle_width_ratio"] for c in cases.values() for r in c["runs"] if r["oracle_width_ratio"]]
-    summary = {
-        "width_ratio_vs_uniform": float(np.mean([c["width_ratio"] for c in cases.values()])),
-        "width_ratio_by_case": {k: c["width_ratio"] for k, c in cases.items()},
-        "oracle_width_ratio_synthetic": float(np.mean(oracle)) if oracle else None,
-        "coverage_active": coverage["coverage"], "coverage_replicates": coverage["replicates"],
-        "coverage_paired_cases": {k: {arm: c["mean"][f"covers_{arm}"] for arm in ("active", "uniform")}
-                                  for k, c in cases.items()},
-        "auc_active_minus_uniform": float(np.mean([c["mean"]["auc_active_minus_uniform"] for c in cases.values()])),
-        "planner_width_error": float(np.mean(planner)),
-        "plan_s_1m": timing["total_s"] * (1_000_000 / timing["n"]) if timing["n"] != 1_000_000 else timing["total_s"],
-        "plan_s_1m_measured_at": timing["n"],
-    }
-    verdicts = {k: {"value": summary[k], "target": text, "met": bool(ok(summary[k]))}
-                for k, (text, ok) in TARGETS.items()}
-    result = {"quick": args.quick, "summary": summary, "verdicts": verdicts, "cases": cases, "coverage": coverage,
-              "timing": timing, "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
-              "z90": z_value(0.9), "seconds": time.perf_counter() - started}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=lambda o: None if o is None else float(o)) + "\n")
-    print(json.dumps({"summary": summary, "verdicts": verdicts}, indent=2))
-    return result
+    names = list(CASES) if args.cases is None else args.cases
+    telco = Telco([]) if "telco" in names else None
+    cases = {name: paired_case(name, CASES[name][0] or telco.population, seeds, CASES[name][1], started)
+             for name in names}
+    coverage = coverage_case(replicates, started) if replicates else None
+    timing = None if args.no_timing else plan_timing(200_000 if args.quick else 1_000_000)
+    return write_result(args.out, {"quick": args.quick, "cases": cases, "coverage": coverage, "timing": timing,
+                                   "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
+                                   "z90": z_value(0.9), "seconds": time.perf_counter() - started})
 
 
 if __name__ == "__main__":

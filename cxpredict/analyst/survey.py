@@ -42,8 +42,9 @@ def _planner(planner: dict) -> str:
 def section_survey(run: RunFiles, style: PeopleStyle) -> str:
     parts = [p("Whom to survey next. Part of the invitations (the probe) goes to silent customers drawn completely "
                "at random: an audit set that never depends on the model. The rest goes where an answer teaches the "
-               "most: customers the model is unsure about and customers who rarely answer. Every invitation has a "
-               "known probability, so the answers are weighted back and the interval stays valid.")]
+               "most: customers the model is unsure about and customers who rarely answer, when that is expected to "
+               "narrow the interval enough; otherwise it is drawn at random too. Every invitation has a known "
+               "probability, so the answers are weighted back and the interval stays valid.")]
     record = run.survey_plan
     if not record:
         return "".join(parts) + _channels(run) + note(  # an optional step, not a missing piece of train/score
@@ -57,6 +58,7 @@ def section_survey(run: RunFiles, style: PeopleStyle) -> str:
             ("Round", esc(record["round"])),
             ("Invitations drawn", f"{esc(fmt(plan['n_invited']))} (budget {esc(fmt(plan['budget'], 0))}) "
                                   f"{scope('Poisson draw', 'silent customers')}"),
+            ("Design", esc(plan.get("design_text", ""))),
             ("Probe (uniform)", f"{esc(fmt(by['probe']))} · share {esc(pct(record['probe_share']))} of the budget"),
             ("Model-based", esc(fmt(by["model"]))), ("For segment targets", esc(fmt(by["segment_target"]))),
             ("Answers expected", f"{esc(fmt(plan['expected_answers'], 0))} · answer chance from "

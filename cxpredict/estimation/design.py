@@ -21,6 +21,13 @@ Why this shape:
 - Segment targets (a half-width per segment column, e.g. +-3 points for every region) raise pi inside a segment
   (same shape, a larger multiplier) until its planned half-width meets the target, before the rest of the budget
   is spread; the part of pi that only the target asked for is reported as "segment_target".
+- Model-based only where it pays. The shape above is optimal for the TRUE Var(d | x) and q; with estimates it
+  can be wider than inviting at random (answers spent on customers the model only believes are uncertain or
+  hard to reach). The gain it promises is 1 - sqrt(V_next(plan) / V_next(uniform)) at the same budget; it is
+  large only where the model is sure of many customers' class (or answer chances differ a lot), and small on
+  typical NPS data where Var(d | x) barely differs between customers. Below survey_design.min_design_gain
+  (default MIN_DESIGN_GAIN, the narrowing an estimated shape must promise before its risk is worth taking) the
+  whole budget is the uniform probe: a plain random sample, simpler to audit and as narrow.
 - The planner: the half-width after the round combines today's interval with the round's by inverse variance
   (as the estimator does), half = z * sqrt(1 / (1 / V_now + 1 / V_next)); the budget a target half-width needs is
   the smallest one whose planned half-width meets it, with the answers it should bring (sum pi q).
@@ -34,9 +41,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from cxpredict.config import SurveyDesignConfig
 from cxpredict.errors import ConfigError, InputError
 
 PROBE, MODEL, SEGMENT_TARGET = "probe", "model", "segment_target"
+MIN_DESIGN_GAIN = SurveyDesignConfig.model_fields["min_design_gain"].default  # the module doc
 MIN_RESPONSE = 1e-3  # expected response chances below this are taken as this (the weights stay bounded)
 BISECTION_STEPS = 60
 
@@ -113,6 +122,36 @@ class Allocator:
 
 
 @dataclass
+class Design:
+    """The allocation a round uses, whether it is model-based, and the gain the model-based shape promised."""
+
+    alloc: Allocator
+    model_based: bool
+    gain: float  # 1 - sqrt(V_next(model-based) / V_next(uniform)) at the budget it was judged at
+
+    def describe(self, min_gain: float) -> str:
+        if self.model_based:
+            return (f"model-based: this round's interval is expected {self.gain:.1%} narrower than with the same "
+                    "number of invitations sent at random")
+        return (f"uniform: a model-based plan would narrow this round's interval by only {self.gain:.1%} against "
+                f"inviting at random (survey_design.min_design_gain {min_gain:.0%}), so invitations are drawn "
+                "at random (reason probe)")
+
+
+def choose_design(tau2: np.ndarray, q: np.ndarray, n_customers: int, budget: float, probe_share: float,
+                  min_gain: float) -> Design:
+    """The model-based allocation when its promised gain at `budget` reaches `min_gain`, else uniform."""
+    model = Allocator(np.sqrt(tau2 / q), probe_share)
+    n = len(q)
+    v_uniform = next_round_variance(np.full(n, min(1.0, budget / n)) if n else np.zeros(0), q, tau2, n_customers)
+    v_model = next_round_variance(model.probabilities(budget), q, tau2, n_customers)
+    gain = float(1 - np.sqrt(v_model / v_uniform)) if v_uniform > 0 and np.isfinite(v_uniform) else 0.0
+    if gain >= min_gain and probe_share < 1:
+        return Design(model, True, gain)
+    return Design(Allocator(np.ones(n), 1.0), False, gain)
+
+
+@dataclass
 class SegmentPlan:
     column: str
     level: str
@@ -145,6 +184,9 @@ class SurveyPlan:
     half_width_now: float | None
     half_width_after: float
     expected_answers: float
+    model_based: bool = True
+    design_gain: float = 0.0  # the module doc's promised gain of the model-based shape
+    design_text: str = ""  # why the round is model-based or uniform (Design.describe)
     segments: list[SegmentPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -156,6 +198,8 @@ class SurveyPlan:
             "invited_sd": float(np.sqrt(np.sum(self.probability * (1 - self.probability)))),
             "probe_probability": self.probe_probability, "max_probability": float(self.probability.max(initial=0)),
             "expected_answers": self.expected_answers,
+            "design": "model-based" if self.model_based else "uniform", "design_gain": self.design_gain,
+            "design_text": self.design_text,
             "expected_response_rate": self.expected_answers / self.budget if self.budget else None,
             "interval": self.level, "half_width_now": self.half_width_now, "half_width_after": self.half_width_after,
             "segments": [s.to_dict() for s in self.segments], "notes": self.notes,
@@ -211,7 +255,7 @@ def plan_round(proba: np.ndarray, q: np.ndarray, n_customers: int, budget: float
                level: float = 0.90, var_now: float | None = None, segments: dict[str, np.ndarray] | None = None,
                segment_targets: dict[str, float] | None = None, segment_var_now: dict[tuple[str, str], float] |
                None = None, segment_sizes: dict[tuple[str, str], int] | None = None,
-               seed: int = 0, round_number: int = 1) -> SurveyPlan:
+               seed: int = 0, round_number: int = 1, min_design_gain: float = MIN_DESIGN_GAIN) -> SurveyPlan:
     """One round's design over the eligible (still silent) customers: proba (n, 3) and q (n,) are theirs.
 
     var_now: today's variance of the population NPS (points^2; None: unknown). segments: column -> labels of the
@@ -225,7 +269,8 @@ def plan_round(proba: np.ndarray, q: np.ndarray, n_customers: int, budget: float
     budget = float(min(budget, n))
     q = np.clip(np.asarray(q, dtype=float), MIN_RESPONSE, 1.0)
     tau2 = answer_variance(proba)
-    alloc = Allocator(np.sqrt(tau2 / q), probe_share)
+    design = choose_design(tau2, q, n_customers, budget, probe_share, min_design_gain)
+    alloc = design.alloc
     z = z_value(level)
     notes: list[str] = []
     floors = np.zeros(n)
@@ -267,7 +312,9 @@ def plan_round(proba: np.ndarray, q: np.ndarray, n_customers: int, budget: float
                       probe_probability=pi0, budget=budget, n_customers=n_customers, level=level,
                       half_width_now=None if var_now is None else float(z * np.sqrt(var_now)),
                       half_width_after=combined_half_width(var_now, v_next, z),
-                      expected_answers=float(np.sum(pi * q)), segments=seg_rows, notes=notes)
+                      expected_answers=float(np.sum(pi * q)), model_based=design.model_based,
+                      design_gain=design.gain, design_text=design.describe(min_design_gain), segments=seg_rows,
+                      notes=notes)
 
 
 def _segment_row(column, level_name, members, pi, q, tau2, z, target, var_now, sizes, reachable) -> SegmentPlan:
@@ -285,11 +332,12 @@ def _segment_row(column, level_name, members, pi, q, tau2, z, target, var_now, s
 # --------------------------------------------------------------------------------------------- sample size
 def required_budget(proba: np.ndarray, q: np.ndarray, n_customers: int, target_half_width: float, *,
                     probe_share: float = 0.2, level: float = 0.90, var_now: float | None = None,
-                    members: np.ndarray | None = None) -> dict[str, Any]:
+                    members: np.ndarray | None = None, min_design_gain: float = MIN_DESIGN_GAIN) -> dict[str, Any]:
     """Invitations (and the answers they should bring) for a +-`target_half_width` interval after the next round.
 
     The allocation is the plan's own shape; `members` (a mask of the eligible) restricts the count to one segment
-    (then n_customers and var_now are the segment's). 'reachable' is False when inviting every eligible customer
+    (then n_customers and var_now are the segment's); model-based or uniform as plan_round would judge at the
+    budget the model-based shape needs. 'reachable' is False when inviting every eligible customer
     still falls short (then the figures are those of inviting everyone)."""
     if not target_half_width > 0:
         raise ConfigError(f"--target-halfwidth must be a positive number of points, got {target_half_width}")
@@ -303,23 +351,36 @@ def required_budget(proba: np.ndarray, q: np.ndarray, n_customers: int, target_h
                            "half_width_now": None if var_now is None else float(z * np.sqrt(var_now))}
     if need <= 0:
         return out | {"invitations": 0, "answers": 0.0, "reachable": True, "half_width_after": out["half_width_now"]}
-    alloc = Allocator(np.sqrt(tau2 / q), probe_share)
     target_var = 1 / need
-
-    def var(budget: float) -> float:
-        return next_round_variance(alloc.probabilities(budget), q, tau2, n_customers)
-
     n = len(q)
-    if n == 0 or var(n) > target_var:
+    if n == 0:
+        return out | {"invitations": 0, "answers": 0.0, "reachable": False, "half_width_after": out["half_width_now"]}
+    model_budget = _smallest_budget(Allocator(np.sqrt(tau2 / q), probe_share), q, tau2, n_customers, target_var)
+    design = choose_design(tau2, q, n_customers, model_budget, probe_share, min_design_gain)
+    alloc = design.alloc
+    out["design"] = "model-based" if design.model_based else "uniform"
+    if next_round_variance(np.ones(n), q, tau2, n_customers) > target_var:
         pi = np.ones(n)
         return out | {"invitations": n, "answers": float(q.sum()), "reachable": False,
                       "half_width_after": combined_half_width(var_now, next_round_variance(pi, q, tau2, n_customers),
                                                               z)}
-    lo, hi = 0, n  # var(hi) meets the target; find the smallest whole budget that does
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if var(mid) > target_var else (lo, mid)
+    hi = _smallest_budget(alloc, q, tau2, n_customers, target_var)
     pi = alloc.probabilities(hi)
     return out | {"invitations": int(hi), "answers": float(np.sum(pi * q)), "reachable": True,
                   "expected_response_rate": float(np.sum(pi * q) / hi),
                   "half_width_after": combined_half_width(var_now, next_round_variance(pi, q, tau2, n_customers), z)}
+
+
+def _smallest_budget(alloc: Allocator, q: np.ndarray, tau2: np.ndarray, n_customers: int, target_var: float) -> int:
+    """The smallest whole budget whose round meets `target_var` with this allocation (all eligible if none)."""
+    def var(budget: float) -> float:
+        return next_round_variance(alloc.probabilities(budget), q, tau2, n_customers)
+
+    n = len(q)
+    lo, hi = 0, n  # var(hi) meets the target (or nothing does); find the smallest whole budget that does
+    if var(n) > target_var:
+        return n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if var(mid) > target_var else (lo, mid)
+    return hi

@@ -100,14 +100,16 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     labels = {c: segment_labels(data.frame[c]) for c in columns}
     sizes = {(c, str(v)): int(n) for c in columns for v, n in zip(*np.unique(labels[c], return_counts=True))}
     n = len(X)
-    probe = cfg.survey_design.probe_share
+    probe, min_gain = cfg.survey_design.probe_share, cfg.survey_design.min_design_gain
     planner = None
     if target_half_width is not None:
         planner = {"overall": required_budget(proba[eligible], q_all[eligible], n, target_half_width,
-                                              probe_share=probe, level=level, var_now=var_now),
+                                              probe_share=probe, level=level, var_now=var_now,
+                                              min_design_gain=min_gain),
                    "segments": [{**required_budget(
                        proba[eligible], q_all[eligible], sizes[(c, str(v))], target_half_width, probe_share=probe,
-                       level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v),
+                       level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v,
+                       min_design_gain=min_gain),
                        "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
         if budget is None:
             budget = planner["overall"]["invitations"]
@@ -116,7 +118,7 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
         plan = plan_round(proba[eligible], q_all[eligible], n, budget, probe_share=probe, level=level,
                           var_now=var_now, segments={c: labels[c][eligible] for c in columns},
                           segment_targets=cfg.survey_design.segment_targets, segment_var_now=seg_var_now,
-                          segment_sizes=sizes, seed=seed, round_number=round_number)
+                          segment_sizes=sizes, seed=seed, round_number=round_number, min_design_gain=min_gain)
     ids = data.frame.index[eligible]
     chosen = plan.invited if plan is not None else np.zeros(int(eligible.sum()), dtype=bool)
     invites = pd.DataFrame({
@@ -160,6 +162,7 @@ def plan_lines(record: dict) -> list[str]:
         lines.append(f"round {record['round']}: {plan['n_invited']} invitations (budget {plan['budget']:.0f}: "
                      f"{by['probe']} probe, {by['model']} model-based, {by['segment_target']} for segment targets), "
                      f"about {plan['expected_answers']:.0f} answers expected")
+        lines.append(f"design: {plan['design_text']}")
         lines.append(f"population NPS {level} interval: +-{now:.2f} points now, +-{plan['half_width_after']:.2f} "
                      "expected after this round" if now is not None else
                      f"population NPS {level} interval: +-{plan['half_width_after']:.2f} expected after this round")

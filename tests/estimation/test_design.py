@@ -117,6 +117,34 @@ def test_allocation_spends_the_budget_caps_at_one_and_follows_tau_over_sqrt_q():
         Allocator(a, 1.5)
 
 
+def test_a_plan_that_promises_too_little_is_a_uniform_random_draw():
+    """Where Var(d | x) and q barely differ, the model-based shape can only add risk: the round is all probe."""
+    rng = np.random.default_rng(4)
+    n = 20_000
+    proba = softmax(np.column_stack([0.1 * rng.normal(size=n), np.zeros(n), np.zeros(n)]), axis=1)
+    q = np.full(n, 0.2)
+    plan = plan_round(proba, q, n, 2_000, seed=1)
+    assert not plan.model_based and 0 <= plan.design_gain < 0.05
+    assert set(np.unique(plan.reason[plan.invited])) == {PROBE}
+    assert np.allclose(plan.probability, 0.1)
+    assert "uniform" in plan.summary()["design"] and "random" in plan.summary()["design_text"]
+    forced = plan_round(proba, q, n, 2_000, seed=1, min_design_gain=0.0)
+    assert forced.model_based and (forced.reason == MODEL).any()
+    need = required_budget(proba, q, n, 3.0)
+    assert need["design"] == "uniform"
+
+
+def test_the_promised_gain_is_the_variance_ratio_of_the_two_designs():
+    rng, x, proba, cls, e, q = world(3)
+    plan = plan_round(proba, q, N, BUDGET, seed=0)
+    tau2 = answer_variance(proba)
+    uniform = np.full(N, BUDGET / N)
+    ratio = np.sum((1 / (plan.probability * q) - 1) * tau2) / np.sum((1 / (uniform * q) - 1) * tau2)
+    assert plan.model_based and abs(plan.design_gain - (1 - np.sqrt(ratio))) < 1e-9
+    assert required_budget(proba, q, N, 4.0)["design"] == "model-based"
+    assert not plan_round(proba, q, N, BUDGET, min_design_gain=plan.design_gain + 0.01).model_based
+
+
 def test_draw_is_deterministic_for_a_seed_and_new_for_each_round():
     rng, x, proba, *_, q = world(0)
     first = plan_round(proba, q, N, BUDGET, seed=7, round_number=1)
