@@ -27,7 +27,8 @@ round (the active arm); `oracle_width_ratio` (synthetic: the width ratio the var
 with the TRUE Var(d | x) and q, one round, same probe share: the ceiling of any design on these data).
 Summary keys: width_ratio_vs_uniform (mean active width / mean uniform width after the last round, main cases),
 coverage_active (the cheap replicates: 2,000 synthetic customers, the NPS model with `candidates: configured`,
-60 trees, 3 folds), auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
+60 trees, 3 folds; the generator's default signal, where most rounds are uniform draws) and coverage_active_clear
+(the same with signal 3, where the rounds are model-based), auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
 realised| / realised), plan_s_1m (plan_round + required_budget on 1M customers' arrays, plus scoring 1M rows with
 the NPS and invited-response models: data loading excluded, it is the scoring path's). Timings on a shared
 machine are indicative only; the load average is recorded.
@@ -73,6 +74,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 3
 TARGETS = {"width_ratio_vs_uniform": ("<= 0.8", lambda v: v <= 0.8),
            "coverage_active": ("within [0.86, 0.94]", lambda v: 0.86 <= v <= 0.94),
+           "coverage_active_clear": ("within [0.86, 0.94]", lambda v: 0.86 <= v <= 0.94),
            "auc_active_minus_uniform": (">= 0", lambda v: v >= 0),
            "planner_width_error": ("<= 0.15", lambda v: v <= 0.15), "plan_s_1m": ("<= 60", lambda v: v <= 60)}
 MODEL_OVERRIDES = ["nps.candidates=configured", "nps.formulation=multiclass", "nps.params.n_jobs=2",
@@ -212,27 +214,36 @@ def paired_case(name: str, make, seeds: list[int], budget: int, started: float) 
             f"{len(model_based)}", "width_ratio": means["width_active"] / means["width_uniform"], "runs": runs}
 
 
-def coverage_case(replicates: int, started: float) -> dict[str, Any]:
-    covers, widths, errors, failures = [], [], [], []
+COVERAGE_WORLDS = {"typical": 1.0, "clear": 3.0}  # world -> the generator's signal (clear: model-based rounds)
+
+
+def coverage_case(replicates: int, started: float, signal: float = 1.0) -> dict[str, Any]:
+    covers, widths, errors, failures, model_based = [], [], [], [], []
     for seed in range(replicates):
         try:
-            pop = synthetic_population(2_000, 10_000 + seed, 0.05, CHEAP)
-            last = run_arm(pop, 200, True, seed)["rounds"][-1]
+            pop = synthetic_population(2_000, 10_000 + seed, 0.05, CHEAP, signal=signal)
+            rounds = run_arm(pop, 200, True, seed)["rounds"]
         except Exception as e:  # a crash is a result: counted and named, never hidden
             failures.append(f"replicate {seed}: {type(e).__name__}: {e}")
             continue
+        last = rounds[-1]
         covers.append(last["covers"])
         widths.append(last["width"])
         errors.append(last["estimate"] - pop.truth)
+        model_based += [r["design"] == "model-based" for r in rounds]
         if seed % 20 == 0:
-            print(f"[survey {time.perf_counter() - started:6.0f}s] coverage replicate {seed}: running coverage "
-                  f"{np.mean(covers):.3f}", file=sys.stderr, flush=True)
-    return {"replicates": len(covers), "coverage": float(np.mean(covers)), "mean_width": float(np.mean(widths)),
-            "mean_error": float(np.mean(errors)), "se_of_mean_error": float(np.std(errors, ddof=1) /
-                                                                             np.sqrt(len(errors))),
-            "failures": failures,
-            "setting": "2,000 synthetic customers, 5% usual survey, 3 rounds of 200 invitations, active arm; "
-                       "NPS model candidates: configured, 60 trees, 3 folds; response model 50 trees, 3 folds"}
+            print(f"[survey {time.perf_counter() - started:6.0f}s] coverage (signal {signal:g}) replicate {seed}: "
+                  f"running coverage {np.mean(covers):.3f}", file=sys.stderr, flush=True)
+    n = len(covers)
+    return {"replicates": n, "coverage": float(np.mean(covers)),
+            "coverage_binomial_sd": float(np.sqrt(np.mean(covers) * (1 - np.mean(covers)) / n)),
+            "mean_width": float(np.mean(widths)), "mean_error": float(np.mean(errors)),
+            "se_of_mean_error": float(np.std(errors, ddof=1) / np.sqrt(n)),
+            "rmse": float(np.sqrt(np.mean(np.square(errors)))),
+            "model_based_rounds": f"{sum(model_based)} of {len(model_based)}", "failures": failures,
+            "setting": f"2,000 synthetic customers (signal {signal:g}), 5% usual survey, 3 rounds of 200 invitations, "
+                       "active arm; NPS model candidates: configured, 60 trees, 3 folds; response model 50 trees, "
+                       "3 folds"}
 
 
 def plan_timing(n: int = 1_000_000) -> dict[str, Any]:
@@ -271,7 +282,7 @@ CASES = {  # name -> (population for a seed, budget per round); CLEAR: a model s
 }
 
 
-def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any] | None, timing: dict[str, Any] | None) -> dict:
+def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any], timing: dict[str, Any] | None) -> dict:
     """The summary keys of the issue (module doc) over whatever parts were run; None where a part is missing."""
     main = [k for k in MAIN_CASES if k in cases]
     planner = [cases[k]["mean"]["planner_error_mean"] for k in main]
@@ -283,8 +294,10 @@ def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any] | None, timi
         "width_ratio_by_case": {k: c["width_ratio"] for k, c in cases.items()},
         "model_based_rounds_by_case": {k: c["model_based_rounds"] for k, c in cases.items()},
         "oracle_width_ratio_by_case": oracle,
-        "coverage_active": coverage["coverage"] if coverage else None,
-        "coverage_replicates": coverage["replicates"] if coverage else 0,
+        "coverage_active": coverage["typical"]["coverage"] if "typical" in coverage else None,
+        "coverage_replicates": coverage["typical"]["replicates"] if "typical" in coverage else 0,
+        "coverage_active_clear": coverage["clear"]["coverage"] if "clear" in coverage else None,
+        "coverage_clear_replicates": coverage["clear"]["replicates"] if "clear" in coverage else 0,
         "coverage_paired_cases": {k: {arm: c["mean"][f"covers_{arm}"] for arm in ("active", "uniform")}
                                   for k, c in cases.items()},
         "auc_active_minus_uniform": float(np.mean([cases[k]["mean"]["auc_active_minus_uniform"] for k in main]))
@@ -297,7 +310,7 @@ def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any] | None, timi
 
 
 def write_result(out: Path, result: dict) -> dict:
-    summary = summarise_parts(result["cases"], result.get("coverage"), result.get("timing"))
+    summary = summarise_parts(result["cases"], result["coverage"], result.get("timing"))
     verdicts = {k: {"value": summary[k], "target": text, "met": None if summary[k] is None else bool(ok(summary[k]))}
                 for k, (text, ok) in TARGETS.items()}
     result = {"summary": summary, "verdicts": verdicts, **result}
@@ -313,14 +326,16 @@ def merge_parts(paths: list[Path], out: Path) -> dict:
     """One result from parts run side by side (--cases / --replicates 0 / --no-timing): cases are united."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     cases: dict[str, Any] = {}
+    coverage: dict[str, Any] = {}
     for part in parts:
-        clash = set(cases) & set(part["cases"])
-        if clash:
-            raise SystemExit(f"--merge: cases {sorted(clash)} appear in more than one part")
-        cases.update(part["cases"])
+        for have, new, what in ((cases, part["cases"], "cases"), (coverage, part["coverage"], "coverage worlds")):
+            clash = set(have) & set(new)
+            if clash:
+                raise SystemExit(f"--merge: {what} {sorted(clash)} appear in more than one part")
+            have.update(new)
     pick = lambda key: next((part[key] for part in parts if part.get(key)), None)  # noqa: E731
     return write_result(out, {"quick": any(part["quick"] for part in parts), "cases": cases,
-                              "coverage": pick("coverage"), "timing": pick("timing"),
+                              "coverage": coverage, "timing": pick("timing"),
                               "parts": [{"path": str(p), "seconds": part["seconds"],
                                          "load_average": part["load_average"]} for p, part in zip(paths, parts)],
                               "cores": os.cpu_count(), "z90": z_value(0.9),
@@ -335,6 +350,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cases", nargs="*", choices=list(CASES), help="paired cases to run (default all; none: "
                                                                        "no case, a part for --merge)")
     ap.add_argument("--replicates", type=int, help="coverage replicates (default 300; --quick 20; 0: none)")
+    ap.add_argument("--coverage-worlds", nargs="*", choices=list(COVERAGE_WORLDS),
+                    help="coverage studies to run (default all)")
     ap.add_argument("--no-timing", action="store_true", help="skip plan_s_1m (a part for --merge)")
     ap.add_argument("--merge", type=Path, nargs="+", metavar="PART", help="merge part results into --out")
     args = ap.parse_args(argv)
@@ -348,7 +365,8 @@ def main(argv: list[str] | None = None) -> dict:
     telco = Telco([]) if "telco" in names else None
     cases = {name: paired_case(name, CASES[name][0] or telco.population, seeds, CASES[name][1], started)
              for name in names}
-    coverage = coverage_case(replicates, started) if replicates else None
+    worlds = list(COVERAGE_WORLDS) if args.coverage_worlds is None else args.coverage_worlds
+    coverage = {w: coverage_case(replicates, started, COVERAGE_WORLDS[w]) for w in worlds} if replicates else {}
     timing = None if args.no_timing else plan_timing(200_000 if args.quick else 1_000_000)
     return write_result(args.out, {"quick": args.quick, "cases": cases, "coverage": coverage, "timing": timing,
                                    "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
