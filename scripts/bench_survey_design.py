@@ -12,7 +12,9 @@ budget / eligible) or with `plan_round` (the same function `cxpredict survey-pla
 the invited who respond under a MAR invitation mechanism `q(x)` fixed here before any run (synthetic: web and
 older, long-tenure customers answer e-mail invitations more, 20-25% on average; telco: the suite's
 payment/tenure weights, 25% on average), and retrain. Both arms share the population and the usual survey's
-answers (paired), and use the same estimator (estimation/population.py, SURVEY DESIGN).
+answers (paired), the same random numbers per customer and round for the invitation and the answer (common
+random numbers: where both arms invite uniformly they invite the same customers), and the same estimator
+(estimation/population.py, SURVEY DESIGN).
 survey_design.first_round_response is set to the mean of the true q (a user's known typical invitation rate).
 The active arm runs the product's defaults, including survey_design.min_design_gain: a round whose model-based
 plan promises less than that narrowing is a uniform draw (counted in `model_based_rounds`).
@@ -135,7 +137,10 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
     n = len(pop.X)
     cfg = pop.cfg.model_copy(update={"survey_design": pop.cfg.survey_design.model_copy(
         update={"first_round_response": round(float(pop.q.mean()), 2)})})
-    rng = np.random.default_rng([seed, 99, int(active)])
+    # common random numbers: per customer and round, one number decides the invitation (invited if below pi) and
+    # one the answer (if below q), the same in both arms; where both arms invite uniformly they invite the same
+    # customers, so the comparison measures the design, not two unrelated draws
+    invite_u, answer_u = np.random.default_rng([seed, 99]).random((2, rounds, n))
     observed = np.where(pop.organic, pop.true_score, np.nan)
     last_round, probability, counts = np.full(n, -1), np.zeros(n), {}
     rows = []
@@ -146,13 +151,14 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
         planned = planned_uniform = None
         design = {"design": "uniform (arm)", "design_gain": None}
         if active:
-            q_hat, _ = answer_chance(cfg, stage.invited_response, stage.design.get("answer_rate"),
+            q_hat, _ = answer_chance(cfg, stage.invited_response, stage.design,
                                      pop.X.iloc[eligible])
             plan = plan_round(proba, q_hat, n, budget, probe_share=cfg.survey_design.probe_share,
                               level=cfg.population.interval, var_now=stage.population.se ** 2, seed=seed,
                               round_number=t, min_design_gain=cfg.survey_design.min_design_gain)
-            pi, invited, planned = plan.probability, plan.invited, plan.half_width_after
-            design = {"design": plan.summary()["design"], "design_gain": plan.design_gain}
+            pi, planned = plan.probability, plan.half_width_after  # drawn below (Bernoulli(pi) like plan.invited)
+            design = {"design": plan.summary()["design"], "design_gain": plan.design_gain,
+                      "answer_chance_slope": stage.design.get("answer_chance_slope")}
             # what the same planner expects of a uniform round: active < uniform here but not in the realised
             # widths means the model's inputs (Var(d | x), the answer chance) misled the design
             uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
@@ -160,8 +166,8 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
                 uniform, np.clip(q_hat, MIN_RESPONSE, 1), answer_variance(proba), n), z_value(cfg.population.interval))
         else:
             pi = np.full(len(eligible), min(1.0, budget / len(eligible)))
-            invited = rng.random(len(eligible)) < pi
-        answered = invited & (rng.random(len(eligible)) < pop.q[eligible])
+        invited = invite_u[t - 1, eligible] < pi
+        answered = invited & (answer_u[t - 1, eligible] < pop.q[eligible])
         last_round[eligible[invited]], probability[eligible[invited]] = t, pi[invited]
         counts[t] = int(invited.sum())
         observed[eligible[answered]] = pop.true_score[eligible[answered]]
@@ -263,7 +269,7 @@ def plan_timing(n: int = 1_000_000) -> dict[str, Any]:
     X = pop.X.iloc[rng.integers(0, len(pop.X), n)].reset_index(drop=True)
     start = time.perf_counter()
     proba = stage.nps.predict_frame(X)[PROBA_COLUMNS].to_numpy()
-    q, _ = answer_chance(cfg, stage.invited_response, None, X)
+    q, _ = answer_chance(cfg, stage.invited_response, stage.design, X)
     score_s = time.perf_counter() - start
     start = time.perf_counter()
     plan = plan_round(proba, q, n, 20_000, var_now=1.0, seed=0)

@@ -28,6 +28,11 @@ Why this shape:
   typical NPS data where Var(d | x) barely differs between customers. Below survey_design.min_design_gain
   (default MIN_DESIGN_GAIN, the narrowing an estimated shape must promise before its risk is worth taking) the
   whole budget is the uniform probe: a plain random sample, simpler to audit and as narrow.
+- Answer chances shrunk by their calibration slope. The invited-response model is learned from a few hundred
+  invitations; its cross-fitted chances spread wider than the truth, and a design built on them would spend
+  invitations on customers who only look hard to reach (and promise a gain that is not there). The design uses
+  rate + slope * (q - rate), slope the least-squares slope of the invited's answers on their cross-fitted
+  chances, clipped to [0, 1] (0: the model knows nothing beyond the rate; 1: it is calibrated).
 - The planner: the half-width after the round combines today's interval with the round's by inverse variance
   (as the estimator does), half = z * sqrt(1 / (1 / V_now + 1 / V_next)); the budget a target half-width needs is
   the smallest one whose planned half-width meets it, with the answers it should bring (sum pi q).
@@ -55,6 +60,20 @@ def answer_variance(proba: np.ndarray) -> np.ndarray:
     proba = np.asarray(proba, dtype=float)
     m = proba[:, 2] - proba[:, 0]
     return np.clip(proba[:, 2] + proba[:, 0] - m ** 2, 0.0, 1.0)
+
+
+def answer_chance_slope(answered: np.ndarray, chance: np.ndarray) -> float:
+    """The calibration slope of the invited's answers (0/1) on their cross-fitted answer chances, in [0, 1]."""
+    chance, answered = np.asarray(chance, dtype=float), np.asarray(answered, dtype=float)
+    spread = np.var(chance)
+    if len(chance) < 2 or spread <= 0:
+        return 0.0
+    return float(np.clip(np.cov(answered, chance, bias=True)[0, 1] / spread, 0.0, 1.0))
+
+
+def shrink_answer_chance(chance: np.ndarray, rate: float, slope: float) -> np.ndarray:
+    """rate + slope * (chance - rate): the answer chance the design uses (module doc)."""
+    return np.clip(rate + slope * (np.asarray(chance, dtype=float) - rate), MIN_RESPONSE, 1.0)
 
 
 def z_value(level: float) -> float:

@@ -8,7 +8,7 @@ and the expected answer chance) and survey_plan.json beside it, together and com
 what `data.invitations` reads back at the next training.
 
 The answer chance of an invited customer comes from the bundle's invited-response model (trained from earlier
-logs), else the answer rate of earlier invitations, else survey_design.first_round_response. Today's variance
+logs; shrunk by its calibration slope, estimation/design.py), else the answer rate of earlier invitations, else survey_design.first_round_response. Today's variance
 comes from the bundle's population estimate (metrics.json), overall and per segment.
 """
 
@@ -26,7 +26,7 @@ from cxpredict.config import Config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.invitations import EXPECTED, PROBABILITY, REASON, ROUND, load_invitations
 from cxpredict.errors import ConfigError
-from cxpredict.estimation.design import SurveyPlan, plan_round, required_budget
+from cxpredict.estimation.design import SurveyPlan, plan_round, required_budget, shrink_answer_chance
 from cxpredict.estimation.population import segment_labels
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table
@@ -47,12 +47,18 @@ class PlanResult:
     invites: pd.DataFrame
 
 
-def answer_chance(cfg: Config, model: Any, earlier_rate: float | None, X: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Each customer's chance of answering an invitation, and where it comes from (the module doc's order)."""
+def answer_chance(cfg: Config, model: Any, design: dict[str, Any], X: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Each customer's chance of answering an invitation, and where it comes from (the module doc's order).
+
+    design: the bundle's survey_design metrics (answer_rate, answer_chance_slope; {} before any invitation)."""
+    rate = design.get("answer_rate")
     if model is not None:
-        return model.predict_proba(X)[:, 1], "the bundle's invited-response model"
-    if earlier_rate:
-        return np.full(len(X), float(earlier_rate)), "the answer rate of earlier invitations"
+        slope = float(design.get("answer_chance_slope", 1.0))
+        return (shrink_answer_chance(model.predict_proba(X)[:, 1], rate, slope),
+                f"the bundle's invited-response model, shrunk toward the answer rate {rate:.0%} of earlier "
+                f"invitations by its calibration slope {slope:.2f}")
+    if rate:
+        return np.full(len(X), float(rate)), "the answer rate of earlier invitations"
     rate = cfg.survey_design.first_round_response
     return np.full(len(X), rate), f"survey_design.first_round_response ({rate:.0%}, no invitation log yet)"
 
@@ -88,8 +94,8 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     X = bundle.manifest.transform(data.frame, source="survey-plan data")
     proba = bundle.nps.predict_frame(X)[PROBA_COLUMNS].to_numpy()
     eligible = ~data.is_respondent
-    q_all, q_source = answer_chance(cfg, bundle.get("invited_response"),
-                                    (bundle.metrics.get("survey_design") or {}).get("answer_rate"), X)
+    q_all, q_source = answer_chance(cfg, bundle.get("invited_response"), bundle.metrics.get("survey_design") or {},
+                                    X)
     var_now, seg_var_now, level = _variances_now(bundle)
 
     columns = list(dict.fromkeys([*cfg.population.segments, *cfg.survey_design.segment_targets]))

@@ -20,6 +20,7 @@ from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
+from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import (
     PopulationNps,
     estimate_population_nps,
@@ -203,8 +204,9 @@ def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answ
     if min(yes, no) < cfg.survey_design.min_invited_for_model:
         return None, np.full(yes + no, rate), {"answer_chance": "rate", "answer_rate": rate}
     model = ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X[invited], answered[invited])
-    return model, model.propensity_.to_numpy(), {"answer_chance": "model", "answer_rate": rate,
-                                                 "answer_auc": model.auc_}
+    chance = model.propensity_.to_numpy()
+    return model, chance, {"answer_chance": "model", "answer_rate": rate, "answer_auc": model.auc_,
+                           "answer_chance_slope": answer_chance_slope(answered[invited], chance)}
 
 
 def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cxpredict.analyst.html import esc
 from cxpredict.analyst.report import build_html
 from cxpredict.analyst.survey import section_survey
 from cxpredict.io.bundle import load_bundle
@@ -17,6 +18,7 @@ def test_section_shows_the_plan_the_expected_width_and_the_probe_share(demo_conf
     plan = run.survey_plan["plan"]
     assert f"{plan['invited_by_reason']['probe']:,}" in html and "share 20% of the budget" in html
     assert f"±{plan['half_width_after']:.2f} points" in html
+    assert plan["design_text"] and esc(plan["design_text"]) in html  # model-based or uniform, and why
     assert "What a ±3.0 point interval needs" in html and "all customers" in html
 
 

@@ -122,6 +122,10 @@ def test_survey_plan_command_prints_the_planner_and_needs_a_budget_or_target(fas
     text = capsys.readouterr().out
     assert "for +-2 points:" in text and "plan=" in text  # overall and per segment (population.segments)
     record = json.loads((tmp_path / PLAN_NAME).read_text())
+    plan = record["plan"]  # the design says what it promises against random invitations, and follows the rule
+    assert f"design: {plan['design_text']}" in text and f"{plan['design_gain']:.1%}" in plan["design_text"]
+    assert (plan["design"] == "model-based") == (plan["design_gain"] >= 0.05)
+    assert plan["design"] == "model-based" or plan["invited_by_reason"]["model"] == 0
     planned = record["planner"]["overall"]
     assert planned["reachable"] is False or record["plan"]["half_width_after"] <= 2.0 + 0.05
     assert len(pd.read_csv(out)) > 0
