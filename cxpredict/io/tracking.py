@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -436,15 +437,20 @@ def download_bundle(model_uri: str, dst: str | Path | None = None, tracking_uri:
     target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="cxpredict-bundle-"))
     target.mkdir(parents=True, exist_ok=True)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target)))
-    except MlflowException as e:
-        raise BundleError(
-            f"cannot fetch model '{model_uri}' from {mlflow.get_tracking_uri()}: {e.message}. "
-            "Check the name and alias (`mlflow ui` lists registered models) or pass --tracking-uri."
-        ) from None
-    found = bundle_in(local)
-    if found is None:
-        raise BundleError(f"'{model_uri}' does not hold a cxpredict bundle (no bundle.json in {local})")
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(target)))
+        except MlflowException as e:
+            raise BundleError(
+                f"cannot fetch model '{model_uri}' from {mlflow.get_tracking_uri()}: {e.message}. "
+                "Check the name and alias (`mlflow ui` lists registered models) or pass --tracking-uri."
+            ) from None
+        found = bundle_in(local)
+        if found is None:
+            raise BundleError(f"'{model_uri}' does not hold a cxpredict bundle (no bundle.json in {local})")
+    except BaseException:
+        if dst is None:  # a folder made here for a fetch that failed: nothing of it is left behind
+            shutil.rmtree(target, ignore_errors=True)
+        raise
     return found
 
 

@@ -13,9 +13,11 @@ from cxpredict.estimation.design import (
     MODEL,
     PROBE,
     Allocator,
+    answer_chance_slope,
     answer_variance,
     plan_round,
     required_budget,
+    shrink_answer_chance,
 )
 from cxpredict.estimation.population import class_contribution, population_nps
 
@@ -143,6 +145,25 @@ def test_the_promised_gain_is_the_variance_ratio_of_the_two_designs():
     assert plan.model_based and abs(plan.design_gain - (1 - np.sqrt(ratio))) < 1e-9
     assert required_budget(proba, q, N, 4.0)["design"] == "model-based"
     assert not plan_round(proba, q, N, BUDGET, min_design_gain=plan.design_gain + 0.01).model_based
+
+
+def test_answer_chances_are_shrunk_by_how_well_they_predict_who_answered():
+    """Calibrated chances keep their spread (slope near 1); chances that are noise around the truth shrink, and
+    chances unrelated to who answers collapse to the rate (slope near 0)."""
+    rng = np.random.default_rng(8)
+    n = 40_000
+    q = expit(rng.normal(-1.2, 0.8, n))
+    answered = rng.random(n) < q
+    noisy = expit(np.log(q / (1 - q)) + rng.normal(0, 1.0, n))
+    unrelated = rng.permutation(q)
+    slopes = {k: answer_chance_slope(answered, c) for k, c in (("calibrated", q), ("noisy", noisy),
+                                                                 ("unrelated", unrelated))}
+    se = 4 / np.sqrt(n) / q.std()  # about 4 standard errors of a least-squares slope
+    assert abs(slopes["calibrated"] - 1) < se and slopes["unrelated"] < se and se < slopes["noisy"] < 0.8
+    rate = answered.mean()
+    assert np.allclose(shrink_answer_chance(noisy, rate, 0.0), rate)
+    assert np.allclose(shrink_answer_chance(q, rate, 1.0), q)
+    assert answer_chance_slope(answered, np.full(n, 0.3)) == 0.0
 
 
 def test_draw_is_deterministic_for_a_seed_and_new_for_each_round():

@@ -129,9 +129,11 @@ def test_failed_block_marks_run_failed(clean_env, store_uri):
     assert not (clean_env / "mlflow.db").exists()
 
 
-def test_download_unknown_model_is_a_bundle_error(clean_env, store_uri):
+def test_download_unknown_model_is_a_bundle_error_and_leaves_no_folder(clean_env, store_uri, tmp_path, monkeypatch):
+    monkeypatch.setattr(tracking.tempfile, "tempdir", str(tmp_path))
     with pytest.raises(BundleError, match="no-such-model"):
         tracking.download_bundle("models:/no-such-model@champion", tracking_uri=store_uri)
+    assert not list(tmp_path.glob("cxpredict-bundle-*"))
 
 
 def test_unreachable_server_is_a_config_error(monkeypatch):

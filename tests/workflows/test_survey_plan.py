@@ -78,6 +78,8 @@ def test_answers_to_invitations_are_weighted_by_the_design_at_the_next_training(
     second = survey_plan(load_config(with_invitations(config, [plan.invites_path])), load_bundle(result.bundle_path),
                          data_dir / "invites_round2.csv", budget=300, seed=3)
     assert (second.invites["round"] == 2).all()
+    assert design["answer_chance"] == "model" and 0 <= design["answer_chance_slope"] <= 1
+    assert f"calibration slope {design['answer_chance_slope']:.2f}" in second.plan["answer_chance_source"]
     assert not second.invites["customer_id"].isin(answering).any()
 
 
