@@ -29,8 +29,9 @@ round (the active arm); `oracle_width_ratio` (synthetic: the width ratio the var
 with the TRUE Var(d | x) and q, one round, same probe share: the ceiling of any design on these data).
 Summary keys: width_ratio_vs_uniform (mean active width / mean uniform width after the last round, main cases),
 coverage_active (the cheap replicates: 2,000 synthetic customers, the NPS model with `candidates: configured`,
-60 trees, 3 folds; the generator's default signal, where most rounds are uniform draws) and coverage_active_clear
-(the same with signal 3, where the rounds are model-based), auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
+60 trees, 3 folds; the generator's default signal and a 5% usual survey, where most rounds are uniform draws) and
+coverage_active_clear (signal 5 and a 10% usual survey, where most rounds are model-based); both studies run the
+uniform arm beside (paired), so their width ratios measure a gain of a few percent; auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
 realised| / realised), plan_s_1m (plan_round + required_budget on 1M customers' arrays, plus scoring 1M rows with
 the NPS and invited-response models: data loading excluded, it is the scoring path's). Timings on a shared
 machine are indicative only; the load average is recorded.
@@ -220,36 +221,47 @@ def paired_case(name: str, make, seeds: list[int], budget: int, started: float) 
             f"{len(model_based)}", "width_ratio": means["width_active"] / means["width_uniform"], "runs": runs}
 
 
-COVERAGE_WORLDS = {"typical": 1.0, "clear": 3.0}  # world -> the generator's signal (clear: model-based rounds)
+# world -> (the generator's signal, the usual survey's rate); clear: the design is model-based in most rounds
+COVERAGE_WORLDS = {"typical": (1.0, 0.05), "clear": (5.0, 0.10)}
 
 
-def coverage_case(replicates: int, started: float, signal: float = 1.0) -> dict[str, Any]:
-    covers, widths, errors, failures, model_based = [], [], [], [], []
+def coverage_case(replicates: int, started: float, signal: float = 1.0, rate: float = 0.05) -> dict[str, Any]:
+    """Both arms on `replicates` small worlds (paired, common random numbers): coverage, and a width ratio
+    precise enough to see a design gain of a few percent."""
+    runs: dict[str, list] = {"active": [], "uniform": []}
+    failures, model_based = [], []
     for seed in range(replicates):
         try:
-            pop = synthetic_population(2_000, 10_000 + seed, 0.05, CHEAP, signal=signal)
-            rounds = run_arm(pop, 200, True, seed)["rounds"]
+            pop = synthetic_population(2_000, 10_000 + seed, rate, CHEAP, signal=signal)
+            arms = {arm: run_arm(pop, 200, arm == "active", seed)["rounds"] for arm in runs}
         except Exception as e:  # a crash is a result: counted and named, never hidden
             failures.append(f"replicate {seed}: {type(e).__name__}: {e}")
             continue
-        last = rounds[-1]
-        covers.append(last["covers"])
-        widths.append(last["width"])
-        errors.append(last["estimate"] - pop.truth)
-        model_based += [r["design"] == "model-based" for r in rounds]
+        for arm, rounds in arms.items():
+            runs[arm].append((rounds[-1]["covers"], rounds[-1]["width"], rounds[-1]["estimate"] - pop.truth))
+        model_based += [r["design"] == "model-based" for r in arms["active"]]
         if seed % 20 == 0:
             print(f"[survey {time.perf_counter() - started:6.0f}s] coverage (signal {signal:g}) replicate {seed}: "
-                  f"running coverage {np.mean(covers):.3f}", file=sys.stderr, flush=True)
-    n = len(covers)
-    return {"replicates": n, "coverage": float(np.mean(covers)),
-            "coverage_binomial_sd": float(np.sqrt(np.mean(covers) * (1 - np.mean(covers)) / n)),
-            "mean_width": float(np.mean(widths)), "mean_error": float(np.mean(errors)),
-            "se_of_mean_error": float(np.std(errors, ddof=1) / np.sqrt(n)),
-            "rmse": float(np.sqrt(np.mean(np.square(errors)))),
+                  f"running coverage {np.mean([c for c, _, _ in runs['active']]):.3f}", file=sys.stderr, flush=True)
+
+    def figures(rows: list) -> dict[str, float]:
+        covers, widths, errors = (np.array(x, dtype=float) for x in zip(*rows))
+        return {"coverage": float(covers.mean()),
+                "coverage_binomial_sd": float(np.sqrt(covers.mean() * (1 - covers.mean()) / len(covers))),
+                "mean_width": float(widths.mean()), "mean_error": float(errors.mean()),
+                "se_of_mean_error": float(errors.std(ddof=1) / np.sqrt(len(errors))),
+                "rmse": float(np.sqrt(np.mean(errors ** 2)))}
+
+    active, uniform = figures(runs["active"]), figures(runs["uniform"])
+    ratios = np.array([a[1] / u[1] for a, u in zip(runs["active"], runs["uniform"])])
+    return {"replicates": len(runs["active"]), **active, "uniform": uniform,
+            "width_ratio": active["mean_width"] / uniform["mean_width"],
+            "width_ratio_paired_se": float(ratios.std(ddof=1) / np.sqrt(len(ratios))),
+            "rmse_ratio": active["rmse"] / uniform["rmse"],
             "model_based_rounds": f"{sum(model_based)} of {len(model_based)}", "failures": failures,
-            "setting": f"2,000 synthetic customers (signal {signal:g}), 5% usual survey, 3 rounds of 200 invitations, "
-                       "active arm; NPS model candidates: configured, 60 trees, 3 folds; response model 50 trees, "
-                       "3 folds"}
+            "setting": f"2,000 synthetic customers (signal {signal:g}), {rate:.0%} usual survey, 3 rounds of 200 "
+                       "invitations, both arms paired; NPS model candidates: configured, 60 trees, 3 folds; response model 50 "
+                       "trees, 3 folds"}
 
 
 def plan_timing(n: int = 1_000_000) -> dict[str, Any]:
@@ -303,6 +315,10 @@ def summarise_parts(cases: dict[str, Any], coverage: dict[str, Any], timing: dic
         "coverage_active": coverage["typical"]["coverage"] if "typical" in coverage else None,
         "coverage_replicates": coverage["typical"]["replicates"] if "typical" in coverage else 0,
         "coverage_active_clear": coverage["clear"]["coverage"] if "clear" in coverage else None,
+        "coverage_uniform_by_world": {w: c["uniform"]["coverage"] for w, c in coverage.items()},
+        "width_ratio_by_world": {w: c["width_ratio"] for w, c in coverage.items()},
+        "width_ratio_paired_se_by_world": {w: c["width_ratio_paired_se"] for w, c in coverage.items()},
+        "rmse_ratio_by_world": {w: c["rmse_ratio"] for w, c in coverage.items()},
         "coverage_clear_replicates": coverage["clear"]["replicates"] if "clear" in coverage else 0,
         "coverage_paired_cases": {k: {arm: c["mean"][f"covers_{arm}"] for arm in ("active", "uniform")}
                                   for k, c in cases.items()},
@@ -372,7 +388,7 @@ def main(argv: list[str] | None = None) -> dict:
     cases = {name: paired_case(name, CASES[name][0] or telco.population, seeds, CASES[name][1], started)
              for name in names}
     worlds = list(COVERAGE_WORLDS) if args.coverage_worlds is None else args.coverage_worlds
-    coverage = {w: coverage_case(replicates, started, COVERAGE_WORLDS[w]) for w in worlds} if replicates else {}
+    coverage = {w: coverage_case(replicates, started, *COVERAGE_WORLDS[w]) for w in worlds} if replicates else {}
     timing = None if args.no_timing else plan_timing(200_000 if args.quick else 1_000_000)
     return write_result(args.out, {"quick": args.quick, "cases": cases, "coverage": coverage, "timing": timing,
                                    "load_average": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
