@@ -63,6 +63,7 @@ from cxpredict.estimation.design import (
     MIN_RESPONSE,
     answer_variance,
     combined_half_width,
+    design_variance,
     next_round_variance,
     plan_round,
     required_budget,
@@ -156,7 +157,8 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
                                      pop.X.iloc[eligible])
             plan = plan_round(proba, q_hat, n, budget, probe_share=cfg.survey_design.probe_share,
                               level=cfg.population.interval, var_now=stage.population.se ** 2, seed=seed,
-                              round_number=t, min_design_gain=cfg.survey_design.min_design_gain)
+                              round_number=t, min_design_gain=cfg.survey_design.min_design_gain,
+                              residual_variance=stage.population.residual_variance)
             pi, planned = plan.probability, plan.half_width_after  # drawn below (Bernoulli(pi) like plan.invited)
             design = {"design": plan.summary()["design"], "design_gain": plan.design_gain,
                       "answer_chance_slope": stage.design.get("answer_chance_slope")}
@@ -164,7 +166,8 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
             # widths means the model's inputs (Var(d | x), the answer chance) misled the design
             uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
             planned_uniform = combined_half_width(stage.population.se ** 2, next_round_variance(
-                uniform, np.clip(q_hat, MIN_RESPONSE, 1), answer_variance(proba), n), z_value(cfg.population.interval))
+                uniform, np.clip(q_hat, MIN_RESPONSE, 1), design_variance(proba, stage.population.residual_variance), n),
+                z_value(cfg.population.interval))
         else:
             pi = np.full(len(eligible), min(1.0, budget / len(eligible)))
         invited = invite_u[t - 1, eligible] < pi

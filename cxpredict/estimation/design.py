@@ -33,6 +33,11 @@ Why this shape:
   invitations on customers who only look hard to reach (and promise a gain that is not there). The design uses
   rate + slope * (q - rate), slope the least-squares slope of the invited's answers on their cross-fitted
   chances, clipped to [0, 1] (0: the model knows nothing beyond the rate; 1: it is calibrated).
+- Var(d | x) as the answers showed it. A confident model's Var(d | x) is near 0 for many customers; where it
+  is over-confident those get little more than the probe, and a surprise answer there carries a large weight
+  (heavy tails: a wide realised interval, or one that undercovers). The design uses the least-squares line of
+  the respondents' squared cross-fitted residuals on the model's Var(d | x) (population.residual_variance_fit:
+  intercept + slope * Var, clipped to [0, 1]) when training fitted one.
 - The planner: the half-width after the round combines today's interval with the round's by inverse variance
   (as the estimator does), half = z * sqrt(1 / (1 / V_now + 1 / V_next)); the budget a target half-width needs is
   the smallest one whose planned half-width meets it, with the answers it should bring (sum pi q).
@@ -74,6 +79,14 @@ def answer_chance_slope(answered: np.ndarray, chance: np.ndarray) -> float:
 def shrink_answer_chance(chance: np.ndarray, rate: float, slope: float) -> np.ndarray:
     """rate + slope * (chance - rate): the answer chance the design uses (module doc)."""
     return np.clip(rate + slope * (np.asarray(chance, dtype=float) - rate), MIN_RESPONSE, 1.0)
+
+
+def design_variance(proba: np.ndarray, residual_variance: dict[str, float] | None = None) -> np.ndarray:
+    """tau^2 the design uses: the model's Var(d | x), through the residual variance line when there is one."""
+    tau2 = answer_variance(proba)
+    if not residual_variance:
+        return tau2
+    return np.clip(residual_variance["intercept"] + residual_variance["slope"] * tau2, 0.0, 1.0)
 
 
 def z_value(level: float) -> float:
@@ -274,12 +287,14 @@ def plan_round(proba: np.ndarray, q: np.ndarray, n_customers: int, budget: float
                level: float = 0.90, var_now: float | None = None, segments: dict[str, np.ndarray] | None = None,
                segment_targets: dict[str, float] | None = None, segment_var_now: dict[tuple[str, str], float] |
                None = None, segment_sizes: dict[tuple[str, str], int] | None = None,
-               seed: int = 0, round_number: int = 1, min_design_gain: float = MIN_DESIGN_GAIN) -> SurveyPlan:
+               seed: int = 0, round_number: int = 1, min_design_gain: float = MIN_DESIGN_GAIN,
+               residual_variance: dict[str, float] | None = None) -> SurveyPlan:
     """One round's design over the eligible (still silent) customers: proba (n, 3) and q (n,) are theirs.
 
     var_now: today's variance of the population NPS (points^2; None: unknown). segments: column -> labels of the
     eligible customers; segment_targets: column -> half-width target; segment_var_now / segment_sizes: today's
-    variance and the customer count of each (column, level)."""
+    variance and the customer count of each (column, level). residual_variance: the training's residual variance
+    line (module doc; None: the model's Var(d | x) as it is)."""
     n = len(q)
     if n == 0:
         raise InputError("survey plan: every customer has answered already; there is nobody left to invite")
@@ -287,7 +302,7 @@ def plan_round(proba: np.ndarray, q: np.ndarray, n_customers: int, budget: float
         raise ConfigError(f"survey plan: the budget must be a positive number of invitations, got {budget}")
     budget = float(min(budget, n))
     q = np.clip(np.asarray(q, dtype=float), MIN_RESPONSE, 1.0)
-    tau2 = answer_variance(proba)
+    tau2 = design_variance(proba, residual_variance)
     design = choose_design(tau2, q, n_customers, budget, probe_share, min_design_gain)
     alloc = design.alloc
     z = z_value(level)
@@ -351,7 +366,8 @@ def _segment_row(column, level_name, members, pi, q, tau2, z, target, var_now, s
 # --------------------------------------------------------------------------------------------- sample size
 def required_budget(proba: np.ndarray, q: np.ndarray, n_customers: int, target_half_width: float, *,
                     probe_share: float = 0.2, level: float = 0.90, var_now: float | None = None,
-                    members: np.ndarray | None = None, min_design_gain: float = MIN_DESIGN_GAIN) -> dict[str, Any]:
+                    members: np.ndarray | None = None, min_design_gain: float = MIN_DESIGN_GAIN,
+                    residual_variance: dict[str, float] | None = None) -> dict[str, Any]:
     """Invitations (and the answers they should bring) for a +-`target_half_width` interval after the next round.
 
     The allocation is the plan's own shape; `members` (a mask of the eligible) restricts the count to one segment
@@ -361,7 +377,7 @@ def required_budget(proba: np.ndarray, q: np.ndarray, n_customers: int, target_h
     if not target_half_width > 0:
         raise ConfigError(f"--target-halfwidth must be a positive number of points, got {target_half_width}")
     q = np.clip(np.asarray(q, dtype=float), MIN_RESPONSE, 1.0)
-    tau2 = answer_variance(proba)
+    tau2 = design_variance(proba, residual_variance)
     if members is not None:
         q, tau2 = q[members], tau2[members]
     z = z_value(level)

@@ -109,6 +109,8 @@ class PopulationNps:
     sensitivity: dict[str, Any] | None = None
     response: dict[str, Any] | None = None  # the response model's summary (who answers)
     channels: list[dict[str, Any]] = field(default_factory=list)  # per channel (0 usual survey, t invitations)
+    # respondents' squared cross-fitted residuals against the model's Var(d | x): intercept and slope (design.py)
+    residual_variance: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -364,6 +366,20 @@ def segment_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame | Non
 
 
 # --------------------------------------------------------------------------------------------- entry point
+MIN_RESIDUAL_FIT = 30  # respondents needed to fit the residual variance
+
+
+def residual_variance_fit(d: np.ndarray, m: np.ndarray, second: np.ndarray) -> dict[str, float] | None:
+    """Least squares of the respondents' squared cross-fitted residuals (d - m)^2 on the model's own
+    Var(d | x) = second - m^2 (slope clipped at 0): how far the model's uncertainty is to be trusted."""
+    if len(d) < MIN_RESIDUAL_FIT:
+        return None
+    r2, tau2 = (d - m) ** 2, np.clip(second - m ** 2, 0.0, None)
+    spread = np.var(tau2)
+    slope = max(0.0, float(np.cov(r2, tau2, bias=True)[0, 1] / spread)) if spread > 0 else 0.0
+    return {"intercept": float(r2.mean() - slope * tau2.mean()), "slope": slope, "n_respondents": int(len(d))}
+
+
 def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, propensity: np.ndarray | None,
                    proba_full: np.ndarray | None = None, *, level: float = 0.90, trim_quantile: float = 0.99,
                    interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
@@ -431,6 +447,7 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
         notes.append(f"The weights are uneven: the {n_resp} respondents count like {ess:.0f} equally weighted "
                      "ones (effective sample size), so the interval is wide.")
     return PopulationNps(
+        residual_variance=residual_variance_fit(d[responded], m_cross[responded], second[responded]),
         estimate=head["estimate"], low=head["low"], high=head["high"], se=head["se"], level=level, method=method,
         method_text=METHODS[method], estimators=overall, n_customers=n, n_respondents=n_resp,
         effective_sample_size=ess, interval_method=interval_method, no_signal=no_signal, signal=signal,

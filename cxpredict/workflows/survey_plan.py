@@ -107,15 +107,16 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     sizes = {(c, str(v)): int(n) for c in columns for v, n in zip(*np.unique(labels[c], return_counts=True))}
     n = len(X)
     probe, min_gain = cfg.survey_design.probe_share, cfg.survey_design.min_design_gain
+    residual = (bundle.metrics.get("population_nps") or {}).get("residual_variance")
     planner = None
     if target_half_width is not None:
         planner = {"overall": required_budget(proba[eligible], q_all[eligible], n, target_half_width,
                                               probe_share=probe, level=level, var_now=var_now,
-                                              min_design_gain=min_gain),
+                                              min_design_gain=min_gain, residual_variance=residual),
                    "segments": [{**required_budget(
                        proba[eligible], q_all[eligible], sizes[(c, str(v))], target_half_width, probe_share=probe,
                        level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v,
-                       min_design_gain=min_gain),
+                       min_design_gain=min_gain, residual_variance=residual),
                        "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
         if budget is None:
             budget = planner["overall"]["invitations"]
@@ -124,7 +125,8 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
         plan = plan_round(proba[eligible], q_all[eligible], n, budget, probe_share=probe, level=level,
                           var_now=var_now, segments={c: labels[c][eligible] for c in columns},
                           segment_targets=cfg.survey_design.segment_targets, segment_var_now=seg_var_now,
-                          segment_sizes=sizes, seed=seed, round_number=round_number, min_design_gain=min_gain)
+                          segment_sizes=sizes, seed=seed, round_number=round_number, min_design_gain=min_gain,
+                          residual_variance=residual)
     ids = data.frame.index[eligible]
     chosen = plan.invited if plan is not None else np.zeros(int(eligible.sum()), dtype=bool)
     invites = pd.DataFrame({

@@ -15,6 +15,7 @@ from cxpredict.estimation.design import (
     Allocator,
     answer_chance_slope,
     answer_variance,
+    design_variance,
     plan_round,
     required_budget,
     shrink_answer_chance,
@@ -164,6 +165,19 @@ def test_answer_chances_are_shrunk_by_how_well_they_predict_who_answered():
     assert np.allclose(shrink_answer_chance(noisy, rate, 0.0), rate)
     assert np.allclose(shrink_answer_chance(q, rate, 1.0), q)
     assert answer_chance_slope(answered, np.full(n, 0.3)) == 0.0
+
+
+def test_an_over_confident_models_small_variances_are_lifted_by_the_residual_line():
+    rng, x, proba, *_, q = world(0)
+    line = {"intercept": 0.2, "slope": 0.5}
+    tau2 = answer_variance(proba)
+    assert np.allclose(design_variance(proba, line), np.clip(0.2 + 0.5 * tau2, 0, 1))
+    assert np.array_equal(design_variance(proba, None), tau2)
+    plain = plan_round(proba, q, N, BUDGET, min_design_gain=0.0)
+    lifted = plan_round(proba, q, N, BUDGET, min_design_gain=0.0, residual_variance=line)
+    sure = tau2 < np.quantile(tau2, 0.1)  # the customers the model is surest about get more of the budget
+    assert lifted.probability[sure].mean() > plain.probability[sure].mean()
+    assert lifted.design_gain < plain.design_gain
 
 
 def test_draw_is_deterministic_for_a_seed_and_new_for_each_round():

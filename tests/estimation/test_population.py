@@ -11,6 +11,7 @@ from cxpredict.estimation.population import (
     augmented_estimate,
     class_contribution,
     population_nps,
+    residual_variance_fit,
     silent_weights,
     tilt_detractor_odds,
 )
@@ -146,3 +147,25 @@ def test_tilting_keeps_probabilities_valid():
         tilted = tilt_detractor_odds(proba, gamma)
         assert np.allclose(tilted.sum(axis=1), 1) and (tilted >= 0).all()
     assert np.allclose(tilt_detractor_odds(proba, 1.0), proba)
+
+
+def test_residual_variance_line_finds_an_over_confident_model():
+    """Calibrated probabilities: the respondents' squared residuals follow the model's Var(d | x) (slope ~1,
+    intercept ~0); probabilities sharpened towards certainty: the line lifts the small variances (intercept > 0),
+    so the survey design stops trusting them."""
+    rng = np.random.default_rng(3)
+    n = 60_000
+    x = rng.normal(size=n)
+    proba = softmax(np.column_stack([2 * x, np.zeros(n), -2 * x]), axis=1)
+    cls = (rng.random(n)[:, None] > np.cumsum(proba, axis=1)).sum(axis=1)
+    d = class_contribution(cls)
+
+    def line(p):
+        m = p[:, 2] - p[:, 0]
+        return residual_variance_fit(d, m, p[:, 0] + p[:, 2])
+
+    calibrated = line(proba)
+    sharp = line(softmax(np.column_stack([4 * x, np.zeros(n), -4 * x]), axis=1))
+    assert abs(calibrated["slope"] - 1) < 0.05 and abs(calibrated["intercept"]) < 0.02
+    assert sharp["intercept"] > 0.05
+    assert residual_variance_fit(d[:10], np.zeros(10), np.ones(10)) is None  # too few respondents to fit
