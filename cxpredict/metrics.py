@@ -172,6 +172,14 @@ def reliability_table(y, p, n_bins: int = 10, strategy: str = "uniform", sample_
     return table[table["weight"] > 0].reset_index(drop=True)
 
 
+def calibration_slope(y, p) -> float:
+    """Least-squares slope of outcomes y on predictions p, clipped at 0 (0 also when p does not vary): 1 for
+    calibrated predictions, below 1 for predictions that spread wider than what they predict."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    spread = np.var(p) if len(p) > 1 else 0.0
+    return max(0.0, float(np.cov(y, p, bias=True)[0, 1] / spread)) if spread > 0 else 0.0
+
+
 def expected_calibration_error(y, p, n_bins: int = 10, strategy: str = "uniform", sample_weight=None) -> float:
     """ECE = sum over bins of (bin weight share) * |observed rate - mean predicted probability|.
 

@@ -53,6 +53,7 @@ from scipy.stats import norm
 
 from cxpredict.config import SurveyDesignConfig
 from cxpredict.errors import ConfigError, InputError
+from cxpredict.metrics import calibration_slope
 
 PROBE, MODEL, SEGMENT_TARGET = "probe", "model", "segment_target"
 MIN_DESIGN_GAIN = SurveyDesignConfig.model_fields["min_design_gain"].default  # the module doc
@@ -69,11 +70,7 @@ def answer_variance(proba: np.ndarray) -> np.ndarray:
 
 def answer_chance_slope(answered: np.ndarray, chance: np.ndarray) -> float:
     """The calibration slope of the invited's answers (0/1) on their cross-fitted answer chances, in [0, 1]."""
-    chance, answered = np.asarray(chance, dtype=float), np.asarray(answered, dtype=float)
-    spread = np.var(chance)
-    if len(chance) < 2 or spread <= 0:
-        return 0.0
-    return float(np.clip(np.cov(answered, chance, bias=True)[0, 1] / spread, 0.0, 1.0))
+    return min(1.0, calibration_slope(answered, chance))
 
 
 def shrink_answer_chance(chance: np.ndarray, rate: float, slope: float) -> np.ndarray:

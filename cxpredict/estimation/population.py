@@ -59,6 +59,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from cxpredict.errors import ConfigError, InputError
+from cxpredict.metrics import calibration_slope
 
 MIN_PROPENSITY = 1e-4
 MIN_CHANNEL_RESPONDENTS = 10  # fewer respondents of a channel in a group: that channel is left out of the group
@@ -375,8 +376,7 @@ def residual_variance_fit(d: np.ndarray, m: np.ndarray, second: np.ndarray) -> d
     if len(d) < MIN_RESIDUAL_FIT:
         return None
     r2, tau2 = (d - m) ** 2, np.clip(second - m ** 2, 0.0, None)
-    spread = np.var(tau2)
-    slope = max(0.0, float(np.cov(r2, tau2, bias=True)[0, 1] / spread)) if spread > 0 else 0.0
+    slope = calibration_slope(r2, tau2)
     return {"intercept": float(r2.mean() - slope * tau2.mean()), "slope": slope, "n_respondents": int(len(d))}
 
 
