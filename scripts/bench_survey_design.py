@@ -31,9 +31,10 @@ Summary keys: width_ratio_vs_uniform (mean active width / mean uniform width aft
 coverage_active (the cheap replicates: 2,000 synthetic customers, the NPS model with `candidates: configured`,
 60 trees, 3 folds; the generator's default signal and a 5% usual survey, where most rounds are uniform draws) and
 coverage_active_clear (signal 5 and a 10% usual survey, where most rounds are model-based); both studies run the
-uniform arm beside (paired), so their width ratios measure a gain of a few percent; auc_active_minus_uniform, planner_width_error (mean over rounds and cases of |planned -
-realised| / realised), plan_s_1m (plan_round + required_budget on 1M customers' arrays, plus scoring 1M rows with
-the NPS and invited-response models: data loading excluded, it is the scoring path's). Timings on a shared
+uniform arm beside (paired), so their width ratios measure a gain of a few percent; auc_active_minus_uniform,
+planner_width_error (mean over rounds and cases of |planned - realised| / realised), plan_s_1m (plan_round +
+required_budget on 1M customers' arrays, plus scoring 1M rows with the NPS and invited-response models: data
+loading excluded, it is the scoring path's). Timings on a shared
 machine are indicative only; the load average is recorded.
 """
 
@@ -166,8 +167,8 @@ def run_arm(pop: Population, budget: int, active: bool, seed: int, rounds: int =
             # widths means the model's inputs (Var(d | x), the answer chance) misled the design
             uniform = np.full(len(eligible), min(1.0, budget / len(eligible)))
             planned_uniform = combined_half_width(stage.population.se ** 2, next_round_variance(
-                uniform, np.clip(q_hat, MIN_RESPONSE, 1), design_variance(proba, stage.population.residual_variance), n),
-                z_value(cfg.population.interval))
+                uniform, np.clip(q_hat, MIN_RESPONSE, 1), design_variance(proba, stage.population.residual_variance),
+                n), z_value(cfg.population.interval))
         else:
             pi = np.full(len(eligible), min(1.0, budget / len(eligible)))
         invited = invite_u[t - 1, eligible] < pi
@@ -263,8 +264,8 @@ def coverage_case(replicates: int, started: float, signal: float = 1.0, rate: fl
             "rmse_ratio": active["rmse"] / uniform["rmse"],
             "model_based_rounds": f"{sum(model_based)} of {len(model_based)}", "failures": failures,
             "setting": f"2,000 synthetic customers (signal {signal:g}), {rate:.0%} usual survey, 3 rounds of 200 "
-                       "invitations, both arms paired; NPS model candidates: configured, 60 trees, 3 folds; response model 50 "
-                       "trees, 3 folds"}
+                       "invitations, both arms paired; NPS model candidates: configured, 60 trees, 3 folds; response "
+                       "model 50 trees, 3 folds"}
 
 
 def plan_timing(n: int = 1_000_000) -> dict[str, Any]:

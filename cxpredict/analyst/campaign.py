@@ -107,8 +107,8 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
     verdicts = camp.get("verdicts")
     if verdicts is not None and not verdicts.empty:
         strategy = verdicts[verdicts["level"] == "strategy"]
-        parts.append(img(effects_plot(strategy, outcome), f"Benefit per strategy ({style.label(outcome)}) with its interval "
-                                                           "(green keep, red retire, amber keep testing)"))
+        parts.append(img(effects_plot(strategy, outcome), f"Benefit per strategy ({style.label(outcome)}) with its "
+                                                           "interval (green keep, red retire, amber keep testing)"))
         cols = ["strategy", "segment", "verdict", "benefit", "benefit_low", "benefit_high", "n_treated", "n_control",
                 "mde", "more_customers_needed", "evidence"]
         parts.append(campaign_table(verdicts[[c for c in cols if c in verdicts.columns]], style, 4, max_rows=60))

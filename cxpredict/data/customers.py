@@ -383,8 +383,8 @@ def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -
     if len(orphans):
         report.orphan_respondents, report.orphan_examples = len(orphans), [str(i) for i in orphans[:5]]
         report.warn(f"{report.tables['survey']['path']}: {len(orphans)} survey answers belong to customers absent "
-                    f"from the behaviour data (e.g. {report.orphan_examples}); they are left out (no behaviour to learn "
-                    "from or to score)"
+                    f"from the behaviour data (e.g. {report.orphan_examples}); they are left out (no behaviour to "
+                    "learn from or to score)"
                     + why_unmatched(orphans, frame.index))
     score = survey["score"].reindex(frame.index).astype("float64")
     reasons = survey["reasons"].reindex(frame.index) if "reasons" in survey else None

@@ -8,8 +8,9 @@ and the expected answer chance) and survey_plan.json beside it, together and com
 what `data.invitations` reads back at the next training.
 
 The answer chance of an invited customer comes from the bundle's invited-response model (trained from earlier
-logs; shrunk by its calibration slope, estimation/design.py), else the answer rate of earlier invitations, else survey_design.first_round_response. Today's variance
-comes from the bundle's population estimate (metrics.json), overall and per segment.
+logs; shrunk by its calibration slope, estimation/design.py), else the answer rate of earlier invitations, else
+survey_design.first_round_response. Today's variance comes from the bundle's population estimate (metrics.json),
+overall and per segment.
 """
 
 from __future__ import annotations
