@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 from lightgbm.basic import LightGBMError
 
+from cxpredict import threads
 from cxpredict._version import __version__
 from cxpredict.config import Config, config_from_dict
 from cxpredict.data.features import FeatureManifest
@@ -178,6 +179,7 @@ def save_bundle(
             "config_hash": cfg.fingerprint(),
             "data_fingerprints": fingerprints or {},
             "package_versions": package_versions(),
+            "threads": threads.describe(),
             "components": sorted([*(["nps"] if nps is not None else []),
                                   *[n for n, c in (components or {}).items() if c is not None]]),
             "skipped": skipped or {},

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cxpredict import provenance
+from cxpredict import provenance, threads
 from cxpredict.errors import BundleError, ConfigError
 
 if TYPE_CHECKING:
@@ -139,6 +139,8 @@ def provenance_tags(cfg: Config, kind: str, fingerprints: Mapping[str, str] | No
         tags["mlflow.source.git.commit"] = commit
     for package, version in provenance.package_versions().items():
         tags[f"cxpredict.version.{package}"] = version
+    plan = threads.describe()
+    tags["cxpredict.threads"] = f"{plan['threads']} ({plan['source']}, OMP_WAIT_POLICY={plan['omp_wait_policy']})"
     for table, digest in (fingerprints or {}).items():
         tags[f"cxpredict.data.{sanitize_key(table)}"] = str(digest)
     return tags

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.actions.strategy import bundle_files
 from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
@@ -58,6 +59,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both."""
+    threads.use(cfg.n_jobs)
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
