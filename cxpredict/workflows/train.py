@@ -208,7 +208,7 @@ def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answ
 
 def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
     """Channel of every answer, P(observed through its invitation) of the invited respondents, the invited-response
-    model and its summary (estimation/population.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
+    model and its summary (estimation/estimators.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
     if invitations is None or not invitations.rounds:
         return np.where(responded, 0, -1), None, None, {}
     answered_round = invitations.answered_round(responded)
