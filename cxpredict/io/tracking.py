@@ -326,9 +326,8 @@ def log_child_run(name: str, params: Mapping[str, Any], metrics: Mapping[str, An
 # --------------------------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class PyfuncSpec:
-    """What MLflow stores beside the bundle folder: the output columns as (name, MLflow type), an input example and
-    the loader module (its `_load_pyfunc(bundle folder)` returns the scorer). The layer above builds it and names
-    itself as the loader (workflows.pyfunc scores a few synthetic rows), so this module names no upper module."""
+    """What MLflow stores beside the bundle: output columns as (name, MLflow type), an input example, the loader
+    module (`_load_pyfunc(bundle folder)`). Built by the layer above, which names itself as the loader."""
 
     output_types: list[tuple[str, str]]
     input_example: Any
