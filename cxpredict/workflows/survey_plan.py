@@ -29,7 +29,7 @@ from cxpredict.data.customers import load_customers
 from cxpredict.data.invitations import EXPECTED, PROBABILITY, REASON, ROUND, load_invitations
 from cxpredict.errors import ConfigError
 from cxpredict.estimation.design import SurveyPlan, plan_round, required_budget, shrink_answer_chance
-from cxpredict.estimation.population import segment_labels
+from cxpredict.estimation.segments import segment_labels
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table
 from cxpredict.provenance import run_manifest
