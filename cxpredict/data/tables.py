@@ -17,9 +17,10 @@ What the reader settles once for the whole package:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
+import io
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -63,11 +64,36 @@ def fingerprint_file(path: str | Path) -> str:
     return fingerprint_path(path, parts=parquet_parts(path) if path.is_dir() else None)
 
 
-def rows_text(path: Path, positions: Iterable[int]) -> str:
+def rows_text(path: Path, positions: Iterable[int], quote_char: str = '"') -> str:
     """Offending rows (0-based data positions) as file lines (CSV: header = line 1) or 1-based row numbers."""
+    positions = [int(p) for p in positions]
     if table_kind(path) == "csv":
-        return f"{first_rows(int(p) + 2 for p in positions)} (file lines, header = line 1)"
-    return f"{first_rows(int(p) + 1 for p in positions)} (1-based row numbers)"
+        shown = _record_lines(path, positions[:5], quote_char)
+        return f"{first_rows([shown[p] for p in positions[:5]] + positions[5:])} (file lines, header = line 1)"
+    return f"{first_rows(p + 1 for p in positions)} (1-based row numbers)"
+
+
+def _record_lines(path: Path, positions: list[int], quote_char: str) -> dict[int, int]:
+    """File line on which each data row (0-based position) starts. A row is not one line when a quoted field holds
+    line breaks or blank lines are skipped, so the lines are counted up to the last row asked for: a record ends
+    at a line break outside quotes (an even count of quote characters so far; doubled quotes count twice)."""
+    wanted, found = set(positions), {}
+    bom = byte_order_mark(path)
+    wide = bom is not None and bom[0] != "utf-8"  # UTF-16/32: count in decoded text; else in bytes
+    quote, ends = (quote_char, "\r\n") if wide else (quote_char.encode("utf-8"), b"\r\n")
+    record, inside = -2, False  # the first record (-1) is the header
+    with open(path, encoding=bom[0], newline="") if wide else open(path, "rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not inside:
+                if not line.strip(ends):
+                    continue  # a blank line between records is skipped, as pyarrow does
+                record += 1
+                if record in wanted:
+                    found[record] = number
+                    if len(found) == len(wanted):
+                        break
+            inside ^= bool(quote) and line.count(quote) % 2 == 1
+    return {p: found.get(p, p + 2) for p in positions}
 
 
 def byte_order_mark(path: Path) -> tuple[str, str] | None:
@@ -114,7 +140,7 @@ def _encoding_error(path: Path, read: ReadOptions, detail: str) -> InputError:
     )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _arrow_errors(path: Path, read: ReadOptions):
     """Turn pyarrow's parse and decode failures into InputErrors that name the file and the fix."""
     try:
@@ -153,11 +179,47 @@ def _arrow_errors(path: Path, read: ReadOptions):
         ) from None
 
 
+class _CsvInput(io.RawIOBase):
+    """The CSV file as UTF-8 bytes for pyarrow, in reads that never end between the CR and the LF of a CRLF:
+    pyarrow (25.0.1; apache/arrow#51368) drops the LF after a read ending in CR even inside a quoted field, so a
+    quoted CRLF that straddles a block boundary loses a byte. Other encodings are decoded here, as pyarrow would."""
+
+    def __init__(self, path: Path, encoding: str):
+        super().__init__()
+        self._file = open(path, "rb")
+        utf8 = codecs.lookup(encoding).name == "utf-8"  # pyarrow itself skips a UTF-8 byte-order mark
+        self._decoder = None if utf8 else codecs.getincrementaldecoder(encoding)()
+        self._buffer, self._eof = b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buffer) <= size):
+            chunk = self._file.read(max(size, BLOCK_SIZE) if size >= 0 else -1)
+            self._eof = not chunk
+            if self._decoder is not None:
+                chunk = self._decoder.decode(chunk, final=self._eof).encode("utf-8")
+            self._buffer += chunk
+        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        if 1 < size < len(self._buffer) and self._buffer[size - 1] == 13:  # a CR: keep it with what follows
+            size -= 1
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType],
                  block_size: int = BLOCK_SIZE):
     return dict(
-        read_options=pacsv.ReadOptions(encoding=read.encoding, block_size=block_size),
-        parse_options=pacsv.ParseOptions(delimiter=read.delimiter, quote_char=read.quote_char or False),
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_size),  # _CsvInput decodes
+        # newlines_in_values: a quoted field may hold line breaks (comments, ticket notes); without it pyarrow cuts
+        # blocks at any line break and splits such a field at a block boundary (a garbled row or a parse error)
+        parse_options=pacsv.ParseOptions(delimiter=read.delimiter, quote_char=read.quote_char or False,
+                                         newlines_in_values=bool(read.quote_char)),
         convert_options=pacsv.ConvertOptions(
             null_values=list(read.na_values), strings_can_be_null=True, include_columns=list(columns or []),
             column_types={name: _arrow_type(t) for name, t in column_types.items()},
@@ -210,7 +272,8 @@ def _read_csv(path: Path, read: ReadOptions, columns, column_types) -> pa.Table:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            table = pacsv.read_csv(path, **_csv_options(read, columns, column_types, size))
+            with _CsvInput(path, read.encoding) as source:
+                table = pacsv.read_csv(source, **_csv_options(read, columns, column_types, size))
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
                 raise
@@ -225,13 +288,12 @@ def _csv_schema(path: Path, read: ReadOptions) -> pa.Schema:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            reader = pacsv.open_csv(path, **_csv_options(read, None, {}, size))
+            with _CsvInput(path, read.encoding) as source, \
+                    contextlib.closing(pacsv.open_csv(source, **_csv_options(read, None, {}, size))) as reader:
+                return reader.schema
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
                 raise
-            continue
-        reader.close()
-        return reader.schema
     raise AssertionError("unreachable: the last block size re-raises")
 
 
@@ -243,15 +305,17 @@ def _csv_batches(path: Path, read: ReadOptions, columns, column_types) -> Iterat
     for size in sizes:
         skip = delivered
         try:
-            for batch in pacsv.open_csv(path, **_csv_options(read, columns, column_types, size)):
-                if skip:
-                    take = min(skip, batch.num_rows)
-                    batch, skip = batch.slice(take), skip - take
-                if batch.num_rows:
-                    if size != sizes[0]:
-                        _swallowed_rows(batch, read)
-                    delivered += batch.num_rows
-                    yield batch
+            with _CsvInput(path, read.encoding) as source, \
+                    contextlib.closing(pacsv.open_csv(source, **_csv_options(read, columns, column_types, size))) as reader:
+                for batch in reader:
+                    if skip:
+                        take = min(skip, batch.num_rows)
+                        batch, skip = batch.slice(take), skip - take
+                    if batch.num_rows:
+                        if size != sizes[0]:
+                            _swallowed_rows(batch, read)
+                        delivered += batch.num_rows
+                        yield batch
             return
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
