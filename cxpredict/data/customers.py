@@ -25,6 +25,7 @@ from cxpredict.data.tables import (
     require_columns,
     rows_text,
 )
+from cxpredict.data.names import name_problems, text_feature_prefixes
 from cxpredict.data.text import validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
@@ -449,5 +450,6 @@ def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxErr
     """Every input problem at once (each table checked independently), for `cxpredict validate`; `report`
     receives the warnings training would log (repaired values such as inf, unmatched IDs)."""
     problems = _Problems(fail_fast=False)
-    _build(cfg, problems, report)
-    return problems.errors + validate_texts(cfg)  # declared text columns (text.columns), each on its own
+    data = _build(cfg, problems, report)
+    names = name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)) if data is not None else []
+    return problems.errors + names + validate_texts(cfg)  # declared text columns (text.columns), each on its own

@@ -68,7 +68,10 @@ def rows_text(path: Path, positions: Iterable[int], quote_char: str = '"') -> st
     """Offending rows (0-based data positions) as file lines (CSV: header = line 1) or 1-based row numbers."""
     positions = [int(p) for p in positions]
     if table_kind(path) == "csv":
-        shown = _record_lines(path, positions[:5], quote_char)
+        try:
+            shown = _record_lines(path, positions[:5], quote_char)
+        except OSError:  # not (or no longer) a readable file, e.g. a frame handed over in memory: one row, one line
+            shown = {p: p + 2 for p in positions[:5]}
         return f"{first_rows([shown[p] for p in positions[:5]] + positions[5:])} (file lines, header = line 1)"
     return f"{first_rows(p + 1 for p in positions)} (1-based row numbers)"
 
