@@ -25,7 +25,7 @@ from cxpredict.data.tables import (
     require_columns,
     rows_text,
 )
-from cxpredict.data.names import name_problems, text_feature_prefixes
+from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
 from cxpredict.data.text import validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
@@ -309,6 +309,8 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
     as_of = (window_end(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    if as_of_problem(cfg, events, as_of):  # an as_of long after the data: empty windows (data.force_as_of accepts)
+        problems.add(as_of_problem(cfg, events, as_of))
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
         if table.name not in loaded:

@@ -20,7 +20,7 @@ from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
-from cxpredict.data.names import require_names
+from cxpredict.data.config_checks import require_names
 from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import (
     PopulationNps,

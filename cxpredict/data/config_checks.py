@@ -1,19 +1,27 @@
-"""Every column name the config holds, checked against the customer table in one place, for `validate` and `train`.
+"""Config values checked against the data, in one place for `validate`, `train` and `score`.
 
-A name that matches no column is an error naming the config key, with a did-you-mean hint, never ignored: a
-misspelt features.exclude entry would silently train on the column it meant to leave out (often a leak), and a
-misspelt segment or value column would only fail late, after the models were fitted. The columns are those of
-the fused customer table (data.customers; a clash renamed '<table>_<name>'), plus the text features when the
-text stage runs (their names start with the text column's prefix, data/text.py).
+- Names: every column name the config holds must be a column of the customer table, else an error naming the
+  config key with a did-you-mean hint, never ignored: a misspelt features.exclude entry would silently train on
+  the column it meant to leave out (often a leak), and a misspelt segment or value column would only fail late,
+  after the models were fitted. The columns are those of the fused customer table (data/customers.py; a clash
+  renamed '<table>_<name>'), plus the text features when the text stage runs (named after the text column,
+  data/text.py).
+- The reference date: data.as_of (or --as-of) after the last event by more than the shortest event window is an
+  error unless data.force_as_of: every customer's window would be empty, and work orders would fall due counted
+  from a day the data does not describe (e.g. 2099).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pandas as pd
+
 from cxpredict.config import Config
 from cxpredict.data.text import feature_prefix
 from cxpredict.errors import ConfigError, did_you_mean
+
+AS_OF_GRACE_DAYS = 90  # the limit without windowed aggregations (all-time counts)
 
 
 def configured_columns(cfg: Config) -> list[tuple[str, str]]:
@@ -64,3 +72,23 @@ def require_names(cfg: Config, columns: Iterable[str]) -> None:
     problems = name_problems(cfg, columns)
     if problems:
         raise ConfigError("; ".join(str(p) for p in problems))
+
+
+def as_of_problem(cfg: Config, events: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> ConfigError | None:
+    """The error for a data.as_of later than the last event (`events`: the event tables read, by name) by more
+    than the shortest window of their aggregations; None when it is not, or when data.force_as_of says so."""
+    stamps = {t.name: events[t.name][t.timestamp].max() for t in cfg.data.behaviour if len(events.get(t.name, []))}
+    if not cfg.data.as_of or cfg.data.force_as_of or not stamps:
+        return None
+    table, last = max(stamps.items(), key=lambda kv: kv[1])
+    days = min((a.window_days for t in cfg.data.behaviour if t.name in events for a in t.aggregations
+                if a.window_days), default=AS_OF_GRACE_DAYS)
+    gap = (as_of.normalize() - last.normalize()).days
+    if gap < days:  # windows end with the as_of day: a 30-day one still holds events 29 days before
+        return None
+    return ConfigError(
+        f"data.as_of (or --as-of) {cfg.data.as_of} is {gap} days after the last event of the data "
+        f"({last:%Y-%m-%d}, events table {table!r}): every {days}-day event window would be empty for every "
+        "customer, and due dates would count from a day the data does not describe. Use the data's date (or leave "
+        "data.as_of unset: the last event), or set data.force_as_of: true (--set data.force_as_of=true) if this "
+        "date is meant.")
