@@ -24,6 +24,7 @@ from cxpredict.data.tables import (
     read_table,
     require_columns,
     rows_text,
+    unread_bytes_warning,
 )
 from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
 from cxpredict.data.text import validate_texts
@@ -451,7 +452,10 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
 def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxError]:
     """Every input problem at once (each table checked independently), for `cxpredict validate`; `report`
     receives the warnings training would log (repaired values such as inf, unmatched IDs)."""
-    problems = _Problems(fail_fast=False)
+    problems, report = _Problems(fail_fast=False), DataReport() if report is None else report
     data = _build(cfg, problems, report)
+    if not problems.errors:  # bytes the encoding cannot decode in columns nobody reads: a note, not an error
+        paths = dict.fromkeys(t["path"] for t in report.tables.values())
+        report.warnings += [w for path in paths if (w := unread_bytes_warning(path, cfg.data.read))]
     names = name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)) if data is not None else []
     return problems.errors + names + validate_texts(cfg)  # declared text columns (text.columns), each on its own

@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
-import io
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
 from cxpredict.config import ReadOptions
+from cxpredict.data.csv_bytes import CsvInput, record_lines, undecodable
 from cxpredict.data.numbers import ExtremeCounts, Warn, arrow_extremes
 from cxpredict.errors import InputError, first_rows
 from cxpredict.provenance import fingerprint_path
@@ -69,34 +69,12 @@ def rows_text(path: Path, positions: Iterable[int], quote_char: str = '"') -> st
     positions = [int(p) for p in positions]
     if table_kind(path) == "csv":
         try:
-            shown = _record_lines(path, positions[:5], quote_char)
+            bom = byte_order_mark(path)
+            shown = record_lines(path, positions[:5], quote_char, bom[0] if bom else None)
         except OSError:  # not (or no longer) a readable file, e.g. a frame handed over in memory: one row, one line
             shown = {p: p + 2 for p in positions[:5]}
         return f"{first_rows([shown[p] for p in positions[:5]] + positions[5:])} (file lines, header = line 1)"
     return f"{first_rows(p + 1 for p in positions)} (1-based row numbers)"
-
-
-def _record_lines(path: Path, positions: list[int], quote_char: str) -> dict[int, int]:
-    """File line on which each data row (0-based position) starts. A row is not one line when a quoted field holds
-    line breaks or blank lines are skipped, so the lines are counted up to the last row asked for: a record ends
-    at a line break outside quotes (an even count of quote characters so far; doubled quotes count twice)."""
-    wanted, found = set(positions), {}
-    bom = byte_order_mark(path)
-    wide = bom is not None and bom[0] != "utf-8"  # UTF-16/32: count in decoded text; else in bytes
-    quote, ends = (quote_char, "\r\n") if wide else (quote_char.encode("utf-8"), b"\r\n")
-    record, inside = -2, False  # the first record (-1) is the header
-    with open(path, encoding=bom[0], newline="") if wide else open(path, "rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not inside:
-                if not line.strip(ends):
-                    continue  # a blank line between records is skipped, as pyarrow does
-                record += 1
-                if record in wanted:
-                    found[record] = number
-                    if len(found) == len(wanted):
-                        break
-            inside ^= bool(quote) and line.count(quote) % 2 == 1
-    return {p: found.get(p, p + 2) for p in positions}
 
 
 def byte_order_mark(path: Path) -> tuple[str, str] | None:
@@ -182,43 +160,10 @@ def _arrow_errors(path: Path, read: ReadOptions):
         ) from None
 
 
-class _CsvInput(io.RawIOBase):
-    """The CSV file as UTF-8 bytes for pyarrow, in reads that never end between the CR and the LF of a CRLF:
-    pyarrow (25.0.1; apache/arrow#51368) drops the LF after a read ending in CR even inside a quoted field, so a
-    quoted CRLF that straddles a block boundary loses a byte. Other encodings are decoded here, as pyarrow would."""
-
-    def __init__(self, path: Path, encoding: str):
-        super().__init__()
-        self._file = open(path, "rb")
-        utf8 = codecs.lookup(encoding).name == "utf-8"  # pyarrow itself skips a UTF-8 byte-order mark
-        self._decoder = None if utf8 else codecs.getincrementaldecoder(encoding)()
-        self._buffer, self._eof = b"", False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._eof and (size < 0 or len(self._buffer) <= size):
-            chunk = self._file.read(max(size, BLOCK_SIZE) if size >= 0 else -1)
-            self._eof = not chunk
-            if self._decoder is not None:
-                chunk = self._decoder.decode(chunk, final=self._eof).encode("utf-8")
-            self._buffer += chunk
-        size = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        if 1 < size < len(self._buffer) and self._buffer[size - 1] == 13:  # a CR: keep it with what follows
-            size -= 1
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
 def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType],
                  block_size: int = BLOCK_SIZE):
     return dict(
-        read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_size),  # _CsvInput decodes
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_size),  # CsvInput decodes
         # newlines_in_values: a quoted field may hold line breaks (comments, ticket notes); without it pyarrow cuts
         # blocks at any line break and splits such a field at a block boundary (a garbled row or a parse error)
         parse_options=pacsv.ParseOptions(delimiter=read.delimiter, quote_char=read.quote_char or False,
@@ -275,7 +220,7 @@ def _read_csv(path: Path, read: ReadOptions, columns, column_types) -> pa.Table:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            with _CsvInput(path, read.encoding) as source:
+            with CsvInput(path, read.encoding) as source:
                 table = pacsv.read_csv(source, **_csv_options(read, columns, column_types, size))
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
@@ -291,7 +236,7 @@ def _csv_schema(path: Path, read: ReadOptions) -> pa.Schema:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            with _CsvInput(path, read.encoding) as source, \
+            with CsvInput(path, read.encoding) as source, \
                     contextlib.closing(pacsv.open_csv(source, **_csv_options(read, None, {}, size))) as reader:
                 return reader.schema
         except pa.ArrowInvalid as e:
@@ -308,7 +253,7 @@ def _csv_batches(path: Path, read: ReadOptions, columns, column_types) -> Iterat
     for size in sizes:
         skip = delivered
         try:
-            with _CsvInput(path, read.encoding) as source, \
+            with CsvInput(path, read.encoding) as source, \
                     contextlib.closing(pacsv.open_csv(source, **_csv_options(read, columns, column_types, size))) as reader:
                 for batch in reader:
                     if skip:
@@ -358,6 +303,24 @@ def table_columns(path: str | Path, read: ReadOptions) -> list[str]:
     if repeated:
         raise InputError(f"{path}: repeated column names {repeated}. Give every column a unique name.")
     return names
+
+
+def unread_bytes_warning(path: str | Path, read: ReadOptions) -> str | None:
+    """A note for `validate` when a CSV holds bytes its encoding cannot decode in a column the config does not
+    read (harmless now, an error once the column is read; a read column with them is an error already)."""
+    path = Path(path)
+    read = effective_read(path, read)
+    if table_kind(path) != "csv" or codecs.lookup(read.encoding).name.startswith(("utf-16", "utf-32")):
+        return None
+    found = undecodable(path, read.encoding, read.delimiter, read.quote_char)
+    if found is None:
+        return None
+    line, field, text = found
+    names = table_columns(path, read)
+    column = f"column {names[field]!r}" if field < len(names) else f"field {field + 1}"
+    return (f"{path}: line {line} ({column}) holds bytes that are not valid {read.encoding} (shown as \ufffd: "
+            f"{text.strip()[:80]!r}); the config does not read that column, so nothing changes now, but the file "
+            "is probably in another encoding (e.g. cp1252): set data.read.encoding before you use the column.")
 
 
 def require_columns(path: Path, names: list[str], wanted: Iterable[str], what: str) -> None:

@@ -426,3 +426,13 @@ def test_telco_tables_fuse_into_7043_customers():
     assert set(data.score.unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert set(data.outcome.unique()) == {0.0, 1.0} and int(data.outcome.sum()) == 1869
     assert validate_inputs(cfg) == []
+
+
+def test_validate_notes_undecodable_bytes_in_a_column_the_config_does_not_read(tmp_path):
+    """A cp1252 byte (0x92, a curly apostrophe) in a survey column nobody reads: harmless, but `validate` says so."""
+    write(tmp_path, "survey.csv", b"customer_id,score,comment\nc1,9,fine\nc2,3,don\x92t like it\nc4,6,\n")
+    report = DataReport()
+    assert validate_inputs(make_cfg(tmp_path, survey={"path": "survey.csv"}), report) == []
+    notes = [w for w in report.warnings if "not valid utf-8" in w]
+    assert len(notes) == 1 and "survey.csv: line 3 (column 'comment')" in notes[0] and "cp1252" in notes[0]
+    assert load_customers(make_cfg(tmp_path, survey={"path": "survey.csv"})).score["c2"] == 3.0  # still reads
