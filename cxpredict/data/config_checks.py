@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from cxpredict.config import Config
+from cxpredict.data.tables import table_columns
 from cxpredict.data.text import feature_prefix
 from cxpredict.errors import ConfigError, did_you_mean
 
@@ -47,19 +48,31 @@ def text_feature_prefixes(cfg: Config) -> list[str]:
     return [feature_prefix(f"{c.table}.{c.column}") + "_" for c in cfg.text.columns] if cfg.text.active else []
 
 
+def input_headers(cfg: Config) -> set[str]:
+    """Every column of the configured input tables' headers (survey, outcomes, behaviour), read or not."""
+    tables = [t for t in (cfg.data.survey, cfg.data.outcomes, *cfg.data.behaviour) if t is not None]
+    return {name for path in dict.fromkeys(cfg.data_path(t.path) for t in tables)
+            for name in table_columns(path, cfg.data.read)}
+
+
 def name_problems(cfg: Config, columns: Iterable[str], text_prefixes: Iterable[str] = ()) -> list[ConfigError]:
     """One ConfigError per configured name that matches no column, or a driver-group feature that
-    features.include / features.exclude keep out of the model."""
+    features.include / features.exclude keep out of the model. A features.exclude entry may also name any column
+    of an input table's header (a label or key kept out defensively, in case a table adds it): that is no typo.
+    The input tables must be readable (the callers check them first)."""
     columns = [str(c) for c in columns]
     known, prefixes = set(columns), tuple(text_prefixes)
     excluded, included = set(cfg.features.exclude), cfg.features.include
+    headers = input_headers(cfg) if cfg.features.exclude else set()
     problems = []
     for key, name in configured_columns(cfg):
         if name not in known and not (prefixes and name.startswith(prefixes)):
-            why = (" (an entry that matches nothing excludes nothing: the column it meant may be trained on)"
-                   if key == "features.exclude" else "")
-            problems.append(ConfigError(f"{key}: '{name}' is not a column of the customer data"
-                                        f"{did_you_mean(name, columns)}{why}; fix the name or remove it"))
+            if key == "features.exclude" and name in headers:
+                continue
+            why = (" nor of any input table (an entry that matches nothing excludes nothing: the column it meant "
+                   "may be trained on)" if key == "features.exclude" else "")
+            problems.append(ConfigError(f"{key}: '{name}' is not a column of the customer data{why}"
+                                        f"{did_you_mean(name, columns)}; fix the name or remove it"))
         elif key.startswith("drivers.groups") and (name in excluded or included is not None and name not in included):
             problems.append(ConfigError(f"{key}: '{name}' is left out of the model by features."
                                         f"{'exclude' if name in excluded else 'include'}; remove it from the group "

@@ -48,6 +48,8 @@ def test_every_misspelt_name_is_named_with_its_key_and_a_did_you_mean(tmp_path):
                    for m in messages), (key, messages)
     assert len(messages) == len(expected)
     assert "excludes nothing" in next(m for m in messages if m.startswith("features.exclude"))
+    defensive = cfg_with(tmp_path, features={"exclude": ["score", "customer_id"]})  # columns of the input files
+    assert validate_inputs(defensive) == []
 
 
 def test_a_misspelt_exclude_stops_train_before_any_model(tmp_path):
