@@ -8,6 +8,9 @@ What the reader settles once for the whole package:
 - Encoding: a byte-order mark (UTF-8, UTF-16 or UTF-32, little or big endian) names the file's encoding beyond
   doubt, so it wins over data.read.encoding (with a warning naming both); a file full of NUL bytes without a
   mark is diagnosed as UTF-16/32, not as a delimiter problem.
+- Quoted line breaks: a quoted field may hold line breaks anywhere, also across a read block's boundary; the
+  rows read are Python's csv module's (scripts/fuzz_csv.py), and messages name the line a row starts on
+  (csv_bytes.py: the byte-level stream under pyarrow, and the line count).
 - Long fields: a field longer than pyarrow's CSV block is read by retrying with larger blocks (up to the file's
   size), instead of failing with "straddling object straddles two block boundaries".
 - Non-finite and extreme numbers become missing values, with one warning per table naming the file, the column
