@@ -12,6 +12,8 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
+
 READ_SIZE = 1 << 20  # bytes read from the file at a time, at least
 
 
@@ -52,22 +54,53 @@ def record_lines(path: Path, positions: list[int], quote_char: str, mark: str | 
     """File line on which each data row (0-based position) starts. A row is not one line when a quoted field holds
     line breaks or blank lines are skipped, so the lines are counted up to the last row asked for: a record ends
     at a line break outside quotes (an even count of quote characters so far; doubled quotes count twice).
-    `mark`: the codec of the file's byte-order mark (UTF-16/32 files are counted in decoded text, others in bytes)."""
+    `mark`: the codec of the file's byte-order mark; UTF-16/32 files are counted in decoded text, others in bytes
+    with numpy (a Python loop over lines took 1.5 s per million rows)."""
+    if mark is not None and mark != "utf-8":
+        return _record_lines_text(path, positions, quote_char, mark)
+    wanted, found = sorted(set(positions)), {}
+    quote = quote_char.encode("utf-8")[0] if quote_char else -1
+    parity, lines, offset, record, last_byte = 0, 0, 0, -2, 10  # record -1: the header
+    end_at, end_line = -1, -1  # byte position and line-break number of the last record end (-1: file start)
+    with open(path, "rb") as f:
+        while len(found) < len(wanted) and (chunk := f.read(16 * READ_SIZE)):
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.flatnonzero(data == quote)
+            breaks = np.flatnonzero(data == 10)
+            outside = (np.searchsorted(quotes, breaks) + parity) % 2 == 0  # quotes before each break
+            ends, numbers = offset + breaks[outside], lines + np.flatnonzero(outside)
+            length = ends - np.concatenate([[end_at], ends[:-1]]) - 1  # bytes of each record before its break
+            before = np.where(breaks[outside] > 0, data[np.maximum(breaks[outside] - 1, 0)], last_byte)
+            kept = ~((length == 0) | ((length == 1) & (before == 13)))  # blank lines ("" or "\r") are skipped
+            starts = (np.concatenate([[end_line], numbers[:-1]]) + 2)[kept]
+            for w in wanted:
+                if record < w <= record + len(starts):
+                    found[w] = int(starts[w - record - 1])
+            record += len(starts)
+            parity = (parity + len(quotes)) % 2
+            if len(ends):
+                end_at, end_line = int(ends[-1]), int(numbers[-1])
+            lines, offset, last_byte = lines + len(breaks), offset + len(data), int(data[-1])
+    if record + 1 in wanted and offset - end_at - 1 > (last_byte == 13):  # a last row without a final line break
+        found[record + 1] = end_line + 2
+    return {p: found.get(p, p + 2) for p in positions}
+
+
+def _record_lines_text(path: Path, positions: list[int], quote_char: str, codec: str) -> dict[int, int]:
+    """`record_lines` of a UTF-16/32 file, line by line in decoded text."""
     wanted, found = set(positions), {}
-    wide = mark is not None and mark != "utf-8"
-    quote, ends = (quote_char, "\r\n") if wide else (quote_char.encode("utf-8"), b"\r\n")
-    record, inside = -2, False  # the first record (-1) is the header
-    with open(path, encoding=mark, newline="") if wide else open(path, "rb") as lines:
+    record, inside = -2, False
+    with open(path, encoding=codec, newline="") as lines:
         for number, line in enumerate(lines, start=1):
             if not inside:
-                if not line.strip(ends):
-                    continue  # a blank line between records is skipped, as pyarrow does
+                if not line.strip("\r\n"):
+                    continue
                 record += 1
                 if record in wanted:
                     found[record] = number
                     if len(found) == len(wanted):
                         break
-            inside ^= bool(quote) and line.count(quote) % 2 == 1
+            inside ^= bool(quote_char) and line.count(quote_char) % 2 == 1
     return {p: found.get(p, p + 2) for p in positions}
 
 
