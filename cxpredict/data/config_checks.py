@@ -32,12 +32,14 @@ def configured_columns(cfg: Config) -> list[tuple[str, str]]:
     names += [("features.include", c) for c in f.include or []]
     names += [("features.exclude", c) for c in f.exclude]
     names += [("features.categorical", c) for c in f.categorical or []]
-    if cfg.drivers.enabled:
+    absent = cfg.absent_stages()  # the names of a stage that does not run (e.g. no survey table) are not read
+    if cfg.drivers.enabled and "drivers" not in absent:
         names += [(f"drivers.groups[{g}] ('{group.name}').features", c)
                   for g, group in enumerate(cfg.drivers.groups) for c in group.features]
         names += [("drivers.segments", c) for c in cfg.drivers.segments]
-    names += [("population.segments", c) for c in cfg.population.segments]
-    names += [("survey_design.segment_targets", c) for c in cfg.survey_design.segment_targets]
+    if "nps" not in absent:
+        names += [("population.segments", c) for c in cfg.population.segments]
+        names += [("survey_design.segment_targets", c) for c in cfg.survey_design.segment_targets]
     if cfg.churn.value.column is not None:
         names.append(("churn.value.column", cfg.churn.value.column))
     return names

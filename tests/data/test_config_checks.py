@@ -73,6 +73,11 @@ def test_group_features_left_out_by_include_or_exclude_and_text_features(tmp_pat
         require_names(cfg, ["plan", "tenure"])
     disabled = cfg_with(tmp_path, drivers={"enabled": False, "groups": [{"name": "X", "features": ["nothing"]}]})
     assert name_problems(disabled, ["plan"]) == []  # a disabled stage's names are not read
+    churn_only = config_from_dict({"data": {"behaviour": [{"name": "c", "path": "customers.csv"}],
+                                            "outcomes": {"path": "customers.csv", "label": "tenure"}},
+                                   "drivers": {"groups": [{"name": "X", "features": ["nothing"]}]},
+                                   "population": {"segments": ["nowhere"]}}, base_dir=tmp_path)
+    assert name_problems(churn_only, ["plan"]) == []  # no survey: no drivers, no population NPS to segment
 
 
 def test_an_as_of_long_after_the_last_event_is_an_error_unless_forced(tmp_path):
