@@ -87,7 +87,12 @@ _ALL = [
        "Calibrated probability of churning within the churn horizon (churn.horizon_days).", "scored work_orders",
        needs="churn"),
     _c("value", "Customer value", "money",
-       "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy).", "scored work_orders"),
+       "Customer value: revenue column x churn.value.months (a simple, undiscounted CLV proxy); "
+       "churn.value.default where value_imputed is 1.", "scored work_orders"),
+    _c("value_imputed", "Value is a placeholder", "int",
+       "1 when the customer's value is churn.value.default standing in for an empty or unusable entry of "
+       "churn.value.column (every customer when that is not set), 0 when it comes from the column; the run's "
+       "warnings count them.", "scored"),
     _c("value_at_risk", "Value at risk", "money", "churn_prob x value: the value expected to be lost if nobody acts "
        "(segment_summary: summed over the segment).", "scored work_orders segment_summary", needs="churn"),
     _c("risk_band", "Churn risk", "text",

@@ -235,6 +235,9 @@ class DataConfig(Strict):
     # which inclusion probability; training then learns who answers an invitation and weights by the design
     invitations: PathText | list[PathText] | None = None
     as_of: IsoDate | None = None  # reference date for event windows (ISO); default: latest event timestamp
+    # true: accept an as_of later than the last event by more than the shortest event window (an error otherwise:
+    # every customer's window would be empty and due dates would count from a day the data does not describe)
+    force_as_of: bool = False
     read: ReadOptions = Field(default_factory=ReadOptions)
 
     @field_validator("behaviour")

@@ -24,7 +24,9 @@ from cxpredict.data.tables import (
     read_table,
     require_columns,
     rows_text,
+    unread_bytes_warning,
 )
+from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
 from cxpredict.data.text import validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
@@ -308,6 +310,8 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
     as_of = (window_end(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    if as_of_problem(cfg, events, as_of):  # an as_of long after the data: empty windows (data.force_as_of accepts)
+        problems.add(as_of_problem(cfg, events, as_of))
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
         if table.name not in loaded:
@@ -448,6 +452,10 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
 def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxError]:
     """Every input problem at once (each table checked independently), for `cxpredict validate`; `report`
     receives the warnings training would log (repaired values such as inf, unmatched IDs)."""
-    problems = _Problems(fail_fast=False)
-    _build(cfg, problems, report)
-    return problems.errors + validate_texts(cfg)  # declared text columns (text.columns), each on its own
+    problems, report = _Problems(fail_fast=False), DataReport() if report is None else report
+    data = _build(cfg, problems, report)
+    if not problems.errors:  # bytes the encoding cannot decode in columns nobody reads: a note, not an error
+        paths = dict.fromkeys(t["path"] for t in report.tables.values())
+        report.warnings += [w for path in paths if (w := unread_bytes_warning(path, cfg.data.read))]
+    names = name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)) if data is not None else []
+    return problems.errors + names + validate_texts(cfg)  # declared text columns (text.columns), each on its own

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxpredict.config import FeaturesConfig
+from cxpredict.config import DriversConfig, FeaturesConfig
 from cxpredict.data.numbers import ExtremeCounts, extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
 
@@ -127,6 +127,23 @@ class FeatureManifest:
                 )
         origin = {c: origin[c] for c in names if c in (origin or {})}
         return cls(names=names, categorical=categorical, numeric=numeric, rare=rare, dropped=dropped, origin=origin)
+
+    def kept_driver_groups(self, drivers: DriversConfig) -> tuple[DriversConfig, list[str]]:
+        """`drivers` with the features training dropped (empty or constant) out of their groups, a group left
+        with none left out, and one note per changed group in the config's names: a quarter without outages
+        must not stop nightly training because a group names 'outages_90d'."""
+        groups, notes = [], []
+        for group in drivers.groups:
+            gone = [f for f in group.features if f in self.dropped]
+            kept = [f for f in group.features if f not in self.dropped]
+            why = "; ".join(f"'{f}': {self.dropped[f]}" for f in gone)
+            if gone:
+                notes.append(f"drivers.groups '{group.name}': " + (
+                    f"kept without {why} (dropped from the model); the group stands on {kept}" if kept else
+                    f"left out, every feature of it was dropped from the model ({why})"))
+            if kept:
+                groups.append(group.model_copy(update={"features": kept}) if gone else group)
+        return (drivers.model_copy(update={"groups": groups}) if notes else drivers), notes
 
     # ------------------------------------------------------------------ transform
     def check_columns(self, columns, source: str = "scoring data", origin=None) -> list[str]:

@@ -8,6 +8,9 @@ What the reader settles once for the whole package:
 - Encoding: a byte-order mark (UTF-8, UTF-16 or UTF-32, little or big endian) names the file's encoding beyond
   doubt, so it wins over data.read.encoding (with a warning naming both); a file full of NUL bytes without a
   mark is diagnosed as UTF-16/32, not as a delimiter problem.
+- Quoted line breaks: a quoted field may hold line breaks anywhere, also across a read block's boundary; the
+  rows read are Python's csv module's (scripts/fuzz_csv.py), and messages name the line a row starts on
+  (csv_bytes.py: the byte-level stream under pyarrow, and the line count).
 - Long fields: a field longer than pyarrow's CSV block is read by retrying with larger blocks (up to the file's
   size), instead of failing with "straddling object straddles two block boundaries".
 - Non-finite and extreme numbers become missing values, with one warning per table naming the file, the column
@@ -17,9 +20,9 @@ What the reader settles once for the whole package:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
 from cxpredict.config import ReadOptions
+from cxpredict.data.csv_bytes import CsvInput, record_lines, undecodable
 from cxpredict.data.numbers import ExtremeCounts, Warn, arrow_extremes
 from cxpredict.errors import InputError, first_rows
 from cxpredict.provenance import fingerprint_path
@@ -63,11 +67,17 @@ def fingerprint_file(path: str | Path) -> str:
     return fingerprint_path(path, parts=parquet_parts(path) if path.is_dir() else None)
 
 
-def rows_text(path: Path, positions: Iterable[int]) -> str:
+def rows_text(path: Path, positions: Iterable[int], quote_char: str = '"') -> str:
     """Offending rows (0-based data positions) as file lines (CSV: header = line 1) or 1-based row numbers."""
+    positions = [int(p) for p in positions]
     if table_kind(path) == "csv":
-        return f"{first_rows(int(p) + 2 for p in positions)} (file lines, header = line 1)"
-    return f"{first_rows(int(p) + 1 for p in positions)} (1-based row numbers)"
+        try:
+            bom = byte_order_mark(path)
+            shown = record_lines(path, positions[:5], quote_char, bom[0] if bom else None)
+        except OSError:  # not (or no longer) a readable file, e.g. a frame handed over in memory: one row, one line
+            shown = {p: p + 2 for p in positions[:5]}
+        return f"{first_rows([shown[p] for p in positions[:5]] + positions[5:])} (file lines, header = line 1)"
+    return f"{first_rows(p + 1 for p in positions)} (1-based row numbers)"
 
 
 def byte_order_mark(path: Path) -> tuple[str, str] | None:
@@ -114,7 +124,7 @@ def _encoding_error(path: Path, read: ReadOptions, detail: str) -> InputError:
     )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _arrow_errors(path: Path, read: ReadOptions):
     """Turn pyarrow's parse and decode failures into InputErrors that name the file and the fix."""
     try:
@@ -156,8 +166,11 @@ def _arrow_errors(path: Path, read: ReadOptions):
 def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType],
                  block_size: int = BLOCK_SIZE):
     return dict(
-        read_options=pacsv.ReadOptions(encoding=read.encoding, block_size=block_size),
-        parse_options=pacsv.ParseOptions(delimiter=read.delimiter, quote_char=read.quote_char or False),
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=block_size),  # CsvInput decodes
+        # newlines_in_values: a quoted field may hold line breaks (comments, ticket notes); without it pyarrow cuts
+        # blocks at any line break and splits such a field at a block boundary (a garbled row or a parse error)
+        parse_options=pacsv.ParseOptions(delimiter=read.delimiter, quote_char=read.quote_char or False,
+                                         newlines_in_values=bool(read.quote_char)),
         convert_options=pacsv.ConvertOptions(
             null_values=list(read.na_values), strings_can_be_null=True, include_columns=list(columns or []),
             column_types={name: _arrow_type(t) for name, t in column_types.items()},
@@ -210,7 +223,8 @@ def _read_csv(path: Path, read: ReadOptions, columns, column_types) -> pa.Table:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            table = pacsv.read_csv(path, **_csv_options(read, columns, column_types, size))
+            with CsvInput(path, read.encoding) as source:
+                table = pacsv.read_csv(source, **_csv_options(read, columns, column_types, size))
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
                 raise
@@ -225,13 +239,12 @@ def _csv_schema(path: Path, read: ReadOptions) -> pa.Schema:
     sizes = _block_sizes(path)
     for size in sizes:
         try:
-            reader = pacsv.open_csv(path, **_csv_options(read, None, {}, size))
+            with CsvInput(path, read.encoding) as source, \
+                    contextlib.closing(pacsv.open_csv(source, **_csv_options(read, None, {}, size))) as reader:
+                return reader.schema
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
                 raise
-            continue
-        reader.close()
-        return reader.schema
     raise AssertionError("unreachable: the last block size re-raises")
 
 
@@ -243,15 +256,17 @@ def _csv_batches(path: Path, read: ReadOptions, columns, column_types) -> Iterat
     for size in sizes:
         skip = delivered
         try:
-            for batch in pacsv.open_csv(path, **_csv_options(read, columns, column_types, size)):
-                if skip:
-                    take = min(skip, batch.num_rows)
-                    batch, skip = batch.slice(take), skip - take
-                if batch.num_rows:
-                    if size != sizes[0]:
-                        _swallowed_rows(batch, read)
-                    delivered += batch.num_rows
-                    yield batch
+            with CsvInput(path, read.encoding) as source, \
+                    contextlib.closing(pacsv.open_csv(source, **_csv_options(read, columns, column_types, size))) as reader:
+                for batch in reader:
+                    if skip:
+                        take = min(skip, batch.num_rows)
+                        batch, skip = batch.slice(take), skip - take
+                    if batch.num_rows:
+                        if size != sizes[0]:
+                            _swallowed_rows(batch, read)
+                        delivered += batch.num_rows
+                        yield batch
             return
         except pa.ArrowInvalid as e:
             if not _retry(e, size, sizes):
@@ -291,6 +306,24 @@ def table_columns(path: str | Path, read: ReadOptions) -> list[str]:
     if repeated:
         raise InputError(f"{path}: repeated column names {repeated}. Give every column a unique name.")
     return names
+
+
+def unread_bytes_warning(path: str | Path, read: ReadOptions) -> str | None:
+    """A note for `validate` when a CSV holds bytes its encoding cannot decode in a column the config does not
+    read (harmless now, an error once the column is read; a read column with them is an error already)."""
+    path = Path(path)
+    read = effective_read(path, read)
+    if table_kind(path) != "csv" or codecs.lookup(read.encoding).name.startswith(("utf-16", "utf-32")):
+        return None
+    found = undecodable(path, read.encoding, read.delimiter, read.quote_char)
+    if found is None:
+        return None
+    line, field, text = found
+    names = table_columns(path, read)
+    column = f"column {names[field]!r}" if field < len(names) else f"field {field + 1}"
+    return (f"{path}: line {line} ({column}) holds bytes that are not valid {read.encoding} (shown as \ufffd: "
+            f"{text.strip()[:80]!r}); the config does not read that column, so nothing changes now, but the file "
+            "is probably in another encoding (e.g. cp1252): set data.read.encoding before you use the column.")
 
 
 def require_columns(path: Path, names: list[str], wanted: Iterable[str], what: str) -> None:

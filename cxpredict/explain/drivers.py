@@ -141,7 +141,9 @@ class DriverExplainer:
         groups are resolved against the user's column names of the model's features (`manifest`)."""
         booster, class_index = nps_model.detractor_booster()
         names = booster.feature_name()
-        groups = DriverGroups.from_config(cfg, manifest.user_names(names) if manifest is not None else names)
+        if manifest is not None:  # groups without the features training dropped (empty or constant)
+            cfg, names = manifest.kept_driver_groups(cfg)[0], manifest.user_names(names)
+        groups = DriverGroups.from_config(cfg, names)
         return cls(booster, class_index, groups, cfg.method, cfg.chunk_size, cfg.n_jobs,
                    detractor_logit_scale(nps_model))
 

@@ -19,7 +19,8 @@ Why this shape:
 
 Value (`compute_value`): a deliberately simple customer-lifetime-value proxy, value = the configured revenue
 column (e.g. monthly charge) x `churn.value.months` (the revenue horizon a retention action protects),
-undiscounted, negative revenue clipped to 0, missing revenue -> `churn.value.default`. It is not itself
+undiscounted, negative revenue clipped to 0, missing revenue -> `churn.value.default`, flagged (value_imputed)
+and counted in a warning. It is not itself
 churn-adjusted, because `value_at_risk = churn_prob * value` is the expected revenue lost if nobody acts.
 """
 
@@ -359,20 +360,27 @@ def churn_columns(model: ChurnClassifier | None, X: pd.DataFrame, nps_prediction
                   frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
     """Scoring stage: churn_prob, value and value_at_risk for one batch; `value` alone without a churn model (a
     survey-only bundle has no churn columns rather than empty ones)."""
-    value = compute_value(frame, value_cfg)
+    value, imputed = valued(frame, value_cfg)
+    flag = imputed.astype("int8")  # 1: churn.value.default stands in (ImputedValues counts them for the warning)
     if model is None:
-        return pd.DataFrame({"value": value}, index=X.index)
+        return pd.DataFrame({"value": value, "value_imputed": flag}, index=X.index)
     X_churn = with_nps_features(X, nps_prediction) if model.uses_nps_features_ else X
     churn = model.predict_proba(X_churn)[:, 1]
-    return pd.DataFrame({"churn_prob": churn, "value": value, "value_at_risk": value_at_risk(churn, value)},
-                        index=X.index)
+    return pd.DataFrame({"churn_prob": churn, "value": value, "value_imputed": flag,
+                         "value_at_risk": value_at_risk(churn, value)}, index=X.index)
 
 
 # --------------------------------------------------------------------------------------------- value
 def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
     """value = revenue column x months (CLV proxy, see module doc); `cfg.default` when no column / missing."""
+    return valued(frame, cfg)[0]
+
+
+def valued(frame: pd.DataFrame, cfg: ValueConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(value, imputed): `compute_value` and where `cfg.default` stands in (no column, or an empty or non-finite
+    entry), so a placeholder is never silent: the value_imputed column and the ImputedValues warning."""
     if cfg.column is None:
-        return np.full(len(frame), float(cfg.default))
+        return np.full(len(frame), float(cfg.default)), np.ones(len(frame), dtype=bool)
     if cfg.column not in frame.columns:
         raise ConfigError(
             f"churn.value.column '{cfg.column}' is not a behaviour column"
@@ -389,7 +397,35 @@ def compute_value(frame: pd.DataFrame, cfg: ValueConfig) -> np.ndarray:
         )
     revenue = revenue.astype("float64").to_numpy()
     revenue = np.where(extreme_mask(revenue), np.nan, revenue)  # inf / beyond MAX_ABS: missing, as the reader does
-    return np.where(np.isnan(revenue), float(cfg.default), np.clip(revenue, 0.0, None) * cfg.months)
+    missing = np.isnan(revenue)
+    return np.where(missing, float(cfg.default), np.clip(revenue, 0.0, None) * cfg.months), missing
+
+
+@dataclass
+class ImputedValues:
+    """Customers valued at churn.value.default, summed over a run's batches, for one warning at its end."""
+
+    count: int = 0
+    rows: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, ids, imputed) -> None:
+        imputed = np.asarray(imputed, dtype=bool)
+        self.count, self.rows = self.count + int(imputed.sum()), self.rows + len(imputed)
+        self.examples += [str(i) for i in np.asarray(ids)[imputed][: 5 - len(self.examples)]]
+
+    def warning(self, cfg: ValueConfig) -> str | None:
+        """The warning naming the column, how many customers and the first IDs; None when nobody was imputed."""
+        if not self.count:
+            return None
+        where = (f"churn.value.column is not set, so all {self.rows:,} customers are valued at churn.value.default "
+                 f"({cfg.default:g})" if cfg.column is None else
+                 f"{self.count:,} of {self.rows:,} customers have no usable '{cfg.column}' (churn.value.column: empty "
+                 f"or not finite), e.g. {', '.join(self.examples)}; they are valued at churn.value.default "
+                 f"({cfg.default:g})")
+        return (f"{where}, a placeholder, not their value: value_imputed = 1 marks them in the scored file. Fill "
+                "the column, point churn.value.column at a revenue column, or set churn.value.default to a typical "
+                "value.")
 
 
 def value_at_risk(churn_prob: np.ndarray, value: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
-from cxpredict.models.churn import churn_columns
+from cxpredict.models.churn import ImputedValues, churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
@@ -197,7 +197,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     log.info("scoring %s (%s rows) with bundle %s... into %s", source.description,
              source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
     monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
-    counts = _Counts()
+    counts, imputed = _Counts(), ImputedValues()
     style = PeopleStyle.from_config(cfg, fmt)
     people = PeopleOutputs(actions.playbook, style)
     manifest_path = out.with_name(MANIFEST_NAME)
@@ -217,10 +217,14 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                         scored["stated_reasons"] = batch.stated.to_numpy()
                     if text is not None:  # the reasons respondents' comments imply, by customer ID
                         scored = text.outputs(scored)
+                imputed.add(scored["customer_id"], scored["value_imputed"])
                 with timer("spool"):
                     queue.add(scored)
                     holdout.add(scored)
                 advance(len(scored))
+        if imputed.warning(cfg.churn.value):  # found while scoring: logged now, listed in the manifest
+            warnings.append(imputed.warning(cfg.churn.value))
+            log.warning(warnings[-1])
         log_writer = TableWriter(assignments_path, staged=staged) if holdout.active else None
         sample = None
         with timer("write"), style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():

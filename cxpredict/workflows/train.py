@@ -21,13 +21,14 @@ from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
+from cxpredict.data.config_checks import require_names
 from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import PopulationNps, nps_arrays, population_nps
 from cxpredict.estimation.segments import segment_frame
 from cxpredict.explain.drivers import DriverGroups, DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
-from cxpredict.models.churn import churn_columns, compute_value, fit_churn
+from cxpredict.models.churn import ImputedValues, churn_columns, fit_churn, valued
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
@@ -82,10 +83,14 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
             for warning in text.warnings:
                 log.warning(warning)
     with timer("features"):
+        require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
         manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
         X = manifest.transform(data.frame, source="training data")
     drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
     if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
+        drivers_cfg, notes = manifest.kept_driver_groups(drivers_cfg)
+        for note in notes:
+            log.warning(note)
         DriverGroups.from_config(drivers_cfg, manifest.names)
     metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
     reports: dict[str, Any] = {"data": data.report.__dict__}
@@ -104,7 +109,11 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         if churn is not None:
             components["churn"] = churn
             metrics["churn"] = churn.metrics_
-        value = compute_value(data.frame, cfg.churn.value)
+        value, imputed = valued(data.frame, cfg.churn.value)
+        placeholders = ImputedValues()
+        placeholders.add(data.frame.index, imputed)
+        if placeholders.warning(cfg.churn.value):
+            log.warning(placeholders.warning(cfg.churn.value))
         strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
 
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time

@@ -348,6 +348,10 @@ CASES: list[CASE] = [
      ("data.as_of", "not an ISO date", "2027-06-30")),
     ("as-of-a-word", "validate", lambda e: e.set("data.as_of=yesterday"), 2, ("data.as_of", "not an ISO date")),
     ("as-of-a-number", "validate", lambda e: e.set("data.as_of=20270630"), 2, ("data.as_of", "not a date")),
+    ("as-of-after-the-data", "score", lambda e: e.set("data.as_of=2099-01-01"), 2,
+     ("data.as_of", "days after the last event", "tickets", "data.force_as_of")),
+    ("exclude-matches-nothing", "train", lambda e: e.set("features.exclude=[monthly_charge]"), 2,
+     ("features.exclude", "'monthly_charge'", "did you mean 'monthly_charges'")),
     ("path-with-nul", "validate", lambda e: e.set('data.dir="da\\0ta"'), 2, ("data.dir", "NUL byte")),
     ("path-blank", "validate", lambda e: e.set("data.survey.path=' '"), 2, ("data.survey.path", "must not be empty")),
     ("override-bad-yaml", "validate", lambda e: e.set("data.read.na_values=[oops"), 2,
@@ -506,8 +510,9 @@ def test_messy_but_usable_inputs_train_score_and_report_with_warnings(fast_demo_
             monkeypatch=None, stack=None)
     e.edit("customers.csv", lambda f: f.assign(
         monthly_charges=f["monthly_charges"].mask(f.index < 3, ["inf", "-inf", "1e308"] + [""] * (len(f) - 3)),
-        constant_col="same"))
-    e.edit("usage.csv", lambda f: f.assign(usage_gb_30d=f["usage_gb_30d"].mask(f.index < 4, "1e400")))
+        constant_col="same", tenure_months="12", age=""))  # the whole 'Tenure & age' driver group uninformative
+    e.edit("usage.csv", lambda f: f.assign(usage_gb_30d=f["usage_gb_30d"].mask(f.index < 4, "1e400"),
+                                           outages_90d="0"))  # a quarter without outages
     e.edit("tickets.csv", lambda f: f.assign(resolution_hours=f["resolution_hours"].mask(f.index < 2, "inf")))
     e.edit("survey.csv", lambda f: f.assign(customer_id=f["customer_id"].mask(f.index < 5, " " + f["customer_id"])))
     billing = e.data / "billing.csv"
@@ -525,7 +530,8 @@ def test_messy_but_usable_inputs_train_score_and_report_with_warnings(fast_demo_
     for words in ("customers.csv", "'monthly_charges': 3 row(s)", "usage.csv", "'usage_gb_30d': 4 row(s)",
                   "tickets.csv", "'resolution_hours': 2 row(s)", "billing.csv", "UTF-16 LE byte-order mark",
                   "survey.csv", "leading/trailing spaces removed from 5 of", "'constant_col' (the same value 'same'",
-                  "dropped from the model"):
+                  "dropped from the model", "drivers.groups 'Network quality': kept without 'outages_90d'",
+                  "drivers.groups 'Tenure & age': left out", "of 5,000 customers have no usable 'monthly_charges'"):
         assert words in log, f"the warnings do not name {words!r}"
 
     assert main(["score", str(config), "--model", str(out / "model"), "--out", str(out / "scored.csv"),
@@ -535,10 +541,17 @@ def test_messy_but_usable_inputs_train_score_and_report_with_warnings(fast_demo_
     assert np.isfinite(numbers.to_numpy(dtype=float)[~numbers.isna().to_numpy()]).all()
     first = scored.set_index("customer_id").loc[["C0000001", "C0000002", "C0000003"]]
     assert (first["value"] == 1.0).all(), "a non-finite value column counts as missing: churn.value.default"
+    raw = pd.read_csv(e.data / "customers.csv", dtype=str, keep_default_na=False).set_index("customer_id")
+    placeholder = raw["monthly_charges"].isin(["", "inf", "-inf", "1e308"])  # the demo has empty ones of its own
+    flagged = scored.set_index("customer_id")["value_imputed"].reindex(raw.index)
+    assert (flagged == placeholder.astype(int)).all() and first["value_imputed"].tolist() == [1, 1, 1], "not silent"
+    assert f"{int(placeholder.sum())} of 5,000 customers have no usable 'monthly_charges'" in caplog.text
+    assert "Tenure & age" not in set(scored["driver_1"].dropna()) and "Network quality" in set(scored["driver_1"])
     orders = pd.read_csv(out / "work_orders.csv", encoding="utf-8-sig")
     assert orders["reason"].str.contains("value at risk").any() and not orders["reason"].str.contains("inf").any()
     manifest = json.loads((out / "manifest.json").read_text())
     assert any("'monthly_charges': 3 row(s)" in w for w in manifest["warnings"])
+    assert any("value_imputed = 1" in w and "C0000001" in w for w in manifest["warnings"])
     summary = pd.read_csv(out / "segment_summary.csv", encoding="utf-8-sig").select_dtypes("number")
     assert np.isfinite(summary.to_numpy(dtype=float)[~summary.isna().to_numpy()]).all()
 

@@ -318,6 +318,21 @@ def test_event_bad_timestamps_and_text_sums(tmp_path):
     assert any("'at'" in m and "row 3" in m and "'not a date'" in m and "events.csv" in m for m in messages)
 
 
+def test_quoted_line_breaks_in_notes_are_not_blamed_on_timestamps(tmp_path):
+    """A 3 MB ticket-notes export whose quoted notes hold line breaks: every 1 MiB read block boundary falls in
+    a note, no row is garbled, and the one bad timestamp is named on its real file line."""
+    rows = [f'c{i % 4 + 1},2024-06-{i % 28 + 1:02d},"line one, ""quoted""\r\nline two\n\nline {i}"\n'
+            for i in range(60_000)]
+    rows[50_000] = rows[50_000].replace("2024-06-", "june ")
+    write(tmp_path, "notes.csv", "customer_id,noted_at,note\n" + "".join(rows))
+    behaviour = [{"name": "customers", "path": "customers.csv"},
+                 {"name": "notes", "path": "notes.csv", "kind": "events", "timestamp": "noted_at",
+                  "aggregations": [{"agg": "count"}]}]
+    errors = [str(e) for e in validate_inputs(make_cfg(tmp_path, behaviour=behaviour))]
+    assert len(errors) == 1 and "'noted_at'" in errors[0] and "'june 21'" in errors[0]
+    assert "row 200002 (file lines" in errors[0]  # 1 header line + 4 lines per note before it
+
+
 def test_event_aggregation_config_errors(tmp_path):
     msg = load_error(events_cfg(tmp_path, [{"agg": "sum"}]), ConfigError)
     assert "'calls'" in msg and "needs a 'column'" in msg
@@ -411,3 +426,13 @@ def test_telco_tables_fuse_into_7043_customers():
     assert set(data.score.unique()) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert set(data.outcome.unique()) == {0.0, 1.0} and int(data.outcome.sum()) == 1869
     assert validate_inputs(cfg) == []
+
+
+def test_validate_notes_undecodable_bytes_in_a_column_the_config_does_not_read(tmp_path):
+    """A cp1252 byte (0x92, a curly apostrophe) in a survey column nobody reads: harmless, but `validate` says so."""
+    write(tmp_path, "survey.csv", b"customer_id,score,comment\nc1,9,fine\nc2,3,don\x92t like it\nc4,6,\n")
+    report = DataReport()
+    assert validate_inputs(make_cfg(tmp_path, survey={"path": "survey.csv"}), report) == []
+    notes = [w for w in report.warnings if "not valid utf-8" in w]
+    assert len(notes) == 1 and "survey.csv: line 3 (column 'comment')" in notes[0] and "cp1252" in notes[0]
+    assert load_customers(make_cfg(tmp_path, survey={"path": "survey.csv"})).score["c2"] == 3.0  # still reads

@@ -131,3 +131,19 @@ def test_manifests_saved_before_model_names_keep_the_names_they_trained_on():
     old["names"] = ["tenure", "plan", "age years"]
     old["numeric"]["age years"] = old["numeric"].pop("age")
     assert FeatureManifest.from_dict(old).model_names == ["tenure", "plan", "age years"]
+
+
+def test_driver_groups_lose_only_the_features_training_dropped():
+    from cxpredict.config import DriversConfig
+
+    frame = pd.DataFrame({"calls": [1.0, 2.0, 3.0], "outages": [0.0, 0.0, 0.0], "age": [np.nan] * 3,
+                          "tenure": [5, 5, 5], "price": [9.0, 8.0, 7.0]})
+    manifest = FeatureManifest.fit(frame, FeaturesConfig())
+    drivers = DriversConfig(groups=[{"name": "Network", "features": ["calls", "outages"]},
+                                    {"name": "Tenure & age", "features": ["tenure", "age"]},
+                                    {"name": "Price", "features": ["price"]}])
+    kept, notes = manifest.kept_driver_groups(drivers)
+    assert [(g.name, g.features) for g in kept.groups] == [("Network", ["calls"]), ("Price", ["price"])]
+    assert notes[0].startswith("drivers.groups 'Network': kept without 'outages'") and "['calls']" in notes[0]
+    assert notes[1].startswith("drivers.groups 'Tenure & age': left out") and len(notes) == 2
+    assert manifest.kept_driver_groups(kept) == (kept, [])  # nothing more to drop: unchanged, silent

@@ -16,9 +16,11 @@ from cxpredict.models.churn import (
     NPS_FEATURES,
     Calibrator,
     ChurnClassifier,
+    ImputedValues,
     compute_value,
     cross_fit_nps_features,
     value_at_risk,
+    valued,
     with_nps_features,
 )
 
@@ -184,3 +186,17 @@ def test_value_and_value_at_risk():
         compute_value(frame, ValueConfig(column="Monthly Charges"))
     with pytest.raises(InputError, match="numeric"):
         compute_value(frame, ValueConfig(column="plan"))
+
+
+def test_placeholder_values_are_flagged_and_counted_over_batches():
+    frame = pd.DataFrame({"rev": [50.0, np.nan, np.inf, 10.0]}, index=["a", "b", "c", "d"])
+    cfg = ValueConfig(column="rev", default=5.0)
+    value, imputed = valued(frame, cfg)
+    assert value.tolist() == [600.0, 5.0, 5.0, 120.0] and imputed.tolist() == [False, True, True, False]
+    counted = ImputedValues()
+    counted.add(frame.index[:2], imputed[:2])
+    counted.add(frame.index[2:], imputed[2:])
+    note = counted.warning(cfg)
+    assert "2 of 4 customers have no usable 'rev'" in note and "e.g. b, c" in note and "value_imputed = 1" in note
+    assert ImputedValues().warning(cfg) is None
+    assert valued(frame, ValueConfig())[1].all()  # no value column: every value is the default
