@@ -1,0 +1,321 @@
+"""Event tables aggregated by DuckDB straight from their CSV, Parquet file or folder of Parquet parts
+(data.engine: duckdb): the events never load into pandas, only the per-customer feature table comes back, so
+memory follows the number of customers, not of events, and DuckDB spills past `data.duckdb.memory_limit`.
+
+The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader
+(missing columns, encodings), IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC (offsets
+converted) and never unreadable, numbers that are infinite or beyond 1e15 read as missing (numbers.py), text
+columns that are mostly numbers refused, and numeric aggregations of text refused. A CSV in an encoding DuckDB
+cannot read itself (other than UTF-8 and Latin-1) goes through the pandas path instead (`scan` returns None).
+The plan itself is event_plan.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pacompute
+import sqlglot.expressions as exp
+
+from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
+from cxpredict.data import event_plan as plan
+from cxpredict.data.events import aggregation_name
+from cxpredict.data.ids import KEY, why_unmatched
+from cxpredict.data.numbers import MAX_ABS, ExtremeCounts
+from cxpredict.data.tables import (
+    check_source,
+    effective_read,
+    parquet_parts,
+    require_columns,
+    rows_text,
+    table_columns,
+    table_kind,
+)
+from cxpredict.errors import CxError, InputError
+
+Warn = Callable[[str], None]
+NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
+WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # what str.strip removes
+NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+           "HUGEINT", "FLOAT", "DOUBLE")
+
+
+def _q(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _s(text: str) -> str:
+    return exp.Literal.string(text).sql("duckdb")
+
+
+def _rows(path: Path, first: list[int], count: int) -> str:
+    """'rows 3, 7 (file lines, header = line 1)' and how many more there are."""
+    return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
+
+
+class DuckDBEngine:
+    """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self._n = 0
+
+    def run(self, sql: str) -> list[tuple]:
+        """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
+        return self.con.execute(sql).fetchall()
+
+    def arrow(self, sql: str):
+        return self.con.sql(sql).to_arrow_table()
+
+    def name(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}_{self._n}"
+
+    def scan(self, table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
+             warn: Warn, problem: Callable[[CxError], None]) -> EventScan | None:
+        """Check an events table where it lies and return its cleaned view, or None when DuckDB cannot read the
+        file's encoding (the caller reads it with pandas)."""
+        check_source(path, what)
+        values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
+        require_columns(path, table_columns(path, read), [key, table.timestamp, *values], what)
+        read = effective_read(path, read, warn)
+        raw = self.name("raw")
+        kind = table_kind(path)
+        if kind == "csv":
+            encoding = NATIVE_ENCODINGS.get(codecs.lookup(read.encoding).name)
+            if encoding is None:
+                return None
+            types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
+            source = (f"read_csv({_s(str(path))}, header = true, delim = {_s(read.delimiter)}, "
+                      f"quote = {_s(read.quote_char)}, escape = {_s(read.quote_char)}, "
+                      f"nullstr = [{', '.join(_s(v) for v in read.na_values)}], encoding = {_s(encoding)}, "
+                      f"types = {types})")
+        else:
+            files = [str(p) for p in parquet_parts(path)] if kind == "folder" else [str(path)]
+            if not files:
+                raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet "
+                                 "file or a folder of Parquet files.")
+            source = f"read_parquet([{', '.join(_s(f) for f in files)}], hive_partitioning = {kind == 'folder'})"
+        try:
+            self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
+            types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
+        except duckdb.Error as e:
+            raise InputError(f"{path}: DuckDB cannot read the file ({e}). Check data.read (delimiter "
+                             f"{read.delimiter!r}, quote {read.quote_char!r}) or set data.engine: pandas.") from None
+        return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
+
+
+@contextmanager
+def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None = None) -> Iterator[DuckDBEngine]:
+    """A connection with `threads` (default: the CPUs this process may use), the configured memory limit and
+    a fresh spill folder under the configured temp directory, removed on every exit (errors, Ctrl-C)."""
+    threads = threads or len(os.sched_getaffinity(0))
+    parent = None
+    if settings.temp_directory:
+        parent = Path(settings.temp_directory).expanduser()
+        parent = parent if parent.is_absolute() else base_dir / parent
+        parent.mkdir(parents=True, exist_ok=True)
+    spill = tempfile.mkdtemp(prefix="cxpredict-duckdb-", dir=parent)
+    con = None
+    try:
+        con = duckdb.connect(config={"threads": threads, "temp_directory": spill,
+                                     **({"memory_limit": settings.memory_limit} if settings.memory_limit else {})})
+        con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
+        yield DuckDBEngine(con)
+    finally:
+        if con is not None:
+            con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def engine_for(cfg: Config, threads: int | None = None):
+    """The DuckDB engine when the config asks for it and has event tables, else a context yielding None."""
+    if cfg.data.engine == "duckdb" and any(t.kind == "events" for t in cfg.data.behaviour):
+        return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads)
+    return _no_engine()
+
+
+@contextmanager
+def _no_engine() -> Iterator[None]:
+    yield None
+
+
+@dataclass
+class _Checker:
+    engine: DuckDBEngine
+    table: BehaviourTable
+    key: str
+    path: Path
+    read: ReadOptions
+    raw: str
+    types: dict[str, str]
+    values: list[str]
+    what: str
+
+    def _timestamp(self) -> str:
+        col, kind = _q(self.table.timestamp), self.types[self.table.timestamp]
+        if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST({col} AS TIMESTAMP)"  # the session's time zone is UTC
+        if kind.startswith(("TIMESTAMP", "DATE")):
+            return f"CAST({col} AS TIMESTAMP)"
+        return f"CAST(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+    def check(self, warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
+        key, ts = _q(self.key), self._timestamp()
+        trimmed = f"trim({key}, {_s(WHITESPACE)})"
+        numeric = [c for c in self.values if self.types[c].split("(")[0] in NUMERIC]
+        text = [c for c in self.values if self.types[c] == "VARCHAR"]
+        stats = [f"count(*) FILTER (WHERE {trimmed} IS NULL OR {trimmed} = '')",
+                 f"count(*) FILTER (WHERE {trimmed} <> {key})",
+                 f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
+        stats += [f"count(*) FILTER (WHERE isinf(CAST({_q(c)} AS DOUBLE)) OR abs(CAST({_q(c)} AS DOUBLE)) > {MAX_ABS})"
+                  for c in numeric]
+        stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
+        got = self.engine.run(f"SELECT {', '.join(stats)} FROM {_q(self.raw)}")[0]
+        empty, padded, bad_ts, n_rows = got[:4]
+        extreme, counts = dict(zip(numeric, got[4:4 + len(numeric)])), got[4 + len(numeric):]
+        if empty:
+            first, _ = self._first_values(key, f"{trimmed} IS NULL OR {trimmed} = ''")
+            raise InputError(f"{self.path}: column {self.key!r} (the customer ID, {self.what}) is empty at "
+                             f"{_rows(self.path, first, empty)}. Fill in or remove those rows.")
+        self._warn_extremes(extreme, warn)
+        if padded:
+            first, shown = self._first_values(key, f"{trimmed} <> {key}")
+            warn(f"{self.path}: column {self.key!r} ({self.what}): leading/trailing spaces removed from {padded} of "
+                 f"{n_rows} IDs ({_rows(self.path, first, padded)}, e.g. {', '.join(repr(v) for v in shown[:3])}) "
+                 "so they match the other tables; trim them in the export to silence this")
+        floats = self._check_values(text, counts, problem)
+        if bad_ts:
+            first, shown = self._first_values(_q(self.table.timestamp), f"({ts}) IS NULL")
+            problem(InputError(
+                f"{self.path}: column {self.table.timestamp!r} has empty or unreadable timestamps at "
+                f"{_rows(self.path, first, bad_ts)}, values {', '.join(repr(str(v)) for v in shown)}. Use ISO dates "
+                "like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
+        return self._view(trimmed, ts, numeric, floats, int(n_rows))
+
+    def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:
+        rows = self.engine.run(
+            f"SELECT _row, {column} FROM (SELECT row_number() OVER () - 1 AS _row, * FROM {_q(self.raw)}) "
+            f"WHERE {condition} ORDER BY _row LIMIT 5")
+        return [int(r) for r, _ in rows], [v for _, v in rows]
+
+    def _warn_extremes(self, extreme: dict[str, int], warn: Warn) -> None:
+        counts = ExtremeCounts()
+        for column, n in extreme.items():
+            if n:
+                cast = f"CAST({_q(column)} AS DOUBLE)"
+                first, _ = self._first_values(_q(column), f"isinf({cast}) OR abs({cast}) > {MAX_ABS}")
+                counts.add(column, np.asarray(first))
+                counts.counts[column] = int(n)
+        message = counts.message(str(self.path), lambda rows, n: rows_text(self.path, rows)
+                                 + (" ..." if n > len(rows) else ""))
+        if message:
+            warn(message)
+
+    def _check_values(self, text: list[str], counts: tuple, problem: Callable[[CxError], None]) -> dict[str, bool]:
+        """Refuse text columns that are mostly numbers and numeric aggregations of text; which columns are floats."""
+        from cxpredict.data.customers import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
+
+        mixed = set()
+        for column, (present, numbers) in zip(text, zip(counts[::2], counts[1::2])):
+            if present and MIXED_NUMERIC_SHARE < numbers / present < 1:
+                mixed.add(column)
+                first, shown = self._first_values(
+                    _q(column), f"{_q(column)} IS NOT NULL AND TRY_CAST({_q(column)} AS DOUBLE) IS NULL")
+                problem(InputError(
+                    f"{self.path}: column {column!r} mixes numbers and text: {numbers / present:.0%} of its values "
+                    f"are numbers but {present - numbers} are not, at {_rows(self.path, first, present - numbers)}, "
+                    f"values {', '.join(repr(str(v)) for v in shown)}. Fix those values, add them to "
+                    f"data.read.na_values (now {self.read.na_values}) if they mean 'missing', or leave the column "
+                    "out of the table's 'columns'."))
+        all_empty = {c for c, present in zip(text, counts[::2]) if not present}
+        for agg in self.table.aggregations:
+            kind = self.types[agg.column].split("(")[0] if agg.column else None
+            numeric = kind in NUMERIC or kind == "BOOLEAN" or kind == "DECIMAL" or agg.column in all_empty
+            if agg.agg in NUMERIC_AGGS and agg.column not in mixed and not numeric:
+                problem(InputError(f"{self.path}: column {agg.column!r} is text, but aggregation {agg.agg!r} of "
+                                   f"{self.what} needs numbers. Use 'count'/'nunique' or fix the column."))
+        return {c: self.types[c].split("(")[0] in ("FLOAT", "DOUBLE", "DECIMAL") or c in all_empty
+                for c in self.values}
+
+    def _view(self, trimmed: str, ts: str, numeric: list[str], floats: dict[str, bool], n_rows: int) -> EventScan:
+        """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
+        columns = [f"{trimmed} AS {plan.ID}", f"{ts} AS {plan.TS}"]
+        for i, c in enumerate(self.values):
+            value, kind = _q(c), self.types[c].split("(")[0]
+            if kind == "BOOLEAN":
+                value = f"CAST({value} AS INTEGER)"
+            elif kind == "DECIMAL" or (kind == "VARCHAR" and floats[c]):
+                value = f"CAST({value} AS DOUBLE)"
+            if c in numeric or kind == "DECIMAL":
+                cast = f"CAST({value} AS DOUBLE)"
+                bad = f"isinf({cast}) OR abs({cast}) > {MAX_ABS}" + (f" OR isnan({cast})" if floats[c] else "")
+                value = f"CASE WHEN {bad} THEN NULL ELSE {value} END"
+            columns.append(f"{value} AS {plan.value_name(i)}")
+        view = self.engine.name("events")
+        self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
+                                f"WHERE ({ts}) IS NOT NULL")
+        return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
+                         [floats[c] for c in self.values], self.values)
+
+
+class EventScan:
+    """A checked events table left where it lies: rows and columns for the report, its latest timestamp, its
+    customers, and its features for a population."""
+
+    def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
+                 floats: list[bool], values: list[str]):
+        self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
+        self.floats, self.values = floats, values
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def latest(self) -> pd.Timestamp | None:
+        value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
+        return None if value is None else pd.Timestamp(value)
+
+    def ids(self) -> pd.Series:
+        """Customer IDs in order of first appearance (the population when no customer table is configured)."""
+        got = self.engine.arrow(
+            f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () AS _row, "
+            f"{plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
+        return pd.Series(got.column(0).to_pylist(), dtype="str")
+
+    def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
+        """The pandas path's aggregate_events, run by DuckDB: same features, warnings and order."""
+        con, aggs = self.engine.con, self.table.aggregations  # register/unregister return no result
+        per_customer, pop = self.engine.name("per_customer"), self.engine.name("population")
+        con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
+                                    plan.POS: np.arange(len(population), dtype=np.int64)}))
+        try:
+            values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
+            floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
+            self.engine.run(f"CREATE TEMP TABLE {_q(per_customer)} AS "
+                            + plan.per_customer_sql(aggs, values, floats, as_of, self.view))
+            future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
+            if future:
+                warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
+            absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
+            if absent.num_rows:
+                ids = absent.column(0).to_pylist()
+                warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
+                     f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")
+            got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
+        finally:
+            con.unregister(pop)
+            self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
+        return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
+                             .astype("float64") for i, a in enumerate(aggs)}, index=population)
