@@ -140,7 +140,7 @@ def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems,
     means 'no event', as for churned_at of customers who stayed) are an error."""
     raw = values
     if not pd.api.types.is_datetime64_any_dtype(values):
-        values = pd.to_datetime(values, errors="coerce", utc=True)
+        values = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")  # as DuckDB: any ISO form
     if getattr(values.dtype, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = values.isna() & (raw.notna() if allow_empty else True)

@@ -65,6 +65,12 @@ def _rows(path: Path, first: list[int], count: int) -> str:
     return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
 
 
+def _extreme(column: str) -> str:
+    """Infinite or beyond MAX_ABS (numbers.py); NaN is missing, not extreme (DuckDB sorts NaN above every number)."""
+    cast = f"CAST({column} AS DOUBLE)"
+    return f"(NOT isnan({cast}) AND (isinf({cast}) OR abs({cast}) > {MAX_ABS}))"
+
+
 class DuckDBEngine:
     """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
 
@@ -180,8 +186,7 @@ class _Checker:
         stats = [f"count(*) FILTER (WHERE {trimmed} IS NULL OR {trimmed} = '')",
                  f"count(*) FILTER (WHERE {trimmed} <> {key})",
                  f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
-        stats += [f"count(*) FILTER (WHERE isinf(CAST({_q(c)} AS DOUBLE)) OR abs(CAST({_q(c)} AS DOUBLE)) > {MAX_ABS})"
-                  for c in numeric]
+        stats += [f"count(*) FILTER (WHERE {_extreme(_q(c))})" for c in numeric]
         stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
         got = self.engine.run(f"SELECT {', '.join(stats)} FROM {_q(self.raw)}")[0]
         empty, padded, bad_ts, n_rows = got[:4]
@@ -215,8 +220,7 @@ class _Checker:
         counts = ExtremeCounts()
         for column, n in extreme.items():
             if n:
-                cast = f"CAST({_q(column)} AS DOUBLE)"
-                first, _ = self._first_values(_q(column), f"isinf({cast}) OR abs({cast}) > {MAX_ABS}")
+                first, _ = self._first_values(_q(column), _extreme(_q(column)))
                 counts.add(column, np.asarray(first))
                 counts.counts[column] = int(n)
         message = counts.message(str(self.path), lambda rows, n: rows_text(self.path, rows)
@@ -260,9 +264,7 @@ class _Checker:
             elif kind == "DECIMAL" or (kind == "VARCHAR" and floats[c]):
                 value = f"CAST({value} AS DOUBLE)"
             if c in numeric or kind == "DECIMAL":
-                cast = f"CAST({value} AS DOUBLE)"
-                bad = f"isinf({cast}) OR abs({cast}) > {MAX_ABS}" + (f" OR isnan({cast})" if floats[c] else "")
-                value = f"CASE WHEN {bad} THEN NULL ELSE {value} END"
+                value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"
             columns.append(f"{value} AS {plan.value_name(i)}")
         view = self.engine.name("events")
         self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
