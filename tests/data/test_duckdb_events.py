@@ -232,3 +232,18 @@ def test_engine_is_settable_and_pandas_reads_no_duckdb(tmp_path):
     assert cfg.data.engine == "pandas" and config(tmp_path, "events.csv", "duckdb").data.engine == "duckdb"
     report = DataReport()
     assert validate_inputs(cfg, report) == []
+
+
+# --------------------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_train_and_score_on_the_demo_give_identical_files_with_either_engine(fast_demo_config_path, tmp_path):
+    from cxpredict.cli.app import main
+
+    scored = {}
+    for engine in ("pandas", "duckdb"):
+        config, model, out = str(fast_demo_config_path), tmp_path / engine / "model", tmp_path / engine / "scored.csv"
+        assert main(["train", config, "--out", str(model), "--no-tracking", "--set", f"data.engine={engine}"]) == 0
+        assert main(["score", config, "--model", str(model), "--out", str(out), "--no-tracking",
+                     "--set", f"data.engine={engine}"]) == 0
+        scored[engine] = out.read_bytes()
+    assert len(scored["duckdb"]) > 1000 and scored["pandas"] == scored["duckdb"]
