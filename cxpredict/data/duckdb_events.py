@@ -71,6 +71,14 @@ def _extreme(column: str) -> str:
     return f"(NOT isnan({cast}) AND (isinf({cast}) OR abs({cast}) > {MAX_ABS}))"
 
 
+def _trimmed(column: str) -> str:
+    """`column` without leading/trailing whitespace as str.strip sees it; trimming with a character set is ~10x
+    slower than testing the first and last character, so only IDs that need it are trimmed."""
+    space = _s(WHITESPACE)
+    return (f"(CASE WHEN contains({space}, left({column}, 1)) OR contains({space}, right({column}, 1)) "
+            f"THEN trim({column}, {space}) ELSE {column} END)")
+
+
 class DuckDBEngine:
     """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
 
@@ -180,15 +188,14 @@ class _Checker:
 
     def check(self, warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
         key, ts = _q(self.key), self._timestamp()
-        trimmed = f"trim({key}, {_s(WHITESPACE)})"
+        trimmed = _trimmed(key)
         numeric = [c for c in self.values if self.types[c].split("(")[0] in NUMERIC]
         text = [c for c in self.values if self.types[c] == "VARCHAR"]
-        stats = [f"count(*) FILTER (WHERE {trimmed} IS NULL OR {trimmed} = '')",
-                 f"count(*) FILTER (WHERE {trimmed} <> {key})",
+        stats = [f"count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
                  f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
         stats += [f"count(*) FILTER (WHERE {_extreme(_q(c))})" for c in numeric]
         stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
-        got = self.engine.run(f"SELECT {', '.join(stats)} FROM {_q(self.raw)}")[0]
+        got = self.engine.run(f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
         empty, padded, bad_ts, n_rows = got[:4]
         extreme, counts = dict(zip(numeric, got[4:4 + len(numeric)])), got[4 + len(numeric):]
         if empty:
