@@ -104,13 +104,13 @@ class DuckDBEngine:
         check_source(path, what)
         values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
         require_columns(path, table_columns(path, read), [key, table.timestamp, *values], what)
+        kind = table_kind(path)
+        encoding = NATIVE_ENCODINGS.get(codecs.lookup(effective_read(path, read).encoding).name)
+        if kind == "csv" and encoding is None:
+            return None
         read = effective_read(path, read, warn)
         raw = self.name("raw")
-        kind = table_kind(path)
         if kind == "csv":
-            encoding = NATIVE_ENCODINGS.get(codecs.lookup(read.encoding).name)
-            if encoding is None:
-                return None
             types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
             source = (f"read_csv({_s(str(path))}, header = true, delim = {_s(read.delimiter)}, "
                       f"quote = {_s(read.quote_char)}, escape = {_s(read.quote_char)}, "

@@ -50,11 +50,11 @@ def events_frame(n_customers: int = 60, n_events: int = 2000, seed: int = 0) -> 
     return pd.DataFrame({KEY: key, "Zeit": at, VALUE: value, COUNT: rng.integers(0, 50, n_events), KIND: text})
 
 
-def customers_csv(folder: Path, n_customers: int = 60) -> None:
-    rows = "".join(f"c{i:03d},p{i % 3}\n" for i in range(n_customers))
-    (folder / "customers.csv").write_text(f"{KEY},plan\n{rows}", encoding="utf-8")
-    (folder / "outcomes.csv").write_text(f"{KEY},churned\n" + "".join(f"c{i:03d},{i % 2}\n"
-                                                                       for i in range(n_customers)), encoding="utf-8")
+def customers_csv(folder: Path, n_customers: int = 60, sep: str = ",") -> None:
+    rows = "".join(f"c{i:03d}{sep}p{i % 3}\n" for i in range(n_customers))
+    (folder / "customers.csv").write_text(f"{KEY}{sep}plan\n{rows}", encoding="utf-8")
+    (folder / "outcomes.csv").write_text(f"{KEY}{sep}churned\n" + "".join(f"c{i:03d}{sep}{i % 2}\n"
+                                                                          for i in range(n_customers)), encoding="utf-8")
 
 
 def write_events(folder: Path, frame: pd.DataFrame, form: str) -> str:
@@ -175,6 +175,22 @@ def test_empty_and_bool_value_columns(tmp_path):
     pandas, duck = both(tmp_path, "e.csv", aggregations=aggs, as_of=AS_OF)
     assert_same(pandas, duck)
     assert duck.frame.loc["c001", "calls_sum_flag"] == 1 and duck.frame.loc["c001", "calls_sum_leer"] == 0
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])  # DuckDB reads latin-1; pandas the others
+def test_read_options_delimiter_missing_markers_and_encodings(tmp_path, encoding):
+    customers_csv(tmp_path, sep=";")
+    frame = events_frame(seed=4)
+    frame[KIND] = frame[KIND].str.replace("✓", "é", regex=False)
+    frame[VALUE] = frame[VALUE].astype("str").replace("nan", "-")
+    frame = frame.rename(columns={KIND: "Typ é"})
+    (tmp_path / "e.csv").write_bytes(frame.to_csv(index=False, sep=";").encode(encoding))
+    aggs = [{"agg": "nunique", "column": "Typ é"}, {"agg": "count", "column": VALUE, "window_days": 30},
+            {"agg": "sum", "column": VALUE}]
+    read = {"delimiter": ";", "na_values": ["", "-"], "encoding": "utf-8" if encoding == "utf-16" else encoding}
+    pandas, duck = both(tmp_path, "e.csv", aggregations=aggs, as_of=AS_OF, read=read)
+    assert_same(pandas, duck)  # utf-16: its byte-order mark wins over utf-8, with the same warning
+    assert duck.frame["calls_nunique_Typ é"].max() == 3 and duck.frame[f"calls_count_{VALUE}_30d"].sum() > 0
 
 
 # --------------------------------------------------------------------------------------------- bad input
