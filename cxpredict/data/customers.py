@@ -311,7 +311,8 @@ def _population(cfg: Config, loaded: dict[str, pd.DataFrame]) -> pd.Index:
     return pd.Index(ids.drop_duplicates().to_numpy(), dtype="str", name=KEY)
 
 
-def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan], problems: _Problems, report: DataReport) -> pd.DataFrame:
+def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan], problems: _Problems,
+          report: DataReport) -> pd.DataFrame:
     population = _population(cfg, loaded)
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}

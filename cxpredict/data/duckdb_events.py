@@ -79,6 +79,22 @@ def _trimmed(column: str) -> str:
             f"THEN trim({column}, {space}) ELSE {column} END)")
 
 
+@contextmanager
+def _read_errors(path: Path, read: ReadOptions) -> Iterator[None]:
+    """DuckDB's failures while scanning a file as InputErrors naming the file and the fix."""
+    try:
+        yield
+    except duckdb.ConversionException as e:  # a CSV value unlike the type sniffed from the file's start
+        detail = " ".join(" ".join(str(e).split("\n")[:4]).split()).rstrip(" .")
+        raise InputError(f"{path}: {detail}. The value does not fit the type inferred from the start of the file: "
+                         f"fix it, add it to data.read.na_values (now {read.na_values}), or export the table as "
+                         "Parquet (typed columns).") from None
+    except duckdb.Error as e:
+        raise InputError(f"{path}: DuckDB cannot read the file ({' '.join(str(e).split())[:400]}). Check data.read "
+                         f"(delimiter {read.delimiter!r}, quote {read.quote_char!r}) and that the file is complete, "
+                         "or set data.engine: pandas.") from None
+
+
 class DuckDBEngine:
     """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
 
@@ -122,13 +138,10 @@ class DuckDBEngine:
                 raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet "
                                  "file or a folder of Parquet files.")
             source = f"read_parquet([{', '.join(_s(f) for f in files)}], hive_partitioning = {kind == 'folder'})"
-        try:
+        with _read_errors(path, read):
             self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
             types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
-        except duckdb.Error as e:
-            raise InputError(f"{path}: DuckDB cannot read the file ({e}). Check data.read (delimiter "
-                             f"{read.delimiter!r}, quote {read.quote_char!r}) or set data.engine: pandas.") from None
-        return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
+            return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
 
 
 @contextmanager
@@ -277,7 +290,7 @@ class _Checker:
         self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
                                 f"WHERE ({ts}) IS NOT NULL")
         return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
-                         [floats[c] for c in self.values], self.values)
+                         [floats[c] for c in self.values], self.values, self.path, self.read)
 
 
 class EventScan:
@@ -285,22 +298,24 @@ class EventScan:
     customers, and its features for a population."""
 
     def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
-                 floats: list[bool], values: list[str]):
+                 floats: list[bool], values: list[str], path: Path, read: ReadOptions):
         self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
-        self.floats, self.values = floats, values
+        self.floats, self.values, self.path, self.read = floats, values, path, read
 
     def __len__(self) -> int:
         return self.rows
 
     def latest(self) -> pd.Timestamp | None:
-        value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
+        with _read_errors(self.path, self.read):
+            value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
         return None if value is None else pd.Timestamp(value)
 
     def ids(self) -> pd.Series:
         """Customer IDs in order of first appearance (the population when no customer table is configured)."""
-        got = self.engine.arrow(
-            f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () AS _row, "
-            f"{plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
+        with _read_errors(self.path, self.read):
+            got = self.engine.arrow(
+                f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
+                f"AS _row, {plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
         return pd.Series(got.column(0).to_pylist(), dtype="str")
 
     def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
@@ -309,22 +324,28 @@ class EventScan:
         per_customer, pop = self.engine.name("per_customer"), self.engine.name("population")
         con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
                                     plan.POS: np.arange(len(population), dtype=np.int64)}))
+        values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
+        floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
         try:
-            values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
-            floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
-            self.engine.run(f"CREATE TEMP TABLE {_q(per_customer)} AS "
-                            + plan.per_customer_sql(aggs, values, floats, as_of, self.view))
-            future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
-            if future:
-                warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
-            absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
-            if absent.num_rows:
-                ids = absent.column(0).to_pylist()
-                warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
-                     f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")
+            with _read_errors(self.path, self.read):
+                self.engine.run(f"CREATE TEMP TABLE {_q(per_customer)} AS "
+                                + plan.per_customer_sql(aggs, values, floats, as_of, self.view))
+            self._warn_ignored(per_customer, pop, as_of, population, warn)
             got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
         finally:
             con.unregister(pop)
             self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
         return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
                              .astype("float64") for i, a in enumerate(aggs)}, index=population)
+
+    def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
+                      warn: Warn) -> None:
+        """The pandas path's warnings: events after as_of, events of customers absent from the population."""
+        future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
+        if future:
+            warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
+        absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
+        if absent.num_rows:
+            ids = absent.column(0).to_pylist()
+            warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
+                 f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")

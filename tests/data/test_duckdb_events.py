@@ -53,8 +53,8 @@ def events_frame(n_customers: int = 60, n_events: int = 2000, seed: int = 0) -> 
 def customers_csv(folder: Path, n_customers: int = 60, sep: str = ",") -> None:
     rows = "".join(f"c{i:03d}{sep}p{i % 3}\n" for i in range(n_customers))
     (folder / "customers.csv").write_text(f"{KEY}{sep}plan\n{rows}", encoding="utf-8")
-    (folder / "outcomes.csv").write_text(f"{KEY}{sep}churned\n" + "".join(f"c{i:03d}{sep}{i % 2}\n"
-                                                                          for i in range(n_customers)), encoding="utf-8")
+    outcomes = "".join(f"c{i:03d}{sep}{i % 2}\n" for i in range(n_customers))
+    (folder / "outcomes.csv").write_text(f"{KEY}{sep}churned\n{outcomes}", encoding="utf-8")
 
 
 def write_events(folder: Path, frame: pd.DataFrame, form: str) -> str:
@@ -218,6 +218,14 @@ def test_bad_timestamps_text_sums_and_empty_ids_are_the_same_errors(tmp_path):
     assert len(duck) == 1 and "mixes numbers and text" in duck[0] and "row 10" in duck[0]
 
 
+def test_a_late_value_unlike_the_sniffed_type_is_an_input_error(tmp_path):
+    customers_csv(tmp_path)
+    rows = "".join(f"c{i % 50:03d},2024-06-01,{i}\n" for i in range(30_000))  # past DuckDB's type sample
+    (tmp_path / "e.csv").write_text(f"{KEY},Zeit,n\n{rows}c001,2024-06-02,oops\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"e.csv: .*\"oops\".*data.read.na_values"):
+        load_customers(config(tmp_path, "e.csv", "duckdb", aggregations=[{"agg": "sum", "column": "n"}]))
+
+
 def test_missing_column_names_the_file_and_the_fix(tmp_path):
     customers_csv(tmp_path)
     write_events(tmp_path, events_frame(), "parquet")
@@ -231,6 +239,7 @@ def test_spill_folder_is_removed_on_success_and_on_error(tmp_path):
     spill = tmp_path / "spill"
     with duckdb_engine(DuckDBSettings(memory_limit="200MB", temp_directory=str(spill)), tmp_path, threads=1) as e:
         assert e.run("SELECT current_setting('threads')")[0][0] == 1
+        assert e.run("SELECT current_setting('memory_limit')")[0][0] == "190.7 MiB"  # 200 MB
         assert len(list(spill.iterdir())) == 1
     assert list(spill.iterdir()) == []
     with pytest.raises(RuntimeError):
@@ -239,6 +248,19 @@ def test_spill_folder_is_removed_on_success_and_on_error(tmp_path):
             assert Path(folder).parent == Path(tempfile.gettempdir())
             raise RuntimeError("boom")
     assert not Path(folder).exists()
+
+
+def test_a_memory_limit_spills_and_still_gives_the_reference(tmp_path):
+    customers_csv(tmp_path, n_customers=60)
+    frame = events_frame(n_events=200_000, seed=5)
+    frame[KEY] = frame[KEY] + "-" + pd.Series(np.arange(len(frame)) % 5000, dtype="str")  # many groups
+    write_events(tmp_path, frame, "parquet")
+    settings = {"memory_limit": "40MB", "temp_directory": "spill"}
+    aggs = [{"agg": "nunique", "column": VALUE}, {"agg": "sum", "column": VALUE, "window_days": 30}]
+    pandas, duck = both(tmp_path, "events.parquet", customers=False, aggregations=aggs, as_of=AS_OF,
+                        duckdb=settings)
+    assert_same(pandas, duck)
+    assert len(duck.frame) > 100_000 and list((tmp_path / "spill").iterdir()) == []
 
 
 def test_engine_is_settable_and_pandas_reads_no_duckdb(tmp_path):
