@@ -191,6 +191,14 @@ class _Checker:
     values: list[str]
     what: str
 
+    def _key(self) -> str:
+        """The ID as text, as the pandas reader makes it: whole numbers without a decimal point."""
+        col, kind = _q(self.key), self.types[self.key].split("(")[0]
+        if kind in ("FLOAT", "DOUBLE", "DECIMAL"):
+            return (f"(CASE WHEN {col} = floor({col}) AND abs({col}) < 1e18 THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
+                    f"ELSE CAST({col} AS VARCHAR) END)")
+        return col if kind == "VARCHAR" else f"CAST({col} AS VARCHAR)"
+
     def _timestamp(self) -> str:
         col, kind = _q(self.table.timestamp), self.types[self.table.timestamp]
         if kind.startswith("TIMESTAMP WITH TIME ZONE"):
@@ -200,7 +208,7 @@ class _Checker:
         return f"CAST(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP)"
 
     def check(self, warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
-        key, ts = _q(self.key), self._timestamp()
+        key, ts = self._key(), self._timestamp()
         trimmed = _trimmed(key)
         numeric = [c for c in self.values if self.types[c].split("(")[0] in NUMERIC]
         text = [c for c in self.values if self.types[c] == "VARCHAR"]
@@ -211,6 +219,8 @@ class _Checker:
         got = self.engine.run(f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
         empty, padded, bad_ts, n_rows = got[:4]
         extreme, counts = dict(zip(numeric, got[4:4 + len(numeric)])), got[4 + len(numeric):]
+        if not n_rows:
+            raise InputError(f"{self.path}: no data rows (only a header). Export the table again with its rows.")
         if empty:
             first, _ = self._first_values(key, f"{trimmed} IS NULL OR {trimmed} = ''")
             raise InputError(f"{self.path}: column {self.key!r} (the customer ID, {self.what}) is empty at "

@@ -226,6 +226,24 @@ def test_a_late_value_unlike_the_sniffed_type_is_an_input_error(tmp_path):
         load_customers(config(tmp_path, "e.csv", "duckdb", aggregations=[{"agg": "sum", "column": "n"}]))
 
 
+def test_numeric_ids_in_parquet_match_the_text_ids_of_the_customer_table(tmp_path):
+    (tmp_path / "customers.csv").write_text(f"{KEY},plan\n7,a\n8,b\n0042,c\n", encoding="utf-8")
+    (tmp_path / "outcomes.csv").write_text(f"{KEY},churned\n7,0\n8,1\n", encoding="utf-8")
+    at = pd.to_datetime(["2024-06-01", "2024-06-02", "2024-06-03", "2024-06-04"])
+    pd.DataFrame({KEY: [7, 7, 8, 42], "Zeit": at}).to_parquet(tmp_path / "ints.parquet")
+    pd.DataFrame({KEY: [7.0, 7.0, 8.5, 42.0], "Zeit": at}).to_parquet(tmp_path / "floats.parquet")
+    for path in ("ints.parquet", "floats.parquet"):
+        pandas, duck = both(tmp_path, path, aggregations=[{"agg": "count"}], as_of=AS_OF)
+        assert_same(pandas, duck)
+        assert duck.frame["calls_count"].tolist() == [2, 1 if path == "ints.parquet" else 0, 0]
+
+
+def test_a_header_without_rows_is_the_same_error(tmp_path):
+    customers_csv(tmp_path)
+    pandas, duck = errors_of(tmp_path, f"{KEY},Zeit\n", [{"agg": "count"}])
+    assert pandas == duck and len(duck) == 1 and "no data rows" in duck[0]
+
+
 def test_missing_column_names_the_file_and_the_fix(tmp_path):
     customers_csv(tmp_path)
     write_events(tmp_path, events_frame(), "parquet")
