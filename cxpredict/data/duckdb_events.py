@@ -195,8 +195,8 @@ class _Checker:
         """The ID as text, as the pandas reader makes it: whole numbers without a decimal point."""
         col, kind = _q(self.key), self.types[self.key].split("(")[0]
         if kind in ("FLOAT", "DOUBLE", "DECIMAL"):
-            return (f"(CASE WHEN {col} = floor({col}) AND abs({col}) < 1e18 THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
-                    f"ELSE CAST({col} AS VARCHAR) END)")
+            whole = f"{col} = floor({col}) AND abs({col}) < 1e18"
+            return f"(CASE WHEN {whole} THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END)"
         return col if kind == "VARCHAR" else f"CAST({col} AS VARCHAR)"
 
     def _timestamp(self) -> str:
