@@ -43,7 +43,7 @@ from cxpredict.data.tables import (
     table_columns,
     table_kind,
 )
-from cxpredict.errors import CxError, InputError
+from cxpredict.errors import CxError, InputError, Interrupted
 
 Warn = Callable[[str], None]
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
@@ -80,6 +80,20 @@ def _trimmed(column: str) -> str:
 
 
 @contextmanager
+def _signals() -> Iterator[None]:
+    """DuckDB stops a query on SIGTERM/SIGINT and raises 'Query interrupted', swallowing the exception the
+    signal handler raised (terminate_gracefully's Interrupted, KeyboardInterrupt): raise that one again, so the
+    command exits 143/130 and cleans up like anywhere else."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "interrupted" not in str(e).lower():
+            raise
+        context = e.__context__
+        raise context if isinstance(context, (Interrupted, KeyboardInterrupt)) else Interrupted() from None
+
+
+@contextmanager
 def _read_errors(path: Path, read: ReadOptions) -> Iterator[None]:
     """DuckDB's failures while scanning a file as InputErrors naming the file and the fix."""
     try:
@@ -104,10 +118,12 @@ class DuckDBEngine:
 
     def run(self, sql: str) -> list[tuple]:
         """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
-        return self.con.execute(sql).fetchall()
+        with _signals():
+            return self.con.execute(sql).fetchall()
 
-    def arrow(self, sql: str):
-        return self.con.sql(sql).to_arrow_table()
+    def arrow(self, sql: str) -> pa.Table:
+        with _signals():
+            return self.con.sql(sql).to_arrow_table()
 
     def name(self, prefix: str) -> str:
         self._n += 1
@@ -207,38 +223,54 @@ class _Checker:
             return f"CAST({col} AS TIMESTAMP)"
         return f"CAST(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP)"
 
+    def _value(self, column: str, as_numbers: bool) -> tuple[str, str]:
+        """(SQL expression, kind) of a value column as the pandas reader types it: kind 'float', 'int' or 'text';
+        booleans count as integers, decimals and text columns whose every value is a number ('inf' too) as floats."""
+        col, kind = _q(column), self.types[column].split("(")[0]
+        if kind == "BOOLEAN":
+            return f"CAST({col} AS INTEGER)", "int"
+        if kind in ("FLOAT", "DOUBLE", "DECIMAL"):
+            return f"CAST({col} AS DOUBLE)", "float"
+        if kind in NUMERIC:
+            return col, "int"
+        if kind == "VARCHAR" and as_numbers:
+            return f"TRY_CAST({col} AS DOUBLE)", "float"
+        return col, "text"
+
     def check(self, warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
         key, ts = self._key(), self._timestamp()
         trimmed = _trimmed(key)
-        numeric = [c for c in self.values if self.types[c].split("(")[0] in NUMERIC]
         text = [c for c in self.values if self.types[c] == "VARCHAR"]
         stats = [f"count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
                  f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
-        stats += [f"count(*) FILTER (WHERE {_extreme(_q(c))})" for c in numeric]
         stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
+        stats += [f"count(*) FILTER (WHERE {_extreme(value)})" if kind != "text" else "0"
+                  for value, kind in (self._value(c, True) for c in self.values)]
         got = self.engine.run(f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
         empty, padded, bad_ts, n_rows = got[:4]
-        extreme, counts = dict(zip(numeric, got[4:4 + len(numeric)])), got[4 + len(numeric):]
+        counts = dict(zip(text, zip(got[4:4 + 2 * len(text):2], got[5:4 + 2 * len(text):2])))
         if not n_rows:
             raise InputError(f"{self.path}: no data rows (only a header). Export the table again with its rows.")
         if empty:
             first, _ = self._first_values(key, f"{trimmed} IS NULL OR {trimmed} = ''")
             raise InputError(f"{self.path}: column {self.key!r} (the customer ID, {self.what}) is empty at "
                              f"{_rows(self.path, first, empty)}. Fill in or remove those rows.")
-        self._warn_extremes(extreme, warn)
+        values = {c: self._value(c, c in counts and counts[c][0] == counts[c][1]) for c in self.values}
+        extreme = {c: n for (c, (_, kind)), n in zip(values.items(), got[4 + 2 * len(text):]) if kind != "text"}
+        self._warn_extremes({c: (values[c][0], n) for c, n in extreme.items()}, warn)
         if padded:
             first, shown = self._first_values(key, f"{trimmed} <> {key}")
             warn(f"{self.path}: column {self.key!r} ({self.what}): leading/trailing spaces removed from {padded} of "
                  f"{n_rows} IDs ({_rows(self.path, first, padded)}, e.g. {', '.join(repr(v) for v in shown[:3])}) "
                  "so they match the other tables; trim them in the export to silence this")
-        floats = self._check_values(text, counts, problem)
+        self._check_values(values, counts, problem)
         if bad_ts:
             first, shown = self._first_values(_q(self.table.timestamp), f"({ts}) IS NULL")
             problem(InputError(
                 f"{self.path}: column {self.table.timestamp!r} has empty or unreadable timestamps at "
                 f"{_rows(self.path, first, bad_ts)}, values {', '.join(repr(str(v)) for v in shown)}. Use ISO dates "
                 "like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
-        return self._view(trimmed, ts, numeric, floats, int(n_rows))
+        return self._view(trimmed, ts, values, int(n_rows))
 
     def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:
         rows = self.engine.run(
@@ -246,11 +278,12 @@ class _Checker:
             f"WHERE {condition} ORDER BY _row LIMIT 5")
         return [int(r) for r, _ in rows], [v for _, v in rows]
 
-    def _warn_extremes(self, extreme: dict[str, int], warn: Warn) -> None:
+    def _warn_extremes(self, extreme: dict[str, tuple[str, int]], warn: Warn) -> None:
+        """The reader's one warning for numbers read as missing (numbers.py), columns in the configured order."""
         counts = ExtremeCounts()
-        for column, n in extreme.items():
+        for column, (value, n) in extreme.items():
             if n:
-                first, _ = self._first_values(_q(column), _extreme(_q(column)))
+                first, _ = self._first_values(_q(column), _extreme(value))
                 counts.add(column, np.asarray(first))
                 counts.counts[column] = int(n)
         message = counts.message(str(self.path), lambda rows, n: rows_text(self.path, rows)
@@ -258,12 +291,13 @@ class _Checker:
         if message:
             warn(message)
 
-    def _check_values(self, text: list[str], counts: tuple, problem: Callable[[CxError], None]) -> dict[str, bool]:
-        """Refuse text columns that are mostly numbers and numeric aggregations of text; which columns are floats."""
+    def _check_values(self, values: dict[str, tuple[str, str]], counts: dict[str, tuple[int, int]],
+                      problem: Callable[[CxError], None]) -> None:
+        """Refuse text columns that are mostly numbers, and numeric aggregations of text."""
         from cxpredict.data.customers import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
 
         mixed = set()
-        for column, (present, numbers) in zip(text, zip(counts[::2], counts[1::2])):
+        for column, (present, numbers) in counts.items():
             if present and MIXED_NUMERIC_SHARE < numbers / present < 1:
                 mixed.add(column)
                 first, shown = self._first_values(
@@ -274,33 +308,23 @@ class _Checker:
                     f"values {', '.join(repr(str(v)) for v in shown)}. Fix those values, add them to "
                     f"data.read.na_values (now {self.read.na_values}) if they mean 'missing', or leave the column "
                     "out of the table's 'columns'."))
-        all_empty = {c for c, present in zip(text, counts[::2]) if not present}
         for agg in self.table.aggregations:
-            kind = self.types[agg.column].split("(")[0] if agg.column else None
-            numeric = kind in NUMERIC or kind == "BOOLEAN" or kind == "DECIMAL" or agg.column in all_empty
-            if agg.agg in NUMERIC_AGGS and agg.column not in mixed and not numeric:
+            if agg.agg in NUMERIC_AGGS and agg.column not in mixed and values[agg.column][1] == "text":
                 problem(InputError(f"{self.path}: column {agg.column!r} is text, but aggregation {agg.agg!r} of "
                                    f"{self.what} needs numbers. Use 'count'/'nunique' or fix the column."))
-        return {c: self.types[c].split("(")[0] in ("FLOAT", "DOUBLE", "DECIMAL") or c in all_empty
-                for c in self.values}
 
-    def _view(self, trimmed: str, ts: str, numeric: list[str], floats: dict[str, bool], n_rows: int) -> EventScan:
+    def _view(self, trimmed: str, ts: str, values: dict[str, tuple[str, str]], n_rows: int) -> EventScan:
         """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
         columns = [f"{trimmed} AS {plan.ID}", f"{ts} AS {plan.TS}"]
-        for i, c in enumerate(self.values):
-            value, kind = _q(c), self.types[c].split("(")[0]
-            if kind == "BOOLEAN":
-                value = f"CAST({value} AS INTEGER)"
-            elif kind == "DECIMAL" or (kind == "VARCHAR" and floats[c]):
-                value = f"CAST({value} AS DOUBLE)"
-            if c in numeric or kind == "DECIMAL":
+        for i, (value, kind) in enumerate(values.values()):
+            if kind != "text":
                 value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"
             columns.append(f"{value} AS {plan.value_name(i)}")
         view = self.engine.name("events")
         self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
-                                f"WHERE ({ts}) IS NOT NULL")
+                        f"WHERE ({ts}) IS NOT NULL")
         return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
-                         [floats[c] for c in self.values], self.values, self.path, self.read)
+                         [kind == "float" for _, kind in values.values()], self.values, self.path, self.read)
 
 
 class EventScan:

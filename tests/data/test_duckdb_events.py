@@ -167,6 +167,17 @@ def test_extreme_and_infinite_numbers_are_missing_with_the_same_warning(tmp_path
     assert any("too large" in w and VALUE in w and COUNT in w for w in duck.report.warnings)
 
 
+def test_infinite_numbers_written_as_text_in_a_csv(tmp_path):
+    customers_csv(tmp_path)
+    frame = events_frame(seed=6)
+    frame[VALUE] = frame[VALUE].astype("object")
+    frame.loc[[0, 1, 7], VALUE] = ["inf", "-inf", "1e16"]  # DuckDB sniffs text, pyarrow numbers: both missing
+    write_events(tmp_path, frame, "csv")
+    pandas, duck = both(tmp_path, "events.csv", as_of=AS_OF)
+    assert_same(pandas, duck)
+    assert any(f"'{VALUE}': 3 row(s), rows 2, 3, 9 (file lines" in w for w in duck.report.warnings), duck.report.warnings
+
+
 def test_empty_and_bool_value_columns(tmp_path):
     customers_csv(tmp_path)
     pd.DataFrame({KEY: ["c001", "c001", "c002"], "Zeit": ["2024-06-01"] * 3, "leer": [None, None, None],
