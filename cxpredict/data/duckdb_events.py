@@ -270,7 +270,7 @@ class _Checker:
                 f"{self.path}: column {self.table.timestamp!r} has empty or unreadable timestamps at "
                 f"{_rows(self.path, first, bad_ts)}, values {', '.join(repr(str(v)) for v in shown)}. Use ISO dates "
                 "like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
-        return self._view(trimmed, ts, values, int(n_rows))
+        return self._view(trimmed if padded else key, ts, values, int(n_rows))  # trimming costs: only if needed
 
     def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:
         rows = self.engine.run(
@@ -313,9 +313,9 @@ class _Checker:
                 problem(InputError(f"{self.path}: column {agg.column!r} is text, but aggregation {agg.agg!r} of "
                                    f"{self.what} needs numbers. Use 'count'/'nunique' or fix the column."))
 
-    def _view(self, trimmed: str, ts: str, values: dict[str, tuple[str, str]], n_rows: int) -> EventScan:
+    def _view(self, key: str, ts: str, values: dict[str, tuple[str, str]], n_rows: int) -> EventScan:
         """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
-        columns = [f"{trimmed} AS {plan.ID}", f"{ts} AS {plan.TS}"]
+        columns = [f"{key} AS {plan.ID}", f"{ts} AS {plan.TS}"]
         for i, (value, kind) in enumerate(values.values()):
             if kind != "text":
                 value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"
