@@ -43,7 +43,7 @@ from cxpredict.data.tables import (
     table_columns,
     table_kind,
 )
-from cxpredict.errors import CxError, InputError, Interrupted
+from cxpredict.errors import ConfigError, CxError, InputError, Interrupted
 
 Warn = Callable[[str], None]
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
@@ -169,12 +169,21 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
     if settings.temp_directory:
         parent = Path(settings.temp_directory).expanduser()
         parent = parent if parent.is_absolute() else base_dir / parent
-        parent.mkdir(parents=True, exist_ok=True)
-    spill = tempfile.mkdtemp(prefix="cxpredict-duckdb-", dir=parent)
+    try:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        spill = tempfile.mkdtemp(prefix="cxpredict-duckdb-", dir=parent)
+    except OSError as e:
+        raise ConfigError(f"data.duckdb.temp_directory: cannot make a spill folder in {parent or 'the temp folder'} "
+                          f"({e.strerror}). Point it at a writable folder with free space.") from None
     con = None
     try:
-        con = duckdb.connect(config={"threads": threads, "temp_directory": spill,
-                                     **({"memory_limit": settings.memory_limit} if settings.memory_limit else {})})
+        try:
+            con = duckdb.connect(config={"threads": threads, "temp_directory": spill, **(
+                {"memory_limit": settings.memory_limit} if settings.memory_limit else {})})
+        except duckdb.Error as e:
+            raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
+                              "Use e.g. 4GB, 500MB or 50%.") from None
         con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
         yield DuckDBEngine(con)
     finally:

@@ -17,7 +17,7 @@ import pytest
 from cxpredict.config import DuckDBSettings, config_from_dict
 from cxpredict.data.customers import DataReport, load_customers, validate_inputs
 from cxpredict.data.duckdb_events import duckdb_engine
-from cxpredict.errors import InputError
+from cxpredict.errors import ConfigError, InputError
 
 AS_OF = "2024-06-30"
 KEY = "Kunden Nr."  # a spaced key name with a dot
@@ -293,13 +293,32 @@ def test_a_memory_limit_spills_and_still_gives_the_reference(tmp_path):
     assert len(duck.frame) > 100_000 and list((tmp_path / "spill").iterdir()) == []
 
 
-def test_engine_is_settable_and_pandas_reads_no_duckdb(tmp_path):
+def test_bad_engine_settings_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.duckdb.memory_limit 'lots'.*e.g. 4GB"):
+        with duckdb_engine(DuckDBSettings(memory_limit="lots"), tmp_path):
+            pass
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"data.duckdb.temp_directory: cannot make a spill folder"):
+        with duckdb_engine(DuckDBSettings(temp_directory="file/spill"), tmp_path):
+            pass
+
+
+def test_engine_is_settable_and_pandas_starts_no_duckdb(tmp_path, monkeypatch):
+    import cxpredict.data.duckdb_events as duckdb_events
+
     customers_csv(tmp_path)
     write_events(tmp_path, events_frame(), "csv")
     cfg = config(tmp_path, "events.csv", "pandas")
     assert cfg.data.engine == "pandas" and config(tmp_path, "events.csv", "duckdb").data.engine == "duckdb"
+
+    def no_duckdb(*args, **kwargs):
+        raise AssertionError("engine: pandas started DuckDB")
+
+    monkeypatch.setattr(duckdb_events, "duckdb_engine", no_duckdb)
     report = DataReport()
-    assert validate_inputs(cfg, report) == []
+    assert validate_inputs(cfg, report) == [] and report.tables["calls"]["rows"] == 2000
+    with pytest.raises(AssertionError, match="started DuckDB"):
+        load_customers(config(tmp_path, "events.csv", "duckdb"))
 
 
 # --------------------------------------------------------------------------------------------- end to end
