@@ -301,7 +301,7 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport,
     return loaded
 
 
-def _population(cfg: Config, loaded: dict[str, pd.DataFrame]) -> pd.Index:
+def _population(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan]) -> pd.Index:
     """Customers = union of the customer tables' IDs in order of first appearance (event tables if none)."""
     kinds = {t.name: t.kind for t in cfg.data.behaviour}
     sources = [f for n, f in loaded.items() if kinds[n] == "customer"] or \
@@ -316,9 +316,10 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan], problems: _P
     population = _population(cfg, loaded)
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
+    stamp = {t.name: t.timestamp for t in cfg.data.behaviour}
     latest = {} if cfg.data.as_of else {  # the last event of each table: only needed without data.as_of
-        name: f.latest() if isinstance(f, EventScan) else f[t.timestamp].max() if len(f) else None
-        for t in cfg.data.behaviour for name, f in events.items() if t.name == name}
+        name: f.latest() if isinstance(f, EventScan) else f[stamp[name]].max() if len(f) else None
+        for name, f in events.items()}
     as_of = (window_end(cfg, latest) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
