@@ -221,6 +221,14 @@ class OutcomesTable(Strict):
     churned_at: str | None = None
 
 
+class DuckDBSettings(Strict):
+    """DuckDB's limits for building features from event tables (data.engine: duckdb): past `memory_limit` it
+    spills to a fresh folder under `temp_directory` (relative to the config file), removed when the run ends."""
+
+    memory_limit: str | None = None  # e.g. "4GB"; None: DuckDB's default (80% of the machine's memory)
+    temp_directory: PathText | None = None  # None: the system's temp folder
+
+
 class DataConfig(Strict):
     """The input tables. A survey table (the NPS stages) or an outcomes table (churn) may be left out, not both:
     a churn-only or survey-only config trains and scores the stages its tables allow (Config.absent_stages)."""
@@ -239,6 +247,10 @@ class DataConfig(Strict):
     # every customer's window would be empty and due dates would count from a day the data does not describe)
     force_as_of: bool = False
     read: ReadOptions = Field(default_factory=ReadOptions)
+    # who aggregates event tables: duckdb straight from the files (events never held in memory), or pandas
+    # (in memory: the reference the parity tests compare against)
+    engine: Literal["duckdb", "pandas"] = "duckdb"
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
 
     @field_validator("behaviour")
     @classmethod

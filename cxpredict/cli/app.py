@@ -214,6 +214,27 @@ def train(
 
 
 @app.command()
+def features(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", help="Feature table (.parquet); <stem>.manifest.json beside it.")],
+    set_: SetOpt = None,
+    as_of: AsOfOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Build the per-customer feature table (data.engine aggregates the event tables) and write it as Parquet."""
+    started = time.perf_counter()
+    cfg = _load(config, _with_as_of(set_, as_of))
+    from cxpredict.workflows.features import materialise_features
+
+    with _writing(out.absolute().parent, wait):
+        result = materialise_features(cfg, out)
+    _done("features.finished", started, f"wrote {result.rows} customers' features to {result.path}",
+          rows=result.rows, output=str(result.path), engine=cfg.data.engine,
+          features_hash=result.manifest["features_hash"])
+    typer.echo(str(result.path))
+
+
+@app.command()
 def score(
     config: ConfigArg,
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],

@@ -89,14 +89,14 @@ def require_names(cfg: Config, columns: Iterable[str]) -> None:
         raise ConfigError("; ".join(str(p) for p in problems))
 
 
-def as_of_problem(cfg: Config, events: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> ConfigError | None:
-    """The error for a data.as_of later than the last event (`events`: the event tables read, by name) by more
-    than the shortest window of their aggregations; None when it is not, or when data.force_as_of says so."""
-    stamps = {t.name: events[t.name][t.timestamp].max() for t in cfg.data.behaviour if len(events.get(t.name, []))}
+def as_of_problem(cfg: Config, latest: dict[str, pd.Timestamp | None], as_of: pd.Timestamp) -> ConfigError | None:
+    """The error for a data.as_of later than the last event (`latest`: each event table's last timestamp, by name)
+    by more than the shortest window of their aggregations; None when it is not, or when data.force_as_of says so."""
+    stamps = {name: last for name, last in latest.items() if last is not None and not pd.isna(last)}
     if not cfg.data.as_of or cfg.data.force_as_of or not stamps:
         return None
     table, last = max(stamps.items(), key=lambda kv: kv[1])
-    days = min((a.window_days for t in cfg.data.behaviour if t.name in events for a in t.aggregations
+    days = min((a.window_days for t in cfg.data.behaviour if t.name in latest for a in t.aggregations
                 if a.window_days), default=AS_OF_GRACE_DAYS)
     gap = (as_of.normalize() - last.normalize()).days
     if gap < days:  # windows end with the as_of day: a 30-day one still holds events 29 days before

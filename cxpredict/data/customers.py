@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import BehaviourTable, Config, ReadOptions
+from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, engine_for
 from cxpredict.data.events import aggregate_events, aggregation_name, window_end
 from cxpredict.data.ids import KEY, clean_ids, isin, why_unmatched
 from cxpredict.data.tables import (
@@ -141,7 +142,7 @@ def _timestamps(values: pd.Series, path: Path, column: str, problems: _Problems,
     means 'no event', as for churned_at of customers who stayed) are an error."""
     raw = values
     if not pd.api.types.is_datetime64_any_dtype(values):
-        values = pd.to_datetime(values, errors="coerce", utc=True)
+        values = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")  # as DuckDB: any ISO form
     if getattr(values.dtype, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = values.isna() & (raw.notna() if allow_empty else True)
@@ -166,7 +167,8 @@ def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: D
 
 
 def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: _Problems,
-                 report: DataReport) -> pd.DataFrame:
+                 report: DataReport, engine: DuckDBEngine | None) -> pd.DataFrame | EventScan:
+    """The events in pandas, or checked where they lie when DuckDB aggregates them (data.engine)."""
     what = f"events table {table.name!r}"
     names = [aggregation_name(table, a) for a in table.aggregations]
     for agg in table.aggregations:
@@ -174,6 +176,10 @@ def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, probl
             raise ConfigError(f"{what}: aggregation {agg.agg!r} needs a 'column' (only 'count' works without one)")
     if len(set(names)) < len(names):
         raise ConfigError(f"{what}: aggregations produce repeated feature names {names}; give them distinct 'name's")
+    if engine is not None:
+        scan = engine.scan(table, key, path, cfg.data.read, what, report.warn, problems.add)
+        if scan is not None:
+            return scan
     value_cols = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
     frame = _read_keyed(path, cfg.data.read, key, [table.timestamp, *value_cols], what, report)
     mixed = _mixed_types(frame, path, cfg.data.read, value_cols, problems)
@@ -271,7 +277,8 @@ def _record(report: DataReport, name: str, path: Path, frame: pd.DataFrame, key:
 
 
 # --------------------------------------------------------------------------------------------- assembly
-def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dict[str, pd.DataFrame]:
+def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport,
+                    engine: DuckDBEngine | None = None) -> dict[str, pd.DataFrame | EventScan]:
     """Read and check every behaviour table on its own, so one broken table does not hide another's problems."""
     loaded: dict[str, pd.DataFrame] = {}
     for table in cfg.data.behaviour:
@@ -281,7 +288,7 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dic
         errors_before = len(problems.errors)
         try:
             if table.kind == "events":
-                frame = _read_events(cfg, table, key, path, problems, report)
+                frame = _read_events(cfg, table, key, path, problems, report, engine)
             else:
                 frame = _read_keyed(path, cfg.data.read, key, table.columns, what, report)
                 _mixed_types(frame, path, cfg.data.read, [c for c in frame.columns if c != KEY], problems)
@@ -296,22 +303,28 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dic
     return loaded
 
 
-def _population(cfg: Config, loaded: dict[str, pd.DataFrame]) -> pd.Index:
+def _population(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan]) -> pd.Index:
     """Customers = union of the customer tables' IDs in order of first appearance (event tables if none)."""
     kinds = {t.name: t.kind for t in cfg.data.behaviour}
     sources = [f for n, f in loaded.items() if kinds[n] == "customer"] or \
               [f for n, f in loaded.items() if kinds[n] == "events"]
-    ids = pd.concat([f[KEY] for f in sources]) if sources else pd.Series([], dtype="str")
+    ids = pd.concat([f.ids() if isinstance(f, EventScan) else f[KEY] for f in sources]) if sources else \
+        pd.Series([], dtype="str")
     return pd.Index(ids.drop_duplicates().to_numpy(), dtype="str", name=KEY)
 
 
-def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, report: DataReport) -> pd.DataFrame:
+def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan], problems: _Problems,
+          report: DataReport) -> pd.DataFrame:
     population = _population(cfg, loaded)
     frame = pd.DataFrame(index=population)
     events = {t.name: loaded[t.name] for t in cfg.data.behaviour if t.kind == "events" and t.name in loaded}
-    as_of = (window_end(cfg, events) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
-    if as_of_problem(cfg, events, as_of):  # an as_of long after the data: empty windows (data.force_as_of accepts)
-        problems.add(as_of_problem(cfg, events, as_of))
+    stamp = {t.name: t.timestamp for t in cfg.data.behaviour}
+    latest = {  # the last event of each table: the default as_of, and the check of a given one
+        name: f.latest() if isinstance(f, EventScan) else f[stamp[name]].max() if len(f) else None
+        for name, f in events.items()}
+    as_of = (window_end(cfg, latest) if events else None) or pd.Timestamp.max  # max: only when every event row was bad
+    if problem := as_of_problem(cfg, latest, as_of):  # an as_of long after the data: empty windows (force_as_of)
+        problems.add(problem)
     complete = True  # False once a table failed to load: its columns cannot be looked up by later lookups
     for table in cfg.data.behaviour:
         if table.name not in loaded:
@@ -327,7 +340,9 @@ def _fuse(cfg: Config, loaded: dict[str, pd.DataFrame], problems: _Problems, rep
             frame = _merge_columns(frame, part.reindex(population), table.name, report)
         elif table.kind == "events":
             report.tables[table.name]["as_of"] = str(as_of)
-            frame = _merge_columns(frame, aggregate_events(table, part, as_of, population, report.warn), table.name, report)
+            aggregate = part.aggregate if isinstance(part, EventScan) else \
+                lambda *args: aggregate_events(table, part, *args)
+            frame = _merge_columns(frame, aggregate(as_of, population, report.warn), table.name, report)
         else:
             if table.join_on not in frame.columns:
                 if not complete:
@@ -370,17 +385,18 @@ def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -
         survey = _survey(cfg, problems, report) if cfg.data.survey is not None else NO_SURVEY
     except CxError as e:
         problems.add(e)
-    loaded = _read_behaviour(cfg, problems, report)
-    if cfg.data.outcomes is not None:
+    with engine_for(cfg) as engine:  # DuckDB (data.engine) aggregates the event tables where they lie
+        loaded = _read_behaviour(cfg, problems, report, engine)
+        if cfg.data.outcomes is not None:
+            try:
+                outcome = _outcomes(cfg, problems, report)
+            except CxError as e:
+                problems.add(e)
         try:
-            outcome = _outcomes(cfg, problems, report)
+            frame = _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
         except CxError as e:
             problems.add(e)
-    try:
-        frame = _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
-    except CxError as e:
-        problems.add(e)
-        return None
+            return None
     if survey is None or problems.errors:
         return None
     orphans = survey.index[~isin(survey.index, frame.index)]

@@ -50,8 +50,9 @@ def aggregate_events(table: BehaviourTable, events: pd.DataFrame, as_of: pd.Time
     return out
 
 
-def window_end(cfg: Config, events: dict[str, pd.DataFrame]) -> pd.Timestamp | None:
-    """Inclusive end of event windows: data.as_of (a date-only value covers that whole day) or the last event."""
+def window_end(cfg: Config, latest: dict[str, pd.Timestamp | None]) -> pd.Timestamp | None:
+    """Inclusive end of event windows: data.as_of (a date-only value covers that whole day) or the last event
+    (`latest`: each events table's last timestamp, None for an empty one)."""
     if cfg.data.as_of:
         try:
             as_of = pd.Timestamp(cfg.data.as_of)
@@ -60,6 +61,5 @@ def window_end(cfg: Config, events: dict[str, pd.DataFrame]) -> pd.Timestamp | N
         if as_of.tz is not None:
             as_of = as_of.tz_convert("UTC").tz_localize(None)
         return as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if as_of == as_of.normalize() else as_of
-    timestamp = {t.name: t.timestamp for t in cfg.data.behaviour}
-    stamps = [f[timestamp[name]].max() for name, f in events.items() if len(f)]
+    stamps = [stamp for stamp in latest.values() if stamp is not None and not pd.isna(stamp)]
     return max(stamps) if stamps else None

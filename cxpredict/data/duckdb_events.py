@@ -1,0 +1,395 @@
+"""Event tables aggregated by DuckDB straight from their CSV, Parquet file or folder of Parquet parts
+(data.engine: duckdb): the events never load into pandas, only the per-customer feature table comes back, so
+memory follows the number of customers, not of events, and DuckDB spills past `data.duckdb.memory_limit`.
+
+The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader
+(missing columns, encodings), IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC (offsets
+converted) and never unreadable, numbers that are infinite or beyond 1e15 read as missing (numbers.py), text
+columns that are mostly numbers refused, and numeric aggregations of text refused. A CSV in an encoding DuckDB
+cannot read itself (other than UTF-8 and Latin-1) goes through the pandas path instead (`scan` returns None).
+The plan itself is event_plan.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pacompute
+import sqlglot.expressions as exp
+
+from cxpredict import threads as thread_policy
+from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
+from cxpredict.data import event_plan as plan
+from cxpredict.data.events import aggregation_name
+from cxpredict.data.ids import KEY, why_unmatched
+from cxpredict.data.numbers import MAX_ABS, ExtremeCounts
+from cxpredict.data.tables import (
+    check_source,
+    effective_read,
+    parquet_parts,
+    require_columns,
+    rows_text,
+    table_columns,
+    table_kind,
+)
+from cxpredict.errors import ConfigError, CxError, InputError, Interrupted
+
+Warn = Callable[[str], None]
+NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
+WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # what str.strip removes
+NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+           "HUGEINT", "FLOAT", "DOUBLE")
+
+
+def _q(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+def _s(text: str) -> str:
+    return exp.Literal.string(text).sql("duckdb")
+
+
+def _rows(path: Path, first: list[int], count: int) -> str:
+    """'rows 3, 7 (file lines, header = line 1)' and how many more there are."""
+    return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
+
+
+def _extreme(column: str) -> str:
+    """Infinite or beyond MAX_ABS (numbers.py); NaN is missing, not extreme (DuckDB sorts NaN above every number)."""
+    cast = f"CAST({column} AS DOUBLE)"
+    return f"(NOT isnan({cast}) AND (isinf({cast}) OR abs({cast}) > {MAX_ABS}))"
+
+
+def _trimmed(column: str) -> str:
+    """`column` without leading/trailing whitespace as str.strip sees it; trimming with a character set is ~10x
+    slower than testing the first and last character, so only IDs that need it are trimmed."""
+    space = _s(WHITESPACE)
+    return (f"(CASE WHEN contains({space}, left({column}, 1)) OR contains({space}, right({column}, 1)) "
+            f"THEN trim({column}, {space}) ELSE {column} END)")
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """DuckDB stops a query on SIGTERM/SIGINT and raises 'Query interrupted', swallowing the exception the
+    signal handler raised (terminate_gracefully's Interrupted, KeyboardInterrupt): raise that one again, so the
+    command exits 143/130 and cleans up like anywhere else."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "interrupted" not in str(e).lower():
+            raise
+        context = e.__context__
+        raise context if isinstance(context, (Interrupted, KeyboardInterrupt)) else Interrupted() from None
+
+
+@contextmanager
+def _read_errors(path: Path, read: ReadOptions) -> Iterator[None]:
+    """DuckDB's failures while scanning a file as InputErrors naming the file and the fix."""
+    try:
+        yield
+    except duckdb.ConversionException as e:  # a CSV value unlike the type sniffed from the file's start
+        detail = " ".join(" ".join(str(e).split("\n")[:4]).split()).rstrip(" .")
+        raise InputError(f"{path}: {detail}. The value does not fit the type inferred from the start of the file: "
+                         f"fix it, add it to data.read.na_values (now {read.na_values}), or export the table as "
+                         "Parquet (typed columns).") from None
+    except duckdb.Error as e:
+        raise InputError(f"{path}: DuckDB cannot read the file ({' '.join(str(e).split())[:400]}). Check data.read "
+                         f"(delimiter {read.delimiter!r}, quote {read.quote_char!r}) and that the file is complete, "
+                         "or set data.engine: pandas.") from None
+
+
+class DuckDBEngine:
+    """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self._n = 0
+
+    def run(self, sql: str) -> list[tuple]:
+        """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
+        with _signals():
+            return self.con.execute(sql).fetchall()
+
+    def arrow(self, sql: str) -> pa.Table:
+        with _signals():
+            return self.con.sql(sql).to_arrow_table()
+
+    def name(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}_{self._n}"
+
+    def scan(self, table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
+             warn: Warn, problem: Callable[[CxError], None]) -> EventScan | None:
+        """Check an events table where it lies and return its cleaned view, or None when DuckDB cannot read the
+        file's encoding (the caller reads it with pandas)."""
+        check_source(path, what)
+        values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
+        require_columns(path, table_columns(path, read), [key, table.timestamp, *values], what)
+        kind = table_kind(path)
+        encoding = NATIVE_ENCODINGS.get(codecs.lookup(effective_read(path, read).encoding).name)
+        if kind == "csv" and encoding is None:
+            return None
+        read = effective_read(path, read, warn)
+        raw = self.name("raw")
+        if kind == "csv":
+            types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
+            source = (f"read_csv({_s(str(path))}, header = true, delim = {_s(read.delimiter)}, "
+                      f"quote = {_s(read.quote_char)}, escape = {_s(read.quote_char)}, "
+                      f"nullstr = [{', '.join(_s(v) for v in read.na_values)}], encoding = {_s(encoding)}, "
+                      f"types = {types})")
+        else:
+            files = [str(p) for p in parquet_parts(path)] if kind == "folder" else [str(path)]
+            if not files:
+                raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet "
+                                 "file or a folder of Parquet files.")
+            source = f"read_parquet([{', '.join(_s(f) for f in files)}], hive_partitioning = {kind == 'folder'})"
+        with _read_errors(path, read):
+            self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
+            types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
+            return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
+
+
+@contextmanager
+def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None = None) -> Iterator[DuckDBEngine]:
+    """A connection with `threads` (default: the run's budget, cxpredict/threads.py), the configured memory limit
+    and a fresh spill folder under the configured temp directory, removed on every exit (errors, Ctrl-C)."""
+    threads = thread_policy.count(threads)
+    parent = None
+    if settings.temp_directory:
+        parent = Path(settings.temp_directory).expanduser()
+        parent = parent if parent.is_absolute() else base_dir / parent
+    try:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        spill = tempfile.mkdtemp(prefix="cxpredict-duckdb-", dir=parent)
+    except OSError as e:
+        raise ConfigError(f"data.duckdb.temp_directory: cannot make a spill folder in {parent or 'the temp folder'} "
+                          f"({e.strerror}). Point it at a writable folder with free space.") from None
+    con = None
+    try:
+        try:
+            con = duckdb.connect(config={"threads": threads, "temp_directory": spill, **(
+                {"memory_limit": settings.memory_limit} if settings.memory_limit else {})})
+        except duckdb.Error as e:
+            raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
+                              "Use e.g. 4GB, 500MB or 50%.") from None
+        con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
+        yield DuckDBEngine(con)
+    finally:
+        if con is not None:
+            con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def engine_for(cfg: Config, threads: int | None = None):
+    """The DuckDB engine when the config asks for it and has event tables, else a context yielding None."""
+    if cfg.data.engine == "duckdb" and any(t.kind == "events" for t in cfg.data.behaviour):
+        return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads)
+    return _no_engine()
+
+
+@contextmanager
+def _no_engine() -> Iterator[None]:
+    yield None
+
+
+@dataclass
+class _Checker:
+    engine: DuckDBEngine
+    table: BehaviourTable
+    key: str
+    path: Path
+    read: ReadOptions
+    raw: str
+    types: dict[str, str]
+    values: list[str]
+    what: str
+
+    def _key(self) -> str:
+        """The ID as text, as the pandas reader makes it: whole numbers without a decimal point."""
+        col, kind = _q(self.key), self.types[self.key].split("(")[0]
+        if kind in ("FLOAT", "DOUBLE", "DECIMAL"):
+            whole = f"{col} = floor({col}) AND abs({col}) < 1e18"
+            return f"(CASE WHEN {whole} THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END)"
+        return col if kind == "VARCHAR" else f"CAST({col} AS VARCHAR)"
+
+    def _timestamp(self) -> str:
+        col, kind = _q(self.table.timestamp), self.types[self.table.timestamp]
+        if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST({col} AS TIMESTAMP)"  # the session's time zone is UTC
+        if kind.startswith(("TIMESTAMP", "DATE")):
+            return f"CAST({col} AS TIMESTAMP)"
+        return f"CAST(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+    def _value(self, column: str, as_numbers: bool) -> tuple[str, str]:
+        """(SQL expression, kind) of a value column as the pandas reader types it: kind 'float', 'int' or 'text';
+        booleans count as integers, decimals and text columns whose every value is a number ('inf' too) as floats."""
+        col, kind = _q(column), self.types[column].split("(")[0]
+        if kind == "BOOLEAN":
+            return f"CAST({col} AS INTEGER)", "int"
+        if kind in ("FLOAT", "DOUBLE", "DECIMAL"):
+            return f"CAST({col} AS DOUBLE)", "float"
+        if kind in NUMERIC:
+            return col, "int"
+        if kind == "VARCHAR" and as_numbers:
+            return f"TRY_CAST({col} AS DOUBLE)", "float"
+        return col, "text"
+
+    def check(self, warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
+        key, ts = self._key(), self._timestamp()
+        trimmed = _trimmed(key)
+        text = [c for c in self.values if self.types[c] == "VARCHAR"]
+        stats = [f"count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
+                 f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
+        stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
+        stats += [f"count(*) FILTER (WHERE {_extreme(value)})" if kind != "text" else "0"
+                  for value, kind in (self._value(c, True) for c in self.values)]
+        got = self.engine.run(f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
+        empty, padded, bad_ts, n_rows = got[:4]
+        counts = dict(zip(text, zip(got[4:4 + 2 * len(text):2], got[5:4 + 2 * len(text):2])))
+        if not n_rows:
+            raise InputError(f"{self.path}: no data rows (only a header). Export the table again with its rows.")
+        if empty:
+            first, _ = self._first_values(key, f"{trimmed} IS NULL OR {trimmed} = ''")
+            raise InputError(f"{self.path}: column {self.key!r} (the customer ID, {self.what}) is empty at "
+                             f"{_rows(self.path, first, empty)}. Fill in or remove those rows.")
+        values = {c: self._value(c, c in counts and counts[c][0] == counts[c][1]) for c in self.values}
+        extreme = {c: n for (c, (_, kind)), n in zip(values.items(), got[4 + 2 * len(text):]) if kind != "text"}
+        self._warn_extremes({c: (values[c][0], n) for c, n in extreme.items()}, warn)
+        if padded:
+            first, shown = self._first_values(key, f"{trimmed} <> {key}")
+            warn(f"{self.path}: column {self.key!r} ({self.what}): leading/trailing spaces removed from {padded} of "
+                 f"{n_rows} IDs ({_rows(self.path, first, padded)}, e.g. {', '.join(repr(v) for v in shown[:3])}) "
+                 "so they match the other tables; trim them in the export to silence this")
+        self._check_values(values, counts, problem)
+        if bad_ts:
+            first, shown = self._first_values(_q(self.table.timestamp), f"({ts}) IS NULL")
+            problem(InputError(
+                f"{self.path}: column {self.table.timestamp!r} has empty or unreadable timestamps at "
+                f"{_rows(self.path, first, bad_ts)}, values {', '.join(repr(str(v)) for v in shown)}. Use ISO dates "
+                "like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
+        return self._view(trimmed if padded else key, ts, values, int(n_rows))  # trimming costs: only if needed
+
+    def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:
+        rows = self.engine.run(
+            f"SELECT _row, {column} FROM (SELECT row_number() OVER () - 1 AS _row, * FROM {_q(self.raw)}) "
+            f"WHERE {condition} ORDER BY _row LIMIT 5")
+        return [int(r) for r, _ in rows], [v for _, v in rows]
+
+    def _warn_extremes(self, extreme: dict[str, tuple[str, int]], warn: Warn) -> None:
+        """The reader's one warning for numbers read as missing (numbers.py), columns in the configured order."""
+        counts = ExtremeCounts()
+        for column, (value, n) in extreme.items():
+            if n:
+                first, _ = self._first_values(_q(column), _extreme(value))
+                counts.add(column, np.asarray(first))
+                counts.counts[column] = int(n)
+        message = counts.message(str(self.path), lambda rows, n: rows_text(self.path, rows)
+                                 + (" ..." if n > len(rows) else ""))
+        if message:
+            warn(message)
+
+    def _check_values(self, values: dict[str, tuple[str, str]], counts: dict[str, tuple[int, int]],
+                      problem: Callable[[CxError], None]) -> None:
+        """Refuse text columns that are mostly numbers, and numeric aggregations of text."""
+        from cxpredict.data.customers import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
+
+        mixed = set()
+        for column, (present, numbers) in counts.items():
+            if present and MIXED_NUMERIC_SHARE < numbers / present < 1:
+                mixed.add(column)
+                first, shown = self._first_values(
+                    _q(column), f"{_q(column)} IS NOT NULL AND TRY_CAST({_q(column)} AS DOUBLE) IS NULL")
+                problem(InputError(
+                    f"{self.path}: column {column!r} mixes numbers and text: {numbers / present:.0%} of its values "
+                    f"are numbers but {present - numbers} are not, at {_rows(self.path, first, present - numbers)}, "
+                    f"values {', '.join(repr(str(v)) for v in shown)}. Fix those values, add them to "
+                    f"data.read.na_values (now {self.read.na_values}) if they mean 'missing', or leave the column "
+                    "out of the table's 'columns'."))
+        for agg in self.table.aggregations:
+            if agg.agg in NUMERIC_AGGS and agg.column not in mixed and values[agg.column][1] == "text":
+                problem(InputError(f"{self.path}: column {agg.column!r} is text, but aggregation {agg.agg!r} of "
+                                   f"{self.what} needs numbers. Use 'count'/'nunique' or fix the column."))
+
+    def _view(self, key: str, ts: str, values: dict[str, tuple[str, str]], n_rows: int) -> EventScan:
+        """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
+        columns = [f"{key} AS {plan.ID}", f"{ts} AS {plan.TS}"]
+        for i, (value, kind) in enumerate(values.values()):
+            if kind != "text":
+                value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"
+            columns.append(f"{value} AS {plan.value_name(i)}")
+        view = self.engine.name("events")
+        self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
+                        f"WHERE ({ts}) IS NOT NULL")
+        return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
+                         [kind == "float" for _, kind in values.values()], self.values, self.path, self.read)
+
+
+class EventScan:
+    """A checked events table left where it lies: rows and columns for the report, its latest timestamp, its
+    customers, and its features for a population."""
+
+    def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
+                 floats: list[bool], values: list[str], path: Path, read: ReadOptions):
+        self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
+        self.floats, self.values, self.path, self.read = floats, values, path, read
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def latest(self) -> pd.Timestamp | None:
+        with _read_errors(self.path, self.read):
+            value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
+        return None if value is None else pd.Timestamp(value)
+
+    def ids(self) -> pd.Series:
+        """Customer IDs in order of first appearance (the population when no customer table is configured)."""
+        with _read_errors(self.path, self.read):
+            got = self.engine.arrow(
+                f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
+                f"AS _row, {plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
+        return pd.Series(got.column(0).to_pylist(), dtype="str")
+
+    def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
+        """The pandas path's aggregate_events, run by DuckDB: same features, warnings and order."""
+        con, aggs = self.engine.con, self.table.aggregations  # register/unregister return no result
+        per_customer, pop = self.engine.name("per_customer"), self.engine.name("population")
+        con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
+                                    plan.POS: np.arange(len(population), dtype=np.int64)}))
+        values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
+        floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
+        try:
+            with _read_errors(self.path, self.read):
+                self.engine.run(f"CREATE TEMP TABLE {_q(per_customer)} AS "
+                                + plan.per_customer_sql(aggs, values, floats, as_of, self.view))
+            self._warn_ignored(per_customer, pop, as_of, population, warn)
+            got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
+        finally:
+            con.unregister(pop)
+            self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
+        return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
+                             .astype("float64") for i, a in enumerate(aggs)}, index=population)
+
+    def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
+                      warn: Warn) -> None:
+        """The pandas path's warnings: events after as_of, events of customers absent from the population."""
+        future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
+        if future:
+            warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
+        absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
+        if absent.num_rows:
+            ids = absent.column(0).to_pylist()
+            warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
+                 f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")

@@ -1,0 +1,125 @@
+"""The relational plan of an event table's features: the windows ending at `as_of` and the aggregations of
+`data/events.py`, written once as SQLGlot expressions that any SQL engine runs (DuckDB here; the same plan
+transpiles to Spark SQL or PostgreSQL with `dialect=`).
+
+Why SQLGlot and not Ibis: Ibis is the portable layer the warehouse issue suggests, and it installs beside pandas 3,
+but its newest release (12.0) fails at run time on DuckDB 2.0 (it calls `fetch_arrow_table`, which DuckDB 2.0
+removed), so using it would pin the engine to DuckDB 1.x and tie every DuckDB upgrade to Ibis's release cycle.
+SQLGlot is the layer Ibis itself compiles through: pure Python, no coupling to a client library's API, and it
+writes the same expression tree in each engine's dialect. The plan is two statements: one scan of the events
+grouped by customer, then a join on the population that puts the features in its order.
+
+Semantics are the pandas path's (aggregate_events), the reference of the parity tests: events after `as_of` are
+ignored, a window is (as_of - window_days, as_of], count/sum/nunique are 0 for customers without events and
+mean/max/min missing; float sums and means are compensated (Kahan) like pandas' groupby, so the engines agree to
+within rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlglot.expressions as exp
+
+from cxpredict.config import Aggregation
+
+# cleaned event source columns: the customer ID as trimmed text, the timestamp as naive UTC, value columns v0.. .
+ID, TS, POS = "k", "ts", "pos"
+ROWS, FUTURE = "_rows", "_future"  # per customer: all events, events after as_of (for the warnings)
+FILLED = ("count", "sum", "nunique")  # no events: 0; the other aggregations: missing
+KAHAN_SUM = {"duckdb": "fsum"}  # a dialect's compensated float sum; elsewhere plain SUM
+
+
+def value_name(i: int) -> str:
+    return f"v{i}"
+
+
+def feature_name(i: int) -> str:
+    return f"f{i}"
+
+
+def _timestamp(value: pd.Timestamp) -> exp.Expression:
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "TIMESTAMP")
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _table(name: str, alias: str) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(name, quoted=True), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _filtered(agg: exp.Expression, condition: exp.Expression) -> exp.Expression:
+    return exp.Filter(this=agg, expression=exp.Where(this=condition))
+
+
+def _aggregate(agg: Aggregation, value: str | None, is_float: bool, condition: exp.Expression,
+               dialect: str) -> exp.Expression:
+    """One aggregation over the rows matching `condition`, as DOUBLE."""
+    if agg.agg == "count":
+        inner = exp.Count(this=exp.Star() if value is None else _col(value))
+    elif agg.agg == "nunique":
+        inner = exp.Count(this=exp.Distinct(expressions=[_col(value)]))
+    elif agg.agg in ("max", "min"):
+        inner = (exp.Max if agg.agg == "max" else exp.Min)(this=_col(value))
+    else:  # sum, mean
+        name = KAHAN_SUM.get(dialect, "SUM") if is_float else "SUM"
+        total = exp.cast(_filtered(exp.func(name, _col(value), dialect=dialect), condition), "DOUBLE")
+        if agg.agg == "sum":
+            return total
+        return exp.Div(this=total, expression=_filtered(exp.Count(this=_col(value)), condition))
+    return exp.cast(_filtered(inner, condition), "DOUBLE")
+
+
+def per_customer_sql(aggregations: Sequence[Aggregation], values: Sequence[str | None], floats: Sequence[bool],
+                     as_of: pd.Timestamp, source: str, dialect: str = "duckdb") -> str:
+    """One scan of the cleaned events (`source`: k, ts, v0..) grouped by customer: the event count, the count after
+    `as_of`, and feature f<i> for aggregations[i] over its window (values[i]: its value column or None)."""
+    end = _timestamp(as_of)
+    kept = exp.LTE(this=_col(TS), expression=end)
+    columns: list[exp.Expression] = [
+        _col(ID),
+        exp.alias_(exp.Count(this=exp.Star()), ROWS, quoted=True),
+        exp.alias_(_filtered(exp.Count(this=exp.Star()), exp.GT(this=_col(TS), expression=end)), FUTURE, quoted=True),
+    ]
+    for i, (agg, value, is_float) in enumerate(zip(aggregations, values, floats)):
+        condition = kept
+        if agg.window_days is not None:
+            start = _timestamp(as_of - pd.Timedelta(days=agg.window_days))
+            condition = exp.and_(kept, exp.GT(this=_col(TS), expression=start))
+        columns.append(exp.alias_(_aggregate(agg, value, is_float, condition, dialect), feature_name(i), quoted=True))
+    query = exp.select(*columns).from_(exp.to_identifier(source, quoted=True)).group_by(_col(ID))
+    return query.sql(dialect=dialect)
+
+
+def features_sql(aggregations: Sequence[Aggregation], per_customer: str, population: str,
+                 dialect: str = "duckdb") -> str:
+    """The feature table in the population's order (`population`: k, pos): one row per customer, 0 where a
+    count/sum/nunique customer has no events."""
+    columns = []
+    for i, agg in enumerate(aggregations):
+        value = exp.column(feature_name(i), table="e", quoted=True)
+        if agg.agg in FILLED:
+            value = exp.func("COALESCE", value, exp.Literal.number(0), dialect=dialect)
+        columns.append(exp.alias_(exp.cast(value, "DOUBLE"), feature_name(i), quoted=True))
+    query = (exp.select(*columns)
+             .from_(_table(population, "p"))
+             .join(_table(per_customer, "e"),
+                   on=exp.EQ(this=exp.column(ID, table="p", quoted=True), expression=exp.column(ID, table="e",
+                                                                                              quoted=True)),
+                   join_type="left")
+             .order_by(exp.column(POS, table="p", quoted=True)))
+    return query.sql(dialect=dialect)
+
+
+def absent_sql(per_customer: str, population: str, dialect: str = "duckdb") -> str:
+    """Customers with events but absent from the population, with their event counts (for the warning)."""
+    query = (exp.select(exp.column(ID, table="e", quoted=True), exp.column(ROWS, table="e", quoted=True))
+             .from_(_table(per_customer, "e"))
+             .where(exp.Not(this=exp.Exists(this=exp.select("1")
+                    .from_(_table(population, "p"))
+                    .where(exp.EQ(this=exp.column(ID, table="p", quoted=True),
+                                  expression=exp.column(ID, table="e", quoted=True)))))))
+    return query.sql(dialect=dialect)

@@ -1,0 +1,49 @@
+"""`cxpredict features`: the feature table as Parquet with its manifest, the same from either engine, and nothing
+written on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from cxpredict.cli.app import main
+from cxpredict.workflows.features import manifest_path
+
+
+def test_features_are_written_with_a_manifest_and_agree_across_engines(demo_config_path, tmp_path):
+    tables, manifests = {}, {}
+    for engine in ("pandas", "duckdb"):
+        out = tmp_path / engine / "features.parquet"
+        assert main(["features", str(demo_config_path), "--out", str(out), "--set", f"data.engine={engine}"]) == 0
+        tables[engine] = pd.read_parquet(out)
+        manifests[engine] = json.loads(manifest_path(out).read_text(encoding="utf-8"))
+        assert sorted(p.name for p in out.parent.iterdir()) == ["features.manifest.json", "features.parquet"]
+    pd.testing.assert_frame_equal(tables["pandas"], tables["duckdb"], check_exact=False, rtol=1e-9)
+    a, b = manifests["pandas"], manifests["duckdb"]
+    assert a["features_hash"] == b["features_hash"] and a["engine"] == "pandas" and b["engine"] == "duckdb"
+    assert a["rows"] == len(tables["duckdb"]) == 5000 and tables["duckdb"].columns[0] == "customer_id"
+    by_name = {f["name"]: f for f in b["features"]}
+    assert by_name["tickets_count_90d"]["aggregation"] == {
+        "agg": "count", "column": None, "window_days": 90, "timestamp": "opened_at",
+        "as_of": "2026-10-31 23:59:59.999999"}
+    assert by_name["tickets_count_90d"]["type"] == "float64" and "aggregation" not in by_name["plan"]
+    assert set(b["data_fingerprints"]) >= {"tickets", "orders", "customers"}
+
+
+def test_features_change_hash_with_a_window_and_refuse_other_formats(demo_config_path, tmp_path):
+    out = tmp_path / "f.parquet"
+    assert main(["features", str(demo_config_path), "--out", str(out)]) == 0
+    first = json.loads(manifest_path(out).read_text(encoding="utf-8"))["features_hash"]
+    assert main(["features", str(demo_config_path), "--out", str(out),
+                 "--set", "data.behaviour.3.aggregations.0.window_days=60"]) == 0
+    assert json.loads(manifest_path(out).read_text(encoding="utf-8"))["features_hash"] != first
+    assert main(["features", str(demo_config_path), "--out", str(tmp_path / "f.csv")]) == 2
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_bad_input_writes_nothing(demo_config_path, tmp_path):
+    out = tmp_path / "new" / "features.parquet"
+    assert main(["features", str(demo_config_path), "--out", str(out), "--set",
+                 "data.behaviour.3.timestamp=no_such_column"]) == 2
+    assert not out.exists() and not manifest_path(out).exists()
