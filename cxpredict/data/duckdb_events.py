@@ -13,7 +13,6 @@ The plan itself is event_plan.py.
 from __future__ import annotations
 
 import codecs
-import os
 import shutil
 import sys
 import tempfile
