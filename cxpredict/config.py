@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -87,6 +88,20 @@ def _iso_date(value: Any) -> Any:
             raise ValueError(f"{value!r} is not an ISO date; use e.g. 2027-06-30 or 2027-06-30T23:00:00") from None
         return value.strip()
     raise ValueError(f"{value!r} is not a date; use e.g. 2027-06-30 or 2027-06-30T23:00:00")
+
+
+def check_number(option: str, value: float | int | None, example: str, **limits: float) -> float | int | None:
+    """A number handed over on the command line or in the Python API, through the same pydantic checks as the
+    config's numbers (`limits`: gt, ge, lt, le), and finite: exit 2 naming the option, the value and an example
+    (`--budget nan` must not slip past a `budget > 0` test, which NaN fails silently). None stays None."""
+    if value is None:
+        return None
+    kind = int if isinstance(value, int) and not isinstance(value, bool) else float
+    try:
+        return TypeAdapter(Annotated[kind, Field(allow_inf_nan=False, **limits)]).validate_python(value)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"].replace("Input should be", "must be")
+        raise ConfigError(f"{option} {value}: {msg}; e.g. {option} {example}") from None
 
 
 PathName = Annotated[str, AfterValidator(check_path_name)]

@@ -138,3 +138,13 @@ def test_a_target_met_already_invites_nobody_and_writes_no_log(demo_config, trai
     assert result.invites_path is None and not (tmp_path / "invites.csv").exists()
     assert result.plan["planner"]["overall"]["invitations"] == 0 and result.plan["plan"] is None
     assert result.plan_path.is_file()
+
+
+def test_a_budget_over_the_silent_customers_is_warned_and_invites_them_all(demo_config, trained_bundle, tmp_path,
+                                                                          caplog):
+    caplog.set_level("WARNING")
+    result = survey_plan(demo_config, load_bundle(trained_bundle), tmp_path / "invites.csv", budget=1e6, seed=1)
+    silent = result.plan["n_customers"] - result.plan["n_respondents"]
+    warned = [r.getMessage() for r in caplog.records if "--budget" in r.getMessage()]
+    assert len(warned) == 1 and f"more than the {silent} customers" in warned[0]
+    assert len(result.invites) == silent
