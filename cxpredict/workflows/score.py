@@ -19,6 +19,7 @@ drift thresholds) come from the scoring config, so a playbook can change without
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ import pandas as pd
 from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
-from cxpredict.data.sources import ScoringSource, open_source, read_ahead
+from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage, DriverTotals
 from cxpredict.io.bundle import Bundle
@@ -107,10 +108,11 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
 
     `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
+    origin = functools.partial(feature_origin, cfg, bundle.manifest)  # errors name the column's table and file
     if drift is not None:
-        X, stats = bundle.manifest.transform_with_stats(frame)
+        X, stats = bundle.manifest.transform_with_stats(frame, origin=origin)
     else:
-        X, stats = bundle.manifest.transform(frame), None
+        X, stats = bundle.manifest.transform(frame, origin=origin), None
     out = observed_columns(frame.index, observed, cfg)
     if bundle.nps is not None:
         pred = bundle.nps.predict_frame(X)

@@ -450,6 +450,8 @@ CASES: list[CASE] = [
      ("features.include", "plann", "did you mean 'plan'")),
     ("score-missing-feature-names-its-table", "score", _drop_column("usage.csv", "dropped_calls_30d"), 2,
      ("dropped_calls_30d", "from customer table 'usage'", "usage.csv")),
+    ("score-number-column-now-text", "score", lambda e: e.edit("usage.csv", lambda f: f.assign(
+        usage_gb_30d="high")), 2, ("'usage_gb_30d'", "from customer table 'usage'", "usage.csv", "should be numeric")),
     ("score-population-without-key", "score", _population_without_key, 2,
      ("population.csv", "customer_id", "data.key")),
     ("score-scale-differs", "score", lambda e: e.set("scale.max=11"), 2, ("scale", "differs from the bundle")),

@@ -88,6 +88,7 @@ def test_answers_to_invitations_are_weighted_by_the_design_at_the_next_training(
     ({"round": 0}, "round"),
     ({"drop": "inclusion_probability"}, "missing column"),
     ({"duplicate": True}, "invited twice"),
+    ({"foreign_ids": True}, "none of its 20 invited customers is in the behaviour data"),
 ])
 def test_bad_invitation_logs_exit_2_with_nothing_written(project, trained_bundle, tmp_path, caplog, breakage, needle):
     config, data_dir = project
@@ -100,6 +101,8 @@ def test_bad_invitation_logs_exit_2_with_nothing_written(project, trained_bundle
         log = log.drop(columns=breakage["drop"])
     elif "duplicate" in breakage:
         log = pd.concat([log, log.head(1)])
+    elif "foreign_ids" in breakage:  # another project's log: its answers' design weights would be lost silently
+        log["customer_id"] = "other-" + log["customer_id"]
     else:
         (column, value), = breakage.items()
         log.loc[log.index[3], column] = value
