@@ -131,6 +131,21 @@ def _full_at_the_lock(e: Env) -> None:
     _fill(e.out)
 
 
+def _full_store(existing: bool) -> Callable[[Env], None]:
+    """The MLflow store on a full disk: a new sqlite file, or one that exists (SQLAlchemy's own error, MLflow's)."""
+    def setup(e: Env) -> None:
+        store = e.mount("store", "size=4m")
+        uri = f"sqlite:///{store / 'mlflow.db'}"
+        if existing:  # the store's tables and the experiment exist; the next run's rows no longer fit
+            from mlflow import MlflowClient
+
+            MlflowClient(uri).create_experiment("cxpredict")
+        _fill(store)
+        e.argv = ["score", str(e.config), "--model", str(e.bundle), "--out", str(e.out / "scored.csv"),
+                  "--tracking-uri", uri]
+    return setup
+
+
 def _immutable_out(e: Env) -> None:
     done = subprocess.run(["chattr", "+i", str(e.out)], capture_output=True)
     if done.returncode != 0:
@@ -338,6 +353,9 @@ CASES: list[CASE] = [
     ("out-disk-full-while-scoring", "score", _full_out, 5, ("No space left on device", "ENOSPC", "df -h")),
     ("out-disk-full-at-the-lock", "train", _full_at_the_lock, 5, ("ENOSPC", "free space")),
     ("out-disk-full-while-saving-the-bundle", "train", _full_out, 5, ("LightGBM could not write", "free space")),
+    ("mlflow-store-disk-full-new", "score", _full_store(False), 5, ("MLflow store", "disk is full", "df -h",
+                                                                     "--no-tracking")),
+    ("mlflow-store-disk-full", "score", _full_store(True), 5, ("MLflow store", "disk is full", "df -h")),
     ("out-immutable-folder", "score", _immutable_out, 5, ("Operation not permitted", "EPERM", "lsattr")),
     ("out-permission-denied", "score", _raise_at_mkstemp(errno.EACCES), 5, ("Permission denied", "EACCES",
                                                                             "write permission")),
