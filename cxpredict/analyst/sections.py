@@ -152,7 +152,9 @@ def _sensitivity(pop: dict) -> str:
     frame = pd.DataFrame(curve) if isinstance(curve, list) else pd.DataFrame()
     if "gamma" in frame.columns:
         parts.append(img(plots.sensitivity(frame), "NPS under hidden response bias (Gamma)"))
-        parts.append(table(frame, digits=2, max_rows=12))
+        headers = {"gamma": "Gamma (hidden bias)", "estimate": "NPS", "low": "Interval, low", "high": "Interval, high"}
+        parts.append(table(frame.rename(columns=headers), {h: points for h in list(headers.values())[1:]}, digits=2,
+                           max_rows=12))
     tipping = found.get("tipping_points", found.get("tipping")) if isinstance(found, dict) else None
     if isinstance(tipping, dict):
         span = found.get("tipping_range", ["", ""])
