@@ -50,7 +50,8 @@ def _headline(run: RunFiles) -> str:
     if "population" in run.skipped:
         return '<div class="card"><h3>Population NPS</h3>' + not_trained(
             "the population NPS", "population", run.skipped["population"]) + "</div>"
-    pop = run.population or {}
+    # training's estimate (population.json / the bundle's metrics), else the copy score puts in manifest.json
+    pop = run.population or ((run.manifest or {}).get("nps") or {}).get("headline") or {}
     rows = sections.population_rows(pop) if pop else []
     level = pop.get("level", pop.get("interval", 0.9))
     if rows:

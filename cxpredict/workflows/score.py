@@ -102,6 +102,21 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
     return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
 
+HEADLINE_KEYS = ("estimate", "low", "high", "level", "method", "method_text", "no_signal", "n_customers",
+                 "n_respondents")
+
+
+def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
+    """The population NPS the report leads with (training's estimate over all customers: predictions plus the
+    weighted respondents' answers), with its interval, method and no-signal flag, so a dashboard fed by
+    manifest.json shows the report's answer. None when the bundle has no population estimate."""
+    pop = bundle.metrics.get("population_nps") or {}
+    if pop.get("estimate") is None:
+        return None
+    return {**{k: pop.get(k) for k in HEADLINE_KEYS}, "source": "training (the bundle's metrics.json "
+            "population_nps), as the report's headline; model_based above is this run's unweighted mean"}
+
+
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
                 actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
                 totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
@@ -268,7 +283,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             rows=writer.rows,
             respondents=counts.respondents,
             counts=counts.as_dict(),
-            nps=people.summary.totals(),
+            nps={**people.summary.totals(), "headline": headline_nps(bundle)},
             work_orders=people.queue(),
             drift=drift,
             drivers=totals.summary() if totals is not None else None,
