@@ -24,6 +24,7 @@ _API = {
     "Playbook": "cxpredict.actions.playbook",
     "Pipeline": "cxpredict.workflows.pipeline",
     "load_bundle": "cxpredict.io.bundle",
+    "tracking_uri": "cxpredict.io.tracking",  # the MLflow store the commands use (README "MLflow")
 }
 
 __all__ = ["__version__", *_API]

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,12 +27,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from cxpredict.errors import ConfigError
+from cxpredict.errors import ConfigError, did_you_mean
 
 # shipped with the package (pyproject package-data): the demo config and the default playbook
 RESOURCES = Path(__file__).resolve().parent / "resources"
@@ -87,6 +89,20 @@ def _iso_date(value: Any) -> Any:
             raise ValueError(f"{value!r} is not an ISO date; use e.g. 2027-06-30 or 2027-06-30T23:00:00") from None
         return value.strip()
     raise ValueError(f"{value!r} is not a date; use e.g. 2027-06-30 or 2027-06-30T23:00:00")
+
+
+def check_number(option: str, value: float | int | None, example: str, **limits: float) -> float | int | None:
+    """A number handed over on the command line or in the Python API, through the same pydantic checks as the
+    config's numbers (`limits`: gt, ge, lt, le), and finite: exit 2 naming the option, the value and an example
+    (`--budget nan` must not slip past a `budget > 0` test, which NaN fails silently). None stays None."""
+    if value is None:
+        return None
+    kind = int if isinstance(value, int) and not isinstance(value, bool) else float
+    try:
+        return TypeAdapter(Annotated[kind, Field(allow_inf_nan=False, **limits)]).validate_python(value)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"].replace("Input should be", "must be")
+        raise ConfigError(f"{option} {value}: {msg}; e.g. {option} {example}") from None
 
 
 PathName = Annotated[str, AfterValidator(check_path_name)]
@@ -740,14 +756,51 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
     return raw
 
 
-def format_validation_error(path: Path, err: ValidationError) -> str:
-    """A pydantic error as the message of a ConfigError: the file, then one line per bad key (configs, playbooks)."""
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section class inside a field's annotation (X, X | None, list[X], dict[str, X], Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _section_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The valid keys of the section at `loc` (a pydantic error location; list indexes skipped), [] if unknown."""
+    node: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = node.model_fields.get(part) if node is not None else None
+        node = _section_model(field.annotation) if field is not None else None
+    return [f.alias or name for name, f in node.model_fields.items() if not f.exclude] if node is not None else []
+
+
+def _key_hint(model: type[BaseModel], loc: tuple) -> str:
+    """' (did you mean 'x'?); valid keys here: ...' for an unknown key at `loc`; a key of a sub-section counts too
+    (nps.num_leafs -> 'params.num_leaves')."""
+    keys = known_keys(model, loc[:-1])
+    if not keys:
+        return " (check the spelling; cxpredict/config.py lists every valid key)"
+    hint = did_you_mean(loc[-1], keys)
+    if not hint:
+        deeper = {sub: f"{k}.{sub}" for k in keys for sub in known_keys(model, (*loc[:-1], k))}
+        close = difflib.get_close_matches(str(loc[-1]), list(deeper), n=1)
+        hint = f" (did you mean '{deeper[close[0]]}'?)" if close else ""
+    return f"{hint}; valid keys here: {', '.join(keys)}"
+
+
+def format_validation_error(path: Path, err: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """A pydantic error as the message of a ConfigError: the file, then one line per bad key (configs, playbooks);
+    an unknown key gets the closest valid key of its section (`model`: the file's schema, default Config)."""
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() > 1 else ''})"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; cxpredict/config.py lists every valid key)"
+            msg = "unknown key" + _key_hint(model or Config, e["loc"])
         lines.append(f"  - {where}: {msg}")
     return "\n".join(lines)
 

@@ -37,16 +37,26 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def file_digests(root: str | Path, files: Iterable[str | Path]) -> dict[str, str]:
+    """{relative POSIX name: file sha256} of `files` under `root`, sorted by name."""
+    root = Path(root)
+    return {rel: sha256_file(root / rel) for rel in sorted(Path(f).relative_to(root).as_posix() for f in files)}
+
+
+def combine_digests(digests: dict[str, str]) -> str:
+    """sha256 (hex) over the sorted (name, sha256) pairs of `file_digests`."""
+    h = hashlib.sha256()
+    for rel in sorted(digests):
+        h.update(rel.encode())
+        h.update(b"\0")
+        h.update(digests[rel].encode())
+    return h.hexdigest()
+
+
 def digest_files(root: str | Path, files: Iterable[str | Path]) -> str:
     """sha256 (hex) over the sorted (relative POSIX name, file sha256) pairs: a folder's content, whatever the
     order its files were written in. Model bundles and Parquet folders are hashed this one way."""
-    root = Path(root)
-    h = hashlib.sha256()
-    for rel in sorted(Path(f).relative_to(root).as_posix() for f in files):
-        h.update(rel.encode())
-        h.update(b"\0")
-        h.update(sha256_file(root / rel).encode())
-    return h.hexdigest()
+    return combine_digests(file_digests(root, files))
 
 
 def fingerprint_path(path: str | Path, parts: Iterable[str | Path] | None = None) -> str:

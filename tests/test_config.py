@@ -28,6 +28,20 @@ def test_unknown_key_is_rejected_with_its_path(tmp_path):
     assert str(p) in str(e.value)
 
 
+@pytest.mark.parametrize("override, hint", [
+    ("sedd=1", "sedd: unknown key (did you mean 'seed'?)"),
+    ("nps.params.num_leavs=3", "(did you mean 'num_leaves'?)"),
+    ("nps.num_leafs=3", "(did you mean 'params.num_leaves'?)"),  # the key belongs one section deeper
+    ("data.behaviour.0.nmae=x", "data.behaviour.0.nmae: unknown key (did you mean 'name'?)"),
+])
+def test_unknown_keys_get_the_closest_valid_key_and_the_section_keys(tmp_path, override, hint):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  survey: {path: s.csv}\n  behaviour: [{name: c, path: c.csv}]\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, [override])
+    assert hint in str(e.value) and "valid keys here:" in str(e.value) and "base_dir" not in str(e.value)
+
+
 def test_dotted_overrides_parse_yaml_values(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("data:\n  survey: {path: s.csv}\n  behaviour: [{name: c, path: c.csv}]\n")

@@ -61,3 +61,31 @@ def test_the_churn_only_and_survey_only_examples_are_valid_configs():
     churn_only, survey_only = (config_from_dict(b) for b in blocks)
     assert churn_only.data.survey is None and "nps" in churn_only.absent_stages()
     assert survey_only.data.outcomes is None and set(survey_only.absent_stages()) == {"churn"}
+
+
+def test_the_mlflow_example_loads_the_registered_model_as_written(trained_bundle, demo_config, tmp_path,
+                                                                   monkeypatch):
+    """`mlflow.set_tracking_uri(cxpredict.tracking_uri())` then the registry alias, in a fresh folder with no MLflow
+    variables: it finds the commands' store, and leaves no empty ./mlflow.db behind."""
+    from cxpredict.io import tracking
+    from cxpredict.workflows.pyfunc import log_trained_bundle
+
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(tracking.HOME_VARIABLE, str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with tracking.start_run(demo_config, "train"):  # as `cxpredict train --register` does, into the default store
+        log_trained_bundle(trained_bundle, {}, register=demo_config.tracking.registered_model)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # mlflow.set_tracking_uri exported it
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## MLflow\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1 and 'load_model("models:/cxpredict-nps@champion")' in blocks[0]
+    namespace: dict = {}
+    exec(compile("\n".join(line.strip() for line in blocks[0].splitlines()), "README.md (MLflow)", "exec"),
+         namespace)  # noqa: S102 - the repository's own README
+    schema = namespace["model"].metadata.get_input_schema()
+    assert schema is not None and schema.input_names()[0] == "customer_id"
+    assert not list((tmp_path / "work").iterdir()), "nothing (no empty mlflow.db) in the current folder"

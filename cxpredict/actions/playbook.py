@@ -272,7 +272,7 @@ def playbook_from_dict(raw: dict[str, Any], source: str | Path = "<playbook>") -
     try:
         return Playbook.model_validate(raw)
     except ValidationError as e:
-        message = format_validation_error(Path(source), e).replace("invalid config", "invalid playbook")
+        message = format_validation_error(Path(source), e, Playbook).replace("invalid config", "invalid playbook")
         raise ConfigError(message) from None
 
 

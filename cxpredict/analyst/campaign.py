@@ -74,20 +74,61 @@ CAMPAIGN_HEADERS = {  # the campaign files' columns as a reader names them
     "benefit_low": "Benefit, low", "benefit_high": "Benefit, high", "n_treated": "Treated", "n_control": "Control",
     "mde": "Smallest detectable effect", "more_customers_needed": "More customers needed", "evidence": "Evidence",
     "action": "Action", "capacity": "Capacity", "ranked_by": "Ranked by", "customers": "Customers",
-    "value_saved": "Value saved", "cost": "Cost", "net_value": "Net value", "extra_revenue": "Extra revenue",
-    "budget": "Budget", "return_on_budget": "Return on budget", "auuc_excess": "AUUC excess",
+    "value_saved": "Value saved", "value_saved_low": "Value saved, low", "value_saved_high": "Value saved, high",
+    "value_low": "Value saved, low", "value_high": "Value saved, high", "cost": "Cost", "net_value": "Net value",
+    "extra_revenue": "Extra revenue", "budget": "Budget", "return_on_budget": "Return on budget",
+    "treated": "Treated", "pool": "Customers tested",
+    # auuc.csv: areas under the uplift curve, in benefit per customer
+    "auuc": "Area under the uplift curve", "random": "Area in random order", "excess": "Excess over random",
+    "low": "Excess, low", "high": "Excess, high", "se": "Standard error", "auuc_excess": "Excess over random",
 }
-COUNTS = ("n_treated", "n_control", "more_customers_needed", "capacity", "customers")
-MONEY = ("value_saved", "cost", "net_value", "extra_revenue", "budget")
+COUNTS = ("n_treated", "n_control", "more_customers_needed", "capacity", "customers", "treated", "pool")
+MONEY = ("value_saved", "value_saved_low", "value_saved_high", "value_low", "value_high", "cost", "net_value",
+         "extra_revenue", "budget")
+BENEFIT = ("benefit", "benefit_low", "benefit_high", "mde")
+# the primary outcome's unit: (per treated customer, summed over chosen customers); rates are shares (0..1)
+OUTCOME_UNITS = {"churned": ("churn rate, percentage points", "churners prevented"),
+                 "converted": ("conversion rate, percentage points", "extra conversions"),
+                 "revenue": ("revenue per treated customer", "extra revenue"),
+                 "new_score": ("survey score points", "survey score points gained")}
+RATES = ("churned", "converted")
 
 
-def campaign_table(frame: pd.DataFrame, style: PeopleStyle, digits: int, max_rows: int = 30) -> str:
-    """A campaign file as a table people read: named headers, whole counts, money in the run's currency."""
+def return_text(value: Any) -> str:
+    """A return on budget (0.5 = +50%) as a signed percentage, whole percent beyond +-1000%."""
+    if not finite(value):
+        return "–"
+    return f"{100 * float(value):+,.0f}%" if abs(float(value)) >= 10 else f"{100 * float(value):+.1f}%"
+
+
+def benefit_formats(outcome: str, style: PeopleStyle, total: bool) -> tuple[str, Any]:
+    """(header suffix, formatter) of a benefit in the primary outcome's unit, per customer or `total`led."""
+    per_customer, summed = OUTCOME_UNITS.get(outcome, ("outcome units", "outcome units"))
+    if outcome == "revenue":
+        return (summed if total else per_customer), lambda v: style.money(float(v), 0 if total else 2) \
+            if finite(v) else "–"
+    if outcome in RATES and not total:
+        return per_customer, lambda v: f"{100 * float(v):+.1f} pts" if finite(v) else "–"
+    return (summed if total else per_customer), lambda v: f"{float(v):+,.{1 if total else 2}f}" if finite(v) else "–"
+
+
+def campaign_table(frame: pd.DataFrame, style: PeopleStyle, digits: int, max_rows: int = 30,
+                   outcome: str | None = None, total: bool = False) -> str:
+    """A campaign file as a table people read: named headers, whole counts, money in the run's currency, returns
+    as percentages, and benefits in the primary `outcome`'s unit (per treated customer, or `total` over the
+    chosen customers), named in the header."""
+    headers = dict(CAMPAIGN_HEADERS)
     formats = {c: (lambda v: fmt(v, 0)) for c in COUNTS}
     formats |= {c: (lambda v: style.money(float(v)) if finite(v) else fmt(v)) for c in MONEY}
-    formats["return_on_budget"] = lambda v: pct(v, 1)
-    shown = frame.rename(columns=lambda c: CAMPAIGN_HEADERS.get(c, style.label(c)))
-    return table(shown, {CAMPAIGN_HEADERS.get(c, style.label(c)): f for c, f in formats.items()}, max_rows, digits)
+    formats["return_on_budget"] = return_text
+    formats["ranked_by"] = lambda v: str(v).replace("_", " ")  # churn_risk -> churn risk
+    if outcome is not None:
+        unit, benefit = benefit_formats(outcome, style, total)
+        formats |= {c: benefit for c in BENEFIT}
+        formats["mde"] = lambda v: benefit(v).removeprefix("+")  # a size, not a direction
+        headers["benefit"] = f"Benefit ({unit})"
+    shown = frame.rename(columns=lambda c: headers.get(c, style.label(c)))
+    return table(shown, {headers.get(c, style.label(c)): f for c, f in formats.items()}, max_rows, digits)
 
 
 def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
@@ -111,7 +152,8 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
                                                            "interval (green keep, red retire, amber keep testing)"))
         cols = ["strategy", "segment", "verdict", "benefit", "benefit_low", "benefit_high", "n_treated", "n_control",
                 "mde", "more_customers_needed", "evidence"]
-        parts.append(campaign_table(verdicts[[c for c in cols if c in verdicts.columns]], style, 4, max_rows=60))
+        parts.append(campaign_table(verdicts[[c for c in cols if c in verdicts.columns]], style, 4, max_rows=60,
+                                    outcome=outcome))
     mismatches = summary.get("mismatches") or {}
     if mismatches:
         parts.append(paragraph("Result rows that did not match the assignment log (left out; the log's group "
@@ -131,7 +173,7 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
                                "by churn risk or by value at risk, and what each choice would have achieved."))
         parts.append(campaign_table(targeting[["action", "capacity", "ranked_by", "customers", "benefit",
                                                "benefit_low", "benefit_high", "value_saved", "cost", "net_value"]],
-                                    style, 2))
+                                    style, 2, outcome=outcome, total=True))
     returns = camp.get("campaign_return")
     if returns is not None and not returns.empty:
         parts.append(paragraph("Value saved (effect on retained value x treated customers) and extra revenue "
@@ -141,6 +183,7 @@ def section_campaign(run: RunFiles, style: PeopleStyle | None = None) -> str:
         gain = float(returns["value_saved"].fillna(0).sum() + returns["extra_revenue"].fillna(0).sum())
         parts.append(campaign_table(returns, style, 2))
         if total_budget > 0:
-            parts.append(paragraph(f"Return on the whole campaign budget: {(gain - total_budget) / total_budget:+.1%} "
-                                   f"({style.money(gain)} saved or earned for {style.money(total_budget)} spent)."))
+            whole = return_text((gain - total_budget) / total_budget)
+            parts.append(paragraph(f"Return on the whole campaign budget: {whole} ({style.money(gain)} saved or "
+                                   f"earned for {style.money(total_budget)} spent)."))
     return "".join(parts) or missing("campaign results", "learn.json")

@@ -153,18 +153,23 @@ def reasons(frame: pd.DataFrame) -> str:
 
 
 def queue(frame: pd.DataFrame) -> str:
-    """Work orders per team: to contact now (within capacity) and deferred, with the team's capacity marked."""
+    """Work orders per team: to contact now (within capacity), control-group customers within capacity (kept out
+    to measure the campaign; they use capacity) and deferred, with the team's capacity marked."""
     frame = frame.iloc[::-1]
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(frame) + 1.4))
     teams = frame["team"].astype(str)
+    control = frame["control"].fillna(0).to_numpy(float) if "control" in frame else np.zeros(len(frame))
     ax.barh(teams, frame["to_contact"], color=RESPONDENT, label="to contact now")
-    ax.barh(teams, frame["deferred"], left=frame["to_contact"], color="#cbd5e0", label="deferred (over capacity)")
+    ax.barh(teams, control, left=frame["to_contact"], color="white", edgecolor=RESPONDENT, hatch="//",
+            label="control group (measurement)")
+    ax.barh(teams, frame["deferred"], left=frame["to_contact"] + control, color="#cbd5e0",
+            label="deferred (over capacity)")
     for y, cap in enumerate(frame["capacity"]):
         if cap is not None and np.isfinite(float(cap)):
             ax.plot([cap, cap], [y - 0.4, y + 0.4], color="#1a202c", linewidth=2)
     ax.plot([], [], color="#1a202c", linewidth=2, label="capacity per run")
     ax.set_xlabel("customers")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=8)
     return _png(fig)
 
 

@@ -50,7 +50,8 @@ def _headline(run: RunFiles) -> str:
     if "population" in run.skipped:
         return '<div class="card"><h3>Population NPS</h3>' + not_trained(
             "the population NPS", "population", run.skipped["population"]) + "</div>"
-    pop = run.population or {}
+    # training's estimate (population.json / the bundle's metrics), else the copy score puts in manifest.json
+    pop = run.population or ((run.manifest or {}).get("nps") or {}).get("headline") or {}
     rows = sections.population_rows(pop) if pop else []
     level = pop.get("level", pop.get("interval", 0.9))
     if rows:
@@ -102,12 +103,14 @@ def _queue_card(run: RunFiles, style: PeopleStyle) -> str:
     if q.empty:
         return '<div class="card"><h3>Work orders this run</h3>' + missing("work orders", "manifest.json") + "</div>"
     rows = "".join(
-        f"<tr><td>{esc(r.team)}</td><td>{fmt(int(r.to_contact))}</td><td>"
+        f"<tr><td>{esc(r.team)}</td><td>{fmt(int(r.to_contact))}</td>"
+        f"<td>{fmt(int(r.control)) if finite(r.control) else '–'}</td><td>"
         f"{'no limit' if r.capacity is None or not finite(r.capacity) else fmt(int(r.capacity))}</td>"
         f"<td>{fmt(int(r.deferred))}</td></tr>" for r in q.itertuples())
     return ('<div class="card"><h3>Work orders this run</h3><table><thead><tr><th>Team</th><th>Contact now</th>'
-            f"<th>Capacity</th><th>Deferred</th></tr></thead><tbody>{rows}</tbody></table>"
-            '<div class="scope">deferred = over capacity, waiting for a later run</div></div>')
+            f"<th>Control</th><th>Capacity</th><th>Deferred</th></tr></thead><tbody>{rows}</tbody></table>"
+            '<div class="scope">control = kept out at random to measure the campaign, within capacity (they take '
+            "part of it); deferred = over capacity, waiting for a later run</div></div>")
 
 
 def _warnings_card(run: RunFiles) -> str:

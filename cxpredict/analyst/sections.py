@@ -152,7 +152,9 @@ def _sensitivity(pop: dict) -> str:
     frame = pd.DataFrame(curve) if isinstance(curve, list) else pd.DataFrame()
     if "gamma" in frame.columns:
         parts.append(img(plots.sensitivity(frame), "NPS under hidden response bias (Gamma)"))
-        parts.append(table(frame, digits=2, max_rows=12))
+        headers = {"gamma": "Gamma (hidden bias)", "estimate": "NPS", "low": "Interval, low", "high": "Interval, high"}
+        parts.append(table(frame.rename(columns=headers), {h: points for h in list(headers.values())[1:]}, digits=2,
+                           max_rows=12))
     tipping = found.get("tipping_points", found.get("tipping")) if isinstance(found, dict) else None
     if isinstance(tipping, dict):
         span = found.get("tipping_range", ["", ""])
@@ -278,13 +280,16 @@ def section_reasons(run: RunFiles, style: PeopleStyle) -> str:
 def queue_frame(run: RunFiles) -> pd.DataFrame:
     queue = (run.manifest or {}).get("work_orders") or {}
     return pd.DataFrame([{"team": t, **v} for t, v in queue.items()],
-                        columns=["team", "to_contact", "deferred", "capacity"])
+                        columns=["team", "to_contact", "control", "deferred", "capacity"])
 
 
 def section_queue(run: RunFiles, style: PeopleStyle) -> str:
     parts = [p("The front-line queue of this run: customers each team should contact now (work_orders), earliest "
                "due first, and those deferred because the team's capacity per run is used up by customers with a "
-               "higher priority (work_orders_deferred: they keep their action and wait for a later run).")]
+               "higher priority (work_orders_deferred: they keep their action and wait for a later run). "
+               "Control-group customers are kept out of the campaign at random to measure it; capacity is settled "
+               "before the groups are drawn, so they take part of it (shown apart): a team with deferred "
+               "customers has fewer to contact than its capacity by that many.")]
     q = queue_frame(run)
     if q.empty:
         return "".join(parts) + missing("work-order queue", "work_orders in manifest.json (a playbook with "
@@ -296,7 +301,10 @@ def section_queue(run: RunFiles, style: PeopleStyle) -> str:
         agg = orders.groupby(orders["owner_team"].astype(str)).agg(  # survey-only runs have no value at risk
             **{k: v for k, v in sums.items() if v[0] in orders.columns})
         q = q.join(agg, on="team")
+    if q["control"].isna().all():  # a manifest written before controls were counted
+        q = q.drop(columns="control")
     shown = q.rename(columns={"team": "Team", "to_contact": "To contact now", "deferred": "Deferred",
+                              "control": "Control group (within capacity)",
                               "capacity": "Capacity per run", "first_due": "First due",
                               "value_at_risk": f"Value at risk{f' ({style.currency})' if style.currency else ''}"})
     parts.append(table(shown, {c: (lambda v: style.money(v)) for c in shown.columns if c.startswith("Value")}))

@@ -32,6 +32,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+def _flag(*names: str, **options):
+    """A yes/no option: a flag takes no value (`--log-json`, not `--log-json true`), so help shows no <bool>."""
+    return typer.Option(*names, metavar="", **options)
+
+
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (e.g. configs/telco.yaml).", show_default=False)]
 SetOpt = Annotated[
     Optional[list[str]],
@@ -40,9 +47,21 @@ SetOpt = Annotated[
 TrackingUriOpt = Annotated[Optional[str], typer.Option(
     "--tracking-uri", help="MLflow tracking URI; else tracking.uri, MLFLOW_TRACKING_URI, then the user's store.",
     show_default="~/.cxpredict/mlflow.db")]
-NoTrackingOpt = Annotated[bool, typer.Option("--no-tracking", help="Do not log this run to MLflow.")]
+NoTrackingOpt = Annotated[bool, _flag("--no-tracking", help="Do not log this run to MLflow.")]
+
+
+def _number(option: str, example: str, **limits: float):
+    """An option callback: the number goes through config.check_number (finite, in range; exit 2 naming it)."""
+    def check(value):
+        from cxpredict.config import check_number
+
+        return check_number(option, value, example, **limits)
+    return check
+
+
 WaitOpt = Annotated[float, typer.Option(
-    "--wait", help="Seconds to wait while another run writes into the same output folder (0: fail at once, exit 6).")]
+    "--wait", callback=_number("--wait", "30", ge=0),
+    help="Seconds to wait while another run writes into the same output folder (0: fail at once, exit 6).")]
 
 
 @contextlib.contextmanager
@@ -107,9 +126,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    log_json: Annotated[bool, typer.Option("--log-json", help="Log one JSON object per line (for collectors).")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+    log_json: Annotated[bool, _flag("--log-json", help="Log one JSON object per line (for collectors).")] = False,
+    verbose: Annotated[bool, _flag("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[bool, _flag("--version", callback=_print_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     from cxpredict.cli.logs import setup_logging
@@ -179,7 +198,7 @@ def train(
                                                 show_default="outputs/<name>/model")] = None,
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
-    register: Annotated[bool, typer.Option(
+    register: Annotated[bool, _flag(
         "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
                            "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
@@ -240,12 +259,12 @@ def score(
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],
     out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel, LibreOffice), .xlsx or .parquet; "
                                                     "the other files go beside it.")],
-    fail_on_drift: Annotated[bool, typer.Option(
+    fail_on_drift: Annotated[bool, _flag(
         "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
     )] = False,
     campaign_id: Annotated[Optional[str], typer.Option(
-        "--campaign-id", help="Campaign the control groups are drawn for [strategy.holdout.campaign_id, else "
-                              "<name>-<as_of>].")] = None,
+        "--campaign-id", help="Campaign the control groups are drawn for (default: strategy.holdout.campaign_id, "
+                              "else <name>-<as_of>).")] = None,
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
     fmt: FormatOpt = None,
@@ -299,13 +318,14 @@ def learn(
     out: Annotated[Path, typer.Option("--out", help="Folder for effects, verdicts, the reviewed playbook and the "
                                                     "bundle extended with uplift models.")],
     assignments: Annotated[Optional[Path], typer.Option(
-        "--assignments", help="Assignment log that `score` wrote [campaign.assignments].")] = None,
+        "--assignments", help="Assignment log that `score` wrote (default: campaign.assignments).")] = None,
     feed_answers: Annotated[Optional[str], typer.Option(
         "--feed-answers", help="none, control or all: campaign survey answers written to survey_next.csv for the "
-                               "next training round [campaign.feed_answers].")] = None,
+                               "next training round (default: campaign.feed_answers).")] = None,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work,
     and write a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
@@ -315,12 +335,11 @@ def learn(
 
         raise ConfigError(f"--feed-answers must be none, control or all, got '{feed_answers}'")
     from cxpredict.io.bundle import load_bundle
-    from cxpredict.io.outputs import terminate_gracefully
     from cxpredict.io.run_log import log_learn_outputs
     from cxpredict.workflows.learn import learn as run_learn
 
     bundle = load_bundle(model)
-    with terminate_gracefully(), _tracked(cfg, "learn", tracking_uri, no_tracking):
+    with _writing(out, wait), _tracked(cfg, "learn", tracking_uri, no_tracking):
         result = run_learn(cfg, bundle, results, assignments, out, feed_answers=feed_answers)
         log_learn_outputs(result.manifest, result.paths)
     for r in result.verdicts[result.verdicts["level"] == "strategy"].itertuples():
@@ -333,7 +352,8 @@ def evaluate(
     config: ConfigArg,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json.",
                                                 show_default="outputs/<name>/evaluation")] = None,
-    holdout: Annotated[float, typer.Option(help="Share of respondents hidden to play the silent customers.")] = 0.3,
+    holdout: Annotated[float, typer.Option(callback=_number("--holdout", "0.3", gt=0, lt=1),
+                                           help="Share of respondents hidden to play the silent customers.")] = 0.3,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
@@ -362,7 +382,7 @@ def demo(
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="Config to run instead of the packaged demo config (its data.dir gets the tables).")] = None,
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
-    two_rounds: Annotated[bool, typer.Option(
+    two_rounds: Annotated[bool, _flag(
         "--two-rounds/--one-round", help="Also simulate the campaign, learn from it and score a second round.")] = True,
     set_: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
@@ -432,8 +452,10 @@ def demo(
 @app.command()
 def tune(
     config: ConfigArg,
-    trials: Annotated[int, typer.Option(help="Finished trials per model; a rerun tops the stored study up to this.")] = 50,
-    timeout: Annotated[Optional[float], typer.Option(help="Stop starting new trials after this many seconds.")] = None,
+    trials: Annotated[int, typer.Option(callback=_number("--trials", "50", ge=1), help=(
+        "Finished trials per model; a rerun tops the stored study up to this."))] = 50,
+    timeout: Annotated[Optional[float], typer.Option(callback=_number("--timeout", "600", gt=0), help=(
+        "Stop starting new trials after this many seconds."))] = None,
     model: Annotated[str, typer.Option(help="nps, churn or all.")] = "all",
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Tuned config to write (default: <config>.tuned.yaml beside CONFIG).")] = None,
@@ -493,10 +515,12 @@ def survey_plan(
                                                     "goes beside it. Point data.invitations at it for the next "
                                                     "training.")],
     budget: Annotated[Optional[float], typer.Option(
-        "--budget", help="Invitations to send (expected number: each customer is drawn independently).")] = None,
+        "--budget", callback=_number("--budget", "500", gt=0),
+        help="Invitations to send (expected number: each customer is drawn independently).")] = None,
     target_halfwidth: Annotated[Optional[float], typer.Option(
-        "--target-halfwidth", help="Say how many answers and invitations a +-H point interval on the population "
-                                   "NPS (and per segment) needs; without --budget, invite that many.")] = None,
+        "--target-halfwidth", callback=_number("--target-halfwidth", "3", gt=0),
+        help="Say how many answers and invitations a +-H point interval on the population NPS (and per segment) "
+             "needs; without --budget, invite that many.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the draw (default: the config's seed).")] = None,
     set_: SetOpt = None,
     wait: WaitOpt = 0.0,
@@ -529,7 +553,7 @@ def playbook_check(
     playbook: Annotated[Path, typer.Argument(help="Playbook YAML (the packaged default: cxpredict/resources/"
                                                   "playbook.yaml).", show_default=False)],
     scored: Annotated[Path, typer.Option("--scored", help="Scored file (.csv or .parquet) from `cxpredict score`.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
+    as_json: Annotated[bool, _flag("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
 ) -> None:
     """Validate PLAYBOOK against a scored file and print the customers per rule (unknown column: exit 2)."""
     from cxpredict.actions.playbook import check_playbook, describe, load_playbook

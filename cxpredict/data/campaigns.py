@@ -165,8 +165,17 @@ def join_results(log: pd.DataFrame, results: pd.DataFrame, outcomes: list[str], 
         if f"{arm}_result" in both.columns:
             note(f"{arm}_differs", both[both[arm] != both[f"{arm}_result"]])
     if both.empty:
-        raise InputError("no result row matches the assignment log on (customer, campaign_id): check that the "
-                         f"results are for campaign(s) {sorted(known_campaigns)[:5]} and use the same customer IDs; "
+        sources = sources or {}
+        results_name, log_name = sources.get("results", "the results"), sources.get("assignments", "the log")
+        result_campaigns, log_campaigns = (sorted(set(t["campaign_id"].astype("str"))) for t in (results, log))
+        if not set(result_campaigns) & set(log_campaigns):
+            why = (f"{results_name} holds campaign(s) {result_campaigns[:5]}, the assignment log {log_name} holds "
+                   f"{log_campaigns[:5]}: pass the log `score --campaign-id` wrote for this campaign")
+        else:
+            why = (f"the campaigns match but no customer does ({_examples(results['customer_id'])} in "
+                   f"{results_name}, {_examples(log['customer_id'])} in {log_name}): the log is probably another "
+                   "day's; pass the log of the scoring run that assigned these customers")
+        raise InputError(f"no result row matches the assignment log on (customer, campaign_id): {why}; "
                          f"mismatches: { {k: v['count'] for k, v in mismatches.items()} }")
     frame = both.drop(columns=[c for c in both.columns if c.endswith("_result")])
     frame["treated"] = frame["group"].to_numpy() == "treated"
@@ -176,6 +185,26 @@ def join_results(log: pd.DataFrame, results: pd.DataFrame, outcomes: list[str], 
         frame["contacted"] = np.nan
     return CampaignData(frame=frame, outcomes=outcomes, has_contacted=has_contacted, mismatches=mismatches,
                         sources=sources or {})
+
+
+MISMATCH_TEXT = {
+    "unknown_campaign": "result rows name a campaign the assignment log does not hold; they are left out",
+    "unknown_customer": "result rows name customers the assignment log did not assign; they are left out",
+    "no_results": "assigned customers have no result row; they are left out",
+    "group_differs": "result rows report another group than the log assigned; the log's group is used",
+    "strategy_differs": "result rows report another strategy than the log assigned; the log's is used",
+    "rule_differs": "result rows report another rule than the log assigned; the log's is used",
+    "control_contacted": "control customers were contacted anyway; they stay in the control group",
+    "no_features": "assigned customers are not in the config's customer data; they are left out of the uplift "
+                   "models",
+}
+
+
+def mismatch_warnings(camp: CampaignData) -> list[str]:
+    """One warning line per kind of mismatch, naming the files, the count and examples (learn logs them)."""
+    where = f"{camp.sources.get('results', 'results')} vs {camp.sources.get('assignments', 'assignment log')}"
+    return [f"{where}: {m['count']} {MISMATCH_TEXT.get(kind, kind)} (e.g. {m['examples']})"
+            for kind, m in camp.mismatches.items()]
 
 
 def load_campaign(cfg: Config, results_path: str | Path, assignments_path: str | Path) -> CampaignData:

@@ -161,20 +161,23 @@ class FeatureManifest:
             )
         return [c for c in cols if c not in self.names]
 
-    def transform(self, frame: pd.DataFrame, source: str = "scoring data") -> pd.DataFrame:
+    def transform(self, frame: pd.DataFrame, source: str = "scoring data", origin=None) -> pd.DataFrame:
         """The model matrix: the training features in training order (columns named `model_names`), levels and
-        dtypes. `transform_with_stats` also returns what drift monitoring counts."""
-        return self._matrix(frame, source)[0]
+        dtypes. `transform_with_stats` also returns what drift monitoring counts. `origin(column)` names where a
+        column comes from in errors (sources.feature_origin: its table and file)."""
+        return self._matrix(frame, source, origin)[0]
 
-    def transform_with_stats(self, frame: pd.DataFrame, source: str = "scoring data") -> tuple[pd.DataFrame, dict]:
+    def transform_with_stats(self, frame: pd.DataFrame, source: str = "scoring data",
+                             origin=None) -> tuple[pd.DataFrame, dict]:
         """(model matrix, stats): rows, unseen_categories and out_of_range per feature, extra_columns_ignored, and
         bin_counts (drift.DriftMonitor.add sums them over scoring batches). Returned, never kept on the manifest,
         which every batch shares."""
-        X, stats = self._matrix(frame, source)
+        X, stats = self._matrix(frame, source, origin)
         return X, {**stats, "bin_counts": self.bin_counts(X)}
 
-    def _matrix(self, frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-        extra = self.check_columns(frame.columns, source)
+    def _matrix(self, frame: pd.DataFrame, source: str, origin=None) -> tuple[pd.DataFrame, dict[str, Any]]:
+        extra = self.check_columns(frame.columns, source, origin)
+        where = origin or (lambda _: "")
         out = {}
         unseen: dict[str, int] = {}
         out_of_range: dict[str, int] = {}
@@ -196,8 +199,9 @@ class FeatureManifest:
                 bad_text = int((values.isna() & s.notna()).sum())
                 if bad_text:
                     raise InputError(
-                        f"{source}: column '{col}' should be numeric but {bad_text} value(s) are not numbers, "
-                        f"e.g. {s[values.isna() & s.notna()].astype('str').head(3).tolist()}"
+                        f"{source}: column '{col}'{where(col)} should be numeric, as at training, but {bad_text} "
+                        f"value(s) are not numbers, e.g. {s[values.isna() & s.notna()].astype('str').head(3).tolist()}"
+                        "; fix the values (or data.read.na_values), or retrain if the column is text on purpose"
                     )
                 values = values.astype("float64").to_numpy()
                 extreme = extreme_mask(values)

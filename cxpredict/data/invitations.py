@@ -99,10 +99,15 @@ def load_invitations(cfg: Config, customers: pd.Index) -> Invitations:
                          "a customer once: remove the copies, or give each round's log its own round number.")
     where = positions(log["id"].to_numpy(), customers)
     warnings = []
-    if (where < 0).any():
-        absent = log["id"][where < 0]
-        warnings.append(f"invitation log: {len(absent)} invited customers are not in the behaviour data (e.g. "
-                        f"{list(absent.iloc[:3])}); they are left out")
+    for path, part in log.assign(known=where >= 0).groupby("path", sort=False):
+        absent = part["id"][~part["known"]]
+        if len(absent) == len(part):
+            raise InputError(f"{path}: none of its {len(part)} invited customers is in the behaviour data (e.g. "
+                             f"{list(absent.iloc[:3])}, key column '{key}'): is it the invitation log of this "
+                             "project? Remove it from data.invitations or fix its IDs.")
+        if len(absent):
+            warnings.append(f"{path}: {len(absent)} invited customers are not in the behaviour data (e.g. "
+                            f"{list(absent.iloc[:3])}); they are left out")
     log = log[where >= 0].assign(pos=where[where >= 0]).sort_values([ROUND, "row"])
     latest = log.drop_duplicates("pos", keep="last")
     last_round = np.full(len(customers), -1)

@@ -44,7 +44,7 @@ from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.models.text import TextModels
 from cxpredict.models.uplift import UpliftModels
-from cxpredict.provenance import digest_files, package_versions
+from cxpredict.provenance import combine_digests, file_digests, package_versions
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -92,10 +92,33 @@ class Bundle:
         return dict(self.info.get("skipped", {}))
 
 
+def file_hashes(directory: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file except bundle.json and bundle.sig (bundle.json lists them, so a
+    mismatch can name the file that changed)."""
+    return file_digests(directory, [p for p in directory.rglob("*")
+                                    if p.is_file() and p.relative_to(directory).as_posix() not in UNHASHED])
+
+
 def content_hash(directory: Path) -> str:
     """sha256 over the sorted (relative path, file sha256) pairs of every file except bundle.json and bundle.sig."""
-    return digest_files(directory, [p for p in directory.rglob("*")
-                                    if p.is_file() and p.relative_to(directory).as_posix() not in UNHASHED])
+    return combine_digests(file_hashes(directory))
+
+
+def _hashes(directory: Path) -> dict[str, Any]:
+    """bundle.json's content_hash and the per-file hashes it covers."""
+    files = file_hashes(directory)
+    return {"content_hash": combine_digests(files), "files": files}
+
+
+def _changed_files(stored: dict[str, str] | None, actual: dict[str, str]) -> str:
+    """'features.json was changed; x was added' from the per-file hashes (older bundles lack them)."""
+    if not isinstance(stored, dict):
+        return "this bundle records no per-file hashes to say which file"
+    parts = [f"{', '.join(names[:5])} {verb}" for names, verb in (
+        ([n for n in stored if n in actual and stored[n] != actual[n]], "changed"),
+        ([n for n in actual if n not in stored], "added"),
+        ([n for n in stored if n not in actual], "removed")) if names]
+    return "; ".join(parts) or "no single file differs"
 
 
 UNHASHED = (BUNDLE_FILE, SIGNATURE_FILE)
@@ -107,6 +130,11 @@ def bundle_key() -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
+def _empty_key() -> bool:
+    """CXPREDICT_BUNDLE_KEY set but empty: a secret that did not mount, never a choice."""
+    return KEY_ENV in os.environ and not os.environ[KEY_ENV]
+
+
 def signature(metadata: bytes, key: bytes) -> str:
     """bundle.sig's text: HMAC-SHA256 of bundle.json's bytes under `key`."""
     return SIGNATURE_PREFIX + hmac.new(key, metadata, hashlib.sha256).hexdigest() + "\n"
@@ -116,6 +144,10 @@ def verify_signature(path: Path, metadata: bytes) -> None:
     """With a key set: the bundle must carry bundle.sig and it must match (BundleError otherwise)."""
     sig = path / SIGNATURE_FILE
     key = bundle_key()
+    if key is None and _empty_key() and sig.is_file():
+        raise BundleError(f"{path}: the bundle is signed but {KEY_ENV} is set to an empty value (an unmounted "
+                          "secret?), so its signature cannot be checked. Refusing to load; provide the key, or unset "
+                          f"{KEY_ENV} on purpose to load without a signature check.")
     if key is None:
         log.info("bundle %s loaded without signature check (%s; set %s to require signed bundles)", path,
                  "it is signed, but no key is set" if sig.is_file() else "it is not signed", KEY_ENV)
@@ -188,7 +220,7 @@ def save_bundle(
             "components": sorted([*(["nps"] if nps is not None else []),
                                   *[n for n, c in (components or {}).items() if c is not None]]),
             "skipped": skipped or {},
-            "content_hash": content_hash(tmp),
+            **_hashes(tmp),
         }
         _write_metadata(tmp, path, info)
     return path
@@ -201,8 +233,11 @@ def _write_metadata(tmp: Path, path: Path, info: dict[str, Any]) -> None:
     key = bundle_key()
     if key is not None:
         (tmp / SIGNATURE_FILE).write_text(signature(metadata, key), encoding="utf-8")
-    log.info("bundle %s written, %s", path, f"signed with {KEY_ENV}" if key is not None else
-             f"unsigned ({KEY_ENV} not set)")
+    if key is None and _empty_key():
+        log.warning("bundle %s written unsigned: %s is set but empty (an unmounted secret?)", path, KEY_ENV)
+    else:
+        log.info("bundle %s written, %s", path, f"signed with {KEY_ENV}" if key is not None else
+                 f"unsigned ({KEY_ENV} not set)")
 
 
 def extend_bundle(source: Bundle, path: str | Path, components: dict[str, Any], provenance: dict[str, Any]) -> Path:
@@ -222,7 +257,7 @@ def extend_bundle(source: Bundle, path: str | Path, components: dict[str, Any], 
                 component.save(tmp / name)
         info = {**source.info, "components": sorted({*source.info.get("components", []), *components}),
                 "parent_content_hash": source.content_hash, **provenance}
-        info["content_hash"] = content_hash(tmp)
+        info.update(_hashes(tmp))
         _write_metadata(tmp, path, info)
     return path
 
@@ -246,12 +281,13 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
             f"{path}: bundle format version {version!r} is newer than this cxpredict understands "
             f"({FORMAT_VERSION}); upgrade cxpredict to load it"
         )
-    actual = content_hash(path)
+    files = file_hashes(path)
+    actual = combine_digests(files)
     if actual != info.get("content_hash"):
         raise BundleError(
             f"{path}: content hash mismatch (bundle.json says {str(info.get('content_hash'))[:12]}..., files give "
-            f"{actual[:12]}...): a file was changed, added or removed after training. Refusing to load; retrain "
-            "or restore the bundle."
+            f"{actual[:12]}...): {_changed_files(info.get('files'), files)} after training. Refusing to "
+            "load; retrain or restore the bundle."
         )
     verify_signature(path, metadata)
     return info

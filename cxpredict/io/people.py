@@ -249,6 +249,7 @@ class PeopleOutputs:
         self.summary = SegmentSummary()
         self.scored_columns: list[str] = []
         self._orders: list[pd.DataFrame] = []
+        self._controls: dict[str, int] = {}  # per team: control customers within capacity (they use a place)
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
         self.summary.add(batch)
@@ -256,11 +257,19 @@ class PeopleOutputs:
             self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style))
         if self.playbook is not None:
             self._orders.append(work_orders(batch, self.playbook, self.style))
+            if {"group", "rule", "owner_team"} <= set(batch.columns):
+                held = batch["rule"].astype("str").isin(_work_order_rules(self.playbook)) & \
+                    batch["group"].astype("str").eq("control") & ~batch["deferred"].fillna(False).astype(bool)
+                for team, n in batch.loc[held, "owner_team"].astype("str").value_counts().items():
+                    self._controls[team] = self._controls.get(team, 0) + int(n)
         return self
 
     def queue(self) -> dict[str, dict[str, int | None]]:
         """Work orders per owner team against the team's capacity (the sum of its actions' capacities per run;
-        None: some action of the team has no limit), for manifest.json and the report's summary."""
+        None: some action of the team has no limit), for manifest.json and the report's summary. `control`: the
+        team's control-group customers within capacity; capacity is settled before groups (actions/holdout.py),
+        so they take places a team does not fill: to_contact + control + deferred, not to_contact alone, meets
+        capacity when anyone is deferred."""
         if self.playbook is None:
             return {}
         orders = pd.concat(self._orders, ignore_index=True) if self._orders else pd.DataFrame()
@@ -273,7 +282,8 @@ class PeopleOutputs:
             mine = orders[orders["owner_team"].astype("str") == team] if len(orders) else orders
             deferred = int(mine["deferred"].fillna(False).astype(bool).sum()) if len(mine) else 0
             limits = list(actions.values())
-            out[team] = {"to_contact": len(mine) - deferred, "deferred": deferred,
+            out[team] = {"to_contact": len(mine) - deferred, "control": self._controls.get(team, 0),
+                         "deferred": deferred,
                          "capacity": None if any(c is None for c in limits) else int(sum(limits))}
         return out
 

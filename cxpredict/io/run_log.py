@@ -115,6 +115,7 @@ def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path, sa
                            "nps": {k: nps.get(k) for k in ("model_based", "respondents_naive")},
                            "class_shares": nps.get("class_shares") or {},
                            "to_contact": sum(t.get("to_contact", 0) for t in queue.values()),
+                           "control_within_capacity": sum(t.get("control", 0) for t in queue.values()),
                            "deferred": sum(t.get("deferred", 0) for t in queue.values())},
                  **drift_metrics(drift)})
     outputs = manifest.get("outputs") or {}

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxpredict import provenance, threads
-from cxpredict.errors import BundleError, ConfigError
+from cxpredict.errors import BundleError, ConfigError, CxError, OutputError
 
 if TYPE_CHECKING:
     from cxpredict.config import Config
@@ -61,8 +61,10 @@ _active_run_id: ContextVar[str | None] = ContextVar("cxpredict_active_run", defa
 def _mlflow():
     """Import mlflow quietly (no alembic chatter, no artifact progress bars in logs)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlflow.store.model_registry"):
+    for name in ("alembic", "mlflow.tracking.fluent", "mlflow.store.model_registry"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # it logs a traceback for each database error it then raises as MlflowException, which cxpredict reports
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     import mlflow
 
     return mlflow
@@ -93,6 +95,27 @@ def resolve_tracking_uri(cfg: Config | None = None, uri: str | None = None) -> s
     return env_uri or default_tracking_uri()
 
 
+def tracking_uri(config: Config | str | Path | None = None) -> str:
+    """The MLflow store cxpredict's commands use (the precedence above; `config`: a Config or a YAML path for
+    `tracking.uri`). Python code that reads cxpredict's runs or registered models sets it first:
+
+        mlflow.set_tracking_uri(cxpredict.tracking_uri())
+        model = mlflow.pyfunc.load_model("models:/cxpredict-nps@champion")
+
+    (MLflow's own default is a `mlflow.db` in the current folder, which would be created empty.)"""
+    if isinstance(config, (str, Path)):
+        from cxpredict.config import load_config
+
+        config = load_config(config)
+    return resolve_tracking_uri(config)
+
+
+def log_store(uri: str) -> None:
+    """Say where a command's run goes, and how to look at it (the default store is a file in the user's home)."""
+    look = f"; look at it with: mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite:") else ""
+    logging.getLogger(__name__).info("MLflow run tracked in %s%s", uri, look)
+
+
 def _sqlite_artifact_root(tracking_uri: str) -> str | None:
     """For a local sqlite store, keep artifacts beside the database instead of in whatever folder we run from."""
     if not tracking_uri.startswith("sqlite:///"):
@@ -114,6 +137,43 @@ def _mark_experiment(mlflow, experiment) -> None:
     """Tag an experiment made before this tag existed (or by `mlflow run`), so MLflow 3 opens its ML pages."""
     if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
         mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+
+
+# the store's own words for "cannot write" (sqlite, SQLAlchemy, file stores, servers passing them on)
+_UNWRITABLE = re.compile(r"disk is full|no space left|readonly database|read-only file system|disk i/o error|"
+                         r"quota exceeded|file too large", re.IGNORECASE)
+
+
+def _store_failure(tracking_uri: str, error: Exception) -> CxError | None:
+    """A store that cannot be written (disk full, read-only, quota) is OutputError, exit 5, as for every other
+    output; None for any other failure (the caller decides)."""
+    from cxpredict.io.outputs import WRITE_ONLY_ERRNOS
+
+    lines = str(getattr(error, "message", None) or error).strip().splitlines() or [type(error).__name__]
+    cause = next((line for line in lines if _UNWRITABLE.search(line)), None)
+    if cause is None and not (isinstance(error, OSError) and error.errno in WRITE_ONLY_ERRNOS):
+        return None
+    text = (cause or lines[0])[:300]
+    where = str(Path(tracking_uri[len("sqlite:///"):]).parent) if tracking_uri.startswith("sqlite:///") else \
+        tracking_uri
+    return OutputError(f"cannot write to the MLflow store {tracking_uri}: {text}. Fix: free space on the disk "
+                       f"holding {where} (see `df -h {where}`) or make it writable, point --tracking-uri / "
+                       "MLFLOW_TRACKING_URI / tracking.uri at another store, or run with --no-tracking.")
+
+
+@contextmanager
+def store_writes(tracking_uri: str | None = None) -> Iterator[None]:
+    """Around MLflow calls that write: an unwritable store becomes OutputError (exit 5) naming the store."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError, OSError) as e:
+        failure = _store_failure(tracking_uri or _mlflow().get_tracking_uri(), e)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def default_run_name(cfg: Config, kind: str) -> str:
@@ -172,6 +232,7 @@ def start_run(
     tracking_uri = resolve_tracking_uri(cfg, uri)
     mlflow.set_tracking_uri(tracking_uri)
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
 
     launched_by_project = bool(os.environ.get("MLFLOW_RUN_ID"))
     all_tags = {**provenance_tags(cfg, kind, fingerprints), **(tags or {})}
@@ -179,21 +240,25 @@ def start_run(
         experiment_id = None if launched_by_project else _experiment_id(mlflow, cfg.tracking.experiment, tracking_uri)
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name or default_run_name(cfg, kind),
                                tags=all_tags)
-    except MlflowException as e:
-        raise ConfigError(f"MLflow tracking at {tracking_uri} is not usable: {e.message}. Fix --tracking-uri / "
-                          "MLFLOW_TRACKING_URI / tracking.uri, or run with --no-tracking.") from None
+    except (MlflowException, SQLAlchemyError) as e:  # SQLAlchemy's own: a new sqlite store on a full disk
+        raise _store_failure(tracking_uri, e) or ConfigError(
+            f"MLflow tracking at {tracking_uri} is not usable: {getattr(e, 'message', e)}. Fix --tracking-uri / "
+            "MLFLOW_TRACKING_URI / tracking.uri, or run with --no-tracking.") from None
+    log_store(tracking_uri)
     token = _active_run_id.set(run.info.run_id)
     status = "FAILED"
     try:
         if launched_by_project:
-            mlflow.set_tags(all_tags)  # tags passed to start_run are ignored when resuming a run
+            with store_writes(tracking_uri):
+                mlflow.set_tags(all_tags)  # tags passed to start_run are ignored when resuming a run
             _project_run_experiment(mlflow, cfg, run)
         log_config(cfg)
         yield run.info.run_id
         status = "FINISHED"
     finally:
         _active_run_id.reset(token)
-        mlflow.end_run(status=status)
+        with store_writes(tracking_uri):
+            mlflow.end_run(status=status)
 
 
 def _project_run_experiment(mlflow, cfg: Config, run) -> None:
@@ -245,8 +310,9 @@ def log_params(params: Mapping[str, Any]) -> None:
         return
     mlflow = _mlflow()
     items = [(sanitize_key(k), _param_text(v)) for k, v in params.items()]
-    for start in range(0, len(items), PARAM_BATCH):
-        mlflow.log_params(dict(items[start:start + PARAM_BATCH]))
+    with store_writes():
+        for start in range(0, len(items), PARAM_BATCH):
+            mlflow.log_params(dict(items[start:start + PARAM_BATCH]))
 
 
 def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -269,7 +335,8 @@ def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
         return
     values = numeric_metrics(metrics)
     if values:
-        _mlflow().log_metrics(values, step=step)
+        with store_writes():
+            _mlflow().log_metrics(values, step=step)
 
 
 def log_metrics_file(path: str | Path, prefix: str = "") -> None:
@@ -285,7 +352,8 @@ def log_metrics_file(path: str | Path, prefix: str = "") -> None:
 def log_tags(tags: Mapping[str, Any]) -> None:
     if active_run_id() is None or not tags:
         return
-    _mlflow().set_tags({sanitize_key(k): str(v) for k, v in tags.items()})
+    with store_writes():
+        _mlflow().set_tags({sanitize_key(k): str(v) for k, v in tags.items()})
 
 
 def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
@@ -293,10 +361,11 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
     if active_run_id() is None or not path.exists():
         return
     mlflow = _mlflow()
-    if path.is_dir():
-        mlflow.log_artifacts(str(path), artifact_path=artifact_path)
-    else:
-        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+    with store_writes():
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=artifact_path)
+        else:
+            mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
 def log_artifacts(directory: str | Path, artifact_path: str | None = None) -> None:
@@ -307,7 +376,8 @@ def log_artifacts(directory: str | Path, artifact_path: str | None = None) -> No
 def log_text(text: str, artifact_file: str) -> None:
     if active_run_id() is None:
         return
-    _mlflow().log_text(text, artifact_file)
+    with store_writes():
+        _mlflow().log_text(text, artifact_file)
 
 
 def log_child_run(name: str, params: Mapping[str, Any], metrics: Mapping[str, Any],
@@ -334,6 +404,7 @@ class PyfuncSpec:
     output_types: list[tuple[str, str]]
     input_example: Any
     loader_module: str
+    input_types: list[tuple[str, str]] = ()  # (name, "string" or "any") of the key and the features; () none
 
 
 def log_bundle_model(bundle_dir: str | Path, spec: PyfuncSpec, register: str | None = None,
@@ -358,8 +429,9 @@ def log_bundle_model(bundle_dir: str | Path, spec: PyfuncSpec, register: str | N
         except MlflowException:
             client.create_registered_model(register, description="cxpredict model bundle as a pyfunc model "
                                                                   "(NPS, response, churn, drivers, playbook)")
-    info = mlflow.pyfunc.log_model(name=PYFUNC_NAME, registered_model_name=register,
-                                   **_pyfunc_arguments(bundle_dir, spec))
+    with store_writes():
+        info = mlflow.pyfunc.log_model(name=PYFUNC_NAME, registered_model_name=register,
+                                       **_pyfunc_arguments(bundle_dir, spec))
     if not register:
         return None
     version = str(info.registered_model_version)
@@ -473,15 +545,21 @@ def bundle_in(folder: Path) -> Path | None:
 
 
 def _pyfunc_arguments(bundle_dir: str | Path, spec: PyfuncSpec) -> dict[str, Any]:
-    """The bundle folder as the model's data (no pickle), the loader module, and an output-only signature
-    (columns may hold missing values) from which spark_udf derives its result struct. No input schema: MLflow
-    would refuse integer columns for double features, while the bundle's feature manifest converts any number
-    type itself; the input example documents the expected columns."""
+    """The bundle folder as the model's data (no pickle), the loader module, and a signature: the input columns
+    (the key and every feature, none required, so a missing one gets the manifest's own error naming it) and
+    the output columns (may hold missing values), from which spark_udf derives its result struct.
+
+    Input types: text columns are `string`; numbers are `Any`, because MLflow's enforcement refuses int64 data
+    for a `double` column (and float data with gaps for a `long` one), while the feature manifest converts any
+    number type itself."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    signature = ModelSignature(inputs=None, outputs=Schema([ColSpec(kind, name, required=False)
-                                                            for name, kind in spec.output_types]),
+    inputs = Schema([ColSpec(AnyType() if kind == "any" else kind, name, required=False)
+                     for name, kind in spec.input_types]) if spec.input_types else None
+    signature = ModelSignature(inputs=inputs, outputs=Schema([ColSpec(kind, name, required=False)
+                                                              for name, kind in spec.output_types]),
                                params=ParamSchema([ParamSpec(MISSING_TEXT_PARAM, "string", None)]))
     versions = provenance.package_versions()
     return {

@@ -28,7 +28,7 @@ from cxpredict.actions.review import playbook_diff, playbook_yaml, reviewed_play
 from cxpredict.actions.strategy import configured_playbook
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
-from cxpredict.data.campaigns import CampaignData, load_campaign
+from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.estimation.effects import (
@@ -228,8 +228,11 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
             camp.mismatches["no_features"] = {"count": int((~known).sum()),
                                               "examples": frame.loc[~known, "customer_id"].head(5).tolist()}
         if not known.any():
-            raise InputError("no assigned customer is in the config's customer data: learn reads their features "
+            raise InputError(f"no customer of the assignment log {assignments} is in the config's customer data "
+                             f"(e.g. {frame['customer_id'].head(3).tolist()}): learn reads their features "
                              "from data.* as of the scoring date; point the config at the data that was scored")
+        for warning in mismatch_warnings(camp):  # learn.json counts them too; a scheduler's log must show them
+            log.warning("learn: %s", warning)
         frame = frame[known].reset_index(drop=True)
         X = bundle.manifest.transform(data.frame.loc[frame["customer_id"]], source="customer data")
         features = uplift_features(X, frame).reset_index(drop=True)

@@ -15,12 +15,15 @@ import pandas as pd
 
 from cxpredict.actions.strategy import ActionStage
 from cxpredict.config import Config, load_config
-from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.customers import CustomerData, load_customers, load_survey
 from cxpredict.errors import ConfigError
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.bundle import Bundle, load_bundle
 from cxpredict.workflows.score import check_compatible, score_frame, scoring_stages
 from cxpredict.workflows.train import TrainResult, default_bundle_path, train
+
+
+SURVEY = "survey"  # Pipeline.score's default `observed`: the config's survey answers, as `cxpredict score`
 
 
 class Pipeline:
@@ -35,6 +38,7 @@ class Pipeline:
         self.bundle_: Bundle | None = None
         self.train_result_: TrainResult | None = None
         self._stages: tuple[ActionStage | None, DriverStage | None] | None = None
+        self._survey: pd.Series | None = None  # data.survey's scores by customer, read on the first score()
 
     @classmethod
     def from_config(cls, path: str | Path, overrides: list[str] | None = None) -> Pipeline:
@@ -61,12 +65,29 @@ class Pipeline:
         self._stages = None
         return self
 
-    def score(self, frame: pd.DataFrame, observed: pd.Series | None = None) -> pd.DataFrame:
-        """The scored file's columns for one batch of customers (behaviour columns, index = customer id);
-        `observed` holds the respondents' scores (same index) to keep beside the prediction."""
+    def score(self, frame: pd.DataFrame, observed: pd.Series | str | None = SURVEY) -> pd.DataFrame:
+        """The scored file's columns for one batch of customers (behaviour columns, index = customer id).
+
+        `observed`: the respondents' scores (same index), kept beside the prediction and, with
+        strategy.class_source observed, deciding their segment and action. By default ("survey") the answers of
+        the config's data.survey for these customers, as `cxpredict score` takes them, so both give the same
+        values; None scores every customer as silent (as the pyfunc model does)."""
         if self.bundle_ is None:
             raise ConfigError("Pipeline.score needs a trained bundle: call fit() first or use Pipeline.from_bundle")
+        if isinstance(observed, str):
+            if observed != SURVEY:
+                raise ConfigError(f"Pipeline.score: observed must be a Series of scores, None or '{SURVEY}', "
+                                  f"got {observed!r}")
+            observed = self._survey_scores(frame.index)
         if self._stages is None:  # built once, as the score command and the pyfunc model do
             self._stages = scoring_stages(self.bundle_, self.config)
         actions, drivers = self._stages
         return score_frame(self.bundle_, frame, self.config, observed=observed, actions=actions, drivers=drivers)
+
+    def _survey_scores(self, index: pd.Index) -> pd.Series | None:
+        """The config's survey answers aligned to `index` (read once; None without a survey)."""
+        if self.config.data.survey is None:
+            return None
+        if self._survey is None:
+            self._survey = load_survey(self.config)[0]["score"]
+        return self._survey.reindex(index.astype("str")).set_axis(index)

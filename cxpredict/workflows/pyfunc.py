@@ -7,9 +7,10 @@ Why this shape:
   `_load_pyfunc(data_path)`, which verifies and loads the bundle. Nothing is pickled, not even a wrapper class,
   and this module does not import mlflow (tracking.py is the only module that does).
 - `predict` takes a pandas DataFrame with the key column (data.key) and the feature columns (the user's names),
-  as a wide population table has them; it returns one row per input row, in order: the prediction columns of the
-  scored file (NPS, churn, drivers, reasons, segment and playbook columns as far as the bundle has those stages),
-  equal to the batch command's for the same rows (tests/workflows/test_pyfunc.py). Drivers and playbook come
+  as a wide population table has them (the model signature lists them); it returns one row per input row, in
+  order: `customer_id` and the prediction columns of the scored file (NPS, churn, drivers, reasons, segment and
+  playbook columns as far as the bundle has those stages), equal to the batch command's for the same rows
+  (tests/workflows/test_pyfunc.py). Drivers and playbook come
   from the config the bundle was trained with (its playbook copy); `cxpredict score` takes them from the scoring
   config, so the two agree when that is the training config.
 - Only the batch command has what needs the whole population: survey answers (so respondents' own class, which
@@ -34,8 +35,9 @@ from cxpredict.io.bundle import Bundle, load_bundle
 from cxpredict.io.people import scored_columns
 from cxpredict.workflows.score import score_frame, scoring_stages
 
-# scored-file columns only the batch command has (see the module notes); the rest come back in the file's order
-NOT_RETURNED = ("customer_id", "is_respondent", "observed_score", "observed_class", "deferred")
+# scored-file columns only the batch command has (see the module notes); the rest come back in the file's order,
+# customer_id first (from the key column, else the input's row labels)
+NOT_RETURNED = ("is_respondent", "observed_score", "observed_class", "deferred")
 
 
 def _plain(frame: pd.DataFrame, missing_text: str | None = None) -> pd.DataFrame:
@@ -90,6 +92,17 @@ class BundleScorer:
                 columns[name] = np.linspace(prof["min"], prof["max"], rows).tolist()
         return pd.DataFrame(columns)
 
+    def input_types(self) -> list[tuple[str, str]]:
+        """(name, "string" or "any") of the input columns for the model signature: the key and text categories
+        are text; numbers and number-coded categories "any" (tracking._pyfunc_arguments says why)."""
+        manifest = self.bundle.manifest
+
+        def kind(name: str) -> str:
+            levels = manifest.categorical.get(name)
+            return "string" if levels is not None and pd.to_numeric(pd.Series(levels), errors="coerce").isna().all() \
+                else "any"
+        return [(self.cfg.data.key, "string"), *((name, kind(name)) for name in manifest.names)]
+
 
 def column_types(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(name, MLflow type) of `predict`'s output columns: double, boolean or string."""
@@ -109,7 +122,8 @@ def pyfunc_spec(bundle_dir: str | Path) -> tracking.PyfuncSpec:
     """The output column types and input example MLflow stores with the bundle (scores three synthetic rows)."""
     scorer = BundleScorer(load_bundle(bundle_dir))  # verifies the content hash before anything is stored
     example = scorer.example_input()
-    return tracking.PyfuncSpec(column_types(scorer.predict(example)), example, loader_module=__name__)
+    return tracking.PyfuncSpec(column_types(scorer.predict(example)), example, loader_module=__name__,
+                               input_types=scorer.input_types())
 
 
 def save_pyfunc(bundle_dir: str | Path, path: str | Path) -> Path:

@@ -19,6 +19,7 @@ drift thresholds) come from the scoring config, so a playbook can change without
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from cxpredict import threads
 from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
-from cxpredict.data.sources import ScoringSource, open_source, read_ahead
+from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage, DriverTotals
 from cxpredict.io.bundle import Bundle
@@ -102,16 +103,32 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
     return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
 
+HEADLINE_KEYS = ("estimate", "low", "high", "level", "method", "method_text", "no_signal", "n_customers",
+                 "n_respondents")
+
+
+def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
+    """The population NPS the report leads with (training's estimate over all customers: predictions plus the
+    weighted respondents' answers), with its interval, method and no-signal flag, so a dashboard fed by
+    manifest.json shows the report's answer. None when the bundle has no population estimate."""
+    pop = bundle.metrics.get("population_nps") or {}
+    if pop.get("estimate") is None:
+        return None
+    return {**{k: pop.get(k) for k in HEADLINE_KEYS}, "source": "training (the bundle's metrics.json "
+            "population_nps), as the report's headline; model_based above is this run's unweighted mean"}
+
+
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
                 actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
                 totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
     """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
 
     `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
+    origin = functools.partial(feature_origin, cfg, bundle.manifest)  # errors name the column's table and file
     if drift is not None:
-        X, stats = bundle.manifest.transform_with_stats(frame)
+        X, stats = bundle.manifest.transform_with_stats(frame, origin=origin)
     else:
-        X, stats = bundle.manifest.transform(frame), None
+        X, stats = bundle.manifest.transform(frame, origin=origin), None
     out = observed_columns(frame.index, observed, cfg)
     if bundle.nps is not None:
         pred = bundle.nps.predict_frame(X)
@@ -272,7 +289,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             rows=writer.rows,
             respondents=counts.respondents,
             counts=counts.as_dict(),
-            nps=people.summary.totals(),
+            nps={**people.summary.totals(), "headline": headline_nps(bundle)},
             work_orders=people.queue(),
             drift=drift,
             drivers=totals.summary() if totals is not None else None,

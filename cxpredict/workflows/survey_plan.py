@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.config import Config
+from cxpredict.config import Config, check_number
 from cxpredict.data.customers import load_customers
 from cxpredict.data.invitations import EXPECTED, PROBABILITY, REASON, ROUND, load_invitations
 from cxpredict.errors import ConfigError
@@ -83,6 +83,8 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     if budget is None and target_half_width is None:
         raise ConfigError("survey-plan: give --budget N (invitations to send) or --target-halfwidth H (points), "
                           "or both")
+    budget = check_number("--budget", budget, "500", gt=0)
+    target_half_width = check_number("--target-halfwidth", target_half_width, "3", gt=0)
     check_compatible(cfg, bundle)
     if bundle.nps is None:
         raise ConfigError(f"survey-plan: the bundle {bundle.path} has no NPS model ({bundle.skipped.get('nps')}), and "
@@ -123,6 +125,9 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
                        "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
         if budget is None:
             budget = planner["overall"]["invitations"]
+    if budget > eligible.sum():  # documented: a warning, and the plan invites everyone who can still answer
+        log.warning("survey-plan --budget %g is more than the %d customers who have not answered yet: every one of "
+                    "them is invited (about %d invitations, not %g)", budget, eligible.sum(), eligible.sum(), budget)
     plan: SurveyPlan | None = None
     if budget and budget > 0:
         plan = plan_round(proba[eligible], q_all[eligible], n, budget, probe_share=probe, level=level,

@@ -118,7 +118,7 @@ def test_final_default_rule_is_required():
 
 
 def test_schema_rejects_unknown_keys_bad_strategy_and_duplicate_names():
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match=r"unknown key \(did you mean 'capacity'\?\)"):
         book({"name": "x", "when": "churn_prob > 0.5", "strategy": "retention", "action": "a", "capcity": 3})
     with pytest.raises(ConfigError, match="strategy"):
         book({"name": "x", "strategy": "bribe", "action": "a", "when": "churn_prob > 0.5"})

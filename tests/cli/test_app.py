@@ -139,3 +139,37 @@ def test_scheduled_score_of_a_registered_model(demo_config_path, trained_bundle,
     assert run.data.tags["cxpredict.scored.sha256"] == manifest["outputs"]["scored"]["sha256"]
     assert {"work_orders", "work_orders_deferred", "segment_summary", "columns"} <= set(manifest["outputs"])
     assert (out.parent / "work_orders.xlsx").is_file() and (out.parent / "columns.csv").is_file()
+
+
+def _click_commands():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    stack = [group]
+    while stack:
+        command = stack.pop()
+        yield command
+        stack += list(getattr(command, "commands", {}).values())
+
+
+def test_help_texts_survive_rich_markup_and_flags_show_no_value():
+    """Rich reads '[campaign.assignments]' as a style tag and prints 'wrote .'; a flag's '<bool>' invites
+    `--log-json true`, which the parser then takes for a command."""
+    from rich.text import Text
+
+    for command in _click_commands():
+        texts = [command.help or ""] + [p.help or "" for p in command.params if hasattr(p, "help")]
+        for text in texts:
+            assert Text.from_markup(text).plain == text, f"{command.name}: rich would swallow part of {text!r}"
+        for param in command.params:
+            if getattr(param, "is_flag", False) and param.name != "help":
+                assert param.metavar == "", f"{command.name} {param.opts}: a flag must show no <bool>"
+
+
+def test_help_shows_no_stray_gaps(capsys):
+    import re
+
+    for command in [*COMMANDS, "playbook check"]:
+        assert main([*command.split(), "--help"]) == 0
+        out = capsys.readouterr().out
+        assert not re.search(r"\w \.(\s|$)", out), f"{command}: a stray ' .' in the help:\n{out}"

@@ -131,6 +131,21 @@ def _full_at_the_lock(e: Env) -> None:
     _fill(e.out)
 
 
+def _full_store(existing: bool) -> Callable[[Env], None]:
+    """The MLflow store on a full disk: a new sqlite file, or one that exists (SQLAlchemy's own error, MLflow's)."""
+    def setup(e: Env) -> None:
+        store = e.mount("store", "size=4m")
+        uri = f"sqlite:///{store / 'mlflow.db'}"
+        if existing:  # the store's tables and the experiment exist; the next run's rows no longer fit
+            from mlflow import MlflowClient
+
+            MlflowClient(uri).create_experiment("cxpredict")
+        _fill(store)
+        e.argv = ["score", str(e.config), "--model", str(e.bundle), "--out", str(e.out / "scored.csv"),
+                  "--tracking-uri", uri]
+    return setup
+
+
 def _immutable_out(e: Env) -> None:
     done = subprocess.run(["chattr", "+i", str(e.out)], capture_output=True)
     if done.returncode != 0:
@@ -296,6 +311,40 @@ def _population_without_key(e: Env) -> None:
     e.set("data.population=population.csv")
 
 
+def _plan(*args: str) -> Callable[[Env], None]:
+    """survey-plan into the output folder with command-line numbers `args` (e.g. --budget -100)."""
+    def setup(e: Env) -> None:
+        e.argv = ["survey-plan", str(e.config), "--model", str(e.bundle), "--out", str(e.out / "invites.csv"), *args]
+    return setup
+
+
+def _campaign(e: Env, campaign: str = "spring", day_shift: bool = False) -> tuple[Path, Path]:
+    """An assignment log as `score` writes it, and results for the campaign `campaign` (other customers: another
+    day's log when `day_shift`), both in the project's data folder."""
+    ids = pd.read_csv(e.data / "customers.csv", dtype=str)["customer_id"]
+    log = pd.DataFrame({"customer_id": ids[:200], "campaign_id": "spring", "rule": "r", "strategy": "retention",
+                        "action": "Call", "group": ["treated", "control"] * 100})
+    results = log[["customer_id", "group", "strategy"]].assign(campaign_id=campaign, churned=0)
+    if day_shift:
+        results["customer_id"] = ids[200:400].to_numpy()
+    log.to_csv(e.data / "assignments.csv", index=False)
+    results.to_csv(e.data / "results.csv", index=False)
+    return e.data / "results.csv", e.data / "assignments.csv"
+
+
+def _learn(campaign: str = "spring", day_shift: bool = False) -> Callable[[Env], None]:
+    def setup(e: Env) -> None:
+        results, log = _campaign(e, campaign, day_shift)
+        e.argv = ["learn", str(e.config), "--results", str(results), "--assignments", str(log), "--model",
+                  str(e.bundle), "--out", str(e.out), "--no-tracking"]
+    return setup
+
+
+def _learn_locked(e: Env) -> None:
+    _learn()(e)
+    _locked(0)(e)
+
+
 CASE = tuple[str, str, Callable[[Env], None] | None, int, tuple[str, ...]]
 CASES: list[CASE] = [
     # ---- 1. the outputs cannot be written: exit 5, naming the path, the cause and the fix
@@ -304,6 +353,9 @@ CASES: list[CASE] = [
     ("out-disk-full-while-scoring", "score", _full_out, 5, ("No space left on device", "ENOSPC", "df -h")),
     ("out-disk-full-at-the-lock", "train", _full_at_the_lock, 5, ("ENOSPC", "free space")),
     ("out-disk-full-while-saving-the-bundle", "train", _full_out, 5, ("LightGBM could not write", "free space")),
+    ("mlflow-store-disk-full-new", "score", _full_store(False), 5, ("MLflow store", "disk is full", "df -h",
+                                                                     "--no-tracking")),
+    ("mlflow-store-disk-full", "score", _full_store(True), 5, ("MLflow store", "disk is full", "df -h")),
     ("out-immutable-folder", "score", _immutable_out, 5, ("Operation not permitted", "EPERM", "lsattr")),
     ("out-permission-denied", "score", _raise_at_mkstemp(errno.EACCES), 5, ("Permission denied", "EACCES",
                                                                             "write permission")),
@@ -422,17 +474,39 @@ CASES: list[CASE] = [
      ("features.include", "plann", "did you mean 'plan'")),
     ("score-missing-feature-names-its-table", "score", _drop_column("usage.csv", "dropped_calls_30d"), 2,
      ("dropped_calls_30d", "from customer table 'usage'", "usage.csv")),
+    ("score-number-column-now-text", "score", lambda e: e.edit("usage.csv", lambda f: f.assign(
+        usage_gb_30d="high")), 2, ("'usage_gb_30d'", "from customer table 'usage'", "usage.csv", "should be numeric")),
     ("score-population-without-key", "score", _population_without_key, 2,
      ("population.csv", "customer_id", "data.key")),
     ("score-scale-differs", "score", lambda e: e.set("scale.max=11"), 2, ("scale", "differs from the bundle")),
+    # ---- numbers from the command line: the checks of numbers in files (finite, in range), exit 2 naming them
+    ("plan-budget-negative", "survey-plan", _plan("--budget", "-100"), 2, ("--budget -100", "greater than 0")),
+    ("plan-budget-nan", "survey-plan", _plan("--budget", "nan"), 2, ("--budget nan", "finite number")),
+    ("plan-budget-zero", "survey-plan", _plan("--budget", "0"), 2, ("--budget 0", "greater than 0")),
+    ("plan-target-infinite", "survey-plan", _plan("--target-halfwidth", "inf"), 2,
+     ("--target-halfwidth inf", "finite")),
+    ("wait-nan", "score", lambda e: e.args.extend(["--wait", "nan"]), 2, ("--wait nan", "finite number")),
+    ("evaluate-holdout-nan", "evaluate", lambda e: setattr(e, "argv", [
+        "evaluate", str(e.config), "--out", str(e.out), "--holdout", "nan", "--no-tracking"]), 2,
+     ("--holdout nan", "finite number")),
+    # ---- campaign learning: messages that name both files
+    ("learn-results-of-another-campaign", "learn", _learn(campaign="autumn"), 2,
+     ("results.csv holds campaign(s) ['autumn']", "assignments.csv holds ['spring']", "--campaign-id")),
+    ("learn-another-days-log", "learn", _learn(day_shift=True), 2,
+     ("results.csv", "assignments.csv", "another day's")),
+    ("learn-folder-locked", "learn", _learn_locked, 6, ("is in use by pid", "--wait")),
     # ---- 11. bundles: exit 4
     ("bundle-missing", "score", lambda e: setattr(e, "bundle", e.root / "nowhere"), 4, ("not a model bundle",)),
-    ("bundle-tampered", "score", _tampered, 4, ("content hash mismatch",)),
+    ("bundle-tampered", "score", _tampered, 4, ("content hash mismatch", "features.json changed")),
+    ("bundle-file-added", "score", lambda e: (e.own_bundle() / "nps" / "extra.txt").write_text("x"), 4,
+     ("content hash mismatch", "nps/extra.txt added")),
     ("bundle-json-garbage", "score", _bundle_json("{not json"), 4, ("unreadable bundle metadata",)),
     ("bundle-json-not-an-object", "score", _bundle_json("[1, 2]"), 4, ("not a JSON object",)),
     ("bundle-newer-format", "score", _newer_format, 4, ("newer than this cxpredict",)),
     ("bundle-unsigned-with-key", "score", lambda e: e.monkeypatch.setenv(KEY_ENV, "k"), 4,
      ("not signed", KEY_ENV)),
+    ("bundle-signed-empty-key", "score", lambda e: _signed_then_key(e, "k", ""), 4,
+     ("signed", KEY_ENV, "empty", "unmounted secret")),
     ("bundle-signed-with-another-key", "score", lambda e: _signed_then_key(e, "one key", "another key"), 4,
      ("signature mismatch",)),
     ("bundle-rehashed-after-a-change", "score", _resigned_json, 4, ("signature mismatch",)),

@@ -271,3 +271,23 @@ def test_xlsx_opens_with_percentages_money_and_dates_in_libreoffice(acted, tmp_p
     assert rows[0]["Data as of"] == ("date", "2026-10-31")
     orders = _open_in_calc(paths["work_orders"], tmp_path / "orders")
     assert orders[0]["Due by"][0] == "date" and orders[0]["Customer ID"][0] == "string"
+
+
+def test_queue_shows_control_customers_apart_from_capacity(acted):
+    """Capacity is settled before groups, so control customers within capacity take places no work order fills:
+    the queue counts them per team, and to_contact + control + deferred is every routed customer of the team."""
+    frame, pb = acted
+    frame = frame.assign(group=np.where(np.arange(len(frame)) % 3 == 0, "control", "treated"))
+    people = PeopleOutputs(pb, PeopleStyle(as_of=AS_OF))
+    for lo in range(0, len(frame), 150):
+        people.add(frame.iloc[lo:lo + 150])
+    queue = people.queue()
+    routed = frame[frame["rule"].astype("str").isin([r.name for r in pb.rules if r.raises_work_order])]
+    held = routed[(routed["group"] == "control") & ~routed["deferred"]]
+    assert sum(t["control"] for t in queue.values()) == len(held) > 0
+    for team, t in queue.items():
+        mine = routed[routed["owner_team"].astype("str") == team]
+        treated_deferred = int((mine["deferred"] & (mine["group"] == "treated")).sum())
+        assert t["to_contact"] + t["control"] + t["deferred"] == len(mine) - int(
+            (mine["deferred"] & (mine["group"] == "control")).sum())
+        assert t["deferred"] == treated_deferred

@@ -114,3 +114,21 @@ def test_assignment_is_the_same_on_a_rerun(round_one, fast_demo_config_path, tra
     share = (first["group"] == "control").mean()
     wanted = load_config(fast_demo_config_path).strategy.holdout.share
     assert wanted - 0.03 < share < wanted + 0.06 and np.isfinite(share)  # the share, plus small rules' minimum
+
+
+def test_unknown_customers_in_the_results_are_warned_in_the_log(round_one, fast_demo_config_path, trained_bundle,
+                                                                tmp_path, caplog):
+    """learn.json counts them; a scheduler reads the log, so the log names them too (files, count, examples)."""
+    scored_path, results = round_one
+    frame = pd.read_csv(results)
+    strangers = frame.head(30).assign(customer_id=[f"X{i:04d}" for i in range(30)])
+    path = tmp_path / "results.csv"
+    pd.concat([frame, strangers]).to_csv(path, index=False)
+    caplog.set_level("WARNING")
+    assert _learn(fast_demo_config_path, trained_bundle, path, scored_path.with_name("assignments.csv"),
+                  tmp_path / "learn") == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "X0000" in r.getMessage()]
+    assert len(warned) == 1 and "30 result rows name customers the assignment log did not assign" in warned[0]
+    assert str(path) in warned[0] and "assignments.csv" in warned[0]
+    manifest = json.loads((tmp_path / "learn" / "learn.json").read_text())
+    assert manifest["summary"]["mismatches"]["unknown_customer"]["count"] == 30

@@ -43,3 +43,20 @@ def test_score_before_fit_says_what_to_do(demo_config):
 def test_from_config_reads_the_file_with_overrides(demo_config_path):
     pipe = Pipeline.from_config(demo_config_path, ["nps.cv_folds=4"])
     assert pipe.config.nps.cv_folds == 4 and pipe.bundle_ is None
+
+
+def test_score_with_its_defaults_gives_the_cli_values_on_respondents_too(demo_config, trained_bundle, tmp_path):
+    """The README's `pipe.score(frame)`: respondents keep their own answer (observed_*, and their segment and
+    action when strategy.class_source is observed), as in the scored file of `cxpredict score`."""
+    pipe = Pipeline.from_bundle(trained_bundle, demo_config)
+    batch = pd.read_parquet(score(demo_config, pipe.bundle_, tmp_path / "scored.parquet").path)
+    data = pipe.customers()
+    respondents = data.frame.index[data.is_respondent][:200]
+    mine = pipe.score(data.frame.loc[respondents]).set_index("customer_id")
+    cli = batch.set_index("customer_id").loc[mine.index]
+    common = [c for c in cli.columns if c not in AFTER_PLAYBOOK | {"deferred"} and c in mine.columns]
+    assert {"action", "segment", "observed_score"} <= set(common) and cli["observed_score"].notna().all()
+    pd.testing.assert_frame_equal(mine[common], cli[common], check_dtype=False, check_exact=False, rtol=1e-9,
+                                  check_categorical=False)  # a batch of respondents holds fewer levels
+    silent = pipe.score(data.frame.loc[respondents], observed=None)  # everyone as silent, as the pyfunc model
+    assert silent["observed_score"].isna().all()

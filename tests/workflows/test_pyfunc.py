@@ -14,11 +14,11 @@ from cxpredict.cli.app import main
 from cxpredict.data.customers import load_customers
 from cxpredict.io.bundle import load_bundle
 
-# Only the batch command has these: the key is the caller's (pyfunc rows come back in input order), the survey
+# Only the batch command has these (customer_id comes back, from the key column, rows in input order): the survey
 # answers are read from the survey table, capacity (`deferred`, hence `to_contact`) is settled over the whole
 # population, and the run's dates (`as_of`, `scored_on`) belong to the run, not to a row; so are control groups
 # (`group`: a rule's minimum of controls needs all of the rule's customers).
-BATCH_ONLY = ("customer_id", "is_respondent", "observed_score", "observed_class", "deferred", "to_contact", "as_of",
+BATCH_ONLY = ("is_respondent", "observed_score", "observed_class", "deferred", "to_contact", "as_of",
               "scored_on", "stated_reasons", "group")
 # With strategy.class_source "observed" the batch command segments a respondent by their own answer; the pyfunc
 # model has no answers, so for respondents whose answer differs from the prediction these may differ.
@@ -87,16 +87,23 @@ def test_cli_and_pyfunc_give_the_same_columns_and_values(pyfunc_dir, trained_bun
     cli = cli.loc[got.index]
 
     assert set(BATCH_ONLY) & set(got.columns) == set()
-    assert list(got.columns) == [c for c in cli.columns if c not in BATCH_ONLY], "the scored file's columns"
+    assert list(got.columns) == ["customer_id", *[c for c in cli.columns if c not in BATCH_ONLY]], "scored columns"
     assert {"driver_1", "driver_1_impact", "reason_1", "rule", "churn_prob"} <= set(got.columns)
     assert got["driver_1"].notna().mean() > 0.3, "drivers are scored, not left empty"
     assert [s.name for s in model.metadata.signature.outputs.inputs] == list(got.columns)
+    assert (got.index == got["customer_id"]).all(), "customer_id is passed through"
+    inputs = {s.name: repr(s.type) for s in model.metadata.signature.inputs.inputs}  # the UI's "Inputs (n)"
+    features = load_bundle(trained_bundle).manifest
+    assert list(inputs) == ["customer_id", *features.names] and inputs["customer_id"] == "string"
+    assert {inputs[c] for c in features.categorical} == {"string"} and {inputs[c] for c in features.numeric} == {"Any"}
+    int_columns = population.select_dtypes("integer").columns  # as pandas reads whole numbers: MLflow's double
+    assert len(int_columns) and model.predict(population.head(5)).shape[0] == 5  # would refuse these
 
     respondent = cli["is_respondent"].to_numpy(dtype=bool)
     own_is_predicted = (cli["observed_class"].astype("str") == cli["predicted_class"].astype("str")).to_numpy()
     comparable = ~respondent | own_is_predicted  # silent customers, and respondents predicted as they answered
     assert comparable.sum() > 0.8 * len(cli)
-    for col in got.columns:
+    for col in got.columns.drop("customer_id"):
         same = _same(got[col], cli[col])
         assert same[comparable].all(), f"{col}: {int((~same[comparable]).sum())} customers differ"
         if col not in FROM_OWN_ANSWER:
@@ -191,13 +198,13 @@ def test_spark_udf_on_the_registered_alias_gives_the_pyfunc_values(spark, regist
             else rows[col].astype(object).where(rows[col].notna(), None)
     df = spark.createDataFrame(rows)
     scores = tracking.spark_udf(spark, uri)  # mlflow.pyfunc.spark_udf, missing text kept null
-    result = df.withColumn("s", scores(F.struct(*df.columns))).select("customer_id", "s.*")
+    result = df.withColumn("s", scores(F.struct(*df.columns))).select("s.*")  # customer_id comes back
     plan = result._jdf.queryExecution().executedPlan().toString()
     assert plan.count("ArrowEvalPython") + plan.count("BatchEvalPython") == 1, "the model runs once per batch"
     scored = result.toPandas()
     expected = mlflow.pyfunc.load_model(uri).predict(population.iloc[:120])
-    scored = scored.set_index("customer_id").loc[population["customer_id"].iloc[:120].astype("str")]
-    assert list(scored.columns) == list(expected.columns)
+    scored = scored.set_index("customer_id", drop=False).loc[population["customer_id"].iloc[:120].astype("str")]
+    assert list(scored.columns) == list(expected.columns) and expected.columns[0] == "customer_id"
     assert expected["driver_1"].notna().any() and expected["driver_3"].isna().any()
     for col in expected.columns:
         if pd.api.types.is_float_dtype(expected[col]):

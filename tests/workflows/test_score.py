@@ -302,3 +302,20 @@ def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_pa
                                    rtol=0, atol=5e-4 + 1e-12, equal_nan=True, err_msg=col)  # CSV: 3 decimals
     for col in ("driver_1", "driver_2", "rule"):
         assert got[col].fillna("").to_numpy()[silent].tolist() == expected[col].fillna("").to_numpy()[silent].tolist()
+
+
+def test_manifest_carries_the_reports_headline_nps(baseline, trained_bundle):
+    """A dashboard fed by manifest.json shows the report's answer: the headline estimate, its interval, method and
+    no-signal flag, the very numbers the report's summary card prints."""
+    from cxpredict.analyst.html import fmt, points
+    from cxpredict.analyst.report import write_report
+
+    folder, manifest = baseline
+    headline = manifest["nps"]["headline"]
+    pop = load_bundle(trained_bundle).metrics["population_nps"]
+    assert {k: headline[k] for k in ("estimate", "low", "high", "level", "method", "no_signal")} == \
+        {k: pop[k] for k in ("estimate", "low", "high", "level", "method", "no_signal")}
+    html = write_report(folder, folder / "report.html").read_text(encoding="utf-8")
+    card = html[html.index('<div class="card headline">'):]
+    card = card[:card.index("</div></div>") if "</div></div>" in card else 2000]
+    assert points(headline["estimate"]) in card and f"{fmt(headline['low'])} to {fmt(headline['high'])}" in card

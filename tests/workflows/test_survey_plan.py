@@ -88,6 +88,7 @@ def test_answers_to_invitations_are_weighted_by_the_design_at_the_next_training(
     ({"round": 0}, "round"),
     ({"drop": "inclusion_probability"}, "missing column"),
     ({"duplicate": True}, "invited twice"),
+    ({"foreign_ids": True}, "none of its 20 invited customers is in the behaviour data"),
 ])
 def test_bad_invitation_logs_exit_2_with_nothing_written(project, trained_bundle, tmp_path, caplog, breakage, needle):
     config, data_dir = project
@@ -100,6 +101,8 @@ def test_bad_invitation_logs_exit_2_with_nothing_written(project, trained_bundle
         log = log.drop(columns=breakage["drop"])
     elif "duplicate" in breakage:
         log = pd.concat([log, log.head(1)])
+    elif "foreign_ids" in breakage:  # another project's log: its answers' design weights would be lost silently
+        log["customer_id"] = "other-" + log["customer_id"]
     else:
         (column, value), = breakage.items()
         log.loc[log.index[3], column] = value
@@ -138,3 +141,13 @@ def test_a_target_met_already_invites_nobody_and_writes_no_log(demo_config, trai
     assert result.invites_path is None and not (tmp_path / "invites.csv").exists()
     assert result.plan["planner"]["overall"]["invitations"] == 0 and result.plan["plan"] is None
     assert result.plan_path.is_file()
+
+
+def test_a_budget_over_the_silent_customers_is_warned_and_invites_them_all(demo_config, trained_bundle, tmp_path,
+                                                                          caplog):
+    caplog.set_level("WARNING")
+    result = survey_plan(demo_config, load_bundle(trained_bundle), tmp_path / "invites.csv", budget=1e6, seed=1)
+    silent = result.plan["n_customers"] - result.plan["n_respondents"]
+    warned = [r.getMessage() for r in caplog.records if "--budget" in r.getMessage()]
+    assert len(warned) == 1 and f"more than the {silent} customers" in warned[0]
+    assert len(result.invites) == silent
