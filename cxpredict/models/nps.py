@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -43,6 +42,7 @@ from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.metrics import (
     auc_interval,
+    detractor_auc,
     nps_metrics,
     reliability_table,
     score_to_class,
@@ -59,6 +59,8 @@ from cxpredict.models.base import (
 from cxpredict.models.calibration import (
     EPS,
     classes_of_points,
+    point_probabilities,
+    point_shares,
     present_classes,
     tune_offsets,
 )
@@ -79,6 +81,7 @@ from cxpredict.models.formulations import (
     stage2_fit,
     targets,
 )
+from cxpredict.models.held_out import bootstrap_intervals, decide, held_out_predictions, log_losses
 from cxpredict.models.lgbm import (
     LGBM_KEYS,
     check_lgbm_keywords,
@@ -89,8 +92,9 @@ from cxpredict.models.lgbm import (
     train_booster,
 )
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: classes_ are the training scores; held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
+DECISION_METRICS = ("qwk", "macro_f1")  # selection metrics of the class decision: offsets tuned per candidate
 SIGNAL_LEVEL = 0.90  # the interval of the OOF detractor AUC that must exclude 0.5
 FEATURE_HINT = "; transform the data with the bundle's feature manifest"
 
@@ -235,25 +239,64 @@ class NpsClassifier(LgbmClassifier):
                 "proba": proba, "fold_models": fold_models, "stage2": stage2}
 
     def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
-        pred = np.argmax(np.log(np.clip(proba, EPS, 1)) + offsets, axis=1)
-        return nps_metrics(score_to_class(score, self.scale_), proba, pred, w, score,
+        return nps_metrics(score_to_class(score, self.scale_), proba, decide(proba, offsets), w, score,
                            self._expected_score(dist, proba))
 
-    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
+    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray, class_means=None) -> np.ndarray:
         if dist is not None:
             return dist @ np.array(self.scale_.points, dtype=float)
-        return proba @ np.asarray(self.class_mean_score_)
+        return proba @ np.asarray(self.class_mean_score_ if class_means is None else class_means)
 
-    def _select(self, fits: list[dict], cls: np.ndarray, w: np.ndarray, metrics: list[dict]) -> tuple[int, list]:
-        """Index of the kept candidate and the selection table (the rule: models/candidates.py)."""
-        losses = [-np.log(np.clip(f["proba"][np.arange(len(cls)), cls], EPS, 1.0)) for f in fits]
+    def _class_means(self, score: np.ndarray, cls: np.ndarray, w: np.ndarray) -> list[float]:
+        """Weighted mean score per class (the multiclass formulation's expected score); class midpoint if unseen."""
+        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
+        return [float(np.average(score[cls == c], weights=w[cls == c])) if w[cls == c].sum() > 0
+                else float(points[point_class == c].mean()) if self.present_[c] else 0.0 for c in range(3)]
+
+    def _choose(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, rows: np.ndarray):
+        """The selection made on `rows` only: (kept index, selection table, the kept one's decision offsets).
+        Offsets are tuned for every candidate only when the selection metric depends on the decision."""
+        w_rows = w[rows]
+        losses = [log_losses(f["proba"][rows], cls[rows]) for f in fits]
+        offsets: dict[int, np.ndarray] = {}
+        if self.selection_metric in DECISION_METRICS:
+            offsets = {i: tune_offsets(f["proba"][rows], cls[rows], w_rows, rule) for i, f in enumerate(fits)}
+        values = [float(np.average(loss, weights=w_rows)) if self.selection_metric == "log_loss"
+                  else detractor_auc(cls[rows] == 0, f["proba"][rows, 0], w_rows)
+                  if self.selection_metric == "detractor_auc"
+                  else self._metrics(score[rows], w_rows, None if f["dist"] is None else f["dist"][rows],
+                                     f["proba"][rows], offsets[i])[self.selection_metric]
+                  for i, (f, loss) in enumerate(zip(fits, losses))]
         table = [{"candidate": f["candidate"].name, "formulation": f["candidate"].formulation,
-                  "complexity": self._complexity(f["candidate"], f["rounds"]),
-                  self.selection_metric: m[self.selection_metric]} for f, m in zip(fits, metrics)]
-        return select(table, losses, w, self.selection_metric, self.selection_rule)
+                  "complexity": self._complexity(f["candidate"], f["rounds"]), self.selection_metric: v}
+                 for f, v in zip(fits, values)]
+        chosen, table = select(table, losses, w_rows, self.selection_metric, self.selection_rule)
+        if chosen not in offsets:
+            offsets[chosen] = tune_offsets(fits[chosen]["proba"][rows], cls[rows], w_rows, rule)
+        return chosen, table, offsets[chosen]
+
+    def _held_out(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, folds) -> dict[str, Any]:
+        """Every row predicted by the choice made without its fold (models/held_out.py), its metrics, intervals."""
+        def choose(rows):
+            chosen, _, offsets = self._choose(fits, score, cls, w, rule, rows)
+            return chosen, offsets
+
+        def expected(fit, rows, fit_rows):
+            dist = None if fit["dist"] is None else fit["dist"][rows]
+            return self._expected_score(dist, fit["proba"][rows],
+                                        self._class_means(score[fit_rows], cls[fit_rows], w[fit_rows]))
+
+        held = held_out_predictions(fits, folds, choose, expected)
+        proba, pred, expected_score = held["proba"], held["predicted_class"], held["predicted_score"]
+        metrics = nps_metrics(cls, proba, pred, w, score, expected_score)
+        unweighted = nps_metrics(cls, proba, pred, None, score, expected_score)
+        metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        return {**held, "metrics": metrics,
+                "intervals": bootstrap_intervals(cls, proba, w, self.random_state)}
 
     def _cross_validated(self, X, y, sample_weight, population_weight):
-        """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one."""
+        """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one, and the
+        held-out predictions and metrics no choice saw (models/held_out.py)."""
         rule = self._check_params()
         self.scale_ = as_scale(self.scale)
         self.present_ = present_classes(self.scale_)
@@ -265,31 +308,24 @@ class NpsClassifier(LgbmClassifier):
         w_eval = np.ones(len(score)) if w_eval is None else w_eval / w_eval.mean()
         w_train = None if w_train is None else w_train / w_train.mean()
         cls = score_to_class(score, self.scale_)
-        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
-        self.class_mean_score_ = [  # expected score of the multiclass formulation; class midpoint if unseen
-            float(np.average(score[cls == c], weights=w_eval[cls == c])) if w_eval[cls == c].sum() > 0
-            else float(points[point_class == c].mean()) if self.present_[c] else 0.0
-            for c in range(3)
-        ]
+        self.class_mean_score_ = self._class_means(score, cls, w_eval)
         folds = fold_ids(cls, self.cv, self.random_state)
         fits = [self._cross_fit(c, X, score, w_train, w_eval, folds) for c in self._candidates()]
-        metrics = []
-        for f in fits:
-            f["offsets"] = tune_offsets(f["proba"], cls, w_eval, rule)
-            metrics.append(self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"]))
-        chosen, table = self._select(fits, cls, w_eval, metrics)
-        f = fits[chosen]
-        cv_metrics = dict(metrics[chosen])
+        chosen, table, offsets = self._choose(fits, score, cls, w_eval, rule, np.ones(len(score), bool))
+        f = fits[chosen] | {"offsets": offsets}
+        # the diagnostic: the OOF metrics of the kept candidate, on the rows its choice saw (optimistic)
+        selected = self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"])
         unweighted = self._metrics(score, np.ones(len(score)), f["dist"], f["proba"], f["offsets"])
-        cv_metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        return X, score, w_train, w_eval, cls, f, table, cv_metrics
+        selected.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        held = self._held_out(fits, score, cls, w_eval, rule, folds)
+        return X, score, w_train, w_eval, cls, f, table, selected, held
 
     def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:
         """The cross-validated (out-of-fold) metrics `fit` reports in `cv_metrics_`, weighted by
         `population_weight`, plus the kept `candidate`, without fitting the final boosters: the objective
         `cxpredict tune` optimises. Works on a clone: this estimator is left as it was."""
-        *_, f, _, cv_metrics = clone(self)._cross_validated(X, y, sample_weight, population_weight)
-        return {**cv_metrics, "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
+        *_, f, _, _, held = clone(self)._cross_validated(X, y, sample_weight, population_weight)
+        return {**held["metrics"], "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
 
     def fit(self, X, y, sample_weight=None, population_weight=None) -> NpsClassifier:
         """Cross-validate the candidates, keep one (module doc), fit it on all rows, calibrate, tune the decision.
@@ -298,13 +334,13 @@ class NpsClassifier(LgbmClassifier):
         meaning). population_weight: e.g. the response weights (ResponsePropensity.weights()): weights stage 2,
         the decision, the selection and the metrics, not the trees.
         """
-        X, score, w_train, w_eval, cls, chosen, self.selection_, self.cv_metrics_ = \
+        X, score, w_train, w_eval, cls, chosen, self.selection_, self.selected_oof_metrics_, held = \
             self._cross_validated(X, y, sample_weight, population_weight)
         candidate = chosen["candidate"]
         self.candidate_ = asdict(candidate) | {"params": candidate.resolved(len(score))}
         self.formulation_ = candidate.formulation
-        present = self.present_
-        self.classes_ = np.array(CLASSES)[present]
+        self.class_names_ = np.array(CLASSES)[self.present_]
+        self.point_shares_ = point_shares(score, w_eval, self.scale_)
         params = self._native(candidate, len(score))
         self.boosters_, self.constants_, self.rounds_ = [], chosen["constants"], chosen["rounds"]
         for (label, objective), constant, rounds in zip(self._targets(self.formulation_, score),
@@ -316,18 +352,24 @@ class NpsClassifier(LgbmClassifier):
         self.offsets_ = chosen["offsets"]
         self.fold_models_, self.stage2_folds_ = chosen["fold_models"], chosen["stage2"]
         self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
+        self.cv_metrics_, self.cv_intervals_, self.held_out_choices_ = \
+            held["metrics"], held["intervals"], held["choices"]
+        p_held = held["proba"]
+        self.held_out_ = pd.DataFrame(p_held, index=X.index, columns=[f"p_{c}" for c in CLASSES])
+        self.held_out_.insert(0, "predicted_score", held["predicted_score"])
+        self.held_out_["predicted_class"] = pd.array(np.asarray(CLASSES)[held["predicted_class"]], dtype="str")
         self.reliability_ = {
-            "respondents": reliability_table(cls == 0, chosen["proba"][:, 0]).to_dict(orient="records"),
-            "weighted_population": reliability_table(cls == 0, chosen["proba"][:, 0], sample_weight=w_eval)
+            "respondents": reliability_table(cls == 0, p_held[:, 0]).to_dict(orient="records"),
+            "weighted_population": reliability_table(cls == 0, p_held[:, 0], sample_weight=w_eval)
             .to_dict(orient="records"),
         }
-        self.signal_ = auc_interval(cls == 0, chosen["proba"][:, 0], SIGNAL_LEVEL)
+        self.signal_ = auc_interval(cls == 0, p_held[:, 0], SIGNAL_LEVEL)
         self.signal_["n_respondents"] = int(len(cls))
         self.no_signal_ = not self.signal_["low"] > 0.5  # NaN (one class only) counts as no signal
         return self
 
     def _check_score(self, X: pd.DataFrame, score) -> np.ndarray:
-        s = labels_1d(score, len(X), "NpsClassifier")
+        s = y = labels_1d(score, len(X), "NpsClassifier")
         try:
             s = s.astype(float)
         except (TypeError, ValueError):
@@ -345,6 +387,7 @@ class NpsClassifier(LgbmClassifier):
         if len(classes) < 2 or len(s) < 2 * self.cv:
             raise InputError(f"NpsClassifier: need at least {2 * self.cv} samples in at least two classes; got "
                              f"n_samples={len(s)} in {len(classes)} class(es)")
+        self.classes_ = np.unique(y)  # scikit-learn's contract: the values of y (the scores given), as given
         return s.astype(int)
 
     # ------------------------------------------------------------------ prediction
@@ -358,7 +401,7 @@ class NpsClassifier(LgbmClassifier):
         return out
 
     def _decide(self, proba: np.ndarray) -> np.ndarray:
-        return np.argmax(np.log(np.clip(proba, EPS, 1.0)) + self.offsets_, axis=1)
+        return decide(proba, self.offsets_)
 
     def _raw_predict(self, X: pd.DataFrame, boosters: list, constants: list) -> np.ndarray:
         parts = [np.full(len(X), c) if b is None else b.predict(X, raw_score=True) for b, c in zip(boosters, constants)]
@@ -370,12 +413,39 @@ class NpsClassifier(LgbmClassifier):
         raw = self._raw_predict(X, self.boosters_, self.constants_)
         return X, *stage2_apply(self.formulation_, raw, self.link_, self.calibrator_, self.scale_)
 
+    def _given_points(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
+        """Probabilities of the scores in `classes_` (n, len(classes_)), renormalised over them: a point no answer
+        gave in training is not a label scikit-learn can score."""
+        points = point_probabilities(dist, proba, self.point_shares_, self.scale_)
+        given = points[:, self._given_columns()]
+        total = given.sum(axis=1, keepdims=True)
+        return np.where(total > 0, given / np.maximum(total, EPS), 1.0 / given.shape[1])
+
+    def _given_columns(self) -> np.ndarray:
+        return np.searchsorted(np.array(self.scale_.points), np.asarray(self.classes_, dtype=float))
+
     def predict_proba(self, X) -> np.ndarray:
-        """Calibrated class probabilities, columns in `classes_` order (detractor, [passive,] promoter)."""
-        return self._predict(X)[2][:, self.present_]
+        """Probability of every score in `classes_` (the scores y held in training), so scikit-learn's
+        probabilistic scorers work; the NPS classes' probabilities: `predict_class_proba` or `predict_frame`."""
+        _, dist, proba = self._predict(X)
+        return self._given_points(dist, proba)
 
     def predict(self, X) -> np.ndarray:
-        """Class names from the tuned decision offsets (not argmax)."""
+        """A value of `classes_` per row: the most probable score inside the tuned class decision (so its class
+        is `predict_class`); a decided class no training answer fell in gives the most probable score overall."""
+        _, dist, proba = self._predict(X)
+        given = self._given_points(dist, proba)
+        in_class = classes_of_points(self.scale_)[self._given_columns()][None, :] == self._decide(proba)[:, None]
+        best = np.where(in_class.any(axis=1), np.argmax(np.where(in_class, given, -1.0), axis=1),
+                        np.argmax(given, axis=1))
+        return np.asarray(self.classes_)[best]
+
+    def predict_class_proba(self, X) -> np.ndarray:
+        """Calibrated NPS class probabilities, columns in `class_names_` order (detractor, [passive,] promoter)."""
+        return self._predict(X)[2][:, self.present_]
+
+    def predict_class(self, X) -> np.ndarray:
+        """NPS class names from the tuned decision offsets (not argmax)."""
         return np.asarray(CLASSES)[self._decide(self._predict(X)[2])]
 
     @available_if(_has_distribution)
@@ -408,11 +478,6 @@ class NpsClassifier(LgbmClassifier):
                                   self.scale_)[1]
         return total / n_folds
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of the predicted class against the class of the scores y."""
-        truth = np.asarray(CLASSES)[score_to_class(np.asarray(y, dtype=float), self.scale_)]
-        return float(accuracy_score(truth, self.predict(X), sample_weight=sample_weight))
-
     def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
         """Booster whose raw output increases with detraction risk, plus the class index for multiclass.
 
@@ -439,7 +504,10 @@ class NpsClassifier(LgbmClassifier):
             "formulation": self.formulation_, "candidate": self.candidate_, **feature_meta(self),
             "booster_files": files, "constants": self.constants_, "rounds": self.rounds_, "link": self.link_,
             "calibrator": self.calibrator_, "offsets": self.offsets_.tolist(),
-            "class_mean_score": self.class_mean_score_, "cv_metrics": self.cv_metrics_, "selection": self.selection_,
+            "class_mean_score": self.class_mean_score_, "classes": self.classes_.tolist(),
+            "point_shares": self.point_shares_.tolist(), "cv_metrics": self.cv_metrics_,
+            "cv_intervals": self.cv_intervals_, "held_out_choices": self.held_out_choices_,
+            "selected_oof_metrics": self.selected_oof_metrics_, "selection": self.selection_,
             "reliability": self.reliability_, "signal": self.signal_, "no_signal": self.no_signal_,
         }
         write_component(directory, "nps.json", meta, {f: b for f, b in zip(files, self.boosters_) if b is not None})
@@ -451,7 +519,8 @@ class NpsClassifier(LgbmClassifier):
         model = cls(**meta["params"])
         model.scale_ = as_scale(model.scale)
         model.present_ = present_classes(model.scale_)
-        model.classes_ = np.array(CLASSES)[model.present_]
+        model.class_names_ = np.array(CLASSES)[model.present_]
+        model.classes_, model.point_shares_ = np.asarray(meta["classes"]), np.asarray(meta["point_shares"], float)
         model.formulation_, model.candidate_ = meta["formulation"], meta["candidate"]
         set_feature_meta(model, meta)
         model.boosters_ = [None if f is None else lgb.Booster(model_file=str(directory / f))
@@ -460,7 +529,9 @@ class NpsClassifier(LgbmClassifier):
         model.link_, model.calibrator_ = meta["link"], meta["calibrator"]
         model.offsets_ = np.asarray(meta["offsets"], dtype=float)
         model.class_mean_score_ = meta["class_mean_score"]
-        model.cv_metrics_, model.selection_ = meta["cv_metrics"], meta["selection"]
+        model.cv_metrics_, model.cv_intervals_, model.selection_ = meta["cv_metrics"], meta["cv_intervals"], \
+            meta["selection"]
+        model.held_out_choices_, model.selected_oof_metrics_ = meta["held_out_choices"], meta["selected_oof_metrics"]
         model.reliability_, model.signal_, model.no_signal_ = meta["reliability"], meta["signal"], meta["no_signal"]
         model.fold_models_ = model.stage2_folds_ = None
         return model
