@@ -431,14 +431,10 @@ class NpsClassifier(LgbmClassifier):
         return self._given_points(dist, proba)
 
     def predict(self, X) -> np.ndarray:
-        """A value of `classes_` per row: the most probable score inside the tuned class decision (so its class
-        is `predict_class`); a decided class no training answer fell in gives the most probable score overall."""
-        _, dist, proba = self._predict(X)
-        given = self._given_points(dist, proba)
-        in_class = classes_of_points(self.scale_)[self._given_columns()][None, :] == self._decide(proba)[:, None]
-        best = np.where(in_class.any(axis=1), np.argmax(np.where(in_class, given, -1.0), axis=1),
-                        np.argmax(given, axis=1))
-        return np.asarray(self.classes_)[best]
+        """The most probable score of `classes_` per row (scikit-learn: the argmax of `predict_proba`); the NPS
+        class decision, tuned for macro-F1 or recall targets rather than argmax, is `predict_class`."""
+        proba = self.predict_proba(X)  # first: checks the model is fitted
+        return np.asarray(self.classes_)[np.argmax(proba, axis=1)]
 
     def predict_class_proba(self, X) -> np.ndarray:
         """Calibrated NPS class probabilities, columns in `class_names_` order (detractor, [passive,] promoter)."""
