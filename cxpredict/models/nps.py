@@ -13,10 +13,11 @@ Why this shape:
   predictions), the class decision, the selection and the reported metrics, so probabilities are calibrated for
   the customers they are applied to. The population NPS does not rely on the calibration: estimation.population
   corrects it with the respondents' residuals.
-- `oof_` holds out-of-fold predictions for the respondents (stage 2 cross-fitted too), used for `cv_metrics_`,
-  the reliability tables, the decision offsets (weighted macro-F1 or recall targets, not argmax) and the signal
-  check: when the interval of the OOF detractor AUC includes 0.5, `no_signal_` is set (the pipeline then takes
-  the weighted respondent NPS as the headline and flags per-customer classes as unreliable).
+- `oof_`: the kept candidate's out-of-fold predictions (stage 2 cross-fitted too), for the decision offsets
+  (weighted macro-F1 or recall targets, not argmax) and the population estimate's residuals. `held_out_`: the
+  predictions no choice saw (models/held_out.py), for `cv_metrics_` (interval: `cv_intervals_`), the
+  reliability tables and the signal check: when the interval of their detractor AUC includes 0.5, `no_signal_`
+  is set (the headline is then the weighted respondent NPS; per-customer classes are flagged unreliable).
 - `cross_fitted_proba(X)` predicts new rows (the silent customers) with the fold models of the chosen candidate,
   so the population estimate's predictions and residuals come from the same models. Fold models are kept in
   memory only; a loaded model predicts with the final boosters.
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import lightgbm as lgb
@@ -40,13 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
-from cxpredict.metrics import (
-    auc_interval,
-    detractor_auc,
-    nps_metrics,
-    reliability_table,
-    score_to_class,
-)
+from cxpredict.metrics import auc_interval, reliability_table, score_to_class
 from cxpredict.models.base import (
     LgbmClassifier,
     check_choice,
@@ -56,45 +50,20 @@ from cxpredict.models.base import (
     sample_weights,
     store_params,
 )
-from cxpredict.models.calibration import (
-    EPS,
-    classes_of_points,
-    point_probabilities,
-    point_shares,
-    present_classes,
-    tune_offsets,
-)
-from cxpredict.models.candidates import CANDIDATES, Candidate, select
+from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
+from cxpredict.models.candidates import CandidateSearch
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
     set_feature_meta,
     write_component,
 )
-from cxpredict.models.formulations import (
-    AUTO_FORMULATIONS,
-    FORMULATIONS,
-    boosters_per_round,
-    constant_logit,
-    join_raw,
-    stage2_apply,
-    stage2_fit,
-    targets,
-)
-from cxpredict.models.held_out import bootstrap_intervals, decide, held_out_predictions, log_losses
-from cxpredict.models.lgbm import (
-    LGBM_KEYS,
-    check_lgbm_keywords,
-    cross_fit,
-    fold_ids,
-    lgbm_keywords,
-    lgbm_params,
-    train_booster,
-)
+from cxpredict.models.formulations import FORMULATIONS, stage2_apply, stage2_fit
+from cxpredict.models.held_out import decide
+from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, train_booster
 
 FORMAT_VERSION = 5  # 5: classes_ are the training scores; held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
-DECISION_METRICS = ("qwk", "macro_f1")  # selection metrics of the class decision: offsets tuned per candidate
 SIGNAL_LEVEL = 0.90  # the interval of the OOF detractor AUC that must exclude 0.5
 FEATURE_HINT = "; transform the data with the bundle's feature manifest"
 
@@ -127,12 +96,13 @@ def _can_cross_fit(model: NpsClassifier) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- the model
-class NpsClassifier(LgbmClassifier):
+class NpsClassifier(CandidateSearch, LgbmClassifier):
     """Calibrated NPS classifier (scikit-learn contract) of survey scores `y`.
 
-    `classes_` are the NPS classes the scale has (detractor, passive, promoter; no passive on a two-point scale);
-    `predict_proba` gives their probabilities, `predict` the tuned class decision, `predict_score_distribution`
-    the per-point probabilities (not for multiclass), `predict_frame` the scored file's NPS columns,
+    `classes_` are the scores y held, `predict_proba` their probabilities, `predict` its argmax (scikit-learn's
+    contract, so probabilistic scorers work); `class_names_` the NPS classes the scale has (no passive on a
+    two-point scale), `predict_class_proba` their probabilities, `predict_class` the tuned class decision;
+    `predict_score_distribution` every point's probability (not multiclass), `predict_frame` the scored file's,
     `cross_fitted_proba` out-of-fold-style predictions for new rows, `cross_validate` the metrics `fit` reports.
     Parameters: `scale` (a Scale or its fields; None = NPS 0-10), `formulation` of the configured model ("auto":
     multiclass and regression), `candidates` ("auto": the configured model and CANDIDATES compete; "configured":
@@ -172,127 +142,6 @@ class NpsClassifier(LgbmClassifier):
         except ValidationError as e:
             raise ConfigError(f"NpsClassifier: decision={self.decision!r} / recall_targets={self.recall_targets!r}"
                               f" are not valid: {e}") from None
-
-    def _candidates(self) -> list[Candidate]:
-        """The configured model in its formulation(s), then the built-in set (duplicates of it dropped)."""
-        configured = {k: getattr(self, k) for k in LGBM_KEYS if k != "n_jobs"}
-        forms = AUTO_FORMULATIONS if self.formulation == "auto" else (self.formulation,)
-        out = [Candidate(f"configured-{f}", f, configured) for f in forms]
-        if self.candidates == "auto":
-            out += [c for c in CANDIDATES if not any(c.formulation == o.formulation and
-                                                     {**configured, **c.params} == o.params for o in out)]
-        return out
-
-    def _native(self, candidate: Candidate, n_rows: int, **objective) -> dict:
-        """LightGBM's native parameters of a candidate: its keywords over the estimator's shared ones."""
-        shared = {k: getattr(self, k) for k in LGBM_KEYS}
-        keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
-                                   random_state=self.random_state)
-        return lgbm_params(keywords, **objective)
-
-    def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        return targets(formulation, score, self.scale_)
-
-    def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
-        return join_raw(formulation, raw_parts)
-
-    def _complexity(self, candidate: Candidate, rounds: list[int]) -> int:
-        """Leaves in the ensemble: the simplicity order of the one-standard-error rule."""
-        leaves = int(candidate.params.get("num_leaves", self.num_leaves))
-        return int(sum(rounds) * boosters_per_round(candidate.formulation, self.scale_) * leaves)
-
-    # ------------------------------------------------------------------ fitting
-    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
-        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2."""
-        formulation = candidate.formulation
-        es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
-        n_rows = int(len(score) * (self.cv - 1) / self.cv)
-        params = self._native(candidate, n_rows)
-        max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
-        raw_parts, rounds, constants, fold_models = [], [], [], []
-        for label, objective in self._targets(formulation, score):
-            constant = constant_logit(label, w_train, objective, params["min_child_samples"])
-            if constant is not None:
-                raw_parts.append(np.full(len(label), constant))
-                rounds.append(0)
-                constants.append(constant)
-                fold_models.append(None)
-                continue
-            oof, n_rounds, models = cross_fit(X, label, w_train, {**params, **objective}, max_rounds, folds,
-                                              score_to_class(score, self.scale_), es, self.random_state,
-                                              keep_models=True)
-            raw_parts.append(oof)
-            rounds.append(n_rounds)
-            constants.append(None)
-            fold_models.append(models)
-        raw = self._raw(formulation, raw_parts)
-        dist = np.zeros((len(score), self.scale_.n_points)) if formulation != "multiclass" else None
-        proba = np.zeros((len(score), 3))
-        stage2 = {}
-        for k in np.unique(folds):
-            other, this = folds != k, folds == k
-            stage2[k] = stage2_fit(formulation, raw[other], score[other], w_eval[other], self.scale_, self.calibrate)
-            d, proba[this] = stage2_apply(formulation, raw[this], *stage2[k], self.scale_)
-            if dist is not None:
-                dist[this] = d
-        return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
-                "proba": proba, "fold_models": fold_models, "stage2": stage2}
-
-    def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
-        return nps_metrics(score_to_class(score, self.scale_), proba, decide(proba, offsets), w, score,
-                           self._expected_score(dist, proba))
-
-    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray, class_means=None) -> np.ndarray:
-        if dist is not None:
-            return dist @ np.array(self.scale_.points, dtype=float)
-        return proba @ np.asarray(self.class_mean_score_ if class_means is None else class_means)
-
-    def _class_means(self, score: np.ndarray, cls: np.ndarray, w: np.ndarray) -> list[float]:
-        """Weighted mean score per class (the multiclass formulation's expected score); class midpoint if unseen."""
-        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
-        return [float(np.average(score[cls == c], weights=w[cls == c])) if w[cls == c].sum() > 0
-                else float(points[point_class == c].mean()) if self.present_[c] else 0.0 for c in range(3)]
-
-    def _choose(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, rows: np.ndarray):
-        """The selection made on `rows` only: (kept index, selection table, the kept one's decision offsets).
-        Offsets are tuned for every candidate only when the selection metric depends on the decision."""
-        w_rows = w[rows]
-        losses = [log_losses(f["proba"][rows], cls[rows]) for f in fits]
-        offsets: dict[int, np.ndarray] = {}
-        if self.selection_metric in DECISION_METRICS:
-            offsets = {i: tune_offsets(f["proba"][rows], cls[rows], w_rows, rule) for i, f in enumerate(fits)}
-        values = [float(np.average(loss, weights=w_rows)) if self.selection_metric == "log_loss"
-                  else detractor_auc(cls[rows] == 0, f["proba"][rows, 0], w_rows)
-                  if self.selection_metric == "detractor_auc"
-                  else self._metrics(score[rows], w_rows, None if f["dist"] is None else f["dist"][rows],
-                                     f["proba"][rows], offsets[i])[self.selection_metric]
-                  for i, (f, loss) in enumerate(zip(fits, losses))]
-        table = [{"candidate": f["candidate"].name, "formulation": f["candidate"].formulation,
-                  "complexity": self._complexity(f["candidate"], f["rounds"]), self.selection_metric: v}
-                 for f, v in zip(fits, values)]
-        chosen, table = select(table, losses, w_rows, self.selection_metric, self.selection_rule)
-        if chosen not in offsets:
-            offsets[chosen] = tune_offsets(fits[chosen]["proba"][rows], cls[rows], w_rows, rule)
-        return chosen, table, offsets[chosen]
-
-    def _held_out(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, folds) -> dict[str, Any]:
-        """Every row predicted by the choice made without its fold (models/held_out.py), its metrics, intervals."""
-        def choose(rows):
-            chosen, _, offsets = self._choose(fits, score, cls, w, rule, rows)
-            return chosen, offsets
-
-        def expected(fit, rows, fit_rows):
-            dist = None if fit["dist"] is None else fit["dist"][rows]
-            return self._expected_score(dist, fit["proba"][rows],
-                                        self._class_means(score[fit_rows], cls[fit_rows], w[fit_rows]))
-
-        held = held_out_predictions(fits, folds, choose, expected)
-        proba, pred, expected_score = held["proba"], held["predicted_class"], held["predicted_score"]
-        metrics = nps_metrics(cls, proba, pred, w, score, expected_score)
-        unweighted = nps_metrics(cls, proba, pred, None, score, expected_score)
-        metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        return {**held, "metrics": metrics,
-                "intervals": bootstrap_intervals(cls, proba, w, self.random_state)}
 
     def _cross_validated(self, X, y, sample_weight, population_weight):
         """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one, and the
@@ -414,19 +263,16 @@ class NpsClassifier(LgbmClassifier):
         return X, *stage2_apply(self.formulation_, raw, self.link_, self.calibrator_, self.scale_)
 
     def _given_points(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
-        """Probabilities of the scores in `classes_` (n, len(classes_)), renormalised over them: a point no answer
-        gave in training is not a label scikit-learn can score."""
+        """Probabilities of the scores in `classes_`, renormalised over them: a point no answer gave in training
+        is not a label scikit-learn can score."""
         points = point_probabilities(dist, proba, self.point_shares_, self.scale_)
-        given = points[:, self._given_columns()]
+        given = points[:, np.searchsorted(np.array(self.scale_.points), np.asarray(self.classes_, dtype=float))]
         total = given.sum(axis=1, keepdims=True)
         return np.where(total > 0, given / np.maximum(total, EPS), 1.0 / given.shape[1])
 
-    def _given_columns(self) -> np.ndarray:
-        return np.searchsorted(np.array(self.scale_.points), np.asarray(self.classes_, dtype=float))
-
     def predict_proba(self, X) -> np.ndarray:
-        """Probability of every score in `classes_` (the scores y held in training), so scikit-learn's
-        probabilistic scorers work; the NPS classes' probabilities: `predict_class_proba` or `predict_frame`."""
+        """Probability of every score in `classes_`, so scikit-learn's probabilistic scorers work; the NPS
+        classes' probabilities: `predict_class_proba` or `predict_frame`."""
         _, dist, proba = self._predict(X)
         return self._given_points(dist, proba)
 
