@@ -31,7 +31,13 @@ from cxpredict.models.formulations import (
     stage2_fit,
     targets,
 )
-from cxpredict.models.held_out import bootstrap_intervals, decide, held_out_predictions, log_losses
+from cxpredict.models.held_out import (
+    bootstrap_intervals,
+    decide,
+    fold_mean_auc,
+    held_out_predictions,
+    log_losses,
+)
 from cxpredict.models.lgbm import LGBM_KEYS, cross_fit, lgbm_params
 
 LOWER_IS_BETTER = {"log_loss"}
@@ -216,5 +222,7 @@ class CandidateSearch:
         metrics = nps_metrics(cls, proba, pred, w, score, expected_score)
         unweighted = nps_metrics(cls, proba, pred, None, score, expected_score)
         metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        return {**held, "metrics": metrics,
-                "intervals": bootstrap_intervals(cls, proba, w, self.random_state)}
+        metrics["detractor_auc"] = fold_mean_auc(cls == 0, proba[:, 0], folds, w)  # within folds (held_out.py)
+        metrics["respondents_detractor_auc"] = fold_mean_auc(cls == 0, proba[:, 0], folds)
+        return {**held, "folds": folds, "metrics": metrics,
+                "intervals": bootstrap_intervals(cls, proba, w, folds, self.random_state)}
