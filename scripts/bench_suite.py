@@ -139,7 +139,9 @@ DEFINITIONS = {
     "coverage": "share of runs whose headline interval contains the true NPS",
     "reported_minus_silent_auc": "the detractor AUC training reports (cv_metrics_: respondents held out from every "
                                  "choice, weighted to the population) minus the auc on the silent customers; "
-                                 "summary: mean and max over MAR cases of the per-case means",
+                                 "summary: mean and max over MAR cases of the per-case means; "
+                                 "selected_oof_minus_silent_auc: the same for the kept candidate's out-of-fold AUC "
+                                 "that training reported before issue 23 (seen by the choice)",
     "excess_over_naive_in_halfwidths": "(mean headline error - mean naive error) / mean interval half-width",
     "means": "summary means are over MAR cases of the per-case means; mnar cases are never included",
 }
@@ -252,6 +254,7 @@ def summary(cases: dict[str, dict], timing_out: dict, flat_ok: bool | None) -> d
         "reported_minus_silent_auc_mean": _mean(optimism.values()),
         "reported_minus_silent_auc_max": max(optimism.values()) if optimism else None,
         "reported_minus_silent_auc": optimism,
+        "selected_oof_minus_silent_auc_mean": _mean(m.get("selected_oof_minus_silent_auc") for m in means.values()),
         "cases_where_plain_ranks_better": sorted(n for n, g in gaps.items() if g < -0.005),
         "cases_where_headline_is_further_than_naive": sorted(
             n for n, m in means.items() if m["err_headline"] > m["err_naive"]),
