@@ -121,6 +121,9 @@ TARGETS = {  # issue 10, "Targets": summary key -> (the target as written, wheth
     "negative_control_gap_to_hajek": ("<= 0.5", lambda v, s: v <= 0.5),
     "train_s_10k": ("<= 60", lambda v, s: v <= 60), "train_s_130k": ("<= 300", lambda v, s: v <= 300),
     "score_s_1k": ("<= 5", lambda v, s: v <= 5), "flat_telco_ok": ("true", lambda v, s: v is True),
+    # issue 23: the quality training reports is the quality the silent customers get
+    "reported_minus_silent_auc_mean": ("within +-0.015", lambda v, s: abs(v) <= 0.015),
+    "reported_minus_silent_auc_max": ("<= 0.03", lambda v, s: v <= 0.03),
 }
 
 DEFINITIONS = {
@@ -134,6 +137,11 @@ DEFINITIONS = {
     "nps_naive": "respondents' NPS, computed here", "nps_plain_imputation": "answers + baseline "
                  "P(promoter) - P(detractor) of the silent",
     "coverage": "share of runs whose headline interval contains the true NPS",
+    "reported_minus_silent_auc": "the detractor AUC training reports (cv_metrics_: respondents held out from every "
+                                 "choice, weighted to the population) minus the auc on the silent customers; "
+                                 "summary: mean and max over MAR cases of the per-case means; "
+                                 "selected_oof_minus_silent_auc: the same for the kept candidate's out-of-fold AUC "
+                                 "that training reported before issue 23 (seen by the choice)",
     "excess_over_naive_in_halfwidths": "(mean headline error - mean naive error) / mean interval half-width",
     "means": "summary means are over MAR cases of the per-case means; mnar cases are never included",
 }
@@ -219,6 +227,9 @@ def summary(cases: dict[str, dict], timing_out: dict, flat_ok: bool | None) -> d
     excess = [c["excess_over_naive_in_halfwidths"] for c in mar.values()
               if c["excess_over_naive_in_halfwidths"] is not None]
 
+    optimism = {n: m["reported_minus_silent_auc"] for n, m in means.items()
+                if m.get("reported_minus_silent_auc") is not None and not math.isnan(m["reported_minus_silent_auc"])}
+
     def case_mean(name: str, key: str):
         return means.get(name, {}).get(key)
 
@@ -240,6 +251,10 @@ def summary(cases: dict[str, dict], timing_out: dict, flat_ok: bool | None) -> d
         "negative_control_gap_to_hajek": case_mean("syn_negative_control", "gap_to_hajek"),
         "train_s_10k": seconds("train_10k"), "train_s_130k": seconds("train_130k"), "score_s_1k": seconds("score_1k"),
         "flat_telco_ok": flat_ok,
+        "reported_minus_silent_auc_mean": _mean(optimism.values()),
+        "reported_minus_silent_auc_max": max(optimism.values()) if optimism else None,
+        "reported_minus_silent_auc": optimism,
+        "selected_oof_minus_silent_auc_mean": _mean(m.get("selected_oof_minus_silent_auc") for m in means.values()),
         "cases_where_plain_ranks_better": sorted(n for n, g in gaps.items() if g < -0.005),
         "cases_where_headline_is_further_than_naive": sorted(
             n for n, m in means.items() if m["err_headline"] > m["err_naive"]),
@@ -313,7 +328,8 @@ def run_seeds(case: Case, seeds: list[int], args, started: float):
         rows.append({"seed": seed, **row})
         log(f"{case.name} seed {seed}: auc {row['auc']:.3f} plain {row['auc_plain']:.3f} | NPS error headline "
             f"{row['err_headline']:.2f} hajek {row['err_hajek']:.2f} naive {row['err_naive']:.2f} plain "
-            f"{row['err_plain_imputation']:.2f} | covers {row['covers']} | train {row['train_s']:.1f}s", started)
+            f"{row['err_plain_imputation']:.2f} | covers {row['covers']} | reported auc minus silent "
+            f"{row['reported_minus_silent_auc']:+.3f} | train {row['train_s']:.1f}s", started)
         gc.collect()
     return rows, errors
 

@@ -126,8 +126,10 @@ def judge_flat(config: Path, run: Path, true_score, resp, ids: pd.Series, steps)
     population_files = sorted(run.rglob("population.json"))
     population = (json.loads(population_files[0].read_text(encoding="utf-8")) if population_files else
                   json.loads((run / "model" / "metrics.json").read_text(encoding="utf-8"))["population_nps"])
+    metrics = json.loads((run / "model" / "metrics.json").read_text(encoding="utf-8"))
     product = ProductResult(predictions=predictions.reset_index(drop=True), **population_fields(population),
-                            train_s=steps["train"]["seconds"], score_s=steps["score"]["seconds"])
+                            train_s=steps["train"]["seconds"], score_s=steps["score"]["seconds"],
+                            details={"reported_auc": metrics.get("nps_cv", {}).get("detractor_auc")})
     data = load_customers(cfg)
     X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame, source="flat telco")
     X = X.loc[ids.astype("str").to_numpy()]  # the order of `true_score` and `resp`

@@ -76,6 +76,8 @@ def fit_product(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | No
     details = {"formulation": getattr(stage.nps, "formulation_", None),
                "candidate": (getattr(stage.nps, "candidate_", None) or {}).get("name"),
                "no_signal": getattr(stage.nps, "no_signal_", None),
+               "reported_auc": (getattr(stage.nps, "cv_metrics_", None) or {}).get("detractor_auc"),
+               "selected_oof_auc": (getattr(stage.nps, "selected_oof_metrics_", None) or {}).get("detractor_auc"),
                "response_auc": getattr(stage.response, "auc_", None), "stage_seconds": stage.timings}
     # the bootstrap interval beside the influence-function one (same fit, nuisances fixed: no refit)
     boot = estimate_population_nps(stage.nps, X, s, None if stage.response is None else stage.response.propensity_,
@@ -132,6 +134,10 @@ def judge(true_score: np.ndarray, respondents: np.ndarray, scale, product: Produ
            "covers": None if low is None else bool(low <= truth <= high),
            "train_s": product.train_s, "score_s": product.score_s, "plain_train_s": plain_s}
     row["auc_vs_plain"] = row["auc"] - row["auc_plain"]
+    reported = product.details.get("reported_auc")  # what training reports (weighted held-out respondents)
+    row["reported_minus_silent_auc"] = None if reported is None else reported - row["auc"]
+    selected = product.details.get("selected_oof_auc")  # diagnostic: the kept candidate's OOF AUC, seen by the choice
+    row["selected_oof_minus_silent_auc"] = None if selected is None else selected - row["auc"]
     b_low, b_high = product.details.get("bootstrap_low"), product.details.get("bootstrap_high")
     row["covers_bootstrap"] = None if b_low is None else bool(b_low <= truth <= b_high)
     row["width_bootstrap"] = None if b_low is None else b_high - b_low

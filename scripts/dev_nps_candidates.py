@@ -75,20 +75,20 @@ def one_run(name: str, rate: float, seed: int) -> dict:
     silent_det = cls[~resp] == 0
     row: dict = {"data": name, "rate": rate, "seed": seed, "n_respondents": int(resp.sum())}
     plain = lgb.LGBMClassifier(n_jobs=N_JOBS, verbose=-1, random_state=seed).fit(X[resp], cls[resp])
-    row["plain_auc"] = float(roc_auc_score(silent_det, plain.predict_proba(X[~resp])[:, 0]))
+    row["plain_auc"] = float(roc_auc_score(silent_det, plain.predict_class_proba(X[~resp])[:, 0]))
     weights = ResponsePropensity(random_state=seed).fit(X, resp).weights_
     start = time.perf_counter()
     auto = NpsClassifier(scale=scale, n_jobs=N_JOBS, random_state=seed).fit(X[resp], y[resp],
                                                                             population_weight=weights)
     row["auto_seconds"] = round(time.perf_counter() - start, 1)
-    row["auto_auc"] = float(roc_auc_score(silent_det, auto.predict_proba(X[~resp])[:, 0]))
+    row["auto_auc"] = float(roc_auc_score(silent_det, auto.predict_class_proba(X[~resp])[:, 0]))
     row["auto_candidate"] = auto.candidate_["name"]
     row["candidates"] = {}
     for cand in CANDIDATES:
         params = cand.resolved(int(resp.sum() * 0.8))
         alone = NpsClassifier(scale=scale, formulation=cand.formulation, candidates="configured", n_jobs=N_JOBS,
                               random_state=seed, **params).fit(X[resp], y[resp], population_weight=weights)
-        row["candidates"][cand.name] = float(roc_auc_score(silent_det, alone.predict_proba(X[~resp])[:, 0]))
+        row["candidates"][cand.name] = float(roc_auc_score(silent_det, alone.predict_class_proba(X[~resp])[:, 0]))
     row["auto_minus_plain"] = row["auto_auc"] - row["plain_auc"]
     return row
 

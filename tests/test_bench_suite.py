@@ -132,3 +132,26 @@ def test_every_case_name_is_unique_and_only_mnar_cases_depend_on_the_answer(scri
     assert {c.group for c in scripts.suite.CASES if c.answer_dependence} == {"mnar"}
     assert {"telco_contract_age_15", "syn_negative_control", "telco_flat_15"} <= set(names)
     assert sum(c.repeated for c in scripts.suite.CASES) >= 2
+
+
+def test_reported_quality_is_judged_against_the_silent_customers(scripts):
+    """reported_minus_silent_auc: training's reported detractor AUC minus the AUC on the silent customers, per
+    run; the summary's mean and max over MAR cases meet issue 23's targets only within them."""
+    true_score = np.array([0, 3, 10, 9, 8, 2, 10, 7] * 50, dtype=float)
+    resp = np.arange(400) % 4 == 0
+    product = _product(scripts.kit, (true_score <= 6).astype(float), estimate=0.0)  # silent AUC 1.0
+    product.details.update(reported_auc=0.96, selected_oof_auc=0.99)
+    row = scripts.kit.judge(true_score, resp, Scale(), product, np.full((400, 3), 1 / 3), 0.2)
+    assert row["reported_minus_silent_auc"] == pytest.approx(-0.04)
+    assert row["selected_oof_minus_silent_auc"] == pytest.approx(-0.01)
+    suite = scripts.suite
+    honest = {n: _case(suite, n, [_row(0.7, 0.6, 1.0, 2.0) | {"reported_minus_silent_auc": d}])
+              for n, d in (("a", 0.01), ("b", -0.02), ("c", 0.025))}
+    s = suite.summary(honest, {}, None)
+    assert s["reported_minus_silent_auc_mean"] == pytest.approx(0.005) and s["reported_minus_silent_auc_max"] == 0.025
+    met = {k: v["met"] for k, v in suite.verdicts(s).items()}
+    assert met["reported_minus_silent_auc_mean"] is True and met["reported_minus_silent_auc_max"] is True
+    optimistic = {n: _case(suite, n, [_row(0.7, 0.6, 1.0, 2.0) | {"reported_minus_silent_auc": d}])
+                  for n, d in (("a", 0.05), ("b", 0.0))}
+    met = {k: v["met"] for k, v in suite.verdicts(suite.summary(optimistic, {}, None)).items()}
+    assert met["reported_minus_silent_auc_mean"] is False and met["reported_minus_silent_auc_max"] is False

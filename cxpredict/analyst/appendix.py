@@ -96,10 +96,13 @@ def section_scores(run: RunFiles, style: PeopleStyle) -> str:
 
 
 def section_quality(run: RunFiles, style: PeopleStyle) -> str:
-    parts = [p("Cross-validated quality on respondents: each answer is predicted by a model that never saw it. "
-               "'Respondents' figures count every answer once; 'weighted' figures weight respondents to look like "
-               "all customers, which is what matters for predicting the silent ones.")]
+    parts = [p("Cross-validated quality on respondents: each answer is predicted by a model that never saw it, "
+               "chosen, calibrated and given its class thresholds without it too, so the figures are not "
+               "flattered by picking the luckiest model. 'Respondents' figures count every answer once; "
+               "'weighted' figures weight respondents to look like all customers, which is what matters for "
+               "predicting the silent ones.")]
     cv = (run.metrics or {}).get("nps_cv") or (run.nps_meta or {}).get("cv_metrics") or {}
+    intervals = (run.metrics or {}).get("nps_cv_interval") or (run.nps_meta or {}).get("cv_intervals") or {}
     confusion = (run.metrics or {}).get("nps_cv_confusion") or cv.get("confusion") \
         or ((run.evaluation or {}).get("metrics") or {}).get("confusion")
     if "nps" in run.skipped:  # churn-only: the churn model's hold-out quality below is all there is
@@ -120,7 +123,8 @@ def section_quality(run: RunFiles, style: PeopleStyle) -> str:
                   "qwk": "Agreement with the answers (quadratic weighted kappa)", "score_mae": "Score error (points)",
                   "log_loss": "Log loss (lower is better)", "ece_detractor": "Calibration error of P(detractor)"}
         parts.append(kv([(label, f"{fmt(cv.get(f'respondents_{k}'), 3)} {scope('respondents', 'unweighted')} · "
-                          f"{fmt(cv.get(k), 3)} {scope('weighted')}") for k, label in labels.items() if k in cv]))
+                          f"{fmt(cv.get(k), 3)}{_interval(intervals.get(k))} {scope('weighted')}")
+                         for k, label in labels.items() if k in cv]))
     elif "nps" not in run.skipped:
         parts.append(missing("per-class metrics", "nps_cv in metrics.json"))
     curves = calibration_curves(run)
@@ -132,6 +136,13 @@ def section_quality(run: RunFiles, style: PeopleStyle) -> str:
                          ("Churn rate", pct(churn.get("base_rate"), 1)),
                          ("Churn calibration error", fmt(churn.get("ece"), 3))]))
     return "".join(parts)
+
+
+def _interval(found: dict | None) -> str:
+    """' (90% interval a to b)' of a metric's interval from metrics.json, or nothing."""
+    if not found or found.get("low") is None:
+        return ""
+    return f" ({found['level']:.0%} interval {fmt(found['low'], 3)} to {fmt(found['high'], 3)})"
 
 
 def calibration_curves(run: RunFiles) -> dict[str, pd.DataFrame]:

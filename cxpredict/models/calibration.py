@@ -38,6 +38,21 @@ def class_probabilities(dist: np.ndarray, scale: Scale) -> np.ndarray:
     return dist @ member
 
 
+def point_shares(score: np.ndarray, w: np.ndarray, scale: Scale) -> np.ndarray:
+    """Weighted share of every scale point within its class among the answers (uniform inside a class nobody
+    gave): how a formulation without a score distribution (multiclass) spreads a class probability over points."""
+    cls = classes_of_points(scale)
+    mass = np.array([w[score == k].sum() for k in scale.points], dtype=float)
+    class_mass, width = np.bincount(cls, weights=mass, minlength=3), np.bincount(cls, minlength=3)
+    return np.where(class_mass[cls] > 0, mass / np.maximum(class_mass[cls], EPS), 1.0 / np.maximum(width[cls], 1))
+
+
+def point_probabilities(dist: np.ndarray | None, proba: np.ndarray, shares: np.ndarray, scale: Scale) -> np.ndarray:
+    """Probability of every scale point (n, K): the formulation's distribution, else the class probabilities
+    spread by `point_shares`."""
+    return dist if dist is not None else proba[:, classes_of_points(scale)] * shares[None, :]
+
+
 def cumulative_to_distribution(cdf_inner: np.ndarray) -> np.ndarray:
     """K-1 cumulative probabilities P(score <= k) -> K point probabilities, after per-row sorting."""
     cdf = np.sort(np.clip(cdf_inner, 0.0, 1.0), axis=1)
@@ -148,21 +163,23 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
         else np.zeros(3)
     true_w = np.bincount(y, weights=w, minlength=3)
     cells = y[:, None] * 3 + 9 * np.arange(len(grid))[None, :]  # confusion cell per (row, promoter offset)
+    cell_w = np.repeat(w, len(grid))
     best_key, best = None, np.zeros(3)
     for t_det in grid:  # all promoter offsets at once; ties go to the lower class index, as argmax does
         s0, s1, s2 = logp[:, [0]] + t_det, logp[:, [1]], logp[:, [2]] + grid[None, :]
         is_det = (s0 >= s1) & (s0 >= s2)
         pred = np.where(is_det, 0, np.where(s1 >= s2, 1, 2))
-        cm = np.bincount((cells + pred).ravel(), weights=np.repeat(w, len(grid)), minlength=9 * len(grid))
+        cm = np.bincount((cells + pred).ravel(), weights=cell_w, minlength=9 * len(grid))
         cm = cm.reshape(len(grid), 3, 3)
         tp, pred_w = np.diagonal(cm, axis1=1, axis2=2), cm.sum(axis=1)
         precision = np.divide(tp, pred_w, out=np.zeros_like(tp), where=pred_w > 0)
         recall = np.divide(tp, true_w, out=np.zeros_like(tp), where=true_w > 0)
         f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
                        where=precision + recall > 0)
-        shortfall = np.clip(targets - recall, 0, None).sum(axis=1)
-        for j, t_pro in enumerate(grid):
-            key = (-round(shortfall[j], 9), round(f1[j].mean(), 9), -abs(t_det) - abs(t_pro))
-            if best_key is None or key > best_key:
-                best_key, best = key, np.array([t_det, 0.0, t_pro])
+        keys = (-np.round(np.clip(targets - recall, 0, None).sum(axis=1), 9), np.round(f1.mean(axis=1), 9),
+                -abs(t_det) - np.abs(grid))
+        j = np.lexsort(tuple(-k for k in keys[::-1]))[0]  # the best key; the first promoter offset among equals
+        key = tuple(float(k[j]) for k in keys)
+        if best_key is None or key > best_key:
+            best_key, best = key, np.array([t_det, 0.0, grid[j]])
     return best

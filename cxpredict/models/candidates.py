@@ -14,11 +14,34 @@ metric, or `selection_rule: best`, the best value wins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from cxpredict.config import ThresholdConfig
+from cxpredict.metrics import detractor_auc, nps_metrics, score_to_class
+from cxpredict.models.calibration import classes_of_points, tune_offsets
+from cxpredict.models.formulations import (
+    AUTO_FORMULATIONS,
+    boosters_per_round,
+    constant_logit,
+    join_raw,
+    stage2_apply,
+    stage2_fit,
+    targets,
+)
+from cxpredict.models.held_out import (
+    bootstrap_intervals,
+    decide,
+    fold_mean_auc,
+    held_out_predictions,
+    log_losses,
+)
+from cxpredict.models.lgbm import LGBM_KEYS, cross_fit, lgbm_params
+
 LOWER_IS_BETTER = {"log_loss"}
+DECISION_METRICS = ("qwk", "macro_f1")  # selection metrics of the class decision: offsets tuned per candidate
 
 
 @dataclass(frozen=True)
@@ -75,3 +98,131 @@ def select(table: list[dict[str, Any]], losses: list[np.ndarray], w: np.ndarray,
     for i, row in enumerate(table):
         row["chosen"] = i == chosen
     return chosen, table
+
+
+class CandidateSearch:
+    """NpsClassifier's cross-fitting of the candidates, the choice of one, and the held-out predictions that
+    judge the choice (models/held_out.py): the parts of the estimator that run before its final fit."""
+
+    def _candidates(self) -> list[Candidate]:
+        """The configured model in its formulation(s), then the built-in set (duplicates of it dropped)."""
+        configured = {k: getattr(self, k) for k in LGBM_KEYS if k != "n_jobs"}
+        forms = AUTO_FORMULATIONS if self.formulation == "auto" else (self.formulation,)
+        out = [Candidate(f"configured-{f}", f, configured) for f in forms]
+        if self.candidates == "auto":
+            out += [c for c in CANDIDATES if not any(c.formulation == o.formulation and
+                                                     {**configured, **c.params} == o.params for o in out)]
+        return out
+
+    def _native(self, candidate: Candidate, n_rows: int, **objective) -> dict:
+        """LightGBM's native parameters of a candidate: its keywords over the estimator's shared ones."""
+        shared = {k: getattr(self, k) for k in LGBM_KEYS}
+        keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
+                                   random_state=self.random_state)
+        return lgbm_params(keywords, **objective)
+
+    def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
+        return targets(formulation, score, self.scale_)
+
+    def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
+        return join_raw(formulation, raw_parts)
+
+    def _complexity(self, candidate: Candidate, rounds: list[int]) -> int:
+        """Leaves in the ensemble: the simplicity order of the one-standard-error rule."""
+        leaves = int(candidate.params.get("num_leaves", self.num_leaves))
+        return int(sum(rounds) * boosters_per_round(candidate.formulation, self.scale_) * leaves)
+
+    # ------------------------------------------------------------------ fitting
+    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
+        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2."""
+        formulation = candidate.formulation
+        es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
+        n_rows = int(len(score) * (self.cv - 1) / self.cv)
+        params = self._native(candidate, n_rows)
+        max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
+        raw_parts, rounds, constants, fold_models = [], [], [], []
+        for label, objective in self._targets(formulation, score):
+            constant = constant_logit(label, w_train, objective, params["min_child_samples"])
+            if constant is not None:
+                raw_parts.append(np.full(len(label), constant))
+                rounds.append(0)
+                constants.append(constant)
+                fold_models.append(None)
+                continue
+            oof, n_rounds, models = cross_fit(X, label, w_train, {**params, **objective}, max_rounds, folds,
+                                              score_to_class(score, self.scale_), es, self.random_state,
+                                              keep_models=True)
+            raw_parts.append(oof)
+            rounds.append(n_rounds)
+            constants.append(None)
+            fold_models.append(models)
+        raw = self._raw(formulation, raw_parts)
+        dist = np.zeros((len(score), self.scale_.n_points)) if formulation != "multiclass" else None
+        proba = np.zeros((len(score), 3))
+        stage2 = {}
+        for k in np.unique(folds):
+            other, this = folds != k, folds == k
+            stage2[k] = stage2_fit(formulation, raw[other], score[other], w_eval[other], self.scale_, self.calibrate)
+            d, proba[this] = stage2_apply(formulation, raw[this], *stage2[k], self.scale_)
+            if dist is not None:
+                dist[this] = d
+        return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
+                "proba": proba, "fold_models": fold_models, "stage2": stage2}
+
+    def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
+        return nps_metrics(score_to_class(score, self.scale_), proba, decide(proba, offsets), w, score,
+                           self._expected_score(dist, proba))
+
+    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray, class_means=None) -> np.ndarray:
+        if dist is not None:
+            return dist @ np.array(self.scale_.points, dtype=float)
+        return proba @ np.asarray(self.class_mean_score_ if class_means is None else class_means)
+
+    def _class_means(self, score: np.ndarray, cls: np.ndarray, w: np.ndarray) -> list[float]:
+        """Weighted mean score per class (the multiclass formulation's expected score); class midpoint if unseen."""
+        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
+        return [float(np.average(score[cls == c], weights=w[cls == c])) if w[cls == c].sum() > 0
+                else float(points[point_class == c].mean()) if self.present_[c] else 0.0 for c in range(3)]
+
+    def _choose(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, rows: np.ndarray):
+        """The selection made on `rows` only: (kept index, selection table, the kept one's decision offsets).
+        Offsets are tuned for every candidate only when the selection metric depends on the decision."""
+        w_rows = w[rows]
+        losses = [log_losses(f["proba"][rows], cls[rows]) for f in fits]
+        offsets: dict[int, np.ndarray] = {}
+        if self.selection_metric in DECISION_METRICS:
+            offsets = {i: tune_offsets(f["proba"][rows], cls[rows], w_rows, rule) for i, f in enumerate(fits)}
+        values = [float(np.average(loss, weights=w_rows)) if self.selection_metric == "log_loss"
+                  else detractor_auc(cls[rows] == 0, f["proba"][rows, 0], w_rows)
+                  if self.selection_metric == "detractor_auc"
+                  else self._metrics(score[rows], w_rows, None if f["dist"] is None else f["dist"][rows],
+                                     f["proba"][rows], offsets[i])[self.selection_metric]
+                  for i, (f, loss) in enumerate(zip(fits, losses))]
+        table = [{"candidate": f["candidate"].name, "formulation": f["candidate"].formulation,
+                  "complexity": self._complexity(f["candidate"], f["rounds"]), self.selection_metric: v}
+                 for f, v in zip(fits, values)]
+        chosen, table = select(table, losses, w_rows, self.selection_metric, self.selection_rule)
+        if chosen not in offsets:
+            offsets[chosen] = tune_offsets(fits[chosen]["proba"][rows], cls[rows], w_rows, rule)
+        return chosen, table, offsets[chosen]
+
+    def _held_out(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, folds) -> dict[str, Any]:
+        """Every row predicted by the choice made without its fold (models/held_out.py), its metrics, intervals."""
+        def choose(rows):
+            chosen, _, offsets = self._choose(fits, score, cls, w, rule, rows)
+            return chosen, offsets
+
+        def expected(fit, rows, fit_rows):
+            dist = None if fit["dist"] is None else fit["dist"][rows]
+            return self._expected_score(dist, fit["proba"][rows],
+                                        self._class_means(score[fit_rows], cls[fit_rows], w[fit_rows]))
+
+        held = held_out_predictions(fits, folds, choose, expected)
+        proba, pred, expected_score = held["proba"], held["predicted_class"], held["predicted_score"]
+        metrics = nps_metrics(cls, proba, pred, w, score, expected_score)
+        unweighted = nps_metrics(cls, proba, pred, None, score, expected_score)
+        metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        metrics["detractor_auc"] = fold_mean_auc(cls == 0, proba[:, 0], folds, w)  # within folds (held_out.py)
+        metrics["respondents_detractor_auc"] = fold_mean_auc(cls == 0, proba[:, 0], folds)
+        return {**held, "folds": folds, "metrics": metrics,
+                "intervals": bootstrap_intervals(cls, proba, w, folds, self.random_state)}

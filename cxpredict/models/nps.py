@@ -13,10 +13,11 @@ Why this shape:
   predictions), the class decision, the selection and the reported metrics, so probabilities are calibrated for
   the customers they are applied to. The population NPS does not rely on the calibration: estimation.population
   corrects it with the respondents' residuals.
-- `oof_` holds out-of-fold predictions for the respondents (stage 2 cross-fitted too), used for `cv_metrics_`,
-  the reliability tables, the decision offsets (weighted macro-F1 or recall targets, not argmax) and the signal
-  check: when the interval of the OOF detractor AUC includes 0.5, `no_signal_` is set (the pipeline then takes
-  the weighted respondent NPS as the headline and flags per-customer classes as unreliable).
+- `oof_`: the kept candidate's out-of-fold predictions (stage 2 cross-fitted too), for the decision offsets
+  (weighted macro-F1 or recall targets, not argmax) and the population estimate's residuals. `held_out_`: the
+  predictions no choice saw (models/held_out.py), for `cv_metrics_` (interval: `cv_intervals_`), the
+  reliability tables and the signal check: when the interval of their detractor AUC includes 0.5, `no_signal_`
+  is set (the headline is then the weighted respondent NPS; per-customer classes are flagged unreliable).
 - `cross_fitted_proba(X)` predicts new rows (the silent customers) with the fold models of the chosen candidate,
   so the population estimate's predictions and residuals come from the same models. Fold models are kept in
   memory only; a loaded model predicts with the final boosters.
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import lightgbm as lgb
@@ -35,18 +35,12 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
-from cxpredict.metrics import (
-    auc_interval,
-    nps_metrics,
-    reliability_table,
-    score_to_class,
-)
+from cxpredict.metrics import reliability_table, score_to_class
 from cxpredict.models.base import (
     LgbmClassifier,
     check_choice,
@@ -56,42 +50,21 @@ from cxpredict.models.base import (
     sample_weights,
     store_params,
 )
-from cxpredict.models.calibration import (
-    EPS,
-    classes_of_points,
-    present_classes,
-    tune_offsets,
-)
-from cxpredict.models.candidates import CANDIDATES, Candidate, select
+from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
+from cxpredict.models.candidates import CandidateSearch
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
     set_feature_meta,
     write_component,
 )
-from cxpredict.models.formulations import (
-    AUTO_FORMULATIONS,
-    FORMULATIONS,
-    boosters_per_round,
-    constant_logit,
-    join_raw,
-    stage2_apply,
-    stage2_fit,
-    targets,
-)
-from cxpredict.models.lgbm import (
-    LGBM_KEYS,
-    check_lgbm_keywords,
-    cross_fit,
-    fold_ids,
-    lgbm_keywords,
-    lgbm_params,
-    train_booster,
-)
+from cxpredict.models.formulations import FORMULATIONS, stage2_apply, stage2_fit
+from cxpredict.models.held_out import decide, fold_mean_auc_interval
+from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, train_booster
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: classes_ = scores, held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
-SIGNAL_LEVEL = 0.90  # the interval of the OOF detractor AUC that must exclude 0.5
+SIGNAL_LEVEL = 0.90  # the interval of the held-out detractor AUC that must exclude 0.5
 FEATURE_HINT = "; transform the data with the bundle's feature manifest"
 
 
@@ -123,12 +96,13 @@ def _can_cross_fit(model: NpsClassifier) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- the model
-class NpsClassifier(LgbmClassifier):
+class NpsClassifier(CandidateSearch, LgbmClassifier):
     """Calibrated NPS classifier (scikit-learn contract) of survey scores `y`.
 
-    `classes_` are the NPS classes the scale has (detractor, passive, promoter; no passive on a two-point scale);
-    `predict_proba` gives their probabilities, `predict` the tuned class decision, `predict_score_distribution`
-    the per-point probabilities (not for multiclass), `predict_frame` the scored file's NPS columns,
+    `classes_` are the scores y held, `predict_proba` their probabilities, `predict` its argmax (scikit-learn's
+    contract, so probabilistic scorers work); `class_names_` the NPS classes the scale has (no passive on a
+    two-point scale), `predict_class_proba` their probabilities, `predict_class` the tuned class decision;
+    `predict_score_distribution` every point's probability (not multiclass), `predict_frame` the scored file's,
     `cross_fitted_proba` out-of-fold-style predictions for new rows, `cross_validate` the metrics `fit` reports.
     Parameters: `scale` (a Scale or its fields; None = NPS 0-10), `formulation` of the configured model ("auto":
     multiclass and regression), `candidates` ("auto": the configured model and CANDIDATES compete; "configured":
@@ -169,91 +143,9 @@ class NpsClassifier(LgbmClassifier):
             raise ConfigError(f"NpsClassifier: decision={self.decision!r} / recall_targets={self.recall_targets!r}"
                               f" are not valid: {e}") from None
 
-    def _candidates(self) -> list[Candidate]:
-        """The configured model in its formulation(s), then the built-in set (duplicates of it dropped)."""
-        configured = {k: getattr(self, k) for k in LGBM_KEYS if k != "n_jobs"}
-        forms = AUTO_FORMULATIONS if self.formulation == "auto" else (self.formulation,)
-        out = [Candidate(f"configured-{f}", f, configured) for f in forms]
-        if self.candidates == "auto":
-            out += [c for c in CANDIDATES if not any(c.formulation == o.formulation and
-                                                     {**configured, **c.params} == o.params for o in out)]
-        return out
-
-    def _native(self, candidate: Candidate, n_rows: int, **objective) -> dict:
-        """LightGBM's native parameters of a candidate: its keywords over the estimator's shared ones."""
-        shared = {k: getattr(self, k) for k in LGBM_KEYS}
-        keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
-                                   random_state=self.random_state)
-        return lgbm_params(keywords, **objective)
-
-    def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
-        return targets(formulation, score, self.scale_)
-
-    def _raw(self, formulation: str, raw_parts: list[np.ndarray]) -> np.ndarray:
-        return join_raw(formulation, raw_parts)
-
-    def _complexity(self, candidate: Candidate, rounds: list[int]) -> int:
-        """Leaves in the ensemble: the simplicity order of the one-standard-error rule."""
-        leaves = int(candidate.params.get("num_leaves", self.num_leaves))
-        return int(sum(rounds) * boosters_per_round(candidate.formulation, self.scale_) * leaves)
-
-    # ------------------------------------------------------------------ fitting
-    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
-        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2."""
-        formulation = candidate.formulation
-        es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
-        n_rows = int(len(score) * (self.cv - 1) / self.cv)
-        params = self._native(candidate, n_rows)
-        max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
-        raw_parts, rounds, constants, fold_models = [], [], [], []
-        for label, objective in self._targets(formulation, score):
-            constant = constant_logit(label, w_train, objective, params["min_child_samples"])
-            if constant is not None:
-                raw_parts.append(np.full(len(label), constant))
-                rounds.append(0)
-                constants.append(constant)
-                fold_models.append(None)
-                continue
-            oof, n_rounds, models = cross_fit(X, label, w_train, {**params, **objective}, max_rounds, folds,
-                                              score_to_class(score, self.scale_), es, self.random_state,
-                                              keep_models=True)
-            raw_parts.append(oof)
-            rounds.append(n_rounds)
-            constants.append(None)
-            fold_models.append(models)
-        raw = self._raw(formulation, raw_parts)
-        dist = np.zeros((len(score), self.scale_.n_points)) if formulation != "multiclass" else None
-        proba = np.zeros((len(score), 3))
-        stage2 = {}
-        for k in np.unique(folds):
-            other, this = folds != k, folds == k
-            stage2[k] = stage2_fit(formulation, raw[other], score[other], w_eval[other], self.scale_, self.calibrate)
-            d, proba[this] = stage2_apply(formulation, raw[this], *stage2[k], self.scale_)
-            if dist is not None:
-                dist[this] = d
-        return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
-                "proba": proba, "fold_models": fold_models, "stage2": stage2}
-
-    def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
-        pred = np.argmax(np.log(np.clip(proba, EPS, 1)) + offsets, axis=1)
-        return nps_metrics(score_to_class(score, self.scale_), proba, pred, w, score,
-                           self._expected_score(dist, proba))
-
-    def _expected_score(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
-        if dist is not None:
-            return dist @ np.array(self.scale_.points, dtype=float)
-        return proba @ np.asarray(self.class_mean_score_)
-
-    def _select(self, fits: list[dict], cls: np.ndarray, w: np.ndarray, metrics: list[dict]) -> tuple[int, list]:
-        """Index of the kept candidate and the selection table (the rule: models/candidates.py)."""
-        losses = [-np.log(np.clip(f["proba"][np.arange(len(cls)), cls], EPS, 1.0)) for f in fits]
-        table = [{"candidate": f["candidate"].name, "formulation": f["candidate"].formulation,
-                  "complexity": self._complexity(f["candidate"], f["rounds"]),
-                  self.selection_metric: m[self.selection_metric]} for f, m in zip(fits, metrics)]
-        return select(table, losses, w, self.selection_metric, self.selection_rule)
-
     def _cross_validated(self, X, y, sample_weight, population_weight):
-        """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one."""
+        """Shared by fit and cross_validate: checked inputs, every candidate cross-fitted, the kept one, and the
+        held-out predictions and metrics no choice saw (models/held_out.py)."""
         rule = self._check_params()
         self.scale_ = as_scale(self.scale)
         self.present_ = present_classes(self.scale_)
@@ -265,31 +157,24 @@ class NpsClassifier(LgbmClassifier):
         w_eval = np.ones(len(score)) if w_eval is None else w_eval / w_eval.mean()
         w_train = None if w_train is None else w_train / w_train.mean()
         cls = score_to_class(score, self.scale_)
-        points, point_class = np.array(self.scale_.points), classes_of_points(self.scale_)
-        self.class_mean_score_ = [  # expected score of the multiclass formulation; class midpoint if unseen
-            float(np.average(score[cls == c], weights=w_eval[cls == c])) if w_eval[cls == c].sum() > 0
-            else float(points[point_class == c].mean()) if self.present_[c] else 0.0
-            for c in range(3)
-        ]
+        self.class_mean_score_ = self._class_means(score, cls, w_eval)
         folds = fold_ids(cls, self.cv, self.random_state)
         fits = [self._cross_fit(c, X, score, w_train, w_eval, folds) for c in self._candidates()]
-        metrics = []
-        for f in fits:
-            f["offsets"] = tune_offsets(f["proba"], cls, w_eval, rule)
-            metrics.append(self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"]))
-        chosen, table = self._select(fits, cls, w_eval, metrics)
-        f = fits[chosen]
-        cv_metrics = dict(metrics[chosen])
+        chosen, table, offsets = self._choose(fits, score, cls, w_eval, rule, np.ones(len(score), bool))
+        f = fits[chosen] | {"offsets": offsets}
+        # the diagnostic: the OOF metrics of the kept candidate, on the rows its choice saw (optimistic)
+        selected = self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"])
         unweighted = self._metrics(score, np.ones(len(score)), f["dist"], f["proba"], f["offsets"])
-        cv_metrics.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        return X, score, w_train, w_eval, cls, f, table, cv_metrics
+        selected.update({f"respondents_{k}": v for k, v in unweighted.items()})
+        held = self._held_out(fits, score, cls, w_eval, rule, folds)
+        return X, score, w_train, w_eval, cls, f, table, selected, held
 
     def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:
         """The cross-validated (out-of-fold) metrics `fit` reports in `cv_metrics_`, weighted by
         `population_weight`, plus the kept `candidate`, without fitting the final boosters: the objective
         `cxpredict tune` optimises. Works on a clone: this estimator is left as it was."""
-        *_, f, _, cv_metrics = clone(self)._cross_validated(X, y, sample_weight, population_weight)
-        return {**cv_metrics, "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
+        *_, f, _, _, held = clone(self)._cross_validated(X, y, sample_weight, population_weight)
+        return {**held["metrics"], "candidate": f["candidate"].name, "formulation": f["candidate"].formulation}
 
     def fit(self, X, y, sample_weight=None, population_weight=None) -> NpsClassifier:
         """Cross-validate the candidates, keep one (module doc), fit it on all rows, calibrate, tune the decision.
@@ -298,13 +183,13 @@ class NpsClassifier(LgbmClassifier):
         meaning). population_weight: e.g. the response weights (ResponsePropensity.weights()): weights stage 2,
         the decision, the selection and the metrics, not the trees.
         """
-        X, score, w_train, w_eval, cls, chosen, self.selection_, self.cv_metrics_ = \
+        X, score, w_train, w_eval, cls, chosen, self.selection_, self.selected_oof_metrics_, held = \
             self._cross_validated(X, y, sample_weight, population_weight)
         candidate = chosen["candidate"]
         self.candidate_ = asdict(candidate) | {"params": candidate.resolved(len(score))}
         self.formulation_ = candidate.formulation
-        present = self.present_
-        self.classes_ = np.array(CLASSES)[present]
+        self.class_names_ = np.array(CLASSES)[self.present_]
+        self.point_shares_ = point_shares(score, w_eval, self.scale_)
         params = self._native(candidate, len(score))
         self.boosters_, self.constants_, self.rounds_ = [], chosen["constants"], chosen["rounds"]
         for (label, objective), constant, rounds in zip(self._targets(self.formulation_, score),
@@ -316,18 +201,25 @@ class NpsClassifier(LgbmClassifier):
         self.offsets_ = chosen["offsets"]
         self.fold_models_, self.stage2_folds_ = chosen["fold_models"], chosen["stage2"]
         self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
+        self.cv_metrics_, self.cv_intervals_, self.held_out_choices_ = \
+            held["metrics"], held["intervals"], held["choices"]
+        p_held = held["proba"]
+        self.held_out_ = pd.DataFrame(p_held, index=X.index, columns=[f"p_{c}" for c in CLASSES])
+        self.held_out_.insert(0, "predicted_score", held["predicted_score"])
+        self.held_out_["predicted_class"] = pd.array(np.asarray(CLASSES)[held["predicted_class"]], dtype="str")
+        self.held_out_["fold"] = held["folds"]
         self.reliability_ = {
-            "respondents": reliability_table(cls == 0, chosen["proba"][:, 0]).to_dict(orient="records"),
-            "weighted_population": reliability_table(cls == 0, chosen["proba"][:, 0], sample_weight=w_eval)
+            "respondents": reliability_table(cls == 0, p_held[:, 0]).to_dict(orient="records"),
+            "weighted_population": reliability_table(cls == 0, p_held[:, 0], sample_weight=w_eval)
             .to_dict(orient="records"),
         }
-        self.signal_ = auc_interval(cls == 0, chosen["proba"][:, 0], SIGNAL_LEVEL)
+        self.signal_ = fold_mean_auc_interval(cls == 0, p_held[:, 0], held["folds"], SIGNAL_LEVEL)
         self.signal_["n_respondents"] = int(len(cls))
         self.no_signal_ = not self.signal_["low"] > 0.5  # NaN (one class only) counts as no signal
         return self
 
     def _check_score(self, X: pd.DataFrame, score) -> np.ndarray:
-        s = labels_1d(score, len(X), "NpsClassifier")
+        s = y = labels_1d(score, len(X), "NpsClassifier")
         try:
             s = s.astype(float)
         except (TypeError, ValueError):
@@ -345,6 +237,7 @@ class NpsClassifier(LgbmClassifier):
         if len(classes) < 2 or len(s) < 2 * self.cv:
             raise InputError(f"NpsClassifier: need at least {2 * self.cv} samples in at least two classes; got "
                              f"n_samples={len(s)} in {len(classes)} class(es)")
+        self.classes_ = np.unique(y)  # scikit-learn's contract: the values of y (the scores given), as given
         return s.astype(int)
 
     # ------------------------------------------------------------------ prediction
@@ -358,7 +251,7 @@ class NpsClassifier(LgbmClassifier):
         return out
 
     def _decide(self, proba: np.ndarray) -> np.ndarray:
-        return np.argmax(np.log(np.clip(proba, EPS, 1.0)) + self.offsets_, axis=1)
+        return decide(proba, self.offsets_)
 
     def _raw_predict(self, X: pd.DataFrame, boosters: list, constants: list) -> np.ndarray:
         parts = [np.full(len(X), c) if b is None else b.predict(X, raw_score=True) for b, c in zip(boosters, constants)]
@@ -370,12 +263,32 @@ class NpsClassifier(LgbmClassifier):
         raw = self._raw_predict(X, self.boosters_, self.constants_)
         return X, *stage2_apply(self.formulation_, raw, self.link_, self.calibrator_, self.scale_)
 
+    def _given_points(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:
+        """Probabilities of the scores in `classes_`, renormalised over them: a point no answer gave in training
+        is not a label scikit-learn can score."""
+        points = point_probabilities(dist, proba, self.point_shares_, self.scale_)
+        given = points[:, np.searchsorted(np.array(self.scale_.points), np.asarray(self.classes_, dtype=float))]
+        total = given.sum(axis=1, keepdims=True)
+        return np.where(total > 0, given / np.maximum(total, EPS), 1.0 / given.shape[1])
+
     def predict_proba(self, X) -> np.ndarray:
-        """Calibrated class probabilities, columns in `classes_` order (detractor, [passive,] promoter)."""
-        return self._predict(X)[2][:, self.present_]
+        """Probability of every score in `classes_`, so scikit-learn's probabilistic scorers work; the NPS
+        classes' probabilities: `predict_class_proba` or `predict_frame`."""
+        _, dist, proba = self._predict(X)
+        return self._given_points(dist, proba)
 
     def predict(self, X) -> np.ndarray:
-        """Class names from the tuned decision offsets (not argmax)."""
+        """The most probable score of `classes_` per row (scikit-learn: the argmax of `predict_proba`); the NPS
+        class decision, tuned for macro-F1 or recall targets rather than argmax, is `predict_class`."""
+        proba = self.predict_proba(X)  # first: checks the model is fitted
+        return np.asarray(self.classes_)[np.argmax(proba, axis=1)]
+
+    def predict_class_proba(self, X) -> np.ndarray:
+        """Calibrated NPS class probabilities, columns in `class_names_` order (detractor, [passive,] promoter)."""
+        return self._predict(X)[2][:, self.present_]
+
+    def predict_class(self, X) -> np.ndarray:
+        """NPS class names from the tuned decision offsets (not argmax)."""
         return np.asarray(CLASSES)[self._decide(self._predict(X)[2])]
 
     @available_if(_has_distribution)
@@ -408,11 +321,6 @@ class NpsClassifier(LgbmClassifier):
                                   self.scale_)[1]
         return total / n_folds
 
-    def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of the predicted class against the class of the scores y."""
-        truth = np.asarray(CLASSES)[score_to_class(np.asarray(y, dtype=float), self.scale_)]
-        return float(accuracy_score(truth, self.predict(X), sample_weight=sample_weight))
-
     def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
         """Booster whose raw output increases with detraction risk, plus the class index for multiclass.
 
@@ -439,7 +347,10 @@ class NpsClassifier(LgbmClassifier):
             "formulation": self.formulation_, "candidate": self.candidate_, **feature_meta(self),
             "booster_files": files, "constants": self.constants_, "rounds": self.rounds_, "link": self.link_,
             "calibrator": self.calibrator_, "offsets": self.offsets_.tolist(),
-            "class_mean_score": self.class_mean_score_, "cv_metrics": self.cv_metrics_, "selection": self.selection_,
+            "class_mean_score": self.class_mean_score_, "classes": self.classes_.tolist(),
+            "point_shares": self.point_shares_.tolist(), "cv_metrics": self.cv_metrics_,
+            "cv_intervals": self.cv_intervals_, "held_out_choices": self.held_out_choices_,
+            "selected_oof_metrics": self.selected_oof_metrics_, "selection": self.selection_,
             "reliability": self.reliability_, "signal": self.signal_, "no_signal": self.no_signal_,
         }
         write_component(directory, "nps.json", meta, {f: b for f, b in zip(files, self.boosters_) if b is not None})
@@ -451,7 +362,8 @@ class NpsClassifier(LgbmClassifier):
         model = cls(**meta["params"])
         model.scale_ = as_scale(model.scale)
         model.present_ = present_classes(model.scale_)
-        model.classes_ = np.array(CLASSES)[model.present_]
+        model.class_names_ = np.array(CLASSES)[model.present_]
+        model.classes_, model.point_shares_ = np.asarray(meta["classes"]), np.asarray(meta["point_shares"], float)
         model.formulation_, model.candidate_ = meta["formulation"], meta["candidate"]
         set_feature_meta(model, meta)
         model.boosters_ = [None if f is None else lgb.Booster(model_file=str(directory / f))
@@ -460,7 +372,9 @@ class NpsClassifier(LgbmClassifier):
         model.link_, model.calibrator_ = meta["link"], meta["calibrator"]
         model.offsets_ = np.asarray(meta["offsets"], dtype=float)
         model.class_mean_score_ = meta["class_mean_score"]
-        model.cv_metrics_, model.selection_ = meta["cv_metrics"], meta["selection"]
+        model.cv_metrics_, model.cv_intervals_, model.selection_ = meta["cv_metrics"], meta["cv_intervals"], \
+            meta["selection"]
+        model.held_out_choices_, model.selected_oof_metrics_ = meta["held_out_choices"], meta["selected_oof_metrics"]
         model.reliability_, model.signal_, model.no_signal_ = meta["reliability"], meta["signal"], meta["no_signal"]
         model.fold_models_ = model.stage2_folds_ = None
         return model

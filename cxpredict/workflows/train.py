@@ -174,9 +174,11 @@ def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: Featu
     if invitations.rounds:
         metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
     metrics["nps_formulation"] = nps.formulation_
-    metrics["nps_cv"] = nps.cv_metrics_
-    metrics["nps_cv_confusion"] = confusion(  # out-of-fold, respondents; rows = true class (for the report)
-        score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.oof_["predicted_class"])
+    metrics["nps_cv"] = nps.cv_metrics_  # held out from every choice (models/held_out.py)
+    metrics["nps_cv_interval"] = nps.cv_intervals_
+    metrics["nps_cv_selected_oof"] = nps.selected_oof_metrics_  # diagnostic: seen by the choice, optimistic
+    metrics["nps_cv_confusion"] = confusion(  # held out, respondents; rows = true class (for the report)
+        score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.held_out_["predicted_class"])
     ).tolist()
     if stage.response is not None:  # its summary (and response.json) names features: the user's names
         stage.response.importance_ = manifest.user_named(stage.response.importance_)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from cxpredict.config import Scale
+from cxpredict.config import CLASSES, Scale
 from cxpredict.errors import InputError
 from cxpredict.models.nps import NpsClassifier
 
@@ -78,7 +78,7 @@ def test_detractor_booster_raw_output_increases_with_detraction(models, data, fo
     booster, class_index = model.detractor_booster()
     raw = booster.predict(X, raw_score=True)
     raw = raw[:, class_index] if class_index is not None else raw
-    assert spearmanr(raw, model.predict_proba(X)[:, 0]).statistic > 0.8
+    assert spearmanr(raw, model.predict_class_proba(X)[:, 0]).statistic > 0.8
 
 
 @pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
@@ -89,7 +89,11 @@ def test_save_load_roundtrip_gives_identical_predictions(models, data, tmp_path,
     assert not list(tmp_path.rglob("*.pkl"))
     loaded = NpsClassifier.load(tmp_path / "nps")
     pd.testing.assert_frame_equal(model.predict_frame(X), loaded.predict_frame(X))
+    np.testing.assert_array_equal(model.predict_proba(X), loaded.predict_proba(X))
+    np.testing.assert_array_equal(model.predict(X), loaded.predict(X))
+    assert loaded.classes_.tolist() == model.classes_.tolist() and loaded.class_names_.tolist() == list(CLASSES)
     assert loaded.cv_metrics_ == pytest.approx(model.cv_metrics_, nan_ok=True)
+    assert loaded.cv_intervals_ == model.cv_intervals_ and loaded.held_out_choices_ == model.held_out_choices_
     assert isinstance(loaded.detractor_booster()[0], lgb.Booster)
 
 
@@ -119,7 +123,7 @@ def test_candidates_compete_and_the_simplest_within_one_standard_error_is_kept(d
     kept = min(within, key=lambda row: row["complexity"])
     assert [row["candidate"] for row in table if row["chosen"]] == [kept["candidate"]]
     assert model.candidate_["name"] == kept["candidate"] and model.formulation_ == kept["formulation"]
-    assert model.cv_metrics_["log_loss"] == pytest.approx(kept["log_loss"])
+    assert model.selected_oof_metrics_["log_loss"] == pytest.approx(kept["log_loss"])
 
 
 def test_best_rule_keeps_the_lowest_loss(data):
@@ -135,8 +139,8 @@ def test_cross_fitted_probabilities_of_new_rows_come_from_the_fold_models(models
     new = X.iloc[:200]
     cross = model.cross_fitted_proba(new)
     assert cross.shape == (200, 3) and np.allclose(cross.sum(axis=1), 1.0)
-    assert not np.allclose(cross, model.predict_proba(new))  # other models than the final one ...
-    assert spearmanr(cross[:, 0], model.predict_proba(new)[:, 0]).statistic > 0.9  # ... of the same signal
+    assert not np.allclose(cross, model.predict_class_proba(new))  # other models than the final one ...
+    assert spearmanr(cross[:, 0], model.predict_class_proba(new)[:, 0]).statistic > 0.9  # ... of the same signal
 
 
 def test_signal_is_found_when_planted_and_not_in_noise(models, data):
@@ -157,8 +161,8 @@ def test_a_two_point_scale_has_two_classes_and_no_warnings(data):
         warnings.simplefilter("error")
         model = NpsClassifier(scale=scale, cv=3, random_state=0, **FAST).fit(X, binary)
         frame = model.predict_frame(X.iloc[:50])
-    assert list(model.classes_) == ["detractor", "promoter"]
-    assert model.predict_proba(X.iloc[:50]).shape == (50, 2)
+    assert list(model.class_names_) == ["detractor", "promoter"] and list(model.classes_) == [0, 1]
+    assert model.predict_class_proba(X.iloc[:50]).shape == model.predict_proba(X.iloc[:50]).shape == (50, 2)
     assert (frame["p_passive"] == 0).all() and set(frame["predicted_class"]) <= {"detractor", "promoter"}
     assert model.cv_metrics_["detractor_auc"] > 0.7
 
@@ -171,3 +175,38 @@ def test_bad_scores_raise_input_error(data):
         NpsClassifier(**FAST).fit(X, bad)
     with pytest.raises(InputError, match="feature rows"):
         NpsClassifier(**FAST).fit(X, score[:10])
+
+
+def test_reported_metrics_are_those_of_the_held_out_predictions(data):
+    """cv_metrics_ are computed from held_out_ (every row scored by the choice made without its fold); with
+    candidates competing, the kept candidate's own OOF metrics stay apart as the named diagnostic."""
+    from cxpredict.metrics import nps_metrics
+    from cxpredict.models.held_out import fold_mean_auc
+
+    X, score = data
+    w = np.where(X["tickets"] >= 2, 3.0, 1.0)
+    model = NpsClassifier(formulation="auto", cv=3, random_state=4, **FAST).fit(X.iloc[:900], score[:900],
+                                                                             population_weight=w[:900])
+    held = model.held_out_
+    assert held.index.equals(X.index[:900]) and len(model.held_out_choices_) == 3
+    truth = np.digitize(score[:900], [6.5, 8.5])
+    expected = nps_metrics(truth, held[["p_detractor", "p_passive", "p_promoter"]].to_numpy(),
+                           held["predicted_class"].to_numpy(dtype=object), w[:900] / w[:900].mean(), score[:900],
+                           held["predicted_score"].to_numpy())
+    expected["detractor_auc"] = fold_mean_auc(truth == 0, held["p_detractor"].to_numpy(), held["fold"].to_numpy(),
+                                              w[:900])  # ranks compared within a fold (models/held_out.py)
+    assert {k: model.cv_metrics_[k] for k in expected} == pytest.approx(expected, nan_ok=True)
+    assert set(model.selected_oof_metrics_) == set(model.cv_metrics_)
+    assert set(model.cv_intervals_) == {"detractor_auc", "log_loss"}
+    for name in ("detractor_auc", "log_loss"):
+        interval = model.cv_intervals_[name]
+        assert interval["low"] <= model.cv_metrics_[name] <= interval["high"] and interval["level"] == 0.9
+
+
+def test_without_a_choice_the_held_out_probabilities_are_the_out_of_fold_ones(models):
+    """One candidate: nothing is chosen, so the held-out class probabilities are the OOF ones; only the decision
+    offsets are tuned again per fold."""
+    model = models["regression"]
+    columns = ["p_detractor", "p_passive", "p_promoter"]
+    pd.testing.assert_frame_equal(model.held_out_[columns], model.oof_[columns])
+    assert set(model.held_out_choices_) == {"configured-regression"}
