@@ -339,7 +339,8 @@ class ResponseConfig(Strict):
     # the population the NPS model's probabilities must match: the silent customers it is applied to (weights
     # (1-e)/e) or all customers (weights 1/e)
     weight_target: Literal["silent", "population"] = "silent"
-    # above this many customers the propensity model trains on a weighted random subsample (bounded cost)
+    # above max(this, 2 x respondents) customers the propensity model trains on every respondent plus a random
+    # subsample of the silent weighted by its inverse sampling rate (cost grows with answers, not population)
     max_rows: int = Field(default=60_000, ge=1_000)
 
     @model_validator(mode="before")
@@ -431,6 +432,8 @@ class ChurnConfig(Strict):
     calibration: Literal["platt", "isotonic"] = "platt"  # fitted on the hold-out of calibration_share
     measure_nps_lift: bool = True  # also fit a model without the NPS features and report the AUC lift
     nps_feature_folds: int = Field(default=5, ge=2)  # cross-fitting folds for respondents' NPS features
+    # above this many training customers the booster trains on a case-control subsample with inverse-rate weights
+    max_rows: int = Field(default=200_000, ge=1_000)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> ChurnConfig:

@@ -63,6 +63,17 @@ def test_large_populations_train_the_propensity_on_a_weighted_subsample():
     assert abs(high.propensity_.mean() - mostly.mean()) < 0.02
 
 
+def test_every_respondent_trains_the_propensity_however_many_answer():
+    X, _ = survey_world(n=4000, seed=6)
+    resp = respond(X, 0.3, 0.9, seed=9)  # more respondents than half of max_rows
+    model = ResponsePropensity(cv=3, max_rows=1500, **FAST)
+    sampled, w = model._training_sample(resp)
+    assert sampled[resp].all() and sampled.sum() == 2 * resp.sum()  # as many silent as respondents
+    assert w[sampled].sum() == pytest.approx(len(X))  # the weighted sample stands for every customer
+    model.fit(X, resp)
+    assert abs(model.propensity_.mean() - resp.mean()) < 0.02
+
+
 def test_response_model_roundtrip(biased_run, tmp_path):
     X, _, _, stage = biased_run
     stage.response.save(tmp_path / "response")
