@@ -402,6 +402,9 @@ class DriversConfig(Strict):
     min_impact: float = Field(default=0.01, ge=0)  # in probability of detraction; smaller pushes: empty driver
     subset: Literal["all", "detractor_passive", "detractor"] = "detractor_passive"  # by predicted class
     method: Literal["exact", "approx"] = "exact"
+    # whose drivers and reasons scoring computes: every row, or (the playbook) only rows whose action depends on
+    # them or that get an action ("actioned": strategy not no-action; "work_orders": a work order); others: empty
+    rows: Literal["all", "actioned", "work_orders"] = "all"
     chunk_size: int = Field(default=50_000, ge=1)
     n_jobs: int = Field(default=2, ge=1)  # threads for the attribution kernel
     segments: list[str] = Field(default_factory=list)  # customer columns for the segment KDA report
