@@ -79,7 +79,7 @@ y = score_to_class(data.score.to_numpy()[data.is_respondent], cfg.scale)
 try:  # the thread policy of the run (cxpredict.threads, when this version has it), else the NPS section's n_jobs
     from cxpredict import threads
     n_jobs, source = threads.count(None), "cxpredict.threads.count"
-except ImportError:
+except (ImportError, AttributeError):
     n_jobs, source = cfg.nps.params.n_jobs, "nps.params.n_jobs"
 start = time.perf_counter()
 for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
@@ -189,11 +189,12 @@ def train(config: Path, bundle: Path, overrides: list[str], contended: bool) -> 
             result = run(cmd, "train (contended)")
     else:
         result = run(cmd, "train")
-    metrics = json.loads((bundle / "metrics.json").read_text(encoding="utf-8")) \
-        if (bundle / "metrics.json").is_file() else {}
+    recorded = {name: json.loads((bundle / name).read_text(encoding="utf-8"))
+                for name in ("metrics.json", "bundle.json") if (bundle / name).is_file()}
+    threads = next((r["threads"] for r in recorded.values() if isinstance(r, dict) and "threads" in r), None)
     return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"],
-            "stages": stage_seconds(result["stderr"]), "n_respondents": metrics.get("n_respondents"),
-            "threads": metrics.get("threads")}
+            "stages": stage_seconds(result["stderr"]),
+            "n_respondents": recorded.get("metrics.json", {}).get("n_respondents"), "threads": threads}
 
 
 def plain_cv(config: Path, overrides: list[str]) -> dict:

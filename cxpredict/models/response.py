@@ -100,13 +100,17 @@ class ResponsePropensity(LgbmClassifier):
         self.response_rate_ = float(r.mean())
         sampled, w = self._training_sample(r)
         params = lgbm_params(self, objective="binary")
-        folds = np.full(len(r), -1)
-        folds[sampled] = fold_ids(r[sampled], self.cv, self.random_state)
-        raw, self.rounds_ = cross_fit(X, target, w, params, self.n_estimators, folds, r, self.early_stopping_rounds,
-                                      self.random_state)
+        rows = np.flatnonzero(sampled)
+        X_s, y_s, w_s = X.iloc[rows], target[rows], w[rows]
+        raw = np.empty(len(r))
+        raw[rows], self.rounds_ = cross_fit(X_s, y_s, w_s, params, self.n_estimators,
+                                            fold_ids(r[rows], self.cv, self.random_state), r[rows],
+                                            self.early_stopping_rounds, self.random_state)
+        self.booster_ = train_booster(X_s, y_s, w_s, params, self.rounds_)
+        if len(rows) < len(r):  # customers outside the sample: the final model never saw them either
+            raw[~sampled] = self.booster_.predict(X[~sampled], raw_score=True)
         self.propensity_ = pd.Series(np.clip(1 / (1 + np.exp(-raw)), MIN_PROPENSITY, 1 - MIN_PROPENSITY),
                                      index=X.index, name="propensity")
-        self.booster_ = train_booster(X[sampled], target[sampled], w[sampled], params, self.rounds_)
         self.is_respondent_ = r
         self.weights_ = self.weights().to_numpy()
         self.auc_ = float(roc_auc_score(r, self.propensity_.to_numpy()))
@@ -128,7 +132,7 @@ class ResponsePropensity(LgbmClassifier):
         group) plus a weighted random subsample of the silent when there are more than
         max(`max_rows`, 2 x respondents) customers (`case_control_sample`: exact inverse sampling rates, so the
         propensities stay calibrated for everyone). Cost grows with the answers, not with the population.
-        Customers left out are scored by every fold model (the mean of their raw predictions)."""
+        Customers left out are scored once, by the final model (which never saw them either)."""
         return case_control_sample(r, max(self.max_rows, 2 * int(min(r.sum(), (~r).sum()))), self.random_state)
 
     def _differences(self, X: pd.DataFrame) -> list[dict[str, Any]]:
