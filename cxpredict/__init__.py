@@ -8,7 +8,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cxpredict import threads
 from cxpredict._version import __version__
+
+threads.prepare_environment()  # passive OpenMP waits before LightGBM, numba or scikit-learn load
 
 _API = {
     "NpsClassifier": "cxpredict.models.nps",

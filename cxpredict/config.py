@@ -282,7 +282,7 @@ class LgbmParams(Strict):
     reg_lambda: float = 0.0
     reg_alpha: float = 0.0
     max_depth: int = -1
-    n_jobs: int = 2
+    n_jobs: int | None = Field(default=None, ge=1)  # None: the run's thread budget (cxpredict/threads.py)
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -406,7 +406,7 @@ class DriversConfig(Strict):
     # them or that get an action ("actioned": strategy not no-action; "work_orders": a work order); others: empty
     rows: Literal["all", "actioned", "work_orders"] = "all"
     chunk_size: int = Field(default=50_000, ge=1)
-    n_jobs: int = Field(default=2, ge=1)  # threads for the attribution kernel
+    n_jobs: int | None = Field(default=None, ge=1)  # attribution kernel threads; None: the run's budget
     segments: list[str] = Field(default_factory=list)  # customer columns for the segment KDA report
     reason_themes: dict[str, str] = Field(default_factory=dict)  # reason code -> theme
     reasons_top_k: int = Field(default=2, ge=1)  # reason_1..k columns
@@ -636,6 +636,8 @@ class TextConfig(Strict):
 class Config(Strict):
     name: PathName = "cxpredict"  # names outputs/<name>/
     seed: int = 42
+    # threads of the whole run; None: the cores this process may use. CXPREDICT_THREADS overrides it (threads.py)
+    n_jobs: int | None = Field(default=None, ge=1)
     data: DataConfig
     scale: Scale = Field(default_factory=Scale)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cxpredict import threads
 from cxpredict._version import __version__
 
 PACKAGES = ("cxpredict", "lightgbm", "scikit-learn", "shap", "optuna", "pandas", "numpy", "mlflow", "pyarrow", "pydantic")
@@ -103,5 +104,6 @@ def run_manifest(kind: str, cfg: Any, fingerprints: dict[str, str], **extra: Any
         "package_versions": package_versions(),
         "git_commit": git_commit(Path(__file__).parent),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
+        "threads": threads.describe(),
         **extra,
     }

@@ -60,7 +60,7 @@ from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
 from cxpredict.data.tables import read_table
-from cxpredict.estimation.population import segment_frame
+from cxpredict.estimation.segments import segment_frame
 from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import score_to_class
 

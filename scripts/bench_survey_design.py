@@ -14,7 +14,7 @@ older, long-tenure customers answer e-mail invitations more, 20-25% on average; 
 payment/tenure weights, 25% on average), and retrain. Both arms share the population and the usual survey's
 answers (paired), the same random numbers per customer and round for the invitation and the answer (common
 random numbers: where both arms invite uniformly they invite the same customers), and the same estimator
-(estimation/population.py, SURVEY DESIGN).
+(estimation/estimators.py, SURVEY DESIGN).
 survey_design.first_round_response is set to the mean of the true q (a user's known typical invitation rate).
 The active arm runs the product's defaults, including survey_design.min_design_gain: a round whose model-based
 plan promises less than that narrowing is a uniform draw (counted in `model_based_rounds`).

@@ -25,7 +25,8 @@ from cxpredict.config import CLASSES, DEMO_CONFIG
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.synthetic import generate
-from cxpredict.estimation.population import NOT_CORRECTABLE, segment_frame
+from cxpredict.estimation.segments import segment_frame
+from cxpredict.estimation.wording import NOT_CORRECTABLE
 from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import interval_coverage, nps_metrics, score_to_class
 

@@ -29,7 +29,8 @@ from cxpredict.config import CLASSES, load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.tables import read_table
-from cxpredict.estimation.population import NOT_CORRECTABLE, segment_frame
+from cxpredict.estimation.segments import segment_frame
+from cxpredict.estimation.wording import NOT_CORRECTABLE
 from cxpredict.metrics import (
     expected_calibration_error,
     nps_from_scores,

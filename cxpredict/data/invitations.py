@@ -2,7 +2,7 @@
 
 `cxpredict survey-plan` writes one log per round (estimation/design.py chooses, workflows/survey_plan.py
 writes); training reads them back to learn who answers an invitation and to weight each answer by the design
-(estimation/population.py, SURVEY DESIGN). The log is read in the default CSV dialect it is written in (comma,
+(estimation/estimators.py, SURVEY DESIGN). The log is read in the default CSV dialect it is written in (comma,
 UTF-8), whatever data.read says. Every problem names the file, the column, the rows and the fix.
 """
 

@@ -1,6 +1,6 @@
 """Whom to invite next: inclusion probabilities, Poisson draws and the sample-size planner.
 
-The estimator that uses the invitations, and its variance, are derived in estimation/population.py (SURVEY
+The estimator that uses the invitations, and its variance, are derived in estimation/estimators.py (SURVEY
 DESIGN); this module chooses the design that makes that variance small, and predicts it.
 
 Why this shape:
@@ -36,7 +36,7 @@ Why this shape:
 - Var(d | x) as the answers showed it. A confident model's Var(d | x) is near 0 for many customers; where it
   is over-confident those get little more than the probe, and a surprise answer there carries a large weight
   (heavy tails: a wide realised interval, or one that undercovers). The design uses the least-squares line of
-  the respondents' squared cross-fitted residuals on the model's Var(d | x) (population.residual_variance_fit:
+  the respondents' squared cross-fitted residuals on the model's Var(d | x) (estimators.residual_variance_fit:
   intercept + slope * Var, clipped to [0, 1]) when training fitted one.
 - The planner: the half-width after the round combines today's interval with the round's by inverse variance
   (as the estimator does), half = z * sqrt(1 / (1 / V_now + 1 / V_next)); the budget a target half-width needs is

@@ -3,7 +3,7 @@
 Attributions. `DriverExplainer` explains the NPS model's detractor raw score (`NpsClassifier.detractor_booster()`:
 the detractor class of the multiclass booster, or the single booster of the other formulations) with exact
 path-dependent TreeSHAP (`treeshap.py`: the values of LightGBM's `pred_contrib`, to 1e-9), streamed in chunks of
-`drivers.chunk_size` rows on `drivers.n_jobs` threads; memory is O(chunk x features), never customers x
+`drivers.chunk_size` rows on the run's threads (cxpredict/threads.py); memory is O(chunk x features), never customers x
 features x classes. Each row's attributions plus `expected_value` equal its raw score.
 `method: approx` uses path (Saabas) attributions instead: faster, and mostly the same driver_1 (speed and
 agreement with exact: the approx_* keys of scripts/bench_drivers.py's JSON). Exact is the default.
@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from cxpredict import threads
 from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
@@ -126,7 +127,7 @@ class DriverExplainer:
     """Group attributions of one LightGBM output, computed chunk by chunk."""
 
     def __init__(self, booster, class_index: int | None, groups: DriverGroups, method: str = "exact",
-                 chunk_size: int = 50_000, n_jobs: int = 2, logit_scale: float = 1.0):
+                 chunk_size: int = 50_000, n_jobs: int | None = None, logit_scale: float = 1.0):
         self.arrays = trees.tree_arrays(booster, class_index)
         self.groups = groups
         self.method = {"exact": "exact", "approx": "path"}.get(method, method)
@@ -152,7 +153,8 @@ class DriverExplainer:
         for lo in range(0, len(X), self.chunk_size):
             part = X.iloc[lo:lo + self.chunk_size] if isinstance(X, pd.DataFrame) else X[lo:lo + self.chunk_size]
             matrix = trees.to_matrix(part, self.arrays)
-            yield lo, treeshap.attribute(matrix, self.arrays, column_of, n_out, self.method, self.n_jobs)
+            yield lo, treeshap.attribute(matrix, self.arrays, column_of, n_out, self.method,
+                                                threads.count(self.n_jobs))
 
     def group_attributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """(rows, groups) attributions of the raw score, in raw units (multiply by logit_scale for log-odds)."""

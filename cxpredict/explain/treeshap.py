@@ -2,10 +2,11 @@
 
 Why: drivers need one class of a multiclass model summed into ~10 groups for every customer, at scoring speed.
 trees.py reads the wanted class's trees from LightGBM's documented JSON dump (`Booster.dump_model()`); this module
-computes path-dependent TreeSHAP (the values of `pred_contrib`, equal to 1e-9 in the tests) with a numba kernel
-over rows on all cores. scripts/bench_drivers.py compares it, on the same one-class model, rows and threads, with
-LightGBM's `pred_contrib` and `shap.TreeExplainer` (the kernel stays only while it is at least 2x faster than the
-better of the two; the figures are in that script's JSON). Compiled code is cached on disk (numba `cache=True`),
+computes path-dependent TreeSHAP with a numba kernel over rows on all cores: the values of LightGBM's
+`pred_contrib` and of shap's own TreeSHAP algorithm, equal to 1e-9 (tests/explain/test_drivers.py and
+test_treeshap.py). scripts/bench_drivers.py times it, on the same one-class model, rows and threads, against
+`pred_contrib` and `shap.TreeExplainer` (the kernel stays only while it is at least 2x faster than the better of
+the two; the figures: experiments/drivers). Compiled code is cached on disk (numba `cache=True`),
 so a fresh process pays the compilation once per installation, not once per run.
 
 The algorithm (exact, no sampling): for a leaf l with value v, let U be the distinct features on its path,

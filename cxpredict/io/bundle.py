@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import json
 import logging
 import os
@@ -33,12 +32,18 @@ from typing import Any
 import yaml
 from lightgbm.basic import LightGBMError
 
+from cxpredict import threads
 from cxpredict._version import __version__
 from cxpredict.config import Config, config_from_dict
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import BundleError, ConfigError
 from cxpredict.io.outputs import atomic_dir, output_errors, short_write
+from cxpredict.models.churn import ChurnClassifier
 from cxpredict.models.nps import NpsClassifier
+from cxpredict.models.reasons import ReasonClassifier
+from cxpredict.models.response import ResponsePropensity
+from cxpredict.models.text import TextModels
+from cxpredict.models.uplift import UpliftModels
 from cxpredict.provenance import digest_files, package_versions
 
 FORMAT_VERSION = 1
@@ -48,14 +53,15 @@ KEY_ENV = "CXPREDICT_BUNDLE_KEY"
 SIGNATURE_PREFIX = "hmac-sha256:"
 DRIFT_FILE = "drift.json"  # optional: bundles without it score fine, without PSI
 
-# optional components: sub-folder -> "module:Class" with save(directory) / classmethod load(directory)
-COMPONENTS: dict[str, str] = {
-    "response": "cxpredict.models.response:ResponsePropensity",
-    "invited_response": "cxpredict.models.response:ResponsePropensity",  # who answers an invitation
-    "churn": "cxpredict.models.churn:ChurnClassifier",
-    "reasons": "cxpredict.models.reasons:ReasonClassifier",
-    "text": "cxpredict.models.text:TextModels",
-    "uplift": "cxpredict.models.uplift:UpliftModels",  # added by `cxpredict learn` (extend_bundle)
+# optional components: sub-folder -> class with save(directory) / classmethod load(directory). Classes, not
+# "module:Class" strings, so every import is one the layer checks see (bundle.json names sub-folders only).
+COMPONENTS: dict[str, type] = {
+    "response": ResponsePropensity,
+    "invited_response": ResponsePropensity,  # who answers an invitation
+    "churn": ChurnClassifier,
+    "reasons": ReasonClassifier,
+    "text": TextModels,
+    "uplift": UpliftModels,  # added by `cxpredict learn` (extend_bundle)
 }
 
 
@@ -178,6 +184,7 @@ def save_bundle(
             "config_hash": cfg.fingerprint(),
             "data_fingerprints": fingerprints or {},
             "package_versions": package_versions(),
+            "threads": threads.describe(),
             "components": sorted([*(["nps"] if nps is not None else []),
                                   *[n for n, c in (components or {}).items() if c is not None]]),
             "skipped": skipped or {},
@@ -250,11 +257,6 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def _load_class(spec: str):
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def load_bundle(path: str | Path) -> Bundle:
     """Load a verified bundle. Every model file is LightGBM text or JSON; nothing is unpickled."""
     path = Path(path)
@@ -265,8 +267,8 @@ def load_bundle(path: str | Path) -> Bundle:
         manifest = FeatureManifest.from_dict(json.loads((path / "features.json").read_text(encoding="utf-8")))
         nps = NpsClassifier.load(path / "nps") if "nps" in info.get("components", ["nps"]) else None
         components = {
-            name: _load_class(spec).load(path / name)
-            for name, spec in COMPONENTS.items()
+            name: component.load(path / name)
+            for name, component in COMPONENTS.items()
             if (path / name).is_dir()
         }
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))

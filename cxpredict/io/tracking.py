@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cxpredict import provenance
+from cxpredict import provenance, threads
 from cxpredict.errors import BundleError, ConfigError
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # read by the MLflow 3 UI to pick
 EXPERIMENT_KIND = "custom_model_development"  # (the other kind, genai_development, opens traces and prompts)
 
 BUNDLE_ARTIFACT_PATH = "bundle"  # where runs logged before bundles were pyfunc models kept them
-PYFUNC_LOADER = "cxpredict.workflows.pyfunc"  # loader module: _load_pyfunc(bundle folder) -> BundleScorer
 PYFUNC_NAME = "model"  # the logged model's name in its run
 PYFUNC_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "scikit-learn")  # cxpredict itself too
 MISSING_TEXT_PARAM = "missing_text"  # pyfunc param: what stands for a missing text value in the output
@@ -139,6 +138,8 @@ def provenance_tags(cfg: Config, kind: str, fingerprints: Mapping[str, str] | No
         tags["mlflow.source.git.commit"] = commit
     for package, version in provenance.package_versions().items():
         tags[f"cxpredict.version.{package}"] = version
+    plan = threads.describe()
+    tags["cxpredict.threads"] = f"{plan['threads']} ({plan['source']}, OMP_WAIT_POLICY={plan['omp_wait_policy']})"
     for table, digest in (fingerprints or {}).items():
         tags[f"cxpredict.data.{sanitize_key(table)}"] = str(digest)
     return tags
@@ -327,17 +328,18 @@ def log_child_run(name: str, params: Mapping[str, Any], metrics: Mapping[str, An
 # --------------------------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class PyfuncSpec:
-    """What MLflow stores beside the bundle folder: the output columns as (name, MLflow type) and an input example.
-    cxpredict.workflows.pyfunc builds it (it scores a few synthetic rows; this module must not import workflows)."""
+    """What MLflow stores beside the bundle: output columns as (name, MLflow type), an input example, the loader
+    module (`_load_pyfunc(bundle folder)`). Built by the layer above, which names itself as the loader."""
 
     output_types: list[tuple[str, str]]
     input_example: Any
+    loader_module: str
 
 
 def log_bundle_model(bundle_dir: str | Path, spec: PyfuncSpec, register: str | None = None,
                      alias: str | None = "champion") -> str | None:
-    """Log the bundle as the open run's MLflow pyfunc model (MLmodel + the bundle folder as its data, loader
-    module cxpredict.workflows.pyfunc, no pickle) and, with `register`, register it as a new version of that
+    """Log the bundle as the open run's MLflow pyfunc model (MLmodel + the bundle folder as its data, the spec's
+    loader module, no pickle) and, with `register`, register it as a new version of that
     model with `alias`, so `mlflow.pyfunc.load_model("models:/<name>@<alias>")` and `spark_udf` work on it and
     `download_bundle` finds the bundle inside. Returns the registered version (None: not registered / no run)."""
     if active_run_id() is None:
@@ -483,7 +485,7 @@ def _pyfunc_arguments(bundle_dir: str | Path, spec: PyfuncSpec) -> dict[str, Any
                                params=ParamSchema([ParamSpec(MISSING_TEXT_PARAM, "string", None)]))
     versions = provenance.package_versions()
     return {
-        "loader_module": PYFUNC_LOADER,
+        "loader_module": spec.loader_module,
         "data_path": str(bundle_dir),
         "signature": signature,
         "input_example": spec.input_example,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from cxpredict import threads
 from cxpredict.config import LgbmParams
 from cxpredict.models.base import check_number
 
@@ -71,7 +72,7 @@ def lgbm_params(est: Any, **overrides) -> dict:
         "lambda_l2": est.reg_lambda,
         "lambda_l1": est.reg_alpha,
         "max_depth": est.max_depth,
-        "num_threads": est.n_jobs or 0,
+        "num_threads": threads.count(est.n_jobs),
         "seed": est.random_state,
         "deterministic": True,
         "force_col_wise": True,

@@ -142,7 +142,7 @@ class NpsClassifier(LgbmClassifier):
                  selection_rule="one_se", cv=5, early_stopping_rounds=None, decision="macro_f1", recall_targets=None,
                  calibrate=True, n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20,
                  subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=2, extra_params=None, random_state=0):
+                 n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

@@ -132,7 +132,7 @@ class ReasonClassifier(LgbmClassifier):
 
     def __init__(self, *, min_count=20, top_k=2, min_prob=0.05, n_estimators=300, learning_rate=0.05, num_leaves=15,
                  min_child_samples=20, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

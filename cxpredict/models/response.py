@@ -70,7 +70,7 @@ class ResponsePropensity(LgbmClassifier):
     def __init__(self, *, cv=5, early_stopping_rounds=None, trim_quantile=0.99, weight_target="silent",
                  overlap_auc_warning=0.85, max_rows=60_000, n_estimators=200, learning_rate=0.03, num_leaves=7,
                  min_child_samples=100, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

@@ -46,7 +46,7 @@ class DRLearner(BaseEstimator):
 
     def __init__(self, *, n_folds=3, max_rows=100_000, n_estimators=100, learning_rate=0.05, num_leaves=2,
                  min_child_samples=1000, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=2, extra_params=None, random_state=0):
+                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

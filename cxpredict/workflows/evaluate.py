@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cxpredict import threads
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.errors import ConfigError, InputError
@@ -53,6 +54,7 @@ def hide_answers(data: CustomerData, share: float, seed: int) -> tuple[CustomerD
 
 def evaluate(cfg: Config, out_dir: str | Path, holdout: float = 0.3, data: CustomerData | None = None) -> dict[str, Any]:
     """Train on (1 - holdout) of the respondents, score the rest, and write `evaluation.json` to `out_dir`."""
+    threads.use(cfg.n_jobs)
     if cfg.data.survey is None:
         raise ConfigError("evaluate hides survey answers to measure the NPS model on customers it never saw, and this "
                           "config has no survey table (data.survey). The churn model is measured at training on "

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.actions.playbook import Playbook, validate_columns
 from cxpredict.actions.policy import greedy_policy, top_k
 from cxpredict.actions.review import playbook_diff, playbook_yaml, reviewed_playbook
@@ -193,6 +194,7 @@ def survey_next(cfg: Config, camp: CampaignData, mode: str) -> pd.DataFrame | No
 def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | Path | None, out: str | Path,
           feed_answers: str | None = None, data: CustomerData | None = None) -> LearnResult:
     """Learn from one campaign's results into `out` (see the module docstring for the steps and files)."""
+    threads.use(cfg.n_jobs)
     out, started, timer = Path(out), time.perf_counter(), Timer()
     assignments = assignments or (cfg.resolve(cfg.campaign.assignments) if cfg.campaign.assignments else None)
     if assignments is None:

@@ -109,7 +109,7 @@ def pyfunc_spec(bundle_dir: str | Path) -> tracking.PyfuncSpec:
     """The output column types and input example MLflow stores with the bundle (scores three synthetic rows)."""
     scorer = BundleScorer(load_bundle(bundle_dir))  # verifies the content hash before anything is stored
     example = scorer.example_input()
-    return tracking.PyfuncSpec(column_types(scorer.predict(example)), example)
+    return tracking.PyfuncSpec(column_types(scorer.predict(example)), example, loader_module=__name__)
 
 
 def save_pyfunc(bundle_dir: str | Path, path: str | Path) -> Path:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
@@ -180,6 +181,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     published: the manifest says why, and a scheduler's next task does not run on them. With a playbook, control
     groups (strategy.holdout) are drawn for `campaign_id` and the assignment log is published with the rest.
     """
+    threads.use(cfg.n_jobs)
     out = Path(out)
     started = time.perf_counter()
     check_compatible(cfg, bundle)

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.config import Config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.invitations import EXPECTED, PROBABILITY, REASON, ROUND, load_invitations
 from cxpredict.errors import ConfigError
 from cxpredict.estimation.design import SurveyPlan, plan_round, required_budget, shrink_answer_chance
-from cxpredict.estimation.population import segment_labels
+from cxpredict.estimation.segments import segment_labels
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table
 from cxpredict.provenance import run_manifest
@@ -75,6 +76,7 @@ def _variances_now(bundle: Bundle) -> tuple[float | None, dict[tuple[str, str], 
 def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | None = None,
                 target_half_width: float | None = None, seed: int | None = None) -> PlanResult:
     """Plan and draw the next round into `out` (+ survey_plan.json beside it); see the module doc."""
+    threads.use(cfg.n_jobs)
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"survey-plan --out {out}: use a .csv or .parquet file for the invitation log")

@@ -15,17 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.actions.strategy import bundle_files
 from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
 from cxpredict.estimation.design import answer_chance_slope
-from cxpredict.estimation.population import (
-    PopulationNps,
-    estimate_population_nps,
-    segment_frame,
-)
+from cxpredict.estimation.population import PopulationNps, nps_arrays, population_nps
+from cxpredict.estimation.segments import segment_frame
 from cxpredict.explain.drivers import DriverGroups, DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
@@ -58,6 +56,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both."""
+    threads.use(cfg.n_jobs)
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
@@ -211,7 +210,7 @@ def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answ
 
 def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
     """Channel of every answer, P(observed through its invitation) of the invited respondents, the invited-response
-    model and its summary (estimation/population.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
+    model and its summary (estimation/estimators.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
     if invitations is None or not invitations.rounds:
         return np.where(responded, 0, -1), None, None, {}
     answered_round = invitations.answered_round(responded)
@@ -284,10 +283,12 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     lap("nps_fit")
     predictions = nps.predict_frame(X)
     lap("nps_predict")
-    population = estimate_population_nps(
-        nps, X, s, None if response is None else response.propensity_.to_numpy(), level=cfg.population.interval,
-        interval_method=cfg.population.interval_method, n_bootstrap=cfg.population.bootstrap, seed=cfg.seed,
-        segments=segments, response=None if response is None else response.summary(),
+    observed, cross_fitted, full = nps_arrays(nps, X, s, predictions[["p_detractor", "p_passive", "p_promoter"]])
+    population = population_nps(
+        observed, cross_fitted, None if response is None else response.propensity_.to_numpy(dtype=float), full,
+        level=cfg.population.interval, interval_method=cfg.population.interval_method,
+        n_bootstrap=cfg.population.bootstrap, seed=cfg.seed, segments=segments, no_signal=bool(nps.no_signal_),
+        signal=nps.signal_, response=None if response is None else response.summary(),
         answered_round=answered_round, design_probability=design_probability)
     lap("population")
     return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,

@@ -40,6 +40,7 @@ import yaml
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from cxpredict import threads
 from cxpredict.config import Config, config_from_dict, read_yaml
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.io import tracking
@@ -395,6 +396,7 @@ def respondent_weights(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) 
 def tune(cfg: Config, config_path: Path, trials: int, timeout: float | None = None,
          models: tuple[str, ...] = MODELS, out: Path | None = None) -> TuneResult:
     """Tune the requested models, write the tuned config (and a JSON summary beside it), log to MLflow."""
+    threads.use(cfg.n_jobs)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) to tune: {unknown}; choose from {list(MODELS)}")

@@ -316,6 +316,8 @@ CASES: list[CASE] = [
     ("out-file-size-limit", "score", _fsize, 5, ("File too large", "EFBIG", "ulimit -f")),
     ("out-file-size-limit-generate", "generate", _fsize_generate, 5, ("EFBIG", "ulimit -f")),
     # ---- 2. names that reach the file system: exit 2 naming the key
+    ("threads-env-not-a-number", "train", lambda e: e.monkeypatch.setenv("CXPREDICT_THREADS", "two"), 2,
+     ("CXPREDICT_THREADS", "'two'", "positive whole number", "unset it")),
     ("name-parent-escape", "train", lambda e: e.set("name=../../../escaped"), 2, ("name:", "must not contain '/'")),
     ("name-absolute", "train", lambda e: e.set("name=/tmp/absolute"), 2, ("name:", "no absolute paths")),
     ("name-dot-dot", "train", lambda e: e.set("name=.."), 2, ("name:", "no '..'")),

@@ -20,7 +20,8 @@ from cxpredict.estimation.design import (
     required_budget,
     shrink_answer_chance,
 )
-from cxpredict.estimation.population import class_contribution, population_nps
+from cxpredict.estimation.estimators import class_contribution
+from cxpredict.estimation.population import population_nps
 
 REPLICATES = 300
 N = 3000

@@ -74,7 +74,7 @@ def test_disabled_tracking_is_a_no_op(clean_env):
         tracking.log_metrics({"a": 1.0})
         tracking.log_artifacts(clean_env)
         assert tracking.log_child_run("trial-0", {"x": 1}, {"y": 2}) is None
-        assert tracking.log_bundle_model(clean_env, tracking.PyfuncSpec([], None), "m") is None
+        assert tracking.log_bundle_model(clean_env, tracking.PyfuncSpec([], None, "stand_in_loader"), "m") is None
     assert not (clean_env / "mlflow.db").exists()
 
 
@@ -89,7 +89,7 @@ def test_local_sqlite_run_register_and_download(clean_env):
     with tracking.start_run(cfg, "train", fingerprints={"survey": "f00d"}) as run_id:
         tracking.log_metrics({"nps": {"qwk": 0.42}})
         child = tracking.log_child_run("trial-0", {"num_leaves": 15}, {"objective": 0.9})
-        version = tracking.log_bundle_model(bundle, tracking.PyfuncSpec([("p_detractor", "double")], example),
+        version = tracking.log_bundle_model(bundle, tracking.PyfuncSpec([("p_detractor", "double")], example, "stand_in_loader"),
                                             "tiny-nps", alias="champion")
     assert not (clean_env / "mlflow.db").exists() and not (clean_env / "mlruns").exists(), "never the cwd"
     assert (clean_env / "home" / "mlflow.db").is_file()

@@ -45,7 +45,7 @@ def test_scored_file_has_one_row_per_customer_and_documented_columns(demo_config
 from factories import respond, survey_world  # noqa: E402
 
 from cxpredict.config import config_from_dict  # noqa: E402
-from cxpredict.estimation.population import NOT_CORRECTABLE  # noqa: E402
+from cxpredict.estimation.wording import NOT_CORRECTABLE  # noqa: E402
 from cxpredict.metrics import nps_from_scores  # noqa: E402
 from cxpredict.workflows.train import fit_nps_stage  # noqa: E402
 
