@@ -161,8 +161,7 @@ class ChurnClassifier(LgbmClassifier):
     def __init__(self, *, horizon_days=90, calibration="platt", calibration_share=0.2, measure_nps_lift=True,
                  max_rows=200_000, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
                  subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None,
-                 extra_params=None, random_state=0):
+                 n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod
