@@ -29,8 +29,8 @@ from cxpredict.models.components import (
     write_component,
 )
 from cxpredict.models.lgbm import (
-    check_lgbm_keywords,
     case_control_sample,
+    check_lgbm_keywords,
     cross_fit,
     fold_ids,
     lgbm_keywords,
