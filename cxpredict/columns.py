@@ -70,7 +70,10 @@ _ALL = [
        "includes 0.5): predicted classes are then guesses, and the population NPS is the weighted respondents' NPS.",
        needs="nps"),
     _c("driver_1", "Driver 1", "text",
-       "Strongest driver of dissatisfaction for this customer (a driver group or feature).", needs="nps"),
+       "Strongest driver of dissatisfaction for this customer (a driver group or feature). Empty when the "
+       "predicted class is outside drivers.subset or no driver pushes by drivers.min_impact, and with "
+       "drivers.rows: actioned (work_orders) when the playbook gives the customer no action (no work order) "
+       "whatever the drivers.", needs="nps"),
     _c("driver_2", "Driver 2", "text", "Second driver.", needs="nps"),
     _c("driver_3", "Driver 3", "text", "Third driver.", needs="nps"),
     _c("driver_1_impact", "Driver 1 impact", "prob",
@@ -79,7 +82,8 @@ _ALL = [
     _c("driver_3_impact", "Driver 3 impact", "prob", "Same for driver_3.", needs="nps"),
     _c("reason_1", "Likely reason 1", "text",
        "Predicted most likely stated reason (reason code) for dissatisfaction; see stated_reasons for what "
-       "respondents actually said.", needs="nps"),
+       "respondents actually said. Empty below drivers.reason_min_prob, and where driver_1 is empty because of "
+       "drivers.rows.", needs="nps"),
     _c("reason_2", "Likely reason 2", "text", "Predicted second most likely stated reason.", needs="nps"),
     _c("reason_1_prob", "Likely reason 1 probability", "prob", "Probability of reason_1.", needs="nps"),
     _c("reason_2_prob", "Likely reason 2 probability", "prob", "Probability of reason_2.", needs="nps"),

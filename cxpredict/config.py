@@ -370,7 +370,8 @@ class ResponseConfig(Strict):
     # the population the NPS model's probabilities must match: the silent customers it is applied to (weights
     # (1-e)/e) or all customers (weights 1/e)
     weight_target: Literal["silent", "population"] = "silent"
-    # above this many customers the propensity model trains on a weighted random subsample (bounded cost)
+    # above max(this, 2 x respondents) customers the propensity model trains on every respondent plus a random
+    # subsample of the silent weighted by its inverse sampling rate (cost grows with answers, not population)
     max_rows: int = Field(default=60_000, ge=1_000)
 
     @model_validator(mode="before")
@@ -432,6 +433,9 @@ class DriversConfig(Strict):
     min_impact: float = Field(default=0.01, ge=0)  # in probability of detraction; smaller pushes: empty driver
     subset: Literal["all", "detractor_passive", "detractor"] = "detractor_passive"  # by predicted class
     method: Literal["exact", "approx"] = "exact"
+    # whose drivers and reasons scoring computes: every row, or (the playbook) only rows whose action depends on
+    # them or that get an action ("actioned": strategy not no-action; "work_orders": a work order); others: empty
+    rows: Literal["all", "actioned", "work_orders"] = "all"
     chunk_size: int = Field(default=50_000, ge=1)
     n_jobs: int | None = Field(default=None, ge=1)  # attribution kernel threads; None: the run's budget
     segments: list[str] = Field(default_factory=list)  # customer columns for the segment KDA report
@@ -462,6 +466,8 @@ class ChurnConfig(Strict):
     calibration: Literal["platt", "isotonic"] = "platt"  # fitted on the hold-out of calibration_share
     measure_nps_lift: bool = True  # also fit a model without the NPS features and report the AUC lift
     nps_feature_folds: int = Field(default=5, ge=2)  # cross-fitting folds for respondents' NPS features
+    # above this many training customers the booster trains on a case-control subsample with inverse-rate weights
+    max_rows: int = Field(default=200_000, ge=1_000)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> ChurnConfig:

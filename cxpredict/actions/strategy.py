@@ -17,7 +17,7 @@ Why this shape:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,11 @@ import pandas as pd
 
 from cxpredict.actions.playbook import (
     STAGE_COLUMN,
+    Cond,
+    Node,
     Playbook,
+    Rule,
+    cond_mask,
     first_match,
     load_playbook,
     missing_stage_columns,
@@ -212,6 +216,51 @@ def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
     return files
 
 
+# --------------------------------------------------------------------------------------------- drivers.rows
+ROW_RULES: dict[str, Callable[[Rule], bool]] = {  # drivers.rows -> the rules whose customers need drivers
+    "actioned": lambda rule: rule.strategy != "no-action",
+    "work_orders": lambda rule: rule.raises_work_order,
+}
+
+
+def holds_or_undecided(node: Node, frame: pd.DataFrame, unknown: set[str], rule_name: str = "?"
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(holds, undecided) per row of a rule condition while the `unknown` columns have no values yet
+    (three-valued logic): holds whatever their values; undecided: a condition on them may still decide it."""
+    n = len(frame)
+    if node is None:
+        return np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    if isinstance(node, Cond):
+        if node.column in unknown:
+            return np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+        return cond_mask(node, frame, rule_name), np.zeros(n, dtype=bool)
+    parts = [holds_or_undecided(i, frame, unknown, rule_name) for i in node.items]
+    if node.kind == "not":
+        holds, undecided = parts[0]
+        return ~holds & ~undecided, undecided
+    fails = [~h & ~u for h, u in parts]
+    if node.kind == "and":
+        holds, fails_all = np.logical_and.reduce([h for h, _ in parts]), np.logical_or.reduce(fails)
+    else:
+        holds, fails_all = np.logical_or.reduce([h for h, _ in parts]), np.logical_and.reduce(fails)
+    return holds, ~holds & ~fails_all
+
+
+def rows_needing_drivers(playbook: Playbook, frame: pd.DataFrame, keep: Callable[[Rule], bool]) -> np.ndarray:
+    """Rows that need the driver and reason columns before the playbook runs: those whose first rule may depend
+    on them (a rule reading them comes before any rule that surely holds) and those whose first sure rule is one
+    `keep` selects. Every other row takes the same rule whatever those columns hold, so leaving them empty there
+    changes no action."""
+    unknown = {c for c in playbook.columns_used() if STAGE_COLUMN.fullmatch(c)}
+    frame = with_virtual_columns(frame, playbook, warn=False)
+    decided, needed = np.zeros(len(frame), dtype=bool), np.zeros(len(frame), dtype=bool)
+    for rule in playbook.rules:
+        holds, undecided = holds_or_undecided(rule.node, frame, unknown, rule.name)
+        needed |= ~decided & (undecided | (holds & keep(rule)))
+        decided |= holds
+    return needed
+
+
 @dataclass
 class ActionStage:
     """Scoring stage: segments and playbook columns for one batch (capacity is settled by CapacityQueue)."""
@@ -228,10 +277,21 @@ class ActionStage:
         return cls(Segmenter.from_json(path.read_text(encoding="utf-8")),
                    configured_playbook(cfg, Path(bundle_dir), absent=skipped or {}))
 
+    def segmented(self, scored: pd.DataFrame) -> pd.DataFrame:
+        """scored + risk_band, value_band, segment (+ segment_class)."""
+        seg = self.segmenter.assign(scored)
+        return pd.concat([scored.drop(columns=[c for c in seg.columns if c in scored.columns]), seg], axis=1)
+
+    def rows_to_explain(self, scored: pd.DataFrame, rows: str) -> np.ndarray | None:
+        """The rows of a batch (scored without drivers yet) that get drivers and reasons under `drivers.rows`:
+        None for all (rows "all", or no playbook), else a mask (`rows_needing_drivers`)."""
+        if rows == "all" or self.playbook is None:
+            return None
+        return rows_needing_drivers(self.playbook, self.segmented(scored), ROW_RULES[rows])
+
     def apply(self, scored: pd.DataFrame) -> pd.DataFrame:
         """scored + risk_band, value_band, segment (+ segment_class) + playbook columns without capacity."""
-        seg = self.segmenter.assign(scored)
-        frame = pd.concat([scored.drop(columns=[c for c in seg.columns if c in scored.columns]), seg], axis=1)
+        frame = self.segmented(scored)
         if self.playbook is not None:
             frame = pd.concat([frame, apply_playbook(frame, self.playbook, capacity=False)], axis=1)
         return frame.drop(columns=[c for c in frame.columns if c.startswith(UPLIFT_PREFIX)])

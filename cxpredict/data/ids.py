@@ -72,7 +72,11 @@ def why_unmatched(unmatched, known) -> str:
     if unmatched.empty or known.empty:
         return ""
     causes = []
+    # the numeric form only joins IDs that read as numbers: skip normalising every known ID when none does
+    numeric = bool(pd.to_numeric(unmatched, errors="coerce").notna().any())
     for normal, what, fix in ID_CAUSES:
+        if normal is _numeric_form and not numeric:
+            continue
         lookup = pd.Series(known.to_numpy(), index=normal(known).to_numpy())
         lookup = lookup[~lookup.index.duplicated()]
         forms = normal(unmatched)

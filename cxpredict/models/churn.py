@@ -65,7 +65,7 @@ from cxpredict.models.components import (
     set_feature_meta,
     write_component,
 )
-from cxpredict.models.lgbm import check_lgbm_keywords, lgbm_keywords, lgbm_params
+from cxpredict.models.lgbm import case_control_sample, check_lgbm_keywords, lgbm_keywords, lgbm_params
 from cxpredict.models.nps import NpsClassifier
 
 if TYPE_CHECKING:
@@ -151,22 +151,26 @@ class ChurnClassifier(LgbmClassifier):
     The booster trains on all but a stratified `calibration_share` hold-out; the `calibration` ("platt" or
     "isotonic") is fitted on the hold-out, and `metrics_` are the hold-out's, with the calibrator cross-fitted
     inside it. `horizon_days` is recorded with the metrics. With NPS-probability columns among the features and
-    `measure_nps_lift`, a second booster without them measures their AUC lift on the same hold-out.
+    `measure_nps_lift`, a second booster without them measures their AUC lift on the same hold-out. Above
+    `max_rows` training customers the boosters train on a case-control subsample weighted by the exact inverse
+    sampling rates (`case_control_sample`); the calibrator and the metrics still use the whole hold-out with its
+    own weights, so the probabilities stay calibrated for everyone.
     """
 
     binary_only = True
 
     def __init__(self, *, horizon_days=90, calibration="platt", calibration_share=0.2, measure_nps_lift=True,
-                 n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=1.0,
-                 subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1, n_jobs=None,
-                 extra_params=None, random_state=0):
+                 max_rows=200_000, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
+                 n_jobs=None, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod
     def from_config(cls, cfg: ChurnConfig, seed: int = 0, **overrides) -> ChurnClassifier:
         """The estimator a config's `churn` section (and `seed`) describes."""
         section = dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration,
-                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift)
+                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift,
+                       max_rows=cfg.max_rows)
         return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
 
 
@@ -181,6 +185,7 @@ class ChurnClassifier(LgbmClassifier):
         check_choice(self, "calibration", CALIBRATIONS)
         check_number(self, "calibration_share", 0, 1, low_open=True)
         check_choice(self, "measure_nps_lift", (True, False))
+        check_number(self, "max_rows", 2, integer=True)
         check_lgbm_keywords(self)
         X = features(self, X, reset=True)
         self.classes_, y = binary_target(y, len(X), "ChurnClassifier")
@@ -188,7 +193,8 @@ class ChurnClassifier(LgbmClassifier):
         idx_fit, idx_cal = train_test_split(
             np.arange(len(X)), test_size=self.calibration_share, stratify=y, random_state=self.random_state
         )
-        w_fit = None if w is None else w[idx_fit]
+        n_fit_customers = len(idx_fit)
+        idx_fit, w_fit = self._training_rows(idx_fit, y, w)
         w_cal = None if w is None else w[idx_cal]
         self.booster_ = self._train_booster(X.iloc[idx_fit], y[idx_fit], w_fit)
         margin_cal = self.booster_.predict(X.iloc[idx_cal], raw_score=True)
@@ -199,6 +205,7 @@ class ChurnClassifier(LgbmClassifier):
         self.metrics_: dict[str, Any] = {
             **binary_metrics(y[idx_cal], p_honest, w_cal),
             "n_train": int(len(idx_fit)),
+            "n_train_customers": int(n_fit_customers),  # n_train is smaller when above max_rows (a subsample)
             "n_calibration": int(len(idx_cal)),
             "calibration": self.calibration,
             "horizon_days": self.horizon_days,
@@ -206,8 +213,18 @@ class ChurnClassifier(LgbmClassifier):
         nps_cols = [c for c in NPS_FEATURES.values() if c in X.columns]
         self.uses_nps_features_ = bool(nps_cols)
         if nps_cols and self.measure_nps_lift:
-            self.metrics_.update(self._nps_lift(X, y, w, idx_fit, idx_cal, margin_cal, nps_cols))
+            self.metrics_.update(self._nps_lift(X, y, w, idx_fit, w_fit, idx_cal, margin_cal, nps_cols))
         return self
+
+    def _training_rows(self, idx_fit: np.ndarray, y: np.ndarray, w: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The booster's rows and weights: all of `idx_fit`, or above `max_rows` a case-control subsample whose
+        weights (the caller's times the inverse sampling rate) stand for every customer of `idx_fit`."""
+        w_fit = None if w is None else w[idx_fit]
+        if len(idx_fit) <= self.max_rows:
+            return idx_fit, w_fit
+        sampled, rate_w = case_control_sample(y[idx_fit], self.max_rows, self.random_state)
+        return idx_fit[sampled], rate_w[sampled] * (1.0 if w_fit is None else w_fit[sampled])
 
     def _cross_fitted_calibration(self, margin: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> np.ndarray:
         """Probabilities for the hold-out from calibrators fitted on the other half of it (honest metrics)."""
@@ -218,10 +235,10 @@ class ChurnClassifier(LgbmClassifier):
             p[b] = cal.transform(margin[b])
         return p
 
-    def _nps_lift(self, X, y, w, idx_fit, idx_cal, margin_cal, nps_cols) -> dict[str, float]:
-        """Hold-out AUC with and without the NPS-probability features (same split, same seed)."""
+    def _nps_lift(self, X, y, w, idx_fit, w_fit, idx_cal, margin_cal, nps_cols) -> dict[str, float]:
+        """Hold-out AUC with and without the NPS-probability features (same rows and weights, same seed)."""
         X_plain = X.drop(columns=nps_cols)
-        plain = self._train_booster(X_plain.iloc[idx_fit], y[idx_fit], None if w is None else w[idx_fit])
+        plain = self._train_booster(X_plain.iloc[idx_fit], y[idx_fit], w_fit)
         w_cal = None if w is None else w[idx_cal]
         auc_with = roc_auc_score(y[idx_cal], margin_cal, sample_weight=w_cal)
         auc_without = roc_auc_score(y[idx_cal], plain.predict(X_plain.iloc[idx_cal], raw_score=True),

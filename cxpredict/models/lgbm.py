@@ -8,6 +8,9 @@ estimator's keywords into LightGBM's native parameters.
 Cross-fitting gives each row a prediction from a model that never saw it. Early stopping never looks at the rows
 it is evaluated on: inside each fold an inner stratified split (INNER_VALID_SHARE) picks the number of rounds; a
 final model on all rows uses the mean best round count x ROUNDS_GROWTH (it sees more rows than any fold).
+
+Case-control sampling (`case_control_sample`) bounds the rows a binary model trains on when the data are large:
+each class is a simple random sample of its rows, weighted by the exact inverse of its sampling rate.
 """
 
 from __future__ import annotations
@@ -90,6 +93,31 @@ def train_booster(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: 
     valid_set = lgb.Dataset(valid[0], label=valid[1], weight=valid[2], reference=train_set)
     return lgb.train(params, train_set, num_boost_round=rounds, valid_sets=[valid_set],
                      callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
+
+
+def case_control_sample(y: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows a binary model trains on (a mask) and every row's weight, at most `max_rows` rows.
+
+    Up to `max_rows` rows: all of them, weight 1. Above: the smaller class keeps all its rows up to half of
+    `max_rows` (more when the larger class has fewer than the other half), the larger class fills the rest; each
+    class is a simple random sample without replacement, so a row of class c is drawn with probability
+    n_c / N_c exactly and its weight is N_c / n_c. The weights of the sampled rows of a class sum to its size, so
+    weighted sums over the sample are unbiased for the full data's and the weighted base rate is the full one.
+    Weights of rows left out are their class's, for callers that weight predictions of them.
+    """
+    y = np.asarray(y, dtype=bool)
+    w = np.ones(len(y))
+    if len(y) <= max_rows:
+        return np.ones(len(y), dtype=bool), w
+    small, large = (y, ~y) if y.sum() <= (~y).sum() else (~y, y)
+    n_small = min(int(small.sum()), max(max_rows // 2, max_rows - int(large.sum())))
+    rng = np.random.default_rng(seed)
+    sampled = np.zeros(len(y), dtype=bool)
+    for group, n_keep in ((small, n_small), (large, min(int(large.sum()), max_rows - n_small))):
+        members = np.flatnonzero(group)
+        sampled[rng.choice(members, n_keep, replace=False)] = True
+        w[members] = len(members) / n_keep
+    return sampled, w
 
 
 def fold_ids(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from cxpredict.models.components import (
     write_component,
 )
 from cxpredict.models.lgbm import (
+    case_control_sample,
     check_lgbm_keywords,
     cross_fit,
     fold_ids,
@@ -60,7 +61,8 @@ class ResponsePropensity(LgbmClassifier):
     customer's cross-fitted propensity (from a model that never saw that customer), `weights_` the respondents'
     stabilised, trimmed inverse-propensity weights for `weight_target` ("silent": (1-e)/e, the customers the NPS
     model is applied to; "population": 1/e), capped at the `trim_quantile`. `predict_proba` scores new customers
-    with the model fitted on all of them. Above `max_rows` customers the model trains on a weighted subsample.
+    with the model fitted on all of them. Above `max_rows` customers the models train on every respondent and a
+    weighted random subsample of the silent (`_training_sample`).
     """
 
     binary_only = True
@@ -98,13 +100,17 @@ class ResponsePropensity(LgbmClassifier):
         self.response_rate_ = float(r.mean())
         sampled, w = self._training_sample(r)
         params = lgbm_params(self, objective="binary")
-        folds = np.full(len(r), -1)
-        folds[sampled] = fold_ids(r[sampled], self.cv, self.random_state)
-        raw, self.rounds_ = cross_fit(X, target, w, params, self.n_estimators, folds, r, self.early_stopping_rounds,
-                                      self.random_state)
+        rows = np.flatnonzero(sampled)
+        X_s, y_s, w_s = X.iloc[rows], target[rows], w[rows]
+        raw = np.empty(len(r))
+        raw[rows], self.rounds_ = cross_fit(X_s, y_s, w_s, params, self.n_estimators,
+                                            fold_ids(r[rows], self.cv, self.random_state), r[rows],
+                                            self.early_stopping_rounds, self.random_state)
+        self.booster_ = train_booster(X_s, y_s, w_s, params, self.rounds_)
+        if len(rows) < len(r):  # customers outside the sample: the final model never saw them either
+            raw[~sampled] = self.booster_.predict(X[~sampled], raw_score=True)
         self.propensity_ = pd.Series(np.clip(1 / (1 + np.exp(-raw)), MIN_PROPENSITY, 1 - MIN_PROPENSITY),
                                      index=X.index, name="propensity")
-        self.booster_ = train_booster(X[sampled], target[sampled], w[sampled], params, self.rounds_)
         self.is_respondent_ = r
         self.weights_ = self.weights().to_numpy()
         self.auc_ = float(roc_auc_score(r, self.propensity_.to_numpy()))
@@ -122,24 +128,12 @@ class ResponsePropensity(LgbmClassifier):
         return self
 
     def _training_sample(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows the propensity models train on, and their weights.
-
-        Above `max_rows` customers each group (respondents, silent) is subsampled at random (the smaller group
-        keeps all its rows up to half of `max_rows`) and weighted by its inverse sampling rate, so probabilities
-        stay calibrated for everyone while training costs stay bounded. Customers left out are scored by every
-        fold model.
-        """
-        w = np.ones(len(r))
-        if len(r) <= self.max_rows:
-            return np.ones(len(r), dtype=bool), w
-        rng = np.random.default_rng(self.random_state)
-        n_resp = min(int(r.sum()), max(self.max_rows // 2, self.max_rows - int((~r).sum())))
-        sampled = np.zeros(len(r), dtype=bool)
-        for group, n_keep in ((r, n_resp), (~r, min(int((~r).sum()), self.max_rows - n_resp))):
-            members = np.flatnonzero(group)
-            sampled[rng.choice(members, n_keep, replace=False)] = True
-            w[members] = len(members) / n_keep
-        return sampled, w
+        """Rows the propensity models train on, and their weights: every respondent (every member of the smaller
+        group) plus a weighted random subsample of the silent when there are more than
+        max(`max_rows`, 2 x respondents) customers (`case_control_sample`: exact inverse sampling rates, so the
+        propensities stay calibrated for everyone). Cost grows with the answers, not with the population.
+        Customers left out are scored once, by the final model (which never saw them either)."""
+        return case_control_sample(r, max(self.max_rows, 2 * int(min(r.sum(), (~r).sum()))), self.random_state)
 
     def _differences(self, X: pd.DataFrame) -> list[dict[str, Any]]:
         """Top differences respondent vs comparison group, before and after weighting respondents."""

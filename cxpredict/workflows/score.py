@@ -139,8 +139,13 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.S
     out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
     if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
         out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
-    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k
-        out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
+    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k (drivers.rows: where needed)
+        rows = actions.rows_to_explain(out, drivers.cfg.rows) if actions is not None else None
+        if rows is None:
+            out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
+        else:
+            part = drivers.columns(X[rows], pred[rows], frame[rows], totals)
+            out = pd.concat([out, part.reindex(X.index)], axis=1)
     if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
         out = actions.apply(out)
     out = out.reset_index(drop=True)

@@ -280,7 +280,8 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
     def lap(name: str) -> None:
         clock.append(time.perf_counter())
         timings[name] = clock[-1] - clock[-2]
-        log.info("train: nps %s done in %.1f s", name, timings[name])
+        log.info("train: nps %s done in %.1f s", name, timings[name], extra={"fields": {
+            "event": "train.substage", "stage": f"nps.{name}", "duration_s": round(timings[name], 3)}})
 
     answered_round, design_probability, invited_response, design = design_inputs(cfg, X, resp, invitations)
     organic = answered_round == 0

@@ -10,12 +10,14 @@ from factories import scored_frame
 from cxpredict.actions.playbook import load_playbook, playbook_from_dict
 from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import (
+    ROW_RULES,
     ActionStage,
     CapacityQueue,
     apply_playbook,
     bundle_files,
     check_stages,
     defer_over_capacity,
+    rows_needing_drivers,
     segment_and_act,
 )
 from cxpredict.config import ChurnConfig, DEFAULT_PLAYBOOK, StrategyConfig, config_from_dict
@@ -196,3 +198,29 @@ def test_rules_naming_an_absent_models_columns_are_refused_naming_rule_and_colum
         check_stages(book, {"nps": "no survey table (data.survey)", "drivers": "no survey table (data.survey)"})
     # driver columns keep their rule: a stage that is off makes them match nobody (with_virtual_columns)
     assert "'segment_class' comes from the NPS model" in str(e.value) and "driver_1" not in str(e.value)
+
+
+@pytest.mark.parametrize("rows", ["actioned", "work_orders"])
+def test_drivers_are_needed_wherever_they_could_change_the_rule_or_are_acted_on(rows):
+    """Rows left without drivers take the same rule as with them, and every row the kept rules act on has them."""
+    scored = scored_frame(3000, seed=4)
+    pb = playbook_from_dict({"rules": [
+        {"name": "billing", "when": 'predicted_class == "detractor" and churn_prob >= 0.4 and driver_1 in ["Billing"]',
+         "strategy": "retention", "action": "Review the bill"},
+        {"name": "risky", "when": 'predicted_class == "detractor" and churn_prob >= 0.4', "strategy": "retention",
+         "action": "Call"},
+        {"name": "nudge", "when": 'predicted_class == "passive" and not driver_2 == "Price"', "strategy": "activation",
+         "action": "Nudge"},
+        {**DEFAULT},
+    ]})
+    needed = rows_needing_drivers(pb, scored.drop(columns=["driver_1", "driver_2"]), ROW_RULES[rows])
+    blanked = scored.copy()
+    blanked.loc[~needed, ["driver_1", "driver_2"]] = pd.NA
+    full_rule = apply_playbook(scored, pb)["rule"].astype("str")
+    assert (apply_playbook(blanked, pb)["rule"].astype("str") == full_rule).all()
+    kept = {r.name for r in pb.rules if ROW_RULES[rows](r)}
+    assert needed[full_rule.isin(kept).to_numpy()].all()
+    promoter = (scored["predicted_class"] == "promoter").to_numpy()
+    calm = (scored["predicted_class"] == "detractor").to_numpy() & (scored["churn_prob"] < 0.4).to_numpy()
+    assert not needed[promoter | calm].any()  # no rule reads drivers for them and none acts on them
+    assert needed[(scored["predicted_class"] == "passive").to_numpy()].all()  # `not driver_2 == ...` may decide

@@ -75,6 +75,15 @@ def test_fit_reports_honest_holdout_metrics_and_is_calibrated(fitted):
     assert abs(p.mean() - y.mean()) < 0.03  # calibrated on average
 
 
+def test_large_training_sets_train_the_booster_on_a_weighted_case_control_subsample():
+    X, y, p_true = churn_data(n=8000, seed=2)
+    model = ChurnClassifier(random_state=3, max_rows=1500, **FAST).fit(X, y)
+    assert model.metrics_["n_train"] == 1500 and model.metrics_["n_train_customers"] == 6400
+    assert model.metrics_["n_calibration"] == 1600  # the whole hold-out calibrates: probabilities for everyone
+    p = model.predict_proba(X)[:, 1]
+    assert abs(p.mean() - y.mean()) < 0.03 and np.corrcoef(p, p_true)[0, 1] > 0.85
+
+
 def test_save_load_roundtrip_without_pickle(fitted, tmp_path):
     model, X, _, _ = fitted
     model.save(tmp_path / "churn")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from cxpredict.models.lgbm import cross_fit, fold_ids, lgbm_params
+from cxpredict.models.lgbm import case_control_sample, cross_fit, fold_ids, lgbm_params
 from cxpredict.models.nps import NpsClassifier
 
 
@@ -31,3 +32,30 @@ def test_cross_fit_predicts_each_row_from_a_model_that_never_saw_it():
     assert abs(np.corrcoef(oof[30:], y[30:])[0, 1]) < 0.2
     _, stopped = cross_fit(X, y, np.ones(n), params, 300, folds, np.zeros(n, int), 10, 0)
     assert stopped < 300  # early stopping on the inner split ends a noise fit early
+
+
+def test_case_control_sample_keeps_the_small_class_and_weights_by_exact_inverse_rates():
+    y = np.r_[np.ones(300, bool), np.zeros(9_700, bool)]
+    sampled, w = case_control_sample(y, 2_000, seed=1)
+    assert sampled.sum() == 2_000 and sampled[y].all()  # every case is kept
+    # each class's sampled weights sum to its size exactly, so the weighted base rate is the full data's
+    assert w[sampled & y].sum() == pytest.approx(300) and w[sampled & ~y].sum() == pytest.approx(9_700)
+    assert np.average(y[sampled], weights=w[sampled]) == pytest.approx(y.mean())
+    many = np.r_[np.ones(6_000, bool), np.zeros(4_000, bool)]  # both classes above half: both sampled
+    sampled, w = case_control_sample(many, 2_000, seed=1)
+    assert sampled[many].sum() == 1_000 and sampled[~many].sum() == 1_000 and w[many][0] == 6.0
+    everything, ones = case_control_sample(y, 10_000, seed=1)
+    assert everything.all() and (ones == 1).all()
+
+
+def test_case_control_weighted_means_are_unbiased():
+    """Horvitz-Thompson: over repeated draws the weighted sample mean of any fixed x averages to its full mean
+    (the weights sum to N in every draw), while the plain sample mean is pulled toward the over-sampled class."""
+    rng = np.random.default_rng(0)
+    y = rng.random(5_000) < 0.04
+    x = rng.exponential(size=5_000) + 3 * y
+    draws = [case_control_sample(y, 1_000, seed) for seed in range(400)]
+    weighted = np.array([np.average(x[s], weights=w[s]) for s, w in draws])
+    se = weighted.std(ddof=1) / np.sqrt(len(weighted))
+    assert abs(weighted.mean() - x.mean()) < 4 * se
+    assert np.mean([x[s].mean() for s, _ in draws]) - x.mean() > 0.3  # unweighted: about +0.4

@@ -56,11 +56,25 @@ def test_large_populations_train_the_propensity_on_a_weighted_subsample():
     full = ResponsePropensity(cv=3, **FAST).fit(X, resp)
     sub = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, resp)
     assert sub.propensity_.notna().all() and len(sub.propensity_) == len(X)
+    outside = ~sub._training_sample(resp)[0]  # scored once, by the final model, which never saw them
+    assert outside.sum() == len(X) - 1500
+    np.testing.assert_allclose(sub.propensity_[outside], sub.predict_proba(X[outside])[:, 1])
     assert abs(sub.propensity_.mean() - resp.mean()) < 0.02  # weighted up: still calibrated for everyone
     assert np.corrcoef(sub.propensity_, full.propensity_)[0, 1] > 0.8
     mostly = respond(X, 0.9, 0.9, seed=8)  # the silent are the small group now: all of them are kept
     high = ResponsePropensity(cv=3, max_rows=1500, **FAST).fit(X, mostly)
     assert abs(high.propensity_.mean() - mostly.mean()) < 0.02
+
+
+def test_every_respondent_trains_the_propensity_however_many_answer():
+    X, _ = survey_world(n=4000, seed=6)
+    resp = respond(X, 0.3, 0.9, seed=9)  # more respondents than half of max_rows
+    model = ResponsePropensity(cv=3, max_rows=1500, **FAST)
+    sampled, w = model._training_sample(resp)
+    assert sampled[resp].all() and sampled.sum() == 2 * resp.sum()  # as many silent as respondents
+    assert w[sampled].sum() == pytest.approx(len(X))  # the weighted sample stands for every customer
+    model.fit(X, resp)
+    assert abs(model.propensity_.mean() - resp.mean()) < 0.02
 
 
 def test_response_model_roundtrip(biased_run, tmp_path):

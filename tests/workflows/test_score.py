@@ -18,6 +18,7 @@ from cxpredict.cli.app import main
 from cxpredict.config import load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.io.bundle import load_bundle
+from cxpredict.io.people import load_scored
 from cxpredict.workflows.score import score
 
 OUTPUTS = ("scored.csv", "work_orders.csv", "segment_summary.csv", "manifest.json")
@@ -319,3 +320,19 @@ def test_manifest_carries_the_reports_headline_nps(baseline, trained_bundle):
     card = html[html.index('<div class="card headline">'):]
     card = card[:card.index("</div></div>") if "</div></div>" in card else 2000]
     assert points(headline["estimate"]) in card and f"{fmt(headline['low'])} to {fmt(headline['high'])}" in card
+
+
+def test_drivers_only_for_work_orders_change_no_action(baseline, demo_config_path, trained_bundle, tmp_path):
+    """drivers.rows: work_orders leaves drivers and reasons empty only where no work order and no rule needs them."""
+    out = tmp_path / "scored.csv"
+    assert cli_score(demo_config_path, trained_bundle, out, "--set", "scoring.batch_size=1500",
+                     "--set", "drivers.rows=work_orders") == 0
+    full, lean = load_scored(baseline[0] / "scored.csv"), load_scored(out)
+    for column in ("rule", "action", "deferred", "to_contact", "churn_prob"):
+        assert full[column].astype("str").equals(lean[column].astype("str")), column
+    explained = lean["driver_1"].notna()
+    assert 0 < explained.sum() < full["driver_1"].notna().sum()
+    assert (lean.loc[explained, "driver_1"] == full.loc[explained, "driver_1"]).all()
+    ordered = lean["customer_id"].isin(load_scored(out.parent / "work_orders.csv")["customer_id"])
+    assert ordered.any() and lean.loc[ordered, "driver_1"].astype("str").equals(
+        full.loc[ordered, "driver_1"].astype("str"))  # every work order has its drivers

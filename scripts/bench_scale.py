@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Benchmark of issue 20 (fast on busy machines and at real programme sizes): writes one JSON object to --out.
+
+- Sizes (`--sizes 500k:25k,2m:100k`, customers:respondents): `cxpredict generate --format parquet` tables, then
+  `cxpredict train` with the packaged demo config (drivers and churn on) in a subprocess, twice: idle, and with
+  two CPU-bound competitor processes (a fixed busy loop) that this script starts on the same cores and stops at
+  the end, also on error or SIGTERM. `contention_ratio` = contended / idle wall time.
+- Each run's peak RSS is the child's own (`os.wait4` rusage); per-stage seconds come from its --log-json lines
+  (`train.stage` and `train.substage` events).
+- Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
+  threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV.
+- Scoring (`--score-rows 1m,10m`): generated raw tables of that many customers scored by the first size's bundle,
+  with drivers and without (`--set drivers.enabled=false`); campaign learning (`cxpredict learn`) on simulated
+  results of every scored size up to `--learn-max` customers.
+- Target keys a run did not measure are null, with the reason under `not_measured`; nothing is extrapolated.
+
+Usage: python scripts/bench_scale.py --out bench_scale.json [--sizes 500k:25k] [--score-rows 1m] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_scoring import demo_config  # noqa: E402
+
+from cxpredict.io.outputs import write_json  # noqa: E402
+from cxpredict.provenance import package_versions  # noqa: E402
+
+TARGETS = {"contention_ratio": ("<=", 2.5), "train_s_500k_25k": ("<=", 60), "train_s_2m_100k": ("<=", 240),
+           "nps_fit_vs_plain_cv": ("<=", 4), "score_rows_per_s_10m": (">=", 40_000),
+           "score_rows_per_s_10m_no_drivers": (">=", 100_000), "score_peak_rss_mb_1m": ("<=", 2_000),
+           "score_peak_rss_mb_10m": ("<=", 2_000), "learn_s_1m": ("<=", 30)}
+# where each target key is read: (section, size label, field)
+TARGET_SOURCES = {"contention_ratio": ("train", "500k_25k", "contention_ratio"),
+                  "train_s_500k_25k": ("train", "500k_25k", "idle_s"),
+                  "train_s_2m_100k": ("train", "2m_100k", "idle_s"),
+                  "nps_fit_vs_plain_cv": ("train", "500k_25k", "nps_fit_vs_plain_cv"),
+                  "score_rows_per_s_10m": ("score", "10m", "rows_per_s"),
+                  "score_rows_per_s_10m_no_drivers": ("score", "10m", "rows_per_s_no_drivers"),
+                  "score_peak_rss_mb_1m": ("score", "1m", "peak_rss_mb"),
+                  "score_peak_rss_mb_10m": ("score", "10m", "peak_rss_mb"),
+                  "learn_s_1m": ("score", "1m", "learn_s")}
+QUICK = {"sizes": "2k:400", "score_rows": "2k", "learn_max": "2k"}
+# quick mode checks the plumbing, not the speed: tiny models so that the whole run takes seconds
+QUICK_OVERRIDES = ["nps.candidates=configured", "nps.cv_folds=2", "nps.params.n_estimators=10",
+                   "response.cv_folds=2", "response.params.n_estimators=10", "churn.params.n_estimators=10",
+                   "churn.nps_feature_folds=2", "drivers.reason_params.n_estimators=10", "population.segments=[]"]
+COMPETITORS = 2
+BUSY_LOOP = "while True:\n    pass\n"
+PLAIN_CV = """
+import json, sys, time
+from pathlib import Path
+import lightgbm as lgb
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+from cxpredict.config import load_config
+from cxpredict.data.customers import load_customers
+from cxpredict.data.features import FeatureManifest
+from cxpredict.metrics import score_to_class
+cfg = load_config(Path(sys.argv[1]), overrides=sys.argv[2:])
+data = load_customers(cfg)
+X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame)[data.is_respondent]
+y = score_to_class(data.score.to_numpy()[data.is_respondent], cfg.scale)
+try:  # the thread policy of the run (cxpredict.threads, when this version has it), else the NPS section's n_jobs
+    from cxpredict import threads
+    n_jobs, source = threads.count(None), "cxpredict.threads.count"
+except (ImportError, AttributeError):
+    n_jobs, source = cfg.nps.params.n_jobs, "nps.params.n_jobs"
+start = time.perf_counter()
+for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+    model = lgb.LGBMClassifier(n_jobs=n_jobs, verbose=-1).fit(X.iloc[fit], y[fit])
+    model.predict_proba(X.iloc[test])
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(X), "features": X.shape[1],
+                  "n_jobs": n_jobs, "n_jobs_source": source}))
+"""
+ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)
+
+
+def log(message: str) -> None:
+    print(f"[bench_scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def count(text: str) -> int:
+    """'500k' -> 500000, '2m' -> 2000000, '1500' -> 1500."""
+    match = SIZE.match(text.strip())
+    if not match:
+        raise SystemExit(f"bench_scale: '{text}' is not a count such as 2000, 500k or 2m")
+    return int(float(match.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()])
+
+
+def label(n: int) -> str:
+    """500000 -> '500k', 2000000 -> '2m' (the spelling of the target keys)."""
+    for unit, size in (("m", 1_000_000), ("k", 1_000)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+# --------------------------------------------------------------------------------------------- processes
+class Competitors:
+    """Two busy-loop processes on this process's cores while a block runs; always stopped (also on SIGTERM)."""
+
+    def __init__(self, n: int = COMPETITORS) -> None:
+        self.n, self.procs = n, []
+
+    def __enter__(self) -> Competitors:
+        self.procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(self.n)]
+        atexit.register(self.stop)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self.procs = []
+
+
+def run(cmd: list[str], what: str) -> dict:
+    """A child process: wall seconds, exit code, its own peak RSS (os.wait4) and its stdout / stderr text."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV, text=True)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {stderr[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout,
+            "stderr": stderr}
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cxpredict.cli.app", "--log-json", *args]
+
+
+def stage_seconds(stderr: str) -> dict[str, float]:
+    """Per-stage seconds from a run's --log-json lines (train.stage, train.substage: the NPS stage's steps)."""
+    stages: dict[str, float] = {}
+    for line in stderr.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") in ("train.stage", "train.substage"):
+            stages[record["stage"]] = record["duration_s"]
+    return stages
+
+
+# --------------------------------------------------------------------------------------------- steps
+def generate(n: int, respondents: int, folder: Path, seed: int = 0) -> Path:
+    if not (folder / "customers.parquet").exists():
+        run(cli("generate", "--out", str(folder), "--customers", str(n), "--seed", str(seed),
+                "--response-rate", str(respondents / n), "--format", "parquet"), f"generate {n}")
+    return folder
+
+
+def train(config: Path, bundle: Path, overrides: list[str], contended: bool) -> dict:
+    sets = [a for o in overrides for a in ("--set", o)]
+    cmd = cli("train", str(config), "--out", str(bundle), "--no-tracking", *sets)
+    if contended:
+        with Competitors():
+            result = run(cmd, "train (contended)")
+    else:
+        result = run(cmd, "train")
+    recorded = {name: json.loads((bundle / name).read_text(encoding="utf-8"))
+                for name in ("metrics.json", "bundle.json") if (bundle / name).is_file()}
+    threads = next((r["threads"] for r in recorded.values() if isinstance(r, dict) and "threads" in r), None)
+    return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"],
+            "stages": stage_seconds(result["stderr"]),
+            "n_respondents": recorded.get("metrics.json", {}).get("n_respondents"), "threads": threads}
+
+
+def plain_cv(config: Path, overrides: list[str]) -> dict:
+    result = run([sys.executable, "-c", PLAIN_CV, str(config), *overrides], "plain LightGBM CV")
+    return {**json.loads(result["stdout"].strip().splitlines()[-1]), "peak_rss_mb": result["peak_rss_mb"]}
+
+
+def bench_size(n: int, respondents: int, work: Path, overrides: list[str], contention: bool) -> dict:
+    name = f"{label(n)}_{label(respondents)}"
+    data = generate(n, respondents, work / f"data-{name}")
+    config = demo_config(data, work / f"config-{name}", "parquet")
+    log(f"{name}: train idle")
+    idle = train(config, work / f"bundle-{name}", overrides, contended=False)
+    row: dict = {"customers": n, "respondents": idle["n_respondents"], "idle_s": idle["seconds"], "idle": idle}
+    if contention:
+        log(f"{name}: train with {COMPETITORS} competitors")
+        busy = train(config, work / f"bundle-{name}-contended", overrides, contended=True)
+        row.update(contended_s=busy["seconds"], contended=busy,
+                   contention_ratio=round(busy["seconds"] / idle["seconds"], 3))
+    log(f"{name}: plain LightGBM 5-fold CV")
+    plain = plain_cv(config, overrides)
+    row["plain_cv"] = plain
+    nps_fit = idle["stages"].get("nps.nps_fit")
+    row["nps_fit_vs_plain_cv"] = round(nps_fit / plain["seconds"], 3) if nps_fit else None
+    row["bundle"] = str(work / f"bundle-{name}")
+    return row
+
+
+def bench_score(n: int, bundle: Path, work: Path, overrides: list[str], learn_max: int) -> dict:
+    """Score n generated customers from their raw tables with and without drivers; learn from simulated results."""
+    name = label(n)
+    data = generate(n, max(n // 20, 10), work / f"score-data-{name}", seed=1)
+    config = demo_config(data, work / f"score-config-{name}", "parquet")
+    sets = [a for o in overrides for a in ("--set", o)]
+    row: dict = {"customers": n}
+    for kind, extra in (("", []), ("_no_drivers", ["--set", "drivers.enabled=false"])):
+        out = work / f"scored-{name}{kind}" / "scored.parquet"
+        log(f"score {name}{kind.replace('_', ' ')}")
+        result = run(cli("score", str(config), "--model", str(bundle), "--out", str(out), "--no-tracking", *sets,
+                         *extra), f"score {name}{kind}")
+        manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+        row[f"seconds{kind}"] = result["seconds"]
+        row[f"rows_per_s{kind}"] = round(manifest["rows"] / result["seconds"], 1)
+        row[f"peak_rss_mb{kind}"] = result["peak_rss_mb"]
+        row[f"stages{kind}"] = manifest.get("timings")
+    if n <= learn_max:
+        row.update(learn(n, config, bundle, work / f"scored-{name}", sets))
+    return row
+
+
+def learn(n: int, config: Path, bundle: Path, scored: Path, sets: list[str]) -> dict:
+    """Campaign results of the scored customers (planted effects), then `cxpredict learn`, timed."""
+    from cxpredict.data.synthetic import generate as make
+    from cxpredict.data.synthetic_campaign import simulate_results
+    from cxpredict.io.people import load_scored
+
+    assignments = scored / "assignments.parquet"
+    data = make(n_customers=n, seed=1, response_rate=max(n // 20, 10) / n)
+    results = simulate_results(data, load_scored(assignments), seed=1).results
+    results_path = scored / "campaign_results.parquet"
+    results.to_parquet(results_path, index=False)
+    del data
+    log(f"learn {label(n)}: {len(results)} result rows")
+    result = run(cli("learn", str(config), "--results", str(results_path), "--model", str(bundle), "--out",
+                     str(scored / "learn"), "--assignments", str(assignments), "--no-tracking", *sets), "learn")
+    manifest = json.loads((scored / "learn" / "learn.json").read_text(encoding="utf-8"))
+    return {"learn_s": result["seconds"], "learn_rows": len(results), "learn_peak_rss_mb": result["peak_rss_mb"],
+            "learn_stages": manifest.get("timings")}
+
+
+# --------------------------------------------------------------------------------------------- report
+def machine() -> dict:
+    cpu_max = Path("/sys/fs/cgroup/cpu.max")
+    return {"cpu_count": os.cpu_count(), "affinity_cores": len(os.sched_getaffinity(0)),
+            "cgroup_cpu_max": cpu_max.read_text().strip() if cpu_max.is_file() else None,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "CXPREDICT_THREADS")}}
+
+
+def targets(train_rows: dict, score_rows: dict) -> tuple[dict, dict, dict]:
+    """(target key -> value or None, key -> why it is None, key -> met / not met / None)."""
+    values, missing, met = {}, {}, {}
+    for key, (section, size, field) in TARGET_SOURCES.items():
+        rows = train_rows if section == "train" else score_rows
+        value = rows.get(size, {}).get(field)
+        values[key] = value
+        if value is None:
+            missing[key] = (f"size {size} not run (--sizes)" if section == "train" else
+                            f"{size} rows not scored (--score-rows)") if size not in rows else \
+                f"{field} not measured at {size} (contention or learning off for it)"
+            met[key] = None
+        else:
+            op, bound = TARGETS[key]
+            met[key] = value <= bound if op == "<=" else value >= bound
+    return values, missing, met
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="result JSON")
+    ap.add_argument("--sizes", default="500k:25k,2m:100k", help="customers:respondents[,...] to train")
+    ap.add_argument("--score-rows", default="1m,10m", help="customers to score[,...] ('' for none)")
+    ap.add_argument("--learn-max", default="1m", help="learn from campaign results of scored sizes up to this")
+    ap.add_argument("--no-contention", action="store_true", help="train idle only")
+    ap.add_argument("--quick", action="store_true", help=f"tiny models and sizes ({QUICK}): checks the plumbing")
+    ap.add_argument("--work", type=Path, default=None, help="folder for tables and bundles [a temporary one]")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
+    args = ap.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == ap.get_default(key):
+                setattr(args, key, value)
+        args.overrides = QUICK_OVERRIDES + args.overrides
+    sizes = [tuple(count(x) for x in s.split(":")) for s in args.sizes.split(",") if s.strip()]
+    score_sizes = [count(s) for s in args.score_rows.split(",") if s.strip()]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # competitors are stopped on the way out
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    result: dict = {"benchmark": "bench_scale", "quick": args.quick, "overrides": args.overrides,
+                    "machine_start": machine(), "versions": package_versions(), "competitors": COMPETITORS}
+    started = time.perf_counter()
+    try:
+        train_rows = {f"{label(n)}_{label(r)}": bench_size(n, r, work, args.overrides, not args.no_contention)
+                      for n, r in sizes}
+        score_rows = {}
+        if score_sizes and train_rows:
+            bundle = Path(next(iter(train_rows.values()))["bundle"])
+            score_rows = {label(n): bench_score(n, bundle, work, args.overrides, count(args.learn_max))
+                          for n in score_sizes}
+        elif score_sizes:
+            log("no size trained: nothing to score with")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    values, missing, met = targets(train_rows, score_rows)
+    first = next(iter(train_rows.values()), {})
+    result.update(values)
+    result.update({"not_measured": missing, "met": met, "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
+                   "thread_policy": first.get("idle", {}).get("threads") or
+                   {"plain_cv_n_jobs": first.get("plain_cv", {}).get("n_jobs"),
+                    "source": first.get("plain_cv", {}).get("n_jobs_source")},
+                   "train": train_rows, "score": score_rows, "machine_end": machine(),
+                   "seconds": round(time.perf_counter() - started, 1)})
+    write_json(result, args.out)
+    log(f"wrote {args.out}")
+    print(json.dumps({k: result[k] for k in TARGETS}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
