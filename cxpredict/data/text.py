@@ -84,6 +84,51 @@ def tokenize_zh(text: str) -> list[str]:
 
 
 TOKENIZERS = {"en": tokenize_en, "zh": tokenize_zh}
+_BREAK = "\n"  # between texts of a batch; normalised texts hold none (a raw one is replaced by a space)
+_EN_WORD_OR_BREAK = re.compile(_EN_WORD.pattern + "|\n")
+
+
+@dataclass
+class Tokens:
+    """The tokens of a batch of texts as numbers: `codes` index `words`, `text` is each token's text number
+    (non-decreasing). What the vectoriser reads, without a Python list per text."""
+
+    codes: np.ndarray
+    words: np.ndarray
+    text: np.ndarray
+    n_texts: int
+
+
+def _raw_tokens(texts: list[str], language: str) -> list[str]:
+    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
+    if language == "en":
+        return _EN_WORD_OR_BREAK.findall(joined.replace("’", "'"))
+    import rjieba  # one call for the whole batch: the segmenter keeps line breaks as tokens of their own
+
+    return rjieba.cut(joined)
+
+
+def tokens_of(texts: list[str], language: str) -> Tokens:
+    """All texts tokenised at once, as `tokenize_en` / `tokenize_zh` would one by one (same tokens, same order):
+    one regex pass or one segmenter call for the batch, and stop words dropped by looking at each distinct word
+    once."""
+    raw = _raw_tokens(list(texts), language)
+    codes, distinct = pd.factorize(np.fromiter(raw, dtype=object, count=len(raw)))
+    distinct = np.asarray(distinct, dtype=object)
+    is_break = distinct == _BREAK
+    text = np.cumsum(is_break[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
+    if language == "en":
+        clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
+    else:
+        clean = np.array([w.strip() for w in distinct], dtype=object)
+        keep = np.fromiter((bool(w) and _keep_zh(w) for w in clean), dtype=bool, count=len(distinct))
+    keep &= ~is_break
+    words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
+    number = np.full(len(distinct), -1, dtype=np.int64)
+    number[np.flatnonzero(keep)] = words
+    mapped = number[codes]
+    kept = mapped >= 0
+    return Tokens(mapped[kept], np.asarray(remap, dtype=object), text[kept].astype(np.int64), len(texts))
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -96,15 +96,18 @@ def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.
     return pd.Timestamp(max(latest)) if latest else pd.Timestamp.max
 
 
-def _score_texts(models: TextModels, texts: TextData, dissatisfaction: dict[str, np.ndarray] | None = None
+def _score_texts(models: TextModels, texts: TextData, X: sp.csr_matrix | None = None, dissatisfaction: bool = True
                  ) -> list[_Scored]:
-    out = []
-    for table in texts.tables:
-        X = models.topics.vectorize(table.text, table.language)
-        keys = models.topics.key_weights(models.topics.topic_weights(X, table.language))
-        diss = dissatisfaction[table.source] if dissatisfaction else models.dissatisfaction_of(X)
-        out.append(_Scored(table, X, keys, diss))
-    return out
+    """Every table's texts scored; X: their matrix when the topic fit already made it (tables stacked in order).
+    All tables are vectorised and weighed in one batch (per language)."""
+    texts_all = [t for table in texts.tables for t in table.text]
+    languages = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.zeros(0, dtype=object)
+    X = models.topics.vectorize(texts_all, languages) if X is None else X
+    keys = models.topics.key_weights(models.topics.topic_weights(X, languages))
+    diss = models.dissatisfaction_of(X) if dissatisfaction else np.full(X.shape[0], np.nan)
+    bounds = np.cumsum([0] + [len(t.text) for t in texts.tables])
+    return [_Scored(table, X[a:b], keys[a:b], diss[a:b])
+            for table, a, b in zip(texts.tables, bounds[:-1], bounds[1:])]
 
 
 def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
@@ -215,9 +218,9 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
     all_texts = [t for table in texts.tables for t in table.text]
     all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
     topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
-                        seed=cfg.seed).fit(all_texts, all_langs)
+                        seed=cfg.seed)
     models = TextModels(topics, None, None, {})
-    scored = _score_texts(models, texts, {t.source: np.full(len(t.text), np.nan) for t in texts.tables})
+    scored = _score_texts(models, texts, topics.fit_transform(all_texts, all_langs), dissatisfaction=False)
     models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
     for s in scored:
         s.dissatisfaction = diss[s.table.source]
