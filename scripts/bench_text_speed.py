@@ -98,11 +98,12 @@ def case(n: int, language: str, seed: int) -> dict:
         cfg = load_config(_project(Path(tmp), n, language, seed))
         data = load_customers(cfg)
         load = os.getloadavg()[0]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         stage, _ = fit_text_stage(cfg, data)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"language": language, "texts": n, "mean_chars": CHARS[language], "seconds": round(seconds, 2),
-            "texts_per_s": round(n / seconds), "load_average_1m": load, "features": len(stage.features.columns),
+            "texts_per_s": round(n / seconds),
+            "cpu_seconds": round(cpu, 2), "texts_per_cpu_s": round(n / cpu), "load_average_1m": load, "features": len(stage.features.columns),
             "cxpredict": str(Path(cxpredict.__file__).parent)}
 
 
