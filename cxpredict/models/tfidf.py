@@ -50,12 +50,15 @@ class Tfidf:
         if not keep.any():
             raise ValueError("no term occurs in min_df texts and in at most max_df of them")
         kept = np.flatnonzero(keep)
-        if self.max_features is not None and len(kept) > self.max_features:  # the most frequent terms, as sklearn
-            kept = np.sort(kept[np.argsort(-total[kept], kind="stable")[: self.max_features]])
         pairs = np.asarray(pairs, dtype=np.int64)
-        names = [str(words[i]) if i < width else f"{words[pairs[i - width] // width]} {words[pairs[i - width] % width]}"
-                 for i in kept]
-        self._index(names)
+        names = np.array([str(words[i]) if i < width else
+                          f"{words[pairs[i - width] // width]} {words[pairs[i - width] % width]}" for i in kept],
+                         dtype=object)
+        if self.max_features is not None and len(kept) > self.max_features:
+            # the most frequent terms, as scikit-learn; ties by name, so the choice never depends on text order
+            top = np.lexsort((names.astype(str), -total[kept]))[: self.max_features]
+            kept, names = kept[top], names[top]
+        self._index(list(names))
         self.idf_ = np.log((1 + n) / (1 + df[kept])) + 1.0
         return self.transform(tokens)
 

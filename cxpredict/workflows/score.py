@@ -187,9 +187,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         totals = drivers.totals() if drivers is not None else None
     warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
     warnings.extend(text.warnings if text else [])
-    if source.extra_columns:
-        warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
-                        f"{source.extra_columns[:20]}")
+    extra = [c for c in source.extra_columns if c not in (text.own_columns if text else set())]
+    if extra:  # the text stage's own columns (generated features, raw texts) are not the user's extras
+        warnings.append(f"{len(extra)} extra column(s) in {source.description} ignored: {extra[:20]}")
     for warning in warnings:
         log.warning(warning)
     log.info("scoring %s (%s rows) with bundle %s... into %s", source.description,

@@ -37,6 +37,7 @@ from cxpredict.data.text import (
     load_texts,
     window_feature_names,
     window_features,
+    windows_of,
 )
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import score_to_class
@@ -66,7 +67,23 @@ class TextStage:
     trend: dict[str, Any] = field(default_factory=dict)  # topic shares of the latest window (text_topics.json)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def generated(self) -> list[str]:
+        """The feature columns this stage makes (names the user never wrote)."""
+        return list(self.models.meta["feature_names"])
+
+    @property
+    def own_columns(self) -> set[str]:
+        """Columns that are this stage's business, never 'extra' in a scoring table: the generated features and
+        the declared raw text columns."""
+        return set(self.generated) | {s.split(".", 1)[1] for s in self.models.meta["sources"]}
+
     def with_features(self, data: CustomerData) -> CustomerData:
+        """`data` with the text features, and without the raw text columns of behaviour tables (text, not a
+        category)."""
+        raw = [s.split(".", 1)[1] for s in self.models.meta["sources"] if s.split(".", 1)[1] in data.frame.columns
+               and data.report.origin.get(s.split(".", 1)[1]) == s.split(".", 1)[0]]
+        data = replace(data, frame=data.frame.drop(columns=raw)) if raw else data
         if self.features is None:
             return data
         for source in self.models.meta["sources"]:  # a missing text feature at scoring names its table
@@ -92,7 +109,7 @@ def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.
     stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
     if stamps:
         return pd.Timestamp(stamps[0])
-    latest = [t.timestamp.max() for t in texts.events if len(t.timestamp)]
+    latest = [t.timestamp[~np.isnat(t.timestamp)].max() for t in texts.events if (~np.isnat(t.timestamp)).any()]
     return pd.Timestamp(max(latest)) if latest else pd.Timestamp.max
 
 
@@ -113,8 +130,10 @@ def _score_texts(models: TextModels, texts: TextData, X: sp.csr_matrix | None = 
 def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
     """The windows and complaint threshold are the trained ones (models.meta), whatever the scoring config says."""
     meta = models.meta
-    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction, meta["windows"], as_of,
-                              meta["complaint_min"]) for s in scored if not s.table.is_survey]
+    undated = set(meta.get("undated", []))
+    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction,
+                              [None] if s.table.source in undated else meta["windows"], as_of, meta["complaint_min"])
+              for s in scored if not s.table.is_survey]
     if not frames:
         return None
     frame = pd.concat(frames, axis=1)
@@ -195,7 +214,7 @@ def topic_trend(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp, 
     recent = []
     for s in scored:
         ts = s.table.timestamp
-        inside = np.isnat(ts) if s.table.is_survey else np.zeros(len(ts), bool)
+        inside = np.isnat(ts)  # undated texts (comments without answered_at, tables without timestamps) are current
         end = np.datetime64(as_of)
         inside |= (~np.isnat(ts)) & (ts <= end) & (ts > end - np.timedelta64(days, "D"))
         recent.append(s.keys[inside])
@@ -236,7 +255,8 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
         "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
         "complaint_min": cfg.text.complaint_min,
         "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
-                                                                          cfg.text.windows)],
+                                                                          windows_of(s.table, cfg.text.windows))],
+        "undated": [s.table.source for s in events if not s.table.dated],
         "counts": {t.source: t.counts for t in texts.tables},
         "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
                       for t in texts.tables},

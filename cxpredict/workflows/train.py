@@ -83,7 +83,8 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
             for warning in text.warnings:
                 log.warning(warning)
     with timer("features"):
-        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
+        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
+                                       generated=text.generated if text else ())
         X = manifest.transform(data.frame, source="training data")
     drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
     if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
