@@ -396,7 +396,9 @@ class DriversConfig(Strict):
     attributions: much faster, top-3 agreement with exact measured in cxpredict/drivers.py's docstring."""
 
     enabled: bool = True
-    groups: list[DriverGroup] = Field(default_factory=list)
+    groups: list[DriverGroup] = Field(default_factory=list)  # none: one per events table / other column
+    # groups or features that are actionable although their name reads as demographic or tenure (Age, tenure...)
+    actionable: list[str] = Field(default_factory=list)
     top_k: int = Field(default=3, ge=1)
     min_impact: float = Field(default=0.01, ge=0)  # in probability of detraction; smaller pushes: empty driver
     subset: Literal["all", "detractor_passive", "detractor"] = "detractor_passive"  # by predicted class

@@ -44,7 +44,8 @@ from cxpredict.models.churn import churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
-from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage, text_drivers
+from cxpredict.workflows.default_drivers import resolve_drivers
+from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
         actions = None
     if bundle.nps is None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
         return actions, None
-    drivers = text_drivers(cfg.drivers, bundle.get("text"), bundle.manifest.names)  # + "Complaints about <topic>"
+    drivers = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
     return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -322,18 +323,26 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
 
 
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+TONE = "Tone of customer texts"
+
+
 def _driver_topic(topics: TopicModel, key: str) -> str:
     """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
-    its key, since the report's charts draw with a font without CJK glyphs (the topic table shows its words)."""
+    its language and number ("Chinese topic 2"), since the report's charts draw with a font without CJK glyphs
+    (the topic table shows its words, and text.topics can name it)."""
     name = topics.key_names_[key]
-    return name if name.isascii() else f"topic {key}"
+    if name.isascii():
+        return name
+    topic = next(t for t in topics.topics_ if t["key"] == key)
+    return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
 
 
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The configured driver groups plus one per text topic ("Complaints about billing": its shares and
-    complaint counts) and one for the tone of the texts, of the text features the model kept; unchanged without
-    text features or without groups (then every feature is its own driver)."""
-    if models is None or not drivers.groups or not models.meta.get("feature_names"):
+    """The driver groups plus one per text topic ("Complaints about billing": its shares and complaint counts)
+    and one for the tone of the texts, of the text features the model kept and no group holds; unchanged
+    without text features."""
+    if models is None or not models.meta.get("feature_names"):
         return drivers
     grouped = {f for g in drivers.groups for f in g.features}
     taken = {g.name for g in drivers.groups}
@@ -341,12 +350,13 @@ def text_drivers(drivers: DriversConfig, models: TextModels | None, model_featur
     names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
     extra = []
     for key in models.topics.keys_:
-        features = [n for n in names if f"_topic_{key}_share_" in n or f"_complaints_{key}_" in n]
+        features = [n for n in names if re.search(f"_(topic_{re.escape(key)}_share|complaints_{re.escape(key)})"
+                                                  r"(_\d+d)?$", n)]
         name = f"Complaints about {_driver_topic(models.topics, key)}"
         if features and name not in taken:
             extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
-    tone = [n for n in names if "_dissatisfaction_" in n or n.rsplit("_", 1)[0].endswith("_texts")]
-    if tone and "Tone of customer texts" not in taken:
-        extra.append(DriverGroup(name="Tone of customer texts", features=tone, actionable=False))
+    tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
+    if tone and TONE not in taken:
+        extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
     return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})
 
