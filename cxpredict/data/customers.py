@@ -25,7 +25,7 @@ from cxpredict.data.tables import (
     require_columns,
     rows_text,
 )
-from cxpredict.data.text import validate_texts
+from cxpredict.data.text import text_columns_of, validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
 MIN_RESPONDENTS = 50  # fewer matched answers cannot train the NPS model with cross-validated thresholds
@@ -282,6 +282,7 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport) -> dic
                 frame = _read_events(cfg, table, key, path, problems, report)
             else:
                 frame = _read_keyed(path, cfg.data.read, key, table.columns, what, report)
+                frame = frame.drop(columns=[c for c in text_columns_of(cfg, table.name) if c in frame.columns])
                 _mixed_types(frame, path, cfg.data.read, [c for c in frame.columns if c != KEY], problems)
                 fix = ("Remove the duplicates, or declare it 'kind: events' with aggregations."
                        if table.kind == "customer" else "A lookup needs one row per key value.")

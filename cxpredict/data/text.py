@@ -205,8 +205,9 @@ def _where(cfg: Config, col: TextColumn) -> tuple[str, str, str | None]:
 
 
 def text_columns_of(cfg: Config, table: str) -> list[str]:
-    """The declared text columns of a behaviour table: read as text, never as features of their own."""
-    return [c.column for c in cfg.text.columns if c.table == table and c.path is None] if cfg.text.active else []
+    """The declared text columns of a behaviour table: read as text (even with text.enabled false), never as
+    categories of their own."""
+    return [c.column for c in cfg.text.columns if c.table == table and c.path is None]
 
 
 def _decode(values: pd.Series) -> tuple[list[str | None], int]:

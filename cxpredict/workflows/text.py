@@ -80,11 +80,7 @@ class TextStage:
         return set(self.generated) | {s.split(".", 1)[1] for s in self.models.meta["sources"]}
 
     def with_features(self, data: CustomerData) -> CustomerData:
-        """`data` with the text features, and without the raw text columns of behaviour tables (text, not a
-        category)."""
-        raw = [s.split(".", 1)[1] for s in self.models.meta["sources"] if s.split(".", 1)[1] in data.frame.columns
-               and data.report.origin.get(s.split(".", 1)[1]) == s.split(".", 1)[0]]
-        data = replace(data, frame=data.frame.drop(columns=raw)) if raw else data
+        """`data` with the text features (the raw text columns never entered it: data.customers leaves them out)."""
         if self.features is None:
             return data
         for source in self.models.meta["sources"]:  # a missing text feature at scoring names its table

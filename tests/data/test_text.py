@@ -96,9 +96,13 @@ def test_unknown_table_is_a_config_error_that_says_how_to_declare_one(tmp_path):
 def test_a_customer_table_column_is_one_undated_text_per_customer(tmp_path):
     _write(tmp_path, [b"note"])
     (tmp_path / "customers.csv").write_bytes(b"customer_id,plan,review\nC1,a,Bill doubled\nC2,b,\nC3,c,great\n")
-    table = load_texts(_cfg(tmp_path, [{"table": "customers", "column": "review"}])).tables[0]
+    cfg = _cfg(tmp_path, [{"table": "customers", "column": "review"}])
+    table = load_texts(cfg).tables[0]
     assert table.customer.tolist() == ["C1", "C3"] and table.text == ["bill doubled", "great"]
     assert not table.dated and np.isnat(table.timestamp).all() and table.counts["no_timestamp"] == 0
+    from cxpredict.data.customers import load_customers
+
+    assert list(load_customers(cfg).frame.columns) == ["plan", "tickets_count"]  # the text is no category
 
 
 @pytest.mark.parametrize("timestamp", [None, "at"])
