@@ -103,7 +103,8 @@ def case(n: int, language: str, seed: int) -> dict:
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"language": language, "texts": n, "mean_chars": CHARS[language], "seconds": round(seconds, 2),
             "texts_per_s": round(n / seconds),
-            "cpu_seconds": round(cpu, 2), "texts_per_cpu_s": round(n / cpu), "load_average_1m": load, "features": len(stage.features.columns),
+            "cpu_seconds": round(cpu, 2), "texts_per_cpu_s": round(n / cpu), "load_average_1m": load,
+            "features": len(stage.features.columns),
             "cxpredict": str(Path(cxpredict.__file__).parent)}
 
 

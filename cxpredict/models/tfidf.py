@@ -30,8 +30,8 @@ def _document_frequency(term: np.ndarray, doc: np.ndarray, n_terms: int) -> np.n
 
 
 class Tfidf:
-    """Words and adjacent word pairs of tokenised texts (data.text.tokens_of). `fit_transform` returns the matrix and sets `terms_`
-    (column order) and `idf_`."""
+    """Words and adjacent word pairs of tokenised texts (data.text.tokens_of). `fit_transform` returns the
+    matrix and sets `terms_` (column order) and `idf_`."""
 
     def __init__(self, min_df: int = 1, max_df: float = 1.0, max_features: int | None = None):
         self.min_df = min_df

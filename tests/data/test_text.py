@@ -108,7 +108,8 @@ def test_a_customer_table_column_is_one_undated_text_per_customer(tmp_path):
 @pytest.mark.parametrize("timestamp", [None, "at"])
 def test_a_text_table_of_its_own_with_or_without_dates(tmp_path, timestamp):
     _write(tmp_path, [b"note"])
-    (tmp_path / "reviews.csv").write_bytes(b"id,at,text\nC1,2026-10-01,slow delivery\nC1,,late again\nC2,2026-09-01,ok\n")
+    (tmp_path / "reviews.csv").write_bytes(b"id,at,text\nC1,2026-10-01,slow delivery\nC1,,late again\n"
+                                           b"C2,2026-09-01,ok\n")
     entry = {"table": "reviews", "column": "text", "path": "reviews.csv", "key": "id",
              **({"timestamp": timestamp} if timestamp else {})}
     table = load_texts(_cfg(tmp_path, [entry])).tables[0]
@@ -161,12 +162,13 @@ def test_undated_texts_all_count_without_a_window_suffix():
     assert f.loc["A", "tickets_note_texts"] == 2 and f.loc["A", "tickets_note_topic_billing_share"] == 0.5
     assert f.loc["A", "tickets_note_complaints_billing"] == 1 and f.loc["B", "tickets_note_complaints_billing"] == 0
     aligned = CustomerFeatures(f).align(pd.Index(["Z"], name="customer_id"))
-    assert aligned.loc["Z", "tickets_note_texts"] == 0 and np.isnan(aligned.loc["Z", "tickets_note_dissatisfaction_max"])
+    assert aligned.loc["Z", "tickets_note_texts"] == 0
+    assert np.isnan(aligned.loc["Z", "tickets_note_dissatisfaction_max"])
 
 
 def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
-    texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again", "账单又出错了，客服也不回电话！",
-             "the a an", "mixed 价格太贵了 price"]
+    texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
+             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price"]
     assert normalise_many(texts) == [normalise(t) for t in texts]
     clean = normalise_many(texts)
     for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
