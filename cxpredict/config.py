@@ -428,7 +428,9 @@ class DriversConfig(Strict):
     attributions: much faster, top-3 agreement with exact measured in cxpredict/drivers.py's docstring."""
 
     enabled: bool = True
-    groups: list[DriverGroup] = Field(default_factory=list)
+    groups: list[DriverGroup] = Field(default_factory=list)  # none: one per events table / other column
+    # groups or features that are actionable although their name reads as demographic or tenure (Age, tenure...)
+    actionable: list[str] = Field(default_factory=list)
     top_k: int = Field(default=3, ge=1)
     min_impact: float = Field(default=0.01, ge=0)  # in probability of detraction; smaller pushes: empty driver
     subset: Literal["all", "detractor_passive", "detractor"] = "detractor_passive"  # by predicted class
@@ -615,11 +617,23 @@ class OutputsConfig(Strict):
 
 # --------------------------------------------------------------------------------------------- text
 class TextColumn(Strict):
-    """A free-text column: the survey's comment (`table: survey`) or notes of an events table (tickets, chats)."""
+    """A free-text column anywhere: the survey's comment (`table: survey`), a column of a table of data.behaviour
+    (a customer table: one text per customer; an events table: texts over its windows), or a table of its own
+    (`path`; with `timestamp` its texts are counted over text.windows, without one all of them count)."""
 
-    table: str  # "survey" or the name of a `kind: events` table in data.behaviour
+    table: str  # "survey", a table of data.behaviour, or a name for the table at `path`
     column: str
     language: Literal["en", "zh", "auto"] = "auto"  # auto: per text, by its share of CJK characters
+    path: PathText | None = None  # a text-only table (one or many texts per customer), not in data.behaviour
+    key: str | None = None  # with path: its customer ID column (default data.key)
+    timestamp: str | None = None  # with path: when each text was written (windows); none: every text counts
+
+    @model_validator(mode="after")
+    def _own_table(self) -> TextColumn:
+        if self.path is None and (self.key or self.timestamp):
+            raise ValueError(f"text.columns {self.table}.{self.column}: 'key' and 'timestamp' describe a table of "
+                             "its own; give its 'path' too, or leave them out for a table of data.behaviour")
+        return self
 
 
 class TopicLabel(Strict):

@@ -28,7 +28,7 @@ from cxpredict.data.tables import (
     unread_bytes_warning,
 )
 from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
-from cxpredict.data.text import validate_texts
+from cxpredict.data.text import text_columns_of, validate_texts
 from cxpredict.errors import ConfigError, CxError, InputError
 
 MIN_RESPONDENTS = 50  # fewer matched answers cannot train the NPS model with cross-validated thresholds
@@ -291,6 +291,7 @@ def _read_behaviour(cfg: Config, problems: _Problems, report: DataReport,
                 frame = _read_events(cfg, table, key, path, problems, report, engine)
             else:
                 frame = _read_keyed(path, cfg.data.read, key, table.columns, what, report)
+                frame = frame.drop(columns=[c for c in text_columns_of(cfg, table.name) if c in frame.columns])
                 _mixed_types(frame, path, cfg.data.read, [c for c in frame.columns if c != KEY], problems)
                 fix = ("Remove the duplicates, or declare it 'kind: events' with aggregations."
                        if table.kind == "customer" else "A lookup needs one row per key value.")

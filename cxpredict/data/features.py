@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,9 +80,11 @@ class FeatureManifest:
 
     # ------------------------------------------------------------------ fit
     @classmethod
-    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig, origin: dict[str, str] | None = None) -> FeatureManifest:
+    def fit(cls, frame: pd.DataFrame, cfg: FeaturesConfig, origin: dict[str, str] | None = None,
+            generated: Collection[str] = ()) -> FeatureManifest:
         """Choose feature columns (include minus exclude), learn category levels and numeric ranges. `origin`
-        (column -> behaviour table, DataReport.origin) lets scoring name the table a missing feature comes from."""
+        (column -> behaviour table, DataReport.origin) lets scoring name the table a missing feature comes from.
+        `generated`: columns cxpredict made (text features); dropping one is no advice to the user."""
         available = [c for c in frame.columns]
         if cfg.include is not None:
             missing = [c for c in cfg.include if c not in available]
@@ -100,10 +103,14 @@ class FeatureManifest:
         if unknown_cat:
             raise ConfigError(f"features.categorical names columns that are not features: {sorted(unknown_cat)}")
         dropped = uninformative(frame, names)
-        if dropped:
+        theirs = {c: why for c, why in dropped.items() if c not in set(generated)}
+        if theirs:
             log.warning("features: %d column(s) dropped from the model, they cannot inform it: %s; list them in "
-                        "features.exclude to silence this", len(dropped),
-                        "; ".join(f"{c!r} ({why})" for c, why in dropped.items()))
+                        "features.exclude to silence this", len(theirs),
+                        "; ".join(f"{c!r} ({why})" for c, why in theirs.items()))
+        if len(theirs) < len(dropped):
+            log.info("features: %d generated text feature(s) left out, constant or empty in the training data",
+                     len(dropped) - len(theirs))
         names = [c for c in names if c not in dropped]
         if not names:
             raise ConfigError("features: every candidate column is empty or constant in the training data: "

@@ -61,6 +61,16 @@ def normalise(text: str, max_chars: int | None = None) -> str:
     return text[:max_chars] if max_chars is not None else text
 
 
+def normalise_many(texts: list[str]) -> list[str]:
+    """`normalise` of each text, with the Unicode work done once for the whole batch (a text never holds NUL
+    after normalising, so NUL separates them; a batch with NUL in a text is done text by text)."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:
+        return [normalise(t) for t in texts]
+    return [_SPACE.sub(" ", _CONTROL.sub(" ", t)).strip()
+            for t in unicodedata.normalize("NFKC", joined).lower().split("\x00")]
+
+
 def detect_language(text: str) -> str:
     """'zh' when CJK characters dominate (see CJK_WEIGHT), else 'en'; for normalised (lower-case) text."""
     if _CJK_CHAR.search(text) is None:  # the common case, decided without counting
@@ -84,6 +94,51 @@ def tokenize_zh(text: str) -> list[str]:
 
 
 TOKENIZERS = {"en": tokenize_en, "zh": tokenize_zh}
+_BREAK = "\n"  # between texts of a batch; normalised texts hold none (a raw one is replaced by a space)
+_EN_WORD_OR_BREAK = re.compile(_EN_WORD.pattern + "|\n")
+
+
+@dataclass
+class Tokens:
+    """The tokens of a batch of texts as numbers: `codes` index `words`, `text` is each token's text number
+    (non-decreasing). What the vectoriser reads, without a Python list per text."""
+
+    codes: np.ndarray
+    words: np.ndarray
+    text: np.ndarray
+    n_texts: int
+
+
+def _raw_tokens(texts: list[str], language: str) -> list[str]:
+    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
+    if language == "en":
+        return _EN_WORD_OR_BREAK.findall(joined.replace("’", "'"))
+    import rjieba  # one call for the whole batch: the segmenter keeps line breaks as tokens of their own
+
+    return rjieba.cut(joined)
+
+
+def tokens_of(texts: list[str], language: str) -> Tokens:
+    """All texts tokenised at once, as `tokenize_en` / `tokenize_zh` would one by one (same tokens, same order):
+    one regex pass or one segmenter call for the batch, and stop words dropped by looking at each distinct word
+    once."""
+    raw = _raw_tokens(list(texts), language)
+    codes, distinct = pd.factorize(np.fromiter(raw, dtype=object, count=len(raw)))
+    distinct = np.asarray(distinct, dtype=object)
+    is_break = distinct == _BREAK
+    text = np.cumsum(is_break[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
+    if language == "en":
+        clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
+    else:
+        clean = np.array([w.strip() for w in distinct], dtype=object)
+        keep = np.fromiter((bool(w) and _keep_zh(w) for w in clean), dtype=bool, count=len(distinct))
+    keep &= ~is_break
+    words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
+    number = np.full(len(distinct), -1, dtype=np.int64)
+    number[np.flatnonzero(keep)] = words
+    mapped = number[codes]
+    kept = mapped >= 0
+    return Tokens(mapped[kept], np.asarray(remap, dtype=object), text[kept].astype(np.int64), len(texts))
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -99,6 +154,7 @@ class TextTable:
     text: list[str]
     language: np.ndarray  # "en" / "zh" per text
     counts: dict[str, int] = field(default_factory=dict)  # rows, texts, empty, undecodable, cut
+    dated: bool = True  # False: a table without timestamps; every text counts, features have no window
 
     @property
     def is_survey(self) -> bool:
@@ -107,7 +163,7 @@ class TextTable:
     def subset(self, keep: np.ndarray) -> TextTable:
         keep = np.asarray(keep, dtype=bool)
         return TextTable(self.source, self.table, self.column, self.customer[keep], self.timestamp[keep],
-                         [t for t, k in zip(self.text, keep) if k], self.language[keep], dict(self.counts))
+                         [t for t, k in zip(self.text, keep) if k], self.language[keep], dict(self.counts), self.dated)
 
 
 @dataclass
@@ -125,19 +181,33 @@ class TextData:
 
 
 def _where(cfg: Config, col: TextColumn) -> tuple[str, str, str | None]:
-    """(path, key column, timestamp column) of a declared text column; ConfigError for an unknown table."""
+    """(path, key column, timestamp column or None) of a declared text column; ConfigError when its table is
+    neither the survey, a table of data.behaviour, nor a table of its own (`path`)."""
     if col.table == SURVEY:
         sv = cfg.data.survey
+        if sv is None:
+            raise ConfigError(f"text.columns: {col.table}.{col.column} reads the survey, but the config has no "
+                              "data.survey")
         return str(cfg.data_path(sv.path)), sv.key or cfg.data.key, sv.answered_at
     tables = {t.name: t for t in cfg.data.behaviour}
     table = tables.get(col.table)
-    if table is None or table.kind != "events":
-        events = [n for n, t in tables.items() if t.kind == "events"]
-        why = "is not a table of data.behaviour" if table is None else f"is a {table.kind!r} table"
-        raise ConfigError(f"text.columns: table {col.table!r} {why}; text columns belong to 'survey' or to an "
-                          f"events table (with a timestamp) of data.behaviour: {events}"
-                          f"{did_you_mean(col.table, events)}")
+    if col.path is not None:
+        if table is not None:
+            raise ConfigError(f"text.columns: table {col.table!r} is also a table of data.behaviour; leave out "
+                              "'path' to read its column there, or give the text table another name")
+        return str(cfg.data_path(col.path)), col.key or cfg.data.key, col.timestamp
+    if table is None or table.kind == "lookup":
+        why = "is not a table of data.behaviour" if table is None else "is a lookup table"
+        raise ConfigError(f"text.columns: table {col.table!r} {why}; a text column belongs to 'survey', to a "
+                          f"customer or events table of data.behaviour ({sorted(tables)}), or to a table of its "
+                          f"own: add 'path: <file>' to the entry{did_you_mean(col.table, list(tables))}")
     return str(cfg.data_path(table.path)), table.key or cfg.data.key, table.timestamp
+
+
+def text_columns_of(cfg: Config, table: str) -> list[str]:
+    """The declared text columns of a behaviour table: read as text (even with text.enabled false), never as
+    categories of their own."""
+    return [c.column for c in cfg.text.columns if c.table == table and c.path is None]
 
 
 def _decode(values: pd.Series) -> tuple[list[str | None], int]:
@@ -177,14 +247,14 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
         raise InputError(f"{path}: {what} holds numbers ({numeric} of {len(present)} values, e.g. "
                          f"{present[:3]}), not text. Point text.columns at the column with the free text.")
     limit = cfg.text.max_chars
-    normalised = [normalise(t) if t is not None else "" for t in texts]
+    normalised = normalise_many([t if t is not None else "" for t in texts])
     cut = sum(len(t) > limit for t in normalised)
     normalised = [t[:limit] for t in normalised]
     missing = np.array([t is None for t in texts], dtype=bool)
     empty = ~missing & np.array([not t for t in normalised], dtype=bool)
     stamps = (pd.to_datetime(frame[ts], errors="coerce", utc=True).dt.tz_localize(None) if ts
               else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]"))
-    unstamped = ~missing & ~empty & stamps.isna().to_numpy() & (col.table != SURVEY)
+    unstamped = ~missing & ~empty & stamps.isna().to_numpy() & (col.table != SURVEY) & (ts is not None)
     keep = ~missing & ~empty & ~unstamped
     kept = [t for t, k in zip(normalised, keep) if k]
     languages = [col.language if col.language != "auto" else detect_language(t) for t in kept]
@@ -200,7 +270,8 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
         warnings.append(f"{path}: {what} holds no usable text; it contributes nothing")
     table = TextTable(f"{col.table}.{col.column}", col.table, col.column,
                       frame[key].astype("str").to_numpy(dtype=object)[keep],
-                      stamps.to_numpy(dtype="datetime64[ns]")[keep], kept, np.asarray(languages, dtype=object), counts)
+                      stamps.to_numpy(dtype="datetime64[ns]")[keep], kept, np.asarray(languages, dtype=object), counts,
+                      dated=ts is not None)
     return table, warnings
 
 
@@ -238,31 +309,39 @@ def feature_prefix(source: str) -> str:
     return f"{slug(table) or 'table'}_{slug(column) or 'text'}"
 
 
-def window_feature_names(source: str, topics: list[str], windows: list[int]) -> list[str]:
-    """Feature names of one event text column, in the order `window_features` returns them."""
+def windows_of(table: TextTable, windows: list[int]) -> list[int | None]:
+    """The windows of a table's features: text.windows for dated texts, [None] (all texts) for undated ones."""
+    return list(windows) if table.dated else [None]
+
+
+def window_feature_names(source: str, topics: list[str], windows: list[int | None]) -> list[str]:
+    """Feature names of one text column, in the order `window_features` returns them; window None: all texts,
+    no suffix."""
     p = feature_prefix(source)
     names = []
     for w in windows:
-        names += [f"{p}_texts_{w}d", f"{p}_dissatisfaction_mean_{w}d", f"{p}_dissatisfaction_max_{w}d"]
-        names += [f"{p}_topic_{t}_share_{w}d" for t in topics]
-        names += [f"{p}_complaints_{t}_{w}d" for t in topics]
+        end = "" if w is None else f"_{w}d"
+        names += [f"{p}_texts{end}", f"{p}_dissatisfaction_mean{end}", f"{p}_dissatisfaction_max{end}"]
+        names += [f"{p}_topic_{t}_share{end}" for t in topics]
+        names += [f"{p}_complaints_{t}{end}" for t in topics]
     return names
 
 
 def count_feature(name: str) -> bool:
     """Counts are 0 for a customer without texts; means, maxima and shares are missing (NaN)."""
-    return bool(re.search(r"_(texts|complaints_.+)_\d+d$", name))
+    return not re.search(r"(_dissatisfaction_(mean|max)|_share)(_\d+d)?$", name)
 
 
 def window_features(table: TextTable, topic_weights: np.ndarray, topics: list[str], dissatisfaction: np.ndarray,
-                    windows: list[int], as_of: pd.Timestamp, complaint_min: float) -> pd.DataFrame:
-    """Per-customer features of one event text column over windows ending at `as_of` (later texts ignored).
+                    windows: list[int | None], as_of: pd.Timestamp, complaint_min: float) -> pd.DataFrame:
+    """Per-customer features of one text column over windows ending at `as_of` (later texts ignored); window
+    None: all texts (a table without timestamps).
 
     topic_weights: texts x topics, each row summing to 1 (0 for a text without a known word); topics: the
     feature slugs of its columns. Rows are the customers with at least one text (index customer_id).
     """
     ts = pd.to_datetime(pd.Series(table.timestamp)).to_numpy(dtype="datetime64[ns]")
-    valid = ~np.isnat(ts) & (ts <= np.datetime64(as_of))
+    valid = np.ones(len(ts), bool) if not table.dated else ~np.isnat(ts) & (ts <= np.datetime64(as_of))
     codes, customers = pd.factorize(pd.Series(table.customer[valid], dtype="str"), sort=True)
     n = len(customers)
     weights, diss, ts = topic_weights[valid], np.asarray(dissatisfaction, dtype=float)[valid], ts[valid]
@@ -272,7 +351,7 @@ def window_features(table: TextTable, topic_weights: np.ndarray, topics: list[st
     columns: dict[str, np.ndarray] = {}
     names = iter(window_feature_names(table.source, topics, windows))
     for w in windows:
-        inside = ts > np.datetime64(as_of) - np.timedelta64(w, "D")
+        inside = np.ones(len(ts), bool) if w is None else ts > np.datetime64(as_of) - np.timedelta64(w, "D")
         c = codes[inside]
         count = np.bincount(c, minlength=n).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -46,7 +46,8 @@ from cxpredict.models.churn import ImputedValues, churn_columns
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
-from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage, text_drivers
+from cxpredict.workflows.default_drivers import resolve_drivers
+from cxpredict.workflows.text import TOPICS_FILE, scoring_text_stage
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
         actions = None
     if bundle.nps is None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
         return actions, None
-    drivers = text_drivers(cfg.drivers, bundle.get("text"), bundle.manifest.names)  # + "Complaints about <topic>"
+    drivers = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
     return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
 
 
@@ -211,9 +212,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         totals = drivers.totals() if drivers is not None else None
     warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
     warnings.extend(text.warnings if text else [])
-    if source.extra_columns:
-        warnings.append(f"{len(source.extra_columns)} extra column(s) in {source.description} ignored: "
-                        f"{source.extra_columns[:20]}")
+    extra = [c for c in source.extra_columns if c not in (text.own_columns if text else set())]
+    if extra:  # the text stage's own columns (generated features, raw texts) are not the user's extras
+        warnings.append(f"{len(extra)} extra column(s) in {source.description} ignored: {extra[:20]}")
     for warning in warnings:
         log.warning(warning)
     log.info("scoring %s (%s rows) with bundle %s... into %s", source.description,

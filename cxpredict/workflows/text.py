@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from cxpredict.data.text import (
     load_texts,
     window_feature_names,
     window_features,
+    windows_of,
 )
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import score_to_class
@@ -66,7 +68,19 @@ class TextStage:
     trend: dict[str, Any] = field(default_factory=dict)  # topic shares of the latest window (text_topics.json)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def generated(self) -> list[str]:
+        """The feature columns this stage makes (names the user never wrote)."""
+        return list(self.models.meta["feature_names"])
+
+    @property
+    def own_columns(self) -> set[str]:
+        """Columns that are this stage's business, never 'extra' in a scoring table: the generated features and
+        the declared raw text columns."""
+        return set(self.generated) | {s.split(".", 1)[1] for s in self.models.meta["sources"]}
+
     def with_features(self, data: CustomerData) -> CustomerData:
+        """`data` with the text features (the raw text columns never entered it: data.customers leaves them out)."""
         if self.features is None:
             return data
         for source in self.models.meta["sources"]:  # a missing text feature at scoring names its table
@@ -92,26 +106,31 @@ def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.
     stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
     if stamps:
         return pd.Timestamp(stamps[0])
-    latest = [t.timestamp.max() for t in texts.events if len(t.timestamp)]
+    latest = [t.timestamp[~np.isnat(t.timestamp)].max() for t in texts.events if (~np.isnat(t.timestamp)).any()]
     return pd.Timestamp(max(latest)) if latest else pd.Timestamp.max
 
 
-def _score_texts(models: TextModels, texts: TextData, dissatisfaction: dict[str, np.ndarray] | None = None
+def _score_texts(models: TextModels, texts: TextData, X: sp.csr_matrix | None = None, dissatisfaction: bool = True
                  ) -> list[_Scored]:
-    out = []
-    for table in texts.tables:
-        X = models.topics.vectorize(table.text, table.language)
-        keys = models.topics.key_weights(models.topics.topic_weights(X, table.language))
-        diss = dissatisfaction[table.source] if dissatisfaction else models.dissatisfaction_of(X)
-        out.append(_Scored(table, X, keys, diss))
-    return out
+    """Every table's texts scored; X: their matrix when the topic fit already made it (tables stacked in order).
+    All tables are vectorised and weighed in one batch (per language)."""
+    texts_all = [t for table in texts.tables for t in table.text]
+    languages = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.zeros(0, dtype=object)
+    X = models.topics.vectorize(texts_all, languages) if X is None else X
+    keys = models.topics.key_weights(models.topics.topic_weights(X, languages))
+    diss = models.dissatisfaction_of(X) if dissatisfaction else np.full(X.shape[0], np.nan)
+    bounds = np.cumsum([0] + [len(t.text) for t in texts.tables])
+    return [_Scored(table, X[a:b], keys[a:b], diss[a:b])
+            for table, a, b in zip(texts.tables, bounds[:-1], bounds[1:])]
 
 
 def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) -> CustomerFeatures | None:
     """The windows and complaint threshold are the trained ones (models.meta), whatever the scoring config says."""
     meta = models.meta
-    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction, meta["windows"], as_of,
-                              meta["complaint_min"]) for s in scored if not s.table.is_survey]
+    undated = set(meta.get("undated", []))
+    frames = [window_features(s.table, s.keys, models.topics.keys_, s.dissatisfaction,
+                              [None] if s.table.source in undated else meta["windows"], as_of, meta["complaint_min"])
+              for s in scored if not s.table.is_survey]
     if not frames:
         return None
     frame = pd.concat(frames, axis=1)
@@ -192,7 +211,7 @@ def topic_trend(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp, 
     recent = []
     for s in scored:
         ts = s.table.timestamp
-        inside = np.isnat(ts) if s.table.is_survey else np.zeros(len(ts), bool)
+        inside = np.isnat(ts)  # undated texts (comments without answered_at, tables without timestamps) are current
         end = np.datetime64(as_of)
         inside |= (~np.isnat(ts)) & (ts <= end) & (ts > end - np.timedelta64(days, "D"))
         recent.append(s.keys[inside])
@@ -215,9 +234,9 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
     all_texts = [t for table in texts.tables for t in table.text]
     all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
     topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
-                        seed=cfg.seed).fit(all_texts, all_langs)
+                        seed=cfg.seed)
     models = TextModels(topics, None, None, {})
-    scored = _score_texts(models, texts, {t.source: np.full(len(t.text), np.nan) for t in texts.tables})
+    scored = _score_texts(models, texts, topics.fit_transform(all_texts, all_langs), dissatisfaction=False)
     models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
     for s in scored:
         s.dissatisfaction = diss[s.table.source]
@@ -233,7 +252,8 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
         "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
         "complaint_min": cfg.text.complaint_min,
         "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
-                                                                          cfg.text.windows)],
+                                                                          windows_of(s.table, cfg.text.windows))],
+        "undated": [s.table.source for s in events if not s.table.dated],
         "counts": {t.source: t.counts for t in texts.tables},
         "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
                       for t in texts.tables},
@@ -299,18 +319,26 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
 
 
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+TONE = "Tone of customer texts"
+
+
 def _driver_topic(topics: TopicModel, key: str) -> str:
     """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
-    its key, since the report's charts draw with a font without CJK glyphs (the topic table shows its words)."""
+    its language and number ("Chinese topic 2"), since the report's charts draw with a font without CJK glyphs
+    (the topic table shows its words, and text.topics can name it)."""
     name = topics.key_names_[key]
-    return name if name.isascii() else f"topic {key}"
+    if name.isascii():
+        return name
+    topic = next(t for t in topics.topics_ if t["key"] == key)
+    return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
 
 
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The configured driver groups plus one per text topic ("Complaints about billing": its shares and
-    complaint counts) and one for the tone of the texts, of the text features the model kept; unchanged without
-    text features or without groups (then every feature is its own driver)."""
-    if models is None or not drivers.groups or not models.meta.get("feature_names"):
+    """The driver groups plus one per text topic ("Complaints about billing": its shares and complaint counts)
+    and one for the tone of the texts, of the text features the model kept and no group holds; unchanged
+    without text features."""
+    if models is None or not models.meta.get("feature_names"):
         return drivers
     grouped = {f for g in drivers.groups for f in g.features}
     taken = {g.name for g in drivers.groups}
@@ -318,12 +346,13 @@ def text_drivers(drivers: DriversConfig, models: TextModels | None, model_featur
     names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
     extra = []
     for key in models.topics.keys_:
-        features = [n for n in names if f"_topic_{key}_share_" in n or f"_complaints_{key}_" in n]
+        features = [n for n in names if re.search(f"_(topic_{re.escape(key)}_share|complaints_{re.escape(key)})"
+                                                  r"(_\d+d)?$", n)]
         name = f"Complaints about {_driver_topic(models.topics, key)}"
         if features and name not in taken:
             extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
-    tone = [n for n in names if "_dissatisfaction_" in n or n.rsplit("_", 1)[0].endswith("_texts")]
-    if tone and "Tone of customer texts" not in taken:
-        extra.append(DriverGroup(name="Tone of customer texts", features=tone, actionable=False))
+    tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
+    if tone and TONE not in taken:
+        extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
     return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})
 

@@ -34,7 +34,8 @@ from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
-from cxpredict.workflows.text import fit_text_stage, text_drivers
+from cxpredict.workflows.default_drivers import resolve_drivers
+from cxpredict.workflows.text import fit_text_stage
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,10 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                 log.warning(warning)
     with timer("features"):
         require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
-        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin)
+        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
+                                       generated=text.generated if text else ())
         X = manifest.transform(data.frame, source="training data")
-    drivers_cfg = text_drivers(cfg.drivers, text.models if text else None, manifest.names)
+    drivers_cfg = resolve_drivers(cfg, text.models if text else None, manifest)  # readable names by default
     if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
         drivers_cfg, notes = manifest.kept_driver_groups(drivers_cfg)
         for note in notes:

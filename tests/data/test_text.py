@@ -13,11 +13,14 @@ from cxpredict.data.text import (
     detect_language,
     load_texts,
     normalise,
+    normalise_many,
     read_text_column,
     tokenize_en,
     tokenize_zh,
+    tokens_of,
     window_feature_names,
     window_features,
+    windows_of,
 )
 from cxpredict.errors import ConfigError, InputError
 
@@ -78,12 +81,42 @@ def test_a_declared_text_column_of_numbers_is_a_clear_error(tmp_path):
         load_texts(cfg)
 
 
-def test_unknown_or_non_event_table_is_a_config_error(tmp_path):
+def test_unknown_table_is_a_config_error_that_says_how_to_declare_one(tmp_path):
     _write(tmp_path, [b"note"])
     with pytest.raises(ConfigError, match="did you mean 'tickets'"):
         load_texts(_cfg(tmp_path, [{"table": "tickts", "column": "note"}]))
-    with pytest.raises(ConfigError, match="is a 'customer' table"):
-        load_texts(_cfg(tmp_path, [{"table": "customers", "column": "plan"}]))
+    with pytest.raises(ConfigError, match="add 'path: <file>'"):
+        load_texts(_cfg(tmp_path, [{"table": "reviews", "column": "text"}]))
+    with pytest.raises(ConfigError, match="also a table of data.behaviour"):
+        load_texts(_cfg(tmp_path, [{"table": "tickets", "column": "note", "path": "tickets.csv"}]))
+    with pytest.raises(ValueError, match="give its 'path' too"):
+        _cfg(tmp_path, [{"table": "reviews", "column": "text", "timestamp": "at"}])
+
+
+def test_a_customer_table_column_is_one_undated_text_per_customer(tmp_path):
+    _write(tmp_path, [b"note"])
+    (tmp_path / "customers.csv").write_bytes(b"customer_id,plan,review\nC1,a,Bill doubled\nC2,b,\nC3,c,great\n")
+    cfg = _cfg(tmp_path, [{"table": "customers", "column": "review"}])
+    table = load_texts(cfg).tables[0]
+    assert table.customer.tolist() == ["C1", "C3"] and table.text == ["bill doubled", "great"]
+    assert not table.dated and np.isnat(table.timestamp).all() and table.counts["no_timestamp"] == 0
+    from cxpredict.data.customers import load_customers
+
+    assert list(load_customers(cfg).frame.columns) == ["plan", "tickets_count"]  # the text is no category
+
+
+@pytest.mark.parametrize("timestamp", [None, "at"])
+def test_a_text_table_of_its_own_with_or_without_dates(tmp_path, timestamp):
+    _write(tmp_path, [b"note"])
+    (tmp_path / "reviews.csv").write_bytes(b"id,at,text\nC1,2026-10-01,slow delivery\nC1,,late again\n"
+                                           b"C2,2026-09-01,ok\n")
+    entry = {"table": "reviews", "column": "text", "path": "reviews.csv", "key": "id",
+             **({"timestamp": timestamp} if timestamp else {})}
+    table = load_texts(_cfg(tmp_path, [entry])).tables[0]
+    assert table.dated == (timestamp is not None)
+    # dated: the text without a date is skipped (counted); undated: every text counts
+    assert table.customer.tolist() == (["C1", "C2"] if timestamp else ["C1", "C1", "C2"])
+    assert table.counts["no_timestamp"] == (1 if timestamp else 0)
 
 
 def test_survey_comments_are_read_with_the_survey_key(tmp_path):
@@ -118,6 +151,31 @@ def test_window_features_count_only_the_customers_own_texts_inside_the_window():
     assert f.loc["A", "tickets_note_complaints_billing_90d"] == 1  # 0.9 >= 0.5, dominant topic billing
     assert f.loc["A", "tickets_note_complaints_network_90d"] == 0  # 0.2: not a complaint
     assert f.loc["C", "tickets_note_texts_90d"] == 0 and np.isnan(f.loc["C", "tickets_note_dissatisfaction_mean_90d"])
+
+
+def test_undated_texts_all_count_without_a_window_suffix():
+    table = _table(["A", "A", "B"], [5, 400, 10])
+    table.dated, table.timestamp = False, np.full(3, np.datetime64("NaT"), dtype="datetime64[ns]")
+    f = window_features(table, np.array([[1, 0], [0, 1], [1, 0]], float), ["billing", "network"],
+                        np.array([0.9, 0.2, 0.1]), windows_of(table, [30, 90]), pd.Timestamp("2026-10-31"), 0.5)
+    assert list(f.columns) == window_feature_names("tickets.note", ["billing", "network"], [None])
+    assert f.loc["A", "tickets_note_texts"] == 2 and f.loc["A", "tickets_note_topic_billing_share"] == 0.5
+    assert f.loc["A", "tickets_note_complaints_billing"] == 1 and f.loc["B", "tickets_note_complaints_billing"] == 0
+    aligned = CustomerFeatures(f).align(pd.Index(["Z"], name="customer_id"))
+    assert aligned.loc["Z", "tickets_note_texts"] == 0
+    assert np.isnan(aligned.loc["Z", "tickets_note_dissatisfaction_max"])
+
+
+def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
+    texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
+             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price"]
+    assert normalise_many(texts) == [normalise(t) for t in texts]
+    clean = normalise_many(texts)
+    for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
+        tokens = tokens_of(clean, language)
+        assert tokens.n_texts == len(clean)
+        rebuilt = [[str(tokens.words[c]) for c in tokens.codes[tokens.text == i]] for i in range(len(clean))]
+        assert rebuilt == [one(t) for t in clean]
 
 
 def test_customer_features_align_fills_counts_with_zero_and_means_with_missing():
