@@ -4,15 +4,19 @@ Why: on a shared scheduler worker, OpenMP's default spinning wait makes every Li
 other jobs need, and a booster with more threads than the process may run crawls (measured in issue 20: a fit
 50x slower beside two busy processes). So:
 
-- waits are passive (`OMP_WAIT_POLICY=PASSIVE`) unless the user set the variable; it is read when an OpenMP
-  runtime loads, so `import cxpredict` sets it before LightGBM, numba or scikit-learn load (`prepare_environment`);
+- OpenMP threads spin only briefly before they sleep (`GOMP_SPINCOUNT=100000`, unless the user set it or
+  `OMP_WAIT_POLICY`): long enough that back-to-back parallel regions of one fit do not sleep on a quiet machine,
+  short enough that a thread waiting for a descheduled teammate does not burn a scheduler time slice. Fully
+  passive waits (`OMP_WAIT_POLICY=PASSIVE`) cost a small LightGBM fit 4x on a quiet machine; libgomp's default
+  spin (300,000) crawls beside busy processes (experiments/threads). The variables are read when an OpenMP
+  runtime loads, so `import cxpredict` sets them before LightGBM, numba or scikit-learn load;
 - the thread budget is the cores this process may use: its CPU affinity, bounded by a cgroup CPU quota;
 - `CXPREDICT_THREADS` (the operator of a shared worker) overrides the config's `n_jobs`, which overrides the
   detected cores; a section's own `n_jobs` (e.g. `nps.params.n_jobs`) still wins for that section alone;
 - parallelism is never nested: a pool of workers gets `split(tasks)`, workers x threads per worker <= budget.
 
-Every library reads the budget from here: LightGBM through `count`, numba (driver attributions) through `count`,
-BLAS and OpenMP defaults through `use`. The manifest records `describe()`.
+Every library reads the budget from here: LightGBM and DuckDB through `count`, numba (driver attributions) through
+`count`, BLAS and OpenMP defaults through `use`. The manifest records `describe()`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from cxpredict.errors import ConfigError
 
 ENV = "CXPREDICT_THREADS"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SPIN_COUNT = "100000"  # libgomp busy-wait iterations before a waiting thread sleeps (its default: 300,000)
 # OpenMP runtimes read these when they load; numba reads its own at import
 _LOAD_TIME_LIBRARIES = ("lightgbm", "numba", "sklearn")
 
@@ -38,13 +43,14 @@ class ThreadPlan:
     usable_cores: int  # affinity bounded by the cgroup quota
     affinity_cores: int
     cgroup_quota_cores: float | None
-    omp_wait_policy: str | None  # as the OpenMP runtimes saw it when they loaded
-    passive_set_by_cxpredict: bool
+    omp_wait_policy: str | None  # OMP_WAIT_POLICY and GOMP_SPINCOUNT as the OpenMP runtimes saw them at load
+    gomp_spincount: str | None
+    waits_set_by_cxpredict: bool  # False: the user set them, or a runtime had loaded before cxpredict
 
 
 _plan: ThreadPlan | None = None
-_passive_set = False
-_wait_policy_at_load: str | None = None
+_waits_set = False
+_waits_at_load: tuple[str | None, str | None] = (None, None)
 
 
 def cgroup_quota_cores(root: Path = CGROUP_ROOT) -> float | None:
@@ -103,8 +109,7 @@ def resolve(n_jobs: int | None = None, root: Path = CGROUP_ROOT) -> ThreadPlan:
         threads, source = n_jobs, "config n_jobs"
     else:
         threads, source = cores, "usable cores"
-    return ThreadPlan(threads, source, cores, affinity, quota, _wait_policy_at_load or os.environ.get("OMP_WAIT_POLICY"),
-                      _passive_set)
+    return ThreadPlan(threads, source, cores, affinity, quota, *_waits_at_load, _waits_set)
 
 
 def use(n_jobs: int | None = None) -> ThreadPlan:
@@ -145,15 +150,17 @@ def describe() -> dict:
 
 
 def prepare_environment() -> None:
-    """Passive OpenMP waits and a default OpenMP/numba thread count from the usable cores, before the runtimes
+    """Short OpenMP spins and a default OpenMP/numba thread count from the usable cores, before the runtimes
     load. Variables the user set are left alone. Called once by `import cxpredict`."""
-    global _passive_set, _wait_policy_at_load
-    if "OMP_WAIT_POLICY" not in os.environ:
-        loaded = [name for name in _LOAD_TIME_LIBRARIES if name in sys.modules]
-        if not loaded:  # too late once a runtime has loaded: record what it saw instead of pretending
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            _passive_set = True
-    _wait_policy_at_load = os.environ.get("OMP_WAIT_POLICY")
+    global _waits_set, _waits_at_load
+    loaded = [name for name in _LOAD_TIME_LIBRARIES if name in sys.modules]
+    if loaded:  # too late once a runtime has loaded: record what it saw instead of pretending
+        _waits_at_load = (os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT"))
+        return
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+        _waits_set = True
+    _waits_at_load = (os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT"))
     try:
         budget = env_threads() or usable_cores()
     except ConfigError:  # reported with its fix when a workflow resolves the plan; importing must not fail

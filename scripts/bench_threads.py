@@ -8,8 +8,9 @@ Each fit runs in a fresh child process (the wait policy is read when the OpenMP 
     python scripts/bench_threads.py --out experiments/threads/results/bench_threads.json
 
 JSON: `fit_s[condition][idle|busy]` (median of `--repeats` fits), `contention_ratio[condition]` = busy / idle, the
-machine's cores and load average. Conditions: `openmp_default` (n_jobs = usable cores, OMP_WAIT_POLICY unset),
-`cxpredict` (import cxpredict first: its policy), `one_thread` (n_jobs=1, the floor beside busy processes).
+machine's cores and load average. Conditions: `openmp_default` (n_jobs = usable cores, libgomp's own spin),
+`passive` (OMP_WAIT_POLICY=PASSIVE: no spin), `cxpredict` (import cxpredict first: its policy, a short spin),
+`one_thread` (n_jobs=1, the floor beside busy processes).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 FIT = """
 import sys, time
 policy = sys.argv[1]
-if policy == "cxpredict":
+if policy in ("cxpredict", "passive"):
     import cxpredict
     from cxpredict import threads
     n_jobs = threads.count(None)
@@ -43,8 +44,8 @@ lgb.LGBMClassifier(n_jobs=n_jobs, random_state=0, verbose=-1).fit(X, y)
 print(time.perf_counter() - start)
 """
 
-CONDITIONS = ("openmp_default", "cxpredict", "one_thread")
-RUNTIME_VARIABLES = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "CXPREDICT_THREADS")
+CONDITIONS = ("openmp_default", "passive", "cxpredict", "one_thread")
+RUNTIME_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "CXPREDICT_THREADS")
 
 
 def _busy_loop() -> None:  # a fixed CPU-bound competitor
@@ -55,6 +56,8 @@ def _busy_loop() -> None:  # a fixed CPU-bound competitor
 
 def fit_seconds(condition: str) -> float:
     env = {k: v for k, v in os.environ.items() if k not in RUNTIME_VARIABLES}
+    if condition == "passive":  # fully passive waits (cxpredict's threads, no spinning at all)
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     done = subprocess.run([sys.executable, "-c", FIT, condition], env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
@@ -66,7 +69,7 @@ def measure(repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--competitors", type=int, default=2)
     args = parser.parse_args()
     load_before = os.getloadavg()

@@ -1,5 +1,5 @@
-"""The thread policy (cxpredict/threads.py): threads from affinity and cgroup quota, overrides honoured, passive
-OpenMP waits set before the runtimes load, no nested pools anywhere in the package."""
+"""The thread policy (cxpredict/threads.py): threads from affinity and cgroup quota, overrides honoured, short
+OpenMP spins set before the runtimes load, no nested pools anywhere in the package."""
 
 from __future__ import annotations
 
@@ -114,25 +114,35 @@ def test_the_manifest_records_the_plan(machine):
 
 
 def _fresh_python(code: str, **env: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS",
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
                                                               "NUMBA_NUM_THREADS", threads.ENV)}
     return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                           check=True).stdout
 
 
-def test_import_sets_passive_waits_before_the_openmp_runtimes_load():
+def test_import_sets_short_spins_before_the_openmp_runtimes_load():
     out = json.loads(_fresh_python(
         "import json, os, sys, cxpredict; from cxpredict import threads;"
-        "print(json.dumps([os.environ.get('OMP_WAIT_POLICY'), 'lightgbm' in sys.modules, threads.describe()]))"))
-    assert out[0] == "PASSIVE" and out[1] is False and out[2]["passive_set_by_cxpredict"] is True
+        "print(json.dumps([os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_NUM_THREADS'),"
+        " 'lightgbm' in sys.modules, threads.describe()]))"))
+    assert out[0] == threads.SPIN_COUNT and out[1] == str(threads.usable_cores()) and out[2] is False
+    assert out[3]["waits_set_by_cxpredict"] is True and out[3]["gomp_spincount"] == threads.SPIN_COUNT
 
 
-def test_import_leaves_a_users_wait_policy_alone_and_says_when_it_came_too_late():
-    assert _fresh_python("import os, cxpredict; print(os.environ['OMP_WAIT_POLICY'])",
-                         OMP_WAIT_POLICY="ACTIVE").strip() == "ACTIVE"
+@pytest.mark.parametrize("variable, value", [("OMP_WAIT_POLICY", "ACTIVE"), ("OMP_WAIT_POLICY", "PASSIVE"),
+                                             ("GOMP_SPINCOUNT", "0")])
+def test_import_leaves_a_users_wait_settings_alone(variable, value):
+    out = json.loads(_fresh_python("import json, os, cxpredict; from cxpredict import threads;"
+                                   "print(json.dumps([os.environ.get('GOMP_SPINCOUNT'), threads.describe()]))",
+                                   **{variable: value}))
+    assert out[1]["waits_set_by_cxpredict"] is False
+    assert out[0] == (value if variable == "GOMP_SPINCOUNT" else None)
+
+
+def test_import_after_lightgbm_says_the_waits_came_too_late():
     late = json.loads(_fresh_python("import json, lightgbm, cxpredict; from cxpredict import threads;"
                                     "print(json.dumps(threads.describe()))"))
-    assert late["passive_set_by_cxpredict"] is False and late["omp_wait_policy"] is None
+    assert late["waits_set_by_cxpredict"] is False and late["gomp_spincount"] is None
 
 
 def _parallel_constructs(tree: ast.AST) -> list[str]:

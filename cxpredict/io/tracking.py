@@ -199,7 +199,8 @@ def provenance_tags(cfg: Config, kind: str, fingerprints: Mapping[str, str] | No
     for package, version in provenance.package_versions().items():
         tags[f"cxpredict.version.{package}"] = version
     plan = threads.describe()
-    tags["cxpredict.threads"] = f"{plan['threads']} ({plan['source']}, OMP_WAIT_POLICY={plan['omp_wait_policy']})"
+    tags["cxpredict.threads"] = (f"{plan['threads']} ({plan['source']}; OMP_WAIT_POLICY={plan['omp_wait_policy']}, "
+                                 f"GOMP_SPINCOUNT={plan['gomp_spincount']})")
     for table, digest in (fingerprints or {}).items():
         tags[f"cxpredict.data.{sanitize_key(table)}"] = str(digest)
     return tags
