@@ -87,7 +87,8 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
                "topics learned from the texts themselves. Topic names come from the config (text.topics); "
                "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
                "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
-               "models and appear among the drivers as 'Complaints about ...'.")]
+               "models and appear among the drivers as 'Mentions of ...' (the topic's share) and "
+               "'Complaints about ...' (its texts that read as a detractor's).")]
     meta, trend = text_files(run)
     if not meta:  # not configured is not missing: the project reads no free text
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():

@@ -2,7 +2,8 @@
 
 Why: without `drivers.groups` every model feature used to be its own driver, so people read generated names
 (`tickets_count_90d`, `notes_note_topic_en_topic_1_share_90d`) and were told Age was "fixable". Now:
-- text features are always grouped, "Complaints about <topic>" per topic and one tone group (workflows/text.py);
+- text features are always grouped, "Mentions of <topic>" and "Complaints about <topic>" per topic and one
+  tone group (workflows/text.py);
 - with no groups configured, the aggregations of each events table form one driver named after its table, and
   every column of a customer or lookup table is a driver named by its own column: only names the user wrote;
 - a driver whose name, or every feature of it, reads as demographic or tenure (DEMOGRAPHIC words: age, gender,

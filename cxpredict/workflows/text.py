@@ -321,6 +321,8 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
 TONE = "Tone of customer texts"
+MENTIONS = "Mentions of"  # a topic's share of the texts
+COMPLAINTS = "Complaints about"  # texts on a topic with P(detractor) >= text.complaint_min
 
 
 def _driver_topic(topics: TopicModel, key: str) -> str:
@@ -335,9 +337,10 @@ def _driver_topic(topics: TopicModel, key: str) -> str:
 
 
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The driver groups plus one per text topic ("Complaints about billing": its shares and complaint counts)
-    and one for the tone of the texts, of the text features the model kept and no group holds; unchanged
-    without text features."""
+    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing" (the topic's
+    share of the texts; a praise topic is mentioned, not complained about) and "Complaints about billing" (texts on
+    it with P(detractor) >= text.complaint_min); one for the tone of the texts; of the text features the model kept
+    and no group holds. Unchanged without text features."""
     if models is None or not models.meta.get("feature_names"):
         return drivers
     grouped = {f for g in drivers.groups for f in g.features}
@@ -346,13 +349,14 @@ def text_drivers(drivers: DriversConfig, models: TextModels | None, model_featur
     names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
     extra = []
     for key in models.topics.keys_:
-        features = [n for n in names if re.search(f"_(topic_{re.escape(key)}_share|complaints_{re.escape(key)})"
-                                                  r"(_\d+d)?$", n)]
-        name = f"Complaints about {_driver_topic(models.topics, key)}"
-        if features and name not in taken:
-            extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
+        topic = _driver_topic(models.topics, key)
+        for label, measure in ((MENTIONS, "topic_{}_share"), (COMPLAINTS, "complaints_{}")):
+            pattern = f"_{measure.format(re.escape(key))}" + r"(_\d+d)?$"
+            features = [n for n in names if re.search(pattern, n)]
+            name = f"{label} {topic}"
+            if features and name not in taken:
+                extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
     tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
     if tone and TONE not in taken:
         extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
     return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})
-

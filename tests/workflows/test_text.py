@@ -71,6 +71,10 @@ def test_comment_reasons_fill_missing_codes_and_drivers_get_business_names(text_
     groups = {g.name: g for g in extended.groups}
     assert "Complaints about billing" in groups and groups["Complaints about billing"].theme == "billing"
     assert all(f in stage.models.meta["feature_names"] for f in groups["Complaints about billing"].features)
+    # named by what they measure: the complaint count is a complaint, the topic's share is a mention
+    assert all("_complaints_billing" in f for f in groups["Complaints about billing"].features)
+    assert groups["Mentions of billing"].features and \
+        all("_topic_billing_share" in f for f in groups["Mentions of billing"].features)
     assert text_drivers(text_demo_config.drivers.model_copy(update={"groups": []}), stage.models, []).groups == []
 
 
@@ -103,7 +107,7 @@ def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offlin
     assert "comment_reason_1" in scored.columns
     assert scored.loc[scored["comment_reason_1"].notna(), "is_respondent"].all()
     kda = pd.read_csv(tmp_path / "kda_global.csv", encoding="utf-8-sig").set_index("driver")
-    text_groups = [d for d in kda.index if d.startswith("Complaints about") or d == "Tone of customer texts"]
+    text_groups = [d for d in kda.index if d.startswith(("Complaints about", "Mentions of")) or d == "Tone of customer texts"]
     assert "Complaints about billing" in text_groups and kda.loc[text_groups, "mean_abs_attribution"].sum() > 0
     trend = json.loads((tmp_path / "text_topics.json").read_text(encoding="utf-8"))
     assert trend["previous"]["run"] == "training" and "billing" in trend["shares"]
