@@ -19,7 +19,7 @@ import pandas as pd
 
 from cxpredict.config import Config
 from cxpredict.data.tables import table_columns
-from cxpredict.data.text import feature_prefix
+from cxpredict.data.text import COMPLAINTS, MENTIONS, TONE, feature_prefix
 from cxpredict.errors import ConfigError, did_you_mean
 
 AS_OF_GRACE_DAYS = 90  # the limit without windowed aggregations (all-time counts)
@@ -79,7 +79,23 @@ def name_problems(cfg: Config, columns: Iterable[str], text_prefixes: Iterable[s
             problems.append(ConfigError(f"{key}: '{name}' is left out of the model by features."
                                         f"{'exclude' if name in excluded else 'include'}; remove it from the group "
                                         "or from that list"))
-    return problems
+    return problems + actionable_problems(cfg, columns, prefixes)
+
+
+def actionable_problems(cfg: Config, columns: list[str], text_prefixes: tuple[str, ...] = ()) -> list[ConfigError]:
+    """A drivers.actionable entry must name a driver group or a feature: a column, a configured group, an events
+    table (its default group, when no groups are configured), a text feature or text driver group ("Mentions of
+    ...", "Complaints about ...": their topics are learned later, so any name of that form passes). A misspelt
+    entry would leave the driver it meant not actionable without a word."""
+    if not cfg.drivers.enabled or "drivers" in cfg.absent_stages():
+        return []
+    groups = [g.name for g in cfg.drivers.groups] or [t.name for t in cfg.data.behaviour if t.kind == "events"]
+    options = [*columns, *groups, *([TONE] if cfg.text.active else [])]
+    text_groups = (f"{MENTIONS} ", f"{COMPLAINTS} ") if cfg.text.active else ()
+    return [ConfigError(f"drivers.actionable: '{name}' matches no driver group or feature"
+                        f"{did_you_mean(name, options)}; fix the name or remove it")
+            for name in cfg.drivers.actionable
+            if name not in options and not name.startswith((*text_prefixes, *text_groups))]
 
 
 def require_names(cfg: Config, columns: Iterable[str]) -> None:

@@ -30,6 +30,11 @@ from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
 SURVEY = "survey"
 LANGUAGES = ("en", "zh")
+# the text driver groups (workflows/text.py text_drivers), per topic and one for the tone; named here so that
+# config checks (data/config_checks.py) know a drivers.actionable entry naming one before any topic is learned
+MENTIONS = "Mentions of"  # a topic's share of the texts
+COMPLAINTS = "Complaints about"  # texts on a topic with P(detractor) >= text.complaint_min
+TONE = "Tone of customer texts"
 NUMERIC_SHARE = 0.8  # a declared text column where more values than this are plain numbers is the wrong column
 CJK_WEIGHT = 3  # auto: a text is Chinese when 3 x its CJK characters >= its Latin letters
 

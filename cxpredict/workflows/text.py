@@ -31,6 +31,9 @@ from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
 from cxpredict.data.text import (
+    COMPLAINTS,
+    MENTIONS,
+    TONE,
     CustomerFeatures,
     TextData,
     TextTable,
@@ -320,9 +323,6 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
 
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
-TONE = "Tone of customer texts"
-MENTIONS = "Mentions of"  # a topic's share of the texts
-COMPLAINTS = "Complaints about"  # texts on a topic with P(detractor) >= text.complaint_min
 
 
 def _driver_topic(topics: TopicModel, key: str) -> str:

@@ -102,3 +102,18 @@ def test_an_as_of_long_after_the_last_event_is_an_error_unless_forced(tmp_path):
     assert load_customers(cfg("2024-07-29")).frame["tickets_count_30d"].sum() == 2  # within the window: fine
     forced = load_customers(cfg("2099-01-01", force_as_of=True))
     assert forced.frame["tickets_count_30d"].sum() == 0 and forced.frame["tickets_ever"].sum() == 60
+
+
+def test_a_misspelt_actionable_entry_is_named_with_a_did_you_mean(tmp_path):
+    cfg = cfg_with(tmp_path, drivers={"actionable": ["tenur", "plan"]})
+    messages = [str(e) for e in validate_inputs(cfg)]
+    assert any("drivers.actionable: 'tenur' matches no driver group or feature" in m and "'tenure'" in m
+               for m in messages), messages
+    assert not any("'plan'" in m for m in messages)  # a column is a driver of its own name
+
+
+def test_actionable_may_name_a_configured_group_but_not_an_unknown_one(tmp_path):
+    groups = [{"name": "Price", "features": ["monthly_charges"]}]
+    cfg = cfg_with(tmp_path, drivers={"groups": groups, "actionable": ["Price", "Prices!"]})
+    messages = [str(e) for e in name_problems(cfg, ["plan", "monthly_charges", "region", "tenure"])]
+    assert len(messages) == 1 and "'Prices!'" in messages[0] and "did you mean 'Price'" in messages[0]
