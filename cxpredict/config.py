@@ -660,6 +660,8 @@ class TextConfig(Strict):
     cv_folds: int = Field(default=5, ge=2)  # respondents' own texts are scored by models that never saw them
     examples: int = Field(default=3, ge=0, le=20)  # example texts kept per topic (report)
     reason_min_count: int = Field(default=20, ge=1)  # comments stating a code; fewer: no comment model for it
+    # the bundle whose topic names a retrain keeps (topics matched by their words); None: the bundle train replaces
+    previous_bundle: PathText | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> TextConfig:

@@ -8,6 +8,9 @@ Why this shape:
 - Topics get business names from the config (`text.topics`: a name, words that identify it in any language, a
   reason theme): a learned topic takes the name whose words carry the most of its weight. Topics with one name
   (the English and the Chinese "billing") are one feature, one driver. Unnamed topics keep their top terms.
+- Names stay across runs: an unnamed topic that matches a topic of the previous run (cosine similarity of their
+  term weights >= MATCH_MIN_SIMILARITY, one-to-one by the Hungarian assignment) takes its key and name, so a
+  feature, driver and trend line keep their name when a retrain re-learns the topics from new texts.
 - Dissatisfaction is learned, not looked up: a logistic regression of the author's detractor status on the text,
   fitted on the respondents' own texts. No lexicon, no download, any language the tokenisers handle.
 - Reasons from comments: one logistic regression per reason code on the respondents who gave both a comment and
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
 from sklearn.decomposition import NMF
 from sklearn.linear_model import LogisticRegression
 
@@ -42,6 +46,9 @@ SOLVER = "liblinear"  # on wide sparse TF-IDF: the same AUC as lbfgs at a sevent
 NMF_TOL = 1e-3  # relative loss change that ends the topic fit (scikit-learn's 1e-4 took 2.5x the time)
 TOPIC_WORDS = 5_000  # the most common single words per language make the topics (_topic_words)
 FIT_SAMPLE = 5_000  # texts per language the topics are learned from (all texts are then weighed by them)
+# a learned topic is the previous run's topic when their term weights have at least this cosine similarity: the
+# same cluster re-learned on other texts shares its main words; unrelated topics share almost none (near 0)
+MATCH_MIN_SIMILARITY = 0.5
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -63,6 +70,23 @@ def _topic_words(vectorizer: Tfidf, X: sp.csr_matrix) -> np.ndarray:
     return np.sort(words[np.argsort(-texts_with, kind="stable")[:TOPIC_WORDS]])
 
 
+def _term_weights(model: TopicModel, lang: str) -> tuple[np.ndarray, np.ndarray]:
+    """(terms, topics x terms weights) of one language's topics."""
+    return model.vectorizers_[lang].get_feature_names_out()[model.words_[lang]], model.nmf_[lang].components_
+
+
+def topic_similarity(new: TopicModel, old: TopicModel, lang: str) -> np.ndarray:
+    """Cosine similarity (new topics x old topics) of the term weights, over the union of both vocabularies."""
+    (new_terms, A), (old_terms, B) = _term_weights(new, lang), _term_weights(old, lang)
+    union = {t: i for i, t in enumerate(dict.fromkeys([*map(str, new_terms), *map(str, old_terms)]))}
+    def spread(terms, W):
+        out = np.zeros((len(W), len(union)))
+        out[:, [union[str(t)] for t in terms]] = W
+        norm = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
+    return spread(new_terms, A) @ spread(old_terms, B).T
+
+
 def logit_to_dict(model: LogisticRegression) -> dict[str, Any]:
     return {"classes": model.classes_.tolist(), "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
             "C": model.C}
@@ -75,6 +99,15 @@ def logit_from_dict(data: dict[str, Any]) -> LogisticRegression:
     model.intercept_ = np.asarray(data["intercept"], dtype=np.float64)
     model.n_features_in_ = model.coef_.shape[1]
     return model
+
+
+def _fresh_key(lang: str, k: int, taken: set[str]) -> str:
+    """'<lang>_topic_<k>', or the next free number when a topic kept from the previous run holds that key."""
+    j = k
+    while f"{lang}_topic_{j}" in taken:
+        j += 1
+    taken.add(f"{lang}_topic_{j}")
+    return f"{lang}_topic_{j}"
 
 
 # --------------------------------------------------------------------------------------------- topics
@@ -102,6 +135,7 @@ class TopicModel:
     def fit_transform(self, texts: list[str], languages) -> sp.csr_matrix:
         """Fit, and return the texts' shared matrix (`vectorize` of the same texts, without a second pass)."""
         languages = np.asarray(languages, dtype=object)
+        self.previous_: list[dict[str, Any]] = []  # set by keep_names
         self.languages_: list[str] = []
         self.vectorizers_: dict[str, Tfidf] = {}
         self.nmf_: dict[str, NMF] = {}
@@ -138,6 +172,8 @@ class TopicModel:
     def _describe(self) -> None:
         """topics_: one dict per topic column (language, key, name, theme, top terms); keys_ in feature order."""
         labels = list(self.labels)
+        inherited = {(m["language"], m["index"]): m for m in getattr(self, "previous_", []) if m["matched"]}
+        taken = {m["key"] for m in inherited.values()}
         self.topics_: list[dict[str, Any]] = []
         for lang in self.languages_:
             terms = self.vectorizers_[lang].get_feature_names_out()[self.words_[lang]]
@@ -151,15 +187,41 @@ class TopicModel:
                 best = int(np.argmax(shares)) if shares else -1
                 named = best >= 0 and shares[best] >= LABEL_MIN_SHARE
                 label = labels[best] if named else None
-                key = (slug(label.name) or f"topic_{best}") if label else f"{lang}_topic_{k}"
+                kept = None if named else inherited.get((lang, k))
+                key = (slug(label.name) or f"topic_{best}") if label else kept["key"] if kept else \
+                    _fresh_key(lang, k, taken)
                 self.topics_.append({"language": lang, "index": k, "key": key,
-                                     "name": label.name if label else " / ".join(top[:3]),
-                                     "named": named, "theme": label.theme if label else None, "top_terms": top})
+                                     "name": label.name if label else kept["name"] if kept else " / ".join(top[:3]),
+                                     "named": named, "theme": label.theme if label else None, "top_terms": top,
+                                     "kept_from_previous": kept is not None})
         named_keys = [slug(lab.name) or f"topic_{i}" for i, lab in enumerate(labels)]
         present = {t["key"] for t in self.topics_}
         self.keys_ = [k for k in named_keys if k in present] + [t["key"] for t in self.topics_ if not t["named"]]
         self.key_names_ = {t["key"]: t["name"] for t in self.topics_}
         self.key_themes_ = {t["key"]: t["theme"] for t in self.topics_}
+
+    def keep_names(self, previous: TopicModel, min_similarity: float = MATCH_MIN_SIMILARITY) -> list[dict]:
+        """Give each unnamed topic the key and name of the previous run's unnamed topic it matches (per language,
+        one-to-one by the Hungarian assignment on cosine similarity, at least `min_similarity`); the rest keep
+        fresh names. Returns (and keeps in previous_, saved with the model) one record per unnamed topic."""
+        old = {(t["language"], t["index"]): t for t in previous.topics_ if not t["named"]}
+        self.previous_ = []
+        for lang in self.languages_:
+            mine = [t["index"] for t in self.topics_ if t["language"] == lang and not t["named"]]
+            theirs = [i for (lg, i) in old if lg == lang]
+            if not mine:
+                continue
+            S = topic_similarity(self, previous, lang)[np.ix_(mine, theirs)] if theirs else np.zeros((len(mine), 0))
+            pairs = dict(zip(*linear_sum_assignment(-S))) if theirs else {}
+            for r, k in enumerate(mine):
+                c = pairs.get(r)
+                sim = float(S[r, c]) if c is not None else 0.0
+                prev = old[(lang, theirs[c])] if c is not None else None
+                self.previous_.append({"language": lang, "index": k, "matched": sim >= min_similarity,
+                                       "similarity": round(sim, 4), "key": prev["key"] if prev else None,
+                                       "name": prev["name"] if prev else None})
+        self._describe()
+        return self.previous_
 
     # ------------------------------------------------------------------ transform
     def _blocks(self) -> dict[str, slice]:
@@ -225,7 +287,8 @@ class TopicModel:
                            "seed": self.seed, "max_iter": self.max_iter},
                 "languages": {lang: {"vocabulary": self.vectorizers_[lang].get_feature_names_out().tolist(),
                                      "idf": self.vectorizers_[lang].idf_.tolist(),
-                                     "topic_words": self.words_[lang].tolist()} for lang in self.languages_}}
+                                     "topic_words": self.words_[lang].tolist()} for lang in self.languages_},
+                "previous": getattr(self, "previous_", [])}
 
     def save_arrays(self, directory: Path) -> None:
         for lang in self.languages_:
@@ -246,6 +309,7 @@ class TopicModel:
             model.vectorizers_[lang], model.nmf_[lang] = vec, nmf
             model.words_[lang] = (np.asarray(saved["topic_words"], dtype=np.int64) if "topic_words" in saved
                                   else _unigrams(vec))  # bundles before topic_words: every single word
+        model.previous_ = data.get("previous", [])
         model._describe()
         return model
 

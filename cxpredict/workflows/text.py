@@ -43,9 +43,15 @@ from cxpredict.data.text import (
     window_features,
     windows_of,
 )
-from cxpredict.errors import ConfigError
+from cxpredict.errors import BundleError, ConfigError
 from cxpredict.metrics import score_to_class
-from cxpredict.models.text import CommentReasons, TextModels, TopicModel, fit_dissatisfaction
+from cxpredict.models.text import (
+    MATCH_MIN_SIMILARITY,
+    CommentReasons,
+    TextModels,
+    TopicModel,
+    fit_dissatisfaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +230,10 @@ def topic_trend(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp, 
 
 
 # --------------------------------------------------------------------------------------------- train / score
-def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, CustomerData] | None:
-    """Fit the text models on `data`'s customers; returns the stage and `data` with features and filled reasons."""
+def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextModels] | None = None
+                   ) -> tuple[TextStage, CustomerData] | None:
+    """Fit the text models on `data`'s customers; returns the stage and `data` with features and filled reasons.
+    `previous`: an earlier bundle's text models (and its path), whose topic names the matching topics keep."""
     if not cfg.text.active:
         return None
     texts = load_texts(cfg)
@@ -239,7 +247,9 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
     topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
                         seed=cfg.seed)
     models = TextModels(topics, None, None, {})
-    scored = _score_texts(models, texts, topics.fit_transform(all_texts, all_langs), dissatisfaction=False)
+    X = topics.fit_transform(all_texts, all_langs)
+    matching = _keep_topic_names(topics, previous)
+    scored = _score_texts(models, texts, X, dissatisfaction=False)
     models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
     for s in scored:
         s.dissatisfaction = diss[s.table.source]
@@ -262,11 +272,45 @@ def fit_text_stage(cfg: Config, data: CustomerData) -> tuple[TextStage, Customer
                       for t in texts.tables},
         "topics": _topic_table(cfg, models, scored, data.score),
         "reasons": None if models.reasons is None else models.reasons.metrics_,
+        "topic_matching": matching,
     }
     models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()} for k, v in models.meta["languages"].items()}
     models.meta["trend"] = topic_trend(models, scored, as_of, min(cfg.text.windows))
     stage = TextStage(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
     return stage, stage.with_features(data)
+
+
+def _keep_topic_names(topics: TopicModel, previous: tuple[Path, TextModels] | None) -> dict[str, Any] | None:
+    """Match the new topics to the previous run's (models/text.py keep_names); the record for the bundle's text
+    metadata: which bundle, the threshold, each unnamed topic's best similarity, and the share matched."""
+    if previous is None:
+        return None
+    path, models = previous
+    matches = topics.keep_names(models.topics)
+    share = sum(m["matched"] for m in matches) / len(matches) if matches else None
+    log.info("text: %s of %d unnamed topics keep their names from %s", sum(m["matched"] for m in matches),
+             len(matches), path)
+    return {"previous_bundle": str(path), "min_similarity": MATCH_MIN_SIMILARITY, "matched_share": share,
+            "matches": matches}
+
+
+def previous_text_models(cfg: Config, out: Path) -> tuple[Path, TextModels] | None:
+    """The text models whose topic names a retrain keeps: text.previous_bundle's (an error when it has none), else
+    those of the bundle at `out` that this training replaces, if any (unreadable: a warning, fresh names)."""
+    configured = cfg.text.previous_bundle
+    path = cfg.resolve(configured) if configured else Path(out)
+    if not (path / "text" / "text.json").is_file():
+        if configured:
+            raise ConfigError(f"text.previous_bundle: {path} holds no text models (text/text.json); give the "
+                              "folder of a bundle trained with text columns, or remove the key")
+        return None
+    try:
+        return path, TextModels.load(path / "text")
+    except BundleError as e:
+        if configured:
+            raise ConfigError(f"text.previous_bundle: {e}") from e
+        log.warning("the text models of the bundle at %s are unreadable (%s); topics get fresh names", path, e)
+        return None
 
 
 def _fill_reasons(data: CustomerData, reasons: CommentReasons, survey: _Scored, missing: np.ndarray) -> CustomerData:

@@ -35,7 +35,7 @@ from cxpredict.models.response import ResponsePropensity
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
-from cxpredict.workflows.text import fit_text_stage
+from cxpredict.workflows.text import fit_text_stage, previous_text_models
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     text = None
     with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
-        fitted = fit_text_stage(cfg, data) if "text" not in absent else None
+        active = "text" not in absent and cfg.text.active
+        fitted = fit_text_stage(cfg, data, previous_text_models(cfg, Path(out))) if active else None
         if fitted is not None:
             text, data = fitted
             for warning in text.warnings:

@@ -97,3 +97,53 @@ def test_saved_text_models_are_json_and_arrays_and_reload_identically(bilingual,
     np.testing.assert_allclose(loaded.dissatisfaction_of(X2), saved.dissatisfaction_of(X), atol=1e-12)
     pd.testing.assert_frame_equal(loaded.reasons.predict_proba(X2), reasons.predict_proba(X))
     assert loaded.topics.keys_ == model.keys_
+
+
+def _halves(language: str, keep_a=None, keep_b=None):
+    """Two topic models fitted on disjoint halves of one generated corpus (or of the planted topics given)."""
+    texts, langs, topics = _notes(language, 3000, 7)
+    first = np.arange(3000) < 1500
+    a = first & (np.isin(topics, keep_a) if keep_a else True)
+    b = ~first & (np.isin(topics, keep_b) if keep_b else True)
+    pick = lambda m: ([t for t, k in zip(texts, m) if k], langs[m])  # noqa: E731
+    return TopicModel(n_topics=5, seed=0).fit(*pick(a)), TopicModel(n_topics=5, seed=1).fit(*pick(b)), \
+        (texts, langs, topics, a, b)
+
+
+def _dominant(model: TopicModel, texts, langs, topics, rows) -> dict[int, str]:
+    """Each topic's most frequent planted topic among the texts it weighs most."""
+    weights = model.transform([t for t, k in zip(texts, rows) if k], langs[rows]).argmax(axis=1)
+    return pd.Series(topics[rows]).groupby(weights).agg(lambda s: s.value_counts().index[0]).to_dict()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_topic_names_stay_across_runs_on_disjoint_halves(language):
+    old, new, (texts, langs, topics, a, b) = _halves(language)
+    matches = new.keep_names(old)
+    stability = sum(m["matched"] for m in matches) / len(matches)  # the issue's topic_stability
+    assert stability >= 0.8, matches
+    # a kept name is the same planted topic's, not any name: the two runs agree on what the topic is about
+    old_planted, new_planted = _dominant(old, texts, langs, topics, a), _dominant(new, texts, langs, topics, b)
+    old_index = {t["key"]: t["index"] for t in old.topics_}
+    for m in matches:
+        if m["matched"]:
+            assert new_planted[m["index"]] == old_planted[old_index[m["key"]]], m
+            topic = next(t for t in new.topics_ if t["index"] == m["index"] and t["language"] == language)
+            assert topic["key"] == m["key"] and topic["name"] == m["name"] and topic["kept_from_previous"]
+    assert len({t["key"] for t in new.topics_}) == len(new.topics_)  # keys stay distinct
+
+
+def test_unrelated_texts_keep_no_topic_name():
+    old, new, _ = _halves("en", keep_a=["billing", "network"], keep_b=["delivery", "staff", "account"])
+    matches = new.keep_names(old)
+    assert matches and not any(m["matched"] for m in matches), matches
+    assert not any(t["kept_from_previous"] for t in new.topics_)
+
+
+def test_kept_names_survive_saving(tmp_path):
+    old, new, _ = _halves("en")
+    new.keep_names(old)
+    TextModels(new, None, None, {}).save(tmp_path / "text")
+    loaded = TextModels.load(tmp_path / "text").topics
+    assert [(t["key"], t["name"]) for t in loaded.topics_] == [(t["key"], t["name"]) for t in new.topics_]
+    assert loaded.keys_ == new.keys_

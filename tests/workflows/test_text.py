@@ -13,7 +13,7 @@ import pytest
 from cxpredict.data.customers import load_customers
 from cxpredict.data.text import load_texts
 from cxpredict.errors import ConfigError
-from cxpredict.workflows.text import fit_text_stage, scoring_text_stage, text_drivers
+from cxpredict.workflows.text import fit_text_stage, previous_text_models, scoring_text_stage, text_drivers
 
 
 @pytest.fixture
@@ -84,6 +84,27 @@ def test_topics_of_the_demo_are_named_in_both_languages(fitted):
     for t in stage.models.topics.topics_:
         by_key.setdefault(t["key"], set()).add(t["language"])
     assert {"en", "zh"} <= by_key["billing"] and {"en", "zh"} <= by_key["network"]
+
+
+def test_a_retrain_keeps_the_topic_names_of_the_bundle_it_replaces(text_demo_config, fitted, tmp_path):
+    data, stage, _ = fitted
+    assert previous_text_models(text_demo_config, tmp_path / "model") is None  # a first training: fresh names
+    stage.models.save(tmp_path / "model" / "text")
+    previous = previous_text_models(text_demo_config, tmp_path / "model")
+    again, _ = fit_text_stage(text_demo_config, data, previous)
+    record = again.models.meta["topic_matching"]
+    assert record["previous_bundle"] == str(tmp_path / "model") and record["matches"]
+    # the same texts learn the same topics: every unnamed topic is matched (similarity ~1) and keeps its key
+    assert record["matched_share"] == 1.0 and min(m["similarity"] for m in record["matches"]) > 0.99
+    assert again.models.topics.key_names_ == stage.models.topics.key_names_
+    assert again.models.meta["feature_names"] == stage.models.meta["feature_names"]
+
+
+def test_a_configured_previous_bundle_without_text_is_an_error(text_demo_config, tmp_path):
+    cfg = text_demo_config.model_copy(update={"text": text_demo_config.text.model_copy(
+        update={"previous_bundle": str(tmp_path / "nowhere")})})
+    with pytest.raises(ConfigError, match="text.previous_bundle: .*nowhere holds no text models"):
+        previous_text_models(cfg, tmp_path / "model")
 
 
 def test_scoring_needs_the_text_columns_the_bundle_uses(text_demo_config, fitted):
