@@ -79,6 +79,7 @@ def topic_similarity(new: TopicModel, old: TopicModel, lang: str) -> np.ndarray:
     """Cosine similarity (new topics x old topics) of the term weights, over the union of both vocabularies."""
     (new_terms, A), (old_terms, B) = _term_weights(new, lang), _term_weights(old, lang)
     union = {t: i for i, t in enumerate(dict.fromkeys([*map(str, new_terms), *map(str, old_terms)]))}
+
     def spread(terms, W):
         out = np.zeros((len(W), len(union)))
         out[:, [union[str(t)] for t in terms]] = W

@@ -128,7 +128,8 @@ def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offlin
     assert "comment_reason_1" in scored.columns
     assert scored.loc[scored["comment_reason_1"].notna(), "is_respondent"].all()
     kda = pd.read_csv(tmp_path / "kda_global.csv", encoding="utf-8-sig").set_index("driver")
-    text_groups = [d for d in kda.index if d.startswith(("Complaints about", "Mentions of")) or d == "Tone of customer texts"]
+    text_groups = [d for d in kda.index
+                   if d.startswith(("Complaints about", "Mentions of")) or d == "Tone of customer texts"]
     assert "Complaints about billing" in text_groups and kda.loc[text_groups, "mean_abs_attribution"].sum() > 0
     trend = json.loads((tmp_path / "text_topics.json").read_text(encoding="utf-8"))
     assert trend["previous"]["run"] == "training" and "billing" in trend["shares"]
