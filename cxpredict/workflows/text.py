@@ -290,8 +290,12 @@ def _keep_topic_names(topics: TopicModel, previous: tuple[Path, TextModels] | No
     share = sum(m["matched"] for m in matches) / len(matches) if matches else None
     log.info("text: %s of %d unnamed topics keep their names from %s", sum(m["matched"] for m in matches),
              len(matches), path)
-    return {"previous_bundle": str(path), "min_similarity": MATCH_MIN_SIMILARITY, "matched_share": share,
-            "matches": matches}
+    try:  # which bundle exactly, for the run's provenance (its bundle.json, when it is a whole bundle)
+        content = json.loads((path / "bundle.json").read_text(encoding="utf-8")).get("content_hash")
+    except (OSError, ValueError):
+        content = None
+    return {"previous_bundle": str(path), "previous_content_hash": content, "min_similarity": MATCH_MIN_SIMILARITY,
+            "matched_share": share, "matches": matches}
 
 
 def previous_text_models(cfg: Config, out: Path) -> tuple[Path, TextModels] | None:
