@@ -194,9 +194,7 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
     from cxpredict.config import demo_config
     from cxpredict.data.customers import load_customers
     from cxpredict.data.features import FeatureManifest
-    from cxpredict.data.synthetic import generate
     from cxpredict.explain.drivers import DriverExplainer, explain
-    from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.models.nps import NpsClassifier
     from cxpredict.models.reasons import (
         ReasonClassifier,
@@ -205,6 +203,8 @@ def recovery_and_reasons(n_customers: int, response_rate: float, seed: int) -> d
         reason_matrix,
         theme_agreement,
     )
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     out: dict = {"n_customers": n_customers, "response_rate": response_rate, "seed": seed}
     t0 = time.perf_counter()

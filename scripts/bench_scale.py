@@ -247,9 +247,9 @@ def bench_score(n: int, bundle: Path, work: Path, overrides: list[str], learn_ma
 
 def learn(n: int, config: Path, bundle: Path, scored: Path, sets: list[str]) -> dict:
     """Campaign results of the scored customers (planted effects), then `cxpredict learn`, timed."""
-    from cxpredict.data.synthetic import generate as make
-    from cxpredict.data.synthetic_campaign import simulate_results
     from cxpredict.io.people import load_scored
+    from cxpredict.synthetic.campaign import simulate_results
+    from cxpredict.synthetic.customers import generate as make
 
     assignments = scored / "assignments.parquet"
     data = make(n_customers=n, seed=1, response_rate=max(n // 20, 10) / n)

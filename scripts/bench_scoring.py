@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of issue 6 (batch scoring for schedulers): prints one JSON object and writes it to --out.
 
-- Training: the synthetic generator (cxpredict.data.synthetic) with 10,000 respondents (25% response rate), trained with
+- Training: the synthetic generator (cxpredict.synthetic.customers) with 10,000 respondents (25% response rate), trained with
   the packaged demo config (NPS, churn, strategy and whatever other stages `cxpredict train` has).
 - Population: N synthetic customers (new seeds, so new customers), generated and joined 250,000 at a time and
   written as a folder of Parquet parts: the wide table a warehouse exports for `data.population`.
@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from cxpredict.config import DEMO_CONFIG, RESOURCES, config_from_dict, read_yaml
 from cxpredict.data.customers import load_customers
-from cxpredict.data.synthetic import generate
 from cxpredict.io.outputs import write_json
-from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.provenance import package_versions, sha256_file
+from cxpredict.synthetic.customers import generate
+from cxpredict.synthetic.tables import write_tables
 
 TARGETS = {"rows_per_s": (">=", 10_000), "peak_rss_mb": ("<=", 1_500), "rss_growth_ratio": ("<=", 1.15),
            "rerun_identical": ("==", True), "kill_leaves_no_partial": ("==", True)}

@@ -6,7 +6,7 @@
   the NPS probabilities as features (cross-fitted for respondents). Every reported churn probability is
   out-of-fold (5-fold cross-fitting over all customers); AUC and ECE are measured on the silent customers.
   The same figures without the NPS features give the lift of using them.
-- churners_captured_*: synthetic data (cxpredict.data.synthetic, planted churn). Every customer's churn probability
+- churners_captured_*: synthetic data (cxpredict.synthetic.customers, planted churn). Every customer's churn probability
   is out-of-fold, drivers come from the drivers stage; the shipped playbook runs with its capacity-limited retention actions scaled to serve 5% of
   the customers together. We count the true churners among the customers those actions serve (not deferred),
   against random targeting of as many customers and against the same number chosen by churn probability alone.
@@ -127,8 +127,8 @@ def scaled_playbook(n_customers: int, share: float):
 
 def synthetic_scored(n: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd.Series, object]:
     """Generate, load through the data layer, fit NPS on respondents, cross-fit churn; returns scored + truth."""
-    from cxpredict.data.synthetic import generate
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     synth = generate(n_customers=n, seed=seed, response_rate=0.10)
     write_tables(synth, workdir / "data")

@@ -58,11 +58,11 @@ from benchkit import (
 from cxpredict.config import DEMO_CONFIG, load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
-from cxpredict.data.synthetic import generate
 from cxpredict.data.tables import read_table
 from cxpredict.estimation.segments import segment_frame
-from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import score_to_class
+from cxpredict.synthetic.customers import generate
+from cxpredict.synthetic.tables import write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 MNAR_DEPENDENCE = -0.5  # log-odds per 2.5 answer points: unhappy customers answer more (as bench_synthetic.py)
@@ -75,7 +75,7 @@ class Case:
     description: str
     rate: float  # expected share of respondents
     mechanism: str  # telco: a benchkit.TELCO_MECHANISMS name; synthetic: the generator's
-    scale: str | None = None  # synthetic: a cxpredict.data.synthetic.SCALES name
+    scale: str | None = None  # synthetic: a cxpredict.synthetic.customers.SCALES name
     signal: float | None = None  # synthetic: generate(signal=...)
     n_customers: int | None = None  # synthetic
     answer_dependence: float = 0.0  # synthetic: generate(answer_dependent_response=...)

@@ -30,9 +30,9 @@ from benchkit import (
 from cxpredict.config import DEFAULT_PLAYBOOK, load_config, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
-from cxpredict.data.synthetic import generate
-from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import score_to_class
+from cxpredict.synthetic.customers import generate
+from cxpredict.synthetic.tables import write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CXPREDICT = Path(sys.executable).parent / "cxpredict"  # the venv's command: it runs this worktree's code
@@ -143,7 +143,7 @@ def timing(quick: bool, base: Path, progress: Progress) -> dict[str, Any]:
     out: dict[str, Any] = {"what": "wall seconds of a fresh `cxpredict` process, imports included: train runs every "
                                    "stage (response, NPS, population interval, churn, reasons, drivers, bundle); "
                                    "score writes the scored file, drivers and people files",
-                           "config": base.name, "data": "synthetic CSV tables (cxpredict.data.synthetic.generate)"}
+                           "config": base.name, "data": "synthetic CSV tables (cxpredict.synthetic.customers.generate)"}
     with tempfile.TemporaryDirectory(prefix="cxsuite-timing-") as tmp:
         folder = Path(tmp)
 

@@ -59,7 +59,6 @@ from cxpredict.config import DEMO_CONFIG, Config, load_config
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations
-from cxpredict.data.synthetic import NOISE_SCALE, generate
 from cxpredict.estimation.design import (
     MIN_RESPONSE,
     answer_variance,
@@ -70,8 +69,9 @@ from cxpredict.estimation.design import (
     required_budget,
     z_value,
 )
-from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import detractor_auc, score_to_class
+from cxpredict.synthetic.customers import NOISE_SCALE, generate
+from cxpredict.synthetic.tables import write_tables
 from cxpredict.workflows.survey_plan import PROBA_COLUMNS, answer_chance
 from cxpredict.workflows.train import fit_nps_stage
 

@@ -24,11 +24,11 @@ from benchkit import fit_product, summarise, synthetic_config
 from cxpredict.config import CLASSES, DEMO_CONFIG
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
-from cxpredict.data.synthetic import generate
 from cxpredict.estimation.segments import segment_frame
 from cxpredict.estimation.wording import NOT_CORRECTABLE
-from cxpredict.io.synthetic_tables import write_tables
 from cxpredict.metrics import interval_coverage, nps_metrics, score_to_class
+from cxpredict.synthetic.customers import generate
+from cxpredict.synthetic.tables import write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSWER_DEPENDENCE = -0.5

@@ -4,7 +4,7 @@
     python scripts/bench_text.py --out bench_text.json --quick    # reduced sizes (~8 min)
 
 Every case runs the product's own code (the packaged demo config with `text.enabled=true`, data/text.py, models/text.py,
-workflows/text.py) on synthetic data whose texts have a planted truth (data/synthetic_text.py).
+workflows/text.py) on synthetic data whose texts have a planted truth (synthetic/text.py).
 (a) topic_purity, per language (data generated in that language alone): the topic model is fitted on all texts
     (comments and ticket notes) with the demo's n_topics and names; each ticket note goes to its strongest
     learned topic; purity = share of notes whose topic's majority planted topic is their own. Also the inverse
@@ -52,10 +52,10 @@ def _purity(assigned: np.ndarray, planted: np.ndarray) -> tuple[float, float]:
 
 
 def topic_case(language: str, n_customers: int, seed: int) -> dict:
-    from cxpredict.data.synthetic import generate
     from cxpredict.data.text import load_texts
-    from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.models.text import TopicModel
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     data = generate(n_customers, seed=seed, response_rate=0.15, text=language)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,8 +100,8 @@ def _silent_auc(cfg, data, truth: pd.DataFrame, with_text: bool) -> dict:
 
 def lift_case(text_signal: float, n_customers: int, seed: int) -> dict:
     from cxpredict.data.customers import load_customers
-    from cxpredict.data.synthetic import generate
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     data = generate(n_customers, seed=seed, response_rate=0.10, text="mixed", text_signal=text_signal)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,11 +119,11 @@ def lift_case(text_signal: float, n_customers: int, seed: int) -> dict:
 
 def reasons_case(n_customers: int, seed: int) -> dict:
     from cxpredict.data.customers import load_customers
-    from cxpredict.data.synthetic import generate
     from cxpredict.data.text import load_texts
-    from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.models.reasons import constant_baseline, micro_f1, reason_matrix
     from cxpredict.models.text import CommentReasons, TopicModel
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     data = generate(n_customers, seed=seed, response_rate=0.15, text="mixed")
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,10 +149,10 @@ def reasons_case(n_customers: int, seed: int) -> dict:
 
 
 def speed_case(language: str, n_texts: int, seed: int) -> dict:
-    from cxpredict.data.synthetic import generate
-    from cxpredict.data.synthetic_text import customer_languages, ticket_notes
     from cxpredict.data.text import detect_language, normalise
     from cxpredict.models.text import TextModels, TopicModel, fit_dissatisfaction
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.text import customer_languages, ticket_notes
 
     data = generate(20_000, seed=seed, response_rate=0.15, text=language)
     train = [normalise(t) for t in data.tables["tickets"]["note"]]

@@ -4,7 +4,7 @@
 
 One review per customer (~300 characters in English, ~100 in Chinese, as real shop reviews run), 10% of the
 customers answered the survey, their score depends on the review's planted topics. The texts mix planted topic
-phrases (data/synthetic_text.py) with words drawn Zipf-like from a large made-up vocabulary, so the vocabulary is
+phrases (synthetic/text.py) with words drawn Zipf-like from a large made-up vocabulary, so the vocabulary is
 as wide as on real reviews (the planted phrases alone would give a few hundred words and flatter the speed).
 The timed part is `fit_text_stage` (reading, topics, cross-fitted dissatisfaction, windowed features), as `train`
 runs it; the reviews sit in a dated events table with one count aggregation so that the same script also runs on
@@ -41,7 +41,7 @@ def _words(rng: np.random.Generator, language: str) -> np.ndarray:
 
 def reviews(n: int, language: str, seed: int) -> tuple[list[str], np.ndarray]:
     """n texts of about CHARS[language] characters and a satisfaction score 0-10 driven by their planted topics."""
-    from cxpredict.data.synthetic_text import _phrase
+    from cxpredict.synthetic.text import _phrase
 
     rng = np.random.default_rng(seed)
     words = _words(rng, language)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark of issue 14 (campaign learning): prints one JSON object and writes it to --out.
 
-Synthetic part (planted truth of cxpredict.data.synthetic_campaign on the customers of cxpredict.data.synthetic).
+Synthetic part (planted truth of cxpredict.synthetic.campaign on the customers of cxpredict.synthetic.customers).
 Features are the behaviour columns through the data layer's FeatureManifest, plus a churn score from a churn
 model fitted on the customers' past churn (ChurnClassifier), as `score` would record them; segments are its risk bands.
 - uplift_spearman: per strategy with planted heterogeneity (retention, conversion, upsell), `n_treated` treated
@@ -48,11 +48,11 @@ from cxpredict.actions.playbook import load_playbook  # noqa: E402
 from cxpredict.actions.policy import top_k  # noqa: E402
 from cxpredict.config import DEFAULT_PLAYBOOK, DEMO_CONFIG, CampaignConfig, FeaturesConfig  # noqa: E402
 from cxpredict.data.features import FeatureManifest  # noqa: E402
-from cxpredict.data.synthetic import generate  # noqa: E402
-from cxpredict.data.synthetic_campaign import planted_itt_uplift, simulate_results  # noqa: E402
 from cxpredict.estimation.effects import auuc, blocked_effect, effect_table, verdicts  # noqa: E402
 from cxpredict.models.churn import ChurnClassifier  # noqa: E402
 from cxpredict.models.uplift import DRLearner, uplift_features  # noqa: E402
+from cxpredict.synthetic.campaign import planted_itt_uplift, simulate_results  # noqa: E402
+from cxpredict.synthetic.customers import generate  # noqa: E402
 
 HILLSTROM = ROOT.parent / "shared" / "datasets" / "hillstrom" / "hillstrom.csv"
 HILLSTROM_README = {  # verified figures of the dataset's README (difference in means, 95% normal intervals)
@@ -189,7 +189,7 @@ def bench_learn(rows: int) -> dict:
     from cxpredict.actions.holdout import ASSIGNMENT_COLUMNS, hash_unit
     from cxpredict.config import load_config
     from cxpredict.io.bundle import load_bundle
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.tables import write_tables
     from cxpredict.workflows.learn import learn
     from cxpredict.workflows.train import train
 

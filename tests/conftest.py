@@ -70,8 +70,8 @@ def telco_dir() -> Path:
 def demo_config_path(tmp_path_factory) -> Path:
     """The packaged demo config and playbook copied beside a freshly generated small synthetic data set (5,000
     customers, 15%): base/configs/demo.yaml reading base/data/demo."""
-    from cxpredict.data.synthetic import generate
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     base = tmp_path_factory.mktemp("demo")
     write_tables(generate(n_customers=5_000, seed=0, response_rate=0.15), base / "data" / "demo")
@@ -124,8 +124,8 @@ def trained_bundle(demo_config, tmp_path_factory):
 def text_demo_config(tmp_path_factory):
     """demo.yaml with text on, beside a small synthetic data set with bilingual comments and ticket notes."""
     from cxpredict.config import load_config
-    from cxpredict.data.synthetic import generate
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     base = tmp_path_factory.mktemp("text_demo")
     write_tables(generate(n_customers=4_000, seed=0, response_rate=0.2, text="mixed"), base / "data" / "demo")

@@ -182,8 +182,8 @@ def generate(
     wait: WaitOpt = 0.0,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
-    from cxpredict.data.synthetic import generate as make
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate as make
+    from cxpredict.synthetic.tables import write_tables
 
     with _writing(out, wait):
         data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
@@ -400,9 +400,9 @@ def demo(
     models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
     README for `mlflow ui`."""
     from cxpredict.config import demo_config
-    from cxpredict.data.synthetic import generate as make
     from cxpredict.io.bundle import load_bundle
-    from cxpredict.io.synthetic_tables import write_tables
+    from cxpredict.synthetic.customers import generate as make
+    from cxpredict.synthetic.tables import write_tables
     from cxpredict.workflows.score import score as run_score
     from cxpredict.workflows.train import train as run_train
 

@@ -1,7 +1,7 @@
 """The demo's second round: simulated campaign results -> learn -> score again with the reviewed playbook.
 
 Round 1 is the ordinary score (with control groups). Its assignment log meets the planted campaign truth
-(data/synthetic_campaign.py) to give results; `learn` turns them into verdicts, a reviewed playbook and a bundle
+(synthetic/campaign.py) to give results; `learn` turns them into verdicts, a reviewed playbook and a bundle
 with uplift models; round 2 scores the same customers with both (a new campaign ID, so new control groups).
 `changes` says what moved: customers per strategy, work orders, retired segments, and how many churns the
 actions of each round would prevent on the planted truth (known here, never on real data).
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import Config
-from cxpredict.data.synthetic import SyntheticCX
-from cxpredict.data.synthetic_campaign import planted_itt_uplift, simulate_results
 from cxpredict.io.bundle import Bundle, load_bundle
 from cxpredict.io.outputs import write_csv
 from cxpredict.io.people import load_scored
+from cxpredict.synthetic.campaign import planted_itt_uplift, simulate_results
+from cxpredict.synthetic.customers import SyntheticCX
 from cxpredict.workflows.learn import LearnResult, learn
 from cxpredict.workflows.score import ScoreResult, score
 

@@ -219,9 +219,9 @@ def test_planted_drivers_are_recovered_on_synthetic_data(tmp_path, repo_root):
     subset). Thresholds leave room for seed noise; the 200k / 3% benchmark holds the 0.85 / 0.95 targets."""
     from cxpredict.data.customers import load_customers
     from cxpredict.data.features import FeatureManifest
-    from cxpredict.data.synthetic import generate
-    from cxpredict.io.synthetic_tables import write_tables
     from cxpredict.models.nps import NpsClassifier
+    from cxpredict.synthetic.customers import generate
+    from cxpredict.synthetic.tables import write_tables
 
     synthetic = generate(n_customers=20_000, seed=0, response_rate=0.15)
     write_tables(synthetic, tmp_path / "data")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from cxpredict.config import TopicLabel
-from cxpredict.data import synthetic_text
 from cxpredict.data.text import detect_language, normalise
 from cxpredict.models.text import CommentReasons, TextModels, TopicModel, fit_dissatisfaction
+from cxpredict.synthetic import text as synthetic_text
 
 PLANTED = ["billing", "network", "delivery", "staff", "account"]
 LABELS = [TopicLabel(name="billing", theme="billing", terms=["bill", "账单"]),

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from cxpredict.data.synthetic_text import PHRASES, _write
 from cxpredict.data.text import TOKENIZERS, normalise, tokens_of
 from cxpredict.models.tfidf import Tfidf
+from cxpredict.synthetic.text import PHRASES, _write
 
 
 def _texts(language: str, n: int = 600) -> list[str]:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cxpredict.config import config_from_dict
-from cxpredict.data.synthetic_text import _phrase
+from cxpredict.synthetic.text import _phrase
 from cxpredict.workflows.default_drivers import demographic, resolve_drivers
 
 # generated names: window suffixes, topic keys, text feature stems

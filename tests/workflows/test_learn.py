@@ -13,8 +13,8 @@ import pytest
 from cxpredict.analyst.report import write_report
 from cxpredict.cli.app import main
 from cxpredict.config import load_config
-from cxpredict.data.synthetic import generate
-from cxpredict.data.synthetic_campaign import simulate_results
+from cxpredict.synthetic.campaign import simulate_results
+from cxpredict.synthetic.customers import generate
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from cxpredict.data.synthetic import generate
 from cxpredict.io.bundle import load_bundle
+from cxpredict.synthetic.customers import generate
 from cxpredict.workflows.score import score
 
 

@@ -1,6 +1,6 @@
 """Simulated campaign results with a planted truth: what each action does to whom, for the closed loop's yardstick.
 
-Driven by the customers of data/synthetic.py (their true churn probability, class and top driver) and an
+Driven by the customers of synthetic/customers.py (their true churn probability, class and top driver) and an
 assignment log (actions/holdout.py), so the demo and the benchmark can check that `learn` recovers the truth.
 
 Planted effects, as the churn reduction if the action is delivered ("benefit"):
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxpredict.data.synthetic import SyntheticCX
+from cxpredict.synthetic.customers import SyntheticCX
 
 CONTACT_RATE = {"retention": 0.70, "win-back": 0.70, "conversion": 0.90, "activation": 0.95, "upsell": 0.90,
                 "referral": 0.90}

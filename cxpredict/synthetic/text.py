@@ -1,4 +1,4 @@
-"""Synthetic free text with a planted truth (cxpredict.data.synthetic): stated reasons and comments of respondents,
+"""Synthetic free text with a planted truth (cxpredict.synthetic.customers): stated reasons and comments of respondents,
 and, with `generate(text=...)`, bilingual comments and ticket notes.
 
 Without `text`: reasons follow the customer's most negative driver groups (often the second too), plus noise;
@@ -170,7 +170,7 @@ COMMENT_TOPICS = ["network", "coverage", "billing", "support", "delivery", "pric
 FILLER = {"en": ["honestly", "please fix this", "again!!", "seriously", "thanks", "ok"],
           "zh": ["真的", "希望尽快解决", "！！", "说实话", "谢谢", "唉"]}
 JOIN = {"en": ", ", "zh": "，"}
-# ticket category (synthetic.TICKET_CATEGORIES) -> topic of its note
+# ticket category (customers.TICKET_CATEGORIES) -> topic of its note
 CATEGORY_TOPIC = {"billing": "billing", "network": "network", "delivery": "delivery", "other": "account"}
 
 

@@ -44,15 +44,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxpredict.config import CLASSES, Scale
-from cxpredict.data import synthetic_text
-from cxpredict.data.synthetic_text import (
+from cxpredict.errors import ConfigError
+from cxpredict.metrics import nps_from_scores, score_to_class
+from cxpredict.synthetic import text as synthetic_text
+from cxpredict.synthetic.text import (
     comment_index,
     comment_texts,
     reason_keys,
     reason_labels,
 )
-from cxpredict.errors import ConfigError
-from cxpredict.metrics import nps_from_scores, score_to_class
 
 AS_OF = "2026-10-31"  # fixed for every seed so configs can name it
 TABLES = ("customers", "usage", "billing", "tickets", "orders", "survey", "outcomes")
@@ -315,7 +315,7 @@ def generate(n_customers: int = 20_000, seed: int = 0, response_rate: float = 0.
     `signal` (>= 0): factor on how much behaviour moves satisfaction (0: answers independent of behaviour).
     `scale`: "nps", "csat" or "binary" (`SCALES`). Neither changes the random stream: with the same seed the
     behaviour (and, without answer-dependent response, who answers) is the same.
-    `text` ("en", "zh" or "mixed"): comments and ticket notes in that language (synthetic_text.py), with a hidden
+    `text` ("en", "zh" or "mixed"): comments and ticket notes in that language (text.py), with a hidden
     text-only driver scaled by `text_signal` (0: the negative control); None keeps the tables as they were.
     """
     if n_customers < 10:

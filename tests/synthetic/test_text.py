@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.data import synthetic_text
-from cxpredict.data.synthetic import generate
 from cxpredict.data.text import detect_language, normalise
 from cxpredict.errors import ConfigError
+from cxpredict.synthetic import text as synthetic_text
+from cxpredict.synthetic.customers import generate
 
 N = 4_000
 

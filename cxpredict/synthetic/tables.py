@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cxpredict.data.synthetic import SyntheticCX
 from cxpredict.errors import ConfigError
 from cxpredict.io.outputs import atomic_path, write_json
+from cxpredict.synthetic.customers import SyntheticCX
 
 
 # --- writing ----------------------------------------

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from cxpredict.config import DEMO_CONFIG, Scale, load_config
-from cxpredict.data.synthetic import (
+from cxpredict.errors import ConfigError
+from cxpredict.metrics import nps_from_scores
+from cxpredict.synthetic.customers import (
     AS_OF,
     DRIVER_GROUPS,
     SCALES,
@@ -18,10 +20,8 @@ from cxpredict.data.synthetic import (
     generate,
     slug,
 )
-from cxpredict.data.synthetic_text import REASON_CODES, REASON_THEMES
-from cxpredict.errors import ConfigError
-from cxpredict.io.synthetic_tables import write_tables
-from cxpredict.metrics import nps_from_scores
+from cxpredict.synthetic.tables import write_tables
+from cxpredict.synthetic.text import REASON_CODES, REASON_THEMES
 
 N = 20_000
 PER_CUSTOMER = ("customers", "usage", "billing", "outcomes")
