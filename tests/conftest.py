@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,15 @@ def _mlflow_store_outside_the_repo(_session_mlflow_uri, monkeypatch):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def script_module(request):
+    """A script of scripts/ imported as a module (its sibling imports work while the test module runs)."""
+    folder = str(ROOT / "scripts")
+    sys.path.insert(0, folder)
+    request.addfinalizer(lambda: sys.path.remove(folder))
+    return importlib.import_module
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ sizes not run are null with a reason, and the competitor processes never outlive
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -12,12 +11,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def bench(repo_root):
-    sys.path.insert(0, str(repo_root / "scripts"))
-    try:
-        yield importlib.import_module("bench_scale")
-    finally:
-        sys.path.remove(str(repo_root / "scripts"))
+def bench(script_module):
+    return script_module("bench_scale")
 
 
 def test_sizes_are_read_and_spelled_as_the_target_keys(bench):

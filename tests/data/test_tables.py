@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,12 +146,8 @@ def test_a_field_longer_than_a_block_is_read_whole_and_streamed(tmp_path):
 
 # --------------------------------------------------------------------------------------------- quoted line breaks
 @pytest.fixture(scope="module")
-def fuzz_csv(repo_root):
-    sys.path.insert(0, str(repo_root / "scripts"))
-    try:
-        yield importlib.import_module("fuzz_csv")
-    finally:
-        sys.path.remove(str(repo_root / "scripts"))
+def fuzz_csv(script_module):
+    return script_module("fuzz_csv")
 
 
 def test_quoted_line_breaks_survive_block_boundaries(tmp_path, fuzz_csv):
