@@ -89,8 +89,8 @@ def section_scores(run: RunFiles, style: PeopleStyle) -> str:
                      "Predicted score: silent customers vs respondents (and respondents' own answers)"))
     shares = pd.crosstab(np.where(resp, "respondents", "silent"), s["predicted_class"].astype("str"),
                          normalize="index").reindex(columns=list(CLASSES), fill_value=0.0) * 100
-    parts.append(img(plots.class_shares(shares), "Predicted class counts (%): each customer's most likely class, "
-                     "unweighted; not the expected shares"))
+    parts.append(img(plots.class_shares(shares), "Predicted class counts (%): each customer's assigned class "
+                     "(tuned thresholds), unweighted; not the expected shares"))
     if run.sources.get("scored") == "sample":
         parts.append(note("From the sample of the scored file logged to MLflow (its first rows), not every customer."))
     return "".join(parts)
@@ -215,9 +215,9 @@ GLOSSARY: dict[str, str] = {
         "counting the most likely class, adds up to the expected number of detractors.",
     "Model only": "The NPS of the expected shares (promoters minus detractors), no weighting and no interval "
                   "(manifest.json nps.model_only). The headline adds weighting and an interval.",
-    "Predicted class count": "How many customers have each class as their MOST LIKELY class (predicted_class in "
-                             "the scored file, manifest counts.predicted_class): a count for routing work, not an "
-                             "estimate of the share; it is usually further from the truth than the expected share.",
+    "Predicted class count": "How many customers are assigned each class (predicted_class in the scored file, "
+                             "tuned thresholds; manifest counts.predicted_class): a count for routing work, not an "
+                             "estimate of the share.",
     "What-if": "How a figure would change if a driver's push were removed from the model's prediction: a model "
                "explanation, not the measured effect of an action.",
     "Value at risk": "Churn probability x customer value: the value expected to be lost if nobody acts.",
