@@ -64,7 +64,9 @@ _ALL = [
     _c("p_promoter", "Promoter probability", "prob", "Predicted probability that the customer is a promoter.",
        needs="nps"),
     _c("predicted_class", "Predicted class", "text",
-       "Predicted class (thresholds tuned, not simply the largest probability).", needs="nps"),
+       "Predicted class (thresholds tuned, not simply the largest probability). Counting it gives the predicted "
+       "class count, not the detractor share: that is manifest.json nps.expected_shares (the report's expected "
+       "shares).", needs="nps"),
     _c("class_reliable", "Class reliable", "bool",
        "False when the NPS model ranked held-out respondents no better than chance (its detractor AUC interval "
        "includes 0.5): predicted classes are then guesses, and the population NPS is the weighted respondents' NPS.",

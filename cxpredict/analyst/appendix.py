@@ -89,7 +89,8 @@ def section_scores(run: RunFiles, style: PeopleStyle) -> str:
                      "Predicted score: silent customers vs respondents (and respondents' own answers)"))
     shares = pd.crosstab(np.where(resp, "respondents", "silent"), s["predicted_class"].astype("str"),
                          normalize="index").reindex(columns=list(CLASSES), fill_value=0.0) * 100
-    parts.append(img(plots.class_shares(shares), "Predicted class shares (%), unweighted"))
+    parts.append(img(plots.class_shares(shares), "Predicted class counts (%): each customer's assigned class "
+                     "(tuned thresholds), unweighted; not the expected shares"))
     if run.sources.get("scored") == "sample":
         parts.append(note("From the sample of the scored file logged to MLflow (its first rows), not every customer."))
     return "".join(parts)
@@ -208,6 +209,15 @@ GLOSSARY: dict[str, str] = {
     "Effective sample size": "After weighting, a few respondents count a lot; the effective sample size is how many "
                              "answers of a random sample the weighted answers are worth.",
     "Model-based": "Computed from the model's predicted probabilities for every customer, not from answers.",
+    "Expected shares (detractor share)": "THE detractor (passive, promoter) share of this report, the summary and "
+        "manifest.json (nps.expected_shares): over all customers, unweighted, each respondent's own answer and "
+        "each silent customer's predicted probability of the class. It uses every answer we have and, unlike "
+        "counting the most likely class, adds up to the expected number of detractors.",
+    "Model only": "The NPS of the expected shares (promoters minus detractors), no weighting and no interval "
+                  "(manifest.json nps.model_only). The headline adds weighting and an interval.",
+    "Predicted class count": "How many customers are assigned each class (predicted_class in the scored file, "
+                             "tuned thresholds; manifest counts.predicted_class): a count for routing work, not an "
+                             "estimate of the share.",
     "What-if": "How a figure would change if a driver's push were removed from the model's prediction: a model "
                "explanation, not the measured effect of an action.",
     "Value at risk": "Churn probability x customer value: the value expected to be lost if nobody acts.",

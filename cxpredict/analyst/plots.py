@@ -102,19 +102,19 @@ def segment_nps(frame: pd.DataFrame) -> str:
 
 
 def trend(history: pd.DataFrame) -> str:
-    """Across runs: NPS (model-based, all customers) and the predicted class shares, by as-of date."""
+    """Across runs: the 'Model only' NPS and the expected class shares (all customers), by as-of date."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
     x = history["as_of"].astype(str)
     left.plot(x, history["nps"], "o-", color=ACCENT)
     for xi, v in zip(x, history["nps"]):
         left.annotate(f"{v:+.1f}", (xi, v), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     left.set_ylabel("NPS (points)")
-    left.set_title("Population NPS (model-based)", fontsize=10)
+    left.set_title("Population NPS (model only)", fontsize=10)
     for cls in ("detractor", "passive", "promoter"):
         if cls in history.columns:
             right.plot(x, 100 * history[cls], "o-", color=CLASS_COLOURS[cls], label=cls)
     right.set_ylabel("% of customers")
-    right.set_title("Predicted class shares", fontsize=10)
+    right.set_title("Expected class shares", fontsize=10)
     right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)

@@ -64,11 +64,11 @@ def _headline(run: RunFiles) -> str:
               f'<div class="scope">{esc(who)} · {esc(where)}</div>'
     else:
         nps = (run.manifest or {}).get("nps") or {}
-        if not finite(nps.get("model_based")):
+        if not finite(nps.get("model_only")):
             return '<div class="card"><h3>Population NPS</h3>' + missing(
                 "population NPS", "population.json or the scoring manifest") + "</div>"
-        big = f'<div class="big">{esc(points(nps["model_based"]))}</div><div>no interval (population.json ' \
-              'absent)</div><div class="scope">all customers · model-based, unweighted</div>'
+        big = f'<div class="big">{esc(points(nps["model_only"]))}</div><div>no interval (population.json ' \
+              'absent)</div><div class="scope">all customers · model only: answers + predictions, unweighted</div>'
     return f'<div class="card headline"><h3>Population NPS</h3>{big}{_change(run)}</div>'
 
 
@@ -130,18 +130,20 @@ def _warnings_card(run: RunFiles) -> str:
 
 def section_summary(run: RunFiles, style: PeopleStyle) -> str:
     nps = (run.manifest or {}).get("nps") or {}
-    shares = nps.get("class_shares") or {}
+    shares = nps.get("expected_shares") or {}
     said = (f"Respondents as they answered: {points(nps.get('respondents_naive'))} "
             f"({fmt(nps.get('respondents'))} respondents, unweighted). " if finite(nps.get("respondents_naive"))
             else "")
-    mix = (f"Predicted shares of all customers: {pct(shares.get('detractor'))} detractors, "
-           f"{pct(shares.get('passive'))} passives, {pct(shares.get('promoter'))} promoters."
+    mix = (f"Expected shares of all customers (answers of respondents, predictions for the silent): "
+           f"{pct(shares.get('detractor'))} detractors, {pct(shares.get('passive'))} passives, "
+           f"{pct(shares.get('promoter'))} promoters."
            if shares else "")
     return (f'<div class="cards">{_headline(run)}{_drivers_card(run, style)}{_queue_card(run, style)}'
             f'{_warnings_card(run)}</div><p class="note">{esc(said + mix)}</p>')
 
 
 # --------------------------------------------------------------------------------------------- page
+VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"  # phones: no 980 px zoom-out
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;margin:1.2em auto;color:#222;
 line-height:1.4;padding:0 1em}h1{margin:.1em 0}h2{border-bottom:2px solid #2b6cb0;padding-bottom:.2em;
@@ -153,8 +155,11 @@ text-align:right;vertical-align:top}th{background:#edf2f7}td:first-child,th:firs
 figure{margin:1em 0}img{max-width:100%;border:1px solid #e2e8f0}figcaption{color:#555;font-size:.9em}
 nav{font-size:.9em}nav a{margin-right:.9em}.scope{display:inline-block;color:#4a5568;font-size:.8em;
 background:#edf2f7;border-radius:3px;padding:0 .35em;margin-top:.2em}
-.cards{display:grid;grid-template-columns:1fr 1fr;gap:.8em}.card{border:1px solid #cbd5e0;border-radius:6px;
-padding:.5em .9em;background:#fff}.card h3{margin:.1em 0 .3em;font-size:1em;color:#2b6cb0}.card ol,.card ul
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,30em),1fr));gap:.8em}
+.card{border:1px solid #cbd5e0;border-radius:6px;padding:.5em .9em;background:#fff;min-width:0;overflow-x:auto;
+overflow-wrap:anywhere}.card table{overflow-wrap:normal}
+@media (max-width:480px){body{padding:0 .5em}.card{padding:.4em .5em}.card table{font-size:.8em}.card th,.card td
+{padding:.15em .25em}}.card h3{margin:.1em 0 .3em;font-size:1em;color:#2b6cb0}.card ol,.card ul
 {margin:.2em 0;padding-left:1.3em}.card table{margin:.2em 0}.big{font-size:2.6em;font-weight:700;line-height:1.1}
 .change{margin-top:.3em;font-weight:600}.change.up{color:#2f855a}.change.down{color:#c53030}
 .headline{background:#f7fafc}dt{font-weight:700;margin-top:.5em}dd{margin-left:1.2em}
@@ -188,7 +193,7 @@ def build_html(run: RunFiles, title: str | None = None) -> str:
             log.warning("report section '%s' failed: %s", key, e)
             content = missing(name, f"could not read its inputs: {e}")
         body.append(f'<section id="{key}"><h2>{esc(name)}</h2>{content}</section>')
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{VIEWPORT}<title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1><p class='meta'>{esc(' · '.join(meta))}</p>"
             f"<nav>{nav}</nav>{''.join(body)}</body></html>")
 

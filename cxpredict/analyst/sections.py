@@ -57,7 +57,8 @@ def _estimate(pop: dict, *keys: str) -> tuple[float | None, float | None, float 
 
 ESTIMATES = (  # (label, scope, keys in population.json, newest names first)
     ("Headline estimate", ("population", "model + weighted respondents' answers"), ("headline", "aipw", "estimate")),
-    ("Model only", ("population", "predictions, unweighted"), ("model_only", "model_only_nps")),
+    ("Model only", ("population", "answers + predictions for the silent, unweighted"),
+     ("model_only", "model_only_nps")),
     ("Weighted respondents (Hajek)", ("respondents weighted to the population",),
      ("hajek", "hajek_nps", "ipw_respondent_nps")),
     ("Respondents as they answered", ("respondents", "unweighted"), ("naive", "naive_respondent_nps")),
@@ -106,14 +107,16 @@ def section_population(run: RunFiles, style: PeopleStyle) -> str:
 
 
 def nps_from_scored(run: RunFiles) -> dict[str, float]:
-    """Naive and model-based NPS straight from the scored file (no interval) when population.json is absent."""
+    """Naive and 'Model only' NPS straight from the scored file (no interval) when population.json is absent:
+    the figures of the manifest's nps (respondents_naive, model_only), computed the same way."""
     s, resp = run.scored, respondent_mask(run)
     obs = s["observed_class"].astype("str")
     naive = 100 * ((obs[resp] == "promoter").mean() - (obs[resp] == "detractor").mean()) if resp.any() else np.nan
     contrib = np.where(resp, (obs == "promoter").astype(float) - (obs == "detractor").astype(float),
                        s["p_promoter"].to_numpy(float) - s["p_detractor"].to_numpy(float))
     return {"respondents as they answered (unweighted)": float(naive),
-            "model estimate (all customers, no interval)": float(100 * contrib.mean())}
+            "Model only (all customers: answers + predictions for the silent, unweighted, no interval)":
+                float(100 * contrib.mean())}
 
 
 def _segments(pop: dict, style: PeopleStyle) -> str:
@@ -171,22 +174,25 @@ def history_frame(run: RunFiles) -> pd.DataFrame:
     rows = []
     for m in run.history:
         nps = m.get("nps") or {}
-        if finite(nps.get("model_based")):
-            rows.append({"as_of": str(m.get("as_of") or m.get("created_at", ""))[:10], "nps": nps["model_based"],
-                         **(nps.get("class_shares") or {}), "respondents_naive": nps.get("respondents_naive"),
+        # model_based / class_shares: the names of manifests before expected shares (predictions only)
+        value = nps.get("model_only", nps.get("model_based"))
+        if finite(value):
+            rows.append({"as_of": str(m.get("as_of") or m.get("created_at", ""))[:10], "nps": value,
+                         **(nps.get("expected_shares") or nps.get("class_shares") or {}),
+                         "respondents_naive": nps.get("respondents_naive"),
                          "created_at": m.get("created_at")})
     return pd.DataFrame(rows)
 
 
 def section_trend(run: RunFiles, style: PeopleStyle) -> str:
     parts = [p("How the scored population moves from run to run (one point per as-of date: the latest run of "
-               "that day). NPS here is model-based: every customer's predicted promoter minus detractor "
-               "probability, unweighted, no interval.")]
+               "that day). NPS here is 'Model only' and the shares are the expected shares: each respondent's "
+               "answer and each silent customer's predicted probabilities, unweighted, no interval.")]
     hist = history_frame(run)
     if len(hist) < 2:
         return "".join(parts) + missing("trend across runs", "manifests of earlier runs of this config in "
                                         "history/ beside manifest.json; the trend starts with the next run")
-    parts.append(img(plots.trend(hist), "Population NPS and predicted class shares across runs"))
+    parts.append(img(plots.trend(hist), "Population NPS (model only) and expected class shares across runs"))
     shown = hist.rename(columns={"as_of": "As of", "nps": "NPS (model-based)", "detractor": "Detractors",
                                  "passive": "Passives", "promoter": "Promoters",
                                  "respondents_naive": "Respondents as they answered"}).drop(columns="created_at")
@@ -219,11 +225,12 @@ def section_drivers(run: RunFiles, style: PeopleStyle) -> str:
     if what_if is not None and not what_if.empty:
         w = what_if.assign(driver=what_if["driver"].astype(str).map(style.label))
         cols = {"driver": "Driver", "actionable": "Actionable", "customers_pushed": "Customers it pushes",
-                "detractor_share_now": "Detractors now", "detractor_share_if_fixed": "If removed",
+                "detractor_share_now": "Mean P(detractor) now", "detractor_share_if_fixed": "If removed",
                 "change_points": "Change (points)"}
         parts.append("<h3>What-if table</h3>" + table(w[[c for c in cols if c in w.columns]].rename(columns=cols), {
-            "Detractors now": pct, "If removed": pct, "Change (points)": points}) + note(
-            "Population (all scored customers), unweighted; model-based what-if."))
+            "Mean P(detractor) now": pct, "If removed": pct, "Change (points)": points}) + note(
+            "Population (all scored customers), unweighted; model-based what-if: predictions for everyone, "
+            "respondents too, so 'now' can differ a little from the expected detractor share."))
     heat = _driver_heatmap(run, ranked)
     if heat:
         parts.append(heat)

@@ -158,6 +158,10 @@ def sort_orders(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------- segment summary
+EXPECTED_METHOD = ("expected_shares: over all customers, unweighted, each respondent's answer and each silent "
+                   "customer's predicted probabilities; model_only: promoter minus detractor of those shares (the "
+                   "report's 'Model only'); respondents_naive: respondents' own answers, unweighted")
+
 class SegmentSummary:
     """Counts, mean churn, value at risk and predicted NPS per segment and strategy; `add` batch by batch."""
 
@@ -184,25 +188,32 @@ class SegmentSummary:
         observed = _text(scored, "observed_class")
         f["said_promoter"], f["said_detractor"] = (observed == "promoter").astype(int), \
             (observed == "detractor").astype(int)
+        answered = observed.isin(("detractor", "passive", "promoter")).to_numpy()
+        for cls in ("promoter", "detractor"):  # expected class counts: the answer where there is one, else P(class)
+            p = scored[f"p_{cls}"].to_numpy(dtype=float) if f"p_{cls}" in scored.columns else np.nan
+            f[f"expected_{cls}"] = np.where(answered, f[f"said_{cls}"].to_numpy(dtype=float), p)
         self._parts.append(f.groupby(["segment", "strategy"], sort=False).sum(min_count=1))
         return self
 
     def totals(self) -> dict[str, float | int | dict[str, float] | None]:
-        """The run's NPS figures for manifest.json (and so the report's trend across runs), each labelled:
-        `model_based` is 100 x mean(P(promoter) - P(detractor)) over ALL customers (unweighted, population);
-        `respondents_naive` the NPS of the respondents' own answers (unweighted, respondents only)."""
+        """The run's NPS figures for manifest.json (and so the report's trend across runs), each labelled, each
+        named as in the report (glossary: "Expected shares", "Model only"):
+        `expected_shares` the expected class shares of ALL customers: the respondent's answer where there is one,
+        else the predicted probability (unweighted); `model_only` the NPS of those shares (promoter - detractor),
+        the report's "Model only"; `respondents_naive` the NPS of the respondents' own answers (unweighted).
+        Counts of the predicted (most likely) class are a different figure: manifest `counts.predicted_class`."""
         if not self._parts:
             return {}
         t = pd.concat(self._parts).sum(min_count=1)
         n, r = int(t["customers"]), int(t["respondents"])
-        p_det, p_pro = float(t["p_detractor"]) / max(n, 1), float(t["p_promoter"]) / max(n, 1)
+        e_det, e_pro = float(t["expected_detractor"]) / max(n, 1), float(t["expected_promoter"]) / max(n, 1)
+        known = bool(np.isfinite(e_det + e_pro))
         return {"customers": n, "respondents": r,
-                "model_based": round(100 * (p_pro - p_det), 2) if np.isfinite(p_det + p_pro) else None,
+                "model_only": round(100 * (e_pro - e_det), 2) if known else None,
                 "respondents_naive": round(100 * (t["said_promoter"] - t["said_detractor"]) / r, 2) if r else None,
-                "class_shares": {"detractor": round(p_det, 4), "passive": round(1 - p_det - p_pro, 4),
-                                 "promoter": round(p_pro, 4)} if np.isfinite(p_det + p_pro) else {},
-                "method": "model_based: unweighted mean over all customers of P(promoter) - P(detractor); "
-                          "respondents_naive: respondents' own answers, unweighted"}
+                "expected_shares": {"detractor": round(e_det, 4), "passive": round(1 - e_det - e_pro, 4),
+                                    "promoter": round(e_pro, 4)} if known else {},
+                "method": EXPECTED_METHOD}
 
     def table(self) -> pd.DataFrame:
         cols = ["segment", "strategy", "customers", "share", "respondents", "mean_churn_prob", "value_at_risk",

@@ -112,8 +112,8 @@ def log_score_outputs(manifest: Mapping[str, Any], manifest_path: str | Path, sa
     queue = manifest.get("work_orders") or {}
     log_metrics({"score": {"rows": manifest.get("rows"), "respondents": manifest.get("respondents"),
                            "rows_per_s": manifest.get("rows_per_s"),
-                           "nps": {k: nps.get(k) for k in ("model_based", "respondents_naive")},
-                           "class_shares": nps.get("class_shares") or {},
+                           "nps": {k: nps.get(k) for k in ("model_only", "respondents_naive")},
+                           "expected_shares": nps.get("expected_shares") or {},
                            "to_contact": sum(t.get("to_contact", 0) for t in queue.values()),
                            "control_within_capacity": sum(t.get("control", 0) for t in queue.values()),
                            "deferred": sum(t.get("deferred", 0) for t in queue.values())},

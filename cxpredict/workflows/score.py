@@ -116,7 +116,7 @@ def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
     if pop.get("estimate") is None:
         return None
     return {**{k: pop.get(k) for k in HEADLINE_KEYS}, "source": "training (the bundle's metrics.json "
-            "population_nps), as the report's headline; model_based above is this run's unweighted mean"}
+            "population_nps), as the report's headline; model_only above is this run's unweighted answers + predictions"}
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,

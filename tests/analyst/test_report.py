@@ -7,6 +7,8 @@ import base64
 import io
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +101,8 @@ def _fake_run(root: Path, n: int = 400, seed: int = 0) -> Path:
         "rows": n, "respondents": int(resp.sum()), "warnings": ["2 survey answers belong to unknown customers"],
         "drift": {"status": "drift", "reasons": ["PSI of tenure 0.4 > 0.25"]},
         "outputs_config": {"currency": "EUR", "labels": {"f0": "Support tickets, 30 days"}},
-        "nps": {"model_based": -11.0, "respondents_naive": -3.0, "respondents": int(resp.sum()),
-                "class_shares": {"detractor": 0.4, "passive": 0.3, "promoter": 0.3}},
+        "nps": {"model_only": -11.0, "respondents_naive": -3.0, "respondents": int(resp.sum()),
+                "expected_shares": {"detractor": 0.4, "passive": 0.3, "promoter": 0.3}},
         "work_orders": {"billing-care": {"to_contact": 1, "deferred": 0, "capacity": 500},
                         "retention-desk": {"to_contact": 1, "deferred": 4, "capacity": 1}},
         "outputs": {"scored": {"path": "/elsewhere/scored.csv"},
@@ -108,7 +110,7 @@ def _fake_run(root: Path, n: int = 400, seed: int = 0) -> Path:
                     "work_orders": {"path": "/elsewhere/work_orders.csv"}}}
     _write_json(root / "manifest.json", manifest)
     earlier = {**manifest, "created_at": "2025-12-25T00:00:00Z", "as_of": "2025-12-25",
-               "nps": {**manifest["nps"], "model_based": -13.5}}
+               "nps": {"model_based": -13.5}}  # a manifest from before expected shares
     _write_json(root / "history" / "manifest-20251225T000000Z.json", earlier)
     _write_json(root / "history" / "manifest-20260101T000000Z.json", manifest)
     return root
@@ -157,28 +159,29 @@ def test_missing_pieces_are_reported_not_fatal(tmp_path):
     (run / "model" / "response" / "response.json").unlink()
     text = report.write_report(run, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "population NPS interval" in text and "segment_summary.csv" in text and "kda_global.csv" in text
-    assert "model estimate (all customers, no interval)" in text, "falls back to the scored file"
+    assert "Model only (all customers: answers + predictions" in text, "falls back to the scored file"
     assert "no interval (population.json absent)" in text, "the summary falls back to the manifest's NPS"
     assert all(pixels[..., :3].std() > 0.02 for _, pixels in _images(text))
 
 
-def test_report_renders_in_headless_chromium(tmp_path):
-    """Open the report as a reader would and check the page is drawn, not blank (skips without chromium)."""
-    import shutil
-    import subprocess
-
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium with a throw-away profile (skips the test without chromium)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (scripts/setup_system.sh installs it)")
-    out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
-    png = tmp_path / "report.png"
     profile = tmp_path / "profile"
-    profile.mkdir()
+    profile.mkdir(exist_ok=True)
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1280,900", f"--screenshot={png}",
-           out.as_uri()]
-    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+           f"--user-data-dir={profile}", "--hide-scrollbars", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    """Open the report as a reader would and check the page is drawn, not blank (skips without chromium)."""
+    out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
+    png = tmp_path / "report.png"
+    _chromium(tmp_path, "--window-size=1280,900", f"--screenshot={png}", out.as_uri())
     assert png.is_file(), "chromium wrote no screenshot"
     import matplotlib.image as mpimg
 
@@ -187,6 +190,32 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert pixels.std() > 0.05, "the page is blank"
     dark = (pixels.mean(axis=2) < 0.3).mean()
     assert 0.005 < dark < 0.5, f"text and figures should cover part of the first screen, not {dark:.1%}"
+
+
+# The report in a 420 px frame (its own viewport, so the page's media queries apply; headless windows have a
+# minimum width): the script lists the summary cards that reach past the frame or must scroll inside.
+PHONE_PROBE = """<script>const f=document.getElementById('r');f.addEventListener('load',()=>{
+const d=f.contentDocument,w=d.documentElement.clientWidth;const cut=[...d.querySelectorAll('.cards .card')]
+.filter(c=>c.getBoundingClientRect().right>w+0.5||c.scrollWidth>c.clientWidth+1).map(c=>c.querySelector('h3')
+.textContent);const o=document.createElement('pre');o.id='cards';o.textContent=JSON.stringify({width:w,
+cards:d.querySelectorAll('.cards .card').length,cut:cut});document.body.appendChild(o);});</script>"""
+
+
+def test_summary_cards_fit_a_phone_screen_in_headless_chromium(tmp_path):
+    """Under 420 px the summary cards stack and none is cut off or needs scrolling (skips without chromium)."""
+    import html as html_lib
+
+    out = report.write_report(_fake_run(tmp_path / "run"), tmp_path / "report.html")
+    page = tmp_path / "phone.html"
+    page.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe id="r" style="width:420px;height:1500px;'
+                    f'border:0" srcdoc="{html_lib.escape(out.read_text(encoding="utf-8"), quote=True)}"></iframe>'
+                    f"{PHONE_PROBE}</body></html>", encoding="utf-8")
+    done = _chromium(tmp_path, "--window-size=600,1500", "--dump-dom", page.as_uri())
+    found = re.search(r'<pre id="cards">([^<]*)</pre>', done.stdout)
+    assert found, f"the probe did not run: {done.stderr[-500:]}"
+    probe = json.loads(html_lib.unescape(found.group(1)))
+    assert probe["width"] <= 420 and probe["cards"] >= 3, probe
+    assert probe["cut"] == [], f"summary cards cut off at {probe['width']} px: {probe['cut']}"
 
 
 def test_text_is_escaped(tmp_path):

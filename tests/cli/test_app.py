@@ -133,7 +133,7 @@ def test_scheduled_score_of_a_registered_model(demo_config_path, trained_bundle,
     assert run.info.run_name == "demo score 2026-10-31"
     assert "churn.horizon_days" not in run.data.metrics and run.data.params["churn.horizon_days"] == "90"
     assert any(k.startswith("drift.psi_features.") for k in run.data.metrics)
-    assert run.data.metrics["score.nps.model_based"] == pytest.approx(manifest["nps"]["model_based"])
+    assert run.data.metrics["score.nps.model_only"] == pytest.approx(manifest["nps"]["model_only"])
     logged = {a.path for a in client.list_artifacts(run.info.run_id, "scoring")}
     assert "scoring/scored_sample.csv" in logged and "scoring/scored.xlsx" not in logged
     assert run.data.tags["cxpredict.scored.sha256"] == manifest["outputs"]["scored"]["sha256"]

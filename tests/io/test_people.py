@@ -84,11 +84,16 @@ def test_segment_summary_adds_up_merges_batches_and_totals(acted):
     batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:])
     pd.testing.assert_frame_equal(batched.table(), summary)
     totals = batched.totals()
-    assert totals["model_based"] == pytest.approx(100 * (frame["p_promoter"] - frame["p_detractor"]).mean(), abs=0.01)
     said = frame.loc[frame["is_respondent"], "observed_class"].astype("str")
+    answered = frame["observed_class"].astype("str").isin(("detractor", "passive", "promoter")).to_numpy()
+    expected = {c: np.where(answered, (frame["observed_class"].astype("str") == c).to_numpy(float),
+                            frame[f"p_{c}"].to_numpy(float)).mean() for c in ("promoter", "detractor")}
+    assert answered.any() and not answered.all()  # both answers and predictions count
+    assert totals["expected_shares"]["detractor"] == pytest.approx(expected["detractor"], abs=1e-4)
+    assert totals["model_only"] == pytest.approx(100 * (expected["promoter"] - expected["detractor"]), abs=0.01)
     assert totals["respondents_naive"] == pytest.approx(
         100 * ((said == "promoter").mean() - (said == "detractor").mean()), abs=0.01)
-    assert sum(totals["class_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert sum(totals["expected_shares"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_written_csv_is_excel_safe_utf8_bom_rounded_and_documented(acted, tmp_path):

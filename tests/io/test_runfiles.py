@@ -49,7 +49,7 @@ def test_history_keeps_the_latest_run_per_day_of_the_same_config(tmp_path):
 
     def manifest(created, as_of, name="demo", nps=0.0):
         return {"kind": "score", "config_name": name, "created_at": created, "as_of": as_of,
-                "nps": {"model_based": nps}}
+                "nps": {"model_only": nps}}
 
     (tmp_path / "history").mkdir()
     runs = [manifest("2026-10-24T01:00:00Z", "2026-10-24", nps=-1.0),
@@ -59,4 +59,4 @@ def test_history_keeps_the_latest_run_per_day_of_the_same_config(tmp_path):
     for i, m in enumerate(runs):
         (tmp_path / "history" / f"manifest-{i}.json").write_text(json.dumps(m), encoding="utf-8")
     history = read_history(tmp_path, runs[2])
-    assert [(m["as_of"], m["nps"]["model_based"]) for m in history] == [("2026-10-24", -1.0), ("2026-10-31", -3.0)]
+    assert [(m["as_of"], m["nps"]["model_only"]) for m in history] == [("2026-10-24", -1.0), ("2026-10-31", -3.0)]

@@ -322,6 +322,37 @@ def test_manifest_carries_the_reports_headline_nps(baseline, trained_bundle):
     assert points(headline["estimate"]) in card and f"{fmt(headline['low'])} to {fmt(headline['high'])}" in card
 
 
+def test_report_and_manifest_give_one_detractor_share_and_one_model_only_nps(baseline, trained_bundle):
+    """One number per concept: the expected shares and 'Model only' NPS the report prints are the manifest's
+    figures, computed from the scored file (answers of respondents, predictions for the silent), and equal to
+    training's 'Model only' when the same customers are scored. The predicted class count is a different figure."""
+    from cxpredict.analyst.html import pct, points
+    from cxpredict.analyst.report import write_report
+
+    folder, manifest = baseline
+    nps, scored = manifest["nps"], load_scored(folder / "scored.csv")
+    answered = scored["observed_class"].notna().to_numpy()
+    for cls in ("detractor", "promoter"):
+        expected = np.where(answered, (scored["observed_class"] == cls).fillna(False).to_numpy(float),
+                            scored[f"p_{cls}"].to_numpy(float)).mean()
+        assert nps["expected_shares"][cls] == pytest.approx(expected, abs=1e-4), cls
+    shares = nps["expected_shares"]
+    assert nps["model_only"] == pytest.approx(100 * (shares["promoter"] - shares["detractor"]), abs=0.02)
+    assert "model_based" not in nps and "class_shares" not in nps  # no second name for the same figure
+
+    pop = load_bundle(trained_bundle).metrics["population_nps"]
+    assert pop["n_customers"] == nps["customers"]  # the demo scores the customers it trained on
+    assert points(nps["model_only"]) == points(pop["estimators"]["model_only"]["estimate"])
+    html = write_report(folder, folder / "report.html").read_text(encoding="utf-8")
+    summary = html[html.index('<div class="cards">'):html.index("<h2", html.index('<div class="cards">'))]
+    assert f"{pct(shares['detractor'])} detractors" in summary
+    population = html[html.index('<section id="population"'):]
+    model_only_row = population[population.index("Model only"):][:300]
+    assert points(nps["model_only"]) in model_only_row
+    counted = manifest["counts"]["predicted_class"]
+    assert sum(counted.values()) == nps["customers"]  # the class count stays a count, under its own name
+
+
 def test_drivers_only_for_work_orders_change_no_action(baseline, demo_config_path, trained_bundle, tmp_path):
     """drivers.rows: work_orders leaves drivers and reasons empty only where no work order and no rule needs them."""
     out = tmp_path / "scored.csv"
