@@ -91,11 +91,11 @@ def test_lightgbm_boosters_get_the_run_budget(machine):
     assert lgbm_params(NpsClassifier(n_jobs=2))["num_threads"] == 2
 
 
-@pytest.mark.parametrize("tasks, budget", [(1, 1), (1, 8), (3, 2), (5, 8), (8, 8), (20, 3)])
-def test_split_never_nests_more_threads_than_the_budget(tasks, budget):
-    workers, per_worker = threads.split(tasks, budget)
-    assert 1 <= workers <= min(tasks, budget) and per_worker >= 1
-    assert workers * per_worker <= budget
+@pytest.mark.parametrize("tasks, budget, expected", [(1, 1, (1, 1)), (1, 8, (1, 8)), (3, 2, (2, 1)),
+                                                     (5, 8, (5, 1)), (8, 8, (8, 1)), (20, 3, (3, 1)), (2, 8, (2, 4))])
+def test_split_never_nests_more_threads_than_the_budget(tasks, budget, expected):
+    """Workers first (one per task up to the budget), the threads left over go to each worker."""
+    assert threads.split(tasks, budget) == expected
 
 
 def test_the_manifest_records_the_plan(machine):
