@@ -65,12 +65,14 @@ def name_problems(cfg: Config, columns: Iterable[str], text_prefixes: Iterable[s
     columns = [str(c) for c in columns]
     known, prefixes = set(columns), tuple(text_prefixes)
     excluded, included = set(cfg.features.exclude), cfg.features.include
-    headers = input_headers(cfg) if cfg.features.exclude else set()
+    headers: set[str] | None = None  # the input files' headers, read only when an exclude entry needs them
     problems = []
     for key, name in configured_columns(cfg):
         if name not in known and not (prefixes and name.startswith(prefixes)):
-            if key == "features.exclude" and name in headers:
-                continue
+            if key == "features.exclude":
+                headers = input_headers(cfg) if headers is None else headers
+                if name in headers:
+                    continue
             why = (" nor of any input table (an entry that matches nothing excludes nothing: the column it meant "
                    "may be trained on)" if key == "features.exclude" else "")
             problems.append(ConfigError(f"{key}: '{name}' is not a column of the customer data{why}"

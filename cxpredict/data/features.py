@@ -103,7 +103,8 @@ class FeatureManifest:
         if unknown_cat:
             raise ConfigError(f"features.categorical names columns that are not features: {sorted(unknown_cat)}")
         dropped = uninformative(frame, names)
-        theirs = {c: why for c, why in dropped.items() if c not in set(generated)}
+        generated = set(generated)
+        theirs = {c: why for c, why in dropped.items() if c not in generated}
         if theirs:
             log.warning("features: %d column(s) dropped from the model, they cannot inform it: %s; list them in "
                         "features.exclude to silence this", len(theirs),
