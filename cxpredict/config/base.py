@@ -10,15 +10,39 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from cxpredict.errors import ConfigError
 
 
 class Strict(BaseModel):
-    """Base for all config sections: unknown keys are an error."""
+    """Base for all config sections: unknown keys are an error, and a sub-section given in part keeps its
+    section's defaults for the keys it leaves out (`nps.params.n_jobs=1` keeps the NPS model's own LightGBM
+    defaults, not the generic LgbmParams ones)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_sub_sections_keep_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, field in cls.model_fields.items():
+            if isinstance(data.get(name), dict) and field.default_factory is not None:
+                default = field.get_default(call_default_factory=True)
+                if isinstance(default, BaseModel):
+                    merged[name] = {**default.model_dump(exclude_unset=True), **data[name]}
+        return merged
 
 
 MAX_NAME_BYTES = 128

@@ -56,14 +56,6 @@ class NpsModelConfig(Strict):
     # one_se: the simplest candidate within one paired standard error of the best log loss; best: the best
     selection_rule: Literal["one_se", "best"] = "one_se"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _params_keep_plain_defaults(cls, data: Any) -> Any:
-        """`nps.params.n_jobs=1` must not reset the other plain defaults to the generic LgbmParams ones."""
-        if isinstance(data, dict) and isinstance(data.get("params"), dict):
-            data = {**data, "params": {**PLAIN_LGBM, **data["params"]}}
-        return data
-
 
 RESPONSE_PARAM_DEFAULTS = {"n_estimators": 200, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 100}
 
@@ -85,14 +77,6 @@ class ResponseConfig(Strict):
     # above max(this, 2 x respondents) customers the propensity model trains on every respondent plus a random
     # subsample of the silent weighted by its inverse sampling rate (cost grows with answers, not population)
     max_rows: int = Field(default=60_000, ge=1_000)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _params_keep_response_defaults(cls, data: Any) -> Any:
-        """`response.params.n_jobs=1` must not silently reset the other response defaults to generic ones."""
-        if isinstance(data, dict) and isinstance(data.get("params"), dict):
-            data = {**data, "params": {**RESPONSE_PARAM_DEFAULTS, **data["params"]}}
-        return data
 
 
 class ValueConfig(Strict):

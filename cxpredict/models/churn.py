@@ -71,6 +71,9 @@ from cxpredict.models.nps import NpsClassifier
 if TYPE_CHECKING:
     from cxpredict.data.customers import CustomerData
 
+# the keyword defaults are the config section's, written once in cxpredict/config/models.py (churn)
+DEFAULTS = ChurnConfig()
+LGBM = DEFAULTS.params
 FORMAT_VERSION = 2
 MODEL_FILE = "churn.txt"
 META_FILE = "churn.json"
@@ -159,10 +162,13 @@ class ChurnClassifier(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, horizon_days=90, calibration="platt", calibration_share=0.2, measure_nps_lift=True,
-                 max_rows=200_000, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
-                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None, extra_params=None, random_state=0):
+    def __init__(self, *, horizon_days=DEFAULTS.horizon_days, calibration=DEFAULTS.calibration,
+                 calibration_share=DEFAULTS.calibration_share, measure_nps_lift=DEFAULTS.measure_nps_lift,
+                 max_rows=DEFAULTS.max_rows, n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate,
+                 num_leaves=LGBM.num_leaves, min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample,
+                 subsample_freq=LGBM.subsample_freq, colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda,
+                 reg_alpha=LGBM.reg_alpha, max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None,
+                 random_state=0):
         store_params(self, locals())
 
     @classmethod

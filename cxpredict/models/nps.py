@@ -62,6 +62,9 @@ from cxpredict.models.formulations import FORMULATIONS, stage2_apply, stage2_fit
 from cxpredict.models.held_out import decide, fold_mean_auc_interval
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, train_booster
 
+# the keyword defaults are the config section's, written once in cxpredict/config/models.py (nps)
+DEFAULTS = NpsModelConfig()
+LGBM = DEFAULTS.params
 FORMAT_VERSION = 5  # 5: classes_ = scores, held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
 SIGNAL_LEVEL = 0.90  # the interval of the held-out detractor AUC that must exclude 0.5
@@ -112,11 +115,14 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
     """
 
-    def __init__(self, *, scale=None, formulation="multiclass", candidates="auto", selection_metric="log_loss",
-                 selection_rule="one_se", cv=5, early_stopping_rounds=None, decision="macro_f1", recall_targets=None,
-                 calibrate=True, n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20,
-                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None, extra_params=None, random_state=0):
+    def __init__(self, *, scale=None, formulation=DEFAULTS.formulation, candidates=DEFAULTS.candidates,
+                 selection_metric=DEFAULTS.selection_metric, selection_rule=DEFAULTS.selection_rule,
+                 cv=DEFAULTS.cv_folds, early_stopping_rounds=DEFAULTS.early_stopping_rounds,
+                 decision=DEFAULTS.thresholds.objective, recall_targets=None, calibrate=DEFAULTS.calibrate,
+                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
+                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
+                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
+                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

@@ -54,6 +54,9 @@ from cxpredict.models.lgbm import (
 
 log = logging.getLogger(__name__)
 
+# the keyword defaults are the config section's, written once in cxpredict/config/explain.py (drivers.reason_*)
+DEFAULTS = DriversConfig()
+LGBM = DEFAULTS.reason_params
 FORMAT_VERSION = 2
 VALID_SHARE = 0.2
 EARLY_STOPPING_ROUNDS = 30
@@ -130,9 +133,12 @@ class ReasonClassifier(LgbmClassifier):
     sets at the micro-F1 threshold, `top_reasons` the scored file's reason columns (`top_k`, `min_prob`).
     """
 
-    def __init__(self, *, min_count=20, top_k=2, min_prob=0.05, n_estimators=300, learning_rate=0.05, num_leaves=15,
-                 min_child_samples=20, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
+    def __init__(self, *, min_count=DEFAULTS.reason_min_count, top_k=DEFAULTS.reasons_top_k,
+                 min_prob=DEFAULTS.reason_min_prob, n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate,
+                 num_leaves=LGBM.num_leaves, min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample,
+                 subsample_freq=LGBM.subsample_freq, colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda,
+                 reg_alpha=LGBM.reg_alpha, max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None,
+                 random_state=0):
         store_params(self, locals())
 
     @classmethod

@@ -38,6 +38,9 @@ from cxpredict.models.lgbm import (
     train_booster,
 )
 
+# the keyword defaults are the config section's, written once in cxpredict/config/models.py (response)
+DEFAULTS = ResponseConfig()
+LGBM = DEFAULTS.params
 FORMAT_VERSION = 2
 MIN_PROPENSITY = 1e-4
 TOP_DIFFERENCES = 10
@@ -67,10 +70,13 @@ class ResponsePropensity(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, cv=5, early_stopping_rounds=None, trim_quantile=0.99, weight_target="silent",
-                 overlap_auc_warning=0.85, max_rows=60_000, n_estimators=200, learning_rate=0.03, num_leaves=7,
-                 min_child_samples=100, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
+    def __init__(self, *, cv=DEFAULTS.cv_folds, early_stopping_rounds=DEFAULTS.early_stopping_rounds,
+                 trim_quantile=DEFAULTS.trim_quantile, weight_target=DEFAULTS.weight_target,
+                 overlap_auc_warning=DEFAULTS.overlap_auc_warning, max_rows=DEFAULTS.max_rows,
+                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
+                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
+                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
+                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod

@@ -12,8 +12,8 @@ The learner is short:
      scoring (`booster_`).
 `y` is the benefit-oriented outcome (the caller flips churn so that a prevented churn is +1), so predictions are
 "churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost).
-The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's noise dwarfs the
-effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
+The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
+noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from cxpredict.models.base import check_number, store_params
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, lgbm_params
 
+# the keyword defaults are the config section's, written once in cxpredict/config/campaign.py
+DEFAULTS = CampaignConfig()
+LGBM = DEFAULTS.uplift_params
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
@@ -44,9 +47,11 @@ class DRLearner(BaseEstimator):
     Keyword parameters as every cxpredict estimator: LightGBM's (shared by the outcome and effect boosters),
     `n_folds` of the cross-fitting, `max_rows` per fit; `from_config(campaign section, seed)` bridges the YAML."""
 
-    def __init__(self, *, n_folds=3, max_rows=100_000, n_estimators=100, learning_rate=0.05, num_leaves=2,
-                 min_child_samples=1000, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
+    def __init__(self, *, n_folds=DEFAULTS.uplift_folds, max_rows=DEFAULTS.uplift_max_rows,
+                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
+                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
+                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
+                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
         store_params(self, locals())
 
     @classmethod
