@@ -55,8 +55,8 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
+    keyword_init,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.calibration import one_blas_thread
 from cxpredict.models.components import (
@@ -71,9 +71,6 @@ from cxpredict.models.nps import NpsClassifier
 if TYPE_CHECKING:
     from cxpredict.data.customers import CustomerData
 
-# the keyword defaults are the config section's, written once in cxpredict/config/models.py (churn)
-DEFAULTS = ChurnConfig()
-LGBM = DEFAULTS.params
 FORMAT_VERSION = 2
 MODEL_FILE = "churn.txt"
 META_FILE = "churn.json"
@@ -148,6 +145,12 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = Non
 
 
 # --------------------------------------------------------------------------------------------- model
+def churn_keywords(cfg: ChurnConfig) -> dict[str, Any]:
+    """The ChurnClassifier keywords a config's `churn` section gives (the seed aside)."""
+    return dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration, calibration_share=cfg.calibration_share,
+                measure_nps_lift=cfg.measure_nps_lift, max_rows=cfg.max_rows, **lgbm_keywords(cfg.params))
+
+
 class ChurnClassifier(LgbmClassifier):
     """Calibrated LightGBM churn classifier (scikit-learn contract; y: churned within the horizon, 0/1).
 
@@ -162,22 +165,13 @@ class ChurnClassifier(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, horizon_days=DEFAULTS.horizon_days, calibration=DEFAULTS.calibration,
-                 calibration_share=DEFAULTS.calibration_share, measure_nps_lift=DEFAULTS.measure_nps_lift,
-                 max_rows=DEFAULTS.max_rows, n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate,
-                 num_leaves=LGBM.num_leaves, min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample,
-                 subsample_freq=LGBM.subsample_freq, colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda,
-                 reg_alpha=LGBM.reg_alpha, max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None,
-                 random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**churn_keywords(ChurnConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: ChurnConfig, seed: int = 0, **overrides) -> ChurnClassifier:
         """The estimator a config's `churn` section (and `seed`) describes."""
-        section = dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration,
-                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift,
-                       max_rows=cfg.max_rows)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**churn_keywords(cfg), "random_state": seed, **overrides})
 
 
     # ------------------------------------------------------------------ training

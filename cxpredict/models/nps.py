@@ -46,9 +46,9 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
+    keyword_init,
     labels_1d,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
 from cxpredict.models.candidates import CandidateSearch
@@ -62,9 +62,6 @@ from cxpredict.models.formulations import FORMULATIONS, stage2_apply, stage2_fit
 from cxpredict.models.held_out import decide, fold_mean_auc_interval
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, train_booster
 
-# the keyword defaults are the config section's, written once in cxpredict/config/models.py (nps)
-DEFAULTS = NpsModelConfig()
-LGBM = DEFAULTS.params
 FORMAT_VERSION = 5  # 5: classes_ = scores, held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
 SIGNAL_LEVEL = 0.90  # the interval of the held-out detractor AUC that must exclude 0.5
@@ -99,6 +96,14 @@ def _can_cross_fit(model: NpsClassifier) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- the model
+def nps_keywords(cfg: NpsModelConfig) -> dict[str, Any]:
+    """The NpsClassifier keywords a config's `nps` section gives (scale and seed aside)."""
+    return dict(formulation=cfg.formulation, candidates=cfg.candidates, selection_metric=cfg.selection_metric,
+                selection_rule=cfg.selection_rule, cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
+                decision=cfg.thresholds.objective, recall_targets=dict(cfg.thresholds.recall_targets) or None,
+                calibrate=cfg.calibrate, **lgbm_keywords(cfg.params))
+
+
 class NpsClassifier(CandidateSearch, LgbmClassifier):
     """Calibrated NPS classifier (scikit-learn contract) of survey scores `y`.
 
@@ -115,24 +120,13 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
     """
 
-    def __init__(self, *, scale=None, formulation=DEFAULTS.formulation, candidates=DEFAULTS.candidates,
-                 selection_metric=DEFAULTS.selection_metric, selection_rule=DEFAULTS.selection_rule,
-                 cv=DEFAULTS.cv_folds, early_stopping_rounds=DEFAULTS.early_stopping_rounds,
-                 decision=DEFAULTS.thresholds.objective, recall_targets=None, calibrate=DEFAULTS.calibrate,
-                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
-                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
-                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
-                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(scale=None, **nps_keywords(NpsModelConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: NpsModelConfig, scale: Scale | None = None, seed: int = 0, **overrides) -> NpsClassifier:
         """The estimator a config's `nps` section (and `scale`, `seed`) describes."""
-        section = dict(scale=scale, formulation=cfg.formulation, candidates=cfg.candidates,
-                       selection_metric=cfg.selection_metric, selection_rule=cfg.selection_rule, cv=cfg.cv_folds,
-                       early_stopping_rounds=cfg.early_stopping_rounds, decision=cfg.thresholds.objective,
-                       recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**nps_keywords(cfg), "scale": scale, "random_state": seed, **overrides})
 
     def _check_params(self) -> ThresholdConfig:
         check_choice(self, "formulation", ("auto", *FORMULATIONS))

@@ -35,9 +35,9 @@ from cxpredict.models.base import (
     LgbmClassifier,
     check_number,
     features,
+    keyword_init,
     labels_1d,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.components import (
     feature_meta,
@@ -54,9 +54,6 @@ from cxpredict.models.lgbm import (
 
 log = logging.getLogger(__name__)
 
-# the keyword defaults are the config section's, written once in cxpredict/config/explain.py (drivers.reason_*)
-DEFAULTS = DriversConfig()
-LGBM = DEFAULTS.reason_params
 FORMAT_VERSION = 2
 VALID_SHARE = 0.2
 EARLY_STOPPING_ROUNDS = 30
@@ -125,6 +122,12 @@ def best_threshold(truth: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
     return float(round(threshold, 3)), f1
 
 
+def reason_keywords(cfg: DriversConfig) -> dict[str, Any]:
+    """The ReasonClassifier keywords a config's `drivers` section gives (its reason_* keys; the seed aside)."""
+    return dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob,
+                **lgbm_keywords(cfg.reason_params))
+
+
 class ReasonClassifier(LgbmClassifier):
     """Multi-label classifier of stated reasons: one LightGBM binary model per code (scikit-learn contract).
 
@@ -133,19 +136,13 @@ class ReasonClassifier(LgbmClassifier):
     sets at the micro-F1 threshold, `top_reasons` the scored file's reason columns (`top_k`, `min_prob`).
     """
 
-    def __init__(self, *, min_count=DEFAULTS.reason_min_count, top_k=DEFAULTS.reasons_top_k,
-                 min_prob=DEFAULTS.reason_min_prob, n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate,
-                 num_leaves=LGBM.num_leaves, min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample,
-                 subsample_freq=LGBM.subsample_freq, colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda,
-                 reg_alpha=LGBM.reg_alpha, max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None,
-                 random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**reason_keywords(DriversConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: DriversConfig, seed: int = 0, **overrides) -> ReasonClassifier:
         """The estimator a config's `drivers` section (reason_* keys, and `seed`) describes."""
-        section = dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob)
-        return cls(**{**section, **lgbm_keywords(cfg.reason_params), "random_state": seed, **overrides})
+        return cls(**{**reason_keywords(cfg), "random_state": seed, **overrides})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

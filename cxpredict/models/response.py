@@ -20,7 +20,7 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
-    store_params,
+    keyword_init,
 )
 from cxpredict.models.components import (
     feature_meta,
@@ -38,9 +38,6 @@ from cxpredict.models.lgbm import (
     train_booster,
 )
 
-# the keyword defaults are the config section's, written once in cxpredict/config/models.py (response)
-DEFAULTS = ResponseConfig()
-LGBM = DEFAULTS.params
 FORMAT_VERSION = 2
 MIN_PROPENSITY = 1e-4
 TOP_DIFFERENCES = 10
@@ -57,6 +54,13 @@ NOT_CORRECTABLE = (
 )
 
 # --------------------------------------------------------------------------------------------- response model
+def response_keywords(cfg: ResponseConfig) -> dict[str, Any]:
+    """The ResponsePropensity keywords a config's `response` section gives (the seed aside)."""
+    return dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds, trim_quantile=cfg.trim_quantile,
+                weight_target=cfg.weight_target, overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows,
+                **lgbm_keywords(cfg.params))
+
+
 class ResponsePropensity(LgbmClassifier):
     """Cross-fitted response propensity P(respondent | behaviour) and the weights that undo response bias.
 
@@ -70,22 +74,13 @@ class ResponsePropensity(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, cv=DEFAULTS.cv_folds, early_stopping_rounds=DEFAULTS.early_stopping_rounds,
-                 trim_quantile=DEFAULTS.trim_quantile, weight_target=DEFAULTS.weight_target,
-                 overlap_auc_warning=DEFAULTS.overlap_auc_warning, max_rows=DEFAULTS.max_rows,
-                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
-                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
-                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
-                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**response_keywords(ResponseConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: ResponseConfig, seed: int = 0, **overrides) -> ResponsePropensity:
         """The estimator a config's `response` section (and `seed`) describes."""
-        section = dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
-                       trim_quantile=cfg.trim_quantile, weight_target=cfg.weight_target,
-                       overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**response_keywords(cfg), "random_state": seed, **overrides})
 
 
     def fit(self, X, y) -> ResponsePropensity:

@@ -29,16 +29,18 @@ from sklearn.base import BaseEstimator
 
 from cxpredict.config import CampaignConfig
 from cxpredict.errors import InputError
-from cxpredict.models.base import check_number, store_params
+from cxpredict.models.base import check_number, keyword_init
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, lgbm_params
 
-# the keyword defaults are the config section's, written once in cxpredict/config/campaign.py
-DEFAULTS = CampaignConfig()
-LGBM = DEFAULTS.uplift_params
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
+
+
+def uplift_keywords(cfg: CampaignConfig) -> dict[str, Any]:
+    """The DRLearner keywords a config's `campaign` section gives (its uplift_* keys; the seed aside)."""
+    return dict(n_folds=cfg.uplift_folds, max_rows=cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params))
 
 
 class DRLearner(BaseEstimator):
@@ -47,18 +49,13 @@ class DRLearner(BaseEstimator):
     Keyword parameters as every cxpredict estimator: LightGBM's (shared by the outcome and effect boosters),
     `n_folds` of the cross-fitting, `max_rows` per fit; `from_config(campaign section, seed)` bridges the YAML."""
 
-    def __init__(self, *, n_folds=DEFAULTS.uplift_folds, max_rows=DEFAULTS.uplift_max_rows,
-                 n_estimators=LGBM.n_estimators, learning_rate=LGBM.learning_rate, num_leaves=LGBM.num_leaves,
-                 min_child_samples=LGBM.min_child_samples, subsample=LGBM.subsample, subsample_freq=LGBM.subsample_freq,
-                 colsample_bytree=LGBM.colsample_bytree, reg_lambda=LGBM.reg_lambda, reg_alpha=LGBM.reg_alpha,
-                 max_depth=LGBM.max_depth, n_jobs=LGBM.n_jobs, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**uplift_keywords(CampaignConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: CampaignConfig, seed: int = 0, **overrides) -> DRLearner:
         """The learner a config's `campaign` section (and `seed`) describes."""
-        return cls(**{"n_folds": cfg.uplift_folds, "max_rows": cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params),
-                      "random_state": seed, **overrides})
+        return cls(**{**uplift_keywords(cfg), "random_state": seed, **overrides})
 
     def _fit_rows(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> lgb.Booster:
         if len(rows) > self.max_rows:

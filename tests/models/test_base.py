@@ -89,8 +89,17 @@ FAST_NPS = {"cv": 3, "n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, 
     (NpsClassifier(), NpsModelConfig()), (ResponsePropensity(), ResponseConfig()), (ChurnClassifier(), ChurnConfig()),
     (ReasonClassifier(), DriversConfig()), (DRLearner(), CampaignConfig())])
 def test_the_config_defaults_are_the_estimator_defaults(estimator, section):
-    """The keyword defaults are read from the settings class: from_config must bridge every key back to them."""
+    """One set of defaults: the keyword defaults are the settings class's, and from_config bridges every key."""
     assert type(estimator).from_config(section).get_params() == estimator.get_params()
+
+
+def test_keyword_init_keeps_every_value_and_refuses_unknown_or_positional_arguments():
+    model = ChurnClassifier(horizon_days=30, num_leaves=5)
+    assert (model.horizon_days, model.num_leaves, model.calibration) == (30, 5, ChurnConfig().calibration)
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['horizon'\]"):
+        ChurnClassifier(horizon=30)
+    with pytest.raises(TypeError, match="positional"):
+        ChurnClassifier(30)
 
 
 def test_from_config_passes_every_key_and_the_seed():
