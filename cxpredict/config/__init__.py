@@ -20,6 +20,7 @@ from cxpredict.config.base import (
     check_number,
     check_path_name,
     check_path_text,
+    check_unique,
 )
 from cxpredict.config.campaign import CampaignConfig, CampaignResultsTable
 from cxpredict.config.data import (
@@ -63,13 +64,13 @@ from cxpredict.config.workflows import DriftConfig, ScoringConfig, TuningConfig
 from cxpredict.domain import CLASSES, SURVEY_STAGES, Scale
 
 __all__ = [
-    "CLASSES", "COMMON_ENCODINGS", "DEFAULT_PLAYBOOK", "DEMO_CONFIG", "MAX_NAME_BYTES", "PLAIN_LGBM",
-    "RESOURCES", "RESPONSE_PARAM_DEFAULTS", "SURVEY_STAGES", "Aggregation", "BehaviourTable", "CampaignConfig",
+    "CLASSES", "COMMON_ENCODINGS", "DEFAULT_PLAYBOOK", "DEMO_CONFIG", "MAX_NAME_BYTES", "PLAIN_LGBM", "RESOURCES",
+    "RESPONSE_PARAM_DEFAULTS", "SURVEY_STAGES", "Aggregation", "BehaviourTable", "CampaignConfig",
     "CampaignResultsTable", "ChurnConfig", "Config", "CsvOptions", "DataConfig", "DriftConfig", "DriverGroup",
     "DriversConfig", "DuckDBSettings", "FeaturesConfig", "HoldoutConfig", "IsoDate", "LgbmParams", "NpsModelConfig",
     "OutcomesTable", "OutputsConfig", "PathName", "PathText", "PopulationConfig", "ReadOptions", "ResponseConfig",
     "Scale", "ScoringConfig", "Strict", "StrategyConfig", "SurveyDesignConfig", "SurveyTable", "TextColumn",
-    "TextConfig", "ThresholdConfig", "TopicLabel", "TrackingConfig", "TuningConfig", "ValueConfig", "apply_overrides",
-    "check_bands", "check_number", "check_path_name", "check_path_text", "config_from_dict", "demo_config",
-    "format_validation_error", "known_keys", "load_config", "read_yaml",
+    "TextConfig", "ThresholdConfig", "TopicLabel", "TrackingConfig", "TuningConfig", "ValueConfig",
+    "apply_overrides", "check_bands", "check_number", "check_path_name", "check_path_text", "check_unique",
+    "config_from_dict", "demo_config", "format_validation_error", "known_keys", "load_config", "read_yaml",
 ]

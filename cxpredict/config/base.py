@@ -108,6 +108,12 @@ IsoDate = Annotated[str, BeforeValidator(_iso_date)]
 COMMON_ENCODINGS = "utf-8, utf-8-sig, utf-16, utf-16-le, utf-16-be, utf-32, latin-1, cp1252, iso-8859-15"
 
 
+def check_unique(what: str, names: list) -> None:
+    """Names that must be unique (tables, rules, topics): the repeated ones named, in order."""
+    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique, repeated: {repeated}")
+
 def check_bands(name: str, cuts: list[float], labels: list[str] | None, unit_interval: bool) -> None:
     """Cut points strictly increasing (inside (0, 1) for probabilities/quantiles); labels one more than cuts."""
     if any(b <= a for a, b in zip(cuts, cuts[1:])):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cxpredict.config.base import COMMON_ENCODINGS, IsoDate, PathName, PathText, Strict
+from cxpredict.config.base import COMMON_ENCODINGS, IsoDate, PathName, PathText, Strict, check_unique
 
 
 class ReadOptions(Strict):
@@ -136,10 +136,7 @@ class DataConfig(Strict):
     @field_validator("behaviour")
     @classmethod
     def _unique_names(cls, tables: list[BehaviourTable]) -> list[BehaviourTable]:
-        names = [t.name for t in tables]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"behaviour table names must be unique, repeated: {dupes}")
+        check_unique("behaviour table names", [t.name for t in tables])
         return tables
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cxpredict.config.base import PathText, Strict
+from cxpredict.config.base import PathText, Strict, check_unique
 
 
 class TextColumn(Strict):
@@ -59,12 +59,8 @@ class TextConfig(Strict):
 
     @model_validator(mode="after")
     def _distinct(self) -> TextConfig:
-        sources = [(c.table, c.column) for c in self.columns]
-        if len(set(sources)) < len(sources):
-            raise ValueError(f"text.columns repeats a (table, column) pair: {sources}")
-        names = [t.name for t in self.topics]
-        if len(set(names)) < len(names):
-            raise ValueError(f"text.topics names must be unique, got {names}")
+        check_unique("text.columns (table, column) pairs", [f"{c.table}.{c.column}" for c in self.columns])
+        check_unique("text.topics names", [t.name for t in self.topics])
         if any(w < 1 for w in self.windows) or len(set(self.windows)) < len(self.windows):
             raise ValueError(f"text.windows must be distinct whole days >= 1, got {self.windows}")
         return self
