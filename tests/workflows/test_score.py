@@ -129,6 +129,20 @@ def test_repeated_ids_in_the_population_are_exit_2(joined, demo_config_path, tra
     assert not out.exists()
 
 
+def test_a_wrong_dtype_names_the_file_it_was_read_from(joined, demo_config_path, trained_bundle, tmp_path, caplog):
+    """The catalogue's trip: a text column where training had numbers named the training table's file (or none),
+    not the population table being scored."""
+    frame = joined.copy()
+    frame["age"] = frame["age"].astype("str") + " years"
+    population = write_population(frame, tmp_path / "population")
+    out = tmp_path / "out" / "scored.csv"
+    assert cli_score(demo_config_path, trained_bundle, out, "--set", f"data.population={population}") == 2
+    error = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert str(population) in error and "'age'" in error and "should be numeric" in error
+    assert "customers.csv" not in error  # the training table is not where this column came from
+    assert not out.exists()
+
+
 def test_unseen_categories_are_counted_and_extra_columns_noted(joined, demo_config, trained_bundle, tmp_path):
     frame = joined.copy()
     frame["plan"] = frame["plan"].astype("str")
