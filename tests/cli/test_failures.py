@@ -467,6 +467,8 @@ CASES: list[CASE] = [
      ("usage.parquet", "cannot read the file")),
     ("answers-in-one-class", "train", _one_class, 2, ("survey.csv", "'score'", "are promoters", "two classes")),
     ("too-few-answers", "train", _few_answers, 2, ("survey.csv", "at least 50")),
+    ("survey-ids-match-no-customer", "validate", lambda e: e.edit("survey.csv", lambda f: f.assign(
+        customer_id="S-" + f["customer_id"])), 2, ("survey.csv", "none of its", "customers.csv", "data.survey.key")),
     ("ids-differ-in-case", "train", _case_mismatch, 2, ("survey.csv", "letter case", "'c0", "'C0")),
     ("ids-lose-leading-zeros", "train", _zeros_mismatch, 2, ("survey.csv", "leading zeros")),
     ("features-all-constant", "train", _constant_only, 2, ("every candidate column is empty or constant", "plan")),
