@@ -264,9 +264,11 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 if log_writer is not None:
                     log_writer.write(assignment_rows(final, campaign_id, assigned_at))
         with timer("people_outputs"):
-            people_paths = people.write(out.parent, staged=staged)
-            if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
-                people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
+            kda = totals.tables() if totals is not None else {}  # key driver analysis (kda_global, _segments, _what_if)
+            people_paths = people.write(out.parent, staged=staged,
+                                        also={"kda_what_if": list(kda["kda_what_if"].columns)} if kda else None)
+            if kda:
+                people_paths.update(write_kda_reports(kda, out.parent, staged=staged, style=style))
             if text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
                 write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
                 people_paths["text_topics"] = out.with_name(TOPICS_FILE)
