@@ -402,6 +402,8 @@ CASES: list[CASE] = [
     ("as-of-a-number", "validate", lambda e: e.set("data.as_of=20270630"), 2, ("data.as_of", "not a date")),
     ("as-of-after-the-data", "score", lambda e: e.set("data.as_of=2099-01-01"), 2,
      ("data.as_of", "days after the last event", "tickets", "data.force_as_of")),
+    ("as-of-option-after-the-data", "score", lambda e: e.args.extend(["--as-of", "2099-01-01"]), 2,
+     ("data.as_of", "days after the last event", "data.force_as_of")),
     ("exclude-matches-nothing", "train", lambda e: e.set("features.exclude=[monthly_charge]"), 2,
      ("features.exclude", "'monthly_charge'", "did you mean 'monthly_charges'")),
     ("path-with-nul", "validate", lambda e: e.set('data.dir="da\\0ta"'), 2, ("data.dir", "NUL byte")),
