@@ -419,11 +419,31 @@ def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -
     return CustomerData(frame=frame, score=score, reasons=reasons, outcome=outcome, report=report)
 
 
+def unmatched_survey(data: CustomerData, cfg: Config) -> list[InputError]:
+    """Answers whose IDs match no customer at all: a wrong key column or ID format, never a real survey (validate
+    and train alike say so naming both files; a few unmatched answers stay a warning)."""
+    report = data.report
+    if cfg.data.survey is None or report.n_respondents or not report.orphan_respondents:
+        return []
+    kinds = {t.name: t.kind for t in cfg.data.behaviour}
+    customers = [t["path"] for n, t in report.tables.items() if kinds.get(n) == "customer"] or \
+        [t["path"] for n, t in report.tables.items() if kinds.get(n) == "events"]
+    key = cfg.data.survey.key or cfg.data.key
+    return [InputError(
+        f"{report.tables['survey']['path']}: none of its {report.orphan_respondents} answers has a customer ID "
+        f"(column {key!r}) found in {', '.join(dict.fromkeys(customers))}: answer IDs look like "
+        f"{report.orphan_examples[:3]}, customer IDs like {[str(i) for i in data.frame.index[:3]]}"
+        f"{why_unmatched(report.orphan_examples, data.frame.index)}. Point data.survey.key at the survey's "
+        "customer ID column, or export both files with the same IDs.")]
+
+
 def training_problems(data: CustomerData, cfg: Config) -> list[InputError]:
-    """What keeps the matched answers from training an NPS model: too few, or all in one class (nothing to
-    check without a survey table: the NPS stages are skipped)."""
+    """What keeps the matched answers from training an NPS model: none match a customer, too few, or all in one
+    class (nothing to check without a survey table: the NPS stages are skipped)."""
     if cfg.data.survey is None:
         return []
+    if unmatched := unmatched_survey(data, cfg):
+        return unmatched
     survey = data.report.tables.get("survey", {}).get("path", cfg.data.survey.path)
     column, scale = cfg.data.survey.score, cfg.scale
     score = data.score.dropna().to_numpy()
@@ -474,5 +494,6 @@ def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxErr
     if not problems.errors:  # bytes the encoding cannot decode in columns nobody reads: a note, not an error
         paths = dict.fromkeys(t["path"] for t in report.tables.values())
         report.warnings += [w for path in paths if (w := unread_bytes_warning(path, cfg.data.read))]
-    names = name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)) if data is not None else []
+    names = [*name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)), *unmatched_survey(data, cfg)] \
+        if data is not None else []
     return problems.errors + names + validate_texts(cfg)  # declared text columns (text.columns), each on its own
