@@ -49,6 +49,7 @@ def topic_frame(meta: dict[str, Any], style: PeopleStyle | None = None) -> pd.Da
         terms = "; ".join(f"{lang}: {', '.join(words[:MAX_TERMS])}" for lang, words in t.get("terms", {}).items())
         rows.append({"topic": t["name"], "reason theme": label(t["theme"]) if t.get("theme") else "–",
                      "share of texts (%)": 100 * t["share"],
+                     "negative (% of mentions)": None if t.get("negative_share") is None else 100 * t["negative_share"],
                      "top terms": terms, "examples": " | ".join(t.get("examples", [])[:MAX_EXAMPLES])})
     return pd.DataFrame(rows).sort_values("share of texts (%)", ascending=False) if rows else pd.DataFrame()
 
@@ -85,9 +86,11 @@ def _day(stamp: str | None) -> str:
 def section_text(run: RunFiles, style: PeopleStyle) -> str:
     parts = [p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
                "topics learned from the texts themselves. Topic names come from the config (text.topics); "
-               "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
-               "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
-               "models and appear among the drivers as 'Mentions of ...' (the topic's share) and "
+               "unnamed topics show their top words. 'negative (% of mentions)': the share of a topic's mentions "
+               "written by a detractor, as the text model reads them (the mean P(detractor) of the texts, weighed "
+               "by the topic). 'detractor / promoter' above 1 means the topic is written more by detractors: a "
+               "complaint theme. Text topics of customer and event tables also feed the NPS and churn models and "
+               "appear among the drivers as 'Mentions of ... (negative in N%)' (the topic's share) and "
                "'Complaints about ...' (its texts that read as a detractor's).")]
     meta, trend = text_files(run)
     if not meta:  # not configured is not missing: the project reads no free text

@@ -73,8 +73,11 @@ def test_comment_reasons_fill_missing_codes_and_drivers_get_business_names(text_
     assert all(f in stage.models.meta["feature_names"] for f in groups["Complaints about billing"].features)
     # named by what they measure: the complaint count is a complaint, the topic's share is a mention
     assert all("_complaints_billing" in f for f in groups["Complaints about billing"].features)
-    assert groups["Mentions of billing"].features and \
-        all("_topic_billing_share" in f for f in groups["Mentions of billing"].features)
+    mentions = next(g for name, g in groups.items() if name.startswith("Mentions of billing"))
+    assert mentions.features and all("_topic_billing_share" in f for f in mentions.features)
+    # aspect sentiment: the mentions driver says how often the topic is mentioned negatively
+    share = next(t["negative_share"] for t in stage.models.meta["topics"] if t["key"] == "billing")
+    assert mentions.name == f"Mentions of billing (negative in {100 * share:.0f}%)"
     assert text_drivers(text_demo_config.drivers.model_copy(update={"groups": []}), stage.models, []).groups == []
 
 
