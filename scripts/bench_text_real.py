@@ -69,7 +69,10 @@ def _yelp(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"review": frame["text"], "rating": frame["stars"],
                          "business_stars": frame["business_stars"],
                          "business_review_count": frame["business_review_count"],
-                         "business_category": frame["business_categories"].astype(str).str.split(";").str[0]})
+                         # the most specific category ("Food; Coffee & Tea" -> "Coffee & Tea"; the first is
+                         # "Food" or "Restaurants" for almost all)
+                         "business_category": frame["business_categories"].astype(str).str.split(";").str[-1]
+                         .str.strip()})
 
 
 DATASETS = {  # name -> (file, language, frame maker -> review, rating 1-5, structured columns...)

@@ -84,14 +84,14 @@ def _day(stamp: str | None) -> str:
 
 
 def section_text(run: RunFiles, style: PeopleStyle) -> str:
-    parts = [p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
-               "topics learned from the texts themselves. Topic names come from the config (text.topics); "
-               "unnamed topics show their top words. 'negative (% of mentions)': the share of a topic's mentions "
-               "written by a detractor, as the text model reads them (the mean P(detractor) of the texts, weighed "
-               "by the topic). 'detractor / promoter' above 1 means the topic is written more by detractors: a "
-               "complaint theme. Text topics of customer and event tables also feed the NPS and churn models and "
-               "appear among the drivers as 'Mentions of ... (negative in N%)' (the topic's share) and "
-               "'Complaints about ...' (its texts that read as a detractor's).")]
+    parts = [p("What customers write in survey comments, reviews and ticket notes (English and Chinese), grouped "
+               "into topics learned from the texts themselves. Topic names come from the config (text.topics); "
+               "unnamed topics show their top words. 'negative (% of mentions)': of a topic's mentions by "
+               "respondents, the share written by a detractor (each text weighed by the topic's part in it). "
+               "'detractor / promoter' above 1 means the topic is written more by detractors: a complaint theme. "
+               "Text topics of customer and event tables also feed the NPS and churn models and appear among the "
+               "drivers as 'Mentions of ... (negative in N%)' (the topic's share) and 'Complaints about ...' (its "
+               "texts that read as a detractor's).")]
     meta, trend = text_files(run)
     if not meta:  # not configured is not missing: the project reads no free text
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():

@@ -191,13 +191,14 @@ def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) ->
     return frame[~frame.index.duplicated(keep="last")]
 
 
-def negative_shares(keys: np.ndarray, dissatisfaction: np.ndarray) -> np.ndarray:
-    """Per topic key, the share of its mentions that are negative: the mean P(detractor | text) of the texts
-    weighed by the topic's weight in each (a text half on the topic counts half). A mean of probabilities, not a
-    count above a cut, so it estimates the share of the topic's mentions written by detractors (the respondents'
-    texts scored cross-fitted); NaN for a topic no text with a score mentions."""
-    known = ~np.isnan(dissatisfaction)
-    w, p = keys[known], dissatisfaction[known]
+def negative_shares(keys: np.ndarray, detractor: np.ndarray) -> np.ndarray:
+    """Per topic key, the share of its mentions that are negative: of the texts whose author answered the survey
+    (`detractor` 1 or 0, NaN for the silent), the share written by a detractor, each text weighed by the topic's
+    weight in it (a text half on the topic counts half). Measured on the answers, not on the text model's
+    P(detractor): with few respondents that model's probabilities crowd around the base rate, which hid the
+    difference between topics on real reviews. NaN for a topic no respondent's text mentions."""
+    known = ~np.isnan(detractor)
+    w, p = keys[known], detractor[known]
     total = w.sum(axis=0)
     return np.divide(w.T @ p, total, out=np.full(keys.shape[1], np.nan), where=total > 0)
 
@@ -207,12 +208,11 @@ def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: 
     the share of its mentions that are negative, and a few example texts (highest weight first)."""
     topics = models.topics
     keys = np.vstack([s.keys for s in scored]) if scored else np.zeros((0, len(topics.keys_)))
-    diss = np.concatenate([s.dissatisfaction for s in scored]) if scored else np.zeros(0)
-    negative = negative_shares(keys, diss)
     texts = [t for s in scored for t in s.table.text]
     authors = pd.Index(np.concatenate([s.table.customer for s in scored]).astype(str) if scored else [], dtype="str")
     answer = score.reindex(authors).to_numpy(dtype=float)
     cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), cfg.scale))
+    negative = negative_shares(keys, np.where(cls < 0, np.nan, (cls == 0).astype(float)))
     rows = []
     for j, key in enumerate(topics.keys_):
         w = keys[:, j] if len(keys) else np.zeros(0)

@@ -13,7 +13,13 @@ import pytest
 from cxpredict.data.customers import load_customers
 from cxpredict.data.text import load_texts
 from cxpredict.errors import ConfigError
-from cxpredict.workflows.text import fit_text_stage, previous_text_models, scoring_text_stage, text_drivers
+from cxpredict.workflows.text import (
+    fit_text_stage,
+    negative_shares,
+    previous_text_models,
+    scoring_text_stage,
+    text_drivers,
+)
 
 
 @pytest.fixture
@@ -149,3 +155,19 @@ def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offlin
     streamed = score(streamed_cfg, bundle, tmp_path / "streamed" / "scored.csv")
     again = pd.read_csv(streamed.path, encoding="utf-8-sig", low_memory=False).set_index("customer_id")
     np.testing.assert_allclose(again.loc[scored["customer_id"], "p_detractor"], scored["p_detractor"], atol=1e-9)
+
+
+def test_negative_shares_weigh_each_respondent_text_by_its_topic():
+    keys = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    detractor = np.array([1.0, 0.0, 0.0, np.nan, 1.0])  # the 4th author is silent: not counted
+    shares = negative_shares(keys, detractor)
+    assert shares == pytest.approx([1 / 1.5, 0.0])
+    assert np.isnan(negative_shares(keys[:, :1] * 0, detractor)).all()  # no mention: unknown, not 0%
+
+
+def test_a_complaint_topic_is_negative_more_often_than_a_praise_topic(fitted):
+    """The demo plants billing complaints in detractors' texts and praise in promoters'."""
+    _, stage, _ = fitted
+    share = {t["key"]: t["negative_share"] for t in stage.models.meta["topics"]}
+    praise = [k for k in share if "praise" in k or "helpful" in k]
+    assert praise and all(share["billing"] > share[k] for k in praise)
