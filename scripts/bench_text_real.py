@@ -301,25 +301,50 @@ def headline(cases: dict, agreement: dict | None) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder with the downloaded datasets (README)")
-    parser.add_argument("--out", type=Path, help="write the JSON here (also printed)")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset")
-    parser.add_argument("--max-rows", type=int, default=None, help="sample this many reviews per dataset")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+def run(args) -> dict:
     start = time.perf_counter()
     result: dict = {"seed": args.seed, "answered_share": ANSWERED, "scale": SCALE,
                     "load_average_at_start": os.getloadavg(), "embeddings_available": embeddings_available()}
     names = [n for n in args.datasets.split(",") if n]
     result["datasets"] = {n: dataset_case(args.data, n, args.seed, args.max_rows) for n in names}
     semeval = args.data / "Restaurants_Train.xml"
-    result["topic_names"] = topic_name_agreement(semeval_sentences(semeval), args.seed) if semeval.is_file() else None
+    result["topic_names"] = topic_name_agreement(semeval_sentences(semeval), args.seed) \
+        if semeval.is_file() and not args.no_topic_names else None
     result.update(headline(result["datasets"], result["topic_names"]))
     result["load_average_at_end"] = os.getloadavg()
     result["seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def merge(paths: list[Path]) -> dict:
+    """One result from several runs' files (same seed): datasets and topic names joined, the headline recomputed."""
+    parts = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    if len({p["seed"] for p in parts}) > 1:
+        raise SystemExit(f"--merge: the runs used different seeds {[p['seed'] for p in parts]}")
+    datasets = {n: c for p in parts for n, c in p["datasets"].items()}
+    names = next((p["topic_names"] for p in parts if p.get("topic_names")), None)
+    return {"seed": parts[0]["seed"], "answered_share": ANSWERED, "scale": SCALE,
+            "merged_from": [p.name for p in paths], "embeddings_available": all(p["embeddings_available"] for p in parts), "datasets": datasets,
+            "topic_names": names, **headline(datasets, names),
+            "load_averages": [[p["load_average_at_start"], p["load_average_at_end"]] for p in parts],
+            "seconds": sum(p["seconds"] for p in parts)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="folder with the downloaded datasets (README)")
+    parser.add_argument("--out", type=Path, help="write the JSON here (also printed)")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset")
+    parser.add_argument("--max-rows", type=int, default=None, help="sample this many reviews per dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-topic-names", action="store_true", help="skip the SemEval topic-name agreement")
+    parser.add_argument("--merge", type=Path, nargs="+", help="combine the result files of runs on parts of the "
+                        "datasets (each run stays short on a shared machine) into --out, headline recomputed")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if not args.merge and args.data is None:
+        parser.error("give --data DIR (the downloaded datasets) or --merge FILES")
+    result = merge(args.merge) if args.merge else run(args)
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
