@@ -78,6 +78,11 @@ def trend_frame(meta: dict[str, Any] | None, trend: dict[str, Any]) -> pd.DataFr
         if rows else pd.DataFrame()
 
 
+def _undated(stamp: str | None) -> bool:
+    """The window end of texts without any date (one review per customer) is the largest timestamp: no day."""
+    return bool(stamp) and stamp.startswith(str(pd.Timestamp.max)[:10])
+
+
 def _day(stamp: str | None) -> str:
     """'2026-10-31 23:59:59.999999' (the inclusive end of a date-only as_of) -> '2026-10-31'."""
     return "?" if not stamp else stamp[:10] if stamp.endswith("23:59:59.999999") else stamp
@@ -114,9 +119,11 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
         parts.append(table(by_class))
     if trend and trend.get("shares"):
         previous = trend.get("previous") or {}
-        parts.append(p(f"Topic shares of the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))} "
-                       f"({trend.get('texts')} texts), against the {previous.get('run', 'previous run')} "
-                       f"(up to {_day(previous.get('as_of'))}). Rising topics first."))
+        span = "all undated texts" if _undated(trend.get("as_of")) else \
+            f"the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))}"
+        before = "" if _undated(previous.get("as_of")) else f" (up to {_day(previous.get('as_of'))})"
+        parts.append(p(f"Topic shares of {span} ({trend.get('texts')} texts), against the "
+                       f"{previous.get('run', 'previous run')}{before}. Rising topics first."))
         parts.append(table(trend_frame(meta, trend)))
     else:
         parts.append(missing("topics rising since the last run", f"{TOPICS_FILE} of a scoring run"))
