@@ -18,7 +18,8 @@ the detractor AUC on the silent 90% (their true rating is known to the benchmark
 Also per dataset: `topic_stability` (topics fitted on two random disjoint halves of the texts; the share of the
 second half's topics that the product's matching (models/text.py keep_names: Hungarian assignment on the cosine
 similarity of term weights, >= MATCH_MIN_SIMILARITY) pairs with a topic of the first), and `texts_per_s` through
-`fit_text_stage` (reading, topics, cross-fitted dissatisfaction, features; the machine is shared: load recorded).
+`fit_text_stage` (reading, topics, cross-fitted dissatisfaction, features; the machine is shared: load recorded);
+`text_per_s_real` is all datasets' texts over their text stages' seconds (mean lengths differ: see mean_chars).
 `topic_name_agreement` uses SemEval-2014 restaurant sentences with aspect-category labels: topics fitted as a user
 gets them (no text.topics), each sentence goes to its strongest topic, and the topic's NAME (its three top words,
 as the driver reads) is mapped to a category by the fixed word lists in ASPECT_WORDS (written before any run: the
