@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cxpredict.config import DEMO_CONFIG, Scale, config_from_dict, load_config
+from cxpredict.config import DEMO_CONFIG, LgbmParams, Scale, config_from_dict, load_config
 from cxpredict.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +58,16 @@ def test_override_of_unknown_key_fails(tmp_path):
         load_config(p, ["nps.params.num_leavez=3"])
     with pytest.raises(ConfigError, match="section.key=value"):
         load_config(p, ["seed"])
+
+
+@pytest.mark.parametrize("where", ["nps.params", "response.params", "drivers.reason_params", "campaign.uplift_params"])
+def test_a_sub_section_given_in_part_keeps_its_sections_defaults(where):
+    """`drivers.reason_params.n_jobs=1` changes n_jobs only: the reason model's own LightGBM defaults stay."""
+    section, key = where.split(".")
+    default = getattr(getattr(config_from_dict(MINIMAL), section), key)
+    assert default != LgbmParams()  # the section's defaults differ from the generic ones, or the test proves nothing
+    given = getattr(getattr(config_from_dict({**MINIMAL, section: {key: {"n_jobs": 1}}}), section), key)
+    assert given == default.model_copy(update={"n_jobs": 1})
 
 
 def test_nps_default_and_csat_scale():

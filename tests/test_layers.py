@@ -24,7 +24,8 @@ def allowed_layer_edges() -> tuple[list[str], set[tuple[str, str]]]:
     """(the layer packages, the (importer, imported) pairs the contracts allow): every downward pair of the layers
     contract (siblings joined by ":" may also import each other, "|" may not), less the pairs a forbidden
     contract names."""
-    (layers,) = [c for c in CONTRACTS if c["type"] == "layers"]
+    # the package's layers (the other layers contract orders the modules inside config/)
+    (layers,) = [c for c in CONTRACTS if c["type"] == "layers" and not c["layers"][0].startswith("cxpredict.config.")]
     levels = [[name.strip() for name in level.replace(":", "|").split("|")] for level in layers["layers"]]
     allowed = {(upper, lower) for i, level in enumerate(levels) for upper in level
                for below in levels[i + 1:] for lower in below}

@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from cxpredict.config import CLASSES, PathName, format_validation_error, read_yaml
+from cxpredict.config import CLASSES, PathName, check_unique, format_validation_error, read_yaml
 from cxpredict.errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
@@ -239,10 +239,7 @@ class Playbook(_Strict):
     @field_validator("rules")
     @classmethod
     def _rules_sound(cls, rules: list[Rule]) -> list[Rule]:
-        names = [r.name for r in rules]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"rule names must be unique, repeated: {dupes}")
+        check_unique("rule names", [r.name for r in rules])
         if not rules[-1].unconditional:
             raise ValueError(
                 f"the last rule ('{rules[-1].name}') must be an unconditional default (no 'when'), so every "

@@ -8,6 +8,8 @@ category columns); arrays are checked as numbers and wrapped in a frame, so both
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
 
@@ -32,11 +34,24 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def store_params(est: Any, params: dict[str, Any]) -> None:
-    """All `__init__` does (scikit-learn contract): keep every keyword argument (`locals()`) unchanged."""
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(est, name, value)
+def keyword_init(**defaults: Any) -> Callable[..., None]:
+    """An estimator's `__init__` (scikit-learn's contract: keyword-only parameters, each kept unchanged) built from
+    its parameters' defaults, which every estimator reads from its config section: a default is written once.
+    get_params, clone and repr read the signature it carries."""
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value)
+                   for name, value in defaults.items()]
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unknown parameter(s) {unknown}; its parameters are "
+                            f"{list(defaults)}")
+        for name, default in defaults.items():
+            setattr(self, name, params.get(name, default))
+
+    __init__.__signature__ = inspect.Signature(parameters)
+    return __init__
 
 
 def check_choice(est: Any, name: str, allowed) -> Any:

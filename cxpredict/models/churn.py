@@ -55,8 +55,8 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
+    keyword_init,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.calibration import one_blas_thread
 from cxpredict.models.components import (
@@ -145,6 +145,12 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, weight: np.ndarray | None = Non
 
 
 # --------------------------------------------------------------------------------------------- model
+def churn_keywords(cfg: ChurnConfig) -> dict[str, Any]:
+    """The ChurnClassifier keywords a config's `churn` section gives (the seed aside)."""
+    return dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration, calibration_share=cfg.calibration_share,
+                measure_nps_lift=cfg.measure_nps_lift, max_rows=cfg.max_rows, **lgbm_keywords(cfg.params))
+
+
 class ChurnClassifier(LgbmClassifier):
     """Calibrated LightGBM churn classifier (scikit-learn contract; y: churned within the horizon, 0/1).
 
@@ -159,19 +165,13 @@ class ChurnClassifier(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, horizon_days=90, calibration="platt", calibration_share=0.2, measure_nps_lift=True,
-                 max_rows=200_000, n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
-                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**churn_keywords(ChurnConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: ChurnConfig, seed: int = 0, **overrides) -> ChurnClassifier:
         """The estimator a config's `churn` section (and `seed`) describes."""
-        section = dict(horizon_days=cfg.horizon_days, calibration=cfg.calibration,
-                       calibration_share=cfg.calibration_share, measure_nps_lift=cfg.measure_nps_lift,
-                       max_rows=cfg.max_rows)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**churn_keywords(cfg), "random_state": seed, **overrides})
 
 
     # ------------------------------------------------------------------ training

@@ -46,9 +46,9 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
+    keyword_init,
     labels_1d,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
 from cxpredict.models.candidates import CandidateSearch
@@ -96,6 +96,14 @@ def _can_cross_fit(model: NpsClassifier) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- the model
+def nps_keywords(cfg: NpsModelConfig) -> dict[str, Any]:
+    """The NpsClassifier keywords a config's `nps` section gives (scale and seed aside)."""
+    return dict(formulation=cfg.formulation, candidates=cfg.candidates, selection_metric=cfg.selection_metric,
+                selection_rule=cfg.selection_rule, cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
+                decision=cfg.thresholds.objective, recall_targets=dict(cfg.thresholds.recall_targets) or None,
+                calibrate=cfg.calibrate, **lgbm_keywords(cfg.params))
+
+
 class NpsClassifier(CandidateSearch, LgbmClassifier):
     """Calibrated NPS classifier (scikit-learn contract) of survey scores `y`.
 
@@ -112,21 +120,13 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
     """
 
-    def __init__(self, *, scale=None, formulation="multiclass", candidates="auto", selection_metric="log_loss",
-                 selection_rule="one_se", cv=5, early_stopping_rounds=None, decision="macro_f1", recall_targets=None,
-                 calibrate=True, n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20,
-                 subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(scale=None, **nps_keywords(NpsModelConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: NpsModelConfig, scale: Scale | None = None, seed: int = 0, **overrides) -> NpsClassifier:
         """The estimator a config's `nps` section (and `scale`, `seed`) describes."""
-        section = dict(scale=scale, formulation=cfg.formulation, candidates=cfg.candidates,
-                       selection_metric=cfg.selection_metric, selection_rule=cfg.selection_rule, cv=cfg.cv_folds,
-                       early_stopping_rounds=cfg.early_stopping_rounds, decision=cfg.thresholds.objective,
-                       recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**nps_keywords(cfg), "scale": scale, "random_state": seed, **overrides})
 
     def _check_params(self) -> ThresholdConfig:
         check_choice(self, "formulation", ("auto", *FORMULATIONS))

@@ -35,9 +35,9 @@ from cxpredict.models.base import (
     LgbmClassifier,
     check_number,
     features,
+    keyword_init,
     labels_1d,
     sample_weights,
-    store_params,
 )
 from cxpredict.models.components import (
     feature_meta,
@@ -122,6 +122,12 @@ def best_threshold(truth: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
     return float(round(threshold, 3)), f1
 
 
+def reason_keywords(cfg: DriversConfig) -> dict[str, Any]:
+    """The ReasonClassifier keywords a config's `drivers` section gives (its reason_* keys; the seed aside)."""
+    return dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob,
+                **lgbm_keywords(cfg.reason_params))
+
+
 class ReasonClassifier(LgbmClassifier):
     """Multi-label classifier of stated reasons: one LightGBM binary model per code (scikit-learn contract).
 
@@ -130,16 +136,13 @@ class ReasonClassifier(LgbmClassifier):
     sets at the micro-F1 threshold, `top_reasons` the scored file's reason columns (`top_k`, `min_prob`).
     """
 
-    def __init__(self, *, min_count=20, top_k=2, min_prob=0.05, n_estimators=300, learning_rate=0.05, num_leaves=15,
-                 min_child_samples=20, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**reason_keywords(DriversConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: DriversConfig, seed: int = 0, **overrides) -> ReasonClassifier:
         """The estimator a config's `drivers` section (reason_* keys, and `seed`) describes."""
-        section = dict(min_count=cfg.reason_min_count, top_k=cfg.reasons_top_k, min_prob=cfg.reason_min_prob)
-        return cls(**{**section, **lgbm_keywords(cfg.reason_params), "random_state": seed, **overrides})
+        return cls(**{**reason_keywords(cfg), "random_state": seed, **overrides})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -20,7 +20,7 @@ from cxpredict.models.base import (
     check_choice,
     check_number,
     features,
-    store_params,
+    keyword_init,
 )
 from cxpredict.models.components import (
     feature_meta,
@@ -54,6 +54,13 @@ NOT_CORRECTABLE = (
 )
 
 # --------------------------------------------------------------------------------------------- response model
+def response_keywords(cfg: ResponseConfig) -> dict[str, Any]:
+    """The ResponsePropensity keywords a config's `response` section gives (the seed aside)."""
+    return dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds, trim_quantile=cfg.trim_quantile,
+                weight_target=cfg.weight_target, overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows,
+                **lgbm_keywords(cfg.params))
+
+
 class ResponsePropensity(LgbmClassifier):
     """Cross-fitted response propensity P(respondent | behaviour) and the weights that undo response bias.
 
@@ -67,19 +74,13 @@ class ResponsePropensity(LgbmClassifier):
 
     binary_only = True
 
-    def __init__(self, *, cv=5, early_stopping_rounds=None, trim_quantile=0.99, weight_target="silent",
-                 overlap_auc_warning=0.85, max_rows=60_000, n_estimators=200, learning_rate=0.03, num_leaves=7,
-                 min_child_samples=100, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**response_keywords(ResponseConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: ResponseConfig, seed: int = 0, **overrides) -> ResponsePropensity:
         """The estimator a config's `response` section (and `seed`) describes."""
-        section = dict(cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
-                       trim_quantile=cfg.trim_quantile, weight_target=cfg.weight_target,
-                       overlap_auc_warning=cfg.overlap_auc_warning, max_rows=cfg.max_rows)
-        return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
+        return cls(**{**response_keywords(cfg), "random_state": seed, **overrides})
 
 
     def fit(self, X, y) -> ResponsePropensity:

@@ -12,8 +12,8 @@ The learner is short:
      scoring (`booster_`).
 `y` is the benefit-oriented outcome (the caller flips churn so that a prevented churn is +1), so predictions are
 "churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost).
-The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's noise dwarfs the
-effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
+The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
+noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 
 from cxpredict.config import CampaignConfig
 from cxpredict.errors import InputError
-from cxpredict.models.base import check_number, store_params
+from cxpredict.models.base import check_number, keyword_init
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, lgbm_params
 
@@ -38,22 +38,24 @@ META_FILE = "uplift.json"
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
 
 
+def uplift_keywords(cfg: CampaignConfig) -> dict[str, Any]:
+    """The DRLearner keywords a config's `campaign` section gives (its uplift_* keys; the seed aside)."""
+    return dict(n_folds=cfg.uplift_folds, max_rows=cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params))
+
+
 class DRLearner(BaseEstimator):
     """Conditional average treatment effect tau(x) = E[y(1) - y(0) | x] for a randomised binary treatment.
 
     Keyword parameters as every cxpredict estimator: LightGBM's (shared by the outcome and effect boosters),
     `n_folds` of the cross-fitting, `max_rows` per fit; `from_config(campaign section, seed)` bridges the YAML."""
 
-    def __init__(self, *, n_folds=3, max_rows=100_000, n_estimators=100, learning_rate=0.05, num_leaves=2,
-                 min_child_samples=1000, subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0,
-                 reg_alpha=0.0, max_depth=-1, n_jobs=None, extra_params=None, random_state=0):
-        store_params(self, locals())
+    # the defaults are those of the config section, written once there
+    __init__ = keyword_init(**uplift_keywords(CampaignConfig()), random_state=0)
 
     @classmethod
     def from_config(cls, cfg: CampaignConfig, seed: int = 0, **overrides) -> DRLearner:
         """The learner a config's `campaign` section (and `seed`) describes."""
-        return cls(**{"n_folds": cfg.uplift_folds, "max_rows": cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params),
-                      "random_state": seed, **overrides})
+        return cls(**{**uplift_keywords(cfg), "random_state": seed, **overrides})
 
     def _fit_rows(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> lgb.Booster:
         if len(rows) > self.max_rows:

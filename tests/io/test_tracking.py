@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -130,7 +131,7 @@ def test_failed_block_marks_run_failed(clean_env, store_uri):
 
 
 def test_download_unknown_model_is_a_bundle_error_and_leaves_no_folder(clean_env, store_uri, tmp_path, monkeypatch):
-    monkeypatch.setattr(tracking.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with pytest.raises(BundleError, match="no-such-model"):
         tracking.download_bundle("models:/no-such-model@champion", tracking_uri=store_uri)
     assert not list(tmp_path.glob("cxpredict-bundle-*"))

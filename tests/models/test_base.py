@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_pre
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cxpredict.config import (
+    CampaignConfig,
     ChurnConfig,
     DriversConfig,
     NpsModelConfig,
@@ -27,6 +28,7 @@ from cxpredict.models.churn import ChurnClassifier
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
+from cxpredict.models.uplift import DRLearner
 
 SMALL = {"n_estimators": 5, "num_leaves": 4, "min_child_samples": 2, "n_jobs": 1}
 # the checks' targets are small integers (0/1/2, -1/1): a scale on which they are detractors, passives, promoters
@@ -85,10 +87,19 @@ FAST_NPS = {"cv": 3, "n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, 
 
 @pytest.mark.parametrize(("estimator", "section"), [
     (NpsClassifier(), NpsModelConfig()), (ResponsePropensity(), ResponseConfig()), (ChurnClassifier(), ChurnConfig()),
-    (ReasonClassifier(), DriversConfig())])
+    (ReasonClassifier(), DriversConfig()), (DRLearner(), CampaignConfig())])
 def test_the_config_defaults_are_the_estimator_defaults(estimator, section):
-    """One set of defaults: the YAML's defaults bridged by from_config equal the estimator's keyword defaults."""
+    """One set of defaults: the keyword defaults are the settings class's, and from_config bridges every key."""
     assert type(estimator).from_config(section).get_params() == estimator.get_params()
+
+
+def test_keyword_init_keeps_every_value_and_refuses_unknown_or_positional_arguments():
+    model = ChurnClassifier(horizon_days=30, num_leaves=5)
+    assert (model.horizon_days, model.num_leaves, model.calibration) == (30, 5, ChurnConfig().calibration)
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['horizon'\]"):
+        ChurnClassifier(horizon=30)
+    with pytest.raises(TypeError, match="positional"):
+        ChurnClassifier(30)
 
 
 def test_from_config_passes_every_key_and_the_seed():
