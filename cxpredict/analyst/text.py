@@ -49,6 +49,7 @@ def topic_frame(meta: dict[str, Any], style: PeopleStyle | None = None) -> pd.Da
         terms = "; ".join(f"{lang}: {', '.join(words[:MAX_TERMS])}" for lang, words in t.get("terms", {}).items())
         rows.append({"topic": t["name"], "reason theme": label(t["theme"]) if t.get("theme") else "–",
                      "share of texts (%)": 100 * t["share"],
+                     "negative (% of mentions)": None if t.get("negative_share") is None else 100 * t["negative_share"],
                      "top terms": terms, "examples": " | ".join(t.get("examples", [])[:MAX_EXAMPLES])})
     return pd.DataFrame(rows).sort_values("share of texts (%)", ascending=False) if rows else pd.DataFrame()
 
@@ -77,18 +78,25 @@ def trend_frame(meta: dict[str, Any] | None, trend: dict[str, Any]) -> pd.DataFr
         if rows else pd.DataFrame()
 
 
+def _undated(stamp: str | None) -> bool:
+    """The window end of texts without any date (one review per customer) is the largest timestamp: no day."""
+    return bool(stamp) and stamp.startswith(str(pd.Timestamp.max)[:10])
+
+
 def _day(stamp: str | None) -> str:
     """'2026-10-31 23:59:59.999999' (the inclusive end of a date-only as_of) -> '2026-10-31'."""
     return "?" if not stamp else stamp[:10] if stamp.endswith("23:59:59.999999") else stamp
 
 
 def section_text(run: RunFiles, style: PeopleStyle) -> str:
-    parts = [p("What customers write in survey comments and ticket notes (English and Chinese), grouped into "
-               "topics learned from the texts themselves. Topic names come from the config (text.topics); "
-               "unnamed topics show their top words. 'detractor / promoter' above 1 means the topic is "
-               "written more by detractors: a complaint theme. Ticket-text topics also feed the NPS and churn "
-               "models and appear among the drivers as 'Mentions of ...' (the topic's share) and "
-               "'Complaints about ...' (its texts that read as a detractor's).")]
+    parts = [p("What customers write in survey comments, reviews and ticket notes (English and Chinese), grouped "
+               "into topics learned from the texts themselves. Topic names come from the config (text.topics); "
+               "unnamed topics show their top words. 'negative (% of mentions)': of a topic's mentions by "
+               "respondents, the share written by a detractor (each text weighed by the topic's part in it). "
+               "'detractor / promoter' above 1 means the topic is written more by detractors: a complaint theme. "
+               "Text topics of customer and event tables also feed the NPS and churn models and appear among the "
+               "drivers as 'Mentions of ... (negative in N%)' (the topic's share) and 'Complaints about ...' (its "
+               "texts that read as a detractor's).")]
     meta, trend = text_files(run)
     if not meta:  # not configured is not missing: the project reads no free text
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():
@@ -111,9 +119,11 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
         parts.append(table(by_class))
     if trend and trend.get("shares"):
         previous = trend.get("previous") or {}
-        parts.append(p(f"Topic shares of the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))} "
-                       f"({trend.get('texts')} texts), against the {previous.get('run', 'previous run')} "
-                       f"(up to {_day(previous.get('as_of'))}). Rising topics first."))
+        span = "all undated texts" if _undated(trend.get("as_of")) else \
+            f"the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))}"
+        before = "" if _undated(previous.get("as_of")) else f" (up to {_day(previous.get('as_of'))})"
+        parts.append(p(f"Topic shares of {span} ({trend.get('texts')} texts), against the "
+                       f"{previous.get('run', 'previous run')}{before}. Rising topics first."))
         parts.append(table(trend_frame(meta, trend)))
     else:
         parts.append(missing("topics rising since the last run", f"{TOPICS_FILE} of a scoring run"))

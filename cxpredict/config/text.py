@@ -44,6 +44,8 @@ class TextConfig(Strict):
 
     enabled: bool = True  # false: declared text columns are ignored (the demo's default)
     columns: list[TextColumn] = Field(default_factory=list)
+    # tfidf: words only; embeddings: also wordllama's static word embeddings (English; offline, in the package)
+    method: Literal["tfidf", "embeddings"] = "tfidf"
     n_topics: int = Field(default=8, ge=2, le=100)  # per language
     topics: list[TopicLabel] = Field(default_factory=list)
     windows: list[int] = Field(default_factory=lambda: [90], min_length=1)  # days before data.as_of

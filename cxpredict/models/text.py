@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from cxpredict.config import TopicLabel
 from cxpredict.data.text import LANGUAGES, slug, tokens_of
 from cxpredict.models.components import read_component_meta
+from cxpredict.models.embeddings import with_embeddings
 from cxpredict.models.reasons import best_threshold, reason_matrix
 from cxpredict.models.tfidf import Tfidf
 
@@ -120,8 +121,10 @@ class TopicModel:
     """
 
     def __init__(self, n_topics: int = 8, labels: list[TopicLabel] | tuple = (), min_df: int = 3,
-                 max_df: float = 0.5, max_features: int = 20_000, seed: int = 0, max_iter: int = 400):
+                 max_df: float = 0.5, max_features: int = 20_000, seed: int = 0, max_iter: int = 400,
+                 embeddings: bool = False):
         self.n_topics = n_topics
+        self.embeddings = embeddings  # append static word embeddings to the matrix (models/embeddings.py)
         self.labels = labels
         self.min_df = min_df
         self.max_df = max_df
@@ -161,7 +164,10 @@ class TopicModel:
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
         self._describe()
-        return self._assemble(matrices, len(texts))
+        return self._with_embeddings(self._assemble(matrices, len(texts)), texts, languages)
+
+    def _with_embeddings(self, X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:
+        return with_embeddings(X, texts, languages) if self.embeddings else X
 
     def _nmf(self, k: int) -> NMF:
         """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
@@ -241,7 +247,7 @@ class TopicModel:
             rows = np.flatnonzero(languages == lang)
             if len(rows):
                 matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows], lang)))
-        return self._assemble(matrices, len(texts))
+        return self._with_embeddings(self._assemble(matrices, len(texts)), texts, languages)
 
     def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int) -> sp.csr_matrix:
         """One matrix of n texts from each language's (rows, matrix), in the language's block of columns."""
@@ -285,7 +291,7 @@ class TopicModel:
     def to_dict(self) -> dict[str, Any]:
         return {"params": {"n_topics": self.n_topics, "labels": [lab.model_dump() for lab in self.labels],
                            "min_df": self.min_df, "max_df": self.max_df, "max_features": self.max_features,
-                           "seed": self.seed, "max_iter": self.max_iter},
+                           "seed": self.seed, "max_iter": self.max_iter, "embeddings": self.embeddings},
                 "languages": {lang: {"vocabulary": self.vectorizers_[lang].get_feature_names_out().tolist(),
                                      "idf": self.vectorizers_[lang].idf_.tolist(),
                                      "topic_words": self.words_[lang].tolist()} for lang in self.languages_},
@@ -299,7 +305,7 @@ class TopicModel:
     def from_dict(cls, data: dict[str, Any], directory: Path) -> TopicModel:
         p = data["params"]
         model = cls(p["n_topics"], [TopicLabel(**lab) for lab in p["labels"]], p["min_df"], p["max_df"],
-                    p["max_features"], p["seed"], p["max_iter"])
+                    p["max_features"], p["seed"], p["max_iter"], p.get("embeddings", False))
         model.languages_, model.vectorizers_, model.nmf_, model.words_ = [], {}, {}, {}
         for lang, saved in data["languages"].items():
             vec = Tfidf.from_terms(saved["vocabulary"], saved["idf"])

@@ -191,15 +191,28 @@ def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) ->
     return frame[~frame.index.duplicated(keep="last")]
 
 
+def negative_shares(keys: np.ndarray, detractor: np.ndarray) -> np.ndarray:
+    """Per topic key, the share of its mentions that are negative: of the texts whose author answered the survey
+    (`detractor` 1 or 0, NaN for the silent), the share written by a detractor, each text weighed by the topic's
+    weight in it (a text half on the topic counts half). Measured on the answers, not on the text model's
+    P(detractor): with few respondents that model's probabilities crowd around the base rate, which hid the
+    difference between topics on real reviews. NaN for a topic no respondent's text mentions."""
+    known = ~np.isnan(detractor)
+    w, p = keys[known], detractor[known]
+    total = w.sum(axis=0)
+    return np.divide(w.T @ p, total, out=np.full(keys.shape[1], np.nan), where=total > 0)
+
+
 def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: pd.Series) -> list[dict[str, Any]]:
     """Per topic key: name, theme, top terms per language, share of all texts, share by the author's NPS class,
-    and a few example texts (highest weight first)."""
+    the share of its mentions that are negative, and a few example texts (highest weight first)."""
     topics = models.topics
     keys = np.vstack([s.keys for s in scored]) if scored else np.zeros((0, len(topics.keys_)))
     texts = [t for s in scored for t in s.table.text]
     authors = pd.Index(np.concatenate([s.table.customer for s in scored]).astype(str) if scored else [], dtype="str")
     answer = score.reindex(authors).to_numpy(dtype=float)
     cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), cfg.scale))
+    negative = negative_shares(keys, np.where(cls < 0, np.nan, (cls == 0).astype(float)))
     rows = []
     for j, key in enumerate(topics.keys_):
         w = keys[:, j] if len(keys) else np.zeros(0)
@@ -210,6 +223,7 @@ def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: 
             "share": float(w.mean()) if len(w) else 0.0,
             "share_by_class": {c: (float(w[cls == i].mean()) if (cls == i).any() else None)
                                for i, c in enumerate(CLASSES)},
+            "negative_share": None if np.isnan(negative[j]) else round(float(negative[j]), 4),
             "examples": [texts[i][:EXAMPLE_CHARS] for i in best if w[i] > 0],
         })
     return rows
@@ -245,7 +259,7 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
     all_texts = [t for table in texts.tables for t in table.text]
     all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
     topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
-                        seed=cfg.seed)
+                        seed=cfg.seed, embeddings=cfg.text.method == "embeddings")
     models = TextModels(topics, None, None, {})
     X = topics.fit_transform(all_texts, all_langs)
     if X.shape[1] == 0:  # nothing to learn from: say why instead of a library's shape error
@@ -388,11 +402,17 @@ def _driver_topic(topics: TopicModel, key: str) -> str:
     return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
 
 
+def aspect_suffix(negative_share: float | None) -> str:
+    """' (negative in 38%)' after a topic's mentions driver; nothing when no scored text mentions the topic."""
+    return "" if negative_share is None else f" (negative in {100 * negative_share:.0f}%)"
+
+
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing" (the topic's
-    share of the texts; a praise topic is mentioned, not complained about) and "Complaints about billing" (texts on
-    it with P(detractor) >= text.complaint_min); one for the tone of the texts; of the text features the model kept
-    and no group holds. Unchanged without text features."""
+    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing (negative in
+    38%)" (the topic's share of the texts, with the share of its mentions that are negative at training; a praise
+    topic is mentioned, not complained about) and "Complaints about billing" (texts on it with P(detractor) >=
+    text.complaint_min); one for the tone of the texts; of the text features the model kept and no group holds.
+    Unchanged without text features."""
     if models is None or not models.meta.get("feature_names"):
         return drivers
     grouped = {f for g in drivers.groups for f in g.features}
@@ -400,12 +420,13 @@ def text_drivers(drivers: DriversConfig, models: TextModels | None, model_featur
     kept = set(model_features)
     names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
     extra = []
+    negative = {t["key"]: t.get("negative_share") for t in models.meta.get("topics", [])}
     for key in models.topics.keys_:
         topic = _driver_topic(models.topics, key)
         for label, measure in ((MENTIONS, "topic_{}_share"), (COMPLAINTS, "complaints_{}")):
             pattern = f"_{measure.format(re.escape(key))}" + r"(_\d+d)?$"
             features = [n for n in names if re.search(pattern, n)]
-            name = f"{label} {topic}"
+            name = f"{label} {topic}" + (aspect_suffix(negative.get(key)) if label == MENTIONS else "")
             if features and name not in taken:
                 extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
     tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]

@@ -13,7 +13,13 @@ import pytest
 from cxpredict.data.customers import load_customers
 from cxpredict.data.text import load_texts
 from cxpredict.errors import ConfigError
-from cxpredict.workflows.text import fit_text_stage, previous_text_models, scoring_text_stage, text_drivers
+from cxpredict.workflows.text import (
+    fit_text_stage,
+    negative_shares,
+    previous_text_models,
+    scoring_text_stage,
+    text_drivers,
+)
 
 
 @pytest.fixture
@@ -73,8 +79,11 @@ def test_comment_reasons_fill_missing_codes_and_drivers_get_business_names(text_
     assert all(f in stage.models.meta["feature_names"] for f in groups["Complaints about billing"].features)
     # named by what they measure: the complaint count is a complaint, the topic's share is a mention
     assert all("_complaints_billing" in f for f in groups["Complaints about billing"].features)
-    assert groups["Mentions of billing"].features and \
-        all("_topic_billing_share" in f for f in groups["Mentions of billing"].features)
+    mentions = next(g for name, g in groups.items() if name.startswith("Mentions of billing"))
+    assert mentions.features and all("_topic_billing_share" in f for f in mentions.features)
+    # aspect sentiment: the mentions driver says how often the topic is mentioned negatively
+    share = next(t["negative_share"] for t in stage.models.meta["topics"] if t["key"] == "billing")
+    assert mentions.name == f"Mentions of billing (negative in {100 * share:.0f}%)"
     assert text_drivers(text_demo_config.drivers.model_copy(update={"groups": []}), stage.models, []).groups == []
 
 
@@ -162,3 +171,19 @@ def test_texts_without_a_usable_word_are_a_clear_error_not_a_library_traceback(f
     monkeypatch.setattr(text_stage, "load_texts", lambda cfg: texts)
     with pytest.raises(InputError, match=r"text.columns .* none of the \d+ texts holds a word .* their language"):
         fit_text_stage(text_demo_config, data)
+
+
+def test_negative_shares_weigh_each_respondent_text_by_its_topic():
+    keys = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    detractor = np.array([1.0, 0.0, 0.0, np.nan, 1.0])  # the 4th author is silent: not counted
+    shares = negative_shares(keys, detractor)
+    assert shares == pytest.approx([1 / 1.5, 0.0])
+    assert np.isnan(negative_shares(keys[:, :1] * 0, detractor)).all()  # no mention: unknown, not 0%
+
+
+def test_a_complaint_topic_is_negative_more_often_than_a_praise_topic(fitted):
+    """The demo plants billing complaints in detractors' texts and praise in promoters'."""
+    _, stage, _ = fitted
+    share = {t["key"]: t["negative_share"] for t in stage.models.meta["topics"]}
+    praise = [k for k in share if "praise" in k or "helpful" in k]
+    assert praise and all(share["billing"] > share[k] for k in praise)

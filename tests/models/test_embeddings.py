@@ -1,0 +1,39 @@
+"""models/embeddings.py: wordllama's weights load from the package with no network, English rows are unit vectors,
+other languages zeros, and a topic model with embeddings appends them and survives a save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cxpredict.models import embeddings
+from cxpredict.models.text import TopicModel
+
+pytestmark = pytest.mark.skipif(not embeddings.available(), reason="wordllama is not installed")
+
+
+def test_loads_offline_and_embeds_english_only(monkeypatch):
+    import requests
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("wordllama tried to download")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    embeddings._model.cache_clear()
+    E = embeddings.embed(["the room was dirty", "房间很脏", "friendly staff"], ["en", "zh", "en"])
+    assert E.shape == (3, embeddings.DIM)
+    assert np.allclose(np.linalg.norm(E[[0, 2]], axis=1), 1.0) and not E[1].any()
+
+
+def test_a_topic_model_with_embeddings_appends_them_and_round_trips(tmp_path):
+    texts = [f"{a} {b}" for a in ("dirty room", "rude staff", "great view", "slow wifi") for b in ("ok", "bad", "nice")
+             for _ in range(3)]
+    langs = ["en"] * len(texts)
+    plain = TopicModel(2, min_df=1, seed=0).fit_transform(texts, langs)
+    model = TopicModel(2, min_df=1, seed=0, embeddings=True)
+    X = model.fit_transform(texts, langs)
+    assert X.shape == (len(texts), plain.shape[1] + embeddings.DIM)
+    assert abs(X[:, plain.shape[1]:]).sum() > 0
+    model.save_arrays(tmp_path)
+    again = TopicModel.from_dict(model.to_dict(), tmp_path)
+    assert again.embeddings and np.allclose(again.vectorize(texts, langs).toarray(), X.toarray())
