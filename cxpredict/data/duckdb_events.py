@@ -31,6 +31,7 @@ import sqlglot.expressions as exp
 from cxpredict import threads as thread_policy
 from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
 from cxpredict.data import event_plan as plan
+from cxpredict.data.checks import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
 from cxpredict.data.events import aggregation_name
 from cxpredict.data.ids import KEY, why_unmatched
 from cxpredict.data.numbers import MAX_ABS, ExtremeCounts
@@ -303,8 +304,6 @@ class _Checker:
     def _check_values(self, values: dict[str, tuple[str, str]], counts: dict[str, tuple[int, int]],
                       problem: Callable[[CxError], None]) -> None:
         """Refuse text columns that are mostly numbers, and numeric aggregations of text."""
-        from cxpredict.data.customers import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
-
         mixed = set()
         for column, (present, numbers) in counts.items():
             if present and MIXED_NUMERIC_SHARE < numbers / present < 1:

@@ -42,7 +42,8 @@ from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
-from cxpredict.models.churn import ImputedValues, churn_columns
+from cxpredict.models.churn import churn_columns
+from cxpredict.models.value import ImputedValues
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
