@@ -201,9 +201,18 @@ def _topic_model(seed: int):
     return TopicModel(t.n_topics, (), t.min_df, max_features=t.max_features, seed=seed)
 
 
+def _normalised(texts: list[str]) -> list[str]:
+    """The texts as the text stage reads them (data/text.py: lower case, control characters and spaces tidied)."""
+    from cxpredict.data.text import normalise
+
+    return [normalise(t) for t in texts]
+
+
 def topic_stability(texts: list[str], language: str, seed: int) -> dict:
     """Topics of two disjoint random halves; share of the second's topics matched to the first's."""
     from cxpredict.models.text import MATCH_MIN_SIMILARITY
+
+    texts = _normalised(texts)
 
     half = np.random.default_rng(seed).permutation(len(texts)) < len(texts) // 2
     a, b = ([t for t, h in zip(texts, half) if h == side] for side in (True, False))
@@ -229,7 +238,7 @@ def aspect_of(name: str) -> str:
 
 def topic_name_agreement(sentences: pd.DataFrame, seed: int) -> dict:
     model = _topic_model(seed)
-    texts = sentences["text"].tolist()
+    texts = _normalised(sentences["text"].tolist())
     W = model.fit(texts, ["en"] * len(texts)).transform(texts, ["en"] * len(texts))
     has = W.sum(axis=1) > 0
     best = W.argmax(axis=1)
