@@ -9,9 +9,9 @@ the text column `review` (and the dataset's structured columns, if any), a surve
 10% of the customers, the rating on the survey's scale (`scale: {min: 1, max: 5, detractor_max: 3, promoter_min: 5}`,
 so 1-3 stars is a detractor, 4 passive, 5 a promoter; a binary label is 1 (negative) or 5 (positive)). The figure is
 the detractor AUC on the silent 90% (their true rating is known to the benchmark, not to the model) of
-- `cxpredict_text`: `fit_text_stage` then `fit_nps_stage`, as `train` runs them (text.method tfidf, the default);
+- `cxpredict_text`: `fit_text_stage` then `fit_nps_stage`, as `train` runs them, with `text.method: tfidf`;
 - `cxpredict_no_text`: the same config without text.columns (no structured columns: no model, AUC 0.5);
-- `cxpredict_embeddings` (English, when wordllama is installed): the same with `text.method: embeddings`;
+- `cxpredict_embeddings` (English): the same with `text.method: embeddings` (the default since this benchmark);
 - `reference_tfidf`: scikit-learn TfidfVectorizer (word 1-2-grams en, character 1-2-grams zh, sublinear tf,
   min_df 2) + LogisticRegression(C=1) on the respondents' texts alone, fitted in the same run on the same rows;
 - `reference_lightgbm`: LGBMClassifier (200 trees, learning rate 0.05, 15 leaves) on the structured columns alone.
