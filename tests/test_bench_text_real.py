@@ -58,10 +58,15 @@ def test_every_target_key_is_written_and_the_planted_signal_is_found(bench, data
 def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(bench):
     case = {"language": "en", "auc_vs_tfidf_reference": 0.0, "customers": 10, "text_stage_s": 1.0,
             "topic_stability": {"share": 1.0}}
-    cases = {"weak": {**case, "auc_reference_tfidf": 0.7, "auc_with_text_minus_without": 0.01},
-             "strong": {**case, "auc_reference_tfidf": 0.9, "auc_with_text_minus_without": 0.2}}
+    cases = {"weak": {**case, "auc_reference_tfidf": 0.7, "auc_with_text_minus_without": 0.01,
+                      "auc_cxpredict_text": 0.7},
+             "strong": {**case, "auc_reference_tfidf": 0.9, "auc_with_text_minus_without": 0.2,
+                        "auc_cxpredict_text": 0.9}}
     head = bench.headline(cases, None)
     assert head["auc_with_text_minus_without_min"] == 0.2 and head["topic_name_agreement"] is None
+    assert head["auc_vs_tfidf_reference_default_method_min"] == 0.0  # no embeddings run: the tfidf figure
+    cases["strong"]["auc_cxpredict_embeddings"] = 0.88  # English: the default method's own AUC counts
+    assert bench.headline(cases, None)["auc_vs_tfidf_reference_default_method_min"] == pytest.approx(-0.02)
     assert head["embedding_auc_gain_mean"] is None and head["auc_vs_tfidf_reference_zh_min"] is None
 
 

@@ -45,10 +45,9 @@ def _imported_distributions(folder: Path) -> dict[str, set[str]]:
 
 def test_every_imported_package_is_declared_and_every_declared_one_is_used():
     declared = {_distribution(r) for r in PYPROJECT["project"]["dependencies"]}
-    extras = {_distribution(r) for extra in ("spark", "embeddings")  # optional paths, imported when used
-              for r in PYPROJECT["project"]["optional-dependencies"][extra]}
+    spark = {_distribution(r) for r in PYPROJECT["project"]["optional-dependencies"]["spark"]}
     package, scripts = _imported_distributions(ROOT / "cxpredict"), _imported_distributions(ROOT / "scripts")
-    undeclared = sorted(m for m, owners in package.items() if not owners & (declared | extras))
+    undeclared = sorted(m for m, owners in package.items() if not owners & (declared | spark))
     assert undeclared == [], "imported by the package but not declared in pyproject.toml"
     used = set().union(*package.values(), *scripts.values())
     assert declared - used == set(), "declared in pyproject.toml but imported nowhere (package or scripts)"

@@ -1,4 +1,4 @@
-"""Static word embeddings for `text.method: embeddings`: wordllama (MIT licence, PyPI), whose 256-dimension English
+"""Static word embeddings for `text.method: embeddings` (the default): wordllama (MIT licence, PyPI), whose 256-dimension English
 weights and tokenizer ship inside the package, so nothing is downloaded at run time (the loader is pointed at the
 package folder with downloads disabled). English only: its Llama-2 tokenizer splits Chinese into bytes, so
 Chinese texts keep TF-IDF alone (zero embedding columns).
