@@ -267,6 +267,9 @@ class DataConfig(Strict):
     # (in memory: the reference the parity tests compare against)
     engine: Literal["duckdb", "pandas"] = "duckdb"
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    # where the tables live when not in files: a DuckDB database file or a postgresql:// URL without a password
+    # (credentials from PGPASSWORD / PGPASSFILE); every table's `path` is then a table name or `query: SELECT ...`
+    source: str | None = None
 
     @field_validator("behaviour")
     @classmethod
