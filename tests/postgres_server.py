@@ -110,7 +110,7 @@ class PostgresServer:
         """Create (or replace) table `name` holding `frame`, rows in the frame's order."""
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+            cur.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
             cur.adbc_ingest(name, table, mode="create")
 
     def execute(self, sql: str) -> None:

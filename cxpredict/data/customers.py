@@ -387,11 +387,15 @@ def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) ->
 
 def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -> CustomerData | None:
     report = DataReport() if report is None else report
-    with database_tables(cfg) as tables:  # data.source: the tables come from a database (database_source.py)
-        try:
-            return _assemble(tables.cfg, problems, report, tables)
-        finally:
-            tables.relabel_report(report, problems.errors)
+    try:
+        with database_tables(cfg) as tables:  # data.source: the tables come from a database (database_source.py)
+            try:
+                return _assemble(tables.cfg, problems, report, tables)
+            finally:
+                tables.relabel_report(report, problems.errors)
+    except CxError as e:  # the database or one of its tables cannot be read: nothing more can be checked
+        problems.add(e)  # fail-fast: raised again
+        return None
 
 
 def _assemble(cfg: Config, problems: _Problems, report: DataReport, tables: DatabaseTables) -> CustomerData | None:
