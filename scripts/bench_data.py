@@ -131,6 +131,68 @@ def parity(folder: Path) -> dict:
             "parity_max_rel_diff": float(np.nanmax(rel))}
 
 
+FAST = ["nps.formulation=multiclass", "nps.candidates=configured", "nps.params.n_estimators=60", "nps.cv_folds=3",
+        "response.params.n_estimators=50", "churn.params.n_estimators=60", "churn.measure_nps_lift=false",
+        "drivers.reason_params.n_estimators=40", "text.enabled=false"]
+
+
+def postgres_source_check(folder: Path, customers: int) -> dict:
+    """postgres_source_ok: the demo's tables as Parquet files and the same tables on a throwaway PostgreSQL server
+    (tests/postgres_server.py); `cxpredict train` then `score` from each must give the same bundle content hash
+    (every model file) and a byte-identical scored file, and the password appears in no output or log."""
+    import hashlib
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pandas as pd
+    from postgres_server import PostgresServer, why_unavailable
+
+    from cxpredict.cli.app import main as cli
+    from cxpredict.config import DEMO_CONFIG, DEFAULT_PLAYBOOK
+    from cxpredict.synthetic.customers import generate as synthetic
+    from cxpredict.synthetic.tables import write_tables
+
+    if reason := why_unavailable():
+        return {"postgres_source_ok": None, "postgres_skipped": reason}
+    data = folder / "pg_demo"
+    write_tables(synthetic(n_customers=customers, seed=0, response_rate=0.15), data, fmt="parquet")
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["strategy"]["playbook"] = str(DEFAULT_PLAYBOOK)
+    tables = [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]
+    started = time.perf_counter()
+    with PostgresServer() as server:
+        os.environ["PGPASSWORD"] = server.password
+        runs = {}
+        for kind in ("parquet", "postgres"):
+            for table in tables:
+                stem = Path(table["path"]).stem
+                table["path"] = f"{stem}.parquet" if kind == "parquet" else stem
+                if kind == "postgres":
+                    server.load(stem, pd.read_parquet(data / f"{stem}.parquet"))
+            raw["data"].update(dir=str(data), source=server.url if kind == "postgres" else None)
+            config = folder / f"{kind}.yaml"
+            config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+            out = folder / kind
+            sets = [a for o in FAST for a in ("--set", o)]
+            codes = [cli(["train", str(config), "--out", str(out / "model"), "--no-tracking", *sets]),
+                     cli(["score", str(config), "--model", str(out / "model"), "--out", str(out / "scored.csv"),
+                          "--no-tracking", *sets])]
+            bundle = json.loads((out / "model" / "bundle.json").read_text(encoding="utf-8"))
+            runs[kind] = {"exit_codes": codes, "content_hash": bundle["content_hash"], "files": bundle["files"],
+                          "scored_sha256": hashlib.sha256((out / "scored.csv").read_bytes()).hexdigest()}
+        leaked = [str(p) for p in folder.rglob("*") if p.is_file() and server.password.encode() in p.read_bytes()]
+    files = {kind: run.pop("files") for kind, run in runs.items()}
+    differ = sorted(n for n in files["parquet"].keys() | files["postgres"].keys()
+                    if files["parquet"].get(n) != files["postgres"].get(n))
+    # the bundle's config.yaml records the config, whose table paths and data.source differ by design; every model
+    # file, metric and profile must be byte-identical, and so must the scored file
+    ok = (runs["parquet"]["exit_codes"] == runs["postgres"]["exit_codes"] == [0, 0] and not leaked
+          and differ == ["config.yaml"] and runs["parquet"]["scored_sha256"] == runs["postgres"]["scored_sha256"])
+    return {"postgres_source_ok": ok, "postgres_bundle_files_differ": differ, "postgres_customers": customers, "postgres_runs": runs,
+            "postgres_password_found_in": leaked, "postgres_check_s": round(time.perf_counter() - started, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path)
@@ -139,6 +201,8 @@ def main() -> None:
     parser.add_argument("--engines", default="duckdb,pandas")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
     parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
+    parser.add_argument("--postgres-customers", type=int, default=3000,
+                        help="customers of the PostgreSQL source check (postgres_source_ok); 0 skips it")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -167,6 +231,8 @@ def main() -> None:
         if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and len(engines) == 2:
             result.update(parity(folder))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
+        if args.postgres_customers:
+            result.update(postgres_source_check(Path(scratch), args.postgres_customers))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

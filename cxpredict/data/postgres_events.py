@@ -5,8 +5,8 @@ The same plan as for files (event_plan.per_customer_sql, written in the PostgreS
 view of the cleaned events; its per-customer result is joined to the population in the run's DuckDB connection
 exactly as for a file (duckdb_events.EventScan). The cleaning follows the file readers: IDs as trimmed text
 (never empty), timestamps as naive UTC (timestamptz converted), numbers that are NaN, infinite or beyond 1e15 as
-missing (numbers.py), numeric aggregations of text refused. PostgreSQL columns are typed, so a timestamp stored as
-text is refused (convert it in a `query:`) instead of being parsed value by value.
+missing (numbers.py), numeric aggregations of text refused. Timestamps stored as text are parsed by the server
+(ISO forms; an unreadable one fails the query with PostgreSQL's message).
 The table's fingerprint is its row count and an order-independent checksum of its rows (one hash per row, summed),
 computed in the same scan as the checks.
 """
@@ -116,11 +116,15 @@ class PostgresEvents:
 
     def _timestamp(self, schema: pa.Schema, column: str, what: str) -> str:
         kind = TIMESTAMPS.get(_pg_type(schema, column))
-        if kind is None:
+        if kind is None and not pa.types.is_string(schema.field(column).type):
             raise InputError(f"{self.label}: column {column!r} ({what}, the events' timestamp) has type "
                              f"{_pg_type(schema, column) or schema.field(column).type}; store it as timestamp, "
                              f"timestamptz or date, or convert it in a query: (e.g. CAST({column} AS timestamptz)).")
-        # the session's time zone is UTC (database_source.PostgresDatabase): timestamptz -> naive UTC
+        # the session's time zone is UTC (database_source.PostgresDatabase): timestamptz -> naive UTC; ISO text is
+        # parsed by the server (an offset converted, none read as UTC; an unreadable value fails the query with
+        # PostgreSQL's message naming it), an empty text is a missing timestamp
+        if kind is None:
+            return f"CAST(CAST(NULLIF(btrim(t.{_q(column)}), '') AS TIMESTAMPTZ) AS TIMESTAMP)"
         return f"t.{_q(column)}" if kind == "naive" else f"CAST(t.{_q(column)} AS TIMESTAMP)"
 
 
