@@ -252,7 +252,11 @@ def database_tables(cfg: Config, parts: tuple[str, ...] = ("survey", "outcomes",
     from cxpredict.data.postgres_events import PostgresEvents
 
     source = parse_source(cfg)
-    folder = Path(tempfile.mkdtemp(prefix="cxpredict-source-"))
+    scratch = cfg.data.duckdb.temp_directory  # the run's scratch space (the staged tables can be large)
+    parent = cfg.resolve(scratch) if scratch else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="cxpredict-source-", dir=parent))
     tables, db = DatabaseTables(cfg), None
     try:
         db = PostgresDatabase(source) if source.kind == "postgres" else DuckDBDatabase(source)

@@ -122,9 +122,11 @@ def test_a_duckdb_database_file(tmp_path, private_tmp):
 
 
 def test_a_missing_table_names_the_source_and_the_table(postgres, loaded, tmp_path, private_tmp):
+    spill = {"temp_directory": "scratch"}  # DuckDB's spill folder and the staged tables: both removed on errors
     with pytest.raises(InputError) as e:
-        load_customers(source_config(tmp_path, postgres.url, "duckdb", events="no_such_events"))
+        load_customers(source_config(tmp_path, postgres.url, "duckdb", events="no_such_events", duckdb=spill))
     assert postgres.url in str(e.value) and "no_such_events" in str(e.value) and "does not exist" in str(e.value)
+    assert list((tmp_path / "scratch").iterdir()) == []
     problems = validate_inputs(source_config(tmp_path, postgres.url, "pandas", events="no_such_events"))
     assert len(problems) == 1 and postgres.url in str(problems[0]) and "no_such_events" in str(problems[0])
     assert list(private_tmp.iterdir()) == []
@@ -169,3 +171,29 @@ def test_relations_are_quoted_tables_or_queries():
         relation("a.b.c.d", "postgres")
     with pytest.raises(ConfigError):
         relation("query:  ", "postgres")
+
+
+def test_float_sums_on_the_server_are_exact(postgres, tmp_path):
+    """PostgreSQL's SUM of doubles is plain; the plan sums their exact values (event_plan._exact_numeric), so a
+    sum is the correctly rounded exact sum whatever the order, and a mean that sum over the count."""
+    from fractions import Fraction
+
+    groups = {"a": [0.1] * 10 + [1e14, 1.0, -1e14, 3.3e-7, 2.675, -2.675, 1 / 3],
+              "b": [0.1] * 10, "c": [1e-3, -7.77e12, 7.77e12, 123.456789]}
+    rows = [(k, pd.Timestamp("2024-06-01") + pd.Timedelta(minutes=i), v)
+            for k, vs in groups.items() for i, v in enumerate(vs)]
+    postgres.load("exact", pd.DataFrame(rows, columns=["id", "at", "v"]))
+    cfg = config_from_dict({"data": {"key": "id", "as_of": AS_OF, "source": postgres.url,
+                                     "outcomes": {"path": "query: SELECT DISTINCT id, 0 AS churned FROM exact"},
+                                     "behaviour": [{"name": "e", "path": "exact", "kind": "events", "timestamp": "at",
+                                                    "aggregations": [{"agg": "sum", "column": "v", "name": "s"},
+                                                                     {"agg": "mean", "column": "v", "name": "m"}]}]}},
+                           base_dir=tmp_path)
+    got = load_customers(cfg).frame
+    for key, values in groups.items():
+        exact = float(sum(Fraction(v) for v in values))
+        assert got.loc[key, "s"] == exact and got.loc[key, "m"] == exact / len(values), key
+    plain = 0.0
+    for v in groups["b"]:
+        plain += v
+    assert plain != got.loc["b", "s"] == 1.0  # a plain sum would fail: 0.9999999999999999
