@@ -479,7 +479,7 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
     """The survey answers alone (float `score` and, when configured, `reasons` per customer_id), checked like in
     `load_customers`: for scoring a wide population table (data.population) without joining the behaviour tables."""
     report = DataReport()
-    with database_tables(cfg, parts=("survey",)) as tables:
+    with database_tables(cfg, only={"survey"}) as tables:
         try:
             survey = _survey(tables.cfg, _Problems(fail_fast=True), report) if cfg.data.survey is not None \
                 else NO_SURVEY

@@ -103,6 +103,15 @@ def _detail(error: Exception) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def _order_by(columns: list[str], dialect: str) -> str:
+    """A database table has no row order (PostgreSQL returns its rows in storage order, which differs from the
+    order they were loaded in): rows are read sorted by the key, then the timestamp, as text in byte order (no
+    collation), so reruns see the same order and a table exported from files sorted by key reads like the files."""
+    collate = ' COLLATE "C"' if dialect == "postgres" else ""
+    keys = [f"CAST(t.{exp.to_identifier(c, quoted=True).sql(dialect)} AS TEXT){collate}" for c in columns]
+    return f"ORDER BY {', '.join(keys)}" if keys else ""
+
+
 def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
     """PostgreSQL types Arrow has no type for (numeric, json, uuid...) arrive as opaque extensions over text:
     numeric as float64 (the file readers' type for numbers), the others as their text."""
@@ -162,10 +171,12 @@ class PostgresDatabase:
             cur.execute(f"SELECT * FROM {rel} AS t LIMIT 0")
             return cur.fetch_arrow_table().schema
 
-    def stage(self, rel: str, dest: Path, what: str) -> None:
-        """Stream the relation into a Parquet file, batch by batch (memory bounded by a batch)."""
+    def stage(self, rel: str, dest: Path, what: str, order: list[str]) -> None:
+        """Stream the relation, sorted by the `order` columns, into a Parquet file, batch by batch (memory bounded
+        by a batch)."""
+        order = [c for c in order if c in self.schema(rel, what).names]  # a missing one: the reader names it
         with self._errors(what), self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {rel} AS t")
+            cur.execute(f"SELECT * FROM {rel} AS t {_order_by(order, 'postgres')}")
             reader = cur.fetch_record_batch()
             writer = None
             try:
@@ -198,10 +209,12 @@ class DuckDBDatabase:
     def close(self) -> None:
         self.con.close()
 
-    def stage(self, rel: str, dest: Path, what: str) -> None:
+    def stage(self, rel: str, dest: Path, what: str, order: list[str]) -> None:
         target = exp.Literal.string(str(dest)).sql("duckdb")
         try:
-            self.con.execute(f"COPY (SELECT * FROM {rel} AS t) TO {target} (FORMAT parquet)").fetchall()
+            order = [c for c in order if c in self.con.sql(f"SELECT * FROM {rel} AS t LIMIT 0").columns]
+            self.con.execute(f"COPY (SELECT * FROM {rel} AS t {_order_by(order, 'duckdb')}) TO {target} "
+                             "(FORMAT parquet)").fetchall()
         except self._duckdb.Error as e:
             raise InputError(f"{self.label}: cannot read {what} ({_detail(e)[:400]}). Check the table name (with "
                              "its schema) or the query in the config.") from None
@@ -223,29 +236,33 @@ class DatabaseTables:
 
     def relabel_report(self, report, errors: list[CxError]) -> None:
         """A DataReport's warnings and table paths, and collected errors, named after the database tables."""
-        report.warnings[:] = [self.relabel(w) for w in report.warnings]
-        for table in report.tables.values():
-            table["path"] = self.relabel(table["path"])
+        if report is not None:
+            report.warnings[:] = [self.relabel(w) for w in report.warnings]
+            for table in report.tables.values():
+                table["path"] = self.relabel(table["path"])
         for error in errors:
             error.args = (self.relabel(str(error)),)
 
 
-def _table_configs(raw: dict, parts: tuple[str, ...]) -> Iterator[tuple[str, dict]]:
-    """(name, the raw table config holding `path`) of the tables a load reads."""
+def _table_configs(raw: dict, only: set[str] | None) -> Iterator[tuple[str, dict, list[str]]]:
+    """(name, the raw table config holding `path`, the columns its rows are sorted by) of the tables a load reads:
+    'survey', 'outcomes' and the behaviour tables by name, all of them or `only` those."""
     data = raw["data"]
-    for part in ("survey", "outcomes"):
-        if part in parts and data.get(part):
-            yield part, data[part]
-    if "behaviour" in parts:
-        for table in data["behaviour"]:
-            yield table["name"], table
+    tables = [(part, data[part]) for part in ("survey", "outcomes") if data.get(part)]
+    tables += [(table["name"], table) for table in data["behaviour"]]
+    for name, table in tables:
+        if only is None or name in only:
+            key = table.get("key") or (table.get("join_on") if table.get("kind") == "lookup" else data["key"])
+            stamp = table.get("timestamp") or table.get("answered_at")
+            yield name, table, [key, *([stamp] if stamp else [])]
 
 
 @contextmanager
-def database_tables(cfg: Config, parts: tuple[str, ...] = ("survey", "outcomes", "behaviour")
+def database_tables(cfg: Config, only: set[str] | None = None, fetch_events: bool = False
                     ) -> Iterator[DatabaseTables]:
-    """Without data.source: `cfg` as it is. With it: the `parts` of the config fetched or left in the database
-    (module docstring); errors raised inside name the database tables; the temp folder goes on every exit."""
+    """Without data.source: `cfg` as it is. With it: the tables (`only` those named) fetched or left in the
+    database (module docstring; `fetch_events`: fetch event tables too, e.g. for their text columns); errors raised
+    inside name the database tables; the temp folder goes on every exit."""
     if cfg.data.source is None:
         yield DatabaseTables(cfg)
         return
@@ -263,17 +280,18 @@ def database_tables(cfg: Config, parts: tuple[str, ...] = ("survey", "outcomes",
         raw = cfg.to_dict()
         raw["data"]["source"], raw["data"]["dir"] = None, str(folder)
         staged: dict[str, str] = {}  # a table's path text -> its staged file name (a table read twice, staged once)
-        for n, (name, table) in enumerate(_table_configs(raw, parts)):
+        for n, (name, table, order) in enumerate(_table_configs(raw, only)):
             rel, what = relation(table["path"], source.dialect)
             label = f"{db.label} {what}"
-            if table.get("kind") == "events" and source.kind == "postgres" and cfg.data.engine == "duckdb":
+            pushdown = source.kind == "postgres" and cfg.data.engine == "duckdb" and not fetch_events
+            if table.get("kind") == "events" and pushdown:
                 table["path"] = f"{n:02d}-{name}.remote"
-                tables.remote[folder / table["path"]] = PostgresEvents(db, rel, label)
+                tables.remote[folder / table["path"]] = PostgresEvents(db, rel, label, what)
             elif table["path"] in staged:
                 table["path"] = staged[table["path"]]
             else:
                 staged[table["path"]] = file = f"{n:02d}-{name}.parquet"
-                db.stage(rel, folder / file, f"{what} ({name})")
+                db.stage(rel, folder / file, f"{what} ({name})", order)
                 table["path"] = file
             tables.labels[str(folder / table["path"])] = label
         tables.labels[str(folder)] = db.label

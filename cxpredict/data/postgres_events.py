@@ -58,13 +58,15 @@ def _extreme(value: str) -> str:
 class PostgresEvents:
     """One events relation of the server (a table or a query), found by the path the staged config gives it."""
 
-    def __init__(self, db, relation: str, label: str):
-        self.db, self.relation, self.label = db, relation, label  # db: database_source.PostgresDatabase
+    def __init__(self, db, relation: str, label: str, shown: str):
+        """`label`: how messages name the relation (source and table), `shown`: the table alone (the database
+        connection's messages add the source)."""
+        self.db, self.relation, self.label, self.shown = db, relation, label, shown  # db: PostgresDatabase
 
     def scan(self, engine: DuckDBEngine, table: BehaviourTable, key: str, read: ReadOptions, what: str,
              warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
         """Check the events on the server and leave a cleaned temporary view there (k, ts, v0..)."""
-        schema = self.db.schema(self.relation, f"{self.label} ({what})")
+        schema = self.db.schema(self.relation, f"{self.shown} ({what})")
         values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
         require_columns(self.label, schema.names, [key, table.timestamp, *values], what)
         raw_key = f"CAST(t.{_q(key)} AS TEXT)"
@@ -78,7 +80,7 @@ class PostgresEvents:
                  f"count(*) FILTER (WHERE {trimmed} <> {raw_key})", f"count(*) FILTER (WHERE ({ts}) IS NULL)",
                  "CAST(sum(hashtextextended(CAST(t AS TEXT), 0)) AS TEXT)"]
         stats += [f"count(*) FILTER (WHERE {_extreme(exprs[c])})" for c in numeric]
-        got = self.db.arrow(f"SELECT {', '.join(stats)} FROM {self.relation} AS t", f"{self.label} ({what})")
+        got = self.db.arrow(f"SELECT {', '.join(stats)} FROM {self.relation} AS t", f"{self.shown} ({what})")
         rows, empty, padded, bad_ts, checksum, *extreme = [got.column(i)[0].as_py() for i in range(got.num_columns)]
         if not rows:
             raise InputError(f"{self.label}: no rows ({what}). Check the table or the query's conditions.")
@@ -108,7 +110,7 @@ class PostgresEvents:
                          f"{_double(value) if kinds[column] == 'float' else value} END")
             columns.append(f"{value} AS {plan.value_name(i)}")
         self.db.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {self.relation} AS t "
-                    f"WHERE ({ts}) IS NOT NULL", f"{self.label} ({what})")
+                    f"WHERE ({ts}) IS NOT NULL", f"{self.shown} ({what})")
         fingerprint = hashlib.sha256(f"{rows}:{checksum}".encode()).hexdigest()[:16]
         return PostgresEventScan(engine, table, view, int(rows), [key, table.timestamp, *values],
                                  [kinds[c] == "float" for c in values], values, self.label, read,
@@ -136,17 +138,17 @@ class PostgresEventScan(EventScan):
         self.remote, self.fingerprint, self.what = remote, fingerprint, what
 
     def _server(self, sql: str) -> pa.Table:
-        return self.remote.db.arrow(sql, f"{self.remote.label} ({self.what})")
+        return self.remote.db.arrow(sql, f"{self.remote.shown} ({self.what})")
 
     def latest(self) -> pd.Timestamp | None:
         value = self._server(f"SELECT max({plan.TS}) AS latest FROM {_q(self.view)}").column(0)[0].as_py()
         return None if value is None else pd.Timestamp(value)
 
     def ids(self) -> pd.Series:
-        """Customer IDs in order of first appearance in the server's scan (ORDER BY in a query: fixes it)."""
-        got = self._server(
-            f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
-            f"AS _row, {plan.ID} FROM {_q(self.view)}) AS r GROUP BY {plan.ID}) AS f ORDER BY _first")
+        """Customer IDs sorted as text in byte order: a database table has no row order, so the population of a
+        config without customer tables is the sorted IDs (as when the table is fetched, database_source.py)."""
+        got = self._server(f'SELECT {plan.ID} FROM (SELECT DISTINCT {plan.ID} FROM {_q(self.view)}) AS d '
+                           f'ORDER BY {plan.ID} COLLATE "C"')
         return pd.Series(got.column(0).to_pylist(), dtype="str")
 
     def _per_customer(self, name: str, sql_of: Callable[[str, str], str]) -> None:

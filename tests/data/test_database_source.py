@@ -197,3 +197,30 @@ def test_float_sums_on_the_server_are_exact(postgres, tmp_path):
     for v in groups["b"]:
         plain += v
     assert plain != got.loc["b", "s"] == 1.0  # a plain sum would fail: 0.9999999999999999
+
+
+def test_text_columns_are_read_from_the_database(postgres, text_demo_config):
+    """Declared text columns (survey comments, ticket notes of an events table) read from PostgreSQL equal the
+    files' (texts, customers, timestamps, languages); their warnings name the database table."""
+    import pyarrow.csv as pacsv
+
+    from cxpredict.data.text import load_texts, validate_texts
+
+    cfg = text_demo_config
+    raw = cfg.to_dict()
+    data = raw["data"]
+    for table in [data["survey"], data["outcomes"], *data["behaviour"]]:
+        stem = table["path"].removesuffix(".csv")
+        postgres.load(f"t_{stem}", pacsv.read_csv(cfg.data_path(table["path"]), parse_options=pacsv.ParseOptions(
+            newlines_in_values=True), convert_options=pacsv.ConvertOptions(strings_can_be_null=True)))
+        table["path"] = f"t_{stem}"
+    data["source"] = postgres.url
+    served = type(cfg).model_validate(raw)
+    served.base_dir = cfg.base_dir
+    files, got = load_texts(cfg), load_texts(served)
+    assert [t.source for t in got.tables] == [t.source for t in files.tables] and len(got.tables) >= 2
+    for a, b in zip(files.tables, got.tables):
+        rows = lambda t: sorted(zip(t.customer, t.timestamp.astype("int64"), t.text, t.language))  # noqa: E731
+        assert rows(a) == rows(b) and a.counts == b.counts  # the database's rows come sorted by key and time
+    assert all(postgres.url in w for w in got.warnings) and len(got.warnings) == len(files.warnings)
+    assert validate_texts(served) == []
