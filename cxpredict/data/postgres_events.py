@@ -63,6 +63,9 @@ class PostgresEvents:
         connection's messages add the source)."""
         self.db, self.relation, self.label, self.shown = db, relation, label, shown  # db: PostgresDatabase
 
+    def columns(self) -> list[str]:
+        return self.db.schema(self.relation, self.shown).names
+
     def scan(self, engine: DuckDBEngine, table: BehaviourTable, key: str, read: ReadOptions, what: str,
              warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
         """Check the events on the server and leave a cleaned temporary view there (k, ts, v0..)."""

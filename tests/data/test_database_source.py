@@ -51,12 +51,13 @@ def file_config(folder: Path, engine: str = "pandas", **data):
                        "aggregations": AGGS}], **data}}, base_dir=folder)
 
 
-def source_config(folder: Path, source: str, engine: str, events: str = EVENTS, **data):
+def source_config(folder: Path, source: str, engine: str, events: str = EVENTS, features=None, **data):
     return config_from_dict({"data": {
         "key": KEY, "engine": engine, "as_of": AS_OF, "source": source, "outcomes": {"path": "outcomes"},
         "behaviour": [{"name": "customers", "path": "customers"},
                       {"name": "calls", "path": events, "kind": "events", "timestamp": "Zeit",
-                       "aggregations": AGGS}], **data}}, base_dir=folder)
+                       "aggregations": AGGS}], **data}, **({"features": features} if features else {})},
+        base_dir=folder)
 
 
 def tables(folder: Path, events: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -224,3 +225,11 @@ def test_text_columns_are_read_from_the_database(postgres, text_demo_config):
         assert rows(a) == rows(b) and a.counts == b.counts  # the database's rows come sorted by key and time
     assert all(postgres.url in w for w in got.warnings) and len(got.warnings) == len(files.warnings)
     assert validate_texts(served) == []
+
+
+def test_validate_reads_the_database_tables_headers(postgres, loaded, tmp_path):
+    """A features.exclude entry naming a column of an input table (an outcome, an event column) is no typo; one
+    naming nothing is, with the database tables' headers read through data.source."""
+    excluded = {"exclude": ["churned", "Anzahl", "no_such_column"]}
+    problems = validate_inputs(source_config(tmp_path, postgres.url, "duckdb", features=excluded))
+    assert len(problems) == 1 and "no_such_column" in str(problems[0])
