@@ -12,6 +12,10 @@ pandas. Prints one JSON object and writes it to --out.
 - parity_max_abs_diff: the largest absolute difference between the engines' feature tables (counts and sums are
   compared exactly: parity_counts_equal); parity_max_rel_diff for the floats.
 - A run that fails (e.g. out of memory) is reported with its error instead of figures.
+- postgres_source_ok (--postgres-customers N, default 3,000; 0 skips): the demo's tables as Parquet and the same
+  tables on a throwaway PostgreSQL server (tests/postgres_server.py; null with the reason where none can start);
+  `cxpredict train` and `score` from each give the same bundle files (all but config.yaml, which records the
+  different table paths: postgres_bundle_files_differ), a byte-identical scored file, and the password in no file.
 
 Usage: python scripts/bench_data.py --out bench_data.json [--size 1m_50m | 10m_500m | N_M]
 (sizes: customers_events, e.g. 200k_10m; the full 10m_500m target needs ~30 GB of disk for the events)
