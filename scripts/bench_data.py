@@ -81,13 +81,16 @@ def generate(folder: Path, customers: int, events: int, threads: int) -> None:
 
 
 def config_dict(folder: Path, engine: str, memory_limit: str | None) -> dict:
+    """engine "postgres": the DuckDB engine on the tables of the server at $CXPREDICT_BENCH_PG_URL (data.source:
+    the events aggregated on the server)."""
+    server = os.environ.get("CXPREDICT_BENCH_PG_URL") if engine == "postgres" else None
     return {"name": "bench_data", "data": {
-        "dir": str(folder), "as_of": AS_OF, "engine": engine,
+        "dir": str(folder), "as_of": AS_OF, "engine": "duckdb" if server else engine, "source": server,
         "duckdb": {"memory_limit": memory_limit, "temp_directory": str(folder / "spill")},
-        "behaviour": [{"name": "customers", "path": "customers.parquet"},
+        "behaviour": [{"name": "customers", "path": "customers" if server else "customers.parquet"},
                       {"name": "events", "path": "events", "kind": "events", "timestamp": "opened_at",
                        "aggregations": AGGREGATIONS}],
-        "outcomes": {"path": "outcomes.parquet"}}}
+        "outcomes": {"path": "outcomes" if server else "outcomes.parquet"}}}
 
 
 def child(folder: Path, engine: str, memory_limit: str | None, out: Path) -> None:
@@ -118,11 +121,11 @@ def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def parity(folder: Path) -> dict:
+def parity(folder: Path, engines: tuple[str, str] = ("pandas", "duckdb")) -> dict:
     import numpy as np
     import pandas as pd
 
-    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in ("pandas", "duckdb"))
+    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in engines)
     if not (a.index.equals(b.index) and list(a.columns) == list(b.columns)):
         return {"parity_same_rows_and_columns": False}
     diff = (a - b).abs().to_numpy()
@@ -138,6 +141,29 @@ def parity(folder: Path) -> dict:
 FAST = ["nps.formulation=multiclass", "nps.candidates=configured", "nps.params.n_estimators=60", "nps.cv_folds=3",
         "response.params.n_estimators=50", "churn.params.n_estimators=60", "churn.measure_nps_lift=false",
         "drivers.reason_params.n_estimators=40", "text.enabled=false"]
+
+
+def postgres_engine(folder: Path, memory_limit: str | None, timeout: float) -> dict:
+    """The bench's tables loaded into a throwaway PostgreSQL server, then features built from it (events aggregated
+    on the server) in a child process like the other engines; parity against the DuckDB run from the files."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pyarrow.parquet as pq
+    from postgres_server import PostgresServer, why_unavailable
+
+    if reason := why_unavailable():
+        return {"postgres": {"error": reason}}
+    with PostgresServer() as server:
+        start = time.perf_counter()
+        os.environ["PGPASSWORD"] = server.password
+        server.load("customers", pq.read_table(folder / "customers.parquet"))
+        server.load("outcomes", pq.read_table(folder / "outcomes.parquet"))
+        for i, part in enumerate(sorted((folder / "events").glob("*.parquet"))):
+            server.load("events", pq.read_table(part), append=i > 0)
+        server.execute("ANALYZE")
+        loaded = time.perf_counter() - start
+        os.environ["CXPREDICT_BENCH_PG_URL"] = server.url
+        got = run_engine(folder, "postgres", memory_limit, timeout)
+    return {"postgres": got, "postgres_load_s": round(loaded, 1)}
 
 
 def postgres_source_check(folder: Path, customers: int) -> dict:
@@ -202,7 +228,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--size", default="1m_50m", help="customers_events, e.g. 1m_50m or 10m_500m (the target)")
     parser.add_argument("--memory-limit", default=None, help="data.duckdb.memory_limit, e.g. 4GB")
-    parser.add_argument("--engines", default="duckdb,pandas")
+    parser.add_argument("--engines", default="duckdb,pandas",
+                        help="of duckdb, pandas, postgres (DuckDB engine, tables on a throwaway PostgreSQL server)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
     parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
     parser.add_argument("--postgres-customers", type=int, default=3000,
@@ -226,15 +253,20 @@ def main() -> None:
                   "aggregations": AGGREGATIONS}
         engines = args.engines.split(",")
         for engine in engines:
-            got = run_engine(folder, engine, args.memory_limit, args.timeout)
-            result[engine] = got
+            if engine == "postgres":
+                result.update(postgres_engine(folder, args.memory_limit, args.timeout))
+            else:
+                result[engine] = run_engine(folder, engine, args.memory_limit, args.timeout)
+            got = result[engine]
             if "seconds" in got:
                 result[f"features_s_{engine}"] = round(got["seconds"], 2)
                 result[f"features_rows_per_s_{engine}"] = round(events / got["seconds"])
                 result[f"features_peak_rss_mb_{engine}"] = round(got["peak_rss_mb"])
-        if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and len(engines) == 2:
+        if all("seconds" in result.get(e, {}) for e in ("duckdb", "pandas")):
             result.update(parity(folder))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
+        if all("seconds" in result.get(e, {}) for e in ("duckdb", "postgres")):
+            result["postgres_parity"] = parity(folder, ("duckdb", "postgres"))
         if args.postgres_customers:
             result.update(postgres_source_check(Path(scratch), args.postgres_customers))
     text = json.dumps(result, indent=2)

@@ -106,12 +106,13 @@ class PostgresServer:
         secret = self.url.replace(f"{self.user}@", f"{self.user}:{self.password}@")  # the helper's own login only
         return pg.connect(secret, autocommit=True)
 
-    def load(self, name: str, frame: pd.DataFrame | pa.Table) -> None:
-        """Create (or replace) table `name` holding `frame`, rows in the frame's order."""
+    def load(self, name: str, frame: pd.DataFrame | pa.Table, append: bool = False) -> None:
+        """Create (or replace) table `name` holding `frame`, or `append` the rows to it."""
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-            cur.adbc_ingest(name, table, mode="create")
+            if not append:
+                cur.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+            cur.adbc_ingest(name, table, mode="append" if append else "create")
 
     def execute(self, sql: str) -> None:
         with self.connect() as conn, conn.cursor() as cur:
