@@ -12,6 +12,9 @@ pandas. Prints one JSON object and writes it to --out.
 - parity_max_abs_diff: the largest absolute difference between the engines' feature tables (counts and sums are
   compared exactly: parity_counts_equal); parity_max_rel_diff for the floats.
 - A run that fails (e.g. out of memory) is reported with its error instead of figures.
+- --engines duckdb,pandas,postgres: `postgres` loads the same tables into a throwaway PostgreSQL server and builds
+  the features from it (data.source; the events aggregated on the server, which shares the machine's cores);
+  postgres_parity compares them with the DuckDB run from the files; postgres_load_s is the loading alone.
 - postgres_source_ok (--postgres-customers N, default 3,000; 0 skips): the demo's tables as Parquet and the same
   tables on a throwaway PostgreSQL server (tests/postgres_server.py; null with the reason where none can start);
   `cxpredict train` and `score` from each give the same bundle files (all but config.yaml, which records the
