@@ -233,3 +233,16 @@ def test_validate_reads_the_database_tables_headers(postgres, loaded, tmp_path):
     excluded = {"exclude": ["churned", "Anzahl", "no_such_column"]}
     problems = validate_inputs(source_config(tmp_path, postgres.url, "duckdb", features=excluded))
     assert len(problems) == 1 and "no_such_column" in str(problems[0])
+
+
+def test_the_password_may_come_from_a_password_file(postgres, loaded, tmp_path, monkeypatch):
+    """libpq's password file (PGPASSFILE, mode 0600) instead of PGPASSWORD: the way a mounted secret is given."""
+    secret = tmp_path / "pgpass"
+    secret.write_text(f"127.0.0.1:{postgres.port}:*:{postgres.user}:{postgres.password}\n")
+    secret.chmod(0o600)
+    monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setenv("PGPASSFILE", str(secret))
+    same_features(loaded, load_customers(source_config(tmp_path, postgres.url, "duckdb")))
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "absent"))
+    with pytest.raises(SourceError, match="PGPASSFILE"):
+        load_customers(source_config(tmp_path, postgres.url, "duckdb"))
