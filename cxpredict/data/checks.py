@@ -42,8 +42,9 @@ class DataReport:
         while name in self.tables:
             name = f"{name}_"
         columns = [key if c == KEY else str(c) for c in frame.columns]
+        fingerprint = getattr(frame, "fingerprint", None) or fingerprint_file(path)  # a database table: its own
         self.tables[name] = {"path": str(path), "rows": int(len(frame)), "columns": columns,
-                             "fingerprint": fingerprint_file(path), **extra}
+                             "fingerprint": fingerprint, **extra}
 
 
 class Problems:

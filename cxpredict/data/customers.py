@@ -19,6 +19,7 @@ import pandas as pd
 from cxpredict.config import BehaviourTable, Config
 from cxpredict.data.checks import NUMERIC_AGGS, DataReport, Problems, dedupe, mixed_types, read_keyed, timestamps
 from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
+from cxpredict.data.database_source import DatabaseTables, database_tables
 from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, engine_for
 from cxpredict.data.events import aggregate_events, aggregation_name, window_end
 from cxpredict.data.ids import KEY, isin, why_unmatched
@@ -58,8 +59,10 @@ def _merge_columns(frame: pd.DataFrame, new: pd.DataFrame, table: str, report: D
 
 
 def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, problems: Problems,
-                 report: DataReport, engine: DuckDBEngine | None) -> pd.DataFrame | EventScan:
-    """The events in pandas, or checked where they lie when DuckDB aggregates them (data.engine)."""
+                 report: DataReport, engine: DuckDBEngine | None, remote: dict | None = None
+                 ) -> pd.DataFrame | EventScan:
+    """The events in pandas, or checked where they lie when DuckDB aggregates them (data.engine) or when they
+    stay in their database (`remote`: data.source, database_source.py)."""
     what = f"events table {table.name!r}"
     names = [aggregation_name(table, a) for a in table.aggregations]
     for agg in table.aggregations:
@@ -67,6 +70,8 @@ def _read_events(cfg: Config, table: BehaviourTable, key: str, path: Path, probl
             raise ConfigError(f"{what}: aggregation {agg.agg!r} needs a 'column' (only 'count' works without one)")
     if len(set(names)) < len(names):
         raise ConfigError(f"{what}: aggregations produce repeated feature names {names}; give them distinct 'name's")
+    if remote and path in remote:
+        return remote[path].scan(engine, table, key, cfg.data.read, what, report.warn, problems.add)
     if engine is not None:
         scan = engine.scan(table, key, path, cfg.data.read, what, report.warn, problems.add)
         if scan is not None:
@@ -92,8 +97,8 @@ def _as_key(values: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------------------------- assembly
-def _read_behaviour(cfg: Config, problems: Problems, report: DataReport,
-                    engine: DuckDBEngine | None = None) -> dict[str, pd.DataFrame | EventScan]:
+def _read_behaviour(cfg: Config, problems: Problems, report: DataReport, engine: DuckDBEngine | None = None,
+                    remote: dict | None = None) -> dict[str, pd.DataFrame | EventScan]:
     """Read and check every behaviour table on its own, so one broken table does not hide another's problems."""
     loaded: dict[str, pd.DataFrame] = {}
     for table in cfg.data.behaviour:
@@ -103,7 +108,7 @@ def _read_behaviour(cfg: Config, problems: Problems, report: DataReport,
         errors_before = len(problems.errors)
         try:
             if table.kind == "events":
-                frame = _read_events(cfg, table, key, path, problems, report, engine)
+                frame = _read_events(cfg, table, key, path, problems, report, engine, remote)
             else:
                 frame = read_keyed(path, cfg.data.read, key, table.columns, what, report.warn)
                 frame = frame.drop(columns=[c for c in text_columns_of(cfg, table.name) if c in frame.columns])
@@ -196,13 +201,25 @@ def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) ->
 
 def _build(cfg: Config, problems: Problems, report: DataReport | None = None) -> CustomerData | None:
     report = DataReport() if report is None else report
+    try:
+        with database_tables(cfg) as tables:  # data.source: the tables come from a database (database_source.py)
+            try:
+                return _assemble(tables.cfg, problems, report, tables)
+            finally:
+                tables.relabel_report(report, problems.errors)
+    except CxError as e:  # the database or one of its tables cannot be read: nothing more can be checked
+        problems.add(e)  # fail-fast: raised again
+        return None
+
+
+def _assemble(cfg: Config, problems: Problems, report: DataReport, tables: DatabaseTables) -> CustomerData | None:
     survey = outcome = None
     try:
         survey = read_survey(cfg, problems, report) if cfg.data.survey is not None else NO_SURVEY
     except CxError as e:
         problems.add(e)
     with engine_for(cfg) as engine:  # DuckDB (data.engine) aggregates the event tables where they lie
-        loaded = _read_behaviour(cfg, problems, report, engine)
+        loaded = _read_behaviour(cfg, problems, report, engine, tables.remote)
         if cfg.data.outcomes is not None:
             try:
                 outcome = read_outcomes(cfg, problems, report)
@@ -296,7 +313,12 @@ def load_survey(cfg: Config) -> tuple[pd.DataFrame, DataReport]:
     """The survey answers alone (float `score` and, when configured, `reasons` per customer_id), checked like in
     `load_customers`: for scoring a wide population table (data.population) without joining the behaviour tables."""
     report = DataReport()
-    survey = read_survey(cfg, Problems(fail_fast=True), report) if cfg.data.survey is not None else NO_SURVEY
+    with database_tables(cfg, only={"survey"}) as tables:
+        try:
+            survey = read_survey(tables.cfg, Problems(fail_fast=True), report) if cfg.data.survey is not None \
+                else NO_SURVEY
+        finally:
+            tables.relabel_report(report, [])
     report.n_respondents = len(survey)
     return survey, report
 
@@ -306,7 +328,7 @@ def validate_inputs(cfg: Config, report: DataReport | None = None) -> list[CxErr
     receives the warnings training would log (repaired values such as inf, unmatched IDs)."""
     problems, report = Problems(fail_fast=False), DataReport() if report is None else report
     data = _build(cfg, problems, report)
-    if not problems.errors:  # bytes the encoding cannot decode in columns nobody reads: a note, not an error
+    if not problems.errors and cfg.data.source is None:  # undecodable bytes in columns nobody reads: a note
         paths = dict.fromkeys(t["path"] for t in report.tables.values())
         report.warnings += [w for path in paths if (w := unread_bytes_warning(path, cfg.data.read))]
     names = [*name_problems(cfg, data.frame.columns, text_feature_prefixes(cfg)), *unmatched_survey(data, cfg)] \

@@ -297,21 +297,36 @@ def load_texts(cfg: Config) -> TextData:
     data = TextData(tables=[])
     if not cfg.text.active:
         return data
-    for col in cfg.text.columns:
-        table, warnings = read_text_column(cfg, col)
-        data.tables.append(table)
-        data.warnings.extend(warnings)
+    with _text_tables(cfg) as tables:
+        for col in cfg.text.columns:
+            table, warnings = read_text_column(tables.cfg, col)
+            data.tables.append(table)
+            data.warnings.extend(tables.relabel(w) for w in warnings)
     return data
+
+
+def _text_tables(cfg: Config):
+    """With data.source: the tables holding declared text columns, fetched from the database for this read."""
+    from cxpredict.data.database_source import database_tables
+
+    return database_tables(cfg, only={c.table for c in cfg.text.columns if c.path is None}, fetch_events=True)
 
 
 def validate_texts(cfg: Config) -> list[CxError]:
     """Every declared text column's problem at once (each read on its own), for `cxpredict validate`."""
     problems: list[CxError] = []
-    for col in cfg.text.columns if cfg.text.active else []:
-        try:
-            read_text_column(cfg, col)
-        except CxError as e:
-            problems.append(e)
+    if not cfg.text.active:
+        return problems
+    try:
+        with _text_tables(cfg) as tables:
+            for col in cfg.text.columns:
+                try:
+                    read_text_column(tables.cfg, col)
+                except CxError as e:
+                    problems.append(e)
+            tables.relabel_report(None, problems)
+    except CxError as e:  # the database holding them cannot be read
+        problems.append(e)
     return problems
 
 
