@@ -263,9 +263,10 @@ class DataConfig(Strict):
     # every customer's window would be empty and due dates would count from a day the data does not describe)
     force_as_of: bool = False
     read: ReadOptions = Field(default_factory=ReadOptions)
-    # who aggregates event tables: duckdb straight from the files (events never held in memory), or pandas
-    # (in memory: the reference the parity tests compare against)
-    engine: Literal["duckdb", "pandas"] = "duckdb"
+    # who aggregates event tables: duckdb straight from the files (events never held in memory), pandas
+    # (in memory: the reference the parity tests compare against), or spark (the active SparkSession's cluster, or
+    # local mode: data/spark_events.py)
+    engine: Literal["duckdb", "pandas", "spark"] = "duckdb"
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
 
     @field_validator("behaviour")
