@@ -255,6 +255,9 @@ class DataConfig(Strict):
     behaviour: list[BehaviourTable] = Field(min_length=1)
     outcomes: OutcomesTable | None = None
     population: PathText | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream
+    # a feature table written by `cxpredict features` (Parquet, its manifest beside it): train and score read the
+    # behaviour features from it instead of building them, after checking its manifest against this config
+    features: PathText | None = None
     # invitation logs of `cxpredict survey-plan` (one file or a list, e.g. one per round): who was invited with
     # which inclusion probability; training then learns who answers an invitation and weights by the design
     invitations: PathText | list[PathText] | None = None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from cxpredict.config import BehaviourTable, Config, ReadOptions
 from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, engine_for
+from cxpredict.data.feature_table import read_feature_table
 from cxpredict.data.events import aggregate_events, aggregation_name, window_end
 from cxpredict.data.ids import KEY, clean_ids, isin, why_unmatched
 from cxpredict.data.tables import (
@@ -379,6 +380,14 @@ def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) ->
     return frame.drop(columns=leaked)
 
 
+def _feature_table(cfg: Config, report: DataReport) -> pd.DataFrame:
+    """The behaviour features from a materialised feature table (data.features), checked against the config."""
+    frame, table, _ = read_feature_table(cfg)
+    report.origin.update({name: t for name, t in table.pop("origin").items() if t})
+    report.tables["features"] = table
+    return frame
+
+
 def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -> CustomerData | None:
     report = DataReport() if report is None else report
     survey = outcome = None
@@ -387,14 +396,15 @@ def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -
     except CxError as e:
         problems.add(e)
     with engine_for(cfg) as engine:  # DuckDB (data.engine) aggregates the event tables where they lie
-        loaded = _read_behaviour(cfg, problems, report, engine)
+        loaded = {} if cfg.data.features else _read_behaviour(cfg, problems, report, engine)
         if cfg.data.outcomes is not None:
             try:
                 outcome = _outcomes(cfg, problems, report)
             except CxError as e:
                 problems.add(e)
         try:
-            frame = _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
+            frame = _feature_table(cfg, report) if cfg.data.features else \
+                _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
         except CxError as e:
             problems.add(e)
             return None

@@ -197,7 +197,7 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
 def engine_for(cfg: Config, threads: int | None = None):
     """The engine data.engine names (DuckDB, or Spark: spark_events.py) when the config has event tables, else
     (pandas) a context yielding None."""
-    if not any(t.kind == "events" for t in cfg.data.behaviour):
+    if cfg.data.features or not any(t.kind == "events" for t in cfg.data.behaviour):  # nothing to aggregate
         return _no_engine()
     if cfg.data.engine == "duckdb":
         return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads)
