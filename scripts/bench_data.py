@@ -12,6 +12,10 @@ pandas. Prints one JSON object and writes it to --out.
 - parity_max_abs_diff: the largest absolute difference between the engines' feature tables (counts and sums are
   compared exactly: parity_counts_equal); parity_max_rel_diff for the floats.
 - A run that fails (e.g. out of memory) is reported with its error instead of figures.
+- spark_end_to_end_equal (--spark-customers N, default 100,000; 0 skips it): on N customers with 20 events each,
+  a small churn bundle is trained, `cxpredict score` writes the scored file, and workflows/spark_score.py builds
+  the features with Spark (local mode) and scores them through the pyfunc UDF; true when every column the UDF
+  returns equals the scored file's (floats to 1e-9 relative, everything else exactly), for every customer.
 
 Usage: python scripts/bench_data.py --out bench_data.json [--size 1m_50m | 10m_500m | N_M]
 (sizes: customers_events, e.g. 200k_10m; the full 10m_500m target needs ~30 GB of disk for the events)
@@ -114,6 +118,59 @@ def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def same_scores(batch, spark) -> dict:
+    """Per column, whether the Spark scores equal the batch command's (customer order and columns of `spark`)."""
+    import numpy as np
+    import pandas as pd
+
+    batch = batch.set_index("customer_id", drop=False).loc[spark["customer_id"]].reset_index(drop=True)
+    out = {}
+    for col in spark.columns:
+        a, b = batch[col], spark[col].reset_index(drop=True)
+        if pd.api.types.is_float_dtype(b) or pd.api.types.is_float_dtype(a):
+            x, y = a.to_numpy(dtype="float64", na_value=np.nan), b.to_numpy(dtype="float64", na_value=np.nan)
+            out[col] = bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(
+                y[~np.isnan(y)], x[~np.isnan(x)], rtol=1e-9, atol=0))
+        else:
+            x, y = a.astype(object).where(a.notna(), None), b.astype(object).where(b.notna(), None)
+            out[col] = bool((x.astype("str") == y.astype("str")).all())
+    return out
+
+
+def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
+    """Train a small churn bundle, score with `cxpredict score`, score again with Spark; compare every column."""
+    import pandas as pd
+
+    from cxpredict.config import config_from_dict
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.score import score
+    from cxpredict.workflows.spark_score import spark_score
+    from cxpredict.workflows.train import train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "events").exists():
+        generate(folder, customers, 20 * customers, threads)
+    raw = config_dict(folder, "duckdb", None)
+    raw["churn"] = {"params": {"n_estimators": 40, "num_leaves": 15}, "measure_nps_lift": False}
+    cfg = config_from_dict(raw, base_dir=folder)
+    timings = {}
+    start = time.perf_counter()
+    bundle = train(cfg, folder / "model").bundle_path
+    timings["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    score(cfg, load_bundle(bundle), folder / "scored.parquet")
+    timings["score_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    spark_score(cfg, bundle, folder / "spark_scored")
+    timings["spark_score_s"] = time.perf_counter() - start
+    batch, spark = pd.read_parquet(folder / "scored.parquet"), pd.read_parquet(folder / "spark_scored")
+    same = same_scores(batch, spark)
+    return {"spark_customers": customers, "spark_rows": len(spark), "spark_columns": len(same),
+            "spark_columns_differing": [c for c, ok in same.items() if not ok],
+            "spark_end_to_end_equal": len(spark) == len(batch) == customers and all(same.values()),
+            **{f"spark_e2e_{k}": round(v, 1) for k, v in timings.items()}}
+
+
 def parity(folder: Path) -> dict:
     import numpy as np
     import pandas as pd
@@ -139,6 +196,7 @@ def main() -> None:
     parser.add_argument("--engines", default="duckdb,pandas")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
     parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
+    parser.add_argument("--spark-customers", default="100k", help="customers of spark_end_to_end_equal (0: skip)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -167,6 +225,9 @@ def main() -> None:
         if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and len(engines) == 2:
             result.update(parity(folder))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
+        spark_customers = parse_size(f"{args.spark_customers}_0")[0]
+        if spark_customers:
+            result.update(spark_end_to_end(folder / "spark_e2e", spark_customers, threads))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
