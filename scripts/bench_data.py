@@ -17,6 +17,8 @@ pandas. Prints one JSON object and writes it to --out.
   the features with Spark (local mode) and scores them through the pyfunc UDF; true when every column the UDF
   returns equals the scored file's (floats to 1e-9 relative, everything else exactly), for every customer.
 
+- --engines duckdb,pandas,spark adds Spark (local mode) to the timed engines; parity_spark_* compare it with pandas.
+
 Usage: python scripts/bench_data.py --out bench_data.json [--size 1m_50m | 10m_500m | N_M]
 (sizes: customers_events, e.g. 200k_10m; the full 10m_500m target needs ~30 GB of disk for the events)
 """
@@ -132,8 +134,8 @@ def same_scores(batch, spark) -> dict:
             out[col] = bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(
                 y[~np.isnan(y)], x[~np.isnan(x)], rtol=1e-9, atol=0))
         else:
-            x, y = a.astype(object).where(a.notna(), None), b.astype(object).where(b.notna(), None)
-            out[col] = bool((x.astype("str") == y.astype("str")).all())
+            missing = a.isna().to_numpy() & b.isna().to_numpy()
+            out[col] = bool((missing | (a.astype(object).to_numpy() == b.astype(object).to_numpy())).all())
     return out
 
 
@@ -171,11 +173,12 @@ def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
             **{f"spark_e2e_{k}": round(v, 1) for k, v in timings.items()}}
 
 
-def parity(folder: Path) -> dict:
+def parity(folder: Path, engine: str = "duckdb") -> dict:
+    """`engine`'s feature table against the pandas reference."""
     import numpy as np
     import pandas as pd
 
-    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in ("pandas", "duckdb"))
+    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in ("pandas", engine))
     if not (a.index.equals(b.index) and list(a.columns) == list(b.columns)):
         return {"parity_same_rows_and_columns": False}
     diff = (a - b).abs().to_numpy()
@@ -222,9 +225,13 @@ def main() -> None:
                 result[f"features_s_{engine}"] = round(got["seconds"], 2)
                 result[f"features_rows_per_s_{engine}"] = round(events / got["seconds"])
                 result[f"features_peak_rss_mb_{engine}"] = round(got["peak_rss_mb"])
-        if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and len(engines) == 2:
+        if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and \
+                {"duckdb", "pandas"} <= set(engines):
             result.update(parity(folder))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
+        if "seconds" in result.get("spark", {}) and "seconds" in result.get("pandas", {}):
+            result.update({key.replace("parity_", "parity_spark_"): value for key, value in
+                           parity(folder, "spark").items()})
         spark_customers = parse_size(f"{args.spark_customers}_0")[0]
         if spark_customers:
             result.update(spark_end_to_end(folder / "spark_e2e", spark_customers, threads))
