@@ -380,14 +380,6 @@ def _drop_label_columns(cfg: Config, frame: pd.DataFrame, report: DataReport) ->
     return frame.drop(columns=leaked)
 
 
-def _feature_table(cfg: Config, report: DataReport) -> pd.DataFrame:
-    """The behaviour features from a materialised feature table (data.features), checked against the config."""
-    frame, table, _ = read_feature_table(cfg)
-    report.origin.update({name: t for name, t in table.pop("origin").items() if t})
-    report.tables["features"] = table
-    return frame
-
-
 def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -> CustomerData | None:
     report = DataReport() if report is None else report
     survey = outcome = None
@@ -403,7 +395,7 @@ def _build(cfg: Config, problems: _Problems, report: DataReport | None = None) -
             except CxError as e:
                 problems.add(e)
         try:
-            frame = _feature_table(cfg, report) if cfg.data.features else \
+            frame = read_feature_table(cfg, report) if cfg.data.features else \
                 _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
         except CxError as e:
             problems.add(e)

@@ -89,8 +89,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
                          "features CONFIG --out PATH.") from None
 
 
-def read_feature_table(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
-    """(features indexed by customer ID, the table's report entry, its manifest), checked against `cfg`."""
+def read_feature_table(cfg: Config, report) -> pd.DataFrame:
+    """The behaviour features indexed by customer ID, checked against `cfg`; `report` (customers.DataReport)
+    gets the table (path, rows, fingerprint, features_hash) and each column's source table."""
     path = cfg.data_path(cfg.data.features)
     check_source(path, WHAT)
     if path.suffix.lower() != ".parquet":
@@ -113,10 +114,10 @@ def read_feature_table(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any], dict[
     if frame.index.has_duplicates:
         raise InputError(f"{path}: customer IDs repeat in column {key!r}. Rebuild it with: cxpredict features "
                          "CONFIG --out PATH.")
-    report = {"path": str(path), "rows": len(frame), "columns": [key, *frame.columns],
-              "fingerprint": fingerprint_file(path), "features_hash": manifest["features_hash"],
-              "origin": {entry["name"]: entry.get("table") for entry in entries}}
-    return frame, report, manifest
+    report.tables["features"] = {"path": str(path), "rows": len(frame), "columns": [key, *frame.columns],
+                                 "fingerprint": fingerprint_file(path), "features_hash": manifest["features_hash"]}
+    report.origin.update({entry["name"]: entry["table"] for entry in entries if entry.get("table")})
+    return frame
 
 
 def check_against_training(cfg: Config, training: Config) -> None:
