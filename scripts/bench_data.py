@@ -19,6 +19,12 @@ pandas. Prints one JSON object and writes it to --out.
   tables on a throwaway PostgreSQL server (tests/postgres_server.py; null with the reason where none can start);
   `cxpredict train` and `score` from each give the same bundle files (all but config.yaml, which records the
   different table paths: postgres_bundle_files_differ), a byte-identical scored file, and the password in no file.
+- spark_end_to_end_equal (--spark-customers N, default 100,000; 0 skips it): on N customers with 20 events each,
+  a small churn bundle is trained, `cxpredict score` writes the scored file, and workflows/spark_score.py builds
+  the features with Spark (local mode) and scores them through the pyfunc UDF; true when every column the UDF
+  returns equals the scored file's (floats to 1e-9 relative, everything else exactly), for every customer.
+
+- --engines duckdb,pandas,spark adds Spark (local mode) to the timed engines; parity_spark_* compare it with pandas.
 
 Usage: python scripts/bench_data.py --out bench_data.json [--size 1m_50m | 10m_500m | N_M]
 (sizes: customers_events, e.g. 200k_10m; the full 10m_500m target needs ~30 GB of disk for the events)
@@ -122,6 +128,59 @@ def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: flo
     if done.returncode != 0:
         return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def same_scores(batch, spark) -> dict:
+    """Per column, whether the Spark scores equal the batch command's (customer order and columns of `spark`)."""
+    import numpy as np
+    import pandas as pd
+
+    batch = batch.set_index("customer_id", drop=False).loc[spark["customer_id"]].reset_index(drop=True)
+    out = {}
+    for col in spark.columns:
+        a, b = batch[col], spark[col].reset_index(drop=True)
+        if pd.api.types.is_float_dtype(b) or pd.api.types.is_float_dtype(a):
+            x, y = a.to_numpy(dtype="float64", na_value=np.nan), b.to_numpy(dtype="float64", na_value=np.nan)
+            out[col] = bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(
+                y[~np.isnan(y)], x[~np.isnan(x)], rtol=1e-9, atol=0))
+        else:
+            missing = a.isna().to_numpy() & b.isna().to_numpy()
+            out[col] = bool((missing | (a.astype(object).to_numpy() == b.astype(object).to_numpy())).all())
+    return out
+
+
+def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
+    """Train a small churn bundle, score with `cxpredict score`, score again with Spark; compare every column."""
+    import pandas as pd
+
+    from cxpredict.config import config_from_dict
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.workflows.score import score
+    from cxpredict.workflows.spark_score import spark_score
+    from cxpredict.workflows.train import train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "events").exists():
+        generate(folder, customers, 20 * customers, threads)
+    raw = config_dict(folder, "duckdb", None)
+    raw["churn"] = {"params": {"n_estimators": 40, "num_leaves": 15}, "measure_nps_lift": False}
+    cfg = config_from_dict(raw, base_dir=folder)
+    timings = {}
+    start = time.perf_counter()
+    bundle = train(cfg, folder / "model").bundle_path
+    timings["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    score(cfg, load_bundle(bundle), folder / "scored.parquet")
+    timings["score_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    spark_score(cfg, bundle, folder / "spark_scored")
+    timings["spark_score_s"] = time.perf_counter() - start
+    batch, spark = pd.read_parquet(folder / "scored.parquet"), pd.read_parquet(folder / "spark_scored")
+    same = same_scores(batch, spark)
+    return {"spark_customers": customers, "spark_rows": len(spark), "spark_columns": len(same),
+            "spark_columns_differing": [c for c, ok in same.items() if not ok],
+            "spark_end_to_end_equal": len(spark) == len(batch) == customers and all(same.values()),
+            **{f"spark_e2e_{k}": round(v, 1) for k, v in timings.items()}}
 
 
 def parity(folder: Path, engines: tuple[str, str] = ("pandas", "duckdb")) -> dict:
@@ -232,11 +291,13 @@ def main() -> None:
     parser.add_argument("--size", default="1m_50m", help="customers_events, e.g. 1m_50m or 10m_500m (the target)")
     parser.add_argument("--memory-limit", default=None, help="data.duckdb.memory_limit, e.g. 4GB")
     parser.add_argument("--engines", default="duckdb,pandas",
-                        help="of duckdb, pandas, postgres (DuckDB engine, tables on a throwaway PostgreSQL server)")
+                        help="of duckdb, pandas, spark (local mode), postgres (DuckDB engine, tables on a throwaway "
+                             "PostgreSQL server)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
     parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
     parser.add_argument("--postgres-customers", type=int, default=3000,
                         help="customers of the PostgreSQL source check (postgres_source_ok); 0 skips it")
+    parser.add_argument("--spark-customers", default="100k", help="customers of spark_end_to_end_equal (0: skip)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -272,6 +333,12 @@ def main() -> None:
             result["postgres_parity"] = parity(folder, ("duckdb", "postgres"))
         if args.postgres_customers:
             result.update(postgres_source_check(Path(scratch), args.postgres_customers))
+        if "seconds" in result.get("spark", {}) and "seconds" in result.get("pandas", {}):
+            result.update({key.replace("parity_", "parity_spark_"): value for key, value in
+                           parity(folder, ("pandas", "spark")).items()})
+        spark_customers = parse_size(f"{args.spark_customers}_0")[0]
+        if spark_customers:
+            result.update(spark_end_to_end(folder / "spark_e2e", spark_customers, threads))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

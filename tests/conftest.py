@@ -169,3 +169,32 @@ def postgres(postgres_server, monkeypatch):
     """The session's server with its password in PGPASSWORD (where libpq reads it), for this test only."""
     monkeypatch.setenv("PGPASSWORD", postgres_server.password)
     return postgres_server
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """Spark in local mode on one core, quiet (errors only on the console), Python workers from this venv: one
+    session for every Spark test (starting Spark takes tens of seconds)."""
+    from pyspark.sql import SparkSession
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.fail("Spark local mode needs Java 17+ (.ci/run checks for it): install a JDK or set JAVA_HOME")
+    log4j = tmp_path_factory.mktemp("spark") / "log4j2.properties"
+    log4j.write_text("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
+                     "appender.console.type = Console\nappender.console.name = console\n"
+                     "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+                     "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        env.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        env.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        session = (SparkSession.builder.master("local[1]").appName("cxpredict-test")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.log.level", "ERROR").config("spark.sql.shuffle.partitions", "1")
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+                   .getOrCreate())
+        session.sparkContext.setLogLevel("ERROR")
+        try:
+            yield session
+        finally:
+            session.stop()

@@ -11,6 +11,7 @@ stop (temporary files removed, previous outputs untouched) for as long as it wor
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -84,9 +85,18 @@ def _writing(folder: Path, wait: float):
 AsOfOpt = Annotated[Optional[str], typer.Option(
     "--as-of", help="The day the data describes (YYYY-MM-DD, e.g. Airflow's {{ ds }}): event windows end on it, "
                     "due dates count from it; the same as --set data.as_of=DATE.", show_default="data.as_of")]
+FeaturesOpt = Annotated[Optional[Path], typer.Option(
+    "--features", help="Feature table written by `cxpredict features` (.parquet, its manifest beside it), read "
+                       "instead of the behaviour tables; the same as --set data.features=PATH.",
+    show_default="data.features")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Format of the people files: csv (Excel, LibreOffice), xlsx or parquet; must match the "
                      "--out extension.", show_default="the --out extension")]
+
+
+def _with_features(overrides: list[str], features: Path | None) -> list[str]:
+    """--features PATH as the override data.features="PATH" (JSON-quoted: YAML reads it back verbatim)."""
+    return overrides if features is None else [*overrides, f"data.features={json.dumps(str(features))}"]
 
 
 def _with_as_of(overrides: list[str] | None, as_of: str | None) -> list[str]:
@@ -200,6 +210,7 @@ def train(
                                                 show_default="outputs/<name>/model")] = None,
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
+    features: FeaturesOpt = None,
     register: Annotated[bool, _flag(
         "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
                            "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
@@ -210,7 +221,7 @@ def train(
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
     started = time.perf_counter()
-    cfg = _load(config, _with_as_of(set_, as_of))
+    cfg = _load(config, _with_features(_with_as_of(set_, as_of), features))
     from cxpredict.io.tracking import require_enabled
     from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import default_bundle_path
@@ -269,6 +280,7 @@ def score(
                               "else <name>-<as_of>).")] = None,
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
+    features: FeaturesOpt = None,
     fmt: FormatOpt = None,
     tracking_uri: TrackingUriOpt = None,
     no_tracking: NoTrackingOpt = False,
@@ -281,7 +293,7 @@ def score(
     import tempfile
 
     started = time.perf_counter()
-    cfg = _load(config, _with_as_of(set_, as_of))
+    cfg = _load(config, _with_features(_with_as_of(set_, as_of), features))
     from cxpredict.io.bundle import load_bundle
     from cxpredict.io.run_log import log_score_outputs
     from cxpredict.io.tracking import (

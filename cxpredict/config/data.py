@@ -120,6 +120,9 @@ class DataConfig(Strict):
     behaviour: list[BehaviourTable] = Field(min_length=1)
     outcomes: OutcomesTable | None = None
     population: PathText | None = None  # optional wide table (CSV, Parquet, or a folder of Parquet) to stream
+    # a feature table written by `cxpredict features` (Parquet, its manifest beside it): train and score read the
+    # behaviour features from it instead of building them, after checking its manifest against this config
+    features: PathText | None = None
     # invitation logs of `cxpredict survey-plan` (one file or a list, e.g. one per round): who was invited with
     # which inclusion probability; training then learns who answers an invitation and weights by the design
     invitations: PathText | list[PathText] | None = None
@@ -128,9 +131,10 @@ class DataConfig(Strict):
     # every customer's window would be empty and due dates would count from a day the data does not describe)
     force_as_of: bool = False
     read: ReadOptions = Field(default_factory=ReadOptions)
-    # who aggregates event tables: duckdb straight from the files (events never held in memory), or pandas
-    # (in memory: the reference the parity tests compare against)
-    engine: Literal["duckdb", "pandas"] = "duckdb"
+    # who aggregates event tables: duckdb straight from the files (events never held in memory), pandas
+    # (in memory: the reference the parity tests compare against), or spark (the active SparkSession's cluster, or
+    # local mode: data/spark_events.py)
+    engine: Literal["duckdb", "pandas", "spark"] = "duckdb"
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     # where the tables live when not in files: a DuckDB database file or a postgresql:// URL without a password
     # (credentials from PGPASSWORD / PGPASSFILE); every table's `path` is then a table name or `query: SELECT ...`

@@ -21,6 +21,7 @@ from cxpredict.data.checks import NUMERIC_AGGS, DataReport, Problems, dedupe, mi
 from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
 from cxpredict.data.database_source import DatabaseTables, database_tables
 from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, engine_for
+from cxpredict.data.feature_table import read_feature_table
 from cxpredict.data.events import aggregate_events, aggregation_name, window_end
 from cxpredict.data.ids import KEY, isin, why_unmatched
 from cxpredict.data.labels import NO_SURVEY, read_outcomes, read_survey
@@ -219,14 +220,15 @@ def _assemble(cfg: Config, problems: Problems, report: DataReport, tables: Datab
     except CxError as e:
         problems.add(e)
     with engine_for(cfg) as engine:  # DuckDB (data.engine) aggregates the event tables where they lie
-        loaded = _read_behaviour(cfg, problems, report, engine, tables.remote)
+        loaded = {} if cfg.data.features else _read_behaviour(cfg, problems, report, engine, tables.remote)
         if cfg.data.outcomes is not None:
             try:
                 outcome = read_outcomes(cfg, problems, report)
             except CxError as e:
                 problems.add(e)
         try:
-            frame = _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
+            frame = read_feature_table(cfg, report) if cfg.data.features else \
+                _drop_label_columns(cfg, _fuse(cfg, loaded, problems, report), report)
         except CxError as e:
             problems.add(e)
             return None

@@ -113,6 +113,8 @@ def _read_errors(path: Path, read: ReadOptions) -> Iterator[None]:
 class DuckDBEngine:
     """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
 
+    carried: tuple[str, ...] = ()  # raw columns the cleaned events keep (spark_events: the source's row order)
+
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self._n = 0
@@ -194,9 +196,16 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
 
 
 def engine_for(cfg: Config, threads: int | None = None):
-    """The DuckDB engine when the config asks for it and has event tables, else a context yielding None."""
-    if cfg.data.engine == "duckdb" and any(t.kind == "events" for t in cfg.data.behaviour):
+    """The engine data.engine names (DuckDB, or Spark: spark_events.py) when the config has event tables, else
+    (pandas) a context yielding None."""
+    if cfg.data.features or not any(t.kind == "events" for t in cfg.data.behaviour):  # nothing to aggregate
+        return _no_engine()
+    if cfg.data.engine == "duckdb":
         return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads)
+    if cfg.data.engine == "spark":
+        from cxpredict.data.spark_events import spark_engine  # pyspark only when asked for
+
+        return spark_engine(threads)
     return _no_engine()
 
 
@@ -323,7 +332,7 @@ class _Checker:
 
     def _view(self, key: str, ts: str, values: dict[str, tuple[str, str]], n_rows: int) -> EventScan:
         """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
-        columns = [f"{key} AS {plan.ID}", f"{ts} AS {plan.TS}"]
+        columns = [f"{key} AS {plan.ID}", f"{ts} AS {plan.TS}", *self.engine.carried]
         for i, (value, kind) in enumerate(values.values()):
             if kind != "text":
                 value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"

@@ -9,8 +9,6 @@ Both files appear together or not at all (staged, then renamed; the manifest las
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 from cxpredict.config import Config
 from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.data.events import aggregation_name
+from cxpredict.data.feature_table import definitions_hash, event_definition, manifest_path
 from cxpredict.errors import ConfigError
 from cxpredict.io.outputs import StagedOutputs, write_json, write_parquet
 from cxpredict.provenance import run_manifest
@@ -31,12 +30,6 @@ class FeaturesResult:
     manifest: dict[str, Any]
 
 
-def manifest_path(out: str | Path) -> Path:
-    """features.parquet -> features.manifest.json beside it."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.manifest.json")
-
-
 def feature_definitions(cfg: Config, data: CustomerData) -> list[dict[str, Any]]:
     """One entry per column: its name, type, source table and (event features) aggregation definition."""
     events = {aggregation_name(t, a): (t, a) for t in cfg.data.behaviour if t.kind == "events"
@@ -47,16 +40,10 @@ def feature_definitions(cfg: Config, data: CustomerData) -> list[dict[str, Any]]
         entry: dict[str, Any] = {"name": str(name), "type": str(dtype), "table": table}
         if str(name) in events and events[str(name)][0].name == table:
             source, agg = events[str(name)]
-            entry["aggregation"] = {"agg": agg.agg, "column": agg.column, "window_days": agg.window_days,
-                                    "timestamp": source.timestamp,
+            entry["aggregation"] = {**event_definition(source, agg),
                                     "as_of": data.report.tables.get(source.name, {}).get("as_of")}
         out.append(entry)
     return out
-
-
-def definitions_hash(definitions: list[dict[str, Any]]) -> str:
-    text = json.dumps(definitions, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def materialise_features(cfg: Config, out: str | Path, data: CustomerData | None = None) -> FeaturesResult:

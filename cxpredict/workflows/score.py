@@ -34,6 +34,7 @@ from cxpredict import threads
 from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
+from cxpredict.data.feature_table import check_against_training
 from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.drivers import DriverStage, DriverTotals
@@ -206,6 +207,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     out = Path(out)
     started = time.perf_counter()
     check_compatible(cfg, bundle)
+    check_against_training(cfg, bundle.config)  # a feature table (data.features) built as the model's features
     fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from cxpredict.cli.app import main
 from cxpredict.workflows.features import manifest_path
@@ -87,3 +88,20 @@ def test_features_from_postgres_equal_the_files_and_never_show_the_password(post
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] + [config.read_bytes()]
     assert all(postgres.password.encode() not in text for text in written)
     assert postgres.password not in seen
+
+
+@pytest.mark.slow
+def test_train_and_score_read_the_table_and_a_changed_definition_exits_2(fast_demo_config_path, tmp_path):
+    config, table, model = str(fast_demo_config_path), tmp_path / "f.parquet", tmp_path / "model"
+    assert main(["features", config, "--out", str(table)]) == 0
+    assert main(["train", config, "--out", str(model), "--no-tracking", "--features", str(table)]) == 0
+    scored = {}
+    for name, extra in (("tables", []), ("table", ["--features", str(table)])):
+        out = tmp_path / name / "scored.csv"
+        assert main(["score", config, "--model", str(model), "--out", str(out), "--no-tracking", *extra]) == 0
+        scored[name] = out.read_bytes()
+    assert len(scored["table"]) > 1000 and scored["table"] == scored["tables"]
+    out = tmp_path / "changed" / "scored.csv"
+    assert main(["score", config, "--model", str(model), "--out", str(out), "--no-tracking", "--features", str(table),
+                 "--set", "data.behaviour.3.aggregations.0.window_days=60"]) == 2
+    assert not out.parent.exists() or not any(out.parent.iterdir())
