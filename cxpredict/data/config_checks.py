@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from cxpredict.config import Config
+from cxpredict.data.database_source import database_tables
 from cxpredict.data.tables import table_columns
 from cxpredict.data.text import COMPLAINTS, MENTIONS, TONE, feature_prefix
 from cxpredict.errors import ConfigError, did_you_mean
@@ -52,8 +53,6 @@ def text_feature_prefixes(cfg: Config) -> list[str]:
 
 def input_headers(cfg: Config) -> set[str]:
     """Every column of the configured input tables' headers (survey, outcomes, behaviour), read or not."""
-    from cxpredict.data.database_source import database_tables
-
     with database_tables(cfg) as staged:  # data.source: the database's tables (events: their columns only)
         cfg = staged.cfg
         tables = [t for t in (cfg.data.survey, cfg.data.outcomes, *cfg.data.behaviour) if t is not None]

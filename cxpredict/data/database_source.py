@@ -274,22 +274,22 @@ def database_tables(cfg: Config, only: set[str] | None = None, fetch_events: boo
     try:
         db = PostgresDatabase(source) if source.kind == "postgres" else DuckDBDatabase(source)
         raw = cfg.to_dict()
-        raw["data"]["source"], raw["data"]["dir"] = None, str(folder)
+        raw["data"]["source"] = None  # staged paths are absolute: data.dir still places the other files
         staged: dict[str, str] = {}  # a table's path text -> its staged file name (a table read twice, staged once)
         for n, (name, table, order) in enumerate(_table_configs(raw, only)):
             rel, what = relation(table["path"], source.dialect)
             label = f"{db.label} {what}"
             pushdown = source.kind == "postgres" and cfg.data.engine == "duckdb" and not fetch_events
             if table.get("kind") == "events" and pushdown:
-                table["path"] = f"{n:02d}-{name}.remote"
-                tables.remote[folder / table["path"]] = PostgresEvents(db, rel, label, what)
+                table["path"] = str(folder / f"{n:02d}-{name}.remote")
+                tables.remote[Path(table["path"])] = PostgresEvents(db, rel, label, what)
             elif table["path"] in staged:
                 table["path"] = staged[table["path"]]
             else:
-                staged[table["path"]] = file = f"{n:02d}-{name}.parquet"
-                db.stage(rel, folder / file, f"{what} ({name})", order)
+                staged[table["path"]] = file = str(folder / f"{n:02d}-{name}.parquet")
+                db.stage(rel, Path(file), f"{what} ({name})", order)
                 table["path"] = file
-            tables.labels[str(folder / table["path"])] = label
+            tables.labels[table["path"]] = label
         tables.labels[str(folder)] = db.label
         tables.cfg = type(cfg).model_validate(raw)
         tables.cfg.base_dir = cfg.base_dir

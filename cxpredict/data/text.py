@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cxpredict.config import Config, TextColumn
+from cxpredict.data.database_source import database_tables
 from cxpredict.data.tables import read_table, table_kind
 from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
@@ -307,8 +308,6 @@ def load_texts(cfg: Config) -> TextData:
 
 def _text_tables(cfg: Config):
     """With data.source: the tables holding declared text columns, fetched from the database for this read."""
-    from cxpredict.data.database_source import database_tables
-
     return database_tables(cfg, only={c.table for c in cfg.text.columns if c.path is None}, fetch_events=True)
 
 
