@@ -1,6 +1,6 @@
 """The column dictionary: name, readable header, kind and meaning of every column of the files people read
-(scored file, work orders, segment summary). One source for the README table, `columns.csv` beside every scored
-file, the report's dictionary, the xlsx headers and number formats, the CSV rounding and the playbook checks.
+(scored file, work orders, segment summary, the key-driver what-if). One source for the README table, `columns.csv`
+beside every scored file, the report's dictionary, the xlsx headers and number formats, the CSV rounding and the playbook checks.
 
 `kind` decides how a column is written: `prob`/`share` at 3 decimals (a percentage in xlsx), `money` at 2
 (the configured currency in xlsx), `int`/`score`/`hours` as integers, `date`/`datetime` as ISO dates.
@@ -138,6 +138,25 @@ _ALL = [
        "segment_summary", needs="churn"),
     _c("predicted_nps", "Predicted NPS", "points", "100 x (mean P(promoter) - mean P(detractor)) over the segment's "
        "customers (unweighted, population, model-based).", "segment_summary", needs="nps"),
+    # kda_what_if.csv: the model-based what-if per driver group (explain/drivers.py, KdaAccumulator._what_if)
+    _c("driver", "Driver", "text", "Driver group (drivers.groups), or 'All actionable drivers' removed together.",
+       "kda_what_if", needs="nps"),
+    _c("actionable", "Actionable", "bool", "Whether the team can act on the driver (drivers.groups[].actionable).",
+       "kda_what_if", needs="nps"),
+    _c("customers_pushed", "Customers pushed", "int", "Customers whose detractor probability the driver raises.",
+       "kda_what_if", needs="nps"),
+    _c("customers_scored", "Customers scored", "int", "Customers of the run: the denominator of the shares.",
+       "kda_what_if", needs="nps"),
+    _c("detractor_share_now", "Detractor share now", "share", "Mean predicted P(detractor) over the scored "
+       "customers: the what-if's model baseline (manifest nps.expected_shares also counts respondents' answers).",
+       "kda_what_if", needs="nps"),
+    _c("detractor_share_if_fixed", "Detractor share if fixed", "share", "The same mean with the driver's attribution "
+       "removed from every customer's model score (model-based what-if, not a causal effect).", "kda_what_if",
+       needs="nps"),
+    _c("change_points", "Change (points)", "number", "100 x (detractor_share_if_fixed - detractor_share_now): "
+       "percentage points, negative when fixing the driver leaves fewer detractors.", "kda_what_if", needs="nps"),
+    _c("kind", "Kind", "text", "What the numbers are: a model-based what-if, not a causal effect.", "kda_what_if",
+       needs="nps"),
 ]
 COLUMNS: dict[str, Column] = {c.name: c for c in _ALL}
 
@@ -183,7 +202,7 @@ def prettify(name: str) -> str:
     return words[:1].upper() + words[1:] if words else text
 
 
-def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary")) -> str:
+def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary", "kda_what_if")) -> str:
     """The column dictionary as a Markdown table (the README's section is this text; a test keeps it so)."""
     lines = ["| column | header | in | needs | meaning |", "|---|---|---|---|---|"]
     lines += [f"| `{c.name}` | {c.header} | {', '.join(f for f in c.files if f in files)} | "

@@ -49,6 +49,14 @@ class BusyError(CxError):
     exit_code = 6
 
 
+class SourceError(CxError):
+    """The database named by data.source cannot be reached or refuses the login (server down, wrong host or port,
+    wrong credentials). The message names the source without its password; nothing was written, so the scheduler
+    can retry once the server is back or the credentials are fixed. Exit code 7."""
+
+    exit_code = 7
+
+
 class Interrupted(CxError):
     """Stopped by SIGTERM or SIGINT (a scheduler's kill, Ctrl-C) after cleaning up: temporary files removed,
     previous outputs untouched. Exit code 128 + the signal number (143 for SIGTERM, 130 for SIGINT), as a shell

@@ -12,6 +12,13 @@ pandas. Prints one JSON object and writes it to --out.
 - parity_max_abs_diff: the largest absolute difference between the engines' feature tables (counts and sums are
   compared exactly: parity_counts_equal); parity_max_rel_diff for the floats.
 - A run that fails (e.g. out of memory) is reported with its error instead of figures.
+- --engines duckdb,pandas,postgres: `postgres` loads the same tables into a throwaway PostgreSQL server and builds
+  the features from it (data.source; the events aggregated on the server, which shares the machine's cores);
+  postgres_parity compares them with the DuckDB run from the files; postgres_load_s is the loading alone.
+- postgres_source_ok (--postgres-customers N, default 3,000; 0 skips): the demo's tables as Parquet and the same
+  tables on a throwaway PostgreSQL server (tests/postgres_server.py; null with the reason where none can start);
+  `cxpredict train` and `score` from each give the same bundle files (all but config.yaml, which records the
+  different table paths: postgres_bundle_files_differ), a byte-identical scored file, and the password in no file.
 
 Usage: python scripts/bench_data.py --out bench_data.json [--size 1m_50m | 10m_500m | N_M]
 (sizes: customers_events, e.g. 200k_10m; the full 10m_500m target needs ~30 GB of disk for the events)
@@ -77,13 +84,16 @@ def generate(folder: Path, customers: int, events: int, threads: int) -> None:
 
 
 def config_dict(folder: Path, engine: str, memory_limit: str | None) -> dict:
+    """engine "postgres": the DuckDB engine on the tables of the server at $CXPREDICT_BENCH_PG_URL (data.source:
+    the events aggregated on the server)."""
+    server = os.environ.get("CXPREDICT_BENCH_PG_URL") if engine == "postgres" else None
     return {"name": "bench_data", "data": {
-        "dir": str(folder), "as_of": AS_OF, "engine": engine,
+        "dir": str(folder), "as_of": AS_OF, "engine": "duckdb" if server else engine, "source": server,
         "duckdb": {"memory_limit": memory_limit, "temp_directory": str(folder / "spill")},
-        "behaviour": [{"name": "customers", "path": "customers.parquet"},
+        "behaviour": [{"name": "customers", "path": "customers" if server else "customers.parquet"},
                       {"name": "events", "path": "events", "kind": "events", "timestamp": "opened_at",
                        "aggregations": AGGREGATIONS}],
-        "outcomes": {"path": "outcomes.parquet"}}}
+        "outcomes": {"path": "outcomes" if server else "outcomes.parquet"}}}
 
 
 def child(folder: Path, engine: str, memory_limit: str | None, out: Path) -> None:
@@ -114,11 +124,11 @@ def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def parity(folder: Path) -> dict:
+def parity(folder: Path, engines: tuple[str, str] = ("pandas", "duckdb")) -> dict:
     import numpy as np
     import pandas as pd
 
-    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in ("pandas", "duckdb"))
+    a, b = (pd.read_parquet(folder / f"features_{e}.parquet") for e in engines)
     if not (a.index.equals(b.index) and list(a.columns) == list(b.columns)):
         return {"parity_same_rows_and_columns": False}
     diff = (a - b).abs().to_numpy()
@@ -131,14 +141,102 @@ def parity(folder: Path) -> dict:
             "parity_max_rel_diff": float(np.nanmax(rel))}
 
 
+FAST = ["nps.formulation=multiclass", "nps.candidates=configured", "nps.params.n_estimators=60", "nps.cv_folds=3",
+        "response.params.n_estimators=50", "churn.params.n_estimators=60", "churn.measure_nps_lift=false",
+        "drivers.reason_params.n_estimators=40", "text.enabled=false"]
+
+
+def postgres_engine(folder: Path, memory_limit: str | None, timeout: float) -> dict:
+    """The bench's tables loaded into a throwaway PostgreSQL server, then features built from it (events aggregated
+    on the server) in a child process like the other engines; parity against the DuckDB run from the files."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pyarrow.parquet as pq
+    from postgres_server import PostgresServer, why_unavailable
+
+    if reason := why_unavailable():
+        return {"postgres": {"error": reason}}
+    with PostgresServer() as server:
+        start = time.perf_counter()
+        os.environ["PGPASSWORD"] = server.password
+        server.load("customers", pq.read_table(folder / "customers.parquet"))
+        server.load("outcomes", pq.read_table(folder / "outcomes.parquet"))
+        for i, part in enumerate(sorted((folder / "events").glob("*.parquet"))):
+            server.load("events", pq.read_table(part), append=i > 0)
+        server.execute("ANALYZE")
+        loaded = time.perf_counter() - start
+        os.environ["CXPREDICT_BENCH_PG_URL"] = server.url
+        got = run_engine(folder, "postgres", memory_limit, timeout)
+    return {"postgres": got, "postgres_load_s": round(loaded, 1)}
+
+
+def postgres_source_check(folder: Path, customers: int) -> dict:
+    """postgres_source_ok: the demo's tables as Parquet files and the same tables on a throwaway PostgreSQL server
+    (tests/postgres_server.py); `cxpredict train` then `score` from each must give the same bundle content hash
+    (every model file) and a byte-identical scored file, and the password appears in no output or log."""
+    import hashlib
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pandas as pd
+    from postgres_server import PostgresServer, why_unavailable
+
+    from cxpredict.cli.app import main as cli
+    from cxpredict.config import DEMO_CONFIG, DEFAULT_PLAYBOOK
+    from cxpredict.synthetic.customers import generate as synthetic
+    from cxpredict.synthetic.tables import write_tables
+
+    if reason := why_unavailable():
+        return {"postgres_source_ok": None, "postgres_skipped": reason}
+    data = folder / "pg_demo"
+    write_tables(synthetic(n_customers=customers, seed=0, response_rate=0.15), data, fmt="parquet")
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["strategy"]["playbook"] = str(DEFAULT_PLAYBOOK)
+    tables = [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]
+    started = time.perf_counter()
+    with PostgresServer() as server:
+        os.environ["PGPASSWORD"] = server.password
+        runs = {}
+        for kind in ("parquet", "postgres"):
+            for table in tables:
+                stem = Path(table["path"]).stem
+                table["path"] = f"{stem}.parquet" if kind == "parquet" else stem
+                if kind == "postgres":
+                    server.load(stem, pd.read_parquet(data / f"{stem}.parquet"))
+            raw["data"].update(dir=str(data), source=server.url if kind == "postgres" else None)
+            config = folder / f"{kind}.yaml"
+            config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+            out = folder / kind
+            sets = [a for o in FAST for a in ("--set", o)]
+            codes = [cli(["train", str(config), "--out", str(out / "model"), "--no-tracking", *sets]),
+                     cli(["score", str(config), "--model", str(out / "model"), "--out", str(out / "scored.csv"),
+                          "--no-tracking", *sets])]
+            bundle = json.loads((out / "model" / "bundle.json").read_text(encoding="utf-8"))
+            runs[kind] = {"exit_codes": codes, "content_hash": bundle["content_hash"], "files": bundle["files"],
+                          "scored_sha256": hashlib.sha256((out / "scored.csv").read_bytes()).hexdigest()}
+        leaked = [str(p) for p in folder.rglob("*") if p.is_file() and server.password.encode() in p.read_bytes()]
+    files = {kind: run.pop("files") for kind, run in runs.items()}
+    differ = sorted(n for n in files["parquet"].keys() | files["postgres"].keys()
+                    if files["parquet"].get(n) != files["postgres"].get(n))
+    # the bundle's config.yaml records the config, whose table paths and data.source differ by design; every model
+    # file, metric and profile must be byte-identical, and so must the scored file
+    ok = (runs["parquet"]["exit_codes"] == runs["postgres"]["exit_codes"] == [0, 0] and not leaked
+          and differ == ["config.yaml"] and runs["parquet"]["scored_sha256"] == runs["postgres"]["scored_sha256"])
+    return {"postgres_source_ok": ok, "postgres_bundle_files_differ": differ, "postgres_customers": customers, "postgres_runs": runs,
+            "postgres_password_found_in": leaked, "postgres_check_s": round(time.perf_counter() - started, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--size", default="1m_50m", help="customers_events, e.g. 1m_50m or 10m_500m (the target)")
     parser.add_argument("--memory-limit", default=None, help="data.duckdb.memory_limit, e.g. 4GB")
-    parser.add_argument("--engines", default="duckdb,pandas")
+    parser.add_argument("--engines", default="duckdb,pandas",
+                        help="of duckdb, pandas, postgres (DuckDB engine, tables on a throwaway PostgreSQL server)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
     parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
+    parser.add_argument("--postgres-customers", type=int, default=3000,
+                        help="customers of the PostgreSQL source check (postgres_source_ok); 0 skips it")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,15 +256,22 @@ def main() -> None:
                   "aggregations": AGGREGATIONS}
         engines = args.engines.split(",")
         for engine in engines:
-            got = run_engine(folder, engine, args.memory_limit, args.timeout)
-            result[engine] = got
+            if engine == "postgres":
+                result.update(postgres_engine(folder, args.memory_limit, args.timeout))
+            else:
+                result[engine] = run_engine(folder, engine, args.memory_limit, args.timeout)
+            got = result[engine]
             if "seconds" in got:
                 result[f"features_s_{engine}"] = round(got["seconds"], 2)
                 result[f"features_rows_per_s_{engine}"] = round(events / got["seconds"])
                 result[f"features_peak_rss_mb_{engine}"] = round(got["peak_rss_mb"])
-        if all("seconds" in result[e] for e in ("duckdb", "pandas") if e in result) and len(engines) == 2:
+        if all("seconds" in result.get(e, {}) for e in ("duckdb", "pandas")):
             result.update(parity(folder))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
+        if all("seconds" in result.get(e, {}) for e in ("duckdb", "postgres")):
+            result["postgres_parity"] = parity(folder, ("duckdb", "postgres"))
+        if args.postgres_customers:
+            result.update(postgres_source_check(Path(scratch), args.postgres_customers))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

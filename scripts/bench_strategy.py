@@ -40,14 +40,8 @@ from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
 from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.outputs import write_json
-from cxpredict.models.churn import (
-    ChurnClassifier,
-    binary_metrics,
-    compute_value,
-    cross_fit_nps_features,
-    value_at_risk,
-    with_nps_features,
-)
+from cxpredict.models.churn import ChurnClassifier, binary_metrics, cross_fit_nps_features, with_nps_features
+from cxpredict.models.value import compute_value, value_at_risk
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.provenance import package_versions
 

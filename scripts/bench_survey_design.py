@@ -70,7 +70,8 @@ from cxpredict.estimation.design import (
     z_value,
 )
 from cxpredict.metrics import detractor_auc, score_to_class
-from cxpredict.synthetic.customers import NOISE_SCALE, generate
+from cxpredict.synthetic.customers import generate
+from cxpredict.synthetic.planted import NOISE_SCALE
 from cxpredict.synthetic.tables import write_tables
 from cxpredict.workflows.survey_plan import PROBA_COLUMNS, answer_chance
 from cxpredict.workflows.train import fit_nps_stage

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System programs the test suite opens outputs with, as their users would: Chromium renders report.html and the
-# MLflow UI, LibreOffice Calc opens the CSV and xlsx files, pdftoppm turns what they print into PNG pages.
+# MLflow UI, LibreOffice Calc opens the CSV and xlsx files, pdftoppm turns what they print into PNG pages, and
+# PostgreSQL is the real server the data.source tests start and stop (tests/postgres_server.py).
 # Idempotent: installs only what is missing, quietly, and says what it did. Without root or apt-get it only says
 # what is missing (the tests that need a program then skip with the reason).
 set -euo pipefail
@@ -10,6 +11,8 @@ missing=()
 for program in "${!WANT[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${WANT[$program]}")
 done
+# Debian puts PostgreSQL's pg_ctl under /usr/lib/postgresql/<version>/bin, off PATH
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -141,3 +141,31 @@ def text_demo_config(tmp_path_factory):
     base = tmp_path_factory.mktemp("text_demo")
     write_tables(generate(n_customers=4_000, seed=0, response_rate=0.2, text="mixed"), base / "data" / "demo")
     return load_config(packaged_demo_config_in(base), [*FAST_OVERRIDES, "text.enabled=true", "text.cv_folds=3"])
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (tests/postgres_server.py: initdb, pg_ctl start on a free
+    port, stopped and removed at teardown); skipped with the reason where it cannot run."""
+    import subprocess
+
+    from postgres_server import PostgresServer, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        server.start()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        server.stop()
+        pytest.skip(f"PostgreSQL could not start here: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres(postgres_server, monkeypatch):
+    """The session's server with its password in PGPASSWORD (where libpq reads it), for this test only."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    return postgres_server

@@ -20,12 +20,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from cxpredict.cli.flags import FlagWordsGroup
 from cxpredict.errors import CxError
 
 log = logging.getLogger("cxpredict")
 
 app = typer.Typer(
     name="cxpredict",
+    cls=FlagWordsGroup,  # `--log-json true` reads like `--log-json` on every command
     help="Predict NPS, dissatisfaction drivers, churn risk and next actions for every customer.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,7 +37,7 @@ app = typer.Typer(
 
 
 def _flag(*names: str, **options):
-    """A yes/no option: a flag takes no value (`--log-json`, not `--log-json true`), so help shows no <bool>."""
+    """A yes/no option: `--x` or `--x true/false` (cli.flags reads the word), so help shows no <bool>."""
     return typer.Option(*names, metavar="", **options)
 
 
@@ -327,8 +329,9 @@ def learn(
     no_tracking: NoTrackingOpt = False,
     wait: WaitOpt = 0.0,
 ) -> None:
-    """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work,
-    and write a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
+    """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work.
+
+    Writes a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
     cfg = _load(config, set_)
     if feed_answers not in (None, "none", "control", "all"):
         from cxpredict.errors import ConfigError

@@ -132,6 +132,22 @@ class DataConfig(Strict):
     # (in memory: the reference the parity tests compare against)
     engine: Literal["duckdb", "pandas"] = "duckdb"
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    # where the tables live when not in files: a DuckDB database file or a postgresql:// URL without a password
+    # (credentials from PGPASSWORD / PGPASSFILE); every table's `path` is then a table name or `query: SELECT ...`
+    source: str | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        """A password never sits in a config (nor, through it, in a manifest, a log or MLflow); the message does
+        not repeat the URL."""
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(value.strip()) if value and "://" in value else None
+        if parts is not None and (parts.password is not None or "password" in parse_qs(parts.query)):
+            raise ValueError("the URL holds a password; remove it: the password comes from the environment "
+                             "(PGPASSWORD, or a password file named by PGPASSFILE, default ~/.pgpass)")
+        return value
 
     @field_validator("behaviour")
     @classmethod

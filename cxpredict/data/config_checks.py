@@ -52,9 +52,14 @@ def text_feature_prefixes(cfg: Config) -> list[str]:
 
 def input_headers(cfg: Config) -> set[str]:
     """Every column of the configured input tables' headers (survey, outcomes, behaviour), read or not."""
-    tables = [t for t in (cfg.data.survey, cfg.data.outcomes, *cfg.data.behaviour) if t is not None]
-    return {name for path in dict.fromkeys(cfg.data_path(t.path) for t in tables)
-            for name in table_columns(path, cfg.data.read)}
+    from cxpredict.data.database_source import database_tables
+
+    with database_tables(cfg) as staged:  # data.source: the database's tables (events: their columns only)
+        cfg = staged.cfg
+        tables = [t for t in (cfg.data.survey, cfg.data.outcomes, *cfg.data.behaviour) if t is not None]
+        return {name for path in dict.fromkeys(cfg.data_path(t.path) for t in tables)
+                for name in (staged.remote[path].columns() if path in staged.remote
+                             else table_columns(path, cfg.data.read))}
 
 
 def name_problems(cfg: Config, columns: Iterable[str], text_prefixes: Iterable[str] = ()) -> list[ConfigError]:

@@ -31,6 +31,7 @@ import sqlglot.expressions as exp
 from cxpredict import threads as thread_policy
 from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
 from cxpredict.data import event_plan as plan
+from cxpredict.data.checks import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
 from cxpredict.data.events import aggregation_name
 from cxpredict.data.ids import KEY, why_unmatched
 from cxpredict.data.numbers import MAX_ABS, ExtremeCounts
@@ -303,8 +304,6 @@ class _Checker:
     def _check_values(self, values: dict[str, tuple[str, str]], counts: dict[str, tuple[int, int]],
                       problem: Callable[[CxError], None]) -> None:
         """Refuse text columns that are mostly numbers, and numeric aggregations of text."""
-        from cxpredict.data.customers import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
-
         mixed = set()
         for column, (present, numbers) in counts.items():
             if present and MIXED_NUMERIC_SHARE < numbers / present < 1:
@@ -340,6 +339,8 @@ class EventScan:
     """A checked events table left where it lies: rows and columns for the report, its latest timestamp, its
     customers, and its features for a population."""
 
+    fingerprint: str | None = None  # None: the file's bytes are its fingerprint (a database table sets its own)
+
     def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
                  floats: list[bool], values: list[str], path: Path, read: ReadOptions):
         self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
@@ -370,9 +371,8 @@ class EventScan:
         values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
         floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
         try:
-            with _read_errors(self.path, self.read):
-                self.engine.run(f"CREATE TEMP TABLE {_q(per_customer)} AS "
-                                + plan.per_customer_sql(aggs, values, floats, as_of, self.view))
+            self._per_customer(per_customer, lambda view, dialect: plan.per_customer_sql(
+                aggs, values, floats, as_of, view, dialect))
             self._warn_ignored(per_customer, pop, as_of, population, warn)
             got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
         finally:
@@ -380,6 +380,12 @@ class EventScan:
             self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
         return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
                              .astype("float64") for i, a in enumerate(aggs)}, index=population)
+
+    def _per_customer(self, name: str, sql_of: Callable[[str, str], str]) -> None:
+        """Create table `name`, one row per customer with events: `sql_of(view, dialect)` is the plan's SQL (a
+        subclass runs it where its events live, e.g. postgres_events.py)."""
+        with _read_errors(self.path, self.read):
+            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + sql_of(self.view, "duckdb"))
 
     def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
                       warn: Warn) -> None:

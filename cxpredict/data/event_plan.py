@@ -18,6 +18,7 @@ within rounding.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Context, Decimal
 
 import pandas as pd
 import sqlglot.expressions as exp
@@ -29,6 +30,29 @@ ID, TS, POS = "k", "ts", "pos"
 ROWS, FUTURE = "_rows", "_future"  # per customer: all events, events after as_of (for the warnings)
 FILLED = ("count", "sum", "nunique")  # no events: 0; the other aggregations: missing
 KAHAN_SUM = {"duckdb": "fsum"}  # a dialect's compensated float sum; elsewhere plain SUM
+
+
+EXACT = Context(prec=100)  # decimal arithmetic wide enough for 2^-90's 90 digits
+
+
+def _exact_numeric(x: exp.Expression) -> exp.Expression:
+    """A double as the exact NUMERIC it holds, so PostgreSQL's SUM over it is exact and its cast back to DOUBLE
+    correctly rounded, like DuckDB's compensated fsum (CAST(x AS NUMERIC) keeps only 15 digits): the integer part
+    and three 30-bit slices of the fraction, each an exact BIGINT scaled by an exact decimal power of two. Exact
+    for |x| < 1e15 (larger numbers are missing already, numbers.py) down to 2^-90."""
+    parts, rest = [], x
+    for k in range(4):
+        whole = exp.func("TRUNC", rest, dialect="postgres")
+        scale = exp.Literal.number(format(Decimal(5 ** (30 * k)).scaleb(-30 * k, EXACT), "f"))  # 2^-30k
+        parts.append(exp.Mul(this=exp.cast(exp.cast(whole, "BIGINT"), "NUMERIC"), expression=scale))
+        rest = exp.Mul(this=exp.Paren(this=exp.Sub(this=rest, expression=whole)), expression=exp.Literal.number(2 ** 30))
+    total = parts[0]
+    for part in parts[1:]:
+        total = exp.Add(this=total, expression=part)
+    return exp.Paren(this=total)
+
+
+EXACT_SUM = {"postgres": _exact_numeric}  # a dialect whose SUM of floats is plain: sum their exact values instead
 
 
 def value_name(i: int) -> str:
@@ -66,7 +90,8 @@ def _aggregate(agg: Aggregation, value: str | None, is_float: bool, condition: e
         inner = (exp.Max if agg.agg == "max" else exp.Min)(this=_col(value))
     else:  # sum, mean
         name = KAHAN_SUM.get(dialect, "SUM") if is_float else "SUM"
-        total = exp.cast(_filtered(exp.func(name, _col(value), dialect=dialect), condition), "DOUBLE")
+        summed = EXACT_SUM[dialect](_col(value)) if is_float and dialect in EXACT_SUM else _col(value)
+        total = exp.cast(_filtered(exp.func(name, summed, dialect=dialect), condition), "DOUBLE")
         if agg.agg == "sum":
             return total
         return exp.Div(this=total, expression=_filtered(exp.Count(this=_col(value)), condition))

@@ -70,6 +70,9 @@ class ScoringSource:
     extra_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     survey_answers: int = 0
+    # where a feature column of a batch comes from, for errors that follow `description` (the joined tables:
+    # its table and file; a population table: the file says it all)
+    origin: Callable[[str], str] = lambda _column: ""
 
 
 class _SurveyLookup:
@@ -200,8 +203,10 @@ def joined_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeature
     data = load_customers(cfg)
     if added is not None:
         data.frame = pd.concat([data.frame, added.align(data.frame.index)], axis=1)
-    extra = manifest.check_columns(data.frame.columns, source="the behaviour tables (data.behaviour)",
-                                   origin=lambda column: feature_origin(cfg, manifest, column))
+    def origin(column: str) -> str:
+        return feature_origin(cfg, manifest, column)
+
+    extra = manifest.check_columns(data.frame.columns, source="the behaviour tables (data.behaviour)", origin=origin)
     size = cfg.scoring.batch_size
 
     def batches() -> Iterator[Batch]:
@@ -218,6 +223,7 @@ def joined_source(cfg: Config, manifest: FeatureManifest, added: CustomerFeature
         extra_columns=extra,
         warnings=list(data.report.warnings),
         survey_answers=data.report.n_respondents + data.report.orphan_respondents,
+        origin=origin,
     )
 
 

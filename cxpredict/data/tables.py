@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def _arrow_errors(path: Path, read: ReadOptions):
             ) from None
         if "conversion error" in text:  # streaming: a later block disagrees with the types of the first block
             raise InputError(
-                f"{path}: {text}. The value does not fit the type inferred from the start of the file: fix it, add "
+                f"{path}: {_named_column(path, read, text)}{text}. The value does not fit the type inferred from the start of the file: fix it, add "
                 f"it to data.read.na_values (now {read.na_values}), or pin the column's type (column_types)."
             ) from None
         wide = _looks_wide(path)
@@ -161,6 +162,19 @@ def _arrow_errors(path: Path, read: ReadOptions):
             f"{path}: cannot read the file: {text}. Check data.read.delimiter (now {read.delimiter!r}) "
             "and that the file is a complete CSV or Parquet file."
         ) from None
+
+
+def _named_column(path: Path, read: ReadOptions, text: str) -> str:
+    """"column 'age': " for pyarrow's "In CSV column #5: ..." (0-based, counted in the file's header), else ""."""
+    found = re.search(r"CSV column #(\d+)", text)
+    if found is None:
+        return ""
+    try:
+        names = table_columns(path, read)
+    except InputError:  # the header itself is unreadable: the message keeps pyarrow's number
+        return ""
+    index = int(found.group(1))
+    return f"column {names[index]!r}: " if index < len(names) else ""
 
 
 def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType],

@@ -36,6 +36,8 @@ MENTIONS = "Mentions of"  # a topic's share of the texts
 COMPLAINTS = "Complaints about"  # texts on a topic with P(detractor) >= text.complaint_min
 TONE = "Tone of customer texts"
 NUMERIC_SHARE = 0.8  # a declared text column where more values than this are plain numbers is the wrong column
+# a column declared one language whose texts mostly read as the other: its tokenizer finds no words in them
+FOREIGN_SHARE = 0.5
 CJK_WEIGHT = 3  # auto: a text is Chinese when 3 x its CJK characters >= its Latin letters
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -262,7 +264,15 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
     unstamped = ~missing & ~empty & stamps.isna().to_numpy() & (col.table != SURVEY) & (ts is not None)
     keep = ~missing & ~empty & ~unstamped
     kept = [t for t, k in zip(normalised, keep) if k]
-    languages = [col.language if col.language != "auto" else detect_language(t) for t in kept]
+    detected = [detect_language(t) for t in kept]
+    foreign = [t for t, lang in zip(kept, detected) if col.language not in ("auto", lang)]
+    if kept and len(foreign) > FOREIGN_SHARE * len(kept):
+        raise InputError(
+            f"{path}: {what} is declared language: {col.language}, but {len(foreign)} of its {len(kept)} texts read "
+            f"as {'Chinese' if col.language == 'en' else 'English'}, e.g. {[t[:40] for t in foreign[:2]]}; the "
+            f"{col.language} tokenizer finds no words in them. Set its language to auto (each text by its "
+            "characters) or to the texts' language.")
+    languages = detected if col.language == "auto" else [col.language] * len(kept)
     counts = {"rows": len(frame), "texts": len(kept), "missing": int(missing.sum()), "empty": int(empty.sum()),
               "undecodable": undecodable, "cut": int(cut), "no_timestamp": int(unstamped.sum())}
     problems = [(undecodable, "are not valid UTF-8; their bad bytes were replaced by U+FFFD (set data.read.encoding "
@@ -270,6 +280,8 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
                 (cut, f"are longer than text.max_chars={limit} characters and were cut"),
                 (int(empty.sum()), "are empty or blank and were skipped"),
                 (int(unstamped.sum()), f"have no readable {ts!r} timestamp and were skipped")]
+    problems.append((len(foreign), f"read as another language than the declared {col.language!r}; the "
+                                   f"{col.language} tokenizer reads them (language: auto would not)"))
     warnings = [f"{path}: {n} texts of {what} {why}" for n, why in problems if n]
     if not kept:
         warnings.append(f"{path}: {what} holds no usable text; it contributes nothing")
@@ -285,21 +297,36 @@ def load_texts(cfg: Config) -> TextData:
     data = TextData(tables=[])
     if not cfg.text.active:
         return data
-    for col in cfg.text.columns:
-        table, warnings = read_text_column(cfg, col)
-        data.tables.append(table)
-        data.warnings.extend(warnings)
+    with _text_tables(cfg) as tables:
+        for col in cfg.text.columns:
+            table, warnings = read_text_column(tables.cfg, col)
+            data.tables.append(table)
+            data.warnings.extend(tables.relabel(w) for w in warnings)
     return data
+
+
+def _text_tables(cfg: Config):
+    """With data.source: the tables holding declared text columns, fetched from the database for this read."""
+    from cxpredict.data.database_source import database_tables
+
+    return database_tables(cfg, only={c.table for c in cfg.text.columns if c.path is None}, fetch_events=True)
 
 
 def validate_texts(cfg: Config) -> list[CxError]:
     """Every declared text column's problem at once (each read on its own), for `cxpredict validate`."""
     problems: list[CxError] = []
-    for col in cfg.text.columns if cfg.text.active else []:
-        try:
-            read_text_column(cfg, col)
-        except CxError as e:
-            problems.append(e)
+    if not cfg.text.active:
+        return problems
+    try:
+        with _text_tables(cfg) as tables:
+            for col in cfg.text.columns:
+                try:
+                    read_text_column(tables.cfg, col)
+                except CxError as e:
+                    problems.append(e)
+            tables.relabel_report(None, problems)
+    except CxError as e:  # the database holding them cannot be read
+        problems.append(e)
     return problems
 
 

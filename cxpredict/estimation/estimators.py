@@ -171,7 +171,7 @@ def expected_variance(tau2: np.ndarray, v: np.ndarray, responded: np.ndarray) ->
     return float(1e4 * np.sum(w_scaled * (1 + w_scaled) * tau2[r_idx]) / len(v) ** 2)
 
 
-def combined_estimate(d, m, tau2, channels, interval_method="influence", n_bootstrap=200, seed=0
+def combined_estimate(d, m, tau2, channels, interval_method, n_bootstrap, seed
                       ) -> tuple[float, float, list[dict[str, Any]]]:
     """(estimate, se, per-channel rows): the channels' augmented estimates combined with weights proportional to
     1 / expected_variance (the module doc's inverse-variance weights, with the variance the model expects, so a

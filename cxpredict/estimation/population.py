@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict.config import PopulationConfig, ResponseConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.estimation.estimators import (
     channel_weights,
@@ -31,6 +32,9 @@ from cxpredict.estimation.sensitivity import sensitivity_curve
 from cxpredict.estimation.wording import ASSUMPTION, METHODS, result_notes
 from cxpredict.metrics import score_to_class
 
+# keyword defaults: the config's `population` section and `response.trim_quantile`, written once there
+DEFAULTS = PopulationConfig()
+TRIM_QUANTILE = ResponseConfig().trim_quantile
 PROBA_COLUMNS = ["p_detractor", "p_passive", "p_promoter"]
 
 
@@ -78,8 +82,9 @@ class PopulationNps:
 
 
 def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, propensity: np.ndarray | None,
-                   proba_full: np.ndarray | None = None, *, level: float = 0.90, trim_quantile: float = 0.99,
-                   interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
+                   proba_full: np.ndarray | None = None, *, level: float = DEFAULTS.interval,
+                   trim_quantile: float = TRIM_QUANTILE, interval_method: str = DEFAULTS.interval_method,
+                   n_bootstrap: int = DEFAULTS.bootstrap, seed: int = 0,
                    segments: pd.DataFrame | None = None, no_signal: bool = False,
                    signal: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
                    answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None
@@ -158,8 +163,9 @@ def nps_arrays(nps: Any, X: pd.DataFrame, y_observed, proba_full: np.ndarray | N
     return observed, cross, full
 
 
-def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *, level: float = 0.90,
-                            interval_method: str = "influence", n_bootstrap: int = 200, seed: int = 0,
+def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *,
+                            level: float = DEFAULTS.interval, interval_method: str = DEFAULTS.interval_method,
+                            n_bootstrap: int = DEFAULTS.bootstrap, seed: int = 0,
                             segments: pd.DataFrame | None = None, response: dict[str, Any] | None = None,
                             answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None
                             ) -> PopulationNps:

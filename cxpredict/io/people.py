@@ -298,9 +298,11 @@ class PeopleOutputs:
                          "capacity": None if any(c is None for c in limits) else int(sum(limits))}
         return out
 
-    def write(self, out_dir: str | Path, staged: StagedOutputs | None = None) -> dict[str, Path]:
+    def write(self, out_dir: str | Path, staged: StagedOutputs | None = None,
+              also: Mapping[str, list[str]] | None = None) -> dict[str, Path]:
         """Write the files and return their final paths. With `staged` (scoring) they are written to its temporary
-        paths and appear together with the scored file and manifest.json on `staged.commit()`."""
+        paths and appear together with the scored file and manifest.json on `staged.commit()`. `also`: the columns
+        of other files of the run (e.g. kda_what_if) that columns.csv documents too."""
         out_dir, style = Path(out_dir), self.style
         paths = {"segment_summary": style.write(self.summary.table(), style.path(out_dir, "segment_summary"),
                                                 SHEETS["segment_summary"], staged)}
@@ -321,7 +323,8 @@ class PeopleOutputs:
                     paths[name] = style.write(part[keep].reset_index(drop=True),
                                               out_dir / "work_orders_by_team" / f"{_safe_name(team)}.{style.fmt}",
                                               team[:31], staged)
-        paths["columns"] = style.as_csv().write(column_dictionary(files, style), out_dir / "columns.csv",
+        paths["columns"] = style.as_csv().write(column_dictionary({**files, **(also or {})}, style),
+                                                out_dir / "columns.csv",
                                                 staged=staged)
         return paths
 

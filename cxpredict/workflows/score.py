@@ -42,7 +42,8 @@ from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
-from cxpredict.models.churn import ImputedValues, churn_columns
+from cxpredict.models.churn import churn_columns
+from cxpredict.models.value import ImputedValues
 from cxpredict.provenance import Timer, run_manifest, sha256_file
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
@@ -121,15 +122,17 @@ def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
                 actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
-                totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
+                totals: DriverTotals | None = None, drift: DriftMonitor | None = None,
+                source: str = "scoring data", origin=None) -> pd.DataFrame:
     """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
 
-    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
-    origin = functools.partial(feature_origin, cfg, bundle.manifest)  # errors name the column's table and file
+    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes. Errors about
+    the values name `source` and `origin(column)` (default: the column's training table and file)."""
+    origin = origin or functools.partial(feature_origin, cfg, bundle.manifest)
     if drift is not None:
-        X, stats = bundle.manifest.transform_with_stats(frame, origin=origin)
+        X, stats = bundle.manifest.transform_with_stats(frame, source, origin)
     else:
-        X, stats = bundle.manifest.transform(frame, origin=origin), None
+        X, stats = bundle.manifest.transform(frame, source, origin), None
     out = observed_columns(frame.index, observed, cfg)
     if bundle.nps is not None:
         pred = bundle.nps.predict_frame(X)
@@ -235,7 +238,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
             for batch in read_ahead(source.batches()):
                 with timer("score"):
                     scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
-                                         drivers=drivers, totals=totals, drift=monitor)
+                                         drivers=drivers, totals=totals, drift=monitor,
+                                         source=source.description, origin=source.origin)
                     if batch.stated is not None:  # respondents' own reasons, for the people files
                         scored["stated_reasons"] = batch.stated.to_numpy()
                     if text is not None:  # the reasons respondents' comments imply, by customer ID
@@ -261,9 +265,11 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
                 if log_writer is not None:
                     log_writer.write(assignment_rows(final, campaign_id, assigned_at))
         with timer("people_outputs"):
-            people_paths = people.write(out.parent, staged=staged)
-            if totals is not None:  # key driver analysis CSVs (kda_global, kda_segments, kda_what_if)
-                people_paths.update(write_kda_reports(totals.tables(), out.parent, staged=staged, style=style))
+            kda = totals.tables() if totals is not None else {}  # key driver analysis (kda_global, _segments, _what_if)
+            people_paths = people.write(out.parent, staged=staged,
+                                        also={"kda_what_if": list(kda["kda_what_if"].columns)} if kda else None)
+            if kda:
+                people_paths.update(write_kda_reports(kda, out.parent, staged=staged, style=style))
             if text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
                 write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
                 people_paths["text_topics"] = out.with_name(TOPICS_FILE)

@@ -43,7 +43,7 @@ from cxpredict.data.text import (
     window_features,
     windows_of,
 )
-from cxpredict.errors import BundleError, ConfigError
+from cxpredict.errors import BundleError, ConfigError, InputError
 from cxpredict.metrics import score_to_class
 from cxpredict.models.text import (
     MATCH_MIN_SIMILARITY,
@@ -262,6 +262,10 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
                         seed=cfg.seed, embeddings=cfg.text.method == "embeddings")
     models = TextModels(topics, None, None, {})
     X = topics.fit_transform(all_texts, all_langs)
+    if X.shape[1] == 0:  # nothing to learn from: say why instead of a library's shape error
+        raise InputError(f"text.columns {[t.source for t in texts.tables]}: none of the {len(all_texts)} texts holds a "
+                         "word other than stop words that enough texts share (text.min_df), so no topic can be "
+                         "learned. Check that the columns hold free text, and their language.")
     matching = _keep_topic_names(topics, previous)
     scored = _score_texts(models, texts, X, dissatisfaction=False)
     models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)

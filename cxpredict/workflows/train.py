@@ -28,10 +28,11 @@ from cxpredict.estimation.segments import segment_frame
 from cxpredict.explain.drivers import DriverGroups, DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
-from cxpredict.models.churn import ImputedValues, churn_columns, fit_churn, valued
+from cxpredict.models.churn import churn_columns, fit_churn
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
+from cxpredict.models.value import ImputedValues, valued
 from cxpredict.provenance import Timer
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers

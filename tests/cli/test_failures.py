@@ -402,6 +402,8 @@ CASES: list[CASE] = [
     ("as-of-a-number", "validate", lambda e: e.set("data.as_of=20270630"), 2, ("data.as_of", "not a date")),
     ("as-of-after-the-data", "score", lambda e: e.set("data.as_of=2099-01-01"), 2,
      ("data.as_of", "days after the last event", "tickets", "data.force_as_of")),
+    ("as-of-option-after-the-data", "score", lambda e: e.args.extend(["--as-of", "2099-01-01"]), 2,
+     ("data.as_of", "days after the last event", "data.force_as_of")),
     ("exclude-matches-nothing", "train", lambda e: e.set("features.exclude=[monthly_charge]"), 2,
      ("features.exclude", "'monthly_charge'", "did you mean 'monthly_charges'")),
     ("path-with-nul", "validate", lambda e: e.set('data.dir="da\\0ta"'), 2, ("data.dir", "NUL byte")),
@@ -467,6 +469,8 @@ CASES: list[CASE] = [
      ("usage.parquet", "cannot read the file")),
     ("answers-in-one-class", "train", _one_class, 2, ("survey.csv", "'score'", "are promoters", "two classes")),
     ("too-few-answers", "train", _few_answers, 2, ("survey.csv", "at least 50")),
+    ("survey-ids-match-no-customer", "validate", lambda e: e.edit("survey.csv", lambda f: f.assign(
+        customer_id="S-" + f["customer_id"])), 2, ("survey.csv", "none of its", "customers.csv", "data.survey.key")),
     ("ids-differ-in-case", "train", _case_mismatch, 2, ("survey.csv", "letter case", "'c0", "'C0")),
     ("ids-lose-leading-zeros", "train", _zeros_mismatch, 2, ("survey.csv", "leading zeros")),
     ("features-all-constant", "train", _constant_only, 2, ("every candidate column is empty or constant", "plan")),

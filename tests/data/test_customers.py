@@ -228,6 +228,21 @@ def test_orphan_respondents_are_counted_not_dropped_silently(tmp_path):
     assert "x1" not in data.frame.index and data.report.n_respondents == 1
 
 
+def test_answers_matching_no_customer_are_an_error_naming_both_files(tmp_path):
+    """The catalogue's trip: `validate` said ok to an answer table whose IDs match no customer (all orphans)."""
+    from cxpredict.data.customers import training_problems
+
+    write(tmp_path, "survey.csv", "customer_id,score\nC-01,9\nC-02,3\nC-03,4\n")
+    cfg = make_cfg(tmp_path, survey={"path": "survey.csv"})
+    errors = [str(e) for e in validate_inputs(cfg)]
+    assert len(errors) == 1, errors
+    assert "survey.csv" in errors[0] and "customers.csv" in errors[0] and "none of its 3 answers" in errors[0]
+    assert "'C-01'" in errors[0] and "'c1'" in errors[0] and "data.survey.key" in errors[0]  # both ID forms, the fix
+    assert [str(e) for e in training_problems(load_customers(cfg), cfg)] == errors  # train says the same
+    write(tmp_path, "survey.csv", "customer_id,score\nc1,9\nx1,3\n")  # some match: a warning, not an error
+    assert validate_inputs(cfg) == []
+
+
 def test_customer_tables_union_with_warning(tmp_path):
     write(tmp_path, "extra.csv", "customer_id,region,plan\nc1,north,x\nc5,south,y\n")
     behaviour = [{"name": "customers", "path": "customers.csv"}, {"name": "extra", "path": "extra.csv"}]

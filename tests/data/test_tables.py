@@ -277,3 +277,11 @@ def test_fuzz_iter_table_batches_raises_only_input_errors(tmp_path, content, rea
     except InputError:
         return
     assert rows > 0
+
+
+def test_a_streamed_value_of_the_wrong_type_names_its_column(tmp_path):
+    """pyarrow says "In CSV column #2"; the user needs the name (a wrong dtype at scoring, issue 23)."""
+    path = tmp_path / "population.csv"
+    path.write_text("customer_id,plan,age\nc1,a,55\nc2,b,28 years\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"population.csv: column 'age': In CSV column #2: .*'28 years'"):
+        list(iter_table_batches(path, ReadOptions(), 10, column_types={"customer_id": "string", "age": "float64"}))

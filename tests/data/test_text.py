@@ -81,6 +81,22 @@ def test_a_declared_text_column_of_numbers_is_a_clear_error(tmp_path):
         load_texts(cfg)
 
 
+def test_texts_mostly_in_another_language_than_declared_are_a_clear_error(tmp_path):
+    """The catalogue's trip: `language: en` over Chinese texts ended in a scikit-learn traceback (0 features)."""
+    chinese = ["账单又出错了", "客服也不回电话", "网络晚上断断续续"]
+    _write(tmp_path, [t.encode() for t in chinese])
+    cfg = _cfg(tmp_path, [{"table": "tickets", "column": "note", "language": "en"}])
+    with pytest.raises(InputError, match=r"tickets.csv.*declared language: en, but 3 of its 3 texts read as Chinese"
+                                         r".*language to auto"):
+        load_texts(cfg)
+    _write(tmp_path, [t.encode() for t in [*chinese[:1], "bill doubled", "no signal", "slow support"]])
+    table, warnings = read_text_column(cfg, cfg.text.columns[0])  # a few: read as declared, and said
+    assert list(table.language) == ["en"] * 4
+    assert any("1 texts of" in w and "another language than the declared 'en'" in w for w in warnings)
+    auto = _cfg(tmp_path, [{"table": "tickets", "column": "note"}])
+    assert list(read_text_column(auto, auto.text.columns[0])[0].language) == ["zh", "en", "en", "en"]
+
+
 def test_unknown_table_is_a_config_error_that_says_how_to_declare_one(tmp_path):
     _write(tmp_path, [b"note"])
     with pytest.raises(ConfigError, match="did you mean 'tickets'"):

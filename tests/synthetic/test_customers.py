@@ -11,15 +11,8 @@ import pytest
 from cxpredict.config import DEMO_CONFIG, Scale, load_config
 from cxpredict.errors import ConfigError
 from cxpredict.metrics import nps_from_scores
-from cxpredict.synthetic.customers import (
-    AS_OF,
-    DRIVER_GROUPS,
-    SCALES,
-    TABLES,
-    SyntheticCX,
-    generate,
-    slug,
-)
+from cxpredict.synthetic.customers import AS_OF, SCALES, TABLES, SyntheticCX, generate
+from cxpredict.synthetic.planted import DRIVER_GROUPS, slug
 from cxpredict.synthetic.tables import write_tables
 from cxpredict.synthetic.text import REASON_CODES, REASON_THEMES
 

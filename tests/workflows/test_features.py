@@ -47,3 +47,43 @@ def test_bad_input_writes_nothing(demo_config_path, tmp_path):
     assert main(["features", str(demo_config_path), "--out", str(out), "--set",
                  "data.behaviour.3.timestamp=no_such_column"]) == 2
     assert not out.exists() and not manifest_path(out).exists()
+
+
+def test_features_from_postgres_equal_the_files_and_never_show_the_password(postgres, demo_config_path, tmp_path,
+                                                                            monkeypatch, capsys, caplog):
+    """The demo's CSV tables loaded into a real PostgreSQL server: `cxpredict features` from data.source gives the
+    same table as from the files; the password (PGPASSWORD) appears in no output, log line or manifest; a wrong
+    password and a down server exit 7 naming the source, and write nothing."""
+    import pyarrow.csv as pacsv
+    import yaml
+
+    raw = yaml.safe_load(demo_config_path.read_text(encoding="utf-8"))
+    data = (demo_config_path.parent / raw["data"]["dir"]).resolve()
+    tables = [raw["data"]["survey"], raw["data"]["outcomes"], *raw["data"]["behaviour"]]
+    for table in tables:
+        stem = table["path"].removesuffix(".csv")
+        postgres.load(stem, pacsv.read_csv(data / table["path"]))
+        table["path"] = stem
+    raw["data"]["source"] = postgres.url
+    config = demo_config_path.with_name("postgres.yaml")
+    config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    files, served = tmp_path / "files.parquet", tmp_path / "pg" / "features.parquet"
+    assert main(["features", str(demo_config_path), "--out", str(files)]) == 0
+    assert main(["--log-json", "features", str(config), "--out", str(served)]) == 0, caplog.text[-2000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(served), pd.read_parquet(files), check_exact=False, rtol=1e-9)
+    manifest = json.loads(manifest_path(served).read_text(encoding="utf-8"))
+    assert manifest["rows"] == 5000 and set(manifest["data_fingerprints"]) >= {"tickets", "orders", "customers"}
+
+    monkeypatch.setenv("PGPASSWORD", "wrong-" + postgres.password)
+    refused = tmp_path / "refused" / "features.parquet"
+    assert main(["features", str(config), "--out", str(refused)]) == 7
+    down = config.with_name("down.yaml")
+    down.write_text(config.read_text(encoding="utf-8").replace(f":{postgres.port}/", ":1/"), encoding="utf-8")
+    assert main(["features", str(down), "--out", str(refused)]) == 7
+    assert not refused.exists() and not manifest_path(refused).exists()
+    captured = capsys.readouterr()
+    seen = captured.out + captured.err + caplog.text
+    assert "password authentication failed" in seen and postgres.url in seen
+    written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()] + [config.read_bytes()]
+    assert all(postgres.password.encode() not in text for text in written)
+    assert postgres.password not in seen

@@ -129,6 +129,20 @@ def test_repeated_ids_in_the_population_are_exit_2(joined, demo_config_path, tra
     assert not out.exists()
 
 
+def test_a_wrong_dtype_names_the_file_it_was_read_from(joined, demo_config_path, trained_bundle, tmp_path, caplog):
+    """The catalogue's trip: a text column where training had numbers named the training table's file (or none),
+    not the population table being scored."""
+    frame = joined.copy()
+    frame["age"] = frame["age"].astype("str") + " years"
+    population = write_population(frame, tmp_path / "population")
+    out = tmp_path / "out" / "scored.csv"
+    assert cli_score(demo_config_path, trained_bundle, out, "--set", f"data.population={population}") == 2
+    error = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert str(population) in error and "'age'" in error and "should be numeric" in error
+    assert "customers.csv" not in error  # the training table is not where this column came from
+    assert not out.exists()
+
+
 def test_unseen_categories_are_counted_and_extra_columns_noted(joined, demo_config, trained_bundle, tmp_path):
     frame = joined.copy()
     frame["plan"] = frame["plan"].astype("str")
@@ -367,3 +381,18 @@ def test_drivers_only_for_work_orders_change_no_action(baseline, demo_config_pat
     ordered = lean["customer_id"].isin(load_scored(out.parent / "work_orders.csv")["customer_id"])
     assert ordered.any() and lean.loc[ordered, "driver_1"].astype("str").equals(
         full.loc[ordered, "driver_1"].astype("str"))  # every work order has its drivers
+
+
+def test_the_column_dictionary_documents_the_what_if_table(baseline):
+    """kda_what_if.csv's columns (detractor_share_now, the what-if's baseline, among them) are in columns.csv and
+    in the README's dictionary, with a meaning each."""
+    from cxpredict.columns import COLUMNS
+
+    folder, _ = baseline
+    header = list(pd.read_csv(folder / "kda_what_if.csv", encoding="utf-8-sig", nrows=0).columns)
+    assert "detractor_share_now" in header and "detractor_share_if_fixed" in header
+    dictionary = pd.read_csv(folder / "columns.csv", encoding="utf-8-sig")
+    documented = dictionary[dictionary["file"] == "kda_what_if"]
+    assert list(documented["column"]) == header
+    assert documented["meaning"].str.len().gt(20).all()
+    assert {c for c, col in COLUMNS.items() if "kda_what_if" in col.files} == set(header)

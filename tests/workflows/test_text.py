@@ -157,6 +157,22 @@ def test_train_score_report_with_text_offline(text_demo_config, tmp_path, offlin
     np.testing.assert_allclose(again.loc[scored["customer_id"], "p_detractor"], scored["p_detractor"], atol=1e-9)
 
 
+def test_texts_without_a_usable_word_are_a_clear_error_not_a_library_traceback(fitted, text_demo_config,
+                                                                             monkeypatch):
+    """Only stop words: no topic can be learned; say so instead of scikit-learn's '0 feature(s)' traceback."""
+    import cxpredict.workflows.text as text_stage
+    from cxpredict.errors import InputError
+
+    data, _, _ = fitted
+    texts = load_texts(text_demo_config)
+    for table in texts.tables:
+        table.text = ["the and of it"] * len(table.text)
+        table.language = np.full(len(table.text), "en", dtype=object)
+    monkeypatch.setattr(text_stage, "load_texts", lambda cfg: texts)
+    with pytest.raises(InputError, match=r"text.columns .* none of the \d+ texts holds a word .* their language"):
+        fit_text_stage(text_demo_config, data)
+
+
 def test_negative_shares_weigh_each_respondent_text_by_its_topic():
     keys = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
     detractor = np.array([1.0, 0.0, 0.0, np.nan, 1.0])  # the 4th author is silent: not counted
