@@ -313,6 +313,8 @@ def headline(cases: dict, agreement: dict | None) -> dict:
         "topic_stability": float(np.mean(stability)) if stability else None,
         "topic_stability_min": min(stability) if stability else None,
         "text_per_s_real": round(texts / sum(c["text_stage_s"] for c in values), 1),
+        "text_per_cpu_s_real": round(texts / sum(c["customers"] / c["texts_per_cpu_s"] for c in values), 1)
+        if all(c.get("texts_per_cpu_s") for c in values) else None,
     }
 
 
