@@ -136,14 +136,10 @@ class DuckDBEngine:
              warn: Warn, problem: Callable[[CxError], None]) -> EventScan | None:
         """Check an events table where it lies and return its cleaned view, or None when DuckDB cannot read the
         file's encoding (the caller reads it with pandas)."""
-        check_source(path, what)
-        values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
-        require_columns(path, table_columns(path, read), [key, table.timestamp, *values], what)
-        kind = table_kind(path)
-        encoding = NATIVE_ENCODINGS.get(codecs.lookup(effective_read(path, read).encoding).name)
-        if kind == "csv" and encoding is None:
+        opened = open_events(table, key, path, read, what, warn)
+        if opened is None:
             return None
-        read = effective_read(path, read, warn)
+        values, _, kind, encoding, read = opened
         raw = self.name("raw")
         if kind == "csv":
             types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
@@ -161,6 +157,22 @@ class DuckDBEngine:
             self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
             types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
             return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
+
+
+def open_events(table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
+                warn: Warn) -> tuple[list[str], list[str], str, str, ReadOptions] | None:
+    """What an engine checks before it scans an events file (it exists, it has the columns), and how it reads it:
+    (value columns, header, kind, encoding, read options), or None for a CSV in an encoding other than UTF-8 or
+    Latin-1 (the pandas reader takes it)."""
+    check_source(path, what)
+    values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
+    header = table_columns(path, read)
+    require_columns(path, header, [key, table.timestamp, *values], what)
+    kind = table_kind(path)
+    encoding = NATIVE_ENCODINGS.get(codecs.lookup(effective_read(path, read).encoding).name)
+    if kind == "csv" and encoding is None:
+        return None
+    return values, header, kind, encoding, effective_read(path, read, warn)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ Spark's float sums are not compensated (DuckDB's fsum, pandas' groupby are): the
 
 from __future__ import annotations
 
-import codecs
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -31,16 +30,9 @@ import sqlglot.expressions as exp
 from cxpredict import threads as thread_policy
 from cxpredict.config import BehaviourTable, ReadOptions
 from cxpredict.data import event_plan as plan
-from cxpredict.data.duckdb_events import NATIVE_ENCODINGS, EventScan, Warn, _Checker
+from cxpredict.data.duckdb_events import EventScan, Warn, _Checker, open_events
 from cxpredict.data.events import aggregation_name
-from cxpredict.data.tables import (
-    check_source,
-    effective_read,
-    parquet_parts,
-    require_columns,
-    table_columns,
-    table_kind,
-)
+from cxpredict.data.tables import parquet_parts
 from cxpredict.errors import ConfigError, CxError, InputError
 
 ORDER = ("_cx_file", "_cx_row")  # a row's place in the source (file, then position): first rows, first appearance
@@ -111,15 +103,10 @@ class SparkEngine:
              warn: Warn, problem: Callable[[CxError], None]) -> EventScan | None:
         """Check an events table where it lies and return its cleaned view, or None when the file's encoding is
         not UTF-8 or Latin-1 (the caller reads it with pandas, as with DuckDB)."""
-        check_source(path, what)
-        values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
-        header = table_columns(path, read)
-        require_columns(path, header, [key, table.timestamp, *values], what)
-        kind = table_kind(path)
-        encoding = NATIVE_ENCODINGS.get(codecs.lookup(effective_read(path, read).encoding).name)
-        if kind == "csv" and encoding is None:
+        opened = open_events(table, key, path, read, what, warn)
+        if opened is None:
             return None
-        read = effective_read(path, read, warn)
+        values, header, kind, encoding, read = opened
         raw = self.name("raw")
         with _spark_errors(path):
             frame = self._csv(path, read, encoding, header, key, table.timestamp) if kind == "csv" else \

@@ -13,14 +13,18 @@ from cxpredict.data.customers import load_customers, validate_inputs
 from cxpredict.data.spark_events import _spark_sql
 from cxpredict.errors import InputError
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")]
+
+def on_spark(test):
+    """A test that runs Spark (the session fixture): slow, and quiet about pyspark's pandas 3 notice."""
+    return pytest.mark.slow(pytest.mark.filterwarnings(
+        "ignore:PySpark does not yet fully support pandas:FutureWarning")(test))
 
 
 def three(folder, path, **kwargs):
     return [load_customers(config(folder, path, engine, **kwargs)) for engine in ("pandas", "duckdb", "spark")]
 
 
+@on_spark
 def test_every_aggregation_window_and_time_zone_matches_pandas_and_duckdb(spark, tmp_path):
     customers_csv(tmp_path)
     frame = events_frame()
@@ -35,6 +39,7 @@ def test_every_aggregation_window_and_time_zone_matches_pandas_and_duckdb(spark,
     assert not [t.name for t in spark.catalog.listTables() if t.name.startswith("cxpredict_")]  # views dropped
 
 
+@on_spark
 def test_naive_parquet_timestamps_flags_and_first_appearance(spark, tmp_path):
     """A folder of Parquet parts with nanosecond timestamps (which Spark cannot read itself), no customer table (the population is the
     events' IDs in order of first appearance), boolean and empty value columns, a date-only as_of."""
@@ -51,6 +56,7 @@ def test_naive_parquet_timestamps_flags_and_first_appearance(spark, tmp_path):
     assert list(sparked.frame.index[:3]) == list(duck.frame.index[:3]) and "ghost1" in sparked.frame.index
 
 
+@on_spark
 def test_bad_rows_are_the_same_errors_as_duckdb(spark, tmp_path):
     customers_csv(tmp_path)
     (tmp_path / "e.csv").write_text(f"{KEY},Zeit,kind\nc001,2024-06-01,call\nc001,not a date,chat\n  ,2024-06-02,x\n",
