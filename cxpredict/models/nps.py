@@ -51,7 +51,7 @@ from cxpredict.models.base import (
     store_params,
 )
 from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
-from cxpredict.models.candidates import CandidateSearch
+from cxpredict.models.candidates import MIN_SCREEN_ROWS, SCREEN_ROWS, CandidateSearch
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
@@ -116,7 +116,7 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
                  selection_rule="one_se", cv=5, early_stopping_rounds=None, decision="macro_f1", recall_targets=None,
                  calibrate=True, n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20,
                  subsample=1.0, subsample_freq=0, colsample_bytree=1.0, reg_lambda=0.0, reg_alpha=0.0, max_depth=-1,
-                 n_jobs=None, extra_params=None, random_state=0):
+                 n_jobs=None, extra_params=None, screen_rows=SCREEN_ROWS, random_state=0):
         store_params(self, locals())
 
     @classmethod
@@ -125,7 +125,8 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         section = dict(scale=scale, formulation=cfg.formulation, candidates=cfg.candidates,
                        selection_metric=cfg.selection_metric, selection_rule=cfg.selection_rule, cv=cfg.cv_folds,
                        early_stopping_rounds=cfg.early_stopping_rounds, decision=cfg.thresholds.objective,
-                       recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate)
+                       recall_targets=dict(cfg.thresholds.recall_targets) or None, calibrate=cfg.calibrate,
+                       screen_rows=cfg.contest.screen_rows)
         return cls(**{**section, **lgbm_keywords(cfg.params), "random_state": seed, **overrides})
 
     def _check_params(self) -> ThresholdConfig:
@@ -135,6 +136,7 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         check_choice(self, "selection_rule", ("one_se", "best"))
         check_number(self, "cv", 2, integer=True)
         check_number(self, "early_stopping_rounds", 1, integer=True, optional=True)
+        check_number(self, "screen_rows", MIN_SCREEN_ROWS, integer=True, optional=True)
         check_choice(self, "calibrate", (True, False))
         check_lgbm_keywords(self)
         try:
@@ -159,14 +161,12 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         cls = score_to_class(score, self.scale_)
         self.class_mean_score_ = self._class_means(score, cls, w_eval)
         folds = fold_ids(cls, self.cv, self.random_state)
-        fits = [self._cross_fit(c, X, score, w_train, w_eval, folds) for c in self._candidates()]
-        chosen, table, offsets = self._choose(fits, score, cls, w_eval, rule, np.ones(len(score), bool))
+        fits, chosen, table, offsets, held = self._contest(X, score, cls, w_train, w_eval, folds, rule)
         f = fits[chosen] | {"offsets": offsets}
         # the diagnostic: the OOF metrics of the kept candidate, on the rows its choice saw (optimistic)
         selected = self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"])
         unweighted = self._metrics(score, np.ones(len(score)), f["dist"], f["proba"], f["offsets"])
         selected.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        held = self._held_out(fits, score, cls, w_eval, rule, folds)
         return X, score, w_train, w_eval, cls, f, table, selected, held
 
     def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:
