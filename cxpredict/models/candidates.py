@@ -9,6 +9,9 @@ The rule: among the candidates whose response-weighted out-of-fold log loss is w
 best one's, PAIRED (the standard error of the per-respondent loss differences, so the noise common to all
 candidates cancels), keep the simplest, the one with the fewest leaves in its ensemble. With another selection
 metric, or `selection_rule: best`, the best value wins.
+
+With many answers the candidates compete on a stratified sample (`screen_rows`) and only the kept ones are
+cross-fitted on all answers (`CandidateSearch._contest` says why and what it keeps honest).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from cxpredict.models.held_out import (
 from cxpredict.models.lgbm import LGBM_KEYS, FoldDatasets, cross_fit, lgbm_params
 
 LOWER_IS_BETTER = {"log_loss"}
-SCREEN_ROWS = 10_000  # above this many answers the candidates compete on a sample of this size (_contest)
+SCREEN_ROWS = 5_000  # above this many answers the candidates compete on a sample of this size (_contest)
 MIN_SCREEN_ROWS = 1_000  # fewer would not tell the candidates apart
 DECISION_METRICS = ("qwk", "macro_f1")  # selection metrics of the class decision: offsets tuned per candidate
 

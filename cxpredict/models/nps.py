@@ -109,7 +109,9 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     only the configured model), `selection_metric` and `selection_rule` ("one_se": the simplest candidate within
     one paired standard error of the best log loss; "best"), `cv` folds, `early_stopping_rounds` of the configured
     model (None: off), `decision` ("macro_f1", "recall_targets" with `recall_targets` {class: recall}, "argmax"),
-    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
+    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` (above this
+    many answers the candidates compete on a stratified sample of this size; None: always on all answers;
+    models/candidates.py `_contest`), `random_state`.
     """
 
     def __init__(self, *, scale=None, formulation="multiclass", candidates="auto", selection_metric="log_loss",
