@@ -24,6 +24,7 @@ import numpy as np
 
 from cxpredict.config import ThresholdConfig
 from cxpredict.metrics import detractor_auc, nps_metrics, score_to_class
+from cxpredict.models.base import check_number
 from cxpredict.models.calibration import classes_of_points, tune_offsets
 from cxpredict.models.formulations import (
     AUTO_FORMULATIONS,
@@ -246,6 +247,7 @@ class CandidateSearch:
         apart as well, while the cost of the full contest grows with the answers. Honesty is kept: the choice
         for fold k sees no row of fold k, in the sample or out of it.
         """
+        check_number(self, "screen_rows", MIN_SCREEN_ROWS, integer=True, optional=True)
         candidates = self._candidates()
         datasets = FoldDatasets(X, w_train, folds)
         full = _Lazy(lambda i: self._cross_fit(candidates[i], X, score, w_train, w_eval, folds, datasets))

@@ -51,7 +51,7 @@ from cxpredict.models.base import (
     store_params,
 )
 from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
-from cxpredict.models.candidates import MIN_SCREEN_ROWS, SCREEN_ROWS, CandidateSearch
+from cxpredict.models.candidates import SCREEN_ROWS, CandidateSearch
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
@@ -109,9 +109,8 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     only the configured model), `selection_metric` and `selection_rule` ("one_se": the simplest candidate within
     one paired standard error of the best log loss; "best"), `cv` folds, `early_stopping_rounds` of the configured
     model (None: off), `decision` ("macro_f1", "recall_targets" with `recall_targets` {class: recall}, "argmax"),
-    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` (above this
-    many answers the candidates compete on a stratified sample of this size; None: always on all answers;
-    models/candidates.py `_contest`), `random_state`.
+    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` (the
+    contest's sample size, models/candidates.py), `random_state`.
     """
 
     def __init__(self, *, scale=None, formulation="multiclass", candidates="auto", selection_metric="log_loss",
@@ -138,7 +137,6 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         check_choice(self, "selection_rule", ("one_se", "best"))
         check_number(self, "cv", 2, integer=True)
         check_number(self, "early_stopping_rounds", 1, integer=True, optional=True)
-        check_number(self, "screen_rows", MIN_SCREEN_ROWS, integer=True, optional=True)
         check_choice(self, "calibrate", (True, False))
         check_lgbm_keywords(self)
         try:
