@@ -125,7 +125,8 @@ class CandidateSearch:
         shared = {k: getattr(self, k) for k in LGBM_KEYS}
         keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
                                    random_state=self.random_state)
-        return lgbm_params(keywords, **objective)
+        # one binned Dataset per fold serves candidates with different min_child_samples (lgbm.FoldDatasets)
+        return lgbm_params(keywords, feature_pre_filter=False, **objective)
 
     def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
         return targets(formulation, score, self.scale_)

@@ -76,7 +76,6 @@ def lgbm_params(est: Any, **overrides) -> dict:
         "seed": est.random_state,
         "deterministic": True,
         "force_col_wise": True,
-        "feature_pre_filter": False,  # boosters with different min_child_samples share one binned Dataset
         "verbosity": -1,
         **(est.extra_params or {}),
     }
@@ -144,7 +143,8 @@ class FoldDatasets:
     label; binning the rows (LightGBM's Dataset construction) once per fold instead of once per booster saves
     that work, and LightGBM lets a constructed Dataset change its label. The bins are those a Dataset of the
     fold's rows alone would get, so a booster is the one a Dataset of its own would give (a test keeps them
-    equal). Boosters must be trained on a fold's set one after another (its label is shared state).
+    equal). Boosters must be trained on a fold's set one after another (its label is shared state), with
+    `feature_pre_filter` off (LightGBM refuses another `min_child_samples` on a pre-filtered Dataset).
     """
 
     def __init__(self, X: pd.DataFrame, w: np.ndarray | None, folds: np.ndarray) -> None:

@@ -73,9 +73,10 @@ def test_shared_fold_datasets_give_the_models_of_separate_ones():
     y_reg = X["b"].to_numpy() + rng.normal(size=n)
     folds = fold_ids(y_class, 4, seed=0)
     est = NpsClassifier(n_jobs=1, colsample_bytree=0.8, random_state=5)
-    runs = [(y_class, lgbm_params(est, objective="multiclass", num_class=3, num_leaves=7, min_child_samples=40)),
-            (y_reg, lgbm_params(est, objective="regression", num_leaves=3, min_child_samples=5)),
-            ((y_class == 0).astype(float), lgbm_params(est, objective="binary", num_leaves=15))]
+    native = lambda **kw: lgbm_params(est, feature_pre_filter=False, **kw)  # noqa: E731 (as the NPS model's)
+    runs = [(y_class, native(objective="multiclass", num_class=3, num_leaves=7, min_child_samples=40)),
+            (y_reg, native(objective="regression", num_leaves=3, min_child_samples=5)),
+            ((y_class == 0).astype(float), native(objective="binary", num_leaves=15))]
     shared = FoldDatasets(X, None, folds)
     for y, params in runs:
         alone, _ = cross_fit(X, y, None, params, 40, folds, y_class, None, 0)
