@@ -39,6 +39,14 @@ class ThresholdConfig(Strict):
 PLAIN_LGBM = {"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20}
 
 
+class NpsContestConfig(Strict):
+    """How the NPS candidate contest stays cheap with many answers (cxpredict/models/candidates.py, _contest)."""
+
+    # above this many answers the candidates compete on a stratified sample of this size and only the kept one
+    # is cross-fitted on all answers; null: always on all answers
+    screen_rows: int | None = Field(default=5_000, ge=1_000)
+
+
 class NpsModelConfig(Strict):
     """The NPS model (see cxpredict/models/nps.py). `params` and `formulation` describe the configured model
     (defaults: plain LightGBM, multiclass); with `candidates: auto` it competes with a small built-in set and
@@ -55,6 +63,7 @@ class NpsModelConfig(Strict):
     selection_metric: Literal["log_loss", "qwk", "macro_f1", "detractor_auc"] = "log_loss"
     # one_se: the simplest candidate within one paired standard error of the best log loss; best: the best
     selection_rule: Literal["one_se", "best"] = "one_se"
+    contest: NpsContestConfig = Field(default_factory=NpsContestConfig)
 
 
 RESPONSE_PARAM_DEFAULTS = {"n_estimators": 200, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 100}

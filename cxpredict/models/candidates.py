@@ -9,18 +9,22 @@ The rule: among the candidates whose response-weighted out-of-fold log loss is w
 best one's, PAIRED (the standard error of the per-respondent loss differences, so the noise common to all
 candidates cancels), keep the simplest, the one with the fewest leaves in its ensemble. With another selection
 metric, or `selection_rule: best`, the best value wins.
+
+With many answers the candidates compete on a stratified sample (`screen_rows`) and only the kept ones are
+cross-fitted on all answers (`CandidateSearch._contest` says why and what it keeps honest).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from cxpredict.config import ThresholdConfig
 from cxpredict.metrics import detractor_auc, nps_metrics, score_to_class
+from cxpredict.models.base import check_number
 from cxpredict.models.calibration import classes_of_points, tune_offsets
 from cxpredict.models.formulations import (
     AUTO_FORMULATIONS,
@@ -38,9 +42,10 @@ from cxpredict.models.held_out import (
     held_out_predictions,
     log_losses,
 )
-from cxpredict.models.lgbm import LGBM_KEYS, cross_fit, lgbm_params
+from cxpredict.models.lgbm import LGBM_KEYS, FoldDatasets, cross_fit, lgbm_params
 
 LOWER_IS_BETTER = {"log_loss"}
+MIN_SCREEN_ROWS = 1_000  # fewer would not tell the candidates apart (the screened sample's size: nps.contest)
 DECISION_METRICS = ("qwk", "macro_f1")  # selection metrics of the class decision: offsets tuned per candidate
 
 
@@ -119,7 +124,8 @@ class CandidateSearch:
         shared = {k: getattr(self, k) for k in LGBM_KEYS}
         keywords = SimpleNamespace(**{**shared, **candidate.resolved(n_rows)}, extra_params=self.extra_params,
                                    random_state=self.random_state)
-        return lgbm_params(keywords, **objective)
+        # one binned Dataset per fold serves candidates with different min_child_samples (lgbm.FoldDatasets)
+        return lgbm_params(keywords, feature_pre_filter=False, **objective)
 
     def _targets(self, formulation: str, score: np.ndarray) -> list[tuple[np.ndarray, dict]]:
         return targets(formulation, score, self.scale_)
@@ -133,8 +139,10 @@ class CandidateSearch:
         return int(sum(rounds) * boosters_per_round(candidate.formulation, self.scale_) * leaves)
 
     # ------------------------------------------------------------------ fitting
-    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds) -> dict[str, Any]:
-        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2."""
+    def _cross_fit(self, candidate: Candidate, X, score, w_train, w_eval, folds, datasets: FoldDatasets
+                   ) -> dict[str, Any]:
+        """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2; the
+        boosters of every fold train on `datasets` (the folds' bins, shared by all candidates)."""
         formulation = candidate.formulation
         es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
         n_rows = int(len(score) * (self.cv - 1) / self.cv)
@@ -151,7 +159,7 @@ class CandidateSearch:
                 continue
             oof, n_rounds, models = cross_fit(X, label, w_train, {**params, **objective}, max_rounds, folds,
                                               score_to_class(score, self.scale_), es, self.random_state,
-                                              keep_models=True)
+                                              keep_models=True, datasets=datasets)
             raw_parts.append(oof)
             rounds.append(n_rounds)
             constants.append(None)
@@ -184,9 +192,11 @@ class CandidateSearch:
         return [float(np.average(score[cls == c], weights=w[cls == c])) if w[cls == c].sum() > 0
                 else float(points[point_class == c].mean()) if self.present_[c] else 0.0 for c in range(3)]
 
-    def _choose(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, rows: np.ndarray):
-        """The selection made on `rows` only: (kept index, selection table, the kept one's decision offsets).
-        Offsets are tuned for every candidate only when the selection metric depends on the decision."""
+    def _choose(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, rows: np.ndarray,
+                tune_chosen: bool = True):
+        """The selection made on `rows` only: (kept index, selection table, the kept one's decision offsets, or
+        None without `tune_chosen`). Offsets are tuned for every candidate only when the selection metric
+        depends on the decision."""
         w_rows = w[rows]
         losses = [log_losses(f["proba"][rows], cls[rows]) for f in fits]
         offsets: dict[int, np.ndarray] = {}
@@ -202,16 +212,14 @@ class CandidateSearch:
                   "complexity": self._complexity(f["candidate"], f["rounds"]), self.selection_metric: v}
                  for f, v in zip(fits, values)]
         chosen, table = select(table, losses, w_rows, self.selection_metric, self.selection_rule)
-        if chosen not in offsets:
+        if chosen not in offsets and tune_chosen:
             offsets[chosen] = tune_offsets(fits[chosen]["proba"][rows], cls[rows], w_rows, rule)
-        return chosen, table, offsets[chosen]
+        return chosen, table, offsets.get(chosen)
 
-    def _held_out(self, fits: list[dict], score, cls, w, rule: ThresholdConfig, folds) -> dict[str, Any]:
-        """Every row predicted by the choice made without its fold (models/held_out.py), its metrics, intervals."""
-        def choose(rows):
-            chosen, _, offsets = self._choose(fits, score, cls, w, rule, rows)
-            return chosen, offsets
-
+    def _held_out(self, fits, score, cls, w, folds, choose: Callable[[np.ndarray], tuple[int, np.ndarray]]
+                  ) -> dict[str, Any]:
+        """Every row predicted by the choice made without its fold (models/held_out.py), its metrics, intervals.
+        fits: the candidates' cross-fits on all rows by index; choose(rows): (index kept, offsets) from `rows`."""
         def expected(fit, rows, fit_rows):
             dist = None if fit["dist"] is None else fit["dist"][rows]
             return self._expected_score(dist, fit["proba"][rows],
@@ -226,3 +234,76 @@ class CandidateSearch:
         metrics["respondents_detractor_auc"] = fold_mean_auc(cls == 0, proba[:, 0], folds)
         return {**held, "folds": folds, "metrics": metrics,
                 "intervals": bootstrap_intervals(cls, proba, w, folds, self.random_state)}
+
+    # ------------------------------------------------------------------ the contest
+    def _contest(self, X, score, cls, w_train, w_eval, folds, rule: ThresholdConfig) -> tuple:
+        """(cross-fits on all rows by candidate index, kept index, selection table, its offsets, held-out).
+
+        Up to `screen_rows` answers every candidate is cross-fitted on all of them. Above, the candidates
+        compete on a stratified sample of `screen_rows` answers (`screening_rows`), and only the candidates a
+        choice keeps (the overall one, and the one chosen without each fold for the held-out predictions) are
+        cross-fitted on all answers; offsets and everything after are fitted on those. Why: the contest exists
+        for small samples, where the candidates differ most; with many answers a sample of thousands tells them
+        apart as well, while the cost of the full contest grows with the answers. Honesty is kept: the choice
+        for fold k sees no row of fold k, in the sample or out of it.
+        """
+        check_number(self, "screen_rows", MIN_SCREEN_ROWS, integer=True, optional=True)
+        candidates = self._candidates()
+        datasets = FoldDatasets(X, w_train, folds)
+        full = _Lazy(lambda i: self._cross_fit(candidates[i], X, score, w_train, w_eval, folds, datasets))
+        screen = screening_rows(folds * 3 + cls, self.screen_rows, self.random_state)
+        if screen is None:
+            fits = [full[i] for i in range(len(candidates))]
+            chosen, table, offsets = self._choose(fits, score, cls, w_eval, rule, np.ones(len(score), bool))
+
+            def choose(rows):
+                return self._choose(fits, score, cls, w_eval, rule, rows)[::2]
+        else:
+            sub = np.flatnonzero(screen)
+            s_score, s_cls, s_w, s_folds = score[sub], cls[sub], w_eval[sub], folds[sub]
+            s_train = None if w_train is None else w_train[sub]
+            s_datasets = FoldDatasets(X.iloc[sub], s_train, s_folds)
+            trial = [self._cross_fit(c, X.iloc[sub], s_score, s_train, s_w, s_folds, s_datasets)
+                     for c in candidates]
+
+            def choose(rows):
+                i = self._choose(trial, s_score, s_cls, s_w, rule, rows[sub], tune_chosen=False)[0]
+                return i, tune_offsets(full[i]["proba"][rows], cls[rows], w_eval[rows], rule)
+
+            chosen, table, _ = self._choose(trial, s_score, s_cls, s_w, rule, np.ones(len(sub), bool),
+                                            tune_chosen=False)
+            offsets = tune_offsets(full[chosen]["proba"], cls, w_eval, rule)
+        for row in table:
+            row["contest_rows"] = len(score) if screen is None else int(screen.sum())
+        return full, chosen, table, offsets, self._held_out(full, score, cls, w_eval, folds, choose)
+
+
+class _Lazy(dict):
+    """Values made on first use: the candidates' cross-fits on all rows, fitted only when a choice needs them."""
+
+    def __init__(self, make: Callable[[int], dict]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: int) -> dict:
+        self[key] = value = self._make(key)
+        return value
+
+
+def screening_rows(strata: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """The rows the candidates compete on (a mask) when there are more than `max_rows`, else None (all rows).
+
+    Exactly `max_rows` rows, without replacement; every stratum (the caller's fold x class) keeps its share of
+    the rows, rounded by largest remainders, so each fold keeps its class mix and no fold is left empty."""
+    strata = np.asarray(strata)
+    if max_rows is None or len(strata) <= max_rows:
+        return None
+    _, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    quota = counts * max_rows / len(strata)
+    take = np.floor(quota).astype(int)
+    take[np.argsort(take - quota, kind="stable")[: max_rows - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(strata), dtype=bool)
+    for group, n_take in enumerate(take):
+        mask[rng.choice(np.flatnonzero(inverse.ravel() == group), n_take, replace=False)] = True
+    return mask

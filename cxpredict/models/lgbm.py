@@ -136,38 +136,70 @@ def inner_split(idx: np.ndarray, strata: np.ndarray, seed: int) -> tuple[np.ndar
     return idx[~is_valid], idx[is_valid]
 
 
+class FoldDatasets:
+    """The binned training rows of every fold, built once and shared by every booster cross-fitted on them.
+
+    Why: the NPS contest trains (candidates x targets) boosters on each fold's rows, which differ only in their
+    label; binning the rows (LightGBM's Dataset construction) once per fold instead of once per booster saves
+    that work, and LightGBM lets a constructed Dataset change its label. The bins are those a Dataset of the
+    fold's rows alone would get, so a booster is the one a Dataset of its own would give (a test keeps them
+    equal). Boosters must be trained on a fold's set one after another (its label is shared state), with
+    `feature_pre_filter` off (LightGBM refuses another `min_child_samples` on a pre-filtered Dataset).
+    """
+
+    def __init__(self, X: pd.DataFrame, w: np.ndarray | None, folds: np.ndarray) -> None:
+        self.X, self.w, self.folds = X, w, folds
+        self._sets: dict[int, lgb.Dataset] = {}
+
+    def train_set(self, k: int, y: np.ndarray, params: dict) -> lgb.Dataset:
+        """Fold k's training rows (fold not k, not -1) labelled with y (a label for every row of X)."""
+        rows = np.flatnonzero((self.folds != k) & (self.folds >= 0))
+        if k not in self._sets:
+            self._sets[k] = lgb.Dataset(self.X.iloc[rows], label=y[rows],
+                                        weight=None if self.w is None else self.w[rows],
+                                        params=params, free_raw_data=True).construct()
+        return self._sets[k].set_label(y[rows])
+
+
 def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, max_rounds: int,
               folds: np.ndarray, strata: np.ndarray, early_stopping_rounds: int | None, seed: int,
-              keep_models: bool = False) -> tuple:
+              keep_models: bool = False, datasets: FoldDatasets | None = None) -> tuple:
     """Out-of-fold raw predictions (each row from a model that never saw it) and the round count for a final fit;
     with `keep_models`, also (booster, best round) per fold, to cross-fit new rows later.
 
     Rows with fold -1 are never trained on; they get the mean raw prediction of all fold models.
+    `datasets`: the folds' binned rows shared with other calls (not used with early stopping, whose inner split
+    trains on fewer rows).
     """
     w = np.ones(len(y)) if w is None else w
-    oof: np.ndarray | None = None
-    best, models = [], []
     fold_numbers = np.unique(folds[folds >= 0])
     outside = np.flatnonzero(folds < 0)
-    for k in fold_numbers:
+
+    def fit_fold(k: int) -> tuple[lgb.Booster, int, np.ndarray, np.ndarray | None]:
         train_idx, test_idx = np.flatnonzero((folds != k) & (folds >= 0)), np.flatnonzero(folds == k)
         if early_stopping_rounds:
             fit_idx, val_idx = inner_split(train_idx, strata, seed + 7919 * (k + 1))
             booster = train_booster(X.iloc[fit_idx], y[fit_idx], w[fit_idx], params, max_rounds,
                                     (X.iloc[val_idx], y[val_idx], w[val_idx]), early_stopping_rounds)
-            best.append(booster.best_iteration or max_rounds)
+            best = booster.best_iteration or max_rounds
+        elif datasets is not None:
+            booster = lgb.train(params, datasets.train_set(k, y, params), num_boost_round=max_rounds)
+            best = max_rounds
         else:
             booster = train_booster(X.iloc[train_idx], y[train_idx], w[train_idx], params, max_rounds)
-            best.append(max_rounds)
-        if keep_models:
-            models.append(booster)
-        pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best[-1])
-        if oof is None:
-            oof = np.zeros((len(X),) + np.shape(pred)[1:])
-        oof[test_idx] = pred
-        if len(outside):
-            oof[outside] += booster.predict(X.iloc[outside], raw_score=True, num_iteration=best[-1]) / len(fold_numbers)
+            best = max_rounds
+        pred = booster.predict(X.iloc[test_idx], raw_score=True, num_iteration=best)
+        extra = booster.predict(X.iloc[outside], raw_score=True, num_iteration=best) if len(outside) else None
+        return booster, best, pred, extra
+
+    results = [fit_fold(k) for k in fold_numbers]
+    oof = np.zeros((len(X),) + np.shape(results[0][2])[1:])
+    for k, (_, _, pred, extra) in zip(fold_numbers, results):
+        oof[folds == k] = pred
+        if extra is not None:
+            oof[outside] += extra / len(fold_numbers)
+    best = [r[1] for r in results]
     rounds = max(1, int(round(np.mean(best) * ROUNDS_GROWTH))) if early_stopping_rounds else max_rounds
     if keep_models:
-        return oof, rounds, [(b, n) for b, n in zip(models, best)]
+        return oof, rounds, [(r[0], r[1]) for r in results]
     return oof, rounds

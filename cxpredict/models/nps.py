@@ -101,7 +101,7 @@ def nps_keywords(cfg: NpsModelConfig) -> dict[str, Any]:
     return dict(formulation=cfg.formulation, candidates=cfg.candidates, selection_metric=cfg.selection_metric,
                 selection_rule=cfg.selection_rule, cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
                 decision=cfg.thresholds.objective, recall_targets=dict(cfg.thresholds.recall_targets) or None,
-                calibrate=cfg.calibrate, **lgbm_keywords(cfg.params))
+                calibrate=cfg.calibrate, screen_rows=cfg.contest.screen_rows, **lgbm_keywords(cfg.params))
 
 
 class NpsClassifier(CandidateSearch, LgbmClassifier):
@@ -117,7 +117,8 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     only the configured model), `selection_metric` and `selection_rule` ("one_se": the simplest candidate within
     one paired standard error of the best log loss; "best"), `cv` folds, `early_stopping_rounds` of the configured
     model (None: off), `decision` ("macro_f1", "recall_targets" with `recall_targets` {class: recall}, "argmax"),
-    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `random_state`.
+    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` (the
+    contest's sample size, models/candidates.py), `random_state`.
     """
 
     # the defaults are those of the config section, written once there
@@ -159,14 +160,12 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         cls = score_to_class(score, self.scale_)
         self.class_mean_score_ = self._class_means(score, cls, w_eval)
         folds = fold_ids(cls, self.cv, self.random_state)
-        fits = [self._cross_fit(c, X, score, w_train, w_eval, folds) for c in self._candidates()]
-        chosen, table, offsets = self._choose(fits, score, cls, w_eval, rule, np.ones(len(score), bool))
+        fits, chosen, table, offsets, held = self._contest(X, score, cls, w_train, w_eval, folds, rule)
         f = fits[chosen] | {"offsets": offsets}
         # the diagnostic: the OOF metrics of the kept candidate, on the rows its choice saw (optimistic)
         selected = self._metrics(score, w_eval, f["dist"], f["proba"], f["offsets"])
         unweighted = self._metrics(score, np.ones(len(score)), f["dist"], f["proba"], f["offsets"])
         selected.update({f"respondents_{k}": v for k, v in unweighted.items()})
-        held = self._held_out(fits, score, cls, w_eval, rule, folds)
         return X, score, w_train, w_eval, cls, f, table, selected, held
 
     def cross_validate(self, X, y, sample_weight=None, population_weight=None) -> dict[str, Any]:

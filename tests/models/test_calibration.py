@@ -8,6 +8,7 @@ import pytest
 from cxpredict.config import Scale, ThresholdConfig
 from cxpredict.metrics import macro_f1, multiclass_log_loss, per_class_precision_recall
 from cxpredict.models.calibration import (
+    OFFSET_GRID,
     apply_cutpoints,
     apply_vector_scaling,
     cumulative_to_distribution,
@@ -69,3 +70,41 @@ def test_vector_scaling_fixes_overconfident_shifted_probabilities():
     assert multiclass_log_loss(y, calibrated) < multiclass_log_loss(y, distorted) - 0.05
     assert calibrated.mean(axis=0) == pytest.approx(np.bincount(y) / len(y), abs=0.01)
     assert apply_vector_scaling(distorted, None) is distorted
+
+
+def _offsets_by_brute_force(proba, y, w, targets):
+    """The search tune_offsets makes, written plainly: every grid pair, the weighted confusion matrix of
+    argmax(log p + offsets), first the recall shortfall, then macro-F1, then closeness to argmax."""
+    logp = np.log(np.clip(proba, 1e-9, 1.0))
+    true_w = np.bincount(y, weights=w, minlength=3)
+    best_key, best = None, None
+    for t_det in OFFSET_GRID:
+        for t_pro in OFFSET_GRID:
+            pred = np.argmax(logp + [t_det, 0.0, t_pro], axis=1)
+            cm = np.bincount(y * 3 + pred, weights=w, minlength=9).reshape(3, 3)
+            tp, pred_w = np.diag(cm), cm.sum(axis=0)
+            precision = np.divide(tp, pred_w, out=np.zeros(3), where=pred_w > 0)
+            recall = np.divide(tp, true_w, out=np.zeros(3), where=true_w > 0)
+            f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(3), where=precision + recall > 0)
+            key = (-round(float(np.clip(targets - recall, 0, None).sum()), 9), round(float(f1.mean()), 9),
+                   -abs(t_det) - abs(t_pro))
+            if best_key is None or key > best_key:
+                best_key, best = key, np.array([t_det, 0.0, t_pro])
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tune_offsets_equals_the_plain_search_over_the_grid(seed):
+    """The cumulative-sum search (O(rows) per detractor offset) decides every row as argmax would, ties included:
+    probabilities rounded to one decimal make many exact ties between classes and grid points."""
+    rng = np.random.default_rng(seed)
+    n = 150
+    y = rng.integers(0, 3, n)
+    proba = rng.dirichlet([1, 1, 1], n) * 0.6 + np.eye(3)[y] * 0.4 * rng.uniform(0, 1, (n, 1))
+    if seed == 1:
+        proba = np.clip(np.round(proba, 1), 0.0, 1.0)
+    w = rng.uniform(0.2, 3.0, n) if seed != 0 else np.ones(n)
+    for cfg, targets in ((ThresholdConfig(objective="macro_f1"), np.zeros(3)),
+                         (ThresholdConfig(objective="recall_targets", recall_targets={"detractor": 0.85}),
+                          np.array([0.85, 0.0, 0.0]))):
+        assert tune_offsets(proba, y, w, cfg).tolist() == _offsets_by_brute_force(proba, y, w, targets).tolist()

@@ -59,3 +59,27 @@ def test_case_control_weighted_means_are_unbiased():
     se = weighted.std(ddof=1) / np.sqrt(len(weighted))
     assert abs(weighted.mean() - x.mean()) < 4 * se
     assert np.mean([x[s].mean() for s, _ in draws]) - x.mean() > 0.3  # unweighted: about +0.4
+
+
+def test_shared_fold_datasets_give_the_models_of_separate_ones():
+    """One binned Dataset per fold, relabelled for each target and reused by boosters with other parameters
+    (min_child_samples included), gives the same out-of-fold predictions as a Dataset per booster."""
+    from cxpredict.models.lgbm import FoldDatasets
+
+    rng = np.random.default_rng(0)
+    n = 900
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.poisson(2, n).astype(float), "c": rng.uniform(size=n)})
+    y_class = np.digitize(X["a"] + rng.normal(size=n), [-0.5, 0.7])
+    y_reg = X["b"].to_numpy() + rng.normal(size=n)
+    folds = fold_ids(y_class, 4, seed=0)
+    est = NpsClassifier(n_jobs=1, colsample_bytree=0.8, random_state=5)
+    native = lambda **kw: lgbm_params(est, feature_pre_filter=False, **kw)  # noqa: E731 (as the NPS model's)
+    runs = [(y_class, native(objective="multiclass", num_class=3, num_leaves=7, min_child_samples=40)),
+            (y_reg, native(objective="regression", num_leaves=3, min_child_samples=5)),
+            ((y_class == 0).astype(float), native(objective="binary", num_leaves=15))]
+    shared = FoldDatasets(X, None, folds)
+    for y, params in runs:
+        alone, _ = cross_fit(X, y, None, params, 40, folds, y_class, None, 0)
+        together, _ = cross_fit(X, y, None, params, 40, folds, y_class, None, 0, datasets=shared)
+        np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
+    assert len(shared._sets) == 4  # one binned set per fold, built once

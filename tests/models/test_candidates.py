@@ -1,0 +1,64 @@
+"""The NPS candidate contest: the screening sample and the contest with and without it (models/candidates.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxpredict.errors import ConfigError
+from cxpredict.models.candidates import screening_rows
+from cxpredict.models.nps import NpsClassifier
+
+FAST = {"n_estimators": 40, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "n_jobs": 1}
+
+
+def simulate(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"tickets": rng.poisson(1.0, n).astype(float), "tenure": rng.uniform(0, 60, n),
+                      "noise": rng.normal(size=n)})
+    latent = 8.0 - 1.2 * X["tickets"] + 0.02 * X["tenure"] + rng.logistic(0, 1.0, n)
+    return X, np.clip(np.floor(latent + 0.5), 0, 10).astype(int).to_numpy()
+
+
+def test_screening_sample_is_bounded_and_stratified():
+    rng = np.random.default_rng(0)
+    strata = rng.choice(12, 5_000, p=np.r_[0.3, 0.2, 0.1, np.full(9, 0.4 / 9)])
+    assert screening_rows(strata, 5_000, seed=0) is None and screening_rows(strata, None, seed=0) is None
+    mask = screening_rows(strata, 1_234, seed=0)
+    assert mask.dtype == bool and mask.sum() == 1_234
+    share = 1_234 / 5_000
+    for s in range(12):  # every stratum keeps its share, rounded
+        assert abs(mask[strata == s].sum() - share * (strata == s).sum()) < 1
+    assert (screening_rows(strata, 1_234, seed=0) == mask).all()  # reproducible
+    assert (screening_rows(strata, 1_234, seed=1) != mask).any()
+
+
+def test_small_samples_keep_the_full_contest():
+    """Up to screen_rows answers, every candidate competes on every answer: the same model as without screening."""
+    X, score = simulate(1_200)
+    full = NpsClassifier(cv=3, random_state=2, screen_rows=None, **FAST).fit(X, score)
+    kept = NpsClassifier(cv=3, random_state=2, screen_rows=1_200, **FAST).fit(X, score)
+    assert {row["contest_rows"] for row in kept.selection_} == {1_200}
+    assert kept.selection_ == full.selection_ and kept.cv_metrics_ == full.cv_metrics_
+    pd.testing.assert_frame_equal(kept.held_out_, full.held_out_)
+
+
+def test_many_answers_screen_the_candidates_on_a_sample_and_refit_only_the_kept_ones():
+    X, score = simulate(2_400)
+    model = NpsClassifier(cv=3, random_state=2, screen_rows=1_000, **FAST).fit(X, score)
+    assert {row["contest_rows"] for row in model.selection_} == {1_000}
+    assert len(model.selection_) == 6 and sum(row["chosen"] for row in model.selection_) == 1
+    assert len(model.oof_) == len(model.held_out_) == 2_400  # the kept candidate is cross-fitted on every answer
+    columns = ["p_detractor", "p_passive", "p_promoter"]
+    for k, name in enumerate(model.held_out_choices_):  # a fold the overall choice scores: its OOF predictions
+        rows = (model.held_out_["fold"] == k).to_numpy()
+        if name == model.candidate_["name"]:
+            np.testing.assert_allclose(model.held_out_.loc[rows, columns], model.oof_.loc[rows, columns])
+    assert model.cv_metrics_["detractor_auc"] > 0.7  # the planted signal is found through the screened contest
+
+
+def test_a_screening_sample_too_small_to_compare_candidates_is_refused():
+    X, score = simulate(300)
+    with pytest.raises(ConfigError, match="screen_rows"):
+        NpsClassifier(screen_rows=500, **FAST).fit(X, score)
