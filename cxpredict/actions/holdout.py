@@ -90,7 +90,7 @@ class ControlGroups:
     def add(self, acted: pd.DataFrame) -> None:
         if not self.active:
             return
-        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str"))
+        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str")).astype(np.int32)  # kept per row
         acting = np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
         units = np.full(len(acted), np.nan)  # only customers with an action can be controls: only theirs are read
         units[acting] = hash_unit(acted["customer_id"].astype("str").to_numpy()[acting].tolist(), self.campaign_id)

@@ -318,7 +318,8 @@ class CapacityQueue:
         acted.reset_index(drop=True).to_feather(path, compression="lz4")
         self._parts.append(path)
         if self.capacity:
-            self._actions.append(pd.Index(list(self.capacity)).get_indexer(acted["action"].astype("str")))
+            self._actions.append(pd.Index(list(self.capacity)).get_indexer(acted["action"].astype("str"))
+                                 .astype(np.int32))  # kept for every row until the last batch
             self._priority.append(acted["priority"].to_numpy(dtype=float))
 
     def batches(self) -> Iterator[pd.DataFrame]:
