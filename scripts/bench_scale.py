@@ -9,12 +9,16 @@
   (`train.stage` and `train.substage` events).
 - Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
   threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV.
-- Scoring (`--score-rows 1m,10m`): generated raw tables of that many customers scored by the first size's bundle,
-  with drivers and without (`--set drivers.enabled=false`); campaign learning (`cxpredict learn`) on simulated
-  results of every scored size up to `--learn-max` customers.
+- Scoring (`--score-rows 1m,10m`): that many generated customers scored by the first size's bundle, with drivers
+  and without (`--set drivers.enabled=false`). `--score-source population` (default): a population table
+  (`data.population`, a folder of Parquet parts) generated and joined 250,000 customers at a time, streamed by
+  `score` in batches: memory is bounded at any size, as for a warehouse's nightly export. `tables`: the raw
+  generated tables, read and joined at once as for training (memory grows with the customers: not for 10M).
+  Campaign learning (`cxpredict learn`) on simulated results of every scored size up to `--learn-max` customers.
 - Target keys a run did not measure are null, with the reason under `not_measured`; nothing is extrapolated.
 
 Usage: python scripts/bench_scale.py --out bench_scale.json [--sizes 500k:25k] [--score-rows 1m] [--quick]
+       [--score-source population|tables]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_scoring import demo_config  # noqa: E402
+from bench_scoring import demo_config, make_population  # noqa: E402
 
 from cxpredict.io.outputs import write_json  # noqa: E402
 from cxpredict.provenance import package_versions  # noqa: E402
@@ -219,38 +223,62 @@ def bench_size(n: int, respondents: int, work: Path, overrides: list[str], conte
     row["plain_cv"] = plain
     nps_fit = idle["stages"].get("nps.nps_fit")
     row["nps_fit_vs_plain_cv"] = round(nps_fit / plain["seconds"], 3) if nps_fit else None
-    row["bundle"] = str(work / f"bundle-{name}")
+    row["bundle"], row["config"] = str(work / f"bundle-{name}"), str(config)
     return row
 
 
-def bench_score(n: int, bundle: Path, work: Path, overrides: list[str], learn_max: int) -> dict:
-    """Score n generated customers from their raw tables with and without drivers; learn from simulated results."""
+def score_data(n: int, source: str, work: Path, train_config: Path) -> tuple[Path, list[str]]:
+    """(config, extra --set arguments) for scoring n generated customers from `source` (module notes)."""
     name = label(n)
-    data = generate(n, max(n // 20, 10), work / f"score-data-{name}", seed=1)
-    config = demo_config(data, work / f"score-config-{name}", "parquet")
+    if source == "tables":
+        data = generate(n, max(n // 20, 10), work / f"score-data-{name}", seed=1)
+        return demo_config(data, work / f"score-config-{name}", "parquet"), []
+    folder = work / f"score-population-{name}"
+    if not folder.is_dir():  # the survey stays the training data's: no customer of the population answered it
+        log(f"population {name}: generated and joined in chunks")
+        make_population(n, folder, work / f"population-work-{name}", train_config)
+    return train_config, ["--set", f"data.population={folder}"]
+
+
+def score_run(config: Path, bundle: Path, out: Path, sets: list[str], what: str) -> dict:
+    """One `cxpredict score`: wall seconds, rows/s, peak RSS and the manifest's stage timings."""
+    result = run(cli("score", str(config), "--model", str(bundle), "--out", str(out), "--no-tracking", *sets), what)
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    return {"seconds": result["seconds"], "rows_per_s": round(manifest["rows"] / result["seconds"], 1),
+            "peak_rss_mb": result["peak_rss_mb"], "stages": manifest.get("timings")}
+
+
+def bench_score(n: int, bundle: Path, work: Path, overrides: list[str], learn_max: int, source: str,
+                train_config: Path) -> dict:
+    """Score n generated customers with and without drivers; learn from simulated results."""
+    name = label(n)
+    config, source_sets = score_data(n, source, work, train_config)
     sets = [a for o in overrides for a in ("--set", o)]
-    row: dict = {"customers": n}
+    row: dict = {"customers": n, "source": source}
     for kind, extra in (("", []), ("_no_drivers", ["--set", "drivers.enabled=false"])):
-        out = work / f"scored-{name}{kind}" / "scored.parquet"
         log(f"score {name}{kind.replace('_', ' ')}")
-        result = run(cli("score", str(config), "--model", str(bundle), "--out", str(out), "--no-tracking", *sets,
-                         *extra), f"score {name}{kind}")
-        manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
-        row[f"seconds{kind}"] = result["seconds"]
-        row[f"rows_per_s{kind}"] = round(manifest["rows"] / result["seconds"], 1)
-        row[f"peak_rss_mb{kind}"] = result["peak_rss_mb"]
-        row[f"stages{kind}"] = manifest.get("timings")
+        timed = score_run(config, bundle, work / f"scored-{name}{kind}" / "scored.parquet",
+                          [*sets, *source_sets, *extra], f"score {name}{kind}")
+        row.update({f"{key}{kind}": value for key, value in timed.items()})
     if n <= learn_max:
-        row.update(learn(n, config, bundle, work / f"scored-{name}", sets))
+        row.update(learn(n, bundle, work, sets, source, train_config))
     return row
 
 
-def learn(n: int, config: Path, bundle: Path, scored: Path, sets: list[str]) -> dict:
-    """Campaign results of the scored customers (planted effects), then `cxpredict learn`, timed."""
+def learn(n: int, bundle: Path, work: Path, sets: list[str], source: str, train_config: Path) -> dict:
+    """Campaign results of scored customers (planted effects), then `cxpredict learn`, timed. Learning reads the
+    customers' features from their tables, so a population-table run scores the raw tables once more for it."""
     from cxpredict.io.people import load_scored
     from cxpredict.synthetic.campaign import simulate_results
     from cxpredict.synthetic.customers import generate as make
 
+    config, _ = score_data(n, "tables", work, train_config)
+    scored = work / f"scored-{label(n)}"
+    if source != "tables":
+        scored = work / f"scored-{label(n)}-tables"
+        log(f"score {label(n)} from its tables, for learning")
+        score_run(config, bundle, scored / "scored.parquet", [*sets, "--set", "drivers.enabled=false"],
+                  f"score {label(n)} tables")
     assignments = scored / "assignments.parquet"
     data = make(n_customers=n, seed=1, response_rate=max(n // 20, 10) / n)
     results = simulate_results(data, load_scored(assignments), seed=1).results
@@ -297,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="result JSON")
     ap.add_argument("--sizes", default="500k:25k,2m:100k", help="customers:respondents[,...] to train")
     ap.add_argument("--score-rows", default="1m,10m", help="customers to score[,...] ('' for none)")
+    ap.add_argument("--score-source", choices=("population", "tables"), default="population",
+                    help="score a population table streamed in batches, or the raw tables joined at once")
     ap.add_argument("--learn-max", default="1m", help="learn from campaign results of scored sizes up to this")
     ap.add_argument("--no-contention", action="store_true", help="train idle only")
     ap.add_argument("--quick", action="store_true", help=f"tiny models and sizes ({QUICK}): checks the plumbing")
@@ -313,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # competitors are stopped on the way out
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     result: dict = {"benchmark": "bench_scale", "quick": args.quick, "overrides": args.overrides,
+                    "score_source": args.score_source,
                     "machine_start": machine(), "versions": package_versions(), "competitors": COMPETITORS}
     started = time.perf_counter()
     try:
@@ -320,9 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                       for n, r in sizes}
         score_rows = {}
         if score_sizes and train_rows:
-            bundle = Path(next(iter(train_rows.values()))["bundle"])
-            score_rows = {label(n): bench_score(n, bundle, work, args.overrides, count(args.learn_max))
-                          for n in score_sizes}
+            first = next(iter(train_rows.values()))
+            score_rows = {label(n): bench_score(n, Path(first["bundle"]), work, args.overrides, count(args.learn_max),
+                                                args.score_source, Path(first["config"])) for n in score_sizes}
         elif score_sizes:
             log("no size trained: nothing to score with")
     finally:

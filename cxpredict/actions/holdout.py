@@ -49,11 +49,9 @@ def default_campaign_id(cfg: Config) -> str:
 def hash_unit(customer_ids, campaign_id: str) -> np.ndarray:
     """A uniform number in [0, 1) per customer from blake2b(campaign_id, customer_id): stable everywhere."""
     salt = campaign_id.encode("utf-8") + b"\x00"
-    out = np.empty(len(customer_ids), dtype=np.float64)
-    for i, cid in enumerate(customer_ids):
-        digest = hashlib.blake2b(salt + str(cid).encode("utf-8"), digest_size=8).digest()
-        out[i] = int.from_bytes(digest, "big") / 2.0**64
-    return out
+    digests = b"".join([hashlib.blake2b(salt + str(cid).encode("utf-8"), digest_size=8).digest()
+                        for cid in customer_ids])
+    return np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2.0**64  # as int.from_bytes(d, "big") / 2**64
 
 
 def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray, share: float,
@@ -92,8 +90,12 @@ class ControlGroups:
     def add(self, acted: pd.DataFrame) -> None:
         if not self.active:
             return
-        self._units.append(hash_unit(acted["customer_id"].astype("str").tolist(), self.campaign_id))
-        self._codes.append(pd.Index(self.names).get_indexer(acted["rule"].astype("str")))
+        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str")).astype(np.int32)  # kept per row
+        acting = np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
+        units = np.full(len(acted), np.nan)  # only customers with an action can be controls: only theirs are read
+        units[acting] = hash_unit(acted["customer_id"].astype("str").to_numpy()[acting].tolist(), self.campaign_id)
+        self._units.append(units)
+        self._codes.append(codes)
 
     def assign(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch with `group` (treated / control; empty for no-action rules)."""

@@ -13,6 +13,7 @@ The plan itself is event_plan.py.
 from __future__ import annotations
 
 import codecs
+import functools
 import shutil
 import sys
 import tempfile
@@ -48,7 +49,6 @@ from cxpredict.errors import ConfigError, CxError, InputError, Interrupted
 
 Warn = Callable[[str], None]
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
-WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())  # what str.strip removes
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
            "HUGEINT", "FLOAT", "DOUBLE")
 
@@ -72,10 +72,17 @@ def _extreme(column: str) -> str:
     return f"(NOT isnan({cast}) AND (isinf({cast}) OR abs({cast}) > {MAX_ABS}))"
 
 
+@functools.cache
+def whitespace() -> str:
+    """Every character str.strip removes; scanning all of Unicode is slow, so once, and only when an event
+    table is read (scoring a population table never needs it)."""
+    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
 def _trimmed(column: str) -> str:
     """`column` without leading/trailing whitespace as str.strip sees it; trimming with a character set is ~10x
     slower than testing the first and last character, so only IDs that need it are trimmed."""
-    space = _s(WHITESPACE)
+    space = _s(whitespace())
     return (f"(CASE WHEN contains({space}, left({column}, 1)) OR contains({space}, right({column}, 1)) "
             f"THEN trim({column}, {space}) ELSE {column} END)")
 

@@ -66,7 +66,15 @@ def _labelled(codes: pd.Series, style: PeopleStyle, sep: str = ";") -> pd.Series
         if not isinstance(text, str) or not text:
             return None
         return ", ".join(style.label(code.strip()) for code in text.split(sep) if code.strip())
-    return pd.Series([one(v) for v in codes], index=codes.index, dtype="str")
+    return _per_value(codes, one)
+
+
+def _per_value(values: pd.Series, fn) -> pd.Series:
+    """`fn` of every value as text ("str" dtype), called once per distinct value (a few codes or driver names
+    repeat over every row); missing values get fn(None)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([fn(v) for v in uniques] + [fn(None)], dtype=object)
+    return pd.Series(pd.array(mapped[codes], dtype="str"), index=values.index)
 
 
 def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
@@ -105,8 +113,7 @@ def top_drivers(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Ser
     cols = sorted((c for c in frame.columns if re.fullmatch(r"driver_\d+", c)), key=lambda c: int(c[7:]))
     if not cols:
         return pd.Series("", index=frame.index, dtype="str")
-    parts = [_text(frame, c).map(lambda v: style.label(v) if isinstance(v, str) and v else "").astype("str")
-             for c in cols]
+    parts = [_per_value(_text(frame, c), lambda v: style.label(v) if isinstance(v, str) and v else "") for c in cols]
     joined = parts[0]
     for p in parts[1:]:
         joined = joined.where(p == "", joined + ", " + p)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import hashlib
+
 from scipy.stats import binomtest
 
 from cxpredict.actions.holdout import ControlGroups, assignment_rows, control_mask, hash_unit
@@ -73,3 +75,19 @@ def test_assignment_log_holds_acting_customers_with_their_group():
     rows = assignment_rows(groups.assign(frame), "c9", "2026-10-31")
     assert len(rows) == int((frame["rule"] != "default").sum())
     assert set(rows["group"]) == {"treated", "control"} and (rows["campaign_id"] == "c9").all()
+
+
+def test_hash_unit_is_the_documented_blake2b_number_and_only_acting_customers_are_hashed():
+    """The vectorised form equals blake2b(campaign NUL customer) read as a big-endian integer / 2**64, and
+    hashing only the customers whose rule has an action gives the groups that hashing everyone gives."""
+    ids = ["C1", "Ä-2", "", "C000123"]
+    expected = [int.from_bytes(hashlib.blake2b(b"x\x00" + i.encode("utf-8"), digest_size=8).digest(), "big") / 2.0**64
+                for i in ids]
+    assert hash_unit(ids, "x").tolist() == expected
+    frame = _acted(5_000, seed=3)
+    holdout = HoldoutConfig(share=0.1, min_per_rule=30)
+    codes = pd.Index(["big", "small", "default"]).get_indexer(frame["rule"])
+    everyone = control_mask(hash_unit(frame["customer_id"], "c2"), codes, np.array([True, True, False]), 0.1, 30)
+    group = _groups(frame, holdout, "c2", 1_234)
+    acting = (frame["rule"] != "default").to_numpy()
+    assert ((group == "control").to_numpy() == (everyone & acting)).all() and group[~acting].isna().all()

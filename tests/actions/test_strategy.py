@@ -148,6 +148,11 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
     pd.testing.assert_series_equal(streamed["deferred"], whole["deferred"].reset_index(drop=True))
     pd.testing.assert_series_equal(streamed["rule"].astype("str"), whole["rule"].astype("str").reset_index(drop=True))
     assert not list(tmp_path.iterdir())  # spool cleaned up
+    # every other column comes back from the spool exactly as it went in (types, missing values, categories)
+    acted = stage.apply(scored).reset_index(drop=True)
+    plain = CapacityQueue(None, tmp_path)
+    plain.add(acted)
+    pd.testing.assert_frame_equal(next(plain.batches()), acted, check_exact=True)
 
 
 def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):

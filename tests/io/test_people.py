@@ -16,6 +16,7 @@ from cxpredict.actions.segments import Segmenter
 from cxpredict.actions.strategy import segment_and_act
 from cxpredict.columns import COLUMN_DOCS, COLUMNS
 from cxpredict.config import DEFAULT_PLAYBOOK, ChurnConfig, StrategyConfig
+from cxpredict.io import people
 from cxpredict.io.people import (
     PeopleOutputs,
     SegmentSummary,
@@ -23,6 +24,7 @@ from cxpredict.io.people import (
     rank_drivers,
     reason_in_words,
     segment_summary,
+    top_drivers,
     work_orders,
     write_people_outputs,
 )
@@ -296,3 +298,17 @@ def test_queue_shows_control_customers_apart_from_capacity(acted):
         assert t["to_contact"] + t["control"] + t["deferred"] == len(mine) - int(
             (mine["deferred"] & (mine["group"] == "control")).sum())
         assert t["deferred"] == treated_deferred
+
+
+def test_labels_are_mapped_once_per_value_as_row_by_row():
+    """Driver and reason labels are computed per distinct value: the same text as labelling every row."""
+    style = PeopleStyle(labels={"network": "Network quality", "Billing": "Bills"})
+    frame = pd.DataFrame({"driver_1": pd.array(["network", None, "Billing", "network", ""], dtype="str"),
+                          "driver_2": pd.array([None, "Billing", "usage_trend", "network", None], dtype="str")})
+    by_row = [", ".join(style.label(v) for v in row if isinstance(v, str) and v)
+              for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False)]
+    assert top_drivers(frame, style).tolist() == by_row
+    codes = pd.Series(["network;Billing", None, "", " usage_trend ;", "network;Billing"], dtype="str")
+    labelled = people._labelled(codes, style)
+    assert labelled.dtype == "str" and labelled.isna().tolist() == [False, True, True, False, False]
+    assert labelled.dropna().tolist() == ["Network quality, Bills", "Usage trend", "Network quality, Bills"]
