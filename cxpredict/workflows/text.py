@@ -262,7 +262,7 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
                         seed=cfg.seed, embeddings=cfg.text.method == "embeddings")
     models = TextModels(topics, None, None, {})
     X = topics.fit_transform(all_texts, all_langs)
-    if X.shape[1] == 0:  # nothing to learn from: say why instead of a library's shape error
+    if not topics.languages_:  # no vocabulary in any language: say why instead of a library's shape error
         raise InputError(f"text.columns {[t.source for t in texts.tables]}: none of the {len(all_texts)} texts holds a "
                          "word other than stop words that enough texts share (text.min_df), so no topic can be "
                          "learned. Check that the columns hold free text, and their language.")
