@@ -192,11 +192,9 @@ def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) ->
 
 
 def negative_shares(keys: np.ndarray, detractor: np.ndarray) -> np.ndarray:
-    """Per topic key, the share of its mentions that are negative: of the texts whose author answered the survey
-    (`detractor` 1 or 0, NaN for the silent), the share written by a detractor, each text weighed by the topic's
-    weight in it (a text half on the topic counts half). Measured on the answers, not on the text model's
-    P(detractor): with few respondents that model's probabilities crowd around the base rate, which hid the
-    difference between topics on real reviews. NaN for a topic no respondent's text mentions."""
+    """Per topic key, of the respondents' texts (`detractor` 1/0, NaN: silent) the share by a detractor, each
+    text weighed by the topic's weight in it; NaN when no respondent's text mentions it. From the answers: the
+    text model's P(detractor) crowds around the base rate when few answered."""
     known = ~np.isnan(detractor)
     w, p = keys[known], detractor[known]
     total = w.sum(axis=0)
@@ -262,7 +260,7 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
                         seed=cfg.seed, embeddings=cfg.text.method == "embeddings")
     models = TextModels(topics, None, None, {})
     X = topics.fit_transform(all_texts, all_langs)
-    if X.shape[1] == 0:  # nothing to learn from: say why instead of a library's shape error
+    if not topics.languages_:  # no vocabulary in any language: say why instead of a library's shape error
         raise InputError(f"text.columns {[t.source for t in texts.tables]}: none of the {len(all_texts)} texts holds a "
                          "word other than stop words that enough texts share (text.min_df), so no topic can be "
                          "learned. Check that the columns hold free text, and their language.")
@@ -403,15 +401,14 @@ def _driver_topic(topics: TopicModel, key: str) -> str:
 
 
 def aspect_suffix(negative_share: float | None) -> str:
-    """' (negative in 38%)' after a topic's mentions driver; nothing when no scored text mentions the topic."""
+    """' (negative in 38%)' after a topic's mentions driver; nothing when unknown."""
     return "" if negative_share is None else f" (negative in {100 * negative_share:.0f}%)"
 
 
 def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
     """The driver groups plus two per text topic, named by what they measure: "Mentions of billing (negative in
-    38%)" (the topic's share of the texts, with the share of its mentions that are negative at training; a praise
-    topic is mentioned, not complained about) and "Complaints about billing" (texts on it with P(detractor) >=
-    text.complaint_min); one for the tone of the texts; of the text features the model kept and no group holds.
+    38%)" (the topic's share; its negative share at training) and "Complaints about billing" (texts on it with
+    P(detractor) >= text.complaint_min); one for the tone; of the text features the model kept and no group holds.
     Unchanged without text features."""
     if models is None or not models.meta.get("feature_names"):
         return drivers
