@@ -36,14 +36,16 @@ from cxpredict.actions.strategy import ActionStage, CapacityQueue
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
-from cxpredict.explain.drivers import DriverStage, DriverTotals
+from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
-from cxpredict.models.churn import ImputedValues, churn_columns
+from cxpredict.models.churn import ImputedValues
+from cxpredict.models.stages import ChurnStage, NpsStage, UpliftStage
 from cxpredict.provenance import Timer, run_manifest, sha256_file
+from cxpredict.stages import Batch, Stage, check_order, run_stages, stage_named
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
 from cxpredict.workflows.default_drivers import resolve_drivers
@@ -70,6 +72,9 @@ def check_compatible(cfg: Config, bundle: Bundle) -> None:
         )
 
 
+OBSERVED_COLUMNS = ("customer_id", "is_respondent", "observed_score", "observed_class")
+
+
 def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -> pd.DataFrame:
     """Respondents keep their own answer beside the prediction; silent customers get empty cells."""
     obs = (observed.reindex(index) if observed is not None else pd.Series(np.nan, index=index)).astype("float64")
@@ -87,21 +92,38 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     )
 
 
-def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
-                   ) -> tuple[ActionStage | None, DriverStage | None]:
-    """The optional stages of `score_frame` for a bundle and scoring config: (segments + playbook, drivers +
-    reasons). Built once per run or loaded model. Without `require_actions`, a bundle trained without band cuts
-    scores without segments instead of raising BundleError."""
+def model_stages(bundle: Bundle, cfg: Config) -> list[Stage]:
+    """The bundle's model stages in scoring order: NPS (absent in a churn-only bundle), churn (value alone
+    without a churn model), uplift (after `cxpredict learn`). `value` is the scoring config's business rule."""
+    stages: list[Stage] = [NpsStage(bundle.nps)] if bundle.nps is not None else []
+    stages.append(ChurnStage(bundle.get("churn"), cfg.churn.value))
+    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
+        stages.append(UpliftStage(bundle.get("uplift")))
+    return stages
+
+
+def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True) -> list[Stage]:
+    """Every stage of `score_frame` for a bundle and scoring config, in order: the model stages, drivers +
+    reasons, then segments + playbook (last: they read every column above). Built once per run or loaded model.
+    Without `require_actions`, a bundle trained without band cuts scores without segments instead of raising
+    BundleError."""
+    stages = model_stages(bundle, cfg)
     try:
         actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg, bundle.skipped)
     except BundleError:
         if require_actions:
             raise
         actions = None
-    if bundle.nps is None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
-        return actions, None
-    drivers = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
-    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
+    if bundle.nps is not None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
+        settings = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
+        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), settings, bundle.manifest)
+        if drivers is not None and actions is not None:  # drivers.rows: only the rows the playbook needs
+            drivers.rows = functools.partial(actions.rows_to_explain, rows=settings.rows)
+        stages += [drivers] if drivers is not None else []
+    if actions is not None:
+        stages.append(actions.following(c for stage in stages for c in stage.adds()))
+    check_order(stages, OBSERVED_COLUMNS)
+    return stages
 
 
 HEADLINE_KEYS = ("estimate", "low", "high", "level", "method", "method_text", "no_signal", "n_customers",
@@ -120,36 +142,21 @@ def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
-                actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
-                totals: DriverTotals | None = None, drift: DriftMonitor | None = None) -> pd.DataFrame:
-    """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
+                stages: list[Stage] | None = None, *, drift: DriftMonitor | None = None) -> pd.DataFrame:
+    """Score one batch of customers (index = customer_id, the user's column names): the features, then
+    `stages` in order (default: the bundle's model stages) through `stages.run_stages`.
 
-    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes."""
+    `observed` (survey answers) and `drift` are the batch command's: see the module notes."""
     origin = functools.partial(feature_origin, cfg, bundle.manifest)  # errors name the column's table and file
     if drift is not None:
         X, stats = bundle.manifest.transform_with_stats(frame, origin=origin)
     else:
         X, stats = bundle.manifest.transform(frame, origin=origin), None
     out = observed_columns(frame.index, observed, cfg)
-    if bundle.nps is not None:
-        pred = bundle.nps.predict_frame(X)
-        out = pd.concat([out, pred], axis=1)
-    else:  # churn-only: no survey, so no answers and no NPS columns (columns.Column.needs)
-        pred = None
+    if bundle.nps is None:  # churn-only: no survey, so no answers and no NPS columns (columns.Column.needs)
         out = out[["customer_id"]]
-    out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
-    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
-        out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
-    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k (drivers.rows: where needed)
-        rows = actions.rows_to_explain(out, drivers.cfg.rows) if actions is not None else None
-        if rows is None:
-            out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
-        else:
-            part = drivers.columns(X[rows], pred[rows], frame[rows], totals)
-            out = pd.concat([out, part.reindex(X.index)], axis=1)
-    if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
-        out = actions.apply(out)
-    out = out.reset_index(drop=True)
+    stages = model_stages(bundle, cfg) if stages is None else stages
+    out = run_stages(stages, Batch(frame, X, out)).reset_index(drop=True)
     if drift is not None:
         drift.add(stats, out)
     return out
@@ -208,8 +215,10 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     with timer("open"):
         text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
         source = open_source(cfg, bundle.manifest, text.features if text else None)
-        actions, drivers = scoring_stages(bundle, cfg)
-        totals = drivers.totals() if drivers is not None else None
+        stages = scoring_stages(bundle, cfg)
+        actions, drivers = stage_named(stages, "actions"), stage_named(stages, "drivers")
+        totals = drivers.new_totals() if drivers is not None else None
+        stages = [s.counting(totals) if s is drivers else s for s in stages]  # this run's KDA and theme agreement
     warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
     warnings.extend(text.warnings if text else [])
     extra = [c for c in source.extra_columns if c not in (text.own_columns if text else set())]
@@ -234,8 +243,8 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
         with progress_bar(source.total_rows, "scoring", "rows") as advance:
             for batch in read_ahead(source.batches()):
                 with timer("score"):
-                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
-                                         drivers=drivers, totals=totals, drift=monitor)
+                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, stages=stages,
+                                         drift=monitor)
                     if batch.stated is not None:  # respondents' own reasons, for the people files
                         scored["stated_reasons"] = batch.stated.to_numpy()
                     if text is not None:  # the reasons respondents' comments imply, by customer ID

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.strategy import bundle_files
-from cxpredict.config import Config
+from cxpredict.actions.strategy import ActionStage
+from cxpredict.config import Config, DriversConfig
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
@@ -25,17 +25,19 @@ from cxpredict.data.config_checks import require_names
 from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import PopulationNps, nps_arrays, population_nps
 from cxpredict.estimation.segments import segment_frame
-from cxpredict.explain.drivers import DriverGroups, DriverStage
+from cxpredict.explain.drivers import DriverGroups
+from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
-from cxpredict.models.churn import ImputedValues, churn_columns, fit_churn, valued
+from cxpredict.models.churn import ImputedValues, valued
 from cxpredict.models.nps import NpsClassifier
-from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
+from cxpredict.models.stages import ChurnStage, NpsStage, ReasonStage
 from cxpredict.provenance import Timer
+from cxpredict.stages import Batch, run_stages
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
-from cxpredict.workflows.text import fit_text_stage, previous_text_models
+from cxpredict.workflows.text import TextStage, fit_text_stage, previous_text_models
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +56,12 @@ def default_bundle_path(cfg: Config) -> Path:
 
 
 def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
-    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs.
+    """Fit every stage on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs.
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
-    allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both."""
+    allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
+    Order: text, features, NPS (response weights, the model, population NPS), churn, actions (band cuts and the
+    playbook), drift profile, reasons and drivers, save; each stage is fitted with its own settings section."""
     threads.use(cfg.n_jobs)
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
@@ -65,91 +69,126 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         log.info("train: skipping %s", "; ".join(f"{', '.join(s)}: {why}" for why, s in _by_reason(absent).items()))
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
+    invitations = _checked(cfg, data, absent)
+    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
+        text, data = _fit_text(cfg, data, Path(out), absent)
+    with timer("features"):
+        manifest, X, drivers_cfg = _features(cfg, data, text, absent)
+    run = _Run({"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())},
+               {"data": data.report.__dict__}, {"text": text.models} if text else {})
+    if text:
+        run.metrics["text"] = {"features": len(text.models.meta["feature_names"]),
+                               "counts": text.models.meta["counts"], "comment_reasons": text.models.meta["reasons"]}
+    nps, weights = None, None
+    if "nps" not in absent:
+        with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
+            nps, weights = _nps_stage(cfg, data, X, manifest, invitations, run)
+    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
+        churn = ChurnStage.fit(data, X, cfg.churn, cfg.seed, nps, nps_weight=weights)
+        if churn.model is not None:
+            run.components["churn"] = churn.model
+            run.metrics["churn"] = churn.model.metrics_
+        actions = _fit_actions(cfg, data, absent)
+    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
+        outputs = run_stages([*([nps] if nps is not None else []), churn],
+                             Batch(data.frame, X, pd.DataFrame(index=X.index)))
+        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
+    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
+        _fit_drivers(cfg, data, Batch(data.frame, X, outputs), nps, weights, drivers_cfg, manifest, run)
+    trained = ["features", *(["nps"] if nps is not None else []),
+               *(n for n, c in run.components.items() if c is not None)]
+    run.metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
+    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
+    with timer("save"):
+        bundle_path = save_bundle(
+            out, cfg, manifest, nps.model if nps is not None else None, components=run.components,
+            metrics=run.metrics, fingerprints=fingerprints, drift_profile=drift_profile, extra_files=actions.files(),
+            skipped=absent,
+        )
+    run.metrics["timings"] = timer.seconds
+    return TrainResult(bundle_path=Path(bundle_path), metrics=run.metrics, reports=run.reports, timings=timer.seconds)
+
+
+@dataclass
+class _Run:
+    """What training collects while it fits: metrics.json, the reports and the bundle's components."""
+
+    metrics: dict[str, Any]
+    reports: dict[str, Any]
+    components: dict[str, Any]
+
+
+def _checked(cfg: Config, data: CustomerData, absent: dict[str, str]) -> Invitations:
+    """The loaded data's warnings logged, its respondents enough to train on; the invitation log read."""
     for warning in data.report.warnings:
         log.warning(warning)
     require_trainable(data, cfg)  # enough matched answers, in two classes at least (errors name the survey file)
     invitations = load_invitations(cfg, data.frame.index)  # a bad invitation log fails now (exit 2), not later
     for warning in invitations.warnings:
         log.warning(warning)
-    respondents = data.is_respondent
-    n_resp = int(respondents.sum())
     if "nps" not in absent:
-        log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
+        log.info("training on %d respondents of %d customers", int(data.is_respondent.sum()), len(data.frame))
+    return invitations
 
-    text = None
-    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
-        active = "text" not in absent and cfg.text.active
-        fitted = fit_text_stage(cfg, data, previous_text_models(cfg, Path(out))) if active else None
-        if fitted is not None:
-            text, data = fitted
-            for warning in text.warnings:
-                log.warning(warning)
-    with timer("features"):
-        require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
-        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
-                                       generated=text.generated if text else ())
-        X = manifest.transform(data.frame, source="training data")
-    drivers_cfg = resolve_drivers(cfg, text.models if text else None, manifest)  # readable names by default
-    if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
+
+def _fit_text(cfg: Config, data: CustomerData, out: Path, absent: dict[str, str]
+              ) -> tuple[TextStage | None, CustomerData]:
+    """The text stage (None when off) and the data with its features joined and reasons filled."""
+    if "text" in absent or not cfg.text.active:
+        return None, data
+    fitted = fit_text_stage(cfg, data, previous_text_models(cfg, out))
+    if fitted is None:
+        return None, data
+    text, data = fitted
+    for warning in text.warnings:
+        log.warning(warning)
+    return text, data
+
+
+def _features(cfg: Config, data: CustomerData, text: TextStage | None, absent: dict[str, str]
+              ) -> tuple[FeatureManifest, pd.DataFrame, DriversConfig]:
+    """The feature manifest fitted on the data, the training matrix, and the driver groups (readable names by
+    default; a group naming a feature the model lacks fails now)."""
+    require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
+    manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
+                                   generated=text.generated if text else ())
+    X = manifest.transform(data.frame, source="training data")
+    drivers_cfg = resolve_drivers(cfg, text.models if text else None, manifest)
+    if cfg.drivers.enabled and "drivers" not in absent:
         drivers_cfg, notes = manifest.kept_driver_groups(drivers_cfg)
         for note in notes:
             log.warning(note)
         DriverGroups.from_config(drivers_cfg, manifest.names)
-    metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
-    reports: dict[str, Any] = {"data": data.report.__dict__}
-    components: dict[str, Any] = {"text": text.models} if text else {}
-    if text:
-        metrics["text"] = {"features": len(text.models.meta["feature_names"]), "counts": text.models.meta["counts"],
-                           "comment_reasons": text.models.meta["reasons"]}
+    return manifest, X, drivers_cfg
 
-    nps, weights = None, None
-    if "nps" not in absent:
-        with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
-            nps, weights = _nps_stage(cfg, data, X, manifest, invitations, metrics, reports, components)
 
-    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
-        churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
-        if churn is not None:
-            components["churn"] = churn
-            metrics["churn"] = churn.metrics_
-        value, imputed = valued(data.frame, cfg.churn.value)
-        placeholders = ImputedValues()
-        placeholders.add(data.frame.index, imputed)
-        if placeholders.warning(cfg.churn.value):
-            log.warning(placeholders.warning(cfg.churn.value))
-        strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
+def _fit_actions(cfg: Config, data: CustomerData, absent: dict[str, str]) -> ActionStage:
+    """Band cuts on the training customers' values (a warning when a default stands in) and the playbook."""
+    value, imputed = valued(data.frame, cfg.churn.value)
+    placeholders = ImputedValues()
+    placeholders.add(data.frame.index, imputed)
+    if placeholders.warning(cfg.churn.value):
+        log.warning(placeholders.warning(cfg.churn.value))
+    path = cfg.resolve(cfg.strategy.playbook) if cfg.strategy.playbook else None
+    return ActionStage.fit(value, cfg.strategy, cfg.churn, path, absent)
 
-    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
-        outputs = nps.predict_frame(X) if nps is not None else pd.DataFrame(index=X.index)
-        if churn is not None:
-            outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
-        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
 
-    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
-        reasons = None
-        if cfg.drivers.enabled and data.reasons is not None and nps is not None:
-            reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
-                                                                           sample_weight=weights)
-            components["reasons"] = reasons if len(reasons.classes_) else None
-            metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest) if nps is not None else None
-        if driver_stage is not None:
-            totals = driver_stage.totals()
-            driver_stage.columns(X, outputs, data.frame, totals)
-            reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
-            metrics["drivers"] = totals.summary()
-
-    trained = ["features", *(["nps"] if nps is not None else []), *(n for n, c in components.items() if c is not None)]
-    metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
-    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
-    with timer("save"):
-        bundle_path = save_bundle(
-            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints,
-            drift_profile=drift_profile, extra_files=strategy_files, skipped=absent,
-        )
-    metrics["timings"] = timer.seconds
-    return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+def _fit_drivers(cfg: Config, data: CustomerData, batch: Batch, nps: NpsStage | None, weights: np.ndarray | None,
+                 drivers_cfg: DriversConfig, manifest: FeatureManifest, run: _Run) -> None:
+    """The stated-reason model on respondents, then drivers and the KDA tables of the training population."""
+    reasons = None
+    respondents = data.is_respondent
+    if cfg.drivers.enabled and data.reasons is not None and nps is not None:
+        reasons = ReasonStage.fit(batch.features[respondents], data.reasons[respondents], cfg.drivers, cfg.seed,
+                                  sample_weight=weights)
+        run.components["reasons"] = reasons.model if reasons.fitted else None
+        run.metrics["reasons"] = reasons.model.metrics_
+    drivers = DriverStage.fit(nps, reasons, drivers_cfg, manifest) if nps is not None else None
+    if drivers is not None:
+        totals = drivers.new_totals()
+        drivers.counting(totals).transform(batch)
+        run.reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
+        run.metrics["drivers"] = totals.summary()
 
 
 def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
@@ -161,10 +200,10 @@ def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
 
 
 def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: FeatureManifest,
-               invitations: Invitations, metrics: dict[str, Any], reports: dict[str, Any],
-               components: dict[str, Any]) -> tuple[NpsClassifier, np.ndarray]:
-    """The survey stages of `train` (response, NPS, population NPS): fills metrics, reports and components;
-    returns the NPS model and the respondents' weights."""
+               invitations: Invitations, run: _Run) -> tuple[NpsStage, np.ndarray]:
+    """The survey stages of `train` (response, NPS, population NPS): fills the run's metrics, reports and
+    components; returns the NPS stage and the respondents' weights."""
+    metrics, reports, components = run.metrics, run.reports, run.components
     respondents = data.is_respondent
     stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
                           segment_frame(data.frame, cfg.population.segments), invitations)
@@ -190,7 +229,7 @@ def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: Featu
     metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
     reports["response"] = stage.population.response
     reports["nps_reliability"] = nps.reliability_
-    return nps, stage.weights
+    return NpsStage(nps), stage.weights
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -251,7 +290,10 @@ def channel_population_weights(answered_round: np.ndarray, design_probability: n
 
 
 @dataclass
-class NpsStage:
+class NpsFit:
+    """What the NPS step of training fits: the response model and weights, the NPS model, its predictions and
+    the population NPS."""
+
     response: ResponsePropensity | None
     weights: np.ndarray  # respondents' response weights (the NPS model's population_weight), in X's order
     nps: NpsClassifier
@@ -263,7 +305,7 @@ class NpsStage:
 
 
 def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None,
-                  invitations: Invitations | None = None) -> NpsStage:
+                  invitations: Invitations | None = None) -> NpsFit:
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
 
     The NPS stage of `train`, public so that the benchmarks (scripts/bench_*.py) run exactly what training runs.
@@ -293,7 +335,7 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         organic.sum() >= 2 * cfg.response.cv_folds else None
     weights = channel_population_weights(answered_round, design_probability, response)
     lap("response")
-    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
+    nps = NpsStage.fit(X, s, cfg.nps, cfg.scale, cfg.seed, population_weight=weights).model
     lap("nps_fit")
     predictions = nps.predict_frame(X)
     lap("nps_predict")
@@ -305,5 +347,5 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         signal=nps.signal_, response=None if response is None else response.summary(),
         answered_round=answered_round, design_probability=design_probability)
     lap("population")
-    return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
+    return NpsFit(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
                     timings=timings, invited_response=invited_response, design=design)
