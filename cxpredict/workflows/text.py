@@ -52,6 +52,7 @@ from cxpredict.models.text import (
     TopicModel,
     fit_dissatisfaction,
 )
+from cxpredict.stages import Batch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class _Scored:
 
 @dataclass
 class TextStage:
+    """The text stage (stage protocol, cxpredict/stages.py). Its features join the customer columns before the
+    feature manifest (`with_features`, at training and in the scoring source); as a scoring stage it adds the
+    reasons respondents' comments imply (comment_reason_1.., by customer_id)."""
+
     models: TextModels
     features: CustomerFeatures | None  # per-customer features of the event texts
     comment_reasons: pd.DataFrame | None  # index customer_id: comment_reason_1.., comment_reason_1_prob..
@@ -97,13 +102,26 @@ class TextStage:
             data.report.origin.update({c: source.split(".")[0] for c in self.features.columns if c.startswith(prefix)})
         return replace(data, frame=pd.concat([data.frame, self.features.align(data.frame.index)], axis=1))
 
-    def outputs(self, scored: pd.DataFrame) -> pd.DataFrame:
-        """Comment reasons beside the scored rows (by customer_id), empty for customers without a comment."""
+    name = "text"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("customer_id",)
+
+    def adds(self) -> tuple[str, ...]:
+        return tuple(self.comment_reasons.columns) if self.comment_reasons is not None else ()
+
+    def transform(self, batch: Batch) -> pd.DataFrame:
+        """Comment reasons of the scored rows (by customer_id), empty for customers without a comment."""
+        scored = batch.scored
         if self.comment_reasons is None:
-            return scored
+            return pd.DataFrame(index=scored.index)
         extra = self.comment_reasons.reindex(pd.Index(scored["customer_id"].astype("str")))
         extra.index = scored.index
-        return pd.concat([scored, extra], axis=1)
+        return extra
+
+    def save(self, bundle_dir: Path) -> None:
+        """The text models (text/: JSON plus the topic and dissatisfaction models' own files)."""
+        self.models.save(Path(bundle_dir) / self.name)
 
 
 # --------------------------------------------------------------------------------------------- pieces
