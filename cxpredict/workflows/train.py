@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.strategy import ActionStage
+from cxpredict.actions.strategy import ActionStage, configured_playbook
 from cxpredict.config import Config, DriversConfig
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
@@ -63,6 +63,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     Order: text, features, NPS (response weights, the model, population NPS), churn, actions (band cuts and the
     playbook), drift profile, reasons and drivers, save; each stage is fitted with its own settings section."""
     threads.use(cfg.n_jobs)
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
