@@ -36,7 +36,7 @@ def number(option: str, example: str, **limits: float):
     def check(value):
         from cxpredict.config import check_number
 
-        return checknumber(option, value, example, **limits)
+        return check_number(option, value, example, **limits)
     return check
 
 
