@@ -204,12 +204,6 @@ def check_stages(playbook: Playbook, absent: dict[str, str], source: str = "play
                           "strategy.playbook at a playbook for this data; or add the missing input table")
 
 
-def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
-    """Training stage: segments.json (fitted band cuts) and a copy of the playbook for the bundle."""
-    path = cfg.resolve(cfg.strategy.playbook) if cfg.strategy.playbook else None
-    return ActionStage.fit(values, cfg.strategy, cfg.churn, path, cfg.absent_stages()).files()
-
-
 # --------------------------------------------------------------------------------------------- drivers.rows
 ROW_RULES: dict[str, Callable[[Rule], bool]] = {  # drivers.rows -> the rules whose customers need drivers
     "actioned": lambda rule: rule.strategy != "no-action",

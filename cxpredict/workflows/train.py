@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.strategy import ActionStage, configured_playbook
+from cxpredict.actions.strategy import ActionStage
 from cxpredict.config import Config, DriversConfig
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
@@ -60,10 +60,10 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
-    Order: text, features, NPS (response weights, the model, population NPS), churn, actions (band cuts and the
-    playbook), drift profile, reasons and drivers, save; each stage is fitted with its own settings section."""
+    Order: actions (band cuts and the playbook: nothing to learn from models, so a broken playbook fails first),
+    text, features, NPS (response weights, the model, population NPS), churn, drift profile, reasons and
+    drivers, save; each stage is fitted with its own settings section."""
     threads.use(cfg.n_jobs)
-    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
@@ -71,6 +71,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
     invitations = _checked(cfg, data, absent)
+    actions = _fit_actions(cfg, data, absent)  # band cuts; a broken playbook fails now, before any model is fitted
     with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
         text, data = _fit_text(cfg, data, Path(out), absent)
     with timer("features"):
@@ -89,7 +90,6 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         if churn.model is not None:
             run.components["churn"] = churn.model
             run.metrics["churn"] = churn.model.metrics_
-        actions = _fit_actions(cfg, data, absent)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
         outputs = run_stages([*([nps] if nps is not None else []), churn],
                              Batch(data.frame, X, pd.DataFrame(index=X.index)))
