@@ -11,10 +11,11 @@ any layer fits it, and this base module imports no layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from cxpredict.errors import ConfigError
@@ -32,12 +33,33 @@ class Batch:
     scored: pd.DataFrame
 
 
+@dataclass
+class Training:
+    """What a stage is fitted on besides its own settings section, and what the run records while it fits.
+
+    The workflow that orders the stages builds it once; each stage's `fit(training, settings)` reads the
+    customers, the feature matrix and the stages fitted before it, and writes what it learned about the data
+    into `metrics` (metrics.json) and `reports`."""
+
+    customers: Any  # data.customers.CustomerData: the joined customer tables, answers, outcomes, stated reasons
+    features: pd.DataFrame  # the model matrix of every customer
+    manifest: Any  # data.features.FeatureManifest that built `features`
+    seed: int
+    absent: dict[str, str] = field(default_factory=dict)  # stages the data does not allow, with why
+    invitations: Any = None  # data.invitations.Invitations: the survey-design rounds, if any
+    fitted: dict[str, Any] = field(default_factory=dict)  # the stages fitted so far, by name
+    weights: np.ndarray | None = None  # the respondents' population weights, set by the NPS stage's fit
+    scored: pd.DataFrame | None = None  # the fitted stages' columns for every customer (the workflow's run_stages)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, Any] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Stage(Protocol):
     """A step fitted on training data that adds columns to each scored batch.
 
-    - `fit` (a classmethod) learns from the training data and the stage's OWN settings section (e.g.
-      `ChurnConfig`), never the whole config; it returns None when the stage has nothing to learn from.
+    - `fit(training, settings)` (a classmethod) learns from a `Training` and the stage's OWN settings section
+      (e.g. `ChurnConfig`), never the whole config; it returns None when the stage has nothing to learn from.
     - `transform` is a pure function of one batch: it returns only the `adds()` columns (index of the batch),
       reading only the `needs()` columns of `batch.scored` plus the batch's frame and features. Run-wide
       accumulations (key-driver totals, the capacity queue) stay with the workflow that owns the run.
@@ -61,6 +83,9 @@ class Stage(Protocol):
 
     def save(self, bundle_dir: Path) -> None:
         ...
+
+    # Stages that `train` fits also have `fit(training: Training, settings) -> Stage | None` (a classmethod, so
+    # not checked by isinstance): the uplift stage is fitted by `learn` and the text stage before the features.
 
 
 def drops(stage: Stage, columns: Iterable[str]) -> tuple[str, ...]:

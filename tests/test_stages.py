@@ -78,7 +78,7 @@ def test_a_stage_saved_and_loaded_back_transforms_identically(scoring, demo_conf
 def test_a_churn_only_bundle_has_no_nps_stage_and_churn_needs_nothing(demo_config, trained_bundle):
     bundle = load_bundle(trained_bundle)
     churn = stage_named(scoring_stages(bundle, demo_config), "churn")
-    without = ChurnStage(None, demo_config.churn.value)
+    without = ChurnStage(None, demo_config.churn)
     assert without.adds() == ("value", "value_imputed") and without.needs() == ()
     assert set(churn.needs()) <= {"p_detractor", "p_passive", "p_promoter"}
 

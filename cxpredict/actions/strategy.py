@@ -46,6 +46,7 @@ from cxpredict.columns import COLUMN_DOCS
 from cxpredict.columns import describe as describe_column
 from cxpredict.config import ChurnConfig, Config, StrategyConfig
 from cxpredict.errors import BundleError, ConfigError
+from cxpredict.stages import Training
 
 PLAYBOOK_FILE = "playbook.yaml"
 PLAYBOOK_KEY = "playbook file (strategy.playbook in the config)"
@@ -264,8 +265,16 @@ class ActionStage:
     name = "actions"
 
     @classmethod
-    def fit(cls, values: np.ndarray | None, settings: StrategyConfig, risk: ChurnConfig,
-            playbook_path: Path | None = None, absent: dict[str, str] | None = None) -> ActionStage:
+    def fit(cls, training: Training, settings: StrategyConfig) -> ActionStage:
+        """Band cuts on the training customers' values, with the churn stage's risk bands; the playbook at
+        `settings.playbook` (a path the workflow resolved) checked against the stages the data allows."""
+        churn = training.fitted["churn"]
+        return cls.from_values(churn.values(training.customers.frame), settings, churn.settings,
+                               Path(settings.playbook) if settings.playbook else None, training.absent)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray | None, settings: StrategyConfig, risk: ChurnConfig,
+                    playbook_path: Path | None = None, absent: dict[str, str] | None = None) -> ActionStage:
         """Band cuts fitted on the training customers' `values` (quantile value bands) and `risk`'s risk bands;
         the playbook at `playbook_path` checked now, so a broken playbook fails training (exit 2), not scoring."""
         book = text = None

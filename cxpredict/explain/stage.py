@@ -20,8 +20,8 @@ from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.explain.drivers import DriverExplainer, DriverTotals, explain
 from cxpredict.models.reasons import ReasonClassifier, theme_agreement
-from cxpredict.models.stages import NpsStage, ReasonStage
-from cxpredict.stages import Batch
+from cxpredict.models.stages import ReasonStage
+from cxpredict.stages import Batch, Training
 
 
 @dataclasses.dataclass
@@ -49,10 +49,18 @@ class DriverStage:
         return cls(DriverExplainer.from_nps(nps_model, cfg, manifest), reasons, cfg)
 
     @classmethod
-    def fit(cls, nps: NpsStage, reasons: ReasonStage | None, settings: DriversConfig,
-            manifest: FeatureManifest | None = None) -> DriverStage | None:
-        """Nothing to learn beyond the NPS model: the explainer reads its trees."""
-        return cls.create(nps.model, reasons, settings, manifest)
+    def fit(cls, training: Training, settings: DriversConfig) -> DriverStage | None:
+        """Nothing to learn beyond the fitted NPS stage (the explainer reads its trees); the reasons stage, if
+        fitted, gives the reason columns. Records the training population's key-driver tables (reports["kda"])
+        and their summary (metrics["drivers"]). None without drivers or without an NPS stage."""
+        nps = training.fitted.get("nps")
+        stage = cls.create(nps.model, training.fitted.get("reasons"), settings, training.manifest) if nps else None
+        if stage is not None:
+            totals = stage.new_totals()
+            stage.counting(totals).transform(Batch(training.customers.frame, training.features, training.scored))
+            training.reports["kda"] = totals.tables()  # DataFrames: people.write_kda_reports(reports["kda"], folder)
+            training.metrics["drivers"] = totals.summary()
+        return stage
 
     @classmethod
     def load(cls, bundle_dir: Path, settings: DriversConfig, upstream: dict[str, Any]) -> DriverStage | None:
@@ -62,7 +70,7 @@ class DriverStage:
         if nps is None:
             return None
         reasons = upstream.get("reasons") or ReasonStage.load(bundle_dir)
-        return cls.fit(nps, reasons, settings, upstream.get("manifest"))
+        return cls.create(nps.model, reasons, settings, upstream.get("manifest"))
 
     def save(self, bundle_dir: Path) -> None:
         """The drivers stage owns no file (the explainer is rebuilt from the NPS model); its reasons do."""

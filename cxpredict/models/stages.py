@@ -8,6 +8,7 @@ text, the bundle format is unchanged).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,31 +17,32 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from cxpredict.config import CLASSES, ChurnConfig, DriversConfig, NpsModelConfig, Scale, ValueConfig
-from cxpredict.models.churn import ChurnClassifier, churn_columns, cross_fit_nps_features, with_nps_features
+from cxpredict.config import CLASSES, ChurnConfig, DriversConfig
+from cxpredict.models.churn import (
+    ChurnClassifier,
+    ImputedValues,
+    churn_columns,
+    cross_fit_nps_features,
+    valued,
+    with_nps_features,
+)
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.uplift import UpliftModels
-from cxpredict.stages import Batch
+from cxpredict.stages import Batch, Training
+
+log = logging.getLogger(__name__)
 
 NPS_COLUMNS = ("predicted_score", *(f"p_{c}" for c in CLASSES), "predicted_class", "class_reliable")
 
 
 @dataclass
 class NpsStage:
-    """The NPS class distribution of every customer (`NpsClassifier.predict_frame`)."""
+    """The NPS class distribution of every customer (`NpsClassifier.predict_frame`). Training fits it together
+    with the response weights and the population estimate (workflows/train.py: SurveyStage)."""
 
     model: NpsClassifier
     name = "nps"
-
-    @classmethod
-    def fit(cls, X: pd.DataFrame, score: np.ndarray, settings: NpsModelConfig, scale: Scale, seed: int,
-            population_weight: np.ndarray | None = None) -> NpsStage:
-        """Fitted on the respondents (rows of X whose score is not NaN); `population_weight` are their response
-        weights (workflows/train.py: the response step), which calibrate the model and choose among candidates."""
-        answered = ~np.isnan(score)
-        return cls(NpsClassifier.from_config(settings, scale, seed).fit(X[answered], score[answered],
-                                                                        population_weight=population_weight))
 
     def needs(self) -> tuple[str, ...]:
         return ()
@@ -66,33 +68,44 @@ class NpsStage:
 class ChurnStage:
     """churn_prob, value and value_at_risk per customer; `value` alone without a churn model (survey-only).
 
-    `value` (how a customer's value is computed) is a business rule: it comes from the scoring config."""
+    `settings` at scoring are the scoring config's: how value is computed and the risk bands are business rules."""
 
     model: ChurnClassifier | None
-    value: ValueConfig
+    settings: ChurnConfig
     name = "churn"
 
     @classmethod
-    def fit(cls, customers: Any, X: pd.DataFrame, settings: ChurnConfig, seed: int, nps: NpsStage | None = None,
-            nps_weight: np.ndarray | None = None) -> ChurnStage:
-        """A churn model on every customer with a known outcome (`customers`: data.customers.CustomerData); no
-        model when churn is disabled or no outcome is known. With an NPS stage and `use_nps_features`, the NPS
-        probabilities are features, cross-fitted for respondents (models/churn.py: cross_fit_nps_features);
-        `nps_weight` are the respondents' NPS weights, used only when NPS models must be refitted."""
+    def fit(cls, training: Training, settings: ChurnConfig) -> ChurnStage:
+        """A churn model on every customer with a known outcome; no model when churn is disabled or no outcome
+        is known. With an NPS stage fitted and `use_nps_features`, the NPS probabilities are features,
+        cross-fitted for respondents (models/churn.py: cross_fit_nps_features; refits weighted by the
+        respondents' NPS weights). Warns when a default value stands in for customers without one."""
+        customers, X = training.customers, training.features
+        _, imputed = valued(customers.frame, settings.value)
+        placeholders = ImputedValues()
+        placeholders.add(customers.frame.index, imputed)
+        if placeholders.warning(settings.value):
+            log.warning(placeholders.warning(settings.value))
         outcome = customers.outcome
         if not settings.enabled or outcome is None or outcome.notna().sum() == 0:
-            return cls(None, settings.value)
+            return cls(None, settings)
         known = outcome.notna().to_numpy()
         X_churn = X
+        nps = training.fitted.get("nps")
         if settings.use_nps_features and nps is not None:
             respondents = customers.is_respondent
             X_churn = with_nps_features(X, cross_fit_nps_features(
                 nps.model, X, respondents, make_nps_model=lambda: clone(nps.model),
-                score=customers.score.to_numpy()[respondents], sample_weight=nps_weight,
-                folds=settings.nps_feature_folds, seed=seed,
+                score=customers.score.to_numpy()[respondents], sample_weight=training.weights,
+                folds=settings.nps_feature_folds, seed=training.seed,
             ))
-        model = ChurnClassifier.from_config(settings, seed).fit(X_churn[known], outcome.to_numpy()[known])
-        return cls(model, settings.value)
+        model = ChurnClassifier.from_config(settings, training.seed).fit(X_churn[known], outcome.to_numpy()[known])
+        training.metrics["churn"] = model.metrics_
+        return cls(model, settings)
+
+    def values(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each customer's value (churn.value), a default where a customer has none."""
+        return valued(frame, self.settings.value)[0]
 
     def needs(self) -> tuple[str, ...]:
         return NPS_COLUMNS[1:4] if self.model is not None and self.model.uses_nps_features_ else ()
@@ -104,7 +117,7 @@ class ChurnStage:
 
     def transform(self, batch: Batch) -> pd.DataFrame:
         nps = batch.scored if "p_detractor" in batch.scored.columns else None
-        return churn_columns(self.model, batch.features, nps, batch.frame, self.value)
+        return churn_columns(self.model, batch.features, nps, batch.frame, self.settings.value)
 
     def save(self, bundle_dir: Path) -> None:
         if self.model is not None:
@@ -113,7 +126,7 @@ class ChurnStage:
     @classmethod
     def load(cls, bundle_dir: Path, settings: ChurnConfig, upstream: dict[str, Any] | None = None) -> ChurnStage:
         folder = Path(bundle_dir) / cls.name
-        return cls(ChurnClassifier.load(folder) if folder.is_dir() else None, settings.value)
+        return cls(ChurnClassifier.load(folder) if folder.is_dir() else None, settings)
 
 
 @dataclass
@@ -124,10 +137,17 @@ class ReasonStage:
     name = "reasons"
 
     @classmethod
-    def fit(cls, X: pd.DataFrame, reasons: pd.DataFrame, settings: DriversConfig, seed: int,
-            sample_weight: np.ndarray | None = None) -> ReasonStage:
-        """On the respondents: X and their stated reasons (data.customers: one 0/1 column per code)."""
-        return cls(ReasonClassifier.from_config(settings, seed).fit(X, reasons, sample_weight=sample_weight))
+    def fit(cls, training: Training, settings: DriversConfig) -> ReasonStage | None:
+        """On the respondents' stated reasons, weighted by their population weights; None without drivers,
+        without stated reasons or without an NPS stage (reasons go beside the drivers of the NPS model)."""
+        customers = training.customers
+        if not settings.enabled or customers.reasons is None or "nps" not in training.fitted:
+            return None
+        answered = customers.is_respondent
+        model = ReasonClassifier.from_config(settings, training.seed).fit(
+            training.features[answered], customers.reasons[answered], sample_weight=training.weights)
+        training.metrics["reasons"] = model.metrics_
+        return cls(model)
 
     @property
     def fitted(self) -> bool:

@@ -94,9 +94,9 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
 
 def model_stages(bundle: Bundle, cfg: Config) -> list[Stage]:
     """The bundle's model stages in scoring order: NPS (absent in a churn-only bundle), churn (value alone
-    without a churn model), uplift (after `cxpredict learn`). `value` is the scoring config's business rule."""
+    without a churn model), uplift (after `cxpredict learn`). The churn section (value, risk bands) is the scoring config's: business rules."""
     stages: list[Stage] = [NpsStage(bundle.nps)] if bundle.nps is not None else []
-    stages.append(ChurnStage(bundle.get("churn"), cfg.churn.value))
+    stages.append(ChurnStage(bundle.get("churn"), cfg.churn))
     if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
         stages.append(UpliftStage(bundle.get("uplift")))
     return stages

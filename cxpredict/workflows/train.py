@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.strategy import ActionStage
-from cxpredict.config import Config, DriversConfig
+from cxpredict.actions.strategy import ActionStage, configured_playbook
+from cxpredict.config import (
+    Config,
+    DriversConfig,
+    NpsModelConfig,
+    PopulationConfig,
+    ResponseConfig,
+    Scale,
+    SurveyDesignConfig,
+)
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
@@ -29,12 +37,11 @@ from cxpredict.explain.drivers import DriverGroups
 from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
-from cxpredict.models.churn import ImputedValues, valued
 from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.models.stages import ChurnStage, NpsStage, ReasonStage
 from cxpredict.provenance import Timer
-from cxpredict.stages import Batch, run_stages
+from cxpredict.stages import Batch, Training, run_stages
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
 from cxpredict.workflows.text import TextStage, fit_text_stage, previous_text_models
@@ -60,10 +67,11 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
-    Order: actions (band cuts and the playbook: nothing to learn from models, so a broken playbook fails first),
-    text, features, NPS (response weights, the model, population NPS), churn, drift profile, reasons and
-    drivers, save; each stage is fitted with its own settings section."""
+    Order: text, features, then the stages of `fitting_order` (NPS with its response weights and population
+    estimate, churn; the drift profile of their outputs; actions, reasons, drivers), save. Each stage is fitted
+    through the stage protocol with its own settings section."""
     threads.use(cfg.n_jobs)
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
@@ -71,52 +79,67 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
     invitations = _checked(cfg, data, absent)
-    actions = _fit_actions(cfg, data, absent)  # band cuts; a broken playbook fails now, before any model is fitted
     with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
         text, data = _fit_text(cfg, data, Path(out), absent)
     with timer("features"):
         manifest, X, drivers_cfg = _features(cfg, data, text, absent)
-    run = _Run({"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())},
-               {"data": data.report.__dict__}, {"text": text.models} if text else {})
+    training = Training(data, X, manifest, cfg.seed, absent, invitations,
+                        metrics={"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())},
+                        reports={"data": data.report.__dict__})
     if text:
-        run.metrics["text"] = {"features": len(text.models.meta["feature_names"]),
-                               "counts": text.models.meta["counts"], "comment_reasons": text.models.meta["reasons"]}
-    nps, weights = None, None
-    if "nps" not in absent:
-        with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
-            nps, weights = _nps_stage(cfg, data, X, manifest, invitations, run)
-    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
-        churn = ChurnStage.fit(data, X, cfg.churn, cfg.seed, nps, nps_weight=weights)
-        if churn.model is not None:
-            run.components["churn"] = churn.model
-            run.metrics["churn"] = churn.model.metrics_
+        training.metrics["text"] = {"features": len(text.models.meta["feature_names"]),
+                                    "counts": text.models.meta["counts"], "comment_reasons": text.models.meta["reasons"]}
+    models, rules = fitting_order(cfg, drivers_cfg)
+    _fit(training, models, timer)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        outputs = run_stages([*([nps] if nps is not None else []), churn],
-                             Batch(data.frame, X, pd.DataFrame(index=X.index)))
-        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
-    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
-        _fit_drivers(cfg, data, Batch(data.frame, X, outputs), nps, weights, drivers_cfg, manifest, run)
-    trained = ["features", *(["nps"] if nps is not None else []),
-               *(n for n, c in run.components.items() if c is not None)]
-    run.metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
+        empty = pd.DataFrame(index=X.index)
+        training.scored = run_stages(list(training.fitted.values()), Batch(data.frame, X, empty))
+        drift_profile = profile_training(manifest, X, training.scored, data.score.to_numpy(), cfg.scale)
+    _fit(training, rules, timer)
+    components = _components(text, training.fitted)
+    trained = ["features", *(["nps"] if "nps" in training.fitted else []),
+               *(n for n, c in components.items() if c is not None)]
+    training.metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
     fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
+    nps = training.fitted.get("nps")
     with timer("save"):
         bundle_path = save_bundle(
-            out, cfg, manifest, nps.model if nps is not None else None, components=run.components,
-            metrics=run.metrics, fingerprints=fingerprints, drift_profile=drift_profile, extra_files=actions.files(),
-            skipped=absent,
+            out, cfg, manifest, nps.model if nps is not None else None, components=components,
+            metrics=training.metrics, fingerprints=fingerprints, drift_profile=drift_profile,
+            extra_files=training.fitted["actions"].files(), skipped=absent,
         )
-    run.metrics["timings"] = timer.seconds
-    return TrainResult(bundle_path=Path(bundle_path), metrics=run.metrics, reports=run.reports, timings=timer.seconds)
+    training.metrics["timings"] = timer.seconds
+    return TrainResult(bundle_path=Path(bundle_path), metrics=training.metrics, reports=training.reports,
+                       timings=timer.seconds)
 
 
-@dataclass
-class _Run:
-    """What training collects while it fits: metrics.json, the reports and the bundle's components."""
+def fitting_order(cfg: Config, drivers: DriversConfig) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+    """The stages `train` fits, each with its own settings section: the models (whose outputs the drift
+    profile records), then the stages that read those outputs. `drivers`: the resolved driver groups."""
+    strategy = cfg.strategy  # with the playbook's path resolved against the config file's folder
+    if strategy.playbook:
+        strategy = strategy.model_copy(update={"playbook": str(cfg.resolve(strategy.playbook))})
+    return ([(SurveyStage, NpsSettings.of(cfg)), (ChurnStage, cfg.churn)],
+            [(ActionStage, strategy), (ReasonStage, cfg.drivers), (DriverStage, drivers)])
 
-    metrics: dict[str, Any]
-    reports: dict[str, Any]
-    components: dict[str, Any]
+
+def _fit(training: Training, order: list[tuple[Any, Any]], timer: Timer) -> None:
+    """Fit each stage of `order` on `training` with its settings; the fitted ones join training.fitted."""
+    for stage, settings in order:
+        with timer(stage.name):
+            fitted = stage.fit(training, settings)
+        if fitted is not None:
+            training.fitted[fitted.name] = fitted
+
+
+def _components(text: TextStage | None, fitted: dict[str, Any]) -> dict[str, Any]:
+    """The bundle's sub-folders other than nps/: the text models, the response models, churn and reasons."""
+    nps, churn, reasons = fitted.get("nps"), fitted["churn"], fitted.get("reasons")
+    return {**({"text": text.models} if text else {}),
+            **({"response": nps.response} if nps is not None else {}),
+            **({"invited_response": nps.invited_response} if nps is not None and nps.invited_response else {}),
+            **({"churn": churn.model} if churn.model is not None else {}),
+            **({"reasons": reasons.model if reasons.fitted else None} if reasons is not None else {})}
 
 
 def _checked(cfg: Config, data: CustomerData, absent: dict[str, str]) -> Invitations:
@@ -163,35 +186,6 @@ def _features(cfg: Config, data: CustomerData, text: TextStage | None, absent: d
     return manifest, X, drivers_cfg
 
 
-def _fit_actions(cfg: Config, data: CustomerData, absent: dict[str, str]) -> ActionStage:
-    """Band cuts on the training customers' values (a warning when a default stands in) and the playbook."""
-    value, imputed = valued(data.frame, cfg.churn.value)
-    placeholders = ImputedValues()
-    placeholders.add(data.frame.index, imputed)
-    if placeholders.warning(cfg.churn.value):
-        log.warning(placeholders.warning(cfg.churn.value))
-    path = cfg.resolve(cfg.strategy.playbook) if cfg.strategy.playbook else None
-    return ActionStage.fit(value, cfg.strategy, cfg.churn, path, absent)
-
-
-def _fit_drivers(cfg: Config, data: CustomerData, batch: Batch, nps: NpsStage | None, weights: np.ndarray | None,
-                 drivers_cfg: DriversConfig, manifest: FeatureManifest, run: _Run) -> None:
-    """The stated-reason model on respondents, then drivers and the KDA tables of the training population."""
-    reasons = None
-    respondents = data.is_respondent
-    if cfg.drivers.enabled and data.reasons is not None and nps is not None:
-        reasons = ReasonStage.fit(batch.features[respondents], data.reasons[respondents], cfg.drivers, cfg.seed,
-                                  sample_weight=weights)
-        run.components["reasons"] = reasons.model if reasons.fitted else None
-        run.metrics["reasons"] = reasons.model.metrics_
-    drivers = DriverStage.fit(nps, reasons, drivers_cfg, manifest) if nps is not None else None
-    if drivers is not None:
-        totals = drivers.new_totals()
-        drivers.counting(totals).transform(batch)
-        run.reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
-        run.metrics["drivers"] = totals.summary()
-
-
 def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
     """{stage: why} -> {why: [stages]}, for one readable line."""
     grouped: dict[str, list[str]] = {}
@@ -200,37 +194,69 @@ def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
     return grouped
 
 
-def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: FeatureManifest,
-               invitations: Invitations, run: _Run) -> tuple[NpsStage, np.ndarray]:
-    """The survey stages of `train` (response, NPS, population NPS): fills the run's metrics, reports and
-    components; returns the NPS stage and the respondents' weights."""
-    metrics, reports, components = run.metrics, run.reports, run.components
-    respondents = data.is_respondent
-    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
-                          segment_frame(data.frame, cfg.population.segments), invitations)
-    nps = stage.nps
-    components["response"] = stage.response
-    if stage.invited_response is not None:  # its saved summary names features too: the user's names
-        stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
-        stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
-        components["invited_response"] = stage.invited_response
-    if invitations.rounds:
-        metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
-    metrics["nps_formulation"] = nps.formulation_
-    metrics["nps_cv"] = nps.cv_metrics_  # held out from every choice (models/held_out.py)
-    metrics["nps_cv_interval"] = nps.cv_intervals_
-    metrics["nps_cv_selected_oof"] = nps.selected_oof_metrics_  # diagnostic: seen by the choice, optimistic
-    metrics["nps_cv_confusion"] = confusion(  # held out, respondents; rows = true class (for the report)
-        score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.held_out_["predicted_class"])
-    ).tolist()
-    if stage.response is not None:  # its summary (and response.json) names features: the user's names
-        stage.response.importance_ = manifest.user_named(stage.response.importance_)
-        stage.response.differences_ = manifest.user_named(stage.response.differences_)
-        stage.population.response = stage.response.summary()
-    metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
-    reports["response"] = stage.population.response
-    reports["nps_reliability"] = nps.reliability_
-    return NpsStage(nps), stage.weights
+@dataclass(frozen=True)
+class NpsSettings:
+    """The sections the NPS stage is fitted with: the survey's part of the config."""
+
+    nps: NpsModelConfig
+    response: ResponseConfig
+    survey_design: SurveyDesignConfig
+    population: PopulationConfig
+    scale: Scale
+    seed: int
+
+    @classmethod
+    def of(cls, cfg: Config) -> NpsSettings:
+        return cls(cfg.nps, cfg.response, cfg.survey_design, cfg.population, cfg.scale, cfg.seed)
+
+
+@dataclass
+class SurveyStage(NpsStage):
+    """The NPS stage as training fits it (stage protocol): the response models first (their weights calibrate
+    the NPS model and choose among its candidates), then the NPS model, then the population NPS; metrics.json
+    gets the model's held-out quality and the estimate. Scoring needs only the NPS model (NpsStage)."""
+
+    response: ResponsePropensity | None = None
+    invited_response: ResponsePropensity | None = None  # who answers an invitation (with an invitation log)
+
+    @classmethod
+    def fit(cls, training: Training, settings: NpsSettings) -> SurveyStage | None:
+        """None when the data has no survey. Sets training.weights: the respondents' population weights."""
+        if "nps" in training.absent:
+            return None
+        data, X, manifest, invitations = training.customers, training.features, training.manifest, training.invitations
+        metrics, reports = training.metrics, training.reports  # what the run records
+        respondents = data.is_respondent
+        stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), settings,
+                              segment_frame(data.frame, settings.population.segments), invitations)
+        nps = stage.nps
+        if stage.invited_response is not None:  # its saved summary names features too: the user's names
+            stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
+            stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
+        if invitations.rounds:
+            metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
+        metrics["nps_formulation"] = nps.formulation_
+        metrics["nps_cv"] = nps.cv_metrics_  # held out from every choice (models/held_out.py)
+        metrics["nps_cv_interval"] = nps.cv_intervals_
+        metrics["nps_cv_selected_oof"] = nps.selected_oof_metrics_  # diagnostic: seen by the choice, optimistic
+        metrics["nps_cv_confusion"] = confusion(  # held out, respondents; rows = true class (for the report)
+            score_to_class(data.score.to_numpy()[respondents], settings.scale),
+            class_index(nps.held_out_["predicted_class"])).tolist()
+        if stage.response is not None:  # its summary (and response.json) names features: the user's names
+            stage.response.importance_ = manifest.user_named(stage.response.importance_)
+            stage.response.differences_ = manifest.user_named(stage.response.differences_)
+            stage.population.response = stage.response.summary()
+        metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
+        reports["response"] = stage.population.response
+        reports["nps_reliability"] = nps.reliability_
+        training.weights = stage.weights
+        return cls(nps, stage.response, stage.invited_response)
+
+    def save(self, bundle_dir: Path) -> None:
+        super().save(bundle_dir)
+        for name, model in (("response", self.response), ("invited_response", self.invited_response)):
+            if model is not None:
+                model.save(Path(bundle_dir) / name)
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -239,7 +265,7 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- the stage
-def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
+def fit_response(cfg: Config | NpsSettings, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
     """The response propensity on every customer (None when `response.enabled` is off): its `weights_` are the
     NPS model's training weights, in training and in tuning."""
     if not cfg.response.enabled:
@@ -247,7 +273,7 @@ def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> Res
     return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent)
 
 
-def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answered: np.ndarray
+def fit_invited_response(cfg: Config | NpsSettings, X: pd.DataFrame, invited: np.ndarray, answered: np.ndarray
                          ) -> tuple[ResponsePropensity | None, np.ndarray, dict[str, Any]]:
     """Who answers an invitation, learned among the invited (invitations are random given behaviour, so they are
     a fair sample): (the model or None, the cross-fitted answer chance of every invited customer, a summary).
@@ -262,7 +288,7 @@ def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answ
                            "answer_chance_slope": answer_chance_slope(answered[invited], chance)}
 
 
-def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
+def design_inputs(cfg: Config | NpsSettings, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
     """Channel of every answer, P(observed through its invitation) of the invited respondents, the invited-response
     model and its summary (estimation/estimators.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
     if invitations is None or not invitations.rounds:
@@ -305,7 +331,7 @@ class NpsFit:
     design: dict[str, Any] = field(default_factory=dict)  # how the invited's answer chance was estimated
 
 
-def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None,
+def fit_nps_stage(X: pd.DataFrame, score, cfg: Config | NpsSettings, segments: pd.DataFrame | None = None,
                   invitations: Invitations | None = None) -> NpsFit:
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
 
@@ -336,7 +362,7 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         organic.sum() >= 2 * cfg.response.cv_folds else None
     weights = channel_population_weights(answered_round, design_probability, response)
     lap("response")
-    nps = NpsStage.fit(X, s, cfg.nps, cfg.scale, cfg.seed, population_weight=weights).model
+    nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
     lap("nps_fit")
     predictions = nps.predict_frame(X)
     lap("nps_predict")

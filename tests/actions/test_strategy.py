@@ -152,7 +152,7 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
 
 
 def _fit(cfg, values):
-    return ActionStage.fit(values, cfg.strategy, cfg.churn, cfg.strategy.playbook and Path(cfg.strategy.playbook))
+    return ActionStage.from_values(values, cfg.strategy, cfg.churn, cfg.strategy.playbook and Path(cfg.strategy.playbook))
 
 
 def test_fit_band_cuts_and_save_a_copy_of_the_playbook(repo_root, tmp_path):
