@@ -42,11 +42,13 @@ class Training:
     into `metrics` (metrics.json) and `reports`."""
 
     customers: Any  # data.customers.CustomerData: the joined customer tables, answers, outcomes, stated reasons
-    features: pd.DataFrame  # the model matrix of every customer
+    features: pd.DataFrame | None  # the model matrix of every customer (None for a stage fitted before it)
     manifest: Any  # data.features.FeatureManifest that built `features`
     seed: int
     absent: dict[str, str] = field(default_factory=dict)  # stages the data does not allow, with why
     invitations: Any = None  # data.invitations.Invitations: the survey-design rounds, if any
+    texts: Any = None  # data.text.TextData: the declared text columns, read by the workflow
+    previous_texts: Any = None  # (path, TextModels) of an earlier bundle, whose topic names a retrain keeps
     fitted: dict[str, Any] = field(default_factory=dict)  # the stages fitted so far, by name
     weights: np.ndarray | None = None  # the respondents' population weights, set by the NPS stage's fit
     scored: pd.DataFrame | None = None  # the fitted stages' columns for every customer (the workflow's run_stages)

@@ -94,7 +94,8 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
 
 def model_stages(bundle: Bundle, cfg: Config) -> list[Stage]:
     """The bundle's model stages in scoring order: NPS (absent in a churn-only bundle), churn (value alone
-    without a churn model), uplift (after `cxpredict learn`). The churn section (value, risk bands) is the scoring config's: business rules."""
+    without a churn model), uplift (after `cxpredict learn`). The churn section (how value is computed) is the
+    scoring config's: a business rule."""
     stages: list[Stage] = [NpsStage(bundle.nps)] if bundle.nps is not None else []
     stages.append(ChurnStage(bundle.get("churn"), cfg.churn))
     if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift

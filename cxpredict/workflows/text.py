@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig
+from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig, Scale, TextConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
 from cxpredict.data.text import (
@@ -52,7 +52,7 @@ from cxpredict.models.text import (
     TopicModel,
     fit_dissatisfaction,
 )
-from cxpredict.stages import Batch
+from cxpredict.stages import Batch, Training
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,22 @@ class _Scored:
     X: sp.csr_matrix
     keys: np.ndarray
     dissatisfaction: np.ndarray
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """The sections the text stage is fitted with: text, the survey's scale, the seed, how many reasons the
+    scored file shows (drivers.reasons_top_k) and the end of the text windows (data.as_of, None: from the data)."""
+
+    text: TextConfig
+    scale: Scale
+    seed: int
+    drivers: DriversConfig
+    as_of: pd.Timestamp | None
+
+    @classmethod
+    def of(cls, cfg: Config) -> TextSettings:
+        return cls(cfg.text, cfg.scale, cfg.seed, cfg.drivers, window_end(cfg, {}))
 
 
 @dataclass
@@ -102,6 +118,59 @@ class TextStage:
             data.report.origin.update({c: source.split(".")[0] for c in self.features.columns if c.startswith(prefix)})
         return replace(data, frame=pd.concat([data.frame, self.features.align(data.frame.index)], axis=1))
 
+    @classmethod
+    def fit(cls, training: Training, settings: TextSettings) -> TextStage | None:
+        """Fit the text models on the training customers and the texts the workflow read (training.texts);
+        joins the text features to training.customers and fills missing reason codes from comments. With
+        training.previous_texts (an earlier bundle's text models and its path), matching topics keep their
+        names. None when text is off."""
+        if not settings.text.active:
+            return None
+        data, texts = training.customers, training.texts
+        for table in texts.tables:
+            texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
+            if not texts_known.all() and not table.is_survey:
+                texts.warnings.append(f"text column {table.source}: {int((~texts_known).sum())} texts of customers "
+                                      "absent from the customer tables ignored")
+        all_texts = [t for table in texts.tables for t in table.text]
+        all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
+        own = settings.text
+        topics = TopicModel(own.n_topics, own.topics, own.min_df, max_features=own.max_features, seed=settings.seed)
+        models = TextModels(topics, None, None, {})
+        X = topics.fit_transform(all_texts, all_langs)
+        matching = _keep_topic_names(topics, training.previous_texts)
+        scored = _score_texts(models, texts, X, dissatisfaction=False)
+        models.dissatisfaction, diss = _cross_fitted(settings, scored, data.score)
+        for s in scored:
+            s.dissatisfaction = diss[s.table.source]
+        survey = next((s for s in scored if s.table.is_survey), None)
+        if survey is not None and data.reasons is not None:
+            stated = data.reasons.reindex(pd.Index(survey.table.customer, dtype="str"))
+            have = stated.notna().to_numpy()
+            models.reasons = CommentReasons(own.reason_min_count, seed=settings.seed).fit(survey.X[have], stated[have])
+            data = _fill_reasons(data, models.reasons, survey, ~have)
+        events = [s for s in scored if not s.table.is_survey]
+        as_of = _as_of_texts(settings, data, texts)
+        models.meta = {
+            "sources": [s.table.source for s in scored], "windows": list(settings.text.windows), "as_of": str(as_of),
+            "complaint_min": settings.text.complaint_min,
+            "feature_names": [n for s in events for n in window_feature_names(
+                s.table.source, topics.keys_, windows_of(s.table, own.windows))],
+            "undated": [s.table.source for s in events if not s.table.dated],
+            "counts": {t.source: t.counts for t in texts.tables},
+            "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
+                          for t in texts.tables},
+            "topics": _topic_table(settings, models, scored, data.score),
+            "reasons": None if models.reasons is None else models.reasons.metrics_,
+            "topic_matching": matching,
+        }
+        models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()}
+                                    for k, v in models.meta["languages"].items()}
+        models.meta["trend"] = topic_trend(models, scored, as_of, min(settings.text.windows))
+        stage = cls(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
+        training.customers = stage.with_features(data)
+        return stage
+
     name = "text"
 
     def needs(self) -> tuple[str, ...]:
@@ -125,9 +194,9 @@ class TextStage:
 
 
 # --------------------------------------------------------------------------------------------- pieces
-def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
+def _as_of_texts(settings: TextSettings, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
     """Window end: data.as_of, else the one the event aggregations used, else the latest event text."""
-    configured = window_end(cfg, {})
+    configured = settings.as_of
     if configured is not None:
         return configured
     stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
@@ -164,14 +233,14 @@ def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) ->
     return CustomerFeatures(frame[[c for c in models.meta["feature_names"] if c in frame.columns]])
 
 
-def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
+def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
     """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
     customer), the full model's scores for everyone else."""
     detractor, rows = [], []
     for s in scored:
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
         rows.append(~np.isnan(answer))
-        detractor.append(score_to_class(np.nan_to_num(answer), cfg.scale) == 0)
+        detractor.append(score_to_class(np.nan_to_num(answer), settings.scale) == 0)
     X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
     is_resp, y = np.concatenate(rows), np.concatenate(detractor)
     authors = np.concatenate([s.table.customer for s in scored]).astype(str)
@@ -179,9 +248,10 @@ def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple
     diss = np.full(len(y), np.nan) if full is None else full.predict_proba(X_all)[:, 1]
     if full is not None:
         people = np.unique(authors[is_resp])
-        fold_of = dict(zip(people, np.random.default_rng(cfg.seed).permutation(len(people)) % cfg.text.cv_folds))
+        folds = settings.text.cv_folds
+        fold_of = dict(zip(people, np.random.default_rng(settings.seed).permutation(len(people)) % folds))
         fold = np.array([fold_of.get(a, -1) for a in authors])
-        for k in range(cfg.text.cv_folds):
+        for k in range(folds):
             train, held = is_resp & (fold != k), fold == k
             model = fit_dissatisfaction(X_all[train], y[train])
             if model is not None and held.any():
@@ -190,12 +260,13 @@ def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple
     return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}
 
 
-def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) -> pd.DataFrame | None:
+def _comment_reasons(settings: TextSettings | Config, models: TextModels, survey: _Scored | None
+                     ) -> pd.DataFrame | None:
     """Top comment reasons with probabilities per commenting respondent (index customer_id)."""
     if survey is None or models.reasons is None or not models.reasons.codes_ or not survey.table.text:
         return None
     proba = models.reasons.predict_proba(survey.X)
-    k = min(cfg.drivers.reasons_top_k, len(models.reasons.codes_))
+    k = min(settings.drivers.reasons_top_k, len(models.reasons.codes_))
     order = np.argsort(-proba.to_numpy(), axis=1, kind="stable")[:, :k]
     best = np.take_along_axis(proba.to_numpy(), order, axis=1)
     codes = np.asarray(models.reasons.codes_, dtype=object)
@@ -209,7 +280,8 @@ def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) ->
     return frame[~frame.index.duplicated(keep="last")]
 
 
-def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: pd.Series) -> list[dict[str, Any]]:
+def _topic_table(settings: TextSettings, models: TextModels, scored: list[_Scored], score: pd.Series
+                 ) -> list[dict[str, Any]]:
     """Per topic key: name, theme, top terms per language, share of all texts, share by the author's NPS class,
     and a few example texts (highest weight first)."""
     topics = models.topics
@@ -217,11 +289,11 @@ def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: 
     texts = [t for s in scored for t in s.table.text]
     authors = pd.Index(np.concatenate([s.table.customer for s in scored]).astype(str) if scored else [], dtype="str")
     answer = score.reindex(authors).to_numpy(dtype=float)
-    cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), cfg.scale))
+    cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), settings.scale))
     rows = []
     for j, key in enumerate(topics.keys_):
         w = keys[:, j] if len(keys) else np.zeros(0)
-        best = np.argsort(-w, kind="stable")[: cfg.text.examples]
+        best = np.argsort(-w, kind="stable")[: settings.text.examples]
         rows.append({
             "key": key, "name": topics.key_names_[key], "theme": topics.key_themes_[key],
             "terms": {t["language"]: t["top_terms"] for t in topics.topics_ if t["key"] == key},
@@ -254,48 +326,9 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
     `previous`: an earlier bundle's text models (and its path), whose topic names the matching topics keep."""
     if not cfg.text.active:
         return None
-    texts = load_texts(cfg)
-    for table in texts.tables:
-        texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
-        if not texts_known.all() and not table.is_survey:
-            texts.warnings.append(f"text column {table.source}: {int((~texts_known).sum())} texts of customers absent "
-                                  "from the customer tables ignored")
-    all_texts = [t for table in texts.tables for t in table.text]
-    all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
-    topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
-                        seed=cfg.seed)
-    models = TextModels(topics, None, None, {})
-    X = topics.fit_transform(all_texts, all_langs)
-    matching = _keep_topic_names(topics, previous)
-    scored = _score_texts(models, texts, X, dissatisfaction=False)
-    models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
-    for s in scored:
-        s.dissatisfaction = diss[s.table.source]
-    survey = next((s for s in scored if s.table.is_survey), None)
-    if survey is not None and data.reasons is not None:
-        stated = data.reasons.reindex(pd.Index(survey.table.customer, dtype="str"))
-        have = stated.notna().to_numpy()
-        models.reasons = CommentReasons(cfg.text.reason_min_count, seed=cfg.seed).fit(survey.X[have], stated[have])
-        data = _fill_reasons(data, models.reasons, survey, ~have)
-    events = [s for s in scored if not s.table.is_survey]
-    as_of = _as_of_texts(cfg, data, texts)
-    models.meta = {
-        "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
-        "complaint_min": cfg.text.complaint_min,
-        "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
-                                                                          windows_of(s.table, cfg.text.windows))],
-        "undated": [s.table.source for s in events if not s.table.dated],
-        "counts": {t.source: t.counts for t in texts.tables},
-        "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
-                      for t in texts.tables},
-        "topics": _topic_table(cfg, models, scored, data.score),
-        "reasons": None if models.reasons is None else models.reasons.metrics_,
-        "topic_matching": matching,
-    }
-    models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()} for k, v in models.meta["languages"].items()}
-    models.meta["trend"] = topic_trend(models, scored, as_of, min(cfg.text.windows))
-    stage = TextStage(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
-    return stage, stage.with_features(data)
+    training = Training(data, None, None, cfg.seed, texts=load_texts(cfg), previous_texts=previous)
+    stage = TextStage.fit(training, TextSettings.of(cfg))
+    return stage, training.customers
 
 
 def _keep_topic_names(topics: TopicModel, previous: tuple[Path, TextModels] | None) -> dict[str, Any] | None:
@@ -364,7 +397,7 @@ def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = 
     texts = load_texts(cfg)
     texts.tables = [t for t in texts.tables if t.source in models.meta["sources"]]
     scored = _score_texts(models, texts)
-    as_of = _as_of_texts(cfg, None, texts)
+    as_of = _as_of_texts(TextSettings.of(cfg), None, texts)
     trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
     trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}
     survey = next((s for s in scored if s.table.is_survey), None)

@@ -29,6 +29,7 @@ from cxpredict.config import (
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
+from cxpredict.data.text import load_texts
 from cxpredict.data.config_checks import require_names
 from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import PopulationNps, nps_arrays, population_nps
@@ -44,7 +45,7 @@ from cxpredict.provenance import Timer
 from cxpredict.stages import Batch, Training, run_stages
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
-from cxpredict.workflows.text import TextStage, fit_text_stage, previous_text_models
+from cxpredict.workflows.text import TextSettings, TextStage, previous_text_models
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,9 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
-    Order: text, features, then the stages of `fitting_order` (NPS with its response weights and population
-    estimate, churn; the drift profile of their outputs; actions, reasons, drivers), save. Each stage is fitted
-    through the stage protocol with its own settings section."""
+    Order: text (its features join the customers), features, then the stages of `fitting_order` (NPS with its
+    response weights and population estimate, churn; the drift profile of their outputs; actions, reasons,
+    drivers), save. Each stage is fitted through the stage protocol with its own settings section."""
     threads.use(cfg.n_jobs)
     configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     timer = Timer(log, "train")
@@ -78,17 +79,24 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         log.info("train: skipping %s", "; ".join(f"{', '.join(s)}: {why}" for why, s in _by_reason(absent).items()))
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
-    invitations = _checked(cfg, data, absent)
-    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
-        text, data = _fit_text(cfg, data, Path(out), absent)
+    training = Training(data, None, None, cfg.seed, absent, _checked(cfg, data, absent))
+    if "text" not in absent and cfg.text.active:  # text features join the customers; comments fill reason codes
+        with timer("read_texts"):
+            training.texts, training.previous_texts = load_texts(cfg), previous_text_models(cfg, Path(out))
+        _fit(training, [(TextStage, TextSettings.of(cfg))], timer)
+    # the text stage's features are customer columns now; its own columns come last when scoring (score.py)
+    data, text = training.customers, training.fitted.pop("text", None)
+    for warning in text.warnings if text else []:
+        log.warning(warning)
     with timer("features"):
         manifest, X, drivers_cfg = _features(cfg, data, text, absent)
-    training = Training(data, X, manifest, cfg.seed, absent, invitations,
-                        metrics={"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())},
-                        reports={"data": data.report.__dict__})
+    training.features, training.manifest = X, manifest
+    training.metrics.update({"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())})
+    training.reports["data"] = data.report.__dict__
     if text:
-        training.metrics["text"] = {"features": len(text.models.meta["feature_names"]),
-                                    "counts": text.models.meta["counts"], "comment_reasons": text.models.meta["reasons"]}
+        meta = text.models.meta
+        training.metrics["text"] = {"features": len(meta["feature_names"]), "counts": meta["counts"],
+                                    "comment_reasons": meta["reasons"]}
     models, rules = fitting_order(cfg, drivers_cfg)
     _fit(training, models, timer)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
@@ -153,20 +161,6 @@ def _checked(cfg: Config, data: CustomerData, absent: dict[str, str]) -> Invitat
     if "nps" not in absent:
         log.info("training on %d respondents of %d customers", int(data.is_respondent.sum()), len(data.frame))
     return invitations
-
-
-def _fit_text(cfg: Config, data: CustomerData, out: Path, absent: dict[str, str]
-              ) -> tuple[TextStage | None, CustomerData]:
-    """The text stage (None when off) and the data with its features joined and reasons filled."""
-    if "text" in absent or not cfg.text.active:
-        return None, data
-    fitted = fit_text_stage(cfg, data, previous_text_models(cfg, out))
-    if fitted is None:
-        return None, data
-    text, data = fitted
-    for warning in text.warnings:
-        log.warning(warning)
-    return text, data
 
 
 def _features(cfg: Config, data: CustomerData, text: TextStage | None, absent: dict[str, str]
