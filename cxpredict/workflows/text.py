@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig, Scale, TextConfig
+from cxpredict.config import CLASSES, Config, DriversConfig, Scale, TextConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
 from cxpredict.data.text import (
-    COMPLAINTS,
-    MENTIONS,
-    TONE,
     CustomerFeatures,
     TextData,
     TextTable,
@@ -419,43 +415,3 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
         return data.get("previous")
     current = {k: data.get(k) for k in ("as_of", "days", "texts", "shares")}
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
-
-
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
-
-
-def _driver_topic(topics: TopicModel, key: str) -> str:
-    """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
-    its language and number ("Chinese topic 2"), since the report's charts draw with a font without CJK glyphs
-    (the topic table shows its words, and text.topics can name it)."""
-    name = topics.key_names_[key]
-    if name.isascii():
-        return name
-    topic = next(t for t in topics.topics_ if t["key"] == key)
-    return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
-
-
-def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing" (the topic's
-    share of the texts; a praise topic is mentioned, not complained about) and "Complaints about billing" (texts on
-    it with P(detractor) >= text.complaint_min); one for the tone of the texts; of the text features the model kept
-    and no group holds. Unchanged without text features."""
-    if models is None or not models.meta.get("feature_names"):
-        return drivers
-    grouped = {f for g in drivers.groups for f in g.features}
-    taken = {g.name for g in drivers.groups}
-    kept = set(model_features)
-    names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
-    extra = []
-    for key in models.topics.keys_:
-        topic = _driver_topic(models.topics, key)
-        for label, measure in ((MENTIONS, "topic_{}_share"), (COMPLAINTS, "complaints_{}")):
-            pattern = f"_{measure.format(re.escape(key))}" + r"(_\d+d)?$"
-            features = [n for n in names if re.search(pattern, n)]
-            name = f"{label} {topic}"
-            if features and name not in taken:
-                extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
-    tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
-    if tone and TONE not in taken:
-        extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
-    return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})
