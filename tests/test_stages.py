@@ -132,3 +132,14 @@ def test_text_stage_adds_the_comment_reasons_of_each_scored_customer():
     assert added["comment_reason_1"].isna().tolist() == [True, False]
     assert added["comment_reason_1_prob"].tolist()[1] == 0.9
     assert TextStage(None, None, None).adds() == ()
+
+
+def test_train_hands_each_stage_its_own_settings_section_never_the_whole_config(demo_config):
+    from cxpredict.config import Config
+    from cxpredict.workflows.train import fitting_order
+
+    models, rules = fitting_order(demo_config, demo_config.drivers)
+    assert [stage.name for stage, _ in [*models, *rules]] == ["nps", "churn", "actions", "reasons", "drivers"]
+    for stage, settings in [*models, *rules]:
+        assert not isinstance(settings, Config), stage.name
+    assert dict((s.name, x) for s, x in models)["churn"] is demo_config.churn

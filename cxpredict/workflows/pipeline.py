@@ -4,7 +4,8 @@ and Spark do.
 `Pipeline.fit` runs `workflows.train.train`, the function the `train` command runs, and writes the same bundle
 (the command also records the run in MLflow). `Pipeline.score` runs `workflows.score.score_frame`, the one
 per-batch function of `cxpredict score`, the pyfunc model and Spark, with the stages `scoring_stages` builds
-(NPS, churn, uplift, drivers and reasons, segments and playbook). Capacity limits of the playbook are settled over a whole run by `cxpredict score`, not per batch.
+(NPS, churn, uplift, drivers and reasons, segments and playbook). Capacity limits of the playbook are settled
+over a whole run by `cxpredict score`, not per batch.
 """
 
 from __future__ import annotations
