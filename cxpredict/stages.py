@@ -1,9 +1,10 @@
 """The stage protocol: the one shape of every step that is fitted at training and adds columns when scoring.
 
-NPS (models/stages.py), churn (models/stages.py), reasons (models/stages.py), uplift (models/stages.py), text
-(workflows/text.py), drivers (explain/drivers.py) and actions (actions/strategy.py) each implement `Stage`.
-A workflow only puts stages in order and does the I/O; `run_stages` is the one sequence that `cxpredict score`,
-the MLflow pyfunc model, Spark and the Python `Pipeline` all run over a batch (workflows/score.py:score_frame).
+NPS, churn, reasons and uplift (models/stages.py), text (workflows/text.py), drivers (explain/stage.py) and
+actions (actions/strategy.py) each implement `Stage`. A workflow only puts stages in order and does the I/O:
+`train` fits them in order through `fit(training, settings)` (workflows/train.py:fitting_order), and
+`run_stages` is the one sequence that `cxpredict score`, the MLflow pyfunc model, Spark and the Python
+`Pipeline` all run over a batch (workflows/score.py:score_frame).
 
 The protocol is structural (`typing.Protocol`): a stage does not import this module to be one, so a stage of
 any layer fits it, and this base module imports no layer.
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Protocol, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
