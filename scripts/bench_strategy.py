@@ -38,7 +38,7 @@ from cxpredict.actions.strategy import segment_and_act
 from cxpredict.config import CLASSES, DEFAULT_PLAYBOOK, demo_config, load_config, read_yaml
 from cxpredict.data.customers import load_customers
 from cxpredict.data.features import FeatureManifest
-from cxpredict.explain.drivers import DriverStage
+from cxpredict.explain.stage import DriverStage
 from cxpredict.io.outputs import write_json
 from cxpredict.models.churn import ChurnClassifier, binary_metrics, cross_fit_nps_features, with_nps_features
 from cxpredict.models.value import compute_value, value_at_risk

@@ -62,6 +62,16 @@ class Segmenter:
             value_labels=band_labels(strategy.value_bands, strategy.value_band_labels) if value_cuts else [],
         )
 
+    def reads(self, inputs: tuple[str, ...]) -> tuple[str, ...]:
+        """The columns `assign` reads, of the `inputs` earlier stages add."""
+        return (*(c for c in ("predicted_class", "churn_prob") if c in inputs), *(("value",) if self.value_cuts else ()))
+
+    def writes(self, inputs: tuple[str, ...]) -> tuple[str, ...]:
+        """The columns `assign` returns after stages adding `inputs`."""
+        return (*(("segment_class",) if "predicted_class" in inputs else ()),
+                *(("risk_band",) if "churn_prob" in inputs else ()), *(("value_band",) if self.value_cuts else ()),
+                "segment")
+
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2)
 

@@ -17,8 +17,8 @@ Why this shape:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pandas as pd
 
 from cxpredict.actions.playbook import (
     STAGE_COLUMN,
+    VIRTUAL_COLUMNS,
     Cond,
     Node,
     Playbook,
@@ -43,8 +44,9 @@ from cxpredict.actions.playbook import (
 from cxpredict.actions.segments import SEGMENTS_FILE, Segmenter
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.columns import describe as describe_column
-from cxpredict.config import Config
+from cxpredict.config import ChurnConfig, Config, StrategyConfig
 from cxpredict.errors import BundleError, ConfigError
+from cxpredict.stages import Training
 
 PLAYBOOK_FILE = "playbook.yaml"
 PLAYBOOK_KEY = "playbook file (strategy.playbook in the config)"
@@ -203,19 +205,6 @@ def check_stages(playbook: Playbook, absent: dict[str, str], source: str = "play
                           "strategy.playbook at a playbook for this data; or add the missing input table")
 
 
-def bundle_files(cfg: Config, values: np.ndarray | None) -> dict[str, str]:
-    """Training stage: segments.json (fitted band cuts) and a copy of the playbook for the bundle."""
-    files = {SEGMENTS_FILE: Segmenter.fit(cfg.churn, cfg.strategy, values).to_json()}
-    if cfg.strategy.playbook:
-        path = cfg.resolve(cfg.strategy.playbook)
-        book = configured_playbook(cfg)  # a broken playbook fails training (exit 2), not scoring
-        documented = [*COLUMN_DOCS, "segment_class"]
-        extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
-        validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)], source=str(path))
-        files[PLAYBOOK_FILE] = path.read_text(encoding="utf-8")
-    return files
-
-
 # --------------------------------------------------------------------------------------------- drivers.rows
 ROW_RULES: dict[str, Callable[[Rule], bool]] = {  # drivers.rows -> the rules whose customers need drivers
     "actioned": lambda rule: rule.strategy != "no-action",
@@ -263,19 +252,88 @@ def rows_needing_drivers(playbook: Playbook, frame: pd.DataFrame, keep: Callable
 
 @dataclass
 class ActionStage:
-    """Scoring stage: segments and playbook columns for one batch (capacity is settled by CapacityQueue)."""
+    """The actions stage (stage protocol, cxpredict/stages.py): segments and playbook columns for one batch
+    (capacity is settled over the run by CapacityQueue).
+
+    `inputs` are the columns the earlier stages add (set by the workflow that orders them): a band whose model
+    is absent is left out (no segment_class without the NPS model, no risk_band without the churn model)."""
 
     segmenter: Segmenter
     playbook: Playbook | None
+    playbook_text: str | None = None  # the playbook file as written, copied into the bundle
+    inputs: tuple[str, ...] = ("predicted_class", "churn_prob", "value")
+    name = "actions"
+
+    @classmethod
+    def fit(cls, training: Training, settings: StrategyConfig) -> ActionStage:
+        """Band cuts on the training customers' values, with the churn stage's risk bands; the playbook at
+        `settings.playbook` (a path the workflow resolved) checked against the stages the data allows."""
+        churn = training.fitted["churn"]
+        return cls.from_values(churn.values(training.customers.frame), settings, churn.settings,
+                               Path(settings.playbook) if settings.playbook else None, training.absent)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray | None, settings: StrategyConfig, risk: ChurnConfig,
+                    playbook_path: Path | None = None, absent: dict[str, str] | None = None) -> ActionStage:
+        """Band cuts fitted on the training customers' `values` (quantile value bands) and `risk`'s risk bands;
+        the playbook at `playbook_path` checked now, so a broken playbook fails training (exit 2), not scoring."""
+        book = text = None
+        if playbook_path is not None:
+            book = load_playbook(playbook_path, what=PLAYBOOK_KEY)
+            check_stages(book, absent or {}, source=str(playbook_path))
+            documented = [*COLUMN_DOCS, "segment_class"]
+            extra = [c for c in book.columns_used() if re.fullmatch(r"p_score_\d+", c)]  # per-point probabilities
+            validate_columns(book, [*documented, *extra, *missing_stage_columns(book, documented)],
+                             source=str(playbook_path))
+            text = Path(playbook_path).read_text(encoding="utf-8")
+        return cls(Segmenter.fit(risk, settings, values), book, text)
 
     @classmethod
     def from_bundle(cls, bundle_dir: str | Path, cfg: Config, skipped: dict[str, str] | None = None) -> ActionStage:
-        """`skipped`: the stages the bundle was trained without (Bundle.skipped), which its columns lack."""
+        """The band cuts of a bundle with the scoring config's playbook (else the bundle's copy). `skipped`: the
+        stages the bundle was trained without (Bundle.skipped), which its columns lack."""
         path = Path(bundle_dir) / SEGMENTS_FILE
         if not path.is_file():
             raise BundleError(f"{bundle_dir}: no {SEGMENTS_FILE} (band cuts); retrain the bundle with this version")
+        copy = Path(bundle_dir) / PLAYBOOK_FILE
         return cls(Segmenter.from_json(path.read_text(encoding="utf-8")),
-                   configured_playbook(cfg, Path(bundle_dir), absent=skipped or {}))
+                   configured_playbook(cfg, Path(bundle_dir), absent=skipped or {}),
+                   copy.read_text(encoding="utf-8") if copy.is_file() else None)
+
+    def files(self) -> dict[str, str]:
+        """{bundle file: text}: segments.json and the playbook copy."""
+        return {SEGMENTS_FILE: self.segmenter.to_json(),
+                **({PLAYBOOK_FILE: self.playbook_text} if self.playbook_text is not None else {})}
+
+    def save(self, bundle_dir: Path) -> None:
+        for name, text in self.files().items():
+            (Path(bundle_dir) / name).write_text(text, encoding="utf-8")
+
+    def following(self, columns: Iterable[str]) -> ActionStage:
+        """This stage after stages adding `columns`."""
+        return replace(self, inputs=tuple(columns))
+
+    def needs(self) -> tuple[str, ...]:
+        own = set(self.adds()) | set(VIRTUAL_COLUMNS)
+        used = sorted(self.playbook.columns_used()) if self.playbook is not None else []
+        return tuple(dict.fromkeys([*self.segmenter.reads(self.inputs),
+                                    *(c for c in used if c not in own and not STAGE_COLUMN.fullmatch(c))]))
+
+    def adds(self) -> tuple[str, ...]:
+        seg = self.segmenter.writes(self.inputs)
+        if self.playbook is None:
+            return seg
+        uplift = ("expected_uplift",) if self.playbook.priority.method == "expected_uplift" else ()
+        return (*seg, "strategy", "action", "channel", "owner_team", "sla_hours", *uplift, "priority", "deferred",
+                "rule")
+
+    def consumes(self, columns: Iterable[str]) -> tuple[str, ...]:
+        """The uplift_<strategy> columns: read by the playbook's priority, not written to the scored file."""
+        return tuple(c for c in columns if c.startswith(UPLIFT_PREFIX))
+
+    def transform(self, batch: Any) -> pd.DataFrame:
+        """Segment and playbook columns of `batch.scored` (a stages.Batch)."""
+        return self.apply(batch.scored)[list(self.adds())]
 
     def segmented(self, scored: pd.DataFrame) -> pd.DataFrame:
         """scored + risk_band, value_band, segment (+ segment_class)."""

@@ -22,6 +22,25 @@ from typing import Annotated, Optional
 import typer
 
 from cxpredict.cli.flags import FlagWordsGroup
+from cxpredict.cli.options import (
+    AsOfOpt,
+    ConfigArg,
+    FeaturesOpt,
+    FormatOpt,
+    NoTrackingOpt,
+    SetOpt,
+    TrackingUriOpt,
+    WaitOpt,
+    done,
+    flag,
+    load,
+    number,
+    print_version,
+    tracked,
+    with_as_of,
+    with_features,
+    writing,
+)
 from cxpredict.errors import CxError
 
 log = logging.getLogger("cxpredict")
@@ -37,110 +56,11 @@ app = typer.Typer(
 
 
 
-def _flag(*names: str, **options):
-    """A yes/no option: `--x` or `--x true/false` (cli.flags reads the word), so help shows no <bool>."""
-    return typer.Option(*names, metavar="", **options)
-
-
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config file (e.g. configs/telco.yaml).", show_default=False)]
-SetOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--set", help="Override a config value, e.g. --set nps.params.num_leaves=63 (repeatable)."),
-]
-TrackingUriOpt = Annotated[Optional[str], typer.Option(
-    "--tracking-uri", help="MLflow tracking URI; else tracking.uri, MLFLOW_TRACKING_URI, then the user's store.",
-    show_default="~/.cxpredict/mlflow.db")]
-NoTrackingOpt = Annotated[bool, _flag("--no-tracking", help="Do not log this run to MLflow.")]
-
-
-def _number(option: str, example: str, **limits: float):
-    """An option callback: the number goes through config.check_number (finite, in range; exit 2 naming it)."""
-    def check(value):
-        from cxpredict.config import check_number
-
-        return check_number(option, value, example, **limits)
-    return check
-
-
-WaitOpt = Annotated[float, typer.Option(
-    "--wait", callback=_number("--wait", "30", ge=0),
-    help="Seconds to wait while another run writes into the same output folder (0: fail at once, exit 6).")]
-
-
-@contextlib.contextmanager
-def _writing(folder: Path, wait: float):
-    """One run per output folder (fail fast, or queue for `wait` seconds), and SIGTERM/Ctrl-C as a clean stop.
-
-    Fail fast by default: a scheduler that started a second run into the same folder has a bug or an overlap
-    worth seeing (exit 6, nothing written), not one to hide by queueing; `--wait` queues on purpose."""
-    from cxpredict.io.outputs import (
-        WRITE_ONLY_ERRNOS,
-        output_errors,
-        output_lock,
-        terminate_gracefully,
-    )
-
-    with output_errors(folder, WRITE_ONLY_ERRNOS), terminate_gracefully(), output_lock(folder, wait):
-        yield
-AsOfOpt = Annotated[Optional[str], typer.Option(
-    "--as-of", help="The day the data describes (YYYY-MM-DD, e.g. Airflow's {{ ds }}): event windows end on it, "
-                    "due dates count from it; the same as --set data.as_of=DATE.", show_default="data.as_of")]
-FeaturesOpt = Annotated[Optional[Path], typer.Option(
-    "--features", help="Feature table written by `cxpredict features` (.parquet, its manifest beside it), read "
-                       "instead of the behaviour tables; the same as --set data.features=PATH.",
-    show_default="data.features")]
-FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", help="Format of the people files: csv (Excel, LibreOffice), xlsx or parquet; must match the "
-                     "--out extension.", show_default="the --out extension")]
-
-
-def _with_features(overrides: list[str], features: Path | None) -> list[str]:
-    """--features PATH as the override data.features="PATH" (JSON-quoted: YAML reads it back verbatim)."""
-    return overrides if features is None else [*overrides, f"data.features={json.dumps(str(features))}"]
-
-
-def _with_as_of(overrides: list[str] | None, as_of: str | None) -> list[str]:
-    """--as-of DATE as the override data.as_of="DATE" (quoted: YAML would read a bare date as a date object)."""
-    if as_of is None:
-        return list(overrides or [])
-    import datetime as dt
-
-    try:
-        dt.date.fromisoformat(as_of.strip())
-    except ValueError:
-        from cxpredict.errors import ConfigError
-
-        raise ConfigError(f"--as-of {as_of!r} is not a date; use YYYY-MM-DD, e.g. --as-of 2027-06-30") from None
-    return [*(overrides or []), f'data.as_of="{as_of.strip()}"']
-
-
-def _done(event: str, started: float, message: str, **fields) -> None:
-    """The closing log line of a command, with structured fields for --log-json collectors."""
-    duration = time.perf_counter() - started
-    log.info("%s (%.1f s)", message, duration,
-             extra={"fields": {"event": event, "duration_s": round(duration, 3), "exit_code": 0, **fields}})
-
-
-def _tracked(cfg, kind: str, uri: str | None, off: bool):
-    """MLflow run around a command (a no-op with --no-tracking); see cxpredict.io.tracking."""
-    from cxpredict.io.tracking import start_run
-
-    return start_run(cfg, kind, uri=uri, enabled=False if off else None)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from cxpredict._version import __version__
-
-        typer.echo(f"cxpredict {__version__}")
-        raise typer.Exit()
-
-
 @app.callback()
 def _main(
-    log_json: Annotated[bool, _flag("--log-json", help="Log one JSON object per line (for collectors).")] = False,
-    verbose: Annotated[bool, _flag("--verbose", "-v", help="Debug logging.")] = False,
-    version: Annotated[bool, _flag("--version", callback=_print_version, is_eager=True,
+    log_json: Annotated[bool, flag("--log-json", help="Log one JSON object per line (for collectors).")] = False,
+    verbose: Annotated[bool, flag("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[bool, flag("--version", callback=print_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     from cxpredict.cli.logs import setup_logging
@@ -148,33 +68,14 @@ def _main(
     setup_logging(json_lines=log_json, verbose=verbose)
 
 
-def _load(config: Path, overrides: list[str] | None):
-    from cxpredict.config import load_config
-
-    return load_config(config, overrides)
-
-
 @app.command()
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
-    cfg = _load(config, set_)
-    from cxpredict.actions.strategy import configured_playbook
-    from cxpredict.data.customers import DataReport, validate_inputs
+    from cxpredict.workflows.validate import check_inputs
 
-    configured_playbook(cfg)  # strategy.playbook: present and valid (ConfigError naming the key otherwise)
-    report = DataReport()
-    problems = validate_inputs(cfg, report)
-    for warning in report.warnings:  # usable but repaired: training logs the same lines
+    problems, warnings = check_inputs(load(config, set_))
+    for warning in warnings:  # usable but repaired: training logs the same lines
         typer.echo(f"warning: {warning}", err=True)
-    if not problems and cfg.data.invitations:  # the invitation logs are checked against the customers they name
-        from cxpredict.data.customers import load_customers
-        from cxpredict.data.invitations import load_invitations
-        from cxpredict.errors import CxError
-
-        try:
-            load_invitations(cfg, load_customers(cfg).frame.index)
-        except CxError as e:
-            problems.append(e)
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)
@@ -197,7 +98,7 @@ def generate(
     from cxpredict.synthetic.customers import generate as make
     from cxpredict.synthetic.tables import write_tables
 
-    with _writing(out, wait):
+    with writing(out, wait):
         data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
         paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
@@ -211,7 +112,7 @@ def train(
     set_: SetOpt = None,
     as_of: AsOfOpt = None,
     features: FeaturesOpt = None,
-    register: Annotated[bool, _flag(
+    register: Annotated[bool, flag(
         "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
                            "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
@@ -221,7 +122,7 @@ def train(
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
     started = time.perf_counter()
-    cfg = _load(config, _with_features(_with_as_of(set_, as_of), features))
+    cfg = load(config, with_features(with_as_of(set_, as_of), features))
     from cxpredict.io.tracking import require_enabled
     from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import default_bundle_path
@@ -229,19 +130,16 @@ def train(
 
     if register:
         require_enabled(cfg, "--register", no_tracking)
-    from cxpredict.actions.strategy import configured_playbook
-
-    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     out = out or default_bundle_path(cfg)
-    with _writing(out.absolute().parent, wait), _tracked(cfg, "train", tracking_uri, no_tracking):
+    with writing(out.absolute().parent, wait), tracked(cfg, "train", tracking_uri, no_tracking):
         result = run_train(cfg, out)
         version = log_trained_bundle(result.bundle_path, result.metrics,
                                      register=cfg.tracking.registered_model if register else None, alias=alias)
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
-    _done("train.finished", started, f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
-          output=str(result.bundle_path), as_of=cfg.data.as_of,
-          registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
+    done("train.finished", started, f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
+         output=str(result.bundle_path), as_of=cfg.data.as_of,
+         registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
     typer.echo(str(result.bundle_path))
 
 
@@ -255,14 +153,14 @@ def features(
 ) -> None:
     """Build the per-customer feature table (data.engine aggregates the event tables) and write it as Parquet."""
     started = time.perf_counter()
-    cfg = _load(config, _with_as_of(set_, as_of))
+    cfg = load(config, with_as_of(set_, as_of))
     from cxpredict.workflows.features import materialise_features
 
-    with _writing(out.absolute().parent, wait):
+    with writing(out.absolute().parent, wait):
         result = materialise_features(cfg, out)
-    _done("features.finished", started, f"wrote {result.rows} customers' features to {result.path}",
-          rows=result.rows, output=str(result.path), engine=cfg.data.engine,
-          features_hash=result.manifest["features_hash"])
+    done("features.finished", started, f"wrote {result.rows} customers' features to {result.path}",
+         rows=result.rows, output=str(result.path), engine=cfg.data.engine,
+         features_hash=result.manifest["features_hash"])
     typer.echo(str(result.path))
 
 
@@ -272,7 +170,7 @@ def score(
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],
     out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel, LibreOffice), .xlsx or .parquet; "
                                                     "the other files go beside it.")],
-    fail_on_drift: Annotated[bool, _flag(
+    fail_on_drift: Annotated[bool, flag(
         "--fail-on-drift", help="Exit 3 when drift passes the scoring.drift thresholds (outputs still written).",
     )] = False,
     campaign_id: Annotated[Optional[str], typer.Option(
@@ -290,37 +188,21 @@ def score(
 
     SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
     """
-    import tempfile
-
     started = time.perf_counter()
-    cfg = _load(config, _with_features(_with_as_of(set_, as_of), features))
-    from cxpredict.io.bundle import load_bundle
+    cfg = load(config, with_features(with_as_of(set_, as_of), features))
+    from cxpredict.io.registry import resolved_bundle
     from cxpredict.io.run_log import log_score_outputs
-    from cxpredict.io.tracking import (
-        describe_model,
-        download_bundle,
-        is_tracking_uri,
-        log_tags,
-        run_origin,
-    )
     from cxpredict.workflows.score import score as run_score
 
-    registered = is_tracking_uri(model)  # models:/name@alias: fetched into a folder that lives as long as the run
-    with _writing(out.absolute().parent, wait), contextlib.ExitStack() as stack, \
-            _tracked(cfg, "score", tracking_uri, no_tracking):
-        fetched = stack.enter_context(tempfile.TemporaryDirectory(prefix="cxpredict-model-")) if registered else None
-        bundle = load_bundle(download_bundle(model, fetched, tracking_uri, cfg) if registered else Path(model))
-        log_tags({"cxpredict.model": model})
-        origin = {"mlflow": run_origin(cfg)}
-        if registered:  # the fetched folder is temporary: the manifest names the registered version instead
-            origin["bundle"] = {"path": None, "model": describe_model(model, tracking_uri, cfg)}
+    with writing(out.absolute().parent, wait), tracked(cfg, "score", tracking_uri, no_tracking), \
+            resolved_bundle(model, cfg, tracking_uri) as (bundle, origin):
         result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, fmt=fmt, origin=origin,
                             campaign_id=campaign_id)
         log_score_outputs(result.manifest, result.manifest_path, result.sample)
-    _done("score.finished", started, f"scored {result.rows} rows into {result.path}", rows=result.rows,
-          rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
-          manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
-          drift=(result.manifest.get("drift") or {}).get("status"))
+    done("score.finished", started, f"scored {result.rows} rows into {result.path}", rows=result.rows,
+         rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
+         manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
+         drift=(result.manifest.get("drift") or {}).get("status"))
     typer.echo(str(result.path))
 
 
@@ -344,7 +226,7 @@ def learn(
     """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work.
 
     Writes a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
-    cfg = _load(config, set_)
+    cfg = load(config, set_)
     if feed_answers not in (None, "none", "control", "all"):
         from cxpredict.errors import ConfigError
 
@@ -354,7 +236,7 @@ def learn(
     from cxpredict.workflows.learn import learn as run_learn
 
     bundle = load_bundle(model)
-    with _writing(out, wait), _tracked(cfg, "learn", tracking_uri, no_tracking):
+    with writing(out, wait), tracked(cfg, "learn", tracking_uri, no_tracking):
         result = run_learn(cfg, bundle, results, assignments, out, feed_answers=feed_answers)
         log_learn_outputs(result.manifest, result.paths)
     for r in result.verdicts[result.verdicts["level"] == "strategy"].itertuples():
@@ -367,7 +249,7 @@ def evaluate(
     config: ConfigArg,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json.",
                                                 show_default="outputs/<name>/evaluation")] = None,
-    holdout: Annotated[float, typer.Option(callback=_number("--holdout", "0.3", gt=0, lt=1),
+    holdout: Annotated[float, typer.Option(callback=number("--holdout", "0.3", gt=0, lt=1),
                                            help="Share of respondents hidden to play the silent customers.")] = 0.3,
     set_: SetOpt = None,
     tracking_uri: TrackingUriOpt = None,
@@ -375,12 +257,12 @@ def evaluate(
     wait: WaitOpt = 0.0,
 ) -> None:
     """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
-    cfg = _load(config, set_)
+    cfg = load(config, set_)
     from cxpredict.io.tracking import log_artifact, log_metrics
     from cxpredict.workflows.evaluate import evaluate as run_evaluate
 
     out = out or Path("outputs") / cfg.name / "evaluation"
-    with _writing(out, wait), _tracked(cfg, "evaluate", tracking_uri, no_tracking):
+    with writing(out, wait), tracked(cfg, "evaluate", tracking_uri, no_tracking):
         report = run_evaluate(cfg, out, holdout=holdout)
         log_metrics({"holdout": report["metrics"], "n_holdout": report["n_holdout"]})
         log_artifact(out / "evaluation.json", "evaluation")
@@ -397,7 +279,7 @@ def demo(
     config: Annotated[Optional[Path], typer.Option(
         "--config", help="Config to run instead of the packaged demo config (its data.dir gets the tables).")] = None,
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
-    two_rounds: Annotated[bool, _flag(
+    two_rounds: Annotated[bool, flag(
         "--two-rounds/--one-round", help="Also simulate the campaign, learn from it and score a second round.")] = True,
     set_: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
@@ -414,44 +296,24 @@ def demo(
     Tracked as one MLflow run (metrics, the bundle registered as the pyfunc model
     models:/<tracking.registered_model>@champion, scoring outputs and the report) in the user's store; see the
     README for `mlflow ui`."""
+    from cxpredict.analyst.report import write_report
     from cxpredict.config import demo_config
-    from cxpredict.io.bundle import load_bundle
-    from cxpredict.synthetic.customers import generate as make
-    from cxpredict.synthetic.tables import write_tables
-    from cxpredict.workflows.score import score as run_score
-    from cxpredict.workflows.train import train as run_train
+    from cxpredict.io.tracking import log_artifact
+    from cxpredict.workflows.demo import demo as run_demo
 
     started = time.perf_counter()
-    cfg = _load(config, set_) if config is not None else demo_config(data, set_)
-    data_dir = cfg.resolve(cfg.data.dir)
-    from cxpredict.analyst.report import write_report
-    from cxpredict.io.run_log import log_score_outputs
-    from cxpredict.io.tracking import log_artifact, run_origin
-    from cxpredict.workflows.pyfunc import log_trained_bundle
-
-    with _writing(out, wait), _tracked(cfg, "demo", tracking_uri, no_tracking):
-        tables = make(n_customers=customers, seed=cfg.seed, response_rate=0.10,
-                      text="mixed" if cfg.text.active else None)
-        write_tables(tables, data_dir)
-        log.info("demo data: %d customers in %s", customers, data_dir)
-        result = run_train(cfg, out / "model")
-        log_trained_bundle(result.bundle_path, result.metrics, register=cfg.tracking.registered_model)
-        scored = run_score(cfg, load_bundle(result.bundle_path), out / f"scored.{fmt}", fmt=fmt,
-                           origin={"mlflow": run_origin(cfg)})
-        log_score_outputs(scored.manifest, scored.manifest_path, scored.sample)
-        if two_rounds:  # simulated campaign results -> learn -> score with the reviewed playbook
-            from cxpredict.workflows.closed_loop import second_round
-
-            loop = second_round(cfg, tables, load_bundle(result.bundle_path), scored, out)
-            log_artifact(loop.learned.paths["reviewed_playbook"], "playbook")
+    cfg = load(config, set_) if config is not None else demo_config(data, set_)
+    with writing(out, wait), tracked(cfg, "demo", tracking_uri, no_tracking):
+        result = run_demo(cfg, out, customers, two_rounds, fmt)
         report = write_report(out, out / "report.html")
         log_artifact(report)
-    _done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
-          rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
-    if two_rounds:
-        typer.echo(loop.describe())
+    scored = result.scored
+    done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
+         rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
+    if result.second is not None:
+        typer.echo(result.second.describe())
     typer.echo(f"report:       {report}  (open it in a browser)")
-    typer.echo(f"model bundle: {result.bundle_path}")
+    typer.echo(f"model bundle: {result.trained.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
     if not no_tracking and cfg.tracking.enabled:
@@ -467,9 +329,9 @@ def demo(
 @app.command()
 def tune(
     config: ConfigArg,
-    trials: Annotated[int, typer.Option(callback=_number("--trials", "50", ge=1), help=(
+    trials: Annotated[int, typer.Option(callback=number("--trials", "50", ge=1), help=(
         "Finished trials per model; a rerun tops the stored study up to this."))] = 50,
-    timeout: Annotated[Optional[float], typer.Option(callback=_number("--timeout", "600", gt=0), help=(
+    timeout: Annotated[Optional[float], typer.Option(callback=number("--timeout", "600", gt=0), help=(
         "Stop starting new trials after this many seconds."))] = None,
     model: Annotated[str, typer.Option(help="nps, churn or all.")] = "all",
     out: Annotated[Optional[Path], typer.Option(
@@ -480,11 +342,11 @@ def tune(
     wait: WaitOpt = 0.0,
 ) -> None:
     """Optuna search over the NPS/churn LightGBM parameters and NPS formulation; writes a config to train from."""
-    cfg = _load(config, set_)
+    cfg = load(config, set_)
     from cxpredict.workflows.tune import MODELS
     from cxpredict.workflows.tune import tune as run_tune
 
-    with _writing((out or config).absolute().parent, wait), _tracked(cfg, "tune", tracking_uri, no_tracking):
+    with writing((out or config).absolute().parent, wait), tracked(cfg, "tune", tracking_uri, no_tracking):
         result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
     for s in result.studies.values():
         typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
@@ -513,7 +375,7 @@ def report(
     folder = Path(run)
     run_id = None if folder.is_dir() else run.removeprefix("runs:/").strip("/")
     target = out or (folder / "report.html" if run_id is None else Path(f"report-{run_id}.html"))
-    with _writing(target.absolute().parent, wait):
+    with writing(target.absolute().parent, wait):
         if run_id is None:
             path = write_report(folder, target)
         else:
@@ -530,10 +392,10 @@ def survey_plan(
                                                     "goes beside it. Point data.invitations at it for the next "
                                                     "training.")],
     budget: Annotated[Optional[float], typer.Option(
-        "--budget", callback=_number("--budget", "500", gt=0),
+        "--budget", callback=number("--budget", "500", gt=0),
         help="Invitations to send (expected number: each customer is drawn independently).")] = None,
     target_halfwidth: Annotated[Optional[float], typer.Option(
-        "--target-halfwidth", callback=_number("--target-halfwidth", "3", gt=0),
+        "--target-halfwidth", callback=number("--target-halfwidth", "3", gt=0),
         help="Say how many answers and invitations a +-H point interval on the population NPS (and per segment) "
              "needs; without --budget, invite that many.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the draw (default: the config's seed).")] = None,
@@ -542,19 +404,19 @@ def survey_plan(
 ) -> None:
     """Choose whom to invite to the survey next: a uniform probe share plus invitations where answers teach most."""
     started = time.perf_counter()
-    cfg = _load(config, set_)
+    cfg = load(config, set_)
     from cxpredict.io.bundle import load_bundle
     from cxpredict.workflows.survey_plan import plan_lines
     from cxpredict.workflows.survey_plan import survey_plan as run_plan
 
     bundle = load_bundle(model)
-    with _writing(out.absolute().parent, wait):
+    with writing(out.absolute().parent, wait):
         result = run_plan(cfg, bundle, out, budget=budget, target_half_width=target_halfwidth, seed=seed)
     for line in plan_lines(result.plan):
         typer.echo(line)
     written = result.invites_path or result.plan_path  # no log when nobody is to be invited
-    _done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {written}",
-          rows=len(result.invites), output=str(written))
+    done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {written}",
+         rows=len(result.invites), output=str(written))
     typer.echo(str(written))
 
 
@@ -568,7 +430,7 @@ def playbook_check(
     playbook: Annotated[Path, typer.Argument(help="Playbook YAML (the packaged default: cxpredict/resources/"
                                                   "playbook.yaml).", show_default=False)],
     scored: Annotated[Path, typer.Option("--scored", help="Scored file (.csv or .parquet) from `cxpredict score`.")],
-    as_json: Annotated[bool, _flag("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print counts, overlaps and warnings as JSON.")] = False,
 ) -> None:
     """Validate PLAYBOOK against a scored file and print the customers per rule (unknown column: exit 2)."""
     from cxpredict.actions.playbook import check_playbook, describe, load_playbook

@@ -31,8 +31,8 @@ from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
 SURVEY = "survey"
 LANGUAGES = ("en", "zh")
-# the text driver groups (workflows/text.py text_drivers), per topic and one for the tone; named here so that
-# config checks (data/config_checks.py) know a drivers.actionable entry naming one before any topic is learned
+# the text driver groups (workflows/default_drivers.py text_drivers), per topic and one for the tone; named here so
+# that config checks (data/config_checks.py) know a drivers.actionable entry naming one before any topic is learned
 MENTIONS = "Mentions of"  # a topic's share of the texts
 COMPLAINTS = "Complaints about"  # texts on a topic with P(detractor) >= text.complaint_min
 TONE = "Tone of customer texts"

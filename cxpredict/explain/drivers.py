@@ -26,7 +26,7 @@ probabilities, so after it this is a close approximation). Impacts are not addit
 drop in this customer's detraction probability if that driver alone were neutral. driver_1..k are the
 actionable groups with the largest impact; an impact below `drivers.min_impact` leaves the slot empty (NA).
 
-Per batch versus whole population. `DriverStage.columns` is a pure function of one batch (the batch command,
+Per batch versus whole population. `DriverStage.transform` (explain/stage.py) is a pure function of one batch (the batch command,
 the MLflow pyfunc model and Spark all call it through workflows/score.score_frame). What sums over every batch
 (the KDA tables and the reason/driver theme agreement) lives in a `DriverTotals` that only the batch command
 (and training) creates and passes in, so a pyfunc host holds no state that grows with the rows it scores.
@@ -51,7 +51,6 @@ from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
 from cxpredict.errors import ConfigError, did_you_mean
 from cxpredict.explain import trees, treeshap
-from cxpredict.models.reasons import theme_agreement
 
 OTHER = "Other"
 SUBSETS = {"all": ("detractor", "passive", "promoter"), "detractor_passive": ("detractor", "passive"),
@@ -375,7 +374,7 @@ class KdaAccumulator:
 # --------------------------------------------------------------------------------------------- run stage
 class DriverTotals:
     """What a training or batch scoring run sums over all its batches: the KDA tables and the reason/driver theme
-    agreement. Created by the run (`DriverStage.totals()`) and passed to every batch explicitly."""
+    agreement. Created by the run (`DriverStage.new_totals()`, explain/stage.py) and passed to every batch explicitly."""
 
     def __init__(self, groups: DriverGroups, cfg: DriversConfig):
         self.groups, self.cfg = groups, cfg
@@ -390,35 +389,3 @@ class DriverTotals:
         return {"method": self.cfg.method, "subset": self.cfg.subset, "customers_explained": self.kda.n,
                 "groups": self.groups.names, "theme_agreement_compared": self.compared,
                 "theme_agreement": self.agreeing / self.compared if self.compared else None}
-
-
-class DriverStage:
-    """Drivers and stated reasons of one batch. Built once per run or loaded model (the explainer's tree arrays);
-    holds no per-batch state, so every batch, thread or pyfunc call may share it."""
-
-    def __init__(self, explainer: DriverExplainer, reasons: Any, cfg: DriversConfig):
-        self.explainer, self.reasons, self.cfg = explainer, reasons, cfg
-
-    @classmethod
-    def create(cls, nps_model: Any, reasons: Any, cfg: DriversConfig,
-               manifest: FeatureManifest | None = None) -> DriverStage | None:
-        """None when drivers are disabled; ConfigError when a group names a feature the model lacks."""
-        return cls(DriverExplainer.from_nps(nps_model, cfg, manifest), reasons, cfg) if cfg.enabled else None
-
-    def totals(self) -> DriverTotals:
-        """A fresh accumulator for one run's KDA tables and theme agreement."""
-        return DriverTotals(self.explainer.groups, self.cfg)
-
-    def columns(self, X: pd.DataFrame, predictions: pd.DataFrame, customers: pd.DataFrame | None,
-                totals: DriverTotals | None = None) -> pd.DataFrame:
-        """driver_1..k, driver_i_impact (configured subset) and reason_1..k, reason_i_prob (every customer); with
-        `totals`, this batch is added to the run's KDA and theme agreement."""
-        out = explain(self.explainer, X, predictions, self.cfg, totals.kda if totals is not None else None, customers)
-        if self.reasons is not None and len(self.reasons.classes_):
-            top = self.reasons.top_reasons(X)
-            if totals is not None:
-                agreeing, compared = theme_agreement(top["reason_1"], out["driver_1"],
-                                                     self.explainer.groups.theme_of(), self.cfg.reason_themes)
-                totals.agreeing, totals.compared = totals.agreeing + agreeing, totals.compared + compared
-            out = pd.concat([out, top], axis=1)
-        return out

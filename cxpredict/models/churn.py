@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -41,7 +41,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from cxpredict.config import ChurnConfig, Config, ValueConfig
+from cxpredict.config import ChurnConfig, ValueConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.metrics import expected_calibration_error, reliability_table
 from cxpredict.models.base import (
@@ -61,11 +61,7 @@ from cxpredict.models.components import (
     write_component,
 )
 from cxpredict.models.lgbm import case_control_sample, check_lgbm_keywords, lgbm_keywords, lgbm_params
-from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.value import valued, value_at_risk
-
-if TYPE_CHECKING:
-    from cxpredict.data.customers import CustomerData
 
 FORMAT_VERSION = 2
 MODEL_FILE = "churn.txt"
@@ -346,29 +342,7 @@ def cross_fit_nps_features(
     return out
 
 
-# --------------------------------------------------------------------------------------------- pipeline stages
-def fit_churn(cfg: Config, data: CustomerData, X: pd.DataFrame, nps_model: Any,
-              nps_weight: np.ndarray | None = None) -> ChurnClassifier | None:
-    """Training stage: a churn model on every customer with a known outcome (None if disabled or no outcomes).
-
-    `nps_weight` are the respondents' NPS training weights, used only if NPS models must be refitted for the
-    cross-fitted NPS features (when the NPS model has no `oof_`). Without an NPS model (a churn-only config) the
-    churn model uses the behaviour features alone.
-    """
-    if not cfg.churn.enabled or data.outcome is None or data.outcome.notna().sum() == 0:
-        return None
-    known = data.outcome.notna().to_numpy()
-    X_churn = X
-    if cfg.churn.use_nps_features and nps_model is not None:
-        respondents = data.is_respondent
-        X_churn = with_nps_features(X, cross_fit_nps_features(
-            nps_model, X, respondents, make_nps_model=lambda: NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed),
-            score=data.score.to_numpy()[respondents], sample_weight=nps_weight,
-            folds=cfg.churn.nps_feature_folds, seed=cfg.seed,
-        ))
-    return ChurnClassifier.from_config(cfg.churn, cfg.seed).fit(X_churn[known], data.outcome.to_numpy()[known])
-
-
+# --------------------------------------------------------------------------------------------- scoring
 def churn_columns(model: ChurnClassifier | None, X: pd.DataFrame, nps_prediction: pd.DataFrame | None,
                   frame: pd.DataFrame, value_cfg: ValueConfig) -> pd.DataFrame:
     """Scoring stage: churn_prob, value and value_at_risk for one batch; `value` alone without a churn model (a

@@ -3,7 +3,7 @@
 Why: without `drivers.groups` every model feature used to be its own driver, so people read generated names
 (`tickets_count_90d`, `notes_note_topic_en_topic_1_share_90d`) and were told Age was "fixable". Now:
 - text features are always grouped, "Mentions of <topic>" and "Complaints about <topic>" per topic and one
-  tone group (workflows/text.py);
+  tone group (`text_drivers`);
 - with no groups configured, the aggregations of each events table form one driver named after its table, and
   every column of a customer or lookup table is a driver named by its own column: only names the user wrote;
 - a driver whose name, or every feature of it, reads as demographic or tenure (DEMOGRAPHIC words: age, gender,
@@ -16,8 +16,8 @@ import re
 
 from cxpredict.config import Config, DriverGroup, DriversConfig
 from cxpredict.data.features import FeatureManifest
-from cxpredict.models.text import TextModels
-from cxpredict.workflows.text import text_drivers
+from cxpredict.data.text import COMPLAINTS, MENTIONS, TONE
+from cxpredict.models.text import TextModels, TopicModel
 
 # words of a column or group name that mark who a customer is or how long they have been one: not something an
 # action can change. Matched as whole words of the name ("Age", "customer_age", "Senior Citizen", "tenure_months").
@@ -67,3 +67,50 @@ def resolve_drivers(cfg: Config, text: TextModels | None, manifest: FeatureManif
     own = {g.name for g in drivers.groups}
     resolved = [g.model_copy(update={"actionable": _actionable(g, allowed, g.name in own)}) for g in with_text.groups]
     return drivers.model_copy(update={"groups": resolved})
+
+
+# --------------------------------------------------------------------------------------------- text features
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
+
+
+def _driver_topic(topics: TopicModel, key: str) -> str:
+    """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
+    its language and number ("Chinese topic 2"), since the report's charts draw with a font without CJK glyphs
+    (the topic table shows its words, and text.topics can name it)."""
+    name = topics.key_names_[key]
+    if name.isascii():
+        return name
+    topic = next(t for t in topics.topics_ if t["key"] == key)
+    return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
+
+
+def aspect_suffix(negative_share: float | None) -> str:
+    """' (negative in 38%)' after a topic's mentions driver; nothing when unknown."""
+    return "" if negative_share is None else f" (negative in {100 * negative_share:.0f}%)"
+
+
+def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
+    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing (negative in
+    38%)" (the topic's share; its negative share at training) and "Complaints about billing" (texts on it with
+    P(detractor) >= text.complaint_min); one for the tone; of the text features the model kept and no group holds.
+    Unchanged without text features."""
+    if models is None or not models.meta.get("feature_names"):
+        return drivers
+    grouped = {f for g in drivers.groups for f in g.features}
+    taken = {g.name for g in drivers.groups}
+    kept = set(model_features)
+    names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
+    extra = []
+    negative = {t["key"]: t.get("negative_share") for t in models.meta.get("topics", [])}
+    for key in models.topics.keys_:
+        topic = _driver_topic(models.topics, key)
+        for label, measure in ((MENTIONS, "topic_{}_share"), (COMPLAINTS, "complaints_{}")):
+            pattern = f"_{measure.format(re.escape(key))}" + r"(_\d+d)?$"
+            features = [n for n in names if re.search(pattern, n)]
+            name = f"{label} {topic}" + (aspect_suffix(negative.get(key)) if label == MENTIONS else "")
+            if features and name not in taken:
+                extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
+    tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
+    if tone and TONE not in taken:
+        extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
+    return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})

@@ -223,31 +223,11 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
         strategy_v = verdicts(primary(by_strategy), c.min_effect, c.min_cell, c.interval, c.power)
         segment_v = verdicts(primary(by_segment), c.min_effect, c.min_cell, c.interval, c.power)
     with timer("features"):
-        known = frame["customer_id"].isin(data.frame.index).to_numpy()
-        if not known.all():
-            camp.mismatches["no_features"] = {"count": int((~known).sum()),
-                                              "examples": frame.loc[~known, "customer_id"].head(5).tolist()}
-        if not known.any():
-            raise InputError(f"no customer of the assignment log {assignments} is in the config's customer data "
-                             f"(e.g. {frame['customer_id'].head(3).tolist()}): learn reads their features "
-                             "from data.* as of the scoring date; point the config at the data that was scored")
-        for warning in mismatch_warnings(camp):  # learn.json counts them too; a scheduler's log must show them
-            log.warning("learn: %s", warning)
-        frame = frame[known].reset_index(drop=True)
-        X = bundle.manifest.transform(data.frame.loc[frame["customer_id"]], source="customer data")
-        features = uplift_features(X, frame).reset_index(drop=True)
+        frame, features = _with_features(camp, frame, data, bundle, assignments)
     with timer("uplift"):
         models, oof = fit_uplift(cfg, frame, features)
         frame = pd.concat([frame, oof], axis=1)
-        qini, areas = [], []
-        for strategy in models:
-            part = frame[(frame["strategy"] == strategy) & frame["pseudo"].notna()]
-            curve = uplift_curve(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), level=c.interval)
-            qini.append(curve.assign(strategy=strategy))
-            areas.append({"strategy": strategy, "customers": len(part),
-                          **auuc(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), c.interval)})
-        qini = pd.concat(qini, ignore_index=True) if qini else pd.DataFrame()
-        areas = pd.DataFrame(areas)
+        qini, areas = _qini(frame, models, c.interval)
     with timer("targeting"):
         targeting = compare_targeting(frame, playbook, c.interval)
         policy, policy_summary = multi_action_policy(frame, features, models, playbook, segment) if models \
@@ -272,8 +252,53 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
               "policy": policy, "campaign_return": returns}
     if answers is not None:
         tables["survey_next"] = answers
+    with timer("write"):
+        paths, manifest, bundle_path = _write(cfg, bundle, out, tables, playbook, reviewed, summary, results,
+                                              assignments, camp, models, features, timer, started)
+    return LearnResult(out_dir=out, manifest=manifest, paths=paths, bundle_path=bundle_path, verdicts=all_verdicts,
+                       summary=summary)
+
+
+def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: Bundle, assignments: str | Path
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The assigned customers found in the customer data (the others counted as mismatches) and their uplift
+    features: the bundle's model matrix plus the scores recorded at assignment time."""
+    known = frame["customer_id"].isin(data.frame.index).to_numpy()
+    if not known.all():
+        camp.mismatches["no_features"] = {"count": int((~known).sum()),
+                                          "examples": frame.loc[~known, "customer_id"].head(5).tolist()}
+    if not known.any():
+        raise InputError(f"no customer of the assignment log {assignments} is in the config's customer data "
+                         f"(e.g. {frame['customer_id'].head(3).tolist()}): learn reads their features "
+                         "from data.* as of the scoring date; point the config at the data that was scored")
+    for warning in mismatch_warnings(camp):  # learn.json counts them too; a scheduler's log must show them
+        log.warning("learn: %s", warning)
+    frame = frame[known].reset_index(drop=True)
+    X = bundle.manifest.transform(data.frame.loc[frame["customer_id"]], source="customer data")
+    return frame, uplift_features(X, frame).reset_index(drop=True)
+
+
+def _qini(frame: pd.DataFrame, models: dict[str, Any], level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Qini curve and the area under it (AUUC) of each strategy's out-of-fold uplift."""
+    qini, areas = [], []
+    for strategy in models:
+        part = frame[(frame["strategy"] == strategy) & frame["pseudo"].notna()]
+        curve = uplift_curve(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), level=level)
+        qini.append(curve.assign(strategy=strategy))
+        areas.append({"strategy": strategy, "customers": len(part),
+                      **auuc(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), level)})
+    return (pd.concat(qini, ignore_index=True) if qini else pd.DataFrame()), pd.DataFrame(areas)
+
+
+def _write(cfg: Config, bundle: Bundle, out: Path, tables: dict[str, pd.DataFrame], playbook: Any, reviewed: Any,
+           summary: dict[str, Any], results: str | Path, assignments: str | Path, camp: Any, models: dict[str, Any],
+           features: pd.DataFrame, timer: Timer, started: float
+           ) -> tuple[dict[str, Path], dict[str, Any], Path | None]:
+    """Every file of `learn`, published together: the tables, the reviewed playbook and its diff, the bundle
+    extended with the uplift models, learn.json last. Returns (paths, the manifest, the new bundle or None)."""
+    c = cfg.campaign
     paths: dict[str, Path] = {}
-    with timer("write"), StagedOutputs() as staged:
+    with StagedOutputs() as staged:
         for name, table in tables.items():
             paths[name] = out / f"{name}.csv"
             write_table(table, staged.path(paths[name]))
@@ -300,5 +325,4 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
         write_json(manifest, staged.path(manifest_path))
         staged.commit(last=(manifest_path,))
     paths["manifest"] = manifest_path
-    return LearnResult(out_dir=out, manifest=manifest, paths=paths, bundle_path=bundle_path, verdicts=all_verdicts,
-                       summary=summary)
+    return paths, manifest, bundle_path

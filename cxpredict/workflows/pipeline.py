@@ -4,7 +4,8 @@ and Spark do.
 `Pipeline.fit` runs `workflows.train.train`, the function the `train` command runs, and writes the same bundle
 (the command also records the run in MLflow). `Pipeline.score` runs `workflows.score.score_frame`, the one
 per-batch function of `cxpredict score`, the pyfunc model and Spark, with the stages `scoring_stages` builds
-(drivers and reasons, segments and playbook). Capacity limits of the playbook are settled over a whole run by `cxpredict score`, not per batch.
+(NPS, churn, uplift, drivers and reasons, segments and playbook). Capacity limits of the playbook are settled
+over a whole run by `cxpredict score`, not per batch.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxpredict.actions.strategy import ActionStage
 from cxpredict.config import Config, load_config
 from cxpredict.data.customers import CustomerData, load_customers, load_survey
 from cxpredict.errors import ConfigError
-from cxpredict.explain.drivers import DriverStage
 from cxpredict.io.bundle import Bundle, load_bundle
+from cxpredict.stages import Stage
 from cxpredict.workflows.score import check_compatible, score_frame, scoring_stages
 from cxpredict.workflows.train import TrainResult, default_bundle_path, train
 
@@ -37,7 +37,7 @@ class Pipeline:
         self.config = config
         self.bundle_: Bundle | None = None
         self.train_result_: TrainResult | None = None
-        self._stages: tuple[ActionStage | None, DriverStage | None] | None = None
+        self._stages: list[Stage] | None = None
         self._survey: pd.Series | None = None  # data.survey's scores by customer, read on the first score()
 
     @classmethod
@@ -81,8 +81,7 @@ class Pipeline:
             observed = self._survey_scores(frame.index)
         if self._stages is None:  # built once, as the score command and the pyfunc model do
             self._stages = scoring_stages(self.bundle_, self.config)
-        actions, drivers = self._stages
-        return score_frame(self.bundle_, frame, self.config, observed=observed, actions=actions, drivers=drivers)
+        return score_frame(self.bundle_, frame, self.config, observed=observed, stages=self._stages)
 
     def _survey_scores(self, index: pd.Index) -> pd.Series | None:
         """The config's survey answers aligned to `index` (read once; None without a survey)."""

@@ -65,7 +65,7 @@ class BundleScorer:
         self.cfg = bundle.config.model_copy(deep=True)
         self.cfg.strategy.playbook = None
         # a bundle trained without band cuts still scores NPS, churn and drivers
-        self.actions, self.drivers = scoring_stages(bundle, self.cfg, require_actions=False)
+        self.stages = scoring_stages(bundle, self.cfg, require_actions=False)
 
     def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Scored columns for every input row, in order. Param `missing_text` replaces None in text columns
@@ -74,7 +74,7 @@ class BundleScorer:
         key = self.cfg.data.key
         ids = frame.pop(key).astype("str") if key in frame.columns else pd.Series(frame.index.astype("str"))
         frame.index = pd.Index(ids.to_numpy(dtype=object), dtype="str", name=KEY)
-        scored = score_frame(self.bundle, frame, self.cfg, actions=self.actions, drivers=self.drivers)
+        scored = score_frame(self.bundle, frame, self.cfg, stages=self.stages)
         return _plain(scored[[c for c in scored_columns(scored) if c not in NOT_RETURNED]],
                       (params or {}).get(tracking.MISSING_TEXT_PARAM))
 

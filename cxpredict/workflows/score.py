@@ -37,15 +37,16 @@ from cxpredict.config import CLASSES, Config
 from cxpredict.data.feature_table import check_against_training
 from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
 from cxpredict.errors import BundleError, ConfigError, DriftError
-from cxpredict.explain.drivers import DriverStage, DriverTotals
+from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
-from cxpredict.models.churn import churn_columns
+from cxpredict.models.stages import ChurnStage, NpsStage, UpliftStage
 from cxpredict.models.value import ImputedValues
 from cxpredict.provenance import Timer, run_manifest, sha256_file
+from cxpredict.stages import Batch, Stage, check_order, run_stages, stage_named
 from cxpredict.workflows.drift import DriftMonitor
 from cxpredict.workflows.progress import progress_bar
 from cxpredict.workflows.default_drivers import resolve_drivers
@@ -72,6 +73,9 @@ def check_compatible(cfg: Config, bundle: Bundle) -> None:
         )
 
 
+OBSERVED_COLUMNS = ("customer_id", "is_respondent", "observed_score", "observed_class")
+
+
 def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -> pd.DataFrame:
     """Respondents keep their own answer beside the prediction; silent customers get empty cells."""
     obs = (observed.reindex(index) if observed is not None else pd.Series(np.nan, index=index)).astype("float64")
@@ -89,21 +93,39 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     )
 
 
-def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True
-                   ) -> tuple[ActionStage | None, DriverStage | None]:
-    """The optional stages of `score_frame` for a bundle and scoring config: (segments + playbook, drivers +
-    reasons). Built once per run or loaded model. Without `require_actions`, a bundle trained without band cuts
-    scores without segments instead of raising BundleError."""
+def model_stages(bundle: Bundle, cfg: Config) -> list[Stage]:
+    """The bundle's model stages in scoring order: NPS (absent in a churn-only bundle), churn (value alone
+    without a churn model), uplift (after `cxpredict learn`). The churn section (how value is computed) is the
+    scoring config's: a business rule."""
+    stages: list[Stage] = [NpsStage(bundle.nps)] if bundle.nps is not None else []
+    stages.append(ChurnStage(bundle.get("churn"), cfg.churn))
+    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
+        stages.append(UpliftStage(bundle.get("uplift")))
+    return stages
+
+
+def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True) -> list[Stage]:
+    """Every stage of `score_frame` for a bundle and scoring config, in order: the model stages, drivers +
+    reasons, then segments + playbook (last: they read every column above). Built once per run or loaded model.
+    Without `require_actions`, a bundle trained without band cuts scores without segments instead of raising
+    BundleError."""
+    stages = model_stages(bundle, cfg)
     try:
         actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg, bundle.skipped)
     except BundleError:
         if require_actions:
             raise
         actions = None
-    if bundle.nps is None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
-        return actions, None
-    drivers = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
-    return actions, DriverStage.create(bundle.nps, bundle.get("reasons"), drivers, bundle.manifest)
+    if bundle.nps is not None:  # churn-only: drivers explain the NPS model (DESIGN.md), so there are none
+        settings = resolve_drivers(cfg, bundle.get("text"), bundle.manifest)  # as at training: readable groups
+        drivers = DriverStage.create(bundle.nps, bundle.get("reasons"), settings, bundle.manifest)
+        if drivers is not None and actions is not None:  # drivers.rows: only the rows the playbook needs
+            drivers.rows = functools.partial(actions.rows_to_explain, rows=settings.rows)
+        stages += [drivers] if drivers is not None else []
+    if actions is not None:
+        stages.append(actions.following(c for stage in stages for c in stage.adds()))
+    check_order(stages, OBSERVED_COLUMNS)
+    return stages
 
 
 HEADLINE_KEYS = ("estimate", "low", "high", "level", "method", "method_text", "no_signal", "n_customers",
@@ -122,38 +144,23 @@ def headline_nps(bundle: Bundle) -> dict[str, Any] | None:
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, cfg: Config, observed: pd.Series | None = None,
-                actions: ActionStage | None = None, drivers: DriverStage | None = None, *,
-                totals: DriverTotals | None = None, drift: DriftMonitor | None = None,
+                stages: list[Stage] | None = None, *, drift: DriftMonitor | None = None,
                 source: str = "scoring data", origin=None) -> pd.DataFrame:
-    """Score one batch of customers (index = customer_id, the user's column names) with every stage given.
+    """Score one batch of customers (index = customer_id, the user's column names): the features, then
+    `stages` in order (default: the bundle's model stages) through `stages.run_stages`.
 
-    `observed` (survey answers), `totals` and `drift` are the batch command's: see the module notes. Errors about
-    the values name `source` and `origin(column)` (default: the column's training table and file)."""
+    `observed` (survey answers) and `drift` are the batch command's: see the module notes. Errors about the values
+    name `source` and `origin(column)` (default: the column's training table and file)."""
     origin = origin or functools.partial(feature_origin, cfg, bundle.manifest)
     if drift is not None:
         X, stats = bundle.manifest.transform_with_stats(frame, source, origin)
     else:
         X, stats = bundle.manifest.transform(frame, source, origin), None
     out = observed_columns(frame.index, observed, cfg)
-    if bundle.nps is not None:
-        pred = bundle.nps.predict_frame(X)
-        out = pd.concat([out, pred], axis=1)
-    else:  # churn-only: no survey, so no answers and no NPS columns (columns.Column.needs)
-        pred = None
+    if bundle.nps is None:  # churn-only: no survey, so no answers and no NPS columns (columns.Column.needs)
         out = out[["customer_id"]]
-    out = pd.concat([out, churn_columns(bundle.get("churn"), X, pred, frame, cfg.churn.value)], axis=1)
-    if bundle.get("uplift") is not None:  # uplift_<strategy> per customer, for priority.method expected_uplift
-        out = pd.concat([out, bundle.get("uplift").columns(X, out)], axis=1)
-    if drivers is not None:  # driver_1..k for the configured subset, reason_1..k (drivers.rows: where needed)
-        rows = actions.rows_to_explain(out, drivers.cfg.rows) if actions is not None else None
-        if rows is None:
-            out = pd.concat([out, drivers.columns(X, pred, frame, totals)], axis=1)
-        else:
-            part = drivers.columns(X[rows], pred[rows], frame[rows], totals)
-            out = pd.concat([out, part.reindex(X.index)], axis=1)
-    if actions is not None:  # last: segments and playbook read every column above (capacity: CapacityQueue)
-        out = actions.apply(out)
-    out = out.reset_index(drop=True)
+    stages = model_stages(bundle, cfg) if stages is None else stages
+    out = run_stages(stages, Batch(frame, X, out)).reset_index(drop=True)
     if drift is not None:
         drift.add(stats, out)
     return out
@@ -191,6 +198,105 @@ def _in_sample_survey(source: ScoringSource, bundle: Bundle) -> bool:
     return trained is not None and trained == source.fingerprints.get("survey")
 
 
+@dataclass
+class _ScoringRun:
+    """What one batch scoring run holds from opening the source to publishing: the stages, the run-wide
+    accumulators (key-driver totals, drift, counts, capacity, control groups) and where things go."""
+
+    source: ScoringSource
+    stages: list[Stage]
+    late: list[Stage]  # after the respondents' stated reasons: the text stage's comment reasons
+    actions: ActionStage
+    totals: Any  # explain.drivers.DriverTotals, or None without drivers
+    text: Any  # workflows.text.TextStage, or None without text columns
+    warnings: list[str]
+    monitor: DriftMonitor
+    style: PeopleStyle
+    people: PeopleOutputs
+    holdout: ControlGroups
+    campaign_id: str
+    assignments_path: Path
+    assigned_at: str
+    counts: _Counts = field(default_factory=lambda: _Counts())
+    imputed: ImputedValues = field(default_factory=ImputedValues)
+
+
+def _open_run(cfg: Config, bundle: Bundle, out: Path, fmt: str, campaign_id: str | None) -> _ScoringRun:
+    """The source, the stages in order (the drivers stage adding to this run's totals) and the accumulators."""
+    text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
+    source = open_source(cfg, bundle.manifest, text.features if text else None)
+    stages = scoring_stages(bundle, cfg)
+    actions, drivers = stage_named(stages, "actions"), stage_named(stages, "drivers")
+    totals = drivers.new_totals() if drivers is not None else None
+    stages = [s.counting(totals) if s is drivers else s for s in stages]  # this run's KDA and theme agreement
+    warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
+    warnings.extend(text.warnings if text else [])
+    extra = [c for c in source.extra_columns if c not in (text.own_columns if text else set())]
+    if extra:  # the text stage's own columns (generated features, raw texts) are not the user's extras
+        warnings.append(f"{len(extra)} extra column(s) in {source.description} ignored: {extra[:20]}")
+    for warning in warnings:
+        log.warning(warning)
+    style = PeopleStyle.from_config(cfg, fmt)
+    campaign_id = campaign_id or default_campaign_id(cfg)
+    return _ScoringRun(
+        source=source, stages=stages, late=[text] if text is not None else [], actions=actions, totals=totals,
+        text=text, warnings=warnings, monitor=DriftMonitor(bundle.drift, cfg.scoring.drift), style=style,
+        people=PeopleOutputs(actions.playbook, style), campaign_id=campaign_id,
+        holdout=ControlGroups(actions.playbook, cfg.strategy.holdout, campaign_id),
+        # the log is for machines: Parquet beside a Parquet scored file, else CSV
+        assignments_path=out.with_name(f"{ASSIGNMENTS_NAME}.{'parquet' if out.suffix.lower() == '.parquet' else 'csv'}"),
+        assigned_at=assignment_date(cfg))
+
+
+def _score_batches(run: _ScoringRun, cfg: Config, bundle: Bundle, queue: CapacityQueue, timer: Timer) -> None:
+    """Every batch of the source through the stages, spooled for capacity and the control groups."""
+    with progress_bar(run.source.total_rows, "scoring", "rows") as advance:
+        for batch in read_ahead(run.source.batches()):
+            with timer("score"):
+                scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, stages=run.stages,
+                                     drift=run.monitor, source=run.source.description, origin=run.source.origin)
+                if batch.stated is not None:  # respondents' own reasons, for the people files
+                    scored["stated_reasons"] = batch.stated.to_numpy()
+                # the reasons respondents' comments imply, by customer ID
+                scored = run_stages(run.late, Batch(batch.frame, scored.iloc[:, :0], scored))
+            run.imputed.add(scored["customer_id"], scored["value_imputed"])
+            with timer("spool"):
+                queue.add(scored)
+                run.holdout.add(scored)
+            advance(len(scored))
+    if run.imputed.warning(cfg.churn.value):  # found while scoring: logged now, listed in the manifest
+        run.warnings.append(run.imputed.warning(cfg.churn.value))
+        log.warning(run.warnings[-1])
+
+
+def _write_scored(run: _ScoringRun, out: Path, queue: CapacityQueue, staged: StagedOutputs, timer: Timer
+                  ) -> tuple[Any, TableWriter | None, pd.DataFrame | None, dict[str, Path]]:
+    """The scored file (capacity settled, control groups drawn), the assignment log and the people files:
+    (the scored file's writer, the log's writer or None, the first rows, the people files' paths)."""
+    log_writer = TableWriter(run.assignments_path, staged=staged) if run.holdout.active else None
+    sample = None
+    with timer("write"), run.style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
+        for final in queue.batches():
+            final = run.holdout.assign(final)
+            run.counts.add(final)
+            run.people.add(final)
+            finished = finish_scored(final, run.actions.playbook, run.style)
+            sample = finished.head(SAMPLE_ROWS) if sample is None else sample
+            writer.write(finished)
+            if log_writer is not None:
+                log_writer.write(assignment_rows(final, run.campaign_id, run.assigned_at))
+    with timer("people_outputs"):
+        kda = run.totals.tables() if run.totals is not None else {}  # key driver analysis (kda_global, ...)
+        paths = run.people.write(out.parent, staged=staged,
+                                 also={"kda_what_if": list(kda["kda_what_if"].columns)} if kda else None)
+        if kda:
+            paths.update(write_kda_reports(kda, out.parent, staged=staged, style=run.style))
+        if run.text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
+            write_json(run.text.trend, staged.path(out.with_name(TOPICS_FILE)))
+            paths["text_topics"] = out.with_name(TOPICS_FILE)
+    return writer, log_writer, sample, paths
+
+
 def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = False, fmt: str | None = None,
           origin: dict[str, Any] | None = None, campaign_id: str | None = None) -> ScoreResult:
     """Score the population into `out` (.csv, .xlsx or .parquet; `fmt` or outputs.format must agree with its
@@ -208,111 +314,24 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     started = time.perf_counter()
     check_compatible(cfg, bundle)
     check_against_training(cfg, bundle.config)  # a feature table (data.features) built as the model's features
+    check_against_training(cfg, bundle.config)  # a feature table (data.features) built as the model's features
     fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):
-        text = scoring_text_stage(cfg, bundle.get("text"), out.with_name(TOPICS_FILE)) if bundle.get("text") else None
-        source = open_source(cfg, bundle.manifest, text.features if text else None)
-        actions, drivers = scoring_stages(bundle, cfg)
-        totals = drivers.totals() if drivers is not None else None
-    warnings = source.warnings  # the same list: warnings found while streaming reach the manifest too
-    warnings.extend(text.warnings if text else [])
-    extra = [c for c in source.extra_columns if c not in (text.own_columns if text else set())]
-    if extra:  # the text stage's own columns (generated features, raw texts) are not the user's extras
-        warnings.append(f"{len(extra)} extra column(s) in {source.description} ignored: {extra[:20]}")
-    for warning in warnings:
-        log.warning(warning)
-    log.info("scoring %s (%s rows) with bundle %s... into %s", source.description,
-             source.total_rows if source.total_rows is not None else "?", bundle.content_hash[:12], out)
-    monitor = DriftMonitor(bundle.drift, cfg.scoring.drift)
-    counts, imputed = _Counts(), ImputedValues()
-    style = PeopleStyle.from_config(cfg, fmt)
-    people = PeopleOutputs(actions.playbook, style)
+        run = _open_run(cfg, bundle, out, fmt, campaign_id)
+    log.info("scoring %s (%s rows) with bundle %s... into %s", run.source.description,
+             run.source.total_rows if run.source.total_rows is not None else "?", bundle.content_hash[:12], out)
     manifest_path = out.with_name(MANIFEST_NAME)
-    campaign_id = campaign_id or default_campaign_id(cfg)
-    holdout = ControlGroups(actions.playbook, cfg.strategy.holdout, campaign_id)
-    # the log is for machines: Parquet beside a Parquet scored file, else CSV
-    assignments_path = out.with_name(f"{ASSIGNMENTS_NAME}.{'parquet' if out.suffix.lower() == '.parquet' else 'csv'}")
-    assigned_at = assignment_date(cfg)
     with StagedOutputs() as staged:
-        queue = CapacityQueue(actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
-        with progress_bar(source.total_rows, "scoring", "rows") as advance:
-            for batch in read_ahead(source.batches()):
-                with timer("score"):
-                    scored = score_frame(bundle, batch.frame, cfg, observed=batch.observed, actions=actions,
-                                         drivers=drivers, totals=totals, drift=monitor,
-                                         source=source.description, origin=source.origin)
-                    if batch.stated is not None:  # respondents' own reasons, for the people files
-                        scored["stated_reasons"] = batch.stated.to_numpy()
-                    if text is not None:  # the reasons respondents' comments imply, by customer ID
-                        scored = text.outputs(scored)
-                imputed.add(scored["customer_id"], scored["value_imputed"])
-                with timer("spool"):
-                    queue.add(scored)
-                    holdout.add(scored)
-                advance(len(scored))
-        if imputed.warning(cfg.churn.value):  # found while scoring: logged now, listed in the manifest
-            warnings.append(imputed.warning(cfg.churn.value))
-            log.warning(warnings[-1])
-        log_writer = TableWriter(assignments_path, staged=staged) if holdout.active else None
-        sample = None
-        with timer("write"), style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
-            for final in queue.batches():
-                final = holdout.assign(final)
-                counts.add(final)
-                people.add(final)
-                finished = finish_scored(final, actions.playbook, style)
-                sample = finished.head(SAMPLE_ROWS) if sample is None else sample
-                writer.write(finished)
-                if log_writer is not None:
-                    log_writer.write(assignment_rows(final, campaign_id, assigned_at))
-        with timer("people_outputs"):
-            kda = totals.tables() if totals is not None else {}  # key driver analysis (kda_global, _segments, _what_if)
-            people_paths = people.write(out.parent, staged=staged,
-                                        also={"kda_what_if": list(kda["kda_what_if"].columns)} if kda else None)
-            if kda:
-                people_paths.update(write_kda_reports(kda, out.parent, staged=staged, style=style))
-            if text is not None:  # topic shares of this run beside the previous run's (report: rising topics)
-                write_json(text.trend, staged.path(out.with_name(TOPICS_FILE)))
-                people_paths["text_topics"] = out.with_name(TOPICS_FILE)
-        drift = monitor.report(in_sample_survey=_in_sample_survey(source, bundle))
-        drifted = drift["status"] == "drift"
-        outputs = {"scored": out, **people_paths, **({"assignments": assignments_path} if log_writer else {})}
+        queue = CapacityQueue(run.actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
+        _score_batches(run, cfg, bundle, queue, timer)
+        writer, log_writer, sample, people_paths = _write_scored(run, out, queue, staged, timer)
+        drift = run.monitor.report(in_sample_survey=_in_sample_survey(run.source, bundle))
+        outputs = {"scored": out, **people_paths, **({"assignments": run.assignments_path} if log_writer else {})}
         total = time.perf_counter() - started
-        manifest = run_manifest(
-            "score",
-            cfg,
-            source.fingerprints,
-            status="drift" if drifted else "ok",
-            exit_code=3 if drifted and fail_on_drift else 0,
-            fail_on_drift=fail_on_drift,
-            as_of=style.day.isoformat(),
-            as_of_source="data.as_of" if style.as_of else "scoring day (data.as_of and --as-of not set)",
-            format=fmt,
-            outputs_config=cfg.outputs.model_dump(mode="json"),  # currency and labels, for the report
-            **{k: v for k, v in (origin or {}).items() if k != "bundle"},
-            bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
-                    "format_version": bundle.info.get("format_version"),
-                    "trained_config_hash": bundle.info.get("config_hash"),
-                    "trained_data_fingerprints": bundle.info.get("data_fingerprints", {}),
-                    "components": bundle.info.get("components", []), "skipped": bundle.skipped},
-            input={"source": source.description, "rows": writer.rows, "survey_answers": source.survey_answers,
-                   "extra_columns_ignored": source.extra_columns},
-            outputs={name: {"path": str(path), "sha256": sha256_file(staged.path(path))}
-                     for name, path in outputs.items()},
-            rows=writer.rows,
-            respondents=counts.respondents,
-            counts=counts.as_dict(),
-            nps={**people.summary.totals(), "headline": headline_nps(bundle)},
-            work_orders=people.queue(),
-            drift=drift,
-            drivers=totals.summary() if totals is not None else None,
-            campaign={"campaign_id": campaign_id, "holdout": cfg.strategy.holdout.model_dump(),
-                      "assigned_at": assigned_at, "assigned": log_writer.rows} if log_writer else None,
-            warnings=warnings + drift["notes"],
-            timings={**timer.seconds, "total": round(total, 3)},
-            rows_per_s=round(writer.rows / max(total, 1e-9), 1),
-        )
+        manifest = _manifest(cfg, bundle, run, origin, fail_on_drift, fmt, drift, writer.rows, log_writer,
+                             {name: {"path": str(path), "sha256": sha256_file(staged.path(path))}
+                              for name, path in outputs.items()}, timer.seconds, total)
         write_json(manifest, staged.path(manifest_path))
         stamp = manifest["created_at"].replace(":", "").replace("-", "")
         write_json(manifest, staged.path(out.parent / HISTORY_DIR / f"manifest-{stamp}.json"))
@@ -321,8 +340,48 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
              manifest["rows_per_s"], out, drift["status"])
     for reason in drift["reasons"]:
         log.warning("drift: %s", reason)
-    if drifted and fail_on_drift:
+    if drift["status"] == "drift" and fail_on_drift:
         raise DriftError(f"drift beyond the thresholds of scoring.drift ({len(drift['reasons'])} check(s) failed, "
                          f"first: {drift['reasons'][0]}). The outputs were written; {manifest_path} has "
                          "drift.status = 'drift' and every reason.")
     return ScoreResult(path=out, manifest_path=manifest_path, rows=writer.rows, manifest=manifest, sample=sample)
+
+
+def _manifest(cfg: Config, bundle: Bundle, run: _ScoringRun, origin: dict[str, Any] | None, fail_on_drift: bool,
+              fmt: str, drift: dict[str, Any], rows: int, log_writer: TableWriter | None,
+              outputs: dict[str, Any], seconds: dict[str, float], total: float) -> dict[str, Any]:
+    """manifest.json of a scoring run: provenance, inputs, outputs with their hashes, counts, drift, timings."""
+    drifted = drift["status"] == "drift"
+    return run_manifest(
+        "score",
+        cfg,
+        run.source.fingerprints,
+        status="drift" if drifted else "ok",
+        exit_code=3 if drifted and fail_on_drift else 0,
+        fail_on_drift=fail_on_drift,
+        as_of=run.style.day.isoformat(),
+        as_of_source="data.as_of" if run.style.as_of else "scoring day (data.as_of and --as-of not set)",
+        format=fmt,
+        outputs_config=cfg.outputs.model_dump(mode="json"),  # currency and labels, for the report
+        **{k: v for k, v in (origin or {}).items() if k != "bundle"},
+        bundle={"path": str(bundle.path), **(origin or {}).get("bundle", {}), "content_hash": bundle.content_hash,
+                "format_version": bundle.info.get("format_version"),
+                "trained_config_hash": bundle.info.get("config_hash"),
+                "trained_data_fingerprints": bundle.info.get("data_fingerprints", {}),
+                "components": bundle.info.get("components", []), "skipped": bundle.skipped},
+        input={"source": run.source.description, "rows": rows, "survey_answers": run.source.survey_answers,
+               "extra_columns_ignored": run.source.extra_columns},
+        outputs=outputs,
+        rows=rows,
+        respondents=run.counts.respondents,
+        counts=run.counts.as_dict(),
+        nps={**run.people.summary.totals(), "headline": headline_nps(bundle)},
+        work_orders=run.people.queue(),
+        drift=drift,
+        drivers=run.totals.summary() if run.totals is not None else None,
+        campaign={"campaign_id": run.campaign_id, "holdout": cfg.strategy.holdout.model_dump(),
+                  "assigned_at": run.assigned_at, "assigned": log_writer.rows} if log_writer else None,
+        warnings=run.warnings + drift["notes"],
+        timings={**seconds, "total": round(total, 3)},
+        rows_per_s=round(rows / max(total, 1e-9), 1),
+    )

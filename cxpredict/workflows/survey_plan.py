@@ -15,6 +15,7 @@ overall and per segment.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,18 +79,7 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     """Plan and draw the next round into `out` (+ survey_plan.json beside it); see the module doc."""
     threads.use(cfg.n_jobs)
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigError(f"survey-plan --out {out}: use a .csv or .parquet file for the invitation log")
-    if budget is None and target_half_width is None:
-        raise ConfigError("survey-plan: give --budget N (invitations to send) or --target-halfwidth H (points), "
-                          "or both")
-    budget = check_number("--budget", budget, "500", gt=0)
-    target_half_width = check_number("--target-halfwidth", target_half_width, "3", gt=0)
-    check_compatible(cfg, bundle)
-    if bundle.nps is None:
-        raise ConfigError(f"survey-plan: the bundle {bundle.path} has no NPS model ({bundle.skipped.get('nps')}), and "
-                          "the plan invites where the NPS model is least sure; a first survey round is a random "
-                          "sample of the customers. Train with data.survey to plan the next rounds.")
+    budget, target_half_width = _checked_request(cfg, bundle, out, budget, target_half_width)
     seed = cfg.seed if seed is None else seed
     data = load_customers(cfg)
     invitations = load_invitations(cfg, data.frame.index)  # a bad earlier log: exit 2 before anything is written
@@ -103,26 +93,18 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
                                     X)
     var_now, seg_var_now, level = _variances_now(bundle)
 
-    columns = list(dict.fromkeys([*cfg.population.segments, *cfg.survey_design.segment_targets]))
-    missing = [c for c in columns if c not in data.frame.columns]
-    if missing:
-        raise ConfigError(f"survey_design.segment_targets / population.segments name columns not in the behaviour "
-                          f"data: {missing}; available columns include {list(data.frame.columns)[:10]}")
-    labels = {c: segment_labels(data.frame[c]) for c in columns}
-    sizes = {(c, str(v)): int(n) for c in columns for v, n in zip(*np.unique(labels[c], return_counts=True))}
+    columns, labels, sizes = _segments(cfg, data.frame)
     n = len(X)
     probe, min_gain = cfg.survey_design.probe_share, cfg.survey_design.min_design_gain
     residual = (bundle.metrics.get("population_nps") or {}).get("residual_variance")
     planner = None
     if target_half_width is not None:
-        planner = {"overall": required_budget(proba[eligible], q_all[eligible], n, target_half_width,
-                                              probe_share=probe, level=level, var_now=var_now,
-                                              min_design_gain=min_gain, residual_variance=residual),
-                   "segments": [{**required_budget(
-                       proba[eligible], q_all[eligible], sizes[(c, str(v))], target_half_width, probe_share=probe,
-                       level=level, var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v,
-                       min_design_gain=min_gain, residual_variance=residual),
-                       "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
+        needed = functools.partial(required_budget, proba[eligible], q_all[eligible], probe_share=probe, level=level,
+                                   min_design_gain=min_gain, residual_variance=residual)
+        planner = {"overall": needed(n, target_half_width, var_now=var_now),
+                   "segments": [{**needed(sizes[(c, str(v))], target_half_width,
+                                          var_now=seg_var_now.get((c, str(v))), members=labels[c][eligible] == v),
+                                 "column": c, "level": str(v)} for c in columns for v in np.unique(labels[c])]}
         if budget is None:
             budget = planner["overall"]["invitations"]
     if budget > eligible.sum():  # documented: a warning, and the plan invites everyone who can still answer
@@ -165,6 +147,39 @@ def survey_plan(cfg: Config, bundle: Bundle, out: str | Path, budget: float | No
     log.info("survey plan round %d: %d invitations (expected %s answers) into %s", round_number, len(invites),
              "-" if plan is None else f"{plan.expected_answers:.0f}", out)
     return PlanResult(invites_path=out if len(invites) else None, plan_path=plan_path, plan=record, invites=invites)
+
+
+def _checked_request(cfg: Config, bundle: Bundle, out: Path, budget: float | None,
+                     target_half_width: float | None) -> tuple[float | None, float | None]:
+    """The request checked before any work: the log's format, a budget or a target (finite, positive), a bundle
+    with an NPS model on the config's scale. Returns (budget, target_half_width)."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"survey-plan --out {out}: use a .csv or .parquet file for the invitation log")
+    if budget is None and target_half_width is None:
+        raise ConfigError("survey-plan: give --budget N (invitations to send) or --target-halfwidth H (points), "
+                          "or both")
+    budget = check_number("--budget", budget, "500", gt=0)
+    target_half_width = check_number("--target-halfwidth", target_half_width, "3", gt=0)
+    check_compatible(cfg, bundle)
+    if bundle.nps is None:
+        raise ConfigError(f"survey-plan: the bundle {bundle.path} has no NPS model ({bundle.skipped.get('nps')}), and "
+                          "the plan invites where the NPS model is least sure; a first survey round is a random "
+                          "sample of the customers. Train with data.survey to plan the next rounds.")
+    return budget, target_half_width
+
+
+def _segments(cfg: Config, frame: pd.DataFrame
+              ) -> tuple[list[str], dict[str, np.ndarray], dict[tuple[str, str], int]]:
+    """The segment columns of the plan (population.segments and survey_design.segment_targets), each customer's
+    label per column, and the customers per (column, label)."""
+    columns = list(dict.fromkeys([*cfg.population.segments, *cfg.survey_design.segment_targets]))
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"survey_design.segment_targets / population.segments name columns not in the behaviour "
+                          f"data: {missing}; available columns include {list(frame.columns)[:10]}")
+    labels = {c: segment_labels(frame[c]) for c in columns}
+    sizes = {(c, str(v)): int(n) for c in columns for v, n in zip(*np.unique(labels[c], return_counts=True))}
+    return columns, labels, sizes
 
 
 def plan_lines(record: dict) -> list[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cxpredict.config import CLASSES, Config, DriverGroup, DriversConfig
+from cxpredict.config import CLASSES, Config, DriversConfig, Scale, TextConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
 from cxpredict.data.text import (
-    COMPLAINTS,
-    MENTIONS,
-    TONE,
     CustomerFeatures,
     TextData,
     TextTable,
@@ -52,6 +48,7 @@ from cxpredict.models.text import (
     TopicModel,
     fit_dissatisfaction,
 )
+from cxpredict.stages import Batch, Training
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +66,28 @@ class _Scored:
     dissatisfaction: np.ndarray
 
 
+@dataclass(frozen=True)
+class TextSettings:
+    """The sections the text stage is fitted with: text, the survey's scale, the seed, how many reasons the
+    scored file shows (drivers.reasons_top_k) and the end of the text windows (data.as_of, None: from the data)."""
+
+    text: TextConfig
+    scale: Scale
+    seed: int
+    drivers: DriversConfig
+    as_of: pd.Timestamp | None
+
+    @classmethod
+    def of(cls, cfg: Config) -> TextSettings:
+        return cls(cfg.text, cfg.scale, cfg.seed, cfg.drivers, window_end(cfg, {}))
+
+
 @dataclass
 class TextStage:
+    """The text stage (stage protocol, cxpredict/stages.py). Its features join the customer columns before the
+    feature manifest (`with_features`, at training and in the scoring source); as a scoring stage it adds the
+    reasons respondents' comments imply (comment_reason_1.., by customer_id)."""
+
     models: TextModels
     features: CustomerFeatures | None  # per-customer features of the event texts
     comment_reasons: pd.DataFrame | None  # index customer_id: comment_reason_1.., comment_reason_1_prob..
@@ -97,19 +114,90 @@ class TextStage:
             data.report.origin.update({c: source.split(".")[0] for c in self.features.columns if c.startswith(prefix)})
         return replace(data, frame=pd.concat([data.frame, self.features.align(data.frame.index)], axis=1))
 
-    def outputs(self, scored: pd.DataFrame) -> pd.DataFrame:
-        """Comment reasons beside the scored rows (by customer_id), empty for customers without a comment."""
+    @classmethod
+    def fit(cls, training: Training, settings: TextSettings) -> TextStage | None:
+        """Fit the text models on the training customers and the texts the workflow read (training.texts);
+        joins the text features to training.customers and fills missing reason codes from comments. With
+        training.previous_texts (an earlier bundle's text models and its path), matching topics keep their
+        names. None when text is off."""
+        if not settings.text.active:
+            return None
+        data, texts = training.customers, training.texts
+        for table in texts.tables:
+            texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
+            if not texts_known.all() and not table.is_survey:
+                texts.warnings.append(f"text column {table.source}: {int((~texts_known).sum())} texts of customers "
+                                      "absent from the customer tables ignored")
+        all_texts = [t for table in texts.tables for t in table.text]
+        all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
+        own = settings.text
+        topics = TopicModel(own.n_topics, own.topics, own.min_df, max_features=own.max_features, seed=settings.seed,
+                            embeddings=own.method == "embeddings")
+        models = TextModels(topics, None, None, {})
+        X = topics.fit_transform(all_texts, all_langs)
+        if not topics.languages_:  # no vocabulary in any language: say why instead of a library's shape error
+            raise InputError(f"text.columns {[t.source for t in texts.tables]}: none of the {len(all_texts)} texts "
+                             "holds a word other than stop words that enough texts share (text.min_df), so no topic "
+                             "can be learned. Check that the columns hold free text, and their language.")
+        matching = _keep_topic_names(topics, training.previous_texts)
+        scored = _score_texts(models, texts, X, dissatisfaction=False)
+        models.dissatisfaction, diss = _cross_fitted(settings, scored, data.score)
+        for s in scored:
+            s.dissatisfaction = diss[s.table.source]
+        survey = next((s for s in scored if s.table.is_survey), None)
+        if survey is not None and data.reasons is not None:
+            stated = data.reasons.reindex(pd.Index(survey.table.customer, dtype="str"))
+            have = stated.notna().to_numpy()
+            models.reasons = CommentReasons(own.reason_min_count, seed=settings.seed).fit(survey.X[have], stated[have])
+            data = _fill_reasons(data, models.reasons, survey, ~have)
+        events = [s for s in scored if not s.table.is_survey]
+        as_of = _as_of_texts(settings, data, texts)
+        models.meta = {
+            "sources": [s.table.source for s in scored], "windows": list(settings.text.windows), "as_of": str(as_of),
+            "complaint_min": settings.text.complaint_min,
+            "feature_names": [n for s in events for n in window_feature_names(
+                s.table.source, topics.keys_, windows_of(s.table, own.windows))],
+            "undated": [s.table.source for s in events if not s.table.dated],
+            "counts": {t.source: t.counts for t in texts.tables},
+            "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
+                          for t in texts.tables},
+            "topics": _topic_table(settings, models, scored, data.score),
+            "reasons": None if models.reasons is None else models.reasons.metrics_,
+            "topic_matching": matching,
+        }
+        models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()}
+                                    for k, v in models.meta["languages"].items()}
+        models.meta["trend"] = topic_trend(models, scored, as_of, min(settings.text.windows))
+        stage = cls(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
+        training.customers = stage.with_features(data)
+        return stage
+
+    name = "text"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("customer_id",)
+
+    def adds(self) -> tuple[str, ...]:
+        return tuple(self.comment_reasons.columns) if self.comment_reasons is not None else ()
+
+    def transform(self, batch: Batch) -> pd.DataFrame:
+        """Comment reasons of the scored rows (by customer_id), empty for customers without a comment."""
+        scored = batch.scored
         if self.comment_reasons is None:
-            return scored
+            return pd.DataFrame(index=scored.index)
         extra = self.comment_reasons.reindex(pd.Index(scored["customer_id"].astype("str")))
         extra.index = scored.index
-        return pd.concat([scored, extra], axis=1)
+        return extra
+
+    def save(self, bundle_dir: Path) -> None:
+        """The text models (text/: JSON plus the topic and dissatisfaction models' own files)."""
+        self.models.save(Path(bundle_dir) / self.name)
 
 
 # --------------------------------------------------------------------------------------------- pieces
-def _as_of_texts(cfg: Config, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
+def _as_of_texts(settings: TextSettings, data: CustomerData | None, texts: TextData) -> pd.Timestamp:
     """Window end: data.as_of, else the one the event aggregations used, else the latest event text."""
-    configured = window_end(cfg, {})
+    configured = settings.as_of
     if configured is not None:
         return configured
     stamps = [t.get("as_of") for t in (data.report.tables.values() if data is not None else []) if t.get("as_of")]
@@ -146,14 +234,14 @@ def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) ->
     return CustomerFeatures(frame[[c for c in models.meta["feature_names"] if c in frame.columns]])
 
 
-def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
+def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
     """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
     customer), the full model's scores for everyone else."""
     detractor, rows = [], []
     for s in scored:
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
         rows.append(~np.isnan(answer))
-        detractor.append(score_to_class(np.nan_to_num(answer), cfg.scale) == 0)
+        detractor.append(score_to_class(np.nan_to_num(answer), settings.scale) == 0)
     X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
     is_resp, y = np.concatenate(rows), np.concatenate(detractor)
     authors = np.concatenate([s.table.customer for s in scored]).astype(str)
@@ -161,9 +249,10 @@ def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple
     diss = np.full(len(y), np.nan) if full is None else full.predict_proba(X_all)[:, 1]
     if full is not None:
         people = np.unique(authors[is_resp])
-        fold_of = dict(zip(people, np.random.default_rng(cfg.seed).permutation(len(people)) % cfg.text.cv_folds))
+        folds = settings.text.cv_folds
+        fold_of = dict(zip(people, np.random.default_rng(settings.seed).permutation(len(people)) % folds))
         fold = np.array([fold_of.get(a, -1) for a in authors])
-        for k in range(cfg.text.cv_folds):
+        for k in range(folds):
             train, held = is_resp & (fold != k), fold == k
             model = fit_dissatisfaction(X_all[train], y[train])
             if model is not None and held.any():
@@ -172,12 +261,13 @@ def _cross_fitted(cfg: Config, scored: list[_Scored], score: pd.Series) -> tuple
     return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}
 
 
-def _comment_reasons(cfg: Config, models: TextModels, survey: _Scored | None) -> pd.DataFrame | None:
+def _comment_reasons(settings: TextSettings | Config, models: TextModels, survey: _Scored | None
+                     ) -> pd.DataFrame | None:
     """Top comment reasons with probabilities per commenting respondent (index customer_id)."""
     if survey is None or models.reasons is None or not models.reasons.codes_ or not survey.table.text:
         return None
     proba = models.reasons.predict_proba(survey.X)
-    k = min(cfg.drivers.reasons_top_k, len(models.reasons.codes_))
+    k = min(settings.drivers.reasons_top_k, len(models.reasons.codes_))
     order = np.argsort(-proba.to_numpy(), axis=1, kind="stable")[:, :k]
     best = np.take_along_axis(proba.to_numpy(), order, axis=1)
     codes = np.asarray(models.reasons.codes_, dtype=object)
@@ -201,7 +291,8 @@ def negative_shares(keys: np.ndarray, detractor: np.ndarray) -> np.ndarray:
     return np.divide(w.T @ p, total, out=np.full(keys.shape[1], np.nan), where=total > 0)
 
 
-def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: pd.Series) -> list[dict[str, Any]]:
+def _topic_table(settings: TextSettings, models: TextModels, scored: list[_Scored], score: pd.Series
+                 ) -> list[dict[str, Any]]:
     """Per topic key: name, theme, top terms per language, share of all texts, share by the author's NPS class,
     the share of its mentions that are negative, and a few example texts (highest weight first)."""
     topics = models.topics
@@ -209,12 +300,12 @@ def _topic_table(cfg: Config, models: TextModels, scored: list[_Scored], score: 
     texts = [t for s in scored for t in s.table.text]
     authors = pd.Index(np.concatenate([s.table.customer for s in scored]).astype(str) if scored else [], dtype="str")
     answer = score.reindex(authors).to_numpy(dtype=float)
-    cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), cfg.scale))
+    cls = np.where(np.isnan(answer), -1, score_to_class(np.nan_to_num(answer), settings.scale))
     negative = negative_shares(keys, np.where(cls < 0, np.nan, (cls == 0).astype(float)))
     rows = []
     for j, key in enumerate(topics.keys_):
         w = keys[:, j] if len(keys) else np.zeros(0)
-        best = np.argsort(-w, kind="stable")[: cfg.text.examples]
+        best = np.argsort(-w, kind="stable")[: settings.text.examples]
         rows.append({
             "key": key, "name": topics.key_names_[key], "theme": topics.key_themes_[key],
             "terms": {t["language"]: t["top_terms"] for t in topics.topics_ if t["key"] == key},
@@ -248,52 +339,9 @@ def fit_text_stage(cfg: Config, data: CustomerData, previous: tuple[Path, TextMo
     `previous`: an earlier bundle's text models (and its path), whose topic names the matching topics keep."""
     if not cfg.text.active:
         return None
-    texts = load_texts(cfg)
-    for table in texts.tables:
-        texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
-        if not texts_known.all() and not table.is_survey:
-            texts.warnings.append(f"text column {table.source}: {int((~texts_known).sum())} texts of customers absent "
-                                  "from the customer tables ignored")
-    all_texts = [t for table in texts.tables for t in table.text]
-    all_langs = np.concatenate([t.language for t in texts.tables]) if texts.tables else np.array([], dtype=object)
-    topics = TopicModel(cfg.text.n_topics, cfg.text.topics, cfg.text.min_df, max_features=cfg.text.max_features,
-                        seed=cfg.seed, embeddings=cfg.text.method == "embeddings")
-    models = TextModels(topics, None, None, {})
-    X = topics.fit_transform(all_texts, all_langs)
-    if not topics.languages_:  # no vocabulary in any language: say why instead of a library's shape error
-        raise InputError(f"text.columns {[t.source for t in texts.tables]}: none of the {len(all_texts)} texts holds a "
-                         "word other than stop words that enough texts share (text.min_df), so no topic can be "
-                         "learned. Check that the columns hold free text, and their language.")
-    matching = _keep_topic_names(topics, previous)
-    scored = _score_texts(models, texts, X, dissatisfaction=False)
-    models.dissatisfaction, diss = _cross_fitted(cfg, scored, data.score)
-    for s in scored:
-        s.dissatisfaction = diss[s.table.source]
-    survey = next((s for s in scored if s.table.is_survey), None)
-    if survey is not None and data.reasons is not None:
-        stated = data.reasons.reindex(pd.Index(survey.table.customer, dtype="str"))
-        have = stated.notna().to_numpy()
-        models.reasons = CommentReasons(cfg.text.reason_min_count, seed=cfg.seed).fit(survey.X[have], stated[have])
-        data = _fill_reasons(data, models.reasons, survey, ~have)
-    events = [s for s in scored if not s.table.is_survey]
-    as_of = _as_of_texts(cfg, data, texts)
-    models.meta = {
-        "sources": [s.table.source for s in scored], "windows": list(cfg.text.windows), "as_of": str(as_of),
-        "complaint_min": cfg.text.complaint_min,
-        "feature_names": [n for s in events for n in window_feature_names(s.table.source, topics.keys_,
-                                                                          windows_of(s.table, cfg.text.windows))],
-        "undated": [s.table.source for s in events if not s.table.dated],
-        "counts": {t.source: t.counts for t in texts.tables},
-        "languages": {t.source: dict(zip(*np.unique(t.language.astype(str), return_counts=True)))
-                      for t in texts.tables},
-        "topics": _topic_table(cfg, models, scored, data.score),
-        "reasons": None if models.reasons is None else models.reasons.metrics_,
-        "topic_matching": matching,
-    }
-    models.meta["languages"] = {k: {lang: int(n) for lang, n in v.items()} for k, v in models.meta["languages"].items()}
-    models.meta["trend"] = topic_trend(models, scored, as_of, min(cfg.text.windows))
-    stage = TextStage(models, _features(models, scored, as_of), None, models.meta["trend"], texts.warnings)
-    return stage, stage.with_features(data)
+    training = Training(data, None, None, cfg.seed, texts=load_texts(cfg), previous_texts=previous)
+    stage = TextStage.fit(training, TextSettings.of(cfg))
+    return stage, training.customers
 
 
 def _keep_topic_names(topics: TopicModel, previous: tuple[Path, TextModels] | None) -> dict[str, Any] | None:
@@ -362,7 +410,7 @@ def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = 
     texts = load_texts(cfg)
     texts.tables = [t for t in texts.tables if t.source in models.meta["sources"]]
     scored = _score_texts(models, texts)
-    as_of = _as_of_texts(cfg, None, texts)
+    as_of = _as_of_texts(TextSettings.of(cfg), None, texts)
     trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
     trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}
     survey = next((s for s in scored if s.table.is_survey), None)
@@ -384,49 +432,3 @@ def _previous_shares(path: Path | None, as_of: str) -> dict[str, Any] | None:
         return data.get("previous")
     current = {k: data.get(k) for k in ("as_of", "days", "texts", "shares")}
     return {**current, "run": "previous scoring run"} if isinstance(current.get("shares"), dict) else None
-
-
-LANGUAGE_NAMES = {"en": "English", "zh": "Chinese"}
-
-
-def _driver_topic(topics: TopicModel, key: str) -> str:
-    """The topic's name in a driver's name; an unnamed topic whose top words are not plain ASCII (Chinese) goes by
-    its language and number ("Chinese topic 2"), since the report's charts draw with a font without CJK glyphs
-    (the topic table shows its words, and text.topics can name it)."""
-    name = topics.key_names_[key]
-    if name.isascii():
-        return name
-    topic = next(t for t in topics.topics_ if t["key"] == key)
-    return f"{LANGUAGE_NAMES.get(topic['language'], topic['language'])} topic {topic['index'] + 1}"
-
-
-def aspect_suffix(negative_share: float | None) -> str:
-    """' (negative in 38%)' after a topic's mentions driver; nothing when unknown."""
-    return "" if negative_share is None else f" (negative in {100 * negative_share:.0f}%)"
-
-
-def text_drivers(drivers: DriversConfig, models: TextModels | None, model_features: list[str]) -> DriversConfig:
-    """The driver groups plus two per text topic, named by what they measure: "Mentions of billing (negative in
-    38%)" (the topic's share; its negative share at training) and "Complaints about billing" (texts on it with
-    P(detractor) >= text.complaint_min); one for the tone; of the text features the model kept and no group holds.
-    Unchanged without text features."""
-    if models is None or not models.meta.get("feature_names"):
-        return drivers
-    grouped = {f for g in drivers.groups for f in g.features}
-    taken = {g.name for g in drivers.groups}
-    kept = set(model_features)
-    names = [n for n in models.meta["feature_names"] if n not in grouped and n in kept]
-    extra = []
-    negative = {t["key"]: t.get("negative_share") for t in models.meta.get("topics", [])}
-    for key in models.topics.keys_:
-        topic = _driver_topic(models.topics, key)
-        for label, measure in ((MENTIONS, "topic_{}_share"), (COMPLAINTS, "complaints_{}")):
-            pattern = f"_{measure.format(re.escape(key))}" + r"(_\d+d)?$"
-            features = [n for n in names if re.search(pattern, n)]
-            name = f"{label} {topic}" + (aspect_suffix(negative.get(key)) if label == MENTIONS else "")
-            if features and name not in taken:
-                extra.append(DriverGroup(name=name, features=features, theme=models.topics.key_themes_[key]))
-    tone = [n for n in names if re.search(r"_(dissatisfaction_(mean|max)|texts)(_\d+d)?$", n)]
-    if tone and TONE not in taken:
-        extra.append(DriverGroup(name=TONE, features=tone, actionable=False))
-    return drivers.model_copy(update={"groups": [*drivers.groups, *extra]})

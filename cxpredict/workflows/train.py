@@ -16,27 +16,36 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.strategy import bundle_files
-from cxpredict.config import Config
+from cxpredict.actions.strategy import ActionStage, configured_playbook
+from cxpredict.config import (
+    Config,
+    DriversConfig,
+    NpsModelConfig,
+    PopulationConfig,
+    ResponseConfig,
+    Scale,
+    SurveyDesignConfig,
+)
 from cxpredict.data.customers import CustomerData, load_customers, require_trainable
 from cxpredict.data.features import FeatureManifest
 from cxpredict.data.invitations import Invitations, load_invitations
+from cxpredict.data.text import load_texts
 from cxpredict.data.config_checks import require_names
 from cxpredict.estimation.design import answer_chance_slope
 from cxpredict.estimation.population import PopulationNps, nps_arrays, population_nps
 from cxpredict.estimation.segments import segment_frame
-from cxpredict.explain.drivers import DriverGroups, DriverStage
+from cxpredict.explain.drivers import DriverGroups
+from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import save_bundle
 from cxpredict.metrics import class_index, confusion, score_to_class
-from cxpredict.models.churn import churn_columns, fit_churn
 from cxpredict.models.nps import NpsClassifier
-from cxpredict.models.reasons import ReasonClassifier
 from cxpredict.models.response import ResponsePropensity
-from cxpredict.models.value import ImputedValues, valued
+from cxpredict.models.stages import ChurnStage, NpsStage, ReasonStage
 from cxpredict.provenance import Timer
+from cxpredict.stages import Batch, Training, run_stages
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
-from cxpredict.workflows.text import fit_text_stage, previous_text_models
+from cxpredict.workflows.text import TextSettings, TextStage, previous_text_models
 
 log = logging.getLogger(__name__)
 
@@ -55,102 +64,120 @@ def default_bundle_path(cfg: Config) -> Path:
 
 
 def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> TrainResult:
-    """Fit every model on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs.
+    """Fit every stage on `cfg`'s data and write a bundle to `out` (atomically): what `cxpredict train` runs.
 
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
-    allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both."""
+    allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
+    Order: text (its features join the customers), features, then the stages of `fitting_order` (NPS with its
+    response weights and population estimate, churn; the drift profile of their outputs; actions, reasons,
+    drivers), save. Each stage is fitted through the stage protocol with its own settings section."""
     threads.use(cfg.n_jobs)
+    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
     timer = Timer(log, "train")
     absent = cfg.absent_stages()
     if absent:
         log.info("train: skipping %s", "; ".join(f"{', '.join(s)}: {why}" for why, s in _by_reason(absent).items()))
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
+    training = Training(data, None, None, cfg.seed, absent, _checked(cfg, data, absent))
+    if "text" not in absent and cfg.text.active:  # text features join the customers; comments fill reason codes
+        with timer("read_texts"):
+            training.texts, training.previous_texts = load_texts(cfg), previous_text_models(cfg, Path(out))
+        _fit(training, [(TextStage, TextSettings.of(cfg))], timer)
+    # the text stage's features are customer columns now; its own columns come last when scoring (score.py)
+    data, text = training.customers, training.fitted.pop("text", None)
+    for warning in text.warnings if text else []:
+        log.warning(warning)
+    with timer("features"):
+        manifest, X, drivers_cfg = _features(cfg, data, text, absent)
+    training.features, training.manifest = X, manifest
+    training.metrics.update({"n_customers": len(X), "n_respondents": int(data.is_respondent.sum())})
+    training.reports["data"] = data.report.__dict__
+    if text:
+        meta = text.models.meta
+        training.metrics["text"] = {"features": len(meta["feature_names"]), "counts": meta["counts"],
+                                    "comment_reasons": meta["reasons"]}
+    models, rules = fitting_order(cfg, drivers_cfg)
+    _fit(training, models, timer)
+    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
+        empty = pd.DataFrame(index=X.index)
+        training.scored = run_stages(list(training.fitted.values()), Batch(data.frame, X, empty))
+        drift_profile = profile_training(manifest, X, training.scored, data.score.to_numpy(), cfg.scale)
+    _fit(training, rules, timer)
+    components = _components(text, training.fitted)
+    trained = ["features", *(["nps"] if "nps" in training.fitted else []),
+               *(n for n, c in components.items() if c is not None)]
+    training.metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
+    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
+    nps = training.fitted.get("nps")
+    with timer("save"):
+        bundle_path = save_bundle(
+            out, cfg, manifest, nps.model if nps is not None else None, components=components,
+            metrics=training.metrics, fingerprints=fingerprints, drift_profile=drift_profile,
+            extra_files=training.fitted["actions"].files(), skipped=absent,
+        )
+    training.metrics["timings"] = timer.seconds
+    return TrainResult(bundle_path=Path(bundle_path), metrics=training.metrics, reports=training.reports,
+                       timings=timer.seconds)
+
+
+def fitting_order(cfg: Config, drivers: DriversConfig) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+    """The stages `train` fits, each with its own settings section: the models (whose outputs the drift
+    profile records), then the stages that read those outputs. `drivers`: the resolved driver groups."""
+    strategy = cfg.strategy  # with the playbook's path resolved against the config file's folder
+    if strategy.playbook:
+        strategy = strategy.model_copy(update={"playbook": str(cfg.resolve(strategy.playbook))})
+    return ([(SurveyStage, NpsSettings.of(cfg)), (ChurnStage, cfg.churn)],
+            [(ActionStage, strategy), (ReasonStage, cfg.drivers), (DriverStage, drivers)])
+
+
+def _fit(training: Training, order: list[tuple[Any, Any]], timer: Timer) -> None:
+    """Fit each stage of `order` on `training` with its settings; the fitted ones join training.fitted."""
+    for stage, settings in order:
+        with timer(stage.name):
+            fitted = stage.fit(training, settings)
+        if fitted is not None:
+            training.fitted[fitted.name] = fitted
+
+
+def _components(text: TextStage | None, fitted: dict[str, Any]) -> dict[str, Any]:
+    """The bundle's sub-folders other than nps/: the text models, the response models, churn and reasons."""
+    nps, churn, reasons = fitted.get("nps"), fitted["churn"], fitted.get("reasons")
+    return {**({"text": text.models} if text else {}),
+            **({"response": nps.response} if nps is not None else {}),
+            **({"invited_response": nps.invited_response} if nps is not None and nps.invited_response else {}),
+            **({"churn": churn.model} if churn.model is not None else {}),
+            **({"reasons": reasons.model if reasons.fitted else None} if reasons is not None else {})}
+
+
+def _checked(cfg: Config, data: CustomerData, absent: dict[str, str]) -> Invitations:
+    """The loaded data's warnings logged, its respondents enough to train on; the invitation log read."""
     for warning in data.report.warnings:
         log.warning(warning)
     require_trainable(data, cfg)  # enough matched answers, in two classes at least (errors name the survey file)
     invitations = load_invitations(cfg, data.frame.index)  # a bad invitation log fails now (exit 2), not later
     for warning in invitations.warnings:
         log.warning(warning)
-    respondents = data.is_respondent
-    n_resp = int(respondents.sum())
     if "nps" not in absent:
-        log.info("training on %d respondents of %d customers", n_resp, len(data.frame))
+        log.info("training on %d respondents of %d customers", int(data.is_respondent.sum()), len(data.frame))
+    return invitations
 
-    text = None
-    with timer("text"):  # text features join the behaviour columns; comments fill missing reason codes
-        active = "text" not in absent and cfg.text.active
-        fitted = fit_text_stage(cfg, data, previous_text_models(cfg, Path(out))) if active else None
-        if fitted is not None:
-            text, data = fitted
-            for warning in text.warnings:
-                log.warning(warning)
-    with timer("features"):
-        require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
-        manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
-                                       generated=text.generated if text else ())
-        X = manifest.transform(data.frame, source="training data")
-    drivers_cfg = resolve_drivers(cfg, text.models if text else None, manifest)  # readable names by default
-    if cfg.drivers.enabled and "drivers" not in absent:  # a group naming a feature the model lacks fails now
+
+def _features(cfg: Config, data: CustomerData, text: TextStage | None, absent: dict[str, str]
+              ) -> tuple[FeatureManifest, pd.DataFrame, DriversConfig]:
+    """The feature manifest fitted on the data, the training matrix, and the driver groups (readable names by
+    default; a group naming a feature the model lacks fails now)."""
+    require_names(cfg, data.frame.columns)  # every name the config holds is a column (text features included)
+    manifest = FeatureManifest.fit(data.frame, cfg.features, origin=data.report.origin,
+                                   generated=text.generated if text else ())
+    X = manifest.transform(data.frame, source="training data")
+    drivers_cfg = resolve_drivers(cfg, text.models if text else None, manifest)
+    if cfg.drivers.enabled and "drivers" not in absent:
         drivers_cfg, notes = manifest.kept_driver_groups(drivers_cfg)
         for note in notes:
             log.warning(note)
         DriverGroups.from_config(drivers_cfg, manifest.names)
-    metrics: dict[str, Any] = {"n_customers": len(X), "n_respondents": n_resp}
-    reports: dict[str, Any] = {"data": data.report.__dict__}
-    components: dict[str, Any] = {"text": text.models} if text else {}
-    if text:
-        metrics["text"] = {"features": len(text.models.meta["feature_names"]), "counts": text.models.meta["counts"],
-                           "comment_reasons": text.models.meta["reasons"]}
-
-    nps, weights = None, None
-    if "nps" not in absent:
-        with timer("nps"):  # response weights -> NPS model on respondents -> population NPS with its interval
-            nps, weights = _nps_stage(cfg, data, X, manifest, invitations, metrics, reports, components)
-
-    with timer("churn"):  # every customer with a known outcome; NPS features cross-fitted (see churn.py)
-        churn = fit_churn(cfg, data, X, nps, nps_weight=weights)
-        if churn is not None:
-            components["churn"] = churn
-            metrics["churn"] = churn.metrics_
-        value, imputed = valued(data.frame, cfg.churn.value)
-        placeholders = ImputedValues()
-        placeholders.add(data.frame.index, imputed)
-        if placeholders.warning(cfg.churn.value):
-            log.warning(placeholders.warning(cfg.churn.value))
-        strategy_files = bundle_files(cfg, value)  # segments.json (band cuts) + playbook.yaml copy
-
-    with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        # a stage adding a drift.PROFILED_OUTPUTS column (churn_prob) joins it here
-        outputs = nps.predict_frame(X) if nps is not None else pd.DataFrame(index=X.index)
-        if churn is not None:
-            outputs["churn_prob"] = churn_columns(churn, X, outputs, data.frame, cfg.churn.value)["churn_prob"]
-        drift_profile = profile_training(manifest, X, outputs, data.score.to_numpy(), cfg.scale)
-
-    with timer("drivers"):  # stated-reason model on respondents; drivers + KDA of the training population
-        reasons = None
-        if cfg.drivers.enabled and data.reasons is not None and nps is not None:
-            reasons = ReasonClassifier.from_config(cfg.drivers, cfg.seed).fit(X[respondents], data.reasons[respondents],
-                                                                           sample_weight=weights)
-            components["reasons"] = reasons if len(reasons.classes_) else None
-            metrics["reasons"] = reasons.metrics_
-        driver_stage = DriverStage.create(nps, reasons, drivers_cfg, manifest) if nps is not None else None
-        if driver_stage is not None:
-            totals = driver_stage.totals()
-            driver_stage.columns(X, outputs, data.frame, totals)
-            reports["kda"] = totals.tables()  # DataFrames: drivers.write_kda_reports(reports["kda"], folder)
-            metrics["drivers"] = totals.summary()
-
-    trained = ["features", *(["nps"] if nps is not None else []), *(n for n, c in components.items() if c is not None)]
-    metrics["stages"] = {"trained": sorted(trained), "skipped": absent}
-    fingerprints = {name: t["fingerprint"] for name, t in data.report.tables.items()}
-    with timer("save"):
-        bundle_path = save_bundle(
-            out, cfg, manifest, nps, components=components, metrics=metrics, fingerprints=fingerprints,
-            drift_profile=drift_profile, extra_files=strategy_files, skipped=absent,
-        )
-    metrics["timings"] = timer.seconds
-    return TrainResult(bundle_path=Path(bundle_path), metrics=metrics, reports=reports, timings=timer.seconds)
+    return manifest, X, drivers_cfg
 
 
 def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
@@ -161,37 +188,69 @@ def _by_reason(absent: dict[str, str]) -> dict[str, list[str]]:
     return grouped
 
 
-def _nps_stage(cfg: Config, data: CustomerData, X: pd.DataFrame, manifest: FeatureManifest,
-               invitations: Invitations, metrics: dict[str, Any], reports: dict[str, Any],
-               components: dict[str, Any]) -> tuple[NpsClassifier, np.ndarray]:
-    """The survey stages of `train` (response, NPS, population NPS): fills metrics, reports and components;
-    returns the NPS model and the respondents' weights."""
-    respondents = data.is_respondent
-    stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg,
-                          segment_frame(data.frame, cfg.population.segments), invitations)
-    nps = stage.nps
-    components["response"] = stage.response
-    if stage.invited_response is not None:  # its saved summary names features too: the user's names
-        stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
-        stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
-        components["invited_response"] = stage.invited_response
-    if invitations.rounds:
-        metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
-    metrics["nps_formulation"] = nps.formulation_
-    metrics["nps_cv"] = nps.cv_metrics_  # held out from every choice (models/held_out.py)
-    metrics["nps_cv_interval"] = nps.cv_intervals_
-    metrics["nps_cv_selected_oof"] = nps.selected_oof_metrics_  # diagnostic: seen by the choice, optimistic
-    metrics["nps_cv_confusion"] = confusion(  # held out, respondents; rows = true class (for the report)
-        score_to_class(data.score.to_numpy()[respondents], cfg.scale), class_index(nps.held_out_["predicted_class"])
-    ).tolist()
-    if stage.response is not None:  # its summary (and response.json) names features: the user's names
-        stage.response.importance_ = manifest.user_named(stage.response.importance_)
-        stage.response.differences_ = manifest.user_named(stage.response.differences_)
-        stage.population.response = stage.response.summary()
-    metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
-    reports["response"] = stage.population.response
-    reports["nps_reliability"] = nps.reliability_
-    return nps, stage.weights
+@dataclass(frozen=True)
+class NpsSettings:
+    """The sections the NPS stage is fitted with: the survey's part of the config."""
+
+    nps: NpsModelConfig
+    response: ResponseConfig
+    survey_design: SurveyDesignConfig
+    population: PopulationConfig
+    scale: Scale
+    seed: int
+
+    @classmethod
+    def of(cls, cfg: Config) -> NpsSettings:
+        return cls(cfg.nps, cfg.response, cfg.survey_design, cfg.population, cfg.scale, cfg.seed)
+
+
+@dataclass
+class SurveyStage(NpsStage):
+    """The NPS stage as training fits it (stage protocol): the response models first (their weights calibrate
+    the NPS model and choose among its candidates), then the NPS model, then the population NPS; metrics.json
+    gets the model's held-out quality and the estimate. Scoring needs only the NPS model (NpsStage)."""
+
+    response: ResponsePropensity | None = None
+    invited_response: ResponsePropensity | None = None  # who answers an invitation (with an invitation log)
+
+    @classmethod
+    def fit(cls, training: Training, settings: NpsSettings) -> SurveyStage | None:
+        """None when the data has no survey. Sets training.weights: the respondents' population weights."""
+        if "nps" in training.absent:
+            return None
+        data, X, manifest, invitations = training.customers, training.features, training.manifest, training.invitations
+        metrics, reports = training.metrics, training.reports  # what the run records
+        respondents = data.is_respondent
+        stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), settings,
+                              segment_frame(data.frame, settings.population.segments), invitations)
+        nps = stage.nps
+        if stage.invited_response is not None:  # its saved summary names features too: the user's names
+            stage.invited_response.importance_ = manifest.user_named(stage.invited_response.importance_)
+            stage.invited_response.differences_ = manifest.user_named(stage.invited_response.differences_)
+        if invitations.rounds:
+            metrics["survey_design"] = {**invitations.summary(respondents), **stage.design}
+        metrics["nps_formulation"] = nps.formulation_
+        metrics["nps_cv"] = nps.cv_metrics_  # held out from every choice (models/held_out.py)
+        metrics["nps_cv_interval"] = nps.cv_intervals_
+        metrics["nps_cv_selected_oof"] = nps.selected_oof_metrics_  # diagnostic: seen by the choice, optimistic
+        metrics["nps_cv_confusion"] = confusion(  # held out, respondents; rows = true class (for the report)
+            score_to_class(data.score.to_numpy()[respondents], settings.scale),
+            class_index(nps.held_out_["predicted_class"])).tolist()
+        if stage.response is not None:  # its summary (and response.json) names features: the user's names
+            stage.response.importance_ = manifest.user_named(stage.response.importance_)
+            stage.response.differences_ = manifest.user_named(stage.response.differences_)
+            stage.population.response = stage.response.summary()
+        metrics["population_nps"] = stage.population.to_dict()  # saved in the bundle's metrics.json
+        reports["response"] = stage.population.response
+        reports["nps_reliability"] = nps.reliability_
+        training.weights = stage.weights
+        return cls(nps, stage.response, stage.invited_response)
+
+    def save(self, bundle_dir: Path) -> None:
+        super().save(bundle_dir)
+        for name, model in (("response", self.response), ("invited_response", self.invited_response)):
+            if model is not None:
+                model.save(Path(bundle_dir) / name)
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -200,7 +259,7 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- the stage
-def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
+def fit_response(cfg: Config | NpsSettings, X: pd.DataFrame, is_respondent: np.ndarray) -> ResponsePropensity | None:
     """The response propensity on every customer (None when `response.enabled` is off): its `weights_` are the
     NPS model's training weights, in training and in tuning."""
     if not cfg.response.enabled:
@@ -208,7 +267,7 @@ def fit_response(cfg: Config, X: pd.DataFrame, is_respondent: np.ndarray) -> Res
     return ResponsePropensity.from_config(cfg.response, cfg.seed).fit(X, is_respondent)
 
 
-def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answered: np.ndarray
+def fit_invited_response(cfg: Config | NpsSettings, X: pd.DataFrame, invited: np.ndarray, answered: np.ndarray
                          ) -> tuple[ResponsePropensity | None, np.ndarray, dict[str, Any]]:
     """Who answers an invitation, learned among the invited (invitations are random given behaviour, so they are
     a fair sample): (the model or None, the cross-fitted answer chance of every invited customer, a summary).
@@ -223,7 +282,7 @@ def fit_invited_response(cfg: Config, X: pd.DataFrame, invited: np.ndarray, answ
                            "answer_chance_slope": answer_chance_slope(answered[invited], chance)}
 
 
-def design_inputs(cfg: Config, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
+def design_inputs(cfg: Config | NpsSettings, X: pd.DataFrame, responded: np.ndarray, invitations: Invitations | None):
     """Channel of every answer, P(observed through its invitation) of the invited respondents, the invited-response
     model and its summary (estimation/estimators.py, SURVEY DESIGN). No invitations: every answer is channel 0."""
     if invitations is None or not invitations.rounds:
@@ -252,7 +311,10 @@ def channel_population_weights(answered_round: np.ndarray, design_probability: n
 
 
 @dataclass
-class NpsStage:
+class NpsFit:
+    """What the NPS step of training fits: the response model and weights, the NPS model, its predictions and
+    the population NPS."""
+
     response: ResponsePropensity | None
     weights: np.ndarray  # respondents' response weights (the NPS model's population_weight), in X's order
     nps: NpsClassifier
@@ -263,8 +325,8 @@ class NpsStage:
     design: dict[str, Any] = field(default_factory=dict)  # how the invited's answer chance was estimated
 
 
-def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | None = None,
-                  invitations: Invitations | None = None) -> NpsStage:
+def fit_nps_stage(X: pd.DataFrame, score, cfg: Config | NpsSettings, segments: pd.DataFrame | None = None,
+                  invitations: Invitations | None = None) -> NpsFit:
     """Response model -> weights -> NPS model on respondents -> predictions for all -> population NPS.
 
     The NPS stage of `train`, public so that the benchmarks (scripts/bench_*.py) run exactly what training runs.
@@ -306,5 +368,5 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config, segments: pd.DataFrame | 
         signal=nps.signal_, response=None if response is None else response.summary(),
         answered_round=answered_round, design_probability=design_probability)
     lap("population")
-    return NpsStage(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
+    return NpsFit(response=response, weights=weights, nps=nps, predictions=predictions, population=population,
                     timings=timings, invited_response=invited_response, design=design)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,6 @@ from cxpredict.actions.strategy import (
     ActionStage,
     CapacityQueue,
     apply_playbook,
-    bundle_files,
     check_stages,
     defer_over_capacity,
     rows_needing_drivers,
@@ -155,28 +156,31 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
     pd.testing.assert_frame_equal(next(plain.batches()), acted, check_exact=True)
 
 
-def test_bundle_files_fit_band_cuts_and_copy_the_playbook(repo_root, tmp_path):
+def _fit(cfg, values):
+    return ActionStage.from_values(values, cfg.strategy, cfg.churn, cfg.strategy.playbook and Path(cfg.strategy.playbook))
+
+
+def test_fit_band_cuts_and_save_a_copy_of_the_playbook(repo_root, tmp_path):
     cfg = config_from_dict({
         "data": {"survey": {"path": "s.csv"}, "outcomes": {"path": "o.csv"},
                  "behaviour": [{"name": "b", "path": "b.csv"}]},
         "strategy": {"playbook": str(DEFAULT_PLAYBOOK), "value_bands": [0.5]},
     })
-    files = bundle_files(cfg, np.arange(10.0))
-    assert Segmenter.from_json(files["segments.json"]).value_cuts == [4.5]
-    assert "rules:" in files["playbook.yaml"]
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
+    fitted = _fit(cfg, np.arange(10.0))
+    fitted.save(tmp_path)
+    assert Segmenter.from_json((tmp_path / "segments.json").read_text()).value_cuts == [4.5]
+    assert (tmp_path / "playbook.yaml").read_text() == DEFAULT_PLAYBOOK.read_text()  # the file as written
     stage = ActionStage.from_bundle(tmp_path, cfg.model_copy(update={"strategy": StrategyConfig()}))
     assert stage.playbook is not None and stage.playbook.rules[-1].name == "default"  # the bundle's copy
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prob > 1'}]")
     with pytest.raises(ConfigError, match="unconditional default"):
-        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(broken))}), None)
+        _fit(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(broken))}), None)
     typo = tmp_path / "typo.yaml"
     typo.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prb > 0.5'},"
                     " {name: d, strategy: no-action, action: none}]")
     with pytest.raises(ConfigError, match="rule 'x': unknown column 'churn_prb' \\(did you mean 'churn_prob'"):
-        bundle_files(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(typo))}), None)
+        _fit(cfg.model_copy(update={"strategy": StrategyConfig(playbook=str(typo))}), None)
 
 
 def test_value_band_only_when_value_bands_are_configured():

@@ -264,7 +264,7 @@ def test_column_names_with_spaces_punctuation_and_unicode_work_end_to_end(tmp_pa
 
     from cxpredict.config import load_config
     from cxpredict.errors import ConfigError
-    from cxpredict.explain.drivers import DriverStage
+    from cxpredict.explain.stage import DriverStage
     from cxpredict.workflows.pyfunc import save_pyfunc
 
     config = odd_name_project(tmp_path / "project")

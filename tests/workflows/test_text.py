@@ -13,13 +13,8 @@ import pytest
 from cxpredict.data.customers import load_customers
 from cxpredict.data.text import load_texts
 from cxpredict.errors import ConfigError
-from cxpredict.workflows.text import (
-    fit_text_stage,
-    negative_shares,
-    previous_text_models,
-    scoring_text_stage,
-    text_drivers,
-)
+from cxpredict.workflows.default_drivers import text_drivers
+from cxpredict.workflows.text import fit_text_stage, negative_shares, previous_text_models, scoring_text_stage
 
 
 @pytest.fixture
