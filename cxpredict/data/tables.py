@@ -165,16 +165,11 @@ def _arrow_errors(path: Path, read: ReadOptions):
 
 
 def _named_column(path: Path, read: ReadOptions, text: str) -> str:
-    """"column 'age': " for pyarrow's "In CSV column #5: ..." (0-based, counted in the file's header), else ""."""
+    """"column 'age': " for pyarrow's "In CSV column #5" (0-based, in the header's order), else ""."""
     found = re.search(r"CSV column #(\d+)", text)
-    if found is None:
-        return ""
-    try:
-        names = table_columns(path, read)
-    except InputError:  # the header itself is unreadable: the message keeps pyarrow's number
-        return ""
-    index = int(found.group(1))
-    return f"column {names[index]!r}: " if index < len(names) else ""
+    with contextlib.suppress(InputError, IndexError):  # unreadable header: keep the number
+        return f"column {table_columns(path, read)[int(found.group(1))]!r}: " if found else ""
+    return ""
 
 
 def _csv_options(read: ReadOptions, columns: list[str] | None, column_types: Mapping[str, str | pa.DataType],
