@@ -22,7 +22,7 @@ import sqlglot.expressions as exp
 
 from cxpredict.config import BehaviourTable, ReadOptions
 from cxpredict.data import event_plan as plan
-from cxpredict.data.duckdb_events import WHITESPACE, DuckDBEngine, EventScan
+from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, whitespace
 from cxpredict.data.numbers import MAX_ABS
 from cxpredict.data.tables import require_columns
 from cxpredict.errors import CxError, InputError
@@ -73,7 +73,7 @@ class PostgresEvents:
         values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
         require_columns(self.label, schema.names, [key, table.timestamp, *values], what)
         raw_key = f"CAST(t.{_q(key)} AS TEXT)"
-        trimmed = f"btrim({raw_key}, {_s(WHITESPACE)})"
+        trimmed = f"btrim({raw_key}, {_s(whitespace())})"
         ts = self._timestamp(schema, table.timestamp, what)
         kinds = {c: ("int" if _pg_type(schema, c) in INTEGERS else "float" if _pg_type(schema, c) in FLOATS
                      else "text") for c in values}
