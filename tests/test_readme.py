@@ -115,7 +115,7 @@ class Block:
 
 
 def readme_blocks() -> list[Block]:
-    """Every fenced block of README.md with the marker on the line before it."""
+    """Every fenced block of README.md with the marker on the line before it (after it for the opening block)."""
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     blocks, i = [], 0
     while i < len(lines):
@@ -124,7 +124,9 @@ def readme_blocks() -> list[Block]:
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
-        marker = re.match(r"\s*<!-- readme-test: ([a-z-]+):?\s*(.*?)\s*-->$", lines[i - 1]) if i else None
+        # the line before; for the set-up block the README opens with, the line after (the README begins with it)
+        marked = lines[i - 1] if i else (lines[end + 1] if end + 1 < len(lines) else "")
+        marker = re.match(r"\s*<!-- readme-test: ([a-z-]+):?\s*(.*?)\s*-->$", marked)
         body = "\n".join(line[len(fence.group(1)):] for line in lines[i + 1:end])
         blocks.append(Block(i + 1, fence.group(2), body, marker.group(1) if marker else "",
                             marker.group(2) if marker else ""))
