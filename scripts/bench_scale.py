@@ -5,7 +5,8 @@
   `cxpredict train` with the packaged demo config (drivers and churn on) in a subprocess, twice: idle, and with
   two CPU-bound competitor processes (a fixed busy loop) that this script starts on the same cores and stops at
   the end, also on error or SIGTERM. `contention_ratio` = contended / idle wall time.
-- Each run's peak RSS is the child's own (`os.wait4` rusage); per-stage seconds come from its --log-json lines
+- Each run's peak RSS is the child's own (`os.wait4` rusage, read by a small launcher: see PEAK_LAUNCHER); per-stage
+  seconds come from its --log-json lines
   (`train.stage` and `train.substage` events).
 - Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
   threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV.
@@ -92,6 +93,20 @@ for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(X), "features": X.shape[1],
                   "n_jobs": n_jobs, "n_jobs_source": source}))
 """
+# Linux carries a process's high-water RSS into a child across fork and exec, so a child of this (large) process
+# would report at least this process's own peak. A small launcher forks the command and reads its rusage: the
+# command then starts from the launcher's few megabytes and reports its own peak.
+PEAK_LAUNCHER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)
 
@@ -140,23 +155,26 @@ class Competitors:
 
 
 def run(cmd: list[str], what: str) -> dict:
-    """A child process: wall seconds, exit code, its own peak RSS (os.wait4) and its stdout / stderr text."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    """A child process: wall seconds, exit code, its own peak RSS (PEAK_LAUNCHER) and its stdout / stderr text."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak_kb"
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", PEAK_LAUNCHER, str(peak_file), *cmd], stdout=out, stderr=err,
+                                env=ENV, text=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         except BaseException:
-            proc.kill()
+            proc.terminate()
             proc.wait()
             raise
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
+        peak_kb = int(peak_file.read_text()) if peak_file.is_file() else None
+    if proc.returncode != 0 or peak_kb is None:
         raise RuntimeError(f"{what} failed (exit {proc.returncode}): {stderr[-3000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout,
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1), "stdout": stdout,
             "stderr": stderr}
 
 

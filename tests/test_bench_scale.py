@@ -33,6 +33,16 @@ def test_targets_not_run_are_null_with_a_reason_never_invented(bench):
     assert set(values) == set(bench.TARGETS)
 
 
+def test_a_childs_peak_memory_is_its_own_not_this_processs(bench):
+    """Linux carries a parent's high-water RSS into a child across fork and exec; the launcher keeps it out."""
+    import numpy as np
+
+    held = np.ones(50_000_000)  # 400 MB in this process, touched
+    result = bench.run([sys.executable, "-c", "import sys; print(sys.version_info[0])"], "a small child")
+    assert result["stdout"].strip() == "3"
+    assert result["peak_rss_mb"] < held.nbytes / 2**20 / 2  # a bare interpreter needs tens of MB, not 400
+
+
 def test_competitors_are_stopped_even_when_the_block_fails(bench):
     with pytest.raises(RuntimeError), bench.Competitors() as busy:
         procs = list(busy.procs)
