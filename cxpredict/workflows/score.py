@@ -314,7 +314,6 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     started = time.perf_counter()
     check_compatible(cfg, bundle)
     check_against_training(cfg, bundle.config)  # a feature table (data.features) built as the model's features
-    check_against_training(cfg, bundle.config)  # a feature table (data.features) built as the model's features
     fmt = output_format(out, fmt or cfg.outputs.format)  # a bad extension is a ConfigError now, not after the work
     timer = Timer()
     with timer("open"):
