@@ -1,5 +1,5 @@
 """The column dictionary: name, readable header, kind and meaning of every column of the files people read
-(scored file, work orders, segment summary, the key-driver what-if). One source for the README table, `columns.csv`
+(scored file, work orders, segment summary, the key-driver tables). One source for the README table, `columns.csv`
 beside every scored file, the report's dictionary, the xlsx headers and number formats, the CSV rounding and the playbook checks.
 
 `kind` decides how a column is written: `prob`/`share` at 3 decimals (a percentage in xlsx), `money` at 2
@@ -138,11 +138,34 @@ _ALL = [
        "segment_summary", needs="churn"),
     _c("predicted_nps", "Predicted NPS", "points", "100 x (mean P(promoter) - mean P(detractor)) over the segment's "
        "customers (unweighted, population, model-based).", "segment_summary", needs="nps"),
-    # kda_what_if.csv: the model-based what-if per driver group (explain/drivers.py, KdaAccumulator._what_if)
-    _c("driver", "Driver", "text", "Driver group (drivers.groups), or 'All actionable drivers' removed together.",
-       "kda_what_if", needs="nps"),
+    # the key-driver tables (explain/drivers.py, KdaAccumulator.tables; kda_global ranked by io/people.rank_drivers)
+    _c("rank", "Rank", "int", "1 = the driver whose removed push would lower the detractor share most "
+       "(detractor_points_if_fixed); drivers without a what-if follow by mean absolute attribution.", "kda_global",
+       needs="nps"),
+    _c("driver", "Driver", "text", "Driver group (drivers.groups), or 'All actionable drivers' removed together "
+       "(kda_what_if only).", "kda_what_if kda_global kda_segments", needs="nps"),
     _c("actionable", "Actionable", "bool", "Whether the team can act on the driver (drivers.groups[].actionable).",
-       "kda_what_if", needs="nps"),
+       "kda_what_if kda_global kda_segments", needs="nps"),
+    _c("theme", "Reason theme", "text", "The stated-reason theme the driver maps to (drivers.groups[].theme); "
+       "empty without one.", "kda_global", needs="nps"),
+    _c("customers_explained", "Customers explained", "int", "Customers whose drivers were computed (drivers.subset "
+       "and drivers.rows decide which): the denominator of the attribution means.", "kda_global kda_segments",
+       needs="nps"),
+    _c("mean_abs_attribution", "Mean absolute attribution", "number", "Mean of |the driver's attribution| to the "
+       "detractor score over the explained customers, in log-odds of detraction: how much the driver moves "
+       "customers either way.", "kda_global kda_segments", needs="nps"),
+    _c("mean_signed_attribution", "Mean signed attribution", "number", "The same mean with signs, in log-odds: "
+       "positive when the driver pushes customers towards detraction on balance.", "kda_global kda_segments",
+       needs="nps"),
+    _c("share_driver_1", "Share as main driver", "share", "Share of the explained customers whose driver_1 is this "
+       "driver.", "kda_global", needs="nps"),
+    _c("detractor_points_if_fixed", "Detractor points if fixed", "number", "kda_what_if's change_points for the "
+       "driver: percentage points of detractor share with its push removed (model-based what-if, not a causal "
+       "effect); empty when the driver has no what-if row.", "kda_global", needs="nps"),
+    _c("segment_column", "Segment column", "text", "The customer column of drivers.segments this row breaks down by.",
+       "kda_segments", needs="nps"),
+    _c("segment_value", "Segment value", "text", "Its value; numbers with many values are cut into quintile "
+       "ranges.", "kda_segments", needs="nps"),
     _c("customers_pushed", "Customers pushed", "int", "Customers whose detractor probability the driver raises.",
        "kda_what_if", needs="nps"),
     _c("customers_scored", "Customers scored", "int", "Customers of the run: the denominator of the shares.",
@@ -202,7 +225,8 @@ def prettify(name: str) -> str:
     return words[:1].upper() + words[1:] if words else text
 
 
-def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary", "kda_what_if")) -> str:
+def columns_markdown(files: tuple[str, ...] = ("scored", "work_orders", "segment_summary", "kda_global", "kda_what_if",
+                                              "kda_segments")) -> str:
     """The column dictionary as a Markdown table (the README's section is this text; a test keeps it so)."""
     lines = ["| column | header | in | needs | meaning |", "|---|---|---|---|---|"]
     lines += [f"| `{c.name}` | {c.header} | {', '.join(f for f in c.files if f in files)} | "

@@ -346,11 +346,11 @@ class KdaAccumulator:
         for (col, value), acc in sorted(self.by_segment.items()):
             count = max(acc[0], 1)
             for j, name in enumerate(g.names):
-                rows.append({"segment": col, "value": value, "driver": name, "actionable": bool(g.actionable[j]),
+                rows.append({"segment_column": col, "segment_value": value, "driver": name, "actionable": bool(g.actionable[j]),
                              "customers_explained": int(acc[0]),
                              "mean_abs_attribution": acc[1 + j] / count,
                              "mean_signed_attribution": acc[1 + len(g.names) + j] / count})
-        segment_cols = ["segment", "value", "driver", "actionable", "customers_explained", "mean_abs_attribution",
+        segment_cols = ["segment_column", "segment_value", "driver", "actionable", "customers_explained", "mean_abs_attribution",
                         "mean_signed_attribution"]
         return {"kda_global": global_table, "kda_segments": pd.DataFrame(rows, columns=segment_cols),
                 "kda_what_if": self._what_if()}

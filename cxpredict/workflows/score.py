@@ -40,7 +40,7 @@ from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import Bundle
 from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
-from cxpredict.io.people import PeopleOutputs, finish_scored, write_kda_reports
+from cxpredict.io.people import PeopleOutputs, finish_scored, rank_drivers, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
 from cxpredict.metrics import score_to_class
 from cxpredict.models.stages import ChurnStage, NpsStage, UpliftStage
@@ -287,8 +287,9 @@ def _write_scored(run: _ScoringRun, out: Path, queue: CapacityQueue, staged: Sta
                 log_writer.write(assignment_rows(final, run.campaign_id, run.assigned_at))
     with timer("people_outputs"):
         kda = run.totals.tables() if run.totals is not None else {}  # key driver analysis (kda_global, ...)
+        kda = {**kda, "kda_global": rank_drivers(kda)} if kda else kda  # the columns kda_global.csv gets
         paths = run.people.write(out.parent, staged=staged,
-                                 also={"kda_what_if": list(kda["kda_what_if"].columns)} if kda else None)
+                                 also={name: list(table.columns) for name, table in kda.items()})
         if kda:
             paths.update(write_kda_reports(kda, out.parent, staged=staged, style=run.style))
         if run.text is not None:  # topic shares of this run beside the previous run's (report: rising topics)

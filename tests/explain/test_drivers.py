@@ -190,7 +190,7 @@ def test_kda_tables_by_hand(tmp_path):
     g = tables["kda_global"].set_index("driver")
     assert g.loc["Network", "mean_abs_attribution"] == pytest.approx(1.0)
     assert g.loc["Billing", "mean_signed_attribution"] == pytest.approx(0.0)
-    seg = tables["kda_segments"].set_index(["value", "driver"])
+    seg = tables["kda_segments"].set_index(["segment_value", "driver"])
     assert seg.loc[("monthly", "Network"), "mean_signed_attribution"] == pytest.approx(1.5)
     assert seg.loc[("annual", "Network"), "customers_explained"] == 1
     what_if = tables["kda_what_if"].set_index("driver")

@@ -383,16 +383,16 @@ def test_drivers_only_for_work_orders_change_no_action(baseline, demo_config_pat
         full.loc[ordered, "driver_1"].astype("str"))  # every work order has its drivers
 
 
-def test_the_column_dictionary_documents_the_what_if_table(baseline):
-    """kda_what_if.csv's columns (detractor_share_now, the what-if's baseline, among them) are in columns.csv and
-    in the README's dictionary, with a meaning each."""
+@pytest.mark.parametrize("table", ["kda_what_if", "kda_global", "kda_segments"])
+def test_the_column_dictionary_documents_the_key_driver_tables(baseline, table):
+    """Every column of kda_what_if.csv (detractor_share_now, the what-if's baseline, among them), kda_global.csv and
+    kda_segments.csv is in columns.csv and in the README's dictionary, with a meaning each, and nothing else is."""
     from cxpredict.columns import COLUMNS
 
     folder, _ = baseline
-    header = list(pd.read_csv(folder / "kda_what_if.csv", encoding="utf-8-sig", nrows=0).columns)
-    assert "detractor_share_now" in header and "detractor_share_if_fixed" in header
+    header = list(pd.read_csv(folder / f"{table}.csv", encoding="utf-8-sig", nrows=0).columns)
     dictionary = pd.read_csv(folder / "columns.csv", encoding="utf-8-sig")
-    documented = dictionary[dictionary["file"] == "kda_what_if"]
+    documented = dictionary[dictionary["file"] == table]
     assert list(documented["column"]) == header
     assert documented["meaning"].str.len().gt(20).all()
-    assert {c for c, col in COLUMNS.items() if "kda_what_if" in col.files} == set(header)
+    assert {c for c, col in COLUMNS.items() if table in col.files} == set(header)
