@@ -41,6 +41,9 @@ def main() -> int:
     ap.add_argument("data", type=Path, help="folder of `cxpredict generate --format parquet` tables")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--churn-max-rows", default="", help="churn.max_rows values to compare ('all' for no sample; "
+                    "default: all and the config's)")
+    ap.add_argument("--models", default="churn,response", help="which models to fit")
     args = ap.parse_args()
     cfg = synthetic_config(Path(DEMO_CONFIG), args.data, [])
     data = load_customers(cfg)
@@ -50,7 +53,9 @@ def main() -> int:
     y, r = data.outcome.to_numpy()[known], data.is_respondent
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for max_rows in (ALL_ROWS, cfg.churn.max_rows):
+        churn_sizes = [ALL_ROWS if v == "all" else int(v) for v in args.churn_max_rows.split(",") if v] \
+            or [ALL_ROWS, cfg.churn.max_rows]
+        for max_rows in churn_sizes if "churn" in args.models else []:
             start = time.perf_counter()
             churn = ChurnClassifier.from_config(cfg.churn, seed, max_rows=max_rows).fit(X[known], y)
             seconds = time.perf_counter() - start
@@ -61,7 +66,7 @@ def main() -> int:
                          "corr_truth": round(float(np.corrcoef(p, truth["churn_prob"].to_numpy()[known])[0, 1]), 4),
                          "mean_p": round(float(p.mean()), 4), "rate": round(float(y.mean()), 4)})
             print(rows[-1], file=sys.stderr, flush=True)
-        for max_rows in (ALL_ROWS, cfg.response.max_rows):
+        for max_rows in (ALL_ROWS, cfg.response.max_rows) if "response" in args.models else ():
             start = time.perf_counter()
             response = ResponsePropensity.from_config(cfg.response, seed, max_rows=max_rows).fit(X, r)
             seconds = time.perf_counter() - start

@@ -36,6 +36,8 @@ class DriversConfig(Strict):
     # them or that get an action ("actioned": strategy not no-action; "work_orders": a work order); others: empty
     rows: Literal["all", "actioned", "work_orders"] = "all"
     chunk_size: int = Field(default=50_000, ge=1)
+    # training's key-driver tables from a uniform sample of this many customers when there are more (None: all)
+    kda_rows: int | None = Field(default=50_000, ge=1_000)
     n_jobs: int | None = Field(default=None, ge=1)  # attribution kernel threads; None: the run's budget
     segments: list[str] = Field(default_factory=list)  # customer columns for the segment KDA report
     reason_themes: dict[str, str] = Field(default_factory=dict)  # reason code -> theme

@@ -248,6 +248,17 @@ def explain(explainer: DriverExplainer, X: pd.DataFrame, predictions: pd.DataFra
 
 
 # --------------------------------------------------------------------------------------------- KDA reports
+def kda_sample(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """Positions of the customers training explains for the key-driver tables: None (all) up to `max_rows`,
+    else a simple random sample of `max_rows` without replacement (each customer drawn with probability
+    max_rows / n_rows exactly, so weight n_rows / max_rows makes the tables' sums unbiased), in order.
+
+    Why: the tables are population means and shares, which a sample estimates within noise at a fraction of
+    the cost (scoring still explains every customer it scores)."""
+    if max_rows is None or n_rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))
+
 def _segment_labels(values: pd.Series, edges: np.ndarray | None) -> np.ndarray:
     """Segment labels: text as is, numbers by band ('[a, b)') when `edges` are given."""
     if edges is None:
@@ -263,10 +274,14 @@ class KdaAccumulator:
     """Key driver analysis summed over scoring batches: global, per segment, and the what-if table.
 
     Numeric segment columns with more than `max_levels` values are cut into quintile bands fixed on the first
-    batch that has them (the scoring batch is large, 100k rows by default)."""
+    batch that has them (the scoring batch is large, 100k rows by default). Every added row stands for `weight`
+    customers (training's uniform sample, `kda_sample`: customers / sampled), so counts and sums estimate the
+    whole population's (Horvitz-Thompson) and the means are the sample's."""
 
-    def __init__(self, groups: DriverGroups, segments: list[str] | None = None, max_levels: int = 20):
+    def __init__(self, groups: DriverGroups, segments: list[str] | None = None, max_levels: int = 20,
+                 weight: float = 1.0):
         self.groups = groups
+        self.weight = float(weight)
         self.segments = list(segments or [])
         self.max_levels = max_levels
         g = len(groups.names)
@@ -284,20 +299,20 @@ class KdaAccumulator:
                customers: pd.DataFrame | None = None, driver_1: np.ndarray | None = None) -> None:
         """Add explained rows: raw group attributions, their P(detractor), their customer columns, driver_1."""
         phi = group_phi * logit_scale
-        g = len(self.groups.names)
-        self.n += len(phi)
-        self.sums["abs"] += np.abs(phi).sum(axis=0)
-        self.sums["signed"] += phi.sum(axis=0)
+        g, w = len(self.groups.names), self.weight
+        self.n += w * len(phi)
+        self.sums["abs"] += w * np.abs(phi).sum(axis=0)
+        self.sums["signed"] += w * phi.sum(axis=0)
         if driver_1 is not None:
             named = pd.Series(np.asarray(driver_1, dtype=object)).dropna().value_counts()
-            self.sums["top1"] += np.array([named.get(name, 0) for name in self.groups.names], dtype=float)
+            self.sums["top1"] += w * np.array([named.get(name, 0) for name in self.groups.names], dtype=float)
         p = np.clip(np.asarray(p_detractor, dtype=np.float64), EPS, 1 - EPS)
-        self.p_now += p.sum()
+        self.p_now += w * p.sum()
         push = np.maximum(phi, 0.0)
-        self.pushed[:g] += (push > 0).sum(axis=0)
-        self.pushed[g] += (push[:, self.groups.actionable] > 0).any(axis=1).sum()
-        self.p_fixed[:g] += expit(logit(p)[:, None] - push).sum(axis=0)
-        self.p_fixed[g] += expit(logit(p) - push[:, self.groups.actionable].sum(axis=1)).sum()
+        self.pushed[:g] += w * (push > 0).sum(axis=0)
+        self.pushed[g] += w * (push[:, self.groups.actionable] > 0).any(axis=1).sum()
+        self.p_fixed[:g] += w * expit(logit(p)[:, None] - push).sum(axis=0)
+        self.p_fixed[g] += w * expit(logit(p) - push[:, self.groups.actionable].sum(axis=1)).sum()
         if self.segments:
             self._update_segments(phi, customers)
 
@@ -325,20 +340,20 @@ class KdaAccumulator:
             np.add.at(signed_sum, codes, phi)
             for u, value in enumerate(uniques):
                 key = (col, str(value))
-                row = np.concatenate([[counts[u]], abs_sum[u], signed_sum[u]])
+                row = self.weight * np.concatenate([[counts[u]], abs_sum[u], signed_sum[u]])
                 self.by_segment[key] = self.by_segment.get(key, 0) + row
 
     def add_population(self, p_detractor: np.ndarray) -> None:
         """Add every scored row (explained or not) to the detractor-share baseline of the what-if table."""
-        self.population_n += len(p_detractor)
-        self.population_p += float(np.sum(p_detractor))
+        self.population_n += self.weight * len(p_detractor)
+        self.population_p += self.weight * float(np.sum(p_detractor))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """{"kda_global", "kda_segments", "kda_what_if"} as DataFrames (log-odds and probability units)."""
         g = self.groups
         n = max(self.n, 1)
         global_table = pd.DataFrame({
-            "driver": g.names, "actionable": g.actionable, "theme": g.themes, "customers_explained": self.n,
+            "driver": g.names, "actionable": g.actionable, "theme": g.themes, "customers_explained": round(self.n),
             "mean_abs_attribution": self.sums["abs"] / n, "mean_signed_attribution": self.sums["signed"] / n,
             "share_driver_1": self.sums["top1"] / n,
         }).sort_values("mean_abs_attribution", ascending=False, kind="stable").reset_index(drop=True)
@@ -346,12 +361,12 @@ class KdaAccumulator:
         for (col, value), acc in sorted(self.by_segment.items()):
             count = max(acc[0], 1)
             for j, name in enumerate(g.names):
-                rows.append({"segment_column": col, "segment_value": value, "driver": name, "actionable": bool(g.actionable[j]),
-                             "customers_explained": int(acc[0]),
+                rows.append({"segment_column": col, "segment_value": value, "driver": name,
+                             "actionable": bool(g.actionable[j]), "customers_explained": round(acc[0]),
                              "mean_abs_attribution": acc[1 + j] / count,
                              "mean_signed_attribution": acc[1 + len(g.names) + j] / count})
-        segment_cols = ["segment_column", "segment_value", "driver", "actionable", "customers_explained", "mean_abs_attribution",
-                        "mean_signed_attribution"]
+        segment_cols = ["segment_column", "segment_value", "driver", "actionable", "customers_explained",
+                        "mean_abs_attribution", "mean_signed_attribution"]
         return {"kda_global": global_table, "kda_segments": pd.DataFrame(rows, columns=segment_cols),
                 "kda_what_if": self._what_if()}
 
@@ -363,12 +378,11 @@ class KdaAccumulator:
         change = (self.p_fixed - self.p_now) / total
         table = pd.DataFrame({
             "driver": names, "actionable": [*g.actionable.tolist(), True],
-            "customers_pushed": self.pushed.astype(int),
-            "customers_scored": total, "detractor_share_now": baseline,
+            "customers_pushed": self.pushed.round().astype(int),
+            "customers_scored": round(total), "detractor_share_now": baseline,
             "detractor_share_if_fixed": baseline + change, "change_points": 100 * change, "kind": WHAT_IF_NOTE,
         })
         return table.sort_values("change_points", kind="stable").reset_index(drop=True)
-
 
 
 # --------------------------------------------------------------------------------------------- run stage
@@ -376,9 +390,9 @@ class DriverTotals:
     """What a training or batch scoring run sums over all its batches: the KDA tables and the reason/driver theme
     agreement. Created by the run (`DriverStage.new_totals()`, explain/stage.py) and passed to every batch explicitly."""
 
-    def __init__(self, groups: DriverGroups, cfg: DriversConfig):
-        self.groups, self.cfg = groups, cfg
-        self.kda = KdaAccumulator(groups, cfg.segments)
+    def __init__(self, groups: DriverGroups, cfg: DriversConfig, sample: tuple[int, int] | None = None):
+        self.groups, self.cfg, self.sample = groups, cfg, sample  # sample: (rows explained, of customers)
+        self.kda = KdaAccumulator(groups, cfg.segments, weight=sample[1] / sample[0] if sample else 1.0)
         self.agreeing = self.compared = 0
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -386,6 +400,7 @@ class DriverTotals:
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe numbers for metrics.json / the run manifest."""
-        return {"method": self.cfg.method, "subset": self.cfg.subset, "customers_explained": self.kda.n,
+        return {"method": self.cfg.method, "subset": self.cfg.subset, "customers_explained": round(self.kda.n),
+                "kda_sample": {"rows": self.sample[0], "of": self.sample[1]} if self.sample else None,
                 "groups": self.groups.names, "theme_agreement_compared": self.compared,
                 "theme_agreement": self.agreeing / self.compared if self.compared else None}

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxpredict.config import DriversConfig
 from cxpredict.data.features import FeatureManifest
-from cxpredict.explain.drivers import DriverExplainer, DriverTotals, explain
+from cxpredict.explain.drivers import DriverExplainer, DriverTotals, explain, kda_sample
 from cxpredict.models.reasons import ReasonClassifier, theme_agreement
 from cxpredict.models.stages import ReasonStage
 from cxpredict.stages import Batch, Training
@@ -52,12 +52,17 @@ class DriverStage:
     def fit(cls, training: Training, settings: DriversConfig) -> DriverStage | None:
         """Nothing to learn beyond the fitted NPS stage (the explainer reads its trees); the reasons stage, if
         fitted, gives the reason columns. Records the training population's key-driver tables (reports["kda"])
-        and their summary (metrics["drivers"]). None without drivers or without an NPS stage."""
+        and their summary (metrics["drivers"]), from a uniform sample of `kda_rows` customers when there are
+        more (explain/drivers.py: kda_sample). None without drivers or without an NPS stage."""
         nps = training.fitted.get("nps")
         stage = cls.create(nps.model, training.fitted.get("reasons"), settings, training.manifest) if nps else None
         if stage is not None:
-            totals = stage.new_totals()
-            stage.counting(totals).transform(Batch(training.customers.frame, training.features, training.scored))
+            frame, X, scored = training.customers.frame, training.features, training.scored
+            rows = kda_sample(len(X), settings.kda_rows, training.seed)
+            totals = stage.new_totals(None if rows is None else (len(rows), len(X)))
+            if rows is not None:
+                frame, X, scored = frame.iloc[rows], X.iloc[rows], scored.iloc[rows]
+            stage.counting(totals).transform(Batch(frame, X, scored))
             training.reports["kda"] = totals.tables()  # DataFrames: people.write_kda_reports(reports["kda"], folder)
             training.metrics["drivers"] = totals.summary()
         return stage
@@ -81,9 +86,10 @@ class DriverStage:
         """This stage adding every batch to a run's `totals`."""
         return dataclasses.replace(self, totals=totals)
 
-    def new_totals(self) -> DriverTotals:
-        """A fresh accumulator for one run's KDA tables and theme agreement."""
-        return DriverTotals(self.explainer.groups, self.cfg)
+    def new_totals(self, sample: tuple[int, int] | None = None) -> DriverTotals:
+        """A fresh accumulator for one run's KDA tables and theme agreement; `sample`: (rows explained, of
+        customers) when the run explains a uniform sample."""
+        return DriverTotals(self.explainer.groups, self.cfg, sample)
 
     def needs(self) -> tuple[str, ...]:
         return ("p_detractor", "predicted_class")

@@ -307,6 +307,7 @@ def cross_fit_nps_features(
     sample_weight: np.ndarray | None = None,
     folds: int = 5,
     seed: int = 0,
+    predictions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """NPS-probability churn features without leakage.
 
@@ -314,12 +315,15 @@ def cross_fit_nps_features(
     Respondents get out-of-fold predictions, so their own survey answer (often a near-copy of the churn
     outcome) never feeds their own churn features: the NPS model's cross-validated `oof_` when it has one,
     else NPS models refitted by `make_nps_model()` on the other respondents (`score` in the order of
-    `X[is_respondent]`).
+    `X[is_respondent]`). `predictions`: the full model's `predict_frame(X)` when the caller already has it
+    (training predicts every customer once, for the population estimate), so it is not predicted again.
     """
     is_respondent = np.asarray(is_respondent, dtype=bool)
     out = pd.DataFrame(np.nan, index=X.index, columns=list(NPS_FEATURES.values()))
     if (~is_respondent).any():
-        out.loc[~is_respondent] = nps_features(full_model.predict_frame(X[~is_respondent])).to_numpy()
+        silent = full_model.predict_frame(X[~is_respondent]) if predictions is None \
+            else predictions.loc[X.index[~is_respondent]]
+        out.loc[~is_respondent] = nps_features(silent).to_numpy()
     if not is_respondent.any():
         return out
     X_resp = X[is_respondent]

@@ -91,7 +91,7 @@ class ChurnStage:
             X_churn = with_nps_features(X, cross_fit_nps_features(
                 nps.model, X, respondents, make_nps_model=lambda: clone(nps.model),
                 score=customers.score.to_numpy()[respondents], sample_weight=training.weights,
-                folds=settings.nps_feature_folds, seed=training.seed,
+                folds=settings.nps_feature_folds, seed=training.seed, predictions=training.scored,
             ))
         model = ChurnClassifier.from_config(settings, training.seed).fit(X_churn[known], outcome.to_numpy()[known])
         training.metrics["churn"] = model.metrics_

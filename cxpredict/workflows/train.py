@@ -100,8 +100,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     models, rules = fitting_order(cfg, drivers_cfg)
     _fit(training, models, timer)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        empty = pd.DataFrame(index=X.index)
-        training.scored = run_stages(list(training.fitted.values()), Batch(data.frame, X, empty))
+        training.scored = _score_training(training, data.frame, X)
         drift_profile = profile_training(manifest, X, training.scored, data.score.to_numpy(), cfg.scale)
     _fit(training, rules, timer)
     components = _components(text, training.fitted)
@@ -138,6 +137,14 @@ def _fit(training: Training, order: list[tuple[Any, Any]], timer: Timer) -> None
             fitted = stage.fit(training, settings)
         if fitted is not None:
             training.fitted[fitted.name] = fitted
+
+
+def _score_training(training: Training, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
+    """Every fitted stage's columns for every customer, as scoring adds them; a stage whose columns the fit already
+    left in `training.scored` (the NPS stage's predictions) is not predicted again."""
+    done = training.scored if training.scored is not None else pd.DataFrame(index=X.index)
+    todo = [s for s in training.fitted.values() if not set(s.adds()) <= set(done.columns)]
+    return run_stages(todo, Batch(frame, X, done))
 
 
 def _components(text: TextStage | None, fitted: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +251,7 @@ class SurveyStage(NpsStage):
         reports["response"] = stage.population.response
         reports["nps_reliability"] = nps.reliability_
         training.weights = stage.weights
+        training.scored = stage.predictions  # the NPS stage's columns for every customer, predicted once
         return cls(nps, stage.response, stage.invited_response)
 
     def save(self, bundle_dir: Path) -> None:

@@ -17,6 +17,7 @@ from cxpredict.explain.drivers import (
     DriverGroups,
     KdaAccumulator,
     explain,
+    kda_sample,
     push_impact,
     top_drivers,
 )
@@ -203,6 +204,58 @@ def test_kda_tables_by_hand(tmp_path):
     assert sorted(p.name for p in paths.values()) == ["kda_global.csv", "kda_segments.csv", "kda_what_if.csv"]
     assert (tmp_path / "kda_what_if.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel-friendly UTF-8
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_kda_sample_is_a_simple_random_sample():
+    assert kda_sample(500, 500, 0) is None and kda_sample(500, None, 0) is None
+    rows = kda_sample(1000, 300, 1)
+    assert len(rows) == 300 and len(np.unique(rows)) == 300 and (np.diff(rows) > 0).all()
+    drawn = np.zeros(10)
+    for seed in range(4000):
+        drawn[kda_sample(10, 4, seed)] += 1
+    # every customer is drawn with probability 4/10; 5 binomial standard errors over 4000 draws
+    assert np.abs(drawn / 4000 - 0.4).max() < 5 * np.sqrt(0.4 * 0.6 / 4000)
+
+
+def test_a_weighted_row_counts_as_that_many_customers():
+    groups = DriverGroups.from_config(_groups(), ["calls", "bill", "tickets", "age", "plan"])
+    phi = np.random.default_rng(0).normal(size=(50, len(groups.names)))
+    p = np.random.default_rng(1).uniform(0.05, 0.95, 50)
+    customers = pd.DataFrame({"contract": np.where(np.arange(50) % 3, "monthly", "annual")})
+    twice, weighted = KdaAccumulator(groups, ["contract"]), KdaAccumulator(groups, ["contract"], weight=2.0)
+    for _ in range(2):
+        twice.update(phi, p, 1.0, customers, np.array(["Network"] * 50, dtype=object))
+        twice.add_population(p)
+    weighted.update(phi, p, 1.0, customers, np.array(["Network"] * 50, dtype=object))
+    weighted.add_population(p)
+    for name, table in twice.tables().items():
+        pd.testing.assert_frame_equal(weighted.tables()[name], table, check_exact=False, rtol=1e-12)
+
+
+def test_kda_tables_from_a_sample_agree_with_the_full_tables_within_sampling_error(multiclass):
+    """Training explains a uniform sample (drivers.kda_rows): each mean is within 5 standard errors of the full
+    table's (finite-population correction), and the population counts are estimated without bias."""
+    booster, X = multiclass
+    cfg = _groups().model_copy(update={"subset": "all"})
+    explainer = DriverExplainer(booster, 0, DriverGroups.from_config(cfg, booster.feature_name()), chunk_size=700)
+    raw = booster.predict(X)
+    predictions = pd.DataFrame({"p_detractor": raw[:, 0], "predicted_class": "detractor"}, index=X.index)
+    full = KdaAccumulator(explainer.groups)
+    explain(explainer, X, predictions, cfg, full)
+    rows = kda_sample(len(X), 600, seed=4)
+    sampled = KdaAccumulator(explainer.groups, weight=len(X) / len(rows))
+    explain(explainer, X.iloc[rows], predictions.iloc[rows], cfg, sampled)
+    phi = explainer.group_attributions(X) * explainer.logit_scale
+    fpc = np.sqrt((1 - len(rows) / len(X)) / len(rows))
+    a, b = (acc.tables()["kda_global"].set_index("driver").loc[explainer.groups.names] for acc in (full, sampled))
+    for column, values in (("mean_abs_attribution", np.abs(phi)), ("mean_signed_attribution", phi)):
+        assert (np.abs(b[column] - a[column]) <= 5 * values.std(axis=0) * fpc + 1e-12).all(), column
+    assert b["customers_explained"].iloc[0] == len(X)
+    what_if = [acc.tables()["kda_what_if"].set_index("driver") for acc in (full, sampled)]
+    assert what_if[1]["customers_scored"].iloc[0] == len(X)
+    pushed = (np.maximum(phi, 0) > 0).mean(axis=0)
+    got = what_if[1].loc[explainer.groups.names, "customers_pushed"] / len(X)
+    assert (np.abs(got - pushed) <= 5 * np.sqrt(pushed * (1 - pushed)) * fpc + 1 / len(X)).all()
 
 
 def test_unknown_segment_column_is_a_config_error():

@@ -167,6 +167,21 @@ def test_nps_features_use_the_models_own_out_of_fold_predictions():
     assert (feats.loc[~respondent, "nps_p_detractor"] == 0.2).all()
 
 
+def test_nps_features_of_silent_customers_come_from_given_predictions():
+    """Training passes the NPS stage's predictions of every customer: the silent take theirs, not a new predict."""
+    X, _, _ = churn_data(60)
+    respondent = np.arange(60) < 20
+    full = RecordingNps().fit(X[respondent], None)
+    full.oof_ = pd.DataFrame({"p_detractor": 0.7, "p_passive": 0.2, "p_promoter": 0.1}, index=X.index[respondent])
+    given = pd.DataFrame({"p_detractor": np.linspace(0, 0.5, 60), "p_passive": 0.25}, index=X.index[::-1])
+    given["p_promoter"] = 1 - given["p_detractor"] - given["p_passive"]
+    full.predict_frame = None  # calling the model would fail
+    feats = cross_fit_nps_features(full, X, respondent, predictions=given)
+    np.testing.assert_array_equal(feats.loc[~respondent, "nps_p_detractor"],
+                                  given.loc[X.index[~respondent], "p_detractor"])  # aligned by customer, not order
+    assert (feats.loc[respondent, "nps_p_detractor"] == 0.7).all()
+
+
 def test_nps_feature_lift_is_measured(fitted):
     _, X, y, _ = fitted
     rng = np.random.default_rng(0)

@@ -116,3 +116,36 @@ def test_no_signal_makes_the_weighted_respondent_nps_the_headline():
     resp = respond(X, 0.2, 0.9, seed=6)
     pop = fit_nps_stage(X, np.where(resp, noise, np.nan), stage_config()).population
     assert pop.no_signal and pop.method == "hajek" and pop.estimate == pop.hajek
+
+
+# ------------------------------------------------------------------ scoring the training customers once
+def test_training_scores_only_the_stages_whose_columns_it_lacks():
+    """The NPS stage's fit leaves its predictions of every customer in training.scored: the drift profile's
+    scoring pass must not predict them again, and the later stages read them."""
+    from cxpredict.stages import Training
+    from cxpredict.workflows.train import _score_training
+
+    class Predicted:  # the NPS stage, already predicted by its fit
+        name = "nps"
+
+        def adds(self):
+            return ("p_detractor",)
+
+        def transform(self, batch):
+            raise AssertionError("predicted again")
+
+    class Doubling:  # a later stage reading the NPS column
+        name = "churn"
+
+        def adds(self):
+            return ("churn_prob",)
+
+        def transform(self, batch):
+            return pd.DataFrame({"churn_prob": 2 * batch.scored["p_detractor"]}, index=batch.features.index)
+
+    X = pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=["a", "b", "c"])
+    training = Training(None, X, None, 0, fitted={"nps": Predicted(), "churn": Doubling()},
+                        scored=pd.DataFrame({"p_detractor": [0.1, 0.2, 0.3]}, index=X.index))
+    scored = _score_training(training, X, X)
+    assert scored.columns.tolist() == ["p_detractor", "churn_prob"]
+    assert scored["churn_prob"].tolist() == [0.2, 0.4, 0.6]
