@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 
 from cxpredict.estimation.estimators import nps_contribution
 
@@ -60,14 +61,10 @@ def sensitivity_curve(base: dict[str, float | None], proba_silent: np.ndarray, n
         f_lo, f_hi = est + shift(lo) - target, est + shift(hi) - target
         if f_lo * f_hi > 0:
             return None
-        a, b = np.log(lo), np.log(hi)
-        for _ in range(60):
-            mid = (a + b) / 2
-            if (est + shift(np.exp(mid)) - target) * f_lo > 0:
-                a = mid
-            else:
-                b = mid
-        return float(np.exp((a + b) / 2))
+        # Brent's method on log Gamma: ~10 evaluations of `shift` (each a pass over the silent) instead of
+        # bisection's 60, to the same precision
+        root = brentq(lambda log_g: est + shift(np.exp(log_g)) - target, np.log(lo), np.log(hi), xtol=1e-12)
+        return float(np.exp(root))
 
     tips: dict[str, float | None] = {
         "down_5_points": solve(est - TIPPING_SHIFT, 1.0, TIPPING_RANGE[1]),
