@@ -18,6 +18,9 @@ class PopulationConfig(Strict):
     interval_method: Literal["influence", "bootstrap"] = "influence"
     bootstrap: int = Field(default=200, ge=20)  # replicates with interval_method: bootstrap
     segments: list[str] = Field(default_factory=list)
+    # up to this many silent customers each gets the mean of the NPS model's fold models; above, one fold model
+    # drawn at random per customer (predicted once, not once per fold), the extra variance in the interval
+    fold_mean_max_silent: int | None = Field(default=50_000, ge=0)
 
 
 class SurveyDesignConfig(Strict):

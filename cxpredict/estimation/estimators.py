@@ -201,14 +201,19 @@ def combined_estimate(d, m, tau2, channels, interval_method, n_bootstrap, seed
     return est, float(np.sqrt(np.sum(lam ** 2 * [r["se"] ** 2 for r in usable]))), rows
 
 
-def group_estimates(d, m_cross, m_full, channels, responded, level, interval_method, n_bootstrap, seed, second
-                    ) -> dict[str, dict]:
+def group_estimates(d, m_cross, m_full, channels, responded, level, interval_method, n_bootstrap, seed, second,
+                    draw_variance=None) -> dict[str, dict]:
     """aipw, hajek, model_only and naive for one group of customers (aipw and hajek carry their channels).
-    second: E[d^2 | x] = P(promoter) + P(detractor) under the model, so E[(d - m)^2 | x] = second - m^2."""
+    second: E[d^2 | x] = P(promoter) + P(detractor) under the model, so E[(d - m)^2 | x] = second - m^2.
+    draw_variance: per row, the variance of m_cross from the fold model drawn for it (estimation/population.py,
+    silent_draws); its sum / N^2 adds to the aipw variance (the draws are independent of the answers)."""
     out = {}
+    drawn = 0.0 if draw_variance is None else 1e4 * float(np.sum(draw_variance)) / len(m_cross) ** 2
     for name, m in (("aipw", m_cross), ("hajek", np.zeros_like(m_cross))):
         tau2 = np.clip(second - m ** 2, 0.0, None)
         est, se, rows = combined_estimate(d, m, tau2, channels, interval_method, n_bootstrap, seed)
+        if name == "aipw" and drawn > 0:
+            se = float(np.sqrt(se ** 2 + drawn))
         low, high = interval(est, se, level)
         out[name] = {"estimate": est, "low": low, "high": high, "se": se}
         if len(rows) > 1:

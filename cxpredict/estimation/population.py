@@ -12,7 +12,7 @@ estimation/sensitivity.py; segments: estimation/segments.py; the result's plain 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from cxpredict.metrics import score_to_class
 DEFAULTS = PopulationConfig()
 TRIM_QUANTILE = ResponseConfig().trim_quantile
 PROBA_COLUMNS = ["p_detractor", "p_passive", "p_promoter"]
+PROBE_ROWS = 2_000  # silent customers predicted by every fold model to measure the one-fold draw's variance
 
 
 @dataclass
@@ -87,8 +88,8 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
                    n_bootstrap: int = DEFAULTS.bootstrap, seed: int = 0,
                    segments: pd.DataFrame | None = None, no_signal: bool = False,
                    signal: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
-                   answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None
-                   ) -> PopulationNps:
+                   answered_round: np.ndarray | None = None, design_probability: np.ndarray | None = None,
+                   draw_variance: np.ndarray | None = None) -> PopulationNps:
     """The population NPS of every row from arrays (the estimators: estimation/estimators.py).
 
     observed_class: 0/1/2 (detractor/passive/promoter) for respondents, -1 for silent customers.
@@ -99,7 +100,8 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
     the cross-fitted ones). no_signal: the NPS model's ranking is no better than chance, so the headline is the
     Hajek estimate (the model's predictions are not trusted to carry the silent customers' NPS).
     answered_round, design_probability: the survey design (SURVEY DESIGN in estimation/estimators.py; None: no
-    invitations).
+    invitations). draw_variance: per row, the variance of its cross-fitted contribution from drawing one fold
+    model for it (`nps_arrays`; None: none drawn), added to the model-based estimates' variance.
     """
     if interval_method not in ("influence", "bootstrap"):
         raise ConfigError(f"population.interval_method must be 'influence' or 'bootstrap', got {interval_method!r}")
@@ -115,10 +117,11 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
     d = class_contribution(cls)
     m_cross, m_full = nps_contribution(proba_cross_fitted), nps_contribution(proba_full)
     second = proba_cross_fitted[:, 0] + proba_cross_fitted[:, 2]
+    drawn = np.zeros(n) if draw_variance is None else np.asarray(draw_variance, dtype=float)
 
     def estimate(mask: np.ndarray) -> dict[str, dict]:
         return group_estimates(d[mask], m_cross[mask], m_full[mask], [(t, r[mask], v[mask]) for t, r, v in channels],
-                               responded[mask], level, interval_method, n_bootstrap, seed, second[mask])
+                               responded[mask], level, interval_method, n_bootstrap, seed, second[mask], drawn[mask])
 
     overall = estimate(np.ones(n, dtype=bool))
     method = "hajek" if no_signal else "aipw"
@@ -136,14 +139,25 @@ def population_nps(observed_class: np.ndarray, proba_cross_fitted: np.ndarray, p
     )
 
 
-def nps_arrays(nps: Any, X: pd.DataFrame, y_observed, proba_full: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(observed classes, cross-fitted probabilities, final-model probabilities) of every row of X for
-    `population_nps`, from a fitted NpsClassifier.
+class NpsArrays(NamedTuple):
+    """What `population_nps` needs from a fitted NPS model, every row of X."""
+
+    observed: np.ndarray  # class 0/1/2 of respondents, -1 silent
+    cross_fitted: np.ndarray  # (n, 3): respondents out-of-fold, silent from the fold models
+    full: np.ndarray  # (n, 3): the final model's
+    draw_variance: np.ndarray | None  # per row: variance of its contribution from the fold drawn for it (or None)
+
+
+def nps_arrays(nps: Any, X: pd.DataFrame, y_observed, proba_full: np.ndarray | None = None,
+               fold_mean_max_silent: int | None = DEFAULTS.fold_mean_max_silent, seed: int = 0) -> NpsArrays:
+    """The arrays `population_nps` needs, from a fitted NpsClassifier.
 
     y_observed: survey scores aligned with X, NaN for silent customers; the classifier must have been fitted on
     exactly the respondents of X, in order (its out-of-fold predictions are theirs). Silent customers get the
     mean of the fold models (cross_fitted_proba), or the final model's probabilities without fold models.
+    Above `fold_mean_max_silent` silent customers (None: never), each gets ONE fold model drawn uniformly at
+    random instead (`silent_draws`): prediction costs one pass instead of one per fold, the estimate keeps its
+    expectation (the mean of the fold models) and `draw_variance` carries the draw's variance into the interval.
     proba_full: the final model's probabilities of X when already predicted (else predicted here).
     """
     s = np.asarray(y_observed, dtype=float)
@@ -155,12 +169,38 @@ def nps_arrays(nps: Any, X: pd.DataFrame, y_observed, proba_full: np.ndarray | N
     cross = np.zeros((len(s), 3))
     cross[responded] = oof
     full = nps.predict_frame(X)[PROBA_COLUMNS].to_numpy() if proba_full is None else np.asarray(proba_full, float)
-    if (~responded).any():
-        cross[~responded] = nps.cross_fitted_proba(X[~responded]) if getattr(nps, "fold_models_", None) \
-            else full[~responded]
+    draw_variance = None
+    silent = ~responded
+    if silent.any() and getattr(nps, "fold_models_", None):
+        if fold_mean_max_silent is not None and silent.sum() > fold_mean_max_silent:
+            cross[silent], draw_variance = silent_draws(nps, X[silent], silent, seed)
+        else:
+            cross[silent] = nps.cross_fitted_proba(X[silent])
+    elif silent.any():
+        cross[silent] = full[silent]
     observed = np.full(len(s), -1)
     observed[responded] = score_to_class(s[responded], nps.scale_)
-    return observed, cross, full
+    return NpsArrays(observed, cross, full, draw_variance)
+
+
+def silent_draws(nps: Any, X_silent: pd.DataFrame, silent: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities of the silent rows, each from one fold model drawn uniformly at random; every row's draw
+    variance, 0 for respondents).
+
+    Why: the mean of K fold models costs K predictions of every silent customer, most of training's population
+    step with hundreds of thousands of them. With independent uniform draws a row's expected contribution is the
+    fold mean's, so the estimate keeps its expectation, and its variance grows by the sum over the silent of
+    Var_k m_k(x) / N^2 (tiny: the fold models differ little). That variance is measured on PROBE_ROWS random
+    silent customers predicted by every fold model, and each silent row carries its mean."""
+    rng = np.random.default_rng([seed, 2024])
+    n_folds = len(next(m for m in nps.fold_models_ if m is not None))
+    proba = nps.cross_fitted_proba(X_silent, folds=rng.integers(0, n_folds, len(X_silent)))
+    probe = X_silent.iloc[np.sort(rng.choice(len(X_silent), min(PROBE_ROWS, len(X_silent)), replace=False))]
+    per_fold = np.stack([nps_contribution(nps.cross_fitted_proba(probe, folds=np.full(len(probe), k)))
+                         for k in range(n_folds)])
+    draw_variance = np.zeros(len(silent))
+    draw_variance[silent] = float(per_fold.var(axis=0).mean())
+    return proba, draw_variance
 
 
 def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=None, *,
@@ -173,9 +213,9 @@ def estimate_population_nps(nps: Any, X: pd.DataFrame, y_observed, propensity=No
     what the model must be fitted on). propensity: cross-fitted P(respond) of every row (e.g.
     ResponsePropensity.propensity_); None: no response correction. The rest: see `population_nps`.
     """
-    observed, cross, full = nps_arrays(nps, X, y_observed)
+    observed, cross, full, draw_variance = nps_arrays(nps, X, y_observed, seed=seed)
     return population_nps(observed, cross, None if propensity is None else np.asarray(propensity, dtype=float),
-                          full, level=level, interval_method=interval_method, n_bootstrap=n_bootstrap, seed=seed,
+                          full, draw_variance=draw_variance, level=level, interval_method=interval_method, n_bootstrap=n_bootstrap, seed=seed,
                           segments=segments, no_signal=bool(getattr(nps, "no_signal_", False)),
                           signal=getattr(nps, "signal_", None), response=response, answered_round=answered_round,
                           design_probability=design_probability)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 
 from cxpredict.estimation.estimators import nps_contribution
 
@@ -23,10 +24,14 @@ TIPPING_SHIFT = 5.0  # points: "where the estimate moves by 5 points"
 def tilt_detractor_odds(proba: np.ndarray, gamma: float) -> np.ndarray:
     """Class probabilities with the detractor odds multiplied by `gamma`, the other classes scaled to match."""
     proba = np.asarray(proba, dtype=float)
-    p_det = proba[:, 0]
-    new_det = gamma * p_det / (gamma * p_det + 1 - p_det)
-    rest = np.where(1 - p_det > 1e-12, (1 - new_det) / np.maximum(1 - p_det, 1e-12), 0.0)
+    new_det, rest = _tilted(proba[:, 0], gamma)
     return np.column_stack([new_det, proba[:, 1] * rest, proba[:, 2] * rest])
+
+
+def _tilted(p_det: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The tilted detractor probability and the factor the other classes are scaled by."""
+    new_det = gamma * p_det / (gamma * p_det + 1 - p_det)
+    return new_det, np.where(1 - p_det > 1e-12, (1 - new_det) / np.maximum(1 - p_det, 1e-12), 0.0)
 
 
 def sensitivity_curve(base: dict[str, float | None], proba_silent: np.ndarray, n_customers: int,
@@ -36,10 +41,14 @@ def sensitivity_curve(base: dict[str, float | None], proba_silent: np.ndarray, n
     The shift is the change of the silent customers' predicted NPS; the interval keeps its half-width. Tipping
     points: the Gamma at which the interval first includes 0 (or leaves it), and at which the estimate has
     moved by TIPPING_SHIFT points either way (None when not reached within TIPPING_RANGE)."""
+    proba_silent = np.asarray(proba_silent, dtype=float)
     base_sum = nps_contribution(proba_silent).sum()
+    p_det, p_pro = proba_silent[:, 0].copy(), proba_silent[:, 2].copy()
 
     def shift(gamma: float) -> float:
-        return float(100 * (nps_contribution(tilt_detractor_odds(proba_silent, gamma)).sum() - base_sum) / n_customers)
+        """tilt_detractor_odds summed without building the (n, 3) array: the root searches call it ~200 times."""
+        new_det, rest = _tilted(p_det, gamma)
+        return float(100 * (np.dot(p_pro, rest) - new_det.sum() - base_sum) / n_customers)
 
     est, low, high = base["estimate"], base["low"], base["high"]
     half = None if low is None else (high - low) / 2
@@ -52,14 +61,10 @@ def sensitivity_curve(base: dict[str, float | None], proba_silent: np.ndarray, n
         f_lo, f_hi = est + shift(lo) - target, est + shift(hi) - target
         if f_lo * f_hi > 0:
             return None
-        a, b = np.log(lo), np.log(hi)
-        for _ in range(60):
-            mid = (a + b) / 2
-            if (est + shift(np.exp(mid)) - target) * f_lo > 0:
-                a = mid
-            else:
-                b = mid
-        return float(np.exp((a + b) / 2))
+        # Brent's method on log Gamma: ~10 evaluations of `shift` (each a pass over the silent) instead of
+        # bisection's 60, to the same precision
+        root = brentq(lambda log_g: est + shift(np.exp(log_g)) - target, np.log(lo), np.log(hi), xtol=1e-12)
+        return float(np.exp(root))
 
     tips: dict[str, float | None] = {
         "down_5_points": solve(est - TIPPING_SHIFT, 1.0, TIPPING_RANGE[1]),

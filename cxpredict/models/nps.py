@@ -18,8 +18,9 @@ Why this shape:
   predictions no choice saw (models/held_out.py), for `cv_metrics_` (interval: `cv_intervals_`), the
   reliability tables and the signal check: when the interval of their detractor AUC includes 0.5, `no_signal_`
   is set (the headline is then the weighted respondent NPS; per-customer classes are flagged unreliable).
-- `cross_fitted_proba(X)` predicts new rows (the silent customers) with the fold models of the chosen candidate,
-  so the population estimate's predictions and residuals come from the same models. Fold models are kept in
+- `cross_fitted_proba(X)` predicts new rows (the silent customers) with the fold models of the chosen candidate
+  (their mean, or one fold model per row), so the population estimate's predictions and residuals come from the
+  same models. Fold models are kept in
   memory only; a loaded model predicts with the final boosters.
 - Saved as LightGBM text files plus nps.json; nothing is pickled.
 """
@@ -305,20 +306,30 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         return out
 
     @available_if(_can_cross_fit)
-    def cross_fitted_proba(self, X) -> np.ndarray:
+    def cross_fitted_proba(self, X, folds: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities (n, 3: detractor, passive, promoter) of new rows from the fold models, each with
-        its fold's stage 2, averaged: the same models that gave the respondents' out-of-fold predictions."""
+        its fold's stage 2: the same models that gave the respondents' out-of-fold predictions. folds: None,
+        the mean of every fold model; a fold number per row, that fold's model alone (each row is predicted
+        once instead of once per fold: textbook cross-fitting, what the population estimate uses for many
+        silent customers, estimation/population.py)."""
         X = features(self, X, reset=False, hint=FEATURE_HINT)
         n_folds = len(next(m for m in self.fold_models_ if m is not None))
+        if folds is not None and (len(folds) != len(X) or np.any((folds < 0) | (folds >= n_folds))):
+            raise InputError(f"cross_fitted_proba: folds must give a fold number 0..{n_folds - 1} for each of the "
+                             f"{len(X)} rows")
         total = np.zeros((len(X), 3))
         for k in range(n_folds):
-            parts = [np.full(len(X), c) if models is None else models[k][0].predict(X, raw_score=True,
-                                                                                 num_iteration=models[k][1])
+            rows = np.arange(len(X)) if folds is None else np.flatnonzero(folds == k)
+            if len(rows) == 0:
+                continue
+            Xk = X if folds is None else X.iloc[rows]
+            parts = [np.full(len(Xk), c) if models is None else models[k][0].predict(Xk, raw_score=True,
+                                                                                  num_iteration=models[k][1])
                      for models, c in zip(self.fold_models_, self.constants_)]
             link, calibrator = self.stage2_folds_[k]
-            total += stage2_apply(self.formulation_, self._raw(self.formulation_, parts), link, calibrator,
-                                  self.scale_)[1]
-        return total / n_folds
+            total[rows] += stage2_apply(self.formulation_, self._raw(self.formulation_, parts), link, calibrator,
+                                        self.scale_)[1]
+        return total / n_folds if folds is None else total
 
     def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
         """Booster whose raw output increases with detraction risk, plus the class index for multiclass.

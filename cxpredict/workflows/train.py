@@ -368,10 +368,12 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config | NpsSettings, segments: p
     lap("nps_fit")
     predictions = nps.predict_frame(X)
     lap("nps_predict")
-    observed, cross_fitted, full = nps_arrays(nps, X, s, predictions[["p_detractor", "p_passive", "p_promoter"]])
+    observed, cross_fitted, full, draw_variance = nps_arrays(
+        nps, X, s, predictions[["p_detractor", "p_passive", "p_promoter"]], cfg.population.fold_mean_max_silent,
+        cfg.seed)
     population = population_nps(
         observed, cross_fitted, None if response is None else response.propensity_.to_numpy(dtype=float), full,
-        level=cfg.population.interval, interval_method=cfg.population.interval_method,
+        draw_variance=draw_variance, level=cfg.population.interval, interval_method=cfg.population.interval_method,
         n_bootstrap=cfg.population.bootstrap, seed=cfg.seed, segments=segments, no_signal=bool(nps.no_signal_),
         signal=nps.signal_, response=None if response is None else response.summary(),
         answered_round=answered_round, design_probability=design_probability)

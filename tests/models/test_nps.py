@@ -210,3 +210,14 @@ def test_without_a_choice_the_held_out_probabilities_are_the_out_of_fold_ones(mo
     columns = ["p_detractor", "p_passive", "p_promoter"]
     pd.testing.assert_frame_equal(model.held_out_[columns], model.oof_[columns])
     assert set(model.held_out_choices_) == {"configured-regression"}
+
+
+def test_one_fold_per_row_gives_that_fold_models_prediction(models, data):
+    X, _ = data
+    model, new = models["regression"], X.iloc[:300]
+    per_fold = [model.cross_fitted_proba(new, folds=np.full(len(new), k)) for k in range(3)]
+    assert np.allclose(np.mean(per_fold, axis=0), model.cross_fitted_proba(new))  # the fold mean, one fold at a time
+    mixed = np.arange(len(new)) % 3
+    assert np.allclose(model.cross_fitted_proba(new, folds=mixed), np.choose(mixed[:, None], per_fold))
+    with pytest.raises(InputError, match="fold number 0..2"):
+        model.cross_fitted_proba(new, folds=np.full(len(new), 3))
