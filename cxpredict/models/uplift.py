@@ -37,6 +37,7 @@ from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, 
 
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
+PREDICT_ROWS = 200_000  # rows per prediction call: LightGBM copies its input, so memory stays bounded
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
 
 
@@ -110,7 +111,8 @@ class DRLearner(BaseEstimator):
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise InputError(f"uplift model: feature column(s) missing, e.g. {missing[:3]}")
-        return self.booster_.predict(X[self.feature_names_])
+        return np.concatenate([self.booster_.predict(X.iloc[start:start + PREDICT_ROWS][self.feature_names_])
+                               for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
 def uplift_features(X: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
