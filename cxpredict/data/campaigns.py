@@ -160,7 +160,7 @@ def join_results(log: pd.DataFrame, results: pd.DataFrame, outcomes: list[str], 
             mismatches[kind] = {"count": int(len(rows)), "examples": _examples(rows["customer_id"])}
 
     only_results = merged[merged["_merge"] == "right_only"]
-    known_campaigns = set(log["campaign_id"])
+    known_campaigns = set(log["campaign_id"].unique())
     note("unknown_campaign", only_results[~only_results["campaign_id"].isin(known_campaigns)])
     note("unknown_customer", only_results[only_results["campaign_id"].isin(known_campaigns)])
     note("no_results", merged[merged["_merge"] == "left_only"])
