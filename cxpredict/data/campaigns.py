@@ -47,6 +47,11 @@ def _bad(path: Path, column: str, mask: np.ndarray, what: str, fix: str) -> Inpu
 
 def _binary(frame: pd.DataFrame, col: str, name: str, path: Path, optional: bool) -> np.ndarray:
     s = frame[col]
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):  # no text to parse: check the values
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isin(values, (0.0, 1.0)) & (~np.isnan(values) if optional else True)
+        if not bad.any():
+            return values
     text = s.astype("str").str.strip().str.lower()
     mapped = text.map({"1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0, "true": 1.0, "false": 0.0, "yes": 1.0,
                        "no": 0.0})
@@ -155,7 +160,7 @@ def join_results(log: pd.DataFrame, results: pd.DataFrame, outcomes: list[str], 
             mismatches[kind] = {"count": int(len(rows)), "examples": _examples(rows["customer_id"])}
 
     only_results = merged[merged["_merge"] == "right_only"]
-    known_campaigns = set(log["campaign_id"])
+    known_campaigns = set(log["campaign_id"].unique())
     note("unknown_campaign", only_results[~only_results["campaign_id"].isin(known_campaigns)])
     note("unknown_customer", only_results[only_results["campaign_id"].isin(known_campaigns)])
     note("no_results", merged[merged["_merge"] == "left_only"])

@@ -22,6 +22,7 @@ Why these estimators:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,69 +56,98 @@ class Effect:
         return dict(self.__dict__)
 
 
-def _arm_stats(y: np.ndarray, t: np.ndarray) -> tuple[float, float, float, float, int, int]:
-    y1, y0 = y[t], y[~t]
-    v1 = float(y1.var(ddof=1)) if len(y1) > 1 else np.nan
-    v0 = float(y0.var(ddof=1)) if len(y0) > 1 else np.nan
-    return float(y1.mean()) if len(y1) else np.nan, float(y0.mean()) if len(y0) else np.nan, v1, v0, len(y1), len(y0)
+def _cell_sums(cell: np.ndarray, y: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell: count, mean and sum of squared deviations of the non-missing y (two passes, as np.var)."""
+    ok = ~np.isnan(y)
+    cell, y = cell[ok], y[ok]
+    n = np.bincount(cell, minlength=cells).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(cell, weights=y, minlength=cells) / n
+    ss = np.bincount(cell, weights=(y - mean[cell]) ** 2, minlength=cells)
+    return n, mean, ss
+
+
+def _blocked(y: np.ndarray, t: np.ndarray, group: np.ndarray, block: np.ndarray, shape: tuple[int, int],
+             level: float, power: float) -> dict[str, np.ndarray]:
+    """Blocked effects of every group at once (group and block: integer codes, shape = (groups, blocks)).
+
+    Per (group, block, arm) counts, means and variances from one pass over the rows; a block enters its group's
+    estimate with its size as weight only when both arms have at least 2 customers (else it carries no
+    comparison). Returns the Effect fields as arrays, one entry per group."""
+    groups, blocks = shape
+    cell = (group * blocks + block) * 2 + t.astype(np.int64)
+    n, mean, ss = (a.reshape(groups, blocks, 2) for a in _cell_sums(cell, y, groups * blocks * 2))
+    n0, n1, m0, m1 = n[..., 0], n[..., 1], mean[..., 0], mean[..., 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v0, v1 = ss[..., 0] / (n0 - 1), ss[..., 1] / (n1 - 1)
+        valid = (n1 >= 2) & (n0 >= 2)
+        w = np.where(valid, n1 + n0, 0.0)
+        weight = w.sum(axis=1)
+        est = np.where(valid, w * (m1 - m0), 0.0).sum(axis=1) / weight
+        se = np.sqrt(np.where(valid, w * w * (v1 / n1 + v0 / n0), 0.0).sum(axis=1)) / weight
+        mean1 = np.where(valid, w * m1, 0.0).sum(axis=1) / weight
+        mean0 = np.where(valid, w * m0, 0.0).sum(axis=1) / weight
+        gn, _, gss = _cell_sums(group, y, groups)
+        pooled = np.where(gn > 1, gss / (gn - 1), np.nan)
+    est, se = np.where(weight > 0, est, np.nan), np.where(weight > 0, se, np.nan)
+    z, zp = z_value(level), float(norm.ppf(power))
+    n_treated, n_control = n1.sum(axis=1).astype(int), n0.sum(axis=1).astype(int)
+    return {"effect": est, "se": se, "low": est - z * se, "high": est + z * se, "n_treated": n_treated,
+            "n_control": n_control, "mean_treated": np.where(weight > 0, mean1, np.nan),
+            "mean_control": np.where(weight > 0, mean0, np.nan), "mde": (z + zp) * se, "variance": pooled,
+            "treated_share": n_treated / np.maximum(n_treated + n_control, 1)}
+
+
+def _complier(y: np.ndarray, t: np.ndarray, d: np.ndarray, group: np.ndarray, block: np.ndarray,
+              shape: tuple[int, int], level: float) -> dict[str, np.ndarray]:
+    """Effect on the contacted of every group at once: Wald ratio ITT(y) / ITT(contacted), delta-method interval.
+    The covariance of the two blocked differences: per block, cov(y, d) within each arm over its size."""
+    keep = ~np.isnan(y) & ~np.isnan(d)
+    y, t, d, group, block = y[keep], t[keep], d[keep], group[keep], block[keep]
+    num, den = _blocked(y, t, group, block, shape, level, 0.8), _blocked(d, t, group, block, shape, level, 0.8)
+    groups, blocks = shape
+    cell = (group * blocks + block) * 2 + t.astype(np.int64)
+    cells = groups * blocks * 2
+    n, my, _ = _cell_sums(cell, y, cells)
+    _, md, _ = _cell_sums(cell, d, cells)
+    cross = np.bincount(cell, weights=(y - my[cell]) * (d - md[cell]), minlength=cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(n > 1, cross / (n - 1) / n, 0.0).reshape(groups, blocks, 2).sum(axis=2)
+        w = n.reshape(groups, blocks, 2).sum(axis=2)
+        cov = (w * w * c).sum(axis=1) / w.sum(axis=1) ** 2
+        ratio = num["effect"] / den["effect"]
+        var = (num["se"] ** 2 - 2 * ratio * cov + ratio ** 2 * den["se"] ** 2) / den["effect"] ** 2
+    ok = np.isfinite(den["effect"]) & (den["effect"] > 0)
+    ratio, se = np.where(ok, ratio, np.nan), np.where(ok, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    z = z_value(level)
+    return {"effect": ratio, "se": se, "low": ratio - z * se, "high": ratio + z * se, "contact_rate": den["effect"]}
+
+
+def _codes(blocks: Any, n: int) -> tuple[np.ndarray, int]:
+    """Integer block codes (missing values are one block of their own) and the number of blocks."""
+    if blocks is None:
+        return np.zeros(n, dtype=np.int64), 1
+    codes, uniques = pd.factorize(blocks if isinstance(blocks, pd.Series) else np.asarray(blocks),
+                                  use_na_sentinel=False)
+    return codes.astype(np.int64), max(len(uniques), 1)
 
 
 def blocked_effect(y: np.ndarray, treated: np.ndarray, blocks: np.ndarray | None = None, level: float = 0.9,
                    power: float = 0.8) -> Effect:
     """Blocked difference in means (blocks = rules: each with its own treated share) with a Neyman interval."""
     y, t = np.asarray(y, dtype=float), np.asarray(treated, dtype=bool)
-    keep = ~np.isnan(y)
-    y, t = y[keep], t[keep]
-    blocks = np.zeros(len(y), dtype=int) if blocks is None else pd.factorize(np.asarray(blocks)[keep])[0]
-    est, var, weight, m1, m0 = 0.0, 0.0, 0, 0.0, 0.0
-    for b in np.unique(blocks):
-        rows = blocks == b
-        mean1, mean0, v1, v0, n1, n0 = _arm_stats(y[rows], t[rows])
-        if n1 < 2 or n0 < 2:  # a block without both arms carries no comparison
-            continue
-        w = int(rows.sum())
-        est += w * (mean1 - mean0)
-        var += w * w * (v1 / n1 + v0 / n0)
-        m1, m0, weight = m1 + w * mean1, m0 + w * mean0, weight + w
-    n1, n0 = int(t.sum()), int((~t).sum())
-    pooled = float(y.var(ddof=1)) if len(y) > 1 else np.nan
-    z, zp = z_value(level), float(norm.ppf(power))
-    if weight == 0:
-        return Effect(np.nan, np.nan, np.nan, np.nan, n1, n0, np.nan, np.nan, np.nan, pooled, n1 / max(n1 + n0, 1))
-    est, se = est / weight, float(np.sqrt(var)) / weight
-    return Effect(effect=est, se=se, low=est - z * se, high=est + z * se, n_treated=n1, n_control=n0,
-                  mean_treated=m1 / weight, mean_control=m0 / weight, mde=(z + zp) * se, variance=pooled,
-                  treated_share=n1 / (n1 + n0))
+    block, n_blocks = _codes(blocks, len(y))
+    e = _blocked(y, t, np.zeros(len(y), dtype=np.int64), block, (1, n_blocks), level, power)
+    return Effect(**{k: (int(v[0]) if k.startswith("n_") else float(v[0])) for k, v in e.items()})
 
 
 def complier_effect(y: np.ndarray, treated: np.ndarray, contacted: np.ndarray, blocks: np.ndarray | None = None,
                     level: float = 0.9) -> dict[str, float]:
     """Effect on the contacted: Wald ratio ITT(y) / ITT(contacted), delta-method interval."""
     y, t, d = np.asarray(y, dtype=float), np.asarray(treated, dtype=bool), np.asarray(contacted, dtype=float)
-    keep = ~np.isnan(y) & ~np.isnan(d)
-    y, t, d = y[keep], t[keep], d[keep]
-    blocks = None if blocks is None else np.asarray(blocks)[keep]
-    num, den = blocked_effect(y, t, blocks, level), blocked_effect(d, t, blocks, level)
-    if not np.isfinite(den.effect) or den.effect <= 0:
-        return {"effect": np.nan, "se": np.nan, "low": np.nan, "high": np.nan, "contact_rate": den.effect}
-    # covariance of the two blocked differences: per block, cov(y, d) within each arm over its size
-    b = np.zeros(len(y), dtype=int) if blocks is None else pd.factorize(blocks)[0]
-    cov, weight = 0.0, 0
-    for k in np.unique(b):
-        rows = b == k
-        c = 0.0
-        for arm in (True, False):
-            sel = rows & (t == arm)
-            if sel.sum() > 1:
-                c += float(np.cov(y[sel], d[sel], ddof=1)[0, 1]) / sel.sum()
-        w = int(rows.sum())
-        cov, weight = cov + w * w * c, weight + w
-    cov /= weight * weight
-    ratio = num.effect / den.effect
-    var = (num.se ** 2 - 2 * ratio * cov + ratio ** 2 * den.se ** 2) / den.effect ** 2
-    se = float(np.sqrt(max(var, 0.0)))
-    z = z_value(level)
-    return {"effect": ratio, "se": se, "low": ratio - z * se, "high": ratio + z * se, "contact_rate": den.effect}
+    block, n_blocks = _codes(blocks, len(y))
+    c = _complier(y, t, d, np.zeros(len(y), dtype=np.int64), block, (1, n_blocks), level)
+    return {k: float(v[0]) for k, v in c.items()}
 
 
 def sample_needed(variance: float, min_effect: float, treated_share: float, level: float, power: float) -> float:
@@ -130,24 +160,31 @@ def sample_needed(variance: float, min_effect: float, treated_share: float, leve
 
 def effect_table(frame: pd.DataFrame, outcomes: list[str], by: list[str], level: float, power: float,
                  blocks: str = "rule", contacted: bool = False) -> pd.DataFrame:
-    """One row per (group of `by`, outcome): effect, interval, counts, MDE, benefit interval, complier effect."""
-    rows = []
-    for key, part in frame.groupby(by, sort=True, observed=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        t = part["treated"].to_numpy()
-        for outcome in outcomes:
-            y = part[outcome].to_numpy(dtype=float)
-            e = blocked_effect(y, t, part[blocks].to_numpy() if blocks in part else None, level, power)
-            sign = BENEFIT_SIGN.get(outcome, 1.0)
-            row = {**dict(zip(by, key)), "outcome": outcome, **e.as_dict(),
-                   "benefit": sign * e.effect, "benefit_low": min(sign * e.low, sign * e.high),
-                   "benefit_high": max(sign * e.low, sign * e.high)}
-            if contacted:
-                c = complier_effect(y, t, part["contacted"].to_numpy(dtype=float),
-                                    part[blocks].to_numpy() if blocks in part else None, level)
-                row |= {f"complier_{k}": v for k, v in c.items()}
-            rows.append(row)
-    return pd.DataFrame(rows)
+    """One row per (group of `by`, outcome): effect, interval, counts, MDE, benefit interval, complier effect.
+    All groups of an outcome are computed in one pass over the rows (groups in `groupby` order)."""
+    grouped = frame.groupby(by, sort=True, observed=True, dropna=False)
+    group = grouped.ngroup().to_numpy(dtype=np.int64)
+    keys = frame[by].iloc[np.unique(group, return_index=True)[1]].reset_index(drop=True)
+    block, n_blocks = _codes(frame[blocks] if blocks in frame else None, len(frame))
+    shape, t = (len(keys), n_blocks), frame["treated"].to_numpy(dtype=bool)
+    d = frame["contacted"].to_numpy(dtype=float) if contacted else None
+    parts = []
+    for order, outcome in enumerate(outcomes):
+        y = frame[outcome].to_numpy(dtype=float)
+        e = pd.DataFrame(_blocked(y, t, group, block, shape, level, power))
+        sign = BENEFIT_SIGN.get(outcome, 1.0)
+        part = keys.assign(outcome=outcome, **e, benefit=sign * e["effect"],
+                           benefit_low=np.fmin(sign * e["low"], sign * e["high"]),
+                           benefit_high=np.fmax(sign * e["low"], sign * e["high"]), _order=order,
+                           _group=np.arange(len(keys)))
+        if contacted:
+            c = _complier(y, t, d, group, block, shape, level)
+            part = part.assign(**{f"complier_{k}": v for k, v in c.items()})
+        parts.append(part)
+    if not parts or keys.empty:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True).sort_values(["_group", "_order"], kind="stable")
+    return table.drop(columns=["_group", "_order"]).reset_index(drop=True)
 
 
 def verdicts(effects: pd.DataFrame, min_effect: float, min_cell: int, level: float, power: float) -> pd.DataFrame:

@@ -11,7 +11,9 @@ The learner is short:
   3. a regression of phi on x: cross-fitted for honest Qini curves (`oof_uplift_`), then once on all rows for
      scoring (`booster_`).
 `y` is the benefit-oriented outcome (the caller flips churn so that a prevented churn is +1), so predictions are
-"churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost).
+"churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost); the
+features are binned once per fit (bin edges from all of the strategy's customers) and every booster trains on a
+subset of that binned data.
 The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
 noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
@@ -35,6 +37,7 @@ from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, 
 
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
+PREDICT_ROWS = 200_000  # rows per prediction call: LightGBM copies its input, so memory stays bounded
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
 
 
@@ -57,11 +60,13 @@ class DRLearner(BaseEstimator):
         """The learner a config's `campaign` section (and `seed`) describes."""
         return cls(**{**uplift_keywords(cfg), "random_state": seed, **overrides})
 
-    def _fit_rows(self, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> lgb.Booster:
+    def _fit_rows(self, binned: lgb.Dataset, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
+                  params: dict) -> lgb.Booster:
         if len(rows) > self.max_rows:
             rows = np.sort(rng.choice(rows, self.max_rows, replace=False))
-        return lgb.train(lgbm_params(self, objective="regression"), lgb.Dataset(X.iloc[rows], label=y[rows]),
-                         num_boost_round=self.n_estimators)
+        part = binned.subset(rows, params).construct()
+        part.set_label(y[rows])
+        return lgb.train(params, part, num_boost_round=self.n_estimators)
 
     def fit(self, X: pd.DataFrame, y: Any, treatment: Any, propensity: Any) -> DRLearner:
         check_lgbm_keywords(self)
@@ -81,18 +86,22 @@ class DRLearner(BaseEstimator):
             raise InputError("uplift: every treated share (propensity) must lie strictly between 0 and 1")
         rng = np.random.default_rng(self.random_state)
         folds = fold_ids(t.astype(int), self.n_folds, self.random_state)
+        params = lgbm_params(self, objective="regression")
+        # binned once: every booster of the fit trains on a subset of it (same bin edges), since binning the
+        # rows again for each of the 2 x folds + folds + 1 boosters cost more than the boosting
+        binned = lgb.Dataset(X, label=y, params=params).construct()
         mu0, mu1 = np.empty(len(y)), np.empty(len(y))
         for k in range(self.n_folds):
             test, train = folds == k, folds != k
             for arm, mu in ((False, mu0), (True, mu1)):
-                model = self._fit_rows(X, y, np.flatnonzero(train & (t == arm)), rng)
+                model = self._fit_rows(binned, y, np.flatnonzero(train & (t == arm)), rng, params)
                 mu[test] = model.predict(X.iloc[test])
         phi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
         oof = np.empty(len(y))
         for k in range(self.n_folds):
-            model = self._fit_rows(X, phi, np.flatnonzero(folds != k), rng)
+            model = self._fit_rows(binned, phi, np.flatnonzero(folds != k), rng, params)
             oof[folds == k] = model.predict(X.iloc[folds == k])
-        self.booster_ = self._fit_rows(X, phi, np.arange(len(y)), rng)
+        self.booster_ = self._fit_rows(binned, phi, np.arange(len(y)), rng, params)
         self.feature_names_ = list(X.columns)
         self.pseudo_outcome_, self.oof_uplift_ = phi, oof
         self.ate_ = float(phi.mean())
@@ -102,7 +111,8 @@ class DRLearner(BaseEstimator):
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise InputError(f"uplift model: feature column(s) missing, e.g. {missing[:3]}")
-        return self.booster_.predict(X[self.feature_names_])
+        return np.concatenate([self.booster_.predict(X.iloc[start:start + PREDICT_ROWS][self.feature_names_])
+                               for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
 def uplift_features(X: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:

@@ -127,10 +127,14 @@ def multi_action_policy(frame: pd.DataFrame, features: pd.DataFrame, models: dic
     strategies = sorted(models)
     value = frame["value"].to_numpy(dtype=float)
     own = frame["strategy"].astype("str").to_numpy()
-    uplift = np.column_stack([np.where(own == s, frame["uplift_oof"], models[s].predict(features)) for s in strategies])
+    codes, names = pd.factorize(own, use_na_sentinel=False)  # customer -> index in `strategies` (-1: a strategy without a model)
+    current = np.array([strategies.index(s) if s in strategies else -1 for s in names], dtype=np.int64)[codes]
+    oof = frame["uplift_oof"].to_numpy(dtype=float)
+    uplift = np.column_stack([np.where(current == j, oof, models[s].predict(features))
+                              for j, s in enumerate(strategies)])
     cost = np.array([np.mean([r.cost for r in playbook.rules if r.strategy == s] or [0.0]) for s in strategies])
-    tested = {s: set(frame.loc[own == s, segment]) for s in strategies}
-    eligible = np.column_stack([frame[segment].isin(tested[s]).to_numpy() for s in strategies])
+    seg = pd.factorize(frame[segment], use_na_sentinel=False)[0]
+    eligible = np.column_stack([np.isin(seg, np.unique(seg[current == j])) for j in range(len(strategies))])
     caps = []
     for s in strategies:
         rule_caps = [r.capacity for r in playbook.rules if r.strategy == s]
@@ -138,7 +142,6 @@ def multi_action_policy(frame: pd.DataFrame, features: pd.DataFrame, models: dic
     net = uplift * value[:, None] - cost[None, :]
     choice = greedy_policy(net, caps, eligible)
     picked = np.where(choice >= 0, np.asarray(strategies, dtype=object)[np.maximum(choice, 0)], "no-action")
-    current = np.array([strategies.index(s) if s in strategies else -1 for s in own])
     current_net = np.where(current >= 0, net[np.arange(len(net)), np.maximum(current, 0)], 0.0)
     policy_net = np.where(choice >= 0, net[np.arange(len(net)), np.maximum(choice, 0)], 0.0)
     table = pd.DataFrame({"customer_id": frame["customer_id"], "current_strategy": own,
@@ -226,7 +229,7 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
         frame, features = _with_features(camp, frame, data, bundle, assignments)
     with timer("uplift"):
         models, oof = fit_uplift(cfg, frame, features)
-        frame = pd.concat([frame, oof], axis=1)
+        frame[oof.columns] = oof.to_numpy()
         qini, areas = _qini(frame, models, c.interval)
     with timer("targeting"):
         targeting = compare_targeting(frame, playbook, c.interval)
@@ -263,7 +266,8 @@ def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: B
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The assigned customers found in the customer data (the others counted as mismatches) and their uplift
     features: the bundle's model matrix plus the scores recorded at assignment time."""
-    known = frame["customer_id"].isin(data.frame.index).to_numpy()
+    position = data.frame.index.get_indexer(frame["customer_id"])
+    known = position >= 0
     if not known.all():
         camp.mismatches["no_features"] = {"count": int((~known).sum()),
                                           "examples": frame.loc[~known, "customer_id"].head(5).tolist()}
@@ -273,8 +277,10 @@ def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: B
                          "from data.* as of the scoring date; point the config at the data that was scored")
     for warning in mismatch_warnings(camp):  # learn.json counts them too; a scheduler's log must show them
         log.warning("learn: %s", warning)
-    frame = frame[known].reset_index(drop=True)
-    X = bundle.manifest.transform(data.frame.loc[frame["customer_id"]], source="customer data")
+    if not known.all():
+        frame, position = frame[known].reset_index(drop=True), position[known]
+    inputs = [c for c in data.frame.columns if c in set(bundle.manifest.names)]  # no copy of unused columns
+    X = bundle.manifest.transform(data.frame[inputs].iloc[position], source="customer data")
     return frame, uplift_features(X, frame).reset_index(drop=True)
 
 

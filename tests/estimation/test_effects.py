@@ -79,3 +79,31 @@ def test_auuc_excess_is_positive_for_an_informative_ranking_only():
     good, noise = auuc(tau, pseudo), auuc(rng.random(tau.size), pseudo)
     assert good["low"] > 0
     assert noise["low"] < 0 < noise["high"]
+
+
+def test_effect_table_rows_are_the_effects_of_each_group_alone():
+    """The table computes every group in one pass; each row must be what blocked_effect / complier_effect give on
+    that group's customers alone (missing outcomes, a group without control, uneven blocks included)."""
+    rng = np.random.default_rng(4)
+    n = 6_000
+    frame = pd.DataFrame({"strategy": rng.choice(["a", "b", "c"], n), "segment": rng.choice(["x", "y"], n),
+                          "rule": rng.choice(["r1", "r2", "r3"], n), "treated": rng.random(n) < 0.7})
+    frame.loc[frame["strategy"] == "c", "treated"] = True  # no control: no comparison
+    frame["churned"] = np.where(rng.random(n) < 0.1, np.nan, (rng.random(n) < 0.3 - 0.1 * frame["treated"]))
+    frame["contacted"] = np.where(frame["treated"], rng.random(n) < 0.6, 0.0)
+    table = effect_table(frame, ["churned"], ["strategy", "segment"], level=0.9, power=0.8, contacted=True)
+    assert len(table) == 6 and table["effect"].notna().sum() == 4
+    for row in table.itertuples():
+        part = frame[(frame["strategy"] == row.strategy) & (frame["segment"] == row.segment)]
+        alone = blocked_effect(part["churned"], part["treated"], part["rule"].to_numpy(), level=0.9, power=0.8)
+        complier = complier_effect(part["churned"], part["treated"], part["contacted"], part["rule"].to_numpy(), 0.9)
+        for key, value in alone.as_dict().items():
+            np.testing.assert_allclose(getattr(row, key), value, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(row.complier_effect, complier["effect"], rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(row.complier_se, complier["se"], rtol=1e-12, equal_nan=True)
+    # one block: the plain difference in means with Neyman's standard error, written out
+    part = frame[frame["strategy"] == "a"].dropna(subset=["churned"])
+    y1, y0 = part.loc[part["treated"], "churned"], part.loc[~part["treated"], "churned"]
+    plain = blocked_effect(part["churned"], part["treated"])
+    np.testing.assert_allclose(plain.effect, y1.mean() - y0.mean(), rtol=1e-12)
+    np.testing.assert_allclose(plain.se, np.sqrt(y1.var() / len(y1) + y0.var() / len(y0)), rtol=1e-12)
