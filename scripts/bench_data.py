@@ -65,37 +65,94 @@ def parse_size(text: str) -> tuple[int, int]:
     return value(customers), value(events)
 
 
+GENERATOR = 2  # bump when generate() writes different data: a folder stamped with another version is rewritten
+PART_EVENTS = 10_000_000  # events per Parquet part: one COPY statement each, so a killed run resumes by part
+STAMP = "_bench_data.json"  # '_' files are not parts of a Parquet folder dataset (tables.parquet_parts)
+
+
+def _copy(con, query: str, dest: Path) -> None:
+    """COPY a query to a Parquet file, atomically (a hidden temp name, then renamed: a killed run leaves no
+    partial part behind)."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    con.execute(f"COPY ({query}) TO '{tmp}' (FORMAT parquet)").fetchall()
+    tmp.replace(dest)
+
+
 def generate(folder: Path, customers: int, events: int, threads: int) -> None:
-    """customers.parquet, outcomes.parquet and events/part-*.parquet, written by DuckDB."""
+    """customers.parquet, outcomes.parquet and events/part-*.parquet, written by DuckDB SQL straight to Parquet
+    (no row passes through Python). Deterministic: every value is a hash of the row number (no seed to drift),
+    so a size always gives the same data; parts already written (a resumed run) are kept."""
     import duckdb
 
     con = duckdb.connect(config={"threads": threads})
-    con.execute(f"COPY (SELECT 'C' || lpad(CAST(i AS VARCHAR), 9, '0') AS customer_id, "
-                f"['basic', 'plus', 'pro'][1 + i % 3] AS plan FROM range({customers}) t(i)) "
-                f"TO '{folder / 'customers.parquet'}' (FORMAT parquet)").fetchall()
-    con.execute(f"COPY (SELECT 'C' || lpad(CAST(i AS VARCHAR), 9, '0') AS customer_id, i % 7 = 0 AS churned "
-                f"FROM range({customers}) t(i)) TO '{folder / 'outcomes.parquet'}' (FORMAT parquet)").fetchall()
-    (folder / "events").mkdir()
-    part = 1_000_000
-    for start in range(0, events, part):
-        stop = min(events, start + part)
-        con.execute(
-            f"COPY (SELECT 'C' || lpad(CAST(hash(i) % {customers} AS VARCHAR), 9, '0') AS customer_id, "
-            f"TIMESTAMP '{AS_OF} 23:59:59' - to_microseconds(CAST(hash(i + 1) % 34560000000000 AS BIGINT)) "
-            f"+ INTERVAL 2 DAY AS opened_at, "
-            f"CASE WHEN hash(i + 2) % 20 = 0 THEN NULL ELSE (hash(i + 3) % 100000) / 1000.0 END AS hours, "
-            f"CAST(hash(i + 4) % 5 = 0 AS INTEGER) AS late FROM range({start}, {stop}) t(i)) "
-            f"TO '{folder / 'events' / f'part-{start // part:05d}.parquet'}' (FORMAT parquet)").fetchall()
+    ident = "'C' || lpad(CAST({} AS VARCHAR), 9, '0')"
+    for name, query in (("customers.parquet", f"SELECT {ident.format('i')} AS customer_id, "
+                                              f"['basic', 'plus', 'pro'][1 + i % 3] AS plan FROM range({customers}) t(i)"),
+                        ("outcomes.parquet", f"SELECT {ident.format('i')} AS customer_id, i % 7 = 0 AS churned "
+                                             f"FROM range({customers}) t(i)")):
+        if not (folder / name).exists():
+            _copy(con, query, folder / name)
+    (folder / "events").mkdir(exist_ok=True)
+    for start in range(0, events, PART_EVENTS):
+        dest = folder / "events" / f"part-{start // PART_EVENTS:05d}.parquet"
+        if dest.exists():
+            continue
+        # two hashes per row, their bits split between the columns (five hash calls cost ~10% more)
+        _copy(con, f"SELECT {ident.format(f'h % {customers}')} AS customer_id, "
+                   f"TIMESTAMP '{AS_OF} 23:59:59' + INTERVAL 2 DAY "
+                   f"- to_microseconds(CAST((h >> 20) % 34560000000000 AS BIGINT)) AS opened_at, "
+                   f"CASE WHEN g % 20 = 0 THEN NULL ELSE ((g >> 8) % 100000) / 1000.0 END AS hours, "
+                   f"CAST((g >> 30) % 5 = 0 AS INTEGER) AS late "
+                   f"FROM (SELECT hash(i) AS h, hash(i + 1540483477) AS g "
+                   f"FROM range({start}, {min(events, start + PART_EVENTS)}) t(i))", dest)
     con.close()
 
 
-def config_dict(folder: Path, engine: str, memory_limit: str | None) -> dict:
+def _files(folder: Path) -> dict[str, int]:
+    """The generated files and their sizes: the cheap fingerprint a reused folder is checked against."""
+    files = [folder / "customers.parquet", folder / "outcomes.parquet", *sorted((folder / "events").glob("*.parquet"))]
+    return {str(p.relative_to(folder)): p.stat().st_size for p in files if p.exists() and not p.name.startswith(".")}
+
+
+def ensure_data(folder: Path, customers: int, events: int, threads: int) -> dict:
+    """Generate the data into `folder`, or reuse it when its stamp says it holds this size from this generator and
+    every file it lists is there with its size (a generator change or a damaged folder: written again)."""
+    import shutil
+
+    spec = {"generator": GENERATOR, "customers": customers, "events": events, "as_of": AS_OF,
+            "part_events": PART_EVENTS}
+    stamp, partial = folder / STAMP, folder / f"{Path(STAMP).stem}.partial.json"
+    if stamp.exists():
+        got = json.loads(stamp.read_text(encoding="utf-8"))
+        if got.get("spec") == spec and got.get("files") == _files(folder):
+            return {"data_folder": str(folder), "data_reused": True, "generate_s": got["generate_s"],
+                    "data_gb": round(sum(got["files"].values()) / 1e9, 2)}
+        stamp.unlink()
+    if not (partial.exists() and json.loads(partial.read_text(encoding="utf-8")) == spec):  # else: resume
+        for name in ("customers.parquet", "outcomes.parquet", "events"):  # only what generate() writes
+            target = folder / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial.write_text(json.dumps(spec), encoding="utf-8")
+    start = time.perf_counter()
+    generate(folder, customers, events, threads)
+    seconds = round(time.perf_counter() - start, 1)
+    files = _files(folder)
+    tmp = folder / f".{STAMP}.tmp"
+    tmp.write_text(json.dumps({"spec": spec, "files": files, "generate_s": seconds}, indent=1), encoding="utf-8")
+    tmp.replace(stamp)
+    partial.unlink()
+    return {"data_folder": str(folder), "data_reused": False, "generate_s": seconds,
+            "data_gb": round(sum(files.values()) / 1e9, 2)}
+
+
+def config_dict(folder: Path, engine: str, memory_limit: str | None, spill: Path | None = None) -> dict:
     """engine "postgres": the DuckDB engine on the tables of the server at $CXPREDICT_BENCH_PG_URL (data.source:
     the events aggregated on the server)."""
     server = os.environ.get("CXPREDICT_BENCH_PG_URL") if engine == "postgres" else None
     return {"name": "bench_data", "data": {
         "dir": str(folder), "as_of": AS_OF, "engine": "duckdb" if server else engine, "source": server,
-        "duckdb": {"memory_limit": memory_limit, "temp_directory": str(folder / "spill")},
+        "duckdb": {"memory_limit": memory_limit, "temp_directory": str(spill or folder / "spill")},
         "behaviour": [{"name": "customers", "path": "customers" if server else "customers.parquet"},
                       {"name": "events", "path": "events", "kind": "events", "timestamp": "opened_at",
                        "aggregations": AGGREGATIONS}],
@@ -107,7 +164,7 @@ def child(folder: Path, engine: str, memory_limit: str | None, out: Path) -> Non
     from cxpredict.config import config_from_dict
     from cxpredict.data.customers import load_customers
 
-    cfg = config_from_dict(config_dict(folder, engine, memory_limit), base_dir=folder)
+    cfg = config_from_dict(config_dict(folder, engine, memory_limit, out.parent / "spill"), base_dir=folder)
     start = time.perf_counter()
     data = load_customers(cfg)
     seconds = time.perf_counter() - start
@@ -116,18 +173,22 @@ def child(folder: Path, engine: str, memory_limit: str | None, out: Path) -> Non
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: float) -> dict:
-    out = folder / f"features_{engine}.parquet"
+def run_engine(folder: Path, engine: str, memory_limit: str | None, timeout: float, work: Path | None = None) -> dict:
+    """One engine's load in a child process; its feature table goes to `work` (default `folder`), and so does its
+    spill folder, so a reused data folder holds only the generated data."""
+    out = (work or folder) / f"features_{engine}.parquet"
     command = [sys.executable, __file__, "--child", engine, "--folder", str(folder), "--features", str(out)]
     if memory_limit:
         command += ["--memory-limit", memory_limit]
+    load = {"load_avg_1m_before": os.getloadavg()[0]}  # the machine is shared: how busy it was
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"did not finish within {timeout:.0f} s"}
+        return {"error": f"did not finish within {timeout:.0f} s", **load}
+    load["load_avg_5m_after"] = os.getloadavg()[1]
     if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-600:]}", **load}
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), **load}
 
 
 def same_scores(batch, spark) -> dict:
@@ -184,6 +245,7 @@ def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
 
 
 def parity(folder: Path, engines: tuple[str, str] = ("pandas", "duckdb")) -> dict:
+    """`folder`: where run_engine wrote the engines' feature tables."""
     import numpy as np
     import pandas as pd
 
@@ -205,7 +267,7 @@ FAST = ["nps.formulation=multiclass", "nps.candidates=configured", "nps.params.n
         "drivers.reason_params.n_estimators=40", "text.enabled=false"]
 
 
-def postgres_engine(folder: Path, memory_limit: str | None, timeout: float) -> dict:
+def postgres_engine(folder: Path, memory_limit: str | None, timeout: float, work: Path | None = None) -> dict:
     """The bench's tables loaded into a throwaway PostgreSQL server, then features built from it (events aggregated
     on the server) in a child process like the other engines; parity against the DuckDB run from the files."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -224,7 +286,7 @@ def postgres_engine(folder: Path, memory_limit: str | None, timeout: float) -> d
         server.execute("ANALYZE")
         loaded = time.perf_counter() - start
         os.environ["CXPREDICT_BENCH_PG_URL"] = server.url
-        got = run_engine(folder, "postgres", memory_limit, timeout)
+        got = run_engine(folder, "postgres", memory_limit, timeout, work)
     return {"postgres": got, "postgres_load_s": round(loaded, 1)}
 
 
@@ -294,7 +356,11 @@ def main() -> None:
                         help="of duckdb, pandas, spark (local mode), postgres (DuckDB engine, tables on a throwaway "
                              "PostgreSQL server)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per engine before it counts as failed")
-    parser.add_argument("--folder", type=Path, help="reuse generated data in this folder (kept)")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
+        "CXPREDICT_BENCH_DATA", Path(tempfile.gettempdir()) / "cxpredict_bench_data")),
+                        help="generated data goes to (and is reused from) <data-dir>/c<customers>_e<events>; kept "
+                             "(default $CXPREDICT_BENCH_DATA or the temp folder; keep it outside the repository)")
+    parser.add_argument("--folder", type=Path, help="the data folder itself, instead of one under --data-dir")
     parser.add_argument("--postgres-customers", type=int, default=3000,
                         help="customers of the PostgreSQL source check (postgres_source_ok); 0 skips it")
     parser.add_argument("--spark-customers", default="100k", help="customers of spark_end_to_end_equal (0: skip)")
@@ -306,39 +372,36 @@ def main() -> None:
     customers, events = parse_size(args.size)
     threads = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="bench_data_") as scratch:
-        folder = args.folder or Path(scratch)
-        start = time.perf_counter()
-        if not (folder / "events").exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            generate(folder, customers, events, threads)
-        result = {"customers": customers, "events": events, "generate_s": round(time.perf_counter() - start, 1),
+        work = Path(scratch)  # the engines' feature tables and spill folders; the data folder is kept as generated
+        folder = args.folder or args.data_dir / f"c{customers}_e{events}"
+        result = {"customers": customers, "events": events, **ensure_data(folder, customers, events, threads),
                   "threads": threads, "memory_limit": args.memory_limit, "machine": f"{platform.node()}, "
                   f"{os.cpu_count()} cores, shared with other jobs: timings are indicative, ratios within one run",
                   "aggregations": AGGREGATIONS}
         engines = args.engines.split(",")
         for engine in engines:
             if engine == "postgres":
-                result.update(postgres_engine(folder, args.memory_limit, args.timeout))
+                result.update(postgres_engine(folder, args.memory_limit, args.timeout, work))
             else:
-                result[engine] = run_engine(folder, engine, args.memory_limit, args.timeout)
+                result[engine] = run_engine(folder, engine, args.memory_limit, args.timeout, work)
             got = result[engine]
             if "seconds" in got:
                 result[f"features_s_{engine}"] = round(got["seconds"], 2)
                 result[f"features_rows_per_s_{engine}"] = round(events / got["seconds"])
                 result[f"features_peak_rss_mb_{engine}"] = round(got["peak_rss_mb"])
         if all("seconds" in result.get(e, {}) for e in ("duckdb", "pandas")):
-            result.update(parity(folder))
+            result.update(parity(work))
             result["speedup_duckdb_vs_pandas"] = round(result["features_s_pandas"] / result["features_s_duckdb"], 2)
         if all("seconds" in result.get(e, {}) for e in ("duckdb", "postgres")):
-            result["postgres_parity"] = parity(folder, ("duckdb", "postgres"))
+            result["postgres_parity"] = parity(work, ("duckdb", "postgres"))
         if args.postgres_customers:
             result.update(postgres_source_check(Path(scratch), args.postgres_customers))
         if "seconds" in result.get("spark", {}) and "seconds" in result.get("pandas", {}):
             result.update({key.replace("parity_", "parity_spark_"): value for key, value in
-                           parity(folder, ("pandas", "spark")).items()})
+                           parity(work, ("pandas", "spark")).items()})
         spark_customers = parse_size(f"{args.spark_customers}_0")[0]
         if spark_customers:
-            result.update(spark_end_to_end(folder / "spark_e2e", spark_customers, threads))
+            result.update(spark_end_to_end(work / "spark_e2e", spark_customers, threads))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
