@@ -2,12 +2,11 @@
 (data.engine: duckdb): the events never load into pandas, only the per-customer feature table comes back, so
 memory follows the number of customers, not of events, and DuckDB spills past `data.duckdb.memory_limit`.
 
-The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader
-(missing columns, encodings), IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC (offsets
-converted) and never unreadable, numbers that are infinite or beyond 1e15 read as missing (numbers.py), text
-columns that are mostly numbers refused, and numeric aggregations of text refused. A CSV in an encoding DuckDB
-cannot read itself (other than UTF-8 and Latin-1) goes through the pandas path instead (`scan` returns None).
-The plan itself is event_plan.py.
+The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader,
+IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC and never unreadable, numbers infinite or
+beyond 1e15 read as missing (numbers.py), text columns mostly of numbers and numeric aggregations of text refused.
+A CSV in an encoding other than UTF-8 and Latin-1 goes through the pandas path (`scan` returns None). The plan
+is event_plan.py; with data.as_of set, one scan of the events both checks and aggregates them.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pacompute
 
 from cxpredict import threads as thread_policy
 from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
@@ -32,13 +30,14 @@ from cxpredict.data import event_plan as plan
 from cxpredict.data.checks import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
 from cxpredict.data.duckdb_sql import cleaned as _cleaned
 from cxpredict.data.duckdb_sql import duckdb_errors as _read_errors
-from cxpredict.data.duckdb_sql import interrupts as _signals
 from cxpredict.data.duckdb_sql import extreme as _extreme
+from cxpredict.data.duckdb_sql import interrupts as _signals
 from cxpredict.data.duckdb_sql import literal as _s
 from cxpredict.data.duckdb_sql import quote as _q
 from cxpredict.data.duckdb_sql import trimmed as _trimmed
-from cxpredict.data.events import aggregation_name, window_end
-from cxpredict.data.ids import KEY, why_unmatched
+from cxpredict.data.event_scan import EventScan, Warn
+from cxpredict.data.events import window_end
+from cxpredict.data.ids import KEY
 from cxpredict.data.numbers import ExtremeCounts
 from cxpredict.data.tables import (
     check_source,
@@ -51,7 +50,6 @@ from cxpredict.data.tables import (
 )
 from cxpredict.errors import ConfigError, CxError, InputError
 
-Warn = Callable[[str], None]
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
            "HUGEINT", "FLOAT", "DOUBLE")
@@ -91,8 +89,7 @@ class DuckDBEngine:
         opened = open_events(table, key, path, read, what, warn)
         if opened is None:
             return None
-        values, _, kind, encoding, read = opened
-        raw = self.name("raw")
+        _, _, kind, encoding, read = opened
         if kind == "csv":
             types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
             source = (f"read_csv({_s(str(path))}, header = true, delim = {_s(read.delimiter)}, "
@@ -105,9 +102,17 @@ class DuckDBEngine:
                 raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet "
                                  "file or a folder of Parquet files.")
             source = f"read_parquet([{', '.join(_s(f) for f in files)}], hive_partitioning = {kind == 'folder'})"
+        return self.scan_relation(source, table, key, path, read, what, warn, problem)
+
+    def scan_relation(self, source: str, table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
+                      warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
+        """Check the events of `source` (SQL of a relation: a file reader, a database table whose columns the
+        caller checked) where they lie."""
+        raw = self.name("raw")
         with _read_errors(path, read):
             self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
             types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
+            values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
             return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
 
 
@@ -339,76 +344,3 @@ class _Checker:
                         f"WHERE ({ts}) IS NOT NULL")
         return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
                          [kind == "float" for _, kind in values.values()], self.values, self.path, self.read)
-
-
-class EventScan:
-    """A checked events table left where it lies: rows and columns for the report, its latest timestamp, its
-    customers, and its features for a population."""
-
-    fingerprint: str | None = None  # None: the file's bytes are its fingerprint (a database table sets its own)
-    known_latest: pd.Timestamp | None | bool = False  # the latest timestamp when the checks found it; False: unknown
-    prepared: tuple[str, pd.Timestamp] | None = None  # (per-customer table, its as_of) built with the checks
-
-    def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
-                 floats: list[bool], values: list[str], path: Path, read: ReadOptions):
-        self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
-        self.floats, self.values, self.path, self.read = floats, values, path, read
-
-    def __len__(self) -> int:
-        return self.rows
-
-    def latest(self) -> pd.Timestamp | None:
-        if self.known_latest is not False:
-            return self.known_latest
-        with _read_errors(self.path, self.read):
-            value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
-        return None if value is None else pd.Timestamp(value)
-
-    def ids(self) -> pd.Series:
-        """Customer IDs in order of first appearance (the population when no customer table is configured)."""
-        with _read_errors(self.path, self.read):
-            got = self.engine.arrow(
-                f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
-                f"AS _row, {plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
-        return pd.Series(got.column(0).to_pylist(), dtype="str")
-
-    def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
-        """The pandas path's aggregate_events, run by DuckDB: same features, warnings and order."""
-        con, aggs = self.engine.con, self.table.aggregations  # register/unregister return no result
-        prepared = self.prepared is not None and self.prepared[1] == as_of  # built in the checks' scan
-        per_customer = self.prepared[0] if prepared else self.engine.name("per_customer")
-        pop = self.engine.name("population")
-        con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
-                                    plan.POS: np.arange(len(population), dtype=np.int64)}))
-        values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
-        floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
-        try:
-            if not prepared:
-                self._per_customer(per_customer, lambda view, dialect: plan.per_customer_sql(
-                    aggs, values, floats, as_of, view, dialect))
-            self._warn_ignored(per_customer, pop, as_of, population, warn)
-            got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
-        finally:
-            con.unregister(pop)
-            self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
-            self.prepared = None
-        return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
-                             .astype("float64") for i, a in enumerate(aggs)}, index=population)
-
-    def _per_customer(self, name: str, sql_of: Callable[[str, str], str]) -> None:
-        """Create table `name`, one row per customer with events: `sql_of(view, dialect)` is the plan's SQL (a
-        subclass runs it where its events live, e.g. postgres_events.py)."""
-        with _read_errors(self.path, self.read):
-            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + sql_of(self.view, "duckdb"))
-
-    def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
-                      warn: Warn) -> None:
-        """The pandas path's warnings: events after as_of, events of customers absent from the population."""
-        future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
-        if future:
-            warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
-        absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
-        if absent.num_rows:
-            ids = absent.column(0).to_pylist()
-            warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
-                 f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")
