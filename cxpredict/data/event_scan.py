@@ -57,7 +57,7 @@ class EventScan:
             got = self.engine.arrow(
                 f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
                 f"AS _row, {plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
-        return pd.Series(got.column(0).to_pylist(), dtype="str")
+        return got.column(0).to_pandas().astype("str")  # no Python object per customer
 
     def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
         """The pandas path's aggregate_events, run by DuckDB: same features, warnings and order."""
@@ -65,7 +65,7 @@ class EventScan:
         prepared = self.prepared is not None and self.prepared[1] == as_of  # built in the checks' scan
         per_customer = self.prepared[0] if prepared else self.engine.name("per_customer")
         pop = self.engine.name("population")
-        con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
+        con.register(pop, pa.table({plan.ID: pa.array(population.array),  # Arrow-backed text: no copy per ID
                                     plan.POS: np.arange(len(population), dtype=np.int64)}))
         values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
         floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
