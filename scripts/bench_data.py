@@ -84,7 +84,8 @@ def generate(folder: Path, customers: int, events: int, threads: int) -> None:
     so a size always gives the same data; parts already written (a resumed run) are kept."""
     import duckdb
 
-    con = duckdb.connect(config={"threads": threads, "enable_progress_bar": False})
+    con = duckdb.connect(config={"threads": threads})
+    con.execute("SET enable_progress_bar = false")
     ident = "'C' || lpad(CAST({} AS VARCHAR), 9, '0')"
     for name, query in (("customers.parquet", f"SELECT {ident.format('i')} AS customer_id, "
                                               f"['basic', 'plus', 'pro'][1 + i % 3] AS plan FROM range({customers}) t(i)"),
