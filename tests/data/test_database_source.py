@@ -109,14 +109,18 @@ def test_a_query_and_a_time_zone_on_the_server(postgres, tmp_path):
     same_features(reference, got)
 
 
-def test_a_duckdb_database_file(tmp_path, private_tmp):
-    frames = tables(tmp_path, events_frame())
-    reference = load_customers(file_config(tmp_path))
-    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+def duckdb_file(path: Path, frames: dict[str, pd.DataFrame]) -> None:
+    with duckdb.connect(str(path)) as con:
         for name, frame in frames.items():
             con.register("frame", frame)
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
             con.unregister("frame")
+
+
+def test_a_duckdb_database_file(tmp_path, private_tmp):
+    frames = tables(tmp_path, events_frame())
+    reference = load_customers(file_config(tmp_path))
+    duckdb_file(tmp_path / "shop.duckdb", frames)
     for engine in ("duckdb", "pandas"):
         same_features(reference, load_customers(source_config(tmp_path, "shop.duckdb", engine)))
     assert list(private_tmp.iterdir()) == []
@@ -130,11 +134,7 @@ def test_a_duckdb_files_events_are_scanned_in_place(tmp_path, private_tmp, monke
 
     frames = tables(tmp_path, events_frame(seed=5))
     reference = load_customers(file_config(tmp_path))
-    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
-        for name, frame in frames.items():
-            con.register("frame", frame)
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
-            con.unregister("frame")
+    duckdb_file(tmp_path / "shop.duckdb", frames)
     staged = []
     original = database_source.DuckDBDatabase.stage
     monkeypatch.setattr(database_source.DuckDBDatabase, "stage",
