@@ -5,8 +5,10 @@ the database stores it) or is a query (`query: SELECT ...`). For one load the ta
 - an events table on PostgreSQL (with data.engine: duckdb) stays on the server: its checks and its windowed
   aggregations run there (event_plan.py's plan in the PostgreSQL dialect, postgres_events.py), and only one row per
   customer comes back (warehouse-native: the events never cross the network);
-- every other table (one row per customer: customers, survey, outcomes, lookups; events on the pandas engine or
-  in a DuckDB file) is streamed as Arrow record batches into a Parquet file in a private temp folder, read and
+- an events table in a DuckDB database file (with data.engine: duckdb) is scanned in place: the run's DuckDB
+  engine attaches the file read-only and checks and aggregates the table like a Parquet file, with no copy;
+- every other table (one row per customer: customers, survey, outcomes, lookups; events on the pandas engine) is
+  streamed as Arrow record batches into a Parquet file in a private temp folder, read and
   checked like any file, and the folder is removed when the load ends, whatever the exit.
 Messages, warnings and the manifest name `<source> table 'name'` (or `query '...'`), never the temp file.
 
@@ -18,6 +20,7 @@ config. A data.source URL holding a password is refused, and no message shows on
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -32,6 +35,7 @@ import pyarrow.parquet as pq
 import sqlglot.expressions as exp
 
 from cxpredict.config import Config
+from cxpredict.data.tables import fingerprint_file, require_columns
 from cxpredict.errors import ConfigError, CxError, InputError, SourceError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -205,15 +209,55 @@ class DuckDBDatabase:
     def close(self) -> None:
         self.con.close()
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The database file's bytes: the fingerprint of a table scanned in place (any change of the file changes
+        it, which errs on the safe side)."""
+        return fingerprint_file(self.label)
+
+    def columns(self, rel: str, what: str) -> list[str]:
+        try:
+            return self.con.sql(f"SELECT * FROM {rel} AS t LIMIT 0").columns
+        except self._duckdb.Error as e:
+            raise InputError(f"{self.label}: cannot read {what} ({_detail(e)[:400]}). Check the table name (with "
+                             "its schema) or the query in the config.") from None
+
     def stage(self, rel: str, dest: Path, what: str, order: list[str]) -> None:
         target = exp.Literal.string(str(dest)).sql("duckdb")
+        order = [c for c in order if c in self.columns(rel, what)]
         try:
-            order = [c for c in order if c in self.con.sql(f"SELECT * FROM {rel} AS t LIMIT 0").columns]
             self.con.execute(f"COPY (SELECT * FROM {rel} AS t {_order_by(order, 'duckdb')}) TO {target} "
                              "(FORMAT parquet)").fetchall()
         except self._duckdb.Error as e:
             raise InputError(f"{self.label}: cannot read {what} ({_detail(e)[:400]}). Check the table name (with "
                              "its schema) or the query in the config.") from None
+
+
+class DuckDBFileEvents:
+    """An events table of a DuckDB database file, scanned in place by the run's DuckDB engine (duckdb_events.py):
+    the file attached read-only to the engine's connection, first in its search path (a query's tables resolve
+    there), the table checked and aggregated where it lies, as a Parquet file would be."""
+
+    ATTACHED = "cxpredict_source"
+
+    def __init__(self, db: DuckDBDatabase, rel: str, path: Path, shown: str):
+        """`path`: the name messages use for the table (relabelled to `<file> table 'name'`)."""
+        self.db, self.relation, self.path, self.shown = db, rel, path, shown
+
+    def columns(self) -> list[str]:
+        return self.db.columns(self.relation, self.shown)
+
+    def scan(self, engine, table, key: str, read, what: str, warn, problem):  # engine: duckdb_events.DuckDBEngine
+        values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
+        require_columns(self.path, self.columns(), [key, table.timestamp, *values], what)
+        attached = [row[0] for row in engine.run("SELECT database_name FROM duckdb_databases()")]
+        if self.ATTACHED not in attached:
+            location = exp.Literal.string(self.db.label).sql("duckdb")
+            engine.run(f"ATTACH {location} AS {self.ATTACHED} (READ_ONLY)")
+            engine.run(f"USE {self.ATTACHED}")
+        scan = engine.scan_relation(f"{self.relation} AS t", table, key, self.path, read, what, warn, problem)
+        scan.fingerprint = self.db.fingerprint
+        return scan
 
 
 @dataclass
@@ -279,10 +323,11 @@ def database_tables(cfg: Config, only: set[str] | None = None, fetch_events: boo
         for n, (name, table, order) in enumerate(_table_configs(raw, only)):
             rel, what = relation(table["path"], source.dialect)
             label = f"{db.label} {what}"
-            pushdown = source.kind == "postgres" and cfg.data.engine == "duckdb" and not fetch_events
-            if table.get("kind") == "events" and pushdown:
-                table["path"] = str(folder / f"{n:02d}-{name}.remote")
-                tables.remote[Path(table["path"])] = PostgresEvents(db, rel, label, what)
+            if table.get("kind") == "events" and cfg.data.engine == "duckdb" and not fetch_events:
+                # left in the database; a .parquet name, so messages count rows (not CSV lines)
+                table["path"] = str(folder / f"{n:02d}-{name}.remote.parquet")
+                tables.remote[Path(table["path"])] = PostgresEvents(db, rel, label, what) \
+                    if source.kind == "postgres" else DuckDBFileEvents(db, rel, Path(table["path"]), what)
             elif table["path"] in staged:
                 table["path"] = staged[table["path"]]
             else:

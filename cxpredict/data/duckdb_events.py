@@ -2,20 +2,17 @@
 (data.engine: duckdb): the events never load into pandas, only the per-customer feature table comes back, so
 memory follows the number of customers, not of events, and DuckDB spills past `data.duckdb.memory_limit`.
 
-The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader
-(missing columns, encodings), IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC (offsets
-converted) and never unreadable, numbers that are infinite or beyond 1e15 read as missing (numbers.py), text
-columns that are mostly numbers refused, and numeric aggregations of text refused. A CSV in an encoding DuckDB
-cannot read itself (other than UTF-8 and Latin-1) goes through the pandas path instead (`scan` returns None).
-The plan itself is event_plan.py.
+The checks and repairs are the pandas reader's (customers.py, tables.py): the header through the same reader,
+IDs trimmed (a warning) and never empty, timestamps parsed to naive UTC and never unreadable, numbers infinite or
+beyond 1e15 read as missing (numbers.py), text columns mostly of numbers and numeric aggregations of text refused.
+A CSV in an encoding other than UTF-8 and Latin-1 goes through the pandas path (`scan` returns None). The plan
+is event_plan.py; with data.as_of set, one scan of the events both checks and aggregates them.
 """
 
 from __future__ import annotations
 
 import codecs
-import functools
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,16 +23,22 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pacompute
-import sqlglot.expressions as exp
 
 from cxpredict import threads as thread_policy
 from cxpredict.config import BehaviourTable, Config, DuckDBSettings, ReadOptions
 from cxpredict.data import event_plan as plan
 from cxpredict.data.checks import MIXED_NUMERIC_SHARE, NUMERIC_AGGS
-from cxpredict.data.events import aggregation_name
-from cxpredict.data.ids import KEY, why_unmatched
-from cxpredict.data.numbers import MAX_ABS, ExtremeCounts
+from cxpredict.data.duckdb_sql import cleaned as _cleaned
+from cxpredict.data.duckdb_sql import duckdb_errors as _read_errors
+from cxpredict.data.duckdb_sql import extreme as _extreme
+from cxpredict.data.duckdb_sql import interrupts as _signals
+from cxpredict.data.duckdb_sql import literal as _s
+from cxpredict.data.duckdb_sql import quote as _q
+from cxpredict.data.duckdb_sql import trimmed as _trimmed
+from cxpredict.data.event_scan import EventScan, Warn
+from cxpredict.data.events import window_end
+from cxpredict.data.ids import KEY
+from cxpredict.data.numbers import ExtremeCounts
 from cxpredict.data.tables import (
     check_source,
     effective_read,
@@ -45,20 +48,11 @@ from cxpredict.data.tables import (
     table_columns,
     table_kind,
 )
-from cxpredict.errors import ConfigError, CxError, InputError, Interrupted
+from cxpredict.errors import ConfigError, CxError, InputError
 
-Warn = Callable[[str], None]
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
            "HUGEINT", "FLOAT", "DOUBLE")
-
-
-def _q(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
-
-
-def _s(text: str) -> str:
-    return exp.Literal.string(text).sql("duckdb")
 
 
 def _rows(path: Path, first: list[int], count: int) -> str:
@@ -66,64 +60,13 @@ def _rows(path: Path, first: list[int], count: int) -> str:
     return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
 
 
-def _extreme(column: str) -> str:
-    """Infinite or beyond MAX_ABS (numbers.py); NaN is missing, not extreme (DuckDB sorts NaN above every number)."""
-    cast = f"CAST({column} AS DOUBLE)"
-    return f"(NOT isnan({cast}) AND (isinf({cast}) OR abs({cast}) > {MAX_ABS}))"
-
-
-@functools.cache
-def whitespace() -> str:
-    """Every character str.strip removes; scanning all of Unicode is slow, so once, and only when an event
-    table is read (scoring a population table never needs it)."""
-    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
-
-
-def _trimmed(column: str) -> str:
-    """`column` without leading/trailing whitespace as str.strip sees it; trimming with a character set is ~10x
-    slower than testing the first and last character, so only IDs that need it are trimmed."""
-    space = _s(whitespace())
-    return (f"(CASE WHEN contains({space}, left({column}, 1)) OR contains({space}, right({column}, 1)) "
-            f"THEN trim({column}, {space}) ELSE {column} END)")
-
-
-@contextmanager
-def _signals() -> Iterator[None]:
-    """DuckDB stops a query on SIGTERM/SIGINT and raises 'Query interrupted', swallowing the exception the
-    signal handler raised (terminate_gracefully's Interrupted, KeyboardInterrupt): raise that one again, so the
-    command exits 143/130 and cleans up like anywhere else."""
-    try:
-        yield
-    except RuntimeError as e:
-        if "interrupted" not in str(e).lower():
-            raise
-        context = e.__context__
-        raise context if isinstance(context, (Interrupted, KeyboardInterrupt)) else Interrupted() from None
-
-
-@contextmanager
-def _read_errors(path: Path, read: ReadOptions) -> Iterator[None]:
-    """DuckDB's failures while scanning a file as InputErrors naming the file and the fix."""
-    try:
-        yield
-    except duckdb.ConversionException as e:  # a CSV value unlike the type sniffed from the file's start
-        detail = " ".join(" ".join(str(e).split("\n")[:4]).split()).rstrip(" .")
-        raise InputError(f"{path}: {detail}. The value does not fit the type inferred from the start of the file: "
-                         f"fix it, add it to data.read.na_values (now {read.na_values}), or export the table as "
-                         "Parquet (typed columns).") from None
-    except duckdb.Error as e:
-        raise InputError(f"{path}: DuckDB cannot read the file ({' '.join(str(e).split())[:400]}). Check data.read "
-                         f"(delimiter {read.delimiter!r}, quote {read.quote_char!r}) and that the file is complete, "
-                         "or set data.engine: pandas.") from None
-
-
 class DuckDBEngine:
     """One DuckDB connection for a run: threads, memory limit and a spill folder that is removed on exit."""
 
     carried: tuple[str, ...] = ()  # raw columns the cleaned events keep (spark_events: the source's row order)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None = None):
+        self.con, self.as_of = con, as_of  # as_of known before the scan (data.as_of): checks and features in one
         self._n = 0
 
     def run(self, sql: str) -> list[tuple]:
@@ -146,8 +89,7 @@ class DuckDBEngine:
         opened = open_events(table, key, path, read, what, warn)
         if opened is None:
             return None
-        values, _, kind, encoding, read = opened
-        raw = self.name("raw")
+        _, _, kind, encoding, read = opened
         if kind == "csv":
             types = "{" + ", ".join(f"{_s(c)}: 'VARCHAR'" for c in (key, table.timestamp)) + "}"
             source = (f"read_csv({_s(str(path))}, header = true, delim = {_s(read.delimiter)}, "
@@ -160,9 +102,17 @@ class DuckDBEngine:
                 raise InputError(f"{path}: the folder holds no .parquet files. Point the config at a CSV, a Parquet "
                                  "file or a folder of Parquet files.")
             source = f"read_parquet([{', '.join(_s(f) for f in files)}], hive_partitioning = {kind == 'folder'})"
+        return self.scan_relation(source, table, key, path, read, what, warn, problem)
+
+    def scan_relation(self, source: str, table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
+                      warn: Warn, problem: Callable[[CxError], None]) -> EventScan:
+        """Check the events of `source` (SQL of a relation: a file reader, a database table whose columns the
+        caller checked) where they lie."""
+        raw = self.name("raw")
         with _read_errors(path, read):
             self.run(f"CREATE TEMP VIEW {_q(raw)} AS SELECT * FROM {source}")
             types = dict(self.run(f"SELECT column_name, column_type FROM (DESCRIBE {_q(raw)})"))
+            values = list(dict.fromkeys(a.column for a in table.aggregations if a.column))
             return _Checker(self, table, key, path, read, raw, types, values, what).check(warn, problem)
 
 
@@ -183,9 +133,11 @@ def open_events(table: BehaviourTable, key: str, path: Path, read: ReadOptions, 
 
 
 @contextmanager
-def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None = None) -> Iterator[DuckDBEngine]:
+def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None = None,
+                  as_of: pd.Timestamp | None = None) -> Iterator[DuckDBEngine]:
     """A connection with `threads` (default: the run's budget, cxpredict/threads.py), the configured memory limit
-    and a fresh spill folder under the configured temp directory, removed on every exit (errors, Ctrl-C)."""
+    and a fresh spill folder under the configured temp directory, removed on every exit (errors, Ctrl-C);
+    `as_of`: the windows' end when the config fixes it, so one scan of the events checks and aggregates them."""
     threads = thread_policy.count(threads)
     parent = None
     if settings.temp_directory:
@@ -207,7 +159,7 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
             raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
                               "Use e.g. 4GB, 500MB or 50%.") from None
         con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
-        yield DuckDBEngine(con)
+        yield DuckDBEngine(con, as_of)
     finally:
         if con is not None:
             con.close()
@@ -220,7 +172,7 @@ def engine_for(cfg: Config, threads: int | None = None):
     if cfg.data.features or not any(t.kind == "events" for t in cfg.data.behaviour):  # nothing to aggregate
         return _no_engine()
     if cfg.data.engine == "duckdb":
-        return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads)
+        return duckdb_engine(cfg.data.duckdb, cfg.base_dir, threads, window_end(cfg, {}))
     if cfg.data.engine == "spark":
         from cxpredict.data.spark_events import spark_engine  # pyspark only when asked for
 
@@ -280,13 +232,16 @@ class _Checker:
         trimmed = _trimmed(key)
         text = [c for c in self.values if self.types[c] == "VARCHAR"]
         stats = [f"count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
-                 f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)"]
+                 f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)", f"max({ts})"]
         stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
         stats += [f"count(*) FILTER (WHERE {_extreme(value)})" if kind != "text" else "0"
                   for value, kind in (self._value(c, True) for c in self.values)]
-        got = self.engine.run(f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
-        empty, padded, bad_ts, n_rows = got[:4]
-        counts = dict(zip(text, zip(got[4:4 + 2 * len(text):2], got[5:4 + 2 * len(text):2])))
+        as_of = getattr(self.engine, "as_of", None)  # None: not known yet, or an engine without it (Spark)
+        prepared, sums = self._checked_features(trimmed, ts, as_of) if as_of is not None and not text else (None, [])
+        got = self.engine.run(f"SELECT {', '.join(sums)} FROM {_q(prepared)}" if prepared else
+                              f"SELECT {', '.join(stats)} FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")[0]
+        empty, padded, bad_ts, n_rows, latest = got[:5]
+        counts = dict(zip(text, zip(got[5:5 + 2 * len(text):2], got[6:5 + 2 * len(text):2])))
         if not n_rows:
             raise InputError(f"{self.path}: no data rows (only a header). Export the table again with its rows.")
         if empty:
@@ -294,7 +249,7 @@ class _Checker:
             raise InputError(f"{self.path}: column {self.key!r} (the customer ID, {self.what}) is empty at "
                              f"{_rows(self.path, first, empty)}. Fill in or remove those rows.")
         values = {c: self._value(c, c in counts and counts[c][0] == counts[c][1]) for c in self.values}
-        extreme = {c: n for (c, (_, kind)), n in zip(values.items(), got[4 + 2 * len(text):]) if kind != "text"}
+        extreme = {c: n for (c, (_, kind)), n in zip(values.items(), got[5 + 2 * len(text):]) if kind != "text"}
         self._warn_extremes({c: (values[c][0], n) for c, n in extreme.items()}, warn)
         if padded:
             first, shown = self._first_values(key, f"{trimmed} <> {key}")
@@ -308,7 +263,37 @@ class _Checker:
                 f"{self.path}: column {self.table.timestamp!r} has empty or unreadable timestamps at "
                 f"{_rows(self.path, first, bad_ts)}, values {', '.join(repr(str(v)) for v in shown)}. Use ISO dates "
                 "like 2024-06-30 or 2024-06-30T14:05:00, or remove those rows."))
-        return self._view(trimmed if padded else key, ts, values, int(n_rows))  # trimming costs: only if needed
+        scan = self._view(trimmed if padded else key, ts, values, int(n_rows))  # trimming costs: only if needed
+        scan.known_latest = None if latest is None else pd.Timestamp(latest)
+        if prepared:  # customers whose every event has an unreadable timestamp have no events
+            self.engine.run(f"DELETE FROM {_q(prepared)} WHERE {plan.ROWS} = 0")
+            scan.prepared = (prepared, as_of)
+        return scan
+
+    def _checked_features(self, trimmed: str, ts: str, as_of: pd.Timestamp) -> tuple[str, list[str]]:
+        """One scan of the events for both the checks and the features: a table of the per-customer features
+        (event_plan.per_customer_sql over the trimmed IDs) with each check's flagged rows counted per customer,
+        and the sums over it that give `check`'s statistics. Only when as_of is known before the scan and no value
+        column is text (whether it is read as numbers depends on a check of the whole column)."""
+        values = {c: self._value(c, False) for c in self.values}
+        flags = ["_k IS NULL OR _k = ''", f"_k <> {self._key()}", f"({ts}) IS NULL"]
+        flags += [_extreme(value) for value, kind in values.values() if kind != "text"]
+        view, name = self.engine.name("checked"), self.engine.name("per_customer")
+        columns = [f"_k AS {plan.ID}", f"{ts} AS {plan.TS}",
+                   *(f"{_cleaned(v, kind)} AS {plan.value_name(i)}" for i, (v, kind) in enumerate(values.values())),
+                   *(f"({flag}) AS _c{i}" for i, flag in enumerate(flags))]
+        self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} "
+                        f"FROM (SELECT {trimmed} AS _k, * FROM {_q(self.raw)})")
+        aggs = self.table.aggregations
+        extra = [*(f"count(*) FILTER (WHERE _c{i}) AS _c{i}" for i in range(len(flags))),
+                 "count(*) AS _all", f"max({plan.TS}) AS _latest"]
+        with _read_errors(self.path, self.read):
+            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + plan.per_customer_sql(
+                aggs, [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs],
+                [values[a.column][1] == "float" if a.column else False for a in aggs], as_of, view, extra=extra))
+        numeric = iter(range(3, len(flags)))
+        return name, ["sum(_c0)", "sum(_c1)", "sum(_c2)", "sum(_all)", "max(_latest)",
+                      *(f"sum(_c{next(numeric)})" if kind != "text" else "0" for _, kind in values.values())]
 
     def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:
         rows = self.engine.run(
@@ -353,76 +338,9 @@ class _Checker:
         """The cleaned events: k, ts, v0.. (missing for NaN, infinite and extreme numbers); bad timestamps dropped."""
         columns = [f"{key} AS {plan.ID}", f"{ts} AS {plan.TS}", *self.engine.carried]
         for i, (value, kind) in enumerate(values.values()):
-            if kind != "text":
-                value = f"CASE WHEN isnan(CAST({value} AS DOUBLE)) OR {_extreme(value)} THEN NULL ELSE {value} END"
-            columns.append(f"{value} AS {plan.value_name(i)}")
+            columns.append(f"{_cleaned(value, kind)} AS {plan.value_name(i)}")
         view = self.engine.name("events")
         self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} FROM {_q(self.raw)} "
                         f"WHERE ({ts}) IS NOT NULL")
         return EventScan(self.engine, self.table, view, n_rows, [KEY, self.table.timestamp, *self.values],
                          [kind == "float" for _, kind in values.values()], self.values, self.path, self.read)
-
-
-class EventScan:
-    """A checked events table left where it lies: rows and columns for the report, its latest timestamp, its
-    customers, and its features for a population."""
-
-    fingerprint: str | None = None  # None: the file's bytes are its fingerprint (a database table sets its own)
-
-    def __init__(self, engine: DuckDBEngine, table: BehaviourTable, view: str, rows: int, columns: list[str],
-                 floats: list[bool], values: list[str], path: Path, read: ReadOptions):
-        self.engine, self.table, self.view, self.rows, self.columns = engine, table, view, rows, columns
-        self.floats, self.values, self.path, self.read = floats, values, path, read
-
-    def __len__(self) -> int:
-        return self.rows
-
-    def latest(self) -> pd.Timestamp | None:
-        with _read_errors(self.path, self.read):
-            value = self.engine.run(f"SELECT max({plan.TS}) FROM {_q(self.view)}")[0][0]
-        return None if value is None else pd.Timestamp(value)
-
-    def ids(self) -> pd.Series:
-        """Customer IDs in order of first appearance (the population when no customer table is configured)."""
-        with _read_errors(self.path, self.read):
-            got = self.engine.arrow(
-                f"SELECT {plan.ID} FROM (SELECT {plan.ID}, min(_row) AS _first FROM (SELECT row_number() OVER () "
-                f"AS _row, {plan.ID} FROM {_q(self.view)}) GROUP BY {plan.ID}) ORDER BY _first")
-        return pd.Series(got.column(0).to_pylist(), dtype="str")
-
-    def aggregate(self, as_of: pd.Timestamp, population: pd.Index, warn: Warn) -> pd.DataFrame:
-        """The pandas path's aggregate_events, run by DuckDB: same features, warnings and order."""
-        con, aggs = self.engine.con, self.table.aggregations  # register/unregister return no result
-        per_customer, pop = self.engine.name("per_customer"), self.engine.name("population")
-        con.register(pop, pa.table({plan.ID: pa.array(population.to_numpy(dtype=object), pa.string()),
-                                    plan.POS: np.arange(len(population), dtype=np.int64)}))
-        values = [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs]
-        floats = [self.floats[self.values.index(a.column)] if a.column else False for a in aggs]
-        try:
-            self._per_customer(per_customer, lambda view, dialect: plan.per_customer_sql(
-                aggs, values, floats, as_of, view, dialect))
-            self._warn_ignored(per_customer, pop, as_of, population, warn)
-            got = self.engine.arrow(plan.features_sql(aggs, per_customer, pop))
-        finally:
-            con.unregister(pop)
-            self.engine.run(f"DROP TABLE IF EXISTS {_q(per_customer)}")
-        return pd.DataFrame({aggregation_name(self.table, a): got.column(plan.feature_name(i)).to_numpy()
-                             .astype("float64") for i, a in enumerate(aggs)}, index=population)
-
-    def _per_customer(self, name: str, sql_of: Callable[[str, str], str]) -> None:
-        """Create table `name`, one row per customer with events: `sql_of(view, dialect)` is the plan's SQL (a
-        subclass runs it where its events live, e.g. postgres_events.py)."""
-        with _read_errors(self.path, self.read):
-            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + sql_of(self.view, "duckdb"))
-
-    def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
-                      warn: Warn) -> None:
-        """The pandas path's warnings: events after as_of, events of customers absent from the population."""
-        future = self.engine.run(f"SELECT sum({plan.FUTURE}) FROM {_q(per_customer)}")[0][0] or 0
-        if future:
-            warn(f"events table {self.table.name!r}: {int(future)} events after as_of {as_of} ignored")
-        absent = self.engine.arrow(plan.absent_sql(per_customer, pop) + f" ORDER BY {plan.ID}")
-        if absent.num_rows:
-            ids = absent.column(0).to_pylist()
-            warn(f"events table {self.table.name!r}: {int(pacompute.sum(absent.column(1)).as_py())} events of "
-                 f"{len(ids)} customers absent from the customer tables ignored{why_unmatched(ids, population)}")

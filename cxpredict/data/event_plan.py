@@ -99,14 +99,16 @@ def _aggregate(agg: Aggregation, value: str | None, is_float: bool, condition: e
 
 
 def per_customer_sql(aggregations: Sequence[Aggregation], values: Sequence[str | None], floats: Sequence[bool],
-                     as_of: pd.Timestamp, source: str, dialect: str = "duckdb") -> str:
+                     as_of: pd.Timestamp, source: str, dialect: str = "duckdb", extra: Sequence[str] = ()) -> str:
     """One scan of the cleaned events (`source`: k, ts, v0..) grouped by customer: the event count, the count after
-    `as_of`, and feature f<i> for aggregations[i] over its window (values[i]: its value column or None)."""
+    `as_of`, and feature f<i> for aggregations[i] over its window (values[i]: its value column or None); `extra`:
+    more aggregate columns in the dialect's SQL (e.g. the checks' counts computed in the same scan). Rows without a
+    timestamp count nowhere (a source that keeps them for its checks)."""
     end = _timestamp(as_of)
     kept = exp.LTE(this=_col(TS), expression=end)
     columns: list[exp.Expression] = [
         _col(ID),
-        exp.alias_(exp.Count(this=exp.Star()), ROWS, quoted=True),
+        exp.alias_(exp.Count(this=_col(TS)), ROWS, quoted=True),
         exp.alias_(_filtered(exp.Count(this=exp.Star()), exp.GT(this=_col(TS), expression=end)), FUTURE, quoted=True),
     ]
     for i, (agg, value, is_float) in enumerate(zip(aggregations, values, floats)):
@@ -115,7 +117,7 @@ def per_customer_sql(aggregations: Sequence[Aggregation], values: Sequence[str |
             start = _timestamp(as_of - pd.Timedelta(days=agg.window_days))
             condition = exp.and_(kept, exp.GT(this=_col(TS), expression=start))
         columns.append(exp.alias_(_aggregate(agg, value, is_float, condition, dialect), feature_name(i), quoted=True))
-    query = exp.select(*columns).from_(exp.to_identifier(source, quoted=True)).group_by(_col(ID))
+    query = exp.select(*columns, *extra, dialect=dialect).from_(exp.to_identifier(source, quoted=True)).group_by(_col(ID))
     return query.sql(dialect=dialect)
 
 

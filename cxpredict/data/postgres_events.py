@@ -22,7 +22,8 @@ import sqlglot.expressions as exp
 
 from cxpredict.config import BehaviourTable, ReadOptions
 from cxpredict.data import event_plan as plan
-from cxpredict.data.duckdb_events import DuckDBEngine, EventScan, whitespace
+from cxpredict.data.duckdb_events import DuckDBEngine, EventScan
+from cxpredict.data.duckdb_sql import whitespace
 from cxpredict.data.numbers import MAX_ABS
 from cxpredict.data.tables import require_columns
 from cxpredict.errors import CxError, InputError

@@ -109,16 +109,45 @@ def test_a_query_and_a_time_zone_on_the_server(postgres, tmp_path):
     same_features(reference, got)
 
 
-def test_a_duckdb_database_file(tmp_path, private_tmp):
-    frames = tables(tmp_path, events_frame())
-    reference = load_customers(file_config(tmp_path))
-    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+def duckdb_file(path: Path, frames: dict[str, pd.DataFrame]) -> None:
+    with duckdb.connect(str(path)) as con:
         for name, frame in frames.items():
             con.register("frame", frame)
             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame')
             con.unregister("frame")
+
+
+def test_a_duckdb_database_file(tmp_path, private_tmp):
+    frames = tables(tmp_path, events_frame())
+    reference = load_customers(file_config(tmp_path))
+    duckdb_file(tmp_path / "shop.duckdb", frames)
     for engine in ("duckdb", "pandas"):
         same_features(reference, load_customers(source_config(tmp_path, "shop.duckdb", engine)))
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_a_duckdb_files_events_are_scanned_in_place(tmp_path, private_tmp, monkeypatch):
+    """The duckdb engine reads the events table where it lies (the file attached read-only, no copy staged), in
+    its database's search path (a query's table resolves), fingerprinted by the database file; pandas fetches it."""
+    from cxpredict.data import database_source
+    from cxpredict.data.tables import fingerprint_file
+
+    frames = tables(tmp_path, events_frame(seed=5))
+    reference = load_customers(file_config(tmp_path))
+    duckdb_file(tmp_path / "shop.duckdb", frames)
+    staged = []
+    original = database_source.DuckDBDatabase.stage
+    monkeypatch.setattr(database_source.DuckDBDatabase, "stage",
+                        lambda self, rel, dest, what, order: staged.append(rel) or original(self, rel, dest, what, order))
+    query = f'query: SELECT * FROM "{EVENTS}" WHERE "{KEY}" IS NOT NULL'
+    for engine, events in (("duckdb", EVENTS), ("duckdb", query), ("pandas", EVENTS)):
+        staged.clear()
+        got = load_customers(source_config(tmp_path, "shop.duckdb", engine, events=events))
+        same_features(reference, got)
+        assert any(EVENTS in rel for rel in staged) == (engine == "pandas"), staged
+    assert got.report.tables["calls"]["fingerprint"] != fingerprint_file(tmp_path / "shop.duckdb")  # staged copy
+    got = load_customers(source_config(tmp_path, "shop.duckdb", "duckdb"))
+    assert got.report.tables["calls"]["fingerprint"] == fingerprint_file(tmp_path / "shop.duckdb")
     assert list(private_tmp.iterdir()) == []
 
 

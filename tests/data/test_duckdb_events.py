@@ -151,6 +151,51 @@ def test_as_of_defaults_to_the_latest_event_and_population_from_events(tmp_path)
         pandas.report.tables["calls"]["as_of"]
 
 
+def _event_scans(monkeypatch) -> list[str]:
+    """The statements that read the events (their raw, checked or cleaned views), as the engine runs them; not the
+    look-ups of the first offending rows a warning or an error shows."""
+    from cxpredict.data.duckdb_events import DuckDBEngine
+
+    seen: list[str] = []
+    for method in ("run", "arrow"):
+        original = getattr(DuckDBEngine, method)
+
+        def recorded(self, sql, _original=original):
+            reads = any(f'"{view}_' in sql for view in ("raw", "checked", "events"))
+            if reads and not sql.startswith(("CREATE TEMP VIEW", "SELECT column_name")) and \
+                    not sql.endswith("ORDER BY _row LIMIT 5"):
+                seen.append(sql)
+            return _original(self, sql)
+
+        monkeypatch.setattr(DuckDBEngine, method, recorded)
+    return seen
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, None])
+def test_one_scan_of_the_events_checks_and_aggregates_them_when_as_of_is_set(tmp_path, monkeypatch, as_of):
+    """With data.as_of the checks, the latest timestamp and the features come from one scan of the events; without
+    it, or with a text value column (read as numbers or not after a check of the whole column), two. Padded IDs and
+    a customer whose only event has an unreadable timestamp give the pandas path's results and errors."""
+    customers_csv(tmp_path)
+    frame = events_frame(seed=4)
+    write_events(tmp_path, frame, "parquet")
+    numeric = [a for a in AGGS if a.get("column") != KIND]
+    for aggs, scans in ((numeric, 1 if as_of else 2), (AGGS, 2)):
+        pandas = load_customers(config(tmp_path, "events.parquet", "pandas", aggs, as_of=as_of))
+        seen = _event_scans(monkeypatch)
+        duck = load_customers(config(tmp_path, "events.parquet", "duckdb", aggs, as_of=as_of))
+        monkeypatch.undo()
+        assert_same(pandas, duck)
+        assert len(seen) == scans, seen
+    frame[KEY] = frame[KEY].astype(object)
+    frame.loc[0, KEY], frame["Zeit"] = "c999", frame["Zeit"].astype(object)
+    frame.loc[0, "Zeit"] = "not a date"
+    frame.astype({"Zeit": "str"}).to_csv(tmp_path / "bad.csv", index=False)
+    errors = [[str(e) for e in validate_inputs(config(tmp_path, "bad.csv", engine, numeric, as_of=AS_OF))]
+              for engine in ("pandas", "duckdb")]
+    assert errors[0] == errors[1] and "not a date" in errors[1][0]
+
+
 def test_extreme_and_infinite_numbers_are_missing_with_the_same_warning(tmp_path):
     customers_csv(tmp_path)
     frame = events_frame(seed=3)

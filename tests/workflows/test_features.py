@@ -32,6 +32,18 @@ def test_features_are_written_with_a_manifest_and_agree_across_engines(demo_conf
     assert set(b["data_fingerprints"]) >= {"tickets", "orders", "customers"}
 
 
+def test_the_duckdb_engine_never_reads_the_events_into_pandas(demo_config_path, tmp_path, monkeypatch):
+    """`cxpredict features` on DuckDB reads the customer tables with pandas, never an events table (tickets,
+    orders): those are checked and aggregated where they lie, and only the feature table comes back."""
+    from cxpredict.data import checks
+
+    read, original = [], checks.read_table
+    monkeypatch.setattr(checks, "read_table", lambda path, *args, **kwargs: read.append(path.name) or original(
+        path, *args, **kwargs))
+    assert main(["features", str(demo_config_path), "--out", str(tmp_path / "f.parquet")]) == 0
+    assert "customers.csv" in read and not {"tickets.csv", "orders.csv"} & set(read), read
+
+
 def test_features_change_hash_with_a_window_and_refuse_other_formats(demo_config_path, tmp_path):
     out = tmp_path / "f.parquet"
     assert main(["features", str(demo_config_path), "--out", str(out)]) == 0
