@@ -20,7 +20,7 @@ from sklearn.base import clone
 from cxpredict.config import CLASSES, ChurnConfig, DriversConfig
 from cxpredict.models.churn import ChurnClassifier, churn_columns, cross_fit_nps_features, with_nps_features
 from cxpredict.models.nps import NpsClassifier
-from cxpredict.models.reasons import ReasonClassifier
+from cxpredict.models.reasons import ReasonClassifier, reason_matrix
 from cxpredict.models.uplift import UpliftModels
 from cxpredict.models.value import ImputedValues, valued
 from cxpredict.stages import Batch, Training
@@ -139,7 +139,7 @@ class ReasonStage:
             return None
         answered = customers.is_respondent
         model = ReasonClassifier.from_config(settings, training.seed).fit(
-            training.features[answered], customers.reasons[answered], sample_weight=training.weights)
+            training.features[answered], reason_matrix(customers.reasons[answered]), sample_weight=training.weights)
         training.metrics["reasons"] = model.metrics_
         return cls(model)
 
