@@ -125,8 +125,8 @@ def train(
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
     run.done("train.finished", f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
-         output=str(result.bundle_path), as_of=cfg.data.as_of,
-         registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
+             output=str(result.bundle_path), as_of=cfg.data.as_of,
+             registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
     typer.echo(str(result.bundle_path))
 
 
@@ -143,8 +143,8 @@ def features(
     with run.writing(out.absolute().parent):
         result = materialise_features(cfg, out)
     run.done("features.finished", f"wrote {result.rows} customers' features to {result.path}",
-         rows=result.rows, output=str(result.path), engine=cfg.data.engine,
-         features_hash=result.manifest["features_hash"])
+             rows=result.rows, output=str(result.path), engine=cfg.data.engine,
+             features_hash=result.manifest["features_hash"])
     typer.echo(str(result.path))
 
 
@@ -178,9 +178,9 @@ def score(
                             campaign_id=campaign_id)
         log_score_outputs(result.manifest, result.manifest_path, result.sample)
     run.done("score.finished", f"scored {result.rows} rows into {result.path}", rows=result.rows,
-         rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
-         manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
-         drift=(result.manifest.get("drift") or {}).get("status"))
+             rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
+             manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
+             drift=(result.manifest.get("drift") or {}).get("status"))
     typer.echo(str(result.path))
 
 
@@ -278,7 +278,7 @@ def demo(
         log_artifact(report)
     scored = result.scored
     run.done("demo.finished", f"demo outputs in {out}", rows=scored.rows,
-         rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
+             rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
     if result.second is not None:
         typer.echo(result.second.describe())
     typer.echo(f"report:       {report}  (open it in a browser)")
@@ -381,7 +381,7 @@ def survey_plan(
         typer.echo(line)
     written = result.invites_path or result.plan_path  # no log when nobody is to be invited
     run.done("survey_plan.finished", f"planned {len(result.invites)} invitations into {written}",
-         rows=len(result.invites), output=str(written))
+             rows=len(result.invites), output=str(written))
     typer.echo(str(written))
 
 

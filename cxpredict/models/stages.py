@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 NPS_COLUMNS = ("predicted_score", *(f"p_{c}" for c in CLASSES), "predicted_class", "class_reliable")
 
 
+def _from_folder(stage: Any, bundle_dir: Path, estimator: Any) -> Any:
+    """`stage` around its estimator loaded from the bundle's `stage.name/` folder; None when the bundle has none."""
+    folder = Path(bundle_dir) / stage.name
+    return stage(estimator.load(folder)) if folder.is_dir() else None
+
+
 @dataclass
 class NpsStage:
     """The NPS class distribution of every customer (`NpsClassifier.predict_frame`). Training fits it together
@@ -54,8 +60,7 @@ class NpsStage:
 
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None) -> NpsStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(NpsClassifier.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, NpsClassifier)
 
 
 @dataclass
@@ -169,8 +174,7 @@ class ReasonStage:
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None
              ) -> ReasonStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(ReasonClassifier.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, ReasonClassifier)
 
 
 @dataclass
@@ -196,5 +200,4 @@ class UpliftStage:
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None
              ) -> UpliftStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(UpliftModels.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, UpliftModels)
