@@ -64,7 +64,7 @@ def test_a_stage_saved_and_loaded_back_transforms_identically(scoring, demo_conf
         ChurnStage.load(tmp_path, demo_config.churn),
         DriverStage.load(tmp_path, drivers.cfg, {"nps": loaded_nps, "reasons": loaded_reasons,
                                                  "manifest": bundle.manifest}),
-        ActionStage.from_bundle(tmp_path, demo_config, bundle.skipped).following(actions.inputs),
+        ActionStage.load(tmp_path, demo_config.resolved_strategy(), skipped=bundle.skipped).following(actions.inputs),
     ]
     loaded[2].rows = drivers.rows
     for before, after in zip(stages, loaded):
@@ -138,8 +138,8 @@ def test_train_hands_each_stage_its_own_settings_section_never_the_whole_config(
     from cxpredict.config import Config
     from cxpredict.workflows.train import fitting_order
 
-    models, rules = fitting_order(demo_config, demo_config.drivers)
-    assert [stage.name for stage, _ in [*models, *rules]] == ["nps", "churn", "actions", "reasons", "drivers"]
+    models, rules = fitting_order(demo_config)
+    assert [stage.name for stage, _ in [*models, *rules]] == ["nps", "churn", "actions", "reasons"]  # drivers: last
     for stage, settings in [*models, *rules]:
         assert not isinstance(settings, Config), stage.name
     assert dict((s.name, x) for s, x in models)["churn"] is demo_config.churn

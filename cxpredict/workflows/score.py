@@ -111,7 +111,7 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True) ->
     BundleError."""
     stages = model_stages(bundle, cfg)
     try:
-        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg, bundle.skipped)
+        actions: ActionStage | None = ActionStage.load(bundle.path, cfg.resolved_strategy(), skipped=bundle.skipped)
     except BundleError:
         if require_actions:
             raise
