@@ -2,7 +2,8 @@
 
 NPS, churn, reasons and uplift (models/stages.py), text (workflows/text.py), drivers (explain/stage.py) and
 actions (actions/strategy.py) each implement `Stage`. A workflow only puts stages in order and does the I/O:
-`train` fits them in order through `fit(training, settings)` (workflows/train.py:fitting_order), and
+`train` fits them in order through `Training.fit_stages`, each by `fit(training, settings)`
+(workflows/train.py:fitting_order), and
 `run_stages` is the one sequence that `cxpredict score`, the MLflow pyfunc model, Spark and the Python
 `Pipeline` all run over a batch (workflows/score.py:score_frame).
 
