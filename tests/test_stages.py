@@ -143,3 +143,15 @@ def test_train_hands_each_stage_its_own_settings_section_never_the_whole_config(
     for stage, settings in [*models, *rules]:
         assert not isinstance(settings, Config), stage.name
     assert dict((s.name, x) for s, x in models)["churn"] is demo_config.churn
+
+
+def test_the_actions_layer_takes_its_sections_never_the_whole_config():
+    import ast
+    from pathlib import Path
+
+    import cxpredict.actions
+
+    for path in Path(cxpredict.actions.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "cxpredict.config":
+                assert "Config" not in {a.name for a in node.names}, path.name
