@@ -2,7 +2,8 @@
 
 NPS, churn, reasons and uplift (models/stages.py), text (workflows/text.py), drivers (explain/stage.py) and
 actions (actions/strategy.py) each implement `Stage`. A workflow only puts stages in order and does the I/O:
-`train` fits them in order through `fit(training, settings)` (workflows/train.py:fitting_order), and
+`train` fits them in order through `Training.fit_stages`, each by `fit(training, settings)`
+(workflows/train.py:fitting_order), and
 `run_stages` is the one sequence that `cxpredict score`, the MLflow pyfunc model, Spark and the Python
 `Pipeline` all run over a batch (workflows/score.py:score_frame).
 
@@ -12,6 +13,7 @@ any layer fits it, and this base module imports no layer.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterable
@@ -56,6 +58,15 @@ class Training:
     scored: pd.DataFrame | None = None  # the fitted stages' columns for every customer (the workflow's run_stages)
     metrics: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+
+    def fit_stages(self, order: Iterable[tuple[Any, Any]], timer: Any = None) -> None:
+        """Fit each stage of `order` ((stage class, its own settings section), in order) on this training; the
+        fitted ones join `fitted`. `timer`: a provenance.Timer that times each stage by its name."""
+        for stage, settings in order:
+            with timer(stage.name) if timer is not None else contextlib.nullcontext():
+                fitted = stage.fit(self, settings)
+            if fitted is not None:
+                self.fitted[fitted.name] = fitted
 
 
 @runtime_checkable

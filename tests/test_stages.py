@@ -64,7 +64,7 @@ def test_a_stage_saved_and_loaded_back_transforms_identically(scoring, demo_conf
         ChurnStage.load(tmp_path, demo_config.churn),
         DriverStage.load(tmp_path, drivers.cfg, {"nps": loaded_nps, "reasons": loaded_reasons,
                                                  "manifest": bundle.manifest}),
-        ActionStage.from_bundle(tmp_path, demo_config, bundle.skipped).following(actions.inputs),
+        ActionStage.load(tmp_path, demo_config.resolved_strategy(), skipped=bundle.skipped).following(actions.inputs),
     ]
     loaded[2].rows = drivers.rows
     for before, after in zip(stages, loaded):
@@ -138,8 +138,20 @@ def test_train_hands_each_stage_its_own_settings_section_never_the_whole_config(
     from cxpredict.config import Config
     from cxpredict.workflows.train import fitting_order
 
-    models, rules = fitting_order(demo_config, demo_config.drivers)
-    assert [stage.name for stage, _ in [*models, *rules]] == ["nps", "churn", "actions", "reasons", "drivers"]
+    models, rules = fitting_order(demo_config)
+    assert [stage.name for stage, _ in [*models, *rules]] == ["nps", "churn", "actions", "reasons"]  # drivers: last
     for stage, settings in [*models, *rules]:
         assert not isinstance(settings, Config), stage.name
     assert dict((s.name, x) for s, x in models)["churn"] is demo_config.churn
+
+
+def test_the_actions_layer_takes_its_sections_never_the_whole_config():
+    import ast
+    from pathlib import Path
+
+    import cxpredict.actions
+
+    for path in Path(cxpredict.actions.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "cxpredict.config":
+                assert "Config" not in {a.name for a in node.names}, path.name

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.actions.playbook import Playbook
-from cxpredict.config import Config, HoldoutConfig
+from cxpredict.config import HoldoutConfig
 
 TREATED, CONTROL = "treated", "control"
 GROUPS = (TREATED, CONTROL)
@@ -36,14 +36,14 @@ ASSIGNMENT_COLUMNS = ("customer_id", "campaign_id", "rule", "strategy", "action"
                       *SNAPSHOT_COLUMNS, "assigned_at")
 
 
-def assignment_date(cfg: Config) -> str:
+def assignment_date(as_of: str | None) -> str:
     """The date assignments are made for: data.as_of (so reruns write identical logs), else today."""
-    return cfg.data.as_of or date.today().isoformat()
+    return as_of or date.today().isoformat()
 
 
-def default_campaign_id(cfg: Config) -> str:
+def default_campaign_id(holdout: HoldoutConfig, name: str, as_of: str | None) -> str:
     """`strategy.holdout.campaign_id`, else `<config name>-<data.as_of or today>`."""
-    return cfg.strategy.holdout.campaign_id or f"{cfg.name}-{assignment_date(cfg)}"
+    return holdout.campaign_id or f"{name}-{assignment_date(as_of)}"
 
 
 def hash_unit(customer_ids, campaign_id: str) -> np.ndarray:

@@ -44,7 +44,7 @@ from cxpredict.actions.playbook import (
 from cxpredict.actions.segments import SEGMENTS_FILE, Segmenter
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.columns import describe as describe_column
-from cxpredict.config import ChurnConfig, Config, StrategyConfig
+from cxpredict.config import ChurnConfig, StrategyConfig
 from cxpredict.errors import BundleError, ConfigError
 from cxpredict.stages import Training
 
@@ -156,13 +156,13 @@ def segment_and_act(scored: pd.DataFrame, segmenter: Segmenter, playbook: Playbo
 
 
 # --------------------------------------------------------------------------------------------- pipeline stages
-def configured_playbook(cfg: Config, fallback_dir: Path | None = None, absent: dict[str, str] | None = None
+def configured_playbook(settings: StrategyConfig, absent: dict[str, str], fallback_dir: Path | None = None
                         ) -> Playbook | None:
-    """The playbook named by `strategy.playbook` (relative to the config), else the bundle's copy, else None;
-    checked against the stages the run lacks (`absent`, default the config's: playbook.check_stages)."""
-    absent = cfg.absent_stages() if absent is None else absent
-    if cfg.strategy.playbook:
-        path = cfg.resolve(cfg.strategy.playbook)
+    """The playbook at `settings.playbook` (a path the workflow resolved: Config.resolved_strategy), else the
+    bundle's copy in `fallback_dir`, else None; checked against the stages the run lacks (`absent`:
+    Config.absent_stages or the bundle's skipped stages; playbook.check_stages)."""
+    if settings.playbook:
+        path = Path(settings.playbook)
         book = load_playbook(path, what=PLAYBOOK_KEY)
     elif fallback_dir is not None and (Path(fallback_dir) / PLAYBOOK_FILE).is_file():
         path = Path(fallback_dir) / PLAYBOOK_FILE
@@ -289,15 +289,17 @@ class ActionStage:
         return cls(Segmenter.fit(risk, settings, values), book, text)
 
     @classmethod
-    def from_bundle(cls, bundle_dir: str | Path, cfg: Config, skipped: dict[str, str] | None = None) -> ActionStage:
-        """The band cuts of a bundle with the scoring config's playbook (else the bundle's copy). `skipped`: the
-        stages the bundle was trained without (Bundle.skipped), which its columns lack."""
+    def load(cls, bundle_dir: str | Path, settings: StrategyConfig, upstream: dict[str, Any] | None = None,
+             skipped: dict[str, str] | None = None) -> ActionStage:
+        """The band cuts of a bundle with the scoring config's playbook (`settings`: its strategy section, the
+        playbook path resolved), else the bundle's copy. `skipped`: the stages the bundle was trained without
+        (Bundle.skipped), which its columns lack."""
         path = Path(bundle_dir) / SEGMENTS_FILE
         if not path.is_file():
             raise BundleError(f"{bundle_dir}: no {SEGMENTS_FILE} (band cuts); retrain the bundle with this version")
         copy = Path(bundle_dir) / PLAYBOOK_FILE
         return cls(Segmenter.from_json(path.read_text(encoding="utf-8")),
-                   configured_playbook(cfg, Path(bundle_dir), absent=skipped or {}),
+                   configured_playbook(settings, skipped or {}, Path(bundle_dir)),
                    copy.read_text(encoding="utf-8") if copy.is_file() else None)
 
     def files(self) -> dict[str, str]:

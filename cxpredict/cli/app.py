@@ -11,7 +11,6 @@ stop (temporary files removed, previous outputs untouched) for as long as it wor
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -23,23 +22,14 @@ import typer
 
 from cxpredict.cli.flags import FlagWordsGroup
 from cxpredict.cli.options import (
-    AsOfOpt,
-    ConfigArg,
-    FeaturesOpt,
     FormatOpt,
-    NoTrackingOpt,
-    SetOpt,
+    Run,
     TrackingUriOpt,
-    WaitOpt,
-    done,
     flag,
-    load,
     number,
+    load,
     print_version,
-    tracked,
-    with_as_of,
-    with_features,
-    writing,
+    shared,
 )
 from cxpredict.errors import CxError
 
@@ -69,11 +59,13 @@ def _main(
 
 
 @app.command()
-def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+@shared("config", "set")
+def validate(run: Run) -> None:
     """Check the config and every input table; report all problems at once (exit 2 if any)."""
     from cxpredict.workflows.validate import check_inputs
 
-    problems, warnings = check_inputs(load(config, set_))
+    config = run.config_path
+    problems, warnings = check_inputs(run.config())
     for warning in warnings:  # usable but repaired: training logs the same lines
         typer.echo(f"warning: {warning}", err=True)
     if problems:
@@ -85,88 +77,81 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
 
 
 @app.command()
+@shared("wait")
 def generate(
+    run: Run,
     out: Annotated[Path, typer.Option("--out", help="Folder for the synthetic tables.")] = Path("data/demo"),
     customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     response_rate: Annotated[float, typer.Option(help="Expected share of survey respondents.")] = 0.10,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     text: Annotated[Optional[str], typer.Option(help="Write comments and ticket notes: en, zh or mixed.")] = None,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Write synthetic CX tables with planted truth (survey, behaviour, events, outcomes, truth)."""
     from cxpredict.synthetic.customers import generate as make
     from cxpredict.synthetic.tables import write_tables
 
-    with writing(out, wait):
+    with run.writing(out):
         data = make(n_customers=customers, seed=seed, response_rate=response_rate, text=text)
         paths = write_tables(data, out, fmt=fmt)
     typer.echo(f"wrote {len(paths)} tables to {out} (true population NPS {data.true_population_nps:.1f})")
 
 
 @app.command()
+@shared("config", "set", "as_of", "features", "tracking", "wait")
 def train(
-    config: ConfigArg,
+    run: Run,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model bundle folder.",
                                                 show_default="outputs/<name>/model")] = None,
-    set_: SetOpt = None,
-    as_of: AsOfOpt = None,
-    features: FeaturesOpt = None,
     register: Annotated[bool, flag(
         "--register", help="Register the bundle in MLflow as a new version of tracking.registered_model (a pyfunc "
                            "model: mlflow.pyfunc.load_model / spark_udf on models:/<name>@<alias>).")] = False,
     alias: Annotated[str, typer.Option(help="Alias of the registered version (models:/<name>@<alias>).")] = "champion",
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Train every model on the config's data and write a model bundle."""
-    started = time.perf_counter()
-    cfg = load(config, with_features(with_as_of(set_, as_of), features))
+    cfg = run.config()
     from cxpredict.io.tracking import require_enabled
     from cxpredict.workflows.pyfunc import log_trained_bundle
     from cxpredict.workflows.train import default_bundle_path
     from cxpredict.workflows.train import train as run_train
 
     if register:
-        require_enabled(cfg, "--register", no_tracking)
+        require_enabled(cfg, "--register", run.no_tracking)
     out = out or default_bundle_path(cfg)
-    with writing(out.absolute().parent, wait), tracked(cfg, "train", tracking_uri, no_tracking):
+    with run.writing(out.absolute().parent), run.tracked(cfg, "train"):
         result = run_train(cfg, out)
         version = log_trained_bundle(result.bundle_path, result.metrics,
                                      register=cfg.tracking.registered_model if register else None, alias=alias)
     if version:
         log.info("registered models:/%s@%s (version %s)", cfg.tracking.registered_model, alias, version)
-    done("train.finished", started, f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
-         output=str(result.bundle_path), as_of=cfg.data.as_of,
-         registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
+    run.done("train.finished", f"trained {result.bundle_path}", rows=result.metrics.get("n_customers"),
+             output=str(result.bundle_path), as_of=cfg.data.as_of,
+             registered=f"models:/{cfg.tracking.registered_model}/{version}" if version else None)
     typer.echo(str(result.bundle_path))
 
 
 @app.command()
+@shared("config", "set", "as_of", "wait")
 def features(
-    config: ConfigArg,
+    run: Run,
     out: Annotated[Path, typer.Option("--out", help="Feature table (.parquet); <stem>.manifest.json beside it.")],
-    set_: SetOpt = None,
-    as_of: AsOfOpt = None,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Build the per-customer feature table (data.engine aggregates the event tables) and write it as Parquet."""
-    started = time.perf_counter()
-    cfg = load(config, with_as_of(set_, as_of))
+    cfg = run.config()
     from cxpredict.workflows.features import materialise_features
 
-    with writing(out.absolute().parent, wait):
+    with run.writing(out.absolute().parent):
         result = materialise_features(cfg, out)
-    done("features.finished", started, f"wrote {result.rows} customers' features to {result.path}",
-         rows=result.rows, output=str(result.path), engine=cfg.data.engine,
-         features_hash=result.manifest["features_hash"])
+    run.done("features.finished", f"wrote {result.rows} customers' features to {result.path}",
+             rows=result.rows, output=str(result.path), engine=cfg.data.engine,
+             features_hash=result.manifest["features_hash"])
     typer.echo(str(result.path))
 
 
 @app.command()
+@shared("config", "set", "as_of", "features", "tracking", "wait")
 def score(
-    config: ConfigArg,
+    run: Run,
     model: Annotated[str, typer.Option("--model", help="Model bundle folder (or models:/name@alias).")],
     out: Annotated[Path, typer.Option("--out", help="Scored file: .csv (Excel, LibreOffice), .xlsx or .parquet; "
                                                     "the other files go beside it.")],
@@ -176,39 +161,33 @@ def score(
     campaign_id: Annotated[Optional[str], typer.Option(
         "--campaign-id", help="Campaign the control groups are drawn for (default: strategy.holdout.campaign_id, "
                               "else <name>-<as_of>).")] = None,
-    set_: SetOpt = None,
-    as_of: AsOfOpt = None,
-    features: FeaturesOpt = None,
     fmt: FormatOpt = None,
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Score every customer; the scored file, manifest.json and the people files appear together when complete.
 
     SIGTERM or Ctrl-C removes the temporary files, leaves previous outputs untouched and exits 143 / 130.
     """
-    started = time.perf_counter()
-    cfg = load(config, with_features(with_as_of(set_, as_of), features))
+    cfg = run.config()
     from cxpredict.io.registry import resolved_bundle
     from cxpredict.io.run_log import log_score_outputs
     from cxpredict.workflows.score import score as run_score
 
-    with writing(out.absolute().parent, wait), tracked(cfg, "score", tracking_uri, no_tracking), \
-            resolved_bundle(model, cfg, tracking_uri) as (bundle, origin):
+    with run.writing(out.absolute().parent), run.tracked(cfg, "score"), \
+            resolved_bundle(model, cfg, run.tracking_uri) as (bundle, origin):
         result = run_score(cfg, bundle, out, fail_on_drift=fail_on_drift, fmt=fmt, origin=origin,
                             campaign_id=campaign_id)
         log_score_outputs(result.manifest, result.manifest_path, result.sample)
-    done("score.finished", started, f"scored {result.rows} rows into {result.path}", rows=result.rows,
-         rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
-         manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
-         drift=(result.manifest.get("drift") or {}).get("status"))
+    run.done("score.finished", f"scored {result.rows} rows into {result.path}", rows=result.rows,
+             rows_per_s=result.manifest.get("rows_per_s"), output=str(result.path),
+             manifest=str(result.manifest_path), as_of=result.manifest.get("as_of"),
+             drift=(result.manifest.get("drift") or {}).get("status"))
     typer.echo(str(result.path))
 
 
 @app.command()
+@shared("config", "set", "tracking", "wait")
 def learn(
-    config: ConfigArg,
+    run: Run,
     results: Annotated[Path, typer.Option("--results", help="Campaign results file (.csv or .parquet).")],
     model: Annotated[Path, typer.Option("--model", help="The model bundle the campaign was scored with.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for effects, verdicts, the reviewed playbook and the "
@@ -218,15 +197,11 @@ def learn(
     feed_answers: Annotated[Optional[str], typer.Option(
         "--feed-answers", help="none, control or all: campaign survey answers written to survey_next.csv for the "
                                "next training round (default: campaign.feed_answers).")] = None,
-    set_: SetOpt = None,
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Measure what a campaign did (treated vs control), learn uplift per strategy, retire what does not work.
 
     Writes a reviewed playbook (the original is never edited) and a bundle that ranks by expected uplift."""
-    cfg = load(config, set_)
+    cfg = run.config()
     if feed_answers not in (None, "none", "control", "all"):
         from cxpredict.errors import ConfigError
 
@@ -236,7 +211,7 @@ def learn(
     from cxpredict.workflows.learn import learn as run_learn
 
     bundle = load_bundle(model)
-    with writing(out, wait), tracked(cfg, "learn", tracking_uri, no_tracking):
+    with run.writing(out), run.tracked(cfg, "learn"):
         result = run_learn(cfg, bundle, results, assignments, out, feed_answers=feed_answers)
         log_learn_outputs(result.manifest, result.paths)
     for r in result.verdicts[result.verdicts["level"] == "strategy"].itertuples():
@@ -245,24 +220,21 @@ def learn(
 
 
 @app.command()
+@shared("config", "set", "tracking", "wait")
 def evaluate(
-    config: ConfigArg,
+    run: Run,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for evaluation.json.",
                                                 show_default="outputs/<name>/evaluation")] = None,
     holdout: Annotated[float, typer.Option(callback=number("--holdout", "0.3", gt=0, lt=1),
                                            help="Share of respondents hidden to play the silent customers.")] = 0.3,
-    set_: SetOpt = None,
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Hide a share of the answers, train on the rest, and report metrics on the hidden customers."""
-    cfg = load(config, set_)
+    cfg = run.config()
     from cxpredict.io.tracking import log_artifact, log_metrics
     from cxpredict.workflows.evaluate import evaluate as run_evaluate
 
     out = out or Path("outputs") / cfg.name / "evaluation"
-    with writing(out, wait), tracked(cfg, "evaluate", tracking_uri, no_tracking):
+    with run.writing(out), run.tracked(cfg, "evaluate"):
         report = run_evaluate(cfg, out, holdout=holdout)
         log_metrics({"holdout": report["metrics"], "n_holdout": report["n_holdout"]})
         log_artifact(out / "evaluation.json", "evaluation")
@@ -273,7 +245,9 @@ def evaluate(
 
 
 @app.command()
+@shared("set", "tracking", "wait")
 def demo(
+    run: Run,
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo run's outputs.")] = Path("outputs/demo"),
     data: Annotated[Path, typer.Option("--data", help="Folder the synthetic tables are written to.")] = Path("data/demo"),
     config: Annotated[Optional[Path], typer.Option(
@@ -281,11 +255,7 @@ def demo(
     customers: Annotated[int, typer.Option(help="Synthetic customers to generate.")] = 20_000,
     two_rounds: Annotated[bool, flag(
         "--two-rounds/--one-round", help="Also simulate the campaign, learn from it and score a second round.")] = True,
-    set_: SetOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of the people files: csv, xlsx or parquet.")] = "csv",
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Generate the synthetic demo data, train, score, write report.html, and print where the outputs are.
 
@@ -301,25 +271,24 @@ def demo(
     from cxpredict.io.tracking import log_artifact
     from cxpredict.workflows.demo import demo as run_demo
 
-    started = time.perf_counter()
-    cfg = load(config, set_) if config is not None else demo_config(data, set_)
-    with writing(out, wait), tracked(cfg, "demo", tracking_uri, no_tracking):
+    cfg = load(config, run.overrides) if config is not None else demo_config(data, run.overrides)
+    with run.writing(out), run.tracked(cfg, "demo"):
         result = run_demo(cfg, out, customers, two_rounds, fmt)
         report = write_report(out, out / "report.html")
         log_artifact(report)
     scored = result.scored
-    done("demo.finished", started, f"demo outputs in {out}", rows=scored.rows,
-         rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
+    run.done("demo.finished", f"demo outputs in {out}", rows=scored.rows,
+             rows_per_s=scored.manifest.get("rows_per_s"), output=str(report))
     if result.second is not None:
         typer.echo(result.second.describe())
     typer.echo(f"report:       {report}  (open it in a browser)")
     typer.echo(f"model bundle: {result.trained.bundle_path}")
     typer.echo(f"manifest:     {scored.manifest_path}")
     typer.echo(f"scored file:  {scored.path}")
-    if not no_tracking and cfg.tracking.enabled:
+    if not run.no_tracking and cfg.tracking.enabled:
         from cxpredict.io.tracking import resolve_tracking_uri
 
-        uri = resolve_tracking_uri(cfg, tracking_uri)
+        uri = resolve_tracking_uri(cfg, run.tracking_uri)
         if uri.startswith("sqlite:"):
             typer.echo(f"MLflow:       mlflow ui --backend-store-uri {uri}  (then the 'Model training' pages)")
         else:
@@ -327,8 +296,9 @@ def demo(
 
 
 @app.command()
+@shared("config", "set", "tracking", "wait")
 def tune(
-    config: ConfigArg,
+    run: Run,
     trials: Annotated[int, typer.Option(callback=number("--trials", "50", ge=1), help=(
         "Finished trials per model; a rerun tops the stored study up to this."))] = 50,
     timeout: Annotated[Optional[float], typer.Option(callback=number("--timeout", "600", gt=0), help=(
@@ -336,17 +306,13 @@ def tune(
     model: Annotated[str, typer.Option(help="nps, churn or all.")] = "all",
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Tuned config to write (default: <config>.tuned.yaml beside CONFIG).")] = None,
-    set_: SetOpt = None,
-    tracking_uri: TrackingUriOpt = None,
-    no_tracking: NoTrackingOpt = False,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Optuna search over the NPS/churn LightGBM parameters and NPS formulation; writes a config to train from."""
-    cfg = load(config, set_)
+    cfg, config = run.config(), run.config_path
     from cxpredict.workflows.tune import MODELS
     from cxpredict.workflows.tune import tune as run_tune
 
-    with writing((out or config).absolute().parent, wait), tracked(cfg, "tune", tracking_uri, no_tracking):
+    with run.writing((out or config).absolute().parent), run.tracked(cfg, "tune"):
         result = run_tune(cfg, config, trials, timeout, MODELS if model == "all" else (model,), out)
     for s in result.studies.values():
         typer.echo(f"{s.model}: cross-validated {s.metric} {s.default_value or float('nan'):.4f} (config as given) "
@@ -356,13 +322,14 @@ def tune(
 
 
 @app.command()
+@shared("wait")
 def report(
+    options: Run,
     run: Annotated[str, typer.Argument(help="Output folder of demo/train/score, or an MLflow run id.",
                                        show_default=False)],
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write.",
                                                 show_default="RUN/report.html, or report-<run id>.html")] = None,
     tracking_uri: TrackingUriOpt = None,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Write one self-contained HTML report of a run (plots embedded) for non-specialists.
 
@@ -375,7 +342,7 @@ def report(
     folder = Path(run)
     run_id = None if folder.is_dir() else run.removeprefix("runs:/").strip("/")
     target = out or (folder / "report.html" if run_id is None else Path(f"report-{run_id}.html"))
-    with writing(target.absolute().parent, wait):
+    with options.writing(target.absolute().parent):
         if run_id is None:
             path = write_report(folder, target)
         else:
@@ -385,8 +352,9 @@ def report(
 
 
 @app.command("survey-plan")
+@shared("config", "set", "wait")
 def survey_plan(
-    config: ConfigArg,
+    run: Run,
     model: Annotated[Path, typer.Option("--model", help="Model bundle folder (from `cxpredict train`).")],
     out: Annotated[Path, typer.Option("--out", help="Invitation log to write (.csv or .parquet); survey_plan.json "
                                                     "goes beside it. Point data.invitations at it for the next "
@@ -399,24 +367,21 @@ def survey_plan(
         help="Say how many answers and invitations a +-H point interval on the population NPS (and per segment) "
              "needs; without --budget, invite that many.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the draw (default: the config's seed).")] = None,
-    set_: SetOpt = None,
-    wait: WaitOpt = 0.0,
 ) -> None:
     """Choose whom to invite to the survey next: a uniform probe share plus invitations where answers teach most."""
-    started = time.perf_counter()
-    cfg = load(config, set_)
+    cfg = run.config()
     from cxpredict.io.bundle import load_bundle
     from cxpredict.workflows.survey_plan import plan_lines
     from cxpredict.workflows.survey_plan import survey_plan as run_plan
 
     bundle = load_bundle(model)
-    with writing(out.absolute().parent, wait):
+    with run.writing(out.absolute().parent):
         result = run_plan(cfg, bundle, out, budget=budget, target_half_width=target_halfwidth, seed=seed)
     for line in plan_lines(result.plan):
         typer.echo(line)
     written = result.invites_path or result.plan_path  # no log when nobody is to be invited
-    done("survey_plan.finished", started, f"planned {len(result.invites)} invitations into {written}",
-         rows=len(result.invites), output=str(written))
+    run.done("survey_plan.finished", f"planned {len(result.invites)} invitations into {written}",
+             rows=len(result.invites), output=str(written))
     typer.echo(str(written))
 
 

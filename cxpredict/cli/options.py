@@ -1,15 +1,19 @@
-"""The options every `cxpredict` command shares, written once: the config argument, --set, --as-of, --format,
---tracking-uri, --no-tracking, --wait, as Annotated types; and the steps around a command's one workflow call
-(load the config, hold the output folder, open the MLflow run, log the closing line)."""
+"""The options `cxpredict` commands share, written once: the config argument, --set, --as-of, --features,
+--tracking-uri, --no-tracking, --wait (Annotated types), given to a command as one `Run` by `@shared(...)`; and
+the steps around a command's one workflow call (load the config, hold the output folder, open the MLflow run,
+log the closing line). Logging (--log-json, --verbose) is the root callback's, in cli/app.py."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -119,3 +123,77 @@ def print_version(value: bool) -> None:
 
         typer.echo(f"cxpredict {__version__}")
         raise typer.Exit()
+
+
+# the parameters each shared option adds to a command's signature (typer reads them), by the name `shared` takes
+SHARED: dict[str, tuple[inspect.Parameter, ...]] = {
+    "config": (inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=ConfigArg),),
+    "set": (inspect.Parameter("set_", inspect.Parameter.KEYWORD_ONLY, annotation=SetOpt, default=None),),
+    "as_of": (inspect.Parameter("as_of", inspect.Parameter.KEYWORD_ONLY, annotation=AsOfOpt, default=None),),
+    "features": (inspect.Parameter("features", inspect.Parameter.KEYWORD_ONLY, annotation=FeaturesOpt,
+                                   default=None),),
+    "tracking": (inspect.Parameter("tracking_uri", inspect.Parameter.KEYWORD_ONLY, annotation=TrackingUriOpt,
+                                   default=None),
+                 inspect.Parameter("no_tracking", inspect.Parameter.KEYWORD_ONLY, annotation=NoTrackingOpt,
+                                   default=False)),
+    "wait": (inspect.Parameter("wait", inspect.Parameter.KEYWORD_ONLY, annotation=WaitOpt, default=0.0),),
+}
+
+
+@dataclass
+class Run:
+    """What the shared options say about one command run: the config (with --set, --as-of and --features as
+    overrides), MLflow (--tracking-uri, --no-tracking), --wait, and when it started."""
+
+    config_path: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    tracking_uri: str | None = None
+    no_tracking: bool = False
+    wait: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def of(cls, config: Path | None = None, set_: list[str] | None = None, as_of: str | None = None,
+           features: Path | None = None, tracking_uri: str | None = None, no_tracking: bool = False,
+           wait: float = 0.0) -> Run:
+        return cls(config, with_features(with_as_of(set_, as_of), features), tracking_uri, no_tracking, wait)
+
+    def config(self):
+        """The config file with the overrides applied (a bad key or value: exit 2)."""
+        return load(self.config_path, self.overrides)
+
+    def writing(self, folder: Path):
+        return writing(folder, self.wait)
+
+    def tracked(self, cfg, kind: str):
+        return tracked(cfg, kind, self.tracking_uri, self.no_tracking)
+
+    def done(self, event: str, message: str, **fields) -> None:
+        done(event, self.started, message, **fields)
+
+
+def shared(*names: str):
+    """A command that takes the shared options `names` (keys of SHARED) as one `Run`, its first parameter.
+
+    The options are added to the command's signature once here, so each command lists only its own; the config
+    argument comes first, the other shared options after the command's own (the order --help shows)."""
+    unknown = sorted(set(names) - set(SHARED))
+    if unknown:
+        raise ValueError(f"unknown shared options {unknown}; known: {list(SHARED)}")
+
+    def wrap(command):
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]  # the Run goes first
+        added = [p for name in names for p in SHARED[name]]
+        first = [p for p in added if p.name == "config"]
+        parameters = [*first, *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own),
+                      *(p for p in added if p.name != "config")]
+
+        @functools.wraps(command)
+        def run_command(**options: Any):
+            run = Run.of(**{p.name: options.pop(p.name) for p in added})
+            return command(run, **options)
+
+        run_command.__signature__ = inspect.Signature(parameters)
+        run_command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return run_command
+    return wrap

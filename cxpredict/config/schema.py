@@ -66,6 +66,12 @@ class Config(Strict):
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p).resolve()
 
+    def resolved_strategy(self) -> StrategyConfig:
+        """The `strategy` section with its playbook path resolved against the config file's folder: what the
+        actions stage is fitted and loaded with (it never sees the whole config)."""
+        playbook = self.strategy.playbook
+        return self.strategy.model_copy(update={"playbook": str(self.resolve(playbook))}) if playbook else self.strategy
+
     def data_path(self, path: str | Path) -> Path:
         """Resolve a data file path against `data.dir`."""
         p = Path(path).expanduser()

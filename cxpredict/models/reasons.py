@@ -71,25 +71,27 @@ def reason_matrix(reasons: pd.Series, codes: list[str] | None = None) -> pd.Data
     return dummies.astype(np.int8)
 
 
-def reason_labels(y, index: pd.Index | None = None) -> pd.DataFrame:
-    """ReasonClassifier's target as a 0/1 frame (rows x codes): one ';'-separated text per row (NA: none
-    stated), or scikit-learn's multi-label form, a 0/1 matrix (a frame's columns name the codes)."""
+def reason_labels(y, index: pd.Index) -> tuple[pd.DataFrame, bool]:
+    """ReasonClassifier's target as a 0/1 frame (rows x codes) and whether it is multi-label, in scikit-learn's
+    two forms: a 0/1 label matrix (multi-label; a frame's columns name the codes: `reason_matrix` turns the
+    survey's ';'-separated texts into one), or one label per row (multiclass: each row states exactly one)."""
+    what = "ReasonClassifier"
     y = y if isinstance(y, pd.DataFrame) or y is None else np.asarray(y)
     if isinstance(y, pd.DataFrame) or (y is not None and y.ndim == 2 and y.shape[1] > 1):
         frame = y if isinstance(y, pd.DataFrame) else pd.DataFrame(y)
         if not np.isin(frame.to_numpy(), (0, 1)).all():
-            raise InputError("ReasonClassifier: a 2-d target must be a 0/1 label matrix (rows x codes)")
-        if index is not None and len(index) != len(frame):
-            raise InputError(f"ReasonClassifier: {len(frame)} label rows for {len(index)} feature rows")
-        return frame.set_axis(frame.index if index is None else index, axis=0).astype(np.int8)
-    n = len(index) if index is not None else 0 if y is None else len(y)
-    y = labels_1d(y, n, "ReasonClassifier", allow_missing=True)
-    if y.dtype.kind in "fiub":  # numbers as codes: whole numbers only
-        try:
-            check_classification_targets(y[~pd.isna(y)])
-        except ValueError as e:
-            raise InputError(f"ReasonClassifier: {e}; pass ';'-separated reason codes") from None
-    return reason_matrix(pd.Series(y.astype(object), index=index))
+            raise InputError(f"{what}: a 2-d target must be a 0/1 label matrix (rows x codes); reason_matrix() "
+                             "turns ';'-separated reason texts into one")
+        if len(index) != len(frame):
+            raise InputError(f"{what}: {len(frame)} label rows for {len(index)} feature rows")
+        return frame.set_axis(index, axis=0).astype(np.int8), True
+    y = labels_1d(y, len(index), what)
+    try:
+        check_classification_targets(y)
+    except ValueError as e:
+        raise InputError(f"{what}: {e}; pass one label per row, or a 0/1 label matrix") from None
+    classes = np.unique(y)
+    return pd.DataFrame((y[:, None] == classes).astype(np.int8), index=index, columns=classes), False
 
 
 def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -131,9 +133,12 @@ def reason_keywords(cfg: DriversConfig) -> dict[str, Any]:
 class ReasonClassifier(LgbmClassifier):
     """Multi-label classifier of stated reasons: one LightGBM binary model per code (scikit-learn contract).
 
-    y: one value per respondent, ';'-separated codes (NA: none stated). `classes_` are the codes stated by at
-    least `min_count` respondents; `predict_proba` gives P(code) per code (n, codes), `predict` the 0/1 label
-    sets at the micro-F1 threshold, `top_reasons` the scored file's reason columns (`top_k`, `min_prob`).
+    y, as scikit-learn's classifiers take it: a 0/1 label matrix (respondents x codes; `reason_matrix` makes one
+    from the survey's ';'-separated texts, a row of zeros = no reason stated) or one label per row (multiclass).
+    `classes_` are the codes (a matrix's columns, or the labels) stated by at least `min_count` respondents.
+    Multi-label: `predict_proba` gives P(code) per code (n, codes), `predict` the 0/1 label sets at the
+    micro-F1 threshold. Multiclass: the same per-code models, their probabilities normalised to sum to 1 and
+    `predict` the most likely label. `top_reasons` gives the scored file's reason columns (`top_k`, `min_prob`).
     """
 
     # the defaults are those of the config section, written once there
@@ -151,18 +156,20 @@ class ReasonClassifier(LgbmClassifier):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None) -> ReasonClassifier:
-        """Fit on respondents: `X` their model matrix, `y` their ';'-separated codes (NA: none stated)."""
+        """Fit on respondents: `X` their model matrix, `y` their 0/1 reason matrix (or one label each)."""
         check_number(self, "min_count", 1, integer=True)
         check_number(self, "top_k", 1, integer=True)
         check_number(self, "min_prob", 0, 1)
         check_lgbm_keywords(self)
         X = features(self, X, reset=True)
-        labels = reason_labels(y, X.index)
+        labels, self.multi_label_ = reason_labels(y, X.index)
         if len(X) < MIN_ROWS:
             raise InputError(f"ReasonClassifier: need at least {MIN_ROWS} respondents (a validation share of "
                              f"{VALID_SHARE} picks the rounds), got n_samples={len(X)}")
         counts = labels.sum(axis=0)
-        self.classes_ = np.array([c for c in labels.columns if counts[c] >= self.min_count], dtype=object)
+        kept = [c for c in labels.columns if counts[c] >= self.min_count]
+        self.classes_ = np.array(kept, dtype=object) if self.multi_label_ else np.asarray(labels.columns)[
+            np.isin(labels.columns, kept)]
         self.dropped_codes_ = {c: int(counts[c]) for c in labels.columns if c not in self.classes_}
         if self.dropped_codes_:
             log.warning("reason codes stated by fewer than %d respondents get no model: %s",
@@ -196,21 +203,28 @@ class ReasonClassifier(LgbmClassifier):
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X) -> np.ndarray:
-        """P(customer would state code) per code, (n, len(classes_))."""
+        """P(customer would state code) per code, (n, len(classes_)); multiclass: normalised to sum to 1."""
         check_is_fitted(self)
         X = features(self, X, reset=False)
         if not self.boosters_:
             return np.zeros((len(X), 0))
-        return np.column_stack([b.predict(X) for b in self.boosters_])
+        proba = np.column_stack([b.predict(X) for b in self.boosters_])
+        return proba if self.multi_label_ else proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        """0/1 label sets (n, len(classes_)) at the micro-F1 threshold."""
-        return (self.predict_proba(X) >= self.threshold_).astype(int)
+        """Multi-label: 0/1 label sets (n, len(classes_)) at the micro-F1 threshold; multiclass: the likeliest
+        label."""
+        proba = self.predict_proba(X)
+        if not self.multi_label_:
+            return self.classes_[np.argmax(proba, axis=1)]
+        return (proba >= self.threshold_).astype(int)
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Micro-F1 of the predicted label sets against the stated reasons y."""
-        truth = reason_labels(y).reindex(columns=list(self.classes_), fill_value=0).to_numpy()
-        return micro_f1(truth, self.predict(X))
+        """Multi-label: micro-F1 of the predicted label sets against y's; multiclass: accuracy."""
+        if not self.multi_label_:
+            return super().score(X, y, sample_weight)
+        truth, _ = reason_labels(y, pd.RangeIndex(len(y)))
+        return micro_f1(truth.reindex(columns=list(self.classes_), fill_value=0).to_numpy(), self.predict(X))
 
     def top_reasons(self, X, k: int | None = None, min_prob: float | None = None) -> pd.DataFrame:
         """reason_1..k (most likely codes, NA below `min_prob`), then reason_1_prob..k (index of X)."""
@@ -236,7 +250,8 @@ class ReasonClassifier(LgbmClassifier):
         """reasons.json plus one LightGBM text model per code (reason_<j>.txt); no pickle."""
         check_is_fitted(self)
         files = [f"reason_{j}.txt" for j in range(len(self.boosters_))]
-        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(), "codes": list(self.classes_),
+        meta = {"format_version": FORMAT_VERSION, "params": self.get_params(), "codes": self.classes_.tolist(),
+                "multi_label": self.multi_label_,
                 "dropped_codes": self.dropped_codes_, "files": files, **feature_meta(self),
                 "threshold": self.threshold_, "metrics": self.metrics_}
         write_component(directory, "reasons.json", meta, dict(zip(files, self.boosters_)))
@@ -246,7 +261,9 @@ class ReasonClassifier(LgbmClassifier):
         directory = Path(directory)
         meta = read_component_meta(directory / "reasons.json", "reason model", FORMAT_VERSION)
         model = cls(**meta["params"])
-        model.classes_, model.dropped_codes_ = np.array(meta["codes"], dtype=object), meta["dropped_codes"]
+        model.multi_label_ = meta.get("multi_label", True)  # bundles written before multiclass y: multi-label
+        model.classes_ = np.array(meta["codes"], dtype=object if model.multi_label_ else None)
+        model.dropped_codes_ = meta["dropped_codes"]
         set_feature_meta(model, meta)
         model.threshold_, model.metrics_ = meta["threshold"], meta["metrics"]
         model.boosters_ = [lgb.Booster(model_file=str(directory / f)) for f in meta["files"]]

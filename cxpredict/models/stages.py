@@ -20,7 +20,7 @@ from sklearn.base import clone
 from cxpredict.config import CLASSES, ChurnConfig, DriversConfig
 from cxpredict.models.churn import ChurnClassifier, churn_columns, cross_fit_nps_features, with_nps_features
 from cxpredict.models.nps import NpsClassifier
-from cxpredict.models.reasons import ReasonClassifier
+from cxpredict.models.reasons import ReasonClassifier, reason_matrix
 from cxpredict.models.uplift import UpliftModels
 from cxpredict.models.value import ImputedValues, valued
 from cxpredict.stages import Batch, Training
@@ -28,6 +28,12 @@ from cxpredict.stages import Batch, Training
 log = logging.getLogger(__name__)
 
 NPS_COLUMNS = ("predicted_score", *(f"p_{c}" for c in CLASSES), "predicted_class", "class_reliable")
+
+
+def _from_folder(stage: Any, bundle_dir: Path, estimator: Any) -> Any:
+    """`stage` around its estimator loaded from the bundle's `stage.name/` folder; None when the bundle has none."""
+    folder = Path(bundle_dir) / stage.name
+    return stage(estimator.load(folder)) if folder.is_dir() else None
 
 
 @dataclass
@@ -54,8 +60,7 @@ class NpsStage:
 
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None) -> NpsStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(NpsClassifier.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, NpsClassifier)
 
 
 @dataclass
@@ -139,7 +144,7 @@ class ReasonStage:
             return None
         answered = customers.is_respondent
         model = ReasonClassifier.from_config(settings, training.seed).fit(
-            training.features[answered], customers.reasons[answered], sample_weight=training.weights)
+            training.features[answered], reason_matrix(customers.reasons[answered]), sample_weight=training.weights)
         training.metrics["reasons"] = model.metrics_
         return cls(model)
 
@@ -169,8 +174,7 @@ class ReasonStage:
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None
              ) -> ReasonStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(ReasonClassifier.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, ReasonClassifier)
 
 
 @dataclass
@@ -196,5 +200,4 @@ class UpliftStage:
     @classmethod
     def load(cls, bundle_dir: Path, settings: Any = None, upstream: dict[str, Any] | None = None
              ) -> UpliftStage | None:
-        folder = Path(bundle_dir) / cls.name
-        return cls(UpliftModels.load(folder)) if folder.is_dir() else None
+        return _from_folder(cls, bundle_dir, UpliftModels)

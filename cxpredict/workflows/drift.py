@@ -67,6 +67,7 @@ def profile_training(manifest: FeatureManifest, X: pd.DataFrame, predictions: pd
     the same rows (any PROFILED_OUTPUTS columns present, plus predicted_class), `observed_score` the survey
     scores (NaN for silent customers) on `scale`.
     """
+    features = {col: {"shares": _shares(c)} for col, c in manifest.bin_counts(X).items()}
     observed_class = None
     if observed_score is not None and scale is not None:
         score = np.asarray(observed_score, dtype="float64")
@@ -83,7 +84,7 @@ def profile_training(manifest: FeatureManifest, X: pd.DataFrame, predictions: pd
     profile = {
         "version": PROFILE_VERSION,
         "rows": len(X),
-        "features": {col: {"shares": _shares(c)} for col, c in manifest.bin_counts(X).items()},
+        "features": features,
         "outputs": outputs,
         "predicted_class_shares": _class_shares(predictions["predicted_class"])
         if "predicted_class" in predictions.columns else None,

@@ -203,7 +203,7 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     if assignments is None:
         raise ConfigError("learn needs the assignment log `score` wrote (assignments.csv beside the scored "
                           "file): pass --assignments FILE or set campaign.assignments")
-    playbook = configured_playbook(cfg, bundle.path)
+    playbook = configured_playbook(cfg.resolved_strategy(), cfg.absent_stages(), bundle.path)
     if playbook is None:
         raise ConfigError("learn needs the playbook the campaign ran (strategy.playbook or the bundle's copy)")
     c = cfg.campaign

@@ -111,7 +111,7 @@ def scoring_stages(bundle: Bundle, cfg: Config, require_actions: bool = True) ->
     BundleError."""
     stages = model_stages(bundle, cfg)
     try:
-        actions: ActionStage | None = ActionStage.from_bundle(bundle.path, cfg, bundle.skipped)
+        actions: ActionStage | None = ActionStage.load(bundle.path, cfg.resolved_strategy(), skipped=bundle.skipped)
     except BundleError:
         if require_actions:
             raise
@@ -237,7 +237,7 @@ def _open_run(cfg: Config, bundle: Bundle, out: Path, fmt: str, campaign_id: str
     for warning in warnings:
         log.warning(warning)
     style = PeopleStyle.from_config(cfg, fmt)
-    campaign_id = campaign_id or default_campaign_id(cfg)
+    campaign_id = campaign_id or default_campaign_id(cfg.strategy.holdout, cfg.name, cfg.data.as_of)
     return _ScoringRun(
         source=source, stages=stages, late=[text] if text is not None else [], actions=actions, totals=totals,
         text=text, warnings=warnings, monitor=DriftMonitor(bundle.drift, cfg.scoring.drift), style=style,
@@ -245,7 +245,7 @@ def _open_run(cfg: Config, bundle: Bundle, out: Path, fmt: str, campaign_id: str
         holdout=ControlGroups(actions.playbook, cfg.strategy.holdout, campaign_id),
         # the log is for machines: Parquet beside a Parquet scored file, else CSV
         assignments_path=out.with_name(f"{ASSIGNMENTS_NAME}.{'parquet' if out.suffix.lower() == '.parquet' else 'csv'}"),
-        assigned_at=assignment_date(cfg))
+        assigned_at=assignment_date(cfg.data.as_of))
 
 
 def _score_batches(run: _ScoringRun, cfg: Config, bundle: Bundle, queue: CapacityQueue, timer: Timer) -> None:

@@ -69,21 +69,27 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
     A churn-only config (no data.survey) or a survey-only one (no data.outcomes) trains the stages its tables
     allow; `Config.absent_stages` says which are skipped and why (one log line), the bundle records both.
     Order: text (its features join the customers), features, then the stages of `fitting_order` (NPS with its
-    response weights and population estimate, churn; the drift profile of their outputs; actions, reasons,
-    drivers), save. Each stage is fitted through the stage protocol with its own settings section."""
+    response weights and population estimate, churn; the drift profile of their outputs; actions, reasons),
+    drivers (with the groups resolved on the features), save. Each stage is fitted through the stage protocol
+    with its own settings section, all read from `cfg` here before the data."""
     threads.use(cfg.n_jobs)
-    configured_playbook(cfg)  # a missing or broken strategy.playbook fails now, not after the models are fitted
-    timer = Timer(log, "train")
     absent = cfg.absent_stages()
+    texts = "text" not in absent and cfg.text.active  # text features join the customers; comments fill reasons
+    previous_texts = previous_text_models(cfg, Path(out)) if texts else None  # whose topic names a retrain keeps
+    models, rules = fitting_order(cfg)
+    timer = Timer(log, "train")
     if absent:
         log.info("train: skipping %s", "; ".join(f"{', '.join(s)}: {why}" for why, s in _by_reason(absent).items()))
     with timer("load"):
         data = data if data is not None else load_customers(cfg)
-    training = Training(data, None, None, cfg.seed, absent, _checked(cfg, data, absent))
-    if "text" not in absent and cfg.text.active:  # text features join the customers; comments fill reason codes
+    training = Training(data, None, None, cfg.seed, absent, _checked(cfg, data, absent),
+                        previous_texts=previous_texts)
+    if texts:
         with timer("read_texts"):
-            training.texts, training.previous_texts = load_texts(cfg), previous_text_models(cfg, Path(out))
-        _fit(training, [(TextStage, TextSettings.of(cfg))], timer)
+            training.texts = load_texts(cfg)
+    configured_playbook(cfg.resolved_strategy(), absent)  # a broken strategy.playbook fails before any fit
+    if texts:
+        training.fit_stages([(TextStage, TextSettings.of(cfg))], timer)
     # the text stage's features are customer columns now; its own columns come last when scoring (score.py)
     data, text = training.customers, training.fitted.pop("text", None)
     for warning in text.warnings if text else []:
@@ -97,12 +103,11 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
         meta = text.models.meta
         training.metrics["text"] = {"features": len(meta["feature_names"]), "counts": meta["counts"],
                                     "comment_reasons": meta["reasons"]}
-    models, rules = fitting_order(cfg, drivers_cfg)
-    _fit(training, models, timer)
+    training.fit_stages(models, timer)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
         training.scored = _score_training(training, data.frame, X)
         drift_profile = profile_training(manifest, X, training.scored, data.score.to_numpy(), cfg.scale)
-    _fit(training, rules, timer)
+    training.fit_stages([*rules, (DriverStage, drivers_cfg)], timer)
     components = _components(text, training.fitted)
     trained = ["features", *(["nps"] if "nps" in training.fitted else []),
                *(n for n, c in components.items() if c is not None)]
@@ -120,23 +125,12 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                        timings=timer.seconds)
 
 
-def fitting_order(cfg: Config, drivers: DriversConfig) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+def fitting_order(cfg: Config) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
     """The stages `train` fits, each with its own settings section: the models (whose outputs the drift
-    profile records), then the stages that read those outputs. `drivers`: the resolved driver groups."""
-    strategy = cfg.strategy  # with the playbook's path resolved against the config file's folder
-    if strategy.playbook:
-        strategy = strategy.model_copy(update={"playbook": str(cfg.resolve(strategy.playbook))})
+    profile records), then the stages that read those outputs. The drivers stage follows them, with the driver
+    groups `train` resolves on the feature manifest (readable defaults, groups the model can explain)."""
     return ([(SurveyStage, NpsSettings.of(cfg)), (ChurnStage, cfg.churn)],
-            [(ActionStage, strategy), (ReasonStage, cfg.drivers), (DriverStage, drivers)])
-
-
-def _fit(training: Training, order: list[tuple[Any, Any]], timer: Timer) -> None:
-    """Fit each stage of `order` on `training` with its settings; the fitted ones join training.fitted."""
-    for stage, settings in order:
-        with timer(stage.name):
-            fitted = stage.fit(training, settings)
-        if fitted is not None:
-            training.fitted[fitted.name] = fitted
+            [(ActionStage, cfg.resolved_strategy()), (ReasonStage, cfg.drivers)])
 
 
 def _score_training(training: Training, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ def check_inputs(cfg: Config) -> tuple[list[CxError], list[str]]:
     """(problems, warnings): the playbook (strategy.playbook: a ConfigError naming the key is raised at once),
     every input table, and the invitation logs against the customers they name (read only when the tables are
     sound). Warnings are what training would repair and log."""
-    configured_playbook(cfg)
+    configured_playbook(cfg.resolved_strategy(), cfg.absent_stages())
     report = DataReport()
     problems = validate_inputs(cfg, report)
     if not problems and cfg.data.invitations:

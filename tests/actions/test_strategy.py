@@ -170,7 +170,7 @@ def test_fit_band_cuts_and_save_a_copy_of_the_playbook(repo_root, tmp_path):
     fitted.save(tmp_path)
     assert Segmenter.from_json((tmp_path / "segments.json").read_text()).value_cuts == [4.5]
     assert (tmp_path / "playbook.yaml").read_text() == DEFAULT_PLAYBOOK.read_text()  # the file as written
-    stage = ActionStage.from_bundle(tmp_path, cfg.model_copy(update={"strategy": StrategyConfig()}))
+    stage = ActionStage.load(tmp_path, StrategyConfig())
     assert stage.playbook is not None and stage.playbook.rules[-1].name == "default"  # the bundle's copy
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules: [{name: x, strategy: retention, action: a, when: 'churn_prob > 1'}]")

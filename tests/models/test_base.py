@@ -38,20 +38,12 @@ WEIGHTS_ARE_NOT_REPEATS = ("fits on folds / a hold-out / a random validation spl
                            "k times is not the same as weight k")
 SCORES_ONLY = ("y are survey scores, numbers on the scale: the check's text labels ('one', 'two', ...) are not "
                "scores and are refused with 'Unknown label type'")
-REASON_TEXT = ("y is one ';'-separated reason text per row (a multi-label target): predict returns 0/1 label sets "
-               "per code, not values of y")
 
 NPS_EXPECTED = {
     "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS,
     "check_classifiers_classes": SCORES_ONLY,
 }
-REASON_EXPECTED = {
-    "check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS,
-    "check_classifiers_train": REASON_TEXT,
-    "check_classifiers_one_label": REASON_TEXT,
-    "check_classifiers_classes": REASON_TEXT + "; numbers are read as reason codes (text)",
-    "check_supervised_y_no_nan": "a missing reason text means 'no reason stated', a valid empty label set",
-}
+REASON_EXPECTED = {"check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS}
 CHURN_EXPECTED = {"check_sample_weight_equivalence_on_dense_data": WEIGHTS_ARE_NOT_REPEATS}
 
 ESTIMATORS = [

@@ -52,7 +52,8 @@ def _survey(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
 @pytest.fixture(scope="module")
 def fitted():
     X, reasons = _survey(2500, seed=0)
-    return ReasonClassifier(min_count=20, n_estimators=100, num_leaves=7, random_state=3).fit(X, reasons)
+    model = ReasonClassifier(min_count=20, n_estimators=100, num_leaves=7, random_state=3)
+    return model.fit(X, reason_matrix(reasons))
 
 
 def test_multi_label_model_beats_the_constant_base_rate(fitted):
@@ -61,7 +62,7 @@ def test_multi_label_model_beats_the_constant_base_rate(fitted):
     X, reasons = _survey(1500, seed=1)
     truth = reason_matrix(reasons, list(fitted.classes_)).to_numpy()
     f1 = micro_f1(truth, fitted.predict(X))
-    assert fitted.score(X, reasons) == f1
+    assert fitted.score(X, reason_matrix(reasons)) == f1
     base, _ = constant_baseline(truth, truth)
     assert f1 > 0.8 and f1 > base + 0.2
     assert fitted.metrics_["valid_micro_f1"] > 0.8
@@ -93,7 +94,7 @@ def test_save_load_roundtrip_without_pickle(fitted, tmp_path):
 
 def test_no_frequent_code_gives_an_empty_model():
     X, _ = _survey(100, seed=4)
-    model = ReasonClassifier(min_count=50).fit(X, pd.Series(["a"] * 3 + [None] * 97, dtype="str"))
+    model = ReasonClassifier(min_count=50).fit(X, reason_matrix(pd.Series(["a"] * 3 + [None] * 97, dtype="str")))
     assert len(model.classes_) == 0
     top = model.top_reasons(X)
     assert len(top) == 100 and top.isna().all().all()
