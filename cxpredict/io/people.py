@@ -23,6 +23,7 @@ from cxpredict.actions.playbook import Playbook
 from cxpredict.columns import Column, describe, scored_column_order
 from cxpredict.io.outputs import StagedOutputs
 from cxpredict.io.sheets import SHEETS, PeopleStyle, read_table
+from cxpredict.io.spool import SortedSpool
 
 
 # --------------------------------------------------------------------------------------------- the scored file
@@ -258,26 +259,22 @@ def column_dictionary(files: Mapping[str, list[str]], style: PeopleStyle | None 
 
 
 # --------------------------------------------------------------------------------------------- writing
-ORDERS_CHUNK = 200_000  # work orders gathered and written at a time (csv and parquet)
+ORDERS_CHUNK = 200_000  # work orders written at a time (csv, parquet: a row group each)
 
 
 class PeopleOutputs:
     """Work orders and the segment summary, gathered batch by batch while the scored file streams out.
 
-    With `spool` (a scratch folder: the batch command) each batch's work orders go to an LZ4 Arrow IPC file
-    and only their sort keys stay in memory (deferred, due date, priority, team: a few bytes per order), so memory
-    stays flat as the population grows; the files are then written in sorted chunks. Without it they stay in
-    memory. The files are the same either way."""
+    With `spool` (a scratch folder) the work orders wait on disk, only their sort keys in memory (io/spool.py),
+    and are written in sorted chunks: memory flat in the rows, the same files."""
 
     def __init__(self, playbook: Playbook | None, style: PeopleStyle | None = None,
                  spool: str | Path | None = None) -> None:
         self.playbook = playbook
         self.style = style or PeopleStyle()
-        self.spool = Path(spool) if spool is not None else None
         self.summary = SegmentSummary()
         self.scored_columns: list[str] = []
-        self._orders: list[pd.DataFrame | Path] = []  # per batch: its work orders, or their spool file
-        self._keys: list[pd.DataFrame] = []  # per batch: sort keys, team, and where each order is
+        self.orders = SortedSpool(_ORDER, spool, prefix="orders", columns=[*WORK_ORDER_COLUMNS, "deferred"])
         self._controls: dict[str, int] = {}  # per team: control customers within capacity (they use a place)
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
@@ -285,7 +282,9 @@ class PeopleOutputs:
         if not self.scored_columns:
             self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style))
         if self.playbook is not None:
-            self._add_orders(work_orders(batch, self.playbook, self.style))
+            orders = work_orders(batch, self.playbook, self.style)
+            self.orders.add(orders, team=orders["owner_team"].astype("str") if "owner_team" in orders.columns
+                            else pd.Series(pd.NA, index=orders.index, dtype="str"))
             if {"group", "rule", "owner_team"} <= set(batch.columns):
                 held = batch["rule"].astype("str").isin(_work_order_rules(self.playbook)) & \
                     batch["group"].astype("str").eq("control") & ~batch["deferred"].fillna(False).astype(bool)
@@ -293,55 +292,20 @@ class PeopleOutputs:
                     self._controls[team] = self._controls.get(team, 0) + int(n)
         return self
 
-    def _add_orders(self, orders: pd.DataFrame) -> None:
-        part = len(self._orders)
-        keys = orders[[c for c in _ORDER if c in orders.columns]].copy()
-        keys["team"] = orders["owner_team"].astype("str") if "owner_team" in orders.columns else pd.NA
-        keys["part"], keys["row"] = np.int32(part), np.arange(len(orders), dtype=np.int32)
-        self._keys.append(keys)
-        if self.spool is None:
-            self._orders.append(orders)
-        else:
-            path = self.spool / f"orders-{part:06d}.arrow"
-            orders.to_feather(path, compression="lz4")
-            self._orders.append(path)
-
-    def _sorted_keys(self) -> pd.DataFrame:
-        """Every work order's keys in the files' order (sort_orders over all batches)."""
-        if not self._keys:
-            return pd.DataFrame({"deferred": pd.Series(dtype=bool), "team": pd.Series(dtype="str"),
-                                 "part": pd.Series(dtype=np.int64), "row": pd.Series(dtype=np.int64)})
-        return sort_orders(pd.concat(self._keys, ignore_index=True))
-
-    def _gather(self, keys: pd.DataFrame) -> pd.DataFrame:
-        """The work orders `keys` point at, in that order."""
-        if not self._orders:
-            return pd.DataFrame(columns=[*WORK_ORDER_COLUMNS, "deferred"])
-        part, row = keys["part"].to_numpy(), keys["row"].to_numpy()
-        pieces, positions = [], []
-        for p in np.unique(part) if len(part) else [0]:
-            at = np.flatnonzero(part == p)
-            orders = self._orders[p]
-            orders = pd.read_feather(orders) if isinstance(orders, Path) else orders
-            pieces.append(orders.iloc[row[at]])
-            positions.append(at)
-        frame = pd.concat(pieces, ignore_index=True)
-        return frame.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)
+    def _order_keys(self) -> pd.DataFrame:
+        """Every work order's keys and team, in the files' order (sort_orders over all batches)."""
+        keys = self.orders.keys()
+        return sort_orders(keys) if keys is not None else pd.DataFrame(columns=["deferred", "team", "part", "row"])
 
     def _write_orders(self, keys: pd.DataFrame, keep: list[str], path: Path, sheet: str,
                       staged: StagedOutputs | None) -> Path:
-        """One work-order file: in chunks for csv and parquet; whole for xlsx (a sheet holds ~1M rows anyway)."""
+        """One work-order file, in chunks (xlsx whole: a sheet holds ~1M rows anyway)."""
         if self.style.fmt == "xlsx":
-            return self.style.write(self._gather(keys)[keep], path, sheet, staged)
+            return self.style.write(self.orders.gather(keys)[keep], path, sheet, staged)
         with self.style.writer(path, staged) as writer:
             for lo in range(0, max(len(keys), 1), ORDERS_CHUNK):
-                writer.write(self._gather(keys.iloc[lo:lo + ORDERS_CHUNK])[keep])
+                writer.write(self.orders.gather(keys.iloc[lo:lo + ORDERS_CHUNK])[keep])
         return Path(path)
-
-    def _order_columns(self) -> list[str]:
-        """The work-order files' columns (those of WORK_ORDER_COLUMNS the orders have)."""
-        columns = self._gather(self._keys[0].iloc[:0]).columns if self._keys else WORK_ORDER_COLUMNS
-        return [c for c in WORK_ORDER_COLUMNS if c in columns]
 
     def queue(self) -> dict[str, dict[str, int | None]]:
         """Work orders per owner team against the team's capacity (the sum of its actions' capacities per run;
@@ -351,7 +315,7 @@ class PeopleOutputs:
         capacity when anyone is deferred."""
         if self.playbook is None:
             return {}
-        keys = pd.concat(self._keys, ignore_index=True) if self._keys else self._sorted_keys()
+        keys = self._order_keys()
         capacity: dict[str, dict[str, int | None]] = {}
         for rule in self.playbook.rules:
             if rule.raises_work_order:
@@ -376,7 +340,8 @@ class PeopleOutputs:
                                                 SHEETS["segment_summary"], staged)}
         files = {"scored": self.scored_columns, "segment_summary": list(self.summary.table().columns)}
         if self.playbook is not None:
-            keys, keep = self._sorted_keys(), self._order_columns()
+            keys = self._order_keys()
+            keep = [c for c in WORK_ORDER_COLUMNS if c in self.orders.gather(keys.iloc[:0]).columns]
             deferred = keys["deferred"].fillna(False).astype(bool).to_numpy()
             for name, part in (("work_orders", keys[~deferred]), ("work_orders_deferred", keys[deferred])):
                 paths[name] = self._write_orders(part, keep, style.path(out_dir, name), SHEETS[name], staged)

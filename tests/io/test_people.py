@@ -197,8 +197,8 @@ def test_spooled_work_orders_written_in_chunks_equal_one_whole_write(acted, tmp_
     for lo in range(0, len(frame), 97):
         spooled.add(frame.iloc[lo:lo + 97])
     assert len(list((tmp_path / "spool").iterdir())) == len(range(0, len(frame), 97))
-    assert all(len(part) <= 97 for part in spooled._keys) and not any(isinstance(o, pd.DataFrame)
-                                                                      for o in spooled._orders)
+    assert not any(isinstance(o, pd.DataFrame) for o in spooled.orders._frames)  # in memory: the keys only
+    assert list(spooled.orders.keys().columns) == ["deferred", "due_at", "priority", "team", "part", "row"]
     paths = spooled.write(tmp_path / "spooled")
     orders = work_orders(frame, pb, style)
     keep = [c for c in people.WORK_ORDER_COLUMNS if c in orders.columns]
