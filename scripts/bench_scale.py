@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_scoring import demo_config, make_population  # noqa: E402
+from bench_scoring import PEAK_LAUNCHER, demo_config, make_population  # noqa: E402
 
 from cxpredict.io.outputs import write_json  # noqa: E402
 from cxpredict.provenance import package_versions  # noqa: E402
@@ -92,20 +92,6 @@ for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
     model.predict_proba(X.iloc[test])
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(X), "features": X.shape[1],
                   "n_jobs": n_jobs, "n_jobs_source": source}))
-"""
-# Linux carries a process's high-water RSS into a child across fork and exec, so a child of this (large) process
-# would report at least this process's own peak. A small launcher forks the command and reads its rusage: the
-# command then starts from the launcher's few megabytes and reports its own peak.
-PEAK_LAUNCHER = """
-import os, signal, sys
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as peak:
-    peak.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
 """
 ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)$", re.IGNORECASE)

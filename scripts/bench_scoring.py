@@ -5,7 +5,9 @@
   the packaged demo config (NPS, churn, strategy and whatever other stages `cxpredict train` has).
 - Population: N synthetic customers (new seeds, so new customers), generated and joined 250,000 at a time and
   written as a folder of Parquet parts: the wide table a warehouse exports for `data.population`.
-- Every scoring run is `cxpredict score` in a subprocess; its peak RSS is the child's own getrusage maxrss.
+- Every scoring run is `cxpredict score` in a subprocess; its peak RSS is its own maxrss, read by a small
+  launcher that forks it (PEAK_LAUNCHER: a direct child of this process, which trained a model, would inherit
+  this process's high-water mark).
   rows_per_s is end to end: process start (imports, bundle check) to exit (MLflow tracking off), reading, features, NPS, churn, drivers
   (when trained), segments, playbook, capacity, writing the scored file, work orders, summary and manifest.
   predict_only_rows_per_s is the same with drivers off (--set drivers.enabled=false).
@@ -49,9 +51,20 @@ CHUNK = 250_000
 ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}  # scoring runs use --no-tracking: no MLflow run per measurement
 RESPONSE_RATE = 0.25
 DATA_FILES = ("scored.parquet", "work_orders.parquet", "segment_summary.parquet")
-# runs the CLI and records the process's own peak RSS (KiB on Linux) in the file named by argv[1]
-LAUNCHER = ("import resource, sys\nfrom cxpredict.cli.app import main\ncode = main(sys.argv[2:])\n"
-            "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\nsys.exit(code)\n")
+# Linux carries a process's high-water RSS into a child across fork and exec, so a child of this (large) process
+# would report at least this process's own peak. A small launcher forks the command and reads its rusage: the
+# command then starts from the launcher's few megabytes and reports its own peak.
+PEAK_LAUNCHER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def log(message: str) -> None:
@@ -93,7 +106,8 @@ def run_score(config: Path, bundle: Path, out: Path, population: Path, *extra: s
     """One `cxpredict score` subprocess: wall time, exit code and its own peak RSS."""
     rss_file = out.parent / ".peak_rss"
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-c", LAUNCHER, str(rss_file), "score", str(config), "--model", str(bundle),
+    cmd = [sys.executable, "-c", PEAK_LAUNCHER, str(rss_file), sys.executable, "-m", "cxpredict.cli.app",
+           "score", str(config), "--model", str(bundle),
            "--out", str(out), "--set", f"data.population={population}", "--no-tracking", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)

@@ -72,44 +72,77 @@ def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray,
 
 class ControlGroups:
     """Groups over a population scored in batches: `add` each batch (in order), then `assign` them back in the
-    same order; the first `assign` settles the per-rule minimum over all rows."""
+    same order; the first `assign` settles the per-rule minimum over all rows.
+
+    Memory stays flat in the rows: per row one bit (hash value below `share`), per rule its count and the
+    `min_per_rule` smallest (hash value, row) pairs, the only candidates for the minimum's top-up."""
 
     def __init__(self, playbook: Playbook | None, holdout: HoldoutConfig, campaign_id: str):
         self.playbook, self.holdout, self.campaign_id = playbook, holdout, campaign_id
         self.names = [r.name for r in playbook.rules] if playbook is not None else []
         self.eligible = np.array([r.strategy != NO_ACTION for r in playbook.rules]) if playbook is not None else None
-        self._units: list[np.ndarray] = []
-        self._codes: list[np.ndarray] = []
-        self._control: np.ndarray | None = None
-        self._offset = 0
+        self._below: list[tuple[np.ndarray, int]] = []  # per batch: packed bits "hash value < share", length
+        self._rule_rows = np.zeros(len(self.names), dtype=np.int64)
+        self._rule_below = np.zeros(len(self.names), dtype=np.int64)
+        self._smallest = {code: (np.zeros(0), np.zeros(0, dtype=np.int64)) for code in range(len(self.names))}
+        self._topped: np.ndarray | None = None  # rows (over the run) the per-rule minimum adds
+        self._added = self._offset = 0
 
     @property
     def active(self) -> bool:
         return self.playbook is not None
 
+    def _acting(self, acted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(rule code per row, whether the row's rule has an action)."""
+        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str"))
+        return codes, np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
+
     def add(self, acted: pd.DataFrame) -> None:
         if not self.active:
             return
-        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str")).astype(np.int32)  # kept per row
-        acting = np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
+        codes, acting = self._acting(acted)
         units = np.full(len(acted), np.nan)  # only customers with an action can be controls: only theirs are read
         units[acting] = hash_unit(acted["customer_id"].astype("str").to_numpy()[acting].tolist(), self.campaign_id)
-        self._units.append(units)
-        self._codes.append(codes)
+        below = units < self.holdout.share
+        self._below.append((np.packbits(below), len(acted)))
+        rows = np.arange(self._added, self._added + len(acted), dtype=np.int64)
+        for code in np.unique(codes[acting]):
+            hit = acting & (codes == code)
+            self._rule_rows[code] += hit.sum()
+            self._rule_below[code] += (below & hit).sum()
+            kept_units, kept_rows = self._smallest[code]
+            units_, rows_ = np.concatenate([kept_units, units[hit]]), np.concatenate([kept_rows, rows[hit]])
+            first = np.lexsort((rows_, units_))[:self.holdout.min_per_rule]  # ties: earlier row first (stable)
+            self._smallest[code] = units_[first], rows_[first]
+        self._added += len(acted)
+
+    def _settle(self) -> np.ndarray:
+        """Rows the per-rule minimum makes controls beyond the share (control_mask's top-up, over all rows)."""
+        topped = [np.zeros(0, dtype=np.int64)]
+        if self.holdout.share > 0:
+            for code, (_, rows) in self._smallest.items():
+                k = max(int(self._rule_below[code]),
+                        min(self.holdout.min_per_rule, int(self._rule_rows[code]) // 2))
+                topped.append(rows[:k])  # the k smallest values: the share-based ones and the top-up
+        return np.sort(np.concatenate(topped))
 
     def assign(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch with `group` (treated / control; empty for no-action rules)."""
         if not self.active:
             return batch
-        if self._control is None:
-            codes = np.concatenate(self._codes) if self._codes else np.zeros(0, dtype=int)
-            units = np.concatenate(self._units) if self._units else np.zeros(0)
-            self._control = control_mask(units, codes, self.eligible, self.holdout.share, self.holdout.min_per_rule)
-            self._acting = np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
-        rows = slice(self._offset, self._offset + len(batch))
-        self._offset += len(batch)
-        group = np.where(self._control[rows], CONTROL, TREATED).astype(object)
-        group[~self._acting[rows]] = None
+        if self._topped is None:
+            self._topped = self._settle()
+        packed, n = self._below[0]
+        if n != len(batch):
+            raise ValueError(f"ControlGroups.assign: a batch of {len(batch)} rows where {n} were added; assign "
+                             "the batches in the order they were added")
+        self._below.pop(0)
+        below = np.unpackbits(packed, count=n).astype(bool) & (self.holdout.share > 0)
+        rows = np.arange(self._offset, self._offset + n, dtype=np.int64)
+        self._offset += n
+        _, acting = self._acting(batch)
+        group = np.where(below | np.isin(rows, self._topped), CONTROL, TREATED).astype(object)
+        group[~acting] = None
         out = batch.copy(deep=False)
         out["group"] = pd.array(group, dtype="str")
         return out

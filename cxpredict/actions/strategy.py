@@ -357,11 +357,21 @@ class ActionStage:
         return frame.drop(columns=[c for c in frame.columns if c.startswith(UPLIFT_PREFIX)])
 
 
+def best_rows(key: np.ndarray, rows: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `cap` best of (key, row) pairs: highest key first, ties to the earlier row (defer_over_capacity's
+    order), as (keys, rows). Keeping the best of (kept + new) batch by batch gives the best over all rows."""
+    if len(rows) <= cap:
+        return key, rows
+    best = np.lexsort((rows, -key))[:cap]
+    return key[best], rows[best]
+
+
 class CapacityQueue:
     """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
 
-    `add` spools each batch to an LZ4-compressed Arrow IPC (Feather) file in `directory` and keeps only its action
-    and priority in memory (Arrow IPC: no Parquet encoding paid twice per row, the same frame back);
+    `add` spools each batch to an LZ4-compressed Arrow IPC (Feather) file in `directory` (Arrow IPC: no Parquet
+    encoding paid twice per row, the same frame back) and keeps, per action with a capacity, only the rows that
+    are served so far: at most `capacity` (priority, row number) pairs, so memory does not grow with the rows.
     `batches` then yields the batches in order with `deferred` set (highest priority first per action).
     Without capacities the batches pass through the spool unchanged.
     """
@@ -370,28 +380,35 @@ class CapacityQueue:
         self.capacity = playbook.capacities() if playbook is not None else {}
         self.directory = Path(directory)
         self._parts: list[Path] = []
-        self._actions: list[np.ndarray] = []
-        self._priority: list[np.ndarray] = []
+        self._rows = 0
+        empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
+        self._served: dict[str, tuple[np.ndarray, np.ndarray]] = {action: empty for action in self.capacity}
 
     def add(self, acted: pd.DataFrame) -> None:
         path = self.directory / f"part-{len(self._parts):06d}.arrow"
         acted.reset_index(drop=True).to_feather(path, compression="lz4")
         self._parts.append(path)
         if self.capacity:
-            self._actions.append(pd.Index(list(self.capacity)).get_indexer(acted["action"].astype("str"))
-                                 .astype(np.int32))  # kept for every row until the last batch
-            self._priority.append(acted["priority"].to_numpy(dtype=float))
+            action = acted["action"].astype("str").to_numpy()
+            key = np.nan_to_num(acted["priority"].to_numpy(dtype=float), nan=-np.inf)
+            rows = np.arange(self._rows, self._rows + len(acted), dtype=np.int64)
+            for name, cap in self.capacity.items():
+                hit = action == name
+                if hit.any():
+                    kept_key, kept_rows = self._served[name]
+                    self._served[name] = best_rows(np.concatenate([kept_key, key[hit]]),
+                                                   np.concatenate([kept_rows, rows[hit]]), cap)
+        self._rows += len(acted)
 
     def batches(self) -> Iterator[pd.DataFrame]:
-        deferred = None
-        if self.capacity and self._parts:
-            deferred = defer_over_capacity(np.concatenate(self._actions), np.concatenate(self._priority),
-                                           dict(enumerate(self.capacity.values())))
+        served = np.sort(np.concatenate([rows for _, rows in self._served.values()])) if self.capacity else None
         start = 0
         for path in self._parts:
             batch = pd.read_feather(path)
-            if deferred is not None:
-                batch["deferred"] = deferred[start:start + len(batch)]
+            if served is not None:
+                rows = np.arange(start, start + len(batch), dtype=np.int64)
+                limited = batch["action"].astype("str").isin(list(self.capacity)).to_numpy()
+                batch["deferred"] = limited & ~np.isin(rows, served)
             start += len(batch)
             path.unlink()
             yield batch

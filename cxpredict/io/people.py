@@ -23,6 +23,7 @@ from cxpredict.actions.playbook import Playbook
 from cxpredict.columns import Column, describe, scored_column_order
 from cxpredict.io.outputs import StagedOutputs
 from cxpredict.io.sheets import SHEETS, PeopleStyle, read_table
+from cxpredict.io.spool import SortedSpool
 
 
 # --------------------------------------------------------------------------------------------- the scored file
@@ -258,15 +259,22 @@ def column_dictionary(files: Mapping[str, list[str]], style: PeopleStyle | None 
 
 
 # --------------------------------------------------------------------------------------------- writing
-class PeopleOutputs:
-    """Work orders and the segment summary, gathered batch by batch while the scored file streams out."""
+ORDERS_CHUNK = 200_000  # work orders written at a time (csv, parquet: a row group each)
 
-    def __init__(self, playbook: Playbook | None, style: PeopleStyle | None = None) -> None:
+
+class PeopleOutputs:
+    """Work orders and the segment summary, gathered batch by batch while the scored file streams out.
+
+    With `spool` (a scratch folder) the work orders wait on disk, only their sort keys in memory (io/spool.py),
+    and are written in sorted chunks: memory flat in the rows, the same files."""
+
+    def __init__(self, playbook: Playbook | None, style: PeopleStyle | None = None,
+                 spool: str | Path | None = None) -> None:
         self.playbook = playbook
         self.style = style or PeopleStyle()
         self.summary = SegmentSummary()
         self.scored_columns: list[str] = []
-        self._orders: list[pd.DataFrame] = []
+        self.orders = SortedSpool(_ORDER, spool, prefix="orders", columns=[*WORK_ORDER_COLUMNS, "deferred"])
         self._controls: dict[str, int] = {}  # per team: control customers within capacity (they use a place)
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
@@ -274,13 +282,30 @@ class PeopleOutputs:
         if not self.scored_columns:
             self.scored_columns = scored_columns(finish_scored(batch.head(0), self.playbook, self.style))
         if self.playbook is not None:
-            self._orders.append(work_orders(batch, self.playbook, self.style))
+            orders = work_orders(batch, self.playbook, self.style)
+            self.orders.add(orders, team=orders["owner_team"].astype("str") if "owner_team" in orders.columns
+                            else pd.Series(pd.NA, index=orders.index, dtype="str"))
             if {"group", "rule", "owner_team"} <= set(batch.columns):
                 held = batch["rule"].astype("str").isin(_work_order_rules(self.playbook)) & \
                     batch["group"].astype("str").eq("control") & ~batch["deferred"].fillna(False).astype(bool)
                 for team, n in batch.loc[held, "owner_team"].astype("str").value_counts().items():
                     self._controls[team] = self._controls.get(team, 0) + int(n)
         return self
+
+    def _order_keys(self) -> pd.DataFrame:
+        """Every work order's keys and team, in the files' order (sort_orders over all batches)."""
+        keys = self.orders.keys()
+        return sort_orders(keys) if keys is not None else pd.DataFrame(columns=["deferred", "team", "part", "row"])
+
+    def _write_orders(self, keys: pd.DataFrame, keep: list[str], path: Path, sheet: str,
+                      staged: StagedOutputs | None) -> Path:
+        """One work-order file, in chunks (xlsx whole: a sheet holds ~1M rows anyway)."""
+        if self.style.fmt == "xlsx":
+            return self.style.write(self.orders.gather(keys)[keep], path, sheet, staged)
+        with self.style.writer(path, staged) as writer:
+            for lo in range(0, max(len(keys), 1), ORDERS_CHUNK):
+                writer.write(self.orders.gather(keys.iloc[lo:lo + ORDERS_CHUNK])[keep])
+        return Path(path)
 
     def queue(self) -> dict[str, dict[str, int | None]]:
         """Work orders per owner team against the team's capacity (the sum of its actions' capacities per run;
@@ -290,14 +315,14 @@ class PeopleOutputs:
         capacity when anyone is deferred."""
         if self.playbook is None:
             return {}
-        orders = pd.concat(self._orders, ignore_index=True) if self._orders else pd.DataFrame()
+        keys = self._order_keys()
         capacity: dict[str, dict[str, int | None]] = {}
         for rule in self.playbook.rules:
             if rule.raises_work_order:
                 capacity.setdefault(str(rule.owner_team or "unassigned"), {})[rule.action] = rule.capacity
         out = {}
         for team, actions in capacity.items():
-            mine = orders[orders["owner_team"].astype("str") == team] if len(orders) else orders
+            mine = keys[keys["team"].astype("str") == team] if len(keys) else keys
             deferred = int(mine["deferred"].fillna(False).astype(bool).sum()) if len(mine) else 0
             limits = list(actions.values())
             out[team] = {"to_contact": len(mine) - deferred, "control": self._controls.get(team, 0),
@@ -315,21 +340,17 @@ class PeopleOutputs:
                                                 SHEETS["segment_summary"], staged)}
         files = {"scored": self.scored_columns, "segment_summary": list(self.summary.table().columns)}
         if self.playbook is not None:
-            orders = pd.concat(self._orders, ignore_index=True) if self._orders else \
-                pd.DataFrame(columns=[*WORK_ORDER_COLUMNS, "deferred"])
-            orders = sort_orders(orders)
-            deferred = orders["deferred"].fillna(False).astype(bool).to_numpy()
-            keep = [c for c in WORK_ORDER_COLUMNS if c in orders.columns]
-            for name, part in (("work_orders", orders[~deferred]), ("work_orders_deferred", orders[deferred])):
-                paths[name] = style.write(part[keep].reset_index(drop=True), style.path(out_dir, name),
-                                          SHEETS[name], staged)
+            keys = self._order_keys()
+            keep = [c for c in WORK_ORDER_COLUMNS if c in self.orders.gather(keys.iloc[:0]).columns]
+            deferred = keys["deferred"].fillna(False).astype(bool).to_numpy()
+            for name, part in (("work_orders", keys[~deferred]), ("work_orders_deferred", keys[deferred])):
+                paths[name] = self._write_orders(part, keep, style.path(out_dir, name), SHEETS[name], staged)
             files["work_orders"] = keep
-            if style.files_per_team and "owner_team" in orders.columns:
-                for team, part in orders[~deferred].groupby(orders["owner_team"].astype("str")[~deferred]):
+            if style.files_per_team:
+                for team, part in keys[~deferred].groupby(keys["team"].astype("str")[~deferred]):
                     name = f"work_orders_{_safe_name(team)}"
-                    paths[name] = style.write(part[keep].reset_index(drop=True),
-                                              out_dir / "work_orders_by_team" / f"{_safe_name(team)}.{style.fmt}",
-                                              team[:31], staged)
+                    paths[name] = self._write_orders(part, keep, out_dir / "work_orders_by_team" /
+                                                     f"{_safe_name(team)}.{style.fmt}", team[:31], staged)
         paths["columns"] = style.as_csv().write(column_dictionary({**files, **(also or {})}, style),
                                                 out_dir / "columns.csv",
                                                 staged=staged)

@@ -324,6 +324,7 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     manifest_path = out.with_name(MANIFEST_NAME)
     with StagedOutputs() as staged:
         queue = CapacityQueue(run.actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
+        run.people = PeopleOutputs(run.actions.playbook, run.style, spool=queue.directory)  # orders wait there too
         _score_batches(run, cfg, bundle, queue, timer)
         writer, log_writer, sample, people_paths = _write_scored(run, out, queue, staged, timer)
         drift = run.monitor.report(in_sample_survey=_in_sample_survey(run.source, bundle))

@@ -91,3 +91,22 @@ def test_hash_unit_is_the_documented_blake2b_number_and_only_acting_customers_ar
     group = _groups(frame, holdout, "c2", 1_234)
     acting = (frame["rule"] != "default").to_numpy()
     assert ((group == "control").to_numpy() == (everyone & acting)).all() and group[~acting].isna().all()
+
+
+def test_groups_keep_a_bit_per_row_and_a_bounded_top_up_list_yet_equal_one_pass_over_everyone():
+    """Streaming keeps one bit per row and at most min_per_rule candidates per rule, and still draws exactly the
+    controls of control_mask over all rows (share-based ones plus each small rule's minimum)."""
+    frame = _acted(30_000, seed=5)
+    holdout = HoldoutConfig(share=0.05, min_per_rule=40)
+    groups = ControlGroups(BOOK, holdout, "c7")
+    parts = [frame.iloc[i:i + 999] for i in range(0, len(frame), 999)]
+    for part in parts:
+        groups.add(part)
+    assert all(len(rows) <= 40 for _, rows in groups._smallest.values())
+    assert sum(packed.nbytes for packed, _ in groups._below) <= len(frame) / 8 + len(parts)
+    group = pd.concat([groups.assign(part)["group"] for part in parts])
+    codes = pd.Index(["big", "small", "default"]).get_indexer(frame["rule"])
+    everyone = control_mask(hash_unit(frame["customer_id"], "c7"), codes, np.array([True, True, False]), 0.05, 40)
+    assert ((group == "control").to_numpy() == everyone).all()
+    small = (frame["rule"] == "small").to_numpy()
+    assert (group[small] == "control").sum() == min(40, small.sum() // 2)  # the small rule is topped up

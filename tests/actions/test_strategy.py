@@ -156,6 +156,38 @@ def test_capacity_queue_over_batches_equals_whole_population(repo_root, tmp_path
     pd.testing.assert_frame_equal(next(plain.batches()), acted, check_exact=True)
 
 
+
+def test_capacity_queue_keeps_only_the_served_rows_and_defers_as_a_full_sort(tmp_path):
+    """The queue keeps at most `capacity` rows per action in memory, yet defers exactly the rows that one sort of
+    the whole population defers, ties (many equal priorities) and missing priorities included."""
+    rng = np.random.default_rng(7)
+    n = 5_000
+    action = rng.choice(["call", "mail", "gift", "none"], n)
+    priority = rng.integers(0, 40, n).astype(float)  # many ties
+    priority[rng.random(n) < 0.05] = np.nan
+    frame = pd.DataFrame({"action": pd.array(action, dtype="str"), "priority": priority, "row": np.arange(n)})
+    capacity = {"call": 37, "mail": 0, "gift": 10_000}  # mail: nobody served; gift: everyone
+    pb = playbook_from_dict({"rules": [
+        {"name": a, "when": "value > 0", "strategy": "retention", "action": a, "capacity": c}
+        for a, c in capacity.items()] + [{**DEFAULT, "action": "none"}]})
+    queue = CapacityQueue(pb, tmp_path)
+    lo = 0
+    for size in rng.integers(1, 900, 40):
+        queue.add(frame.iloc[lo:lo + size])
+        lo += size
+    queue.add(frame.iloc[lo:])
+    assert sum(len(rows) for _, rows in queue._served.values()) <= 37 + (action == "gift").sum()
+    codes = {a: i for i, a in enumerate(capacity)}
+    expected = defer_over_capacity(np.array([codes.get(a, -1) for a in action]), priority,
+                                   {codes[a]: c for a, c in capacity.items()})
+    streamed = pd.concat(list(queue.batches()), ignore_index=True)
+    assert streamed["row"].tolist() == list(range(n))
+    assert streamed["deferred"].tolist() == expected.tolist()
+    assert (~streamed["deferred"] & (streamed["action"] == "call")).sum() == 37
+    assert streamed.loc[streamed["action"] == "mail", "deferred"].all()
+    assert not streamed.loc[streamed["action"].isin(["gift", "none"]), "deferred"].any()
+
+
 def _fit(cfg, values):
     return ActionStage.from_values(values, cfg.strategy, cfg.churn, cfg.strategy.playbook and Path(cfg.strategy.playbook))
 

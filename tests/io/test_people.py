@@ -184,6 +184,42 @@ def test_batched_outputs_match_whole_frame_and_scored_file_checks_back(acted, tm
         check_playbook(pb, style.tidy(frame)).counts["customers"].tolist()
 
 
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_spooled_work_orders_written_in_chunks_equal_one_whole_write(acted, tmp_path, monkeypatch, fmt):
+    """Work orders kept on disk (only their sort keys in memory) and written a few rows at a time give the bytes
+    of one sort and one write of every order, per file and per team."""
+    frame, pb = acted
+    style = PeopleStyle(fmt=fmt, as_of=AS_OF, files_per_team=True)
+    monkeypatch.setattr(people, "ORDERS_CHUNK", 7)
+    (tmp_path / "spool").mkdir()
+    spooled = PeopleOutputs(pb, style, spool=tmp_path / "spool")
+    for lo in range(0, len(frame), 97):
+        spooled.add(frame.iloc[lo:lo + 97])
+    assert len(list((tmp_path / "spool").iterdir())) == len(range(0, len(frame), 97))
+    assert not any(isinstance(o, pd.DataFrame) for o in spooled.orders._frames)  # in memory: the keys only
+    assert list(spooled.orders.keys().columns) == ["deferred", "due_at", "priority", "team", "part", "row"]
+    paths = spooled.write(tmp_path / "spooled")
+    orders = work_orders(frame, pb, style)
+    keep = [c for c in people.WORK_ORDER_COLUMNS if c in orders.columns]
+    deferred = orders["deferred"].to_numpy()
+    expected = {"work_orders": orders[~deferred], "work_orders_deferred": orders[deferred],
+                **{f"work_orders_{team}": part for team, part in
+                   orders[~deferred].groupby(orders["owner_team"].astype("str")[~deferred])}}
+    assert len(orders[deferred]) > 7 and set(expected) <= set(paths)
+    for name, part in expected.items():
+        whole = style.write(part[keep].reset_index(drop=True), tmp_path / f"whole-{name}.{fmt}")
+        if fmt == "csv":
+            assert paths[name].read_bytes() == whole.read_bytes(), name
+        else:  # the same values; a Parquet row group per chunk (one below ORDERS_CHUNK orders: the same bytes)
+            pd.testing.assert_frame_equal(pd.read_parquet(paths[name]), pd.read_parquet(whole), check_exact=True)
+    assert spooled.queue() == PeopleOutputs(pb, style).add(frame).queue()
+    monkeypatch.setattr(people, "ORDERS_CHUNK", len(orders))
+    one_chunk = spooled.write(tmp_path / "one_chunk")["work_orders_deferred"]
+    whole = style.write(orders[deferred][keep].reset_index(drop=True), tmp_path / f"whole.{fmt}")
+    assert one_chunk.read_bytes() == whole.read_bytes()
+
+
 def test_output_format_follows_the_extension_and_rejects_a_mismatch(tmp_path):
     from cxpredict.errors import ConfigError
 

@@ -378,6 +378,8 @@ def test_drivers_only_for_work_orders_change_no_action(baseline, demo_config_pat
     explained = lean["driver_1"].notna()
     assert 0 < explained.sum() < full["driver_1"].notna().sum()
     assert (lean.loc[explained, "driver_1"] == full.loc[explained, "driver_1"]).all()
+    for column in [c for c in full.columns if c.startswith(("driver_", "reason_"))]:  # impacts, reasons: the same
+        assert lean.loc[explained, column].astype("str").equals(full.loc[explained, column].astype("str")), column
     ordered = lean["customer_id"].isin(load_scored(out.parent / "work_orders.csv")["customer_id"])
     assert ordered.any() and lean.loc[ordered, "driver_1"].astype("str").equals(
         full.loc[ordered, "driver_1"].astype("str"))  # every work order has its drivers
