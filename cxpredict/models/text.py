@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from sklearn.decomposition import NMF
 from sklearn.linear_model import LogisticRegression
 
 from cxpredict.config import TopicLabel
 from cxpredict.data.text import LANGUAGES, slug, tokens_of
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.embeddings import with_embeddings
+from cxpredict.models.kl_nmf import KLNMF
 from cxpredict.models.reasons import best_threshold, reason_matrix
 from cxpredict.models.tfidf import Tfidf
 
@@ -142,7 +142,7 @@ class TopicModel:
         self.previous_: list[dict[str, Any]] = []  # set by keep_names
         self.languages_: list[str] = []
         self.vectorizers_: dict[str, Tfidf] = {}
-        self.nmf_: dict[str, NMF] = {}
+        self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
         for lang in LANGUAGES:
@@ -169,11 +169,10 @@ class TopicModel:
     def _with_embeddings(self, X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:
         return with_embeddings(X, texts, languages) if self.embeddings else X
 
-    def _nmf(self, k: int) -> NMF:
+    def _nmf(self, k: int) -> KLNMF:
         """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
         loss splits into single phrases."""
-        return NMF(n_components=k, init="nndsvda", beta_loss="kullback-leibler", solver="mu",
-                   random_state=self.seed, max_iter=self.max_iter, tol=NMF_TOL)
+        return KLNMF(k, self.seed, self.max_iter, NMF_TOL)
 
     # ------------------------------------------------------------------ naming
     def _describe(self) -> None:
@@ -310,8 +309,7 @@ class TopicModel:
         for lang, saved in data["languages"].items():
             vec = Tfidf.from_terms(saved["vocabulary"], saved["idf"])
             components = np.load(directory / f"topics_{lang}.npy", allow_pickle=False)
-            nmf = model._nmf(len(components))
-            nmf.components_, nmf.n_components_, nmf.n_features_in_ = components, len(components), components.shape[1]
+            nmf = KLNMF.of_components(components, model.seed, model.max_iter, NMF_TOL)
             model.languages_.append(lang)
             model.vectorizers_[lang], model.nmf_[lang] = vec, nmf
             model.words_[lang] = (np.asarray(saved["topic_words"], dtype=np.int64) if "topic_words" in saved

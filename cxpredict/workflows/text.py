@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cxpredict import threads
 from cxpredict.config import CLASSES, Config, DriversConfig, Scale, TextConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
@@ -122,6 +123,11 @@ class TextStage:
         names. None when text is off."""
         if not settings.text.active:
             return None
+        with threads.serial_blas():
+            return cls._fit(training, settings)
+
+    @classmethod
+    def _fit(cls, training: Training, settings: TextSettings) -> TextStage:
         data, texts = training.customers, training.texts
         for table in texts.tables:
             texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
@@ -409,7 +415,8 @@ def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = 
                           "scoring config (text.enabled: true), as in the config the model was trained with")
     texts = load_texts(cfg)
     texts.tables = [t for t in texts.tables if t.source in models.meta["sources"]]
-    scored = _score_texts(models, texts)
+    with threads.serial_blas():
+        scored = _score_texts(models, texts)
     as_of = _as_of_texts(TextSettings.of(cfg), None, texts)
     trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
     trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}
