@@ -45,11 +45,12 @@ class _Pattern:
     def __init__(self, X: sp.csr_matrix):
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
-        self.rows = np.repeat(np.arange(self.X.shape[0]), np.diff(self.X.indptr))
+        self.counts = np.diff(self.X.indptr)
+        self.rows = np.repeat(np.arange(self.X.shape[0]), self.counts)
         self.cols = self.X.indices
 
     def wh(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", W.take(self.rows, axis=0), np.ascontiguousarray(H.T).take(self.cols, axis=0))
+        return np.einsum("ij,ij->i", np.repeat(W, self.counts, axis=0), np.ascontiguousarray(H.T).take(self.cols, axis=0))
 
     def ratio(self, W: np.ndarray, H: np.ndarray) -> sp.csr_matrix:
         """X / (W @ H) on X's non-zeros (W @ H floored at EPSILON)."""
