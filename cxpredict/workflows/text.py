@@ -147,7 +147,7 @@ class TextStage:
                              "can be learned. Check that the columns hold free text, and their language.")
         matching = _keep_topic_names(topics, training.previous_texts)
         scored = _score_texts(models, texts, X, dissatisfaction=False)
-        models.dissatisfaction, diss = _cross_fitted(settings, scored, data.score)
+        models.dissatisfaction, diss, complaint_min = _cross_fitted(settings, scored, data.score)
         for s in scored:
             s.dissatisfaction = diss[s.table.source]
         survey = next((s for s in scored if s.table.is_survey), None)
@@ -160,7 +160,7 @@ class TextStage:
         as_of = _as_of_texts(settings, data, texts)
         models.meta = {
             "sources": [s.table.source for s in scored], "windows": list(settings.text.windows), "as_of": str(as_of),
-            "complaint_min": settings.text.complaint_min,
+            "complaint_min": complaint_min,
             "feature_names": [n for s in events for n in window_feature_names(
                 s.table.source, topics.keys_, windows_of(s.table, own.windows))],
             "undated": [s.table.source for s in events if not s.table.dated],
@@ -240,9 +240,11 @@ def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) ->
     return CustomerFeatures(frame[[c for c in models.meta["feature_names"] if c in frame.columns]])
 
 
-def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
+def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series
+                  ) -> tuple[Any, dict[str, np.ndarray], float]:
     """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
-    customer), the full model's scores for everyone else."""
+    customer), the full model's scores for everyone else; and the complaint level (text.complaint_min, or when
+    unset the out-of-fold score above which respondents' texts are as many as their detractors' texts)."""
     detractor, rows = [], []
     for s in scored:
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
@@ -263,8 +265,11 @@ def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Serie
             model = fit_dissatisfaction(X_all[train], y[train])
             if model is not None and held.any():
                 diss[held] = model.predict_proba(X_all[held])[:, 1]
+    level = settings.text.complaint_min
+    if level is None:
+        level = float(np.quantile(diss[is_resp], 1 - y[is_resp].mean())) if full is not None else 0.5
     bounds = np.cumsum([0] + [len(s.table.text) for s in scored])
-    return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}
+    return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}, level
 
 
 def _comment_reasons(settings: TextSettings | Config, models: TextModels, survey: _Scored | None
