@@ -54,10 +54,8 @@ def pooled(texts: list[str]) -> np.ndarray:
     span a space, and a batch of reviews repeats its words many times (tokenising every text took most of the
     time of text.method embeddings)."""
     model = _model()
-    split = [t.split(" ") for t in texts]
-    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    words = np.fromiter((w for parts in split for w in parts), dtype=object, count=int(lengths.sum()))
-    codes, distinct = pd.factorize(words)
+    lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
+    codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
     encoded = model.tokenizer.encode_batch([str(w) for w in distinct], add_special_tokens=False)
     ids = [np.asarray(e.ids, dtype=np.int64)[np.asarray(e.attention_mask, dtype=bool)] for e in encoded]
     size = model.embedding.shape[0]
