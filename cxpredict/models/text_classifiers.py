@@ -94,3 +94,27 @@ def fit_dissatisfaction(X: sp.csr_matrix, detractor: np.ndarray, C: float = 1.0)
     if X.shape[0] == 0 or len(np.unique(y)) < 2:
         return None
     return LogisticRegression(C=C, max_iter=1000, solver=SOLVER).fit(X, y)
+
+
+def cross_fitted_dissatisfaction(X: sp.csr_matrix, detractor: np.ndarray, answered: np.ndarray, authors: np.ndarray,
+                                 folds: int, seed: int, complaint_min: float | None
+                                 ) -> tuple[LogisticRegression | None, np.ndarray, float]:
+    """(the model fitted on every answered text, P(detractor) per text, the complaint level). Answered texts are
+    scored out of fold, folds by author, so a respondent's features carry no echo of their own answer; the rest
+    by the full model. The complaint level is `complaint_min`, or when None the out-of-fold score above which the
+    answered texts are as many as those written by detractors."""
+    full = fit_dissatisfaction(X[answered], detractor[answered])
+    diss = np.full(len(detractor), np.nan) if full is None else full.predict_proba(X)[:, 1]
+    if full is not None:
+        people = np.unique(authors[answered])
+        fold_of = dict(zip(people, np.random.default_rng(seed).permutation(len(people)) % folds))
+        fold = np.array([fold_of.get(a, -1) for a in authors])
+        for k in range(folds):
+            train, held = answered & (fold != k), fold == k
+            model = fit_dissatisfaction(X[train], detractor[train])
+            if model is not None and held.any():
+                diss[held] = model.predict_proba(X[held])[:, 1]
+    level = complaint_min
+    if level is None:
+        level = float(np.quantile(diss[answered], 1 - detractor[answered].mean())) if full is not None else 0.5
+    return full, diss, level

@@ -47,8 +47,8 @@ from cxpredict.models.text import (
     CommentReasons,
     TextModels,
     TopicModel,
-    fit_dissatisfaction,
 )
+from cxpredict.models.text_classifiers import cross_fitted_dissatisfaction
 from cxpredict.stages import Batch, Training
 
 log = logging.getLogger(__name__)
@@ -242,32 +242,16 @@ def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) ->
 
 def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series
                   ) -> tuple[Any, dict[str, np.ndarray], float]:
-    """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
-    customer), the full model's scores for everyone else; and the complaint level (text.complaint_min, or when
-    unset the out-of-fold score above which respondents' texts are as many as their detractors' texts)."""
+    """models/text_classifiers.py cross_fitted_dissatisfaction on every table's texts, split back per table."""
     detractor, rows = [], []
     for s in scored:
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
         rows.append(~np.isnan(answer))
         detractor.append(score_to_class(np.nan_to_num(answer), settings.scale) == 0)
     X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
-    is_resp, y = np.concatenate(rows), np.concatenate(detractor)
     authors = np.concatenate([s.table.customer for s in scored]).astype(str)
-    full = fit_dissatisfaction(X_all[is_resp], y[is_resp])
-    diss = np.full(len(y), np.nan) if full is None else full.predict_proba(X_all)[:, 1]
-    if full is not None:
-        people = np.unique(authors[is_resp])
-        folds = settings.text.cv_folds
-        fold_of = dict(zip(people, np.random.default_rng(settings.seed).permutation(len(people)) % folds))
-        fold = np.array([fold_of.get(a, -1) for a in authors])
-        for k in range(folds):
-            train, held = is_resp & (fold != k), fold == k
-            model = fit_dissatisfaction(X_all[train], y[train])
-            if model is not None and held.any():
-                diss[held] = model.predict_proba(X_all[held])[:, 1]
-    level = settings.text.complaint_min
-    if level is None:
-        level = float(np.quantile(diss[is_resp], 1 - y[is_resp].mean())) if full is not None else 0.5
+    full, diss, level = cross_fitted_dissatisfaction(X_all, np.concatenate(detractor), np.concatenate(rows), authors,
+                                                     settings.text.cv_folds, settings.seed, settings.text.complaint_min)
     bounds = np.cumsum([0] + [len(s.table.text) for s in scored])
     return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}, level
 
