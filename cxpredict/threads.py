@@ -169,3 +169,11 @@ def prepare_environment() -> None:
         os.environ["OMP_NUM_THREADS"] = str(budget)
     if "numba" not in sys.modules and "NUMBA_NUM_THREADS" not in os.environ:
         os.environ["NUMBA_NUM_THREADS"] = str(max(budget, usable_cores()))
+
+
+def serial_blas():
+    """A context with one BLAS thread, for work made of thin, memory-bound products (the text models: texts x a
+    few topics), where a second BLAS thread mostly spins and costs CPU others could use."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

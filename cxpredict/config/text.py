@@ -54,7 +54,9 @@ class TextConfig(Strict):
     min_df: int = Field(default=3, ge=1)  # terms in fewer texts are ignored
     max_features: int = Field(default=20_000, ge=10)  # vocabulary size per language
     max_chars: int = Field(default=2_000, ge=20)  # longer texts are cut (counted in the warnings)
-    complaint_min: float = Field(default=0.5, ge=0, le=1)  # a text with P(detractor) >= this is a complaint
+    # a text with P(detractor) >= this is a complaint; None: the level at which the share of respondents' texts read
+    # as complaints equals their share written by detractors (a fixed 0.5 flagged none when few answered)
+    complaint_min: float | None = Field(default=None, ge=0, le=1)
     cv_folds: int = Field(default=5, ge=2)  # respondents' own texts are scored by models that never saw them
     examples: int = Field(default=3, ge=0, le=20)  # example texts kept per topic (report)
     reason_min_count: int = Field(default=20, ge=1)  # comments stating a code; fewer: no comment model for it

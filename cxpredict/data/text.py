@@ -149,6 +149,18 @@ def tokens_of(texts: list[str], language: str) -> Tokens:
     return Tokens(mapped[kept], np.asarray(remap, dtype=object), text[kept].astype(np.int64), len(texts))
 
 
+def char_tokens(texts: list[str]) -> Tokens:
+    """Every non-space character of each text as a token (the vectoriser's adjacent pairs are then character
+    bigrams): for Chinese, whose words the segmenter may split wrongly, the classifiers also read characters."""
+    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    text = np.cumsum(points == ord(_BREAK))
+    keep = ~np.isin(points, [ord(c) for c in " \t\r\n\u3000"])
+    codes, distinct = pd.factorize(points[keep])
+    words = np.array([chr(c) for c in distinct], dtype=object)
+    return Tokens(codes.astype(np.int64), words, text[keep].astype(np.int64), len(texts))
+
+
 # --------------------------------------------------------------------------------------------- reading
 @dataclass
 class TextTable:

@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from cxpredict.errors import ConfigError
@@ -43,9 +44,30 @@ def embed(texts: list[str], languages) -> np.ndarray:
     out = np.zeros((len(texts), DIM), dtype=np.float64)
     rows = np.flatnonzero(np.isin(languages, LANGUAGES))
     if len(rows):
-        E = np.asarray(_model().embed([texts[i] for i in rows], norm=True), dtype=np.float64)
-        out[rows] = np.nan_to_num(E) * WEIGHT
+        out[rows] = pooled([texts[i] for i in rows]) * WEIGHT
     return out
+
+
+def pooled(texts: list[str]) -> np.ndarray:
+    """The unit-length mean of each text's token vectors, as `WordLlama.embed(texts, norm=True)` gives (zeros for a
+    text without tokens), with each distinct space-separated word tokenised once: the tokenizer's pieces never
+    span a space, and a batch of reviews repeats its words many times (tokenising every text took most of the
+    time of text.method embeddings)."""
+    model = _model()
+    lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
+    codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
+    encoded = model.tokenizer.encode_batch([str(w) for w in distinct], add_special_tokens=False)
+    ids = [np.asarray(e.ids, dtype=np.int64)[np.asarray(e.attention_mask, dtype=bool)] for e in encoded]
+    size = model.embedding.shape[0]
+    tokens = sp.csr_matrix((np.ones(sum(map(len, ids)), dtype=np.float32),
+                            (np.repeat(np.arange(len(ids)), [len(i) for i in ids]),
+                             np.clip(np.concatenate(ids) if ids else np.zeros(0, np.int64), 0, size - 1))),
+                           shape=(len(ids), size))
+    per_text = sp.csr_matrix((np.ones(len(codes), dtype=np.float32), (np.repeat(np.arange(len(texts)), lengths),
+                                                                      codes)), shape=(len(texts), len(ids)))
+    sums = np.asarray(per_text @ (tokens @ model.embedding), dtype=np.float64)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
 def with_embeddings(X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:

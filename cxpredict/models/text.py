@@ -13,7 +13,7 @@ Why this shape:
   feature, driver and trend line keep their name when a retrain re-learns the topics from new texts.
 - Dissatisfaction is learned, not looked up: a logistic regression of the author's detractor status on the text,
   fitted on the respondents' own texts. No lexicon, no download, any language the tokenisers handle.
-- Reasons from comments: one logistic regression per reason code on the respondents who gave both a comment and
+- Reasons from comments (models/text_classifiers.py): one logistic regression per reason code on the respondents who gave both a comment and
   codes; one probability threshold chosen for micro-F1 on a validation split (as models/reasons.py does).
 """
 
@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
-from sklearn.decomposition import NMF
 from sklearn.linear_model import LogisticRegression
 
 from cxpredict.config import TopicLabel
-from cxpredict.data.text import LANGUAGES, slug, tokens_of
+from cxpredict.data.text import LANGUAGES, char_tokens, slug, tokens_of
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.embeddings import with_embeddings
-from cxpredict.models.reasons import best_threshold, reason_matrix
+from cxpredict.models.kl_nmf import KLNMF
+from cxpredict.models.text_classifiers import CommentReasons, fit_dissatisfaction, logit_from_dict, logit_to_dict
 from cxpredict.models.tfidf import Tfidf
 
 FORMAT_VERSION = 1
@@ -42,14 +42,13 @@ TOP_TERMS = 10
 LABEL_TERMS = 30  # a topic's name is judged on the weight of its 30 strongest terms
 LABEL_MIN_SHARE = 0.15  # ... of which a configured name's words must carry at least this share
 MIN_TEXTS_PER_TOPIC = 5  # fewer texts of a language: fewer topics (none below 2 topics' worth)
-VALID_SHARE = 0.2
-SOLVER = "liblinear"  # on wide sparse TF-IDF: the same AUC as lbfgs at a seventh of the time
 NMF_TOL = 1e-3  # relative loss change that ends the topic fit (scikit-learn's 1e-4 took 2.5x the time)
 TOPIC_WORDS = 5_000  # the most common single words per language make the topics (_topic_words)
 FIT_SAMPLE = 5_000  # texts per language the topics are learned from (all texts are then weighed by them)
 # a learned topic is the previous run's topic when their term weights have at least this cosine similarity: the
 # same cluster re-learned on other texts shares its main words; unrelated topics share almost none (near 0)
 MATCH_MIN_SIMILARITY = 0.5
+CHAR_LANGUAGES = ("zh",)  # their texts also get character 1-2-grams, for the classifiers (TopicModel._characters)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -87,20 +86,6 @@ def topic_similarity(new: TopicModel, old: TopicModel, lang: str) -> np.ndarray:
         norm = np.linalg.norm(out, axis=1, keepdims=True)
         return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
     return spread(new_terms, A) @ spread(old_terms, B).T
-
-
-def logit_to_dict(model: LogisticRegression) -> dict[str, Any]:
-    return {"classes": model.classes_.tolist(), "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
-            "C": model.C}
-
-
-def logit_from_dict(data: dict[str, Any]) -> LogisticRegression:
-    model = LogisticRegression(C=data["C"])
-    model.classes_ = np.asarray(data["classes"])
-    model.coef_ = np.asarray(data["coef"], dtype=np.float64)
-    model.intercept_ = np.asarray(data["intercept"], dtype=np.float64)
-    model.n_features_in_ = model.coef_.shape[1]
-    return model
 
 
 def _fresh_key(lang: str, k: int, taken: set[str]) -> str:
@@ -142,7 +127,7 @@ class TopicModel:
         self.previous_: list[dict[str, Any]] = []  # set by keep_names
         self.languages_: list[str] = []
         self.vectorizers_: dict[str, Tfidf] = {}
-        self.nmf_: dict[str, NMF] = {}
+        self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
         for lang in LANGUAGES:
@@ -164,16 +149,42 @@ class TopicModel:
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
         self._describe()
-        return self._with_embeddings(self._assemble(matrices, len(texts)), texts, languages)
+        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages, fit=True)
 
-    def _with_embeddings(self, X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:
+    def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False) -> sp.csr_matrix:
+        """The word blocks, then the character blocks, then the embeddings (when on)."""
+        X = sp.hstack([X, self._characters(texts, languages, fit)], format="csr")
         return with_embeddings(X, texts, languages) if self.embeddings else X
 
-    def _nmf(self, k: int) -> NMF:
+    def _characters(self, texts: list[str], languages: np.ndarray, fit: bool) -> sp.csr_matrix:
+        """Character 1-2-grams of CHAR_LANGUAGES texts, a block per language: a Chinese compound the segmenter
+        splits wrongly, or never saw, still shares characters with known ones (on real Chinese reviews the
+        dissatisfaction model read words and characters better than either alone). Not for topics: names are
+        words."""
+        if fit:
+            self.chars_: dict[str, Tfidf] = {}
+        matrices, blocks, start = {}, {}, 0
+        for lang in [lang for lang in self.languages_ if lang in CHAR_LANGUAGES]:
+            rows = np.flatnonzero(languages == lang)
+            tokens = char_tokens([texts[i] for i in rows])
+            if fit:
+                vec = Tfidf(min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
+                try:
+                    matrices[lang] = (rows, vec.fit_transform(tokens))
+                except ValueError:  # no character in min_df texts: words only
+                    continue
+                self.chars_[lang] = vec
+            elif lang in getattr(self, "chars_", {}):
+                matrices[lang] = (rows, self.chars_[lang].transform(tokens))
+            if lang in getattr(self, "chars_", {}):
+                width = len(self.chars_[lang].terms_)
+                blocks[lang], start = slice(start, start + width), start + width
+        return self._assemble(matrices, len(texts), blocks)
+
+    def _nmf(self, k: int) -> KLNMF:
         """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
         loss splits into single phrases."""
-        return NMF(n_components=k, init="nndsvda", beta_loss="kullback-leibler", solver="mu",
-                   random_state=self.seed, max_iter=self.max_iter, tol=NMF_TOL)
+        return KLNMF(k, self.seed, self.max_iter, NMF_TOL)
 
     # ------------------------------------------------------------------ naming
     def _describe(self) -> None:
@@ -247,11 +258,12 @@ class TopicModel:
             rows = np.flatnonzero(languages == lang)
             if len(rows):
                 matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows], lang)))
-        return self._with_embeddings(self._assemble(matrices, len(texts)), texts, languages)
+        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages)
 
-    def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int) -> sp.csr_matrix:
+    def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int,
+                  blocks: dict[str, slice] | None = None) -> sp.csr_matrix:
         """One matrix of n texts from each language's (rows, matrix), in the language's block of columns."""
-        blocks = self._blocks()
+        blocks = self._blocks() if blocks is None else blocks
         width = max([b.stop for b in blocks.values()], default=0)
         parts = []
         for lang, (rows, X) in matrices.items():
@@ -295,6 +307,8 @@ class TopicModel:
                 "languages": {lang: {"vocabulary": self.vectorizers_[lang].get_feature_names_out().tolist(),
                                      "idf": self.vectorizers_[lang].idf_.tolist(),
                                      "topic_words": self.words_[lang].tolist()} for lang in self.languages_},
+                "characters": {lang: {"vocabulary": vec.terms_, "idf": vec.idf_.tolist()}
+                               for lang, vec in getattr(self, "chars_", {}).items()},
                 "previous": getattr(self, "previous_", [])}
 
     def save_arrays(self, directory: Path) -> None:
@@ -310,77 +324,16 @@ class TopicModel:
         for lang, saved in data["languages"].items():
             vec = Tfidf.from_terms(saved["vocabulary"], saved["idf"])
             components = np.load(directory / f"topics_{lang}.npy", allow_pickle=False)
-            nmf = model._nmf(len(components))
-            nmf.components_, nmf.n_components_, nmf.n_features_in_ = components, len(components), components.shape[1]
+            nmf = KLNMF.of_components(components, model.seed, model.max_iter, NMF_TOL)
             model.languages_.append(lang)
             model.vectorizers_[lang], model.nmf_[lang] = vec, nmf
             model.words_[lang] = (np.asarray(saved["topic_words"], dtype=np.int64) if "topic_words" in saved
                                   else _unigrams(vec))  # bundles before topic_words: every single word
+        model.chars_ = {lang: Tfidf.from_terms(saved["vocabulary"], saved["idf"])
+                        for lang, saved in data.get("characters", {}).items()}  # none in bundles before them
         model.previous_ = data.get("previous", [])
         model._describe()
         return model
-
-
-# --------------------------------------------------------------------------------------------- reasons
-class CommentReasons:
-    """Stated reason codes from a comment's TF-IDF: one logistic regression per code. `fit` returns self."""
-
-    def __init__(self, min_count: int = 20, C: float = 4.0, seed: int = 0):
-        self.min_count = min_count
-        self.C = C
-        self.seed = seed
-
-    def fit(self, X: sp.csr_matrix, reasons: pd.Series) -> CommentReasons:
-        labels = reason_matrix(pd.Series(np.asarray(reasons, dtype=object)))
-        counts = labels.sum(axis=0)
-        self.codes_ = [c for c in labels.columns if self.min_count <= counts[c] < len(labels)]
-        self.estimators_: list[LogisticRegression] = []
-        self.threshold_, self.metrics_ = 0.5, {"n_comments": int(X.shape[0]), "codes": {}}
-        if not self.codes_:
-            return self
-        Y = labels[self.codes_].to_numpy(dtype=np.int8)
-        valid = np.random.default_rng(self.seed).random(X.shape[0]) < VALID_SHARE
-        proba = np.zeros((int(valid.sum()), len(self.codes_)))
-        for j, code in enumerate(self.codes_):
-            if len(np.unique(Y[~valid, j])) == 2:
-                proba[:, j] = self._logit().fit(X[~valid], Y[~valid, j]).predict_proba(X[valid])[:, 1]
-            self.estimators_.append(self._logit().fit(X, Y[:, j]))
-            self.metrics_["codes"][code] = int(Y[:, j].sum())
-        if valid.any():
-            self.threshold_, f1 = best_threshold(Y[valid], proba)
-            self.metrics_.update({"valid_micro_f1": f1, "n_valid": int(valid.sum())})
-        self.metrics_["threshold"] = self.threshold_
-        return self
-
-    def _logit(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, max_iter=1000, solver=SOLVER)
-
-    def predict_proba(self, X: sp.csr_matrix) -> pd.DataFrame:
-        proba = [m.predict_proba(X)[:, 1] for m in self.estimators_]
-        return pd.DataFrame(np.column_stack(proba) if proba else np.zeros((X.shape[0], 0)), columns=self.codes_)
-
-    def predict_sets(self, X: sp.csr_matrix) -> pd.DataFrame:
-        return (self.predict_proba(X) >= self.threshold_).astype(np.int8)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"min_count": self.min_count, "C": self.C, "seed": self.seed, "codes": self.codes_,
-                "threshold": self.threshold_, "metrics": self.metrics_,
-                "models": [logit_to_dict(m) for m in self.estimators_]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CommentReasons:
-        model = cls(data["min_count"], data["C"], data["seed"])
-        model.codes_, model.threshold_, model.metrics_ = data["codes"], data["threshold"], data["metrics"]
-        model.estimators_ = [logit_from_dict(m) for m in data["models"]]
-        return model
-
-
-def fit_dissatisfaction(X: sp.csr_matrix, detractor: np.ndarray, C: float = 1.0) -> LogisticRegression | None:
-    """P(author is a detractor | text); None when the texts hold only one class."""
-    y = np.asarray(detractor, dtype=np.int8)
-    if X.shape[0] == 0 or len(np.unique(y)) < 2:
-        return None
-    return LogisticRegression(C=C, max_iter=1000, solver=SOLVER).fit(X, y)
 
 
 # --------------------------------------------------------------------------------------------- component

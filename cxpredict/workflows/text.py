@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cxpredict import threads
 from cxpredict.config import CLASSES, Config, DriversConfig, Scale, TextConfig
 from cxpredict.data.customers import CustomerData
 from cxpredict.data.events import window_end
@@ -46,8 +47,8 @@ from cxpredict.models.text import (
     CommentReasons,
     TextModels,
     TopicModel,
-    fit_dissatisfaction,
 )
+from cxpredict.models.text_classifiers import cross_fitted_dissatisfaction
 from cxpredict.stages import Batch, Training
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,11 @@ class TextStage:
         names. None when text is off."""
         if not settings.text.active:
             return None
+        with threads.serial_blas():
+            return cls._fit(training, settings)
+
+    @classmethod
+    def _fit(cls, training: Training, settings: TextSettings) -> TextStage:
         data, texts = training.customers, training.texts
         for table in texts.tables:
             texts_known = np.isin(table.customer.astype(str), data.frame.index.to_numpy(dtype=str))
@@ -141,7 +147,7 @@ class TextStage:
                              "can be learned. Check that the columns hold free text, and their language.")
         matching = _keep_topic_names(topics, training.previous_texts)
         scored = _score_texts(models, texts, X, dissatisfaction=False)
-        models.dissatisfaction, diss = _cross_fitted(settings, scored, data.score)
+        models.dissatisfaction, diss, complaint_min = _cross_fitted(settings, scored, data.score)
         for s in scored:
             s.dissatisfaction = diss[s.table.source]
         survey = next((s for s in scored if s.table.is_survey), None)
@@ -154,7 +160,7 @@ class TextStage:
         as_of = _as_of_texts(settings, data, texts)
         models.meta = {
             "sources": [s.table.source for s in scored], "windows": list(settings.text.windows), "as_of": str(as_of),
-            "complaint_min": settings.text.complaint_min,
+            "complaint_min": complaint_min,
             "feature_names": [n for s in events for n in window_feature_names(
                 s.table.source, topics.keys_, windows_of(s.table, own.windows))],
             "undated": [s.table.source for s in events if not s.table.dated],
@@ -234,31 +240,20 @@ def _features(models: TextModels, scored: list[_Scored], as_of: pd.Timestamp) ->
     return CustomerFeatures(frame[[c for c in models.meta["feature_names"] if c in frame.columns]])
 
 
-def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series) -> tuple[Any, dict[str, np.ndarray]]:
-    """Dissatisfaction model on respondents' texts; per table: out-of-fold scores for respondents' texts (folds by
-    customer), the full model's scores for everyone else."""
+def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Series
+                  ) -> tuple[Any, dict[str, np.ndarray], float]:
+    """models/text_classifiers.py cross_fitted_dissatisfaction on every table's texts, split back per table."""
     detractor, rows = [], []
     for s in scored:
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
         rows.append(~np.isnan(answer))
         detractor.append(score_to_class(np.nan_to_num(answer), settings.scale) == 0)
     X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
-    is_resp, y = np.concatenate(rows), np.concatenate(detractor)
     authors = np.concatenate([s.table.customer for s in scored]).astype(str)
-    full = fit_dissatisfaction(X_all[is_resp], y[is_resp])
-    diss = np.full(len(y), np.nan) if full is None else full.predict_proba(X_all)[:, 1]
-    if full is not None:
-        people = np.unique(authors[is_resp])
-        folds = settings.text.cv_folds
-        fold_of = dict(zip(people, np.random.default_rng(settings.seed).permutation(len(people)) % folds))
-        fold = np.array([fold_of.get(a, -1) for a in authors])
-        for k in range(folds):
-            train, held = is_resp & (fold != k), fold == k
-            model = fit_dissatisfaction(X_all[train], y[train])
-            if model is not None and held.any():
-                diss[held] = model.predict_proba(X_all[held])[:, 1]
+    full, diss, level = cross_fitted_dissatisfaction(X_all, np.concatenate(detractor), np.concatenate(rows), authors,
+                                                     settings.text.cv_folds, settings.seed, settings.text.complaint_min)
     bounds = np.cumsum([0] + [len(s.table.text) for s in scored])
-    return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}
+    return full, {s.table.source: diss[a:b] for s, a, b in zip(scored, bounds[:-1], bounds[1:])}, level
 
 
 def _comment_reasons(settings: TextSettings | Config, models: TextModels, survey: _Scored | None
@@ -409,7 +404,8 @@ def scoring_text_stage(cfg: Config, models: TextModels, previous: Path | None = 
                           "scoring config (text.enabled: true), as in the config the model was trained with")
     texts = load_texts(cfg)
     texts.tables = [t for t in texts.tables if t.source in models.meta["sources"]]
-    scored = _score_texts(models, texts)
+    with threads.serial_blas():
+        scored = _score_texts(models, texts)
     as_of = _as_of_texts(TextSettings.of(cfg), None, texts)
     trend = topic_trend(models, scored, as_of, min(models.meta["windows"]))
     trend["previous"] = _previous_shares(previous, trend["as_of"]) or {**models.meta["trend"], "run": "training"}

@@ -8,6 +8,7 @@ import pytest
 
 from cxpredict.config import config_from_dict
 from cxpredict.data.text import (
+    char_tokens,
     CustomerFeatures,
     TextTable,
     detect_language,
@@ -209,3 +210,10 @@ def test_validate_reports_every_bad_text_column(tmp_path):
     columns = [{"table": "tickets", "column": "note"}, {"table": "nope", "column": "x"}]
     problems = validate_texts(_cfg(tmp_path, columns))
     assert [type(p).__name__ for p in problems] == ["InputError", "ConfigError"]
+
+
+def test_character_tokens_number_each_texts_characters_without_spaces():
+    tokens = char_tokens(["太慢了 ok", "", "慢\n了"])
+    chars = [tokens.words[c] for c in tokens.codes]
+    assert chars == ["太", "慢", "了", "o", "k", "慢", "了"]
+    assert tokens.text.tolist() == [0, 0, 0, 0, 0, 2, 2] and tokens.n_texts == 3

@@ -37,3 +37,11 @@ def test_a_topic_model_with_embeddings_appends_them_and_round_trips(tmp_path):
     model.save_arrays(tmp_path)
     again = TopicModel.from_dict(model.to_dict(), tmp_path)
     assert again.embeddings and np.allclose(again.vectorize(texts, langs).toarray(), X.toarray())
+
+
+def test_word_by_word_pooling_is_wordllamas_own_embedding():
+    texts = ["the room was dirty and the staff didn't care", "great view, friendly staff!!", "wifi",
+             "check-in at 3pm; room 1203 smelled of smoke", "the the the"]
+    own = embeddings.pooled(texts)
+    theirs = np.asarray(embeddings._model().embed(texts, norm=True), dtype=np.float64)
+    np.testing.assert_allclose(own, theirs, atol=2e-6)

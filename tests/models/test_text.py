@@ -147,3 +147,27 @@ def test_kept_names_survive_saving(tmp_path):
     loaded = TextModels.load(tmp_path / "text").topics
     assert [(t["key"], t["name"]) for t in loaded.topics_] == [(t["key"], t["name"]) for t in new.topics_]
     assert loaded.keys_ == new.keys_
+
+
+def test_chinese_texts_also_get_character_pairs_after_the_word_blocks(bilingual):
+    texts, langs, topics, model = bilingual
+    X = model.vectorize(texts, langs)
+    words = max(b.stop for b in model._blocks().values())
+    assert set(model.chars_) == {"zh"} and X.shape[1] == words + len(model.chars_["zh"].terms_)
+    zh, en = langs == "zh", langs == "en"
+    assert X[zh][:, words:].getnnz(axis=1).min() > 0 and X[en][:, words:].nnz == 0
+    assert any(len(t) == 3 and t[1] == " " for t in model.chars_["zh"].terms_)  # character bigrams
+    np.testing.assert_allclose(np.asarray(X[zh][:, words:].multiply(X[zh][:, words:]).sum(axis=1)).ravel(), 1.0)
+    refit = TopicModel(n_topics=len(PLANTED), labels=LABELS, seed=0)
+    assert abs(refit.fit_transform(texts, langs) - X).max() < 1e-12  # the fit's matrix is the one vectorize gives
+
+
+def test_a_bundle_from_before_character_pairs_reads_words_only(bilingual, tmp_path):
+    texts, langs, topics, model = bilingual
+    saved = model.to_dict()
+    del saved["characters"]
+    model.save_arrays(tmp_path)
+    old = TopicModel.from_dict(saved, tmp_path)
+    X = old.vectorize(texts, langs)
+    assert X.shape[1] == max(b.stop for b in model._blocks().values())
+    np.testing.assert_allclose(old.topic_weights(X, langs), model.transform(texts, langs), atol=1e-9)

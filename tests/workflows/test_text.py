@@ -182,3 +182,15 @@ def test_a_complaint_topic_is_negative_more_often_than_a_praise_topic(fitted):
     share = {t["key"]: t["negative_share"] for t in stage.models.meta["topics"]}
     praise = [k for k in share if "praise" in k or "helpful" in k]
     assert praise and all(share["billing"] > share[k] for k in praise)
+
+
+def test_complaints_are_flagged_at_the_level_where_they_are_as_many_as_detractors_texts(fitted):
+    data, stage, with_text = fitted
+    level = stage.models.meta["complaint_min"]  # text.complaint_min unset: learned from the respondents
+    assert 0 < level < 1
+    complaints = with_text.frame[[c for c in stage.generated if "_complaints_" in c]].to_numpy()
+    respondents = data.score.notna().to_numpy()
+    texts = with_text.frame[[c for c in stage.generated if c.endswith("_texts_90d")]].to_numpy()
+    # respondents' complaints (cross-fitted scores >= level) are about as many as their texts by detractors
+    share = complaints[respondents].sum() / texts[respondents].sum()
+    assert complaints.sum() > 0 and 0.02 < share
