@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,6 +202,12 @@ class SparkEventScan(EventScan):
                              .astype("float64") for i, a in enumerate(aggs)}, index=population)
 
 
+LOG4J = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.properties"  # errors only
+# the local JVM: C1 JIT only (starts in about half the time; local-mode jobs here are short, so C2's later speed-up
+# never pays), serial GC (no GC threads competing for the run's cores), Spark's WARN lines off
+LOCAL_JAVA_OPTIONS = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile=file:{LOG4J}"
+
+
 def local_session(threads: int | None = None):
     """A local-mode SparkSession on the run's thread budget (cxpredict/threads.py), quiet, UI off."""
     try:
@@ -209,15 +216,26 @@ def local_session(threads: int | None = None):
         raise ConfigError("data.engine: spark needs pyspark (pip install 'cxpredict[spark]') and Java 17+; or set "
                           "data.engine: duckdb.") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    cores = str(thread_policy.count(threads))
     try:
-        return (SparkSession.builder.master(f"local[{thread_policy.count(threads)}]").appName("cxpredict")
-                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                .config("spark.log.level", "ERROR").config("spark.sql.shuffle.partitions",
-                                                           str(thread_policy.count(threads)))
-                .getOrCreate())
+        with quiet_pyspark():
+            return (SparkSession.builder.master(f"local[{cores}]").appName("cxpredict")
+                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                    .config("spark.log.level", "ERROR").config("spark.sql.shuffle.partitions", cores)
+                    .config("spark.default.parallelism", cores)
+                    .config("spark.driver.extraJavaOptions", LOCAL_JAVA_OPTIONS).getOrCreate())
     except Exception as e:  # noqa: BLE001 - Java missing or not startable: py4j/RuntimeError, re-raised as a fix
         raise ConfigError(f"data.engine: spark could not start Spark in local mode ({' '.join(str(e).split())[:300]}"
                           "). Install Java 17+ (or set JAVA_HOME), or set data.engine: duckdb.") from None
+
+
+@contextmanager
+def quiet_pyspark() -> Iterator[None]:
+    """Without pyspark's notice that it does not fully support pandas 3 (printed at every session start and UDF;
+    the parity tests are what says the values are right)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        yield
 
 
 @contextmanager
