@@ -210,12 +210,31 @@ def same_scores(batch, spark) -> dict:
         a, b = batch[col], spark[col].reset_index(drop=True)
         if pd.api.types.is_float_dtype(b) or pd.api.types.is_float_dtype(a):
             x, y = a.to_numpy(dtype="float64", na_value=np.nan), b.to_numpy(dtype="float64", na_value=np.nan)
+            rtol = 1e-9 if pd.api.types.is_float_dtype(a) else 0.0  # integers (the pyfunc's float64) exactly
             out[col] = bool(np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(
-                y[~np.isnan(y)], x[~np.isnan(x)], rtol=1e-9, atol=0))
+                y[~np.isnan(y)], x[~np.isnan(x)], rtol=rtol, atol=0))
         else:
             missing = a.isna().to_numpy() & b.isna().to_numpy()
             out[col] = bool((missing | (a.astype(object).to_numpy() == b.astype(object).to_numpy())).all())
     return out
+
+
+def largest_float_diff(batch, spark) -> float:
+    """The largest relative difference between the float columns of the Spark scores and the batch command's
+    (same alignment as same_scores; 0 where both are missing): how close 'equal within 1e-9' was."""
+    import numpy as np
+    import pandas as pd
+
+    batch = batch.set_index("customer_id", drop=False).loc[spark["customer_id"]].reset_index(drop=True)
+    worst = 0.0
+    for col in spark.columns:
+        if pd.api.types.is_float_dtype(spark[col]) and col in batch:
+            x = batch[col].to_numpy(dtype="float64", na_value=np.nan)
+            y = spark[col].reset_index(drop=True).to_numpy(dtype="float64", na_value=np.nan)
+            both = ~(np.isnan(x) | np.isnan(y))
+            rel = np.abs(y[both] - x[both]) / np.maximum(np.abs(x[both]), 1e-300)
+            worst = max(worst, float(rel.max(initial=0.0)))
+    return worst
 
 
 def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
@@ -249,6 +268,7 @@ def spark_end_to_end(folder: Path, customers: int, threads: int) -> dict:
     return {"spark_customers": customers, "spark_rows": len(spark), "spark_columns": len(same),
             "spark_columns_differing": [c for c, ok in same.items() if not ok],
             "spark_end_to_end_equal": len(spark) == len(batch) == customers and all(same.values()),
+            "spark_max_rel_diff": largest_float_diff(batch, spark),
             **{f"spark_e2e_{k}": round(v, 1) for k, v in timings.items()}}
 
 

@@ -136,8 +136,9 @@ class DataConfig(Strict):
     # local mode: data/spark_events.py)
     engine: Literal["duckdb", "pandas", "spark"] = "duckdb"
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
-    # where the tables live when not in files: a DuckDB database file or a postgresql:// URL without a password
-    # (credentials from PGPASSWORD / PGPASSFILE); every table's `path` is then a table name or `query: SELECT ...`
+    # where the tables live when not in files: a DuckDB database file, a postgresql:// URL without a password
+    # (credentials from PGPASSWORD / PGPASSFILE), or `spark` (the tables and views of the active SparkSession,
+    # with engine: spark); every table's `path` is then a table name or `query: SELECT ...`
     source: str | None = None
 
     @field_validator("source")
@@ -152,6 +153,14 @@ class DataConfig(Strict):
             raise ValueError("the URL holds a password; remove it: the password comes from the environment "
                              "(PGPASSWORD, or a password file named by PGPASSFILE, default ~/.pgpass)")
         return value
+
+    @model_validator(mode="after")
+    def _spark_source_on_spark(self) -> DataConfig:
+        """A Spark session's tables are aggregated by Spark, where they live (not fetched to another engine)."""
+        if self.source is not None and self.source.strip().lower() == "spark" and self.engine != "spark":
+            raise ValueError(f"data.source: spark reads the active SparkSession's tables, which Spark aggregates; "
+                             f"set data.engine: spark (it is {self.engine!r})")
+        return self
 
     @field_validator("behaviour")
     @classmethod

@@ -40,6 +40,7 @@ from cxpredict.errors import ConfigError, CxError, InputError, SourceError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 QUERY = "query:"
+SPARK = "spark"  # data.source: the active SparkSession's tables (data/spark_events.py SparkTables)
 PG_TYPE = b"POSTGRESQL:type"
 CREDENTIALS_HINT = ("the password comes from the environment (PGPASSWORD, or a password file named by PGPASSFILE, "
                     "default ~/.pgpass), never from the config")
@@ -52,7 +53,7 @@ class Source:
 
     @property
     def dialect(self) -> str:
-        return "postgres" if self.kind == "postgres" else "duckdb"
+        return self.kind if self.kind in ("postgres", "spark") else "duckdb"
 
 
 def _without_password(url: str) -> str:
@@ -65,6 +66,8 @@ def _without_password(url: str) -> str:
 def parse_source(cfg: Config) -> Source:
     """data.source as a Source (a URL holding a password was refused when the config was read)."""
     text = str(cfg.data.source).strip()
+    if text.lower() == SPARK:
+        return Source("spark", SPARK)
     if text.lower().startswith(POSTGRES_SCHEMES):
         return Source("postgres", text)
     if "://" in text:
@@ -297,6 +300,11 @@ def _table_configs(raw: dict, only: set[str] | None) -> Iterator[tuple[str, dict
             yield name, table, [key, *([stamp] if stamp else [])]
 
 
+def _spark_tables():
+    from cxpredict.data.spark_events import SparkTables  # pyspark only for this source
+    return SparkTables()
+
+
 @contextmanager
 def database_tables(cfg: Config, only: set[str] | None = None, fetch_events: bool = False
                     ) -> Iterator[DatabaseTables]:
@@ -316,7 +324,8 @@ def database_tables(cfg: Config, only: set[str] | None = None, fetch_events: boo
     folder = Path(tempfile.mkdtemp(prefix="cxpredict-source-", dir=parent))
     tables, db = DatabaseTables(cfg), None
     try:
-        db = PostgresDatabase(source) if source.kind == "postgres" else DuckDBDatabase(source)
+        db = PostgresDatabase(source) if source.kind == "postgres" else \
+            _spark_tables() if source.kind == "spark" else DuckDBDatabase(source)
         raw = cfg.to_dict()
         raw["data"]["source"] = None  # staged paths are absolute: data.dir still places the other files
         staged: dict[str, str] = {}  # a table's path text -> its staged file name (a table read twice, staged once)

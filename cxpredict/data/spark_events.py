@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,7 +152,8 @@ class SparkEngine:
         frame = reader.parquet(*[str(f) for f in files])
         schema = pq.read_schema(files[0])
         for field in schema:
-            if pa.types.is_timestamp(field.type) and field.type.unit == "ns" and field.name in frame.columns:
+            read_as = dict(frame.dtypes).get(field.name)  # INT96 (Spark's own writes) arrive as timestamps
+            if pa.types.is_timestamp(field.type) and field.type.unit == "ns" and read_as == "bigint":
                 c = _q(field.name)
                 frame = frame.withColumn(field.name, F.expr(
                     f"timestamp_micros(IF({c} >= 0, {c} DIV 1000, -((999 - {c}) DIV 1000)))"))
@@ -201,6 +203,12 @@ class SparkEventScan(EventScan):
                              .astype("float64") for i, a in enumerate(aggs)}, index=population)
 
 
+LOG4J = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.properties"  # errors only
+# the local JVM: C1 JIT only (starts in about half the time; local-mode jobs here are short, so C2's later speed-up
+# never pays), serial GC (no GC threads competing for the run's cores), Spark's WARN lines off
+LOCAL_JAVA_OPTIONS = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile=file:{LOG4J}"
+
+
 def local_session(threads: int | None = None):
     """A local-mode SparkSession on the run's thread budget (cxpredict/threads.py), quiet, UI off."""
     try:
@@ -209,15 +217,26 @@ def local_session(threads: int | None = None):
         raise ConfigError("data.engine: spark needs pyspark (pip install 'cxpredict[spark]') and Java 17+; or set "
                           "data.engine: duckdb.") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    cores = str(thread_policy.count(threads))
     try:
-        return (SparkSession.builder.master(f"local[{thread_policy.count(threads)}]").appName("cxpredict")
-                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                .config("spark.log.level", "ERROR").config("spark.sql.shuffle.partitions",
-                                                           str(thread_policy.count(threads)))
-                .getOrCreate())
+        with quiet_pyspark():
+            return (SparkSession.builder.master(f"local[{cores}]").appName("cxpredict")
+                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                    .config("spark.sql.shuffle.partitions", cores)
+                    .config("spark.default.parallelism", cores)
+                    .config("spark.driver.extraJavaOptions", LOCAL_JAVA_OPTIONS).getOrCreate())
     except Exception as e:  # noqa: BLE001 - Java missing or not startable: py4j/RuntimeError, re-raised as a fix
         raise ConfigError(f"data.engine: spark could not start Spark in local mode ({' '.join(str(e).split())[:300]}"
                           "). Install Java 17+ (or set JAVA_HOME), or set data.engine: duckdb.") from None
+
+
+@contextmanager
+def quiet_pyspark() -> Iterator[None]:
+    """Without pyspark's notice that it does not fully support pandas 3 (printed at every session start and UDF;
+    the parity tests are what says the values are right)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        yield
 
 
 @contextmanager
@@ -241,3 +260,40 @@ def spark_engine(threads: int | None = None) -> Iterator[SparkEngine]:
             spark.conf.unset(key) if value is None else spark.conf.set(key, value)
         if active is None:
             spark.stop()
+
+
+class SparkTables:
+    """data.source: spark: the tables and views of the active SparkSession (the user's, where they registered
+    them), by name or `query: SELECT ...`, with the interface of database_source's databases. Each table a load
+    reads is written by Spark, sorted by key and time like a database table, as Parquet parts into the load's
+    private temp folder, and read from there as any folder of Parquet; events by the Spark engine itself (the
+    config validator asks for data.engine: spark with this source). The folder must be one Spark's executors can
+    write: any folder in local mode; on a cluster, set data.duckdb.temp_directory to shared storage."""
+
+    def __init__(self):
+        from pyspark.sql import SparkSession
+
+        self.spark = SparkSession.getActiveSession()
+        self.label = "the Spark session"
+        if self.spark is None:
+            raise ConfigError("data.source: spark reads the tables of the active SparkSession, and none is active. "
+                              "Start one and register the tables (df.createOrReplaceTempView('events'), or the "
+                              "session's catalog) before running cxpredict, or set data.source to a database or "
+                              "remove it to read files.")
+
+    def close(self) -> None:
+        """The session is the user's: left running."""
+
+    def stage(self, rel: str, dest: Path, what: str, order: list[str]) -> None:
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F
+
+        try:
+            frame = self.spark.sql(f"SELECT * FROM {rel} AS t")
+            keys = [F.col(_q(c)).cast("string") for c in order if c in frame.columns]  # text in byte order
+            with quiet_pyspark():
+                (frame.orderBy(*keys) if keys else frame).write.parquet(str(dest))
+        except PySparkException as e:
+            detail = " ".join(str(e).split())[:400]
+            raise InputError(f"{self.label}: cannot read {what} ({detail}). Check the table or view name (as "
+                             "registered in the session, with its database) or the query in the config.") from None

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from cxpredict.config import Config
 from cxpredict.data.customers import load_customers
-from cxpredict.data.spark_events import local_session
+from cxpredict.data.spark_events import local_session, quiet_pyspark
 from cxpredict.io import tracking
 from cxpredict.workflows.pyfunc import _plain, save_pyfunc
 
@@ -40,7 +40,7 @@ def spark_score(cfg: Config, model: str | Path, out: str | Path, spark=None) -> 
         data = load_customers(cfg.model_copy(update={"data": cfg.data.model_copy(update={"engine": "spark"})}))
         rows = _plain(data.frame.rename_axis(cfg.data.key).reset_index())
         customers = session.createDataFrame(pa.Table.from_pandas(rows, preserve_index=False))
-        with tempfile.TemporaryDirectory(prefix="cxpredict-pyfunc-") as folder:
+        with tempfile.TemporaryDirectory(prefix="cxpredict-pyfunc-") as folder, quiet_pyspark():
             uri = str(model) if tracking.is_tracking_uri(str(model)) else \
                 str(save_pyfunc(model, Path(folder) / "model"))
             scores = tracking.spark_udf(session, uri)

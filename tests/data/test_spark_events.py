@@ -5,13 +5,16 @@ names, CSV, Parquet and a folder of Parquet parts give the same feature tables (
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
-from data.test_duckdb_events import AS_OF, KEY, VALUE, assert_same, config, customers_csv, events_frame, write_events
+from data.test_duckdb_events import AGGS, AS_OF, KEY, VALUE, assert_same, config, customers_csv, events_frame, write_events
 
+from cxpredict.config import config_from_dict
 from cxpredict.data.customers import load_customers, validate_inputs
 from cxpredict.data.spark_events import _spark_sql
-from cxpredict.errors import InputError
+from cxpredict.errors import ConfigError, InputError
 
 
 def on_spark(test):
@@ -73,3 +76,61 @@ def test_bad_rows_are_the_same_errors_as_duckdb(spark, tmp_path):
 def test_the_checker_sql_transpiles_to_spark():
     sql = _spark_sql("SELECT row_number() OVER () AS r, isinf(CAST(x AS DOUBLE)) FROM t")
     assert "ORDER BY _cx_file NULLS LAST, _cx_row NULLS LAST" in sql and "ABS(CAST(x AS DOUBLE)) = CAST('Infinity' AS DOUBLE)" in sql
+
+
+@on_spark
+def test_a_spark_sessions_views_as_the_source_give_the_files_features(spark, tmp_path):
+    """data.source: spark: the customer, outcome and event tables registered as views of the session (one by
+    query) give the feature table the same data as files gives; a missing view is an input error naming it."""
+    customers_csv(tmp_path)
+    frame = events_frame(seed=3)
+    frame["Zeit"] = frame["Zeit"].dt.tz_localize("UTC")
+    files = load_customers(config(tmp_path, write_events(tmp_path, frame, "parquet"), "spark", as_of=AS_OF))
+    views = {"kunden": pd.read_csv(tmp_path / "customers.csv", dtype={KEY: "str", "plan": "str"}),
+             "ergebnisse": pd.read_csv(tmp_path / "outcomes.csv", dtype={KEY: "str"}), "anrufe": frame}
+    for name, table in views.items():
+        spark.createDataFrame(pa.Table.from_pandas(table, preserve_index=False)).createOrReplaceTempView(name)
+    behaviour = [{"name": "customers", "path": "kunden"},
+                 {"name": "calls", "path": "query: SELECT * FROM anrufe", "kind": "events", "timestamp": "Zeit",
+                  "aggregations": AGGS}]
+    raw = {"data": {"key": KEY, "behaviour": behaviour, "outcomes": {"path": "ergebnisse"}, "engine": "spark",
+                    "source": "spark", "as_of": AS_OF}}
+    sparked = load_customers(config_from_dict(raw, base_dir=tmp_path))
+    assert_same_frames(files.frame, sparked.frame)
+    assert sparked.frame.shape[0] == 60 and sparked.frame["calls_count"].sum() > 0
+    raw["data"]["outcomes"]["path"] = "no_such_view"
+    with pytest.raises(InputError, match="the Spark session: cannot read table 'no_such_view'"):
+        load_customers(config_from_dict(raw, base_dir=tmp_path))
+
+
+def assert_same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Same customers and columns; integers and text exactly, floats within 1e-9 relative."""
+    assert list(a.index) == list(b.index) and list(a.columns) == list(b.columns)
+    for column in a.columns:
+        if pd.api.types.is_float_dtype(a[column]):
+            np.testing.assert_allclose(b[column].to_numpy(), a[column].to_numpy(), rtol=1e-9, atol=0, err_msg=column)
+        else:
+            assert a[column].astype(object).equals(b[column].astype(object)), column
+
+
+def test_spark_source_needs_the_spark_engine(tmp_path):
+    raw = {"data": {"key": KEY, "source": "spark", "behaviour": [{"name": "customers", "path": "kunden"}],
+                    "outcomes": {"path": "ergebnisse"}}}
+    with pytest.raises(ConfigError, match="set data.engine: spark"):
+        config_from_dict(raw, base_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_local_session_starts_without_java_warnings(tmp_path):
+    """local_session's JVM logs errors only: a start and a job print no WARN/INFO lines (Spark's default profile
+    prints several), so the CLI's output stays readable."""
+    import subprocess
+    import sys
+
+    code = ("from cxpredict.data.spark_events import local_session\n"
+            "s = local_session(1)\nprint(s.range(5).count())\ns.stop()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "5", done.stderr[-2000:]
+    noisy = [line for line in done.stderr.splitlines() if " WARN " in line or "log level" in line
+             or "log4j profile" in line]
+    assert noisy == [], noisy

@@ -25,3 +25,17 @@ def test_a_column_that_differs_is_named(script_module):
     batch = pd.DataFrame({"customer_id": ["a", "b"], "p": [0.1, 0.2], "why": ["x", None]})
     spark = pd.DataFrame({"customer_id": ["b", "a"], "p": [0.2, 0.1 + 1e-6], "why": [None, "x"]})
     assert bench.same_scores(batch, spark) == {"customer_id": True, "p": False, "why": True}
+
+
+def test_the_largest_float_difference_is_reported(script_module):
+    bench = script_module("bench_data")
+    batch = pd.DataFrame({"customer_id": ["a", "b"], "p": [0.1, 0.2], "q": [1.0, None]})
+    spark = pd.DataFrame({"customer_id": ["b", "a"], "p": [0.2, 0.1 * (1 + 1e-6)], "q": [None, 1.0]})
+    assert bench.largest_float_diff(batch, spark) == pytest.approx(1e-6, rel=1e-6)
+
+
+def test_an_integer_column_is_compared_exactly(script_module):
+    bench = script_module("bench_data")
+    batch = pd.DataFrame({"customer_id": ["a"], "n": pd.array([1_000_000_000_000], dtype="int64")})
+    assert bench.same_scores(batch, pd.DataFrame({"customer_id": ["a"], "n": [1e12 + 1.0]})) == {
+        "customer_id": True, "n": False}  # within 1e-9 relative, but not the same integer
