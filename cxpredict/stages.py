@@ -68,6 +68,13 @@ class Training:
             if fitted is not None:
                 self.fitted[fitted.name] = fitted
 
+    def score_fitted(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every fitted stage's columns for every customer (`frame` and `features`), as scoring adds them; a stage
+        whose columns its fit already left in `scored` (the NPS stage's predictions) is not predicted again."""
+        done = self.scored if self.scored is not None else pd.DataFrame(index=self.features.index)
+        todo = [s for s in self.fitted.values() if not set(s.adds()) <= set(done.columns)]
+        return run_stages(todo, Batch(frame, self.features, done))
+
 
 @runtime_checkable
 class Stage(Protocol):

@@ -42,7 +42,7 @@ from cxpredict.models.nps import NpsClassifier
 from cxpredict.models.response import ResponsePropensity
 from cxpredict.models.stages import ChurnStage, NpsStage, ReasonStage
 from cxpredict.provenance import Timer
-from cxpredict.stages import Batch, Training, run_stages
+from cxpredict.stages import Training
 from cxpredict.workflows.drift import profile_training
 from cxpredict.workflows.default_drivers import resolve_drivers
 from cxpredict.workflows.text import TextSettings, TextStage, previous_text_models
@@ -105,7 +105,7 @@ def train(cfg: Config, out: str | Path, data: CustomerData | None = None) -> Tra
                                     "comment_reasons": meta["reasons"]}
     training.fit_stages(models, timer)
     with timer("drift_profile"):  # the training population as scoring sees it, for PSI at scoring time
-        training.scored = _score_training(training, data.frame, X)
+        training.scored = training.score_fitted(data.frame)
         drift_profile = profile_training(manifest, X, training.scored, data.score.to_numpy(), cfg.scale)
     training.fit_stages([*rules, (DriverStage, drivers_cfg)], timer)
     components = _components(text, training.fitted)
@@ -131,14 +131,6 @@ def fitting_order(cfg: Config) -> tuple[list[tuple[Any, Any]], list[tuple[Any, A
     groups `train` resolves on the feature manifest (readable defaults, groups the model can explain)."""
     return ([(SurveyStage, NpsSettings.of(cfg)), (ChurnStage, cfg.churn)],
             [(ActionStage, cfg.resolved_strategy()), (ReasonStage, cfg.drivers)])
-
-
-def _score_training(training: Training, frame: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
-    """Every fitted stage's columns for every customer, as scoring adds them; a stage whose columns the fit already
-    left in `training.scored` (the NPS stage's predictions) is not predicted again."""
-    done = training.scored if training.scored is not None else pd.DataFrame(index=X.index)
-    todo = [s for s in training.fitted.values() if not set(s.adds()) <= set(done.columns)]
-    return run_stages(todo, Batch(frame, X, done))
 
 
 def _components(text: TextStage | None, fitted: dict[str, Any]) -> dict[str, Any]:

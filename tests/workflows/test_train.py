@@ -123,7 +123,6 @@ def test_training_scores_only_the_stages_whose_columns_it_lacks():
     """The NPS stage's fit leaves its predictions of every customer in training.scored: the drift profile's
     scoring pass must not predict them again, and the later stages read them."""
     from cxpredict.stages import Training
-    from cxpredict.workflows.train import _score_training
 
     class Predicted:  # the NPS stage, already predicted by its fit
         name = "nps"
@@ -146,6 +145,6 @@ def test_training_scores_only_the_stages_whose_columns_it_lacks():
     X = pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=["a", "b", "c"])
     training = Training(None, X, None, 0, fitted={"nps": Predicted(), "churn": Doubling()},
                         scored=pd.DataFrame({"p_detractor": [0.1, 0.2, 0.3]}, index=X.index))
-    scored = _score_training(training, X, X)
+    scored = training.score_fitted(X)
     assert scored.columns.tolist() == ["p_detractor", "churn_prob"]
     assert scored["churn_prob"].tolist() == [0.2, 0.4, 0.6]
