@@ -91,11 +91,8 @@ def _treeshap_kernel(X, column_of, n_out, node_start, leaf_start, pos_start, cat
                 for k in range(n_pos):
                     pos = p0 + k
                     if k == 0:
-                        for i in range(lane):
-                            hot[0, i] = 1.0
-                        for q in range(nq):
-                            for i in range(lane):
-                                poly[0, q, i] = 1.0
+                        hot[0, :] = 1.0
+                        poly[0, :nq, :] = 1.0
                     else:
                         par, prev, z = pre_parent[pos], pre_prev[pos], pre_z[pos]
                         want_left = pre_left[pos] == 1
