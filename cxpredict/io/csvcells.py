@@ -1,10 +1,11 @@
 """The text of float cells in a CSV file, made in C rather than one Python call per value.
 
 pandas' `to_csv` formats a float column with a `float_format` such as '%.6f', or with a ',' decimal mark, through
-five Python calls per value (a few seconds per million rows and column). Here the same `%` formatting of the same
-Python floats runs as one call over a whole chunk ('%.6f\\n%.6f\\n...' % values), and `str` of a float as numpy's
-`astype(str)`, so every cell is byte for byte what pandas would write (tests/io/test_outputs.py compares them on
-random frames); formats other than '%.<digits>f' and None are left to pandas.
+five Python calls per value, and without either through numpy's slow shortest-digits `astype(str)`. Here the same
+`%` formatting of the same Python floats runs as one call over a whole chunk ('%.6f\\n%.6f\\n...' % values), and a
+float64 without a format as its `repr` the same way (the same shortest round-trip digits), so every cell is byte
+for byte what pandas would write (tests/io/test_csvcells.py compares them on random frames); formats other than
+'%.<digits>f' and None are left to pandas.
 """
 
 from __future__ import annotations
@@ -28,19 +29,20 @@ def _fixed(values: np.ndarray, float_format: str) -> str:
 
 
 def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = "") -> np.ndarray | None:
-    """Cell text (an object array) of a numpy float column as `to_csv` writes it, or None where pandas is already
-    vectorised ('.' decimals without a format) or the format is not '%.<digits>f'."""
-    if (float_format is None and decimal == ".") or not len(values):  # (np.strings fails on empty arrays)
+    """Cell text (an object array) of a numpy float column as `to_csv` writes it, or None where the format is not
+    '%.<digits>f' or None (pandas then formats it as before)."""
+    if not len(values):
         return None
     missing = np.isnan(values)
-    if float_format is None:  # pandas writes str(value): numpy's shortest repr, the same as astype(str)
+    if float_format is None and values.dtype != np.float64:  # str(float32) is shorter than the float64 repr
         text = values.astype(str)
         if decimal != ".":
             text = np.strings.replace(text, ".", decimal, 1)
         cells = text.astype(object)
-    elif FIXED_FORMAT.fullmatch(float_format):
-        lines = _fixed(values[~missing], float_format)
-        if decimal != ".":
+    elif float_format is None or FIXED_FORMAT.fullmatch(float_format):
+        # pandas writes str(np.float64) there: the shortest round-trip digits, as Python's repr of the float
+        lines = _fixed(values[~missing], float_format or "%r")
+        if decimal != ".":  # each cell has one '.' at most ('1.5e-07', 'inf', '3')
             lines = lines.replace(".", decimal)
         cells = np.full(len(values), na_rep, dtype=object)
         cells[~missing] = lines.split("\n")[:-1]

@@ -100,7 +100,17 @@ def test_table_writer_batches_equal_the_old_writer(tmp_path, dialect):
 
 def test_only_plain_fixed_formats_and_commas_are_taken_over():
     values = np.array([1.25, np.nan])
-    assert float_cells(values, None, ".") is None  # pandas is vectorised there already
+    assert float_cells(values, None, ".").tolist() == ["1.25", ""]
     assert float_cells(values, "%.3e", ",") is None
     assert float_cells(values, "%.2f%%", ".") is None
     assert float_cells(values, "%.1f", ",").tolist() == ["1,2", ""]
+
+
+def test_float64_repr_equals_numpy_str_on_random_bit_patterns():
+    """pandas writes numpy's str of a float64 where there is no format; the fast path writes Python's repr."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 2**64, 200_000, dtype=np.uint64).view(np.float64)
+    values = np.concatenate([values, rng.random(100_000), rng.normal(0, 1e9, 100_000).round(3)])
+    expected = values.astype(str).astype(object)
+    expected[np.isnan(values)] = ""
+    assert float_cells(values, None, ".").tolist() == expected.tolist()
