@@ -10,10 +10,16 @@ for byte what pandas would write (tests/io/test_csvcells.py compares them on ran
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 FIXED_FORMAT = re.compile(r"%\.\d{1,2}f")  # '%.6f': one '.' at most per cell, so the decimal mark swaps cleanly
 CHUNK = 1 << 17  # values per formatting call: bounds the temporary format string and text
@@ -62,3 +68,84 @@ def with_float_text(frame: pd.DataFrame, float_format: str | None, decimal: str)
             if cells is not None:
                 out.isetitem(i, pd.Series(cells, index=out.index, dtype=object, copy=False))
     return out
+
+
+# --------------------------------------------------------------------------------------------- whole rows
+ROWS = 1 << 16  # rows joined at a time: bounds the Arrow text held at once
+
+
+def _quoted(sep: str) -> list[str]:
+    """The characters that make Python's csv module (as pandas calls it) quote a cell, asked of the module itself:
+    the answer differs between Python versions ('\\r' is quoted from 3.13)."""
+    chars = []
+    for char in dict.fromkeys([sep, '"', "\n", "\r"]):
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=sep, lineterminator="\n").writerow(["a" + char + "b", "x"])
+        if buffer.getvalue().startswith('"'):
+            chars.append(char)
+    return chars
+
+
+def _column_text(s: pd.Series) -> pa.Array | None:
+    """The cells of one column as `to_csv` writes them (missing as ''), before quoting; None for a column whose
+    cells pandas makes in a way not reproduced here (dates, categories of numbers, mixed objects, ...)."""
+    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
+    if kind and kind in "iu":
+        return pc.cast(pa.array(s.to_numpy()), pa.large_string())
+    if kind == "b":
+        return pa.array(np.where(s.to_numpy(), "True", "False"), pa.large_string())
+    if not (kind == "O" or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)):
+        return None
+    values = s.astype(object).to_numpy() if isinstance(s.dtype, pd.CategoricalDtype) else s
+    try:
+        text = pa.array(values, pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+        return None
+    return pc.fill_null(text, "")
+
+
+def csv_rows(frame: pd.DataFrame, sep: str) -> Iterator[str] | None:
+    """The data rows of `frame` (its float columns already text, `with_float_text`) as CSV text the way pandas'
+    `to_csv` writes them with minimal quoting and '\\n' line ends, a block of rows at a time; None when a column is
+    of a kind left to pandas, or the frame has fewer than two columns (the csv module quotes a row that is one
+    empty cell)."""
+    if frame.shape[1] < 2 or isinstance(frame.columns, pd.MultiIndex):
+        return None
+    pattern = "[" + re.escape("".join(_quoted(sep))) + "]"
+    columns = []
+    for i in range(frame.shape[1]):
+        text = _column_text(frame.iloc[:, i])
+        if text is None:
+            return None
+        risky = pc.match_substring_regex(text, pattern)
+        if pc.any(risky).as_py():
+            quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
+            doubled = pc.replace_substring(text, '"', '""')
+            text = pc.if_else(risky, pc.binary_join_element_wise(quote, doubled, quote, nothing), text)
+        columns.append(text)
+    return _joined(columns, sep)
+
+
+def _joined(columns: list[pa.Array], sep: str) -> Iterator[str]:
+    for start in range(0, len(columns[0]), ROWS):
+        block = [c.slice(start, ROWS) for c in columns]
+        line = pc.binary_join_element_wise(*block, pa.scalar(sep, pa.large_string()))
+        rows = pc.binary_join_element_wise(line, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string()))
+        if len(rows):
+            offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset:rows.offset + len(rows) + 1]
+            yield rows.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]].decode()
+
+
+def to_csv(frame: pd.DataFrame, handle: TextIO, options: dict[str, Any], header: bool = True,
+           index: bool = False) -> None:
+    """`frame.to_csv(handle, **options)` ('\\n' line ends) to a text file, its float cells formatted in C and, when
+    every column allows it, its rows joined by Arrow; the bytes are the same either way."""
+    cells = with_float_text(frame, options["float_format"], options["decimal"])
+    rows = None if index else csv_rows(cells, options["sep"])
+    if rows is None:
+        cells.to_csv(handle, index=index, header=header, lineterminator="\n", **options)
+        return
+    if header:
+        cells.iloc[:0].to_csv(handle, index=False, lineterminator="\n", **options)
+    for text in rows:
+        handle.write(text)

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxpredict.errors import BusyError, OutputError
-from cxpredict.io.csvcells import with_float_text
+from cxpredict.io.csvcells import to_csv
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_ENCODING = "utf-8-sig"
@@ -210,17 +210,10 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_cells(frame: pd.DataFrame, dialect: CsvDialect) -> pd.DataFrame:
-    """`frame` as `to_csv` should see it: formula-safe text, float columns as text (io/csvcells.py)."""
-    return with_float_text(excel_safe(frame), dialect.float_format, dialect.decimal)
-
-
 def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False, dialect: CsvDialect | None = None) -> Path:
     """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal by default)."""
-    dialect = dialect or CsvDialect()
-    with atomic_path(path) as tmp:
-        csv_cells(frame, dialect).to_csv(tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n",
-                                         **dialect.options())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding=CSV_ENCODING, newline="") as handle:
+        to_csv(excel_safe(frame), handle, (dialect or CsvDialect()).options(), index=index)
     return Path(path)
 
 
@@ -323,8 +316,7 @@ class TableWriter:
 
     def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
-            csv_cells(frame, self.dialect).to_csv(self._csv, index=False, header=self.rows == 0,
-                                                  lineterminator="\n", **self.dialect.options())
+            to_csv(excel_safe(frame), self._csv, self.dialect.options(), header=self.rows == 0)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:

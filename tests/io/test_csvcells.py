@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxpredict.io.csvcells import float_cells
+from cxpredict.io.csvcells import csv_rows, float_cells, with_float_text
 from cxpredict.io.outputs import CSV_ENCODING, FORMULA_PREFIXES, CsvDialect, TableWriter, write_csv
 
 DIALECTS = [CsvDialect(), CsvDialect(sep=";", decimal=","), CsvDialect(sep=";", decimal=",", float_format=None),
@@ -64,7 +64,8 @@ def frames(draw):
         "d": pd.to_datetime(draw(st.lists(st.dates(), min_size=n, max_size=n))),
         "nf": pd.array(draw(floats), dtype="Float64"),  # nullable floats: still pandas' own path
     }
-    return pd.DataFrame(cols)
+    names = draw(st.lists(st.sampled_from(list(cols)), unique=True, max_size=len(cols)))  # any subset, any order
+    return pd.DataFrame({name: cols[name] for name in names})  # without 'd' and 'nf' Arrow joins the rows
 
 
 @settings(max_examples=300, deadline=None)
@@ -114,3 +115,13 @@ def test_float64_repr_equals_numpy_str_on_random_bit_patterns():
     expected = values.astype(str).astype(object)
     expected[np.isnan(values)] = ""
     assert float_cells(values, None, ".").tolist() == expected.tolist()
+
+
+def test_rows_are_joined_by_arrow_for_text_numbers_and_flags_only():
+    frame = pd.DataFrame({"id": pd.array(["a", None], dtype="str"), "p": [0.5, np.nan], "n": [1, 2],
+                          "b": [True, False], "c": pd.Categorical(["x", None]), "o": ["u", 'v"w']})
+    assert csv_rows(with_float_text(frame, "%.6f", "."), ",") is not None
+    for other in (pd.to_datetime(["2026-01-01", None]), pd.array([1.5, None], dtype="Float64"),
+                  pd.Series([1, "a"], dtype=object), pd.array([1, None], dtype="Int64")):
+        assert csv_rows(frame.assign(other=other), ",") is None  # left to pandas
+    assert csv_rows(frame[["id"]], ",") is None  # one column: the csv module quotes an empty row
