@@ -34,6 +34,27 @@ def _fixed(values: np.ndarray, float_format: str) -> str:
     return "".join(parts)
 
 
+def _shortest(values: np.ndarray, missing: np.ndarray, na_rep: str) -> np.ndarray:
+    """str of each float64 as numpy (and pandas) writes it: the shortest round-trip digits, which Python's repr
+    and Arrow's cast (double-conversion) both give. Arrow is used where its layout is positional as Python's
+    (0 and 1e-4 <= |x| < 1e15 without an exponent, adding the '.0' it leaves off whole numbers); repr, one call a
+    chunk, elsewhere."""
+    size = np.abs(values)
+    arrow = np.flatnonzero(((size >= 1e-4) & (size < 1e15)) | (values == 0))
+    cells = np.full(len(values), na_rep, dtype=object)
+    rest = ~missing
+    if len(arrow):
+        text = pc.cast(pa.array(values[arrow]), pa.string())
+        plain = ~pc.match_substring(text, "e").to_numpy(zero_copy_only=False)  # Arrow goes 'e' on long digits
+        whole = pc.invert(pc.match_substring(text, "."))
+        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text).to_numpy(zero_copy_only=False)
+        cells[arrow[plain]] = text[plain]
+        rest[arrow[plain]] = False
+    if rest.any():
+        cells[rest] = _fixed(values[rest], "%r").split("\n")[:-1]
+    return cells
+
+
 def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = "") -> np.ndarray | None:
     """Cell text (an object array) of a numpy float column as `to_csv` writes it, or None where the format is not
     '%.<digits>f' or None (pandas then formats it as before)."""
@@ -45,10 +66,13 @@ def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_r
         if decimal != ".":
             text = np.strings.replace(text, ".", decimal, 1)
         cells = text.astype(object)
-    elif float_format is None or FIXED_FORMAT.fullmatch(float_format):
-        # pandas writes str(np.float64) there: the shortest round-trip digits, as Python's repr of the float
-        lines = _fixed(values[~missing], float_format or "%r")
-        if decimal != ".":  # each cell has one '.' at most ('1.5e-07', 'inf', '3')
+    elif float_format is None:
+        cells = _shortest(values, missing, na_rep)
+        if decimal != ".":  # each cell has one '.' at most ('1.5e-07', 'inf')
+            cells = np.strings.replace(cells.astype(str), ".", decimal, 1).astype(object)
+    elif FIXED_FORMAT.fullmatch(float_format):
+        lines = _fixed(values[~missing], float_format)
+        if decimal != ".":  # each cell has one '.' at most ('inf', '3' with '%.0f')
             lines = lines.replace(".", decimal)
         cells = np.full(len(values), na_rep, dtype=object)
         cells[~missing] = lines.split("\n")[:-1]

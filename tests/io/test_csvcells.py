@@ -111,7 +111,9 @@ def test_float64_repr_equals_numpy_str_on_random_bit_patterns():
     """pandas writes numpy's str of a float64 where there is no format; the fast path writes Python's repr."""
     rng = np.random.default_rng(0)
     values = rng.integers(0, 2**64, 200_000, dtype=np.uint64).view(np.float64)
-    values = np.concatenate([values, rng.random(100_000), rng.normal(0, 1e9, 100_000).round(3)])
+    spread = 10 ** rng.uniform(-6, 17, 100_000) * rng.choice([-1, 1], 100_000)  # across the layout thresholds
+    values = np.concatenate([values, rng.random(100_000), rng.random(100_000).round(3), spread,
+                             spread.round(2), np.round(spread), [1e-4, -1e-4, 1e15, -1e15, 0.0, -0.0, 5e-5]])
     expected = values.astype(str).astype(object)
     expected[np.isnan(values)] = ""
     assert float_cells(values, None, ".").tolist() == expected.tolist()
