@@ -1,11 +1,12 @@
-"""The text of float cells in a CSV file, made in C rather than one Python call per value.
+"""CSV text exactly as pandas' `to_csv` writes it, made in C rather than one Python call per value.
 
-pandas' `to_csv` formats a float column with a `float_format` such as '%.6f', or with a ',' decimal mark, through
-five Python calls per value, and without either through numpy's slow shortest-digits `astype(str)`. Here the same
-`%` formatting of the same Python floats runs as one call over a whole chunk ('%.6f\\n%.6f\\n...' % values), and a
-float64 without a format as its `repr` the same way (the same shortest round-trip digits), so every cell is byte
-for byte what pandas would write (tests/io/test_csvcells.py compares them on random frames); formats other than
-'%.<digits>f' and None are left to pandas.
+pandas formats a float column with a `float_format` such as '%.6f', or with a ',' decimal mark, through five
+Python calls per value, without either through numpy's slow shortest-digits `astype(str)`, and then hands every
+cell to the csv module row by row. Here '%.Nf' runs as one `%` call over a whole chunk of the same Python floats
+('%.6f\\n%.6f\\n...' % values), shortest digits come from Arrow's cast (or `repr`) where the layouts agree, and
+the rows of text, integer, flag and formatted float columns are joined by Arrow with the csv module's own
+quoting rule. Every byte is what pandas would write (tests/io/test_csvcells.py compares them on random frames);
+other formats and column kinds are left to pandas.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ ROWS = 1 << 16  # rows joined at a time: bounds the Arrow text held at once
 
 
 def _quoted(sep: str) -> list[str]:
-    """The characters that make Python's csv module (as pandas calls it) quote a cell, asked of the module itself:
-    the answer differs between Python versions ('\\r' is quoted from 3.13)."""
+    """The characters that make Python's csv module (as pandas calls it) quote a cell, asked of the module itself
+    (whether a '\\r' does may differ between Python versions)."""
     chars = []
     for char in dict.fromkeys([sep, '"', "\n", "\r"]):
         buffer = io.StringIO()
@@ -121,11 +122,13 @@ def _column_text(s: pd.Series) -> pa.Array | None:
     if not (kind == "O" or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)):
         return None
     values = s.astype(object).to_numpy() if isinstance(s.dtype, pd.CategoricalDtype) else s
-    try:
-        text = pa.array(values, pa.large_string(), from_pandas=True)
+    try:  # inferred, not cast: bytes or numbers among the text are written by pandas as str() of them
+        text = pa.array(values, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError, UnicodeError):
         return None
-    return pc.fill_null(text, "")
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_null(text.type)):
+        return None
+    return pc.fill_null(text.cast(pa.large_string()), "")
 
 
 def csv_rows(frame: pd.DataFrame, sep: str) -> Iterator[str] | None:

@@ -124,6 +124,7 @@ def test_rows_are_joined_by_arrow_for_text_numbers_and_flags_only():
                           "b": [True, False], "c": pd.Categorical(["x", None]), "o": ["u", 'v"w']})
     assert csv_rows(with_float_text(frame, "%.6f", "."), ",") is not None
     for other in (pd.to_datetime(["2026-01-01", None]), pd.array([1.5, None], dtype="Float64"),
-                  pd.Series([1, "a"], dtype=object), pd.array([1, None], dtype="Int64")):
+                  pd.Series([1, "a"], dtype=object), pd.Series([b"x", "a"], dtype=object),
+                  pd.array([1, None], dtype="Int64")):
         assert csv_rows(frame.assign(other=other), ",") is None  # left to pandas
     assert csv_rows(frame[["id"]], ",") is None  # one column: the csv module quotes an empty row
