@@ -117,6 +117,8 @@ def _column_text(s: pd.Series) -> pa.Array | None:
     kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
     if kind and kind in "iu":
         return pc.cast(pa.array(s.to_numpy()), pa.large_string())
+    if isinstance(s.dtype, (pd.Int64Dtype, pd.Int32Dtype)):  # whole numbers of the people files, missing as ''
+        return pc.fill_null(pc.cast(pa.array(s), pa.large_string()), "")
     if kind == "b":
         return pa.array(np.where(s.to_numpy(), "True", "False"), pa.large_string())
     if not (kind == "O" or pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)):
@@ -144,6 +146,8 @@ def csv_rows(frame: pd.DataFrame, sep: str) -> Iterator[str] | None:
         text = _column_text(frame.iloc[:, i])
         if text is None:
             return None
+        if isinstance(text, pa.ChunkedArray):  # pandas' Arrow-backed text of several pieces
+            text = text.combine_chunks()
         risky = pc.match_substring_regex(text, pattern)
         if pc.any(risky).as_py():
             quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
