@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxpredict.errors import BusyError, OutputError
+from cxpredict.io.csvcells import to_csv
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_ENCODING = "utf-8-sig"
@@ -198,22 +199,21 @@ def neutralise_formula(value: Any) -> Any:
 
 def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Copy of `frame` whose text columns cannot inject formulas. Numeric columns are untouched."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
+    out = frame.copy(deep=False)  # copy-on-write: replacing a column leaves `frame` as it was
+    for i in range(out.shape[1]):
+        s = out.iloc[:, i]
         if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
             text = s.astype("str")
             risky = text.str.startswith(FORMULA_PREFIXES, na=False)
             if risky.any():
-                out[col] = text.where(~risky, "'" + text)
+                out.isetitem(i, text.where(~risky, "'" + text))
     return out
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False, dialect: CsvDialect | None = None) -> Path:
     """Atomically write an Excel-friendly CSV (UTF-8 BOM, formula-safe, ISO dates, '.' decimal by default)."""
-    with atomic_path(path) as tmp:
-        excel_safe(frame).to_csv(tmp, index=index, encoding=CSV_ENCODING, lineterminator="\n",
-                                 **(dialect or CsvDialect()).options())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding=CSV_ENCODING, newline="") as handle:
+        to_csv(excel_safe(frame), handle, (dialect or CsvDialect()).options(), index=index)
     return Path(path)
 
 
@@ -316,8 +316,7 @@ class TableWriter:
 
     def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
-            excel_safe(frame).to_csv(self._csv, index=False, header=self.rows == 0, lineterminator="\n",
-                                     **self.dialect.options())
+            to_csv(excel_safe(frame), self._csv, self.dialect.options(), header=self.rows == 0)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
