@@ -141,15 +141,19 @@ def main(argv: list[str] | None = None) -> int:
                           "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")},
               "small_fit_cells": lgbm.SMALL_FIT_CELLS,
               "cross_fit": bench_cross_fit([int(s) for s in args.sizes.split(",")], args.features, args.repeats)}
+    save(result, args.out)  # the cross-fit rows survive an NPS part cut short
     if not args.skip_nps:
         result["nps_fit"] = bench_nps_fit(args.respondents, args.features, args.repeats, [1, 2, 3])
-    result["machine"]["load_after"] = os.getloadavg()
-    text = json.dumps(result, indent=2, default=str)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+        save(result, args.out)
+    print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def save(result: dict, out: Path | None) -> None:
+    result["machine"]["load_after"] = os.getloadavg()
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":
