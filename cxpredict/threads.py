@@ -26,9 +26,11 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Sequence, TypeVar
 
 from cxpredict.errors import ConfigError
 
+T, R = TypeVar("T"), TypeVar("R")
 ENV = "CXPREDICT_THREADS"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SPIN_COUNT = "100000"  # libgomp busy-wait iterations before a waiting thread sleeps (its default: 300,000)
@@ -142,6 +144,18 @@ def split(tasks: int, budget: int | None = None) -> tuple[int, int]:
     budget = current().threads if budget is None else budget
     workers = max(1, min(tasks, budget))
     return workers, max(1, budget // workers)
+
+
+def map_split(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]:
+    """fn over tasks, in order, on `workers` threads (one thread: a plain loop). The one home of cxpredict's
+    thread pool: callers take `workers` from `split`, so each task's own threads x workers stay in the budget.
+    For work that releases the GIL (LightGBM's fits and predictions)."""
+    if workers <= 1 or len(tasks) <= 1:
+        return [fn(t) for t in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        return list(pool.map(fn, tasks))
 
 
 def describe() -> dict:

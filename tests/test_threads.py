@@ -162,3 +162,8 @@ def test_no_module_starts_a_pool_of_its_own():
     offenders = {str(p.relative_to(PACKAGE)): found for p in PACKAGE.rglob("*.py")
                  if p.name != "threads.py" and (found := _parallel_constructs(ast.parse(p.read_text())))}
     assert offenders == {}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 5])
+def test_the_thread_pool_keeps_the_order_of_its_tasks(workers):
+    assert threads.map_split(lambda t: t * t, list(range(7)), workers) == [t * t for t in range(7)]

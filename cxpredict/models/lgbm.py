@@ -27,6 +27,9 @@ from cxpredict.config import LgbmParams
 from cxpredict.models.base import check_number
 
 INNER_VALID_SHARE = 0.15
+# a fold's training rows x features up to which its boosters run single-threaded, the folds in parallel
+# (cross_fit: OpenMP's per-round overhead outweighs the work of a small booster; experiments/threads)
+SMALL_FIT_CELLS = 200_000
 ROUNDS_GROWTH = 1.1  # the final model sees ~1/(0.8*0.85) more rows than a fold's inner training split
 
 
@@ -161,6 +164,17 @@ class FoldDatasets:
         return self._sets[k].set_label(y[rows])
 
 
+def fold_threads(params: dict, n_rows: int, n_features: int, n_folds: int) -> tuple[int, dict]:
+    """(workers, params with each booster's threads) for cross-fitting: small folds (SMALL_FIT_CELLS) are fitted
+    in parallel with single-threaded boosters, larger ones one after another with every thread; never both."""
+    budget = int(params.get("num_threads") or threads.count())
+    fold_rows = n_rows * (n_folds - 1) // max(n_folds, 1)
+    if fold_rows * n_features > SMALL_FIT_CELLS:
+        return 1, params
+    workers, per_worker = threads.split(n_folds, budget)
+    return workers, {**params, "num_threads": per_worker}
+
+
 def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict, max_rounds: int,
               folds: np.ndarray, strata: np.ndarray, early_stopping_rounds: int | None, seed: int,
               keep_models: bool = False, datasets: FoldDatasets | None = None) -> tuple:
@@ -169,11 +183,13 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict
 
     Rows with fold -1 are never trained on; they get the mean raw prediction of all fold models.
     `datasets`: the folds' binned rows shared with other calls (not used with early stopping, whose inner split
-    trains on fewer rows).
+    trains on fewer rows). Small folds are fitted in parallel (`fold_threads`): each fold's set is still used
+    by one booster at a time.
     """
     w = np.ones(len(y)) if w is None else w
     fold_numbers = np.unique(folds[folds >= 0])
     outside = np.flatnonzero(folds < 0)
+    workers, params = fold_threads(params, int((folds >= 0).sum()), X.shape[1], len(fold_numbers))
 
     def fit_fold(k: int) -> tuple[lgb.Booster, int, np.ndarray, np.ndarray | None]:
         train_idx, test_idx = np.flatnonzero((folds != k) & (folds >= 0)), np.flatnonzero(folds == k)
@@ -192,7 +208,7 @@ def cross_fit(X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, params: dict
         extra = booster.predict(X.iloc[outside], raw_score=True, num_iteration=best) if len(outside) else None
         return booster, best, pred, extra
 
-    results = [fit_fold(k) for k in fold_numbers]
+    results = threads.map_split(fit_fold, list(fold_numbers), workers)
     oof = np.zeros((len(X),) + np.shape(results[0][2])[1:])
     for k, (_, _, pred, extra) in zip(fold_numbers, results):
         oof[folds == k] = pred

@@ -62,3 +62,17 @@ def test_a_screening_sample_too_small_to_compare_candidates_is_refused():
     X, score = simulate(300)
     with pytest.raises(ConfigError, match="screen_rows"):
         NpsClassifier(screen_rows=500, **FAST).fit(X, score)
+
+
+def test_parallel_screening_keeps_the_selection_of_sequential_screening(monkeypatch):
+    """The screened contest with its small folds fitted in parallel (lgbm.fold_threads) and one after another."""
+    from cxpredict.models import lgbm
+
+    X, score = simulate(2_400, seed=4)
+    settings = dict(cv=3, random_state=5, screen_rows=1_000, **{**FAST, "n_jobs": 2})
+    assert lgbm.fold_threads({"num_threads": 2}, 1_000, X.shape[1], 3)[0] == 2
+    parallel = NpsClassifier(**settings).fit(X, score)
+    monkeypatch.setattr(lgbm, "SMALL_FIT_CELLS", -1)
+    sequential = NpsClassifier(**settings).fit(X, score)
+    assert parallel.selection_ == sequential.selection_ and parallel.cv_metrics_ == sequential.cv_metrics_
+    pd.testing.assert_frame_equal(parallel.held_out_, sequential.held_out_)

@@ -83,3 +83,35 @@ def test_shared_fold_datasets_give_the_models_of_separate_ones():
         together, _ = cross_fit(X, y, None, params, 40, folds, y_class, None, 0, datasets=shared)
         np.testing.assert_allclose(together, alone, rtol=0, atol=1e-12)
     assert len(shared._sets) == 4  # one binned set per fold, built once
+
+
+@pytest.mark.parametrize("n_rows, budget, expected", [(1_000, 2, (2, 1)), (1_000, 8, (5, 1)), (1_000, 1, (1, 1)),
+                                                      (100_000, 2, (1, 2))])
+def test_small_folds_run_in_parallel_with_single_threaded_boosters_never_both(n_rows, budget, expected):
+    from cxpredict.models.lgbm import SMALL_FIT_CELLS, fold_threads
+
+    assert 1_000 * 4 // 5 * 10 <= SMALL_FIT_CELLS < 100_000 * 4 // 5 * 10
+    workers, params = fold_threads({"num_threads": budget, "seed": 3}, n_rows, 10, 5)
+    assert (workers, params["num_threads"]) == expected and params["seed"] == 3
+    assert workers * params["num_threads"] <= budget
+
+
+def test_parallel_folds_give_the_models_of_sequential_ones(monkeypatch):
+    """Single-threaded boosters in parallel and all-thread boosters in turn: the same out-of-fold predictions."""
+    from cxpredict.models import lgbm
+
+    rng = np.random.default_rng(1)
+    n = 900
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    y = (X["a"] + 0.5 * X["b"] ** 2 + rng.normal(size=n) > 0.5).astype(int).to_numpy()
+    params = lgbm_params(NpsClassifier(n_jobs=2), objective="binary")
+    folds = fold_ids(y, 5, seed=0)
+    assert lgbm.fold_threads(params, n, 4, 5)[0] == 2  # this size is fitted in parallel
+    parallel, _ = cross_fit(X, y, None, params, 60, folds, y, None, 0)
+    stopped_parallel, rounds_parallel = cross_fit(X, y, None, params, 300, folds, y, 10, 0)
+    monkeypatch.setattr(lgbm, "SMALL_FIT_CELLS", -1)
+    sequential, _ = cross_fit(X, y, None, params, 60, folds, y, None, 0)
+    stopped_sequential, rounds_sequential = cross_fit(X, y, None, params, 300, folds, y, 10, 0)
+    np.testing.assert_allclose(parallel, sequential, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stopped_parallel, stopped_sequential, rtol=1e-9, atol=1e-12)
+    assert rounds_parallel == rounds_sequential
