@@ -396,9 +396,9 @@ def rank_drivers(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 def write_kda_reports(tables: dict[str, pd.DataFrame], directory: str | Path,
                       staged: StagedOutputs | None = None, style: PeopleStyle | None = None) -> dict[str, Path]:
-    """Write each KDA table as `<name>.csv` in `directory` (kda_global in the one driver ranking), atomically; with
-    `staged` (scoring) to its temporary paths, published with the other outputs on `staged.commit()`."""
+    """Write each KDA table as `<name>.csv` in `directory`, atomically (kda_global as the caller ranked it with
+    `rank_drivers`, once: its columns also go into columns.csv); with `staged` (scoring) to its temporary paths,
+    published with the other outputs on `staged.commit()`."""
     csv_style = (style or PeopleStyle()).as_csv()
-    tables = {**tables, "kda_global": rank_drivers(tables)} if "kda_global" in tables else tables
     return {name: csv_style.write(frame, Path(directory) / f"{name}.csv", staged=staged)
             for name, frame in tables.items()}

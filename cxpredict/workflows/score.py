@@ -287,7 +287,7 @@ def _write_scored(run: _ScoringRun, out: Path, queue: CapacityQueue, staged: Sta
                 log_writer.write(assignment_rows(final, run.campaign_id, run.assigned_at))
     with timer("people_outputs"):
         kda = run.totals.tables() if run.totals is not None else {}  # key driver analysis (kda_global, ...)
-        kda = {**kda, "kda_global": rank_drivers(kda)} if kda else kda  # the columns kda_global.csv gets
+        kda = {**kda, "kda_global": rank_drivers(kda)} if kda else kda  # ranked once: the file and columns.csv
         paths = run.people.write(out.parent, staged=staged,
                                  also={name: list(table.columns) for name, table in kda.items()})
         if kda:

@@ -21,7 +21,7 @@ from cxpredict.explain.drivers import (
     push_impact,
     top_drivers,
 )
-from cxpredict.io.people import write_kda_reports
+from cxpredict.io.people import rank_drivers, write_kda_reports
 
 
 def _frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -200,7 +200,7 @@ def test_kda_tables_by_hand(tmp_path):
     assert what_if.loc["Network", "change_points"] == pytest.approx(100 * (fixed - 1.5) / 4)
     assert what_if.loc["Network", "customers_pushed"] == 2
     assert what_if["kind"].str.contains("not a causal effect").all()
-    paths = write_kda_reports(tables, tmp_path)
+    paths = write_kda_reports({**tables, "kda_global": rank_drivers(tables)}, tmp_path)
     assert sorted(p.name for p in paths.values()) == ["kda_global.csv", "kda_segments.csv", "kda_what_if.csv"]
     assert (tmp_path / "kda_what_if.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel-friendly UTF-8
     assert not list(tmp_path.glob(".*tmp*"))
