@@ -101,9 +101,12 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
     if not meta:  # not configured is not missing: the project reads no free text
         if run.bundle_dir is not None and (run.bundle_dir / "text").is_dir():
             return "".join(parts) + missing("text topics", "text/text.json in the model bundle is unreadable")
-        return "".join(parts) + note("This run reads no free text: declare the survey's comment column and the "
-                                     "notes of event tables in text.columns and set text.enabled: true to see "
-                                     "topics here.")
+        if trend is not None:  # scored with text, but the model bundle is not here: the topics live in it
+            return "".join(parts) + missing("text topics", "the model bundle this run was scored with is not "
+                                            "on this machine: give report a folder holding both")
+        return "".join(parts) + note("This run reads no free text: declare text columns (a review or note column "
+                                     "of a customer table, the survey's comment, notes of event tables) in "
+                                     "text.columns to see topics here.")
     counts = meta.get("counts", {})
     languages = meta.get("languages", {})
     parts.append(table(pd.DataFrame([

@@ -102,7 +102,13 @@ def find_run_files(root: str | Path) -> RunFiles:
         raise InputError(f"report: {root} is not a folder; pass the --out folder of `cxpredict demo/train/score` "
                          "or an MLflow run id")
     run = RunFiles(root=root)
-    bundle_json = _first(root, "bundle.json")
+    for candidate in sorted(root.rglob("manifest.json"), key=lambda p: len(p.parts)):
+        manifest = _json(candidate)
+        if manifest and manifest.get("kind") == "score":
+            run.manifest = manifest
+            _scoring_files(run, candidate.parent)
+            break
+    bundle_json = _first(root, "bundle.json") or _scored_with(run.manifest)
     if bundle_json is not None:
         run.bundle_dir = bundle_json.parent
         run.metrics = _json(run.bundle_dir / "metrics.json")
@@ -119,12 +125,6 @@ def find_run_files(root: str | Path) -> RunFiles:
         run.response = run.population.get("response")
     run.evaluation = _json(_first(root, "evaluation.json"))
     run.survey_plan = _json(_first(root, "survey_plan.json"))
-    for candidate in sorted(root.rglob("manifest.json"), key=lambda p: len(p.parts)):
-        manifest = _json(candidate)
-        if manifest and manifest.get("kind") == "score":
-            run.manifest = manifest
-            _scoring_files(run, candidate.parent)
-            break
     learned = _first(root, "learn.json")
     if learned is not None and (manifest := _json(learned)) and manifest.get("kind") == "learn":
         tables = {name: read_table(learned.parent / f"{name}.csv") for name in LEARN_TABLES
@@ -135,6 +135,14 @@ def find_run_files(root: str | Path) -> RunFiles:
         if name not in run.tables:
             _table(run, name, _first(root, f"{name}.csv"))
     return run
+
+
+def _scored_with(manifest: dict[str, Any] | None) -> Path | None:
+    """The bundle a scoring run names (manifest bundle.path), when it is on this machine: `score --out RUN/...`
+    with the model elsewhere (`train --out MODEL`) still gives `report RUN` the topics, model quality and stages."""
+    listed = ((manifest or {}).get("bundle") or {}).get("path")
+    found = Path(listed) / "bundle.json" if listed else None
+    return found if found is not None and found.is_file() else None
 
 
 def _table(run: RunFiles, name: str, path: Path | None) -> None:

@@ -35,3 +35,11 @@ def test_undated_texts_are_all_texts_not_a_window_up_to_the_largest_timestamp(tm
     html = section_text(RunFiles(root=tmp_path, bundle_dir=tmp_path / "model"), PeopleStyle())
     assert "Topic shares of all undated texts (10 texts), against the training." in html
     assert "2262" not in html and "negative (% of mentions)" in html
+
+
+def test_a_run_scored_with_text_but_without_its_bundle_says_the_topics_are_missing(tmp_path):
+    """text_topics.json is there, the bundle (where the topics live) is not: not 'this run reads no free text'."""
+    (tmp_path / "text_topics.json").write_text(json.dumps({"texts": 10, "shares": {"staff": 0.3}}), encoding="utf-8")
+    html = section_text(RunFiles(root=tmp_path), PeopleStyle())
+    assert "reads no free text" not in html and "Not available: text topics" in html
+    assert "reads no free text" in section_text(RunFiles(root=tmp_path / "empty"), PeopleStyle())

@@ -60,3 +60,17 @@ def test_history_keeps_the_latest_run_per_day_of_the_same_config(tmp_path):
         (tmp_path / "history" / f"manifest-{i}.json").write_text(json.dumps(m), encoding="utf-8")
     history = read_history(tmp_path, runs[2])
     assert [(m["as_of"], m["nps"]["model_only"]) for m in history] == [("2026-10-24", -1.0), ("2026-10-31", -3.0)]
+
+
+def test_a_scoring_folder_finds_the_bundle_its_manifest_names(tmp_path):
+    """train --out MODEL, score --out RUN/scored.csv, report RUN: the model lies outside RUN, the manifest names it."""
+    _bundle(tmp_path / "model", {"n_customers": 3, "population_nps": {"estimate": 4.0}})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    manifest = {"kind": "score", "outputs": {}, "bundle": {"path": str(tmp_path / "model")}}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    run = find_run_files(run_dir)
+    assert run.bundle_dir == tmp_path / "model" and run.population == {"estimate": 4.0}
+    manifest["bundle"]["path"] = str(tmp_path / "gone")  # scored on another machine: no bundle, no error
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert find_run_files(run_dir).bundle_dir is None
