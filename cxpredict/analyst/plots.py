@@ -131,7 +131,8 @@ def driver_ranking(frame: pd.DataFrame) -> str:
     ax.barh(top["label"].astype(str), points, color=colours)
     for y, v in enumerate(points):
         ax.text(v, y, f"  {v:.1f} pts", va="center", fontsize=9)
-    ax.set_xlabel("detractor share would fall by (points, model-based what-if); grey: not actionable")
+    # ends at the axes' right edge: centred under axes made narrow by long driver names it ran out of the picture
+    ax.set_xlabel("detractor share would fall by (points, model-based what-if); grey: not actionable", loc="right")
     ax.margins(x=0.2)
     return _png(fig)
 
