@@ -224,17 +224,28 @@ def section_drivers(run: RunFiles, style: PeopleStyle) -> str:
     what_if = run.tables.get("kda_what_if")
     if what_if is not None and not what_if.empty:
         w = what_if.assign(driver=what_if["driver"].astype(str).map(style.label))
+        idle = _pushes_no_one(w)
+        w = w[~idle]
         cols = {"driver": "Driver", "actionable": "Actionable", "customers_pushed": "Customers it pushes",
                 "detractor_share_now": "Mean P(detractor) now", "detractor_share_if_fixed": "If removed",
                 "change_points": "Change (points)"}
         parts.append("<h3>What-if table</h3>" + table(w[[c for c in cols if c in w.columns]].rename(columns=cols), {
             "Mean P(detractor) now": pct, "If removed": pct, "Change (points)": points}) + note(
             "Population (all scored customers), unweighted; model-based what-if: predictions for everyone, "
-            "respondents too, so 'now' can differ a little from the expected detractor share."))
+            "respondents too, so 'now' can differ a little from the expected detractor share."
+            + (f" Left out: {int(idle.sum())} driver(s) that push no customer (kda_what_if.csv lists them)."
+               if idle.any() else "")))
     heat = _driver_heatmap(run, ranked)
     if heat:
         parts.append(heat)
     return "".join(parts)
+
+
+def _pushes_no_one(what_if: pd.DataFrame) -> pd.Series:
+    """Rows of drivers that push no customer: a table of zeros tells the reader nothing."""
+    if "customers_pushed" not in what_if.columns:
+        return pd.Series(False, index=what_if.index)
+    return pd.to_numeric(what_if["customers_pushed"], errors="coerce").eq(0)
 
 
 def _driver_heatmap(run: RunFiles, ranked: pd.DataFrame) -> str:

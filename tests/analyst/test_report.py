@@ -227,6 +227,18 @@ def test_text_is_escaped(tmp_path):
     assert "<script>" not in text and "&lt;script&gt;" in text
 
 
+def test_what_if_table_leaves_out_drivers_that_push_no_one(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    what_if = pd.read_csv(run / "kda_what_if.csv", encoding="utf-8-sig")
+    what_if.loc[what_if["driver"] == "Price", ["customers_pushed", "change_points"]] = [0, 0.0]
+    what_if.to_csv(run / "kda_what_if.csv", index=False, encoding="utf-8-sig")
+    text = report.write_report(run, tmp_path / "r.html").read_text(encoding="utf-8")
+    table = text[text.index("What-if table"):]
+    table = table[:table.index("</table>")]
+    assert "Price" not in table and "Network quality" in table
+    assert "Left out: 1 driver(s) that push no customer" in text
+
+
 def test_folder_without_outputs_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no cxpredict outputs"):
         report.write_report(tmp_path, tmp_path / "r.html")
