@@ -125,7 +125,7 @@ def section_text(run: RunFiles, style: PeopleStyle) -> str:
         span = "all undated texts" if _undated(trend.get("as_of")) else \
             f"the texts of the {trend.get('days')} days up to {_day(trend.get('as_of'))}"
         before = "" if _undated(previous.get("as_of")) else f" (up to {_day(previous.get('as_of'))})"
-        parts.append(p(f"Topic shares of {span} ({trend.get('texts')} texts), against the "
+        parts.append(p(f"Topic shares of {span} ({fmt(trend.get('texts'), 0)} texts), against the "
                        f"{previous.get('run', 'previous run')}{before}. Rising topics first."))
         parts.append(table(trend_frame(meta, trend)))
     else:

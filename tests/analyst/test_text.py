@@ -29,11 +29,11 @@ def test_undated_texts_are_all_texts_not_a_window_up_to_the_largest_timestamp(tm
     (tmp_path / "model" / "text").mkdir(parents=True)
     (tmp_path / "model" / "text" / "text.json").write_text(json.dumps({"meta": META}), encoding="utf-8")
     never = str(pd.Timestamp.max)
-    trend = {"as_of": never, "days": 90, "texts": 10, "shares": {"staff": 0.3, "view": 0.2},
+    trend = {"as_of": never, "days": 90, "texts": 2687, "shares": {"staff": 0.3, "view": 0.2},
              "previous": {"as_of": never, "days": 90, "texts": 10, "shares": {"staff": 0.3}, "run": "training"}}
     (tmp_path / "text_topics.json").write_text(json.dumps(trend), encoding="utf-8")
     html = section_text(RunFiles(root=tmp_path, bundle_dir=tmp_path / "model"), PeopleStyle())
-    assert "Topic shares of all undated texts (10 texts), against the training." in html
+    assert "Topic shares of all undated texts (2,687 texts), against the training." in html
     assert "2262" not in html and "negative (% of mentions)" in html
 
 
