@@ -156,8 +156,9 @@ class FeatureManifest:
     # ------------------------------------------------------------------ transform
     def check_columns(self, columns, source: str = "scoring data", origin=None) -> list[str]:
         """InputError naming every missing feature column (with close matches, and with `origin(column)`, e.g.
-        the table it is read from, when given); returns the extra columns, which are ignored. Lets a streaming
-        reader check a file's header before reading any row."""
+        the table it is read from, when given); returns the extra columns, which are ignored: columns training
+        never saw, not the ones it dropped (it warned about those then). Lets a streaming reader check a file's
+        header before reading any row."""
         cols = [str(c) for c in columns]
         missing = [c for c in self.names if c not in cols]
         if missing:
@@ -167,7 +168,7 @@ class FeatureManifest:
                 f"{source}: {len(missing)} feature column(s) the model was trained on are missing: {hints}. "
                 "Provide them, or retrain the model without them."
             )
-        return [c for c in cols if c not in self.names]
+        return [c for c in cols if c not in self.names and c not in self.dropped]
 
     def transform(self, frame: pd.DataFrame, source: str = "scoring data", origin=None) -> pd.DataFrame:
         """The model matrix: the training features in training order (columns named `model_names`), levels and

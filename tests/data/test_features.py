@@ -48,6 +48,13 @@ def test_extra_columns_are_ignored_and_noted():
     assert stats["extra_columns_ignored"] == ["extra"]
 
 
+def test_columns_training_dropped_are_not_extra_at_scoring():
+    train = frame().assign(same="x")
+    m = FeatureManifest.fit(train, FeaturesConfig())
+    assert "same" in m.dropped
+    assert m.check_columns([*train.columns, "new"]) == ["new"], "training warned about 'same' already"
+
+
 def test_far_out_of_range_values_are_counted():
     m = FeatureManifest.fit(frame(), FeaturesConfig())
     _, stats = m.transform_with_stats(frame().assign(tenure=np.r_[1000.0, np.zeros(39)]))
