@@ -14,6 +14,7 @@ CSV files are for Excel users: UTF-8 with a byte-order mark, and text cells that
 from __future__ import annotations
 
 import contextlib
+import concurrent.futures
 import errno
 import fcntl
 import glob
@@ -285,6 +286,9 @@ class TableWriter:
     Use as a context manager: on an exception (or a kill) the temporary file is removed and any previous
     output under the final name is left untouched. With `staged`, the file is one of a set that appears together:
     the writer only fills its temporary path and `staged.commit()` publishes it with the others.
+
+    Parquet batches are encoded on a background thread (pyarrow releases the GIL) while the caller prepares the
+    next: one batch in flight, the same bytes as writing them in turn; a write error surfaces at the next call.
     """
 
     def __init__(self, path: str | Path, staged: StagedOutputs | None = None, dialect: CsvDialect | None = None):
@@ -300,6 +304,8 @@ class TableWriter:
         self._schema: pa.Schema | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._csv = None
+        self._background: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: concurrent.futures.Future | None = None
 
     def __enter__(self) -> TableWriter:
         staged = self.staged
@@ -322,14 +328,26 @@ class TableWriter:
             if self._parquet is None:
                 self._schema = table.schema
                 self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+                self._background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
             else:
                 table = table.cast(self._schema)
-            self._parquet.write_table(table)
+            self._finish_pending()
+            self._pending = self._background.submit(self._parquet.write_table, table)
         self.rows += len(frame)
+
+    def _finish_pending(self) -> None:
+        """Wait for the batch in flight; its write error (a full disk) is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             with output_errors(self.path):  # closing flushes the last buffered bytes: a full disk shows here
+                if self._background is not None:  # the batch in flight first (after an error: only waited for)
+                    self._background.shutdown(wait=True)
+                    self._pending = self._pending if exc_type is None else None
+                    self._finish_pending()
                 if self._csv is not None:
                     self._csv.close()
                 if self._parquet is not None:
