@@ -276,7 +276,7 @@ def _write_scored(run: _ScoringRun, out: Path, queue: CapacityQueue, staged: Sta
     log_writer = TableWriter(run.assignments_path, staged=staged) if run.holdout.active else None
     sample = None
     with timer("write"), run.style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
-        for final in queue.batches():
+        for final in read_ahead(queue.batches()):  # the next spooled batch read (and settled) on the other core
             final = run.holdout.assign(final)
             run.counts.add(final)
             run.people.add(final)
