@@ -39,9 +39,10 @@ from cxpredict.data.sources import ScoringSource, feature_origin, open_source, r
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import Bundle
-from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
+from cxpredict.io.outputs import StagedOutputs, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, rank_drivers, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
+from cxpredict.io.tables import TableWriter
 from cxpredict.metrics import score_to_class
 from cxpredict.models.stages import ChurnStage, NpsStage, UpliftStage
 from cxpredict.models.value import ImputedValues
