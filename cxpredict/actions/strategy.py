@@ -411,8 +411,12 @@ class CapacityQueue:
                                                    np.concatenate([kept_rows, rows[hit]]), cap)
         self._rows += len(acted)
 
+    def close(self) -> None:
+        """Wait for the batch in flight (after an error: before its folder is removed); no more `add`."""
+        self._spool.shutdown(wait=True)
+
     def batches(self) -> Iterator[pd.DataFrame]:
-        self._spool.shutdown(wait=True)  # every batch on disk (no more `add`)
+        self.close()  # every batch on disk
         self._spooled()
         served = np.sort(np.concatenate([rows for _, rows in self._served.values()])) if self.capacity else None
         start = 0

@@ -323,8 +323,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     log.info("scoring %s (%s rows) with bundle %s... into %s", run.source.description,
              run.source.total_rows if run.source.total_rows is not None else "?", bundle.content_hash[:12], out)
     manifest_path = out.with_name(MANIFEST_NAME)
-    with StagedOutputs() as staged:
-        queue = CapacityQueue(run.actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
+    # capacity is settled over all rows; the queue closes first: no spool write outlives a failed run's scratch folder
+    with StagedOutputs() as staged, contextlib.closing(CapacityQueue(run.actions.playbook,
+                                                                     staged.scratch_dir(out))) as queue:
         run.people = PeopleOutputs(run.actions.playbook, run.style, spool=queue.directory)  # orders wait there too
         _score_batches(run, cfg, bundle, queue, timer)
         writer, log_writer, sample, people_paths = _write_scored(run, out, queue, staged, timer)
