@@ -11,7 +11,8 @@
 - Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
   threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV.
 - Scoring (`--score-rows 1m,10m`): that many generated customers scored by the first size's bundle, with drivers
-  and without (`--set drivers.enabled=false`). `--score-source population` (default): a population table
+  and without (`--set drivers.enabled=false`); the with-drivers run explains the rows `--drivers-rows` names
+  (drivers.rows, default `all`; recorded as `drivers_rows` in each score row). `--score-source population` (default): a population table
   (`data.population`, a folder of Parquet parts) generated and joined 250,000 customers at a time, streamed by
   `score` in batches: memory is bounded at any size, as for a warehouse's nightly export. `tables`: the raw
   generated tables, read and joined at once as for training (memory grows with the customers: not for 10M).
@@ -253,13 +254,14 @@ def score_run(config: Path, bundle: Path, out: Path, sets: list[str], what: str)
 
 
 def bench_score(n: int, bundle: Path, work: Path, overrides: list[str], learn_max: int, source: str,
-                train_config: Path) -> dict:
+                train_config: Path, drivers_rows: str = "all") -> dict:
     """Score n generated customers with and without drivers; learn from simulated results."""
     name = label(n)
     config, source_sets = score_data(n, source, work, train_config)
     sets = [a for o in overrides for a in ("--set", o)]
-    row: dict = {"customers": n, "source": source}
-    for kind, extra in (("", []), ("_no_drivers", ["--set", "drivers.enabled=false"])):
+    row: dict = {"customers": n, "source": source, "drivers_rows": drivers_rows}
+    for kind, extra in (("", ["--set", f"drivers.rows={drivers_rows}"]),
+                        ("_no_drivers", ["--set", "drivers.enabled=false"])):
         log(f"score {name}{kind.replace('_', ' ')}")
         timed = score_run(config, bundle, work / f"scored-{name}{kind}" / "scored.parquet",
                           [*sets, *source_sets, *extra], f"score {name}{kind}")
@@ -331,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--score-rows", default="1m,10m", help="customers to score[,...] ('' for none)")
     ap.add_argument("--score-source", choices=("population", "tables"), default="population",
                     help="score a population table streamed in batches, or the raw tables joined at once")
+    ap.add_argument("--drivers-rows", choices=("all", "actioned", "work_orders"), default="all",
+                    help="drivers.rows of the with-drivers scoring run (the rows explained)")
     ap.add_argument("--learn-max", default="1m", help="learn from campaign results of scored sizes up to this")
     ap.add_argument("--no-contention", action="store_true", help="train idle only")
     ap.add_argument("--quick", action="store_true", help=f"tiny models and sizes ({QUICK}): checks the plumbing")
@@ -347,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # competitors are stopped on the way out
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     result: dict = {"benchmark": "bench_scale", "quick": args.quick, "overrides": args.overrides,
-                    "score_source": args.score_source,
+                    "score_source": args.score_source, "score_drivers_rows": args.drivers_rows,
                     "machine_start": machine(), "versions": package_versions(), "competitors": COMPETITORS}
     started = time.perf_counter()
     try:
@@ -357,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         if score_sizes and train_rows:
             first = next(iter(train_rows.values()))
             score_rows = {label(n): bench_score(n, Path(first["bundle"]), work, args.overrides, count(args.learn_max),
-                                                args.score_source, Path(first["config"])) for n in score_sizes}
+                                                args.score_source, Path(first["config"]), args.drivers_rows)
+                          for n in score_sizes}
         elif score_sizes:
             log("no size trained: nothing to score with")
     finally:

@@ -73,3 +73,4 @@ def test_quick_run_writes_every_target_key(repo_root, tmp_path):
     assert {"idle_s", "contended_s", "contention_ratio", "nps_fit_vs_plain_cv", "plain_cv"} <= set(size)
     assert {"nps.nps_fit", "churn", "drivers"} <= set(size["idle"]["stages"]) and size["idle"]["peak_rss_mb"] > 0
     assert {"rows_per_s", "rows_per_s_no_drivers", "peak_rss_mb", "learn_s"} <= set(result["score"]["2k"])
+    assert result["score"]["2k"]["drivers_rows"] == result["score_drivers_rows"] == "all"  # the mode measured

@@ -16,6 +16,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -373,7 +374,8 @@ class CapacityQueue:
     encoding paid twice per row, the same frame back) and keeps, per action with a capacity, only the rows that
     are served so far: at most `capacity` (priority, row number) pairs, so memory does not grow with the rows.
     `batches` then yields the batches in order with `deferred` set (highest priority first per action).
-    Without capacities the batches pass through the spool unchanged.
+    Without capacities the batches pass through the spool unchanged. A batch's file is written on a background
+    thread while the caller scores the next one (one in flight; its error is raised at the next call).
     """
 
     def __init__(self, playbook: Playbook | None, directory: str | Path):
@@ -383,10 +385,19 @@ class CapacityQueue:
         self._rows = 0
         empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
         self._served: dict[str, tuple[np.ndarray, np.ndarray]] = {action: empty for action in self.capacity}
+        self._spool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="capacity-spool")
+        self._spooling: concurrent.futures.Future | None = None
+
+    def _spooled(self) -> None:
+        """Wait for the batch being written to the spool (its write error is raised here)."""
+        spooling, self._spooling = self._spooling, None
+        if spooling is not None:
+            spooling.result()
 
     def add(self, acted: pd.DataFrame) -> None:
         path = self.directory / f"part-{len(self._parts):06d}.arrow"
-        acted.reset_index(drop=True).to_feather(path, compression="lz4")
+        self._spooled()
+        self._spooling = self._spool.submit(acted.reset_index(drop=True).to_feather, path, compression="lz4")
         self._parts.append(path)
         if self.capacity:
             action = acted["action"].astype("str").to_numpy()
@@ -400,7 +411,13 @@ class CapacityQueue:
                                                    np.concatenate([kept_rows, rows[hit]]), cap)
         self._rows += len(acted)
 
+    def close(self) -> None:
+        """Wait for the batch in flight (after an error: before its folder is removed); no more `add`."""
+        self._spool.shutdown(wait=True)
+
     def batches(self) -> Iterator[pd.DataFrame]:
+        self.close()  # every batch on disk
+        self._spooled()
         served = np.sort(np.concatenate([rows for _, rows in self._served.values()])) if self.capacity else None
         start = 0
         for path in self._parts:

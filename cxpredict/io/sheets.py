@@ -23,9 +23,9 @@ from cxpredict.io.outputs import (
     CSV_ENCODING,
     CsvDialect,
     StagedOutputs,
-    TableWriter,
     write_table,
 )
+from cxpredict.io.tables import TableWriter
 from cxpredict.io.xlsx import XlsxTableWriter, sheet_labels, write_xlsx
 
 FORMATS = ("csv", "xlsx", "parquet")

@@ -42,7 +42,7 @@ def money_format(currency: str | None) -> str:
 
 class XlsxTableWriter:
     """Append DataFrame batches to one sheet (continued on numbered sheets past the row limit); same use as
-    outputs.TableWriter: a context manager whose file appears only when the block succeeds."""
+    tables.TableWriter: a context manager whose file appears only when the block succeeds."""
 
     def __init__(self, path: str | Path, staged: StagedOutputs | None = None, sheet: str = "Customers",
                  currency: str | None = None, header: Callable[[Column], str] | None = None,

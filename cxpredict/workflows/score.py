@@ -39,9 +39,10 @@ from cxpredict.data.sources import ScoringSource, feature_origin, open_source, r
 from cxpredict.errors import BundleError, ConfigError, DriftError
 from cxpredict.explain.stage import DriverStage
 from cxpredict.io.bundle import Bundle
-from cxpredict.io.outputs import StagedOutputs, TableWriter, write_json
+from cxpredict.io.outputs import StagedOutputs, write_json
 from cxpredict.io.people import PeopleOutputs, finish_scored, rank_drivers, write_kda_reports
 from cxpredict.io.sheets import PeopleStyle, output_format
+from cxpredict.io.tables import TableWriter
 from cxpredict.metrics import score_to_class
 from cxpredict.models.stages import ChurnStage, NpsStage, UpliftStage
 from cxpredict.models.value import ImputedValues
@@ -276,7 +277,7 @@ def _write_scored(run: _ScoringRun, out: Path, queue: CapacityQueue, staged: Sta
     log_writer = TableWriter(run.assignments_path, staged=staged) if run.holdout.active else None
     sample = None
     with timer("write"), run.style.writer(out, staged=staged) as writer, log_writer or contextlib.nullcontext():
-        for final in queue.batches():
+        for final in read_ahead(queue.batches()):  # the next spooled batch read (and settled) on the other core
             final = run.holdout.assign(final)
             run.counts.add(final)
             run.people.add(final)
@@ -322,8 +323,9 @@ def score(cfg: Config, bundle: Bundle, out: str | Path, fail_on_drift: bool = Fa
     log.info("scoring %s (%s rows) with bundle %s... into %s", run.source.description,
              run.source.total_rows if run.source.total_rows is not None else "?", bundle.content_hash[:12], out)
     manifest_path = out.with_name(MANIFEST_NAME)
-    with StagedOutputs() as staged:
-        queue = CapacityQueue(run.actions.playbook, staged.scratch_dir(out))  # capacity is settled over all rows
+    # capacity is settled over all rows; the queue closes first: no spool write outlives a failed run's scratch folder
+    with StagedOutputs() as staged, contextlib.closing(CapacityQueue(run.actions.playbook,
+                                                                     staged.scratch_dir(out))) as queue:
         run.people = PeopleOutputs(run.actions.playbook, run.style, spool=queue.directory)  # orders wait there too
         _score_batches(run, cfg, bundle, queue, timer)
         writer, log_writer, sample, people_paths = _write_scored(run, out, queue, staged, timer)

@@ -265,3 +265,10 @@ def test_drivers_are_needed_wherever_they_could_change_the_rule_or_are_acted_on(
     calm = (scored["predicted_class"] == "detractor").to_numpy() & (scored["churn_prob"] < 0.4).to_numpy()
     assert not needed[promoter | calm].any()  # no rule reads drivers for them and none acts on them
     assert needed[(scored["predicted_class"] == "passive").to_numpy()].all()  # `not driver_2 == ...` may decide
+
+
+def test_capacity_queue_spool_write_error_is_raised_by_the_next_call(tmp_path):
+    queue = CapacityQueue(None, tmp_path / "gone")  # the spool folder does not exist: the write fails
+    queue.add(pd.DataFrame({"a": [1, 2]}))  # written on a background thread
+    with pytest.raises(OSError):
+        list(queue.batches())

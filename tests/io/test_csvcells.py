@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxpredict.io.csvcells import csv_rows, float_cells, with_float_text
-from cxpredict.io.outputs import CSV_ENCODING, FORMULA_PREFIXES, CsvDialect, TableWriter, write_csv
+from cxpredict.io.outputs import CSV_ENCODING, FORMULA_PREFIXES, CsvDialect, write_csv
+from cxpredict.io.tables import TableWriter
 
 DIALECTS = [CsvDialect(), CsvDialect(sep=";", decimal=","), CsvDialect(sep=";", decimal=",", float_format=None),
             CsvDialect(float_format=None), CsvDialect(sep="\t", decimal=",", float_format="%.3f"),

@@ -1,14 +1,13 @@
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from cxpredict.io.outputs import (
-    TableWriter,
     atomic_path,
     write_csv,
     write_json,
     write_table,
 )
+from cxpredict.io.tables import TableWriter
 
 
 def test_csv_has_bom_and_neutralises_formulas(tmp_path):
@@ -30,18 +29,6 @@ def test_failed_write_leaves_previous_file_and_no_temp(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
-
-
-def test_table_writer_appends_batches_atomically(tmp_path):
-    for ext in ("csv", "parquet"):
-        path = tmp_path / f"scored.{ext}"
-        with TableWriter(path) as w:
-            w.write(pd.DataFrame({"a": [1, 2], "b": pd.array(["x", None], dtype="str")}))
-            assert not path.exists()
-            w.write(pd.DataFrame({"a": [3], "b": pd.array(["=y"], dtype="str")}))
-        back = pd.read_csv(path, encoding="utf-8-sig") if ext == "csv" else pq.read_table(path).to_pandas()
-        assert back["a"].tolist() == [1, 2, 3]
-        assert w.rows == 3
 
 
 def test_write_table_rejects_unknown_extension(tmp_path):
