@@ -3,8 +3,8 @@
 Why not scikit-learn's NMF(beta_loss="kullback-leibler", solver="mu"): the updates and the stopping rule are the
 same (and so are the topics, `tests/models/test_kl_nmf.py`), but scikit-learn computes W @ H at the non-zeros of
 X in Python-level batches, which made the topic fit and the weighing of every text most of the text stage's time.
-Here it is one gather of the two factors' rows and columns per update (numpy), and the matrices X / (W @ H) reuse
-X's sparsity pattern instead of building a new sparse matrix each time.
+Here each update is one compiled pass over X's non-zeros (numba, cached on disk like explain/treeshap.py): W @ H
+at the non-zero, the ratio X / (W @ H) and its product with the other factor, with no temporary of X's size.
 
 Initialisation is NNDSVDa (Boutsidis & Gallopoulos 2008, zeros filled with the mean of X) from scikit-learn's
 public randomized SVD, as scikit-learn's `init="nndsvda"`.
@@ -12,6 +12,7 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
@@ -39,31 +40,76 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
     return W, H
 
 
+@numba.njit(cache=True, nogil=True)
+def _w_numerator(indptr, indices, data, W, Ht, eps):
+    """(X / (W @ H)) @ H.T, W @ H taken at X's non-zeros only (floored at eps): one pass over X."""
+    n, k = W.shape
+    out = np.zeros((n, k))
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            wh = 0.0
+            for c in range(k):
+                wh += W[i, c] * Ht[j, c]
+            r = data[p] / max(wh, eps)
+            for c in range(k):
+                out[i, c] += r * Ht[j, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _h_numerator(indptr, indices, data, W, Ht, eps):
+    """((X / (W @ H)).T @ W).T, as _w_numerator: the update of the components."""
+    n, k = W.shape
+    out = np.zeros((Ht.shape[0], k))
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            wh = 0.0
+            for c in range(k):
+                wh += W[i, c] * Ht[j, c]
+            r = data[p] / max(wh, eps)
+            for c in range(k):
+                out[j, c] += r * W[i, c]
+    return out.T
+
+
+@numba.njit(cache=True, nogil=True)
+def _kl_part(indptr, indices, data, W, Ht, eps):
+    """sum of x log(x / (W @ H)) over X's non-zeros above eps (W @ H floored at eps)."""
+    n, k = W.shape
+    total = 0.0
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p]
+            if x > eps:
+                j = indices[p]
+                wh = 0.0
+                for c in range(k):
+                    wh += W[i, c] * Ht[j, c]
+                total += x * np.log(x / max(wh, eps))
+    return total
+
+
 class _Pattern:
-    """X's non-zeros as (row, column, value), for W @ H at exactly those places."""
+    """X's non-zeros (CSR arrays), for W @ H at exactly those places (compiled kernels above)."""
 
     def __init__(self, X: sp.csr_matrix):
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
-        self.counts = np.diff(self.X.indptr)
-        self.rows = np.repeat(np.arange(self.X.shape[0]), self.counts)
-        self.cols = self.X.indices
+        self._arrays = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
 
-    def wh(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", np.repeat(W, self.counts, axis=0), np.ascontiguousarray(H.T).take(self.cols, axis=0))
+    def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
+        return _w_numerator(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON)
 
-    def ratio(self, W: np.ndarray, H: np.ndarray) -> sp.csr_matrix:
-        """X / (W @ H) on X's non-zeros (W @ H floored at EPSILON)."""
-        R = self.X.copy()
-        R.data = self.X.data / np.maximum(self.wh(W, H), EPSILON)
-        return R
+    def h_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
+        return _h_numerator(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON)
 
     def divergence(self, W: np.ndarray, H: np.ndarray) -> float:
         """sqrt(2 * generalised KL(X || W @ H)), scikit-learn's convergence measure."""
         x = self.X.data
-        keep = x > EPSILON
-        wh = np.maximum(self.wh(W, H)[keep], EPSILON)
-        res = float(x[keep] @ np.log(x[keep] / wh) + W.sum(axis=0) @ H.sum(axis=1) - x[keep].sum())
+        res = _kl_part(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON) + float(W.sum(axis=0) @ H.sum(axis=1)) \
+            - float(x[x > EPSILON].sum())
         return float(np.sqrt(2 * max(res, 0.0)))
 
 
@@ -77,11 +123,11 @@ def _solve(P: _Pattern, W: np.ndarray, H: np.ndarray, update_h: bool, max_iter: 
         if h_sum is None:
             h_sum = H.sum(axis=1)
             h_sum = np.where(h_sum == 0, EPSILON, h_sum)
-        W *= (P.ratio(W, H) @ H.T) / h_sum[np.newaxis, :]
+        W *= P.w_numerator(W, H) / h_sum[np.newaxis, :]
         if update_h:
             w_sum = W.sum(axis=0)
             w_sum[w_sum == 0] = 1.0
-            H *= np.asarray(P.ratio(W, H).T @ W).T / w_sum[:, np.newaxis]
+            H *= P.h_numerator(W, H) / w_sum[:, np.newaxis]
             H[H < np.finfo(np.float64).eps] = 0.0
             h_sum = None
         if tol > 0 and n % CHECK_EVERY == 0:
