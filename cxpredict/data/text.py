@@ -45,6 +45,7 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _LATIN = re.compile(r"[a-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
+_CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")  # NUL separates batched texts
 _SPACE = re.compile(r"\s+")
 _EN_WORD = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
@@ -70,13 +71,13 @@ def normalise(text: str, max_chars: int | None = None) -> str:
 
 
 def normalise_many(texts: list[str]) -> list[str]:
-    """`normalise` of each text, with the Unicode work done once for the whole batch (a text never holds NUL
-    after normalising, so NUL separates them; a batch with NUL in a text is done text by text)."""
+    """`normalise` of each text, with the Unicode and regex work done once for the whole batch (a text never holds
+    NUL after normalising, so NUL separates them; a batch with NUL in a text is done text by text)."""
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
-    return [_SPACE.sub(" ", _CONTROL.sub(" ", t)).strip()
-            for t in unicodedata.normalize("NFKC", joined).lower().split("\x00")]
+    joined = _SPACE.sub(" ", _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower()))
+    return [t.strip() for t in joined.split("\x00")]
 
 
 def detect_language(text: str) -> str:

@@ -185,7 +185,8 @@ def test_undated_texts_all_count_without_a_window_suffix():
 
 def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
     texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
-             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price"]
+             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price",
+             "  lead\x01in \x7f\x85 ", "\ufefftab\tand\r\nbreak\u3000 ", "\x1f"]
     assert normalise_many(texts) == [normalise(t) for t in texts]
     clean = normalise_many(texts)
     for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
