@@ -12,10 +12,14 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
+
+from cxpredict import threads
 
 EPSILON = np.finfo(np.float32).eps  # scikit-learn's floor for W @ H and for a zero denominator
 CHECK_EVERY = 10  # iterations between two evaluations of the divergence (the stopping rule), as scikit-learn
@@ -40,12 +44,13 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
     return W, H
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _w_numerator(indptr, indices, data, W, Ht, eps):
-    """(X / (W @ H)) @ H.T, W @ H taken at X's non-zeros only (floored at eps): one pass over X."""
+    """(X / (W @ H)) @ H.T, W @ H taken at X's non-zeros only (floored at eps): one pass over X's rows (CSR),
+    rows in parallel; each row's sum runs in column order, so the result never depends on the threads."""
     n, k = W.shape
     out = np.zeros((n, k))
-    for i in range(n):
+    for i in numba.prange(n):
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             wh = 0.0
@@ -57,14 +62,15 @@ def _w_numerator(indptr, indices, data, W, Ht, eps):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _h_numerator(indptr, indices, data, W, Ht, eps):
-    """((X / (W @ H)).T @ W).T, as _w_numerator: the update of the components."""
-    n, k = W.shape
-    out = np.zeros((Ht.shape[0], k))
-    for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
+    """((X / (W @ H)).T @ W).T, as _w_numerator over X's columns (CSC: indptr by column, indices are rows),
+    columns in parallel, each column's sum in row order."""
+    m, k = Ht.shape
+    out = np.zeros((m, k))
+    for j in numba.prange(m):
+        for p in range(indptr[j], indptr[j + 1]):
+            i = indices[p]
             wh = 0.0
             for c in range(k):
                 wh += W[i, c] * Ht[j, c]
@@ -91,24 +97,41 @@ def _kl_part(indptr, indices, data, W, Ht, eps):
     return total
 
 
+@contextmanager
+def _kernel_threads():
+    """numba's threads for one kernel: the run's budget (cxpredict/threads.py), restored afterwards."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads.count(), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 class _Pattern:
-    """X's non-zeros (CSR arrays), for W @ H at exactly those places (compiled kernels above)."""
+    """X's non-zeros by row (CSR) and by column (CSC), for W @ H at exactly those places (compiled kernels)."""
 
     def __init__(self, X: sp.csr_matrix):
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
-        self._arrays = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
+        self.X.sort_indices()
+        C = self.X.tocsc()
+        C.sort_indices()
+        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
+        self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
 
     def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return _w_numerator(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON)
+        with _kernel_threads():
+            return _w_numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
 
     def h_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return _h_numerator(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON)
+        with _kernel_threads():
+            return _h_numerator(*self._columns, W, np.ascontiguousarray(H.T), EPSILON)
 
     def divergence(self, W: np.ndarray, H: np.ndarray) -> float:
         """sqrt(2 * generalised KL(X || W @ H)), scikit-learn's convergence measure."""
         x = self.X.data
-        res = _kl_part(*self._arrays, W, np.ascontiguousarray(H.T), EPSILON) + float(W.sum(axis=0) @ H.sum(axis=1)) \
+        res = _kl_part(*self._rows, W, np.ascontiguousarray(H.T), EPSILON) + float(W.sum(axis=0) @ H.sum(axis=1)) \
             - float(x[x > EPSILON].sum())
         return float(np.sqrt(2 * max(res, 0.0)))
 
