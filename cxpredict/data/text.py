@@ -76,8 +76,8 @@ def normalise_many(texts: list[str]) -> list[str]:
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
-    joined = _SPACE.sub(" ", _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower()))
-    return [t.strip() for t in joined.split("\x00")]
+    joined = _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower())
+    return [" ".join(t.split()) for t in joined.split("\x00")]  # str.split's whitespace is the regex's \s
 
 
 def detect_language(text: str) -> str:

@@ -71,13 +71,12 @@ class Tfidf:
     def _lookup(self, words: np.ndarray, word_columns: np.ndarray, word_numbers: np.ndarray, pair_keys: np.ndarray,
                 pair_columns: np.ndarray) -> None:
         """What `transform` reads: the words (numbered by position), each word's column (-1: none) and the
-        columns of the pair keys (first * len(words) + second), sorted by key."""
+        columns of the pair keys (first * len(words) + second), both found by pandas' hash tables."""
         self._words = pd.Index(words)
         self._width = max(len(words), 1)
         self._word_column = np.full(len(words), -1, dtype=np.int64)
         self._word_column[word_numbers] = word_columns
-        order = np.argsort(pair_keys, kind="stable")
-        self._pair_keys, self._pair_columns = pair_keys[order], pair_columns[order]
+        self._pair_index, self._pair_columns = pd.Index(np.asarray(pair_keys, dtype=np.int64)), pair_columns
 
     def _index(self, terms: list[str]) -> None:
         """The lookup of saved terms ('w1 w2' for a pair), as `fit_transform` builds it from the texts."""
@@ -97,20 +96,18 @@ class Tfidf:
         codes, doc, words = tokens.codes, tokens.text, tokens.words
         known = self._words.get_indexer(words).astype(np.int64)
         word = known[codes] if len(codes) else codes
-        columns = [np.where(word >= 0, self._word_column[np.maximum(word, 0)], -1)]
-        docs = [doc]
         keys, pair_doc = _pairs(word, doc, self._width)
-        at = np.searchsorted(self._pair_keys, keys)
-        found = at < len(self._pair_keys)
-        found[found] = self._pair_keys[at[found]] == keys[found]
-        columns.append(np.where(found, self._pair_columns[np.minimum(at, len(self._pair_keys) - 1)], -1)
-                       if len(self._pair_keys) else np.full(len(keys), -1))
-        docs.append(pair_doc)
-        col, row = np.concatenate(columns), np.concatenate(docs)
+        pair = self._pair_index.get_indexer(keys)
+        col = np.concatenate([np.where(word >= 0, self._word_column[np.maximum(word, 0)], -1),
+                              np.where(pair >= 0, self._pair_columns[pair], -1)])
+        row = np.concatenate([doc, pair_doc])
         hit = col >= 0
-        X = sp.csr_matrix((np.ones(int(hit.sum())), (row[hit], col[hit])), shape=(tokens.n_texts, len(self.terms_)))
-        X.sum_duplicates()
-        X.data = (1.0 + np.log(X.data)) * self.idf_[X.indices]
+        n, width = tokens.n_texts, len(self.terms_)
+        cells, counts = np.unique(row[hit] * width + col[hit], return_counts=True)  # sorted: CSR order
+        rows = cells // width
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cells % width], (cells % width).astype(np.int32),
+                           indptr), shape=(n, width))
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
         X.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(X.indptr))
         return X
