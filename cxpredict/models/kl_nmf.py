@@ -99,7 +99,7 @@ def _kl_part(indptr, indices, data, W, Ht, eps):
 
 @contextmanager
 def _kernel_threads():
-    """numba's threads for one kernel: the run's budget (cxpredict/threads.py), restored afterwards."""
+    """numba's threads for one factorisation: the run's budget (cxpredict/threads.py), restored afterwards."""
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads.count(), numba.config.NUMBA_NUM_THREADS)))
     try:
@@ -121,12 +121,10 @@ class _Pattern:
         self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
 
     def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        with _kernel_threads():
-            return _w_numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
+        return _w_numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
 
     def h_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        with _kernel_threads():
-            return _h_numerator(*self._columns, W, np.ascontiguousarray(H.T), EPSILON)
+        return _h_numerator(*self._columns, W, np.ascontiguousarray(H.T), EPSILON)
 
     def divergence(self, W: np.ndarray, H: np.ndarray) -> float:
         """sqrt(2 * generalised KL(X || W @ H)), scikit-learn's convergence measure."""
@@ -175,7 +173,8 @@ class KLNMF:
     def fit(self, X: sp.csr_matrix) -> KLNMF:
         P = _Pattern(X)
         W, H = _nndsvda(P.X, self.n_components, self.seed)
-        self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
+        with _kernel_threads():
+            self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components
         return self
 
@@ -186,7 +185,8 @@ class KLNMF:
         avg = np.sqrt(P.X.sum() / (P.X.shape[0] * P.X.shape[1]) / k) if P.X.shape[0] else 0.0
         W = np.full((P.X.shape[0], k), avg)
         if P.X.shape[0]:
-            _solve(P, W, self.components_, False, self.max_iter, self.tol)
+            with _kernel_threads():
+                _solve(P, W, self.components_, False, self.max_iter, self.tol)
         return W
 
     @classmethod
