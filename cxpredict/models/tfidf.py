@@ -104,10 +104,9 @@ class Tfidf:
         hit = col >= 0
         n, width = tokens.n_texts, len(self.terms_)
         cells, counts = np.unique(row[hit] * width + col[hit], return_counts=True)  # sorted: CSR order
-        rows = cells // width
+        rows, cols = np.divmod(cells, width)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cells % width], (cells % width).astype(np.int32),
-                           indptr), shape=(n, width))
+        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr), shape=(n, width))
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
         X.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(X.indptr))
         return X
