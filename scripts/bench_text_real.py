@@ -351,8 +351,10 @@ def headline(cases: dict, agreement: dict | None) -> dict:
         "text_per_cpu_s_real": round(texts / sum(c["customers"] / c["texts_per_cpu_s"] for c in values), 1)
         if all(c.get("texts_per_cpu_s") for c in values) else None,
         "text_per_s_real_300_chars": round(sum(c["customers"] * c["mean_chars"] for c in values)
-                                           / sum(c["text_stage_s"] for c in values) / TARGET_CHARS, 1),
-        "text_load_average_1m_max": max(c["load_average_1m"] for c in values),
+                                           / sum(c["text_stage_s"] for c in values) / TARGET_CHARS, 1)
+        if all("mean_chars" in c for c in values) else None,
+        "text_load_average_1m_max": max((c["load_average_1m"] for c in values if "load_average_1m" in c),
+                                        default=None),
     }
 
 
