@@ -45,39 +45,23 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _w_numerator(indptr, indices, data, W, Ht, eps):
-    """(X / (W @ H)) @ H.T, W @ H taken at X's non-zeros only (floored at eps): one pass over X's rows (CSR),
-    rows in parallel; each row's sum runs in column order, so the result never depends on the threads."""
-    n, k = W.shape
+def _numerator(indptr, indices, data, A, B, eps):
+    """For X compressed along A's rows (CSR with A = W, B = H.T; CSC with A = H.T, B = W): row a of the result is
+    the sum over X's non-zeros x at (a, b) of x / max(A[a] . B[b], eps) * B[b], i.e. (X / (W @ H)) @ H.T or
+    ((X / (W @ H)).T @ W, with W @ H taken at the non-zeros only. One pass, rows in parallel, each row's sum in
+    index order: the result never depends on the threads."""
+    n, k = A.shape
     out = np.zeros((n, k))
-    for i in numba.prange(n):
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
+    for a in numba.prange(n):
+        for p in range(indptr[a], indptr[a + 1]):
+            b = indices[p]
             wh = 0.0
             for c in range(k):
-                wh += W[i, c] * Ht[j, c]
+                wh += A[a, c] * B[b, c]
             r = data[p] / max(wh, eps)
             for c in range(k):
-                out[i, c] += r * Ht[j, c]
+                out[a, c] += r * B[b, c]
     return out
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _h_numerator(indptr, indices, data, W, Ht, eps):
-    """((X / (W @ H)).T @ W).T, as _w_numerator over X's columns (CSC: indptr by column, indices are rows),
-    columns in parallel, each column's sum in row order."""
-    m, k = Ht.shape
-    out = np.zeros((m, k))
-    for j in numba.prange(m):
-        for p in range(indptr[j], indptr[j + 1]):
-            i = indices[p]
-            wh = 0.0
-            for c in range(k):
-                wh += W[i, c] * Ht[j, c]
-            r = data[p] / max(wh, eps)
-            for c in range(k):
-                out[j, c] += r * W[i, c]
-    return out.T
 
 
 @numba.njit(cache=True, nogil=True)
@@ -121,10 +105,10 @@ class _Pattern:
         self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
 
     def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return _w_numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
+        return _numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
 
     def h_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return _h_numerator(*self._columns, W, np.ascontiguousarray(H.T), EPSILON)
+        return _numerator(*self._columns, np.ascontiguousarray(H.T), W, EPSILON).T
 
     def divergence(self, W: np.ndarray, H: np.ndarray) -> float:
         """sqrt(2 * generalised KL(X || W @ H)), scikit-learn's convergence measure."""
