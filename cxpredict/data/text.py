@@ -41,11 +41,12 @@ NUMERIC_SHARE = 0.8  # a declared text column where more values than this are pl
 FOREIGN_SHARE = 0.5
 CJK_WEIGHT = 3  # auto: a text is Chinese when 3 x its CJK characters >= its Latin letters
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))  # code points of Chinese characters
+_CJK = "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _LATIN = re.compile(r"[a-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
-_CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")  # NUL separates batched texts
+_CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 _SPACE = re.compile(r"\s+")
 _EN_WORD = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
@@ -71,28 +72,23 @@ def normalise(text: str, max_chars: int | None = None) -> str:
 
 
 def normalise_many(texts: list[str]) -> list[str]:
-    """`normalise` of each text, with the Unicode and regex work done once for the whole batch (a text never holds
-    NUL after normalising, so NUL separates them; a batch with NUL in a text is done text by text)."""
+    """`normalise` of each text, the Unicode and regex work done once per batch (NUL separates the texts: a
+    normalised text holds none; a batch with NUL in a text is done text by text). str.split's whitespace is \s."""
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
     joined = _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower())
-    return [" ".join(t.split()) for t in joined.split("\x00")]  # str.split's whitespace is the regex's \s
+    return [" ".join(t.split()) for t in joined.split("\x00")]
 
 
 def detect_language(text: str) -> str:
     """'zh' when CJK characters dominate (see CJK_WEIGHT), else 'en'; for normalised (lower-case) text."""
-    if _CJK_CHAR.search(text) is None:  # the common case, decided without counting
-        return "en"
-    return "zh" if CJK_WEIGHT * len(_CJK_CHAR.findall(text)) >= max(len(_LATIN.findall(text)), 1) else "en"
-
-
-_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))  # _CJK as code points
+    return str(detect_languages([text])[0])
 
 
 def _letter_counts(texts) -> tuple[np.ndarray, np.ndarray]:
     """(CJK characters, Latin letters a-z) of each text, counted with numpy over the batch's code points."""
-    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts) + _BREAK  # a closing break: every start is inside
+    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts) + _BREAK  # closed: every start is inside
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     starts = np.r_[0, np.flatnonzero(points == ord(_BREAK))[:-1] + 1]
     cjk = np.zeros(len(points), dtype=bool)
@@ -103,10 +99,10 @@ def _letter_counts(texts) -> tuple[np.ndarray, np.ndarray]:
 
 
 def detect_languages(texts: list[str]) -> np.ndarray:
-    """`detect_language` of each text, for a whole batch at once (no per-text regex)."""
+    """`detect_language` of each text, counted for the whole batch at once."""
     if not texts:
         return np.zeros(0, dtype=object)
-    if all(_CJK_CHAR.search(t) is None for t in texts):  # the common case, decided without counting
+    if all(_CJK_CHAR.search(t) is None for t in texts):  # the common case
         return np.full(len(texts), "en", dtype=object)
     n_cjk, n_latin = _letter_counts(texts)
     zh = (n_cjk > 0) & (CJK_WEIGHT * n_cjk >= np.maximum(n_latin, 1))
@@ -170,7 +166,7 @@ def tokens_of(texts: list[str], language: str) -> Tokens:
     else:
         clean = np.array([w.strip() for w in distinct], dtype=object)
         n_cjk, n_latin = _letter_counts(clean) if len(clean) else (np.zeros(0), np.zeros(0))
-        keep = ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(clean).isin(_ZH_EN_STOP)  # _keep_zh, for all at once
+        keep = ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(clean).isin(_ZH_EN_STOP)  # _keep_zh
     keep &= ~is_break
     words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
     number = np.full(len(distinct), -1, dtype=np.int64)
