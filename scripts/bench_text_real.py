@@ -17,17 +17,12 @@ the detractor AUC on the silent 90% (their true rating is known to the benchmark
 - `reference_lightgbm`: LGBMClassifier (200 trees, learning rate 0.05, 15 leaves) on the structured columns alone.
 Also per dataset: `topic_stability` (topics fitted on two random disjoint halves of the texts; the share of the
 second half's topics that the product's matching (models/text.py keep_names: Hungarian assignment on the cosine
-similarity of term weights, >= MATCH_MIN_SIMILARITY) pairs with a topic of the first), and the speed of ONE call of
-`fit_text_stage`, what `train` runs once (its read_texts and text steps): reading the text column from CSV,
-normalising, language detection, tokenising (rjieba segmentation for Chinese, one call per batch), the shared
-TF-IDF matrix (words and word pairs; Chinese also character 1-2-grams), the topic NMF fit and the weighing of every
-text, the cross-fitted dissatisfaction (text.cv_folds + 1 logistic fits), comment reasons (none here: no reason
-codes), the per-customer features, and the embeddings when the method is embeddings. Wall and CPU seconds
-(`text_stage_s`, `text_stage_cpu_s`: all the process's threads) with the 1-minute load average before and after
-(the machine is shared); an untimed warm-up stage on 300 reviews runs first (`warmup_s`: the once-per-process
-costs, _warm_up). `text_per_s_real` is all datasets' texts over their text stages' seconds, `text_per_cpu_s_real`
-the same over CPU seconds; mean lengths differ (mean_chars), so `text_per_s_real_300_chars` converts the characters
-per second into texts of 300 characters (per-text costs make this a rough figure for short texts).
+similarity of term weights, >= MATCH_MIN_SIMILARITY) pairs with a topic of the first), and the speed of one
+`fit_text_stage`, what `train` runs once (reading, normalising, language detection, tokenising, the shared TF-IDF,
+topics, cross-fitted dissatisfaction, features; embeddings under that method): wall and CPU seconds with the load
+before and after (shared machine), after an untimed warm-up stage (`warmup_s`: once-per-process costs).
+`text_per_s_real` is all texts over all text stages' seconds, `text_per_cpu_s_real` over CPU seconds, and
+`text_per_s_real_300_chars` the characters per second in texts of 300 characters (rough for short texts).
 `topic_name_agreement` uses SemEval-2014 restaurant sentences with aspect-category labels: topics fitted as a user
 gets them (no text.topics), each sentence goes to its strongest topic, and the topic's NAME (its three top words,
 as the driver reads) is mapped to a category by the fixed word lists in ASPECT_WORDS (written before any run: the
@@ -52,7 +47,7 @@ import yaml
 
 SCALE = {"min": 1, "max": 5, "detractor_max": 3, "promoter_min": 5}
 ANSWERED = 0.10
-WARMUP_TEXTS = 300  # reviews of the untimed text stage before the timed one (_warm_up)
+WARMUP_TEXTS = 300  # reviews of the untimed text stage before the timed one
 TARGET_CHARS = 300  # issue 20's text_per_s_real target is in texts of about 300 characters
 ASPECT_WORDS = {  # category -> words a reader takes as naming it (fixed before any run; prefix match)
     "food": ["food", "dish", "menu", "pizza", "sushi", "meal", "tast", "delicious", "chicken", "fish", "dessert",
@@ -180,10 +175,8 @@ def cxpredict_auc(frame: pd.DataFrame, language: str, seed: int, text: bool, met
 
 
 def _warm_up(frame: pd.DataFrame, language: str, seed: int, method: str) -> float:
-    """Seconds of a text stage on the first WARMUP_TEXTS reviews, run before the timed one: what a process pays
-    once, whatever its data (numba loading its compiled kernels from the disk cache, rjieba its dictionary, the
-    embedding model its weights, lazy imports); in `train` the drivers' numba kernels pay the first of them
-    anyway. Reported beside the timed stage, not inside it."""
+    """Seconds of an untimed text stage on the first WARMUP_TEXTS reviews: what a process pays once (numba's cached
+    kernels, rjieba's dictionary, the embedding weights, lazy imports), reported beside the timed stage."""
     from cxpredict.config import load_config
     from cxpredict.data.customers import load_customers
     from cxpredict.workflows.text import fit_text_stage
@@ -314,11 +307,7 @@ def dataset_case(data_dir: Path, name: str, seed: int, max_rows: int | None) -> 
                    "structured_columns": refs["structured_columns"],
                    "auc_vs_tfidf_reference": with_text["auc"] - refs["tfidf_auc"],
                    "auc_with_text_minus_without": with_text["auc"] - without["auc"],
-                   "texts_per_s": with_text["texts_per_s"], "text_stage_s": with_text["text_stage_s"],
-                   "texts_per_cpu_s": with_text["texts_per_cpu_s"], "text_stage_cpu_s": with_text["text_stage_cpu_s"],
-                   "chars_per_s": with_text["chars_per_s"], "warmup_s": with_text["warmup_s"],
-                   "load_average_1m": with_text["load_average_1m"],
-                   "load_average_1m_after": with_text["load_average_1m_after"], "topics": with_text["topics"]})
+                   **{k: v for k, v in with_text.items() if k not in ("auc", "features")}})  # speed, topics
     if language == "en" and embeddings_available():
         emb = cxpredict_auc(frame, language, seed, text=True, method="embeddings")
         result.update({"auc_cxpredict_embeddings": emb["auc"], "embedding_auc_gain": emb["auc"] - with_text["auc"],
