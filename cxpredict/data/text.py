@@ -73,7 +73,8 @@ def normalise(text: str, max_chars: int | None = None) -> str:
 
 def normalise_many(texts: list[str]) -> list[str]:
     """`normalise` of each text, the Unicode and regex work done once per batch (NUL separates the texts: a
-    normalised text holds none; a batch with NUL in a text is done text by text). str.split's whitespace is \s."""
+    normalised text holds none; a batch with NUL in a text is done text by text). str.split's whitespace is
+    the regexes' \\s."""
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
