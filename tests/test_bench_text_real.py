@@ -68,6 +68,11 @@ def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(ben
     cases["strong"]["auc_cxpredict_embeddings"] = 0.88  # English: the default method's own AUC counts
     assert bench.headline(cases, None)["auc_vs_tfidf_reference_default_method_min"] == pytest.approx(-0.02)
     assert head["embedding_auc_gain_mean"] is None and head["auc_vs_tfidf_reference_zh_min"] is None
+    assert head["text_per_s_real"] == 10.0 and head["text_per_s_real_300_chars"] is None  # no lengths: no conversion
+    for c, chars in zip(cases.values(), (600, 150)):
+        c.update({"mean_chars": chars, "load_average_1m": chars / 100})
+    head = bench.headline(cases, None)  # 10 texts of 600 + 10 of 150 characters in 2 s: 7,500 characters a second
+    assert head["text_per_s_real_300_chars"] == 12.5 and head["text_load_average_1m_max"] == 6.0
 
 
 def test_topic_names_map_to_the_aspect_their_words_name(bench):

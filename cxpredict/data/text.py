@@ -41,10 +41,12 @@ NUMERIC_SHARE = 0.8  # a declared text column where more values than this are pl
 FOREIGN_SHARE = 0.5
 CJK_WEIGHT = 3  # auto: a text is Chinese when 3 x its CJK characters >= its Latin letters
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))  # code points of Chinese characters
+_CJK = "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _LATIN = re.compile(r"[a-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
+_CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 _SPACE = re.compile(r"\s+")
 _EN_WORD = re.compile(r"[a-z][a-z']*[a-z]|[a-z]")
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
@@ -70,24 +72,49 @@ def normalise(text: str, max_chars: int | None = None) -> str:
 
 
 def normalise_many(texts: list[str]) -> list[str]:
-    """`normalise` of each text, with the Unicode work done once for the whole batch (a text never holds NUL
-    after normalising, so NUL separates them; a batch with NUL in a text is done text by text)."""
+    """`normalise` of each text, the Unicode and regex work done once per batch (NUL separates the texts: a
+    normalised text holds none; a batch with NUL in a text is done text by text). str.split's whitespace is
+    the regexes' \\s."""
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
-    return [_SPACE.sub(" ", _CONTROL.sub(" ", t)).strip()
-            for t in unicodedata.normalize("NFKC", joined).lower().split("\x00")]
+    joined = _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower())
+    return [" ".join(t.split()) for t in joined.split("\x00")]
 
 
 def detect_language(text: str) -> str:
     """'zh' when CJK characters dominate (see CJK_WEIGHT), else 'en'; for normalised (lower-case) text."""
-    if _CJK_CHAR.search(text) is None:  # the common case, decided without counting
-        return "en"
-    return "zh" if CJK_WEIGHT * len(_CJK_CHAR.findall(text)) >= max(len(_LATIN.findall(text)), 1) else "en"
+    return str(detect_languages([text])[0])
+
+
+def _letter_counts(texts) -> tuple[np.ndarray, np.ndarray]:
+    """(CJK characters, Latin letters a-z) of each text, counted with numpy over the batch's code points."""
+    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts) + _BREAK  # closed: every start is inside
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    starts = np.r_[0, np.flatnonzero(points == ord(_BREAK))[:-1] + 1]
+    cjk = np.zeros(len(points), dtype=bool)
+    for low, high in _CJK_RANGES:
+        cjk |= (points >= low) & (points <= high)
+    latin = (points >= ord("a")) & (points <= ord("z"))
+    return np.add.reduceat(cjk, starts, dtype=np.int64), np.add.reduceat(latin, starts, dtype=np.int64)
+
+
+def detect_languages(texts: list[str]) -> np.ndarray:
+    """`detect_language` of each text, counted for the whole batch at once."""
+    if not texts:
+        return np.zeros(0, dtype=object)
+    if all(_CJK_CHAR.search(t) is None for t in texts):  # the common case
+        return np.full(len(texts), "en", dtype=object)
+    n_cjk, n_latin = _letter_counts(texts)
+    zh = (n_cjk > 0) & (CJK_WEIGHT * n_cjk >= np.maximum(n_latin, 1))
+    return np.where(zh, "zh", "en").astype(object)
 
 
 def tokenize_en(text: str) -> list[str]:
     return [w for w in _EN_WORD.findall(text.replace("’", "'")) if w not in EN_STOP]
+
+
+_ZH_EN_STOP = sorted(ZH_STOP | EN_STOP)
 
 
 def _keep_zh(token: str) -> bool:
@@ -139,7 +166,8 @@ def tokens_of(texts: list[str], language: str) -> Tokens:
         clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
     else:
         clean = np.array([w.strip() for w in distinct], dtype=object)
-        keep = np.fromiter((bool(w) and _keep_zh(w) for w in clean), dtype=bool, count=len(distinct))
+        n_cjk, n_latin = _letter_counts(clean) if len(clean) else (np.zeros(0), np.zeros(0))
+        keep = ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(clean).isin(_ZH_EN_STOP)  # _keep_zh
     keep &= ~is_break
     words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
     number = np.full(len(distinct), -1, dtype=np.int64)
@@ -277,7 +305,7 @@ def read_text_column(cfg: Config, col: TextColumn) -> tuple[TextTable, list[str]
     unstamped = ~missing & ~empty & stamps.isna().to_numpy() & (col.table != SURVEY) & (ts is not None)
     keep = ~missing & ~empty & ~unstamped
     kept = [t for t, k in zip(normalised, keep) if k]
-    detected = [detect_language(t) for t in kept]
+    detected = detect_languages(kept).tolist()
     foreign = [t for t, lang in zip(kept, detected) if col.language not in ("auto", lang)]
     if kept and len(foreign) > FOREIGN_SHARE * len(kept):
         raise InputError(

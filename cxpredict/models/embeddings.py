@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,18 @@ def _model():
     return wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, dim=DIM, disable_download=True)
 
 
+@functools.cache
+def _tokenizer():
+    """The model's tokenizer without its padding: words are encoded one by one, so padding every word to the
+    longest in the batch only made work (and a mask to drop it again); the same ids."""
+    model = _model()  # first: without wordllama (and so tokenizers), the error that says what to do
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+    tokenizer.no_padding()
+    return tokenizer
+
+
 def embed(texts: list[str], languages) -> np.ndarray:
     """texts x DIM unit-length embeddings; rows of a language without embeddings are zeros."""
     languages = np.asarray(languages, dtype=object)
@@ -56,12 +69,12 @@ def pooled(texts: list[str]) -> np.ndarray:
     model = _model()
     lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
     codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
-    encoded = model.tokenizer.encode_batch([str(w) for w in distinct], add_special_tokens=False)
-    ids = [np.asarray(e.ids, dtype=np.int64)[np.asarray(e.attention_mask, dtype=bool)] for e in encoded]
+    ids = [e.ids for e in _tokenizer().encode_batch([str(w) for w in distinct], add_special_tokens=False)]
     size = model.embedding.shape[0]
-    tokens = sp.csr_matrix((np.ones(sum(map(len, ids)), dtype=np.float32),
-                            (np.repeat(np.arange(len(ids)), [len(i) for i in ids]),
-                             np.clip(np.concatenate(ids) if ids else np.zeros(0, np.int64), 0, size - 1))),
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
+    tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(ids)), counts),
+                                                                   np.clip(flat, 0, size - 1))),
                            shape=(len(ids), size))
     per_text = sp.csr_matrix((np.ones(len(codes), dtype=np.float32), (np.repeat(np.arange(len(texts)), lengths),
                                                                       codes)), shape=(len(texts), len(ids)))

@@ -3,8 +3,8 @@
 Why not scikit-learn's NMF(beta_loss="kullback-leibler", solver="mu"): the updates and the stopping rule are the
 same (and so are the topics, `tests/models/test_kl_nmf.py`), but scikit-learn computes W @ H at the non-zeros of
 X in Python-level batches, which made the topic fit and the weighing of every text most of the text stage's time.
-Here it is one gather of the two factors' rows and columns per update (numpy), and the matrices X / (W @ H) reuse
-X's sparsity pattern instead of building a new sparse matrix each time.
+Here each update is one compiled pass over X's non-zeros (numba, cached on disk like explain/treeshap.py): W @ H
+at the non-zero, the ratio X / (W @ H) and its product with the other factor, with no temporary of X's size.
 
 Initialisation is NNDSVDa (Boutsidis & Gallopoulos 2008, zeros filled with the mean of X) from scikit-learn's
 public randomized SVD, as scikit-learn's `init="nndsvda"`.
@@ -12,9 +12,14 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
+
+from cxpredict import threads
 
 EPSILON = np.finfo(np.float32).eps  # scikit-learn's floor for W @ H and for a zero denominator
 CHECK_EVERY = 10  # iterations between two evaluations of the divergence (the stopping rule), as scikit-learn
@@ -39,31 +44,77 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
     return W, H
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _numerator(indptr, indices, data, A, B, eps):
+    """For X compressed along A's rows (CSR with A = W, B = H.T; CSC with A = H.T, B = W): row a of the result is
+    the sum over X's non-zeros x at (a, b) of x / max(A[a] . B[b], eps) * B[b], i.e. (X / (W @ H)) @ H.T or
+    ((X / (W @ H)).T @ W, with W @ H taken at the non-zeros only. One pass, rows in parallel, each row's sum in
+    index order: the result never depends on the threads."""
+    n, k = A.shape
+    out = np.zeros((n, k))
+    for a in numba.prange(n):
+        for p in range(indptr[a], indptr[a + 1]):
+            b = indices[p]
+            wh = 0.0
+            for c in range(k):
+                wh += A[a, c] * B[b, c]
+            r = data[p] / max(wh, eps)
+            for c in range(k):
+                out[a, c] += r * B[b, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _kl_part(indptr, indices, data, W, Ht, eps):
+    """sum of x log(x / (W @ H)) over X's non-zeros above eps (W @ H floored at eps)."""
+    n, k = W.shape
+    total = 0.0
+    for i in range(n):
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p]
+            if x > eps:
+                j = indices[p]
+                wh = 0.0
+                for c in range(k):
+                    wh += W[i, c] * Ht[j, c]
+                total += x * np.log(x / max(wh, eps))
+    return total
+
+
+@contextmanager
+def _kernel_threads():
+    """numba's threads for one factorisation: the run's budget (cxpredict/threads.py), restored afterwards."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads.count(), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 class _Pattern:
-    """X's non-zeros as (row, column, value), for W @ H at exactly those places."""
+    """X's non-zeros by row (CSR) and by column (CSC), for W @ H at exactly those places (compiled kernels)."""
 
     def __init__(self, X: sp.csr_matrix):
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
-        self.counts = np.diff(self.X.indptr)
-        self.rows = np.repeat(np.arange(self.X.shape[0]), self.counts)
-        self.cols = self.X.indices
+        self.X.sort_indices()
+        C = self.X.tocsc()
+        C.sort_indices()
+        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
+        self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
 
-    def wh(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", np.repeat(W, self.counts, axis=0), np.ascontiguousarray(H.T).take(self.cols, axis=0))
+    def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
+        return _numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
 
-    def ratio(self, W: np.ndarray, H: np.ndarray) -> sp.csr_matrix:
-        """X / (W @ H) on X's non-zeros (W @ H floored at EPSILON)."""
-        R = self.X.copy()
-        R.data = self.X.data / np.maximum(self.wh(W, H), EPSILON)
-        return R
+    def h_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
+        return _numerator(*self._columns, np.ascontiguousarray(H.T), W, EPSILON).T
 
     def divergence(self, W: np.ndarray, H: np.ndarray) -> float:
         """sqrt(2 * generalised KL(X || W @ H)), scikit-learn's convergence measure."""
         x = self.X.data
-        keep = x > EPSILON
-        wh = np.maximum(self.wh(W, H)[keep], EPSILON)
-        res = float(x[keep] @ np.log(x[keep] / wh) + W.sum(axis=0) @ H.sum(axis=1) - x[keep].sum())
+        res = _kl_part(*self._rows, W, np.ascontiguousarray(H.T), EPSILON) + float(W.sum(axis=0) @ H.sum(axis=1)) \
+            - float(x[x > EPSILON].sum())
         return float(np.sqrt(2 * max(res, 0.0)))
 
 
@@ -77,11 +128,11 @@ def _solve(P: _Pattern, W: np.ndarray, H: np.ndarray, update_h: bool, max_iter: 
         if h_sum is None:
             h_sum = H.sum(axis=1)
             h_sum = np.where(h_sum == 0, EPSILON, h_sum)
-        W *= (P.ratio(W, H) @ H.T) / h_sum[np.newaxis, :]
+        W *= P.w_numerator(W, H) / h_sum[np.newaxis, :]
         if update_h:
             w_sum = W.sum(axis=0)
             w_sum[w_sum == 0] = 1.0
-            H *= np.asarray(P.ratio(W, H).T @ W).T / w_sum[:, np.newaxis]
+            H *= P.h_numerator(W, H) / w_sum[:, np.newaxis]
             H[H < np.finfo(np.float64).eps] = 0.0
             h_sum = None
         if tol > 0 and n % CHECK_EVERY == 0:
@@ -106,7 +157,8 @@ class KLNMF:
     def fit(self, X: sp.csr_matrix) -> KLNMF:
         P = _Pattern(X)
         W, H = _nndsvda(P.X, self.n_components, self.seed)
-        self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
+        with _kernel_threads():
+            self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components
         return self
 
@@ -117,7 +169,8 @@ class KLNMF:
         avg = np.sqrt(P.X.sum() / (P.X.shape[0] * P.X.shape[1]) / k) if P.X.shape[0] else 0.0
         W = np.full((P.X.shape[0], k), avg)
         if P.X.shape[0]:
-            _solve(P, W, self.components_, False, self.max_iter, self.tol)
+            with _kernel_threads():
+                _solve(P, W, self.components_, False, self.max_iter, self.tol)
         return W
 
     @classmethod

@@ -51,56 +51,62 @@ class Tfidf:
             raise ValueError("no term occurs in min_df texts and in at most max_df of them")
         kept = np.flatnonzero(keep)
         pairs = np.asarray(pairs, dtype=np.int64)
-        names = np.array([str(words[i]) if i < width else
-                          f"{words[pairs[i - width] // width]} {words[pairs[i - width] % width]}" for i in kept],
-                         dtype=object)
+        first, second = pairs // width, pairs % width
+        words = np.asarray(words, dtype=object)
+        single = kept[kept < width]
+        pair = kept[kept >= width] - width
+        names = np.concatenate([words[single], words[first[pair]] + " " + words[second[pair]]])
+        kept = np.concatenate([single, pair + width])
         if self.max_features is not None and len(kept) > self.max_features:
             # the most frequent terms, as scikit-learn; ties by name, so the choice never depends on text order
             top = np.lexsort((names.astype(str), -total[kept]))[: self.max_features]
             kept, names = kept[top], names[top]
-        self._index(list(names))
+        self.terms_ = names.tolist()
+        single = kept < width
+        self._lookup(words, np.flatnonzero(single), kept[single], pairs[kept[~single] - width],
+                     np.flatnonzero(~single))
         self.idf_ = np.log((1 + n) / (1 + df[kept])) + 1.0
         return self.transform(tokens)
 
-    def _index(self, terms: list[str]) -> None:
-        """Lookup structures: word -> number, the column of each single word and of each (sorted) pair key."""
-        self.terms_ = list(terms)
-        pair_words = [t.split(" ", 1) for t in terms if " " in t]
-        words = pd.unique(np.array([t for t in terms if " " not in t] + [w for p in pair_words for w in p],
-                                   dtype=object))
-        self._words = {w: i for i, w in enumerate(words)}
+    def _lookup(self, words: np.ndarray, word_columns: np.ndarray, word_numbers: np.ndarray, pair_keys: np.ndarray,
+                pair_columns: np.ndarray) -> None:
+        """What `transform` reads: the words (numbered by position), each word's column (-1: none) and the
+        columns of the pair keys (first * len(words) + second), both found by pandas' hash tables."""
+        self._words = pd.Index(words)
         self._width = max(len(words), 1)
         self._word_column = np.full(len(words), -1, dtype=np.int64)
-        pair_keys, pair_columns = [], []
-        for j, t in enumerate(terms):
-            if " " in t:
-                first, second = t.split(" ", 1)
-                pair_keys.append(self._words[first] * self._width + self._words[second])
-                pair_columns.append(j)
-            else:
-                self._word_column[self._words[t]] = j
-        order = np.argsort(np.asarray(pair_keys, dtype=np.int64), kind="stable")
-        self._pair_keys = np.asarray(pair_keys, dtype=np.int64)[order]
-        self._pair_columns = np.asarray(pair_columns, dtype=np.int64)[order]
+        self._word_column[word_numbers] = word_columns
+        self._pair_index, self._pair_columns = pd.Index(np.asarray(pair_keys, dtype=np.int64)), pair_columns
+
+    def _index(self, terms: list[str]) -> None:
+        """The lookup of saved terms ('w1 w2' for a pair), as `fit_transform` builds it from the texts."""
+        self.terms_ = list(terms)
+        is_pair = np.fromiter((" " in t for t in self.terms_), dtype=bool, count=len(self.terms_))
+        split = [t.split(" ", 1) for t in np.asarray(self.terms_, dtype=object)[is_pair]]
+        singles = [t for t, p in zip(self.terms_, is_pair) if not p]
+        words = pd.unique(np.array(singles + [w for p in split for w in p], dtype=object))
+        number = pd.Index(words)
+        width = max(len(words), 1)
+        pair_keys = (number.get_indexer([p[0] for p in split]).astype(np.int64) * width
+                     + number.get_indexer([p[1] for p in split]))
+        self._lookup(np.asarray(words, dtype=object), np.flatnonzero(~is_pair),
+                     number.get_indexer(singles).astype(np.int64), pair_keys, np.flatnonzero(is_pair))
 
     def transform(self, tokens: Tokens) -> sp.csr_matrix:
         codes, doc, words = tokens.codes, tokens.text, tokens.words
-        known = np.fromiter((self._words.get(w, -1) for w in words), dtype=np.int64, count=len(words))
+        known = self._words.get_indexer(words).astype(np.int64)
         word = known[codes] if len(codes) else codes
-        columns = [np.where(word >= 0, self._word_column[np.maximum(word, 0)], -1)]
-        docs = [doc]
         keys, pair_doc = _pairs(word, doc, self._width)
-        at = np.searchsorted(self._pair_keys, keys)
-        found = at < len(self._pair_keys)
-        found[found] = self._pair_keys[at[found]] == keys[found]
-        columns.append(np.where(found, self._pair_columns[np.minimum(at, len(self._pair_keys) - 1)], -1)
-                       if len(self._pair_keys) else np.full(len(keys), -1))
-        docs.append(pair_doc)
-        col, row = np.concatenate(columns), np.concatenate(docs)
+        pair = self._pair_index.get_indexer(keys)
+        col = np.concatenate([np.where(word >= 0, self._word_column[np.maximum(word, 0)], -1),
+                              np.where(pair >= 0, self._pair_columns[pair], -1)])
+        row = np.concatenate([doc, pair_doc])
         hit = col >= 0
-        X = sp.csr_matrix((np.ones(int(hit.sum())), (row[hit], col[hit])), shape=(tokens.n_texts, len(self.terms_)))
-        X.sum_duplicates()
-        X.data = (1.0 + np.log(X.data)) * self.idf_[X.indices]
+        n, width = tokens.n_texts, len(self.terms_)
+        cells, counts = np.unique(row[hit] * width + col[hit], return_counts=True)  # sorted: CSR order
+        rows, cols = np.divmod(cells, width)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr), shape=(n, width))
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
         X.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(X.indptr))
         return X

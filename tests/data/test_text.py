@@ -12,6 +12,7 @@ from cxpredict.data.text import (
     CustomerFeatures,
     TextTable,
     detect_language,
+    detect_languages,
     load_texts,
     normalise,
     normalise_many,
@@ -185,7 +186,8 @@ def test_undated_texts_all_count_without_a_window_suffix():
 
 def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
     texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
-             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price"]
+             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price",
+             "  lead\x01in \x7f\x85 ", "\ufefftab\tand\r\nbreak\u3000 ", "\x1f"]
     assert normalise_many(texts) == [normalise(t) for t in texts]
     clean = normalise_many(texts)
     for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
@@ -217,3 +219,11 @@ def test_character_tokens_number_each_texts_characters_without_spaces():
     chars = [tokens.words[c] for c in tokens.codes]
     assert chars == ["太", "慢", "了", "o", "k", "慢", "了"]
     assert tokens.text.tolist() == [0, 0, 0, 0, 0, 2, 2] and tokens.n_texts == 3
+
+
+def test_languages_of_a_batch_are_those_of_each_text():
+    texts = ["", "the bill is wrong", "账单又出错了", "mixed 价格太贵了 price", "iphone 价", "价 abcdefgh", "", "\u4dbf",
+             "ａｂｃ", "\uf900 ok", ""]
+    assert detect_languages(texts).tolist() == [detect_language(t) for t in texts]
+    assert detect_languages(["only english here", ""]).tolist() == ["en", "en"]
+    assert detect_languages([]).tolist() == []

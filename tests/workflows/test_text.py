@@ -194,3 +194,45 @@ def test_complaints_are_flagged_at_the_level_where_they_are_as_many_as_detractor
     # respondents' complaints (cross-fitted scores >= level) are about as many as their texts by detractors
     share = complaints[respondents].sum() / texts[respondents].sum()
     assert complaints.sum() > 0 and 0.02 < share
+
+
+def test_each_text_is_tokenised_and_vectorised_once_and_every_model_reads_that_matrix(text_demo_config, fitted,
+                                                                                        monkeypatch):
+    """Issue 20: one batched tokenising (one rjieba call for all Chinese texts) and one TF-IDF fit per language
+    and block; topics, dissatisfaction and reasons read that matrix; no second vectorising pass. The features
+    are those of the stage fitted without counting (same code, same texts)."""
+    import rjieba
+
+    from cxpredict.models import text as text_models
+    from cxpredict.models.tfidf import Tfidf
+
+    calls = {"tokens": [], "fit": 0, "cut": 0}
+    tokens_of, fit_transform, cut = text_models.tokens_of, Tfidf.fit_transform, rjieba.cut
+
+    def count_tokens(texts, language):
+        calls["tokens"].append(language)
+        return tokens_of(texts, language)
+
+    def count_fit(self, tokens):
+        calls["fit"] += 1
+        return fit_transform(self, tokens)
+
+    def count_vectorize(self, texts, languages):
+        raise AssertionError("the texts were vectorised a second time")
+
+    def count_cut(text, *args, **kwargs):
+        calls["cut"] += 1
+        return cut(text, *args, **kwargs)
+
+    monkeypatch.setattr(text_models, "tokens_of", count_tokens)
+    monkeypatch.setattr(Tfidf, "fit_transform", count_fit)
+    monkeypatch.setattr(text_models.TopicModel, "vectorize", count_vectorize)
+    monkeypatch.setattr(rjieba, "cut", count_cut)
+    data, stage, with_text = fitted
+    again, again_data = fit_text_stage(text_demo_config, load_customers(text_demo_config))
+    languages = again.models.topics.languages_
+    assert sorted(calls["tokens"]) == sorted(languages) and set(languages) == {"en", "zh"}
+    assert calls["fit"] == len(languages) + len(again.models.topics.chars_)  # words per language, Chinese characters
+    assert calls["cut"] == 1
+    names = stage.models.meta["feature_names"]
+    pd.testing.assert_frame_equal(again_data.frame[names], with_text.frame[names])
