@@ -44,7 +44,7 @@ class NpsContestConfig(Strict):
 
     # above this many answers the candidates compete on a stratified sample of this size and only the kept one
     # is cross-fitted on all answers; null: always on all answers
-    screen_rows: int | None = Field(default=3_000, ge=1_000)
+    screen_rows: int | None = Field(default=5_000, ge=1_000)
 
 
 class NpsModelConfig(Strict):
