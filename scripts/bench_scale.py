@@ -9,7 +9,9 @@
   seconds come from its --log-json lines
   (`train.stage` and `train.substage` events).
 - Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
-  threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV.
+  threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV (wall);
+  `nps_fit_vs_plain_cv_cpu` the same in CPU seconds (fairer on a shared machine; OpenMP's short spins count).
+  Every run also records its CPU seconds (`cpu_s`) and the NPS stage's steps theirs (`stages_cpu_s`).
 - Scoring (`--score-rows 1m,10m`): that many generated customers scored by the first size's bundle, with drivers
   and without (`--set drivers.enabled=false`); the with-drivers run explains the rows `--drivers-rows` names
   (drivers.rows, default `all`; recorded as `drivers_rows` in each score row). `--score-source population` (default): a population table
@@ -30,6 +32,7 @@ import atexit
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -87,11 +90,12 @@ try:  # the thread policy of the run (cxpredict.threads, when this version has i
     n_jobs, source = threads.count(None), "cxpredict.threads.count"
 except (ImportError, AttributeError):
     n_jobs, source = cfg.nps.params.n_jobs, "nps.params.n_jobs"
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 for fit, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
     model = lgb.LGBMClassifier(n_jobs=n_jobs, verbose=-1).fit(X.iloc[fit], y[fit])
     model.predict_proba(X.iloc[test])
-print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(X), "features": X.shape[1],
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+                  "rows": len(X), "features": X.shape[1],
                   "n_jobs": n_jobs, "n_jobs_source": source}))
 """
 ENV = {**os.environ, "CXPREDICT_PROGRESS": "0"}
@@ -146,6 +150,7 @@ def run(cmd: list[str], what: str) -> dict:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
             tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak_kb"
+        cpu_before = children_cpu()
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", PEAK_LAUNCHER, str(peak_file), *cmd], stdout=out, stderr=err,
                                 env=ENV, text=True)
@@ -156,29 +161,38 @@ def run(cmd: list[str], what: str) -> dict:
             proc.wait()
             raise
         seconds = time.perf_counter() - start
+        cpu_seconds = children_cpu() - cpu_before
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
         peak_kb = int(peak_file.read_text()) if peak_file.is_file() else None
     if proc.returncode != 0 or peak_kb is None:
         raise RuntimeError(f"{what} failed (exit {proc.returncode}): {stderr[-3000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1), "stdout": stdout,
-            "stderr": stderr}
+    return {"seconds": round(seconds, 2), "cpu_s": round(cpu_seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+            "stdout": stdout, "stderr": stderr}
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of the waited-for children so far (the launcher waits its child, so a run's
+    delta is the child's own): on a shared machine a fairer measure of work than wall seconds."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cxpredict.cli.app", "--log-json", *args]
 
 
-def stage_seconds(stderr: str) -> dict[str, float]:
-    """Per-stage seconds from a run's --log-json lines (train.stage, train.substage: the NPS stage's steps)."""
+def stage_seconds(stderr: str, key: str = "duration_s") -> dict[str, float]:
+    """Per-stage seconds from a run's --log-json lines (train.stage, train.substage: the NPS stage's steps);
+    key "cpu_s": the CPU seconds the NPS stage's steps log."""
     stages: dict[str, float] = {}
     for line in stderr.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("event") in ("train.stage", "train.substage"):
-            stages[record["stage"]] = record["duration_s"]
+        if record.get("event") in ("train.stage", "train.substage") and key in record:
+            stages[record["stage"]] = record[key]
     return stages
 
 
@@ -201,8 +215,8 @@ def train(config: Path, bundle: Path, overrides: list[str], contended: bool) -> 
     recorded = {name: json.loads((bundle / name).read_text(encoding="utf-8"))
                 for name in ("metrics.json", "bundle.json") if (bundle / name).is_file()}
     threads = next((r["threads"] for r in recorded.values() if isinstance(r, dict) and "threads" in r), None)
-    return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"],
-            "stages": stage_seconds(result["stderr"]),
+    return {"seconds": result["seconds"], "cpu_s": result["cpu_s"], "peak_rss_mb": result["peak_rss_mb"],
+            "stages": stage_seconds(result["stderr"]), "stages_cpu_s": stage_seconds(result["stderr"], "cpu_s"),
             "n_respondents": recorded.get("metrics.json", {}).get("n_respondents"), "threads": threads}
 
 
@@ -228,6 +242,8 @@ def bench_size(n: int, respondents: int, work: Path, overrides: list[str], conte
     row["plain_cv"] = plain
     nps_fit = idle["stages"].get("nps.nps_fit")
     row["nps_fit_vs_plain_cv"] = round(nps_fit / plain["seconds"], 3) if nps_fit else None
+    nps_fit_cpu = idle["stages_cpu_s"].get("nps.nps_fit")  # the same ratio in CPU seconds: fairer when shared
+    row["nps_fit_vs_plain_cv_cpu"] = round(nps_fit_cpu / plain["cpu_seconds"], 3) if nps_fit_cpu else None
     row["bundle"], row["config"] = str(work / f"bundle-{name}"), str(config)
     return row
 

@@ -53,9 +53,11 @@ def test_competitors_are_stopped_even_when_the_block_fails(bench):
 
 def test_stage_seconds_come_from_the_json_log_lines(bench):
     lines = "\n".join([json.dumps({"event": "train.stage", "stage": "churn", "duration_s": 1.5}), "not json",
-                       json.dumps({"event": "train.substage", "stage": "nps.nps_fit", "duration_s": 2.0}),
+                       json.dumps({"event": "train.substage", "stage": "nps.nps_fit", "duration_s": 2.0,
+                                   "cpu_s": 3.5}),
                        json.dumps({"event": "score.finished", "duration_s": 9.0})])
     assert bench.stage_seconds(lines) == {"churn": 1.5, "nps.nps_fit": 2.0}
+    assert bench.stage_seconds(lines, "cpu_s") == {"nps.nps_fit": 3.5}  # only the steps that log their CPU
 
 
 @pytest.mark.slow

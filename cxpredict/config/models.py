@@ -108,7 +108,7 @@ class ChurnConfig(Strict):
     measure_nps_lift: bool = True  # also fit a model without the NPS features and report the AUC lift
     nps_feature_folds: int = Field(default=5, ge=2)  # cross-fitting folds for respondents' NPS features
     # above this many training customers the booster trains on a case-control subsample with inverse-rate weights
-    max_rows: int = Field(default=200_000, ge=1_000)
+    max_rows: int = Field(default=100_000, ge=1_000)
 
     @model_validator(mode="after")
     def _bands_ordered(self) -> ChurnConfig:

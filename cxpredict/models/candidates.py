@@ -16,12 +16,14 @@ cross-fitted on all answers (`CandidateSearch._contest` says why and what it kee
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 
+from cxpredict import threads
 from cxpredict.config import ThresholdConfig
 from cxpredict.metrics import detractor_auc, nps_metrics, score_to_class
 from cxpredict.models.base import check_number
@@ -42,7 +44,7 @@ from cxpredict.models.held_out import (
     held_out_predictions,
     log_losses,
 )
-from cxpredict.models.lgbm import LGBM_KEYS, FoldDatasets, cross_fit, lgbm_params
+from cxpredict.models.lgbm import LGBM_KEYS, FoldDatasets, cross_fit, lgbm_params, small_fit
 
 LOWER_IS_BETTER = {"log_loss"}
 MIN_SCREEN_ROWS = 1_000  # fewer would not tell the candidates apart (the screened sample's size: nps.contest)
@@ -143,10 +145,19 @@ class CandidateSearch:
                    ) -> dict[str, Any]:
         """OOF raw outputs, fold models, round counts, and OOF predictions with a cross-fitted stage 2; the
         boosters of every fold train on `datasets` (the folds' bins, shared by all candidates)."""
+        boosted = self._boost(candidate, X, score, w_train, folds, datasets)
+        return self._with_stage2(boosted, score, w_eval, folds)
+
+    def _boost(self, candidate: Candidate, X, score, w_train, folds, datasets: FoldDatasets,
+               n_jobs: int | None = None) -> dict[str, Any]:
+        """The boosters' part of `_cross_fit` (OOF raw outputs, rounds, constants, fold models); `n_jobs`
+        overrides the threads of each booster (the screening runs candidates side by side)."""
         formulation = candidate.formulation
         es = self.early_stopping_rounds if candidate.name.startswith("configured") else None
         n_rows = int(len(score) * (self.cv - 1) / self.cv)
         params = self._native(candidate, n_rows)
+        if n_jobs is not None:
+            params["num_threads"] = n_jobs
         max_rounds = int(candidate.resolved(n_rows).get("n_estimators", self.n_estimators))
         raw_parts, rounds, constants, fold_models = [], [], [], []
         for label, objective in self._targets(formulation, score):
@@ -164,7 +175,12 @@ class CandidateSearch:
             rounds.append(n_rounds)
             constants.append(None)
             fold_models.append(models)
-        raw = self._raw(formulation, raw_parts)
+        return {"candidate": candidate, "raw": self._raw(formulation, raw_parts), "rounds": rounds,
+                "constants": constants, "fold_models": fold_models}
+
+    def _with_stage2(self, boosted: dict[str, Any], score, w_eval, folds) -> dict[str, Any]:
+        """`_boost`'s result with the OOF predictions of a stage 2 cross-fitted on the same folds."""
+        formulation, raw = boosted["candidate"].formulation, boosted["raw"]
         dist = np.zeros((len(score), self.scale_.n_points)) if formulation != "multiclass" else None
         proba = np.zeros((len(score), 3))
         stage2 = {}
@@ -174,8 +190,35 @@ class CandidateSearch:
             d, proba[this] = stage2_apply(formulation, raw[this], *stage2[k], self.scale_)
             if dist is not None:
                 dist[this] = d
-        return {"candidate": candidate, "raw": raw, "rounds": rounds, "constants": constants, "dist": dist,
-                "proba": proba, "fold_models": fold_models, "stage2": stage2}
+        return {**boosted, "dist": dist, "proba": proba, "stage2": stage2}
+
+    def _screen(self, candidates: list[Candidate], X, score, w_train, w_eval, folds) -> list[dict[str, Any]]:
+        """Every candidate cross-fitted on the screening sample. Its folds are small (lgbm.small_fit): the
+        candidates' boosters run side by side (threads.split), each worker fitting its candidates' folds one after
+        another with single-threaded boosters on its own binned folds, costliest candidates first; the boosters
+        are those of one candidate at a time (the same models). Stage 2 follows in this thread (its BLAS limit is
+        process-wide state)."""
+        n_rows = int((folds >= 0).sum())
+        workers, per_worker = 1, None
+        if small_fit(n_rows, X.shape[1], len(np.unique(folds))):
+            workers, per_worker = threads.split(len(candidates), threads.count(self.n_jobs))
+        local = threading.local()
+
+        def boost(i: int) -> dict[str, Any]:
+            if not hasattr(local, "datasets"):
+                local.datasets = FoldDatasets(X, w_train, folds)
+            return self._boost(candidates[i], X, score, w_train, folds, local.datasets, per_worker)
+
+        order = sorted(range(len(candidates)), key=lambda i: -self._cost(candidates[i], n_rows))
+        boosted = dict(zip(order, threads.map_split(boost, order, workers)))
+        return [self._with_stage2(boosted[i], score, w_eval, folds) for i in range(len(candidates))]
+
+    def _cost(self, candidate: Candidate, n_rows: int) -> float:
+        """A candidate's relative fitting cost (trees x a leaf-count factor): the screening's order of work."""
+        params = {**{k: getattr(self, k) for k in LGBM_KEYS}, **candidate.resolved(n_rows)}
+        boosters = len(self.scale_.points) - 1 if candidate.formulation == "ordinal" else 1
+        trees = params["n_estimators"] * boosters_per_round(candidate.formulation, self.scale_) * boosters
+        return trees * np.log2(params["num_leaves"] + 1)
 
     def _metrics(self, score, w, dist, proba, offsets) -> dict[str, float]:
         return nps_metrics(score_to_class(score, self.scale_), proba, decide(proba, offsets), w, score,
@@ -262,9 +305,7 @@ class CandidateSearch:
             sub = np.flatnonzero(screen)
             s_score, s_cls, s_w, s_folds = score[sub], cls[sub], w_eval[sub], folds[sub]
             s_train = None if w_train is None else w_train[sub]
-            s_datasets = FoldDatasets(X.iloc[sub], s_train, s_folds)
-            trial = [self._cross_fit(c, X.iloc[sub], s_score, s_train, s_w, s_folds, s_datasets)
-                     for c in candidates]
+            trial = self._screen(candidates, X.iloc[sub], s_score, s_train, s_w, s_folds)
 
             def choose(rows):
                 i = self._choose(trial, s_score, s_cls, s_w, rule, rows[sub], tune_chosen=False)[0]

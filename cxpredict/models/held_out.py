@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.stats import norm
 
 from cxpredict.metrics import auc_interval, detractor_auc
@@ -102,15 +103,17 @@ def fold_mean_auc_interval(is_positive: np.ndarray, score: np.ndarray, folds: np
 
 
 def _weighted_aucs(is_det: np.ndarray, p_det: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The weighted ROC AUC for every row of weights v (resamples, rows), ties counted half."""
+    """The weighted ROC AUC for every row of weights v (resamples, rows), ties counted half: the positive and
+    negative weight of every tie group for all resamples at once (one sparse product each)."""
     groups = np.unique(p_det, return_inverse=True)[1].ravel()  # tied scores share a group, in ascending order
-    out = np.empty(len(v))
-    for b, vb in enumerate(v):
-        pos = np.bincount(groups, vb * is_det, groups.max() + 1)
-        neg = np.bincount(groups, vb * (1 - is_det), groups.max() + 1)
-        pairs = pos.sum() * neg.sum()
-        out[b] = pos @ (np.cumsum(neg) - 0.5 * neg) / pairs if pairs > 0 else np.nan
-    return out
+    member = sparse.csr_matrix((np.ones(len(groups)), (np.arange(len(groups)), groups)),
+                               shape=(len(groups), groups.max() + 1 if len(groups) else 0))
+    pos = np.asarray((member.T @ (v * is_det).T).T)
+    neg = np.asarray((member.T @ (v * (1 - is_det)).T).T)
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.einsum("bg,bg->b", pos, np.cumsum(neg, axis=1) - 0.5 * neg) / pairs
+    return np.where(pairs > 0, out, np.nan)
 
 
 def resampled_metrics(true_class: np.ndarray, proba: np.ndarray, w: np.ndarray, counts: np.ndarray,
@@ -139,7 +142,8 @@ def bootstrap_intervals(true_class: np.ndarray, proba: np.ndarray, w: np.ndarray
     for k in np.unique(folds):
         rows = np.flatnonzero(folds == k)
         drawn = rng.integers(0, len(rows), (n_resamples, len(rows)))
-        counts[:, rows] = np.stack([np.bincount(d, minlength=len(rows)) for d in drawn])
+        drawn += np.arange(n_resamples)[:, None] * len(rows)  # each resample's draws counted in its own block
+        counts[:, rows] = np.bincount(drawn.ravel(), minlength=n_resamples * len(rows)).reshape(n_resamples, -1)
     tail = 100 * (1 - level) / 2
     out = {}
     for name, values in resampled_metrics(np.asarray(true_class), proba, w, counts, folds).items():

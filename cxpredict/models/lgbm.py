@@ -164,12 +164,17 @@ class FoldDatasets:
         return self._sets[k].set_label(y[rows])
 
 
+def small_fit(n_rows: int, n_features: int, n_folds: int) -> bool:
+    """Whether a fold's boosters are small (SMALL_FIT_CELLS): then single-threaded boosters side by side beat
+    boosters with every thread one after another."""
+    return n_rows * (n_folds - 1) // max(n_folds, 1) * n_features <= SMALL_FIT_CELLS
+
+
 def fold_threads(params: dict, n_rows: int, n_features: int, n_folds: int) -> tuple[int, dict]:
-    """(workers, params with each booster's threads) for cross-fitting: small folds (SMALL_FIT_CELLS) are fitted
+    """(workers, params with each booster's threads) for cross-fitting: small folds (`small_fit`) are fitted
     in parallel with single-threaded boosters, larger ones one after another with every thread; never both."""
     budget = int(params.get("num_threads") or threads.count())
-    fold_rows = n_rows * (n_folds - 1) // max(n_folds, 1)
-    if fold_rows * n_features > SMALL_FIT_CELLS:
+    if not small_fit(n_rows, n_features, n_folds):
         return 1, params
     workers, per_worker = threads.split(n_folds, budget)
     return workers, {**params, "num_threads": per_worker}

@@ -65,7 +65,8 @@ def test_a_screening_sample_too_small_to_compare_candidates_is_refused():
 
 
 def test_parallel_screening_keeps_the_selection_of_sequential_screening(monkeypatch):
-    """The screened contest with its small folds fitted in parallel (lgbm.fold_threads) and one after another."""
+    """The screened contest with its small folds fitted in parallel (candidates side by side, `_screen`) and one
+    after another: the same boosters, so the same selection and metrics."""
     from cxpredict.models import lgbm
 
     X, score = simulate(2_400, seed=4)
@@ -76,3 +77,28 @@ def test_parallel_screening_keeps_the_selection_of_sequential_screening(monkeypa
     sequential = NpsClassifier(**settings).fit(X, score)
     assert parallel.selection_ == sequential.selection_ and parallel.cv_metrics_ == sequential.cv_metrics_
     pd.testing.assert_frame_equal(parallel.held_out_, sequential.held_out_)
+
+
+def test_screening_runs_candidates_side_by_side_with_single_threaded_boosters(monkeypatch):
+    """Small screening folds: one pool over the candidates (no nested pools: each candidate's folds then run in a
+    plain loop of one-thread boosters); large folds: candidates one after another."""
+    from cxpredict import threads
+    from cxpredict.models import lgbm
+
+    calls = []
+    real = threads.map_split
+
+    def spy(fn, tasks, workers):
+        calls.append((len(tasks), workers))
+        return real(fn, tasks, workers)
+
+    monkeypatch.setattr(threads, "map_split", spy)
+    X, score = simulate(2_400, seed=4)
+    NpsClassifier(cv=3, random_state=5, screen_rows=1_000, **{**FAST, "n_jobs": 2}).fit(X, score)
+    assert calls[0] == (6, 2)  # the screening: six candidates on two workers
+    screening = calls[1:7]  # each candidate's cross-fit (one target each) inside a worker
+    assert screening and all(workers == 1 for _, workers in screening)
+    calls.clear()
+    monkeypatch.setattr(lgbm, "SMALL_FIT_CELLS", -1)
+    NpsClassifier(cv=3, random_state=5, screen_rows=1_000, **{**FAST, "n_jobs": 2}).fit(X, score)
+    assert all(workers == 1 for _, workers in calls)
