@@ -209,7 +209,7 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     c = cfg.campaign
     with timer("load"):
         camp = load_campaign(cfg, results, assignments)
-        data = data if data is not None else load_customers(cfg)
+        data = data if data is not None else load_customers(_behaviour_only(cfg))
     frame = camp.frame
     segment = _segment_column(cfg, camp)
     frame["cost"] = _rule_costs(playbook, frame["rule"])
@@ -260,6 +260,12 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
                                               assignments, camp, models, features, timer, started)
     return LearnResult(out_dir=out, manifest=manifest, paths=paths, bundle_path=bundle_path, verdicts=all_verdicts,
                        summary=summary)
+
+
+def _behaviour_only(cfg: Config) -> Config:
+    """The config without its survey and outcomes tables: learn needs the customers' behaviour as of the scoring
+    date (the bundle's inputs), never their labels, whose reading and matching was a good part of its load."""
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"survey": None, "outcomes": None})})
 
 
 def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: Bundle, assignments: str | Path
