@@ -139,7 +139,8 @@ def _stumps(booster: lgb.Booster) -> list[tuple] | None:
             trees.append((None, 0.0, True, "None", node["leaf_value"], node["leaf_value"]))
             continue
         left, right = node["left_child"], node["right_child"]
-        if node["decision_type"] not in ("<=", "==") or "leaf_value" not in left or "leaf_value" not in right:
+        if node["decision_type"] not in ("<=", "==") or "leaf_value" not in left or "leaf_value" not in right \
+                or "leaf_coeff" in left or "leaf_coeff" in right:  # linear leaves: LightGBM predicts
             trees = None
             break
         threshold = float(node["threshold"]) if node["decision_type"] == "<=" else \

@@ -83,8 +83,10 @@ def test_stump_predict_gives_lightgbms_numbers_exactly(missing):
             assert np.array_equal(stump_predict(booster_, frame), booster.predict(frame))
 
 
-def test_stump_predict_leaves_deeper_trees_to_lightgbm():
+@pytest.mark.parametrize("shape", [{"num_leaves": 4}, {"num_leaves": 2, "linear_tree": True}])
+def test_stump_predict_leaves_other_trees_to_lightgbm(shape):
     X, y = _stump_data(5_000, 2)
-    booster = lgb.train(dict(objective="regression", num_leaves=4, verbose=-1, num_threads=1), lgb.Dataset(X, y), 5)
+    X = X.drop(columns=["k", "k2"]) if shape.get("linear_tree") else X
+    booster = lgb.train(dict(objective="regression", verbose=-1, num_threads=1, **shape), lgb.Dataset(X, y), 5)
     assert _stumps(booster) is None
     assert np.array_equal(stump_predict(booster, X), booster.predict(X))
