@@ -85,19 +85,30 @@ def _propensity(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """One DR-learner per strategy with enough customers in both groups; out-of-fold uplift and pseudo-outcomes
-    for every customer it was fitted on (columns uplift_oof, pseudo)."""
+    for every customer it was fitted on (columns uplift_oof, pseudo). The strategies are fitted side by side
+    with single-threaded boosters (threads.split): a stump's boosting round is too short to share among threads,
+    and the learners (deterministic LightGBM, own seeds) give the same models either way."""
     outcome, sign = cfg.campaign.outcome, BENEFIT_SIGN[cfg.campaign.outcome]
-    models, oof = {}, pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
+    oof = pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
     e = _propensity(frame)
+    tasks = []
     for strategy, part in frame.groupby("strategy", observed=True):
         rows = part.index[part[outcome].notna() & (e[part.index] > 0) & (e[part.index] < 1)]
         t = frame.loc[rows, "treated"].to_numpy()
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
+        tasks.append((strategy, rows, t))
+    workers, per_worker = threads.split(len(tasks), threads.count(cfg.campaign.uplift_params.n_jobs))
+
+    def fit(task: tuple) -> DRLearner:
+        _, rows, t = task
+        return DRLearner.from_config(cfg.campaign, cfg.seed, n_jobs=per_worker).fit(
             features.loc[rows], sign * frame.loc[rows, outcome].to_numpy(dtype=float), t, e[rows])
-        models[strategy] = model
+
+    models = dict(zip([task[0] for task in tasks], threads.map_split(fit, tasks, workers)))
+    for strategy, rows, _ in tasks:
+        model = models[strategy]
         oof.loc[rows, "uplift_oof"], oof.loc[rows, "pseudo"] = model.oof_uplift_, model.pseudo_outcome_
     return models, oof
 
@@ -209,7 +220,7 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     c = cfg.campaign
     with timer("load"):
         camp = load_campaign(cfg, results, assignments)
-        data = data if data is not None else load_customers(cfg)
+        data = data if data is not None else load_customers(_behaviour_only(cfg))
     frame = camp.frame
     segment = _segment_column(cfg, camp)
     frame["cost"] = _rule_costs(playbook, frame["rule"])
@@ -260,6 +271,12 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
                                               assignments, camp, models, features, timer, started)
     return LearnResult(out_dir=out, manifest=manifest, paths=paths, bundle_path=bundle_path, verdicts=all_verdicts,
                        summary=summary)
+
+
+def _behaviour_only(cfg: Config) -> Config:
+    """The config without its survey and outcomes tables: learn needs the customers' behaviour as of the scoring
+    date (the bundle's inputs), never their labels, whose reading and matching was a good part of its load."""
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"survey": None, "outcomes": None})})
 
 
 def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: Bundle, assignments: str | Path

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.stats import spearmanr
 
 from sklearn.base import clone
 
-from cxpredict.models.uplift import DRLearner, UpliftModels
+from cxpredict.models.uplift import DRLearner, UpliftModels, _stumps, stump_predict
 
 PARAMS = dict(n_estimators=80, learning_rate=0.08, num_leaves=7, min_child_samples=100, n_jobs=1)
 
@@ -50,3 +52,41 @@ def test_bad_parameters_and_inputs_are_named():
         DRLearner(n_folds=1).fit(X, y, t, 0.5)
     with pytest.raises(InputError, match="strictly between 0 and 1"):
         DRLearner(**PARAMS).fit(X, y, t, 1.0)
+
+
+def _stump_data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": np.where(rng.random(n) < 0.3, 0.0, rng.normal(size=n)),
+                      "n": rng.integers(0, 4, n),
+                      "k": pd.Categorical(rng.choice(["x", "y", "z", "w"], n)),
+                      "k2": pd.Categorical(rng.choice(["p", "q", "r"], n))})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    X.loc[rng.random(n) < 0.1, "k"] = np.nan
+    y = (X["a"].fillna(1) * 0.3 + (X["b"] == 0) * 0.4 + X["n"] * 0.1 + X["k"].cat.codes * 0.2
+         + (X["k2"] == "q") * 0.5 + rng.normal(size=n)).to_numpy()
+    return X, y
+
+
+@pytest.mark.parametrize("missing", [{}, {"use_missing": False}, {"zero_as_missing": True}])
+def test_stump_predict_gives_lightgbms_numbers_exactly(missing):
+    """The numpy sum of stumps is LightGBM's predictor bit for bit: missing values of each missing_type, zeros,
+    categorical splits with NaN, unseen and reordered categories, and a booster read back from its text."""
+    X, y = _stump_data(20_000, 0)
+    booster = lgb.train(dict(objective="regression", num_leaves=2, min_child_samples=100, min_data_per_group=10,
+                             verbose=-1, num_threads=1, **missing), lgb.Dataset(X, y), 60)
+    assert _stumps(booster) is not None and {"a", "b", "k"} <= {t[0] for t in _stumps(booster)}
+    other = X.copy()
+    other["k"] = pd.Categorical(np.random.default_rng(1).choice(["x", "NEW", "z"], len(X)))
+    other["k2"] = pd.Categorical(X["k2"].astype(str), categories=["r", "q", "p"])
+    for booster_ in (booster, lgb.Booster(model_str=booster.model_to_string())):
+        for frame in (X, other):
+            assert np.array_equal(stump_predict(booster_, frame), booster.predict(frame))
+
+
+@pytest.mark.parametrize("shape", [{"num_leaves": 4}, {"num_leaves": 2, "linear_tree": True}])
+def test_stump_predict_leaves_other_trees_to_lightgbm(shape):
+    X, y = _stump_data(5_000, 2)
+    X = X.drop(columns=["k", "k2"]) if shape.get("linear_tree") else X
+    booster = lgb.train(dict(objective="regression", verbose=-1, num_threads=1, **shape), lgb.Dataset(X, y), 5)
+    assert _stumps(booster) is None
+    assert np.array_equal(stump_predict(booster, X), booster.predict(X))

@@ -132,3 +132,36 @@ def test_unknown_customers_in_the_results_are_warned_in_the_log(round_one, fast_
     assert str(path) in warned[0] and "assignments.csv" in warned[0]
     manifest = json.loads((tmp_path / "learn" / "learn.json").read_text())
     assert manifest["summary"]["mismatches"]["unknown_customer"]["count"] == 30
+
+
+def test_strategies_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_config_path, monkeypatch):
+    """fit_uplift runs the strategies on parallel workers with single-threaded boosters (never nested); the
+    models and out-of-fold uplift are those of one worker with every thread."""
+    from cxpredict import threads
+    from cxpredict.workflows.learn import fit_uplift
+
+    cfg = load_config(fast_demo_config_path, ["campaign.min_cell=100"])
+    rng = np.random.default_rng(0)
+    n = 3_000
+    features = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    frame = pd.DataFrame({"strategy": rng.choice(["retention", "upsell", "referral"], n),
+                          "rule": rng.choice(["r1", "r2"], n), "treated": rng.random(n) < 0.6})
+    frame["churned"] = (rng.random(n) < 0.3 - 0.1 * frame["treated"] * (features["a"] > 0)).astype(float)
+    used = []
+    plain_map = threads.map_split
+    monkeypatch.setattr(threads, "map_split", lambda fn, tasks, workers: used.append(workers) or
+                        plain_map(fn, tasks, workers))
+    runs = []
+    for budget in (1, 2):
+        monkeypatch.setenv("CXPREDICT_THREADS", str(budget))
+        threads.use()
+        runs.append(fit_uplift(cfg, frame, features))
+    monkeypatch.delenv("CXPREDICT_THREADS")
+    threads.use()  # the default plan again for the tests that follow
+    assert used == [1, 2]
+    (serial, serial_oof), (parallel, parallel_oof) = runs
+    assert sorted(serial) == sorted(parallel) == ["referral", "retention", "upsell"]
+    pd.testing.assert_frame_equal(serial_oof, parallel_oof)
+    for strategy in serial:
+        trees = [m[strategy].booster_.dump_model()["tree_info"] for m in (serial, parallel)]
+        assert trees[0] == trees[1]
