@@ -48,7 +48,7 @@ from cxpredict.data.tables import (
     table_columns,
     table_kind,
 )
-from cxpredict.errors import ConfigError, CxError, InputError
+from cxpredict.errors import ConfigError, CxError, InputError, ResourceError
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
@@ -65,17 +65,19 @@ class DuckDBEngine:
 
     carried: tuple[str, ...] = ()  # raw columns the cleaned events keep (spark_events: the source's row order)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None = None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None = None,
+                 settings: DuckDBSettings | None = None):
         self.con, self.as_of = con, as_of  # as_of known before the scan (data.as_of): checks and features in one
+        self.settings = settings or DuckDBSettings()
         self._n = 0
 
     def run(self, sql: str) -> list[tuple]:
         """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
-        with _signals():
+        with _signals(), _out_of_memory(self):
             return self.con.execute(sql).fetchall()
 
     def arrow(self, sql: str) -> pa.Table:
-        with _signals():
+        with _signals(), _out_of_memory(self):
             return self.con.sql(sql).to_arrow_table()
 
     def name(self, prefix: str) -> str:
@@ -159,11 +161,32 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
             raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
                               "Use e.g. 4GB, 500MB or 50%.") from None
         con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
-        yield DuckDBEngine(con, as_of)
+        yield DuckDBEngine(con, as_of, settings)
     finally:
         if con is not None:
             con.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextmanager
+def _out_of_memory(engine: DuckDBEngine) -> Iterator[None]:
+    """DuckDB's Out of Memory as a ResourceError (exit 8) naming the limit, the threads and the fixes: the data is
+    fine (not an InputError), the machine or the settings are short."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as e:
+        limit, threads, spill = engine.con.execute("SELECT current_setting('memory_limit'), "
+                                                   "current_setting('threads'), current_setting('temp_directory')"
+                                                   ).fetchall()[0]
+        configured = engine.settings.memory_limit
+        detail = " ".join(str(e).split("\n")[0].split())
+        raise ResourceError(
+            f"DuckDB ran out of memory building the event features ({detail}) with data.duckdb.memory_limit "
+            f"{configured + f' ({limit})' if configured else f'unset (DuckDB default: {limit}, 80% of the memory)'} "
+            f"and {threads} threads. Raise data.duckdb.memory_limit (e.g. --set data.duckdb.memory_limit=8GB), run "
+            f"with fewer threads (CXPREDICT_THREADS=1: each thread holds its own hash tables), or run on a larger "
+            f"machine; DuckDB spills to {spill} (data.duckdb.temp_directory), which needs free disk space. Nothing "
+            "was written.") from None
 
 
 def engine_for(cfg: Config, threads: int | None = None):

@@ -5,6 +5,7 @@ warnings; bad input gives the same errors; the spill folder is removed."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from cxpredict.config import DuckDBSettings, config_from_dict
 from cxpredict.data.customers import DataReport, load_customers, validate_inputs
 from cxpredict.data.duckdb_events import duckdb_engine
-from cxpredict.errors import ConfigError, InputError
+from cxpredict.errors import ConfigError, InputError, ResourceError
 
 AS_OF = "2024-06-30"
 KEY = "Kunden Nr."  # a spaced key name with a dot
@@ -336,6 +337,22 @@ def test_a_memory_limit_spills_and_still_gives_the_reference(tmp_path):
                         duckdb=settings)
     assert_same(pandas, duck)
     assert len(duck.frame) > 100_000 and list((tmp_path / "spill").iterdir()) == []
+
+
+def test_out_of_memory_is_a_resource_error_naming_the_limit_threads_and_fix(tmp_path):
+    customers_csv(tmp_path, n_customers=60)
+    frame = events_frame(n_events=200_000, seed=5)
+    frame[KEY] = frame[KEY] + "-" + pd.Series(np.arange(len(frame)), dtype="str")  # a group per event
+    write_events(tmp_path, frame, "parquet")
+    cfg = config(tmp_path, "events.parquet", "duckdb", customers=False, aggregations=[{"agg": "count"}],
+                 as_of=AS_OF, duckdb={"memory_limit": "1MB", "temp_directory": "spill"})
+    with pytest.raises(ResourceError) as got:
+        load_customers(cfg)
+    message = str(got.value)
+    assert got.value.exit_code == 8 and "Out of Memory" in message and "cannot read" not in message
+    assert "data.duckdb.memory_limit 1MB" in message and re.search(r"and \d+ threads", message)
+    assert "CXPREDICT_THREADS=1" in message and "Nothing was written" in message
+    assert list((tmp_path / "spill").iterdir()) == []  # the spill folder is removed on this exit too
 
 
 def test_bad_engine_settings_are_config_errors(tmp_path):
