@@ -355,8 +355,9 @@ class _Checker:
         and the sums over it that give `check`'s statistics. Only when as_of is known before the scan and no value
         column is text (whether it is read as numbers depends on a check of the whole column)."""
         values = {c: self._value(c, False) for c in self.values}
-        flags = ["_k IS NULL OR _k = ''", f"_k <> {self._key()}", f"({ts}) IS NULL"]
-        flags += [_extreme(value) for value, kind in values.values() if kind != "text"]
+        # per customer, the rows each check flags; empty IDs (their own group) and unreadable timestamps (not
+        # counted in ROWS) follow from the counts, so only padded IDs and extreme numbers take a column each
+        flags = [f"_k <> {self._key()}", *(_extreme(value) for value, kind in values.values() if kind != "text")]
         view, name = self.engine.name("checked"), self.engine.name("per_customer")
         columns = [f"_k AS {plan.ID}", f"{self._key()} AS {RAW_ID}", f"{ts} AS {plan.TS}",
                    *(f"{_cleaned(v, kind)} AS {plan.value_name(i)}" for i, (v, kind) in enumerate(values.values())),
@@ -371,11 +372,12 @@ class _Checker:
             [values[a.column][1] == "float" if a.column else False for a in aggs], as_of, source, extra=extra)
         with _read_errors(self.path, self.read):  # buckets of the untrimmed IDs: no trimming before the filter
             if self.engine.per_customer(name, view, sql_of, RAW_ID) > 1 and \
-                    self.engine.run(f"SELECT count(*) FROM {_q(name)} WHERE _c1 > 0")[0][0]:
+                    self.engine.run(f"SELECT count(*) FROM {_q(name)} WHERE _c0 > 0")[0][0]:
                 self.engine.run(f"DROP TABLE {_q(name)}")  # padded IDs: their events may span buckets
                 self.engine.per_customer(name, view, sql_of)
-        numeric = iter(range(3, len(flags)))
-        return name, ["sum(_c0)", "sum(_c1)", "sum(_c2)", "sum(_all)", "max(_latest)",
+        numeric = iter(range(1, len(flags)))
+        return name, [f"sum(_all) FILTER (WHERE {plan.ID} IS NULL OR {plan.ID} = '')", "sum(_c0)",
+                      f"sum(_all - {plan.ROWS})", "sum(_all)", "max(_latest)",
                       *(f"sum(_c{next(numeric)})" if kind != "text" else "0" for _, kind in values.values())]
 
     def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:

@@ -293,6 +293,8 @@ def test_bad_timestamps_text_sums_and_empty_ids_are_the_same_errors(tmp_path):
     assert len(pandas) == len(duck) == 2
     assert any("'kind'" in m and "needs numbers" in m for m in duck)
     assert any("'Zeit'" in m and "row 3" in m and "'not a date'" in m and "e.csv" in m for m in duck)
+    pandas, duck = errors_of(tmp_path, bad, [{"agg": "count"}])  # no text column: checked in the features' scan
+    assert len(duck) == 1 and "'not a date'" in duck[0] and pandas == duck
     pandas, duck = errors_of(tmp_path, f"{KEY},Zeit\nc001,2024-06-01\n  ,2024-06-02\n", [{"agg": "count"}])
     assert len(duck) == 1 and "is empty at row 3" in duck[0] and pandas == duck
     mixed = f"{KEY},Zeit,n\n" + "".join(f"c001,2024-06-01,{i}\n" for i in range(8)) + "c001,2024-06-01,x\n"
