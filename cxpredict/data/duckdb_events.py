@@ -34,6 +34,8 @@ from cxpredict.data.duckdb_sql import duckdb_errors as _read_errors
 from cxpredict.data.duckdb_sql import extreme as _extreme
 from cxpredict.data.duckdb_sql import interrupts as _signals
 from cxpredict.data.duckdb_sql import literal as _s
+from cxpredict.data.duckdb_sql import memory_bytes as _bytes
+from cxpredict.data.duckdb_sql import out_of_memory as _out_of_memory
 from cxpredict.data.duckdb_sql import quote as _q
 from cxpredict.data.duckdb_sql import trimmed as _trimmed
 from cxpredict.data.event_scan import EventScan, Warn
@@ -49,7 +51,7 @@ from cxpredict.data.tables import (
     table_columns,
     table_kind,
 )
-from cxpredict.errors import ConfigError, CxError, InputError, ResourceError
+from cxpredict.errors import ConfigError, CxError, InputError
 
 NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1"}
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
@@ -61,16 +63,6 @@ NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", 
 # experiments/warehouse_data (2M customers in one pass stay within a 2 GB limit at 2 threads)
 RAW_ID = "_raw_id"  # the checks' view of the events: the ID before trimming (cheap to bucket by)
 PASS_CUSTOMERS, MIN_PASS_CUSTOMERS, PASS_BYTES_PER_CUSTOMER = 2_000_000, 100_000, 500
-UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 10**3, "MB": 10**6, "GB": 10**9,
-         "TB": 10**12}
-
-
-def _bytes(size: str) -> int:
-    """DuckDB's current_setting('memory_limit') ('4.6 GiB') in bytes."""
-    number, unit = size.split()
-    return int(float(number) * UNITS[unit])
-
-
 def _rows(path: Path, first: list[int], count: int) -> str:
     """'rows 3, 7 (file lines, header = line 1)' and how many more there are."""
     return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
@@ -89,11 +81,11 @@ class DuckDBEngine:
 
     def run(self, sql: str) -> list[tuple]:
         """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
-        with _signals(), _out_of_memory(self):
+        with _signals(), _out_of_memory(self.con, self.settings.memory_limit):
             return self.con.execute(sql).fetchall()
 
     def arrow(self, sql: str) -> pa.Table:
-        with _signals(), _out_of_memory(self):
+        with _signals(), _out_of_memory(self.con, self.settings.memory_limit):
             return self.con.sql(sql).to_arrow_table()
 
     def name(self, prefix: str) -> str:
@@ -101,13 +93,11 @@ class DuckDBEngine:
         return f"{prefix}_{self._n}"
 
     def per_customer(self, name: str, events: str, sql_of: Callable[[str], str], bucket: str = plan.ID) -> int:
-        """Create table `name` = `sql_of(view)` (the plan's GROUP BY customer over a view of cleaned events) from
-        `events`, in passes over disjoint hash buckets of the customer IDs (column `bucket` of `events`: the ID, or
-        one that is equal wherever the IDs are) when there are more customers than one pass holds (`passes`);
-        returns the number of passes. Why: a hash aggregate whose groups outnumber its thread-local tables by far
-        reduces almost nothing before it partitions, so its memory grows with the events, not the customers (10M
-        customers and 500M events ran out of memory at 5 GB in one pass); each pass holds a bounded number of
-        customers, and all of a customer's events fall in one bucket, so the rows are the one-pass rows."""
+        """Create table `name` = `sql_of(view)` (the plan's GROUP BY customer over cleaned events) from `events`, in
+        `passes` over disjoint hash buckets of column `bucket` (the ID, or one equal wherever the IDs are); returns
+        the passes. Why: a hash aggregate whose groups far outnumber its thread-local tables reduces almost nothing
+        before it partitions, so its memory grows with the events (10M customers, 500M events: out of memory at
+        5 GB in one pass); a pass holds a bounded number of customers, each with all its events."""
         passes = self.passes(events)
         for part in range(passes):
             source = events
@@ -222,27 +212,6 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
         if con is not None:
             con.close()
         shutil.rmtree(spill, ignore_errors=True)
-
-
-@contextmanager
-def _out_of_memory(engine: DuckDBEngine) -> Iterator[None]:
-    """DuckDB's Out of Memory as a ResourceError (exit 8) naming the limit, the threads and the fixes: the data is
-    fine (not an InputError), the machine or the settings are short."""
-    try:
-        yield
-    except duckdb.OutOfMemoryException as e:
-        limit, threads, spill = engine.con.execute("SELECT current_setting('memory_limit'), "
-                                                   "current_setting('threads'), current_setting('temp_directory')"
-                                                   ).fetchall()[0]
-        configured = engine.settings.memory_limit
-        detail = " ".join(str(e).split("\n")[0].split())
-        raise ResourceError(
-            f"DuckDB ran out of memory building the event features ({detail}) with data.duckdb.memory_limit "
-            f"{configured + f' ({limit})' if configured else f'unset (DuckDB default: {limit}, 80% of the memory)'} "
-            f"and {threads} threads. Raise data.duckdb.memory_limit (e.g. --set data.duckdb.memory_limit=8GB), run "
-            f"with fewer threads (CXPREDICT_THREADS=1: each thread holds its own hash tables), or run on a larger "
-            f"machine; DuckDB spills to {spill} (data.duckdb.temp_directory), which needs free disk space. Nothing "
-            "was written.") from None
 
 
 def engine_for(cfg: Config, threads: int | None = None):
