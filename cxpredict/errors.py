@@ -57,6 +57,14 @@ class SourceError(CxError):
     exit_code = 7
 
 
+class ResourceError(CxError):
+    """The machine's resources ran out while building features: DuckDB exceeded data.duckdb.memory_limit even
+    after spilling. The data and the config are valid, so rerunning with more memory, fewer threads or a spill
+    disk with room succeeds; nothing was written. Exit code 8."""
+
+    exit_code = 8
+
+
 class Interrupted(CxError):
     """Stopped by SIGTERM or SIGINT (a scheduler's kill, Ctrl-C) after cleaning up: temporary files removed,
     previous outputs untouched. Exit code 128 + the signal number (143 for SIGTERM, 130 for SIGINT), as a shell

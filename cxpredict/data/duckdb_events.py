@@ -12,6 +12,7 @@ is event_plan.py; with data.as_of set, one scan of the events both checks and ag
 from __future__ import annotations
 
 import codecs
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from cxpredict.data.duckdb_sql import duckdb_errors as _read_errors
 from cxpredict.data.duckdb_sql import extreme as _extreme
 from cxpredict.data.duckdb_sql import interrupts as _signals
 from cxpredict.data.duckdb_sql import literal as _s
+from cxpredict.data.duckdb_sql import memory_bytes as _bytes
+from cxpredict.data.duckdb_sql import out_of_memory as _out_of_memory
 from cxpredict.data.duckdb_sql import quote as _q
 from cxpredict.data.duckdb_sql import trimmed as _trimmed
 from cxpredict.data.event_scan import EventScan, Warn
@@ -55,6 +58,11 @@ NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", 
            "HUGEINT", "FLOAT", "DOUBLE")
 
 
+# customers one pass of the per-customer aggregation holds at most (DuckDBEngine.per_customer), and the memory a
+# customer takes per thread in it (thread-local hash tables, partitions, the combined table); measured in
+# experiments/warehouse_data (2M customers in one pass stay within a 2 GB limit at 2 threads)
+RAW_ID = "_raw_id"  # the checks' view of the events: the ID before trimming (cheap to bucket by)
+PASS_CUSTOMERS, MIN_PASS_CUSTOMERS, PASS_BYTES_PER_CUSTOMER = 2_000_000, 100_000, 500
 def _rows(path: Path, first: list[int], count: int) -> str:
     """'rows 3, 7 (file lines, header = line 1)' and how many more there are."""
     return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
@@ -65,22 +73,62 @@ class DuckDBEngine:
 
     carried: tuple[str, ...] = ()  # raw columns the cleaned events keep (spark_events: the source's row order)
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None = None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None = None,
+                 settings: DuckDBSettings | None = None):
         self.con, self.as_of = con, as_of  # as_of known before the scan (data.as_of): checks and features in one
-        self._n = 0
+        self.settings = settings or DuckDBSettings()
+        self._n, self._passes = 0, {}
 
     def run(self, sql: str) -> list[tuple]:
         """Execute and fetch every row (DuckDB 2 refuses new work while a result is unfinished)."""
-        with _signals():
+        with _signals(), _out_of_memory(self.con, self.settings.memory_limit):
             return self.con.execute(sql).fetchall()
 
     def arrow(self, sql: str) -> pa.Table:
-        with _signals():
+        with _signals(), _out_of_memory(self.con, self.settings.memory_limit):
             return self.con.sql(sql).to_arrow_table()
 
     def name(self, prefix: str) -> str:
         self._n += 1
         return f"{prefix}_{self._n}"
+
+    def per_customer(self, name: str, events: str, sql_of: Callable[[str], str], bucket: str = plan.ID) -> int:
+        """Create table `name` = `sql_of(view)` (the plan's GROUP BY customer over cleaned events) from `events`, in
+        `passes` over disjoint hash buckets of column `bucket` (the ID, or one equal wherever the IDs are); returns
+        the passes. Why: a hash aggregate whose groups far outnumber its thread-local tables reduces almost nothing
+        before it partitions, so its memory grows with the events (10M customers, 500M events: out of memory at
+        5 GB in one pass); a pass holds a bounded number of customers, each with all its events."""
+        passes = self.passes(events)
+        for part in range(passes):
+            source = events
+            if passes > 1:
+                source = self.name(f"{events}_part")
+                self.run(f"CREATE TEMP VIEW {_q(source)} AS SELECT * FROM {_q(events)} "
+                         f"WHERE hash({_q(bucket)}) % {passes} = {part}")
+            self.run((f"CREATE TEMP TABLE {_q(name)} AS " if part == 0 else f"INSERT INTO {_q(name)} ")
+                     + sql_of(source))
+            if passes > 1:
+                self.run(f"DROP VIEW {_q(source)}")
+        return passes
+
+    def passes(self, events: str) -> int:
+        """Passes over `events` that keep each pass's customers within `pass_customers`: 1 when the table has no
+        more rows than that (its row count is free for Parquet), else its approximate distinct IDs (HyperLogLog,
+        one scan of the ID column, ~2% error) divided by it."""
+        if events not in self._passes:
+            most = self.pass_customers()
+            customers = 0
+            if self.run(f"SELECT count(*) FROM {_q(events)}")[0][0] > most:
+                customers = self.run(f"SELECT approx_count_distinct({plan.ID}) FROM {_q(events)}")[0][0]
+            self._passes[events] = max(1, math.ceil(customers / most))
+        return self._passes[events]
+
+    def pass_customers(self) -> int:
+        """Customers one aggregation pass may hold: PASS_CUSTOMERS, fewer under a memory limit that gives each
+        thread less than PASS_BYTES_PER_CUSTOMER per customer."""
+        limit = self.run("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
+        budget = _bytes(limit[0]) // (PASS_BYTES_PER_CUSTOMER * int(limit[1]))
+        return int(max(MIN_PASS_CUSTOMERS, min(PASS_CUSTOMERS, budget)))
 
     def scan(self, table: BehaviourTable, key: str, path: Path, read: ReadOptions, what: str,
              warn: Warn, problem: Callable[[CxError], None]) -> EventScan | None:
@@ -159,7 +207,7 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
             raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
                               "Use e.g. 4GB, 500MB or 50%.") from None
         con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
-        yield DuckDBEngine(con, as_of)
+        yield DuckDBEngine(con, as_of, settings)
     finally:
         if con is not None:
             con.close()
@@ -276,10 +324,11 @@ class _Checker:
         and the sums over it that give `check`'s statistics. Only when as_of is known before the scan and no value
         column is text (whether it is read as numbers depends on a check of the whole column)."""
         values = {c: self._value(c, False) for c in self.values}
-        flags = ["_k IS NULL OR _k = ''", f"_k <> {self._key()}", f"({ts}) IS NULL"]
-        flags += [_extreme(value) for value, kind in values.values() if kind != "text"]
+        # per customer, the rows each check flags; empty IDs (their own group) and unreadable timestamps (not
+        # counted in ROWS) follow from the counts, so only padded IDs and extreme numbers take a column each
+        flags = [f"_k <> {self._key()}", *(_extreme(value) for value, kind in values.values() if kind != "text")]
         view, name = self.engine.name("checked"), self.engine.name("per_customer")
-        columns = [f"_k AS {plan.ID}", f"{ts} AS {plan.TS}",
+        columns = [f"_k AS {plan.ID}", f"{self._key()} AS {RAW_ID}", f"{ts} AS {plan.TS}",
                    *(f"{_cleaned(v, kind)} AS {plan.value_name(i)}" for i, (v, kind) in enumerate(values.values())),
                    *(f"({flag}) AS _c{i}" for i, flag in enumerate(flags))]
         self.engine.run(f"CREATE TEMP VIEW {_q(view)} AS SELECT {', '.join(columns)} "
@@ -287,12 +336,17 @@ class _Checker:
         aggs = self.table.aggregations
         extra = [*(f"count(*) FILTER (WHERE _c{i}) AS _c{i}" for i in range(len(flags))),
                  "count(*) AS _all", f"max({plan.TS}) AS _latest"]
-        with _read_errors(self.path, self.read):
-            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + plan.per_customer_sql(
-                aggs, [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs],
-                [values[a.column][1] == "float" if a.column else False for a in aggs], as_of, view, extra=extra))
-        numeric = iter(range(3, len(flags)))
-        return name, ["sum(_c0)", "sum(_c1)", "sum(_c2)", "sum(_all)", "max(_latest)",
+        sql_of = lambda source: plan.per_customer_sql(  # noqa: E731
+            aggs, [plan.value_name(self.values.index(a.column)) if a.column else None for a in aggs],
+            [values[a.column][1] == "float" if a.column else False for a in aggs], as_of, source, extra=extra)
+        with _read_errors(self.path, self.read):  # buckets of the untrimmed IDs: no trimming before the filter
+            if self.engine.per_customer(name, view, sql_of, RAW_ID) > 1 and \
+                    self.engine.run(f"SELECT count(*) FROM {_q(name)} WHERE _c0 > 0")[0][0]:
+                self.engine.run(f"DROP TABLE {_q(name)}")  # padded IDs: their events may span buckets
+                self.engine.per_customer(name, view, sql_of)
+        numeric = iter(range(1, len(flags)))
+        return name, [f"sum(_all) FILTER (WHERE {plan.ID} IS NULL OR {plan.ID} = '')", "sum(_c0)",
+                      f"sum(_all - {plan.ROWS})", "sum(_all)", "max(_latest)",
                       *(f"sum(_c{next(numeric)})" if kind != "text" else "0" for _, kind in values.values())]
 
     def _first_values(self, column: str, condition: str) -> tuple[list[int], list]:

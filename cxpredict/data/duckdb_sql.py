@@ -1,6 +1,6 @@
 """DuckDB SQL text of the event checks and cleaning (duckdb_events.py; spark_events.py and postgres_events.py
 reuse parts): quoted names and strings, the test for numbers read as missing, IDs trimmed as str.strip trims them;
-and DuckDB's failures while running it as the project's errors.
+and DuckDB's failures while running it (unreadable files, out of memory) as the project's errors.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlglot.expressions as exp
 
 from cxpredict.config import ReadOptions
 from cxpredict.data.numbers import MAX_ABS
-from cxpredict.errors import InputError, Interrupted
+from cxpredict.errors import InputError, Interrupted, ResourceError
 
 
 def quote(name: str) -> str:
@@ -83,3 +83,32 @@ def duckdb_errors(path: Path, read: ReadOptions) -> Iterator[None]:
         raise InputError(f"{path}: DuckDB cannot read the file ({' '.join(str(e).split())[:400]}). Check data.read "
                          f"(delimiter {read.delimiter!r}, quote {read.quote_char!r}) and that the file is complete, "
                          "or set data.engine: pandas.") from None
+
+
+@contextmanager
+def out_of_memory(con: duckdb.DuckDBPyConnection, configured: str | None) -> Iterator[None]:
+    """DuckDB's Out of Memory as a ResourceError (exit 8) naming the limit (`configured`: data.duckdb.memory_limit),
+    the threads and the fixes: the data is fine (not an InputError), the machine or the settings are short."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as e:
+        limit, threads, spill = con.execute("SELECT current_setting('memory_limit'), current_setting('threads'), "
+                                            "current_setting('temp_directory')").fetchall()[0]
+        detail = " ".join(str(e).split("\n")[0].split())
+        raise ResourceError(
+            f"DuckDB ran out of memory building the event features ({detail}) with data.duckdb.memory_limit "
+            f"{configured + f' ({limit})' if configured else f'unset (DuckDB default: {limit}, 80% of the memory)'} "
+            f"and {threads} threads. Raise data.duckdb.memory_limit (e.g. --set data.duckdb.memory_limit=8GB), run "
+            f"with fewer threads (CXPREDICT_THREADS=1: each thread holds its own hash tables), or run on a larger "
+            f"machine; DuckDB spills to {spill} (data.duckdb.temp_directory), which needs free disk space. Nothing "
+            "was written.") from None
+
+
+UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+         "TB": 10**12}
+
+
+def memory_bytes(size: str) -> int:
+    """DuckDB's current_setting('memory_limit') ('4.6 GiB') in bytes."""
+    number, unit = size.split()
+    return int(float(number) * UNITS[unit])

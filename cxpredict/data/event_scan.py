@@ -86,7 +86,7 @@ class EventScan:
         """Create table `name`, one row per customer with events: `sql_of(view, dialect)` is the plan's SQL (a
         subclass runs it where its events live, e.g. postgres_events.py)."""
         with _read_errors(self.path, self.read):
-            self.engine.run(f"CREATE TEMP TABLE {_q(name)} AS " + sql_of(self.view, "duckdb"))
+            self.engine.per_customer(name, self.view, lambda view: sql_of(view, "duckdb"))
 
     def _warn_ignored(self, per_customer: str, pop: str, as_of: pd.Timestamp, population: pd.Index,
                       warn: Warn) -> None:

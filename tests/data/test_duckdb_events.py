@@ -5,6 +5,7 @@ warnings; bad input gives the same errors; the spill folder is removed."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from cxpredict.config import DuckDBSettings, config_from_dict
 from cxpredict.data.customers import DataReport, load_customers, validate_inputs
 from cxpredict.data.duckdb_events import duckdb_engine
-from cxpredict.errors import ConfigError, InputError
+from cxpredict.errors import ConfigError, InputError, ResourceError
 
 AS_OF = "2024-06-30"
 KEY = "Kunden Nr."  # a spaced key name with a dot
@@ -118,6 +119,29 @@ def test_every_aggregation_and_window_matches_pandas(tmp_path, form):
     assert duck.frame["calls_count"].sum() > 0 and duck.report.tables["calls"]["rows"] == len(frame)
 
 
+@pytest.mark.parametrize("as_of,padded", [(AS_OF, True), (AS_OF, False), (None, True)])
+def test_customers_aggregated_in_several_passes_give_the_one_pass_features(tmp_path, monkeypatch, as_of, padded):
+    """More customers than one pass holds: disjoint hash buckets of the IDs, one pass each, the same features
+    and warnings as pandas (padded IDs: buckets of the trimmed IDs, so a customer's events share one)."""
+    import cxpredict.data.duckdb_events as duckdb_events
+
+    customers_csv(tmp_path)
+    frame = events_frame()
+    if not padded:
+        frame[KEY] = frame[KEY].str.strip()
+    path = write_events(tmp_path, frame, "parquet")
+    monkeypatch.setattr(duckdb_events, "MIN_PASS_CUSTOMERS", 10)
+    monkeypatch.setattr(duckdb_events, "PASS_CUSTOMERS", 10)
+    passes = []
+    original = duckdb_events.DuckDBEngine.passes
+    monkeypatch.setattr(duckdb_events.DuckDBEngine, "passes", lambda self, view: passes.append(original(self, view))
+                        or passes[-1])
+    pandas, duck = both(tmp_path, path, as_of=as_of)
+    assert_same(pandas, duck)
+    assert passes and passes[-1] >= 5  # ~60 customers, 10 a pass (approximate count)
+    assert any("leading/trailing spaces" in w for w in duck.report.warnings) == padded
+
+
 @pytest.mark.parametrize("form", ["csv", "parquet"])
 def test_time_zones_are_converted_to_utc_like_pandas(tmp_path, form):
     customers_csv(tmp_path)
@@ -153,7 +177,7 @@ def test_as_of_defaults_to_the_latest_event_and_population_from_events(tmp_path)
 
 def _event_scans(monkeypatch) -> list[str]:
     """The statements that read the events (their raw, checked or cleaned views), as the engine runs them; not the
-    look-ups of the first offending rows a warning or an error shows."""
+    look-ups of the first offending rows a warning or an error shows, nor a row count (of Parquet: its footers)."""
     from cxpredict.data.duckdb_events import DuckDBEngine
 
     seen: list[str] = []
@@ -162,7 +186,8 @@ def _event_scans(monkeypatch) -> list[str]:
 
         def recorded(self, sql, _original=original):
             reads = any(f'"{view}_' in sql for view in ("raw", "checked", "events"))
-            if reads and not sql.startswith(("CREATE TEMP VIEW", "SELECT column_name")) and \
+            counts = re.fullmatch(r'SELECT count\(\*\) FROM "\w+"', sql)
+            if reads and not counts and not sql.startswith(("CREATE TEMP VIEW", "SELECT column_name")) and \
                     not sql.endswith("ORDER BY _row LIMIT 5"):
                 seen.append(sql)
             return _original(self, sql)
@@ -268,6 +293,8 @@ def test_bad_timestamps_text_sums_and_empty_ids_are_the_same_errors(tmp_path):
     assert len(pandas) == len(duck) == 2
     assert any("'kind'" in m and "needs numbers" in m for m in duck)
     assert any("'Zeit'" in m and "row 3" in m and "'not a date'" in m and "e.csv" in m for m in duck)
+    pandas, duck = errors_of(tmp_path, bad, [{"agg": "count"}])  # no text column: checked in the features' scan
+    assert len(duck) == 1 and "'not a date'" in duck[0] and pandas == duck
     pandas, duck = errors_of(tmp_path, f"{KEY},Zeit\nc001,2024-06-01\n  ,2024-06-02\n", [{"agg": "count"}])
     assert len(duck) == 1 and "is empty at row 3" in duck[0] and pandas == duck
     mixed = f"{KEY},Zeit,n\n" + "".join(f"c001,2024-06-01,{i}\n" for i in range(8)) + "c001,2024-06-01,x\n"
@@ -336,6 +363,22 @@ def test_a_memory_limit_spills_and_still_gives_the_reference(tmp_path):
                         duckdb=settings)
     assert_same(pandas, duck)
     assert len(duck.frame) > 100_000 and list((tmp_path / "spill").iterdir()) == []
+
+
+def test_out_of_memory_is_a_resource_error_naming_the_limit_threads_and_fix(tmp_path):
+    customers_csv(tmp_path, n_customers=60)
+    frame = events_frame(n_events=200_000, seed=5)
+    frame[KEY] = frame[KEY] + "-" + pd.Series(np.arange(len(frame)), dtype="str")  # a group per event
+    write_events(tmp_path, frame, "parquet")
+    cfg = config(tmp_path, "events.parquet", "duckdb", customers=False, aggregations=[{"agg": "count"}],
+                 as_of=AS_OF, duckdb={"memory_limit": "1MB", "temp_directory": "spill"})
+    with pytest.raises(ResourceError) as got:
+        load_customers(cfg)
+    message = str(got.value)
+    assert got.value.exit_code == 8 and "Out of Memory" in message and "cannot read" not in message
+    assert "data.duckdb.memory_limit 1MB" in message and re.search(r"and \d+ threads", message)
+    assert "CXPREDICT_THREADS=1" in message and "Nothing was written" in message
+    assert list((tmp_path / "spill").iterdir()) == []  # the spill folder is removed on this exit too
 
 
 def test_bad_engine_settings_are_config_errors(tmp_path):
