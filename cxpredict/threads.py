@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -152,10 +153,14 @@ def map_split(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]
     For work that releases the GIL (LightGBM's fits and predictions)."""
     if workers <= 1 or len(tasks) <= 1:
         return [fn(t) for t in tasks]
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
         return list(pool.map(fn, tasks))
+
+
+def background(name: str) -> ThreadPoolExecutor:
+    """One thread that writes while the caller computes the next batch: it waits on the disk, not on a core, and
+    a writer gets one, never a pool, so it stays outside the compute budget. Its futures raise the write's error."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
 
 def describe() -> dict:

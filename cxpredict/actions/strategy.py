@@ -16,7 +16,6 @@ Why this shape:
 
 from __future__ import annotations
 
-import concurrent.futures
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxpredict import threads
 from cxpredict.actions.playbook import (
     STAGE_COLUMN,
     VIRTUAL_COLUMNS,
@@ -385,8 +385,8 @@ class CapacityQueue:
         self._rows = 0
         empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
         self._served: dict[str, tuple[np.ndarray, np.ndarray]] = {action: empty for action in self.capacity}
-        self._spool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="capacity-spool")
-        self._spooling: concurrent.futures.Future | None = None
+        self._spool = threads.background("capacity-spool")
+        self._spooling: threads.Future | None = None
 
     def _spooled(self) -> None:
         """Wait for the batch being written to the spool (its write error is raised here)."""

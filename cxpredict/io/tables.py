@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cxpredict import threads
 from cxpredict.errors import ConfigError, OutputError
 from cxpredict.io.csvcells import to_csv
 from cxpredict.io.outputs import CSV_ENCODING, CsvDialect, StagedOutputs, atomic_path, excel_safe, output_errors
@@ -37,8 +37,8 @@ class TableWriter:
         self._schema: pa.Schema | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._csv = None
-        self._background: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: concurrent.futures.Future | None = None
+        self._background: threads.ThreadPoolExecutor | None = None
+        self._pending: threads.Future | None = None
 
     def __enter__(self) -> TableWriter:
         staged = self.staged
@@ -61,7 +61,7 @@ class TableWriter:
             if self._parquet is None:
                 self._schema = table.schema
                 self._parquet = pq.ParquetWriter(self.tmp, self._schema)
-                self._background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="parquet-writer")
+                self._background = threads.background("parquet-writer")
             else:
                 table = table.cast(self._schema)
             self._finish_pending()

@@ -43,10 +43,8 @@ def _model():
 def _tokenizer():
     """The model's tokenizer without its padding: words are encoded one by one, so padding every word to the
     longest in the batch only made work (and a mask to drop it again); the same ids."""
-    model = _model()  # first: without wordllama (and so tokenizers), the error that says what to do
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_str(model.tokenizer.to_str())
+    model = _model()
+    tokenizer = type(model.tokenizer).from_str(model.tokenizer.to_str())  # a copy: the model's own keeps its padding
     tokenizer.no_padding()
     return tokenizer
 
