@@ -202,9 +202,12 @@ class DuckDBDatabase:
     def __init__(self, source: Source):
         import duckdb
 
+        from cxpredict.data.duckdb_sql import QUIET
+
         self.label, self._duckdb = source.location, duckdb
         try:
             self.con = duckdb.connect(source.location, read_only=True)
+            self.con.execute(QUIET).fetchall()
         except duckdb.Error as e:
             raise InputError(f"{self.label}: cannot open the DuckDB database file ({_detail(e)[:300]}). data.source "
                              "must name a DuckDB database file that no other process is writing.") from None

@@ -37,6 +37,7 @@ from cxpredict.data.duckdb_sql import literal as _s
 from cxpredict.data.duckdb_sql import memory_bytes as _bytes
 from cxpredict.data.duckdb_sql import out_of_memory as _out_of_memory
 from cxpredict.data.duckdb_sql import quote as _q
+from cxpredict.data.duckdb_sql import QUIET
 from cxpredict.data.duckdb_sql import trimmed as _trimmed
 from cxpredict.data.event_scan import EventScan, Warn
 from cxpredict.data.events import window_end
@@ -207,6 +208,7 @@ def duckdb_engine(settings: DuckDBSettings, base_dir: Path, threads: int | None 
             raise ConfigError(f"data.duckdb.memory_limit {settings.memory_limit!r} is not a memory size ({e}). "
                               "Use e.g. 4GB, 500MB or 50%.") from None
         con.execute("SET TimeZone = 'UTC'").fetchall()  # a naive timestamp is UTC, as in the pandas path
+        con.execute(QUIET).fetchall()
         yield DuckDBEngine(con, as_of, settings)
     finally:
         if con is not None:

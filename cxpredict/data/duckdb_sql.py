@@ -19,6 +19,9 @@ from cxpredict.data.numbers import MAX_ABS
 from cxpredict.errors import InputError, Interrupted, ResourceError
 
 
+QUIET = "SET enable_progress_bar = false"  # DuckDB draws a progress bar on long queries: noise in a scheduler's log
+
+
 def quote(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("duckdb")
 

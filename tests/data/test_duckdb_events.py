@@ -342,6 +342,7 @@ def test_spill_folder_is_removed_on_success_and_on_error(tmp_path):
     with duckdb_engine(DuckDBSettings(memory_limit="200MB", temp_directory=str(spill)), tmp_path, threads=1) as e:
         assert e.run("SELECT current_setting('threads')")[0][0] == 1
         assert e.run("SELECT current_setting('memory_limit')")[0][0] == "190.7 MiB"  # 200 MB
+        assert e.run("SELECT current_setting('enable_progress_bar')")[0][0] is False  # no bars in batch logs
         assert len(list(spill.iterdir())) == 1
     assert list(spill.iterdir()) == []
     with pytest.raises(RuntimeError):
