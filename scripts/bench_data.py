@@ -404,7 +404,8 @@ def main() -> None:
         folder = args.folder or args.data_dir / f"c{customers}_e{events}"
         result = {"customers": customers, "events": events, **ensure_data(folder, customers, events, threads),
                   "threads": threads, "memory_limit": args.memory_limit, "machine": f"{platform.node()}, "
-                  f"{os.cpu_count()} cores, shared with other jobs: timings are indicative, ratios within one run",
+                  f"{os.cpu_count()} cores; each engine records the load average before and after it (a loaded machine: "
+                  "compare engines within one run)",
                   "aggregations": AGGREGATIONS}
         engines = args.engines.split(",")
         for engine in engines:
