@@ -192,6 +192,7 @@ def spark(tmp_path_factory):
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                    .config("spark.log.level", "ERROR").config("spark.sql.shuffle.partitions", "1")
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+                   .config("spark.sql.warehouse.dir", str(log4j.parent / "warehouse"))  # not ./spark-warehouse
                    .getOrCreate())
         session.sparkContext.setLogLevel("ERROR")
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -207,6 +208,8 @@ LOG4J = Path(__file__).resolve().parents[1] / "resources" / "spark-log4j2.proper
 # the local JVM: C1 JIT only (starts in about half the time; local-mode jobs here are short, so C2's later speed-up
 # never pays), serial GC (no GC threads competing for the run's cores), Spark's WARN lines off
 LOCAL_JAVA_OPTIONS = f"-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile=file:{LOG4J}"
+# Spark's catalog folder (unused: cxpredict registers no tables) in the temp folder, not in the job's working folder
+LOCAL_WAREHOUSE = str(Path(tempfile.gettempdir()) / "cxpredict-spark-warehouse")
 
 
 def local_session(threads: int | None = None):
@@ -224,6 +227,7 @@ def local_session(threads: int | None = None):
                     .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                     .config("spark.sql.shuffle.partitions", cores)
                     .config("spark.default.parallelism", cores)
+                    .config("spark.sql.warehouse.dir", LOCAL_WAREHOUSE)
                     .config("spark.driver.extraJavaOptions", LOCAL_JAVA_OPTIONS).getOrCreate())
     except Exception as e:  # noqa: BLE001 - Java missing or not startable: py4j/RuntimeError, re-raised as a fix
         raise ConfigError(f"data.engine: spark could not start Spark in local mode ({' '.join(str(e).split())[:300]}"
