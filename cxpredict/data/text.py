@@ -44,7 +44,6 @@ CJK_WEIGHT = 3  # auto: a text is Chinese when 3 x its CJK characters >= its Lat
 _CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))  # code points of Chinese characters
 _CJK = "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
-_LATIN = re.compile(r"[a-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 _CONTROL_BUT_NUL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\ufeff]")
 _SPACE = re.compile(r"\s+")
@@ -117,15 +116,21 @@ def tokenize_en(text: str) -> list[str]:
 _ZH_EN_STOP = sorted(ZH_STOP | EN_STOP)
 
 
-def _keep_zh(token: str) -> bool:
-    return token not in ZH_STOP and token not in EN_STOP and bool(_CJK_CHAR.search(token) or _LATIN.search(token))
+def _keep_zh(tokens) -> np.ndarray:
+    """Which (stripped) segmenter tokens are words: a Chinese character or a Latin letter, not a stop word."""
+    tokens = np.asarray(tokens, dtype=object)
+    if not len(tokens):
+        return np.zeros(0, dtype=bool)
+    n_cjk, n_latin = _letter_counts(tokens)
+    return ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(tokens).isin(_ZH_EN_STOP)
 
 
 def tokenize_zh(text: str) -> list[str]:
     """Words by rjieba (dictionary + HMM for unknown words); punctuation, numbers and function words dropped."""
     import rjieba  # the segmenter, imported on first Chinese text only
 
-    return [t for t in (w.strip() for w in rjieba.cut(text)) if t and _keep_zh(t)]
+    tokens = [w.strip() for w in rjieba.cut(text)]
+    return [t for t, keep in zip(tokens, _keep_zh(tokens)) if keep]
 
 
 TOKENIZERS = {"en": tokenize_en, "zh": tokenize_zh}
@@ -166,8 +171,7 @@ def tokens_of(texts: list[str], language: str) -> Tokens:
         clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
     else:
         clean = np.array([w.strip() for w in distinct], dtype=object)
-        n_cjk, n_latin = _letter_counts(clean) if len(clean) else (np.zeros(0), np.zeros(0))
-        keep = ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(clean).isin(_ZH_EN_STOP)  # _keep_zh
+        keep = _keep_zh(clean)
     keep &= ~is_break
     words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
     number = np.full(len(distinct), -1, dtype=np.int64)
