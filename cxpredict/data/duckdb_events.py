@@ -59,11 +59,13 @@ NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", 
            "HUGEINT", "FLOAT", "DOUBLE")
 
 
+RAW_ID = "_raw_id"  # the checks' view of the events: the ID before trimming (cheap to bucket by)
 # customers one pass of the per-customer aggregation holds at most (DuckDBEngine.per_customer), and the memory a
 # customer takes per thread in it (thread-local hash tables, partitions, the combined table); measured in
 # experiments/warehouse_data (2M customers in one pass stay within a 2 GB limit at 2 threads)
-RAW_ID = "_raw_id"  # the checks' view of the events: the ID before trimming (cheap to bucket by)
 PASS_CUSTOMERS, MIN_PASS_CUSTOMERS, PASS_BYTES_PER_CUSTOMER = 2_000_000, 100_000, 500
+
+
 def _rows(path: Path, first: list[int], count: int) -> str:
     """'rows 3, 7 (file lines, header = line 1)' and how many more there are."""
     return rows_text(path, first) + (f", and {count - len(first)} more" if count > len(first) else "")
