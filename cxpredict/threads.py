@@ -24,7 +24,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -188,6 +190,20 @@ def prepare_environment() -> None:
         os.environ["OMP_NUM_THREADS"] = str(budget)
     if "numba" not in sys.modules and "NUMBA_NUM_THREADS" not in os.environ:
         os.environ["NUMBA_NUM_THREADS"] = str(max(budget, usable_cores()))
+
+
+@contextmanager
+def numba_threads(n: int | None = None) -> Iterator[int]:
+    """numba's parallel loops on `n` threads (default: the budget, `count`), at most the pool numba started with
+    (NUMBA_NUM_THREADS), restored on exit; yields the threads set. The compiled kernels' one way to their threads."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n or count(), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(previous)
 
 
 def serial_blas():

@@ -167,3 +167,15 @@ def test_no_module_starts_a_pool_of_its_own():
 @pytest.mark.parametrize("workers", [1, 2, 5])
 def test_the_thread_pool_keeps_the_order_of_its_tasks(workers):
     assert threads.map_split(lambda t: t * t, list(range(7)), workers) == [t * t for t in range(7)]
+
+
+def test_numba_kernels_take_the_budget_and_give_the_threads_back(monkeypatch):
+    import numba
+
+    before = numba.get_num_threads()
+    monkeypatch.setattr(threads, "count", lambda explicit=None: 1)  # the run's budget
+    with threads.numba_threads() as n:
+        assert n == numba.get_num_threads() == 1
+    with threads.numba_threads(10_000) as n:
+        assert n == numba.config.NUMBA_NUM_THREADS, "never more than the pool numba started with"
+    assert numba.get_num_threads() == before

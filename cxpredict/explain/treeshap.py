@@ -31,6 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from cxpredict import threads
 from cxpredict.explain.trees import TreeArrays
 
 
@@ -172,9 +173,7 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
     column_of = np.arange(n_features, dtype=np.int64) if column_of is None else np.asarray(column_of, np.int64)
     n_out = n_features if n_out is None else n_out
     X = np.ascontiguousarray(X, dtype=np.float64)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS)))
-    try:
+    with threads.numba_threads(n_threads) as n_threads:
         if method == "path":
             return _path_kernel(X, column_of, n_out, arrays.node_start, arrays.leaf_start, arrays.cat_start,
                                 arrays.feature, arrays.threshold, arrays.decision, arrays.left, arrays.right,
@@ -187,6 +186,4 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
                                 arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits, arrays.pre_node,
                                 arrays.pre_parent, arrays.pre_left, arrays.pre_feature, arrays.pre_z,
                                 arrays.pre_prev, arrays.tree_quad, q["t"], q["cold"], q["hot"], q["inv_cold"],
-                                q["inv_hot"], arrays.max_positions, numba.get_num_threads())
-    finally:
-        numba.set_num_threads(previous)
+                                q["inv_hot"], arrays.max_positions, n_threads)

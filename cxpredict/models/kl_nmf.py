@@ -12,8 +12,6 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -81,17 +79,6 @@ def _kl_part(indptr, indices, data, W, Ht, eps):
     return total
 
 
-@contextmanager
-def _kernel_threads():
-    """numba's threads for one factorisation: the run's budget (cxpredict/threads.py), restored afterwards."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads.count(), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
 class _Pattern:
     """X's non-zeros by row (CSR) and by column (CSC), for W @ H at exactly those places (compiled kernels)."""
 
@@ -157,7 +144,7 @@ class KLNMF:
     def fit(self, X: sp.csr_matrix) -> KLNMF:
         P = _Pattern(X)
         W, H = _nndsvda(P.X, self.n_components, self.seed)
-        with _kernel_threads():
+        with threads.numba_threads():
             self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components
         return self
@@ -169,7 +156,7 @@ class KLNMF:
         avg = np.sqrt(P.X.sum() / (P.X.shape[0] * P.X.shape[1]) / k) if P.X.shape[0] else 0.0
         W = np.full((P.X.shape[0], k), avg)
         if P.X.shape[0]:
-            with _kernel_threads():
+            with threads.numba_threads():
                 _solve(P, W, self.components_, False, self.max_iter, self.tol)
         return W
 
