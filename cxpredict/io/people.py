@@ -39,7 +39,7 @@ def _work_order_rules(playbook: Playbook | None) -> list[str]:
 def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: PeopleStyle) -> pd.DataFrame:
     """The scored batch as people get it: as-of and scoring dates, the `to_contact` filter column, documented
     column order. Call after capacity is settled (`deferred` final)."""
-    out = scored.copy()
+    out = scored.copy(deep=False)  # copy-on-write (pandas 3): new columns never reach the caller's frame
     out["as_of"] = pd.Timestamp(style.day)
     out["scored_on"] = pd.Timestamp(style.scored_on)
     if playbook is not None and "rule" in out.columns:

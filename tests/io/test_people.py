@@ -44,6 +44,15 @@ def acted(repo_root) -> tuple[pd.DataFrame, object]:
     return frame, pb
 
 
+def test_finish_scored_adds_the_people_columns_and_leaves_the_batch_as_it_was(acted):
+    frame, pb = acted
+    before = frame.copy()
+    finished = people.finish_scored(frame, pb, PeopleStyle(as_of=AS_OF))
+    assert {"as_of", "scored_on", "to_contact"} <= set(finished.columns)
+    finished.iloc[0, 0] = "changed"
+    pd.testing.assert_frame_equal(frame, before)
+
+
 def test_work_orders_are_due_first_then_priority_with_deferred_last(acted):
     frame, pb = acted
     style = PeopleStyle(as_of=AS_OF, currency="EUR")
