@@ -217,9 +217,17 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False, dialec
     return Path(path)
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth Parquet's dictionary encoding: all but floating point. Probabilities and scores are
+    (nearly) all distinct, so pyarrow's default of trying a dictionary on every column only builds hash tables it
+    then abandons: that try cost most of the scored file's write time (scripts/bench_parquet_write.py)."""
+    return [field.name for field in schema if not pa.types.is_floating(field.type)]
+
+
 def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    table = pa.Table.from_pandas(frame, preserve_index=index)
     with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=index), tmp)
+        pq.write_table(table, tmp, use_dictionary=dictionary_columns(table.schema))
     return Path(path)
 
 

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 from cxpredict import threads
 from cxpredict.errors import ConfigError, OutputError
 from cxpredict.io.csvcells import to_csv
-from cxpredict.io.outputs import CSV_ENCODING, CsvDialect, StagedOutputs, atomic_path, excel_safe, output_errors
+from cxpredict.io.outputs import (CSV_ENCODING, CsvDialect, StagedOutputs, atomic_path, dictionary_columns, excel_safe,
+                                  output_errors)
 
 
 class TableWriter:
@@ -60,7 +61,8 @@ class TableWriter:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
                 self._schema = table.schema
-                self._parquet = pq.ParquetWriter(self.tmp, self._schema)
+                self._parquet = pq.ParquetWriter(self.tmp, self._schema,
+                                                 use_dictionary=dictionary_columns(self._schema))
                 self._background = threads.background("parquet-writer")
             else:
                 table = table.cast(self._schema)
