@@ -24,7 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.playbook import Playbook
+from cxpredict.actions.playbook import Playbook, label_codes
 from cxpredict.config import HoldoutConfig
 
 TREATED, CONTROL = "treated", "control"
@@ -94,7 +94,7 @@ class ControlGroups:
 
     def _acting(self, acted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(rule code per row, whether the row's rule has an action)."""
-        codes = pd.Index(self.names).get_indexer(acted["rule"].astype("str"))
+        codes = label_codes(acted["rule"], self.names)
         return codes, np.where(codes >= 0, self.eligible[np.maximum(codes, 0)], False)
 
     def add(self, acted: pd.DataFrame) -> None:

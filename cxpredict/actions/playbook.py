@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -356,17 +356,21 @@ def _numeric_mask(values: np.ndarray, op: str, value: Any) -> np.ndarray:
                 ">": np.greater, ">=": np.greater_equal}[op](values, value)
 
 
+def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
+    """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
+    categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""
+    lookup = pd.Index(list(names), dtype="str")
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
+        return by_category[values.cat.codes.to_numpy()]
+    return lookup.get_indexer(values.astype("str"))
+
+
 def _text_mask(s: pd.Series, op: str, value: Any) -> np.ndarray:
-    """Equality tests on text; for categoricals they run on the categories, then one lookup per row (fast)."""
+    """Equality tests on text (categoricals through their categories: `label_codes`)."""
     wanted = [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        hit = np.append(s.cat.categories.astype("str").isin(wanted), False)  # last slot: missing (code -1)
-        mask = hit[s.cat.codes.to_numpy()]
-        missing = s.cat.codes.to_numpy() < 0
-    else:
-        mask = s.isin(wanted).to_numpy(dtype=bool, na_value=False)
-        missing = s.isna().to_numpy()
-    return ~mask if op in ("!=", "not_in") else mask & ~missing
+    mask = label_codes(s, list(dict.fromkeys(wanted))) >= 0  # never for a missing value
+    return ~mask if op in ("!=", "not_in") else mask
 
 
 def cond_mask(cond: Cond, frame: pd.DataFrame, rule_name: str = "?") -> np.ndarray:

@@ -35,6 +35,7 @@ from cxpredict.actions.playbook import (
     Rule,
     cond_mask,
     first_match,
+    label_codes,
     load_playbook,
     missing_stage_columns,
     node_columns,
@@ -400,11 +401,11 @@ class CapacityQueue:
         self._spooling = self._spool.submit(acted.reset_index(drop=True).to_feather, path, compression="lz4")
         self._parts.append(path)
         if self.capacity:
-            action = acted["action"].astype("str").to_numpy()
+            action = label_codes(acted["action"], list(self.capacity))
             key = np.nan_to_num(acted["priority"].to_numpy(dtype=float), nan=-np.inf)
             rows = np.arange(self._rows, self._rows + len(acted), dtype=np.int64)
-            for name, cap in self.capacity.items():
-                hit = action == name
+            for code, (name, cap) in enumerate(self.capacity.items()):
+                hit = action == code
                 if hit.any():
                     kept_key, kept_rows = self._served[name]
                     self._served[name] = best_rows(np.concatenate([kept_key, key[hit]]),
@@ -424,7 +425,7 @@ class CapacityQueue:
             batch = pd.read_feather(path)
             if served is not None:
                 rows = np.arange(start, start + len(batch), dtype=np.int64)
-                limited = batch["action"].astype("str").isin(list(self.capacity)).to_numpy()
+                limited = label_codes(batch["action"], list(self.capacity)) >= 0
                 batch["deferred"] = limited & ~np.isin(rows, served)
             start += len(batch)
             path.unlink()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.playbook import Playbook
+from cxpredict.actions.playbook import Playbook, label_codes
 from cxpredict.columns import Column, describe, scored_column_order
 from cxpredict.io.outputs import StagedOutputs
 from cxpredict.io.sheets import SHEETS, PeopleStyle, read_table
@@ -36,6 +36,11 @@ def _work_order_rules(playbook: Playbook | None) -> list[str]:
     return [r.name for r in playbook.rules if r.raises_work_order] if playbook is not None else []
 
 
+def _raises_work_order(frame: pd.DataFrame, playbook: Playbook | None) -> np.ndarray:
+    """Whether each row's rule raises a work order."""
+    return label_codes(frame["rule"], _work_order_rules(playbook)) >= 0
+
+
 def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: PeopleStyle) -> pd.DataFrame:
     """The scored batch as people get it: as-of and scoring dates, the `to_contact` filter column, documented
     column order. Call after capacity is settled (`deferred` final)."""
@@ -43,7 +48,7 @@ def finish_scored(scored: pd.DataFrame, playbook: Playbook | None, style: People
     out["as_of"] = pd.Timestamp(style.day)
     out["scored_on"] = pd.Timestamp(style.scored_on)
     if playbook is not None and "rule" in out.columns:
-        raises = out["rule"].astype("str").isin(_work_order_rules(playbook)).to_numpy()
+        raises = _raises_work_order(out, playbook)
         deferred = out["deferred"].fillna(False).astype(bool).to_numpy() if "deferred" in out.columns else False
         control = out["group"].astype("str").eq("control").to_numpy() if "group" in out.columns else False
         out["to_contact"] = raises & ~deferred & ~control  # control customers are the measurement: never contacted
@@ -137,7 +142,7 @@ def work_orders(scored: pd.DataFrame, playbook: Playbook, style: PeopleStyle | N
     """Front-line alerts: customers whose rule raises a work order; in capacity first (earliest due, then highest
     priority), deferred last. `deferred` is kept so callers can split the file."""
     style = style or PeopleStyle()
-    rows = scored[scored["rule"].astype("str").isin(_work_order_rules(playbook))]
+    rows = scored[_raises_work_order(scored, playbook)]
     if "group" in rows.columns:  # control customers are the measurement: nobody may act on them
         rows = rows[rows["group"].astype("str") != "control"]
     if "customer_id" not in rows.columns:
@@ -286,7 +291,7 @@ class PeopleOutputs:
             self.orders.add(orders, team=orders["owner_team"].astype("str") if "owner_team" in orders.columns
                             else pd.Series(pd.NA, index=orders.index, dtype="str"))
             if {"group", "rule", "owner_team"} <= set(batch.columns):
-                held = batch["rule"].astype("str").isin(_work_order_rules(self.playbook)) & \
+                held = _raises_work_order(batch, self.playbook) & \
                     batch["group"].astype("str").eq("control") & ~batch["deferred"].fillna(False).astype(bool)
                 for team, n in batch.loc[held, "owner_team"].astype("str").value_counts().items():
                     self._controls[team] = self._controls.get(team, 0) + int(n)

@@ -185,7 +185,8 @@ class _Counts:
     def add(self, scored: pd.DataFrame) -> None:
         for col, counter in self.by.items():
             if col in scored.columns:
-                counter.update(scored[col].astype("str").value_counts(dropna=True).to_dict())
+                counts = scored[col].value_counts(dropna=True)  # a categorical's counted on its codes
+                counter.update({str(value): int(n) for value, n in counts.items() if n})
         if "is_respondent" in scored.columns:
             self.respondents += int(scored["is_respondent"].sum())
 

@@ -286,3 +286,14 @@ def test_fuzz_playbook_loader_raises_only_config_errors(rules, name):
         playbook_from_dict({"name": name, "rules": rules})
     except ConfigError:
         pass
+
+
+def test_label_codes_are_positions_in_names_for_text_and_categoricals():
+    from cxpredict.actions.playbook import label_codes
+
+    names = ["call", "offer"]
+    text = pd.Series(pd.array(["offer", None, "mail", "call"], dtype="str"))
+    categorical = text.astype(pd.CategoricalDtype(["mail", "offer", "unused", "call"]))
+    for values in (text, categorical):
+        assert label_codes(values, names).tolist() == [1, -1, -1, 0]
+    assert label_codes(categorical.iloc[:0], names).tolist() == []
