@@ -1,13 +1,15 @@
 """LightGBM trees as flat arrays, and a compiled predictor that scores several boosters in one pass over the rows.
 
 Why: scoring evaluates the NPS, churn and eight reason boosters on every customer, and `Booster.predict` converts
-the frame once per booster and walks each row's trees one node at a time. Here the trees are read once (at
-bundle load) from LightGBM's documented JSON dump (`Booster.dump_model()`, which keeps the best iteration) into
-LightGBM's own flat layout (children >= 0 internal nodes, < 0 ~leaf index; categorical splits as 32-bit
-bitsets), and one numba kernel walks a block of rows through every tree of every booster, the rows of a block
-advancing level by level together so their independent walks overlap in the CPU. Raw scores are LightGBM's to
-the bit: the same decisions (`goes_left`, LightGBM's Tree::Decision, with its dense-input rule that
-|x| <= kZeroThreshold is 0) and each output summed tree by tree in LightGBM's order (tests/models/test_forest.py).
+the frame once per booster and walks each row down each tree, a chain of dependent, unpredictable branches. Here
+the trees are read once (at bundle load) from LightGBM's documented JSON dump (`Booster.dump_model()`, which keeps
+the best iteration; `tree_from_dump`: LightGBM's own flat layout) and evaluated the QuickScorer way (Lucchese et
+al., 2015): a tree's leaves, numbered left to right, are the bits of a 64-bit word; every split a row does NOT go
+left at rules out the leaves of its left subtree, and the row's leaf is the lowest bit left. Every split is tested
+for 128 rows at once with no branches (vector instructions), the rows' features in cache for all the trees of all
+the boosters. Raw scores equal LightGBM's to the bit: the same decisions (LightGBM's Tree::Decision: missing types
+None/Zero/NaN, default_left, NaN and negative categories right, and its dense-input rule that |x| <=
+kZeroThreshold is 0) and each output summed tree by tree in LightGBM's order (tests/models/test_forest.py).
 LightGBM stays the reference it is checked against (scripts/bench_predict.py times both on the same matrix).
 
 `tree_from_dump` and `to_matrix` are also what explain/trees.py builds the TreeSHAP arrays from.
@@ -15,6 +17,7 @@ LightGBM stays the reference it is checked against (scripts/bench_predict.py tim
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -333,9 +336,33 @@ def _transform(raw: np.ndarray, objective: str) -> np.ndarray:
     name, *args = objective.split(" ")
     if name == "binary":
         sigmoid = next((float(a.split(":")[1]) for a in args if a.startswith("sigmoid:")), 1.0)
-        return 1.0 / (1.0 + np.exp(-sigmoid * raw))
+        return _sigmoid(np.ascontiguousarray(raw), sigmoid)
     if name == "multiclass":
-        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return _softmax(np.ascontiguousarray(raw))
     return raw
 
+
+# compiled like LightGBM's own loops, with the C library's exp (numpy's differs in the last bit)
+@numba.njit(cache=True)
+def _sigmoid(raw, sigmoid):
+    out = np.empty_like(raw)
+    for i in range(raw.shape[0]):
+        for k in range(raw.shape[1]):
+            out[i, k] = 1.0 / (1.0 + math.exp(-sigmoid * raw[i, k]))
+    return out
+
+
+@numba.njit(cache=True)
+def _softmax(raw):
+    out = np.empty_like(raw)
+    for i in range(raw.shape[0]):
+        top = raw[i, 0]
+        for k in range(1, raw.shape[1]):
+            top = max(raw[i, k], top)
+        total = 0.0
+        for k in range(raw.shape[1]):
+            out[i, k] = math.exp(raw[i, k] - top)
+            total += out[i, k]
+        for k in range(raw.shape[1]):
+            out[i, k] /= total
+    return out

@@ -1,5 +1,5 @@
-"""The compiled forest against LightGBM, the reference: raw scores equal to the bit (the same decisions, each
-output summed tree by tree in LightGBM's order), probabilities to float rounding."""
+"""The compiled forest against LightGBM, the reference: raw scores and probabilities equal to the bit (the same
+decisions, each output summed tree by tree in LightGBM's order, the same transforms)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_probabilities_are_lightgbm_output_transform(objective):
     booster, _ = _train(objective)
     X = _unseen(_frame(10, 0), 8)
     (ours,) = Forest.of([booster]).predict(X)
-    np.testing.assert_allclose(ours, booster.predict(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ours, booster.predict(X))
 
 
 def test_missing_types_zero_and_nan_and_none_follow_lightgbm():
@@ -162,3 +162,25 @@ def test_a_trained_bundle_predicts_as_lightgbm(trained_bundle, demo_config):
         forest = Forest.of([booster])
         np.testing.assert_array_equal(forest.raw(X)[:, 0] if booster.num_model_per_iteration() == 1
                                       else forest.raw(X), booster.predict(X[booster.feature_name()], raw_score=True))
+
+
+def test_compiled_estimators_predict_what_lightgbm_does(trained_bundle, demo_config):
+    """The stages compile their estimators when built; every scored column equals LightGBM's, and a refit
+    estimator drops the forest of its old boosters."""
+    from cxpredict.data.customers import load_customers
+    from cxpredict.io.bundle import load_bundle
+    from cxpredict.models.churn import with_nps_features
+    from cxpredict.models.stages import ChurnStage, NpsStage, ReasonStage
+
+    compiled, reference = load_bundle(trained_bundle), load_bundle(trained_bundle)
+    X = compiled.manifest.transform(load_customers(demo_config).frame)
+    nps = NpsStage(compiled.nps).model
+    assert nps._compiled is not None and getattr(reference.nps, "_compiled", None) is None
+    pd.testing.assert_frame_equal(nps.predict_frame(X), reference.nps.predict_frame(X))
+    reasons = ReasonStage(compiled.get("reasons")).model
+    np.testing.assert_array_equal(reasons.predict_proba(X), reference.get("reasons").predict_proba(X))
+    churn = ChurnStage(compiled.get("churn"), demo_config.churn).model
+    X_churn = with_nps_features(X, nps.predict_frame(X)) if churn.uses_nps_features_ else X
+    np.testing.assert_array_equal(churn.predict_proba(X_churn), reference.get("churn").predict_proba(X_churn))
+    reasons.boosters_ = reasons.boosters_[:1]
+    np.testing.assert_array_equal(reasons.predict_proba(X), reference.get("reasons").boosters_[0].predict(X)[:, None])
