@@ -49,6 +49,8 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
         scores to the bit, in one pass). Called once when a bundle's stages are built, not per batch. Boosters
         the forest does not take (other objectives, trees of over 64 leaves) stay with LightGBM."""
         boosters = self._predicting_boosters()
+        if self._forest() is not None:  # already compiled for these boosters
+            return self
         live = [b for b in boosters if b is not None]
         try:
             forest = Forest.of(live) if live else None
@@ -61,13 +63,19 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
     def booster_predictions(self, X, raw_score: bool = False) -> list[np.ndarray | None]:
         """Each booster's `predict(X, raw_score=raw_score)` (None for a constant): from the compiled forest when
         `compile` built one for these very boosters (a refit drops it), else from LightGBM."""
-        boosters = self._predicting_boosters()
-        compiled = getattr(self, "_compiled", None)
+        boosters, forest = self._predicting_boosters(), self._forest()
+        if forest is None:
+            return [None if b is None else b.predict(X, raw_score=raw_score) for b in boosters]
+        predictions = iter(forest.predict(X, raw_score=raw_score))
+        return [None if b is None else next(predictions) for b in boosters]
+
+    def _forest(self) -> Forest | None:
+        """The compiled forest, if `compile` built it from the boosters the estimator has now."""
+        compiled, boosters = getattr(self, "_compiled", None), self._predicting_boosters()
         if compiled is None or len(compiled[1]) != len(boosters) or any(
                 a is not b for a, b in zip(compiled[1], boosters)):
-            return [None if b is None else b.predict(X, raw_score=raw_score) for b in boosters]
-        predictions = iter(compiled[0].predict(X, raw_score=raw_score))
-        return [None if b is None else next(predictions) for b in boosters]
+            return None
+        return compiled[0]
 
 
 def keyword_init(**defaults: Any) -> Callable[..., None]:

@@ -184,3 +184,20 @@ def test_compiled_estimators_predict_what_lightgbm_does(trained_bundle, demo_con
     np.testing.assert_array_equal(churn.predict_proba(X_churn), reference.get("churn").predict_proba(X_churn))
     reasons.boosters_ = reasons.boosters_[:1]
     np.testing.assert_array_equal(reasons.predict_proba(X), reference.get("reasons").boosters_[0].predict(X)[:, None])
+
+
+def test_trees_of_over_64_leaves_stay_with_lightgbm():
+    """The forest refuses them (a tree's leaves are the bits of one word); an estimator then predicts with
+    LightGBM, the same numbers."""
+    from cxpredict.models.base import LgbmClassifier
+
+    X = _frame(3000, 0)
+    big = lgb.train({**PARAMS, "objective": "regression", "num_leaves": 100, "min_child_samples": 2},
+                    lgb.Dataset(X, label=_target(X, 1)), num_boost_round=2)
+    assert max(t["num_leaves"] for t in big.dump_model()["tree_info"]) > 64
+    with pytest.raises(ValueError, match="64"):
+        Forest.of([big])
+    estimator = LgbmClassifier()
+    estimator.booster_ = big
+    assert estimator.compile()._forest() is None
+    np.testing.assert_array_equal(estimator.booster_predictions(X, raw_score=True)[0], big.predict(X, raw_score=True))
