@@ -2,7 +2,7 @@
 
 Read from LightGBM's documented JSON dump (`Booster.dump_model()`), not by parsing the model text: the wanted
 class's trees of a multiclass booster (every `num_tree_per_iteration`-th tree), rebuilt as LightGBM's own flat
-arrays (children >= 0 internal nodes, < 0 ~leaf index; categorical splits as 32-bit bitsets), then each tree's
+arrays by models/forest.py (`tree_from_dump`, shared with the compiled predictor), then each tree's
 pre-order positions with the static TreeSHAP quantities (cover fractions z per feature on the path) and the
 Gauss-Legendre coefficients of treeshap.py's integral. `to_matrix` builds the float matrix LightGBM would predict
 on. `single_class_booster` is the fair library reference: a one-output booster of the same trees.
@@ -16,7 +16,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-_MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}  # LightGBM's decision_type bits 2-3
+from cxpredict.models import forest
+from cxpredict.models.forest import tree_from_dump
+
 
 
 # --------------------------------------------------------------------------------------------- the trees of one class
@@ -32,60 +34,6 @@ def class_tree_dumps(booster: lgb.Booster, class_index: int | None) -> list[dict
     if not 0 <= class_index < per_iteration:
         raise ValueError(f"class index {class_index} out of range for {per_iteration} classes")
     return trees[class_index::per_iteration]
-
-
-def _bitset(categories: list[int]) -> list[int]:
-    """32-bit words with bit c set for each category c (LightGBM's Common::ConstructBitset)."""
-    words = [0] * (max(categories) // 32 + 1 if categories else 1)
-    for c in categories:
-        words[c // 32] |= 1 << (c % 32)
-    return words
-
-
-def _tree_from_dump(info: dict) -> dict[str, np.ndarray]:
-    """One dumped tree as LightGBM's own flat arrays: internal nodes by split_index, children >= 0 internal and
-    ~leaf_index for leaves, categorical splits as bitsets (threshold = the split's index in cat_boundaries)."""
-    n_leaves = int(info["num_leaves"])
-    n_nodes = n_leaves - 1
-    tree = {"num_leaves": n_leaves, "leaf_value": np.zeros(n_leaves), "leaf_count": np.zeros(n_leaves)}
-    if n_nodes == 0:
-        tree["leaf_value"][0] = float(info["tree_structure"]["leaf_value"])
-        return tree
-    for key in ("split_feature", "threshold", "decision_type", "left_child", "right_child", "internal_count"):
-        tree[key] = np.zeros(n_nodes)
-    boundaries, bits = [0], []
-
-    def code(node: dict) -> int:
-        return int(node["split_index"]) if "split_index" in node else ~int(node["leaf_index"])
-
-    stack = [info["tree_structure"]]
-    while stack:
-        node = stack.pop()
-        if "leaf_index" in node:
-            if "leaf_coeff" in node:
-                raise ValueError("linear trees (linear_tree=true) have no TreeSHAP values; retrain without them")
-            tree["leaf_value"][node["leaf_index"]] = float(node["leaf_value"])
-            tree["leaf_count"][node["leaf_index"]] = float(node.get("leaf_count", 0))
-            continue
-        i = int(node["split_index"])
-        tree["split_feature"][i] = node["split_feature"]
-        tree["internal_count"][i] = node.get("internal_count", 0)
-        decision = (2 if node.get("default_left") else 0) | (_MISSING_TYPES[node.get("missing_type", "None")] << 2)
-        if node["decision_type"] == "==":  # categorical: the categories going left, as a bitset
-            decision |= 1
-            tree["threshold"][i] = len(boundaries) - 1
-            bits.extend(_bitset([int(c) for c in str(node["threshold"]).split("||") if c != ""]))
-            boundaries.append(len(bits))
-        elif node["decision_type"] == "<=":
-            tree["threshold"][i] = float(node["threshold"])
-        else:
-            raise ValueError(f"unknown LightGBM decision type {node['decision_type']!r}")
-        tree["decision_type"][i] = decision
-        tree["left_child"][i], tree["right_child"][i] = code(node["left_child"]), code(node["right_child"])
-        stack.extend((node["left_child"], node["right_child"]))
-    if bits:
-        tree["cat_boundaries"], tree["cat_threshold"] = np.array(boundaries, float), np.array(bits, float)
-    return tree
 
 
 def single_class_booster(booster: lgb.Booster, class_index: int | None) -> lgb.Booster:
@@ -191,7 +139,7 @@ def tree_arrays(booster: lgb.Booster, class_index: int | None) -> TreeArrays:
     node_start, leaf_start, pos_start, cat_start, tree_quad = [0], [0], [0], [], []
     expected, max_positions, n_bounds, n_bits = 0.0, 1, 0, 0
     for info in dumps:
-        tree = _tree_from_dump(info)
+        tree = tree_from_dump(info)
         n_nodes = tree["num_leaves"] - 1
         cat_start.append(n_bounds)
         parts["leaf_value"].append(tree["leaf_value"][: n_nodes + 1])
@@ -261,27 +209,5 @@ def _quadrature(arrays: TreeArrays) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------- input matrix
 def to_matrix(X: pd.DataFrame | np.ndarray, arrays: TreeArrays) -> np.ndarray:
-    """The float64 matrix LightGBM would predict on: model feature order, pandas categoricals as the training
-    category codes (unseen -> NaN), exactly like LightGBM's own pandas conversion."""
-    if isinstance(X, np.ndarray):
-        if X.ndim != 2 or X.shape[1] != len(arrays.feature_names):
-            raise ValueError(f"expected {len(arrays.feature_names)} feature columns, got shape {X.shape}")
-        return np.ascontiguousarray(X, dtype=np.float64)
-    missing = [c for c in arrays.feature_names if c not in X.columns]
-    if missing:
-        raise ValueError(f"the model's features are missing from the frame: {missing[:5]}")
-    frame = X[arrays.feature_names]
-    out = np.empty((len(frame), len(arrays.feature_names)), dtype=np.float64)
-    categories = iter(arrays.pandas_categorical or [])
-    for j, col in enumerate(arrays.feature_names):
-        s = frame[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            levels = next(categories, None)
-            if levels is not None and list(s.cat.categories) != list(levels):
-                s = s.cat.set_categories(levels)
-            codes = s.cat.codes.to_numpy().astype(np.float64)
-            codes[codes < 0] = np.nan
-            out[:, j] = codes
-        else:
-            out[:, j] = pd.to_numeric(s).to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+    """The float64 matrix LightGBM would predict on (models/forest.py: to_matrix) for `arrays`' features."""
+    return forest.to_matrix(X, arrays.feature_names, arrays.pandas_categorical)

@@ -9,6 +9,7 @@ category columns); arrays are checked as numbers and wrapped in a frame, so both
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
@@ -20,6 +21,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from cxpredict.errors import ConfigError, InputError
+from cxpredict.models.forest import Forest
+
+log = logging.getLogger(__name__)
 
 
 class LgbmClassifier(ClassifierMixin, BaseEstimator):
@@ -32,6 +36,46 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.classifier_tags.multi_class = not self.binary_only
         return tags
+
+    def _predicting_boosters(self) -> list:
+        """The boosters `predict` evaluates, in order (None: a constant output): `boosters_`, else `booster_`
+        (none before fit)."""
+        if hasattr(self, "boosters_"):
+            return list(self.boosters_)
+        return [self.booster_] if hasattr(self, "booster_") else []
+
+    def compile(self) -> LgbmClassifier:
+        """Predict from now on with one compiled forest of the fitted boosters (models/forest.py: LightGBM's raw
+        scores to the bit, in one pass). Called once when a bundle's stages are built, not per batch. Boosters
+        the forest does not take (other objectives, trees of over 64 leaves) stay with LightGBM."""
+        boosters = self._predicting_boosters()
+        if self._forest() is not None:  # already compiled for these boosters
+            return self
+        live = [b for b in boosters if b is not None]
+        try:
+            forest = Forest.of(live) if live else None
+        except ValueError as e:
+            log.info("%s predicts with LightGBM: %s", type(self).__name__, e)
+            forest = None
+        self._compiled = (forest, boosters) if forest is not None else None
+        return self
+
+    def booster_predictions(self, X, raw_score: bool = False) -> list[np.ndarray | None]:
+        """Each booster's `predict(X, raw_score=raw_score)` (None for a constant): from the compiled forest when
+        `compile` built one for these very boosters (a refit drops it), else from LightGBM."""
+        boosters, forest = self._predicting_boosters(), self._forest()
+        if forest is None:
+            return [None if b is None else b.predict(X, raw_score=raw_score) for b in boosters]
+        predictions = iter(forest.predict(X, raw_score=raw_score))
+        return [None if b is None else next(predictions) for b in boosters]
+
+    def _forest(self) -> Forest | None:
+        """The compiled forest, if `compile` built it from the boosters the estimator has now."""
+        compiled, boosters = getattr(self, "_compiled", None), self._predicting_boosters()
+        if compiled is None or len(compiled[1]) != len(boosters) or any(
+                a is not b for a, b in zip(compiled[1], boosters)):
+            return None
+        return compiled[0]
 
 
 def keyword_init(**defaults: Any) -> Callable[..., None]:

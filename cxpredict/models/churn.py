@@ -241,8 +241,8 @@ class ChurnClassifier(LgbmClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) calibrated probabilities of staying and of churning within the horizon (`classes_` order)."""
         check_is_fitted(self)
-        p = self.calibrator_.transform(self.booster_.predict(features(self, X, reset=False, hint=FEATURE_HINT),
-                                                             raw_score=True))
+        X = features(self, X, reset=False, hint=FEATURE_HINT)
+        p = self.calibrator_.transform(self.booster_predictions(X, raw_score=True)[0])
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:

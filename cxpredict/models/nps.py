@@ -253,14 +253,12 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     def _decide(self, proba: np.ndarray) -> np.ndarray:
         return decide(proba, self.offsets_)
 
-    def _raw_predict(self, X: pd.DataFrame, boosters: list, constants: list) -> np.ndarray:
-        parts = [np.full(len(X), c) if b is None else b.predict(X, raw_score=True) for b, c in zip(boosters, constants)]
-        return self._raw(self.formulation_, parts)
-
     def _predict(self, X) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
         check_is_fitted(self)
         X = features(self, X, reset=False, hint=FEATURE_HINT)
-        raw = self._raw_predict(X, self.boosters_, self.constants_)
+        parts = [np.full(len(X), c) if p is None else p
+                 for p, c in zip(self.booster_predictions(X, raw_score=True), self.constants_)]
+        raw = self._raw(self.formulation_, parts)
         return X, *stage2_apply(self.formulation_, raw, self.link_, self.calibrator_, self.scale_)
 
     def _given_points(self, dist: np.ndarray | None, proba: np.ndarray) -> np.ndarray:

@@ -208,7 +208,7 @@ class ReasonClassifier(LgbmClassifier):
         X = features(self, X, reset=False)
         if not self.boosters_:
             return np.zeros((len(X), 0))
-        proba = np.column_stack([b.predict(X) for b in self.boosters_])
+        proba = np.column_stack(self.booster_predictions(X))
         return proba if self.multi_label_ else proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:

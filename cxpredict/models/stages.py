@@ -3,7 +3,8 @@
 Each wraps its estimator (models/nps.py, churn.py, reasons.py, uplift.py, which stay plain scikit-learn style
 estimators) with what a stage adds: its own settings section, the columns it needs and adds, the batch it
 transforms, and its sub-folder of the bundle (`name/`, written by the estimator's own save: JSON plus LightGBM
-text, the bundle format is unchanged).
+text, the bundle format is unchanged). A stage compiles its estimator's boosters once when it is built
+(`LgbmClassifier.compile`: models/forest.py predicts every batch, LightGBM stays the reference).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class NpsStage:
     model: NpsClassifier
     name = "nps"
 
+    def __post_init__(self) -> None:
+        self.model.compile()
+
     def needs(self) -> tuple[str, ...]:
         return ()
 
@@ -72,6 +76,10 @@ class ChurnStage:
     model: ChurnClassifier | None
     settings: ChurnConfig
     name = "churn"
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            self.model.compile()
 
     @classmethod
     def fit(cls, training: Training, settings: ChurnConfig) -> ChurnStage:
@@ -134,6 +142,9 @@ class ReasonStage:
 
     model: ReasonClassifier
     name = "reasons"
+
+    def __post_init__(self) -> None:
+        self.model.compile()
 
     @classmethod
     def fit(cls, training: Training, settings: DriversConfig) -> ReasonStage | None:
