@@ -194,15 +194,9 @@ class FeatureManifest:
         for col, model_col in zip(self.names, self.model_names):
             s = frame[col]
             if col in self.categorical:
-                levels = self.categorical[col]
-                text = s.astype("str").where(s.notna(), None)
-                folded = text.isin(self.rare.get(col, []))
-                known = text.isin(levels) | text.isna()
-                new = ~known & ~folded
-                mapped = text.where(~folded, OTHER).where(~new, UNKNOWN)
-                if new.any():
-                    unseen[col] = int(new.sum())
-                out[model_col] = pd.Categorical(mapped, categories=levels + [UNKNOWN])
+                out[model_col], new = self._level_codes(col, s)
+                if new:
+                    unseen[col] = new
             else:
                 values = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
                 bad_text = int((values.isna() & s.notna()).sum())
@@ -230,6 +224,22 @@ class FeatureManifest:
             log.warning(message)
         return X, {"rows": len(X), "non_finite": dict(extremes.counts), "unseen_categories": unseen,
                    "out_of_range": out_of_range, "extra_columns_ignored": extra}
+
+    def _level_codes(self, col: str, s: pd.Series) -> tuple[pd.Categorical, int]:
+        """(the column as its training levels, rows with a level never seen): a level is looked up once per row
+        (one hash pass), rare levels are folded into 'other' as at training, new ones become 'unknown'."""
+        levels = self.categorical[col]
+        text = s.astype("str")
+        codes = pd.Index(levels, dtype="str").get_indexer(text)
+        lost = (codes < 0) & s.notna().to_numpy()
+        new = 0
+        if lost.any():
+            folded = lost & text.isin(self.rare.get(col, [])).to_numpy()
+            if folded.any():
+                codes[folded] = levels.index(OTHER)
+            codes[lost & ~folded] = len(levels)
+            new = int((lost & ~folded).sum())
+        return pd.Categorical.from_codes(codes, categories=levels + [UNKNOWN]), new
 
     def bin_counts(self, X: pd.DataFrame) -> dict[str, list[int]]:
         """Rows per drift (PSI) bin of every feature of a model matrix, the same bins at training and scoring:

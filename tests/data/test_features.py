@@ -35,6 +35,19 @@ def test_transform_keeps_training_levels_and_counts_unseen():
     assert sum(stats["bin_counts"]["plan"]) == 6
 
 
+def test_levels_are_the_same_from_text_object_and_categorical_columns():
+    m = FeatureManifest.fit(frame(), FeaturesConfig())
+    values = ["mobile", "kiosk", "satellite", None, "bundle", "satellite"]
+    mapped = []
+    for column in (pd.array(values, dtype="str"), pd.array(values, dtype=object),
+                   pd.Categorical(values, categories=["satellite", "bundle", "kiosk", "mobile", "unused"])):
+        X, stats = m.transform_with_stats(frame(6).assign(plan=pd.Series(column, index=frame(6).index)))
+        assert stats["unseen_categories"] == {"plan": 2}
+        mapped.append(X["plan"])
+    for other in mapped[1:]:
+        pd.testing.assert_series_equal(other, mapped[0])
+
+
 def test_missing_feature_column_is_an_input_error_naming_it():
     m = FeatureManifest.fit(frame(), FeaturesConfig())
     with pytest.raises(InputError, match="'tenure'.*did you mean 'tenur'"):
