@@ -48,10 +48,13 @@ def default_campaign_id(holdout: HoldoutConfig, name: str, as_of: str | None) ->
 
 def hash_unit(customer_ids, campaign_id: str) -> np.ndarray:
     """A uniform number in [0, 1) per customer from blake2b(campaign_id, customer_id): stable everywhere."""
-    salt = campaign_id.encode("utf-8") + b"\x00"
-    digests = b"".join([hashlib.blake2b(salt + str(cid).encode("utf-8"), digest_size=8).digest()
-                        for cid in customer_ids])
-    return np.frombuffer(digests, dtype=">u8").astype(np.float64) / 2.0**64  # as int.from_bytes(d, "big") / 2**64
+    salted = hashlib.blake2b(campaign_id.encode("utf-8") + b"\x00", digest_size=8)
+    digests = []
+    for cid in customer_ids:  # the salted state copied per customer: the salt is hashed once, the digest the same
+        h = salted.copy()
+        h.update(str(cid).encode("utf-8"))
+        digests.append(h.digest())
+    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.float64) / 2.0**64  # as int.from_bytes(d, "big") / 2**64
 
 
 def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray, share: float,
