@@ -10,8 +10,9 @@ best one's, PAIRED (the standard error of the per-respondent loss differences, s
 candidates cancels), keep the simplest, the one with the fewest leaves in its ensemble. With another selection
 metric, or `selection_rule: best`, the best value wins.
 
-With many answers the candidates compete on a stratified sample (`screen_rows`) and only the kept ones are
-cross-fitted on all answers (`CandidateSearch._contest` says why and what it keeps honest).
+With many answers the candidates compete on a stratified sample (`screen_rows`), cross-fitted on fewer folds
+(`screen_folds`), and only the kept ones are cross-fitted on all answers (`CandidateSearch._contest` and
+`_screening_folds` say why and what they keep honest).
 """
 
 from __future__ import annotations
