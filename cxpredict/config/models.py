@@ -45,6 +45,8 @@ class NpsContestConfig(Strict):
     # above this many answers the candidates compete on a stratified sample of this size and only the kept one
     # is cross-fitted on all answers; null: always on all answers
     screen_rows: int | None = Field(default=5_000, ge=1_000)
+    # the sample is cross-fitted on this many folds (at most nps.cv_folds): fewer boosters per candidate
+    screen_folds: int = Field(default=3, ge=2)
 
 
 class NpsModelConfig(Strict):

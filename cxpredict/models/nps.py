@@ -102,7 +102,8 @@ def nps_keywords(cfg: NpsModelConfig) -> dict[str, Any]:
     return dict(formulation=cfg.formulation, candidates=cfg.candidates, selection_metric=cfg.selection_metric,
                 selection_rule=cfg.selection_rule, cv=cfg.cv_folds, early_stopping_rounds=cfg.early_stopping_rounds,
                 decision=cfg.thresholds.objective, recall_targets=dict(cfg.thresholds.recall_targets) or None,
-                calibrate=cfg.calibrate, screen_rows=cfg.contest.screen_rows, **lgbm_keywords(cfg.params))
+                calibrate=cfg.calibrate, screen_rows=cfg.contest.screen_rows,
+                screen_folds=cfg.contest.screen_folds, **lgbm_keywords(cfg.params))
 
 
 class NpsClassifier(CandidateSearch, LgbmClassifier):
@@ -118,8 +119,8 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     only the configured model), `selection_metric` and `selection_rule` ("one_se": the simplest candidate within
     one paired standard error of the best log loss; "best"), `cv` folds, `early_stopping_rounds` of the configured
     model (None: off), `decision` ("macro_f1", "recall_targets" with `recall_targets` {class: recall}, "argmax"),
-    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` (the
-    contest's sample size, models/candidates.py), `random_state`.
+    `calibrate`, LightGBM's parameters by their scikit-learn names plus `extra_params`, `screen_rows` and
+    `screen_folds` (models/candidates.py), `random_state`.
     """
 
     # the defaults are those of the config section, written once there

@@ -102,3 +102,47 @@ def test_screening_runs_candidates_side_by_side_with_single_threaded_boosters(mo
     monkeypatch.setattr(lgbm, "SMALL_FIT_CELLS", -1)
     NpsClassifier(cv=3, random_state=5, screen_rows=1_000, **{**FAST, "n_jobs": 2}).fit(X, score)
     assert all(workers == 1 for _, workers in calls)
+
+
+def _screening_folds_seen(monkeypatch) -> list[np.ndarray]:
+    """The folds the screening cross-fits its sample on, recorded at every fit."""
+    from cxpredict.models.candidates import CandidateSearch
+
+    seen, real = [], CandidateSearch._screen
+
+    def spy(self, candidates, X, score, w_train, w_eval, folds):
+        seen.append(np.asarray(folds))
+        return real(self, candidates, X, score, w_train, w_eval, folds)
+
+    monkeypatch.setattr(CandidateSearch, "_screen", spy)
+    return seen
+
+
+def test_many_answers_screen_on_fewer_folds_than_the_contest(monkeypatch):
+    """Above screen_rows the sample is cross-fitted on screen_folds class-stratified folds (fewer boosters), the
+    kept candidate on the cv folds of every answer; screen_folds >= cv keeps the sample's own folds."""
+    seen = _screening_folds_seen(monkeypatch)
+    X, score = simulate(2_400, seed=3)
+    model = NpsClassifier(cv=5, random_state=1, screen_rows=1_000, screen_folds=3, **FAST).fit(X, score)
+    assert len(seen) == 1 and len(seen[0]) == 1_000 and sorted(np.unique(seen[0])) == [0, 1, 2]
+    assert sorted(model.held_out_["fold"].unique()) == [0, 1, 2, 3, 4]  # the reported metrics keep the cv folds
+    assert len(model.held_out_choices_) == 5 and model.cv_metrics_["detractor_auc"] > 0.7
+    NpsClassifier(cv=5, random_state=1, screen_rows=1_000, screen_folds=5, **FAST).fit(X, score)
+    assert sorted(np.unique(seen[1])) == [0, 1, 2, 3, 4]
+
+
+def test_small_samples_ignore_screen_folds(monkeypatch):
+    """Up to screen_rows answers the contest runs on every answer and its cv folds: screen_folds changes nothing."""
+    seen = _screening_folds_seen(monkeypatch)
+    X, score = simulate(1_200, seed=3)
+    few = NpsClassifier(cv=5, random_state=1, screen_rows=5_000, screen_folds=2, **FAST).fit(X, score)
+    same = NpsClassifier(cv=5, random_state=1, screen_rows=5_000, screen_folds=5, **FAST).fit(X, score)
+    assert not seen  # no screening
+    assert few.selection_ == same.selection_ and few.cv_metrics_ == same.cv_metrics_
+    pd.testing.assert_frame_equal(few.held_out_, same.held_out_)
+
+
+def test_screen_folds_below_two_is_refused():
+    X, score = simulate(300)
+    with pytest.raises(ConfigError, match="screen_folds"):
+        NpsClassifier(screen_folds=1, **FAST).fit(X, score)
