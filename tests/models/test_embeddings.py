@@ -45,3 +45,15 @@ def test_word_by_word_pooling_is_wordllamas_own_embedding():
     own = embeddings.pooled(texts)
     theirs = np.asarray(embeddings._model().embed(texts, norm=True), dtype=np.float64)
     np.testing.assert_allclose(own, theirs, atol=2e-6)
+
+
+def test_dense_rows_is_scipys_conversion_of_dense_and_zero_rows():
+    import scipy.sparse as sp
+
+    D = np.random.default_rng(0).random((6, embeddings.DIM))
+    D[[1, 4]] = 0.0  # rows of a language without embeddings
+    D[2, 7] = 0.0  # an exact zero inside a dense row
+    ours, theirs = embeddings.dense_rows(D), sp.csr_matrix(D)
+    assert ours.nnz == theirs.nnz == 4 * embeddings.DIM - 1
+    assert (ours != theirs).nnz == 0 and np.array_equal(ours.indptr, theirs.indptr)
+    assert embeddings.dense_rows(np.zeros((0, embeddings.DIM))).shape == (0, embeddings.DIM)
