@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cxpredict import threads
 from cxpredict.errors import ConfigError
 
 LANGUAGES = ("en",)
 DIM = 256
 WEIGHT = 1.0  # an embedding row has unit length, like a TF-IDF row
+SPACE_MARK = "\u2581"  # the tokenizer writes a space (and the start of a text) as this mark
 
 
 def available() -> bool:
@@ -37,6 +39,38 @@ def _model():
     import wordllama
 
     return wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, dim=DIM, disable_download=True)
+
+
+@functools.cache
+def _word_starts() -> np.ndarray | None:
+    """Per token id: does its piece start a word (begin with the tokenizer's space mark)? None when a piece holds
+    the mark after its start (then a piece could span two words and ids cannot be split at the marks)."""
+    vocab = _tokenizer().get_vocab()
+    starts = np.zeros(max(vocab.values()) + 1, dtype=bool)
+    for piece, i in vocab.items():
+        if SPACE_MARK in piece.lstrip(SPACE_MARK):
+            return None
+        starts[i] = piece.startswith(SPACE_MARK)
+    return starts
+
+
+def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens per word, all their ids in order) of distinct non-empty space-free words. Encoded as a few long
+    space-joined strings, one per thread, and split back where a piece starts a word: the tokenizer marks each
+    space and no piece holds a mark after its start, so no piece spans two words and the ids are those of the
+    words encoded one by one (which cost a Python object per word). Otherwise, word by word."""
+    starts = _word_starts()
+    if starts is not None and all(words):
+        chunks = np.array_split(np.arange(len(words)), max(1, min(threads.count(), len(words))))
+        encoded = _tokenizer().encode_batch_fast([" ".join(words[i] for i in c) for c in chunks if len(c)],
+                                                 add_special_tokens=False)
+        flat = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded] or [np.zeros(0, np.int64)])
+        first = np.flatnonzero(starts[flat])
+        if len(first) == len(words):
+            return np.diff(np.r_[first, len(flat)]).astype(np.int64), flat
+    ids = [e.ids for e in _tokenizer().encode_batch_fast(words, add_special_tokens=False)]
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    return counts, np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
 
 
 @functools.cache
@@ -67,16 +101,13 @@ def pooled(texts: list[str]) -> np.ndarray:
     model = _model()
     lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
     codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
-    # encode_batch_fast: the same ids without the character offsets nobody reads
-    ids = [e.ids for e in _tokenizer().encode_batch_fast([str(w) for w in distinct], add_special_tokens=False)]
+    counts, flat = _word_ids([str(w) for w in distinct])
     size = model.embedding.shape[0]
-    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
-    tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(ids)), counts),
+    tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(counts)), counts),
                                                                    np.clip(flat, 0, size - 1))),
-                           shape=(len(ids), size))
+                           shape=(len(counts), size))
     per_text = sp.csr_matrix((np.ones(len(codes), dtype=np.float32), (np.repeat(np.arange(len(texts)), lengths),
-                                                                      codes)), shape=(len(texts), len(ids)))
+                                                                      codes)), shape=(len(texts), len(counts)))
     sums = np.asarray(per_text @ (tokens @ model.embedding), dtype=np.float64)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)

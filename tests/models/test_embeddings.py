@@ -57,3 +57,15 @@ def test_dense_rows_is_scipys_conversion_of_dense_and_zero_rows():
     assert ours.nnz == theirs.nnz == 4 * embeddings.DIM - 1
     assert (ours != theirs).nnz == 0 and np.array_equal(ours.indptr, theirs.indptr)
     assert embeddings.dense_rows(np.zeros((0, embeddings.DIM))).shape == (0, embeddings.DIM)
+
+
+@pytest.mark.parametrize("words", [
+    ["room", "dirty,", "didn't", "check-in", "1203", "(smoke)", "naïve", "🙂", "café!!", "a", "zzzzqxj"],
+    ["room", "odd\u2581mark", "staff"],  # the tokenizer's own space mark inside a word: split word by word
+    ["x"],
+])
+def test_words_encoded_together_get_the_ids_they_get_one_by_one(words):
+    counts, flat = embeddings._word_ids(words)
+    one_by_one = [e.ids for e in embeddings._tokenizer().encode_batch(words, add_special_tokens=False)]
+    assert counts.tolist() == [len(i) for i in one_by_one]
+    assert flat.tolist() == [t for i in one_by_one for t in i]
