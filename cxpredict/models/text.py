@@ -153,7 +153,8 @@ class TopicModel:
 
     def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False) -> sp.csr_matrix:
         """The word blocks, then the character blocks, then the embeddings (when on)."""
-        X = sp.hstack([X, self._characters(texts, languages, fit)], format="csr")
+        chars = self._characters(texts, languages, fit)
+        X = sp.hstack([X, chars], format="csr") if chars.shape[1] else X  # no character block: no copy
         return with_embeddings(X, texts, languages) if self.embeddings else X
 
     def _characters(self, texts: list[str], languages: np.ndarray, fit: bool) -> sp.csr_matrix:
