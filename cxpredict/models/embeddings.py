@@ -15,7 +15,8 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from cxpredict import threads
@@ -99,9 +100,12 @@ def pooled(texts: list[str]) -> np.ndarray:
     span a space, and a batch of reviews repeats its words many times (tokenising every text took most of the
     time of text.method embeddings)."""
     model = _model()
-    lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
-    codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
-    counts, flat = _word_ids([str(w) for w in distinct])
+    # split and numbered by arrow's kernels: str.split and pandas' factorize made a Python string per word
+    words = pc.split_pattern(pa.array(texts, pa.large_string()), " ")
+    lengths = pc.list_value_length(words).to_numpy().astype(np.int64)
+    numbered = pc.dictionary_encode(words.flatten())  # codes in order of first appearance, as pd.factorize's
+    codes = numbered.indices.to_numpy().astype(np.int64)
+    counts, flat = _word_ids(numbered.dictionary.to_pylist())
     size = model.embedding.shape[0]
     tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(counts)), counts),
                                                                    np.clip(flat, 0, size - 1))),
