@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cxpredict.config import Config, TextColumn
@@ -135,7 +137,6 @@ def tokenize_zh(text: str) -> list[str]:
 
 TOKENIZERS = {"en": tokenize_en, "zh": tokenize_zh}
 _BREAK = "\n"  # between texts of a batch; normalised texts hold none (a raw one is replaced by a space)
-_EN_WORD_OR_BREAK = re.compile(_EN_WORD.pattern + "|\n")
 
 
 @dataclass
@@ -149,30 +150,45 @@ class Tokens:
     n_texts: int
 
 
-def _raw_tokens(texts: list[str], language: str) -> list[str]:
-    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
-    if language == "en":
-        return _EN_WORD_OR_BREAK.findall(joined.replace("’", "'"))
-    import rjieba  # one call for the whole batch: the segmenter keeps line breaks as tokens of their own
+def _zh_tokens(texts: list[str]) -> list[str]:
+    """rjieba over the batch in one call: the segmenter keeps the line breaks between texts as tokens of their own."""
+    import rjieba  # imported on first Chinese text only
 
-    return rjieba.cut(joined)
+    return rjieba.cut(_BREAK.join(t.replace(_BREAK, " ") for t in texts))
+
+
+def _en_tokens(texts: list[str]) -> Tokens:
+    """`tokens_of` for English by arrow's kernels, no Python string per token: a word of _EN_WORD is a maximal run
+    of letters and apostrophes trimmed of its apostrophes (the pattern starts and ends on a letter), so the runs
+    between other characters, trimmed, are the regex's words in its order; numbered in order of first appearance
+    as pd.factorize numbers them."""
+    arr = pc.replace_substring(pa.array(list(texts), pa.large_string()), "’", "'")
+    runs = pc.split_pattern_regex(arr, "[^a-z']+")
+    text = np.repeat(np.arange(len(texts), dtype=np.int64), pc.list_value_length(runs).to_numpy())
+    words = pc.utf8_trim(runs.flatten(), "'")
+    numbered = pc.dictionary_encode(words)
+    distinct = np.asarray(numbered.dictionary.to_pylist(), dtype=object)
+    keep = np.fromiter((bool(w) and w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
+    number = np.full(len(distinct), -1, dtype=np.int64)
+    number[keep] = np.arange(int(keep.sum()))
+    mapped = number[numbered.indices.to_numpy()] if len(text) else np.zeros(0, dtype=np.int64)
+    kept = mapped >= 0
+    return Tokens(mapped[kept], distinct[keep], text[kept], len(texts))
 
 
 def tokens_of(texts: list[str], language: str) -> Tokens:
     """All texts tokenised at once, as `tokenize_en` / `tokenize_zh` would one by one (same tokens, same order):
-    one regex pass or one segmenter call for the batch, and stop words dropped by looking at each distinct word
-    once."""
-    raw = _raw_tokens(list(texts), language)
+    one pass of arrow's kernels or one segmenter call for the batch, and stop words dropped by looking at each
+    distinct word once."""
+    if language == "en":
+        return _en_tokens(texts)
+    raw = _zh_tokens(list(texts))
     codes, distinct = pd.factorize(np.fromiter(raw, dtype=object, count=len(raw)))
     distinct = np.asarray(distinct, dtype=object)
     is_break = distinct == _BREAK
     text = np.cumsum(is_break[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
-    if language == "en":
-        clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
-    else:
-        clean = np.array([w.strip() for w in distinct], dtype=object)
-        keep = _keep_zh(clean)
-    keep &= ~is_break
+    clean = np.array([w.strip() for w in distinct], dtype=object)
+    keep = _keep_zh(clean) & ~is_break
     words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
     number = np.full(len(distinct), -1, dtype=np.int64)
     number[np.flatnonzero(keep)] = words

@@ -187,7 +187,8 @@ def test_undated_texts_all_count_without_a_window_suffix():
 def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
     texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
              "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price",
-             "  lead\x01in \x7f\x85 ", "\ufefftab\tand\r\nbreak\u3000 ", "\x1f"]
+             "  lead\x01in \x7f\x85 ", "\ufefftab\tand\r\nbreak\u3000 ", "\x1f",
+             "it's 'quoted' don't '' a''b x'y' 'z won’t ’tis café9naïve"]  # apostrophes: trimmed, kept inside
     assert normalise_many(texts) == [normalise(t) for t in texts]
     clean = normalise_many(texts)
     for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
@@ -195,6 +196,7 @@ def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
         assert tokens.n_texts == len(clean)
         rebuilt = [[str(tokens.words[c]) for c in tokens.codes[tokens.text == i]] for i in range(len(clean))]
         assert rebuilt == [one(t) for t in clean]
+        assert list(tokens.words) == list(dict.fromkeys(w for t in clean for w in one(t)))  # first appearance
 
 
 def test_customer_features_align_fills_counts_with_zero_and_means_with_missing():
