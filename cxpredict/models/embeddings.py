@@ -129,6 +129,8 @@ def dense_rows(D: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def with_embeddings(X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:
-    """The shared TF-IDF matrix with the texts' embeddings as DIM more columns at its end."""
-    return sp.hstack([X, dense_rows(embed(texts, languages))], format="csr")
+def with_embeddings(X: sp.csr_matrix, texts: list[str], languages, embedded: np.ndarray | None = None
+                    ) -> sp.csr_matrix:
+    """The shared TF-IDF matrix with the texts' embeddings (`embedded`: `embed` of them, when already made) as DIM
+    more columns at its end."""
+    return sp.hstack([X, dense_rows(embed(texts, languages) if embedded is None else embedded)], format="csr")

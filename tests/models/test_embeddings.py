@@ -69,3 +69,39 @@ def test_words_encoded_together_get_the_ids_they_get_one_by_one(words):
     one_by_one = [e.ids for e in embeddings._tokenizer().encode_batch(words, add_special_tokens=False)]
     assert counts.tolist() == [len(i) for i in one_by_one]
     assert flat.tolist() == [t for i in one_by_one for t in i]
+
+
+def test_embeddings_are_made_beside_the_words_and_change_nothing(monkeypatch):
+    """With two threads in the budget the embeddings run while the words are vectorised (the words wait for the
+    embedding to start: one after the other this would time out); the matrix is the one a single thread makes."""
+    import threading
+
+    from cxpredict import threads
+    from cxpredict.models import text as text_models
+
+    texts = [f"{a} {b}" for a in ("dirty room", "rude staff", "great view", "slow wifi") for b in ("ok", "bad", "nice")
+             for _ in range(3)]
+    langs = ["en"] * len(texts)
+    embedding, overlapped, tokens_of, embed = threading.Event(), [], text_models.tokens_of, embeddings.embed
+
+    def words(*args, wait=5.0):
+        overlapped.append(embedding.wait(timeout=wait))
+        return tokens_of(*args)
+
+    def tracked_embed(*args):
+        embedding.set()
+        return embed(*args)
+    monkeypatch.setattr(text_models, "embed", tracked_embed)
+    try:
+        matrices = {}
+        for n, wait in ((2, 5.0), (1, 0.2)):
+            embedding.clear()
+            monkeypatch.setattr(text_models, "tokens_of", lambda *a, wait=wait: words(*a, wait=wait))
+            monkeypatch.setenv(threads.ENV, str(n))
+            threads.use()
+            matrices[n] = TopicModel(2, min_df=1, seed=0, embeddings=True).fit_transform(texts, langs)
+    finally:
+        monkeypatch.delenv(threads.ENV)
+        threads.use()  # the default plan again for the tests that follow
+    assert overlapped == [True, False]  # two threads: side by side; one: the words first, then the embeddings
+    assert (matrices[1] != matrices[2]).nnz == 0
