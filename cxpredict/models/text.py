@@ -31,7 +31,8 @@ from sklearn.linear_model import LogisticRegression
 
 from cxpredict import threads
 from cxpredict.config import TopicLabel
-from cxpredict.data.text import LANGUAGES, char_tokens, slug, tokens_of
+from cxpredict.data.text import LANGUAGES, slug
+from cxpredict.data.tokens import char_tokens, tokens_of
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.embeddings import embed, with_embeddings
 from cxpredict.models.kl_nmf import KLNMF
