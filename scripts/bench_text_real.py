@@ -344,38 +344,27 @@ def dataset_case(data_dir: Path, name: str, seed: int, max_rows: int | None) -> 
     default = default_text_method()
     timed = emb if default == "embeddings" and "auc_cxpredict_embeddings" in result else \
         with_text if default == "tfidf" else default_method_speed(frame, language, seed, default)
-    result.update({"default_method": default, "text_stage_s_default": timed["text_stage_s"],
-                   "texts_per_s_default": timed["texts_per_s"], "texts_per_cpu_s_default": timed["texts_per_cpu_s"],
-                   "load_average_1m_default": timed["load_average_1m"]})
+    result.update({"default_method": default, **{f"{k}_default": timed[k] for k in (
+        "text_stage_s", "text_stage_cpu_s", "texts_per_s", "texts_per_cpu_s", "load_average_1m")}})
     result["topic_stability"] = topic_stability(frame["review"].tolist(), language, seed)
     return result
 
 
 def speed_headline(values: list[dict]) -> dict:
-    """text_per_s_real: texts over text-stage seconds under the default text.method, all datasets and per
-    language; `_tfidf`: the same under text.method tfidf (the AUC runs); `_300_chars`: characters per second in
-    texts of TARGET_CHARS characters."""
-    def rate(cases, seconds, per=None):
-        if not cases or not all(seconds in c and (per != "chars" or "mean_chars" in c) for c in cases):
+    """Texts (or TARGET_CHARS-character pieces) over the text stages' wall or CPU seconds: under the default
+    text.method, per language, and under tfidf (the AUC runs); None when a case lacks the figure."""
+    def rate(cases, seconds, chars=False):
+        if not cases or not all(seconds in c and (not chars or "mean_chars" in c) for c in cases):
             return None
-        return round((sum(c["customers"] * c["mean_chars"] for c in cases) / TARGET_CHARS if per == "chars"
-                      else sum(c["customers"] for c in cases)) / sum(c[seconds] for c in cases), 1)
-
-    def cpu(cases, key):
-        if not cases or not all(c.get(key) for c in cases):
-            return None
-        return round(sum(c["customers"] for c in cases) / sum(c["customers"] / c[key] for c in cases), 1)
-    out = {"text_per_s_real": rate(values, "text_stage_s_default"),
-           "text_per_cpu_s_real": cpu(values, "texts_per_cpu_s_default"),
-           "text_per_s_real_300_chars": rate(values, "text_stage_s_default", "chars"),
-           "text_per_s_real_tfidf": rate(values, "text_stage_s"),
-           "text_per_cpu_s_real_tfidf": cpu(values, "texts_per_cpu_s"),
-           "text_per_s_real_300_chars_tfidf": rate(values, "text_stage_s", "chars")}
-    for lang in sorted({c["language"] for c in values}):
-        mine = [c for c in values if c["language"] == lang]
-        out.update({f"text_per_s_real_{lang}": rate(mine, "text_stage_s_default"),
-                    f"text_per_cpu_s_real_{lang}": cpu(mine, "texts_per_cpu_s_default"),
-                    f"text_per_s_real_300_chars_{lang}": rate(mine, "text_stage_s_default", "chars")})
+        done = sum(c["customers"] * (c["mean_chars"] / TARGET_CHARS if chars else 1) for c in cases)
+        return round(done / sum(c[seconds] for c in cases), 1)
+    out = {"text_per_s_real_tfidf": rate(values, "text_stage_s"),
+           "text_per_s_real_300_chars_tfidf": rate(values, "text_stage_s", True)}
+    for lang in [None, *sorted({c["language"] for c in values})]:
+        mine, tail = [c for c in values if lang in (None, c["language"])], f"_{lang}" if lang else ""
+        out.update({f"text_per_s_real{tail}": rate(mine, "text_stage_s_default"),
+                    f"text_per_cpu_s_real{tail}": rate(mine, "text_stage_cpu_s_default"),
+                    f"text_per_s_real_300_chars{tail}": rate(mine, "text_stage_s_default", True)})
     return out
 
 

@@ -60,7 +60,8 @@ def test_every_target_key_is_written_and_the_planted_signal_is_found(bench, data
 
 def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(bench):
     case = {"language": "en", "auc_vs_tfidf_reference": 0.0, "customers": 10, "text_stage_s": 1.0,
-            "text_stage_s_default": 2.5, "topic_stability": {"share": 1.0}}
+            "text_stage_s_default": 2.5, "text_stage_cpu_s_default": 2.0,
+            "topic_stability": {"share": 1.0}}
     cases = {"weak": {**case, "auc_reference_tfidf": 0.7, "auc_with_text_minus_without": 0.01,
                       "auc_cxpredict_text": 0.7},
              "strong": {**case, "auc_reference_tfidf": 0.9, "auc_with_text_minus_without": 0.2,
@@ -73,6 +74,7 @@ def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(ben
     assert head["embedding_auc_gain_mean"] is None and head["auc_vs_tfidf_reference_zh_min"] is None
     # the headline speed is the default method's (2.5 s a stage), the tfidf runs' beside it (1 s)
     assert head["text_per_s_real"] == head["text_per_s_real_en"] == 4.0 and head["text_per_s_real_tfidf"] == 10.0
+    assert head["text_per_cpu_s_real"] == 5.0 and "text_per_s_real_zh" not in head
     assert head["text_per_s_real_300_chars"] is None  # no lengths: no conversion
     for c, chars in zip(cases.values(), (600, 150)):
         c.update({"mean_chars": chars, "load_average_1m": chars / 100})
