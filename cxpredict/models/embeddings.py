@@ -63,15 +63,21 @@ def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     starts = _word_starts()
     if starts is not None and all(words):
         chunks = np.array_split(np.arange(len(words)), max(1, min(threads.count(), len(words))))
-        encoded = _tokenizer().encode_batch_fast([" ".join(words[i] for i in c) for c in chunks if len(c)],
-                                                 add_special_tokens=False)
+        encoded = _encode([" ".join(words[i] for i in c) for c in chunks if len(c)])
         flat = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded] or [np.zeros(0, np.int64)])
         first = np.flatnonzero(starts[flat])
         if len(first) == len(words):
             return np.diff(np.r_[first, len(flat)]).astype(np.int64), flat
-    ids = [e.ids for e in _tokenizer().encode_batch_fast(words, add_special_tokens=False)]
+    ids = [e.ids for e in _encode(words)]
     counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     return counts, np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
+
+
+def _encode(texts: list[str]) -> list:
+    """The tokenizer's encodings without special tokens; encode_batch_fast (tokenizers >= 0.20, the version
+    wordllama leaves open) skips the character offsets nobody reads."""
+    tokenizer = _tokenizer()
+    return getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)(texts, add_special_tokens=False)
 
 
 @functools.cache
