@@ -21,8 +21,10 @@ similarity of term weights, >= MATCH_MIN_SIMILARITY) pairs with a topic of the f
 `fit_text_stage`, what `train` runs once (reading, normalising, language detection, tokenising, the shared TF-IDF,
 topics, cross-fitted dissatisfaction, features; embeddings under that method): wall and CPU seconds with the load
 before and after (shared machine), after an untimed warm-up stage (`warmup_s`: once-per-process costs).
-`text_per_s_real` is all texts over all text stages' seconds, `text_per_cpu_s_real` over CPU seconds, and
-`text_per_s_real_300_chars` the characters per second in texts of 300 characters (rough for short texts).
+`text_per_s_real` is all texts over all text stages' seconds under the DEFAULT text.method (what a user gets:
+embeddings, whose English runs are the AUC runs above; for Chinese one more timed stage without an NPS fit),
+`text_per_cpu_s_real` over CPU seconds, `text_per_s_real_300_chars` the characters per second in texts of 300
+characters (rough for short texts), each also per language (`_en`, `_zh`) and under text.method tfidf (`_tfidf`).
 `topic_name_agreement` uses SemEval-2014 restaurant sentences with aspect-category labels: topics fitted as a user
 gets them (no text.topics), each sentence goes to its strongest topic, and the topic's NAME (its three top words,
 as the driver reads) is mapped to a category by the fixed word lists in ASPECT_WORDS (written before any run: the
@@ -143,7 +145,6 @@ def cxpredict_auc(frame: pd.DataFrame, language: str, seed: int, text: bool, met
     from cxpredict.config import load_config
     from cxpredict.data.customers import load_customers
     from cxpredict.data.features import FeatureManifest
-    from cxpredict.workflows.text import fit_text_stage
     from cxpredict.workflows.train import fit_nps_stage
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,16 +153,8 @@ def cxpredict_auc(frame: pd.DataFrame, language: str, seed: int, text: bool, met
         data = load_customers(cfg)
         out: dict = {}
         if text:
-            warmup = _warm_up(frame, language, seed, method)
-            load, start, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
-            stage, data = fit_text_stage(cfg, data)
-            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-            out.update({"text_stage_s": round(seconds, 3), "text_stage_cpu_s": round(cpu, 3),
-                        "texts_per_s": round(len(frame) / seconds, 1),
-                        "texts_per_cpu_s": round(len(frame) / cpu, 1),  # less sensitive to other processes
-                        "chars_per_s": round(float(frame["review"].str.len().sum()) / seconds),
-                        "warmup_s": warmup, "load_average_1m": load, "load_average_1m_after": os.getloadavg()[0],
-                        "topics": [t["name"] for t in stage.models.meta["topics"]]})
+            stage, data, speed = timed_text_stage(cfg, data, frame, language, seed, method)
+            out.update({**speed, "topics": [t["name"] for t in stage.models.meta["topics"]]})
         X = FeatureManifest.fit(data.frame, cfg.features).transform(data.frame)
         truth = frame["rating"].to_numpy() <= SCALE["detractor_max"]
         index = data.frame.index.to_numpy(dtype=str)
@@ -172,6 +165,34 @@ def cxpredict_auc(frame: pd.DataFrame, language: str, seed: int, text: bool, met
         stage = fit_nps_stage(X, data.score.to_numpy(dtype=float), cfg)
         p = stage.predictions["p_detractor"].to_numpy()[silent]
         return {**out, "auc": float(roc_auc_score(truth[silent], p)), "features": int(X.shape[1])}
+
+
+def timed_text_stage(cfg, data, frame: pd.DataFrame, language: str, seed: int, method: str):
+    """(stage, data with text features, speed): one `fit_text_stage` after an untimed warm-up, wall and CPU seconds
+    (all the process's threads) with the load before and after."""
+    from cxpredict.workflows.text import fit_text_stage
+
+    warmup = _warm_up(frame, language, seed, method)
+    load, start, cpu = os.getloadavg()[0], time.perf_counter(), time.process_time()
+    stage, data = fit_text_stage(cfg, data)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return stage, data, {
+        "text_stage_s": round(seconds, 3), "text_stage_cpu_s": round(cpu, 3),
+        "texts_per_s": round(len(frame) / seconds, 1),
+        "texts_per_cpu_s": round(len(frame) / cpu, 1),  # less sensitive to other processes
+        "chars_per_s": round(float(frame["review"].str.len().sum()) / seconds),
+        "warmup_s": warmup, "load_average_1m": load, "load_average_1m_after": os.getloadavg()[0]}
+
+
+def default_method_speed(frame: pd.DataFrame, language: str, seed: int, method: str) -> dict:
+    """The text stage's speed alone (no NPS fit) under `method`: for a language whose AUC run used another one."""
+    from cxpredict.config import load_config
+    from cxpredict.data.customers import load_customers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = write_project(Path(tmp), frame, language, seed, method=method)
+        cfg = load_config(path)
+        return timed_text_stage(cfg, load_customers(cfg), frame, language, seed, method)[2]
 
 
 def _warm_up(frame: pd.DataFrame, language: str, seed: int, method: str) -> float:
@@ -284,6 +305,12 @@ def topic_name_agreement(sentences: pd.DataFrame, seed: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- main
+def default_text_method() -> str:
+    from cxpredict.config import TextConfig
+
+    return TextConfig().method
+
+
 def embeddings_available() -> bool:
     from cxpredict.models.embeddings import available
 
@@ -313,8 +340,32 @@ def dataset_case(data_dir: Path, name: str, seed: int, max_rows: int | None) -> 
         result.update({"auc_cxpredict_embeddings": emb["auc"], "embedding_auc_gain": emb["auc"] - with_text["auc"],
                        "texts_per_s_embeddings": emb["texts_per_s"],
                        "texts_per_cpu_s_embeddings": emb["texts_per_cpu_s"]})
+    # the speed a user gets: the text stage under the default text.method (config/text.py)
+    default = default_text_method()
+    timed = emb if default == "embeddings" and "auc_cxpredict_embeddings" in result else \
+        with_text if default == "tfidf" else default_method_speed(frame, language, seed, default)
+    result.update({"default_method": default, **{f"{k}_default": timed[k] for k in (
+        "text_stage_s", "text_stage_cpu_s", "texts_per_s", "texts_per_cpu_s", "load_average_1m")}})
     result["topic_stability"] = topic_stability(frame["review"].tolist(), language, seed)
     return result
+
+
+def speed_headline(values: list[dict]) -> dict:
+    """Texts (or TARGET_CHARS-character pieces) over the text stages' wall or CPU seconds: under the default
+    text.method, per language, and under tfidf (the AUC runs); None when a case lacks the figure."""
+    def rate(cases, seconds, chars=False):
+        if not cases or not all(seconds in c and (not chars or "mean_chars" in c) for c in cases):
+            return None
+        done = sum(c["customers"] * (c["mean_chars"] / TARGET_CHARS if chars else 1) for c in cases)
+        return round(done / sum(c[seconds] for c in cases), 1)
+    out = {"text_per_s_real_tfidf": rate(values, "text_stage_s"),
+           "text_per_s_real_300_chars_tfidf": rate(values, "text_stage_s", True)}
+    for lang in [None, *sorted({c["language"] for c in values})]:
+        mine, tail = [c for c in values if lang in (None, c["language"])], f"_{lang}" if lang else ""
+        out.update({f"text_per_s_real{tail}": rate(mine, "text_stage_s_default"),
+                    f"text_per_cpu_s_real{tail}": rate(mine, "text_stage_cpu_s_default"),
+                    f"text_per_s_real_300_chars{tail}": rate(mine, "text_stage_s_default", True)})
+    return out
 
 
 def headline(cases: dict, agreement: dict | None) -> dict:
@@ -336,12 +387,7 @@ def headline(cases: dict, agreement: dict | None) -> dict:
         "topic_name_agreement": None if agreement is None else agreement["agreement"],
         "topic_stability": float(np.mean(stability)) if stability else None,
         "topic_stability_min": min(stability) if stability else None,
-        "text_per_s_real": round(texts / sum(c["text_stage_s"] for c in values), 1),
-        "text_per_cpu_s_real": round(texts / sum(c["customers"] / c["texts_per_cpu_s"] for c in values), 1)
-        if all(c.get("texts_per_cpu_s") for c in values) else None,
-        "text_per_s_real_300_chars": round(sum(c["customers"] * c["mean_chars"] for c in values)
-                                           / sum(c["text_stage_s"] for c in values) / TARGET_CHARS, 1)
-        if all("mean_chars" in c for c in values) else None,
+        **speed_headline(values),
         "text_load_average_1m_max": max((c["load_average_1m"] for c in values if "load_average_1m" in c),
                                         default=None),
     }

@@ -53,10 +53,14 @@ def test_every_target_key_is_written_and_the_planted_signal_is_found(bench, data
     assert head["auc_vs_tfidf_reference_zh_min"] == cases["waimai_10k_zh"]["auc_vs_tfidf_reference"]
     assert head["topic_name_agreement"] == 0.7 and head["text_per_s_real"] > 0
     assert ("embedding_auc_gain" in cases["tripadvisor_hotels_en"]) == bench.embeddings_available()
+    assert all(c["default_method"] == bench.default_text_method() and c["texts_per_s_default"] > 0
+               for c in cases.values())  # Chinese too: its stage timed under the default method
+    assert head["text_per_s_real_en"] > 0 and head["text_per_s_real_zh"] > 0
 
 
 def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(bench):
     case = {"language": "en", "auc_vs_tfidf_reference": 0.0, "customers": 10, "text_stage_s": 1.0,
+            "text_stage_s_default": 2.5, "text_stage_cpu_s_default": 2.0,
             "topic_stability": {"share": 1.0}}
     cases = {"weak": {**case, "auc_reference_tfidf": 0.7, "auc_with_text_minus_without": 0.01,
                       "auc_cxpredict_text": 0.7},
@@ -68,11 +72,15 @@ def test_the_without_text_gap_counts_only_where_the_reference_reads_the_text(ben
     cases["strong"]["auc_cxpredict_embeddings"] = 0.88  # English: the default method's own AUC counts
     assert bench.headline(cases, None)["auc_vs_tfidf_reference_default_method_min"] == pytest.approx(-0.02)
     assert head["embedding_auc_gain_mean"] is None and head["auc_vs_tfidf_reference_zh_min"] is None
-    assert head["text_per_s_real"] == 10.0 and head["text_per_s_real_300_chars"] is None  # no lengths: no conversion
+    # the headline speed is the default method's (2.5 s a stage), the tfidf runs' beside it (1 s)
+    assert head["text_per_s_real"] == head["text_per_s_real_en"] == 4.0 and head["text_per_s_real_tfidf"] == 10.0
+    assert head["text_per_cpu_s_real"] == 5.0 and "text_per_s_real_zh" not in head
+    assert head["text_per_s_real_300_chars"] is None  # no lengths: no conversion
     for c, chars in zip(cases.values(), (600, 150)):
         c.update({"mean_chars": chars, "load_average_1m": chars / 100})
-    head = bench.headline(cases, None)  # 10 texts of 600 + 10 of 150 characters in 2 s: 7,500 characters a second
-    assert head["text_per_s_real_300_chars"] == 12.5 and head["text_load_average_1m_max"] == 6.0
+    head = bench.headline(cases, None)  # 10 texts of 600 + 10 of 150 characters in 5 s (2 s under tfidf)
+    assert head["text_per_s_real_300_chars"] == 5.0 and head["text_per_s_real_300_chars_tfidf"] == 12.5
+    assert head["text_load_average_1m_max"] == 6.0
 
 
 def test_topic_names_map_to_the_aspect_their_words_name(bench):

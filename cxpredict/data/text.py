@@ -88,9 +88,9 @@ def detect_language(text: str) -> str:
 
 def _letter_counts(texts) -> tuple[np.ndarray, np.ndarray]:
     """(CJK characters, Latin letters a-z) of each text, counted with numpy over the batch's code points."""
-    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts) + _BREAK  # closed: every start is inside
+    joined = BREAK.join(t.replace(BREAK, " ") for t in texts) + BREAK  # closed: every start is inside
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    starts = np.r_[0, np.flatnonzero(points == ord(_BREAK))[:-1] + 1]
+    starts = np.r_[0, np.flatnonzero(points == ord(BREAK))[:-1] + 1]
     cjk = np.zeros(len(points), dtype=bool)
     for low, high in _CJK_RANGES:
         cjk |= (points >= low) & (points <= high)
@@ -116,7 +116,7 @@ def tokenize_en(text: str) -> list[str]:
 _ZH_EN_STOP = sorted(ZH_STOP | EN_STOP)
 
 
-def _keep_zh(tokens) -> np.ndarray:
+def keep_zh(tokens) -> np.ndarray:
     """Which (stripped) segmenter tokens are words: a Chinese character or a Latin letter, not a stop word."""
     tokens = np.asarray(tokens, dtype=object)
     if not len(tokens):
@@ -130,67 +130,11 @@ def tokenize_zh(text: str) -> list[str]:
     import rjieba  # the segmenter, imported on first Chinese text only
 
     tokens = [w.strip() for w in rjieba.cut(text)]
-    return [t for t, keep in zip(tokens, _keep_zh(tokens)) if keep]
+    return [t for t, keep in zip(tokens, keep_zh(tokens)) if keep]
 
 
 TOKENIZERS = {"en": tokenize_en, "zh": tokenize_zh}
-_BREAK = "\n"  # between texts of a batch; normalised texts hold none (a raw one is replaced by a space)
-_EN_WORD_OR_BREAK = re.compile(_EN_WORD.pattern + "|\n")
-
-
-@dataclass
-class Tokens:
-    """The tokens of a batch of texts as numbers: `codes` index `words`, `text` is each token's text number
-    (non-decreasing). What the vectoriser reads, without a Python list per text."""
-
-    codes: np.ndarray
-    words: np.ndarray
-    text: np.ndarray
-    n_texts: int
-
-
-def _raw_tokens(texts: list[str], language: str) -> list[str]:
-    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
-    if language == "en":
-        return _EN_WORD_OR_BREAK.findall(joined.replace("’", "'"))
-    import rjieba  # one call for the whole batch: the segmenter keeps line breaks as tokens of their own
-
-    return rjieba.cut(joined)
-
-
-def tokens_of(texts: list[str], language: str) -> Tokens:
-    """All texts tokenised at once, as `tokenize_en` / `tokenize_zh` would one by one (same tokens, same order):
-    one regex pass or one segmenter call for the batch, and stop words dropped by looking at each distinct word
-    once."""
-    raw = _raw_tokens(list(texts), language)
-    codes, distinct = pd.factorize(np.fromiter(raw, dtype=object, count=len(raw)))
-    distinct = np.asarray(distinct, dtype=object)
-    is_break = distinct == _BREAK
-    text = np.cumsum(is_break[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
-    if language == "en":
-        clean, keep = distinct, np.fromiter((w not in EN_STOP for w in distinct), dtype=bool, count=len(distinct))
-    else:
-        clean = np.array([w.strip() for w in distinct], dtype=object)
-        keep = _keep_zh(clean)
-    keep &= ~is_break
-    words, remap = pd.factorize(clean[keep]) if keep.any() else (np.zeros(0, dtype=np.int64), np.zeros(0, object))
-    number = np.full(len(distinct), -1, dtype=np.int64)
-    number[np.flatnonzero(keep)] = words
-    mapped = number[codes]
-    kept = mapped >= 0
-    return Tokens(mapped[kept], np.asarray(remap, dtype=object), text[kept].astype(np.int64), len(texts))
-
-
-def char_tokens(texts: list[str]) -> Tokens:
-    """Every non-space character of each text as a token (the vectoriser's adjacent pairs are then character
-    bigrams): for Chinese, whose words the segmenter may split wrongly, the classifiers also read characters."""
-    joined = _BREAK.join(t.replace(_BREAK, " ") for t in texts)
-    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    text = np.cumsum(points == ord(_BREAK))
-    keep = ~np.isin(points, [ord(c) for c in " \t\r\n\u3000"])
-    codes, distinct = pd.factorize(points[keep])
-    words = np.array([chr(c) for c in distinct], dtype=object)
-    return Tokens(codes.astype(np.int64), words, text[keep].astype(np.int64), len(texts))
+BREAK = "\n"  # between texts of a batch; normalised texts hold none (a raw one is replaced by a space)
 
 
 # --------------------------------------------------------------------------------------------- reading

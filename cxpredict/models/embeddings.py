@@ -15,14 +15,17 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from cxpredict import threads
 from cxpredict.errors import ConfigError
 
 LANGUAGES = ("en",)
 DIM = 256
 WEIGHT = 1.0  # an embedding row has unit length, like a TF-IDF row
+SPACE_MARK = "\u2581"  # the tokenizer writes a space (and the start of a text) as this mark
 
 
 def available() -> bool:
@@ -37,6 +40,44 @@ def _model():
     import wordllama
 
     return wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, dim=DIM, disable_download=True)
+
+
+@functools.cache
+def _word_starts() -> np.ndarray | None:
+    """Per token id: does its piece start a word (begin with the tokenizer's space mark)? None when a piece holds
+    the mark after its start (then a piece could span two words and ids cannot be split at the marks)."""
+    vocab = _tokenizer().get_vocab()
+    starts = np.zeros(max(vocab.values()) + 1, dtype=bool)
+    for piece, i in vocab.items():
+        if SPACE_MARK in piece.lstrip(SPACE_MARK):
+            return None
+        starts[i] = piece.startswith(SPACE_MARK)
+    return starts
+
+
+def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens per word, all their ids in order) of distinct non-empty space-free words. Encoded as a few long
+    space-joined strings, one per thread, and split back where a piece starts a word: the tokenizer marks each
+    space and no piece holds a mark after its start, so no piece spans two words and the ids are those of the
+    words encoded one by one (which cost a Python object per word). Otherwise, word by word."""
+    starts = _word_starts()
+    if starts is not None and all(words):
+        chunks = np.array_split(np.arange(len(words)), max(1, min(threads.count(), len(words))))
+        encoded = _encode([" ".join(words[i] for i in c) for c in chunks if len(c)])
+        flat = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded] or [np.zeros(0, np.int64)])
+        first = np.flatnonzero(starts[flat])
+        if len(first) == len(words):
+            return np.diff(np.r_[first, len(flat)]).astype(np.int64), flat
+    ids = [e.ids for e in _encode(words)]
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    return counts, np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
+
+
+def _encode(texts: list[str]) -> list:
+    """The tokenizer's encodings without special tokens; encode_batch_fast (tokenizers >= 0.20, the version
+    wordllama leaves open) skips the character offsets nobody reads."""
+    tokenizer = _tokenizer()
+    return getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)(texts, add_special_tokens=False)
 
 
 @functools.cache
@@ -65,22 +106,37 @@ def pooled(texts: list[str]) -> np.ndarray:
     span a space, and a batch of reviews repeats its words many times (tokenising every text took most of the
     time of text.method embeddings)."""
     model = _model()
-    lengths = np.fromiter((t.count(" ") + 1 for t in texts), dtype=np.int64, count=len(texts))
-    codes, distinct = pd.factorize(np.array(" ".join(texts).split(" "), dtype=object))
-    ids = [e.ids for e in _tokenizer().encode_batch([str(w) for w in distinct], add_special_tokens=False)]
+    # split and numbered by arrow's kernels: str.split and pandas' factorize made a Python string per word
+    words = pc.split_pattern(pa.array(texts, pa.large_string()), " ")
+    lengths = pc.list_value_length(words).to_numpy().astype(np.int64)
+    numbered = pc.dictionary_encode(words.flatten())  # codes in order of first appearance, as pd.factorize's
+    codes = numbered.indices.to_numpy().astype(np.int64)
+    counts, flat = _word_ids(numbered.dictionary.to_pylist())
     size = model.embedding.shape[0]
-    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
-    tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(ids)), counts),
+    tokens = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (np.repeat(np.arange(len(counts)), counts),
                                                                    np.clip(flat, 0, size - 1))),
-                           shape=(len(ids), size))
+                           shape=(len(counts), size))
     per_text = sp.csr_matrix((np.ones(len(codes), dtype=np.float32), (np.repeat(np.arange(len(texts)), lengths),
-                                                                      codes)), shape=(len(texts), len(ids)))
+                                                                      codes)), shape=(len(texts), len(counts)))
     sums = np.asarray(per_text @ (tokens @ model.embedding), dtype=np.float64)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
-def with_embeddings(X: sp.csr_matrix, texts: list[str], languages) -> sp.csr_matrix:
-    """The shared TF-IDF matrix with the texts' embeddings as DIM more columns at its end."""
-    return sp.hstack([X, sp.csr_matrix(embed(texts, languages))], format="csr")
+def dense_rows(D: np.ndarray) -> sp.csr_matrix:
+    """`sp.csr_matrix(D)` for a block of dense rows and zero rows, built from the rows themselves: scipy's
+    conversion scans every cell for non-zeros through a COO matrix, which cost more than the pooling."""
+    full = D.any(axis=1)
+    indptr = np.zeros(len(D) + 1, dtype=np.int32 if D.size < 2**31 else np.int64)
+    np.cumsum(np.where(full, D.shape[1], 0), out=indptr[1:])
+    indices = np.tile(np.arange(D.shape[1], dtype=indptr.dtype), int(full.sum()))
+    out = sp.csr_matrix((D[full].ravel(), indices, indptr), shape=D.shape)
+    out.eliminate_zeros()  # a stray exact zero inside a row, as scipy's conversion leaves it out
+    return out
+
+
+def with_embeddings(X: sp.csr_matrix, texts: list[str], languages, embedded: np.ndarray | None = None
+                    ) -> sp.csr_matrix:
+    """The shared TF-IDF matrix with the texts' embeddings (`embedded`: `embed` of them, when already made) as DIM
+    more columns at its end."""
+    return sp.hstack([X, dense_rows(embed(texts, languages) if embedded is None else embedded)], format="csr")

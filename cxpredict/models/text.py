@@ -29,10 +29,12 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.linear_model import LogisticRegression
 
+from cxpredict import threads
 from cxpredict.config import TopicLabel
-from cxpredict.data.text import LANGUAGES, char_tokens, slug, tokens_of
+from cxpredict.data.text import LANGUAGES, slug
+from cxpredict.data.tokens import char_tokens, tokens_of
 from cxpredict.models.components import read_component_meta
-from cxpredict.models.embeddings import with_embeddings
+from cxpredict.models.embeddings import embed, with_embeddings
 from cxpredict.models.kl_nmf import KLNMF
 from cxpredict.models.text_classifiers import CommentReasons, fit_dissatisfaction, logit_from_dict, logit_to_dict
 from cxpredict.models.tfidf import Tfidf
@@ -129,7 +131,21 @@ class TopicModel:
         self.vectorizers_: dict[str, Tfidf] = {}
         self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
+        vectorised, *embedded = self._beside_embeddings(lambda: self._vectorise(texts, languages), texts, languages)
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
+        for lang, (rows, vec, X, words, k) in vectorised.items():
+            sample = np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE]
+            nmf = self._nmf(k).fit(X[np.sort(sample)][:, words])
+            self.languages_.append(lang)
+            self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
+            matrices[lang] = (rows, X)
+        self._describe()
+        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages, fit=True,
+                                 embedded=embedded[0] if embedded else None)
+
+    def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
+        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, topics)."""
+        out = {}
         for lang in LANGUAGES:
             rows = np.flatnonzero(languages == lang)
             if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
@@ -141,20 +157,16 @@ class TopicModel:
                 continue
             k = int(min(self.n_topics, len(rows) // MIN_TEXTS_PER_TOPIC))
             words = _topic_words(vec, X)
-            if k < 2 or len(words) <= k:
-                continue
-            sample = np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE]
-            nmf = self._nmf(k).fit(X[np.sort(sample)][:, words])
-            self.languages_.append(lang)
-            self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
-            matrices[lang] = (rows, X)
-        self._describe()
-        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages, fit=True)
+            if k >= 2 and len(words) > k:
+                out[lang] = (rows, vec, X, words, k)
+        return out
 
-    def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False) -> sp.csr_matrix:
-        """The word blocks, then the character blocks, then the embeddings (when on)."""
-        X = sp.hstack([X, self._characters(texts, languages, fit)], format="csr")
-        return with_embeddings(X, texts, languages) if self.embeddings else X
+    def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False,
+                     embedded: np.ndarray | None = None) -> sp.csr_matrix:
+        """The word blocks, then the character blocks, then the embeddings (when on; `embedded`: already made)."""
+        chars = self._characters(texts, languages, fit)
+        X = sp.hstack([X, chars], format="csr") if chars.shape[1] else X  # no character block: no copy
+        return with_embeddings(X, texts, languages, embedded) if self.embeddings else X
 
     def _characters(self, texts: list[str], languages: np.ndarray, fit: bool) -> sp.csr_matrix:
         """Character 1-2-grams of CHAR_LANGUAGES texts, a block per language: a Chinese compound the segmenter
@@ -253,12 +265,24 @@ class TopicModel:
         """TF-IDF of every text in its language's block of columns (zeros elsewhere; a language without a
         model gives an empty row)."""
         languages = np.asarray(languages, dtype=object)
-        matrices = {}
-        for lang in self.languages_:
-            rows = np.flatnonzero(languages == lang)
-            if len(rows):
-                matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows], lang)))
-        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages)
+
+        def words() -> sp.csr_matrix:
+            matrices = {}
+            for lang in self.languages_:
+                rows = np.flatnonzero(languages == lang)
+                if len(rows):
+                    matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows],
+                                                                                          lang)))
+            return self._assemble(matrices, len(texts))
+        X, *embedded = self._beside_embeddings(words, texts, languages)
+        return self._with_extras(X, texts, languages, embedded=embedded[0] if embedded else None)
+
+    def _beside_embeddings(self, task, texts: list[str], languages: np.ndarray) -> list:
+        """[task()] and, with embeddings on, their `embed` of the texts computed beside it: both read only the
+        texts and run mostly in libraries that release the GIL (arrow, the tokenizer, scipy); one thread each,
+        within the thread budget."""
+        tasks = [task] + ([lambda: embed(texts, languages)] if self.embeddings else [])
+        return threads.map_split(lambda t: t(), tasks, threads.split(len(tasks))[0])
 
     def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int,
                   blocks: dict[str, slice] | None = None) -> sp.csr_matrix:

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
+from cxpredict import threads
 from cxpredict.models.reasons import best_threshold, reason_matrix
 
 VALID_SHARE = 0.2
@@ -103,17 +104,21 @@ def cross_fitted_dissatisfaction(X: sp.csr_matrix, detractor: np.ndarray, answer
     scored out of fold, folds by author, so a respondent's features carry no echo of their own answer; the rest
     by the full model. The complaint level is `complaint_min`, or when None the out-of-fold score above which the
     answered texts are as many as those written by detractors."""
-    full = fit_dissatisfaction(X[answered], detractor[answered])
+    people = np.unique(authors[answered])
+    fold_of = dict(zip(people, np.random.default_rng(seed).permutation(len(people)) % folds))
+    fold = np.array([fold_of.get(a, -1) for a in authors])  # -1: never answered (fold -1 trains on every answer)
+
+    def fit(k: int) -> LogisticRegression | None:
+        return fit_dissatisfaction(X[answered & (fold != k)], detractor[answered & (fold != k)])
+
+    # the full model and the folds' are independent fits and liblinear releases the GIL: one thread each, within
+    # the thread budget (threads.split), in place of one after the other
+    full, *held_out = threads.map_split(fit, range(-1, folds), threads.split(folds + 1)[0])
     diss = np.full(len(detractor), np.nan) if full is None else full.predict_proba(X)[:, 1]
     if full is not None:
-        people = np.unique(authors[answered])
-        fold_of = dict(zip(people, np.random.default_rng(seed).permutation(len(people)) % folds))
-        fold = np.array([fold_of.get(a, -1) for a in authors])
-        for k in range(folds):
-            train, held = answered & (fold != k), fold == k
-            model = fit_dissatisfaction(X[train], detractor[train])
-            if model is not None and held.any():
-                diss[held] = model.predict_proba(X[held])[:, 1]
+        for k, model in enumerate(held_out):
+            if model is not None and (fold == k).any():
+                diss[fold == k] = model.predict_proba(X[fold == k])[:, 1]
     level = complaint_min
     if level is None:
         level = float(np.quantile(diss[answered], 1 - detractor[answered].mean())) if full is not None else 0.5

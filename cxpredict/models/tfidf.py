@@ -2,7 +2,7 @@
 
 Why not scikit-learn's TfidfVectorizer: it builds every word pair of every text in Python and grows a dict of all
 of them (on real reviews most pairs occur once), which made the text stage run at under a thousand texts per
-second. Here words are numbered once per batch (data.text.tokens_of), pairs are integer
+second. Here words are numbered once per batch (data.tokens.tokens_of), pairs are integer
 pairs of adjacent word numbers, and document frequencies, pruning and the sparse matrix are numpy operations.
 The weighting is scikit-learn's with `sublinear_tf=True` (1 + log tf, smooth idf, rows of unit length), so a
 model behaves as before; persistence is the list of terms and their idf ("w1 w2" for a pair).
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cxpredict.data.text import Tokens
+from cxpredict.data.tokens import Tokens
 
 
 def _pairs(codes: np.ndarray, doc: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +30,7 @@ def _document_frequency(term: np.ndarray, doc: np.ndarray, n_terms: int) -> np.n
 
 
 class Tfidf:
-    """Words and adjacent word pairs of tokenised texts (data.text.tokens_of). `fit_transform` returns the
+    """Words and adjacent word pairs of tokenised texts (data.tokens.tokens_of). `fit_transform` returns the
     matrix and sets `terms_` (column order) and `idf_`."""
 
     def __init__(self, min_df: int = 1, max_df: float = 1.0, max_features: int | None = None):

@@ -223,7 +223,7 @@ def _score_texts(models: TextModels, texts: TextData, X: sp.csr_matrix | None = 
     keys = models.topics.key_weights(models.topics.topic_weights(X, languages))
     diss = models.dissatisfaction_of(X) if dissatisfaction else np.full(X.shape[0], np.nan)
     bounds = np.cumsum([0] + [len(t.text) for t in texts.tables])
-    return [_Scored(table, X[a:b], keys[a:b], diss[a:b])
+    return [_Scored(table, X if len(texts.tables) == 1 else X[a:b], keys[a:b], diss[a:b])  # one table: no copy
             for table, a, b in zip(texts.tables, bounds[:-1], bounds[1:])]
 
 
@@ -248,7 +248,8 @@ def _cross_fitted(settings: TextSettings, scored: list[_Scored], score: pd.Serie
         answer = score.reindex(pd.Index(s.table.customer, dtype="str")).to_numpy(dtype=float)
         rows.append(~np.isnan(answer))
         detractor.append(score_to_class(np.nan_to_num(answer), settings.scale) == 0)
-    X_all = sp.vstack([s.X for s in scored]).tocsr() if scored else sp.csr_matrix((0, 0))
+    X_all = scored[0].X if len(scored) == 1 else sp.vstack([s.X for s in scored]).tocsr() if scored else \
+        sp.csr_matrix((0, 0))
     authors = np.concatenate([s.table.customer for s in scored]).astype(str)
     full, diss, level = cross_fitted_dissatisfaction(X_all, np.concatenate(detractor), np.concatenate(rows), authors,
                                                      settings.text.cv_folds, settings.seed, settings.text.complaint_min)

@@ -8,7 +8,6 @@ import pytest
 
 from cxpredict.config import config_from_dict
 from cxpredict.data.text import (
-    char_tokens,
     CustomerFeatures,
     TextTable,
     detect_language,
@@ -19,7 +18,6 @@ from cxpredict.data.text import (
     read_text_column,
     tokenize_en,
     tokenize_zh,
-    tokens_of,
     window_feature_names,
     window_features,
     windows_of,
@@ -184,19 +182,6 @@ def test_undated_texts_all_count_without_a_window_suffix():
     assert np.isnan(aligned.loc["Z", "tickets_note_dissatisfaction_max"])
 
 
-def test_batched_tokens_and_normalising_equal_the_one_by_one_ones():
-    texts = ["It is NOT working, the bill’s wrong", "", "ｂｉｌｌ\u200b again\nand again",
-             "账单又出错了，客服也不回电话！", "the a an", "mixed 价格太贵了 price",
-             "  lead\x01in \x7f\x85 ", "\ufefftab\tand\r\nbreak\u3000 ", "\x1f"]
-    assert normalise_many(texts) == [normalise(t) for t in texts]
-    clean = normalise_many(texts)
-    for language, one in (("en", tokenize_en), ("zh", tokenize_zh)):
-        tokens = tokens_of(clean, language)
-        assert tokens.n_texts == len(clean)
-        rebuilt = [[str(tokens.words[c]) for c in tokens.codes[tokens.text == i]] for i in range(len(clean))]
-        assert rebuilt == [one(t) for t in clean]
-
-
 def test_customer_features_align_fills_counts_with_zero_and_means_with_missing():
     table = _table(["A"], [5])
     f = window_features(table, np.array([[1.0]]), ["billing"], np.array([0.7]), [90], pd.Timestamp("2026-10-31"), 0.5)
@@ -212,13 +197,6 @@ def test_validate_reports_every_bad_text_column(tmp_path):
     columns = [{"table": "tickets", "column": "note"}, {"table": "nope", "column": "x"}]
     problems = validate_texts(_cfg(tmp_path, columns))
     assert [type(p).__name__ for p in problems] == ["InputError", "ConfigError"]
-
-
-def test_character_tokens_number_each_texts_characters_without_spaces():
-    tokens = char_tokens(["太慢了 ok", "", "慢\n了"])
-    chars = [tokens.words[c] for c in tokens.codes]
-    assert chars == ["太", "慢", "了", "o", "k", "慢", "了"]
-    assert tokens.text.tolist() == [0, 0, 0, 0, 0, 2, 2] and tokens.n_texts == 3
 
 
 def test_languages_of_a_batch_are_those_of_each_text():

@@ -45,3 +45,63 @@ def test_word_by_word_pooling_is_wordllamas_own_embedding():
     own = embeddings.pooled(texts)
     theirs = np.asarray(embeddings._model().embed(texts, norm=True), dtype=np.float64)
     np.testing.assert_allclose(own, theirs, atol=2e-6)
+
+
+def test_dense_rows_is_scipys_conversion_of_dense_and_zero_rows():
+    import scipy.sparse as sp
+
+    D = np.random.default_rng(0).random((6, embeddings.DIM))
+    D[[1, 4]] = 0.0  # rows of a language without embeddings
+    D[2, 7] = 0.0  # an exact zero inside a dense row
+    ours, theirs = embeddings.dense_rows(D), sp.csr_matrix(D)
+    assert ours.nnz == theirs.nnz == 4 * embeddings.DIM - 1
+    assert (ours != theirs).nnz == 0 and np.array_equal(ours.indptr, theirs.indptr)
+    assert embeddings.dense_rows(np.zeros((0, embeddings.DIM))).shape == (0, embeddings.DIM)
+
+
+@pytest.mark.parametrize("words", [
+    ["room", "dirty,", "didn't", "check-in", "1203", "(smoke)", "naïve", "🙂", "café!!", "a", "zzzzqxj"],
+    ["room", "odd\u2581mark", "staff"],  # the tokenizer's own space mark inside a word: split word by word
+    ["x"],
+])
+def test_words_encoded_together_get_the_ids_they_get_one_by_one(words):
+    counts, flat = embeddings._word_ids(words)
+    one_by_one = [e.ids for e in embeddings._tokenizer().encode_batch(words, add_special_tokens=False)]
+    assert counts.tolist() == [len(i) for i in one_by_one]
+    assert flat.tolist() == [t for i in one_by_one for t in i]
+
+
+def test_embeddings_are_made_beside_the_words_and_change_nothing(monkeypatch):
+    """With two threads in the budget the embeddings run while the words are vectorised (the words wait for the
+    embedding to start: one after the other this would time out); the matrix is the one a single thread makes."""
+    import threading
+
+    from cxpredict import threads
+    from cxpredict.models import text as text_models
+
+    texts = [f"{a} {b}" for a in ("dirty room", "rude staff", "great view", "slow wifi") for b in ("ok", "bad", "nice")
+             for _ in range(3)]
+    langs = ["en"] * len(texts)
+    embedding, overlapped, tokens_of, embed = threading.Event(), [], text_models.tokens_of, embeddings.embed
+
+    def words(*args, wait=5.0):
+        overlapped.append(embedding.wait(timeout=wait))
+        return tokens_of(*args)
+
+    def tracked_embed(*args):
+        embedding.set()
+        return embed(*args)
+    monkeypatch.setattr(text_models, "embed", tracked_embed)
+    try:
+        matrices = {}
+        for n, wait in ((2, 5.0), (1, 0.2)):
+            embedding.clear()
+            monkeypatch.setattr(text_models, "tokens_of", lambda *a, wait=wait: words(*a, wait=wait))
+            monkeypatch.setenv(threads.ENV, str(n))
+            threads.use()
+            matrices[n] = TopicModel(2, min_df=1, seed=0, embeddings=True).fit_transform(texts, langs)
+    finally:
+        monkeypatch.delenv(threads.ENV)
+        threads.use()  # the default plan again for the tests that follow
+    assert overlapped == [True, False]  # two threads: side by side; one: the words first, then the embeddings
+    assert (matrices[1] != matrices[2]).nnz == 0

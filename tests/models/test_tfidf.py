@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from cxpredict.data.text import TOKENIZERS, normalise, tokens_of
+from cxpredict.data.text import TOKENIZERS, normalise
+from cxpredict.data.tokens import tokens_of
 from cxpredict.models.tfidf import Tfidf
 from cxpredict.synthetic.text import PHRASES, _write
 
