@@ -30,6 +30,7 @@ from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
 from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.ids import positions
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.estimation.effects import (
     BENEFIT_SIGN,
@@ -285,7 +286,7 @@ def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: B
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The assigned customers found in the customer data (the others counted as mismatches) and their uplift
     features: the bundle's model matrix plus the scores recorded at assignment time."""
-    position = data.frame.index.get_indexer(frame["customer_id"])
+    position = positions(frame["customer_id"], data.frame.index)  # Arrow's hash join: pandas' is 3x slower
     known = position >= 0
     if not known.all():
         camp.mismatches["no_features"] = {"count": int((~known).sum()),
