@@ -1,6 +1,7 @@
 """Time `cxpredict learn` per stage, wall and process CPU seconds, in a fresh process of the tree on PYTHONPATH.
 
-Usage: python experiments/scale/learn_stages_ab.py CONFIG BUNDLE RESULTS ASSIGNMENTS OUT
+Usage: python experiments/scale/learn_stages_ab.py CONFIG BUNDLE RESULTS ASSIGNMENTS OUT [KEY=VALUE ...]
+(KEY=VALUE: config overrides, as --set)
 Run it with PYTHONPATH at the old tree and at the new one, back to back (on a shared machine only the CPU seconds
 compare). Prints one JSON object: per-stage wall and CPU (time.process_time around each Timer stage, so a stage's
 worker threads count), the manifest's timings, the process's user+sys CPU, peak RSS and the sha256 of every
@@ -30,7 +31,7 @@ from cxpredict.io.bundle import load_bundle  # noqa: E402
 from cxpredict.workflows.learn import learn  # noqa: E402
 
 config, bundle, results, assignments, out = sys.argv[1:6]
-cfg = load_config(Path(config))
+cfg = load_config(Path(config), overrides=sys.argv[6:])
 b = load_bundle(bundle)
 cpu["startup"] = round(time.process_time() - C0, 3)
 result = learn(cfg, b, results, assignments, out)
