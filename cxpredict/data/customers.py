@@ -134,7 +134,7 @@ def _population(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan]) -> tup
     ids = [loaded[n].ids() if isinstance(loaded[n], EventScan) else loaded[n][KEY] for n in names]
     if not ids:
         return pd.Index([], dtype="str", name=KEY), {}
-    codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True).astype("str"))
+    codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True).astype("str"), use_na_sentinel=False)
     ends = np.cumsum([len(i) for i in ids])
     return (pd.Index(np.asarray(uniques, dtype=object), dtype="str", name=KEY),
             {n: codes[end - len(i):end] for n, i, end in zip(names, ids, ends)})
