@@ -44,5 +44,8 @@ class CampaignConfig(Strict):
         n_estimators=100, learning_rate=0.05, num_leaves=2, min_child_samples=1000))
     uplift_folds: int = Field(default=3, ge=2)
     uplift_max_rows: int = Field(default=100_000, ge=1_000)  # per strategy; larger arms are subsampled for fitting
+    # rows per outcome model (mu0, mu1) of the DR-learner, at most uplift_max_rows: the pseudo-outcome is unbiased
+    # whatever the outcome models, so their rows buy only variance
+    uplift_outcome_rows: int = Field(default=50_000, ge=1_000)
     # survey answers collected during the campaign that join the next training round (see docs: MAR)
     feed_answers: Literal["none", "control", "all"] = "none"

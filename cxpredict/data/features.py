@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import DriversConfig, FeaturesConfig
+from cxpredict.data.ids import positions
 from cxpredict.data.numbers import ExtremeCounts, extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
 
@@ -229,12 +230,11 @@ class FeatureManifest:
         """(the column as its training levels, rows with a level never seen): a level is looked up once per row
         (one hash pass), rare levels are folded into 'other' as at training, new ones become 'unknown'."""
         levels = self.categorical[col]
-        text = s.astype("str")
-        codes = pd.Index(levels, dtype="str").get_indexer(text)
+        codes = positions(s, levels)  # Arrow's hash lookup: pandas' on text is several times slower
         lost = (codes < 0) & s.notna().to_numpy()
         new = 0
         if lost.any():
-            folded = lost & text.isin(self.rare.get(col, [])).to_numpy()
+            folded = lost & (positions(s, self.rare.get(col, [])) >= 0)
             if folded.any():
                 codes[folded] = levels.index(OTHER)
             codes[lost & ~folded] = len(levels)

@@ -99,12 +99,17 @@ def _blocked(y: np.ndarray, t: np.ndarray, group: np.ndarray, block: np.ndarray,
 
 
 def _complier(y: np.ndarray, t: np.ndarray, d: np.ndarray, group: np.ndarray, block: np.ndarray,
-              shape: tuple[int, int], level: float) -> dict[str, np.ndarray]:
+              shape: tuple[int, int], level: float, reuse: tuple[dict, dict] | None = None) -> dict[str, np.ndarray]:
     """Effect on the contacted of every group at once: Wald ratio ITT(y) / ITT(contacted), delta-method interval.
-    The covariance of the two blocked differences: per block, cov(y, d) within each arm over its size."""
+    The covariance of the two blocked differences: per block, cov(y, d) within each arm over its size.
+    `reuse`: the blocked effects of y and of d over all these rows, used when neither misses a value (the
+    same numbers: an outcome's own effect and the contact rate are then not computed again)."""
     keep = ~np.isnan(y) & ~np.isnan(d)
-    y, t, d, group, block = y[keep], t[keep], d[keep], group[keep], block[keep]
-    num, den = _blocked(y, t, group, block, shape, level, 0.8), _blocked(d, t, group, block, shape, level, 0.8)
+    if keep.all() and reuse is not None:
+        num, den = reuse
+    else:
+        y, t, d, group, block = y[keep], t[keep], d[keep], group[keep], block[keep]
+        num, den = _blocked(y, t, group, block, shape, level, 0.8), _blocked(d, t, group, block, shape, level, 0.8)
     groups, blocks = shape
     cell = (group * blocks + block) * 2 + t.astype(np.int64)
     cells = groups * blocks * 2
@@ -168,17 +173,19 @@ def effect_table(frame: pd.DataFrame, outcomes: list[str], by: list[str], level:
     block, n_blocks = _codes(frame[blocks] if blocks in frame else None, len(frame))
     shape, t = (len(keys), n_blocks), frame["treated"].to_numpy(dtype=bool)
     d = frame["contacted"].to_numpy(dtype=float) if contacted else None
+    contact = _blocked(d, t, group, block, shape, level, power) if contacted else None  # the same for each outcome
     parts = []
     for order, outcome in enumerate(outcomes):
         y = frame[outcome].to_numpy(dtype=float)
-        e = pd.DataFrame(_blocked(y, t, group, block, shape, level, power))
+        blocked = _blocked(y, t, group, block, shape, level, power)
+        e = pd.DataFrame(blocked)
         sign = BENEFIT_SIGN.get(outcome, 1.0)
         part = keys.assign(outcome=outcome, **e, benefit=sign * e["effect"],
                            benefit_low=np.fmin(sign * e["low"], sign * e["high"]),
                            benefit_high=np.fmax(sign * e["low"], sign * e["high"]), _order=order,
                            _group=np.arange(len(keys)))
         if contacted:
-            c = _complier(y, t, d, group, block, shape, level)
+            c = _complier(y, t, d, group, block, shape, level, reuse=(blocked, contact))
             part = part.assign(**{f"complier_{k}": v for k, v in c.items()})
         parts.append(part)
     if not parts or keys.empty:

@@ -47,14 +47,15 @@ SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob
 
 def uplift_keywords(cfg: CampaignConfig) -> dict[str, Any]:
     """The DRLearner keywords a config's `campaign` section gives (its uplift_* keys; the seed aside)."""
-    return dict(n_folds=cfg.uplift_folds, max_rows=cfg.uplift_max_rows, **lgbm_keywords(cfg.uplift_params))
+    return dict(n_folds=cfg.uplift_folds, max_rows=cfg.uplift_max_rows, outcome_rows=cfg.uplift_outcome_rows,
+                **lgbm_keywords(cfg.uplift_params))
 
 
 class DRLearner(BaseEstimator):
     """Conditional average treatment effect tau(x) = E[y(1) - y(0) | x] for a randomised binary treatment.
 
     Keyword parameters as every cxpredict estimator: LightGBM's (shared by the outcome and effect boosters),
-    `n_folds` of the cross-fitting, `max_rows` per fit; `from_config(campaign section, seed)` bridges the YAML."""
+    `n_folds` of the cross-fitting, `max_rows` per fit (`outcome_rows` per outcome model); `from_config(campaign section, seed)` bridges the YAML."""
 
     # the defaults are those of the config section, written once there
     __init__ = keyword_init(**uplift_keywords(CampaignConfig()), random_state=0)
@@ -65,9 +66,9 @@ class DRLearner(BaseEstimator):
         return cls(**{**uplift_keywords(cfg), "random_state": seed, **overrides})
 
     def _fit_rows(self, binned: lgb.Dataset, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
-                  params: dict) -> lgb.Booster:
-        if len(rows) > self.max_rows:
-            rows = np.sort(rng.choice(rows, self.max_rows, replace=False))
+                  params: dict, cap: int) -> lgb.Booster:
+        if len(rows) > cap:
+            rows = np.sort(rng.choice(rows, cap, replace=False))
         part = binned.subset(rows, params).construct()
         part.set_label(y[rows])
         return lgb.train(params, part, num_boost_round=self.n_estimators)
@@ -76,6 +77,7 @@ class DRLearner(BaseEstimator):
         check_lgbm_keywords(self)
         check_number(self, "n_folds", 2, integer=True)
         check_number(self, "max_rows", 100, integer=True)
+        check_number(self, "outcome_rows", 100, integer=True)
         y = np.asarray(y, dtype=float)
         t = np.asarray(treatment, dtype=bool)
         e = np.broadcast_to(np.asarray(propensity, dtype=float), y.shape).copy()
@@ -98,14 +100,15 @@ class DRLearner(BaseEstimator):
         for k in range(self.n_folds):
             test, train = folds == k, folds != k
             for arm, mu in ((False, mu0), (True, mu1)):
-                model = self._fit_rows(binned, y, np.flatnonzero(train & (t == arm)), rng, params)
+                model = self._fit_rows(binned, y, np.flatnonzero(train & (t == arm)), rng, params,
+                                       min(self.outcome_rows, self.max_rows))
                 mu[test] = stump_predict(model, X.iloc[test])
         phi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
         oof = np.empty(len(y))
         for k in range(self.n_folds):
-            model = self._fit_rows(binned, phi, np.flatnonzero(folds != k), rng, params)
+            model = self._fit_rows(binned, phi, np.flatnonzero(folds != k), rng, params, self.max_rows)
             oof[folds == k] = stump_predict(model, X.iloc[folds == k])
-        self.booster_ = self._fit_rows(binned, phi, np.arange(len(y)), rng, params)
+        self.booster_ = self._fit_rows(binned, phi, np.arange(len(y)), rng, params, self.max_rows)
         self.feature_names_ = list(X.columns)
         self.pseudo_outcome_, self.oof_uplift_ = phi, oof
         self.ate_ = float(phi.mean())

@@ -30,6 +30,7 @@ from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
 from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
+from cxpredict.data.ids import positions
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.estimation.effects import (
     BENEFIT_SIGN,
@@ -43,7 +44,7 @@ from cxpredict.estimation.effects import (
 from cxpredict.io.bundle import Bundle, extend_bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table, write_text
 from cxpredict.models.uplift import DRLearner, UpliftModels, uplift_features
-from cxpredict.provenance import Timer, run_manifest, sha256_file
+from cxpredict.provenance import Timer, process_seconds, run_manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,9 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
           feed_answers: str | None = None, data: CustomerData | None = None) -> LearnResult:
     """Learn from one campaign's results into `out` (see the module docstring for the steps and files)."""
     threads.use(cfg.n_jobs)
-    out, started, timer = Path(out), time.perf_counter(), Timer()
+    out, started, timer = Path(out), time.perf_counter(), Timer(log, "learn")
+    if (before := process_seconds()) is not None:  # interpreter start, imports, config and bundle reading
+        timer.seconds["startup"] = before
     assignments = assignments or (cfg.resolve(cfg.campaign.assignments) if cfg.campaign.assignments else None)
     if assignments is None:
         raise ConfigError("learn needs the assignment log `score` wrote (assignments.csv beside the scored "
@@ -221,13 +224,13 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     with timer("load"):
         camp = load_campaign(cfg, results, assignments)
         data = data if data is not None else load_customers(_behaviour_only(cfg))
-    frame = camp.frame
-    segment = _segment_column(cfg, camp)
-    frame["cost"] = _rule_costs(playbook, frame["rule"])
-    outcomes = list(camp.outcomes)
-    if "churned" in outcomes and "value" in frame.columns:
-        frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
-        outcomes.append(VALUE_KEPT)
+        frame = camp.frame
+        segment = _segment_column(cfg, camp)
+        frame["cost"] = _rule_costs(playbook, frame["rule"])
+        outcomes = list(camp.outcomes)
+        if "churned" in outcomes and "value" in frame.columns:
+            frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
+            outcomes.append(VALUE_KEPT)
     with timer("effects"):
         args = dict(level=c.interval, power=c.power, contacted=camp.has_contacted)
         by_strategy = effect_table(frame, outcomes, ["strategy"], **args)
@@ -247,28 +250,28 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
         policy, policy_summary = multi_action_policy(frame, features, models, playbook, segment) if models \
             else (pd.DataFrame(), {})
         returns = campaign_return(frame, by_strategy)
-    reviewed = reviewed_playbook(playbook, strategy_v, segment_v, segment)
-    validate_columns(reviewed, [*COLUMN_DOCS, "segment_class", segment, *playbook.columns_used()],
-                     source="reviewed playbook")
-    answers = survey_next(cfg, camp, feed_answers or c.feed_answers)
-    all_verdicts = pd.concat([strategy_v.assign(level="strategy"), segment_v.assign(level="segment")],
-                             ignore_index=True)
-    effects = pd.concat([by_strategy.assign(level="strategy"), by_rule.assign(level="rule"),
-                         by_segment.assign(level="segment")], ignore_index=True)
-    summary = {"customers": len(camp.frame), "with_features": len(frame), "outcomes": outcomes,
-               "primary_outcome": c.outcome, "contacted_given": camp.has_contacted, "mismatches": camp.mismatches,
-               "verdicts": {r.strategy: r.verdict for r in strategy_v.itertuples()},
-               "retired_segments": [f"{r.strategy}|{getattr(r, segment)}" for r in segment_v.itertuples()
-                                    if r.verdict == RETIRE],
-               "auuc": areas.to_dict(orient="records"), "policy": policy_summary,
-               "targeting": targeting.to_dict(orient="records"), "return": returns.to_dict(orient="records")}
-    tables = {"effects": effects, "verdicts": all_verdicts, "qini": qini, "auuc": areas, "targeting": targeting,
-              "policy": policy, "campaign_return": returns}
-    if answers is not None:
-        tables["survey_next"] = answers
-    with timer("write"):
-        paths, manifest, bundle_path = _write(cfg, bundle, out, tables, playbook, reviewed, summary, results,
-                                              assignments, camp, models, features, timer, started)
+    with timer("review"):
+        reviewed = reviewed_playbook(playbook, strategy_v, segment_v, segment)
+        validate_columns(reviewed, [*COLUMN_DOCS, "segment_class", segment, *playbook.columns_used()],
+                         source="reviewed playbook")
+        answers = survey_next(cfg, camp, feed_answers or c.feed_answers)
+        all_verdicts = pd.concat([strategy_v.assign(level="strategy"), segment_v.assign(level="segment")],
+                                 ignore_index=True)
+        effects = pd.concat([by_strategy.assign(level="strategy"), by_rule.assign(level="rule"),
+                             by_segment.assign(level="segment")], ignore_index=True)
+        summary = {"customers": len(camp.frame), "with_features": len(frame), "outcomes": outcomes,
+                   "primary_outcome": c.outcome, "contacted_given": camp.has_contacted, "mismatches": camp.mismatches,
+                   "verdicts": {r.strategy: r.verdict for r in strategy_v.itertuples()},
+                   "retired_segments": [f"{r.strategy}|{getattr(r, segment)}" for r in segment_v.itertuples()
+                                        if r.verdict == RETIRE],
+                   "auuc": areas.to_dict(orient="records"), "policy": policy_summary,
+                   "targeting": targeting.to_dict(orient="records"), "return": returns.to_dict(orient="records")}
+        tables = {"effects": effects, "verdicts": all_verdicts, "qini": qini, "auuc": areas, "targeting": targeting,
+                  "policy": policy, "campaign_return": returns}
+        if answers is not None:
+            tables["survey_next"] = answers
+    paths, manifest, bundle_path = _write(cfg, bundle, out, tables, playbook, reviewed, summary, results,
+                                          assignments, camp, models, features, timer, started)
     return LearnResult(out_dir=out, manifest=manifest, paths=paths, bundle_path=bundle_path, verdicts=all_verdicts,
                        summary=summary)
 
@@ -283,7 +286,7 @@ def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: B
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The assigned customers found in the customer data (the others counted as mismatches) and their uplift
     features: the bundle's model matrix plus the scores recorded at assignment time."""
-    position = data.frame.index.get_indexer(frame["customer_id"])
+    position = positions(frame["customer_id"], data.frame.index)  # Arrow's hash join: pandas' is 3x slower
     known = position >= 0
     if not known.all():
         camp.mismatches["no_features"] = {"count": int((~known).sum()),
@@ -321,30 +324,34 @@ def _write(cfg: Config, bundle: Bundle, out: Path, tables: dict[str, pd.DataFram
     extended with the uplift models, learn.json last. Returns (paths, the manifest, the new bundle or None)."""
     c = cfg.campaign
     paths: dict[str, Path] = {}
+    manifest_path, bundle_path = out / "learn.json", None
     with StagedOutputs() as staged:
-        for name, table in tables.items():
-            paths[name] = out / f"{name}.csv"
-            write_table(table, staged.path(paths[name]))
-        paths["reviewed_playbook"] = out / REVIEWED_PLAYBOOK
-        header = (f"Reviewed by `cxpredict learn` from {Path(results).name} ({len(camp.frame)} assigned customers).\n"
-                  f"Check it with: cxpredict playbook check {REVIEWED_PLAYBOOK} --scored <scored file>")
-        write_text(playbook_yaml(reviewed, header), staged.path(paths["reviewed_playbook"]))
-        paths["playbook_diff"] = out / "playbook.diff"
-        write_text(playbook_diff(playbook, reviewed, "playbook.yaml", REVIEWED_PLAYBOOK) or "(no change)\n",
-                   staged.path(paths["playbook_diff"]))
-        manifest_path = out / "learn.json"
-        bundle_path = None
-        if models:
-            components = {"uplift": UpliftModels(models, c.outcome, BENEFIT_SIGN[c.outcome], list(features.columns))}
-            bundle_path = extend_bundle(bundle, out / "model", components,
-                                        {"learned_from": {"results": str(results), "assignments": str(assignments)}})
-        fingerprints = {"results": sha256_file(results)[:16], "assignments": sha256_file(assignments)[:16]}
+        with timer("write"):  # every file but learn.json, which records this time
+            for name, table in tables.items():
+                paths[name] = out / f"{name}.csv"
+                write_table(table, staged.path(paths[name]))
+            paths["reviewed_playbook"] = out / REVIEWED_PLAYBOOK
+            header = (f"Reviewed by `cxpredict learn` from {Path(results).name} ({len(camp.frame)} assigned "
+                      f"customers).\nCheck it with: cxpredict playbook check {REVIEWED_PLAYBOOK} "
+                      "--scored <scored file>")
+            write_text(playbook_yaml(reviewed, header), staged.path(paths["reviewed_playbook"]))
+            paths["playbook_diff"] = out / "playbook.diff"
+            write_text(playbook_diff(playbook, reviewed, "playbook.yaml", REVIEWED_PLAYBOOK) or "(no change)\n",
+                       staged.path(paths["playbook_diff"]))
+            if models:
+                components = {"uplift": UpliftModels(models, c.outcome, BENEFIT_SIGN[c.outcome],
+                                                     list(features.columns))}
+                learned_from = {"results": str(results), "assignments": str(assignments)}
+                bundle_path = extend_bundle(bundle, out / "model", components, {"learned_from": learned_from})
+            fingerprints = {"results": sha256_file(results)[:16], "assignments": sha256_file(assignments)[:16]}
+            outputs = {k: {"path": str(p), "sha256": sha256_file(staged.path(p))} for k, p in paths.items()}
+        process = process_seconds()
         manifest = run_manifest("learn", cfg, fingerprints, status="ok", summary=summary,
                                 bundle={"source": str(bundle.path), "source_content_hash": bundle.content_hash,
                                         "extended": str(bundle_path) if bundle_path else None},
-                                outputs={k: {"path": str(p), "sha256": sha256_file(staged.path(p))}
-                                         for k, p in paths.items()},
-                                timings={**timer.seconds, "total": round(time.perf_counter() - started, 3)})
+                                outputs=outputs,
+                                timings={**timer.seconds, "total": round(time.perf_counter() - started, 3),
+                                         **({"process": process} if process is not None else {})})
         write_json(manifest, staged.path(manifest_path))
         staged.commit(last=(manifest_path,))
     paths["manifest"] = manifest_path

@@ -254,6 +254,18 @@ def test_customer_tables_union_with_warning(tmp_path):
     assert any("'extra' lacks 3 of the 5" in w for w in data.report.warnings)
 
 
+def test_customer_tables_in_another_row_order_align_by_id(tmp_path):
+    """Tables listing the same customers in another order (a usual export): each row lands on its customer, and
+    a table that lacks none keeps its dtypes (whole numbers stay int64: nothing to fill)."""
+    write(tmp_path, "usage.csv", "customer_id,calls,label\nc3,30,z\nc1,10,x\nc4,40,w\nc2,20,y\n")
+    behaviour = [{"name": "customers", "path": "customers.csv"}, {"name": "usage", "path": "usage.csv"}]
+    data = load_customers(make_cfg(tmp_path, behaviour=behaviour))
+    assert list(data.frame.index) == ["c1", "c2", "c3", "c4"]
+    assert data.frame["calls"].tolist() == [10, 20, 30, 40] and data.frame["calls"].dtype == np.int64
+    assert data.frame["label"].tolist() == ["x", "y", "z", "w"]
+    assert not any("lacks" in w for w in data.report.warnings)
+
+
 def test_lookup_joins_through_a_numeric_column(tmp_path):
     write(tmp_path, "customers.csv", "customer_id,zip\nc1,1000\nc2,2000\nc3,\nc4,3000\n")
     write(tmp_path, "zips.csv", "zip,population,note\n1000,5,a\n2000,6,b\n")

@@ -31,6 +31,9 @@ def test_transform_keeps_training_levels_and_counts_unseen():
     assert list(X["plan"].cat.categories) == ["bundle", "mobile", OTHER, UNKNOWN]
     assert X["plan"].tolist()[:3] == ["mobile", OTHER, UNKNOWN]
     assert pd.isna(X["plan"].iloc[3])
+    expected = pd.Categorical(["mobile", OTHER, UNKNOWN, None, "bundle", UNKNOWN],  # what pandas builds from text
+                              categories=["bundle", "mobile", OTHER, UNKNOWN])
+    pd.testing.assert_series_equal(X["plan"], pd.Series(expected, index=X.index, name="plan"))
     assert stats["unseen_categories"] == {"plan": 2}
     assert sum(stats["bin_counts"]["plan"]) == 6
 

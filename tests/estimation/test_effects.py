@@ -72,6 +72,25 @@ def test_complier_effect_divides_by_the_contact_rate():
     assert c["low"] <= -0.10 <= c["high"] and abs(c["contact_rate"] - 0.6) < 0.01
 
 
+def test_effect_table_complier_columns_match_each_group_computed_alone():
+    """effect_table reuses an outcome's own effect and the contact rate for the complier effect when nothing is
+    missing; with and without missing values each group's figures are those of complier_effect on its rows."""
+    rng = np.random.default_rng(7)
+    n = 40_000
+    frame = pd.DataFrame({"strategy": rng.choice(["a", "b"], n), "rule": rng.choice(["r1", "r2", "r3"], n),
+                          "treated": rng.random(n) < 0.6})
+    frame["contacted"] = (frame["treated"] & (rng.random(n) < 0.7)).astype(float)
+    frame["churned"] = (rng.random(n) < 0.3 - 0.1 * frame["contacted"]).astype(float)
+    frame["revenue"] = np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2.0, 10.0, n) * (1 + frame["contacted"]))
+    table = effect_table(frame, ["churned", "revenue"], ["strategy"], level=0.9, power=0.8, contacted=True)
+    for row in table.itertuples():
+        part = frame[frame["strategy"] == row.strategy]
+        alone = complier_effect(part[row.outcome].to_numpy(), part["treated"].to_numpy(),
+                                part["contacted"].to_numpy(), part["rule"], level=0.9)
+        for key, value in alone.items():
+            np.testing.assert_allclose(getattr(row, f"complier_{key}"), value, rtol=1e-12, err_msg=key)
+
+
 def test_auuc_excess_is_positive_for_an_informative_ranking_only():
     rng = np.random.default_rng(2)
     tau = rng.uniform(-0.1, 0.3, 20_000)

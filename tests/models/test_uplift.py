@@ -31,6 +31,17 @@ def test_dr_learner_recovers_the_ranking_of_a_planted_effect():
     assert abs(model.ate_ - tau.mean()) < 0.03
 
 
+def test_outcome_models_take_outcome_rows_and_the_effect_models_max_rows(monkeypatch):
+    """The outcome models (mu0, mu1) are capped at `outcome_rows`, the effect models at `max_rows`; the pseudo-
+    outcome's mean (the ATE) stays unbiased with coarse outcome models (tolerance: about 3 standard errors)."""
+    X, y, t, tau = _experiment(20_000, 0)
+    sizes, train = [], lgb.train
+    monkeypatch.setattr(lgb, "train", lambda p, data, **kw: sizes.append(data.num_data()) or train(p, data, **kw))
+    model = DRLearner(**PARAMS, n_folds=2, max_rows=8_000, outcome_rows=2_000).fit(X, y, t, 0.5)
+    assert sizes == [2_000] * 4 + [8_000] * 3  # 2 folds x 2 arms, then 2 folds + the final effect model
+    assert abs(model.ate_ - tau.mean()) < 0.03
+
+
 def test_uplift_models_round_trip_through_text_files(tmp_path):
     X, y, t, _ = _experiment(3_000, 1)
     model = DRLearner(**PARAMS, n_folds=2).fit(X, y, t, 0.5)

@@ -72,6 +72,14 @@ def test_learn_retires_the_harmful_action_and_the_reviewed_playbook_checks(round
         (out / "playbook.diff").read_text()
     manifest = json.loads((out / "learn.json").read_text())
     assert manifest["kind"] == "learn" and (out / "model" / "uplift" / "uplift.json").is_file()
+    # the stage log covers the run: only learn.json's own writing is outside a stage; startup (imports, config,
+    # bundle) is counted from the process start (Linux /proc, 10 ms ticks)
+    timings = manifest["timings"]
+    stages = {k: v for k, v in timings.items() if k not in ("startup", "total", "process")}
+    assert set(stages) == {"load", "effects", "features", "uplift", "targeting", "review", "write"}
+    assert timings["total"] - 1.0 <= sum(stages.values()) <= timings["total"]
+    if "process" in timings:
+        assert timings["startup"] > 0 and timings["process"] >= timings["startup"] + timings["total"] - 0.05
     html = write_report(out, tmp_path / "report.html").read_text(encoding="utf-8")
     section = html[html.index('<section id="campaign">'):]
     section = section[:section.index("</section>")]
