@@ -22,6 +22,11 @@ Gauss-Legendre quadrature with ceil(max|U| / 2) nodes per tree integrates it exa
 inverses are precomputed), versus TreeSHAP's O(leaves x depth^2). 64 rows go through a tree together so the
 inner loops vectorise. The expected value is sum_l v_l * prod_j z_j.
 
+Small trees (at most TABLE_MAX_SPLITS splits, the usual NPS model) are not walked per row: a tree's attributions
+depend on a row only through its decisions at the tree's splits, so `_tables` runs the same algorithm once per
+decision pattern (2^splits lanes) and each row then adds its pattern's row of the table, about the cost of a
+prediction. Numerical decisions are taken without branches on the data, on the matrix transposed once per call.
+
 `path` attributions (Saabas), the cheap approximation: each split hands the change in the cover-weighted mean
 of the subtree to its feature. They sum to the same raw output but are not Shapley values.
 """
