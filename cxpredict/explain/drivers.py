@@ -334,10 +334,8 @@ class KdaAccumulator:
             labels = _segment_labels(values, self.edges[col])
             codes, uniques = pd.factorize(labels)
             counts = np.bincount(codes, minlength=len(uniques))
-            abs_sum = np.zeros((len(uniques), phi.shape[1]))
-            signed_sum = np.zeros_like(abs_sum)
-            np.add.at(abs_sum, codes, np.abs(phi))
-            np.add.at(signed_sum, codes, phi)
+            abs_sum = np.stack([np.bincount(codes, np.abs(col), len(uniques)) for col in phi.T], axis=1)
+            signed_sum = np.stack([np.bincount(codes, col, len(uniques)) for col in phi.T], axis=1)
             for u, value in enumerate(uniques):
                 key = (col, str(value))
                 row = self.weight * np.concatenate([[counts[u]], abs_sum[u], signed_sum[u]])

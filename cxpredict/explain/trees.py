@@ -95,6 +95,7 @@ class TreeArrays:
     feature_names: list[str]
     pandas_categorical: list[list] | None
     quad: dict[str, np.ndarray] = field(default_factory=dict)  # see _quadrature
+    tables: dict = field(default_factory=dict, repr=False)  # treeshap._tables' decision-pattern tables, per grouping
 
 
 def _preorder(tree: dict) -> tuple[list[tuple], np.ndarray, float, int]:

@@ -193,6 +193,8 @@ def test_kda_tables_by_hand(tmp_path):
     assert g.loc["Billing", "mean_signed_attribution"] == pytest.approx(0.0)
     seg = tables["kda_segments"].set_index(["segment_value", "driver"])
     assert seg.loc[("monthly", "Network"), "mean_signed_attribution"] == pytest.approx(1.5)
+    assert seg.loc[("monthly", "Billing"), "mean_abs_attribution"] == pytest.approx(0.25)  # (|-0.5| + 0) / 2
+    assert seg.loc[("monthly", "Billing"), "mean_signed_attribution"] == pytest.approx(-0.25)
     assert seg.loc[("annual", "Network"), "customers_explained"] == 1
     what_if = tables["kda_what_if"].set_index("driver")
     fixed = expit(logit(0.5) - 1.0) + 0.2 + expit(logit(0.8) - 2.0)
