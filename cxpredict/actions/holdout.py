@@ -24,7 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.playbook import Playbook, label_codes
+from cxpredict.actions.playbook import Playbook, code_labels, label_codes
 from cxpredict.config import HoldoutConfig
 
 TREATED, CONTROL = "treated", "control"
@@ -144,10 +144,9 @@ class ControlGroups:
         rows = np.arange(self._offset, self._offset + n, dtype=np.int64)
         self._offset += n
         _, acting = self._acting(batch)
-        group = np.where(below | np.isin(rows, self._topped), CONTROL, TREATED).astype(object)
-        group[~acting] = None
+        group = np.where(acting, np.where(below | np.isin(rows, self._topped), 0, 1), -1)
         out = batch.copy(deep=False)
-        out["group"] = pd.array(group, dtype="str")
+        out["group"] = code_labels(group, [CONTROL, TREATED])
         return out
 
 
@@ -155,8 +154,8 @@ def assignment_rows(batch: pd.DataFrame, campaign_id: str, assigned_at: str) -> 
     """The assignment-log rows of a batch with groups: customers whose rule has an action (either group)."""
     rows = batch[batch["group"].notna()] if "group" in batch.columns else batch.iloc[:0]
     out = pd.DataFrame({"customer_id": rows["customer_id"].astype("str"),
-                        "campaign_id": pd.array([campaign_id] * len(rows), dtype="str")}, index=rows.index)
+                        "campaign_id": pd.Series(campaign_id, index=rows.index, dtype="str")}, index=rows.index)
     for col in ASSIGNMENT_COLUMNS[2:-1]:
         out[col] = rows[col] if col in rows.columns else np.nan
-    out["assigned_at"] = pd.array([assigned_at] * len(rows), dtype="str")
+    out["assigned_at"] = pd.Series(assigned_at, index=rows.index, dtype="str")
     return out.reset_index(drop=True)

@@ -25,6 +25,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -364,6 +365,15 @@ def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
         by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
         return by_category[values.cat.codes.to_numpy()]
     return lookup.get_indexer(values.astype("str"))
+
+
+def code_labels(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.ExtensionArray:
+    """The inverse of `label_codes`: `names[code]` per row as text (missing where the code is -1), built by Arrow
+    from the few names rather than as a Python string per row."""
+    codes = np.asarray(codes)
+    labels = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0),
+                                            pa.array(list(names), type=pa.large_string()))
+    return pd.array(labels.cast(pa.large_string()), dtype="str")
 
 
 def _text_mask(s: pd.Series, op: str, value: Any) -> np.ndarray:

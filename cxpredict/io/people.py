@@ -175,6 +175,25 @@ EXPECTED_METHOD = ("expected_shares: over all customers, unweighted, each respon
                    "customer's predicted probabilities; model_only: promoter minus detractor of those shares (the "
                    "report's 'Model only'); respondents_naive: respondents' own answers, unweighted")
 
+def _segment_groups(scored: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
+    """(group number per row, the (segment, strategy) of each group in order of first appearance); a missing
+    segment or strategy is ""."""
+    codes, labels = [], []
+    for col in ("segment", "strategy"):
+        if col in scored.columns:
+            code, unique = pd.factorize(scored[col])
+            labels.append(np.append(np.asarray(unique.astype("str"), dtype=object), ""))  # code -1: the last
+            codes.append(np.where(code < 0, len(unique), code))
+        else:
+            labels.append(np.array([""], dtype=object))
+            codes.append(np.zeros(len(scored), dtype=np.int64))
+    groups, pairs = pd.factorize(codes[0] * len(labels[1]) + codes[1])
+    keys = pd.MultiIndex.from_arrays([pd.array(labels[0][pairs // len(labels[1])], dtype="str"),
+                                      pd.array(labels[1][pairs % len(labels[1])], dtype="str")],
+                                     names=["segment", "strategy"])
+    return groups, keys
+
+
 class SegmentSummary:
     """Counts, mean churn, value at risk and predicted NPS per segment and strategy; `add` batch by batch."""
 
@@ -189,23 +208,36 @@ class SegmentSummary:
         self._seen: set[str] = set()
 
     def add(self, scored: pd.DataFrame) -> SegmentSummary:
-        f = pd.DataFrame({
-            "segment": _text(scored, "segment").fillna(""), "strategy": _text(scored, "strategy").fillna(""),
-            "customers": 1,
-            "respondents": scored["is_respondent"].astype(int) if "is_respondent" in scored.columns else 0,
-            "deferred": scored["deferred"].astype(int) if "deferred" in scored.columns else 0,
-        })
+        """This batch's sums per (segment, strategy), in order of first appearance: the groups found by
+        factorising the two columns (a categorical's codes, no text per row), each sum one `np.bincount`."""
+        groups, keys = _segment_groups(scored)
+        n = len(keys)
+
+        def total(values, whole: bool = False) -> np.ndarray:
+            values = np.asarray(values, dtype=float)
+            known = ~np.isnan(values)
+            sums = np.bincount(groups, weights=np.where(known, values, 0.0), minlength=n)
+            if whole:
+                return sums.astype(np.int64)
+            return np.where(np.bincount(groups, weights=known, minlength=n) > 0, sums, np.nan)  # sum(min_count=1)
+
+        def column(name: str) -> np.ndarray:
+            return scored[name].to_numpy(dtype=float) if name in scored.columns else np.full(len(scored), np.nan)
+
+        part = {"customers": np.bincount(groups, minlength=n).astype(np.int64)}
+        for name, source in (("respondents", "is_respondent"), ("deferred", "deferred")):
+            part[name] = total(scored[source].to_numpy(dtype=float), whole=True) if source in scored.columns \
+                else np.zeros(n, dtype=np.int64)
         for col in self.SUMS:
-            f[col] = scored[col].to_numpy(dtype=float) if col in scored.columns else np.nan
+            part[col] = total(column(col))
         self._seen |= set(self.SOURCES.values()) & set(scored.columns)
         observed = _text(scored, "observed_class")
-        f["said_promoter"], f["said_detractor"] = (observed == "promoter").astype(int), \
-            (observed == "detractor").astype(int)
         answered = observed.isin(("detractor", "passive", "promoter")).to_numpy()
+        said = {cls: (observed == cls).to_numpy(dtype=float) for cls in ("promoter", "detractor")}
+        part["said_promoter"], part["said_detractor"] = (total(said[c], whole=True) for c in ("promoter", "detractor"))
         for cls in ("promoter", "detractor"):  # expected class counts: the answer where there is one, else P(class)
-            p = scored[f"p_{cls}"].to_numpy(dtype=float) if f"p_{cls}" in scored.columns else np.nan
-            f[f"expected_{cls}"] = np.where(answered, f[f"said_{cls}"].to_numpy(dtype=float), p)
-        self._parts.append(f.groupby(["segment", "strategy"], sort=False).sum(min_count=1))
+            part[f"expected_{cls}"] = total(np.where(answered, said[cls], column(f"p_{cls}")))
+        self._parts.append(pd.DataFrame(part, index=keys))
         return self
 
     def totals(self) -> dict[str, float | int | dict[str, float] | None]:

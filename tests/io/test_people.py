@@ -107,6 +107,17 @@ def test_segment_summary_adds_up_merges_batches_and_totals(acted):
     assert sum(totals["expected_shares"].values()) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_segment_summary_groups_missing_labels_as_empty_and_sums_only_known_values():
+    frame = pd.DataFrame({"segment": pd.Categorical(["a", None, "a", "b"], categories=["b", "a", "unused"]),
+                          "strategy": pd.array(["s", "s", "s", None], dtype="str"),
+                          "churn_prob": [0.2, np.nan, 0.4, np.nan], "is_respondent": [True, False, False, False]})
+    table = SegmentSummary().add(frame).table().set_index(["segment", "strategy"])
+    assert table["customers"].to_dict() == {("a", "s"): 2, ("", "s"): 1, ("b", ""): 1}
+    assert table.loc[("a", "s"), "mean_churn_prob"] == pytest.approx(0.3)
+    assert np.isnan(table.loc[("b", ""), "mean_churn_prob"]), "no known value: no sum, not 0"
+    assert table["respondents"].sum() == 1 and "value_at_risk" not in table.columns
+
+
 def test_written_csv_is_excel_safe_utf8_bom_rounded_and_documented(acted, tmp_path):
     frame, pb = acted
     frame = frame.copy()
