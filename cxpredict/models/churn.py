@@ -41,6 +41,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from cxpredict import threads
 from cxpredict.config import ChurnConfig, ValueConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.metrics import expected_calibration_error, reliability_table
@@ -167,9 +168,9 @@ class ChurnClassifier(LgbmClassifier):
 
 
     # ------------------------------------------------------------------ training
-    def _train_booster(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None) -> lgb.Booster:
-        return lgb.train(lgbm_params(self, objective="binary"), lgb.Dataset(X, label=y, weight=w),
-                         num_boost_round=self.n_estimators)
+    def _train_booster(self, X: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, num_threads: int) -> lgb.Booster:
+        return lgb.train(lgbm_params(self, objective="binary", num_threads=num_threads),
+                         lgb.Dataset(X, label=y, weight=w), num_boost_round=self.n_estimators)
 
     def fit(self, X, y, sample_weight=None) -> ChurnClassifier:
         """Train the booster, calibrate on a stratified hold-out, report honest hold-out metrics."""
@@ -188,7 +189,16 @@ class ChurnClassifier(LgbmClassifier):
         n_fit_customers = len(idx_fit)
         idx_fit, w_fit = self._training_rows(idx_fit, y, w)
         w_cal = None if w is None else w[idx_cal]
-        self.booster_ = self._train_booster(X.iloc[idx_fit], y[idx_fit], w_fit)
+        nps_cols = [c for c in NPS_FEATURES.values() if c in X.columns]
+        self.uses_nps_features_ = bool(nps_cols)
+        lift = bool(nps_cols) and self.measure_nps_lift
+        # the model and (for the NPS lift) the same model without the NPS features are independent: side by side,
+        # each with its share of the threads (never nested; a booster alone on its thread waits at no barrier)
+        sets = [X.iloc[idx_fit]] + ([X.iloc[idx_fit].drop(columns=nps_cols)] if lift else [])
+        workers, per_worker = threads.split(len(sets), threads.count(self.n_jobs))
+        boosters = threads.map_split(lambda rows: self._train_booster(rows, y[idx_fit], w_fit, per_worker), sets,
+                                     workers)
+        self.booster_ = boosters[0]
         margin_cal = self.booster_.predict(X.iloc[idx_cal], raw_score=True)
         self.calibrator_ = Calibrator.fit(self.calibration, margin_cal, y[idx_cal], w_cal)
 
@@ -202,10 +212,8 @@ class ChurnClassifier(LgbmClassifier):
             "calibration": self.calibration,
             "horizon_days": self.horizon_days,
         }
-        nps_cols = [c for c in NPS_FEATURES.values() if c in X.columns]
-        self.uses_nps_features_ = bool(nps_cols)
-        if nps_cols and self.measure_nps_lift:
-            self.metrics_.update(self._nps_lift(X, y, w, idx_fit, w_fit, idx_cal, margin_cal, nps_cols))
+        if lift:
+            self.metrics_.update(self._nps_lift(X.drop(columns=nps_cols), boosters[1], y, w, idx_cal, margin_cal))
         return self
 
     def _training_rows(self, idx_fit: np.ndarray, y: np.ndarray, w: np.ndarray | None
@@ -227,10 +235,9 @@ class ChurnClassifier(LgbmClassifier):
             p[b] = cal.transform(margin[b])
         return p
 
-    def _nps_lift(self, X, y, w, idx_fit, w_fit, idx_cal, margin_cal, nps_cols) -> dict[str, float]:
-        """Hold-out AUC with and without the NPS-probability features (same rows and weights, same seed)."""
-        X_plain = X.drop(columns=nps_cols)
-        plain = self._train_booster(X_plain.iloc[idx_fit], y[idx_fit], w_fit)
+    def _nps_lift(self, X_plain, plain, y, w, idx_cal, margin_cal) -> dict[str, float]:
+        """Hold-out AUC with and without the NPS-probability features (`plain`: the booster fitted without them on
+        the same rows and weights, same seed)."""
         w_cal = None if w is None else w[idx_cal]
         auc_with = roc_auc_score(y[idx_cal], margin_cal, sample_weight=w_cal)
         auc_without = roc_auc_score(y[idx_cal], plain.predict(X_plain.iloc[idx_cal], raw_score=True),

@@ -29,6 +29,7 @@ from sklearn.metrics import f1_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from cxpredict import threads
 from cxpredict.config import DriversConfig
 from cxpredict.errors import InputError
 from cxpredict.models.base import (
@@ -184,16 +185,26 @@ class ReasonClassifier(LgbmClassifier):
         is_valid = rng.random(len(X)) < VALID_SHARE
         w = sample_weights(sample_weight, len(X), "ReasonClassifier")
         params = lgbm_params(self, objective="binary")
-        valid_proba = np.zeros((int(is_valid.sum()), len(self.classes_)))
-        for j, code in enumerate(self.classes_):
+        # one code's boosters are independent of the others': side by side, each with its share of the threads
+        # (threads.split: never nested). A booster alone on its thread has no OpenMP barrier to wait at, which
+        # is what made these fits crawl beside busy processes.
+        workers, per_worker = threads.split(len(self.classes_), int(params["num_threads"]))
+        params = {**params, "num_threads": per_worker}
+
+        def fit_code(j: int) -> tuple[lgb.Booster, np.ndarray, int]:
             y = Y[:, j]
             fitted = train_booster(X[~is_valid], y[~is_valid], None if w is None else w[~is_valid], params,
                                    self.n_estimators, valid=(X[is_valid], y[is_valid], None if w is None else
                                                              w[is_valid]), early_stopping_rounds=EARLY_STOPPING_ROUNDS)
             best = fitted.best_iteration or self.n_estimators
-            valid_proba[:, j] = fitted.predict(X[is_valid], num_iteration=best)
             final_rounds = max(1, int(round(best * ROUNDS_GROWTH)))
-            self.boosters_.append(train_booster(X, y, w, params, final_rounds))
+            return train_booster(X, y, w, params, final_rounds), fitted.predict(X[is_valid], num_iteration=best), \
+                final_rounds
+
+        fits = threads.map_split(fit_code, range(len(self.classes_)), workers)
+        valid_proba = np.column_stack([proba for _, proba, _ in fits])
+        for (booster, _, final_rounds), code, y in zip(fits, self.classes_, Y.T):
+            self.boosters_.append(booster)
             self.metrics_["codes"][code] = {"stated": int(y.sum()), "rounds": final_rounds}
         self.threshold_, valid_f1 = best_threshold(Y[is_valid], valid_proba)
         base_f1, _ = constant_baseline(Y[~is_valid], Y[is_valid])

@@ -193,3 +193,20 @@ def test_nps_feature_lift_is_measured(fitted):
     assert abs(model.metrics_["nps_feature_auc_lift"]) < 0.05  # random NPS probabilities add nothing
     with pytest.raises(InputError, match="with_nps_features"):
         model.predict_proba(X)
+
+
+def test_the_model_and_its_lift_reference_are_fitted_side_by_side_with_a_thread_each(fitted, monkeypatch):
+    import lightgbm as lgb
+
+    _, X, y, _ = fitted
+    rng = np.random.default_rng(0)
+    X = with_nps_features(X, pd.DataFrame(rng.dirichlet([1, 1, 1], len(X)), index=X.index,
+                                          columns=["p_detractor", "p_passive", "p_promoter"]))
+    serial = ChurnClassifier(**FAST).fit(X, y)
+    booster_threads, train = [], lgb.train
+    monkeypatch.setattr(lgb, "train", lambda params, *a, **k: booster_threads.append(params["num_threads"])
+                        or train(params, *a, **k))
+    side_by_side = ChurnClassifier(**{**FAST, "n_jobs": 2}).fit(X, y)
+    assert booster_threads == [1, 1]
+    assert side_by_side.metrics_ == serial.metrics_
+    np.testing.assert_array_equal(side_by_side.predict_proba(X), serial.predict_proba(X))

@@ -106,3 +106,24 @@ def test_theme_agreement_counts_only_rows_with_both_themes():
     group_themes = {"Network quality": "network", "Billing": "billing", "Tenure & age": None}
     reason_themes = {"coverage": "network", "price": "price", "billing": "billing", "other": "other"}
     assert theme_agreement(reason_1, driver_1, group_themes, reason_themes) == (2, 3)
+
+
+def test_codes_are_fitted_side_by_side_with_one_thread_per_booster(monkeypatch):
+    """The codes' boosters are independent: two threads give two boosters at a time of one thread each (never
+    nested), and the model is the one a single thread fits code after code."""
+    import lightgbm as lgb
+
+    from cxpredict import threads
+
+    X, reasons = _survey(600, seed=1)
+    serial = ReasonClassifier(min_count=20, n_estimators=30, num_leaves=7, random_state=3, n_jobs=1)
+    serial.fit(X, reason_matrix(reasons))
+    booster_threads, workers = [], []
+    train, map_split = lgb.train, threads.map_split
+    monkeypatch.setattr(lgb, "train", lambda params, *a, **k: booster_threads.append(params["num_threads"])
+                        or train(params, *a, **k))
+    monkeypatch.setattr(threads, "map_split", lambda fn, tasks, n: workers.append(n) or map_split(fn, tasks, n))
+    side_by_side = ReasonClassifier(min_count=20, n_estimators=30, num_leaves=7, random_state=3, n_jobs=2)
+    side_by_side.fit(X, reason_matrix(reasons))
+    assert workers == [2] and set(booster_threads) == {1} and len(booster_threads) == 2 * 2
+    np.testing.assert_array_equal(side_by_side.predict_proba(X), serial.predict_proba(X))
