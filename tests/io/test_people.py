@@ -9,21 +9,15 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from factories import scored_frame
 
-from cxpredict.actions.playbook import check_playbook, load_playbook
-from cxpredict.actions.segments import Segmenter
-from cxpredict.actions.strategy import segment_and_act
+from cxpredict.actions.playbook import check_playbook
 from cxpredict.columns import COLUMN_DOCS, COLUMNS
-from cxpredict.config import DEFAULT_PLAYBOOK, ChurnConfig, StrategyConfig
 from cxpredict.io import people
 from cxpredict.io.people import (
     PeopleOutputs,
-    SegmentSummary,
     load_scored,
     rank_drivers,
     reason_in_words,
-    segment_summary,
     top_drivers,
     work_orders,
     write_people_outputs,
@@ -31,17 +25,6 @@ from cxpredict.io.people import (
 from cxpredict.io.sheets import PeopleStyle, output_format
 
 AS_OF = dt.date(2026, 10, 31)
-
-
-@pytest.fixture
-def acted(repo_root) -> tuple[pd.DataFrame, object]:
-    pb = load_playbook(DEFAULT_PLAYBOOK)
-    scored = scored_frame(600)
-    scored["stated_reasons"] = pd.array(np.where(scored["is_respondent"], "network;billing", None), dtype="str")
-    seg = Segmenter.fit(ChurnConfig(), StrategyConfig(value_bands=[0.5, 0.8]), scored["value"].to_numpy())
-    frame = segment_and_act(scored, seg, pb)
-    frame["deferred"] = frame["deferred"] | (np.arange(len(frame)) % 5 == 0)  # as if capacity ran out for some
-    return frame, pb
 
 
 def test_finish_scored_adds_the_people_columns_and_leaves_the_batch_as_it_was(acted):
@@ -81,41 +64,6 @@ def test_respondents_are_quoted_silent_customers_predicted(acted):
     assert not words[resp].str.contains("likely reason").any(), "respondents get their own words, not a guess"
     assert words[~resp].str.startswith("Predicted").all()
     assert words.str.contains(" EUR").all(), "value at risk with the currency"
-
-
-def test_segment_summary_adds_up_merges_batches_and_totals(acted):
-    frame, _ = acted
-    summary = segment_summary(frame)
-    assert summary["customers"].sum() == len(frame)
-    assert summary["value_at_risk"].sum() == pytest.approx(frame["value_at_risk"].sum(), rel=1e-6)
-    row = summary.iloc[0]
-    members = frame[(frame["segment"].astype("str") == row["segment"]) & (frame["strategy"].astype("str") == row["strategy"])]
-    expected_nps = 100 * (members["p_promoter"].mean() - members["p_detractor"].mean())
-    assert row["predicted_nps"] == pytest.approx(expected_nps, abs=0.05)
-    batched = SegmentSummary().add(frame.iloc[:250]).add(frame.iloc[250:])
-    pd.testing.assert_frame_equal(batched.table(), summary)
-    totals = batched.totals()
-    said = frame.loc[frame["is_respondent"], "observed_class"].astype("str")
-    answered = frame["observed_class"].astype("str").isin(("detractor", "passive", "promoter")).to_numpy()
-    expected = {c: np.where(answered, (frame["observed_class"].astype("str") == c).to_numpy(float),
-                            frame[f"p_{c}"].to_numpy(float)).mean() for c in ("promoter", "detractor")}
-    assert answered.any() and not answered.all()  # both answers and predictions count
-    assert totals["expected_shares"]["detractor"] == pytest.approx(expected["detractor"], abs=1e-4)
-    assert totals["model_only"] == pytest.approx(100 * (expected["promoter"] - expected["detractor"]), abs=0.01)
-    assert totals["respondents_naive"] == pytest.approx(
-        100 * ((said == "promoter").mean() - (said == "detractor").mean()), abs=0.01)
-    assert sum(totals["expected_shares"].values()) == pytest.approx(1.0, abs=1e-3)
-
-
-def test_segment_summary_groups_missing_labels_as_empty_and_sums_only_known_values():
-    frame = pd.DataFrame({"segment": pd.Categorical(["a", None, "a", "b"], categories=["b", "a", "unused"]),
-                          "strategy": pd.array(["s", "s", "s", None], dtype="str"),
-                          "churn_prob": [0.2, np.nan, 0.4, np.nan], "is_respondent": [True, False, False, False]})
-    table = SegmentSummary().add(frame).table().set_index(["segment", "strategy"])
-    assert table["customers"].to_dict() == {("a", "s"): 2, ("", "s"): 1, ("b", ""): 1}
-    assert table.loc[("a", "s"), "mean_churn_prob"] == pytest.approx(0.3)
-    assert np.isnan(table.loc[("b", ""), "mean_churn_prob"]), "no known value: no sum, not 0"
-    assert table["respondents"].sum() == 1 and "value_at_risk" not in table.columns
 
 
 def test_written_csv_is_excel_safe_utf8_bom_rounded_and_documented(acted, tmp_path):
