@@ -374,7 +374,6 @@ def headline(cases: dict, agreement: dict | None) -> dict:
     strong = [c for c in values if c["auc_reference_tfidf"] > 0.80]
     gains = [c["embedding_auc_gain"] for c in values if "embedding_auc_gain" in c]
     stability = [s for s in ((c.get("topic_stability") or {}).get("share") for c in values) if s is not None]
-    texts = sum(c["customers"] for c in values)
     # the method a user gets by default: embeddings for English (config/text.py), TF-IDF alone for Chinese
     default = [c.get("auc_cxpredict_embeddings", c["auc_cxpredict_text"]) - c["auc_reference_tfidf"] for c in values]
     return {

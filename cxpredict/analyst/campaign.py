@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cxpredict.analyst.html import finite, fmt, img, missing, note, p, pct, table
+from cxpredict.analyst.html import finite, fmt, img, missing, note, p, table
 from cxpredict.analyst.plots import ACCENT, RESPONDENT, SILENT, _png
 from cxpredict.io.runfiles import RunFiles
 from cxpredict.io.sheets import PeopleStyle

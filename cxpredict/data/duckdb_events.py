@@ -283,7 +283,7 @@ class _Checker:
         key, ts = self._key(), self._timestamp()
         trimmed = _trimmed(key)
         text = [c for c in self.values if self.types[c] == "VARCHAR"]
-        stats = [f"count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
+        stats = ["count(*) FILTER (WHERE _k IS NULL OR _k = '')", f"count(*) FILTER (WHERE _k <> {key})",
                  f"count(*) FILTER (WHERE ({ts}) IS NULL)", "count(*)", f"max({ts})"]
         stats += [f"count({_q(c)}), count(TRY_CAST({_q(c)} AS DOUBLE))" for c in text]
         stats += [f"count(*) FILTER (WHERE {_extreme(value)})" if kind != "text" else "0"

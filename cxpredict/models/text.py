@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.linear_model import LogisticRegression
@@ -36,7 +35,12 @@ from cxpredict.data.tokens import char_tokens, tokens_of
 from cxpredict.models.components import read_component_meta
 from cxpredict.models.embeddings import embed, with_embeddings
 from cxpredict.models.kl_nmf import KLNMF
-from cxpredict.models.text_classifiers import CommentReasons, fit_dissatisfaction, logit_from_dict, logit_to_dict
+from cxpredict.models.text_classifiers import (  # noqa: F401 (fit_dissatisfaction: re-exported for callers)
+    CommentReasons,
+    fit_dissatisfaction,
+    logit_from_dict,
+    logit_to_dict,
+)
 from cxpredict.models.tfidf import Tfidf
 
 FORMAT_VERSION = 1

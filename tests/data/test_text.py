@@ -14,7 +14,6 @@ from cxpredict.data.text import (
     detect_languages,
     load_texts,
     normalise,
-    normalise_many,
     read_text_column,
     tokenize_en,
     tokenize_zh,
