@@ -54,7 +54,8 @@ def hash_unit(customer_ids, campaign_id: str) -> np.ndarray:
         h = salted.copy()
         h.update(str(cid).encode("utf-8"))
         digests.append(h.digest())
-    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.float64) / 2.0**64  # as int.from_bytes(d, "big") / 2**64
+    # as int.from_bytes(d, "big") / 2**64
+    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.float64) / 2.0**64
 
 
 def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray, share: float,

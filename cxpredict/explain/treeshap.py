@@ -38,6 +38,7 @@ import numpy as np
 
 from cxpredict import threads
 from cxpredict.explain.trees import TreeArrays
+from cxpredict.models.forest import ZERO
 
 
 # --------------------------------------------------------------------------------------------- kernels
@@ -60,7 +61,7 @@ def _goes_left(value, node, threshold, decision, cat_start_t, cat_bounds, cat_bi
     missing_type = (dt >> 2) & 3
     if np.isnan(value) and missing_type != 2:
         value = 0.0
-    if (missing_type == 1 and -1e-35 <= value <= 1e-35) or (missing_type == 2 and np.isnan(value)):
+    if (missing_type == 1 and -ZERO <= value <= ZERO) or (missing_type == 2 and np.isnan(value)):
         return (dt & 2) != 0
     return value <= threshold[node]
 
@@ -81,7 +82,7 @@ def _decisions(Xt, r0, m, g, threshold, decision, feature, cat_start_t, cat_boun
         v = x[r0 + i]
         nan = np.isnan(v)
         v = 0.0 if nan else v
-        special = ((missing_type == 1) & (v >= -1e-35) & (v <= 1e-35)) | ((missing_type == 2) & nan)
+        special = ((missing_type == 1) & (v >= -ZERO) & (v <= ZERO)) | ((missing_type == 2) & nan)
         went_left[i] = (special & default_left) | (~special & (v <= thr))
 
 
@@ -267,8 +268,8 @@ def attribute(X: np.ndarray, arrays: TreeArrays, column_of: np.ndarray | None = 
             raise ValueError(f"unknown attribution method {method!r}; use 'exact' or 'path'")
         q = arrays.quad
         table_start, table = _tables(arrays, column_of, n_out)
-        return _treeshap_kernel(np.ascontiguousarray(X.T), column_of, n_out, arrays.node_start, arrays.leaf_start, arrays.pos_start,
-                                arrays.cat_start, arrays.feature, arrays.threshold, arrays.decision,
+        return _treeshap_kernel(np.ascontiguousarray(X.T), column_of, n_out, arrays.node_start, arrays.leaf_start,
+                                arrays.pos_start, arrays.cat_start, arrays.feature, arrays.threshold, arrays.decision,
                                 arrays.leaf_value, arrays.cat_bounds, arrays.cat_bits, arrays.pre_node,
                                 arrays.pre_parent, arrays.pre_left, arrays.pre_feature, arrays.pre_z,
                                 arrays.pre_prev, arrays.tree_quad, q["t"], q["cold"], q["hot"], q["inv_cold"],
@@ -289,13 +290,13 @@ def _tables(arrays: TreeArrays, column_of: np.ndarray, n_out: int) -> tuple[np.n
     if cached is not None:
         return cached
     splits = np.diff(arrays.node_start)
-    sizes = np.where((splits > 0) & (splits <= max_splits), (1 << np.minimum(splits, 62)) * n_out, 0)
+    sizes = np.where((splits > 0) & (splits <= max_splits), (1 << np.minimum(splits, max_splits)) * n_out, 0)
     tabled = np.zeros(len(splits), dtype=bool)
     order = np.argsort(sizes, kind="stable")
     fits = np.cumsum(sizes[order]) <= TABLE_MAX_VALUES
     tabled[order[fits & (sizes[order] > 0)]] = True
     table_start = np.full(len(splits) + 1, -1, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(np.where(tabled, 1 << np.minimum(splits, 62), 0))])
+    starts = np.concatenate([[0], np.cumsum(np.where(tabled, 1 << np.minimum(splits, max_splits), 0))])
     table_start[:-1][tabled] = starts[:-1][tabled]
     table_start[-1] = starts[-1]
     q = arrays.quad

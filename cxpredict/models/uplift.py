@@ -37,6 +37,7 @@ from cxpredict.config import CampaignConfig
 from cxpredict.errors import InputError
 from cxpredict.models.base import check_number, keyword_init
 from cxpredict.models.components import read_component_meta
+from cxpredict.models.forest import ZERO
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, lgbm_params
 
 FORMAT_VERSION = 1
@@ -122,7 +123,6 @@ class DRLearner(BaseEstimator):
                                for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
-ZERO = 1e-35  # LightGBM's kZeroThreshold: |x| at most this is "zero" for missing_type Zero
 STUMP_BLOCK = 1 << 15  # rows summed at a time by stump_predict
 
 
