@@ -24,6 +24,9 @@ import lightgbm as lgb
 import numba
 import numpy as np
 import pandas as pd
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from cxpredict import threads
 
@@ -89,18 +92,19 @@ def tree_from_dump(info: dict) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------------- input matrix
-def to_matrix(X: pd.DataFrame | np.ndarray, feature_names: list[str], pandas_categorical: list | None
-              ) -> np.ndarray:
-    """The C-contiguous float64 matrix LightGBM would predict on: model feature order, pandas categoricals as the
-    training category codes (unseen -> NaN), exactly like LightGBM's own pandas conversion."""
+def to_matrix(X: pd.DataFrame | np.ndarray, feature_names: list[str], pandas_categorical: list | None,
+              order: str = "C") -> np.ndarray:
+    """The float64 matrix LightGBM would predict on: model feature order, pandas categoricals as the training
+    category codes (unseen -> NaN), exactly like LightGBM's own pandas conversion. `order` "C" (row-major) or
+    "F" (column-major: each feature contiguous, what the forest's kernel reads, filled without strided writes)."""
     if isinstance(X, np.ndarray):
         if X.ndim != 2 or X.shape[1] != len(feature_names):
             raise ValueError(f"expected {len(feature_names)} feature columns, got shape {X.shape}")
-        return np.ascontiguousarray(X, dtype=np.float64)
+        return np.asarray(X, dtype=np.float64, order=order)
     missing = [c for c in feature_names if c not in X.columns]
     if missing:
         raise ValueError(f"the model's features are missing from the frame: {missing[:5]}")
-    out = np.empty((len(X), len(feature_names)), dtype=np.float64)
+    out = np.empty((len(X), len(feature_names)), dtype=np.float64, order=order)
     categories = iter(pandas_categorical or [])
     for j, col in enumerate(feature_names):
         s = X[col]
@@ -132,16 +136,21 @@ def _category_left(value, bounds_at, cat_bounds, cat_bits):
     return (cat_bits[lo + word] >> np.uint32(iv % 32)) & np.uint32(1) == np.uint32(1)
 
 
-_DEBRUIJN = 0x03F79D71B4CA8B09  # the index of a 64-bit word's lowest set bit: (bit * this) >> 58 -> table
-_DEBRUIJN_TABLE = np.zeros(64, dtype=np.int64)
-for _i in range(64):
-    _DEBRUIJN_TABLE[((1 << _i) * _DEBRUIJN & (2**64 - 1)) >> 58] = _i
+@intrinsic
+def _lowest_bit(typingctx, word):
+    """The index of a 64-bit word's lowest set bit (LLVM's cttz: one instruction, vectorised over a block)."""
+    def codegen(context, builder, signature, args):
+        cttz = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), [
+            ir.IntType(64), ir.IntType(1)]), "llvm.cttz.i64")
+        return builder.call(cttz, [args[0], ir.Constant(ir.IntType(1), 0)])
+    return types.int64(types.uint64), codegen
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _forest_kernel(X, n_out, node_start, leaf_start, tree_output, feature, threshold, special, special_left,
-                   node_kind, cat_word, false_mask, leaf_value, cat_bounds, cat_bits, debruijn, n_parts):
-    n, n_features, n_trees = X.shape[0], X.shape[1], len(node_start) - 1
+def _forest_kernel(XT, n_out, node_start, leaf_start, tree_output, feature, threshold, special, special_left,
+                   node_kind, cat_word, false_mask, leaf_value, cat_bounds, cat_bits, n_parts):
+    """(rows, n_out) raw scores of the rows of XT (features x rows: each feature's values contiguous)."""
+    n_features, n, n_trees = XT.shape[0], XT.shape[1], len(node_start) - 1
     out = np.zeros((n, n_out))
     n_blocks = (n + BLOCK - 1) // BLOCK
     n_parts = max(1, min(n_parts, n_blocks))
@@ -149,13 +158,15 @@ def _forest_kernel(X, n_out, node_start, leaf_start, tree_output, feature, thres
     for part in numba.prange(n_parts):
         xt = np.zeros((n_features, BLOCK))  # the block's rows, feature-major: a node tests all of them in a row
         alive = np.empty(BLOCK, dtype=np.uint64)  # per row, the leaves no false node has ruled out
+        acc = np.zeros((n_out, BLOCK))  # the block's sums, tree by tree in LightGBM's order, then copied out
         for b in range(part * n_blocks // n_parts, (part + 1) * n_blocks // n_parts):
             r0 = b * BLOCK
             m = min(BLOCK, n - r0)
-            for i in range(m):
-                for j in range(n_features):
-                    v = X[r0 + i, j]
+            for j in range(n_features):
+                for i in range(m):
+                    v = XT[j, r0 + i]
                     xt[j, i] = 0.0 if -ZERO <= v <= ZERO else v  # LightGBM's dense input keeps no tiny values
+            acc[:, :] = 0.0
             for t in range(n_trees):
                 alive[:] = everything
                 for g in range(node_start[t], node_start[t + 1]):
@@ -177,15 +188,26 @@ def _forest_kernel(X, n_out, node_start, leaf_start, tree_output, feature, thres
                                 alive[i] &= keep_out
                         continue
                     odd, odd_left = special[g], special_left[g]
-                    for i in range(BLOCK):
+                    if odd != odd:  # missing type None or NaN (the usual split): only NaN is odd
+                        if odd_left:  # NaN goes left, so a row goes right exactly when x > cut
+                            for i in range(BLOCK):
+                                alive[i] &= keep_out if row[i] > cut else everything
+                        else:  # NaN goes right, so a row goes left exactly when x <= cut
+                            for i in range(BLOCK):
+                                alive[i] &= everything if row[i] <= cut else keep_out
+                        continue
+                    for i in range(BLOCK):  # missing type Zero: 0.0 and NaN go where special_left says
                         x = row[i]
                         odd_x = (x != x) | (x == odd)
                         go_left = (odd_x & odd_left) | ((~odd_x) & (x <= cut))
                         alive[i] &= keep_out | (everything * np.uint64(go_left))
                 l0, o = leaf_start[t], tree_output[t]
-                for i in range(m):
-                    lowest = alive[i] & (~alive[i] + np.uint64(1))
-                    out[r0 + i, o] += leaf_value[l0 + debruijn[(lowest * np.uint64(_DEBRUIJN)) >> np.uint64(58)]]
+                sums = acc[o]
+                for i in range(BLOCK):  # the row's leaf: the lowest bit still alive
+                    sums[i] += leaf_value[l0 + _lowest_bit(alive[i])]
+            for i in range(m):
+                for o in range(n_out):
+                    out[r0 + i, o] = acc[o, i]
     return out
 
 
@@ -297,18 +319,18 @@ class Forest:
                    nodes, outputs, names, categorical)
 
     def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        return to_matrix(X, self.feature_names, self.pandas_categorical)
+        """The (rows, features) matrix in column-major order, as the kernel reads it."""
+        return to_matrix(X, self.feature_names, self.pandas_categorical, order="F")
 
     def raw(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
         """(rows, outputs) raw scores of every booster's outputs side by side (`outputs` says which columns)."""
-        X = self.matrix(X)
+        XT = np.ascontiguousarray(self.matrix(X).T)  # features x rows: a view of the column-major matrix
         n_out = self.outputs[-1][0] + self.outputs[-1][1]
         a = self.nodes
         with threads.numba_threads(n_threads) as n:
-            return _forest_kernel(X, n_out, self.node_start, self.leaf_start, self.tree_output, a["feature"],
+            return _forest_kernel(XT, n_out, self.node_start, self.leaf_start, self.tree_output, a["feature"],
                                   a["threshold"], a["special"], a["special_left"], a["node_kind"], a["cat_word"],
-                                  a["false_mask"], a["leaf_value"], a["cat_bounds"], a["cat_bits"], _DEBRUIJN_TABLE,
-                                  4 * n)
+                                  a["false_mask"], a["leaf_value"], a["cat_bounds"], a["cat_bits"], 4 * n)
 
     def predict(self, X: pd.DataFrame | np.ndarray, raw_score: bool = False, n_threads: int | None = None
                 ) -> list[np.ndarray]:
