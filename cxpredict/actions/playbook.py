@@ -18,14 +18,13 @@ from __future__ import annotations
 import ast
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from pydantic import (
 )
 
 from cxpredict.config import CLASSES, PathName, check_unique, format_validation_error, read_yaml
+from cxpredict.codes import code_labels, label_codes  # noqa: F401 - also imported from here (holdout, strategy, io)
 from cxpredict.errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
@@ -355,25 +355,6 @@ def _numeric_mask(values: np.ndarray, op: str, value: Any) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
                 ">": np.greater, ">=": np.greater_equal}[op](values, value)
-
-
-def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
-    """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
-    categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""
-    lookup = pd.Index(list(names), dtype="str")
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
-        return by_category[values.cat.codes.to_numpy()]
-    return lookup.get_indexer(values.astype("str"))
-
-
-def code_labels(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.ExtensionArray:
-    """The inverse of `label_codes`: `names[code]` per row as text (missing where the code is -1), built by Arrow
-    from the few names rather than as a Python string per row."""
-    codes = np.asarray(codes)
-    labels = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0),
-                                            pa.array(list(names), type=pa.large_string()))
-    return pd.array(labels.cast(pa.large_string()), dtype="str")
 
 
 def _text_mask(s: pd.Series, op: str, value: Any) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pacompute
 
+from cxpredict.codes import positions
 from cxpredict.data.tables import rows_text
 from cxpredict.errors import InputError
 
@@ -37,14 +38,6 @@ def clean_ids(ids: pd.Series, path: Path, key: str, what: str, warn, start: int 
              f"{len(ids)} IDs ({rows_text(path, start + np.flatnonzero(padded))}, e.g. {shown}) so they match the "
              "other tables; trim them in the export to silence this")
     return stripped
-
-
-def positions(values, index) -> np.ndarray:
-    """Position of each ID in `index` (unique), -1 if absent. Through pyarrow: pandas 3 `isin`/`get_indexer` on
-    text are 5-10x slower on a million IDs."""
-    as_text = [pa.array(pd.Series(v, dtype="str")) for v in (values, index)]
-    found = pacompute.index_in(as_text[0], value_set=as_text[1])
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def isin(values, index) -> np.ndarray:

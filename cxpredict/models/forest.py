@@ -188,7 +188,7 @@ def _forest_kernel(XT, n_out, node_start, leaf_start, tree_output, feature, thre
                                 alive[i] &= keep_out
                         continue
                     odd, odd_left = special[g], special_left[g]
-                    if odd != odd:  # missing type None or NaN (the usual split): only NaN is odd
+                    if np.isnan(odd):  # missing type None or NaN (the usual split): only NaN is odd
                         if odd_left:  # NaN goes left, so a row goes right exactly when x > cut
                             for i in range(BLOCK):
                                 alive[i] &= keep_out if row[i] > cut else everything

@@ -39,6 +39,7 @@ from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from cxpredict.codes import code_labels
 from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
 from cxpredict.metrics import reliability_table, score_to_class
@@ -245,7 +246,7 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
     def _frame(self, index: pd.Index, dist: np.ndarray | None, proba: np.ndarray) -> pd.DataFrame:
         out = pd.DataFrame(proba, index=index, columns=[f"p_{c}" for c in CLASSES])
         out.insert(0, "predicted_score", self._expected_score(dist, proba))
-        out["predicted_class"] = pd.array(np.asarray(CLASSES)[self._decide(proba)], dtype="str")
+        out["predicted_class"] = code_labels(self._decide(proba), CLASSES)
         if dist is not None:
             for j, k in enumerate(self.scale_.points):
                 out[f"p_score_{k}"] = dist[:, j]

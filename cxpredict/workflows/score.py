@@ -33,6 +33,7 @@ import pandas as pd
 from cxpredict import threads
 from cxpredict.actions.holdout import ControlGroups, assignment_date, assignment_rows, default_campaign_id
 from cxpredict.actions.strategy import ActionStage, CapacityQueue
+from cxpredict.codes import code_labels
 from cxpredict.config import CLASSES, Config
 from cxpredict.data.feature_table import check_against_training
 from cxpredict.data.sources import ScoringSource, feature_origin, open_source, read_ahead
@@ -81,14 +82,14 @@ def observed_columns(index: pd.Index, observed: pd.Series | None, cfg: Config) -
     """Respondents keep their own answer beside the prediction; silent customers get empty cells."""
     obs = (observed.reindex(index) if observed is not None else pd.Series(np.nan, index=index)).astype("float64")
     is_resp = obs.notna().to_numpy()
-    cls = np.full(len(index), None, dtype=object)
-    cls[is_resp] = np.asarray(CLASSES)[score_to_class(obs.to_numpy()[is_resp], cfg.scale)]
+    cls = np.full(len(index), -1)
+    cls[is_resp] = score_to_class(obs.to_numpy()[is_resp], cfg.scale)
     return pd.DataFrame(
         {
             "customer_id": pd.array(index.astype("str"), dtype="str"),
             "is_respondent": is_resp,
             "observed_score": pd.array(obs.round().astype("Int64")),
-            "observed_class": pd.array(cls, dtype="str"),
+            "observed_class": code_labels(cls, CLASSES),
         },
         index=index,
     )

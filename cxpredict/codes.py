@@ -1,0 +1,42 @@
+"""Text as small integer codes and back, through Arrow: IDs looked up among IDs, and segments, rules, actions and
+NPS classes (a few names repeated over millions of rows) built from the names, never as a Python string per row.
+Why: pandas' own lookups on Arrow-backed text (`Index.get_indexer`, `isin`) turn every row into a Python object
+first, several times slower on a million rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pacompute
+
+
+def positions(values, index) -> np.ndarray:
+    """Position of each ID in `index` (unique), -1 if absent. Through pyarrow: pandas 3 `isin`/`get_indexer` on
+    text are 5-10x slower on a million IDs."""
+    # pd.array, not pd.Series: pyarrow's probe of a Series for __arrow_array__ goes through Series.__getattr__,
+    # which builds the hash table of the Series' index (100 ms per million text IDs) for nothing
+    as_text = [pa.array(pd.array(v, dtype="str")) for v in (values, index)]
+    found = pacompute.index_in(as_text[0], value_set=as_text[1])
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
+    """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
+    categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        by_category = np.append(positions(values.cat.categories, names), -1)  # last slot: missing
+        return by_category[values.cat.codes.to_numpy()]
+    return positions(values, names)
+
+
+def code_labels(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.ExtensionArray:
+    """The inverse of `label_codes`: `names[code]` per row as text (missing where the code is -1), built by Arrow
+    from the few names rather than as a Python string per row."""
+    codes = np.asarray(codes)
+    labels = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0),
+                                            pa.array(list(names), type=pa.large_string()))
+    return pd.array(labels.cast(pa.large_string()), dtype="str")
