@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cxpredict.codes import label_codes
 from cxpredict.config import CLASSES, ChurnConfig, StrategyConfig
 from cxpredict.errors import ConfigError
 
@@ -88,7 +89,7 @@ class Segmenter:
             cls_text = scored["predicted_class"]
             if self.class_source == "observed" and "observed_class" in scored.columns:
                 cls_text = scored["observed_class"].where(scored["observed_class"].notna(), cls_text)
-            klass = pd.Categorical(cls_text, categories=list(CLASSES))
+            klass = pd.Categorical.from_codes(label_codes(cls_text, CLASSES), categories=list(CLASSES))
             parts.append((klass.codes, [*CLASSES, "unknown"]))
             out["segment_class"] = klass
         if "churn_prob" in scored.columns:
@@ -114,5 +115,6 @@ def _combine(parts: list[tuple[np.ndarray, list[str]]]) -> pd.Categorical:
         c = np.where(codes < 0, len(labels) - 1, codes)
         code = code * len(labels) + c
         names = [f"{n}/{lab}" if n else lab for n in names for lab in labels]
-    used = np.unique(code)
-    return pd.Categorical.from_codes(np.searchsorted(used, code), categories=[names[i] for i in used])
+    present = np.bincount(code, minlength=len(names)) > 0  # the segments that occur, without sorting the rows
+    used = np.flatnonzero(present)
+    return pd.Categorical.from_codes(np.cumsum(present)[code] - 1, categories=[names[i] for i in used])
