@@ -199,8 +199,9 @@ class FeatureManifest:
                 if new:
                     unseen[col] = new
             else:
-                values = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
-                bad_text = int((values.isna() & s.notna()).sum())
+                numeric = pd.api.types.is_numeric_dtype(s)
+                values = s if numeric else pd.to_numeric(s, errors="coerce")
+                bad_text = 0 if numeric else int((values.isna() & s.notna()).sum())  # a number column has no text
                 if bad_text:
                     raise InputError(
                         f"{source}: column '{col}'{where(col)} should be numeric, as at training, but {bad_text} "
@@ -302,11 +303,10 @@ def numeric_bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
     """Counts per bin: below the first edge, between consecutive edges (a value equal to an edge goes up), above
     the last edge, then missing values; len(edges) + 2 bins, so an empty `edges` still separates missing values."""
     values = np.asarray(values, dtype="float64")
-    bins = np.zeros(len(values), dtype=np.intp)
-    for edge in edges:  # the edges at or below each value (searchsorted side="right"), a few fast passes
-        bins += values >= edge
-    bins[np.isnan(values)] = len(edges) + 1
-    return np.bincount(bins, minlength=len(edges) + 2).tolist()
+    missing = int(np.isnan(values).sum())
+    # rows at or above each (sorted) edge, NaN never; a bin's count is the difference of two neighbours
+    at_or_above = [len(values) - missing, *(int(np.count_nonzero(values >= edge)) for edge in edges), 0]
+    return [a - b for a, b in zip(at_or_above[:-1], at_or_above[1:])] + [missing]
 
 
 def _levels(s: pd.Series, max_categories: int, min_count: int) -> tuple[list[str], list[str]]:
