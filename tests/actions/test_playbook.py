@@ -286,24 +286,3 @@ def test_fuzz_playbook_loader_raises_only_config_errors(rules, name):
         playbook_from_dict({"name": name, "rules": rules})
     except ConfigError:
         pass
-
-
-def test_label_codes_are_positions_in_names_for_text_and_categoricals():
-    from cxpredict.actions.playbook import label_codes
-
-    names = ["call", "offer"]
-    text = pd.Series(pd.array(["offer", None, "mail", "call"], dtype="str"))
-    categorical = text.astype(pd.CategoricalDtype(["mail", "offer", "unused", "call"]))
-    for values in (text, categorical):
-        assert label_codes(values, names).tolist() == [1, -1, -1, 0]
-    assert label_codes(categorical.iloc[:0], names).tolist() == []
-
-
-def test_code_labels_invert_label_codes_with_missing_where_no_name():
-    from cxpredict.actions.playbook import code_labels, label_codes
-
-    labels = code_labels(np.array([1, -1, 0, 1]), ["control", "treated"])
-    assert labels.dtype == pd.array(["x"], dtype="str").dtype
-    assert pd.Series(labels).equals(pd.Series(pd.array(["treated", None, "control", "treated"], dtype="str")))
-    assert label_codes(pd.Series(labels), ["control", "treated"]).tolist() == [1, -1, 0, 1]
-    assert len(code_labels(np.zeros(0, dtype=int), ["a"])) == 0

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cxpredict.config import FeaturesConfig
-from cxpredict.data.features import OTHER, UNKNOWN, FeatureManifest
+from cxpredict.data.features import OTHER, UNKNOWN, FeatureManifest, numeric_bin_counts
 from cxpredict.errors import ConfigError, InputError
 
 
@@ -170,3 +170,16 @@ def test_driver_groups_lose_only_the_features_training_dropped():
     assert notes[0].startswith("drivers.groups 'Network': kept without 'outages'") and "['calls']" in notes[0]
     assert notes[1].startswith("drivers.groups 'Tenure & age': left out") and len(notes) == 2
     assert manifest.kept_driver_groups(kept) == (kept, [])  # nothing more to drop: unchanged, silent
+
+
+def test_numeric_bin_counts_are_searchsorted_bins_with_missing_values_last():
+    """A value equal to an edge goes up (searchsorted side="right"); NaN has the last bin."""
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        values = rng.integers(0, 6, 500).astype(float) if trial % 2 else rng.normal(size=500)
+        values[rng.random(500) < 0.1] = np.nan
+        edges = sorted(set(rng.integers(0, 6, trial % 6).astype(float).tolist()))
+        bins = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
+        bins[np.isnan(values)] = len(edges) + 1
+        assert numeric_bin_counts(values, edges) == np.bincount(bins, minlength=len(edges) + 2).tolist()
+    assert numeric_bin_counts(np.array([np.nan, 1.0, 2.0]), [2.0]) == [1, 1, 1]

@@ -60,6 +60,14 @@ def test_cumulative_probabilities_are_rearranged_into_a_valid_distribution():
     assert dist[1] == pytest.approx([0.1, 0.4, 0.1, 0.4])
 
 
+def test_cumulative_rows_already_sorted_give_the_differences_of_the_sorted_rows():
+    rng = np.random.default_rng(0)
+    cdf = np.sort(rng.random((200, 10)), axis=1)
+    cdf[::7] = cdf[::7, ::-1]  # some rows crossing: sorted first
+    expected = np.diff(np.hstack([np.zeros((200, 1)), np.sort(cdf, axis=1), np.ones((200, 1))]), axis=1)
+    assert np.array_equal(cumulative_to_distribution(cdf), expected)
+
+
 def test_vector_scaling_fixes_overconfident_shifted_probabilities():
     rng = np.random.default_rng(3)
     true = rng.dirichlet([2, 2, 2], 5000)

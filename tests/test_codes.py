@@ -1,0 +1,32 @@
+"""cxpredict/codes.py: text as integer codes and back, through Arrow."""
+
+import numpy as np
+import pandas as pd
+
+from cxpredict.codes import code_labels, label_codes, positions
+
+
+def test_positions_find_ids_whatever_their_container_and_index():
+    known = pd.Index(["c1", "c2", "c3"], dtype="str")
+    index = pd.Index(["a", "b", "c", "d"], dtype="str")
+    values = pd.Series(pd.array(["c3", None, "x", "c1"], dtype="str"), index=index)
+    for container in (values, values.to_numpy(), values.tolist(), pd.Index(values)):
+        assert positions(container, known).tolist() == [2, -1, -1, 0]
+    assert positions([], known).tolist() == []
+
+
+def test_label_codes_are_positions_in_names_for_text_and_categoricals():
+    names = ["call", "offer"]
+    text = pd.Series(pd.array(["offer", None, "mail", "call"], dtype="str"))
+    categorical = text.astype(pd.CategoricalDtype(["mail", "offer", "unused", "call"]))
+    for values in (text, categorical):
+        assert label_codes(values, names).tolist() == [1, -1, -1, 0]
+    assert label_codes(categorical.iloc[:0], names).tolist() == []
+
+
+def test_code_labels_invert_label_codes_with_missing_where_no_name():
+    labels = code_labels(np.array([1, -1, 0, 1]), ["control", "treated"])
+    assert labels.dtype == pd.array(["x"], dtype="str").dtype
+    assert pd.Series(labels).equals(pd.Series(pd.array(["treated", None, "control", "treated"], dtype="str")))
+    assert label_codes(pd.Series(labels), ["control", "treated"]).tolist() == [1, -1, 0, 1]
+    assert len(code_labels(np.zeros(0, dtype=int), ["a"])) == 0
