@@ -156,8 +156,9 @@ def rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarr
     """Make the point distribution sum to the calibrated class probabilities (uniform inside an empty class)."""
     cls = classes_of_points(scale)
     width = np.bincount(cls, minlength=3)
-    share = np.where(before[:, cls] > EPS, dist / np.maximum(before[:, cls], EPS), 1.0 / width[cls])
-    return share * after[:, cls]
+    class_p = before[:, cls]
+    share = np.divide(dist, class_p, out=np.tile(1.0 / width[cls], (len(dist), 1)), where=class_p > EPS)
+    return np.multiply(share, after[:, cls], out=share)
 
 
 OFFSET_GRID = np.linspace(-3.0, 3.0, 61)
