@@ -27,8 +27,11 @@ def positions(values, index) -> np.ndarray:
 def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
     """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
     categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        by_category = np.append(positions(values.cat.categories, names), -1)  # last slot: missing
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a few categories: a dict, not Arrow's per-call setup
+        first = {}
+        for i, name in enumerate(names):
+            first.setdefault(str(name), i)
+        by_category = np.array([first.get(str(c), -1) for c in values.cat.categories] + [-1])  # last slot: missing
         return by_category[values.cat.codes.to_numpy()]
     return positions(values, names)
 
@@ -40,3 +43,13 @@ def code_labels(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.Ex
     labels = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0),
                                             pa.array(list(names), type=pa.large_string()))
     return pd.array(labels.cast(pa.large_string()), dtype="str")
+
+
+def as_categorical(values: pd.Series) -> pd.Series:
+    """Text as a categorical through one Arrow dictionary encoding (one hash pass), so that several lookups of the
+    same column (`label_codes`, the playbook's conditions) each cost its few categories, not a pass over the rows."""
+    encoded = pa.array(pd.array(values, dtype="str")).dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    categories = pd.Index(pd.array(encoded.dictionary, dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)), index=values.index,
+                     name=values.name)

@@ -35,8 +35,8 @@ from pydantic import (
     model_validator,
 )
 
+from cxpredict.codes import as_categorical, code_labels, label_codes  # noqa: F401 - code_labels: holdout, io
 from cxpredict.config import CLASSES, PathName, check_unique, format_validation_error, read_yaml
-from cxpredict.codes import code_labels, label_codes  # noqa: F401 - also imported from here (holdout, strategy, io)
 from cxpredict.errors import ConfigError, did_you_mean
 
 STRATEGIES = ("retention", "win-back", "activation", "conversion", "upsell", "referral", "no-action")
@@ -398,6 +398,10 @@ def node_mask(node: Node, frame: pd.DataFrame, rule_name: str = "?") -> np.ndarr
 def rule_masks(playbook: Playbook, frame: pd.DataFrame) -> list[np.ndarray]:
     """One boolean mask per rule: where its condition holds (regardless of earlier rules)."""
     frame = with_virtual_columns(frame, playbook)
+    text = [c for c in sorted(playbook.columns_used()) if c in frame.columns and pd.api.types.is_string_dtype(
+        frame[c]) and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if text:  # each text column the rules test encoded once, not hashed again by every condition on it
+        frame = frame.assign(**{c: as_categorical(frame[c]) for c in text})
     return [node_mask(r.node, frame, r.name) for r in playbook.rules]
 
 
