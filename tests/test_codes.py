@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from cxpredict.codes import code_labels, label_codes, positions
+from cxpredict.codes import as_categorical, code_labels, label_codes, positions
 
 
 def test_positions_find_ids_whatever_their_container_and_index():
@@ -30,3 +30,12 @@ def test_code_labels_invert_label_codes_with_missing_where_no_name():
     assert pd.Series(labels).equals(pd.Series(pd.array(["treated", None, "control", "treated"], dtype="str")))
     assert label_codes(pd.Series(labels), ["control", "treated"]).tolist() == [1, -1, 0, 1]
     assert len(code_labels(np.zeros(0, dtype=int), ["a"])) == 0
+
+
+def test_as_categorical_keeps_values_missing_and_index():
+    values = pd.Series(pd.array(["b", None, "a", "b"], dtype="str"), index=pd.Index(["w", "x", "y", "z"]), name="v")
+    encoded = as_categorical(values)
+    assert isinstance(encoded.dtype, pd.CategoricalDtype)
+    assert encoded.index.equals(values.index) and encoded.name == "v"
+    assert encoded.astype("str").equals(values)
+    assert label_codes(encoded, ["a", "b"]).tolist() == label_codes(values, ["a", "b"]).tolist() == [1, -1, 0, 1]
