@@ -104,7 +104,8 @@ class _UniqueKeys:
         self.parts: list[np.ndarray] = []
 
     def add(self, ids: pd.Series) -> None:
-        self.parts.append(pd.util.hash_pandas_object(ids, index=False).to_numpy())
+        # categorize=False: the same hashes without factorising first, which only pays when values repeat
+        self.parts.append(pd.util.hash_pandas_object(ids, index=False, categorize=False).to_numpy())
 
     def repeated(self) -> np.ndarray:
         if not self.parts:
