@@ -84,6 +84,16 @@ def _per_value(values: pd.Series, fn) -> pd.Series:
     return pd.Series(pd.array(mapped[codes], dtype="str"), index=values.index)
 
 
+def _money(values: pd.Series, style: PeopleStyle) -> pd.Series:
+    """`style.money` of every value ("unknown" when not finite), formatted once per whole amount: money is shown
+    without decimals, so the amount rounded half-even (as the format rounds) is all the text depends on."""
+    whole = np.rint(values.to_numpy(dtype=float))
+    whole[~np.isfinite(whole)] = np.nan
+    codes, uniques = pd.factorize(whole.view(np.int64))  # the bits: -0.0 ("-0") stays apart from 0.0
+    texts = [style.money(v) if np.isfinite(v) else "unknown" for v in uniques.view(np.float64)]
+    return pd.Series(pd.array(np.asarray(texts, dtype=object)[codes], dtype="str"), index=values.index)
+
+
 def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
     """One sentence per customer for the front line: why this customer is on the list. Respondents are quoted
     (their score and their own stated reasons); silent customers get the prediction and the likely reason."""
@@ -107,9 +117,7 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
         words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
             + _percent(frame["churn_prob"]) + ")"
     if "value_at_risk" in frame.columns:
-        var = pd.Series([style.money(v) if np.isfinite(v) else "unknown" for v in frame["value_at_risk"].astype(float)],
-                        index=frame.index, dtype="str")
-        words = words + "; value at risk " + var
+        words = words + "; value at risk " + _money(frame["value_at_risk"], style)
     drivers = top_drivers(frame, style)
     words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers).str.removeprefix("; ")
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
