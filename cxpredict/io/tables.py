@@ -62,7 +62,7 @@ class TableWriter:
             if self._parquet is None:
                 self._schema = table.schema
                 self._parquet = pq.ParquetWriter(self.tmp, self._schema,
-                                                 use_dictionary=dictionary_columns(self._schema))
+                                                 use_dictionary=dictionary_columns(self._schema, table))
                 self._background = threads.background("parquet-writer")
             else:
                 table = table.cast(self._schema)
