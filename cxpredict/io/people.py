@@ -12,12 +12,15 @@ Every file is written atomically (outputs.write_table / StagedOutputs).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxpredict.actions.playbook import Playbook, label_codes
 from cxpredict.columns import Column, describe, scored_column_order
@@ -85,13 +88,29 @@ def _per_value(values: pd.Series, fn) -> pd.Series:
 
 
 def _money(values: pd.Series, style: PeopleStyle) -> pd.Series:
-    """`style.money` of every value ("unknown" when not finite), formatted once per whole amount: money is shown
-    without decimals, so the amount rounded half-even (as the format rounds) is all the text depends on."""
+    """`style.money` of every value ("unknown" when not finite), formatted once per whole amount and currency over
+    the run: money is shown without decimals, so the amount rounded half-even (as the format rounds) is all the text
+    depends on, and amounts repeat from batch to batch."""
     whole = np.rint(values.to_numpy(dtype=float))
     whole[~np.isfinite(whole)] = np.nan
     codes, uniques = pd.factorize(whole.view(np.int64))  # the bits: -0.0 ("-0") stays apart from 0.0
-    texts = [style.money(v) if np.isfinite(v) else "unknown" for v in uniques.view(np.float64)]
+    texts = [_money_text(style.currency, bits) for bits in uniques.tolist()]
     return pd.Series(pd.array(np.asarray(texts, dtype=object)[codes], dtype="str"), index=values.index)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _money_text(currency: str | None, bits: int) -> str:
+    """PeopleStyle.money of the float with these bits (the style's currency is all money reads of it)."""
+    value = float(np.int64(bits).view(np.float64))
+    return PeopleStyle(currency=currency).money(value) if np.isfinite(value) else "unknown"
+
+
+def _join(*parts: pd.Series | str) -> pd.Series:
+    """The parts (text columns and constants) concatenated per row in one pass; missing if any part is (as `+`)."""
+    index = next(p.index for p in parts if isinstance(p, pd.Series))
+    text = pa.large_string()
+    arrays = [pa.array(p.array).cast(text) if isinstance(p, pd.Series) else pa.scalar(p, text) for p in parts]
+    return pd.Series(pd.array(pc.binary_join_element_wise(*arrays, pa.scalar("", text)), dtype="str"), index=index)
 
 
 def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
@@ -103,21 +122,23 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
         score = frame["observed_score"]
         whole = score.dropna().eq(score.dropna().round()).all()
         observed = (score.round().astype("Int64") if whole else score).astype("str").where(score.notna())
-    said = "answered " + observed + " on the survey (" + _text(frame, "observed_class") + ")"
+    said = _join("answered ", observed, " on the survey (", _text(frame, "observed_class"), ")")
     stated = _labelled(_text(frame, "stated_reasons"), style)
-    said = said.where(stated.isna(), said + ", saying: " + stated)
-    predicted = "predicted " + _text(frame, "predicted_class") + " (" + _percent(frame["p_detractor"]) \
-        + " chance of detractor)" if "p_detractor" in frame.columns else "predicted " + _text(frame, "predicted_class")
+    said = said.where(stated.isna(), _join(said, ", saying: ", stated))
+    predicted = _join("predicted ", _text(frame, "predicted_class"), " (", _percent(frame["p_detractor"]),
+                      " chance of detractor)") if "p_detractor" in frame.columns \
+        else _join("predicted ", _text(frame, "predicted_class"))
     likely = _labelled(_text(frame, "reason_1"), style)
-    predicted = predicted.where(likely.isna(), predicted + "; likely reason: " + likely)
+    predicted = predicted.where(likely.isna(), _join(predicted, "; likely reason: ", likely))
     words = said.where(observed.notna(), predicted)
     if "predicted_class" not in frame.columns:  # churn-only: no survey, no prediction of it; the risk speaks
         words = pd.Series("", index=frame.index, dtype="str")
+    tail = []  # churn risk and value at risk, appended in one pass
     if "churn_prob" in frame.columns:
-        words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
-            + _percent(frame["churn_prob"]) + ")"
+        tail += ["; churn risk ", _text(frame, "risk_band").fillna("unknown"), " (", _percent(frame["churn_prob"]), ")"]
     if "value_at_risk" in frame.columns:
-        words = words + "; value at risk " + _money(frame["value_at_risk"], style)
+        tail += ["; value at risk ", _money(frame["value_at_risk"], style)]
+    words = _join(words, *tail) if tail else words
     drivers = top_drivers(frame, style)
     words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers).str.removeprefix("; ")
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
