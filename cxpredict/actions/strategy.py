@@ -370,14 +370,18 @@ def best_rows(key: np.ndarray, rows: np.ndarray, cap: int) -> tuple[np.ndarray, 
     return key[best], rows[best]
 
 
+def _spool_file(frame: pd.DataFrame, path: Path) -> None:
+    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), path, compression="uncompressed")
+
+
 class CapacityQueue:
     """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
 
     `add` spools each batch to an uncompressed Arrow IPC (Feather) file in `directory` (Arrow IPC: no Parquet
     encoding paid twice per row, the same frame back; uncompressed: LZ4 saved a fifth of the bytes of these nearly
-    incompressible probabilities for twice the CPU, on the scratch disk the file is written, read once and deleted) and keeps, per action with a capacity, only the rows that
-    are served so far: at most `capacity` (priority, row number) pairs, so memory does not grow with the rows.
-    `batches` then yields the batches in order with `deferred` set (highest priority first per action).
+    incompressible probabilities for twice the CPU, on a scratch file read once and deleted) and keeps, per action
+    with a capacity, only the rows that are served so far: at most `capacity` (priority, row number) pairs, so
+    memory does not grow with the rows. `batches` then yields the batches in order with `deferred` set (highest priority first per action).
     Without capacities the batches pass through the spool unchanged. A batch's file is written on a background
     thread while the caller scores the next one (one in flight; its error is raised at the next call).
     """
@@ -401,8 +405,7 @@ class CapacityQueue:
     def add(self, acted: pd.DataFrame) -> None:
         path = self.directory / f"part-{len(self._parts):06d}.arrow"
         self._spooled()
-        table = pa.Table.from_pandas(acted, preserve_index=False)
-        self._spooling = self._spool.submit(feather.write_feather, table, path, compression="uncompressed")
+        self._spooling = self._spool.submit(_spool_file, acted, path)
         self._parts.append(path)
         if self.capacity:
             action = label_codes(acted["action"], list(self.capacity))
