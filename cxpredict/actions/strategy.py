@@ -381,9 +381,10 @@ class CapacityQueue:
     encoding paid twice per row, the same frame back; uncompressed: LZ4 saved a fifth of the bytes of these nearly
     incompressible probabilities for twice the CPU, on a scratch file read once and deleted) and keeps, per action
     with a capacity, only the rows that are served so far: at most `capacity` (priority, row number) pairs, so
-    memory does not grow with the rows. `batches` then yields the batches in order with `deferred` set (highest priority first per action).
-    Without capacities the batches pass through the spool unchanged. A batch's file is written on a background
-    thread while the caller scores the next one (one in flight; its error is raised at the next call).
+    memory does not grow with the rows. `batches` then yields the batches in order with `deferred` set (highest
+    priority first per action). Without capacities the batches pass through the spool unchanged. A batch's file is
+    written on a background thread while the caller scores the next one (one in flight; its error is raised at the
+    next call).
     """
 
     def __init__(self, playbook: Playbook | None, directory: str | Path):
