@@ -231,6 +231,7 @@ class PeopleOutputs:
         self.scored_columns: list[str] = []
         self.orders = SortedSpool(_ORDER, spool, prefix="orders", columns=[*WORK_ORDER_COLUMNS, "deferred"])
         self._controls: dict[str, int] = {}  # per team: control customers within capacity (they use a place)
+        self._sorted: tuple[int, pd.DataFrame] | None = None  # (batches added, their sorted keys)
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
         self.summary.add(batch)
@@ -248,9 +249,13 @@ class PeopleOutputs:
         return self
 
     def _order_keys(self) -> pd.DataFrame:
-        """Every work order's keys and team, in the files' order (sort_orders over all batches)."""
-        keys = self.orders.keys()
-        return sort_orders(keys) if keys is not None else pd.DataFrame(columns=["deferred", "team", "part", "row"])
+        """Every work order's keys and team, in the files' order (sort_orders over all batches), sorted once for
+        the files and the queue unless batches came in between."""
+        if self._sorted is None or self._sorted[0] != len(self.orders):
+            keys = self.orders.keys()
+            self._sorted = (len(self.orders), sort_orders(keys) if keys is not None
+                            else pd.DataFrame(columns=["deferred", "team", "part", "row"]))
+        return self._sorted[1]
 
     def _write_orders(self, keys: pd.DataFrame, keep: list[str], path: Path, sheet: str,
                       staged: StagedOutputs | None) -> Path:
