@@ -430,7 +430,8 @@ class CapacityQueue:
         served = np.sort(np.concatenate([rows for _, rows in self._served.values()])) if self.capacity else None
         start = 0
         for path in self._parts:
-            batch = feather.read_table(path, memory_map=False).to_pandas()
+            batch = feather.read_table(path, memory_map=False).to_pandas(split_blocks=True)  # a block per column:
+            # picking and reordering columns later (finish_scored, the writers) copies nothing
             if served is not None:
                 rows = np.arange(start, start + len(batch), dtype=np.int64)
                 limited = label_codes(batch["action"], list(self.capacity)) >= 0
