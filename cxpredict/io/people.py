@@ -140,7 +140,10 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
         tail += ["; value at risk ", _money(frame["value_at_risk"], style)]
     words = _join(words, *tail) if tail else words
     drivers = top_drivers(frame, style)
-    words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers).str.removeprefix("; ")
+    unlisted = drivers.isna() | (drivers == "")
+    if not unlisted.all():  # without driver columns (drivers.enabled false) nothing to append
+        words = words.where(unlisted, _join(words, "; main drivers: ", drivers))
+    words = words.str.removeprefix("; ")
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
 
 
