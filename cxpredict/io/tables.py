@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxpredict import threads
-from cxpredict.errors import ConfigError, OutputError
+from cxpredict.errors import ConfigError
 from cxpredict.io.csvcells import to_csv
 from cxpredict.io.outputs import (CSV_ENCODING, CsvDialect, StagedOutputs, atomic_path, dictionary_columns, excel_safe,
                                   output_errors)
@@ -93,8 +93,8 @@ class TableWriter:
                     self._parquet.close()
                 elif self.format == "parquet" and exc_type is None:
                     pq.write_table(pa.table({}), self.tmp)
-        except OutputError as e:
+        except Exception as e:  # a full disk, or the last batch's conversion (on the writer's thread) failing
             if exc_type is None:
-                self._ctx.__exit__(type(e), e, e.__traceback__)
+                self._ctx.__exit__(type(e), e, e.__traceback__)  # the temporary file removed all the same
                 raise
         return self._ctx.__exit__(exc_type, exc, tb)

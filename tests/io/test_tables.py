@@ -66,3 +66,15 @@ def test_parquet_dictionaries_only_where_values_repeat(tmp_path):
     dictionary = {chunk.column(i).path_in_schema: chunk.column(i).has_dictionary_page for i in range(chunk.num_columns)}
     assert dictionary == {"p": False, "score": True, "segment": True, "id": False, "flag": False, "label": True}
     pd.testing.assert_frame_equal(pq.read_table(tmp_path / "s.parquet").to_pandas(), frame)
+
+
+def test_a_last_batch_that_does_not_fit_the_schema_raises_and_leaves_no_file(tmp_path):
+    """Batches are converted on the writer's thread, so the last one's error shows when the writer closes: it is
+    raised there, and the temporary file is removed as for any failed write."""
+    import pyarrow as pa
+
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
+        with TableWriter(tmp_path / "scored.parquet") as w:
+            w.write(pd.DataFrame({"a": [1, 2], "b": [None, None]}))  # b: Arrow's null type
+            w.write(pd.DataFrame({"a": [3], "b": ["text"]}))  # cannot be cast to null
+    assert list(tmp_path.iterdir()) == []
