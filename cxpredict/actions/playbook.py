@@ -364,11 +364,10 @@ def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
         return by_category[values.cat.codes.to_numpy()]
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":  # text: the same, Arrow's
-        encoded = pa.array(values.array)  # dictionary encoding finding the few distinct values
-        encoded = (encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded).dictionary_encode()
-        by_value = np.append(lookup.get_indexer(pd.Index(encoded.dictionary.to_pylist(), dtype="str")), -1)
-        return by_value[encoded.indices.fill_null(len(by_value) - 1).to_numpy(zero_copy_only=False)]
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":  # Arrow: its few values
+        coded = values.array.__arrow_array__().combine_chunks().dictionary_encode()
+        by_value = np.append(lookup.get_indexer(pd.Index(coded.dictionary.to_pylist(), dtype="str")), -1)
+        return by_value[coded.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     return lookup.get_indexer(values.astype("str"))
 
 
