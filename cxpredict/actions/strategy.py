@@ -378,8 +378,8 @@ class CapacityQueue:
     """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
 
     `add` spools each batch to an uncompressed Arrow IPC (Feather) file in `directory` (Arrow IPC: no Parquet
-    encoding paid twice per row, the same frame back; uncompressed: LZ4 saved a fifth of the bytes of these nearly
-    incompressible probabilities for twice the CPU, on a scratch file read once and deleted) and keeps, per action
+    encoding paid twice per row, the same frame back; uncompressed: LZ4 shrinks these nearly incompressible
+    probabilities little and costs more CPU than a scratch file read once and deleted is worth) and keeps, per action
     with a capacity, only the rows that are served so far: at most `capacity` (priority, row number) pairs, so
     memory does not grow with the rows. `batches` then yields the batches in order with `deferred` set (highest
     priority first per action). Without capacities the batches pass through the spool unchanged. A batch's file is
