@@ -19,9 +19,11 @@ def test_label_codes_are_positions_in_names_for_text_and_categoricals():
     names = ["call", "offer"]
     text = pd.Series(pd.array(["offer", None, "mail", "call"], dtype="str"))
     categorical = text.astype(pd.CategoricalDtype(["mail", "offer", "unused", "call"]))
-    for values in (text, categorical):
+    chunked = pd.concat([text.iloc[:2], text.iloc[2:]], ignore_index=True)  # Arrow text in two chunks
+    for values in (text, categorical, text.astype(object), chunked):
         assert label_codes(values, names).tolist() == [1, -1, -1, 0]
     assert label_codes(categorical.iloc[:0], names).tolist() == []
+    assert label_codes(text.iloc[:0], names).tolist() == []
 
 
 def test_code_labels_invert_label_codes_with_missing_where_no_name():

@@ -74,6 +74,15 @@ def control_mask(unit: np.ndarray, rule_codes: np.ndarray, eligible: np.ndarray,
     return control
 
 
+def _smallest(units: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` smallest (unit, row) pairs in that order (ties: earlier row first); only the values up
+    to the k-th smallest are sorted."""
+    if len(units) > k > 0:
+        candidates = np.flatnonzero(units <= np.partition(units, k - 1)[k - 1])  # with every tie at the k-th
+        return candidates[np.lexsort((rows[candidates], units[candidates]))][:k]
+    return np.lexsort((rows, units))[:k]
+
+
 class ControlGroups:
     """Groups over a population scored in batches: `add` each batch (in order), then `assign` them back in the
     same order; the first `assign` settles the per-rule minimum over all rows.
@@ -116,7 +125,7 @@ class ControlGroups:
             self._rule_below[code] += (below & hit).sum()
             kept_units, kept_rows = self._smallest[code]
             units_, rows_ = np.concatenate([kept_units, units[hit]]), np.concatenate([kept_rows, rows[hit]])
-            first = np.lexsort((rows_, units_))[:self.holdout.min_per_rule]  # ties: earlier row first (stable)
+            first = _smallest(units_, rows_, self.holdout.min_per_rule)
             self._smallest[code] = units_[first], rows_[first]
         self._added += len(acted)
 

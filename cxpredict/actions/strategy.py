@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
 
 from cxpredict import threads
 from cxpredict.actions.playbook import (
@@ -368,15 +370,21 @@ def best_rows(key: np.ndarray, rows: np.ndarray, cap: int) -> tuple[np.ndarray, 
     return key[best], rows[best]
 
 
+def _spool_file(frame: pd.DataFrame, path: Path) -> None:
+    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), path, compression="uncompressed")
+
+
 class CapacityQueue:
     """Per-action capacity over a population scored in batches (exactly as `apply_playbook` on all rows).
 
-    `add` spools each batch to an LZ4-compressed Arrow IPC (Feather) file in `directory` (Arrow IPC: no Parquet
-    encoding paid twice per row, the same frame back) and keeps, per action with a capacity, only the rows that
-    are served so far: at most `capacity` (priority, row number) pairs, so memory does not grow with the rows.
-    `batches` then yields the batches in order with `deferred` set (highest priority first per action).
-    Without capacities the batches pass through the spool unchanged. A batch's file is written on a background
-    thread while the caller scores the next one (one in flight; its error is raised at the next call).
+    `add` spools each batch to an uncompressed Arrow IPC (Feather) file in `directory` (Arrow IPC: no Parquet
+    encoding paid twice per row, the same frame back; uncompressed: LZ4 shrinks these nearly incompressible
+    probabilities little and costs more CPU than a scratch file read once and deleted is worth) and keeps, per action
+    with a capacity, only the rows that are served so far: at most `capacity` (priority, row number) pairs, so
+    memory does not grow with the rows. `batches` then yields the batches in order with `deferred` set (highest
+    priority first per action). Without capacities the batches pass through the spool unchanged. A batch's file is
+    written on a background thread while the caller scores the next one (one in flight; its error is raised at the
+    next call).
     """
 
     def __init__(self, playbook: Playbook | None, directory: str | Path):
@@ -398,7 +406,7 @@ class CapacityQueue:
     def add(self, acted: pd.DataFrame) -> None:
         path = self.directory / f"part-{len(self._parts):06d}.arrow"
         self._spooled()
-        self._spooling = self._spool.submit(acted.reset_index(drop=True).to_feather, path, compression="lz4")
+        self._spooling = self._spool.submit(_spool_file, acted, path)
         self._parts.append(path)
         if self.capacity:
             action = label_codes(acted["action"], list(self.capacity))
@@ -422,7 +430,8 @@ class CapacityQueue:
         served = np.sort(np.concatenate([rows for _, rows in self._served.values()])) if self.capacity else None
         start = 0
         for path in self._parts:
-            batch = pd.read_feather(path)
+            batch = feather.read_table(path, memory_map=False).to_pandas(split_blocks=True)  # a block per column:
+            # picking and reordering columns later (finish_scored, the writers) copies nothing
             if served is not None:
                 rows = np.arange(start, start + len(batch), dtype=np.int64)
                 limited = label_codes(batch["action"], list(self.capacity)) >= 0

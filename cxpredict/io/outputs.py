@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxpredict.errors import BusyError, OutputError
@@ -217,17 +218,28 @@ def write_csv(frame: pd.DataFrame, path: str | Path, index: bool = False, dialec
     return Path(path)
 
 
-def dictionary_columns(schema: pa.Schema) -> list[str]:
-    """The columns worth Parquet's dictionary encoding: all but floating point. Probabilities and scores are
-    (nearly) all distinct, so pyarrow's default of trying a dictionary on every column only builds hash tables it
-    then abandons: that try cost most of the scored file's write time (scripts/bench_parquet_write.py)."""
-    return [field.name for field in schema if not pa.types.is_floating(field.type)]
+DISTINCT_SAMPLE = 10_000  # rows of a text column looked at to tell IDs (mostly distinct) from repeating labels
+
+
+def dictionary_columns(schema: pa.Schema, sample: pa.Table | None = None) -> list[str]:
+    """The columns worth Parquet's dictionary encoding: all but floating point, and (given a `sample` of the rows)
+    all but text that is mostly distinct there, such as customer IDs. Probabilities, scores and IDs are (nearly)
+    all distinct, so pyarrow's default of trying a dictionary on every column only builds hash tables it then
+    abandons: that try cost most of the scored file's write time (scripts/bench_parquet_write.py)."""
+    def repeats(field: pa.Field) -> bool:
+        if pa.types.is_floating(field.type):
+            return False
+        if sample is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            return True
+        values = sample.column(field.name).slice(0, DISTINCT_SAMPLE)
+        return pc.count_distinct(values).as_py() <= len(values) // 2
+    return [field.name for field in schema if repeats(field)]
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=index)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, use_dictionary=dictionary_columns(table.schema))
+        pq.write_table(table, tmp, use_dictionary=dictionary_columns(table.schema, table))
     return Path(path)
 
 

@@ -12,12 +12,15 @@ Every file is written atomically (outputs.write_table / StagedOutputs).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxpredict.actions.playbook import Playbook, label_codes
 from cxpredict.columns import Column, describe, scored_column_order
@@ -84,6 +87,32 @@ def _per_value(values: pd.Series, fn) -> pd.Series:
     return pd.Series(pd.array(mapped[codes], dtype="str"), index=values.index)
 
 
+def _money(values: pd.Series, style: PeopleStyle) -> pd.Series:
+    """`style.money` of every value ("unknown" when not finite), formatted once per whole amount and currency over
+    the run: money is shown without decimals, so the amount rounded half-even (as the format rounds) is all the text
+    depends on, and amounts repeat from batch to batch."""
+    whole = np.rint(values.to_numpy(dtype=float))
+    whole[~np.isfinite(whole)] = np.nan
+    codes, uniques = pd.factorize(whole.view(np.int64))  # the bits: -0.0 ("-0") stays apart from 0.0
+    texts = [_money_text(style.currency, bits) for bits in uniques.tolist()]
+    return pd.Series(pd.array(np.asarray(texts, dtype=object)[codes], dtype="str"), index=values.index)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _money_text(currency: str | None, bits: int) -> str:
+    """PeopleStyle.money of the float with these bits (the style's currency is all money reads of it)."""
+    value = float(np.int64(bits).view(np.float64))
+    return PeopleStyle(currency=currency).money(value) if np.isfinite(value) else "unknown"
+
+
+def _join(*parts: pd.Series | str) -> pd.Series:
+    """The parts (text columns and constants) concatenated per row in one pass; missing if any part is (as `+`)."""
+    index = next(p.index for p in parts if isinstance(p, pd.Series))
+    text = pa.large_string()
+    arrays = [pa.array(p.array).cast(text) if isinstance(p, pd.Series) else pa.scalar(p, text) for p in parts]
+    return pd.Series(pd.array(pc.binary_join_element_wise(*arrays, pa.scalar("", text)), dtype="str"), index=index)
+
+
 def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd.Series:
     """One sentence per customer for the front line: why this customer is on the list. Respondents are quoted
     (their score and their own stated reasons); silent customers get the prediction and the likely reason."""
@@ -93,25 +122,28 @@ def reason_in_words(frame: pd.DataFrame, style: PeopleStyle | None = None) -> pd
         score = frame["observed_score"]
         whole = score.dropna().eq(score.dropna().round()).all()
         observed = (score.round().astype("Int64") if whole else score).astype("str").where(score.notna())
-    said = "answered " + observed + " on the survey (" + _text(frame, "observed_class") + ")"
+    said = _join("answered ", observed, " on the survey (", _text(frame, "observed_class"), ")")
     stated = _labelled(_text(frame, "stated_reasons"), style)
-    said = said.where(stated.isna(), said + ", saying: " + stated)
-    predicted = "predicted " + _text(frame, "predicted_class") + " (" + _percent(frame["p_detractor"]) \
-        + " chance of detractor)" if "p_detractor" in frame.columns else "predicted " + _text(frame, "predicted_class")
+    said = said.where(stated.isna(), _join(said, ", saying: ", stated))
+    predicted = _join("predicted ", _text(frame, "predicted_class"), " (", _percent(frame["p_detractor"]),
+                      " chance of detractor)") if "p_detractor" in frame.columns \
+        else _join("predicted ", _text(frame, "predicted_class"))
     likely = _labelled(_text(frame, "reason_1"), style)
-    predicted = predicted.where(likely.isna(), predicted + "; likely reason: " + likely)
+    predicted = predicted.where(likely.isna(), _join(predicted, "; likely reason: ", likely))
     words = said.where(observed.notna(), predicted)
     if "predicted_class" not in frame.columns:  # churn-only: no survey, no prediction of it; the risk speaks
         words = pd.Series("", index=frame.index, dtype="str")
+    tail = []  # churn risk and value at risk, appended in one pass
     if "churn_prob" in frame.columns:
-        words = words + "; churn risk " + _text(frame, "risk_band").fillna("unknown") + " (" \
-            + _percent(frame["churn_prob"]) + ")"
+        tail += ["; churn risk ", _text(frame, "risk_band").fillna("unknown"), " (", _percent(frame["churn_prob"]), ")"]
     if "value_at_risk" in frame.columns:
-        var = pd.Series([style.money(v) if np.isfinite(v) else "unknown" for v in frame["value_at_risk"].astype(float)],
-                        index=frame.index, dtype="str")
-        words = words + "; value at risk " + var
+        tail += ["; value at risk ", _money(frame["value_at_risk"], style)]
+    words = _join(words, *tail) if tail else words
     drivers = top_drivers(frame, style)
-    words = words.where(drivers.isna() | (drivers == ""), words + "; main drivers: " + drivers).str.removeprefix("; ")
+    unlisted = drivers.isna() | (drivers == "")
+    if not unlisted.all():  # without driver columns (drivers.enabled false) nothing to append
+        words = words.where(unlisted, _join(words, "; main drivers: ", drivers))
+    words = words.str.removeprefix("; ")
     return words.str.slice(0, 1).str.upper() + words.str.slice(1)
 
 
@@ -202,6 +234,7 @@ class PeopleOutputs:
         self.scored_columns: list[str] = []
         self.orders = SortedSpool(_ORDER, spool, prefix="orders", columns=[*WORK_ORDER_COLUMNS, "deferred"])
         self._controls: dict[str, int] = {}  # per team: control customers within capacity (they use a place)
+        self._sorted: tuple[int, pd.DataFrame] | None = None  # (batches added, their sorted keys)
 
     def add(self, batch: pd.DataFrame) -> PeopleOutputs:
         self.summary.add(batch)
@@ -219,9 +252,13 @@ class PeopleOutputs:
         return self
 
     def _order_keys(self) -> pd.DataFrame:
-        """Every work order's keys and team, in the files' order (sort_orders over all batches)."""
-        keys = self.orders.keys()
-        return sort_orders(keys) if keys is not None else pd.DataFrame(columns=["deferred", "team", "part", "row"])
+        """Every work order's keys and team, in the files' order (sort_orders over all batches), sorted once for
+        the files and the queue unless batches came in between."""
+        if self._sorted is None or self._sorted[0] != len(self.orders):
+            keys = self.orders.keys()
+            self._sorted = (len(self.orders), sort_orders(keys) if keys is not None
+                            else pd.DataFrame(columns=["deferred", "team", "part", "row"]))
+        return self._sorted[1]
 
     def _write_orders(self, keys: pd.DataFrame, keep: list[str], path: Path, sheet: str,
                       staged: StagedOutputs | None) -> Path:

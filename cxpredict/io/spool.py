@@ -1,6 +1,10 @@
 """Frames added batch by batch and read back in an order only all of them decide (work orders: sorted over the
-whole run), without holding them: each frame waits on disk as an LZ4 Arrow IPC file (or in memory when no folder
-is given) and only a few key columns per row stay in memory, with where each row is.
+whole run), without holding them: each frame waits on disk as an uncompressed Arrow IPC file (or in memory when no
+folder is given) and only a few key columns per row stay in memory, with where each row is.
+
+Uncompressed and memory-mapped, because a gather touches every file (the keys are sorted over the whole run): a
+file read is then only the rows taken from it, not the whole file decompressed and converted to pandas once per
+gather, which made writing the work orders grow with rows x batches.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
 
 
 class SortedSpool:
@@ -19,7 +25,7 @@ class SortedSpool:
                  columns: list[str] | None = None):
         self.key_columns, self.prefix, self.columns = list(key_columns), prefix, list(columns or [])
         self.directory = Path(directory) if directory is not None else None
-        self._frames: list[pd.DataFrame | Path] = []
+        self._frames: list[pa.Table | Path] = []
         self._keys: list[pd.DataFrame] = []
 
     def add(self, frame: pd.DataFrame, **extra: pd.Series) -> None:
@@ -30,11 +36,12 @@ class SortedSpool:
             keys[name] = values
         keys["part"], keys["row"] = np.int32(part), np.arange(len(frame), dtype=np.int32)
         self._keys.append(keys)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.directory is None:
-            self._frames.append(frame)
+            self._frames.append(table)
         else:
             path = self.directory / f"{self.prefix}-{part:06d}.arrow"
-            frame.to_feather(path, compression="lz4")
+            feather.write_feather(table, path, compression="uncompressed")
             self._frames.append(path)
 
     def __len__(self) -> int:
@@ -44,9 +51,9 @@ class SortedSpool:
         """Every row's keys in the order added; None before the first frame."""
         return pd.concat(self._keys, ignore_index=True) if self._keys else None
 
-    def _frame(self, part: int) -> pd.DataFrame:
+    def _table(self, part: int) -> pa.Table:
         frame = self._frames[part]
-        return pd.read_feather(frame) if isinstance(frame, Path) else frame
+        return feather.read_table(frame, memory_map=True) if isinstance(frame, Path) else frame
 
     def gather(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The rows `keys` (rows of `keys()`) point at, in that order; no rows: the first frame's empty head (no
@@ -55,11 +62,11 @@ class SortedSpool:
             return pd.DataFrame(columns=self.columns)
         part, row = keys["part"].to_numpy(), keys["row"].to_numpy()
         if not len(part):
-            return self._frame(0).iloc[:0]
+            return self._table(0).slice(0, 0).to_pandas()
         pieces, positions = [], []
-        for p in np.unique(part):  # each spooled frame read once per gather
+        for p in np.unique(part):  # each spooled file mapped once per gather, only its rows taken
             at = np.flatnonzero(part == p)
-            pieces.append(self._frame(int(p)).iloc[row[at]])
+            pieces.append(self._table(int(p)).take(row[at]))
             positions.append(at)
-        frame = pd.concat(pieces, ignore_index=True)
-        return frame.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)
+        table = pa.concat_tables(pieces).take(np.argsort(np.concatenate(positions), kind="stable"))
+        return table.to_pandas(split_blocks=True)  # a block per column: picking columns copies nothing

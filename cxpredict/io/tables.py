@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxpredict import threads
-from cxpredict.errors import ConfigError, OutputError
+from cxpredict.errors import ConfigError
 from cxpredict.io.csvcells import to_csv
 from cxpredict.io.outputs import (CSV_ENCODING, CsvDialect, StagedOutputs, atomic_path, dictionary_columns, excel_safe,
                                   output_errors)
@@ -23,8 +23,9 @@ class TableWriter:
     output under the final name is left untouched. With `staged`, the file is one of a set that appears together:
     the writer only fills its temporary path and `staged.commit()` publishes it with the others.
 
-    Parquet batches are encoded on a background thread (pyarrow releases the GIL) while the caller prepares the
-    next: one batch in flight, the same bytes as writing them in turn; a write error surfaces at the next call.
+    Parquet batches are converted to Arrow and encoded on a background thread (pyarrow releases the GIL) while the
+    caller prepares the next: one batch in flight, the same bytes as writing them in turn; a write error surfaces at
+    the next call. The caller hands a batch over: it must not change the frame after `write`.
     """
 
     def __init__(self, path: str | Path, staged: StagedOutputs | None = None, dialect: CsvDialect | None = None):
@@ -57,18 +58,21 @@ class TableWriter:
     def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
             to_csv(excel_safe(frame), self._csv, self.dialect.options(), header=self.rows == 0)
-        else:
+        elif self._parquet is None:  # the first batch decides the schema and the dictionaries
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._schema = table.schema
-                self._parquet = pq.ParquetWriter(self.tmp, self._schema,
-                                                 use_dictionary=dictionary_columns(self._schema))
-                self._background = threads.background("parquet-writer")
-            else:
-                table = table.cast(self._schema)
-            self._finish_pending()
+            self._schema = table.schema
+            self._parquet = pq.ParquetWriter(self.tmp, self._schema,
+                                             use_dictionary=dictionary_columns(self._schema, table))
+            self._background = threads.background("parquet-writer")
             self._pending = self._background.submit(self._parquet.write_table, table)
+        else:
+            self._finish_pending()
+            self._pending = self._background.submit(self._encode, frame)
         self.rows += len(frame)
+
+    def _encode(self, frame: pd.DataFrame) -> None:
+        """On the writer's thread: the batch to Arrow in the first batch's schema, then Parquet."""
+        self._parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False).cast(self._schema))
 
     def _finish_pending(self) -> None:
         """Wait for the batch in flight; its write error (a full disk) is raised here."""
@@ -89,8 +93,8 @@ class TableWriter:
                     self._parquet.close()
                 elif self.format == "parquet" and exc_type is None:
                     pq.write_table(pa.table({}), self.tmp)
-        except OutputError as e:
+        except Exception as e:  # a full disk, or the last batch's conversion (on the writer's thread) failing
             if exc_type is None:
-                self._ctx.__exit__(type(e), e, e.__traceback__)
+                self._ctx.__exit__(type(e), e, e.__traceback__)  # the temporary file removed all the same
                 raise
         return self._ctx.__exit__(exc_type, exc, tb)

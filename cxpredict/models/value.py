@@ -58,7 +58,8 @@ class ImputedValues:
     def add(self, ids, imputed) -> None:
         imputed = np.asarray(imputed, dtype=bool)
         self.count, self.rows = self.count + int(imputed.sum()), self.rows + len(imputed)
-        self.examples += [str(i) for i in np.asarray(ids)[imputed][: 5 - len(self.examples)]]
+        first = np.flatnonzero(imputed)[: 5 - len(self.examples)]  # only these IDs read (not a whole column)
+        self.examples += [str(i) for i in (ids.iloc[first] if isinstance(ids, pd.Series) else np.asarray(ids)[first])]
 
     def warning(self, cfg: ValueConfig) -> str | None:
         """The warning naming the column, how many customers and the first IDs; None when nobody was imputed."""

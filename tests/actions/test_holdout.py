@@ -8,7 +8,7 @@ import hashlib
 
 from scipy.stats import binomtest
 
-from cxpredict.actions.holdout import ControlGroups, assignment_rows, control_mask, hash_unit
+from cxpredict.actions.holdout import ControlGroups, _smallest, assignment_rows, control_mask, hash_unit
 from cxpredict.actions.playbook import playbook_from_dict
 from cxpredict.config import HoldoutConfig
 
@@ -110,3 +110,13 @@ def test_groups_keep_a_bit_per_row_and_a_bounded_top_up_list_yet_equal_one_pass_
     assert ((group == "control").to_numpy() == everyone).all()
     small = (frame["rule"] == "small").to_numpy()
     assert (group[small] == "control").sum() == min(40, small.sum() // 2)  # the small rule is topped up
+
+
+def test_smallest_pairs_are_a_full_sort_cut_at_k_ties_included():
+    """The per-rule candidates: the k smallest (hash value, row) pairs, ties to the earlier row, as a full sort."""
+    rng = np.random.default_rng(5)
+    for trial in range(500):
+        n, k = int(rng.integers(0, 60)), int(rng.integers(0, 40))
+        units = rng.integers(0, 5, n).astype(float) if trial % 2 else rng.random(n)  # many ties, or none
+        rows = rng.permutation(n).astype(np.int64)
+        assert _smallest(units, rows, k).tolist() == np.lexsort((rows, units))[:k].tolist()

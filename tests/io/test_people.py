@@ -316,3 +316,16 @@ def test_labels_are_mapped_once_per_value_as_row_by_row():
     labelled = people._labelled(codes, style)
     assert labelled.dtype == "str" and labelled.isna().tolist() == [False, True, True, False, False]
     assert labelled.dropna().tolist() == ["Network quality, Bills", "Usage trend", "Network quality, Bills"]
+
+
+def test_money_is_formatted_once_per_whole_amount_as_value_by_value():
+    """Value at risk in the reason sentence: the same text as `style.money` per row (half-even rounding, a negative
+    amount that rounds to zero stays "-0", non-finite values "unknown"), with or without a currency."""
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.gamma(2, 300, 5000), [-0.3, -0.0, 0.0, 0.5, 1.5, 2.5, -2.5, np.nan, np.inf, -np.inf,
+                                                       1e20, 12345678.5, 0.49999999999999994]])
+    for style in (PeopleStyle(currency="EUR"), PeopleStyle()):
+        series = pd.Series(values, index=np.arange(len(values)) * 3)
+        expected = [style.money(v) if np.isfinite(v) else "unknown" for v in values]
+        got = people._money(series, style)
+        assert got.tolist() == expected and got.dtype == "str" and got.index.equals(series.index)

@@ -30,7 +30,7 @@ def test_parquet_batches_written_in_background_give_the_sequential_bytes(tmp_pat
             w.write(batch)
     tables = [pa.Table.from_pandas(b, preserve_index=False) for b in batches]
     with pq.ParquetWriter(tmp_path / "seq.parquet", tables[0].schema,
-                          use_dictionary=dictionary_columns(tables[0].schema)) as seq:
+                          use_dictionary=dictionary_columns(tables[0].schema, tables[0])) as seq:
         for table in tables:
             seq.write_table(table.cast(tables[0].schema))
     assert (tmp_path / "bg.parquet").read_bytes() == (tmp_path / "seq.parquet").read_bytes()
@@ -50,17 +50,31 @@ def test_a_failed_background_parquet_write_is_an_output_error_and_leaves_no_file
 
 
 def test_parquet_dictionaries_only_where_values_repeat(tmp_path):
-    """Floating columns are written plain (a dictionary of distinct probabilities is built only to be dropped);
-    text, categories and integers keep theirs (Parquet bit-packs flags, never with a dictionary). The values read back are the same either way."""
+    """Floating columns and mostly distinct text (IDs) are written plain (a dictionary of distinct values is built
+    only to be dropped); repeating text, categories and integers keep theirs (Parquet bit-packs flags, never with a
+    dictionary). The values read back are the same either way."""
     import numpy as np
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"p": rng.random(2000), "score": rng.integers(0, 11, 2000),
                           "segment": pd.Categorical(rng.choice(["a", "b"], 2000)),
-                          "id": pd.array([f"C{i}" for i in range(2000)], dtype="str"), "flag": rng.random(2000) < 0.5})
+                          "id": pd.array([f"C{i}" for i in range(2000)], dtype="str"), "flag": rng.random(2000) < 0.5,
+                          "label": pd.array(rng.choice(["x", "y", None], 2000), dtype="str")})
     with TableWriter(tmp_path / "s.parquet") as w:
         w.write(frame)
     chunk = pq.ParquetFile(tmp_path / "s.parquet").metadata.row_group(0)
     dictionary = {chunk.column(i).path_in_schema: chunk.column(i).has_dictionary_page for i in range(chunk.num_columns)}
-    assert dictionary == {"p": False, "score": True, "segment": True, "id": True, "flag": False}
+    assert dictionary == {"p": False, "score": True, "segment": True, "id": False, "flag": False, "label": True}
     pd.testing.assert_frame_equal(pq.read_table(tmp_path / "s.parquet").to_pandas(), frame)
+
+
+def test_a_last_batch_that_does_not_fit_the_schema_raises_and_leaves_no_file(tmp_path):
+    """Batches are converted on the writer's thread, so the last one's error shows when the writer closes: it is
+    raised there, and the temporary file is removed as for any failed write."""
+    import pyarrow as pa
+
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
+        with TableWriter(tmp_path / "scored.parquet") as w:
+            w.write(pd.DataFrame({"a": [1, 2], "b": [None, None]}))  # b: Arrow's null type
+            w.write(pd.DataFrame({"a": [3], "b": ["text"]}))  # cannot be cast to null
+    assert list(tmp_path.iterdir()) == []
