@@ -86,31 +86,25 @@ def _propensity(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """One DR-learner per strategy with enough customers in both groups; out-of-fold uplift and pseudo-outcomes
-    for every customer it was fitted on (columns uplift_oof, pseudo). The strategies are fitted side by side
-    with single-threaded boosters (threads.split): a stump's boosting round is too short to share among threads,
-    and the learners (deterministic LightGBM, own seeds) give the same models either way."""
+    for every customer it was fitted on (columns uplift_oof, pseudo). One strategy at a time, each learner
+    fitting its boosters side by side on the thread budget (DRLearner: equal tasks, so the cores stay busy
+    where five strategies on two workers left one idle, and one strategy's binned data in memory at a time)."""
     outcome, sign = cfg.campaign.outcome, BENEFIT_SIGN[cfg.campaign.outcome]
     oof = pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
     e = _propensity(frame)
-    tasks = []
-    for strategy, part in frame.groupby("strategy", observed=True):
-        rows = part.index[part[outcome].notna() & (e[part.index] > 0) & (e[part.index] < 1)]
-        t = frame.loc[rows, "treated"].to_numpy()
+    models = {}
+    codes, names = pd.factorize(frame["strategy"], sort=True)  # groupby's order: sorted, missing left out
+    usable = frame[outcome].notna().to_numpy() & (e > 0) & (e < 1)
+    for j, strategy in enumerate(names):
+        rows = np.flatnonzero((codes == j) & usable)
+        t = frame["treated"].to_numpy()[rows]
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        tasks.append((strategy, rows, t))
-    workers, per_worker = threads.split(len(tasks), threads.count(cfg.campaign.uplift_params.n_jobs))
-
-    def fit(task: tuple) -> DRLearner:
-        _, rows, t = task
-        return DRLearner.from_config(cfg.campaign, cfg.seed, n_jobs=per_worker).fit(
-            features.loc[rows], sign * frame.loc[rows, outcome].to_numpy(dtype=float), t, e[rows])
-
-    models = dict(zip([task[0] for task in tasks], threads.map_split(fit, tasks, workers)))
-    for strategy, rows, _ in tasks:
-        model = models[strategy]
-        oof.loc[rows, "uplift_oof"], oof.loc[rows, "pseudo"] = model.oof_uplift_, model.pseudo_outcome_
+        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
+            features.iloc[rows], sign * frame[outcome].to_numpy(dtype=float)[rows], t, e[rows])
+        models[strategy] = model
+        oof.iloc[rows, 0], oof.iloc[rows, 1] = model.oof_uplift_, model.pseudo_outcome_
     return models, oof
 
 
