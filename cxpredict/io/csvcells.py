@@ -3,10 +3,10 @@
 pandas formats a float column with a `float_format` such as '%.6f', or with a ',' decimal mark, through five
 Python calls per value, without either through numpy's slow shortest-digits `astype(str)`, and then hands every
 cell to the csv module row by row. Here '%.Nf' runs as one `%` call over a whole chunk of the same Python floats
-('%.6f\\n%.6f\\n...' % values), once per distinct value (Arrow text taken per row), shortest digits come from Arrow's cast (or `repr`) where the layouts agree, and
-the rows of text, integer, flag and formatted float columns are joined by Arrow with the csv module's own
-quoting rule. Every byte is what pandas would write (tests/io/test_csvcells.py compares them on random frames);
-other formats and column kinds are left to pandas.
+('%.6f\\n%.6f\\n...' % values), once per distinct value (Arrow text taken per row), shortest digits come from
+Arrow's cast (or `repr`) where the layouts agree, and the rows of text, integer, flag and formatted float columns
+are joined by Arrow with the csv module's own quoting rule. Every byte is what pandas would write
+(tests/io/test_csvcells.py compares them on random frames); other formats and column kinds are left to pandas.
 """
 
 from __future__ import annotations
