@@ -364,7 +364,8 @@ def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
         return by_category[values.cat.codes.to_numpy()]
-    return lookup.get_indexer(values.astype("str"))
+    codes, uniques = pd.factorize(values.astype("str"))  # text: its few distinct values looked up, then per row
+    return np.append(lookup.get_indexer(uniques), -1)[codes]
 
 
 def code_labels(codes: np.ndarray, names: Sequence[str]) -> pd.api.extensions.ExtensionArray:

@@ -142,7 +142,7 @@ class DRLearner(BaseEstimator):
                                for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
-STUMP_BLOCK = 1 << 15  # rows summed at a time by stump_predict
+STUMP_BLOCK = 1 << 14  # rows summed at a time by stump_predict
 
 
 def _stumps(booster: lgb.Booster) -> list[tuple] | None:
@@ -197,8 +197,9 @@ def _as_lightgbm_reads(booster: lgb.Booster, X: pd.DataFrame, used: set[str]) ->
     return values
 
 
-def _stump_block(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """The stumps' sum over one block of rows, tree by tree; a split seen before reuses its left/right mask."""
+def _split_masks(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(masks, mask_of): one row of `masks` per distinct split, 1 where a row goes left; mask_of[t] is tree t's
+    row of `masks` (-1: a tree without a split)."""
     masks, nans, mask_of = {}, {}, np.full(len(trees), -1, dtype=np.int64)
     for i, (name, threshold, default_left, missing, _, _) in enumerate(trees):
         if name is None:  # a tree without a split: `left` for every row
@@ -218,25 +219,24 @@ def _stump_block(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> 
             masks[key] = (len(masks), go_left)
         mask_of[i] = masks[key][0]
     stacked = np.stack([m for _, m in masks.values()]) if masks else np.ones((1, n), dtype=bool)
-    values = np.array([(t[5], t[4]) for t in trees], dtype=np.float64).reshape(-1, 2)
-    out = np.zeros(n)
-    _add_stumps(stacked.view(np.uint8), mask_of, values, out)
-    return out
+    return stacked.view(np.uint8), mask_of
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_stumps(masks, mask_of, values, out):
+def _add_stumps(masks, mask_of, values, out, block):
     """out[i] += the value of row i's leaf of tree t, tree by tree in order (the sum LightGBM's predictor makes):
     values[t] = (right, left), masks[mask_of[t], i] = 1 where row i goes left (mask_of -1: a tree without a
-    split). One compiled pass without branches: numpy's where + add per tree cost several times more."""
-    for t in range(mask_of.shape[0]):
-        k = mask_of[t]
-        if k < 0:
-            for i in range(out.shape[0]):
-                out[i] += values[t, 1]
-        else:
-            for i in range(out.shape[0]):
-                out[i] += values[t, masks[k, i]]
+    split). Compiled, without branches, `block` rows at a time (they stay in the CPU cache across the trees):
+    numpy's where + add per tree cost several times more."""
+    for start in range(0, out.shape[0], block):
+        part = out[start:start + block]
+        for t in range(mask_of.shape[0]):
+            if mask_of[t] < 0:
+                part += values[t, 1]
+            else:
+                left = masks[mask_of[t], start:start + block]
+                for i in range(part.shape[0]):
+                    part[i] += values[t, left[i]]
 
 
 def stump_predict(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
@@ -266,10 +266,10 @@ def _predict_rows(booster: lgb.Booster, X: pd.DataFrame, reads: dict[str, np.nda
 
 
 def _stump_sum(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> np.ndarray:
-    out = np.empty(n)
-    for start in range(0, n, STUMP_BLOCK):  # a block's arrays stay in the CPU cache across the trees
-        block = {c: v[start:start + STUMP_BLOCK] for c, v in columns.items()}
-        out[start:start + STUMP_BLOCK] = _stump_block(trees, block, min(STUMP_BLOCK, n - start))
+    masks, mask_of = _split_masks(trees, columns, n)
+    values = np.array([(t[5], t[4]) for t in trees], dtype=np.float64).reshape(-1, 2)
+    out = np.zeros(n)
+    _add_stumps(masks, mask_of, values, out, STUMP_BLOCK)
     return out
 
 
