@@ -138,7 +138,9 @@ class DRLearner(BaseEstimator):
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise InputError(f"uplift model: feature column(s) missing, e.g. {missing[:3]}")
-        return np.concatenate([stump_predict(self.booster_, X.iloc[start:start + PREDICT_ROWS][self.feature_names_])
+        if list(X.columns) != self.feature_names_:  # the model's columns in its order (a copy only when needed)
+            X = X[self.feature_names_]
+        return np.concatenate([stump_predict(self.booster_, X.iloc[start:start + PREDICT_ROWS])
                                for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
