@@ -28,7 +28,7 @@ from cxpredict.actions.review import playbook_diff, playbook_yaml, reviewed_play
 from cxpredict.actions.strategy import configured_playbook
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
-from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
+from cxpredict.data.campaigns import CampaignData, as_text, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.data.ids import positions
 from cxpredict.errors import ConfigError, InputError, did_you_mean
@@ -70,7 +70,7 @@ def _segment_column(cfg: Config, camp: CampaignData) -> str:
         raise ConfigError(f"campaign.segment_by '{col}' is not a column of the assignment log"
                           f"{did_you_mean(col, camp.frame.columns)}; use one `score` records, e.g. segment or "
                           "risk_band (a playbook rule must be able to name it)")
-    camp.frame[col] = camp.frame[col].astype("str").fillna("unknown")
+    camp.frame[col] = as_text(camp.frame[col]).fillna("unknown")
     return col
 
 
