@@ -41,7 +41,10 @@ def clean_ids(ids: pd.Series, path: Path, key: str, what: str, warn, start: int 
 
 def positions(values, index) -> np.ndarray:
     """Position of each ID in `index` (unique), -1 if absent. Through pyarrow: pandas 3 `isin`/`get_indexer` on
-    text are 5-10x slower on a million IDs."""
+    text are 5-10x slower on a million IDs. A categorical of text is looked up through its few categories."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype) \
+            and pd.api.types.is_string_dtype(values.cat.categories):
+        return np.append(positions(values.cat.categories, index), -1)[values.cat.codes.to_numpy()]
     as_text = [pa.array(pd.Series(v, dtype="str")) for v in (values, index)]
     found = pacompute.index_in(as_text[0], value_set=as_text[1])
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)

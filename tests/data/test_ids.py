@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.data.ids import clean_ids, why_unmatched
+from cxpredict.data.ids import clean_ids, positions, why_unmatched
 from cxpredict.errors import InputError
 
 
@@ -35,3 +36,10 @@ def test_orphans_come_with_their_cause(unmatched, known, cause):
 
 def test_no_cause_is_invented():
     assert why_unmatched(["X9"], pd.Index(["C01", "C02"])) == ""
+
+
+def test_positions_of_a_categorical_are_those_of_its_text():
+    values = pd.Series(pd.Categorical(["a", "b", None, "c", "a"], categories=["c", "b", "a", "z"]))
+    index = ["c", "a", "q"]
+    np.testing.assert_array_equal(positions(values, index), positions(values.astype(object), index))
+    np.testing.assert_array_equal(positions(values, index), [1, -1, -1, 0, 1])
