@@ -14,11 +14,11 @@ The learner is short:
 "churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost); the
 features are binned once per fit (bin edges from all of the strategy's customers) and every booster trains on a
 subset of that binned data.
-Predictions of stump ensembles (every tree one numerical split, the default) are summed here tree by tree in
-numpy (`stump_predict`): the same comparisons and the same order of additions as LightGBM's predictor, so the
-same numbers, at a fraction of its per-row cost (it rebuilds each row as a sparse vector); the sums run in a small
-compiled loop (numba), numpy's where + add per tree being most of the cost; any other tree shape
-is left to LightGBM.
+Predictions of stump ensembles (every tree one numerical split, the default) are summed here tree by tree
+(`stump_predict`: numpy decides each split's side, a small compiled loop adds the leaves): the same comparisons and
+the same order of additions as LightGBM's predictor, so the same numbers, at a fraction of its per-row cost (it
+rebuilds each row as a sparse vector); any other tree shape is left to LightGBM. The boosters of one fit (per fold
+and arm, then the effect's) are independent and run side by side on the thread budget.
 The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
 noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
