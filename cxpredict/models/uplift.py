@@ -242,7 +242,7 @@ def _add_stumps(masks, mask_of, values, out, block):
 
 
 def stump_predict(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """booster.predict(X) for a regression booster, summed in numpy when every tree is a stump.
+    """booster.predict(X) for a regression booster, summed here (_add_stumps) when every tree is a stump.
 
     LightGBM's rules, per tree in its order. A numerical split: a missing value counts as 0 unless its
     missing_type is NaN; a missing (NaN type) or zero (Zero type) value goes the default way, any other
