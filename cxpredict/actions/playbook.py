@@ -358,13 +358,13 @@ def _numeric_mask(values: np.ndarray, op: str, value: Any) -> np.ndarray:
 
 
 def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
-    """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
-    categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""
+    """Each value's position in `names` (-1: none of them, or missing). The few distinct values (a categorical's
+    categories) are looked up, then one array lookup per row: no text is built per row."""
     lookup = pd.Index(list(names), dtype="str")
     if isinstance(values.dtype, pd.CategoricalDtype):
         by_category = np.append(lookup.get_indexer(values.cat.categories.astype("str")), -1)  # last slot: missing
         return by_category[values.cat.codes.to_numpy()]
-    codes, uniques = pd.factorize(values.astype("str"))  # text: its few distinct values looked up, then per row
+    codes, uniques = pd.factorize(values.astype("str"))
     return np.append(lookup.get_indexer(uniques), -1)[codes]
 
 
