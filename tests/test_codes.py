@@ -41,3 +41,10 @@ def test_as_categorical_keeps_values_missing_and_index():
     assert encoded.index.equals(values.index) and encoded.name == "v"
     assert encoded.astype("str").equals(values)
     assert label_codes(encoded, ["a", "b"]).tolist() == label_codes(values, ["a", "b"]).tolist() == [1, -1, 0, 1]
+
+
+def test_positions_of_a_categorical_are_those_of_its_text():
+    values = pd.Series(pd.Categorical(["a", "b", None, "c", "a"], categories=["c", "b", "a", "z"]))
+    index = ["c", "a", "q"]
+    np.testing.assert_array_equal(positions(values, index), positions(values.astype(object), index))
+    np.testing.assert_array_equal(positions(values, index), [1, -1, -1, 0, 1])

@@ -10,6 +10,7 @@ customers an action was tested on (`eligible`): an uplift model says nothing abo
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 
@@ -45,11 +46,23 @@ def greedy_policy(net_value: np.ndarray, capacity: list[int | None], eligible: n
     order = flat[np.argsort(-contest[flat], kind="stable")]
     left = np.array([0 if c is None else c for c in capacity], dtype=np.int64)
     choice = np.full(n, -1, dtype=np.int64)
-    for cell in order:  # a plain loop: each step depends on the previous ones (capacity, taken customers)
-        if not left.any():
+    _take_in_order(order.astype(np.int64), m, left, choice)
+    return np.where(choice >= 0, choice, fallback)
+
+
+@numba.njit(cache=True, nogil=True)
+def _take_in_order(order, m, left, choice):
+    """The greedy steps: each (customer, action) cell of `order` in turn, taken when the customer has no action yet
+    and the action has capacity left (`left`, `choice` updated in place). Compiled: each step depends on the
+    previous ones, and a Python loop over a million cells cost more than the ranking."""
+    remaining = 0  # capacity still to give: none left ends the search
+    for j in range(left.shape[0]):
+        remaining += max(left[j], 0)
+    for cell in order:
+        if remaining == 0:
             break
-        i, j = divmod(int(cell), m)
+        i, j = cell // m, cell % m
         if choice[i] < 0 and left[j] > 0:
             choice[i] = j
             left[j] -= 1
-    return np.where(choice >= 0, choice, fallback)
+            remaining -= 1

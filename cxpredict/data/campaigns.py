@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cxpredict.config import CampaignResultsTable, Config, ReadOptions, Scale
 from cxpredict.data.tables import read_table, rows_text, table_columns
@@ -127,6 +128,17 @@ def read_results(path: str | Path, spec: CampaignResultsTable, key: str, read: R
     return out, outcomes, "contacted" in present
 
 
+def as_text(values: pd.Series) -> pd.Series:
+    """values.astype("str"); a categorical (the log's rule, strategy, action, segment) through its few categories,
+    Arrow taking their text per row: pandas makes a Python string per row, most of the log's read."""
+    if not (isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories)):
+        return values.astype("str")  # categories of numbers: pandas' own text ('1.0' beside a missing value)
+    codes = values.cat.codes.to_numpy()
+    names = pa.array(values.cat.categories.astype("str"), pa.large_string())
+    text = names.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(text, dtype="str"), index=values.index, name=values.name)
+
+
 def read_assignments(path: str | Path, read: ReadOptions) -> pd.DataFrame:
     """The assignment log written by `score` (assignments.csv / .parquet), checked for its required columns."""
     path = Path(path)
@@ -137,7 +149,7 @@ def read_assignments(path: str | Path, read: ReadOptions) -> pd.DataFrame:
         raise InputError(f"{path}: not an assignment log (missing {missing}); pass the assignments file that "
                          "`cxpredict score` wrote beside the scored file")
     for c in ("customer_id", "campaign_id", "rule", "strategy", "action", "group"):
-        log[c] = log[c].astype("str")
+        log[c] = as_text(log[c])
     bad = ~log["group"].isin(GROUPS)
     if bad.any():
         raise _bad(path, "group", bad.to_numpy(), "is not 'treated' or 'control'", "Use the log `score` wrote, unedited.")

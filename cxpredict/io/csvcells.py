@@ -3,10 +3,10 @@
 pandas formats a float column with a `float_format` such as '%.6f', or with a ',' decimal mark, through five
 Python calls per value, without either through numpy's slow shortest-digits `astype(str)`, and then hands every
 cell to the csv module row by row. Here '%.Nf' runs as one `%` call over a whole chunk of the same Python floats
-('%.6f\\n%.6f\\n...' % values), shortest digits come from Arrow's cast (or `repr`) where the layouts agree, and
-the rows of text, integer, flag and formatted float columns are joined by Arrow with the csv module's own
-quoting rule. Every byte is what pandas would write (tests/io/test_csvcells.py compares them on random frames);
-other formats and column kinds are left to pandas.
+('%.6f\\n%.6f\\n...' % values), once per distinct value (Arrow text taken per row), shortest digits come from
+Arrow's cast (or `repr`) where the layouts agree, and the rows of text, integer, flag and formatted float columns
+are joined by Arrow with the csv module's own quoting rule. Every byte is what pandas would write
+(tests/io/test_csvcells.py compares them on random frames); other formats and column kinds are left to pandas.
 """
 
 from __future__ import annotations
@@ -56,31 +56,47 @@ def _shortest(values: np.ndarray, missing: np.ndarray, na_rep: str) -> np.ndarra
     return cells
 
 
-def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = "") -> np.ndarray | None:
-    """Cell text (an object array) of a numpy float column as `to_csv` writes it, or None where the format is not
-    '%.<digits>f' or None (pandas then formats it as before)."""
+def _fixed_cells(values: np.ndarray, float_format: str, decimal: str, na_rep: str) -> pa.Array:
+    """'%.Nf' cells of `values` (missing as na_rep), each distinct value formatted once: rounded columns (uplift,
+    money) repeat few values, and the Python `%` per value is the slow part. Distinct by bit pattern, so -0.0 and
+    0.0 keep their own text."""
+    bits = np.ascontiguousarray(values).view(f"i{values.dtype.itemsize}")
+    inverse, unique = pd.factorize(bits)  # a hash table: no sort of the whole column
+    unique = np.asarray(unique).view(values.dtype)
+    lines = _fixed(unique, float_format)
+    if decimal != ".":  # each cell has one '.' at most ('inf', '3' with '%.0f')
+        lines = lines.replace(".", decimal)
+    cells = np.array(lines.split("\n")[:-1], dtype=object)
+    cells[np.isnan(unique)] = na_rep
+    return pa.array(cells, pa.large_string()).take(pa.array(inverse))
+
+
+def float_text(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = ""
+               ) -> np.ndarray | pa.Array | None:
+    """Cell text of a numpy float column as `to_csv` writes it (an object array, or an Arrow text array), or None
+    where the format is not '%.<digits>f' or None (pandas then formats it as before)."""
     if not len(values):
         return None
+    if float_format is not None:
+        return _fixed_cells(values, float_format, decimal, na_rep) if FIXED_FORMAT.fullmatch(float_format) else None
     missing = np.isnan(values)
-    if float_format is None and values.dtype != np.float64:  # str(float32) is shorter than the float64 repr
+    if values.dtype != np.float64:  # str(float32) is shorter than the float64 repr
         text = values.astype(str)
         if decimal != ".":
             text = np.strings.replace(text, ".", decimal, 1)
         cells = text.astype(object)
-    elif float_format is None:
+    else:
         cells = _shortest(values, missing, na_rep)
         if decimal != ".":  # each cell has one '.' at most ('1.5e-07', 'inf')
             cells = np.strings.replace(cells.astype(str), ".", decimal, 1).astype(object)
-    elif FIXED_FORMAT.fullmatch(float_format):
-        lines = _fixed(values[~missing], float_format)
-        if decimal != ".":  # each cell has one '.' at most ('inf', '3' with '%.0f')
-            lines = lines.replace(".", decimal)
-        cells = np.full(len(values), na_rep, dtype=object)
-        cells[~missing] = lines.split("\n")[:-1]
-    else:
-        return None
     cells[missing] = na_rep
     return cells
+
+
+def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = "") -> np.ndarray | None:
+    """float_text as an object array of str."""
+    cells = float_text(values, float_format, decimal, na_rep)
+    return np.asarray(cells.to_pylist(), dtype=object) if isinstance(cells, pa.Array) else cells
 
 
 def with_float_text(frame: pd.DataFrame, float_format: str | None, decimal: str) -> pd.DataFrame:
@@ -89,8 +105,10 @@ def with_float_text(frame: pd.DataFrame, float_format: str | None, decimal: str)
     for i in range(out.shape[1]):
         s = out.iloc[:, i]
         if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
-            cells = float_cells(s.to_numpy(), float_format, decimal)
-            if cells is not None:
+            cells = float_text(s.to_numpy(), float_format, decimal)
+            if isinstance(cells, pa.Array):
+                out.isetitem(i, pd.Series(pd.arrays.ArrowStringArray(cells), index=out.index, copy=False))
+            elif cells is not None:
                 out.isetitem(i, pd.Series(cells, index=out.index, dtype=object, copy=False))
     return out
 
@@ -140,7 +158,8 @@ def csv_rows(frame: pd.DataFrame, sep: str) -> Iterator[str] | None:
     empty cell)."""
     if frame.shape[1] < 2 or isinstance(frame.columns, pd.MultiIndex):
         return None
-    pattern = "[" + re.escape("".join(_quoted(sep))) + "]"
+    quoted = _quoted(sep)
+    pattern = "[" + re.escape("".join(quoted)) + "]"
     columns = []
     for i in range(frame.shape[1]):
         text = _column_text(frame.iloc[:, i])
@@ -148,13 +167,24 @@ def csv_rows(frame: pd.DataFrame, sep: str) -> Iterator[str] | None:
             return None
         if isinstance(text, pa.ChunkedArray):  # pandas' Arrow-backed text of several pieces
             text = text.combine_chunks()
-        risky = pc.match_substring_regex(text, pattern)
-        if pc.any(risky).as_py():
+        if _contains_any(text, quoted):  # a byte search first: the regex per cell is slow, quoting rare
+            risky = pc.match_substring_regex(text, pattern)
             quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
             doubled = pc.replace_substring(text, '"', '""')
             text = pc.if_else(risky, pc.binary_join_element_wise(quote, doubled, quote, nothing), text)
         columns.append(text)
     return _joined(columns, sep)
+
+
+def _contains_any(text: pa.Array, chars: list[str]) -> bool:
+    """Whether any cell of a large_string array holds one of `chars` (UTF-8: a character's bytes never occur
+    inside another's)."""
+    _, offsets, data = text.buffers()
+    if not len(text) or data is None:
+        return False
+    offsets = np.frombuffer(offsets, np.int64)[text.offset:text.offset + len(text) + 1]
+    data = memoryview(data)[offsets[0]:offsets[-1]].tobytes()
+    return any(char.encode() in data for char in chars)
 
 
 def _joined(columns: list[pa.Array], sep: str) -> Iterator[str]:

@@ -14,10 +14,11 @@ The learner is short:
 "churn reduction" and larger is better. Large arms are subsampled to `max_rows` per fit (bounded cost); the
 features are binned once per fit (bin edges from all of the strategy's customers) and every booster trains on a
 subset of that binned data.
-Predictions of stump ensembles (every tree one numerical split, the default) are summed here tree by tree in
-numpy (`stump_predict`): the same comparisons and the same order of additions as LightGBM's predictor, so the
-same numbers, at a fraction of its per-row cost (it rebuilds each row as a sparse vector); any other tree shape
-is left to LightGBM.
+Predictions of stump ensembles (every tree one numerical split, the default) are summed here tree by tree
+(`stump_predict`: numpy decides each split's side, a small compiled loop adds the leaves): the same comparisons and
+the same order of additions as LightGBM's predictor, so the same numbers, at a fraction of its per-row cost (it
+rebuilds each row as a sparse vector); any other tree shape is left to LightGBM. The boosters of one fit (per fold
+and arm, then the effect's) are independent and run side by side on the thread budget.
 The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
 noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
@@ -29,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
+import numba
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from cxpredict import threads
 from cxpredict.config import CampaignConfig
 from cxpredict.errors import InputError
 from cxpredict.models.base import check_number, keyword_init
@@ -66,13 +69,24 @@ class DRLearner(BaseEstimator):
         """The learner a config's `campaign` section (and `seed`) describes."""
         return cls(**{**uplift_keywords(cfg), "random_state": seed, **overrides})
 
-    def _fit_rows(self, binned: lgb.Dataset, y: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
-                  params: dict, cap: int) -> lgb.Booster:
-        if len(rows) > cap:
-            rows = np.sort(rng.choice(rows, cap, replace=False))
-        part = binned.subset(rows, params).construct()
-        part.set_label(y[rows])
-        return lgb.train(params, part, num_boost_round=self.n_estimators)
+    def _sample(self, rows: np.ndarray, rng: np.random.Generator, cap: int) -> np.ndarray:
+        return np.sort(rng.choice(rows, cap, replace=False)) if len(rows) > cap else rows
+
+    def _boost(self, binned: lgb.Dataset, jobs: list[tuple[np.ndarray, np.ndarray]], params: dict
+               ) -> list[lgb.Booster]:
+        """One booster per (rows, labels) job, each on a subset of the binned rows, side by side on the thread
+        budget (threads.split: single-threaded boosters on parallel workers, never nested): a stump's boosting
+        round is too short to share among threads, and LightGBM is deterministic, so the models are those of
+        a serial fit."""
+        workers, per_worker = threads.split(len(jobs), threads.count(self.n_jobs))
+        params = {**params, "num_threads": per_worker}
+        parts = []
+        for rows, labels in jobs:  # subsets taken here, one at a time: they read the binned parent
+            part = binned.subset(rows, params).construct()
+            part.set_label(labels)
+            parts.append(part)
+        return threads.map_split(lambda part: lgb.train(params, part, num_boost_round=self.n_estimators),
+                                 parts, workers)
 
     def fit(self, X: pd.DataFrame, y: Any, treatment: Any, propensity: Any) -> DRLearner:
         check_lgbm_keywords(self)
@@ -97,19 +111,24 @@ class DRLearner(BaseEstimator):
         # binned once: every booster of the fit trains on a subset of it (same bin edges), since binning the
         # rows again for each of the 2 x folds + folds + 1 boosters cost more than the boosting
         binned = lgb.Dataset(X, label=y, params=params).construct()
-        mu0, mu1 = np.empty(len(y)), np.empty(len(y))
-        for k in range(self.n_folds):
-            test, train = folds == k, folds != k
-            for arm, mu in ((False, mu0), (True, mu1)):
-                model = self._fit_rows(binned, y, np.flatnonzero(train & (t == arm)), rng, params,
-                                       min(self.outcome_rows, self.max_rows))
-                mu[test] = stump_predict(model, X.iloc[test])
+        # the subsamples are drawn in one fixed order (mu0, mu1 per fold; then the effect's folds and the final
+        # fit), whatever the order in which the boosters finish
+        outcome_cap = min(self.outcome_rows, self.max_rows)
+        arms = [(k, arm) for k in range(self.n_folds) for arm in (False, True)]
+        rows = [self._sample(np.flatnonzero((folds != k) & (t == arm)), rng, outcome_cap) for k, arm in arms]
+        models = self._boost(binned, [(r, y[r]) for r in rows], params)
+        reads = _as_lightgbm_reads(models[0], X, set(X.columns))  # what the stumps compare, read from X once
+        mu = {False: np.empty(len(y)), True: np.empty(len(y))}
+        for (k, arm), model in zip(arms, models):
+            mu[arm][folds == k] = _predict_rows(model, X, reads, folds == k)
+        mu0, mu1 = mu[False], mu[True]
         phi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
+        rows = [self._sample(np.flatnonzero(folds != k), rng, self.max_rows) for k in range(self.n_folds)]
+        rows.append(self._sample(np.arange(len(y)), rng, self.max_rows))
+        *fold_models, self.booster_ = self._boost(binned, [(r, phi[r]) for r in rows], params)
         oof = np.empty(len(y))
-        for k in range(self.n_folds):
-            model = self._fit_rows(binned, phi, np.flatnonzero(folds != k), rng, params, self.max_rows)
-            oof[folds == k] = stump_predict(model, X.iloc[folds == k])
-        self.booster_ = self._fit_rows(binned, phi, np.arange(len(y)), rng, params, self.max_rows)
+        for k, model in enumerate(fold_models):
+            oof[folds == k] = _predict_rows(model, X, reads, folds == k)
         self.feature_names_ = list(X.columns)
         self.pseudo_outcome_, self.oof_uplift_ = phi, oof
         self.ate_ = float(phi.mean())
@@ -119,11 +138,13 @@ class DRLearner(BaseEstimator):
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise InputError(f"uplift model: feature column(s) missing, e.g. {missing[:3]}")
-        return np.concatenate([stump_predict(self.booster_, X.iloc[start:start + PREDICT_ROWS][self.feature_names_])
+        if list(X.columns) != self.feature_names_:  # the model's columns in its order (a copy only when needed)
+            X = X[self.feature_names_]
+        return np.concatenate([stump_predict(self.booster_, X.iloc[start:start + PREDICT_ROWS])
                                for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
 
 
-STUMP_BLOCK = 1 << 15  # rows summed at a time by stump_predict
+STUMP_BLOCK = 1 << 14  # rows summed at a time by stump_predict
 
 
 def _stumps(booster: lgb.Booster) -> list[tuple] | None:
@@ -178,16 +199,15 @@ def _as_lightgbm_reads(booster: lgb.Booster, X: pd.DataFrame, used: set[str]) ->
     return values
 
 
-def _stump_block(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> np.ndarray:
-    """The stumps' sum over one block of rows, tree by tree; a split seen before reuses its left/right mask."""
-    out, masks, nans = np.zeros(n), {}, {}
-    for name, threshold, default_left, missing, left, right in trees:
-        if name is None:
-            out += left
+def _split_masks(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(masks, mask_of): one row of `masks` per distinct split, 1 where a row goes left; mask_of[t] is tree t's
+    row of `masks` (-1: a tree without a split)."""
+    masks, nans, mask_of = {}, {}, np.full(len(trees), -1, dtype=np.int64)
+    for i, (name, threshold, default_left, missing, _, _) in enumerate(trees):
+        if name is None:  # a tree without a split: `left` for every row
             continue
         key = (name, threshold.tobytes() if isinstance(threshold, np.ndarray) else threshold, default_left, missing)
-        go_left = masks.get(key)
-        if go_left is None:
+        if key not in masks:
             x = columns[name]
             nan = nans[name] if name in nans else nans.setdefault(name, np.isnan(x))
             if isinstance(threshold, np.ndarray):  # categorical: NaN is not in the list, so it goes right
@@ -198,13 +218,31 @@ def _stump_block(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> 
                 x = np.where(nan, 0.0, x)
                 go_left = np.where(np.abs(x) <= ZERO, default_left, x <= threshold) if missing == "Zero" \
                     else x <= threshold
-            masks[key] = go_left
-        out += np.where(go_left, left, right)
-    return out
+            masks[key] = (len(masks), go_left)
+        mask_of[i] = masks[key][0]
+    stacked = np.stack([m for _, m in masks.values()]) if masks else np.ones((1, n), dtype=bool)
+    return stacked.view(np.uint8), mask_of
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_stumps(masks, mask_of, values, out, block):
+    """out[i] += the value of row i's leaf of tree t, tree by tree in order (the sum LightGBM's predictor makes):
+    values[t] = (right, left), masks[mask_of[t], i] = 1 where row i goes left (mask_of -1: a tree without a
+    split). Compiled, without branches, `block` rows at a time (they stay in the CPU cache across the trees):
+    numpy's where + add per tree cost several times more."""
+    for start in range(0, out.shape[0], block):
+        part = out[start:start + block]
+        for t in range(mask_of.shape[0]):
+            if mask_of[t] < 0:
+                part += values[t, 1]
+            else:
+                left = masks[mask_of[t], start:start + block]
+                for i in range(part.shape[0]):
+                    part[i] += values[t, left[i]]
 
 
 def stump_predict(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """booster.predict(X) for a regression booster, summed in numpy when every tree is a stump.
+    """booster.predict(X) for a regression booster, summed here (_add_stumps) when every tree is a stump.
 
     LightGBM's rules, per tree in its order. A numerical split: a missing value counts as 0 unless its
     missing_type is NaN; a missing (NaN type) or zero (Zero type) value goes the default way, any other
@@ -215,10 +253,25 @@ def stump_predict(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
     columns = _as_lightgbm_reads(booster, X, {t[0] for t in trees if t[0] is not None})
     if columns is None:
         return booster.predict(X)
-    out = np.empty(len(X))
-    for start in range(0, len(X), STUMP_BLOCK):  # a block's arrays stay in the CPU cache across the trees
-        block = {c: v[start:start + STUMP_BLOCK] for c, v in columns.items()}
-        out[start:start + STUMP_BLOCK] = _stump_block(trees, block, min(STUMP_BLOCK, len(X) - start))
+    return _stump_sum(trees, columns, len(X))
+
+
+def _predict_rows(booster: lgb.Booster, X: pd.DataFrame, reads: dict[str, np.ndarray] | None,
+                  rows: np.ndarray) -> np.ndarray:
+    """stump_predict(booster, X[rows]) from LightGBM's reads of all of X made once (`reads`, None: LightGBM's
+    predictor): a fit predicts each fold with several boosters of the same training data."""
+    trees = _stumps(booster)
+    if trees is None or reads is None:
+        return booster.predict(X[rows])
+    return _stump_sum(trees, {c: reads[c][rows] for c in {t[0] for t in trees if t[0] is not None}},
+                      int(np.count_nonzero(rows)))
+
+
+def _stump_sum(trees: list[tuple], columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    masks, mask_of = _split_masks(trees, columns, n)
+    values = np.array([(t[5], t[4]) for t in trees], dtype=np.float64).reshape(-1, 2)
+    out = np.zeros(n)
+    _add_stumps(masks, mask_of, values, out, STUMP_BLOCK)
     return out
 
 

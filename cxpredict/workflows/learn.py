@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.playbook import Playbook, validate_columns
+from cxpredict.actions.playbook import Playbook, code_labels, label_codes, validate_columns
 from cxpredict.actions.policy import greedy_policy, top_k
 from cxpredict.actions.review import playbook_diff, playbook_yaml, reviewed_playbook
 from cxpredict.actions.strategy import configured_playbook
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
-from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
+from cxpredict.data.campaigns import CampaignData, as_text, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
 from cxpredict.data.ids import positions
 from cxpredict.errors import ConfigError, InputError, did_you_mean
@@ -70,7 +70,7 @@ def _segment_column(cfg: Config, camp: CampaignData) -> str:
         raise ConfigError(f"campaign.segment_by '{col}' is not a column of the assignment log"
                           f"{did_you_mean(col, camp.frame.columns)}; use one `score` records, e.g. segment or "
                           "risk_band (a playbook rule must be able to name it)")
-    camp.frame[col] = camp.frame[col].astype("str").fillna("unknown")
+    camp.frame[col] = as_text(camp.frame[col]).fillna("unknown")
     return col
 
 
@@ -86,49 +86,45 @@ def _propensity(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """One DR-learner per strategy with enough customers in both groups; out-of-fold uplift and pseudo-outcomes
-    for every customer it was fitted on (columns uplift_oof, pseudo). The strategies are fitted side by side
-    with single-threaded boosters (threads.split): a stump's boosting round is too short to share among threads,
-    and the learners (deterministic LightGBM, own seeds) give the same models either way."""
+    for every customer it was fitted on (columns uplift_oof, pseudo). One strategy at a time, each learner
+    fitting its boosters side by side on the thread budget (DRLearner: equal tasks, so the cores stay busy
+    where five strategies on two workers left one idle, and one strategy's binned data in memory at a time)."""
     outcome, sign = cfg.campaign.outcome, BENEFIT_SIGN[cfg.campaign.outcome]
     oof = pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
     e = _propensity(frame)
-    tasks = []
-    for strategy, part in frame.groupby("strategy", observed=True):
-        rows = part.index[part[outcome].notna() & (e[part.index] > 0) & (e[part.index] < 1)]
-        t = frame.loc[rows, "treated"].to_numpy()
+    models = {}
+    codes, names = pd.factorize(frame["strategy"], sort=True)  # groupby's order: sorted, missing left out
+    usable = frame[outcome].notna().to_numpy() & (e > 0) & (e < 1)
+    for j, strategy in enumerate(names):
+        rows = np.flatnonzero((codes == j) & usable)
+        t = frame["treated"].to_numpy()[rows]
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        tasks.append((strategy, rows, t))
-    workers, per_worker = threads.split(len(tasks), threads.count(cfg.campaign.uplift_params.n_jobs))
-
-    def fit(task: tuple) -> DRLearner:
-        _, rows, t = task
-        return DRLearner.from_config(cfg.campaign, cfg.seed, n_jobs=per_worker).fit(
-            features.loc[rows], sign * frame.loc[rows, outcome].to_numpy(dtype=float), t, e[rows])
-
-    models = dict(zip([task[0] for task in tasks], threads.map_split(fit, tasks, workers)))
-    for strategy, rows, _ in tasks:
-        model = models[strategy]
-        oof.loc[rows, "uplift_oof"], oof.loc[rows, "pseudo"] = model.oof_uplift_, model.pseudo_outcome_
+        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
+            features.iloc[rows], sign * frame[outcome].to_numpy(dtype=float)[rows], t, e[rows])
+        models[strategy] = model
+        oof.iloc[rows, 0], oof.iloc[rows, 1] = model.oof_uplift_, model.pseudo_outcome_
     return models, oof
 
 
 def compare_targeting(frame: pd.DataFrame, playbook: Playbook, level: float) -> pd.DataFrame:
     """At each capacity-limited action: benefit, value saved and cost of its `capacity` customers chosen by
     uplift, by churn risk and by value at risk (all among the action's tested customers, same pseudo-outcomes)."""
-    rows = []
-    for action, capacity in playbook.capacities().items():
-        pool = (frame["action"].astype("str") == action).to_numpy() & frame["pseudo"].notna().to_numpy()
+    rows, capacities = [], playbook.capacities()
+    action = label_codes(frame["action"], list(capacities))  # one lookup, not a text column per action
+    known = frame["pseudo"].notna().to_numpy()
+    churn, value = frame["churn_prob"].to_numpy(dtype=float), frame["value"].to_numpy(dtype=float)
+    rankers = {"uplift": frame["uplift_oof"].to_numpy(dtype=float), "churn_risk": churn, "value_at_risk": churn * value}
+    pseudo, cost = frame["pseudo"].to_numpy(), frame["cost"].to_numpy()
+    for j, (name, capacity) in enumerate(capacities.items()):
+        pool = (action == j) & known
         if not pool.any():
             continue
-        rankers = {"uplift": frame["uplift_oof"], "churn_risk": frame["churn_prob"],
-                   "value_at_risk": frame["churn_prob"] * frame["value"]}
-        for name, score in rankers.items():
-            chosen = top_k(score.to_numpy(dtype=float), capacity, pool)
-            rows.append({"action": action, "capacity": capacity, "pool": int(pool.sum()), "ranked_by": name,
-                         **targeted_benefit(chosen, frame["pseudo"].to_numpy(), frame["value"].to_numpy(dtype=float),
-                                            frame["cost"].to_numpy(), level)})
+        for ranker, score in rankers.items():
+            chosen = top_k(score, capacity, pool)
+            rows.append({"action": name, "capacity": capacity, "pool": int(pool.sum()), "ranked_by": ranker,
+                         **targeted_benefit(chosen, pseudo, value, cost, level)})
     return pd.DataFrame(rows)
 
 
@@ -138,46 +134,54 @@ def multi_action_policy(frame: pd.DataFrame, features: pd.DataFrame, models: dic
     is a candidate only in the segments it was tested on."""
     strategies = sorted(models)
     value = frame["value"].to_numpy(dtype=float)
-    own = frame["strategy"].astype("str").to_numpy()
-    codes, names = pd.factorize(own, use_na_sentinel=False)  # customer -> index in `strategies` (-1: a strategy without a model)
-    current = np.array([strategies.index(s) if s in strategies else -1 for s in names], dtype=np.int64)[codes]
+    current = label_codes(frame["strategy"], strategies)  # -1: a strategy without a model
     oof = frame["uplift_oof"].to_numpy(dtype=float)
     uplift = np.column_stack([np.where(current == j, oof, models[s].predict(features))
                               for j, s in enumerate(strategies)])
     cost = np.array([np.mean([r.cost for r in playbook.rules if r.strategy == s] or [0.0]) for s in strategies])
-    seg = pd.factorize(frame[segment], use_na_sentinel=False)[0]
-    eligible = np.column_stack([np.isin(seg, np.unique(seg[current == j])) for j in range(len(strategies))])
+    seg, segments = pd.factorize(frame[segment], use_na_sentinel=False)
+    eligible = np.zeros((len(frame), len(strategies)), dtype=bool)
+    for j in range(len(strategies)):  # the segments each strategy was tested on
+        tested = np.zeros(len(segments), dtype=bool)
+        tested[seg[current == j]] = True
+        eligible[:, j] = tested[seg]
     caps = []
     for s in strategies:
         rule_caps = [r.capacity for r in playbook.rules if r.strategy == s]
         caps.append(None if any(c is None for c in rule_caps) else int(sum(rule_caps)))
     net = uplift * value[:, None] - cost[None, :]
     choice = greedy_policy(net, caps, eligible)
-    picked = np.where(choice >= 0, np.asarray(strategies, dtype=object)[np.maximum(choice, 0)], "no-action")
+    names = [*strategies, "no-action"]
+    picked = np.where(choice >= 0, choice, len(strategies))
+    # a customer's own strategy keeps its text; one without a model (or missing) differs from any pick
+    own = label_codes(frame["strategy"], names)
     current_net = np.where(current >= 0, net[np.arange(len(net)), np.maximum(current, 0)], 0.0)
     policy_net = np.where(choice >= 0, net[np.arange(len(net)), np.maximum(choice, 0)], 0.0)
-    table = pd.DataFrame({"customer_id": frame["customer_id"], "current_strategy": own,
-                          "policy_strategy": picked, "expected_net_value": policy_net.round(4),
+    picked_text = code_labels(picked, names)
+    table = pd.DataFrame({"customer_id": frame["customer_id"], "current_strategy": frame["strategy"].astype("str"),
+                          "policy_strategy": picked_text, "expected_net_value": policy_net.round(4),
                           **{f"uplift_{s}": uplift[:, j].round(5) for j, s in enumerate(strategies)}})
     summary = {"expected_net_value_policy": float(policy_net.sum()),
                "expected_net_value_current": float(current_net.sum()),
-               "changed_customers": int((picked != own).sum()),
-               "customers_per_strategy": pd.Series(picked).value_counts().to_dict()}
+               "changed_customers": int(((picked != own) | (own < 0)).sum()),
+               "customers_per_strategy": pd.Series(picked_text).value_counts().to_dict()}
     return table, summary
 
 
 def campaign_return(frame: pd.DataFrame, by_strategy: pd.DataFrame) -> pd.DataFrame:
     """Per strategy: value saved (effect on value kept x treated), extra revenue, budget spent, return."""
     rows = []
-    for strategy, part in frame.groupby("strategy", observed=True):
-        treated = part["treated"].to_numpy()
+    codes, names = pd.factorize(frame["strategy"], sort=True)  # groupby's order: sorted, missing left out
+    treated_all, cost = frame["treated"].to_numpy(dtype=bool), frame["cost"].to_numpy(dtype=float)
+    for j, strategy in enumerate(names):
+        treated = treated_all & (codes == j)
         eff = by_strategy[(by_strategy["strategy"] == strategy)].set_index("outcome")
         n1 = int(treated.sum())
         saved = eff.loc[VALUE_KEPT, "effect"] * n1 if VALUE_KEPT in eff.index else np.nan
         saved_low = eff.loc[VALUE_KEPT, "low"] * n1 if VALUE_KEPT in eff.index else np.nan
         saved_high = eff.loc[VALUE_KEPT, "high"] * n1 if VALUE_KEPT in eff.index else np.nan
         revenue = eff.loc["revenue", "effect"] * n1 if "revenue" in eff.index else 0.0
-        budget = float(part.loc[treated, "cost"].sum())
+        budget = float(cost[treated].sum())
         gain = (0.0 if np.isnan(saved) else saved) + (0.0 if np.isnan(revenue) else revenue)
         rows.append({"strategy": strategy, "treated": n1, "value_saved": saved, "value_saved_low": saved_low,
                      "value_saved_high": saved_high, "extra_revenue": revenue, "budget": budget,
@@ -307,12 +311,14 @@ def _with_features(camp: Any, frame: pd.DataFrame, data: CustomerData, bundle: B
 def _qini(frame: pd.DataFrame, models: dict[str, Any], level: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Qini curve and the area under it (AUUC) of each strategy's out-of-fold uplift."""
     qini, areas = [], []
-    for strategy in models:
-        part = frame[(frame["strategy"] == strategy) & frame["pseudo"].notna()]
-        curve = uplift_curve(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), level=level)
+    codes = label_codes(frame["strategy"], list(models))
+    known = frame["pseudo"].notna().to_numpy()
+    uplift, pseudo = frame["uplift_oof"].to_numpy(), frame["pseudo"].to_numpy()
+    for j, strategy in enumerate(models):
+        rows = (codes == j) & known
+        curve = uplift_curve(uplift[rows], pseudo[rows], level=level)
         qini.append(curve.assign(strategy=strategy))
-        areas.append({"strategy": strategy, "customers": len(part),
-                      **auuc(part["uplift_oof"].to_numpy(), part["pseudo"].to_numpy(), level)})
+        areas.append({"strategy": strategy, "customers": int(rows.sum()), **auuc(uplift[rows], pseudo[rows], level)})
     return (pd.concat(qini, ignore_index=True) if qini else pd.DataFrame()), pd.DataFrame(areas)
 
 

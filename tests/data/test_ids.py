@@ -35,3 +35,4 @@ def test_orphans_come_with_their_cause(unmatched, known, cause):
 
 def test_no_cause_is_invented():
     assert why_unmatched(["X9"], pd.Index(["C01", "C02"])) == ""
+

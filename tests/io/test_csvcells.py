@@ -143,3 +143,17 @@ def test_text_of_several_arrow_pieces_is_written_like_pandas(tmp_path):
     for dialect in DIALECTS[:3]:
         write_csv(frame, tmp_path / "t.csv", dialect=dialect)
         assert (tmp_path / "t.csv").read_bytes() == reference_bytes(frame, dialect)
+
+
+@pytest.mark.parametrize("dialect", [d for d in DIALECTS if d.float_format and "f" in d.float_format])
+def test_repeated_values_are_formatted_once_with_the_same_bytes(tmp_path, dialect):
+    """Fixed formats write each distinct value once (rounded columns repeat few values): -0.0 and 0.0 keep their
+    own text, NaNs of any bit pattern are empty cells."""
+    rng = np.random.default_rng(3)
+    payload_nan = np.array([0x7FF8000000000001], dtype=np.int64).view(np.float64)[0]
+    values = np.concatenate([rng.normal(0, 0.01, 20_000).round(5), [0.0, -0.0, np.nan, payload_nan, np.inf,
+                                                                     -np.inf, 5e-7, -5e-7, 1.5e-6]])
+    values = rng.permutation(np.tile(values, 3))
+    frame = pd.DataFrame({"u": values, "id": np.arange(len(values)), "f32": values.astype(np.float32)})
+    write_csv(frame, tmp_path / "t.csv", dialect=dialect)
+    assert (tmp_path / "t.csv").read_bytes() == reference_bytes(frame, dialect)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,9 +143,9 @@ def test_unknown_customers_in_the_results_are_warned_in_the_log(round_one, fast_
     assert manifest["summary"]["mismatches"]["unknown_customer"]["count"] == 30
 
 
-def test_strategies_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_config_path, monkeypatch):
-    """fit_uplift runs the strategies on parallel workers with single-threaded boosters (never nested); the
-    models and out-of-fold uplift are those of one worker with every thread."""
+def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_config_path, monkeypatch):
+    """Each strategy's learner runs its boosters on parallel workers with single-threaded boosters (never
+    nested); the models and out-of-fold uplift are those of one worker with one thread."""
     from cxpredict import threads
     from cxpredict.workflows.learn import fit_uplift
 
@@ -155,18 +156,22 @@ def test_strategies_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_dem
     frame = pd.DataFrame({"strategy": rng.choice(["retention", "upsell", "referral"], n),
                           "rule": rng.choice(["r1", "r2"], n), "treated": rng.random(n) < 0.6})
     frame["churned"] = (rng.random(n) < 0.3 - 0.1 * frame["treated"] * (features["a"] > 0)).astype(float)
-    used = []
-    plain_map = threads.map_split
-    monkeypatch.setattr(threads, "map_split", lambda fn, tasks, workers: used.append(workers) or
+    used: list[tuple[int, int]] = []
+    plain_map, plain_train = threads.map_split, lgb.train
+    monkeypatch.setattr(threads, "map_split", lambda fn, tasks, workers: used.append(("workers", workers)) or
                         plain_map(fn, tasks, workers))
-    runs = []
+    monkeypatch.setattr(lgb, "train", lambda params, *a, **k: used.append(("threads", params["num_threads"])) or
+                        plain_train(params, *a, **k))
+    runs, seen = [], []
     for budget in (1, 2):
         monkeypatch.setenv("CXPREDICT_THREADS", str(budget))
         threads.use()
         runs.append(fit_uplift(cfg, frame, features))
+        seen.append(set(used))
+        used.clear()
     monkeypatch.delenv("CXPREDICT_THREADS")
     threads.use()  # the default plan again for the tests that follow
-    assert used == [1, 2]
+    assert seen == [{("workers", 1), ("threads", 1)}, {("workers", 2), ("threads", 1)}]
     (serial, serial_oof), (parallel, parallel_oof) = runs
     assert sorted(serial) == sorted(parallel) == ["referral", "retention", "upsell"]
     pd.testing.assert_frame_equal(serial_oof, parallel_oof)
