@@ -133,10 +133,3 @@ def dense_rows(D: np.ndarray) -> sp.csr_matrix:
     out = sp.csr_matrix((D[full].ravel(), indices, indptr), shape=D.shape)
     out.eliminate_zeros()  # a stray exact zero inside a row, as scipy's conversion leaves it out
     return out
-
-
-def with_embeddings(X: sp.csr_matrix, texts: list[str], languages, embedded: np.ndarray | None = None
-                    ) -> sp.csr_matrix:
-    """The shared TF-IDF matrix with the texts' embeddings (`embedded`: `embed` of them, when already made) as DIM
-    more columns at its end."""
-    return sp.hstack([X, dense_rows(embed(texts, languages) if embedded is None else embedded)], format="csr")

@@ -12,6 +12,8 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -86,10 +88,14 @@ class _Pattern:
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
         self.X.sort_indices()
+        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
+
+    @functools.cached_property
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """By column, made when H is updated (a fit), not for `transform`, which keeps H."""
         C = self.X.tocsc()
         C.sort_indices()
-        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
-        self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
+        return C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data
 
     def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
         return _numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)

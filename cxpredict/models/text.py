@@ -33,7 +33,7 @@ from cxpredict.config import TopicLabel
 from cxpredict.data.text import LANGUAGES, slug
 from cxpredict.data.tokens import char_tokens, tokens_of
 from cxpredict.models.components import read_component_meta
-from cxpredict.models.embeddings import embed, with_embeddings
+from cxpredict.models.embeddings import dense_rows, embed
 from cxpredict.models.kl_nmf import KLNMF
 from cxpredict.models.text_classifiers import (  # noqa: F401 (fit_dissatisfaction: re-exported for callers)
     CommentReasons,
@@ -94,6 +94,11 @@ def topic_similarity(new: TopicModel, old: TopicModel, lang: str) -> np.ndarray:
     return spread(new_terms, A) @ spread(old_terms, B).T
 
 
+def _every_row(rows: np.ndarray, n: int) -> bool:
+    """Are the sorted distinct row numbers `rows` all n rows (so that X[rows] is a copy of X)?"""
+    return len(rows) == n and (n == 0 or (rows[0] == 0 and rows[-1] == n - 1))
+
+
 def _fresh_key(lang: str, k: int, taken: set[str]) -> str:
     """'<lang>_topic_<k>', or the next free number when a topic kept from the previous run holds that key."""
     j = k
@@ -135,17 +140,21 @@ class TopicModel:
         self.vectorizers_: dict[str, Tfidf] = {}
         self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
-        vectorised, *embedded = self._beside_embeddings(lambda: self._vectorise(texts, languages), texts, languages)
+        vectorised, characters, *embedded = self._together(
+            [lambda: self._vectorise(texts, languages), lambda: self._fit_characters(texts, languages)], texts,
+            languages)
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
         for lang, (rows, vec, X, words, k) in vectorised.items():
-            sample = np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE]
-            nmf = self._nmf(k).fit(X[np.sort(sample)][:, words])
+            sample = np.sort(np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE])
+            nmf = self._nmf(k).fit((X if _every_row(sample, X.shape[0]) else X[sample])[:, words])
             self.languages_.append(lang)
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
+        self.chars_: dict[str, Tfidf] = {lang: vec for lang, (_, vec, _) in characters.items()
+                                         if lang in self.languages_}  # a language without topics: no characters
         self._describe()
-        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages, fit=True,
-                                 embedded=embedded[0] if embedded else None)
+        chars = self._characters(texts, languages, {lang: (rows, X) for lang, (rows, _, X) in characters.items()})
+        return self._with_extras(self._assemble(matrices, len(texts)), chars, texts, languages, embedded)
 
     def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
         """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, topics)."""
@@ -165,36 +174,41 @@ class TopicModel:
                 out[lang] = (rows, vec, X, words, k)
         return out
 
-    def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False,
-                     embedded: np.ndarray | None = None) -> sp.csr_matrix:
-        """The word blocks, then the character blocks, then the embeddings (when on; `embedded`: already made)."""
-        chars = self._characters(texts, languages, fit)
-        X = sp.hstack([X, chars], format="csr") if chars.shape[1] else X  # no character block: no copy
-        return with_embeddings(X, texts, languages, embedded) if self.embeddings else X
+    def _with_extras(self, X: sp.csr_matrix, chars: sp.csr_matrix, texts: list[str], languages,
+                     embedded: list[np.ndarray]) -> sp.csr_matrix:
+        """The word blocks, then the character blocks, then the embeddings (when on: `embedded` holds `embed` of
+        the texts)."""
+        blocks = [X, *([chars] if chars.shape[1] else []), *([dense_rows(embedded[0])] if self.embeddings else [])]
+        return sp.hstack(blocks, format="csr") if len(blocks) > 1 else X  # one block: no copy
 
-    def _characters(self, texts: list[str], languages: np.ndarray, fit: bool) -> sp.csr_matrix:
+    def _fit_characters(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
+        """Per CHAR_LANGUAGES language with enough texts for topics: (rows, fitted character TF-IDF, its matrix)."""
+        out = {}
+        for lang in CHAR_LANGUAGES:
+            rows = np.flatnonzero(languages == lang)
+            if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
+                continue
+            vec = Tfidf(min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
+            try:
+                out[lang] = (rows, vec, vec.fit_transform(char_tokens([texts[i] for i in rows])))
+            except ValueError:  # no character in min_df texts: words only
+                continue
+        return out
+
+    def _characters(self, texts: list[str], languages: np.ndarray, made: dict | None = None) -> sp.csr_matrix:
         """Character 1-2-grams of CHAR_LANGUAGES texts, a block per language: a Chinese compound the segmenter
         splits wrongly, or never saw, still shares characters with known ones (on real Chinese reviews the
         dissatisfaction model read words and characters better than either alone). Not for topics: names are
-        words."""
-        if fit:
-            self.chars_: dict[str, Tfidf] = {}
+        words. `made`: the (rows, matrix) per language the fit made."""
         matrices, blocks, start = {}, {}, 0
-        for lang in [lang for lang in self.languages_ if lang in CHAR_LANGUAGES]:
-            rows = np.flatnonzero(languages == lang)
-            tokens = char_tokens([texts[i] for i in rows])
-            if fit:
-                vec = Tfidf(min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
-                try:
-                    matrices[lang] = (rows, vec.fit_transform(tokens))
-                except ValueError:  # no character in min_df texts: words only
-                    continue
-                self.chars_[lang] = vec
-            elif lang in getattr(self, "chars_", {}):
-                matrices[lang] = (rows, self.chars_[lang].transform(tokens))
-            if lang in getattr(self, "chars_", {}):
-                width = len(self.chars_[lang].terms_)
-                blocks[lang], start = slice(start, start + width), start + width
+        for lang in [lang for lang in self.languages_ if lang in getattr(self, "chars_", {})]:
+            if made is not None:
+                matrices[lang] = made[lang]
+            else:
+                rows = np.flatnonzero(languages == lang)
+                matrices[lang] = (rows, self.chars_[lang].transform(char_tokens([texts[i] for i in rows])))
+            width = len(self.chars_[lang].terms_)
+            blocks[lang], start = slice(start, start + width), start + width
         return self._assemble(matrices, len(texts), blocks)
 
     def _nmf(self, k: int) -> KLNMF:
@@ -278,14 +292,14 @@ class TopicModel:
                     matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows],
                                                                                           lang)))
             return self._assemble(matrices, len(texts))
-        X, *embedded = self._beside_embeddings(words, texts, languages)
-        return self._with_extras(X, texts, languages, embedded=embedded[0] if embedded else None)
+        X, chars, *embedded = self._together([words, lambda: self._characters(texts, languages)], texts, languages)
+        return self._with_extras(X, chars, texts, languages, embedded)
 
-    def _beside_embeddings(self, task, texts: list[str], languages: np.ndarray) -> list:
-        """[task()] and, with embeddings on, their `embed` of the texts computed beside it: both read only the
-        texts and run mostly in libraries that release the GIL (arrow, the tokenizer, scipy); one thread each,
-        within the thread budget."""
-        tasks = [task] + ([lambda: embed(texts, languages)] if self.embeddings else [])
+    def _together(self, tasks: list, texts: list[str], languages: np.ndarray) -> list:
+        """[task() for each task] and, with embeddings on, their `embed` of the texts, computed side by side: they
+        read only the texts and run mostly in code that releases the GIL (arrow, numpy, the tokenizer, scipy; the
+        Chinese segmenter's words beside the characters); one thread each, within the thread budget."""
+        tasks = tasks + ([lambda: embed(texts, languages)] if self.embeddings else [])
         return threads.map_split(lambda t: t(), tasks, threads.split(len(tasks))[0])
 
     def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int,
@@ -293,6 +307,10 @@ class TopicModel:
         """One matrix of n texts from each language's (rows, matrix), in the language's block of columns."""
         blocks = self._blocks() if blocks is None else blocks
         width = max([b.stop for b in blocks.values()], default=0)
+        if len(matrices) == 1:  # one language in every row at the start of the columns: the matrix itself
+            (lang, (rows, X)), = matrices.items()
+            if blocks[lang].start == 0 and X.shape == (n, width) and _every_row(rows, n) and X.has_canonical_format:
+                return X
         parts = []
         for lang, (rows, X) in matrices.items():
             X = X.tocoo()
@@ -310,8 +328,9 @@ class TopicModel:
             k = self.nmf_[lang].n_components_
             words = self.words_[lang] + block.start
             rows = np.flatnonzero(languages == lang)
-            part = X[rows][:, words]
-            rows, part = rows[part.getnnz(axis=1) > 0], part[part.getnnz(axis=1) > 0]  # no known word: no topic
+            part = (X if _every_row(rows, X.shape[0]) else X[rows])[:, words]
+            known = part.getnnz(axis=1) > 0  # no known word: no topic
+            rows, part = (rows, part) if known.all() else (rows[known], part[known])
             if len(rows):
                 W[rows, col:col + k] = self.nmf_[lang].transform(part)
             col += k
