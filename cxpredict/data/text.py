@@ -153,7 +153,7 @@ def tokenize_en(text: str) -> list[str]:
     return [w for w in _EN_WORD.findall(text.replace("’", "'")) if w not in EN_STOP]
 
 
-_ZH_EN_STOP = sorted(ZH_STOP | EN_STOP)
+_ZH_EN_STOP = ZH_STOP | EN_STOP
 
 
 def keep_zh(tokens) -> np.ndarray:
@@ -162,7 +162,8 @@ def keep_zh(tokens) -> np.ndarray:
     if not len(tokens):
         return np.zeros(0, dtype=bool)
     n_cjk, n_latin = _letter_counts(tokens)
-    return ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(tokens).isin(_ZH_EN_STOP)
+    stop = np.fromiter(map(_ZH_EN_STOP.__contains__, tokens), dtype=bool, count=len(tokens))
+    return ((n_cjk > 0) | (n_latin > 0)) & ~stop
 
 
 def tokenize_zh(text: str) -> list[str]:

@@ -177,9 +177,13 @@ class TopicModel:
     def _with_extras(self, X: sp.csr_matrix, chars: sp.csr_matrix, texts: list[str], languages,
                      embedded: list[np.ndarray]) -> sp.csr_matrix:
         """The word blocks, then the character blocks, then the embeddings (when on: `embedded` holds `embed` of
-        the texts)."""
-        blocks = [X, *([chars] if chars.shape[1] else []), *([dense_rows(embedded[0])] if self.embeddings else [])]
-        return sp.hstack(blocks, format="csr") if len(blocks) > 1 else X  # one block: no copy
+        the texts). Empty blocks at the end (no text of an embedding language) only widen the matrix: no copy."""
+        blocks = [X, chars, *([dense_rows(embedded[0])] if self.embeddings else [])]
+        width = sum(b.shape[1] for b in blocks)
+        while len(blocks) > 1 and blocks[-1].nnz == 0:
+            blocks.pop()
+        X = sp.hstack(blocks, format="csr") if len(blocks) > 1 else X
+        return X if X.shape[1] == width else sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
 
     def _fit_characters(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
         """Per CHAR_LANGUAGES language with enough texts for topics: (rows, fitted character TF-IDF, its matrix)."""
