@@ -142,7 +142,7 @@ def detect_languages(texts: list[str]) -> np.ndarray:
     """`detect_language` of each text, counted for the whole batch at once."""
     if not texts:
         return np.zeros(0, dtype=object)
-    if all(_CJK_CHAR.search(t) is None for t in texts):  # the common case
+    if _CJK_CHAR.search(BREAK.join(texts)) is None:  # the common case: no Chinese character in any text
         return np.full(len(texts), "en", dtype=object)
     n_cjk, n_latin = _letter_counts(texts)
     zh = (n_cjk > 0) & (CJK_WEIGHT * n_cjk >= np.maximum(n_latin, 1))

@@ -83,7 +83,10 @@ def test_dense_rows_is_scipys_conversion_of_dense_and_zero_rows():
 ])
 def test_words_encoded_together_get_the_ids_they_get_one_by_one(words):
     counts, flat = embeddings._word_ids(words)
-    one_by_one = [e.ids for e in embeddings._tokenizer().encode_batch(words, add_special_tokens=False)]
+    own = embeddings._model().tokenizer  # the model's own tokenizer: no split at the space mark; without padding
+    tokenizer = type(own).from_str(own.to_str())
+    tokenizer.no_padding()
+    one_by_one = [e.ids for e in tokenizer.encode_batch(words, add_special_tokens=False)]
     assert counts.tolist() == [len(i) for i in one_by_one]
     assert flat.tolist() == [t for i in one_by_one for t in i]
 
