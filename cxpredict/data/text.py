@@ -92,19 +92,25 @@ def nfkc(text: str) -> str:
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     present = np.flatnonzero(np.bincount(points))
     forms = {int(c): unicodedata.normalize("NFKC", chr(c)) for c in present}
-    changed = {c: form for c, form in forms.items() if form != chr(c)}
-    which = np.zeros(int(present[-1]) + 1, dtype=np.int64)  # 0: kept, j: the j-th changed character
-    which[list(changed)] = np.arange(1, len(changed) + 1)
-    which = which[points]
-    replaced = [np.frombuffer(f.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) for f in changed.values()]
-    lengths = np.array([1] + [len(r) for r in replaced], dtype=np.int64)
-    flat = np.concatenate([np.zeros(1, dtype=np.uint32), *replaced])  # form j starts at starts[j]
-    starts = np.cumsum(np.r_[0, lengths[:-1]])
-    per_point = lengths[which]
-    source = np.repeat(np.arange(len(points)), per_point)  # the point each output point comes from
-    offset = np.arange(len(source)) - np.repeat(np.cumsum(per_point) - per_point, per_point)
-    code = which[source]
-    out = np.where(code == 0, points[source], flat[starts[code] + offset]).astype(np.uint32)
+    changed = {c: np.frombuffer(f.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) for c, f in forms.items()
+               if f != chr(c)}
+    if any(len(f) == 0 for f in changed.values()):  # NFKC removes no character (Unicode 15); should one, the slow way
+        return unicodedata.normalize("NFKC", text)
+    lookup = np.arange(int(present[-1]) + 1, dtype=np.uint32)  # each character's form's first point
+    for c, form in changed.items():
+        lookup[c] = form[0]
+    multi = [(c, f) for c, f in changed.items() if len(f) > 1]  # forms of several points
+    longer = np.zeros(len(lookup), dtype=np.int64)  # j + 1 for the character of multi[j], else 0
+    longer[[c for c, _ in multi]] = np.arange(1, len(multi) + 1)
+    out = lookup[points]
+    at = np.flatnonzero(longer[points])
+    if len(at):  # splice in the other points of the longer forms, after the first
+        which = longer[points[at]] - 1
+        extra = np.array([len(f) - 1 for _, f in multi])[which]
+        table = np.zeros((len(multi), max(len(f) for _, f in multi) - 1), dtype=np.uint32)
+        for j, (_, f) in enumerate(multi):
+            table[j, :len(f) - 1] = f[1:]
+        out = np.insert(out, np.repeat(at + 1, extra), table[which][np.arange(table.shape[1]) < extra[:, None]])
     return out.tobytes().decode("utf-32-le", "surrogatepass") if _normal(out) else unicodedata.normalize("NFKC", text)
 
 
