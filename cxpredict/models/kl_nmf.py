@@ -148,8 +148,18 @@ class KLNMF:
         self.tol = tol
 
     def fit(self, X: sp.csr_matrix) -> KLNMF:
+        return self.fit_from(self.start(X))
+
+    def start(self, X: sp.csr_matrix) -> tuple[_Pattern, np.ndarray, np.ndarray]:
+        """What a fit of X begins from: X by row and by column, and the NNDSVDa factors. Serial work, which the
+        topic model does beside other work before the (parallel) updates."""
         P = _Pattern(X)
-        W, H = _nndsvda(P.X, self.n_components, self.seed)
+        P._columns  # noqa: B018 (made now: the updates of H read it)
+        return (P, *_nndsvda(P.X, self.n_components, self.seed))
+
+    def fit_from(self, start: tuple[_Pattern, np.ndarray, np.ndarray]) -> KLNMF:
+        """`fit` from `start(X)`."""
+        P, W, H = start
         with threads.numba_threads():
             self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components

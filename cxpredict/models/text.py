@@ -144,9 +144,8 @@ class TopicModel:
             [lambda: self._vectorise(texts, languages), lambda: self._fit_characters(texts, languages)], texts,
             languages)
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
-        for lang, (rows, vec, X, words, k) in vectorised.items():
-            sample = np.sort(np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE])
-            nmf = self._nmf(k).fit((X if _every_row(sample, X.shape[0]) else X[sample])[:, words])
+        for lang, (rows, vec, X, words, nmf, start) in vectorised.items():
+            nmf.fit_from(start)
             self.languages_.append(lang)
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
@@ -157,7 +156,8 @@ class TopicModel:
         return self._with_extras(self._assemble(matrices, len(texts)), chars, texts, languages, embedded)
 
     def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
-        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, topics)."""
+        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, its NMF and
+        where the NMF's fit starts: made here, beside the characters and embeddings, not after them)."""
         out = {}
         for lang in LANGUAGES:
             rows = np.flatnonzero(languages == lang)
@@ -171,7 +171,10 @@ class TopicModel:
             k = int(min(self.n_topics, len(rows) // MIN_TEXTS_PER_TOPIC))
             words = _topic_words(vec, X)
             if k >= 2 and len(words) > k:
-                out[lang] = (rows, vec, X, words, k)
+                sample = np.sort(np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE])
+                nmf = self._nmf(k)
+                out[lang] = (rows, vec, X, words, nmf,
+                             nmf.start((X if _every_row(sample, X.shape[0]) else X[sample])[:, words]))
         return out
 
     def _with_extras(self, X: sp.csr_matrix, chars: sp.csr_matrix, texts: list[str], languages,
