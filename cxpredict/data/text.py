@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from cxpredict.config import Config, TextColumn
 from cxpredict.data.database_source import database_tables
 from cxpredict.data.tables import read_table, table_kind
+from cxpredict.data.unicode import nfkc
 from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
 SURVEY = "survey"
@@ -79,52 +80,6 @@ def normalise_many(texts: list[str]) -> list[str]:
         return [normalise(t) for t in texts]
     joined = _CONTROL_BUT_NUL.sub(" ", nfkc(joined).lower())
     return [" ".join(t.split()) for t in joined.split("\x00")]
-
-
-def nfkc(text: str) -> str:
-    """`unicodedata.normalize("NFKC", text)`, each distinct character normalised once: Python's normaliser
-    decomposes and recomposes every character of a text that is not already normal, which on Chinese reviews
-    (full-width punctuation in every sentence) took most of the reading time. Replacing each character by its
-    own NFKC form gives a text with the same NFKD, hence the same NFKC; when that text is already normal (no
-    character combines with a neighbour, the common case) it IS the NFKC form, else the whole text is normalised."""
-    if unicodedata.is_normalized("NFKC", text):
-        return text
-    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    present = np.flatnonzero(np.bincount(points))
-    forms = {int(c): unicodedata.normalize("NFKC", chr(c)) for c in present}
-    changed = {c: np.frombuffer(f.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) for c, f in forms.items()
-               if f != chr(c)}
-    if any(len(f) == 0 for f in changed.values()):  # NFKC removes no character (Unicode 15); should one, the slow way
-        return unicodedata.normalize("NFKC", text)
-    lookup = np.arange(int(present[-1]) + 1, dtype=np.uint32)  # each character's form's first point
-    for c, form in changed.items():
-        lookup[c] = form[0]
-    multi = [(c, f) for c, f in changed.items() if len(f) > 1]  # forms of several points
-    longer = np.zeros(len(lookup), dtype=np.int64)  # j + 1 for the character of multi[j], else 0
-    longer[[c for c, _ in multi]] = np.arange(1, len(multi) + 1)
-    out = lookup[points]
-    at = np.flatnonzero(longer[points])
-    if len(at):  # splice in the other points of the longer forms, after the first
-        which = longer[points[at]] - 1
-        extra = np.array([len(f) - 1 for _, f in multi])[which]
-        table = np.zeros((len(multi), max(len(f) for _, f in multi) - 1), dtype=np.uint32)
-        for j, (_, f) in enumerate(multi):
-            table[j, :len(f) - 1] = f[1:]
-        out = np.insert(out, np.repeat(at + 1, extra), table[which][np.arange(table.shape[1]) < extra[:, None]])
-    return out.tobytes().decode("utf-32-le", "surrogatepass") if _normal(out) else unicodedata.normalize("NFKC", text)
-
-
-def _normal(points: np.ndarray) -> bool:
-    """`unicodedata.is_normalized("NFKC", ...)` of a text's code points, checking only the stretches that hold a
-    character other than ASCII and CJK ideographs: those are NFKC as they stand and never combine with a
-    neighbour, so the text is normal when each stretch from one of them up to the next is (Python's own check
-    normalises the whole text as soon as it meets a character that might combine)."""
-    inert = (points < 0x80) | ((points >= 0x4E00) & (points <= 0x9FFF)) | ((points >= 0x3400) & (points <= 0x4DBF))
-    other = ~inert
-    if not other.any():
-        return True
-    stretches = other | np.r_[other[1:], False]  # each run of other characters with the inert one before it
-    return unicodedata.is_normalized("NFKC", points[stretches].tobytes().decode("utf-32-le", "surrogatepass"))
 
 
 def detect_language(text: str) -> str:

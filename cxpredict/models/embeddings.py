@@ -63,7 +63,7 @@ def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     starts = _word_starts()
     if starts is not None and all(words):
         bounds = np.linspace(0, len(words), max(1, min(threads.count(), len(words))) + 1).astype(np.int64)
-        encoded = _encode([" ".join(words[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a])
+        encoded = _encode([" ".join(words[a:b]) for a, b in itertools.pairwise(bounds) if b > a])
         flat = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded] or [np.zeros(0, np.int64)])
         first = np.flatnonzero(starts[flat])
         if len(first) == len(words):
