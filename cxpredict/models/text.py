@@ -74,6 +74,14 @@ def _topic_words(vectorizer: Tfidf, X: sp.csr_matrix) -> np.ndarray:
     return np.sort(words[np.argsort(-texts_with, kind="stable")[:TOPIC_WORDS]])
 
 
+def _with_enough_texts(languages: np.ndarray, among: tuple[str, ...]):
+    """(language, its rows) of each language `among` with texts enough for topics (2 topics' worth)."""
+    for lang in among:
+        rows = np.flatnonzero(languages == lang)
+        if len(rows) >= 2 * MIN_TEXTS_PER_TOPIC:
+            yield lang, rows
+
+
 def _fresh_key(lang: str, k: int, taken: set[str]) -> str:
     """'<lang>_topic_<k>', or the next free number when a topic kept from the previous run holds that key."""
     j = k
@@ -133,10 +141,7 @@ class TopicModel:
         """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, NMF, its
         start: made beside the characters and embeddings)."""
         out = {}
-        for lang in LANGUAGES:
-            rows = np.flatnonzero(languages == lang)
-            if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
-                continue
+        for lang, rows in _with_enough_texts(languages, LANGUAGES):
             vec = self._tfidf(len(rows))
             try:
                 X = vec.fit_transform(tokens_of([texts[i] for i in rows], lang))
@@ -164,10 +169,7 @@ class TopicModel:
     def _fit_characters(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
         """Per CHAR_LANGUAGES language with enough texts: (rows, fitted character TF-IDF, matrix)."""
         out = {}
-        for lang in CHAR_LANGUAGES:
-            rows = np.flatnonzero(languages == lang)
-            if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
-                continue
+        for lang, rows in _with_enough_texts(languages, CHAR_LANGUAGES):
             vec = self._tfidf(len(rows))
             try:
                 out[lang] = (rows, vec, vec.fit_transform(char_tokens([texts[i] for i in rows])))
