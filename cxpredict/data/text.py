@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from cxpredict.config import Config, TextColumn
 from cxpredict.data.database_source import database_tables
 from cxpredict.data.tables import read_table, table_kind
+from cxpredict.data.unicode import nfkc
 from cxpredict.errors import ConfigError, CxError, InputError, did_you_mean
 
 SURVEY = "survey"
@@ -77,7 +78,7 @@ def normalise_many(texts: list[str]) -> list[str]:
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return [normalise(t) for t in texts]
-    joined = _CONTROL_BUT_NUL.sub(" ", unicodedata.normalize("NFKC", joined).lower())
+    joined = _CONTROL_BUT_NUL.sub(" ", nfkc(joined).lower())
     return [" ".join(t.split()) for t in joined.split("\x00")]
 
 
@@ -102,7 +103,7 @@ def detect_languages(texts: list[str]) -> np.ndarray:
     """`detect_language` of each text, counted for the whole batch at once."""
     if not texts:
         return np.zeros(0, dtype=object)
-    if all(_CJK_CHAR.search(t) is None for t in texts):  # the common case
+    if _CJK_CHAR.search(BREAK.join(texts)) is None:  # the common case: no Chinese character in any text
         return np.full(len(texts), "en", dtype=object)
     n_cjk, n_latin = _letter_counts(texts)
     zh = (n_cjk > 0) & (CJK_WEIGHT * n_cjk >= np.maximum(n_latin, 1))
@@ -113,7 +114,7 @@ def tokenize_en(text: str) -> list[str]:
     return [w for w in _EN_WORD.findall(text.replace("’", "'")) if w not in EN_STOP]
 
 
-_ZH_EN_STOP = sorted(ZH_STOP | EN_STOP)
+_ZH_EN_STOP = ZH_STOP | EN_STOP
 
 
 def keep_zh(tokens) -> np.ndarray:
@@ -122,7 +123,8 @@ def keep_zh(tokens) -> np.ndarray:
     if not len(tokens):
         return np.zeros(0, dtype=bool)
     n_cjk, n_latin = _letter_counts(tokens)
-    return ((n_cjk > 0) | (n_latin > 0)) & ~pd.Index(tokens).isin(_ZH_EN_STOP)
+    stop = np.fromiter(map(_ZH_EN_STOP.__contains__, tokens), dtype=bool, count=len(tokens))
+    return ((n_cjk > 0) | (n_latin > 0)) & ~stop
 
 
 def tokenize_zh(text: str) -> list[str]:

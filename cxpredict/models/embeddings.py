@@ -46,7 +46,7 @@ def _model():
 def _word_starts() -> np.ndarray | None:
     """Per token id: does its piece start a word (begin with the tokenizer's space mark)? None when a piece holds
     the mark after its start (then a piece could span two words and ids cannot be split at the marks)."""
-    vocab = _tokenizer().get_vocab()
+    vocab = _model().tokenizer.get_vocab()
     starts = np.zeros(max(vocab.values()) + 1, dtype=bool)
     for piece, i in vocab.items():
         if SPACE_MARK in piece.lstrip(SPACE_MARK):
@@ -62,8 +62,8 @@ def _word_ids(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     words encoded one by one (which cost a Python object per word). Otherwise, word by word."""
     starts = _word_starts()
     if starts is not None and all(words):
-        chunks = np.array_split(np.arange(len(words)), max(1, min(threads.count(), len(words))))
-        encoded = _encode([" ".join(words[i] for i in c) for c in chunks if len(c)])
+        bounds = np.linspace(0, len(words), max(1, min(threads.count(), len(words))) + 1).astype(np.int64)
+        encoded = _encode([" ".join(words[a:b]) for a, b in itertools.pairwise(bounds) if b > a])
         flat = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encoded] or [np.zeros(0, np.int64)])
         first = np.flatnonzero(starts[flat])
         if len(first) == len(words):
@@ -82,11 +82,20 @@ def _encode(texts: list[str]) -> list:
 
 @functools.cache
 def _tokenizer():
-    """The model's tokenizer without its padding: words are encoded one by one, so padding every word to the
-    longest in the batch only made work (and a mask to drop it again); the same ids."""
+    """The model's tokenizer without its padding (words are encoded one by one, so padding every word to the
+    longest in the batch only made work, and a mask to drop it again), split at its space mark before the merges
+    when no piece holds the mark after its start (then no merge crosses it: the same ids), with no cache of merged
+    words (each distinct word is encoded once per call; a cache would only carry words from call to call). Its
+    merges ran over each long string of joined words at once, which cost more per word the longer the string."""
     model = _model()
     tokenizer = type(model.tokenizer).from_str(model.tokenizer.to_str())  # a copy: the model's own keeps its padding
     tokenizer.no_padding()
+    resize_cache = getattr(tokenizer.model, "_resize_cache", None)
+    if _word_starts() is not None and resize_cache is not None:
+        from tokenizers import pre_tokenizers
+
+        tokenizer.pre_tokenizer = pre_tokenizers.Split(SPACE_MARK, "merged_with_next")
+        resize_cache(0)
     return tokenizer
 
 
@@ -133,10 +142,3 @@ def dense_rows(D: np.ndarray) -> sp.csr_matrix:
     out = sp.csr_matrix((D[full].ravel(), indices, indptr), shape=D.shape)
     out.eliminate_zeros()  # a stray exact zero inside a row, as scipy's conversion leaves it out
     return out
-
-
-def with_embeddings(X: sp.csr_matrix, texts: list[str], languages, embedded: np.ndarray | None = None
-                    ) -> sp.csr_matrix:
-    """The shared TF-IDF matrix with the texts' embeddings (`embedded`: `embed` of them, when already made) as DIM
-    more columns at its end."""
-    return sp.hstack([X, dense_rows(embed(texts, languages) if embedded is None else embedded)], format="csr")

@@ -12,6 +12,8 @@ public randomized SVD, as scikit-learn's `init="nndsvda"`.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -86,10 +88,14 @@ class _Pattern:
         self.X = X.tocsr().astype(np.float64)
         self.X.sum_duplicates()
         self.X.sort_indices()
+        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
+
+    @functools.cached_property
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """By column, made when H is updated (a fit), not for `transform`, which keeps H."""
         C = self.X.tocsc()
         C.sort_indices()
-        self._rows = (self.X.indptr.astype(np.int64), self.X.indices.astype(np.int64), self.X.data)
-        self._columns = (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data)
+        return C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data
 
     def w_numerator(self, W: np.ndarray, H: np.ndarray) -> np.ndarray:
         return _numerator(*self._rows, W, np.ascontiguousarray(H.T), EPSILON)
@@ -142,8 +148,18 @@ class KLNMF:
         self.tol = tol
 
     def fit(self, X: sp.csr_matrix) -> KLNMF:
+        return self.fit_from(self.start(X))
+
+    def start(self, X: sp.csr_matrix) -> tuple[_Pattern, np.ndarray, np.ndarray]:
+        """What a fit of X begins from: X by row and by column, and the NNDSVDa factors. Serial work, which the
+        topic model does beside other work before the (parallel) updates."""
         P = _Pattern(X)
-        W, H = _nndsvda(P.X, self.n_components, self.seed)
+        P._columns  # noqa: B018 (made now: the updates of H read it)
+        return (P, *_nndsvda(P.X, self.n_components, self.seed))
+
+    def fit_from(self, start: tuple[_Pattern, np.ndarray, np.ndarray]) -> KLNMF:
+        """`fit` from `start(X)`."""
+        P, W, H = start
         with threads.numba_threads():
             self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components

@@ -33,7 +33,7 @@ from cxpredict.config import TopicLabel
 from cxpredict.data.text import LANGUAGES, slug
 from cxpredict.data.tokens import char_tokens, tokens_of
 from cxpredict.models.components import read_component_meta
-from cxpredict.models.embeddings import embed, with_embeddings
+from cxpredict.models.embeddings import dense_rows, embed
 from cxpredict.models.kl_nmf import KLNMF
 from cxpredict.models.text_classifiers import (  # noqa: F401 (fit_dissatisfaction: re-exported for callers)
     CommentReasons,
@@ -42,6 +42,7 @@ from cxpredict.models.text_classifiers import (  # noqa: F401 (fit_dissatisfacti
     logit_to_dict,
 )
 from cxpredict.models.tfidf import Tfidf
+from cxpredict.models.topic_matching import MATCH_MIN_SIMILARITY, topic_similarity
 
 FORMAT_VERSION = 1
 TOP_TERMS = 10
@@ -51,9 +52,6 @@ MIN_TEXTS_PER_TOPIC = 5  # fewer texts of a language: fewer topics (none below 2
 NMF_TOL = 1e-3  # relative loss change that ends the topic fit (scikit-learn's 1e-4 took 2.5x the time)
 TOPIC_WORDS = 5_000  # the most common single words per language make the topics (_topic_words)
 FIT_SAMPLE = 5_000  # texts per language the topics are learned from (all texts are then weighed by them)
-# a learned topic is the previous run's topic when their term weights have at least this cosine similarity: the
-# same cluster re-learned on other texts shares its main words; unrelated topics share almost none (near 0)
-MATCH_MIN_SIMILARITY = 0.5
 CHAR_LANGUAGES = ("zh",)  # their texts also get character 1-2-grams, for the classifiers (TopicModel._characters)
 
 
@@ -76,22 +74,12 @@ def _topic_words(vectorizer: Tfidf, X: sp.csr_matrix) -> np.ndarray:
     return np.sort(words[np.argsort(-texts_with, kind="stable")[:TOPIC_WORDS]])
 
 
-def _term_weights(model: TopicModel, lang: str) -> tuple[np.ndarray, np.ndarray]:
-    """(terms, topics x terms weights) of one language's topics."""
-    return model.vectorizers_[lang].get_feature_names_out()[model.words_[lang]], model.nmf_[lang].components_
-
-
-def topic_similarity(new: TopicModel, old: TopicModel, lang: str) -> np.ndarray:
-    """Cosine similarity (new topics x old topics) of the term weights, over the union of both vocabularies."""
-    (new_terms, A), (old_terms, B) = _term_weights(new, lang), _term_weights(old, lang)
-    union = {t: i for i, t in enumerate(dict.fromkeys([*map(str, new_terms), *map(str, old_terms)]))}
-
-    def spread(terms, W):
-        out = np.zeros((len(W), len(union)))
-        out[:, [union[str(t)] for t in terms]] = W
-        norm = np.linalg.norm(out, axis=1, keepdims=True)
-        return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
-    return spread(new_terms, A) @ spread(old_terms, B).T
+def _with_enough_texts(languages: np.ndarray, among: tuple[str, ...]):
+    """(language, its rows) of each language `among` with texts enough for topics (2 topics' worth)."""
+    for lang in among:
+        rows = np.flatnonzero(languages == lang)
+        if len(rows) >= 2 * MIN_TEXTS_PER_TOPIC:
+            yield lang, rows
 
 
 def _fresh_key(lang: str, k: int, taken: set[str]) -> str:
@@ -135,26 +123,26 @@ class TopicModel:
         self.vectorizers_: dict[str, Tfidf] = {}
         self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
-        vectorised, *embedded = self._beside_embeddings(lambda: self._vectorise(texts, languages), texts, languages)
+        vectorised, characters, *embedded = self._together(
+            [lambda: self._vectorise(texts, languages), lambda: self._fit_characters(texts, languages)], texts,
+            languages)
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
-        for lang, (rows, vec, X, words, k) in vectorised.items():
-            sample = np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE]
-            nmf = self._nmf(k).fit(X[np.sort(sample)][:, words])
+        for lang, (rows, vec, X, words, nmf, start) in vectorised.items():
+            nmf.fit_from(start)
             self.languages_.append(lang)
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
+        self.chars_: dict[str, Tfidf] = {lang: c[1] for lang, c in characters.items() if lang in self.languages_}
         self._describe()
-        return self._with_extras(self._assemble(matrices, len(texts)), texts, languages, fit=True,
-                                 embedded=embedded[0] if embedded else None)
+        chars = self._characters(texts, languages, {lang: c[::2] for lang, c in characters.items()})
+        return self._with_extras(self._assemble(matrices, len(texts)), chars, texts, languages, embedded)
 
     def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
-        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, topics)."""
+        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, NMF, its
+        start: made beside the characters and embeddings)."""
         out = {}
-        for lang in LANGUAGES:
-            rows = np.flatnonzero(languages == lang)
-            if len(rows) < 2 * MIN_TEXTS_PER_TOPIC:
-                continue
-            vec = Tfidf(min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
+        for lang, rows in _with_enough_texts(languages, LANGUAGES):
+            vec = self._tfidf(len(rows))
             try:
                 X = vec.fit_transform(tokens_of([texts[i] for i in rows], lang))
             except ValueError:  # no term survives min_df/max_df: this language has no topics
@@ -162,40 +150,51 @@ class TopicModel:
             k = int(min(self.n_topics, len(rows) // MIN_TEXTS_PER_TOPIC))
             words = _topic_words(vec, X)
             if k >= 2 and len(words) > k:
-                out[lang] = (rows, vec, X, words, k)
+                sample = np.sort(np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE])
+                nmf = self._nmf(k)
+                fitted = (X if len(sample) == len(rows) else X[sample])[:, words]
+                out[lang] = (rows, vec, X, words, nmf, nmf.start(fitted))
         return out
 
-    def _with_extras(self, X: sp.csr_matrix, texts: list[str], languages, fit: bool = False,
-                     embedded: np.ndarray | None = None) -> sp.csr_matrix:
-        """The word blocks, then the character blocks, then the embeddings (when on; `embedded`: already made)."""
-        chars = self._characters(texts, languages, fit)
-        X = sp.hstack([X, chars], format="csr") if chars.shape[1] else X  # no character block: no copy
-        return with_embeddings(X, texts, languages, embedded) if self.embeddings else X
+    def _with_extras(self, X: sp.csr_matrix, chars: sp.csr_matrix, texts: list[str], languages,
+                     embedded: list[np.ndarray]) -> sp.csr_matrix:
+        """The word, character and embedding blocks (`embedded`: [embed(texts)]); empty end blocks only widen."""
+        blocks = [X, chars, *([dense_rows(embedded[0])] if self.embeddings else [])]
+        width = sum(b.shape[1] for b in blocks)
+        while len(blocks) > 1 and not blocks[-1].nnz:
+            blocks.pop()
+        X = sp.hstack(blocks, format="csr") if len(blocks) > 1 else X
+        return X if X.shape[1] == width else sp.csr_matrix((X.data, X.indices, X.indptr), (X.shape[0], width))
 
-    def _characters(self, texts: list[str], languages: np.ndarray, fit: bool) -> sp.csr_matrix:
+    def _fit_characters(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
+        """Per CHAR_LANGUAGES language with enough texts: (rows, fitted character TF-IDF, matrix)."""
+        out = {}
+        for lang, rows in _with_enough_texts(languages, CHAR_LANGUAGES):
+            vec = self._tfidf(len(rows))
+            try:
+                out[lang] = (rows, vec, vec.fit_transform(char_tokens([texts[i] for i in rows])))
+            except ValueError:  # no character in min_df texts: words only
+                continue
+        return out
+
+    def _characters(self, texts: list[str], languages: np.ndarray, made: dict | None = None) -> sp.csr_matrix:
         """Character 1-2-grams of CHAR_LANGUAGES texts, a block per language: a Chinese compound the segmenter
         splits wrongly, or never saw, still shares characters with known ones (on real Chinese reviews the
         dissatisfaction model read words and characters better than either alone). Not for topics: names are
-        words."""
-        if fit:
-            self.chars_: dict[str, Tfidf] = {}
+        words. `made`: the fit's (rows, matrix)."""
         matrices, blocks, start = {}, {}, 0
-        for lang in [lang for lang in self.languages_ if lang in CHAR_LANGUAGES]:
-            rows = np.flatnonzero(languages == lang)
-            tokens = char_tokens([texts[i] for i in rows])
-            if fit:
-                vec = Tfidf(min(self.min_df, max(1, len(rows) // 50)), self.max_df, self.max_features)
-                try:
-                    matrices[lang] = (rows, vec.fit_transform(tokens))
-                except ValueError:  # no character in min_df texts: words only
-                    continue
-                self.chars_[lang] = vec
-            elif lang in getattr(self, "chars_", {}):
-                matrices[lang] = (rows, self.chars_[lang].transform(tokens))
-            if lang in getattr(self, "chars_", {}):
-                width = len(self.chars_[lang].terms_)
-                blocks[lang], start = slice(start, start + width), start + width
+        for lang in [lang for lang in self.languages_ if lang in getattr(self, "chars_", {})]:
+            if made is not None:
+                matrices[lang] = made[lang]
+            else:
+                rows = np.flatnonzero(languages == lang)
+                matrices[lang] = (rows, self.chars_[lang].transform(char_tokens([texts[i] for i in rows])))
+            width = len(self.chars_[lang].terms_)
+            blocks[lang], start = slice(start, start + width), start + width
         return self._assemble(matrices, len(texts), blocks)
+
+    def _tfidf(self, texts: int) -> Tfidf:
+        return Tfidf(min(self.min_df, max(1, texts // 50)), self.max_df, self.max_features)
 
     def _nmf(self, k: int) -> KLNMF:
         """Kullback-Leibler NMF (a PLSA-like fit): on short texts it finds word clusters that the Frobenius
@@ -278,14 +277,12 @@ class TopicModel:
                     matrices[lang] = (rows, self.vectorizers_[lang].transform(tokens_of([texts[i] for i in rows],
                                                                                           lang)))
             return self._assemble(matrices, len(texts))
-        X, *embedded = self._beside_embeddings(words, texts, languages)
-        return self._with_extras(X, texts, languages, embedded=embedded[0] if embedded else None)
+        X, chars, *embedded = self._together([words, lambda: self._characters(texts, languages)], texts, languages)
+        return self._with_extras(X, chars, texts, languages, embedded)
 
-    def _beside_embeddings(self, task, texts: list[str], languages: np.ndarray) -> list:
-        """[task()] and, with embeddings on, their `embed` of the texts computed beside it: both read only the
-        texts and run mostly in libraries that release the GIL (arrow, the tokenizer, scipy); one thread each,
-        within the thread budget."""
-        tasks = [task] + ([lambda: embed(texts, languages)] if self.embeddings else [])
+    def _together(self, tasks: list, texts: list[str], languages: np.ndarray) -> list:
+        """The tasks' results (+ embed(texts) when on), one thread each in the budget (mostly GIL-free code)."""
+        tasks = tasks + ([lambda: embed(texts, languages)] if self.embeddings else [])
         return threads.map_split(lambda t: t(), tasks, threads.split(len(tasks))[0])
 
     def _assemble(self, matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]], n: int,
@@ -293,6 +290,10 @@ class TopicModel:
         """One matrix of n texts from each language's (rows, matrix), in the language's block of columns."""
         blocks = self._blocks() if blocks is None else blocks
         width = max([b.stop for b in blocks.values()], default=0)
+        if len(matrices) == 1:  # one language in all (distinct) rows: no copy
+            (lang, (rows, X)), = matrices.items()
+            if blocks[lang].start == 0 and X.shape == (n, width) and len(rows) == n and X.has_canonical_format:
+                return X
         parts = []
         for lang, (rows, X) in matrices.items():
             X = X.tocoo()
@@ -310,8 +311,9 @@ class TopicModel:
             k = self.nmf_[lang].n_components_
             words = self.words_[lang] + block.start
             rows = np.flatnonzero(languages == lang)
-            part = X[rows][:, words]
-            rows, part = rows[part.getnnz(axis=1) > 0], part[part.getnnz(axis=1) > 0]  # no known word: no topic
+            part = (X if len(rows) == X.shape[0] else X[rows])[:, words]  # all (distinct) rows: no copy
+            known = part.getnnz(axis=1) > 0  # no known word: no topic
+            rows, part = (rows, part) if known.all() else (rows[known], part[known])
             if len(rows):
                 W[rows, col:col + k] = self.nmf_[lang].transform(part)
             col += k

@@ -23,10 +23,19 @@ def _pairs(codes: np.ndarray, doc: np.ndarray, width: int) -> tuple[np.ndarray, 
     return codes[:-1][same] * width + codes[1:][same], doc[:-1][same]
 
 
-def _document_frequency(term: np.ndarray, doc: np.ndarray, n_terms: int) -> np.ndarray:
+def _cells(term: np.ndarray, doc: np.ndarray, n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text, term, occurrences) of each distinct (text, term), ordered by text then term."""
     keys = np.sort(doc * n_terms + term)  # sorting beats numpy's hashed unique on these wide integer keys
-    once = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # one entry per (text, term)
-    return np.bincount(once % n_terms, minlength=n_terms)
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=np.int64)
+    once = keys[first]
+    return once // n_terms, once % n_terms, np.diff(np.r_[first, len(keys)])
+
+
+def _unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
+    """X with each non-empty row divided by its Euclidean length (in place)."""
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(X.indptr))
+    return X
 
 
 class Tfidf:
@@ -39,12 +48,16 @@ class Tfidf:
         self.max_features = max_features
 
     def fit_transform(self, tokens: Tokens) -> sp.csr_matrix:
+        """Fit, and return `transform` of the same tokens, made from the counts the fit took (no second lookup
+        of every word and pair)."""
         codes, doc, words = tokens.codes, tokens.text, tokens.words
         n, width = tokens.n_texts, len(words)
         pair_keys, pair_doc = _pairs(codes, doc, width)
         pair_codes, pairs = pd.factorize(pair_keys)
-        df = np.concatenate([_document_frequency(codes, doc, width),
-                             _document_frequency(pair_codes.astype(np.int64), pair_doc, len(pairs))])
+        word_cells = _cells(codes, doc, width)
+        pair_cells = _cells(pair_codes.astype(np.int64), pair_doc, len(pairs))
+        df = np.concatenate([np.bincount(word_cells[1], minlength=width),
+                             np.bincount(pair_cells[1], minlength=len(pairs))])
         total = np.concatenate([np.bincount(codes, minlength=width), np.bincount(pair_codes, minlength=len(pairs))])
         keep = (df >= self.min_df) & (df <= self.max_df * n)
         if not keep.any():
@@ -66,7 +79,34 @@ class Tfidf:
         self._lookup(words, np.flatnonzero(single), kept[single], pairs[kept[~single] - width],
                      np.flatnonzero(~single))
         self.idf_ = np.log((1 + n) / (1 + df[kept])) + 1.0
-        return self.transform(tokens)
+        column = np.full(len(df), -1, dtype=np.int64)  # term (word number, then width + pair code) -> column
+        column[kept] = np.arange(len(kept))
+        return self._matrix(n, word_cells, pair_cells, column[:width], column[width:])
+
+    def _matrix(self, n: int, word_cells: tuple, pair_cells: tuple, word_column: np.ndarray,
+                pair_column: np.ndarray) -> sp.csr_matrix:
+        """`transform`'s matrix from the (text, term, occurrences) cells of words and of pairs, each ordered by
+        text: a row holds its words' cells, then its pairs', each put straight in its place, and scipy sorts
+        every row's columns (the cells are distinct, so this is the order `transform` builds)."""
+        parts = []
+        for (text, term, count), column in ((word_cells, word_column), (pair_cells, pair_column)):
+            col = column[term]
+            hit = col >= 0
+            parts.append((text[hit], col[hit], count[hit]))
+        per_row = [np.bincount(text, minlength=n) for text, _, _ in parts]
+        indptr = np.concatenate([[0], np.cumsum(per_row[0] + per_row[1])])
+        cells = int(indptr[-1])
+        cols, counts = np.empty(cells, dtype=np.int64), np.empty(cells, dtype=np.int64)
+        before = indptr[:-1].copy()  # where a row's word cells start; its pair cells follow them
+        for (text, col, count), size in zip(parts, per_row):
+            starts = np.cumsum(size) - size  # each row's first cell among this part's
+            place = before[text] + np.arange(len(text)) - starts[text]
+            cols[place], counts[place] = col, count
+            before += size
+        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr),
+                          shape=(n, len(self.terms_)))
+        X.sort_indices()
+        return _unit_rows(X)
 
     def _lookup(self, words: np.ndarray, word_columns: np.ndarray, word_numbers: np.ndarray, pair_keys: np.ndarray,
                 pair_columns: np.ndarray) -> None:
@@ -107,9 +147,7 @@ class Tfidf:
         rows, cols = np.divmod(cells, width)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
         X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr), shape=(n, width))
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        X.data /= np.repeat(np.where(norms > 0, norms, 1.0), np.diff(X.indptr))
-        return X
+        return _unit_rows(X)
 
     def get_feature_names_out(self) -> np.ndarray:
         return np.asarray(self.terms_, dtype=object)

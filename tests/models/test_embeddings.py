@@ -39,6 +39,23 @@ def test_a_topic_model_with_embeddings_appends_them_and_round_trips(tmp_path):
     assert again.embeddings and np.allclose(again.vectorize(texts, langs).toarray(), X.toarray())
 
 
+def test_chinese_texts_get_empty_embedding_columns_after_their_characters():
+    """Embedding columns exist for every text (the classifiers' width is fixed) but only English rows fill them;
+    a Chinese-only matrix is widened, not copied, and vectorize gives the fitted matrix."""
+    texts = [f"{a}{b}" for a in ("房间很脏", "服务态度差", "早餐不错", "位置很好") for b in ("，还行", "，太差了", "，推荐")
+             for _ in range(3)]
+    langs = ["zh"] * len(texts)
+    plain = TopicModel(2, min_df=1, seed=0).fit_transform(texts, langs)
+    model = TopicModel(2, min_df=1, seed=0, embeddings=True)
+    X = model.fit_transform(texts, langs)
+    assert X.shape == (len(texts), plain.shape[1] + embeddings.DIM) and X[:, plain.shape[1]:].nnz == 0
+    assert abs(X[:, :plain.shape[1]] - plain).max() == 0 and abs(model.vectorize(texts, langs) - X).max() == 0
+    both = TopicModel(2, min_df=1, seed=0, embeddings=True).fit_transform(
+        texts + [f"{a} {b}" for a in ("dirty room", "rude staff", "great view") for b in ("ok", "bad", "nice")],
+        langs + ["en"] * 9)
+    assert both[:len(texts), -embeddings.DIM:].nnz == 0 and both[len(texts):, -embeddings.DIM:].getnnz(axis=1).min() > 0
+
+
 def test_word_by_word_pooling_is_wordllamas_own_embedding():
     texts = ["the room was dirty and the staff didn't care", "great view, friendly staff!!", "wifi",
              "check-in at 3pm; room 1203 smelled of smoke", "the the the"]
@@ -66,7 +83,10 @@ def test_dense_rows_is_scipys_conversion_of_dense_and_zero_rows():
 ])
 def test_words_encoded_together_get_the_ids_they_get_one_by_one(words):
     counts, flat = embeddings._word_ids(words)
-    one_by_one = [e.ids for e in embeddings._tokenizer().encode_batch(words, add_special_tokens=False)]
+    own = embeddings._model().tokenizer  # the model's own tokenizer: no split at the space mark; without padding
+    tokenizer = type(own).from_str(own.to_str())
+    tokenizer.no_padding()
+    one_by_one = [e.ids for e in tokenizer.encode_batch(words, add_special_tokens=False)]
     assert counts.tolist() == [len(i) for i in one_by_one]
     assert flat.tolist() == [t for i in one_by_one for t in i]
 

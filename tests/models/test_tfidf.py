@@ -54,6 +54,18 @@ def test_max_features_keeps_the_most_frequent_terms(language):
     assert len(kept) == 100 and all(total[t] <= boundary for t in set(total) - kept)
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.parametrize("min_df,max_features", [(1, None), (2, 100)])
+def test_the_fitted_matrix_is_the_transform_of_the_same_tokens(language, min_df, max_features):
+    """fit_transform builds its matrix from the fit's counts: the very arrays `transform` makes."""
+    tokens = tokens_of(_texts(language), language)
+    model = Tfidf(min_df, max_features=max_features)
+    X, again = model.fit_transform(tokens), model.transform(tokens)
+    for a, b in ((X.data, again.data), (X.indices, again.indices), (X.indptr, again.indptr)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert X.has_sorted_indices and X.shape == again.shape
+
+
 def test_unknown_words_and_empty_texts_give_empty_rows():
     model = Tfidf()
     model.fit_transform(tokens_of(["bill wrong", "bill late"], "en"))
