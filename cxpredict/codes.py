@@ -56,3 +56,12 @@ def as_categorical(values: pd.Series) -> pd.Series:
     categories = pd.Index(pd.array(encoded.dictionary, dtype="str"))
     return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)), index=values.index,
                      name=values.name)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """`values.astype("str")`, a categorical of text through its few categories (`code_labels`): pandas makes a
+    Python string per row (an assignment log's rule, strategy, action and segment columns, millions of rows)."""
+    if not (isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories)):
+        return values.astype("str")  # categories of numbers: pandas' own text ('1.0' beside a missing value)
+    return pd.Series(code_labels(values.cat.codes.to_numpy(), values.cat.categories.astype("str")),
+                     index=values.index, name=values.name)

@@ -21,11 +21,12 @@ Every library reads the budget from here: LightGBM and DuckDB through `count`, n
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -206,9 +207,26 @@ def numba_threads(n: int | None = None) -> Iterator[int]:
         numba.set_num_threads(previous)
 
 
+@functools.cache
+def _threadpools():
+    """The BLAS and OpenMP runtimes loaded, found once at first use (by then numpy's and scipy's): a fresh scan
+    costs milliseconds, too much for a limit entered once per scoring batch and model."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def serial_blas():
     """A context with one BLAS thread, for work made of thin, memory-bound products (the text models: texts x a
-    few topics), where a second BLAS thread mostly spins and costs CPU others could use."""
-    from threadpoolctl import threadpool_limits
+    few topics; calibrations: rows x a few classes), where a second BLAS thread mostly spins and costs CPU others
+    could use."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+def serial_blas_calls(fn: Callable[..., R]) -> Callable[..., R]:
+    """`fn` run inside `serial_blas` at every call."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with serial_blas():
+            return fn(*args, **kwargs)
+    return run

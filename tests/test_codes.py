@@ -2,8 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from cxpredict.codes import as_categorical, code_labels, label_codes, positions
+from cxpredict.codes import as_categorical, as_text, code_labels, label_codes, positions
 
 
 def test_positions_find_ids_whatever_their_container_and_index():
@@ -48,3 +49,11 @@ def test_positions_of_a_categorical_are_those_of_its_text():
     index = ["c", "a", "q"]
     np.testing.assert_array_equal(positions(values, index), positions(values.astype(object), index))
     np.testing.assert_array_equal(positions(values, index), [1, -1, -1, 0, 1])
+
+
+@pytest.mark.parametrize("values", [["a", "b", None, "a"], ["x"], ["a", "é中", None], [1, 2, None], [1.5, None]])
+def test_as_text_is_astype_str(values):
+    """The log's categorical columns as text through their categories: the same values, missing kept missing."""
+    s = pd.Series(pd.Categorical(values), name="rule", index=[7 + i for i in range(len(values))])
+    pd.testing.assert_series_equal(as_text(s), s.astype("str"))
+    pd.testing.assert_series_equal(as_text(s.astype("str")), s.astype("str"))

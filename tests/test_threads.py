@@ -179,3 +179,16 @@ def test_numba_kernels_take_the_budget_and_give_the_threads_back(monkeypatch):
     with threads.numba_threads(10_000) as n:
         assert n == numba.config.NUMBA_NUM_THREADS, "never more than the pool numba started with"
     assert numba.get_num_threads() == before
+
+
+def test_serial_blas_calls_run_with_one_blas_thread_and_restore_the_budget():
+    import numpy  # noqa: F401 - its BLAS loaded
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        assert threads.serial_blas_calls(blas_threads)() == {1}
+        assert blas_threads() == {2}

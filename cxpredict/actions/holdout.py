@@ -24,7 +24,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.playbook import Playbook, code_labels, label_codes
+from cxpredict.actions.playbook import Playbook
+from cxpredict.codes import code_labels, label_codes
 from cxpredict.config import HoldoutConfig
 
 TREATED, CONTROL = "treated", "control"

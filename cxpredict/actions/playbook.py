@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from cxpredict.codes import as_categorical, code_labels, label_codes  # noqa: F401 - code_labels: holdout, io
+from cxpredict.codes import as_categorical, label_codes
 from cxpredict.config import CLASSES, PathName, check_unique, format_validation_error, read_yaml
 from cxpredict.errors import ConfigError, did_you_mean
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from cxpredict.codes import as_text
 from cxpredict.config import CampaignResultsTable, Config, ReadOptions, Scale
 from cxpredict.data.tables import read_table, rows_text, table_columns
 from cxpredict.errors import InputError
@@ -126,17 +126,6 @@ def read_results(path: str | Path, spec: CampaignResultsTable, key: str, read: R
             raise _bad(path, spec.new_score, off, f"is not a whole number from {scale.min} to {scale.max}",
                        "Use the survey scale of the config (scale.min / scale.max), empty where nobody answered.")
     return out, outcomes, "contacted" in present
-
-
-def as_text(values: pd.Series) -> pd.Series:
-    """values.astype("str"); a categorical (the log's rule, strategy, action, segment) through its few categories,
-    Arrow taking their text per row: pandas makes a Python string per row, most of the log's read."""
-    if not (isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories)):
-        return values.astype("str")  # categories of numbers: pandas' own text ('1.0' beside a missing value)
-    codes = values.cat.codes.to_numpy()
-    names = pa.array(values.cat.categories.astype("str"), pa.large_string())
-    text = names.take(pa.array(codes, mask=codes < 0))
-    return pd.Series(pd.array(text, dtype="str"), index=values.index, name=values.name)
 
 
 def read_assignments(path: str | Path, read: ReadOptions) -> pd.DataFrame:

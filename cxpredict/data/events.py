@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import Aggregation, BehaviourTable, Config
-from cxpredict.data.ids import KEY, positions, why_unmatched
+from cxpredict.codes import positions
+from cxpredict.data.ids import KEY, why_unmatched
 from cxpredict.errors import ConfigError
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import DriversConfig, FeaturesConfig
-from cxpredict.data.ids import positions
+from cxpredict.codes import positions
 from cxpredict.data.numbers import ExtremeCounts, extreme_mask
 from cxpredict.errors import ConfigError, InputError, did_you_mean, first_rows
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cxpredict.config import Config, ReadOptions
-from cxpredict.data.ids import clean_ids, positions
+from cxpredict.codes import positions
+from cxpredict.data.ids import clean_ids
 from cxpredict.data.tables import read_table, rows_text
 from cxpredict.errors import InputError
 

@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cxpredict.actions.playbook import Playbook, label_codes
+from cxpredict.actions.playbook import Playbook
+from cxpredict.codes import label_codes
 from cxpredict.columns import Column, describe, scored_column_order
 from cxpredict.io.outputs import StagedOutputs
 from cxpredict.io.segment_summary import SegmentSummary

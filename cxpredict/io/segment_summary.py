@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxpredict.actions.playbook import label_codes
+from cxpredict.codes import label_codes
 from cxpredict.domain import CLASSES
 
 

@@ -18,14 +18,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logit, softmax
-from threadpoolctl import ThreadpoolController
 
 from cxpredict.config import CLASSES, Scale, ThresholdConfig
 from cxpredict.metrics import score_to_class
 
 EPS = 1e-9
-# tiny optimisations (a few parameters, L-BFGS): BLAS threads only contend with LightGBM and other processes
-one_blas_thread = ThreadpoolController().wrap(limits=1, user_api="blas")
 
 
 def classes_of_points(scale: Scale) -> np.ndarray:

@@ -54,7 +54,6 @@ from cxpredict.models.base import (
     keyword_init,
     sample_weights,
 )
-from cxpredict.models.calibration import one_blas_thread
 from cxpredict.models.components import (
     feature_meta,
     read_component_meta,
@@ -86,7 +85,7 @@ class Calibrator:
     knots_y: list[float] = field(default_factory=list)
 
     @classmethod
-    @one_blas_thread
+    @threads.serial_blas_calls
     def fit(cls, method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibrator:
         margin = np.asarray(margin, dtype=float)
         if method == "platt":

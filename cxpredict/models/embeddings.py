@@ -82,20 +82,11 @@ def _encode(texts: list[str]) -> list:
 
 @functools.cache
 def _tokenizer():
-    """The model's tokenizer without its padding (words are encoded one by one, so padding every word to the
-    longest in the batch only made work, and a mask to drop it again), split at its space mark before the merges
-    when no piece holds the mark after its start (then no merge crosses it: the same ids), with no cache of merged
-    words (each distinct word is encoded once per call; a cache would only carry words from call to call). Its
-    merges ran over each long string of joined words at once, which cost more per word the longer the string."""
+    """The model's tokenizer without its padding: words are encoded one by one, so padding every word to the
+    longest in the batch only made work (and a mask to drop it again); the same ids."""
     model = _model()
     tokenizer = type(model.tokenizer).from_str(model.tokenizer.to_str())  # a copy: the model's own keeps its padding
     tokenizer.no_padding()
-    resize_cache = getattr(tokenizer.model, "_resize_cache", None)
-    if _word_starts() is not None and resize_cache is not None:
-        from tokenizers import pre_tokenizers
-
-        tokenizer.pre_tokenizer = pre_tokenizers.Split(SPACE_MARK, "merged_with_next")
-        resize_cache(0)
     return tokenizer
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit, softmax
 
+from cxpredict import threads
 from cxpredict.config import Scale
 from cxpredict.metrics import score_to_class
 from cxpredict.models.calibration import (
@@ -25,7 +26,6 @@ from cxpredict.models.calibration import (
     cumulative_to_distribution,
     fit_cutpoints,
     fit_vector_scaling,
-    one_blas_thread,
     present_classes,
     rescale_within_classes,
 )
@@ -80,7 +80,7 @@ def stage2_base(formulation: str, raw: np.ndarray, link: dict | None, scale: Sca
     return dist, class_probabilities(dist, scale)
 
 
-@one_blas_thread
+@threads.serial_blas_calls
 def stage2_fit(formulation: str, raw: np.ndarray, score: np.ndarray, w: np.ndarray, scale: Scale,
                calibrate: bool = True) -> tuple[dict | None, dict | None]:
     """(cut points of the regression formulation or None, vector-scaling calibrator or None)."""

@@ -39,6 +39,7 @@ from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from cxpredict import threads
 from cxpredict.codes import code_labels
 from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
@@ -52,7 +53,7 @@ from cxpredict.models.base import (
     labels_1d,
     sample_weights,
 )
-from cxpredict.models.calibration import EPS, one_blas_thread, point_probabilities, point_shares, present_classes
+from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
 from cxpredict.models.candidates import CandidateSearch
 from cxpredict.models.components import (
     feature_meta,
@@ -296,7 +297,7 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         """Probability of every scale point (n, scale.n_points), consistent with `predict_proba`."""
         return self._predict(X)[1]
 
-    @one_blas_thread  # thin products (rows x the scale's points): a second BLAS thread only waits, and spins
+    @threads.serial_blas_calls  # thin products (rows x the scale's points): a second BLAS thread only spins
     def predict_frame(self, X) -> pd.DataFrame:
         """The scored file's NPS columns (index of X): predicted_score, p_detractor/p_passive/p_promoter,
         predicted_class, class_reliable (False when the model found no signal, `no_signal_`) and, unless

@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 
 from cxpredict import threads
-from cxpredict.actions.playbook import Playbook, code_labels, label_codes, validate_columns
+from cxpredict.actions.playbook import Playbook, validate_columns
 from cxpredict.actions.policy import greedy_policy, top_k
 from cxpredict.actions.review import playbook_diff, playbook_yaml, reviewed_playbook
 from cxpredict.actions.strategy import configured_playbook
+from cxpredict.codes import as_text, code_labels, label_codes, positions
 from cxpredict.columns import COLUMN_DOCS
 from cxpredict.config import Config
-from cxpredict.data.campaigns import CampaignData, as_text, load_campaign, mismatch_warnings
+from cxpredict.data.campaigns import CampaignData, load_campaign, mismatch_warnings
 from cxpredict.data.customers import CustomerData, load_customers
-from cxpredict.data.ids import positions
 from cxpredict.errors import ConfigError, InputError, did_you_mean
 from cxpredict.estimation.effects import (
     BENEFIT_SIGN,

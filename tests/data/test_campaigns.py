@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cxpredict.config import CampaignResultsTable, ReadOptions, Scale
-from cxpredict.data.campaigns import as_text, join_results, read_results
+from cxpredict.data.campaigns import join_results, read_results
 from cxpredict.errors import InputError
 
 
@@ -56,11 +56,3 @@ def test_mismatches_are_counted_and_the_log_group_wins(tmp_path):
     contaminated = join_results(log, results.assign(contacted=[0, 1, 0, 0]), outcomes, contacted)
     assert contaminated.mismatches["control_contacted"]["examples"] == ["C2"]
     assert joined.frame.set_index("customer_id").loc["C1", "treated"]  # as assigned, not as reported
-
-
-@pytest.mark.parametrize("values", [["a", "b", None, "a"], ["x"], ["a", "é中", None], [1, 2, None], [1.5, None]])
-def test_as_text_is_astype_str(values):
-    """The log's categorical columns as text through their categories: the same values, missing kept missing."""
-    s = pd.Series(pd.Categorical(values), name="rule", index=[7 + i for i in range(len(values))])
-    pd.testing.assert_series_equal(as_text(s), s.astype("str"))
-    pd.testing.assert_series_equal(as_text(s.astype("str")), s.astype("str"))
