@@ -93,12 +93,6 @@ def float_text(values: np.ndarray, float_format: str | None, decimal: str, na_re
     return cells
 
 
-def float_cells(values: np.ndarray, float_format: str | None, decimal: str, na_rep: str = "") -> np.ndarray | None:
-    """float_text as an object array of str."""
-    cells = float_text(values, float_format, decimal, na_rep)
-    return np.asarray(cells.to_pylist(), dtype=object) if isinstance(cells, pa.Array) else cells
-
-
 def with_float_text(frame: pd.DataFrame, float_format: str | None, decimal: str) -> pd.DataFrame:
     """`frame` (a shallow copy) with its numpy float columns as the text `to_csv` would write for them."""
     out = frame.copy(deep=False)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxpredict.io.csvcells import csv_rows, float_cells, with_float_text
+from cxpredict.io.csvcells import csv_rows, float_text, with_float_text
 from cxpredict.io.outputs import CSV_ENCODING, FORMULA_PREFIXES, CsvDialect, write_csv
 from cxpredict.io.tables import TableWriter
 
@@ -103,12 +103,18 @@ def test_table_writer_batches_equal_the_old_writer(tmp_path, dialect):
     assert (tmp_path / "b.csv").read_bytes() == reference_bytes(frame, dialect)
 
 
+def float_cells(values, float_format, decimal):
+    """float_text's cells as a list of str (it returns an object array or Arrow text), None where left to pandas."""
+    cells = float_text(values, float_format, decimal)
+    return None if cells is None else cells.to_pylist() if isinstance(cells, pa.Array) else cells.tolist()
+
+
 def test_only_plain_fixed_formats_and_commas_are_taken_over():
     values = np.array([1.25, np.nan])
-    assert float_cells(values, None, ".").tolist() == ["1.25", ""]
+    assert float_cells(values, None, ".") == ["1.25", ""]
     assert float_cells(values, "%.3e", ",") is None
     assert float_cells(values, "%.2f%%", ".") is None
-    assert float_cells(values, "%.1f", ",").tolist() == ["1,2", ""]
+    assert float_cells(values, "%.1f", ",") == ["1,2", ""]
 
 
 def test_float64_repr_equals_numpy_str_on_random_bit_patterns():
@@ -120,7 +126,7 @@ def test_float64_repr_equals_numpy_str_on_random_bit_patterns():
                              spread.round(2), np.round(spread), [1e-4, -1e-4, 1e15, -1e15, 0.0, -0.0, 5e-5]])
     expected = values.astype(str).astype(object)
     expected[np.isnan(values)] = ""
-    assert float_cells(values, None, ".").tolist() == expected.tolist()
+    assert float_cells(values, None, ".") == expected.tolist()
 
 
 def test_rows_are_joined_by_arrow_for_text_numbers_and_flags_only():
