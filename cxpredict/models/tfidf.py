@@ -85,27 +85,25 @@ class Tfidf:
 
     def _matrix(self, n: int, word_cells: tuple, pair_cells: tuple, word_column: np.ndarray,
                 pair_column: np.ndarray) -> sp.csr_matrix:
-        """`transform`'s matrix from the (text, term, occurrences) cells of words and of pairs, each ordered by
-        text: a row holds its words' cells, then its pairs', each put straight in its place, and scipy sorts
-        every row's columns (the cells are distinct, so this is the order `transform` builds)."""
-        parts = []
+        """`transform`'s matrix from the (text, term, occurrences) cells of words and of pairs: the cells are
+        distinct, so their keys sorted give the cells `transform` counts, in the same order."""
+        width = len(self.terms_)
+        keys, counts = [], []
         for (text, term, count), column in ((word_cells, word_column), (pair_cells, pair_column)):
             col = column[term]
             hit = col >= 0
-            parts.append((text[hit], col[hit], count[hit]))
-        per_row = [np.bincount(text, minlength=n) for text, _, _ in parts]
-        indptr = np.concatenate([[0], np.cumsum(per_row[0] + per_row[1])])
-        cells = int(indptr[-1])
-        cols, counts = np.empty(cells, dtype=np.int64), np.empty(cells, dtype=np.int64)
-        before = indptr[:-1].copy()  # where a row's word cells start; its pair cells follow them
-        for (text, col, count), size in zip(parts, per_row):
-            starts = np.cumsum(size) - size  # each row's first cell among this part's
-            place = before[text] + np.arange(len(text)) - starts[text]
-            cols[place], counts[place] = col, count
-            before += size
-        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr),
-                          shape=(n, len(self.terms_)))
-        X.sort_indices()
+            keys.append(text[hit] * width + col[hit])
+            counts.append(count[hit])
+        keys = np.concatenate(keys)
+        order = np.argsort(keys)
+        return self._csr(n, keys[order], np.concatenate(counts)[order])
+
+    def _csr(self, n: int, cells: np.ndarray, counts: np.ndarray) -> sp.csr_matrix:
+        """The unit-length TF-IDF rows of sorted cell keys (text x width + column) and their occurrences."""
+        width = len(self.terms_)
+        rows, cols = np.divmod(cells, width)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr), shape=(n, width))
         return _unit_rows(X)
 
     def _lookup(self, words: np.ndarray, word_columns: np.ndarray, word_numbers: np.ndarray, pair_keys: np.ndarray,
@@ -144,10 +142,7 @@ class Tfidf:
         hit = col >= 0
         n, width = tokens.n_texts, len(self.terms_)
         cells, counts = np.unique(row[hit] * width + col[hit], return_counts=True)  # sorted: CSR order
-        rows, cols = np.divmod(cells, width)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-        X = sp.csr_matrix(((1.0 + np.log(counts)) * self.idf_[cols], cols.astype(np.int32), indptr), shape=(n, width))
-        return _unit_rows(X)
+        return self._csr(n, cells, counts)
 
     def get_feature_names_out(self) -> np.ndarray:
         return np.asarray(self.terms_, dtype=object)
