@@ -134,7 +134,7 @@ class TopicModel:
             matrices[lang] = (rows, X)
         self.chars_: dict[str, Tfidf] = {lang: c[1] for lang, c in characters.items() if lang in self.languages_}
         self._describe()
-        chars = self._characters(texts, languages, {lang: c[::2] for lang, c in characters.items()})
+        chars = self._characters(texts, languages, {lang: (rows, X) for lang, (rows, _, X) in characters.items()})
         return self._with_extras(self._assemble(matrices, len(texts)), chars, texts, languages, embedded)
 
     def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
