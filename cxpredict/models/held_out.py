@@ -32,14 +32,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 from scipy.stats import norm
 
-from cxpredict.metrics import auc_interval, detractor_auc
+from cxpredict.codes import code_labels
+from cxpredict.config import CLASSES
+from cxpredict.metrics import auc_interval, detractor_auc, reliability_table
 from cxpredict.models.calibration import EPS
 
 INTERVAL_LEVEL = 0.90
 N_RESAMPLES = 500
+SIGNAL_LEVEL = 0.90  # the interval of the held-out detractor AUC that must exclude 0.5
 INTERVAL_METHOD = (f"percentile bootstrap over respondents within their folds ({N_RESAMPLES} resamples) of the "
                    "weighted metric, held-out predictions fixed")
 
@@ -151,3 +155,21 @@ def bootstrap_intervals(true_class: np.ndarray, proba: np.ndarray, w: np.ndarray
         low, high = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
         out[name] = {"low": float(low), "high": float(high), "level": level, "method": INTERVAL_METHOD}
     return out
+
+
+def held_out_report(held: dict[str, Any], true_class: np.ndarray, w: np.ndarray, index: pd.Index) -> dict[str, Any]:
+    """What a fitted model keeps of its held-out predictions: their frame (`held_out_`), the reliability tables
+    (respondents, and weighted to the population by `w`) and the signal check: no signal when the interval of
+    their fold-mean detractor AUC does not exclude 0.5 (NaN, one class only, counts as no signal)."""
+    proba, is_detractor = held["proba"], true_class == 0
+    frame = pd.DataFrame(proba, index=index, columns=[f"p_{c}" for c in CLASSES])
+    frame.insert(0, "predicted_score", held["predicted_score"])
+    frame["predicted_class"] = code_labels(held["predicted_class"], CLASSES)
+    frame["fold"] = held["folds"]
+    reliability = {
+        "respondents": reliability_table(is_detractor, proba[:, 0]).to_dict(orient="records"),
+        "weighted_population": reliability_table(is_detractor, proba[:, 0], sample_weight=w).to_dict(orient="records"),
+    }
+    signal = fold_mean_auc_interval(is_detractor, proba[:, 0], held["folds"], SIGNAL_LEVEL)
+    signal["n_respondents"] = len(true_class)
+    return {"frame": frame, "reliability": reliability, "signal": signal, "no_signal": not signal["low"] > 0.5}

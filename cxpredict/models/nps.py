@@ -43,7 +43,7 @@ from cxpredict import threads
 from cxpredict.codes import code_labels
 from cxpredict.config import CLASSES, NpsModelConfig, Scale, ThresholdConfig
 from cxpredict.errors import ConfigError, InputError
-from cxpredict.metrics import reliability_table, score_to_class
+from cxpredict.metrics import score_to_class
 from cxpredict.models.base import (
     LgbmClassifier,
     check_choice,
@@ -62,12 +62,11 @@ from cxpredict.models.components import (
     write_component,
 )
 from cxpredict.models.formulations import FORMULATIONS, stage2_apply, stage2_fit
-from cxpredict.models.held_out import decide, fold_mean_auc_interval
+from cxpredict.models.held_out import decide, held_out_report
 from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, train_booster
 
 FORMAT_VERSION = 5  # 5: classes_ = scores, held-out metrics
 SELECTION_METRICS = ("log_loss", "qwk", "macro_f1", "detractor_auc")
-SIGNAL_LEVEL = 0.90  # the interval of the held-out detractor AUC that must exclude 0.5
 FEATURE_HINT = "; transform the data with the bundle's feature manifest"
 
 
@@ -206,19 +205,9 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
         self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
         self.cv_metrics_, self.cv_intervals_, self.held_out_choices_ = \
             held["metrics"], held["intervals"], held["choices"]
-        p_held = held["proba"]
-        self.held_out_ = pd.DataFrame(p_held, index=X.index, columns=[f"p_{c}" for c in CLASSES])
-        self.held_out_.insert(0, "predicted_score", held["predicted_score"])
-        self.held_out_["predicted_class"] = pd.array(np.asarray(CLASSES)[held["predicted_class"]], dtype="str")
-        self.held_out_["fold"] = held["folds"]
-        self.reliability_ = {
-            "respondents": reliability_table(cls == 0, p_held[:, 0]).to_dict(orient="records"),
-            "weighted_population": reliability_table(cls == 0, p_held[:, 0], sample_weight=w_eval)
-            .to_dict(orient="records"),
-        }
-        self.signal_ = fold_mean_auc_interval(cls == 0, p_held[:, 0], held["folds"], SIGNAL_LEVEL)
-        self.signal_["n_respondents"] = int(len(cls))
-        self.no_signal_ = not self.signal_["low"] > 0.5  # NaN (one class only) counts as no signal
+        report = held_out_report(held, cls, w_eval, X.index)
+        self.held_out_, self.reliability_ = report["frame"], report["reliability"]
+        self.signal_, self.no_signal_ = report["signal"], report["no_signal"]
         return self
 
     def _check_score(self, X: pd.DataFrame, score) -> np.ndarray:

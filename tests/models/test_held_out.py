@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cxpredict.metrics import detractor_auc, multiclass_log_loss
@@ -14,6 +15,7 @@ from cxpredict.models.held_out import (
     fold_mean_auc,
     fold_mean_auc_interval,
     held_out_predictions,
+    held_out_report,
     resampled_metrics,
 )
 
@@ -96,3 +98,25 @@ def test_bootstrap_interval_covers_the_figure_and_narrows_with_more_rows():
     small, large = interval(200), interval(3200)
     # the AUC's standard error shrinks as 1/sqrt(n): 16 times the rows, a quarter of the width (within resampling)
     assert (large["high"] - large["low"]) / (small["high"] - small["low"]) == pytest.approx(0.25, abs=0.08)
+
+
+@pytest.mark.parametrize("signal", [True, False])
+def test_held_out_report_keeps_the_predictions_and_flags_no_signal_when_the_interval_includes_chance(signal):
+    rng = np.random.default_rng(1)
+    true_class = rng.integers(0, 3, 600)
+    folds = np.tile(np.arange(5), 120)
+    p_det = np.where(true_class == 0, 0.7, 0.2) if signal else np.full(600, 0.3)
+    p_det = np.clip(p_det + rng.normal(0, 0.05 if signal else 0.0, 600), 0.01, 0.9)
+    proba = np.column_stack([p_det, (1 - p_det) / 2, (1 - p_det) / 2])
+    held = {"proba": proba, "predicted_score": 10 * proba[:, 2], "predicted_class": np.argmax(proba, axis=1),
+            "folds": folds}
+    index = pd.Index(np.arange(600) + 1_000, name="customer_id")
+    report = held_out_report(held, true_class, np.ones(600), index)
+    frame = report["frame"]
+    assert list(frame.columns) == ["predicted_score", "p_detractor", "p_passive", "p_promoter", "predicted_class",
+                                   "fold"]
+    assert frame.index.equals(index) and (frame["fold"].to_numpy() == folds).all()
+    assert list(frame["predicted_class"]) == list(np.array(["detractor", "passive", "promoter"])[held["predicted_class"]])
+    assert report["signal"]["n_respondents"] == 600
+    assert report["no_signal"] is (not signal)  # a constant detractor probability has AUC 0.5 in every fold
+    assert set(report["reliability"]) == {"respondents", "weighted_population"}
