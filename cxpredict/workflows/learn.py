@@ -43,7 +43,7 @@ from cxpredict.estimation.effects import (
 )
 from cxpredict.io.bundle import Bundle, extend_bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table, write_text
-from cxpredict.models.uplift import DRLearner, UpliftModels, uplift_features
+from cxpredict.models.uplift import DRLearner, UpliftModels, fit_learners, uplift_features
 from cxpredict.provenance import Timer, process_seconds, run_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -86,25 +86,29 @@ def _propensity(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """One DR-learner per strategy with enough customers in both groups; out-of-fold uplift and pseudo-outcomes
-    for every customer it was fitted on (columns uplift_oof, pseudo). One strategy at a time, each learner
-    fitting its boosters side by side on the thread budget (DRLearner: equal tasks, so the cores stay busy
-    where five strategies on two workers left one idle, and one strategy's binned data in memory at a time)."""
+    for every customer it was fitted on (columns uplift_oof, pseudo). The learners share one pool of
+    single-threaded boosters (fit_learners: while the workers boost one strategy, this thread bins the next or
+    predicts between steps, so no core waits), each strategy's rows taken only when its learner starts."""
     outcome, sign = cfg.campaign.outcome, BENEFIT_SIGN[cfg.campaign.outcome]
     oof = pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
     e = _propensity(frame)
-    models = {}
     codes, names = pd.factorize(frame["strategy"], sort=True)  # groupby's order: sorted, missing left out
     usable = frame[outcome].notna().to_numpy() & (e > 0) & (e < 1)
+    treated, y = frame["treated"].to_numpy(), sign * frame[outcome].to_numpy(dtype=float)
+    fitted: dict[str, np.ndarray] = {}
     for j, strategy in enumerate(names):
         rows = np.flatnonzero((codes == j) & usable)
-        t = frame["treated"].to_numpy()[rows]
+        t = treated[rows]
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
-            features.iloc[rows], sign * frame[outcome].to_numpy(dtype=float)[rows], t, e[rows])
-        models[strategy] = model
-        oof.iloc[rows, 0], oof.iloc[rows, 1] = model.oof_uplift_, model.pseudo_outcome_
+        fitted[strategy] = rows
+    learner = DRLearner.from_config(cfg.campaign, cfg.seed)
+    tasks = ((DRLearner.from_config(cfg.campaign, cfg.seed), (features.iloc[rows], y[rows], treated[rows], e[rows]))
+             for rows in fitted.values())
+    models = dict(zip(fitted, fit_learners(tasks, threads.count(learner.n_jobs))))
+    for strategy, rows in fitted.items():
+        oof.iloc[rows, 0], oof.iloc[rows, 1] = models[strategy].oof_uplift_, models[strategy].pseudo_outcome_
     return models, oof
 
 

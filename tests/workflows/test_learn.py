@@ -144,8 +144,8 @@ def test_unknown_customers_in_the_results_are_warned_in_the_log(round_one, fast_
 
 
 def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_config_path, monkeypatch):
-    """Each strategy's learner runs its boosters on parallel workers with single-threaded boosters (never
-    nested); the models and out-of-fold uplift are those of one worker with one thread."""
+    """The strategies' learners share one pool of workers with single-threaded boosters (never nested); the
+    models and out-of-fold uplift are those of one worker with one thread."""
     from cxpredict import threads
     from cxpredict.workflows.learn import fit_uplift
 
@@ -156,10 +156,11 @@ def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_
     frame = pd.DataFrame({"strategy": rng.choice(["retention", "upsell", "referral"], n),
                           "rule": rng.choice(["r1", "r2"], n), "treated": rng.random(n) < 0.6})
     frame["churned"] = (rng.random(n) < 0.3 - 0.1 * frame["treated"] * (features["a"] > 0)).astype(float)
-    used: list[tuple[int, int]] = []
-    plain_map, plain_train = threads.map_split, lgb.train
+    used: list[tuple[str, int]] = []
+    plain_map, plain_pool, plain_train = threads.map_split, threads.workers, lgb.train
     monkeypatch.setattr(threads, "map_split", lambda fn, tasks, workers: used.append(("workers", workers)) or
                         plain_map(fn, tasks, workers))
+    monkeypatch.setattr(threads, "workers", lambda count: used.append(("pool", count)) or plain_pool(count))
     monkeypatch.setattr(lgb, "train", lambda params, *a, **k: used.append(("threads", params["num_threads"])) or
                         plain_train(params, *a, **k))
     runs, seen = [], []
@@ -171,7 +172,7 @@ def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_
         used.clear()
     monkeypatch.delenv("CXPREDICT_THREADS")
     threads.use()  # the default plan again for the tests that follow
-    assert seen == [{("workers", 1), ("threads", 1)}, {("workers", 2), ("threads", 1)}]
+    assert seen == [{("workers", 1), ("threads", 1)}, {("pool", 2), ("threads", 1)}]
     (serial, serial_oof), (parallel, parallel_oof) = runs
     assert sorted(serial) == sorted(parallel) == ["referral", "retention", "upsell"]
     pd.testing.assert_frame_equal(serial_oof, parallel_oof)
