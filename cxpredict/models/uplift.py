@@ -26,9 +26,9 @@ noise dwarfs the effect, and deeper trees fit that noise (on the planted truth t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections import deque
 from collections.abc import Generator, Iterable
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb

@@ -229,26 +229,33 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     if playbook is None:
         raise ConfigError("learn needs the playbook the campaign ran (strategy.playbook or the bundle's copy)")
     c = cfg.campaign
-    with timer("load"):
-        camp = load_campaign(cfg, results, assignments)
-        data = data if data is not None else load_customers(_behaviour_only(cfg))
-        frame = camp.frame
-        segment = _segment_column(cfg, camp)
-        frame["cost"] = _rule_costs(playbook, frame["rule"])
-        outcomes = list(camp.outcomes)
-        if "churned" in outcomes and "value" in frame.columns:
-            frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
-            outcomes.append(VALUE_KEPT)
-    with timer("effects"):
-        args = dict(level=c.interval, power=c.power, contacted=camp.has_contacted)
-        by_strategy = effect_table(frame, outcomes, ["strategy"], **args)
-        by_rule = effect_table(frame, outcomes, ["strategy", "rule"], **args)
-        by_segment = effect_table(frame, outcomes, ["strategy", segment], **args)
-        primary = lambda t: t[t["outcome"] == c.outcome].reset_index(drop=True)  # noqa: E731
-        strategy_v = verdicts(primary(by_strategy), c.min_effect, c.min_cell, c.interval, c.power)
-        segment_v = verdicts(primary(by_segment), c.min_effect, c.min_cell, c.interval, c.power)
-    with timer("features"):
-        frame, features = _with_features(camp, frame, data, bundle, assignments)
+    with threads.workers(1) as side:
+        # the customers' behaviour (most of the reading) loads on a second core while this thread reads the
+        # results and computes the effects, which do not need it; waited for in `features`
+        behaviour = side.submit(load_customers, _behaviour_only(cfg)) if data is None and threads.count() > 1 \
+            else None
+        with timer("load"):
+            camp = load_campaign(cfg, results, assignments)
+            if data is None and behaviour is None:
+                data = load_customers(_behaviour_only(cfg))
+            frame = camp.frame
+            segment = _segment_column(cfg, camp)
+            frame["cost"] = _rule_costs(playbook, frame["rule"])
+            outcomes = list(camp.outcomes)
+            if "churned" in outcomes and "value" in frame.columns:
+                frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
+                outcomes.append(VALUE_KEPT)
+        with timer("effects"):
+            args = dict(level=c.interval, power=c.power, contacted=camp.has_contacted)
+            by_strategy = effect_table(frame, outcomes, ["strategy"], **args)
+            by_rule = effect_table(frame, outcomes, ["strategy", "rule"], **args)
+            by_segment = effect_table(frame, outcomes, ["strategy", segment], **args)
+            primary = lambda t: t[t["outcome"] == c.outcome].reset_index(drop=True)  # noqa: E731
+            strategy_v = verdicts(primary(by_strategy), c.min_effect, c.min_cell, c.interval, c.power)
+            segment_v = verdicts(primary(by_segment), c.min_effect, c.min_cell, c.interval, c.power)
+        with timer("features"):
+            data = behaviour.result() if behaviour is not None else data
+            frame, features = _with_features(camp, frame, data, bundle, assignments)
     with timer("uplift"):
         models, oof = fit_uplift(cfg, frame, features)
         frame[oof.columns] = oof.to_numpy()

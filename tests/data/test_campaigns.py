@@ -62,7 +62,7 @@ def test_mismatches_are_counted_and_the_log_group_wins(tmp_path):
 def test_results_in_the_sorted_logs_order_join_as_the_merge_does(tmp_path, monkeypatch, order):
     """Results row for row in a log sorted by customer take a shortcut (no hashing of the IDs): the same frame,
     dtypes and mismatches as the outer merge; an unsorted log goes through the merge."""
-    import cxpredict.data.campaigns as campaigns
+    from cxpredict.data import campaigns
 
     results, outcomes, contacted = _read(tmp_path, _results(group=["control", "control", "treated", "control"]))
     log = pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"], "campaign_id": "c1", "rule": "r",

@@ -75,8 +75,7 @@ def test_load_customers_fuses_survey_behaviour_and_outcomes(tmp_path):
 def test_tables_sorted_by_one_id_list_fuse_as_any_others(tmp_path, monkeypatch, usage_ids):
     """Customer tables sharing one sorted ID list skip the hashing of their IDs (uniqueness, population,
     alignment): the same frame as the general path, which shuffled or partial tables take."""
-    import cxpredict.data.checks as checks
-    import cxpredict.data.customers as customers
+    from cxpredict.data import checks, customers
 
     write(tmp_path, "usage.csv", "customer_id,gb\n" + "".join(f"{c},{i}.5\n" for i, c in enumerate(usage_ids)))
     cfg = make_cfg(tmp_path, behaviour=[{"name": "customers", "path": "customers.csv"},

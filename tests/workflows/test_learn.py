@@ -179,3 +179,25 @@ def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_
     for strategy in serial:
         trees = [m[strategy].booster_.dump_model()["tree_info"] for m in (serial, parallel)]
         assert trees[0] == trees[1]
+
+
+def test_one_thread_and_two_learn_the_same_files(round_one, fast_demo_config_path, trained_bundle, tmp_path,
+                                                 monkeypatch):
+    """Two threads load the behaviour beside the results and effects and share the boosters' pool; one thread
+    does it all in order: the same files (learn.json aside: timings and threads)."""
+    from cxpredict import threads
+
+    scored_path, results = round_one
+    outs = []
+    for budget in ("1", "2"):
+        monkeypatch.setenv("CXPREDICT_THREADS", budget)
+        outs.append(tmp_path / f"learn{budget}")
+        assert _learn(fast_demo_config_path, trained_bundle, results, scored_path.with_name("assignments.csv"),
+                      outs[-1]) == 0
+    monkeypatch.delenv("CXPREDICT_THREADS")
+    threads.use()  # the default plan again for the tests that follow
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file() and p.name != "learn.json")
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file() and p.name != "learn.json")
+    assert len(files) > 10
+    for name in files:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
