@@ -18,7 +18,8 @@ Predictions of stump ensembles (every tree one numerical split, the default) are
 (`stump_predict`: numpy decides each split's side, a small compiled loop adds the leaves): the same comparisons and
 the same order of additions as LightGBM's predictor, so the same numbers, at a fraction of its per-row cost (it
 rebuilds each row as a sparse vector); any other tree shape is left to LightGBM. The boosters of one fit (per fold
-and arm, then the effect's) are independent and run side by side on the thread budget.
+and arm, then the effect's) are independent and run side by side on the thread budget; `fit_learners` puts several
+learners' boosters on one pool, so binning and predicting between the steps never leave a core waiting.
 The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
 noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
