@@ -107,9 +107,10 @@ def read_results(path: str | Path, spec: CampaignResultsTable, key: str, read: R
         raise _bad(path, spec.group, bad.to_numpy(), "is not 'treated' or 'control'",
                    f"Use the groups of the assignment log (found e.g. {out['group'][bad].head(3).tolist()}).")
     out["group"] = group
-    dupes = out.duplicated(["customer_id", "campaign_id"], keep=False).to_numpy()
-    if dupes.any():
-        raise _bad(path, key_col, dupes, f"repeats a (customer, {spec.campaign_id}) pair",
+    # customers in rising order cannot repeat a pair: one comparison per row instead of hashing every pair
+    dupes = None if increasing(out["customer_id"]) else out.duplicated(["customer_id", "campaign_id"], keep=False)
+    if dupes is not None and dupes.any():
+        raise _bad(path, key_col, dupes.to_numpy(), f"repeats a (customer, {spec.campaign_id}) pair",
                    "Keep one result row per customer and campaign.")
     for k in present:
         c = optional[k]
