@@ -27,6 +27,25 @@ def positions(values, index) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def increasing(values) -> bool:
+    """True when the text values rise strictly row after row (Arrow's byte order), so are unique and in sorted
+    order: one comparison per row where a uniqueness check hashes every ID (exports sorted by ID are usual).
+    False says nothing: the values may still be unique."""
+    text = pa.array(pd.array(values, dtype="str"))
+    if text.null_count:
+        return False
+    return len(text) < 2 or bool(pacompute.all(pacompute.greater(text[1:], text[:-1])).as_py())
+
+
+def same_text(a, b) -> bool:
+    """The two columns hold the same text row for row (no missing values): e.g. the ID columns of two tables
+    exported in one order, whose join is then the identity."""
+    a, b = (pa.array(pd.array(v, dtype="str")) for v in (a, b))
+    if len(a) != len(b) or a.null_count or b.null_count:
+        return False
+    return len(a) == 0 or bool(pacompute.all(pacompute.equal(a, b)).as_py())
+
+
 def label_codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
     """Each value's position in `names` (-1: none of them, or missing). A categorical is looked up through its few
     categories, then one array lookup per row: no text is built per row (segments, actions, rules are categorical)."""

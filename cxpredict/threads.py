@@ -160,6 +160,12 @@ def map_split(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> list[R]
         return list(pool.map(fn, tasks))
 
 
+def workers(count: int) -> ThreadPoolExecutor:
+    """`count` compute workers for a caller that submits tasks as they become ready (map_split's pool, for work
+    that is not one map): the caller takes `count` from `split`/`count` and gives each task one thread."""
+    return ThreadPoolExecutor(max_workers=count)
+
+
 def background(name: str) -> ThreadPoolExecutor:
     """One thread that writes while the caller computes the next batch: it waits on the disk, not on a core, and
     a writer gets one, never a pool, so it stays outside the compute budget. Its futures raise the write's error."""

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxpredict.codes import as_categorical, as_text, code_labels, label_codes, positions
+from cxpredict.codes import as_categorical, as_text, code_labels, increasing, label_codes, positions, same_text
 
 
 def test_positions_find_ids_whatever_their_container_and_index():
@@ -57,3 +57,21 @@ def test_as_text_is_astype_str(values):
     s = pd.Series(pd.Categorical(values), name="rule", index=[7 + i for i in range(len(values))])
     pd.testing.assert_series_equal(as_text(s), s.astype("str"))
     pd.testing.assert_series_equal(as_text(s.astype("str")), s.astype("str"))
+
+
+@pytest.mark.parametrize("values, rising", [
+    (["C1", "C2", "C3"], True), (["C1", "C3", "C2"], False), (["C1", "C1", "C2"], False),  # a repeat is no rise
+    (["C9", "C10"], False),  # text order, not number order
+    (["C1", None, "C3"], False), ([], True), (["C1"], True)])
+def test_increasing_is_a_strict_rise_in_text_order(values, rising):
+    assert increasing(pd.Series(values, dtype="str")) is rising
+    if rising:
+        assert pd.Index(pd.Series(values, dtype="str")).is_unique
+
+
+def test_same_text_compares_row_for_row():
+    a = pd.Series(["C1", "C2", "C3"], dtype="str")
+    assert same_text(a, pd.Series(["C1", "C2", "C3"], dtype="str", index=[5, 6, 7]))  # the index plays no part
+    assert not same_text(a, pd.Series(["C1", "C3", "C2"], dtype="str"))
+    assert not same_text(a, a.iloc[:2])
+    assert not same_text(pd.Series(["C1", None], dtype="str"), pd.Series(["C1", None], dtype="str"))

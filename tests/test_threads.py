@@ -169,6 +169,15 @@ def test_the_thread_pool_keeps_the_order_of_its_tasks(workers):
     assert threads.map_split(lambda t: t * t, list(range(7)), workers) == [t * t for t in range(7)]
 
 
+def test_workers_run_submitted_tasks_side_by_side():
+    import threading
+
+    meet = threading.Barrier(2, timeout=10)  # passes only when both tasks run at once
+    with threads.workers(2) as pool:
+        futures = [pool.submit(lambda k: meet.wait() * 0 + k, k) for k in range(2)]
+        assert [f.result() for f in futures] == [0, 1]
+
+
 def test_numba_kernels_take_the_budget_and_give_the_threads_back(monkeypatch):
     import numba
 

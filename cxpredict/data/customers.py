@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxpredict.codes import increasing, same_text
 from cxpredict.config import BehaviourTable, Config
 from cxpredict.data.checks import NUMERIC_AGGS, DataReport, Problems, dedupe, mixed_types, read_keyed, timestamps
 from cxpredict.data.config_checks import as_of_problem, name_problems, text_feature_prefixes
@@ -134,6 +135,8 @@ def _population(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan]) -> tup
     ids = [loaded[n].ids() if isinstance(loaded[n], EventScan) else loaded[n][KEY] for n in names]
     if not ids:
         return pd.Index([], dtype="str", name=KEY), {}
+    if increasing(ids[0]) and all(same_text(i, ids[0]) for i in ids[1:]):  # one sorted ID list in every table
+        return pd.Index(pd.array(ids[0], dtype="str"), name=KEY), {n: np.arange(len(ids[0])) for n in names}
     codes, uniques = pd.factorize(pd.concat(ids, ignore_index=True).astype("str"), use_na_sentinel=False)
     ends = np.cumsum([len(i) for i in ids])
     return (pd.Index(np.asarray(uniques, dtype=object), dtype="str", name=KEY),
@@ -143,6 +146,8 @@ def _population(cfg: Config, loaded: dict[str, pd.DataFrame | EventScan]) -> tup
 def _aligned(part: pd.DataFrame, rows_at: np.ndarray, population: pd.Index) -> tuple[pd.DataFrame, int]:
     """A customer table (unique keys; `rows_at`: each row's population position) reordered to the population,
     and how many customers it lacks (their columns empty, as a reindex would leave them)."""
+    if len(rows_at) == len(population) and np.array_equal(rows_at, np.arange(len(rows_at))):  # in order already
+        return part.drop(columns=KEY).set_axis(population), 0
     where = np.full(len(population), -1, dtype=np.int64)
     where[rows_at] = np.arange(len(rows_at))
     absent = int((where < 0).sum())

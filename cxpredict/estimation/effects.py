@@ -59,7 +59,8 @@ class Effect:
 def _cell_sums(cell: np.ndarray, y: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell: count, mean and sum of squared deviations of the non-missing y (two passes, as np.var)."""
     ok = ~np.isnan(y)
-    cell, y = cell[ok], y[ok]
+    if not ok.all():  # no copies when nothing is missing
+        cell, y = cell[ok], y[ok]
     n = np.bincount(cell, minlength=cells).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(cell, weights=y, minlength=cells) / n
@@ -67,16 +68,22 @@ def _cell_sums(cell: np.ndarray, y: np.ndarray, cells: int) -> tuple[np.ndarray,
     return n, mean, ss
 
 
+def _cells(t: np.ndarray, group: np.ndarray, block: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Each row's (group, block, arm) cell, an integer below groups x blocks x 2."""
+    return (group * shape[1] + block) * 2 + t.astype(np.int64)
+
+
 def _blocked(y: np.ndarray, t: np.ndarray, group: np.ndarray, block: np.ndarray, shape: tuple[int, int],
-             level: float, power: float) -> dict[str, np.ndarray]:
+             level: float, power: float, sums: tuple | None = None) -> dict[str, np.ndarray]:
     """Blocked effects of every group at once (group and block: integer codes, shape = (groups, blocks)).
 
-    Per (group, block, arm) counts, means and variances from one pass over the rows; a block enters its group's
-    estimate with its size as weight only when both arms have at least 2 customers (else it carries no
-    comparison). Returns the Effect fields as arrays, one entry per group."""
+    Per (group, block, arm) counts, means and variances from one pass over the rows (`sums`: that pass's
+    _cell_sums when the caller made it); a block enters its group's estimate with its size as weight only when
+    both arms have at least 2 customers (else it carries no comparison). Returns the Effect fields as arrays, one
+    entry per group."""
     groups, blocks = shape
-    cell = (group * blocks + block) * 2 + t.astype(np.int64)
-    n, mean, ss = (a.reshape(groups, blocks, 2) for a in _cell_sums(cell, y, groups * blocks * 2))
+    sums = sums or _cell_sums(_cells(t, group, block, shape), y, groups * blocks * 2)
+    n, mean, ss = (a.reshape(groups, blocks, 2) for a in sums)
     n0, n1, m0, m1 = n[..., 0], n[..., 1], mean[..., 0], mean[..., 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         v0, v1 = ss[..., 0] / (n0 - 1), ss[..., 1] / (n1 - 1)
@@ -99,22 +106,24 @@ def _blocked(y: np.ndarray, t: np.ndarray, group: np.ndarray, block: np.ndarray,
 
 
 def _complier(y: np.ndarray, t: np.ndarray, d: np.ndarray, group: np.ndarray, block: np.ndarray,
-              shape: tuple[int, int], level: float, reuse: tuple[dict, dict] | None = None) -> dict[str, np.ndarray]:
+              shape: tuple[int, int], level: float, reuse: tuple | None = None) -> dict[str, np.ndarray]:
     """Effect on the contacted of every group at once: Wald ratio ITT(y) / ITT(contacted), delta-method interval.
     The covariance of the two blocked differences: per block, cov(y, d) within each arm over its size.
-    `reuse`: the blocked effects of y and of d over all these rows, used when neither misses a value (the
-    same numbers: an outcome's own effect and the contact rate are then not computed again)."""
+    `reuse`: the blocked effects of y and of d over all these rows and their _cell_sums, used when neither
+    misses a value (the same numbers: an outcome's own effect, the contact rate and their cell sums are then
+    not computed again)."""
     keep = ~np.isnan(y) & ~np.isnan(d)
+    groups, blocks = shape
+    cells = groups * blocks * 2
     if keep.all() and reuse is not None:
-        num, den = reuse
+        num, den, (n, my, _), (_, md, _) = reuse
+        cell = _cells(t, group, block, shape)
     else:
         y, t, d, group, block = y[keep], t[keep], d[keep], group[keep], block[keep]
         num, den = _blocked(y, t, group, block, shape, level, 0.8), _blocked(d, t, group, block, shape, level, 0.8)
-    groups, blocks = shape
-    cell = (group * blocks + block) * 2 + t.astype(np.int64)
-    cells = groups * blocks * 2
-    n, my, _ = _cell_sums(cell, y, cells)
-    _, md, _ = _cell_sums(cell, d, cells)
+        cell = _cells(t, group, block, shape)
+        n, my, _ = _cell_sums(cell, y, cells)
+        _, md, _ = _cell_sums(cell, d, cells)
     cross = np.bincount(cell, weights=(y - my[cell]) * (d - md[cell]), minlength=cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(n > 1, cross / (n - 1) / n, 0.0).reshape(groups, blocks, 2).sum(axis=2)
@@ -173,11 +182,14 @@ def effect_table(frame: pd.DataFrame, outcomes: list[str], by: list[str], level:
     block, n_blocks = _codes(frame[blocks] if blocks in frame else None, len(frame))
     shape, t = (len(keys), n_blocks), frame["treated"].to_numpy(dtype=bool)
     d = frame["contacted"].to_numpy(dtype=float) if contacted else None
-    contact = _blocked(d, t, group, block, shape, level, power) if contacted else None  # the same for each outcome
+    cell, cells = _cells(t, group, block, shape), shape[0] * shape[1] * 2
+    d_sums = _cell_sums(cell, d, cells) if contacted else None
+    contact = _blocked(d, t, group, block, shape, level, power, d_sums) if contacted else None  # for each outcome
     parts = []
     for order, outcome in enumerate(outcomes):
         y = frame[outcome].to_numpy(dtype=float)
-        blocked = _blocked(y, t, group, block, shape, level, power)
+        y_sums = _cell_sums(cell, y, cells)
+        blocked = _blocked(y, t, group, block, shape, level, power, y_sums)
         e = pd.DataFrame(blocked)
         sign = BENEFIT_SIGN.get(outcome, 1.0)
         part = keys.assign(outcome=outcome, **e, benefit=sign * e["effect"],
@@ -185,7 +197,7 @@ def effect_table(frame: pd.DataFrame, outcomes: list[str], by: list[str], level:
                            benefit_high=np.fmax(sign * e["low"], sign * e["high"]), _order=order,
                            _group=np.arange(len(keys)))
         if contacted:
-            c = _complier(y, t, d, group, block, shape, level, reuse=(blocked, contact))
+            c = _complier(y, t, d, group, block, shape, level, reuse=(blocked, contact, y_sums, d_sums))
             part = part.assign(**{f"complier_{k}": v for k, v in c.items()})
         parts.append(part)
     if not parts or keys.empty:

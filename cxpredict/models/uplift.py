@@ -18,7 +18,8 @@ Predictions of stump ensembles (every tree one numerical split, the default) are
 (`stump_predict`: numpy decides each split's side, a small compiled loop adds the leaves): the same comparisons and
 the same order of additions as LightGBM's predictor, so the same numbers, at a fraction of its per-row cost (it
 rebuilds each row as a sparse vector); any other tree shape is left to LightGBM. The boosters of one fit (per fold
-and arm, then the effect's) are independent and run side by side on the thread budget.
+and arm, then the effect's) are independent and run side by side on the thread budget; `fit_learners` puts several
+learners' boosters on one pool, so binning and predicting between the steps never leave a core waiting.
 The default boosters are stumps (campaign.uplift_params, the keyword defaults): per customer the pseudo-outcome's
 noise dwarfs the effect, and deeper trees fit that noise (on the planted truth they ranked customers markedly worse).
 """
@@ -26,6 +27,8 @@ noise dwarfs the effect, and deeper trees fit that noise (on the planted truth t
 from __future__ import annotations
 
 import json
+from collections import deque
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from cxpredict.models.lgbm import check_lgbm_keywords, fold_ids, lgbm_keywords, 
 FORMAT_VERSION = 1
 META_FILE = "uplift.json"
 PREDICT_ROWS = 200_000  # rows per prediction call: LightGBM copies its input, so memory stays bounded
+IN_FLIGHT = 2  # learners fit_learners holds at a time: one boosts while the next is binned or predicted
 SNAPSHOT_FEATURES = ("predicted_score", "p_detractor", "p_promoter", "churn_prob", "value")  # model outputs as inputs
 
 
@@ -80,15 +84,21 @@ class DRLearner(BaseEstimator):
         a serial fit."""
         workers, per_worker = threads.split(len(jobs), threads.count(self.n_jobs))
         params = {**params, "num_threads": per_worker}
-        parts = []
-        for rows, labels in jobs:  # subsets taken here, one at a time: they read the binned parent
-            part = binned.subset(rows, params).construct()
-            part.set_label(labels)
-            parts.append(part)
-        return threads.map_split(lambda part: lgb.train(params, part, num_boost_round=self.n_estimators),
-                                 parts, workers)
+        return threads.map_split(lambda part: _train(params, part, self.n_estimators),
+                                 _subsets(binned, jobs, params), workers)
 
     def fit(self, X: pd.DataFrame, y: Any, treatment: Any, propensity: Any) -> DRLearner:
+        steps = self._fit_steps(X, y, treatment, propensity)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self._boost(*request))
+        except StopIteration:
+            return self
+
+    def _fit_steps(self, X: pd.DataFrame, y: Any, treatment: Any, propensity: Any) -> Steps:
+        """The fit in two boosting steps: each yields (binned data, jobs (rows, labels), params) and is sent the
+        jobs' boosters, so `fit` boosts them on its own and `fit_learners` several learners' on one pool."""
         check_lgbm_keywords(self)
         check_number(self, "n_folds", 2, integer=True)
         check_number(self, "max_rows", 100, integer=True)
@@ -116,7 +126,7 @@ class DRLearner(BaseEstimator):
         outcome_cap = min(self.outcome_rows, self.max_rows)
         arms = [(k, arm) for k in range(self.n_folds) for arm in (False, True)]
         rows = [self._sample(np.flatnonzero((folds != k) & (t == arm)), rng, outcome_cap) for k, arm in arms]
-        models = self._boost(binned, [(r, y[r]) for r in rows], params)
+        models = yield binned, [(r, y[r]) for r in rows], params
         reads = _as_lightgbm_reads(models[0], X, set(X.columns))  # what the stumps compare, read from X once
         mu = {False: np.empty(len(y)), True: np.empty(len(y))}
         for (k, arm), model in zip(arms, models):
@@ -125,14 +135,13 @@ class DRLearner(BaseEstimator):
         phi = mu1 - mu0 + t * (y - mu1) / e - (~t) * (y - mu0) / (1 - e)
         rows = [self._sample(np.flatnonzero(folds != k), rng, self.max_rows) for k in range(self.n_folds)]
         rows.append(self._sample(np.arange(len(y)), rng, self.max_rows))
-        *fold_models, self.booster_ = self._boost(binned, [(r, phi[r]) for r in rows], params)
+        *fold_models, self.booster_ = yield binned, [(r, phi[r]) for r in rows], params
         oof = np.empty(len(y))
         for k, model in enumerate(fold_models):
             oof[folds == k] = _predict_rows(model, X, reads, folds == k)
         self.feature_names_ = list(X.columns)
         self.pseudo_outcome_, self.oof_uplift_ = phi, oof
         self.ate_ = float(phi.mean())
-        return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_names_ if c not in X.columns]
@@ -142,6 +151,64 @@ class DRLearner(BaseEstimator):
             X = X[self.feature_names_]
         return np.concatenate([stump_predict(self.booster_, X.iloc[start:start + PREDICT_ROWS])
                                for start in range(0, len(X), PREDICT_ROWS)] or [np.empty(0)])
+
+
+Steps = Generator[tuple[lgb.Dataset, list[tuple[np.ndarray, np.ndarray]], dict], list[lgb.Booster], None]
+
+
+def _subsets(binned: lgb.Dataset, jobs: list[tuple[np.ndarray, np.ndarray]], params: dict) -> list[lgb.Dataset]:
+    """Each job's rows of the binned data, labelled: taken one at a time on the calling thread (they read the
+    binned parent)."""
+    parts = []
+    for rows, labels in jobs:
+        part = binned.subset(rows, params).construct()
+        part.set_label(labels)
+        parts.append(part)
+    return parts
+
+
+def _train(params: dict, part: lgb.Dataset, rounds: int) -> lgb.Booster:
+    return lgb.train(params, part, num_boost_round=rounds)
+
+
+def fit_learners(fits: Iterable[tuple[DRLearner, tuple]], budget: int | None = None) -> list[DRLearner]:
+    """learner.fit(*args) for each (learner, args), the boosters of all on one pool of single-threaded workers.
+
+    Fitted one after another, each learner leaves a core idle while the calling thread bins its data, takes
+    the subsets and predicts between its two boosting steps; here the calling thread does that for one learner
+    while the workers boost another's queued jobs (at most IN_FLIGHT learners, and their data, at a time: `fits`
+    may be a generator that builds each learner's data when it starts). Every booster is fitted as in
+    `DRLearner._boost` on the same budget (one thread each, LightGBM deterministic), so the models are the same."""
+    fits = iter(fits)
+    budget = threads.count() if budget is None else budget
+    if budget <= 1:
+        return [learner.fit(*args) for learner, args in fits]
+    done: list[DRLearner] = []
+    with threads.workers(budget) as pool:
+
+        def advance(steps: Steps, learner: DRLearner, boosters: list[lgb.Booster] | None
+                    ) -> list | None:  # the jobs' futures, None once the learner is fitted
+            try:
+                binned, jobs, params = steps.send(boosters)
+            except StopIteration:
+                return None
+            params = {**params, "num_threads": 1}
+            return [pool.submit(_train, params, part, learner.n_estimators)
+                    for part in _subsets(binned, jobs, params)]
+
+        flight: deque[tuple[Steps, DRLearner, list]] = deque()
+        while True:
+            if len(flight) < IN_FLIGHT and (task := next(fits, None)) is not None:
+                learner, args = task
+                steps = learner._fit_steps(*args)
+                done.append(learner)
+                flight.append((steps, learner, advance(steps, learner, None)))
+                continue
+            if not flight:
+                return done
+            steps, learner, futures = flight.popleft()
+            if (futures := advance(steps, learner, [f.result() for f in futures])) is not None:
+                flight.append((steps, learner, futures))
 
 
 STUMP_BLOCK = 1 << 14  # rows summed at a time by stump_predict

@@ -43,7 +43,7 @@ from cxpredict.estimation.effects import (
 )
 from cxpredict.io.bundle import Bundle, extend_bundle
 from cxpredict.io.outputs import StagedOutputs, write_json, write_table, write_text
-from cxpredict.models.uplift import DRLearner, UpliftModels, uplift_features
+from cxpredict.models.uplift import DRLearner, UpliftModels, fit_learners, uplift_features
 from cxpredict.provenance import Timer, process_seconds, run_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -86,25 +86,29 @@ def _propensity(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """One DR-learner per strategy with enough customers in both groups; out-of-fold uplift and pseudo-outcomes
-    for every customer it was fitted on (columns uplift_oof, pseudo). One strategy at a time, each learner
-    fitting its boosters side by side on the thread budget (DRLearner: equal tasks, so the cores stay busy
-    where five strategies on two workers left one idle, and one strategy's binned data in memory at a time)."""
+    for every customer it was fitted on (columns uplift_oof, pseudo). The learners share one pool of
+    single-threaded boosters (fit_learners: while the workers boost one strategy, this thread bins the next or
+    predicts between steps, so no core waits), each strategy's rows taken only when its learner starts."""
     outcome, sign = cfg.campaign.outcome, BENEFIT_SIGN[cfg.campaign.outcome]
     oof = pd.DataFrame(index=frame.index, data={"uplift_oof": np.nan, "pseudo": np.nan})
     e = _propensity(frame)
-    models = {}
     codes, names = pd.factorize(frame["strategy"], sort=True)  # groupby's order: sorted, missing left out
     usable = frame[outcome].notna().to_numpy() & (e > 0) & (e < 1)
+    treated, y = frame["treated"].to_numpy(), sign * frame[outcome].to_numpy(dtype=float)
+    fitted: dict[str, np.ndarray] = {}
     for j, strategy in enumerate(names):
         rows = np.flatnonzero((codes == j) & usable)
-        t = frame["treated"].to_numpy()[rows]
+        t = treated[rows]
         if len(rows) < cfg.campaign.min_cell or t.sum() < 20 or (~t).sum() < 20:
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
-        model = DRLearner.from_config(cfg.campaign, cfg.seed).fit(
-            features.iloc[rows], sign * frame[outcome].to_numpy(dtype=float)[rows], t, e[rows])
-        models[strategy] = model
-        oof.iloc[rows, 0], oof.iloc[rows, 1] = model.oof_uplift_, model.pseudo_outcome_
+        fitted[strategy] = rows
+    learner = DRLearner.from_config(cfg.campaign, cfg.seed)
+    tasks = ((DRLearner.from_config(cfg.campaign, cfg.seed), (features.iloc[rows], y[rows], treated[rows], e[rows]))
+             for rows in fitted.values())
+    models = dict(zip(fitted, fit_learners(tasks, threads.count(learner.n_jobs))))
+    for strategy, rows in fitted.items():
+        oof.iloc[rows, 0], oof.iloc[rows, 1] = models[strategy].oof_uplift_, models[strategy].pseudo_outcome_
     return models, oof
 
 
@@ -136,8 +140,9 @@ def multi_action_policy(frame: pd.DataFrame, features: pd.DataFrame, models: dic
     value = frame["value"].to_numpy(dtype=float)
     current = label_codes(frame["strategy"], strategies)  # -1: a strategy without a model
     oof = frame["uplift_oof"].to_numpy(dtype=float)
-    uplift = np.column_stack([np.where(current == j, oof, models[s].predict(features))
-                              for j, s in enumerate(strategies)])
+    workers, _ = threads.split(len(strategies))  # the strategies' predictions side by side (compiled, no GIL)
+    predicted = threads.map_split(lambda s: models[s].predict(features), strategies, workers)
+    uplift = np.column_stack([np.where(current == j, oof, p) for j, p in enumerate(predicted)])
     cost = np.array([np.mean([r.cost for r in playbook.rules if r.strategy == s] or [0.0]) for s in strategies])
     seg, segments = pd.factorize(frame[segment], use_na_sentinel=False)
     eligible = np.zeros((len(frame), len(strategies)), dtype=bool)
@@ -225,26 +230,33 @@ def learn(cfg: Config, bundle: Bundle, results: str | Path, assignments: str | P
     if playbook is None:
         raise ConfigError("learn needs the playbook the campaign ran (strategy.playbook or the bundle's copy)")
     c = cfg.campaign
-    with timer("load"):
-        camp = load_campaign(cfg, results, assignments)
-        data = data if data is not None else load_customers(_behaviour_only(cfg))
-        frame = camp.frame
-        segment = _segment_column(cfg, camp)
-        frame["cost"] = _rule_costs(playbook, frame["rule"])
-        outcomes = list(camp.outcomes)
-        if "churned" in outcomes and "value" in frame.columns:
-            frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
-            outcomes.append(VALUE_KEPT)
-    with timer("effects"):
-        args = dict(level=c.interval, power=c.power, contacted=camp.has_contacted)
-        by_strategy = effect_table(frame, outcomes, ["strategy"], **args)
-        by_rule = effect_table(frame, outcomes, ["strategy", "rule"], **args)
-        by_segment = effect_table(frame, outcomes, ["strategy", segment], **args)
-        primary = lambda t: t[t["outcome"] == c.outcome].reset_index(drop=True)  # noqa: E731
-        strategy_v = verdicts(primary(by_strategy), c.min_effect, c.min_cell, c.interval, c.power)
-        segment_v = verdicts(primary(by_segment), c.min_effect, c.min_cell, c.interval, c.power)
-    with timer("features"):
-        frame, features = _with_features(camp, frame, data, bundle, assignments)
+    with threads.workers(1) as side:
+        # the customers' behaviour (most of the reading) loads on a second core while this thread reads the
+        # results and computes the effects, which do not need it; waited for in `features`
+        behaviour = side.submit(load_customers, _behaviour_only(cfg)) if data is None and threads.count() > 1 \
+            else None
+        with timer("load"):
+            camp = load_campaign(cfg, results, assignments)
+            if data is None and behaviour is None:
+                data = load_customers(_behaviour_only(cfg))
+            frame = camp.frame
+            segment = _segment_column(cfg, camp)
+            frame["cost"] = _rule_costs(playbook, frame["rule"])
+            outcomes = list(camp.outcomes)
+            if "churned" in outcomes and "value" in frame.columns:
+                frame[VALUE_KEPT] = (1 - frame["churned"]) * pd.to_numeric(frame["value"], errors="coerce")
+                outcomes.append(VALUE_KEPT)
+        with timer("effects"):
+            args = dict(level=c.interval, power=c.power, contacted=camp.has_contacted)
+            by_strategy = effect_table(frame, outcomes, ["strategy"], **args)
+            by_rule = effect_table(frame, outcomes, ["strategy", "rule"], **args)
+            by_segment = effect_table(frame, outcomes, ["strategy", segment], **args)
+            primary = lambda t: t[t["outcome"] == c.outcome].reset_index(drop=True)  # noqa: E731
+            strategy_v = verdicts(primary(by_strategy), c.min_effect, c.min_cell, c.interval, c.power)
+            segment_v = verdicts(primary(by_segment), c.min_effect, c.min_cell, c.interval, c.power)
+        with timer("features"):
+            data = behaviour.result() if behaviour is not None else data
+            frame, features = _with_features(camp, frame, data, bundle, assignments)
     with timer("uplift"):
         models, oof = fit_uplift(cfg, frame, features)
         frame[oof.columns] = oof.to_numpy()

@@ -56,3 +56,26 @@ def test_mismatches_are_counted_and_the_log_group_wins(tmp_path):
     contaminated = join_results(log, results.assign(contacted=[0, 1, 0, 0]), outcomes, contacted)
     assert contaminated.mismatches["control_contacted"]["examples"] == ["C2"]
     assert joined.frame.set_index("customer_id").loc["C1", "treated"]  # as assigned, not as reported
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2, 3], [2, 0, 3, 1]])
+def test_results_in_the_sorted_logs_order_join_as_the_merge_does(tmp_path, monkeypatch, order):
+    """Results row for row in a log sorted by customer take a shortcut (no hashing of the IDs): the same frame,
+    dtypes and mismatches as the outer merge; an unsorted log goes through the merge."""
+    from cxpredict.data import campaigns
+
+    results, outcomes, contacted = _read(tmp_path, _results(group=["control", "control", "treated", "control"]))
+    log = pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"], "campaign_id": "c1", "rule": "r",
+                        "strategy": pd.Categorical(["retention"] * 4), "action": "Call", "deferred": False,
+                        "group": ["treated", "control", "treated", "control"], "value": [1.0, 2.0, 3.0, 4.0]})
+    log, results = log.iloc[order].reset_index(drop=True), results.iloc[order].reset_index(drop=True)
+    merges = []
+    plain_merge = pd.DataFrame.merge
+    monkeypatch.setattr(pd.DataFrame, "merge", lambda *a, **k: merges.append(1) or plain_merge(*a, **k))
+    quick = join_results(log, results, outcomes, contacted)
+    took_shortcut = not merges
+    monkeypatch.setattr(campaigns, "increasing", lambda values: False)
+    merged = join_results(log, results, outcomes, contacted)
+    assert took_shortcut is (order == [0, 1, 2, 3]) and merges
+    pd.testing.assert_frame_equal(quick.frame, merged.frame)
+    assert quick.mismatches == merged.mismatches == {"group_differs": {"count": 1, "examples": ["C1"]}}

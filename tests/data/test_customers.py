@@ -71,6 +71,25 @@ def test_load_customers_fuses_survey_behaviour_and_outcomes(tmp_path):
     assert validate_inputs(make_cfg(tmp_path)) == []
 
 
+@pytest.mark.parametrize("usage_ids", [["c1", "c2", "c3", "c4"], ["c3", "c1", "c4", "c2"], ["c1", "c2", "c5"]])
+def test_tables_sorted_by_one_id_list_fuse_as_any_others(tmp_path, monkeypatch, usage_ids):
+    """Customer tables sharing one sorted ID list skip the hashing of their IDs (uniqueness, population,
+    alignment): the same frame as the general path, which shuffled or partial tables take."""
+    from cxpredict.data import checks, customers
+
+    write(tmp_path, "usage.csv", "customer_id,gb\n" + "".join(f"{c},{i}.5\n" for i, c in enumerate(usage_ids)))
+    cfg = make_cfg(tmp_path, behaviour=[{"name": "customers", "path": "customers.csv"},
+                                        {"name": "usage", "path": "usage.csv"}])
+    quick = load_customers(cfg)
+    for module in (checks, customers):
+        monkeypatch.setattr(module, "increasing", lambda values: False)
+    general = load_customers(cfg)
+    pd.testing.assert_frame_equal(quick.frame, general.frame)
+    pd.testing.assert_index_equal(quick.frame.index, general.frame.index, exact=True)
+    assert quick.report.warnings == general.report.warnings
+    assert list(quick.frame.index) == ["c1", "c2", "c3", "c4", *(["c5"] if "c5" in usage_ids else [])]
+
+
 # --------------------------------------------------------------------------------------------- file problems
 def test_missing_file_names_the_file(tmp_path):
     cfg = make_cfg(tmp_path, behaviour=[{"name": "usage", "path": "usage.csv"}])

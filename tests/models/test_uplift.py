@@ -10,7 +10,8 @@ from scipy.stats import spearmanr
 
 from sklearn.base import clone
 
-from cxpredict.models.uplift import DRLearner, UpliftModels, _stumps, stump_predict
+from cxpredict.models import uplift
+from cxpredict.models.uplift import DRLearner, UpliftModels, _stumps, fit_learners, stump_predict
 
 PARAMS = dict(n_estimators=80, learning_rate=0.08, num_leaves=7, min_child_samples=100, n_jobs=1)
 
@@ -40,6 +41,30 @@ def test_outcome_models_take_outcome_rows_and_the_effect_models_max_rows(monkeyp
     model = DRLearner(**PARAMS, n_folds=2, max_rows=8_000, outcome_rows=2_000).fit(X, y, t, 0.5)
     assert sizes == [2_000] * 4 + [8_000] * 3  # 2 folds x 2 arms, then 2 folds + the final effect model
     assert abs(model.ate_ - tau.mean()) < 0.03
+
+
+@pytest.mark.parametrize("budget", [1, 2])
+def test_learners_on_one_pool_are_the_learners_fitted_alone(budget):
+    """fit_learners boosts several learners' jobs on shared workers and starts at most IN_FLIGHT learners at a
+    time (their data built lazily); every model equals the one its learner fits alone."""
+    experiments = [_experiment(4_000, seed) for seed in range(4)]
+    alone = [DRLearner(**PARAMS, n_folds=2, random_state=s).fit(X, y, t, 0.5)
+             for s, (X, y, t, _) in enumerate(experiments)]
+    started, finished = [], []
+
+    def tasks():
+        for s, (X, y, t, _) in enumerate(experiments):
+            started.append(s)
+            assert len(started) - sum(hasattr(m, "ate_") for m in finished) <= uplift.IN_FLIGHT
+            finished.append(learner := DRLearner(**PARAMS, n_folds=2, random_state=s))
+            yield learner, (X, y, t, 0.5)
+
+    pooled = fit_learners(tasks(), budget)
+    assert pooled == finished and started == [0, 1, 2, 3]
+    for a, b in zip(alone, pooled):
+        assert a.booster_.model_to_string() == b.booster_.model_to_string()
+        np.testing.assert_array_equal(a.oof_uplift_, b.oof_uplift_)
+        np.testing.assert_array_equal(a.pseudo_outcome_, b.pseudo_outcome_)
 
 
 def test_uplift_models_round_trip_through_text_files(tmp_path):

@@ -144,8 +144,8 @@ def test_unknown_customers_in_the_results_are_warned_in_the_log(round_one, fast_
 
 
 def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_config_path, monkeypatch):
-    """Each strategy's learner runs its boosters on parallel workers with single-threaded boosters (never
-    nested); the models and out-of-fold uplift are those of one worker with one thread."""
+    """The strategies' learners share one pool of workers with single-threaded boosters (never nested); the
+    models and out-of-fold uplift are those of one worker with one thread."""
     from cxpredict import threads
     from cxpredict.workflows.learn import fit_uplift
 
@@ -156,10 +156,11 @@ def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_
     frame = pd.DataFrame({"strategy": rng.choice(["retention", "upsell", "referral"], n),
                           "rule": rng.choice(["r1", "r2"], n), "treated": rng.random(n) < 0.6})
     frame["churned"] = (rng.random(n) < 0.3 - 0.1 * frame["treated"] * (features["a"] > 0)).astype(float)
-    used: list[tuple[int, int]] = []
-    plain_map, plain_train = threads.map_split, lgb.train
+    used: list[tuple[str, int]] = []
+    plain_map, plain_pool, plain_train = threads.map_split, threads.workers, lgb.train
     monkeypatch.setattr(threads, "map_split", lambda fn, tasks, workers: used.append(("workers", workers)) or
                         plain_map(fn, tasks, workers))
+    monkeypatch.setattr(threads, "workers", lambda count: used.append(("pool", count)) or plain_pool(count))
     monkeypatch.setattr(lgb, "train", lambda params, *a, **k: used.append(("threads", params["num_threads"])) or
                         plain_train(params, *a, **k))
     runs, seen = [], []
@@ -171,10 +172,32 @@ def test_boosters_fitted_side_by_side_give_the_models_of_a_serial_fit(fast_demo_
         used.clear()
     monkeypatch.delenv("CXPREDICT_THREADS")
     threads.use()  # the default plan again for the tests that follow
-    assert seen == [{("workers", 1), ("threads", 1)}, {("workers", 2), ("threads", 1)}]
+    assert seen == [{("workers", 1), ("threads", 1)}, {("pool", 2), ("threads", 1)}]
     (serial, serial_oof), (parallel, parallel_oof) = runs
     assert sorted(serial) == sorted(parallel) == ["referral", "retention", "upsell"]
     pd.testing.assert_frame_equal(serial_oof, parallel_oof)
     for strategy in serial:
         trees = [m[strategy].booster_.dump_model()["tree_info"] for m in (serial, parallel)]
         assert trees[0] == trees[1]
+
+
+def test_one_thread_and_two_learn_the_same_files(round_one, fast_demo_config_path, trained_bundle, tmp_path,
+                                                 monkeypatch):
+    """Two threads load the behaviour beside the results and effects and share the boosters' pool; one thread
+    does it all in order: the same files (learn.json aside: timings and threads)."""
+    from cxpredict import threads
+
+    scored_path, results = round_one
+    outs = []
+    for budget in ("1", "2"):
+        monkeypatch.setenv("CXPREDICT_THREADS", budget)
+        outs.append(tmp_path / f"learn{budget}")
+        assert _learn(fast_demo_config_path, trained_bundle, results, scored_path.with_name("assignments.csv"),
+                      outs[-1]) == 0
+    monkeypatch.delenv("CXPREDICT_THREADS")
+    threads.use()  # the default plan again for the tests that follow
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file() and p.name != "learn.json")
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file() and p.name != "learn.json")
+    assert len(files) > 10
+    for name in files:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
