@@ -147,20 +147,13 @@ class KLNMF:
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: sp.csr_matrix) -> KLNMF:
-        return self.fit_from(self.start(X))
-
-    def start(self, X: sp.csr_matrix) -> tuple[_Pattern, np.ndarray, np.ndarray]:
-        """What a fit of X begins from: X by row and by column, and the NNDSVDa factors. Serial work, which the
-        topic model does beside other work before the (parallel) updates."""
+    def fit(self, X: sp.csr_matrix, n_threads: int | None = None) -> KLNMF:
+        """`n_threads`: numba's threads for the updates (default: the budget); the topic model fits beside other
+        work on its share. The factors never depend on it."""
         P = _Pattern(X)
         P._columns  # noqa: B018 (made now: the updates of H read it)
-        return (P, *_nndsvda(P.X, self.n_components, self.seed))
-
-    def fit_from(self, start: tuple[_Pattern, np.ndarray, np.ndarray]) -> KLNMF:
-        """`fit` from `start(X)`."""
-        P, W, H = start
-        with threads.numba_threads():
+        W, H = _nndsvda(P.X, self.n_components, self.seed)
+        with threads.numba_threads(n_threads):
             self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components
         return self
