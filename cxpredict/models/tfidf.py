@@ -107,9 +107,13 @@ class Tfidf:
             hit = col >= 0
             keys.append(text[hit] * width + col[hit])
             counts.append(count[hit])
-        keys = np.concatenate(keys)
+        keys, counts = np.concatenate(keys), np.concatenate(counts)
+        bits = int(counts.max(initial=0)).bit_length()
+        if (n * width) << bits < 2**63:  # each count below its key's bits: one plain sort, no argsort (2x slower)
+            packed = np.sort((keys << bits) | counts)
+            return self._csr(n, packed >> bits, packed & ((1 << bits) - 1))
         order = np.argsort(keys)
-        return self._csr(n, keys[order], np.concatenate(counts)[order])
+        return self._csr(n, keys[order], counts[order])
 
     def _csr(self, n: int, cells: np.ndarray, counts: np.ndarray) -> sp.csr_matrix:
         """The unit-length TF-IDF rows of sorted cell keys (text x width + column) and their occurrences."""
