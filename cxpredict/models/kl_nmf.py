@@ -44,27 +44,33 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
     return W, H
 
 
+@numba.njit(cache=True, nogil=True)
+def _four_dots(A, a, B, b0, b1, b2, b3):
+    """A[a] . B[b] for four b at once: independent chains of additions the CPU overlaps (one chain alone waits on
+    each addition), each summed in index order, so the same bits as one at a time."""
+    wh0 = wh1 = wh2 = wh3 = 0.0
+    for c in range(A.shape[1]):
+        x = A[a, c]
+        wh0 += x * B[b0, c]
+        wh1 += x * B[b1, c]
+        wh2 += x * B[b2, c]
+        wh3 += x * B[b3, c]
+    return wh0, wh1, wh2, wh3
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _numerator(indptr, indices, data, A, B, eps):
     """For X compressed along A's rows (CSR with A = W, B = H.T; CSC with A = H.T, B = W): row a of the result is
     the sum over X's non-zeros x at (a, b) of x / max(A[a] . B[b], eps) * B[b], i.e. (X / (W @ H)) @ H.T or
     ((X / (W @ H)).T @ W, with W @ H taken at the non-zeros only. One pass, rows in parallel, each row's sum in
-    index order: the result never depends on the threads. Four non-zeros at a time: their dot products are
-    independent chains of additions the CPU overlaps (one chain alone waits on each addition), each summed in the
-    same order as one at a time, so the same bits."""
+    index order: the result never depends on the threads. Four non-zeros at a time (_four_dots)."""
     n, k = A.shape
     out = np.zeros((n, k))
     for a in numba.prange(n):
         p, stop = indptr[a], indptr[a + 1]
         while p + 3 < stop:
             b0, b1, b2, b3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
-            wh0 = wh1 = wh2 = wh3 = 0.0
-            for c in range(k):
-                x = A[a, c]
-                wh0 += x * B[b0, c]
-                wh1 += x * B[b1, c]
-                wh2 += x * B[b2, c]
-                wh3 += x * B[b3, c]
+            wh0, wh1, wh2, wh3 = _four_dots(A, a, B, b0, b1, b2, b3)
             r0, r1 = data[p] / max(wh0, eps), data[p + 1] / max(wh1, eps)
             r2, r3 = data[p + 2] / max(wh2, eps), data[p + 3] / max(wh3, eps)
             for c in range(k):
@@ -89,20 +95,14 @@ def _numerator(indptr, indices, data, A, B, eps):
 @numba.njit(cache=True, nogil=True)
 def _kl_part(indptr, indices, data, W, Ht, eps):
     """sum of x log(x / (W @ H)) over X's non-zeros above eps (W @ H floored at eps), in index order; four
-    non-zeros' dot products at a time, as in _numerator."""
+    non-zeros at a time (_four_dots)."""
     n, k = W.shape
     total = 0.0
     for i in range(n):
         p, stop = indptr[i], indptr[i + 1]
         while p + 3 < stop:
             j0, j1, j2, j3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
-            wh0 = wh1 = wh2 = wh3 = 0.0
-            for c in range(k):
-                w = W[i, c]
-                wh0 += w * Ht[j0, c]
-                wh1 += w * Ht[j1, c]
-                wh2 += w * Ht[j2, c]
-                wh3 += w * Ht[j3, c]
+            wh0, wh1, wh2, wh3 = _four_dots(W, i, Ht, j0, j1, j2, j3)
             for x, wh in ((data[p], wh0), (data[p + 1], wh1), (data[p + 2], wh2), (data[p + 3], wh3)):
                 if x > eps:
                     total += x * np.log(x / max(wh, eps))
