@@ -44,21 +44,49 @@ def _nndsvda(X: sp.csr_matrix, k: int, seed: int, eps: float = 1e-6) -> tuple[np
     return W, H
 
 
+@numba.njit(cache=True, nogil=True)
+def _four_dots(A, a, B, b0, b1, b2, b3):
+    """A[a] . B[b] for four b at once: independent chains of additions the CPU overlaps (one chain alone waits on
+    each addition), each summed in index order, so the same bits as one at a time."""
+    wh0 = wh1 = wh2 = wh3 = 0.0
+    for c in range(A.shape[1]):
+        x = A[a, c]
+        wh0 += x * B[b0, c]
+        wh1 += x * B[b1, c]
+        wh2 += x * B[b2, c]
+        wh3 += x * B[b3, c]
+    return wh0, wh1, wh2, wh3
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _numerator(indptr, indices, data, A, B, eps):
     """For X compressed along A's rows (CSR with A = W, B = H.T; CSC with A = H.T, B = W): row a of the result is
     the sum over X's non-zeros x at (a, b) of x / max(A[a] . B[b], eps) * B[b], i.e. (X / (W @ H)) @ H.T or
     ((X / (W @ H)).T @ W, with W @ H taken at the non-zeros only. One pass, rows in parallel, each row's sum in
-    index order: the result never depends on the threads."""
+    index order: the result never depends on the threads. Four non-zeros at a time (_four_dots)."""
     n, k = A.shape
     out = np.zeros((n, k))
     for a in numba.prange(n):
-        for p in range(indptr[a], indptr[a + 1]):
-            b = indices[p]
+        p, stop = indptr[a], indptr[a + 1]
+        while p + 3 < stop:
+            b0, b1, b2, b3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            wh0, wh1, wh2, wh3 = _four_dots(A, a, B, b0, b1, b2, b3)
+            r0, r1 = data[p] / max(wh0, eps), data[p + 1] / max(wh1, eps)
+            r2, r3 = data[p + 2] / max(wh2, eps), data[p + 3] / max(wh3, eps)
+            for c in range(k):
+                o = out[a, c]
+                o += r0 * B[b0, c]
+                o += r1 * B[b1, c]
+                o += r2 * B[b2, c]
+                o += r3 * B[b3, c]
+                out[a, c] = o
+            p += 4
+        for q in range(p, stop):
+            b = indices[q]
             wh = 0.0
             for c in range(k):
                 wh += A[a, c] * B[b, c]
-            r = data[p] / max(wh, eps)
+            r = data[q] / max(wh, eps)
             for c in range(k):
                 out[a, c] += r * B[b, c]
     return out
@@ -66,14 +94,23 @@ def _numerator(indptr, indices, data, A, B, eps):
 
 @numba.njit(cache=True, nogil=True)
 def _kl_part(indptr, indices, data, W, Ht, eps):
-    """sum of x log(x / (W @ H)) over X's non-zeros above eps (W @ H floored at eps)."""
+    """sum of x log(x / (W @ H)) over X's non-zeros above eps (W @ H floored at eps), in index order; four
+    non-zeros at a time (_four_dots)."""
     n, k = W.shape
     total = 0.0
     for i in range(n):
-        for p in range(indptr[i], indptr[i + 1]):
-            x = data[p]
+        p, stop = indptr[i], indptr[i + 1]
+        while p + 3 < stop:
+            j0, j1, j2, j3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            wh0, wh1, wh2, wh3 = _four_dots(W, i, Ht, j0, j1, j2, j3)
+            for x, wh in ((data[p], wh0), (data[p + 1], wh1), (data[p + 2], wh2), (data[p + 3], wh3)):
+                if x > eps:
+                    total += x * np.log(x / max(wh, eps))
+            p += 4
+        for q in range(p, stop):
+            x = data[q]
             if x > eps:
-                j = indices[p]
+                j = indices[q]
                 wh = 0.0
                 for c in range(k):
                     wh += W[i, c] * Ht[j, c]
@@ -147,20 +184,13 @@ class KLNMF:
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: sp.csr_matrix) -> KLNMF:
-        return self.fit_from(self.start(X))
-
-    def start(self, X: sp.csr_matrix) -> tuple[_Pattern, np.ndarray, np.ndarray]:
-        """What a fit of X begins from: X by row and by column, and the NNDSVDa factors. Serial work, which the
-        topic model does beside other work before the (parallel) updates."""
+    def fit(self, X: sp.csr_matrix, n_threads: int | None = None) -> KLNMF:
+        """`n_threads`: numba's threads for the updates (default: the budget); the topic model fits beside other
+        work on its share. The factors never depend on it."""
         P = _Pattern(X)
         P._columns  # noqa: B018 (made now: the updates of H read it)
-        return (P, *_nndsvda(P.X, self.n_components, self.seed))
-
-    def fit_from(self, start: tuple[_Pattern, np.ndarray, np.ndarray]) -> KLNMF:
-        """`fit` from `start(X)`."""
-        P, W, H = start
-        with threads.numba_threads():
+        W, H = _nndsvda(P.X, self.n_components, self.seed)
+        with threads.numba_threads(n_threads):
             self.n_iter_ = _solve(P, W, H, True, self.max_iter, self.tol)
         self.components_, self.n_components_ = H, self.n_components
         return self

@@ -123,12 +123,12 @@ class TopicModel:
         self.vectorizers_: dict[str, Tfidf] = {}
         self.nmf_: dict[str, KLNMF] = {}
         self.words_: dict[str, np.ndarray] = {}  # the vectoriser's columns the topics are made of
+        share = threads.split(2 + self.embeddings)[1]  # each task's threads (the NMF's numba loops)
         vectorised, characters, *embedded = self._together(
-            [lambda: self._vectorise(texts, languages), lambda: self._fit_characters(texts, languages)], texts,
+            [lambda: self._vectorise(texts, languages, share), lambda: self._fit_characters(texts, languages)], texts,
             languages)
         matrices: dict[str, tuple[np.ndarray, sp.csr_matrix]] = {}
-        for lang, (rows, vec, X, words, nmf, start) in vectorised.items():
-            nmf.fit_from(start)
+        for lang, (rows, vec, X, words, nmf) in vectorised.items():
             self.languages_.append(lang)
             self.vectorizers_[lang], self.nmf_[lang], self.words_[lang] = vec, nmf, words
             matrices[lang] = (rows, X)
@@ -137,9 +137,10 @@ class TopicModel:
         chars = self._characters(texts, languages, {lang: (rows, X) for lang, (rows, _, X) in characters.items()})
         return self._with_extras(self._assemble(matrices, len(texts)), chars, texts, languages, embedded)
 
-    def _vectorise(self, texts: list[str], languages: np.ndarray) -> dict[str, tuple]:
-        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, NMF, its
-        start: made beside the characters and embeddings)."""
+    def _vectorise(self, texts: list[str], languages: np.ndarray, n_threads: int | None = None) -> dict[str, tuple]:
+        """Per language with enough texts for topics: (rows, fitted TF-IDF, its matrix, topic words, fitted NMF),
+        all made beside the characters and embeddings (the NMF on `n_threads`: its updates are GIL-free, so the
+        topics are fitted while the embeddings are still tokenised)."""
         out = {}
         for lang, rows in _with_enough_texts(languages, LANGUAGES):
             vec = self._tfidf(len(rows))
@@ -151,9 +152,8 @@ class TopicModel:
             words = _topic_words(vec, X)
             if k >= 2 and len(words) > k:
                 sample = np.sort(np.random.default_rng(self.seed).permutation(len(rows))[:FIT_SAMPLE])
-                nmf = self._nmf(k)
                 fitted = (X if len(sample) == len(rows) else X[sample])[:, words]
-                out[lang] = (rows, vec, X, words, nmf, nmf.start(fitted))
+                out[lang] = (rows, vec, X, words, self._nmf(k).fit(fitted, n_threads))
         return out
 
     def _with_extras(self, X: sp.csr_matrix, chars: sp.csr_matrix, texts: list[str], languages,

@@ -38,6 +38,18 @@ def _unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
     return X
 
 
+def _most_frequent(terms: np.ndarray, total: np.ndarray, names, m: int) -> np.ndarray:
+    """The m `terms` of the largest `total` count, as scikit-learn's max_features, ties by name (so the choice
+    never depends on text order), ordered by count (descending) then name. `names(terms)` is asked only for the
+    chosen terms and those tied at the cut: on real reviews most candidates lose, and naming them all (a Python
+    string per pair) cost more than choosing."""
+    cut = -np.partition(-total, m - 1)[m - 1]
+    tied = np.flatnonzero(total == cut)
+    tied = tied[np.argsort(names(terms[tied]).astype(str), kind="stable")[: m - int((total > cut).sum())]]
+    chosen = np.sort(np.concatenate([np.flatnonzero(total > cut), tied]))
+    return terms[chosen[np.lexsort((names(terms[chosen]).astype(str), -total[chosen]))]]
+
+
 class Tfidf:
     """Words and adjacent word pairs of tokenised texts (data.tokens.tokens_of). `fit_transform` returns the
     matrix and sets `terms_` (column order) and `idf_`."""
@@ -64,17 +76,18 @@ class Tfidf:
             raise ValueError("no term occurs in min_df texts and in at most max_df of them")
         kept = np.flatnonzero(keep)
         pairs = np.asarray(pairs, dtype=np.int64)
-        first, second = pairs // width, pairs % width
         words = np.asarray(words, dtype=object)
-        single = kept[kept < width]
-        pair = kept[kept >= width] - width
-        names = np.concatenate([words[single], words[first[pair]] + " " + words[second[pair]]])
-        kept = np.concatenate([single, pair + width])
+
+        def names(terms: np.ndarray) -> np.ndarray:
+            """Each term's name, in order (terms: word numbers, then width + pair codes)."""
+            out, single = np.empty(len(terms), dtype=object), terms < width
+            out[single] = words[terms[single]]
+            pair = pairs[terms[~single] - width]
+            out[~single] = words[pair // width] + " " + words[pair % width]
+            return out
         if self.max_features is not None and len(kept) > self.max_features:
-            # the most frequent terms, as scikit-learn; ties by name, so the choice never depends on text order
-            top = np.lexsort((names.astype(str), -total[kept]))[: self.max_features]
-            kept, names = kept[top], names[top]
-        self.terms_ = names.tolist()
+            kept = _most_frequent(kept, total[kept], names, self.max_features)
+        self.terms_ = names(kept).tolist()
         single = kept < width
         self._lookup(words, np.flatnonzero(single), kept[single], pairs[kept[~single] - width],
                      np.flatnonzero(~single))
@@ -94,9 +107,13 @@ class Tfidf:
             hit = col >= 0
             keys.append(text[hit] * width + col[hit])
             counts.append(count[hit])
-        keys = np.concatenate(keys)
+        keys, counts = np.concatenate(keys), np.concatenate(counts)
+        bits = int(counts.max(initial=0)).bit_length()
+        if (n * width) << bits < 2**63:  # each count below its key's bits: one plain sort, no argsort (2x slower)
+            packed = np.sort((keys << bits) | counts)
+            return self._csr(n, packed >> bits, packed & ((1 << bits) - 1))
         order = np.argsort(keys)
-        return self._csr(n, keys[order], np.concatenate(counts)[order])
+        return self._csr(n, keys[order], counts[order])
 
     def _csr(self, n: int, cells: np.ndarray, counts: np.ndarray) -> sp.csr_matrix:
         """The unit-length TF-IDF rows of sorted cell keys (text x width + column) and their occurrences."""

@@ -25,14 +25,20 @@ def test_loads_offline_and_embeds_english_only(monkeypatch):
     assert np.allclose(np.linalg.norm(E[[0, 2]], axis=1), 1.0) and not E[1].any()
 
 
-def test_a_topic_model_with_embeddings_appends_them_and_round_trips(tmp_path):
-    texts = [f"{a} {b}" for a in ("dirty room", "rude staff", "great view", "slow wifi") for b in ("ok", "bad", "nice")
-             for _ in range(3)]
-    langs = ["en"] * len(texts)
+def _with_and_without_embeddings(texts: list[str], langs: list[str]):
+    """(the matrix without embeddings, the topic model with them, its matrix), which is DIM columns wider."""
     plain = TopicModel(2, min_df=1, seed=0).fit_transform(texts, langs)
     model = TopicModel(2, min_df=1, seed=0, embeddings=True)
     X = model.fit_transform(texts, langs)
     assert X.shape == (len(texts), plain.shape[1] + embeddings.DIM)
+    return plain, model, X
+
+
+def test_a_topic_model_with_embeddings_appends_them_and_round_trips(tmp_path):
+    texts = [f"{a} {b}" for a in ("dirty room", "rude staff", "great view", "slow wifi") for b in ("ok", "bad", "nice")
+             for _ in range(3)]
+    langs = ["en"] * len(texts)
+    plain, model, X = _with_and_without_embeddings(texts, langs)
     assert abs(X[:, plain.shape[1]:]).sum() > 0
     model.save_arrays(tmp_path)
     again = TopicModel.from_dict(model.to_dict(), tmp_path)
@@ -45,10 +51,8 @@ def test_chinese_texts_get_empty_embedding_columns_after_their_characters():
     texts = [f"{a}{b}" for a in ("房间很脏", "服务态度差", "早餐不错", "位置很好") for b in ("，还行", "，太差了", "，推荐")
              for _ in range(3)]
     langs = ["zh"] * len(texts)
-    plain = TopicModel(2, min_df=1, seed=0).fit_transform(texts, langs)
-    model = TopicModel(2, min_df=1, seed=0, embeddings=True)
-    X = model.fit_transform(texts, langs)
-    assert X.shape == (len(texts), plain.shape[1] + embeddings.DIM) and X[:, plain.shape[1]:].nnz == 0
+    plain, model, X = _with_and_without_embeddings(texts, langs)
+    assert X[:, plain.shape[1]:].nnz == 0
     assert abs(X[:, :plain.shape[1]] - plain).max() == 0 and abs(model.vectorize(texts, langs) - X).max() == 0
     both = TopicModel(2, min_df=1, seed=0, embeddings=True).fit_transform(
         texts + [f"{a} {b}" for a in ("dirty room", "rude staff", "great view") for b in ("ok", "bad", "nice")],

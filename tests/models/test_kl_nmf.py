@@ -37,3 +37,11 @@ def test_a_text_without_known_words_gets_no_weight():
     X[5, :] = 0
     W = KLNMF(4, seed=0).fit(X.tocsr()).transform(X.tocsr())
     assert np.all(W[5] == 0) and np.all(W >= 0)
+
+
+def test_the_topics_never_depend_on_the_threads():
+    """The topic model fits beside other work on its share of the threads: the factors must be the same bits."""
+    X = _texts_matrix()
+    one, two = KLNMF(5, seed=1).fit(X, n_threads=1), KLNMF(5, seed=1).fit(X, n_threads=2)
+    assert one.n_iter_ == two.n_iter_
+    np.testing.assert_array_equal(one.components_, two.components_)

@@ -9,7 +9,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from cxpredict.data.text import TOKENIZERS, normalise
 from cxpredict.data.tokens import tokens_of
-from cxpredict.models.tfidf import Tfidf
+from cxpredict.models.tfidf import Tfidf, _most_frequent
 from cxpredict.synthetic.text import PHRASES, _write
 
 
@@ -76,3 +76,21 @@ def test_unknown_words_and_empty_texts_give_empty_rows():
 def test_nothing_left_after_pruning_is_a_value_error():
     with pytest.raises(ValueError, match="min_df"):
         Tfidf(min_df=5).fit_transform(tokens_of(["bill wrong", "late again"], "en"))
+
+
+def test_the_most_frequent_terms_are_those_of_sorting_every_candidate_by_count_then_name():
+    """max_features names only the candidates it needs; the choice and order are those of naming them all."""
+    rng = np.random.default_rng(0)
+    names = np.array([f"t{i:03d}" for i in rng.permutation(300)], dtype=object)
+    terms = np.sort(rng.choice(1000, 300, replace=False))
+    total = rng.integers(1, 6, 300)  # few distinct counts: many ties at every cut
+    asked = []
+
+    def name_of(chosen):
+        asked.append(len(chosen))
+        return names[np.searchsorted(terms, chosen)]
+    for m in (1, 37, 150, 299):
+        asked.clear()
+        every = terms[np.lexsort((names.astype(str), -total))[:m]]
+        np.testing.assert_array_equal(_most_frequent(terms, total, name_of, m), every)
+        assert sum(asked) < len(terms) + m  # not every candidate named
