@@ -64,8 +64,9 @@ def test_stage_seconds_come_from_the_json_log_lines(bench):
 def test_quick_run_writes_every_target_key(repo_root, tmp_path):
     """The smallest run end to end (a few tens of seconds on an idle 2-core machine)."""
     out = tmp_path / "scale.json"
-    subprocess.run([sys.executable, str(repo_root / "scripts" / "bench_scale.py"), "--quick", "--out", str(out)],
-                   check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(repo_root / "scripts" / "bench_scale.py"), "--quick", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"bench_scale.py --quick exited {done.returncode}:\n{done.stderr[-4000:]}"
     result = json.loads(out.read_text())
     for key in ("contention_ratio", "train_s_500k_25k", "train_s_2m_100k", "nps_fit_vs_plain_cv",
                 "score_rows_per_s_10m", "score_rows_per_s_10m_no_drivers", "score_peak_rss_mb_1m",
