@@ -26,6 +26,7 @@ noise dwarfs the effect, and deeper trees fit that noise (on the planted truth t
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from collections.abc import Generator, Iterable
@@ -178,9 +179,13 @@ def fit_learners(fits: Iterable[tuple[DRLearner, tuple]], budget: int | None = N
     the subsets and predicts between its two boosting steps; here the calling thread does that for one learner
     while the workers boost another's queued jobs (at most IN_FLIGHT learners, and their data, at a time: `fits`
     may be a generator that builds each learner's data when it starts). Every booster is fitted as in
-    `DRLearner._boost` on the same budget (one thread each, LightGBM deterministic), so the models are the same."""
+    `DRLearner._boost` on the same budget (one thread each, LightGBM deterministic), so the models are the same.
+    `budget`: the workers (default: the first learner's n_jobs through the thread policy, as its own fit)."""
     fits = iter(fits)
-    budget = threads.count() if budget is None else budget
+    if (first := next(fits, None)) is None:
+        return []
+    fits = itertools.chain([first], fits)
+    budget = threads.count(first[0].n_jobs) if budget is None else budget
     if budget <= 1:
         return [learner.fit(*args) for learner, args in fits]
     done: list[DRLearner] = []

@@ -103,10 +103,9 @@ def fit_uplift(cfg: Config, frame: pd.DataFrame, features: pd.DataFrame) -> tupl
             log.warning("learn: strategy '%s' has too few customers for an uplift model (%d)", strategy, len(rows))
             continue
         fitted[strategy] = rows
-    learner = DRLearner.from_config(cfg.campaign, cfg.seed)
     tasks = ((DRLearner.from_config(cfg.campaign, cfg.seed), (features.iloc[rows], y[rows], treated[rows], e[rows]))
              for rows in fitted.values())
-    models = dict(zip(fitted, fit_learners(tasks, threads.count(learner.n_jobs))))
+    models = dict(zip(fitted, fit_learners(tasks)))
     for strategy, rows in fitted.items():
         oof.iloc[rows, 0], oof.iloc[rows, 1] = models[strategy].oof_uplift_, models[strategy].pseudo_outcome_
     return models, oof

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -65,6 +67,20 @@ def test_learners_on_one_pool_are_the_learners_fitted_alone(budget):
         assert a.booster_.model_to_string() == b.booster_.model_to_string()
         np.testing.assert_array_equal(a.oof_uplift_, b.oof_uplift_)
         np.testing.assert_array_equal(a.pseudo_outcome_, b.pseudo_outcome_)
+
+
+def test_learners_pool_takes_its_budget_from_their_n_jobs(monkeypatch):
+    """Without a budget the pool has the learners' own thread budget: n_jobs=1 fits them one after another on
+    this thread (no pool); no learners, no pool either."""
+    pools = []
+    monkeypatch.setattr(uplift.threads, "workers", lambda count: pools.append(count) or ThreadPoolExecutor(count))
+    X, y, t, _ = _experiment(2_000, 3)
+    assert fit_learners(iter([])) == [] and pools == []
+    serial = fit_learners([(DRLearner(**{**PARAMS, "n_jobs": 1}, n_folds=2), (X, y, t, 0.5))])
+    assert pools == [] and hasattr(serial[0], "ate_")
+    fit_learners([(DRLearner(**{**PARAMS, "n_jobs": 2}, n_folds=2), (X, y, t, 0.5))])
+    budget = uplift.threads.count(2)  # CXPREDICT_THREADS or the usable cores may cap it
+    assert pools == ([budget] if budget > 1 else [])
 
 
 def test_uplift_models_round_trip_through_text_files(tmp_path):
