@@ -9,7 +9,9 @@
   seconds come from its --log-json lines
   (`train.stage` and `train.substage` events).
 - Reference: plain `LGBMClassifier()` (default parameters), 5-fold CV on the same respondents and features, same
-  threads, timed in a subprocess in the same run; `nps_fit_vs_plain_cv` = the NPS fit stage / that CV (wall);
+  threads, timed in a subprocess just before and just after the idle training (`plain_cv.runs_s`; the reference
+  is their mean, so a drift of the machine's speed over the minutes between them is shared by both sides of the
+  ratio); `nps_fit_vs_plain_cv` = the NPS fit stage / that CV (wall);
   `nps_fit_vs_plain_cv_cpu` the same in CPU seconds (fairer on a shared machine; OpenMP's short spins count).
   Every run also records its CPU seconds (`cpu_s`) and the NPS stage's steps theirs (`stages_cpu_s`).
 - Scoring (`--score-rows 1m,10m`): that many generated customers scored by the first size's bundle, with drivers
@@ -220,25 +222,33 @@ def train(config: Path, bundle: Path, overrides: list[str], contended: bool) -> 
             "n_respondents": recorded.get("metrics.json", {}).get("n_respondents"), "threads": threads}
 
 
-def plain_cv(config: Path, overrides: list[str]) -> dict:
+def plain_cv(config: Path, overrides: list[str], before: dict | None = None) -> dict:
+    """The reference's run; given the run `before` the measured training, their mean seconds, each run's kept."""
     result = run([sys.executable, "-c", PLAIN_CV, str(config), *overrides], "plain LightGBM CV")
-    return {**json.loads(result["stdout"].strip().splitlines()[-1]), "peak_rss_mb": result["peak_rss_mb"]}
+    out = {**json.loads(result["stdout"].strip().splitlines()[-1]), "peak_rss_mb": result["peak_rss_mb"]}
+    if before is None:
+        return out
+    runs = {key: [before[key], out[key]] for key in ("seconds", "cpu_seconds")}
+    return {**out, **{key: sum(pair) / 2 for key, pair in runs.items()},
+            "runs_s": runs["seconds"], "runs_cpu_s": runs["cpu_seconds"]}
 
 
 def bench_size(n: int, respondents: int, work: Path, overrides: list[str], contention: bool) -> dict:
     name = f"{label(n)}_{label(respondents)}"
     data = generate(n, respondents, work / f"data-{name}")
     config = demo_config(data, work / f"config-{name}", "parquet")
+    log(f"{name}: plain LightGBM 5-fold CV, before the idle training")
+    before = plain_cv(config, overrides)
     log(f"{name}: train idle")
     idle = train(config, work / f"bundle-{name}", overrides, contended=False)
+    log(f"{name}: plain LightGBM 5-fold CV, after the idle training")
+    plain = plain_cv(config, overrides, before)
     row: dict = {"customers": n, "respondents": idle["n_respondents"], "idle_s": idle["seconds"], "idle": idle}
     if contention:
         log(f"{name}: train with {COMPETITORS} competitors")
         busy = train(config, work / f"bundle-{name}-contended", overrides, contended=True)
         row.update(contended_s=busy["seconds"], contended=busy,
                    contention_ratio=round(busy["seconds"] / idle["seconds"], 3))
-    log(f"{name}: plain LightGBM 5-fold CV")
-    plain = plain_cv(config, overrides)
     row["plain_cv"] = plain
     nps_fit = idle["stages"].get("nps.nps_fit")
     row["nps_fit_vs_plain_cv"] = round(nps_fit / plain["seconds"], 3) if nps_fit else None

@@ -74,6 +74,8 @@ def test_quick_run_writes_every_target_key(repo_root, tmp_path):
         assert key in result
     size = result["train"]["2k_400"]
     assert {"idle_s", "contended_s", "contention_ratio", "nps_fit_vs_plain_cv", "plain_cv"} <= set(size)
+    plain = size["plain_cv"]  # the reference timed on both sides of the idle training, their mean used
+    assert len(plain["runs_s"]) == 2 and plain["seconds"] == pytest.approx(sum(plain["runs_s"]) / 2)
     assert {"nps.nps_fit", "churn", "drivers"} <= set(size["idle"]["stages"]) and size["idle"]["peak_rss_mb"] > 0
     assert {"rows_per_s", "rows_per_s_no_drivers", "peak_rss_mb", "learn_s"} <= set(result["score"]["2k"])
     assert result["score"]["2k"]["drivers_rows"] == result["score_drivers_rows"] == "all"  # the mode measured

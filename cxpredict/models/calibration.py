@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logit, softmax
@@ -161,16 +162,36 @@ def rescale_within_classes(dist: np.ndarray, before: np.ndarray, after: np.ndarr
 OFFSET_GRID = np.linspace(-3.0, 3.0, 61)
 
 
-def _prefix_counts(base: np.ndarray, grid: np.ndarray, bound: np.ndarray) -> np.ndarray:
-    """Per row, how many grid points g satisfy base + g <= bound, with the floating-point sums the decision
-    compares (so ties resolve as in argmax); the search on bound - base is corrected where rounding differs."""
-    m = np.searchsorted(grid, bound - base, side="right")
-    for _ in range(2):  # the difference is at most an ulp or so away from the sum's comparison: one step each way
-        up = (m < len(grid)) & (base + grid[np.minimum(m, len(grid) - 1)] <= bound)
-        m = m + up
-        down = (m > 0) & (base + grid[np.maximum(m - 1, 0)] > bound)
-        m = m - down
-    return m
+@numba.njit(cache=True, inline="always")
+def _at_most(base: float, grid: np.ndarray, bound: float) -> int:
+    """How many grid points g satisfy base + g <= bound, with the floating-point sums the decision compares (so
+    ties resolve as in argmax; the sums rise with g, so a binary search on them)."""
+    lo, hi = 0, len(grid)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if base + grid[mid] <= bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _offset_weights(logp: np.ndarray, y: np.ndarray, w: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """weight[d, y, low class, threshold] for the detractor offset grid[d]: a row is its low class (detractor if
+    log p_det + offset >= log p_pas, else passive) for the promoter offsets below its threshold, promoter from
+    it on. Rows are added in order, as np.bincount adds them."""
+    n_grid = len(grid)
+    out = np.zeros((n_grid, 3, 2, n_grid + 1))
+    for r in range(len(y)):
+        passive_until = _at_most(logp[r, 2], grid, logp[r, 1])  # independent of the detractor offset
+        for d in range(n_grid):
+            s0 = logp[r, 0] + grid[d]
+            if s0 >= logp[r, 1]:
+                out[d, y[r], 0, _at_most(logp[r, 2], grid, s0)] += w[r]
+            else:
+                out[d, y[r], 1, passive_until] += w[r]
+    return out
 
 
 def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: ThresholdConfig) -> np.ndarray:
@@ -181,7 +202,8 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
     Why it is fast (a 61 x 61 grid of offsets on tens of thousands of answers): for a detractor offset, every row
     is one class (detractor if log p_det + t >= log p_pas, else passive) up to a promoter offset and promoter
     above it, so the confusion matrices of all promoter offsets are cumulative sums of per-threshold weights,
-    O(rows) per detractor offset instead of O(rows x grid). Ties go to the lower class index, as argmax does."""
+    O(rows) per detractor offset instead of O(rows x grid), all detractor offsets in one compiled pass over the
+    rows (`_offset_weights`). Ties go to the lower class index, as argmax does."""
     if cfg.objective == "argmax":
         return np.zeros(3)
     logp = np.log(np.clip(proba, EPS, 1.0))
@@ -191,18 +213,9 @@ def tune_offsets(proba: np.ndarray, y: np.ndarray, w: np.ndarray, cfg: Threshold
     y, w = np.asarray(y), np.asarray(w, dtype=float)
     true_w = np.bincount(y, weights=w, minlength=3)
     n_grid = len(grid)
-    # passive beats promoter for the promoter offsets below this count (independent of the detractor offset)
-    passive_until = _prefix_counts(logp[:, 2], grid, logp[:, 1])
+    weights = _offset_weights(logp, y.astype(np.int64), w, grid)
     best_key, best = None, np.zeros(3)
-    for t_det in grid:
-        s0 = logp[:, 0] + t_det
-        beats_passive = s0 >= logp[:, 1]
-        # detractor rows stay detractors while their score also beats the promoter's; passive rows likewise
-        until = np.where(beats_passive, _prefix_counts(logp[:, 2], grid, s0), passive_until)
-        low = np.where(beats_passive, 0, 1)
-        # weight[y, low class, threshold]: the row is its low class for promoter offsets j < threshold
-        weight = np.bincount((y * 2 + low) * (n_grid + 1) + until, weights=w,
-                             minlength=6 * (n_grid + 1)).reshape(3, 2, n_grid + 1)
+    for t_det, weight in zip(grid, weights):
         below = np.cumsum(weight, axis=2)[:, :, :n_grid]  # threshold <= j: promoter at offset j
         above = weight.sum(axis=2, keepdims=True) - below  # threshold > j: the low class
         cm = np.stack([above[:, 0], above[:, 1], below.sum(axis=1)], axis=2)  # (y, j, predicted)
