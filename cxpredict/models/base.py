@@ -46,17 +46,13 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
 
     def compile(self) -> LgbmClassifier:
         """Predict from now on with one compiled forest of the fitted boosters (models/forest.py: LightGBM's raw
-        scores to the bit, in one pass). Called once when a bundle's stages are built, not per batch. Boosters
-        the forest does not take (other objectives, trees of over 64 leaves) stay with LightGBM."""
+        scores to the bit, in one pass). Called once when the model is fitted or a bundle's stages are built, not
+        per batch. Boosters the forest does not take (other objectives, trees of over 64 leaves) stay with
+        LightGBM."""
         boosters = self._predicting_boosters()
         if self._forest() is not None:  # already compiled for these boosters
             return self
-        live = [b for b in boosters if b is not None]
-        try:
-            forest = Forest.of(live) if live else None
-        except ValueError as e:
-            log.info("%s predicts with LightGBM: %s", type(self).__name__, e)
-            forest = None
+        forest = compiled_forest(self, [b for b in boosters if b is not None])
         self._compiled = (forest, boosters) if forest is not None else None
         return self
 
@@ -76,6 +72,25 @@ class LgbmClassifier(ClassifierMixin, BaseEstimator):
                 a is not b for a, b in zip(compiled[1], boosters)):
             return None
         return compiled[0]
+
+
+def compiled_forest(est: Any, boosters: list, iterations: list[int | None] | None = None) -> Forest | None:
+    """`Forest.of(boosters, iterations)`, or None (logged) for no booster or boosters the forest does not take."""
+    if not boosters:
+        return None
+    try:
+        return Forest.of(boosters, iterations)
+    except ValueError as e:
+        log.info("%s predicts with LightGBM: %s", type(est).__name__, e)
+        return None
+
+
+def raw_predictions(forest: Forest | None, boosters: list, X, iterations: list[int | None] | None = None
+                    ) -> list[np.ndarray]:
+    """Each booster's raw scores of X: from `forest` (their `compiled_forest`) when there is one, else LightGBM."""
+    if forest is not None:
+        return forest.predict(X, raw_score=True)
+    return [b.predict(X, raw_score=True, num_iteration=n) for b, n in zip(boosters, iterations or [None] * len(boosters))]
 
 
 def keyword_init(**defaults: Any) -> Callable[..., None]:

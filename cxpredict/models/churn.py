@@ -50,8 +50,10 @@ from cxpredict.models.base import (
     binary_target,
     check_choice,
     check_number,
+    compiled_forest,
     features,
     keyword_init,
+    raw_predictions,
     sample_weights,
 )
 from cxpredict.models.components import (
@@ -198,7 +200,7 @@ class ChurnClassifier(LgbmClassifier):
         boosters = threads.map_split(lambda rows: self._train_booster(rows, y[idx_fit], w_fit, per_worker), sets,
                                      workers)
         self.booster_ = boosters[0]
-        margin_cal = self.booster_.predict(X.iloc[idx_cal], raw_score=True)
+        margin_cal = self.compile().booster_predictions(X.iloc[idx_cal], raw_score=True)[0]
         self.calibrator_ = Calibrator.fit(self.calibration, margin_cal, y[idx_cal], w_cal)
 
         p_honest = self._cross_fitted_calibration(margin_cal, y[idx_cal], w_cal)
@@ -239,8 +241,8 @@ class ChurnClassifier(LgbmClassifier):
         the same rows and weights, same seed)."""
         w_cal = None if w is None else w[idx_cal]
         auc_with = roc_auc_score(y[idx_cal], margin_cal, sample_weight=w_cal)
-        auc_without = roc_auc_score(y[idx_cal], plain.predict(X_plain.iloc[idx_cal], raw_score=True),
-                                    sample_weight=w_cal)
+        margin = raw_predictions(compiled_forest(self, [plain]), [plain], X_plain.iloc[idx_cal])[0]
+        auc_without = roc_auc_score(y[idx_cal], margin, sample_weight=w_cal)
         return {"auc_without_nps": float(auc_without), "nps_feature_auc_lift": float(auc_with - auc_without)}
 
     # ------------------------------------------------------------------ prediction

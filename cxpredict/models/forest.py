@@ -102,13 +102,14 @@ def to_matrix(X: pd.DataFrame | np.ndarray, feature_names: list[str], pandas_cat
         if X.ndim != 2 or X.shape[1] != len(feature_names):
             raise ValueError(f"expected {len(feature_names)} feature columns, got shape {X.shape}")
         return np.asarray(X, dtype=np.float64, order=order)
-    missing = [c for c in feature_names if c not in X.columns]
+    named = {str(c): c for c in X.columns}  # LightGBM names features by their columns' text (0 -> "0")
+    missing = [c for c in feature_names if c not in named]
     if missing:
         raise ValueError(f"the model's features are missing from the frame: {missing[:5]}")
     out = np.empty((len(X), len(feature_names)), dtype=np.float64, order=order)
     categories = iter(pandas_categorical or [])
     for j, col in enumerate(feature_names):
-        s = X[col]
+        s = X[named[col]]
         if isinstance(s.dtype, pd.CategoricalDtype):
             levels = next(categories, None)
             if levels is not None and list(s.cat.categories) != list(levels):
@@ -286,8 +287,9 @@ class Forest:
     pandas_categorical: list | None
 
     @classmethod
-    def of(cls, boosters: list[lgb.Booster]) -> Forest:
-        """The boosters' trees (best iteration, as `predict` uses), in LightGBM's order within each output."""
+    def of(cls, boosters: list[lgb.Booster], iterations: list[int | None] | None = None) -> Forest:
+        """The boosters' trees, in LightGBM's order within each output: of the first `iterations[i]` iterations of
+        booster i, as `predict(num_iteration=...)` takes them (None: the best iteration, as `predict` uses)."""
         names, categorical = boosters[0].feature_name(), boosters[0].pandas_categorical
         keys = ("feature", "threshold", "special", "special_left", "node_kind", "cat_word", "false_mask", "leaf_value",
                 "cat_bounds", "cat_bits")
@@ -296,10 +298,10 @@ class Forest:
         parts: dict[str, list] = {k: [] for k in keys}
         node_start, leaf_start, tree_output, outputs = [0], [0], [], []
         n_bounds = n_bits = n_out = 0
-        for booster in boosters:
+        for booster, iteration in zip(boosters, iterations or [None] * len(boosters)):
             if booster.feature_name() != names or booster.pandas_categorical != categorical:
                 raise ValueError("a forest's boosters must share their features and categories")
-            dump = booster.dump_model()
+            dump = booster.dump_model(num_iteration=iteration)
             per_iteration = int(dump.get("num_tree_per_iteration", 1))
             objective = str(dump.get("objective", "regression"))
             _check_objective(objective.split(" ")[0])

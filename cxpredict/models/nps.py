@@ -48,9 +48,11 @@ from cxpredict.models.base import (
     LgbmClassifier,
     check_choice,
     check_number,
+    compiled_forest,
     features,
     keyword_init,
     labels_1d,
+    raw_predictions,
     sample_weights,
 )
 from cxpredict.models.calibration import EPS, point_probabilities, point_shares, present_classes
@@ -313,14 +315,24 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
             rows = np.arange(len(X)) if folds is None else np.flatnonzero(folds == k)
             if len(rows) == 0:
                 continue
-            Xk = X if folds is None else X.iloc[rows]
-            parts = [np.full(len(Xk), c) if models is None else models[k][0].predict(Xk, raw_score=True,
-                                                                                  num_iteration=models[k][1])
-                     for models, c in zip(self.fold_models_, self.constants_)]
+            parts = self._fold_raw(k, X if folds is None else X.iloc[rows])
             link, calibrator = self.stage2_folds_[k]
             total[rows] += stage2_apply(self.formulation_, self._raw(self.formulation_, parts), link, calibrator,
                                         self.scale_)[1]
         return total / n_folds if folds is None else total
+
+    def _fold_raw(self, k: int, X: pd.DataFrame) -> list[np.ndarray]:
+        """Raw scores of fold k's models (a constant where a target has none), from one compiled forest of them
+        (LightGBM's to the bit), built at the first call for the fold models the estimator has now; LightGBM
+        where the forest does not take them."""
+        live = [models[k] for models in self.fold_models_ if models is not None]
+        boosters = [b for b, _ in live]
+        forests = self.__dict__.setdefault("_fold_forests", {})
+        if k not in forests or [id(b) for b in forests[k][1]] != [id(b) for b in boosters]:
+            forests[k] = (compiled_forest(self, boosters, [n for _, n in live]), boosters)
+        raw = iter(raw_predictions(forests[k][0], boosters, X, [n for _, n in live]))
+        return [np.full(len(X), c) if models is None else next(raw)
+                for models, c in zip(self.fold_models_, self.constants_)]
 
     def detractor_booster(self) -> tuple[lgb.Booster, int | None]:
         """Booster whose raw output increases with detraction risk, plus the class index for multiclass.

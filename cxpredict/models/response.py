@@ -109,7 +109,7 @@ class ResponsePropensity(LgbmClassifier):
                                             self.early_stopping_rounds, self.random_state)
         self.booster_ = train_booster(X_s, y_s, w_s, params, self.rounds_)
         if len(rows) < len(r):  # customers outside the sample: the final model never saw them either
-            raw[~sampled] = self.booster_.predict(X[~sampled], raw_score=True)
+            raw[~sampled] = self.compile().booster_predictions(X[~sampled], raw_score=True)[0]
         self.propensity_ = pd.Series(np.clip(1 / (1 + np.exp(-raw)), MIN_PROPENSITY, 1 - MIN_PROPENSITY),
                                      index=X.index, name="propensity")
         self.is_respondent_ = r
@@ -171,7 +171,7 @@ class ResponsePropensity(LgbmClassifier):
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2): P(silent), P(respondent) of new customers from the model fitted on all customers."""
         check_is_fitted(self)
-        p = np.clip(self.booster_.predict(features(self, X, reset=False)), MIN_PROPENSITY, 1 - MIN_PROPENSITY)
+        p = np.clip(self.booster_predictions(features(self, X, reset=False))[0], MIN_PROPENSITY, 1 - MIN_PROPENSITY)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:

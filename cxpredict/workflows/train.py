@@ -354,6 +354,7 @@ def fit_nps_stage(X: pd.DataFrame, score, cfg: Config | NpsSettings, segments: p
     lap("response")
     nps = NpsClassifier.from_config(cfg.nps, cfg.scale, cfg.seed).fit(X[resp], s[resp], population_weight=weights)
     lap("nps_fit")
+    nps.compile()  # every customer is predicted next, as scoring predicts them
     predictions = nps.predict_frame(X)
     lap("nps_predict")
     observed, cross_fitted, full, draw_variance = nps_arrays(

@@ -111,6 +111,18 @@ def test_best_iteration_is_what_predict_uses():
     np.testing.assert_array_equal(Forest.of([booster]).raw(new)[:, 0], booster.predict(new, raw_score=True))
 
 
+def test_iterations_given_are_what_predict_num_iteration_uses():
+    """A fold model's rounds (models/nps.py: fold_models_ keep (booster, rounds)): the first n iterations of
+    each booster, as `predict(num_iteration=n)` takes them."""
+    multiclass, X = _train("multiclass", rounds=12)
+    binary, _ = _train("binary", rounds=12)
+    new = _unseen(X, 5)
+    forest = Forest.of([multiclass, binary], [4, 9])
+    for ours, booster, n in zip(forest.predict(new, raw_score=True), (multiclass, binary), (4, 9)):
+        np.testing.assert_array_equal(ours, booster.predict(new, raw_score=True, num_iteration=n))
+        assert not np.array_equal(ours, booster.predict(new, raw_score=True))
+
+
 def test_single_leaf_trees_and_several_boosters_in_one_pass():
     """A booster of constant trees (nothing to split on) beside a multiclass and a binary one: each booster's
     columns are its own predictions."""

@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 
 from cxpredict.config import CLASSES, Scale
 from cxpredict.errors import InputError
+from cxpredict.models.formulations import stage2_apply
 from cxpredict.models.nps import NpsClassifier
 
 SCALE = Scale()
@@ -141,6 +142,25 @@ def test_cross_fitted_probabilities_of_new_rows_come_from_the_fold_models(models
     assert cross.shape == (200, 3) and np.allclose(cross.sum(axis=1), 1.0)
     assert not np.allclose(cross, model.predict_class_proba(new))  # other models than the final one ...
     assert spearmanr(cross[:, 0], model.predict_class_proba(new)[:, 0]).statistic > 0.9  # ... of the same signal
+
+
+@pytest.mark.parametrize("formulation", ["multiclass", "regression", "ordinal"])
+def test_cross_fitted_probabilities_are_the_fold_models_lightgbm_predictions(models, data, formulation):
+    """The fold models predict through a compiled forest: to the bit what LightGBM's predictor gives them."""
+    X, _ = data
+    model, new = models[formulation], X.iloc[:300]
+    folds = np.arange(len(new)) % 3
+    expected = np.zeros((len(new), 3))
+    for k in range(3):
+        rows = folds == k
+        parts = [np.full(rows.sum(), c) if m is None else m[k][0].predict(new[rows], raw_score=True,
+                                                                         num_iteration=m[k][1])
+                 for m, c in zip(model.fold_models_, model.constants_)]
+        link, calibrator = model.stage2_folds_[k]
+        expected[rows] = stage2_apply(model.formulation_, model._raw(model.formulation_, parts), link, calibrator,
+                                      model.scale_)[1]
+    np.testing.assert_array_equal(model.cross_fitted_proba(new, folds=folds), expected)
+    assert all(forest is not None for forest, _ in model._fold_forests.values())  # compiled, not LightGBM
 
 
 def test_signal_is_found_when_planted_and_not_in_noise(models, data):
