@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_score  # noqa: E402
 
 from cxpredict import threads  # noqa: E402
+from cxpredict.io.outputs import write_text  # noqa: E402
 from cxpredict.models import lgbm  # noqa: E402
 from cxpredict.models.nps import NpsClassifier  # noqa: E402
 
@@ -153,7 +154,7 @@ def save(result: dict, out: Path | None) -> None:
     result["machine"]["load_after"] = os.getloadavg()
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        write_text(json.dumps(result, indent=2, default=str) + "\n", out)  # complete or absent
 
 
 if __name__ == "__main__":
