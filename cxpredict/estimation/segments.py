@@ -39,9 +39,9 @@ def segment_rows(segments: pd.DataFrame | None, responded: np.ndarray, m_full: n
     estimate (the final model's mean contribution, m_full) and no interval."""
     rows = []
     for column in (segments.columns if segments is not None else []):
-        labels = segment_labels(segments[column])
-        for value in np.unique(labels):
-            mask = labels == value
+        codes, levels = pd.factorize(segment_labels(segments[column]), sort=True)  # levels in np.unique's order
+        for i, value in enumerate(levels):
+            mask = codes == i
             row: dict[str, Any] = {"column": column, "level": str(value), "n_customers": int(mask.sum()),
                                    "n_respondents": int((mask & responded).sum())}
             if row["n_respondents"] == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from cxpredict.errors import BundleError
 from cxpredict.models.reasons import (
@@ -22,6 +23,16 @@ def test_reason_matrix_parses_codes_and_missing():
     assert labels.to_numpy().tolist() == [[0, 1, 1], [1, 1, 0], [0, 0, 0], [0, 0, 1]]
     fixed = reason_matrix(pd.Series(["price;rare"], dtype="str"), codes=["network", "price"])
     assert fixed.to_numpy().tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_micro_f1_equals_scikit_learn_f1_of_the_flattened_matrices(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 300)), int(rng.integers(1, 9)))
+    truth = rng.random(shape) < [0.0, 0.05, 0.3, 0.9, 1.0, 0.5][seed]
+    predicted = rng.random(shape) < [0.0, 0.3, 0.05, 1.0, 0.5, 0.0][seed]
+    expected = f1_score(truth.ravel().astype(int), predicted.ravel().astype(int), zero_division=0.0)
+    assert micro_f1(truth, predicted) == expected
 
 
 def test_micro_f1_and_constant_baseline_by_hand():
