@@ -28,8 +28,10 @@ from cxpredict.models.base import check_number
 
 INNER_VALID_SHARE = 0.15
 # a fold's training rows x features up to which its boosters run single-threaded, the folds in parallel
-# (cross_fit: OpenMP's per-round overhead outweighs the work of a small booster; experiments/threads)
-SMALL_FIT_CELLS = 200_000
+# (cross_fit: a booster alone on its thread has no OpenMP barrier to wait at; on small folds the per-round overhead
+# outweighs the work, and beside busy processes a barrier can wait out whole time slices: the response model's
+# folds at 500k customers (~1M cells) took the same time idle and a third beside two busy loops; experiments/threads)
+SMALL_FIT_CELLS = 5_000_000
 ROUNDS_GROWTH = 1.1  # the final model sees ~1/(0.8*0.85) more rows than a fold's inner training split
 
 

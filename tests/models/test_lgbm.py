@@ -86,11 +86,11 @@ def test_shared_fold_datasets_give_the_models_of_separate_ones():
 
 
 @pytest.mark.parametrize("n_rows, budget, expected", [(1_000, 2, (2, 1)), (1_000, 8, (5, 1)), (1_000, 1, (1, 1)),
-                                                      (100_000, 2, (1, 2))])
+                                                      (100_000, 2, (2, 1)), (1_000_000, 2, (1, 2))])
 def test_small_folds_run_in_parallel_with_single_threaded_boosters_never_both(n_rows, budget, expected):
     from cxpredict.models.lgbm import SMALL_FIT_CELLS, fold_threads
 
-    assert 1_000 * 4 // 5 * 10 <= SMALL_FIT_CELLS < 100_000 * 4 // 5 * 10
+    assert 100_000 * 4 // 5 * 10 <= SMALL_FIT_CELLS < 1_000_000 * 4 // 5 * 10
     workers, params = fold_threads({"num_threads": budget, "seed": 3}, n_rows, 10, 5)
     assert (workers, params["num_threads"]) == expected and params["seed"] == 3
     assert workers * params["num_threads"] <= budget
