@@ -204,6 +204,7 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
                                                   self.calibrate)
         self.offsets_ = chosen["offsets"]
         self.fold_models_, self.stage2_folds_ = chosen["fold_models"], chosen["stage2"]
+        self._fold_forests = {}  # fold -> compiled forest of its models (or None), made by _fold_raw when first asked
         self.oof_ = self._frame(X.index, chosen["dist"], chosen["proba"])
         self.cv_metrics_, self.cv_intervals_, self.held_out_choices_ = \
             held["metrics"], held["intervals"], held["choices"]
@@ -323,14 +324,13 @@ class NpsClassifier(CandidateSearch, LgbmClassifier):
 
     def _fold_raw(self, k: int, X: pd.DataFrame) -> list[np.ndarray]:
         """Raw scores of fold k's models (a constant where a target has none), from one compiled forest of them
-        (LightGBM's to the bit), built at the first call for the fold models the estimator has now; LightGBM
-        where the forest does not take them."""
+        (LightGBM's to the bit), built at the fold's first call after `fit`; LightGBM where the forest does not
+        take them."""
         live = [models[k] for models in self.fold_models_ if models is not None]
-        boosters = [b for b, _ in live]
-        forests = self.__dict__.setdefault("_fold_forests", {})
-        if k not in forests or [id(b) for b in forests[k][1]] != [id(b) for b in boosters]:
-            forests[k] = (compiled_forest(self, boosters, [n for _, n in live]), boosters)
-        raw = iter(raw_predictions(forests[k][0], boosters, X, [n for _, n in live]))
+        boosters, rounds = [b for b, _ in live], [n for _, n in live]
+        if k not in self._fold_forests:
+            self._fold_forests[k] = compiled_forest(self, boosters, rounds)
+        raw = iter(raw_predictions(self._fold_forests[k], boosters, X, rounds))
         return [np.full(len(X), c) if models is None else next(raw)
                 for models, c in zip(self.fold_models_, self.constants_)]
 

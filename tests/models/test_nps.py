@@ -160,7 +160,7 @@ def test_cross_fitted_probabilities_are_the_fold_models_lightgbm_predictions(mod
         expected[rows] = stage2_apply(model.formulation_, model._raw(model.formulation_, parts), link, calibrator,
                                       model.scale_)[1]
     np.testing.assert_array_equal(model.cross_fitted_proba(new, folds=folds), expected)
-    assert all(forest is not None for forest, _ in model._fold_forests.values())  # compiled, not LightGBM
+    assert len(model._fold_forests) == 3 and all(f is not None for f in model._fold_forests.values())  # compiled
 
 
 def test_signal_is_found_when_planted_and_not_in_noise(models, data):
