@@ -90,7 +90,8 @@ def raw_predictions(forest: Forest | None, boosters: list, X, iterations: list[i
     """Each booster's raw scores of X: from `forest` (their `compiled_forest`) when there is one, else LightGBM."""
     if forest is not None:
         return forest.predict(X, raw_score=True)
-    return [b.predict(X, raw_score=True, num_iteration=n) for b, n in zip(boosters, iterations or [None] * len(boosters))]
+    iterations = iterations or [None] * len(boosters)
+    return [b.predict(X, raw_score=True, num_iteration=n) for b, n in zip(boosters, iterations)]
 
 
 def keyword_init(**defaults: Any) -> Callable[..., None]:
